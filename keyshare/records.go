@@ -1,0 +1,393 @@
+package keyshare
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"filippo.io/age"
+	"github.com/ipfs/go-cid"
+
+	"github.com/blockmrs/blockmrs/protocol"
+)
+
+// ErrNoAccess is returned when an account may not decrypt a record.
+var ErrNoAccess = errors.New("no access to this record")
+
+// NewRecord describes a record to add.
+type NewRecord struct {
+	Title      string
+	Kind       protocol.Kind
+	MediaType  string
+	FileName   string
+	Subject    protocol.AccountID // whom the record is about; empty means the author
+	Supersedes cid.Cid            // the record this one replaces, if any
+	// CC lists further accounts the author shares the record with from
+	// the start (the ordering clinician of a lab result, say). They read
+	// it as grantees until the subject revokes them.
+	CC   []protocol.AccountID
+	Body io.Reader
+}
+
+// AddRecord encrypts a record authored by k, stores it, and appends a
+// record entry to k's chain with the record key wrapped for the subject
+// and for the author. FHIR records are checked before anything is stored.
+func (r *Repo) AddRecord(ctx context.Context, k *Keys, nr NewRecord) (cid.Cid, error) {
+	subject := nr.Subject
+	if subject == "" {
+		subject = k.ID
+	}
+	subj, err := r.Account(ctx, subject)
+	if err != nil {
+		return cid.Undef, fmt.Errorf("subject: %w", err)
+	}
+	if nr.Supersedes.Defined() {
+		a, err := r.Access(ctx, nr.Supersedes)
+		if err != nil {
+			return cid.Undef, err
+		}
+		if !a.Known || a.Subject != subject {
+			return cid.Undef, fmt.Errorf("supersedes %s: not a known record about the same subject", nr.Supersedes)
+		}
+	}
+	body := nr.Body
+	if nr.Kind == protocol.KindFHIR {
+		data, err := io.ReadAll(io.LimitReader(body, protocol.MaxFHIRSize+1))
+		if err != nil {
+			return cid.Undef, fmt.Errorf("read FHIR record: %w", err)
+		}
+		if _, err := protocol.ValidateFHIR(data); err != nil {
+			return cid.Undef, err
+		}
+		body = bytes.NewReader(data)
+	}
+	env := &protocol.Envelope{Title: nr.Title, Kind: nr.Kind, MediaType: nr.MediaType, FileName: nr.FileName,
+		Author: k.Public(), Subject: keyOf(subject), Created: r.now().UnixMilli()}
+	if nr.Supersedes.Defined() {
+		l := protocol.NewLink(nr.Supersedes)
+		env.Supersedes = &l
+	}
+	hdr, err := env.Header()
+	if err != nil {
+		return cid.Undef, err
+	}
+	added, err := r.st.Add(ctx, body)
+	if err != nil {
+		return cid.Undef, err
+	}
+	meta, err := seal(hdr, added.Key.Recipient())
+	if err != nil {
+		return cid.Undef, fmt.Errorf("seal envelope: %w", err)
+	}
+	readers := []AccountInfo{subj}
+	if subject != k.ID {
+		self, err := r.Account(ctx, k.ID)
+		if err != nil {
+			return cid.Undef, err
+		}
+		readers = append(readers, self)
+	}
+	for _, id := range nr.CC {
+		if id == subject || id == k.ID {
+			continue
+		}
+		acct, err := r.Account(ctx, id)
+		if err != nil {
+			return cid.Undef, fmt.Errorf("cc: %w", err)
+		}
+		readers = append(readers, acct)
+	}
+	rec := &protocol.Record{Record: protocol.NewLink(added.CID), Subject: keyOf(subject), Meta: meta}
+	if env.Supersedes != nil {
+		rec.Supersedes = env.Supersedes
+	}
+	for _, acct := range readers {
+		wrapped, err := wrapKey(added.Key, acct)
+		if err != nil {
+			return cid.Undef, err
+		}
+		rec.Keys = append(rec.Keys, protocol.WrappedKey{To: keyOf(acct.ID), Key: wrapped})
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, err := r.appendBlock(ctx, k, []protocol.Entry{protocol.NewEntry(rec)}); err != nil {
+		return cid.Undef, err
+	}
+	return added.CID, nil
+}
+
+// seal age-encrypts a small plaintext (a record key, an envelope) to one
+// recipient, as a binary age file.
+func seal(plain []byte, to age.Recipient) ([]byte, error) {
+	var buf bytes.Buffer
+	w, err := age.Encrypt(&buf, to)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := w.Write(plain); err != nil {
+		return nil, err
+	}
+	if err := w.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// unseal decrypts what seal made, reading at most limit bytes.
+func unseal(sealed []byte, id age.Identity, limit int64) ([]byte, error) {
+	r, err := age.Decrypt(bytes.NewReader(sealed), id)
+	if err != nil {
+		return nil, err
+	}
+	plain, err := io.ReadAll(io.LimitReader(r, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(plain)) > limit {
+		return nil, fmt.Errorf("sealed data over %d bytes", limit)
+	}
+	return plain, nil
+}
+
+// wrapKey encrypts a record key to an account's age recipient.
+func wrapKey(key *age.X25519Identity, to AccountInfo) ([]byte, error) {
+	rcpt, err := to.AgeRecipient()
+	if err != nil {
+		return nil, fmt.Errorf("recipient of %s: %w", to.ID, err)
+	}
+	return seal([]byte(key.String()), rcpt)
+}
+
+// unwrapKey decrypts a wrapped record key with an account's identity.
+func unwrapKey(wrapped []byte, id *age.X25519Identity) (*age.X25519Identity, error) {
+	s, err := unseal(wrapped, id, 256)
+	if err != nil {
+		return nil, fmt.Errorf("unwrap record key: %w", err)
+	}
+	return age.ParseX25519Identity(string(s))
+}
+
+// RecordKey returns the key of record c for k, if k may read it now.
+func (r *Repo) RecordKey(ctx context.Context, k *Keys, c cid.Cid) (*age.X25519Identity, *Access, error) {
+	a, err := r.Access(ctx, c)
+	if err != nil {
+		return nil, nil, err
+	}
+	rd, ok := a.Reader(k.ID)
+	if !ok {
+		for _, rv := range a.Revoked {
+			if rv.Account == k.ID {
+				return nil, a, fmt.Errorf("%s: access revoked by the subject at %s: %w", c, rv.Via, ErrNoAccess)
+			}
+		}
+		for _, ex := range a.Expired {
+			if ex.Account == k.ID {
+				return nil, a, fmt.Errorf("%s: access expired at %s: %w", c, ex.Expires.Format(time.RFC3339), ErrNoAccess)
+			}
+		}
+		return nil, a, fmt.Errorf("%s: %w", c, ErrNoAccess)
+	}
+	key, err := unwrapKey(rd.key, k.Age)
+	if err != nil {
+		return nil, a, fmt.Errorf("%s: %w", c, err)
+	}
+	return key, a, nil
+}
+
+// Envelope returns record c's metadata for k, if k may read it now,
+// checking that it names the same author and subject as the signed record
+// entry.
+func (r *Repo) Envelope(ctx context.Context, k *Keys, c cid.Cid) (*protocol.Envelope, *age.X25519Identity, error) {
+	key, a, err := r.RecordKey(ctx, k, c)
+	if err != nil {
+		return nil, nil, err
+	}
+	f := &recordFacts{}
+	if _, err := getJSON(ctx, r.ds, keyRecordFacts(c), f); err != nil {
+		return nil, nil, err
+	}
+	plain, err := unseal(f.Meta, key, protocol.MaxSealedEnvelope)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: open envelope: %w", c, err)
+	}
+	env, err := protocol.ParseEnvelope(plain)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", c, err)
+	}
+	if protocol.AccountIDFromKey(env.Author) != a.Author || protocol.AccountIDFromKey(env.Subject) != a.Subject {
+		return nil, nil, fmt.Errorf("%s: envelope names a different author or subject than the signed record entry", c)
+	}
+	return env, key, nil
+}
+
+// OpenRecord decrypts record c for k: its envelope and a stream of its
+// content. The caller must read the content to EOF (age authenticates as
+// it goes) and close it.
+func (r *Repo) OpenRecord(ctx context.Context, k *Keys, c cid.Cid) (*protocol.Envelope, io.ReadCloser, error) {
+	env, key, err := r.Envelope(ctx, k, c)
+	if err != nil {
+		return nil, nil, err
+	}
+	rc, err := r.st.Decrypt(ctx, c, key)
+	if err != nil {
+		return nil, nil, err
+	}
+	return env, rc, nil
+}
+
+// subjectRecords checks that k is the subject of every record and returns
+// their access state.
+func (r *Repo) subjectRecords(ctx context.Context, k *Keys, records []cid.Cid, verb string) ([]*Access, error) {
+	if len(records) == 0 {
+		return nil, errors.New("no records given")
+	}
+	out := make([]*Access, 0, len(records))
+	for _, c := range records {
+		a, err := r.Access(ctx, c)
+		if err != nil {
+			return nil, err
+		}
+		if !a.Known {
+			return nil, fmt.Errorf("%s: unknown record", c)
+		}
+		if a.Subject != k.ID {
+			return nil, fmt.Errorf("%s: only the record's subject (%s) can %s it", c, a.Subject, verb)
+		}
+		out = append(out, a)
+	}
+	return out, nil
+}
+
+// Grant shares records with account to, until expires (zero: no expiry).
+// Only the records' subject may grant. For a record someone else authored
+// and k has not acknowledged yet, an ack entry goes in the same block.
+func (r *Repo) Grant(ctx context.Context, k *Keys, records []cid.Cid, to protocol.AccountID, expires time.Time) (cid.Cid, error) {
+	grantee, err := r.Account(ctx, to)
+	if err != nil {
+		return cid.Undef, fmt.Errorf("grantee: %w", err)
+	}
+	if to == k.ID {
+		return cid.Undef, errors.New("cannot grant to yourself")
+	}
+	if !expires.IsZero() && !expires.After(r.now()) {
+		return cid.Undef, errors.New("expiry is in the past")
+	}
+	as, err := r.subjectRecords(ctx, k, records, "grant")
+	if err != nil {
+		return cid.Undef, err
+	}
+	g := &protocol.Grant{To: keyOf(to)}
+	if !expires.IsZero() {
+		g.Expires = expires.UnixMilli()
+	}
+	var entries []protocol.Entry
+	for _, a := range as {
+		key, _, err := r.RecordKey(ctx, k, a.Record)
+		if err != nil {
+			return cid.Undef, err
+		}
+		wrapped, err := wrapKey(key, grantee)
+		if err != nil {
+			return cid.Undef, err
+		}
+		g.Keys = append(g.Keys, protocol.RecordKey{Record: protocol.NewLink(a.Record), Key: wrapped})
+		if ack := r.ackFor(ctx, k, a); ack != nil {
+			entries = append(entries, protocol.NewEntry(ack))
+		}
+	}
+	entries = append(entries, protocol.NewEntry(g))
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.appendBlock(ctx, k, entries)
+}
+
+// ackFor returns an ack entry when k is the subject of a record another
+// account authored and has not acknowledged it yet.
+func (r *Repo) ackFor(ctx context.Context, k *Keys, a *Access) *protocol.Ack {
+	if a.Author == k.ID || a.Subject != k.ID || a.Entry == nil {
+		return nil
+	}
+	f := &recordFacts{}
+	if _, err := getJSON(ctx, r.ds, keyRecordFacts(a.Record), f); err != nil {
+		return nil
+	}
+	for _, ack := range f.Acks {
+		if ack.Account == k.ID {
+			return nil
+		}
+	}
+	blockCID, err := cid.Decode(a.Entry.Block)
+	if err != nil {
+		return nil
+	}
+	return &protocol.Ack{Record: protocol.NewLink(a.Record), Author: keyOf(a.Author), Block: protocol.NewLink(blockCID)}
+}
+
+// Acknowledge appends ack entries for records about k that others
+// authored and k has not acknowledged yet. It returns how many it wrote.
+func (r *Repo) Acknowledge(ctx context.Context, k *Keys) (int, error) {
+	as, err := r.RecordsOf(ctx, k.ID)
+	if err != nil {
+		return 0, err
+	}
+	var entries []protocol.Entry
+	for _, a := range as {
+		if ack := r.ackFor(ctx, k, a); ack != nil {
+			entries = append(entries, protocol.NewEntry(ack))
+		}
+	}
+	if len(entries) == 0 {
+		return 0, nil
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for start := 0; start < len(entries); start += protocol.MaxEntriesPerBlock {
+		end := min(start+protocol.MaxEntriesPerBlock, len(entries))
+		if _, err := r.appendBlock(ctx, k, entries[start:end]); err != nil {
+			return start, err
+		}
+	}
+	return len(entries), nil
+}
+
+// Revoke ends account from's access to records. Only the subject may
+// revoke. It stops future serving and future versions; it cannot make
+// anyone forget a key already delivered.
+func (r *Repo) Revoke(ctx context.Context, k *Keys, records []cid.Cid, from protocol.AccountID) (cid.Cid, error) {
+	as, err := r.subjectRecords(ctx, k, records, "revoke")
+	if err != nil {
+		return cid.Undef, err
+	}
+	for _, a := range as {
+		rd, ok := a.Reader(from)
+		if !ok || rd.Role != "grantee" {
+			if ok {
+				return cid.Undef, fmt.Errorf("%s: %s is the record's %s, not a grantee", a.Record, from, rd.Role)
+			}
+			return cid.Undef, fmt.Errorf("%s: %s has no grant to revoke", a.Record, from)
+		}
+	}
+	rv := &protocol.Revoke{From: keyOf(from), Records: protocol.Links(records)}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.appendBlock(ctx, k, []protocol.Entry{protocol.NewEntry(rv)})
+}
+
+// Hide hides records from the subject's listings (hidden=true) or shows
+// them again (hidden=false). Only the subject may hide. Hiding does not
+// revoke existing grants.
+func (r *Repo) Hide(ctx context.Context, k *Keys, records []cid.Cid, hidden bool) (cid.Cid, error) {
+	if _, err := r.subjectRecords(ctx, k, records, "hide"); err != nil {
+		return cid.Undef, err
+	}
+	var body protocol.EntryBody = &protocol.Hide{Records: protocol.Links(records)}
+	if !hidden {
+		body = &protocol.Unhide{Records: protocol.Links(records)}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.appendBlock(ctx, k, []protocol.Entry{protocol.NewEntry(body)})
+}

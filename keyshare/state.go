@@ -1,0 +1,113 @@
+package keyshare
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/ipfs/go-cid"
+	"github.com/ipfs/go-datastore"
+	"github.com/ipfs/go-datastore/query"
+
+	"github.com/blockmrs/blockmrs/protocol"
+)
+
+// Datastore keys. Everything keyshare persists lives under /keyshare.
+var (
+	keyDefault = datastore.NewKey("/keyshare/default")
+)
+
+func keyAccount(id protocol.AccountID) datastore.Key {
+	return datastore.NewKey("/keyshare/acct/" + string(id))
+}
+func keyLocal(id protocol.AccountID) datastore.Key {
+	return datastore.NewKey("/keyshare/local/" + string(id))
+}
+func keySeq(id protocol.AccountID, seq uint64) datastore.Key {
+	return datastore.NewKey(fmt.Sprintf("/keyshare/seq/%s/%020d", id, seq))
+}
+func keyFork(id protocol.AccountID, seq uint64) datastore.Key {
+	return datastore.NewKey(fmt.Sprintf("/keyshare/forks/%s/%020d", id, seq))
+}
+
+// accountState is what the repo knows of one account's chain: its head,
+// and the profile as of the head.
+type accountState struct {
+	Head      string        `json:"head"`
+	Seq       uint64        `json:"seq"`
+	Time      int64         `json:"time"`
+	Name      string        `json:"name"`
+	Role      protocol.Role `json:"role"`
+	Recipient string        `json:"recipient"`
+	// StoppedAt is the sequence number of the first block holding a
+	// critical entry this implementation does not understand; entries from
+	// there on are not applied. Zero when none (block 0 cannot be one,
+	// since it must begin with a profile and its later entries are
+	// checked the same way; see applyBlock).
+	StoppedAt   uint64 `json:"stopped_at,omitempty"`
+	StoppedWhy  string `json:"stopped_why,omitempty"`
+	UnknownSeen int    `json:"unknown_entries,omitempty"`
+}
+
+func (a *accountState) head() cid.Cid {
+	c, err := cid.Decode(a.Head)
+	if err != nil {
+		return cid.Undef
+	}
+	return c
+}
+
+type localAccount struct {
+	Created int64 `json:"created"`
+}
+
+// forkEvidence holds two different signed blocks by one author with one
+// sequence number: proof that the author showed two histories.
+type forkEvidence struct {
+	Account protocol.AccountID `json:"account"`
+	Seq     uint64             `json:"seq"`
+	A       string             `json:"a"`
+	B       string             `json:"b"`
+	Found   int64              `json:"found"`
+}
+
+// getJSON reads a JSON value; found is false when the key is absent.
+func getJSON(ctx context.Context, ds datastore.Read, k datastore.Key, v any) (found bool, err error) {
+	b, err := ds.Get(ctx, k)
+	if errors.Is(err, datastore.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("read %s: %w", k, err)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return false, fmt.Errorf("decode %s: %w", k, err)
+	}
+	return true, nil
+}
+
+func putJSON(ctx context.Context, w datastore.Write, k datastore.Key, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return w.Put(ctx, k, b)
+}
+
+// listKeys returns the keys under prefix.
+func listKeys(ctx context.Context, ds datastore.Read, prefix string) ([]datastore.Key, error) {
+	res, err := ds.Query(ctx, query.Query{Prefix: prefix, KeysOnly: true})
+	if err != nil {
+		return nil, fmt.Errorf("query %s: %w", prefix, err)
+	}
+	entries, err := res.Rest()
+	if err != nil {
+		return nil, fmt.Errorf("query %s: %w", prefix, err)
+	}
+	out := make([]datastore.Key, len(entries))
+	for i, e := range entries {
+		out[i] = datastore.NewKey(e.Key)
+	}
+	return out, nil
+}

@@ -1,0 +1,276 @@
+package keyshare
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+
+	"github.com/ipfs/go-cid"
+	"github.com/ipfs/go-datastore"
+
+	"github.com/blockmrs/blockmrs/protocol"
+)
+
+// ChainReport is the result of verifying one account's chain.
+type ChainReport struct {
+	Account  protocol.AccountID `json:"account"`
+	Name     string             `json:"name"`
+	Blocks   uint64             `json:"blocks"`
+	Entries  int                `json:"entries"`
+	Head     string             `json:"head"`
+	Problems []string           `json:"problems,omitempty"`
+}
+
+// RecordReport is the chain of custody of one record.
+type RecordReport struct {
+	Access *Access `json:"access"`
+	// Blocks is the number of the record's blocks read and hash-checked,
+	// Size the ciphertext bytes.
+	Blocks int   `json:"blocks"`
+	Size   int64 `json:"size"`
+	// Decrypted tells whether the record was also decrypted and
+	// authenticated with the verifying account's key.
+	Decrypted bool               `json:"decrypted"`
+	Title     string             `json:"title,omitempty"`
+	Problems  []string           `json:"problems,omitempty"`
+	Author    protocol.AccountID `json:"author,omitempty"`
+}
+
+// VerifyReport is the result of Verify.
+type VerifyReport struct {
+	Chains []ChainReport `json:"chains"`
+	// Records counts records in the rebuilt access index; IndexProblems
+	// lists where the persisted index differed from the rebuilt one (it
+	// is repaired).
+	Records       int           `json:"records"`
+	IndexProblems []string      `json:"index_problems,omitempty"`
+	Forks         []Fork        `json:"forks,omitempty"`
+	Record        *RecordReport `json:"record,omitempty"`
+	// Problems lists access-rule violations found in the chains (a grant
+	// by someone other than the subject, …).
+	Problems []string `json:"problems,omitempty"`
+	OK       bool     `json:"ok"`
+}
+
+// VerifyOptions select what Verify checks beyond every chain and the
+// index.
+type VerifyOptions struct {
+	// Record, when defined, adds a chain-of-custody check of that record.
+	Record cid.Cid
+	// Keys, when set, lets Verify decrypt Record and check its envelope.
+	Keys *Keys
+}
+
+// Verify re-checks every chain the repo holds from head to first block
+// (signatures, links, sequence, profile first), rebuilds the access index
+// from the chains and compares it with the persisted one (repairing any
+// difference), lists fork evidence, and optionally checks one record.
+func (r *Repo) Verify(ctx context.Context, opts VerifyOptions) (*VerifyReport, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	rep := &VerifyReport{Chains: []ChainReport{}}
+	accts, err := listKeys(ctx, r.ds, "/keyshare/acct/")
+	if err != nil {
+		return nil, err
+	}
+	rebuilt := newIndexWriter(ctx, nil)
+	for _, k := range accts {
+		id := protocol.AccountID(k.BaseNamespace())
+		cr, err := r.verifyChain(ctx, id, rebuilt)
+		if err != nil {
+			return nil, err
+		}
+		rep.Chains = append(rep.Chains, cr)
+	}
+	if err := r.compareIndex(ctx, rebuilt, rep); err != nil {
+		return nil, err
+	}
+	if rep.Forks, err = r.Forks(ctx); err != nil {
+		return nil, err
+	}
+	for c, f := range rebuilt.facts {
+		a := evaluate(c, f, r.now())
+		for _, p := range a.Problems {
+			rep.Problems = append(rep.Problems, c.String()+": "+p)
+		}
+	}
+	sort.Strings(rep.Problems)
+	if opts.Record.Defined() {
+		rep.Record = r.verifyRecord(ctx, opts.Record, opts.Keys)
+	}
+	rep.OK = len(rep.IndexProblems) == 0 && len(rep.Forks) == 0 && len(rep.Problems) == 0
+	for _, c := range rep.Chains {
+		rep.OK = rep.OK && len(c.Problems) == 0
+	}
+	if rep.Record != nil {
+		rep.OK = rep.OK && len(rep.Record.Problems) == 0
+	}
+	return rep, nil
+}
+
+// verifyChain walks one chain from its head and feeds its facts to iw.
+func (r *Repo) verifyChain(ctx context.Context, id protocol.AccountID, iw *indexWriter) (ChainReport, error) {
+	st, err := r.state(ctx, id)
+	if err != nil {
+		return ChainReport{}, err
+	}
+	cr := ChainReport{Account: id, Name: st.Name, Head: st.Head}
+	var chain []verifiedBlock
+	c := st.head()
+	var child *verifiedBlock
+	for {
+		b, err := r.readBlock(ctx, c)
+		if err != nil {
+			cr.Problems = append(cr.Problems, err.Error())
+			return cr, nil
+		}
+		if b.AuthorID() != id {
+			cr.Problems = append(cr.Problems, fmt.Sprintf("block %s is signed by %s, not by the account", c, b.AuthorID()))
+			return cr, nil
+		}
+		if child != nil {
+			if err := protocol.CheckSuccessor(b, c, child.block); err != nil {
+				cr.Problems = append(cr.Problems, err.Error())
+				return cr, nil
+			}
+		}
+		if at, ok, err := r.blockAt(ctx, id, b.Seq); err != nil {
+			return cr, err
+		} else if !ok || !at.Equals(c) {
+			cr.Problems = append(cr.Problems, fmt.Sprintf("sequence index of block %d does not point to %s", b.Seq, c))
+		}
+		chain = append(chain, verifiedBlock{cid: c, block: b})
+		child = &chain[len(chain)-1]
+		if b.Prev == nil {
+			break
+		}
+		c = b.Prev.Cid
+	}
+	cr.Blocks = uint64(len(chain))
+	if cr.Blocks != st.Seq+1 {
+		cr.Problems = append(cr.Problems, fmt.Sprintf("chain has %d blocks but the head is at seq %d", cr.Blocks, st.Seq))
+	}
+	fresh := &accountState{}
+	for i := len(chain) - 1; i >= 0; i-- {
+		cr.Entries += len(chain[i].block.Entries)
+		if err := applyToState(fresh, chain[i], iw); err != nil {
+			return cr, err
+		}
+	}
+	if fresh.Name != st.Name || fresh.Recipient != st.Recipient || fresh.Role != st.Role || fresh.StoppedAt != st.StoppedAt {
+		cr.Problems = append(cr.Problems, "stored profile state differs from the chain (repaired)")
+		fresh.UnknownSeen = st.UnknownSeen
+		if err := putJSON(ctx, r.ds, keyAccount(id), fresh); err != nil {
+			return cr, err
+		}
+	}
+	return cr, nil
+}
+
+// compareIndex compares the rebuilt index with the persisted one and
+// repairs differences.
+func (r *Repo) compareIndex(ctx context.Context, rebuilt *indexWriter, rep *VerifyReport) error {
+	rep.Records = len(rebuilt.facts)
+	batch, err := r.ds.Batch(ctx)
+	if err != nil {
+		return err
+	}
+	persisted, err := listKeys(ctx, r.ds, "/keyshare/idx/rec/")
+	if err != nil {
+		return err
+	}
+	want := map[string]*recordFacts{}
+	for c, f := range rebuilt.facts {
+		sortFacts(f)
+		want[keyRecordFacts(c).String()] = f
+	}
+	for _, k := range persisted {
+		if _, ok := want[k.String()]; !ok {
+			rep.IndexProblems = append(rep.IndexProblems, "index holds facts no chain supports: "+k.BaseNamespace())
+			if err := batch.Delete(ctx, k); err != nil {
+				return err
+			}
+		}
+	}
+	for k, f := range want {
+		wantJSON, _ := json.Marshal(f)
+		have, err := r.ds.Get(ctx, datastore.NewKey(k))
+		if err != nil || !bytes.Equal(have, wantJSON) {
+			rep.IndexProblems = append(rep.IndexProblems, "index entry differs from the chains: "+datastore.NewKey(k).BaseNamespace())
+			if err := batch.Put(ctx, datastore.NewKey(k), wantJSON); err != nil {
+				return err
+			}
+		}
+	}
+	persistedAcct, err := listKeys(ctx, r.ds, "/keyshare/idx/acct/")
+	if err != nil {
+		return err
+	}
+	have := map[datastore.Key]bool{}
+	for _, k := range persistedAcct {
+		have[k] = true
+		if !rebuilt.accts[k] {
+			rep.IndexProblems = append(rep.IndexProblems, "account index holds an entry no chain supports: "+strings.TrimPrefix(k.String(), "/keyshare/idx/acct/"))
+			if err := batch.Delete(ctx, k); err != nil {
+				return err
+			}
+		}
+	}
+	for k := range rebuilt.accts {
+		if !have[k] {
+			rep.IndexProblems = append(rep.IndexProblems, "account index misses "+strings.TrimPrefix(k.String(), "/keyshare/idx/acct/"))
+			if err := batch.Put(ctx, k, nil); err != nil {
+				return err
+			}
+		}
+	}
+	sort.Strings(rep.IndexProblems)
+	if err := batch.Commit(ctx); err != nil {
+		return err
+	}
+	return r.ds.Sync(ctx, datastore.NewKey("/keyshare"))
+}
+
+// verifyRecord checks one record's chain of custody.
+func (r *Repo) verifyRecord(ctx context.Context, c cid.Cid, k *Keys) *RecordReport {
+	rr := &RecordReport{}
+	a, err := r.Access(ctx, c)
+	if err != nil {
+		rr.Problems = append(rr.Problems, err.Error())
+		return rr
+	}
+	rr.Access, rr.Author = a, a.Author
+	if !a.Known {
+		rr.Problems = append(rr.Problems, "no verified chain holds a record entry for this CID")
+		return rr
+	}
+	rr.Problems = append(rr.Problems, a.Problems...)
+	n, size, err := r.checkRecord(ctx, c)
+	rr.Blocks, rr.Size = n, size
+	if err != nil {
+		rr.Problems = append(rr.Problems, err.Error())
+		return rr
+	}
+	if k == nil {
+		return rr
+	}
+	if _, ok := a.Reader(k.ID); !ok {
+		return rr
+	}
+	env, body, err := r.OpenRecord(ctx, k, c)
+	if err != nil {
+		rr.Problems = append(rr.Problems, err.Error())
+		return rr
+	}
+	defer body.Close()
+	if _, err := io.Copy(io.Discard, body); err != nil {
+		rr.Problems = append(rr.Problems, fmt.Sprintf("decrypt: %v", err))
+		return rr
+	}
+	rr.Decrypted, rr.Title = true, env.Title
+	return rr
+}

@@ -1,0 +1,171 @@
+package protocol
+
+import (
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+
+	"github.com/ipfs/go-cid"
+)
+
+// BlockVersion is the chain-block format version this package writes and
+// reads.
+const BlockVersion = 1
+
+// Limits on chain blocks.
+const (
+	MaxBlockSize       = 1 << 20 // bytes of one encoded chain block
+	MaxEntriesPerBlock = 4096
+)
+
+// BlockSignatureContext is prepended to the bytes a chain-block signature
+// covers, so that nothing signed for another purpose verifies as a block.
+const BlockSignatureContext = "BlockMRS chain block v1\x00"
+
+// Block is one block of an account's append-only chain. On the wire it is
+// a canonical DAG-CBOR map; its CID (CIDv1, dag-cbor, sha2-256) is taken
+// over the whole encoding, signature included.
+type Block struct {
+	Version int64   `cbor:"v"`
+	Author  []byte  `cbor:"author"`         // Ed25519 public key of the account
+	Seq     uint64  `cbor:"seq"`            // 0 for the first block
+	Prev    *Link   `cbor:"prev,omitempty"` // previous block; absent iff Seq == 0
+	Time    int64   `cbor:"time"`           // Unix milliseconds, never less than Prev's
+	Entries []Entry `cbor:"entries"`
+	Sig     []byte  `cbor:"sig,omitempty"` // Ed25519 over BlockSignatureContext || encoding without sig
+}
+
+// AuthorID returns the account ID of the block's author.
+func (b *Block) AuthorID() AccountID { return AccountIDFromKey(b.Author) }
+
+// SigningBytes returns what the block's signature covers.
+func (b *Block) SigningBytes() ([]byte, error) {
+	unsigned := *b
+	unsigned.Sig = nil
+	enc, err := marshal(&unsigned)
+	if err != nil {
+		return nil, fmt.Errorf("encode chain block: %w", err)
+	}
+	return append([]byte(BlockSignatureContext), enc...), nil
+}
+
+// Sign fills in Author and Sig with priv and returns the encoded block and
+// its CID. The block must pass ValidateStatic once signed.
+func (b *Block) Sign(priv ed25519.PrivateKey) ([]byte, cid.Cid, error) {
+	b.Version = BlockVersion
+	b.Author = append([]byte(nil), priv.Public().(ed25519.PublicKey)...)
+	b.Sig = nil
+	if err := b.validateShape(); err != nil {
+		return nil, cid.Undef, err
+	}
+	msg, err := b.SigningBytes()
+	if err != nil {
+		return nil, cid.Undef, err
+	}
+	b.Sig = ed25519.Sign(priv, msg)
+	enc, err := marshal(b)
+	if err != nil {
+		return nil, cid.Undef, fmt.Errorf("encode chain block: %w", err)
+	}
+	if len(enc) > MaxBlockSize {
+		return nil, cid.Undef, fmt.Errorf("chain block is %d bytes, over the %d-byte limit", len(enc), MaxBlockSize)
+	}
+	// Refill RawBody so the in-memory block matches a decoded one.
+	var back Block
+	if err := unmarshalStrict(enc, &back); err != nil {
+		return nil, cid.Undef, fmt.Errorf("chain block does not round-trip: %w", err)
+	}
+	*b = back
+	return enc, BlockCID(enc), nil
+}
+
+// DecodeBlock decodes and statically validates an encoded chain block: the
+// encoding must be canonical, the shape valid and the signature correct.
+// It does not check the block against its chain (see CheckSuccessor).
+func DecodeBlock(data []byte) (*Block, error) {
+	if len(data) > MaxBlockSize {
+		return nil, fmt.Errorf("chain block: %d bytes, over the %d-byte limit", len(data), MaxBlockSize)
+	}
+	var b Block
+	if err := unmarshalStrict(data, &b); err != nil {
+		return nil, fmt.Errorf("chain block: %w", err)
+	}
+	if err := b.validateShape(); err != nil {
+		return nil, err
+	}
+	if len(b.Sig) != ed25519.SignatureSize {
+		return nil, errors.New("chain block: signature missing or wrong size")
+	}
+	msg, err := b.SigningBytes()
+	if err != nil {
+		return nil, err
+	}
+	if !ed25519.Verify(b.Author, msg, b.Sig) {
+		return nil, fmt.Errorf("chain block %d of %s: bad signature", b.Seq, b.AuthorID())
+	}
+	return &b, nil
+}
+
+func (b *Block) validateShape() error {
+	if b.Version != BlockVersion {
+		return fmt.Errorf("chain block: unsupported version %d", b.Version)
+	}
+	if len(b.Author) != ed25519.PublicKeySize {
+		return errors.New("chain block: author is not a 32-byte Ed25519 key")
+	}
+	if (b.Seq == 0) != (b.Prev == nil) {
+		return fmt.Errorf("chain block %d: prev link must be present exactly when seq > 0", b.Seq)
+	}
+	if b.Prev != nil && (!b.Prev.Defined() || b.Prev.Prefix().Codec != DagCBORCodec) {
+		return fmt.Errorf("chain block %d: prev is not a dag-cbor CID", b.Seq)
+	}
+	if b.Time < 0 {
+		return fmt.Errorf("chain block %d: negative time", b.Seq)
+	}
+	if len(b.Entries) == 0 || len(b.Entries) > MaxEntriesPerBlock {
+		return fmt.Errorf("chain block %d: must hold 1 to %d entries", b.Seq, MaxEntriesPerBlock)
+	}
+	for i := range b.Entries {
+		if b.Entries[i].Body != nil {
+			if err := b.Entries[i].Body.Validate(); err != nil {
+				return fmt.Errorf("chain block %d entry %d (%s): %w", b.Seq, i, b.Entries[i].Type, err)
+			}
+		}
+	}
+	if b.Seq == 0 {
+		if _, ok := b.Entries[0].Body.(*Profile); !ok {
+			return errors.New("chain block 0: first entry must be a profile")
+		}
+	}
+	return nil
+}
+
+// CheckSuccessor checks that next may follow prev (whose CID is prevCID) in
+// one account's chain: same author, next sequence number, link to prev and
+// time not going backwards.
+func CheckSuccessor(prev *Block, prevCID cid.Cid, next *Block) error {
+	if string(prev.Author) != string(next.Author) {
+		return fmt.Errorf("chain block %d: author differs from block %d", next.Seq, prev.Seq)
+	}
+	if next.Seq != prev.Seq+1 {
+		return fmt.Errorf("chain block %d: sequence gap after block %d", next.Seq, prev.Seq)
+	}
+	if next.Prev == nil || !next.Prev.Equals(prevCID) {
+		return fmt.Errorf("chain block %d: prev link does not point to block %d (%s)", next.Seq, prev.Seq, prevCID)
+	}
+	if next.Time < prev.Time {
+		return fmt.Errorf("chain block %d: time goes backwards", next.Seq)
+	}
+	return nil
+}
+
+// FirstCriticalUnknown returns the index of the first entry of a type this
+// implementation does not know that is marked critical, or -1.
+func (b *Block) FirstCriticalUnknown() int {
+	for i, e := range b.Entries {
+		if e.Body == nil && e.Critical {
+			return i
+		}
+	}
+	return -1
+}

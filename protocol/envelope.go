@@ -1,0 +1,172 @@
+package protocol
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"unicode/utf8"
+)
+
+// EnvelopeMagic starts the plaintext of every sealed envelope.
+const EnvelopeMagic = "BlockMRS envelope v1\n"
+
+// MaxEnvelopeHeader is the largest encoded envelope header accepted.
+const MaxEnvelopeHeader = 16 << 10
+
+// MaxSealedEnvelope is the largest sealed (age-encrypted) envelope a record
+// entry may carry: the header plus age's overhead.
+const MaxSealedEnvelope = MaxEnvelopeHeader + 1024
+
+// Kind is what a record holds.
+type Kind string
+
+// Record kinds.
+const (
+	KindFile Kind = "file" // any file: a PDF, an image, a DICOM export
+	KindFHIR Kind = "fhir" // a FHIR R4 JSON resource or bundle
+	KindNote Kind = "note" // a plain-text note
+)
+
+// ParseKind checks that s names a known kind.
+func ParseKind(s string) (Kind, error) {
+	switch k := Kind(s); k {
+	case KindFile, KindFHIR, KindNote:
+		return k, nil
+	}
+	return "", fmt.Errorf("unknown record kind %q (want file, fhir or note)", truncate(s))
+}
+
+// Envelope is the metadata of a record. It is sealed, that is age-encrypted
+// to the same record key as the content, and carried in the author's
+// signed record entry, so the record's ciphertext is the encrypted content
+// alone and reveals nothing but its size. The sealed plaintext is
+//
+//	EnvelopeMagic || uvarint(len(header)) || header
+//
+// where header is the canonical DAG-CBOR encoding of the Envelope.
+type Envelope struct {
+	Title      string `cbor:"title"`
+	Kind       Kind   `cbor:"kind"`
+	MediaType  string `cbor:"type"`
+	FileName   string `cbor:"filename,omitempty"`
+	Author     []byte `cbor:"author"`  // Ed25519 key of the author
+	Subject    []byte `cbor:"subject"` // Ed25519 key of whom the record is about
+	Created    int64  `cbor:"created"` // Unix milliseconds
+	Supersedes *Link  `cbor:"supersedes,omitempty"`
+}
+
+// Validate checks the envelope's fields.
+func (e *Envelope) Validate() error {
+	if len(e.Title) > 1024 || !utf8.ValidString(e.Title) {
+		return errors.New("envelope: title must be at most 1024 bytes of UTF-8")
+	}
+	if _, err := ParseKind(string(e.Kind)); err != nil {
+		return fmt.Errorf("envelope: %w", err)
+	}
+	if e.MediaType == "" || len(e.MediaType) > 255 {
+		return errors.New("envelope: media type must be 1 to 255 bytes")
+	}
+	if _, _, err := mime.ParseMediaType(e.MediaType); err != nil {
+		return fmt.Errorf("envelope: media type %q: %v", truncate(e.MediaType), err)
+	}
+	if len(e.FileName) > 255 {
+		return errors.New("envelope: file name longer than 255 bytes")
+	}
+	if len(e.Author) != ed25519.PublicKeySize || len(e.Subject) != ed25519.PublicKeySize {
+		return errors.New("envelope: author and subject must be 32-byte Ed25519 keys")
+	}
+	if e.Created < 0 {
+		return errors.New("envelope: negative creation time")
+	}
+	return nil
+}
+
+// Header returns EnvelopeMagic, the header length and the header: the
+// plaintext to seal.
+func (e *Envelope) Header() ([]byte, error) {
+	if err := e.Validate(); err != nil {
+		return nil, err
+	}
+	enc, err := marshal(e)
+	if err != nil {
+		return nil, fmt.Errorf("envelope: %w", err)
+	}
+	if len(enc) > MaxEnvelopeHeader {
+		return nil, errors.New("envelope: header too large")
+	}
+	out := make([]byte, 0, len(EnvelopeMagic)+binary.MaxVarintLen64+len(enc))
+	out = append(out, EnvelopeMagic...)
+	out = binary.AppendUvarint(out, uint64(len(enc)))
+	return append(out, enc...), nil
+}
+
+// ReadEnvelope reads and validates an envelope from a sealed envelope's
+// plaintext. It reads exactly the envelope's bytes from r.
+func ReadEnvelope(r io.Reader) (*Envelope, error) {
+	magic := make([]byte, len(EnvelopeMagic))
+	if _, err := io.ReadFull(r, magic); err != nil {
+		return nil, fmt.Errorf("envelope: %w", noEOF(err))
+	}
+	if string(magic) != EnvelopeMagic {
+		return nil, errors.New("envelope: not a BlockMRS record (bad magic)")
+	}
+	n, err := binary.ReadUvarint(byteReader{r})
+	if err != nil {
+		return nil, fmt.Errorf("envelope: header length: %w", noEOF(err))
+	}
+	if n == 0 || n > MaxEnvelopeHeader {
+		return nil, fmt.Errorf("envelope: header length %d out of range", n)
+	}
+	hdr := make([]byte, n)
+	if _, err := io.ReadFull(r, hdr); err != nil {
+		return nil, fmt.Errorf("envelope: header: %w", noEOF(err))
+	}
+	var e Envelope
+	if err := unmarshalStrict(hdr, &e); err != nil {
+		return nil, fmt.Errorf("envelope: %w", err)
+	}
+	if err := e.Validate(); err != nil {
+		return nil, err
+	}
+	return &e, nil
+}
+
+func noEOF(err error) error {
+	if errors.Is(err, io.EOF) {
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}
+
+// byteReader reads one byte at a time without buffering ahead, so nothing
+// past the varint is consumed.
+type byteReader struct{ r io.Reader }
+
+func (b byteReader) ReadByte() (byte, error) {
+	if br, ok := b.r.(io.ByteReader); ok {
+		return br.ReadByte()
+	}
+	var one [1]byte
+	_, err := io.ReadFull(b.r, one[:])
+	return one[0], err
+}
+
+var _ io.ByteReader = byteReader{}
+
+// ParseEnvelope decodes the whole plaintext of a sealed envelope; trailing
+// bytes are an error.
+func ParseEnvelope(plain []byte) (*Envelope, error) {
+	r := bytes.NewReader(plain)
+	e, err := ReadEnvelope(r)
+	if err != nil {
+		return nil, err
+	}
+	if r.Len() != 0 {
+		return nil, errors.New("envelope: trailing bytes after the header")
+	}
+	return e, nil
+}

@@ -1,0 +1,153 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+
+	"filippo.io/age"
+	cid "github.com/ipfs/go-cid"
+)
+
+// Added describes a record stored by [Store.Add].
+type Added struct {
+	// CID is the root of the record's UnixFS file DAG (its ciphertext).
+	CID cid.Cid
+	// Key is the fresh age identity the record is encrypted to. It is the
+	// only way to read the record; the store does not keep it.
+	Key *age.X25519Identity
+	// Size is the number of ciphertext bytes.
+	Size int64
+}
+
+// Add encrypts plaintext with age to a fresh X25519 identity, stores the
+// ciphertext as a UnixFS file (profile unixfs-v1-2025), pins its root and
+// flushes it to stable storage once before returning. It streams: memory
+// use does not depend on the size of plaintext.
+func (s *Store) Add(ctx context.Context, plaintext io.Reader) (Added, error) {
+	id, err := age.GenerateX25519Identity()
+	if err != nil {
+		return Added{}, fmt.Errorf("store: add: generate key: %w", err)
+	}
+	pr, pw := io.Pipe()
+	done := make(chan struct{})
+	readErr := new(errBox) // plaintext's own error, reported as such
+	go func() {
+		defer close(done)
+		enc, err := age.Encrypt(pw, id.Recipient())
+		if err != nil {
+			_ = pw.CloseWithError(fmt.Errorf("encrypt: %w", err))
+			return
+		}
+		if _, err := io.Copy(enc, &plaintextReader{ctx: ctx, r: plaintext, err: readErr}); err != nil {
+			_ = pw.CloseWithError(err)
+			return
+		}
+		if err := enc.Close(); err != nil {
+			_ = pw.CloseWithError(fmt.Errorf("encrypt: %w", err))
+			return
+		}
+		_ = pw.Close()
+	}()
+
+	root, n, err := s.addPinned(ctx, pr)
+	// Unblock the encryptor if the import stopped early, then wait for it
+	// so that plaintext is no longer read once Add returns (unless a Read
+	// of it is stuck and ctx ends).
+	_ = pr.CloseWithError(errors.New("import stopped"))
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
+	if err != nil {
+		if rerr := readErr.get(); rerr != nil {
+			return Added{}, fmt.Errorf("store: add: read plaintext: %w", rerr)
+		}
+		return Added{}, fmt.Errorf("store: add: %w", err)
+	}
+	return Added{CID: root, Key: id, Size: n}, nil
+}
+
+// AddRaw stores r's bytes, which are already ciphertext, with the same
+// importer as [Store.Add]: the CID equals stock `ipfs add` with the
+// unixfs-v1-2025 profile for the same bytes. The root is pinned and the
+// blocks are durable when AddRaw returns. It returns the root and the
+// number of bytes read.
+func (s *Store) AddRaw(ctx context.Context, r io.Reader) (cid.Cid, int64, error) {
+	root, n, err := s.addPinned(ctx, r)
+	if err != nil {
+		return cid.Undef, 0, fmt.Errorf("store: add raw: %w", err)
+	}
+	return root, n, nil
+}
+
+// addPinned imports r, flushes once and pins the root, all while holding
+// the GC gate shared so a concurrent GC cannot sweep the new blocks.
+func (s *Store) addPinned(ctx context.Context, r io.Reader) (cid.Cid, int64, error) {
+	leave, err := s.enterWrite(ctx)
+	if err != nil {
+		return cid.Undef, 0, err
+	}
+	defer leave()
+	log := &writeLog{}
+	bs := &blockStore{s: s, log: log}
+	if s.syncMode == syncEachBlock {
+		bs = &blockStore{s: s, durable: true}
+	}
+	root, n, err := s.importFile(ctx, r, bs)
+	if err != nil {
+		return cid.Undef, 0, err
+	}
+	// Order matters for crash safety: blocks durable first, then the pin
+	// that refers to them (a synchronous pebble write).
+	if s.syncMode == syncOnce {
+		if err := s.flushLog(log); err != nil {
+			return cid.Undef, 0, err
+		}
+	}
+	if err := s.putPin(ctx, root); err != nil {
+		return cid.Undef, 0, err
+	}
+	return root, n, nil
+}
+
+// plaintextReader stops at ctx cancellation and records the source's own
+// errors so they are not mistaken for storage errors.
+type plaintextReader struct {
+	ctx context.Context
+	r   io.Reader
+	err *errBox
+}
+
+func (p *plaintextReader) Read(b []byte) (int, error) {
+	if err := p.ctx.Err(); err != nil {
+		return 0, err
+	}
+	n, err := p.r.Read(b)
+	if err != nil && err != io.EOF {
+		p.err.set(err)
+	}
+	return n, err
+}
+
+// errBox holds the first error set, safely across goroutines.
+type errBox struct {
+	mu  sync.Mutex
+	err error
+}
+
+func (b *errBox) set(err error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.err == nil {
+		b.err = err
+	}
+}
+
+func (b *errBox) get() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.err
+}
