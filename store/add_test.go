@@ -144,15 +144,15 @@ func TestAddRawMatchesKubo(t *testing.T) {
 	}
 }
 
-// TestAddRawMatchesKuboPastMaxLinks checks the 1024-chunk boundary against
+// TestLargeAddRawMatchesKuboVectors checks the 1024-chunk boundary against
 // kubo's vectors with real 1 MiB chunks: 1 GiB+1 bytes (seed
 // "v1-2025-seed") must give kubo's two-level root, and that root's first
 // child is the 1 GiB (exactly 1024 chunks) file, whose CID kubo also
 // records; the balanced layout builds it identically in both files (see
 // TestLayoutLevels). One 1 GiB import instead of two keeps this affordable.
-func TestAddRawMatchesKuboPastMaxLinks(t *testing.T) {
+func TestLargeAddRawMatchesKuboVectors(t *testing.T) {
 	if testing.Short() {
-		t.Skip("writes 1 GiB; TestLayoutLevels covers the shape cheaply")
+		t.Skip("writes 1 GiB: run without -short (scripts/test.sh's large pass); TestLayoutLevels covers the shape cheaply")
 	}
 	s := openStore(t)
 	ctx := context.Background()

@@ -17,7 +17,9 @@ import (
 // a deterministic order, depth-first from each root in turn (a block
 // before its children, children in link order). Every block is verified
 // as it is read; a missing or corrupt block stops the export with a
-// *BlockError naming it, after which w holds a partial CAR.
+// *BlockError naming it, after which w holds a partial CAR. GC waits
+// while an export runs, so give w a deadline if it is a slow network
+// peer.
 func (s *Store) ExportCAR(ctx context.Context, w io.Writer, roots []cid.Cid) error {
 	if len(roots) == 0 {
 		return errors.New("store: export CAR: no roots")

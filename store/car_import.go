@@ -36,11 +36,13 @@ type CheckFunc = func(roots []cid.Cid, get func(cid.Cid) ([]byte, error)) error
 // Blockstore's PinLock from before ImportCAR if a concurrent GC could run
 // in between). Bound r (e.g. io.LimitReader) to bound the staging file.
 func (s *Store) ImportCAR(ctx context.Context, r io.Reader, check CheckFunc) ([]cid.Cid, error) {
+	// Staging touches only the staging file, so a slow sender does not
+	// hold up Close or GC; the commit re-checks.
 	leave, err := s.enter()
 	if err != nil {
 		return nil, fmt.Errorf("store: import CAR: %w", err)
 	}
-	defer leave()
+	leave()
 
 	st, err := newStaging(s.tmpDir)
 	if err != nil {
@@ -159,11 +161,11 @@ func readErr(err error, msg string) error {
 // commitStaged writes the staged blocks the store lacks in one flatfs
 // batch and flushes them once.
 func (s *Store) commitStaged(ctx context.Context, st *staging) error {
-	unlock, err := s.gc.rlock(ctx)
+	leave, err := s.enterWrite(ctx)
 	if err != nil {
 		return err
 	}
-	defer unlock()
+	defer leave()
 	batch, err := s.flat.Batch(ctx)
 	if err != nil {
 		return err
@@ -182,6 +184,9 @@ func (s *Store) commitStaged(ctx context.Context, st *staging) error {
 			continue
 		}
 		k := blockKey(e.c)
+		// An existing block is still flushed: a concurrent import may
+		// have written it and not flushed yet.
+		log.add(k)
 		has, err := s.flat.Has(ctx, k)
 		if err != nil {
 			return err
@@ -198,7 +203,6 @@ func (s *Store) commitStaged(ctx context.Context, st *staging) error {
 		if err := batch.Put(ctx, k, data); err != nil {
 			return fmt.Errorf("write %s: %w", e.c, err)
 		}
-		log.add(k)
 	}
 	if err := batch.Commit(ctx); err != nil {
 		return fmt.Errorf("commit: %w", err)

@@ -256,7 +256,7 @@ func mustMH(t testing.TB, data []byte) []byte {
 	return h
 }
 
-func TestImportCARLargeRecord(t *testing.T) {
+func TestImportCARManyBlocks(t *testing.T) {
 	// Enough blocks to take the syncfs path of the flush.
 	src := openStore(t)
 	ctx := context.Background()

@@ -214,7 +214,8 @@ func (b *blockingReader) Read(p []byte) (int, error) {
 func TestGCWaitsForAdd(t *testing.T) {
 	s := openStore(t)
 	ctx := context.Background()
-	br := &blockingReader{n: 3 * mib, reached: make(chan struct{}), release: make(chan struct{})}
+	reached := make(chan struct{})
+	br := &blockingReader{n: 3 * mib, reached: reached, release: make(chan struct{})}
 	type result struct {
 		a   Added
 		err error
@@ -224,7 +225,7 @@ func TestGCWaitsForAdd(t *testing.T) {
 		a, err := s.Add(ctx, br)
 		addDone <- result{a, err}
 	}()
-	<-br.reached // 3 MiB of blocks written, unpinned so far
+	<-reached // 3 MiB of blocks written, unpinned so far
 	gcDone := make(chan error, 1)
 	go func() {
 		_, err := s.GC(ctx)

@@ -6,10 +6,12 @@ import (
 	"errors"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"filippo.io/age"
+	dshelp "github.com/ipfs/boxo/datastore/dshelp"
 	cid "github.com/ipfs/go-cid"
 	ipld "github.com/ipfs/go-ipld-format"
 )
@@ -32,7 +34,11 @@ func leafOf(t *testing.T, s *Store, c cid.Cid, i int) cid.Cid {
 // encoding: blocks/<next-to-last 2 chars of key>/<KEY>.data.
 func flipByte(t *testing.T, s *Store, c cid.Cid, at int64) {
 	t.Helper()
-	_, file := s.blockPath(blockKey(c))
+	key := dshelp.MultihashToDsKey(c.Hash()).String()[1:] // base32 multihash
+	file := filepath.Join(s.Dir(), "blocks", key[len(key)-3:len(key)-1], key+".data")
+	if _, mine := s.blockPath(blockKey(c)); mine != file {
+		t.Fatalf("blockPath %s disagrees with flatfs's next-to-last/2 layout %s", mine, file)
+	}
 	f, err := os.OpenFile(file, os.O_RDWR, 0)
 	if err != nil {
 		t.Fatalf("block file for %s: %v", c, err)

@@ -184,8 +184,8 @@ func (s *Store) Dir() string { return s.dir }
 //
 // Blocks written here are not pinned: pin them with [Store.Pin], and hold
 // the blockstore's PinLock across the writes and the Pin if a concurrent
-// [Store.GC] could otherwise remove them in between. Do not take GCLock
-// yourself while calling Store methods.
+// [Store.GC] could otherwise remove them in between; do not call GC while
+// holding it. GCLock exists for boxo's interfaces: Store.GC takes it itself.
 func (s *Store) Blockstore() bstore.GCBlockstore { return s.bs }
 
 // Datastore returns the store's pebble datastore for other packages'

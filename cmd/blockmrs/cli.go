@@ -1,0 +1,490 @@
+package main
+
+// This file holds what every subcommand shares: flag parsing (flags may
+// come before or after positional arguments), help text, the repo path,
+// account selection, passphrases, JSON output, output files and error
+// kinds.
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+	"unicode"
+
+	"github.com/ipfs/go-cid"
+	"golang.org/x/term"
+
+	"github.com/blockmrs/blockmrs/keyshare"
+	"github.com/blockmrs/blockmrs/protocol"
+)
+
+// Environment variables the command reads.
+const (
+	envPath       = "BLOCKMRS_PATH"       // repo folder
+	envPassphrase = "BLOCKMRS_PASSPHRASE" // passphrase for scripts (never prompted when set)
+	envLog        = "BLOCKMRS_LOG"        // debug, info, warn or error; quiet when unset
+)
+
+// usageError is a mistake in how the command was called: an unknown
+// command or flag, a missing or extra argument, an unparseable value. It
+// exits with status 2.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(format string, a ...any) error { return &usageError{fmt.Sprintf(format, a...)} }
+
+// errHelpShown says help was asked for and printed: exit 0.
+var errHelpShown = errors.New("help shown")
+
+// subcommandError carries the full name of a nested subcommand ("contact
+// add") so the error line names it.
+type subcommandError struct {
+	name string
+	err  error
+}
+
+func (e *subcommandError) Error() string { return e.err.Error() }
+func (e *subcommandError) Unwrap() error { return e.err }
+
+func inSubcommand(name string, err error) error {
+	if err == nil || errors.Is(err, errHelpShown) {
+		return err
+	}
+	return &subcommandError{name: name, err: err}
+}
+
+// cmdFlags is a subcommand's flag set with the flags every command has
+// (--repo, --json, and --account where an account acts) and its help text.
+type cmdFlags struct {
+	*flag.FlagSet
+	name     string // "add", "contact add"
+	synopsis string // "[flags] FILE|-"
+	desc     string // one paragraph
+	example  string // one or more example lines
+
+	repo    string
+	account string
+	json    bool
+}
+
+func newFlags(name, synopsis, desc, example string) *cmdFlags {
+	f := &cmdFlags{FlagSet: flag.NewFlagSet(name, flag.ContinueOnError), name: name, synopsis: synopsis, desc: desc, example: example}
+	f.SetOutput(io.Discard) // errors become one line, help goes to stdout
+	f.StringVar(&f.repo, "repo", "", "the repo `FOLDER` (default $"+envPath+", else ~/.blockmrs)")
+	f.BoolVar(&f.json, "json", false, "print one JSON document on stdout")
+	return f
+}
+
+// withAccount adds --account: the local account that acts.
+func (f *cmdFlags) withAccount() *cmdFlags {
+	f.StringVar(&f.account, "account", "", "act as this local `ACCOUNT`: NAME, ID or an ID suffix of 6+ characters (default: the repo's default account)")
+	return f
+}
+
+// parse parses args, allowing flags before, between and after positional
+// arguments ("--" ends flags), and returns the positional arguments.
+func (f *cmdFlags) parse(args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := f.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				f.printHelp(os.Stdout)
+				return nil, errHelpShown
+			}
+			return nil, usagef("%v", err)
+		}
+		rest := f.Args()
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		if used := len(args) - len(rest); used > 0 && args[used-1] == "--" && !f.takesValue(args[:used-1]) {
+			return append(pos, rest...), nil
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+}
+
+// takesValue reports whether the last of the parsed args is a flag that
+// takes the next argument as its value (so a following "--" is a value,
+// not the end of flags).
+func (f *cmdFlags) takesValue(parsed []string) bool {
+	if len(parsed) == 0 {
+		return false
+	}
+	last := parsed[len(parsed)-1]
+	if !strings.HasPrefix(last, "-") || strings.Contains(last, "=") || last == "--" {
+		return false
+	}
+	fl := f.Lookup(strings.TrimLeft(last, "-"))
+	if fl == nil {
+		return false
+	}
+	if b, ok := fl.Value.(interface{ IsBoolFlag() bool }); ok && b.IsBoolFlag() {
+		return false
+	}
+	return true
+}
+
+// printHelp writes the command's help: synopsis, description, flags,
+// example.
+func (f *cmdFlags) printHelp(w io.Writer) {
+	fmt.Fprintf(w, "Usage: blockmrs %s %s\n\n%s\n\nFlags:\n", f.name, f.synopsis, strings.TrimSpace(f.desc))
+	f.VisitAll(func(fl *flag.Flag) {
+		typ, usage := flag.UnquoteUsage(fl)
+		dash := "--"
+		if len(fl.Name) == 1 {
+			dash = "-"
+		}
+		line := "  " + dash + fl.Name
+		if typ != "" {
+			line += " " + typ
+		}
+		if fl.DefValue != "" && fl.DefValue != "false" {
+			usage += fmt.Sprintf(" (default %q)", fl.DefValue)
+		}
+		fmt.Fprintf(w, "%s\n      %s\n", line, usage)
+	})
+	fmt.Fprintf(w, "\nExample:\n")
+	for _, l := range strings.Split(strings.TrimSpace(f.example), "\n") {
+		fmt.Fprintf(w, "  %s\n", strings.TrimSpace(l))
+	}
+}
+
+// args checks the number of positional arguments: names lists the
+// required ones; with variadic the last may repeat.
+func (f *cmdFlags) checkArgs(pos []string, variadic bool, names ...string) error {
+	if len(pos) < len(names) {
+		return usagef("missing %s argument", names[len(pos)])
+	}
+	if !variadic && len(pos) > len(names) {
+		return usagef("unexpected argument %q", pos[len(names)])
+	}
+	return nil
+}
+
+// repoPath resolves the repo folder: --repo, else $BLOCKMRS_PATH, else
+// ~/.blockmrs.
+func (f *cmdFlags) repoPath() (string, error) {
+	if f.repo != "" {
+		return f.repo, nil
+	}
+	if p := os.Getenv(envPath); p != "" {
+		return p, nil
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", fmt.Errorf("no --repo, no $%s and no home folder: %w", envPath, err)
+	}
+	return filepath.Join(home, ".blockmrs"), nil
+}
+
+// openRepo opens the existing repo.
+func (f *cmdFlags) openRepo(ctx context.Context) (*keyshare.Repo, error) {
+	dir, err := f.repoPath()
+	if err != nil {
+		return nil, err
+	}
+	slog.Debug("open repo", "dir", dir)
+	return keyshare.Open(ctx, dir, keyshare.Options{})
+}
+
+// closeRepo closes r and reports a close error if nothing failed before.
+func closeRepo(r *keyshare.Repo, err *error) {
+	if cerr := r.Close(); cerr != nil && *err == nil {
+		*err = fmt.Errorf("close repo: %w", cerr)
+	}
+}
+
+// selected returns the acting local account (--account, else the default).
+func (f *cmdFlags) selected(ctx context.Context, r *keyshare.Repo) (keyshare.AccountInfo, error) {
+	info, err := r.Resolve(ctx, f.account, true)
+	if err != nil {
+		return info, fmt.Errorf("account: %w", err)
+	}
+	slog.Debug("account", "id", info.ID, "name", info.Name, "encrypted", info.Encrypted)
+	return info, nil
+}
+
+// unlockSelected resolves the acting account and unlocks its keys.
+func (f *cmdFlags) unlockSelected(ctx context.Context, r *keyshare.Repo) (keyshare.AccountInfo, *keyshare.Keys, error) {
+	info, err := f.selected(ctx, r)
+	if err != nil {
+		return info, nil, err
+	}
+	k, err := unlock(ctx, r, info)
+	return info, k, err
+}
+
+// label names an account for people: "alice (…abcdefgh)".
+func label(a keyshare.AccountInfo) string {
+	return fmt.Sprintf("%s (%s)", a.Name, a.ID.Short())
+}
+
+// keysWithoutPrompt reports whether a's keys can be unlocked without
+// asking anyone.
+func keysWithoutPrompt(a keyshare.AccountInfo) bool {
+	_, set := os.LookupEnv(envPassphrase)
+	return !a.Encrypted || set
+}
+
+// unlock unlocks a local account's keys: directly when they are not
+// encrypted, with $BLOCKMRS_PASSPHRASE when it is set, else by asking on
+// the terminal (three tries).
+func unlock(ctx context.Context, r *keyshare.Repo, a keyshare.AccountInfo) (*keyshare.Keys, error) {
+	if !a.Encrypted {
+		return r.Unlock(ctx, a.ID, nil)
+	}
+	if p, ok := os.LookupEnv(envPassphrase); ok {
+		return r.Unlock(ctx, a.ID, []byte(p))
+	}
+	tty, err := openTTY()
+	if err != nil {
+		return nil, fmt.Errorf("the keys of %s are encrypted and there is no terminal to ask for the passphrase: set $%s", label(a), envPassphrase)
+	}
+	defer tty.Close()
+	for try := 1; ; try++ {
+		p, err := readPassword(ctx, tty, fmt.Sprintf("Passphrase for %s: ", label(a)))
+		if err != nil {
+			return nil, err
+		}
+		k, err := r.Unlock(ctx, a.ID, p)
+		clear(p)
+		if errors.Is(err, keyshare.ErrWrongPassphrase) && try < 3 {
+			fmt.Fprintln(tty, "Wrong passphrase, try again.")
+			continue
+		}
+		return k, err
+	}
+}
+
+// openTTY opens the controlling terminal, if there is one.
+func openTTY() (*os.File, error) {
+	f, err := os.OpenFile("/dev/tty", os.O_RDWR, 0)
+	if err != nil {
+		return nil, err
+	}
+	if !term.IsTerminal(int(f.Fd())) {
+		f.Close()
+		return nil, errors.New("/dev/tty is not a terminal")
+	}
+	return f, nil
+}
+
+// haveTTY reports whether a terminal is there to ask on.
+func haveTTY() bool {
+	f, err := openTTY()
+	if err != nil {
+		return false
+	}
+	f.Close()
+	return true
+}
+
+// readPassword prompts on tty and reads a line without echo. Ctrl-C
+// (ctx cancelled) restores the terminal and returns.
+func readPassword(ctx context.Context, tty *os.File, prompt string) ([]byte, error) {
+	fd := int(tty.Fd())
+	state, err := term.GetState(fd)
+	if err != nil {
+		return nil, fmt.Errorf("read passphrase: %w", err)
+	}
+	fmt.Fprint(tty, prompt)
+	type result struct {
+		p   []byte
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		p, err := term.ReadPassword(fd)
+		ch <- result{p, err}
+	}()
+	select {
+	case res := <-ch:
+		fmt.Fprintln(tty)
+		if res.err != nil {
+			return nil, fmt.Errorf("read passphrase: %w", res.err)
+		}
+		return res.p, nil
+	case <-ctx.Done():
+		_ = term.Restore(fd, state)
+		fmt.Fprintln(tty)
+		return nil, ctx.Err()
+	}
+}
+
+// parseCID parses a record CID argument; a bad one is a usage error.
+func parseCID(s string) (cid.Cid, error) {
+	c, err := cid.Decode(s)
+	if err != nil {
+		return cid.Undef, usagef("bad CID %q: %v", truncate(s, 80), err)
+	}
+	return c, nil
+}
+
+func parseCIDs(ss []string) ([]cid.Cid, error) {
+	out := make([]cid.Cid, 0, len(ss))
+	for _, s := range ss {
+		c, err := parseCID(s)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
+}
+
+// printJSON writes v as one indented JSON document on stdout.
+func printJSON(v any) error {
+	enc := json.NewEncoder(os.Stdout)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return fmt.Errorf("write JSON: %w", err)
+	}
+	return nil
+}
+
+// newTable returns a tab-separated table writer on stdout; Flush it.
+func newTable() *tabwriter.Writer {
+	return tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+}
+
+// names maps account IDs to display names for tables.
+type names map[protocol.AccountID]string
+
+func loadNames(ctx context.Context, r *keyshare.Repo) (names, error) {
+	accts, err := r.Accounts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	n := names{}
+	for _, a := range accts {
+		n[a.ID] = a.Name
+	}
+	return n, nil
+}
+
+// of returns id's name, or the short ID when the repo does not know it.
+func (n names) of(id protocol.AccountID) string {
+	if id == "" {
+		return "-"
+	}
+	if s, ok := n[id]; ok && s != "" {
+		return s
+	}
+	return id.Short()
+}
+
+// long returns "name (ID)".
+func (n names) long(id protocol.AccountID) string {
+	if s, ok := n[id]; ok && s != "" {
+		return fmt.Sprintf("%s (%s)", s, id)
+	}
+	return string(id)
+}
+
+// openInput opens FILE, or stdin for "-".
+func openInput(name string) (io.ReadCloser, error) {
+	if name == "-" {
+		return io.NopCloser(os.Stdin), nil
+	}
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	if st, err := f.Stat(); err == nil && st.IsDir() {
+		f.Close()
+		return nil, fmt.Errorf("%s is a folder", name)
+	}
+	return f, nil
+}
+
+// writeOutput writes what fill writes to path ("-": stdout). A file is
+// written to a temporary file next to path, synced and renamed only when
+// fill succeeded, so a failure leaves no partial file (and an existing
+// file untouched). New files are readable by their owner only.
+func writeOutput(path string, fill func(io.Writer) error) (n int64, err error) {
+	if path == "-" {
+		cw := &countWriter{w: os.Stdout}
+		err := fill(cw)
+		return cw.n, err
+	}
+	dir, base := filepath.Split(path)
+	if dir == "" {
+		dir = "."
+	}
+	tmp, err := os.CreateTemp(dir, "."+base+".blockmrs-*")
+	if err != nil {
+		return 0, err
+	}
+	defer func() {
+		if err != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	cw := &countWriter{w: tmp}
+	if err := fill(cw); err != nil {
+		return cw.n, err
+	}
+	if err := tmp.Sync(); err != nil {
+		return cw.n, err
+	}
+	if err := tmp.Close(); err != nil {
+		return cw.n, err
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return cw.n, err
+	}
+	return cw.n, nil
+}
+
+type countWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// clean makes text that others wrote (names, titles) safe to print: no
+// control characters (terminal escapes), whitespace runs folded to one
+// space.
+func clean(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) && r != '\t' && r != '\n' {
+			return -1
+		}
+		return r
+	}, s)
+	return strings.Join(strings.Fields(s), " ")
+}
+
+// formatTime formats a time for tables and logs (UTC, to the second).
+func formatTime(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format(time.RFC3339)
+}

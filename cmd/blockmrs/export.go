@@ -1,0 +1,60 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/blockmrs/blockmrs/protocol"
+)
+
+var exportCmd = &command{name: "export", summary: "write the account's chain and records as a CAR file", run: runExport}
+
+func runExport(ctx context.Context, args []string) (err error) {
+	f := newFlags("export", "[flags] FILE.car|-", `
+Export writes the acting account's chain and every block it links (its
+records' ciphertext, the chains of records others wrote about it) as a
+CARv1 file rooted at the chain's head: all another repo needs to verify
+the chain and read what it was granted ('blockmrs import'). It holds
+ciphertext, signed entries and wrapped keys only, no plaintext or private
+keys.`, `
+blockmrs export alice.car`)
+	f.withAccount()
+	pos, err := f.parse(args)
+	if err != nil {
+		return err
+	}
+	if err := f.checkArgs(pos, false, "FILE"); err != nil {
+		return err
+	}
+	if pos[0] == "-" && f.json {
+		return usagef("--json and export to - both want stdout")
+	}
+	repo, err := f.openRepo(ctx)
+	if err != nil {
+		return err
+	}
+	defer closeRepo(repo, &err)
+	info, err := f.selected(ctx, repo)
+	if err != nil {
+		return err
+	}
+	n, err := writeOutput(pos[0], func(w io.Writer) error { return repo.ExportCAR(ctx, w, info.ID) })
+	if err != nil {
+		return fmt.Errorf("export: %w", err)
+	}
+	if pos[0] == "-" {
+		return nil
+	}
+	if f.json {
+		return printJSON(struct {
+			Account protocol.AccountID `json:"account"`
+			Head    string             `json:"head"`
+			Seq     uint64             `json:"seq"`
+			File    string             `json:"file"`
+			Bytes   int64              `json:"bytes"`
+		}{info.ID, info.Head.String(), info.Seq, pos[0], n})
+	}
+	fmt.Printf("exported the chain of %s (seq %d) to %s, %d bytes\n", clean(label(info)), info.Seq, pos[0], n)
+	return nil
+}

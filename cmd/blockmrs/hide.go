@@ -1,0 +1,63 @@
+package main
+
+import (
+	"context"
+	"fmt"
+)
+
+var hideCmd = &command{name: "hide", summary: "hide records from your listings", run: func(ctx context.Context, args []string) error {
+	return runHide(ctx, args, true)
+}}
+
+// runHide implements hide and unhide.
+func runHide(ctx context.Context, args []string, hidden bool) (err error) {
+	name, desc, example := "hide", `
+Hide hides records from the acting account's listings ('blockmrs ls'
+shows them again with --all) with a signed hide entry on its chain. Only a
+record's subject may hide it. Hiding does not revoke grants: use 'blockmrs
+revoke' for that. 'blockmrs unhide' undoes it.`, `blockmrs hide bafybeib...`
+	if !hidden {
+		name, desc, example = "unhide", `
+Unhide shows hidden records in the acting account's listings again, with a
+signed unhide entry on its chain. Only a record's subject may unhide it.`, `blockmrs unhide bafybeib...`
+	}
+	f := newFlags(name, "[flags] CID...", desc, example)
+	f.withAccount()
+	pos, err := f.parse(args)
+	if err != nil {
+		return err
+	}
+	if err := f.checkArgs(pos, true, "CID"); err != nil {
+		return err
+	}
+	cids, err := parseCIDs(pos)
+	if err != nil {
+		return err
+	}
+	repo, err := f.openRepo(ctx)
+	if err != nil {
+		return err
+	}
+	defer closeRepo(repo, &err)
+	_, keys, err := f.unlockSelected(ctx, repo)
+	if err != nil {
+		return err
+	}
+	block, err := repo.Hide(ctx, keys, cids, hidden)
+	if err != nil {
+		return err
+	}
+	if f.json {
+		return printJSON(struct {
+			Block   string   `json:"block"`
+			Hidden  bool     `json:"hidden"`
+			Records []string `json:"records"`
+		}{block.String(), hidden, pos})
+	}
+	verb := "hid"
+	if !hidden {
+		verb = "unhid"
+	}
+	fmt.Printf("%s %d record(s) in block %s\n", verb, len(cids), block)
+	return nil
+}

@@ -1,0 +1,164 @@
+package main
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/blockmrs/blockmrs/keyshare"
+	"github.com/blockmrs/blockmrs/protocol"
+)
+
+var importCmd = &command{name: "import", summary: "import chains and records from a CAR file, then acknowledge new records", run: runImport}
+
+func runImport(ctx context.Context, args []string) (err error) {
+	f := newFlags("import", "[flags] FILE.car|-", `
+Import reads a CAR file from 'blockmrs export' (- reads stdin), verifies
+every chain in it (signatures, links, no fork, no rollback) before storing
+anything, and prints the accounts it added or advanced. A bad file is
+rejected whole and leaves the repo as it was. Then, when the import
+brought records others wrote about the acting account, it acknowledges
+them with a signed ack entry on that account's chain, if its keys can be
+unlocked: not encrypted, $BLOCKMRS_PASSPHRASE set, or a terminal to ask on
+(otherwise it says so; a later grant of such a record acknowledges it
+too). --no-ack skips this.`, `
+blockmrs import dr-jones.car`)
+	f.withAccount()
+	noAck := f.Bool("no-ack", false, "do not acknowledge new records about the account")
+	pos, err := f.parse(args)
+	if err != nil {
+		return err
+	}
+	if err := f.checkArgs(pos, false, "FILE"); err != nil {
+		return err
+	}
+	repo, err := f.openRepo(ctx)
+	if err != nil {
+		return err
+	}
+	defer closeRepo(repo, &err)
+	sum, err := importFile(ctx, repo, pos[0])
+	if err != nil {
+		return err
+	}
+	var ackErr error
+	if !*noAck {
+		ackErr = sum.acknowledge(ctx, f, repo)
+	}
+	if f.json {
+		if err := printJSON(sum); err != nil {
+			return err
+		}
+	} else if err := sum.print(); err != nil {
+		return err
+	}
+	if ackErr != nil {
+		return fmt.Errorf("imported, but acknowledging failed: %w", ackErr)
+	}
+	return nil
+}
+
+// importSummary says what an import changed.
+type importSummary struct {
+	Added     []keyshare.AccountInfo `json:"added"`
+	Updated   []keyshare.AccountInfo `json:"updated"`
+	Unchanged []protocol.AccountID   `json:"unchanged,omitempty"`
+	NewBlocks int                    `json:"new_chain_blocks"`
+	// Acknowledged counts ack entries written after the import; AckNote
+	// says why none were when some could have been.
+	Acknowledged int    `json:"acknowledged"`
+	AckNote      string `json:"ack_note,omitempty"`
+
+	names names
+}
+
+// importFile imports the CAR file name ("-": stdin).
+func importFile(ctx context.Context, repo *keyshare.Repo, name string) (*importSummary, error) {
+	before, err := loadNames(ctx, repo)
+	if err != nil {
+		return nil, err
+	}
+	in, err := openInput(name)
+	if err != nil {
+		return nil, err
+	}
+	defer in.Close()
+	res, err := repo.ImportCAR(ctx, in)
+	if err != nil {
+		return nil, err
+	}
+	sum := &importSummary{Added: []keyshare.AccountInfo{}, Updated: []keyshare.AccountInfo{}, Unchanged: res.Unchanged, NewBlocks: res.NewBlocks}
+	for _, a := range res.Accounts {
+		if _, known := before[a.ID]; known {
+			sum.Updated = append(sum.Updated, a)
+		} else {
+			sum.Added = append(sum.Added, a)
+		}
+	}
+	if sum.names, err = loadNames(ctx, repo); err != nil {
+		return nil, err
+	}
+	return sum, nil
+}
+
+// acknowledge writes ack entries for records about the acting account
+// that accounts advanced by this import wrote, when its keys can be had.
+func (s *importSummary) acknowledge(ctx context.Context, f *cmdFlags, repo *keyshare.Repo) error {
+	me, err := repo.Resolve(ctx, f.account, true)
+	if err != nil {
+		if f.account != "" {
+			return fmt.Errorf("account: %w", err)
+		}
+		return nil // a repo without accounts of its own: nothing to acknowledge
+	}
+	advanced := map[protocol.AccountID]bool{}
+	for _, a := range append(append([]keyshare.AccountInfo{}, s.Added...), s.Updated...) {
+		advanced[a.ID] = true
+	}
+	recs, err := repo.RecordsOf(ctx, me.ID)
+	if err != nil {
+		return err
+	}
+	candidates := 0
+	for _, a := range recs {
+		if a.Known && a.Subject == me.ID && a.Author != me.ID && advanced[a.Author] {
+			candidates++
+		}
+	}
+	if candidates == 0 {
+		return nil
+	}
+	if !keysWithoutPrompt(me) && !haveTTY() {
+		s.AckNote = fmt.Sprintf("not acknowledged: the keys of %s are encrypted and there is no terminal (set $%s)", me.Name, envPassphrase)
+		return nil
+	}
+	keys, err := unlock(ctx, repo, me)
+	if err != nil {
+		return err
+	}
+	s.Acknowledged, err = repo.Acknowledge(ctx, keys)
+	return err
+}
+
+func (s *importSummary) print() error {
+	t := newTable()
+	for _, a := range s.Added {
+		fmt.Fprintf(t, "added\t%s\t%s\t%s\tseq %d\n", cell(a.Name), a.Role, a.ID, a.Seq)
+	}
+	for _, a := range s.Updated {
+		fmt.Fprintf(t, "updated\t%s\t%s\t%s\tseq %d\n", cell(a.Name), a.Role, a.ID, a.Seq)
+	}
+	for _, id := range s.Unchanged {
+		fmt.Fprintf(t, "unchanged\t%s\t\t%s\t\n", cell(s.names.of(id)), id)
+	}
+	if err := t.Flush(); err != nil {
+		return err
+	}
+	fmt.Printf("%d new chain block(s)\n", s.NewBlocks)
+	if s.Acknowledged > 0 {
+		fmt.Printf("acknowledged %d record(s)\n", s.Acknowledged)
+	}
+	if s.AckNote != "" {
+		fmt.Println(s.AckNote)
+	}
+	return nil
+}

@@ -1,0 +1,145 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/user"
+	"strings"
+
+	"github.com/blockmrs/blockmrs/keyshare"
+	"github.com/blockmrs/blockmrs/protocol"
+)
+
+var initCmd = &command{name: "init", summary: "create the repo if needed and a new account in it", run: runInit}
+
+func runInit(ctx context.Context, args []string) (err error) {
+	f := newFlags("init", "[flags]", `
+Init creates the repo folder if it does not exist yet and a new account in
+it: a fresh Ed25519 signing key and age key, and the first block of the
+account's signed chain (its profile: name, role, age recipient). The keys
+are encrypted with a passphrase: $BLOCKMRS_PASSPHRASE when set (set but
+empty means none), else asked twice on the terminal (empty means none).
+A repo can hold several accounts; the first becomes the default. It prints
+the new account's ID.`, `
+blockmrs init --name "Alice Smith"
+blockmrs init --name "Dr Jones" --role clinician --repo /srv/clinic`)
+	name := f.String("name", "", "the account's display `NAME` (default: your user name)")
+	roleFlag := f.String("role", "patient", "the account's `ROLE`: patient, clinician, clinic, authority or app")
+	noPass := f.Bool("no-passphrase", false, "store the keys unencrypted, without asking for a passphrase")
+	pos, err := f.parse(args)
+	if err != nil {
+		return err
+	}
+	if err := f.checkArgs(pos, false); err != nil {
+		return err
+	}
+	role, err := protocol.ParseRole(*roleFlag)
+	if err != nil {
+		return usagef("--role: %v", err)
+	}
+	if *name == "" {
+		*name = defaultName()
+	}
+	if len(*name) > protocol.MaxNameLen {
+		return usagef("--name: longer than %d bytes", protocol.MaxNameLen)
+	}
+	if _, set := os.LookupEnv(envPassphrase); !*noPass && !set && !haveTTY() {
+		return errNoPassphraseSource // before anything is created
+	}
+	dir, err := f.repoPath()
+	if err != nil {
+		return err
+	}
+	repo, err := keyshare.Open(ctx, dir, keyshare.Options{Create: true})
+	if err != nil {
+		return err
+	}
+	defer closeRepo(repo, &err)
+	local, err := repo.Accounts(ctx)
+	if err != nil {
+		return err
+	}
+	for _, a := range local {
+		if a.Local && strings.EqualFold(a.Name, *name) {
+			return fmt.Errorf("this repo already has an account named %q (%s): choose another --name", a.Name, a.ID)
+		}
+	}
+	pass, err := newPassphrase(ctx, *noPass)
+	if err != nil {
+		return err
+	}
+	defer clear(pass)
+	keys, err := repo.CreateAccount(ctx, *name, role, pass)
+	if err != nil {
+		return fmt.Errorf("create account: %w", err)
+	}
+	info, err := repo.Account(ctx, keys.ID)
+	if err != nil {
+		return err
+	}
+	if f.json {
+		return printJSON(struct {
+			ID        protocol.AccountID `json:"id"`
+			Name      string             `json:"name"`
+			Role      protocol.Role      `json:"role"`
+			Recipient string             `json:"recipient"`
+			Repo      string             `json:"repo"`
+			Encrypted bool               `json:"encrypted"`
+			Default   bool               `json:"default"`
+		}{info.ID, info.Name, info.Role, info.Recipient, repo.Dir(), info.Encrypted, info.Default})
+	}
+	fmt.Println(info.ID)
+	return nil
+}
+
+var errNoPassphraseSource = fmt.Errorf("no terminal to ask for a passphrase: set $%s (empty for none) or use --no-passphrase", envPassphrase)
+
+// newPassphrase decides the new account's passphrase: none with
+// --no-passphrase, $BLOCKMRS_PASSPHRASE when set, else asked twice on the
+// terminal.
+func newPassphrase(ctx context.Context, none bool) ([]byte, error) {
+	if none {
+		return nil, nil
+	}
+	if p, ok := os.LookupEnv(envPassphrase); ok {
+		return []byte(p), nil
+	}
+	tty, err := openTTY()
+	if err != nil {
+		return nil, errNoPassphraseSource
+	}
+	defer tty.Close()
+	p1, err := readPassword(ctx, tty, "Passphrase to encrypt the account's keys (empty for none): ")
+	if err != nil {
+		return nil, err
+	}
+	if len(p1) == 0 {
+		fmt.Fprintln(tty, "Warning: no passphrase; the account's keys will be stored unencrypted.")
+		return nil, nil
+	}
+	p2, err := readPassword(ctx, tty, "Repeat the passphrase: ")
+	if err != nil {
+		return nil, err
+	}
+	defer clear(p2)
+	if string(p1) != string(p2) {
+		clear(p1)
+		return nil, errors.New("the passphrases do not match")
+	}
+	return p1, nil
+}
+
+// defaultName is the OS user name, or "me".
+func defaultName() string {
+	if u, err := user.Current(); err == nil {
+		if u.Username != "" {
+			return u.Username
+		}
+	}
+	if n := os.Getenv("USER"); n != "" {
+		return n
+	}
+	return "me"
+}

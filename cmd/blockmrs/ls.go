@@ -1,0 +1,91 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/blockmrs/blockmrs/keyshare"
+)
+
+var lsCmd = &command{name: "ls", summary: "list the records the account can read", run: runLs}
+
+func runLs(ctx context.Context, args []string) (err error) {
+	f := newFlags("ls", "[flags]", `
+Ls lists the records the acting account can read now, newest first: those
+about it, those it wrote and those granted to it, with their titles (read
+from the encrypted envelopes, so it needs the keys), author, subject,
+creation date, status and readers. Hidden records are left out unless
+--all is given; --all also lists records the account could read before
+(status revoked or expired).`, `
+blockmrs ls
+blockmrs ls --all --json`)
+	f.withAccount()
+	all := f.Bool("all", false, "also list hidden, revoked and expired records")
+	pos, err := f.parse(args)
+	if err != nil {
+		return err
+	}
+	if err := f.checkArgs(pos, false); err != nil {
+		return err
+	}
+	repo, err := f.openRepo(ctx)
+	if err != nil {
+		return err
+	}
+	defer closeRepo(repo, &err)
+	_, keys, err := f.unlockSelected(ctx, repo)
+	if err != nil {
+		return err
+	}
+	list, err := repo.List(ctx, keys, *all)
+	if err != nil {
+		return err
+	}
+	if f.json {
+		return printJSON(list)
+	}
+	nm, err := loadNames(ctx, repo)
+	if err != nil {
+		return err
+	}
+	t := newTable()
+	fmt.Fprintln(t, "CID\tTITLE\tKIND\tAUTHOR\tSUBJECT\tCREATED\tSTATUS\tREADERS")
+	for _, l := range list {
+		title, kind, status := l.Title, string(l.Kind), l.Status
+		if title == "" {
+			title = "-"
+		}
+		if kind == "" {
+			kind = "-"
+		}
+		if l.Error != "" {
+			title, status = "?", "error"
+		}
+		fmt.Fprintf(t, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", l.Record, cell(title), kind, cell(nm.of(l.Author)), cell(nm.of(l.Subject)),
+			l.Created.Local().Format("2006-01-02"), status, cell(readers(nm, l.Readers)))
+	}
+	return t.Flush()
+}
+
+// readers lists reader names, comma-separated.
+func readers(nm names, rs []keyshare.Reader) string {
+	s := make([]string, len(rs))
+	for i, r := range rs {
+		s[i] = nm.of(r.Account)
+	}
+	if len(s) == 0 {
+		return "-"
+	}
+	return strings.Join(s, ",")
+}
+
+// cell makes a value safe for one table cell (see clean), not longer
+// than 48 characters.
+func cell(s string) string {
+	s = clean(s)
+	if r := []rune(s); len(r) > 48 {
+		s = string(r[:47]) + "…"
+	}
+	return s
+}

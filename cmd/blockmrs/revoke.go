@@ -1,0 +1,64 @@
+package main
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/blockmrs/blockmrs/protocol"
+)
+
+var revokeCmd = &command{name: "revoke", summary: "stop sharing records with an account", run: runRevoke}
+
+func runRevoke(ctx context.Context, args []string) (err error) {
+	f := newFlags("revoke", "[flags] CID... --from ACCOUNT", `
+Revoke ends an account's grant to records with a signed revoke entry on
+the acting account's chain; only a record's subject may revoke. Once the
+account imports the new chain it can no longer open the records, and no
+node will serve them to it. Revoking cannot make anyone forget a key or
+content already delivered. Flags may come before or after the CIDs.`, `
+blockmrs revoke bafybeib... --from "Dr Jones"`)
+	f.withAccount()
+	from := f.String("from", "", "the `ACCOUNT` whose grant ends (NAME, ID or ID suffix)")
+	pos, err := f.parse(args)
+	if err != nil {
+		return err
+	}
+	if err := f.checkArgs(pos, true, "CID"); err != nil {
+		return err
+	}
+	if *from == "" {
+		return usagef("missing --from ACCOUNT")
+	}
+	cids, err := parseCIDs(pos)
+	if err != nil {
+		return err
+	}
+	repo, err := f.openRepo(ctx)
+	if err != nil {
+		return err
+	}
+	defer closeRepo(repo, &err)
+	grantee, err := repo.Resolve(ctx, *from, false)
+	if err != nil {
+		return fmt.Errorf("--from: %w", err)
+	}
+	_, keys, err := f.unlockSelected(ctx, repo)
+	if err != nil {
+		return err
+	}
+	block, err := repo.Revoke(ctx, keys, cids, grantee.ID)
+	if err != nil {
+		return err
+	}
+	if f.json {
+		return printJSON(struct {
+			Block    string             `json:"block"`
+			From     protocol.AccountID `json:"from"`
+			FromName string             `json:"from_name"`
+			Records  []string           `json:"records"`
+		}{block.String(), grantee.ID, grantee.Name, pos})
+	}
+	fmt.Printf("revoked %d record(s) from %s in block %s\n", len(cids), clean(label(grantee)), block)
+	fmt.Println("note: this stops future access; it cannot make anyone forget what was already delivered")
+	return nil
+}

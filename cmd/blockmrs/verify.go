@@ -1,0 +1,231 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/ipfs/go-cid"
+
+	"github.com/blockmrs/blockmrs/keyshare"
+)
+
+var verifyCmd = &command{name: "verify", summary: "check every chain, the access index and a record's chain of custody", run: runVerify}
+
+func runVerify(ctx context.Context, args []string) (err error) {
+	f := newFlags("verify", "[flags] [CID]", `
+Verify re-checks every chain the repo holds from head to first block
+(signatures, links, sequence numbers), rebuilds the access index from the
+chains and compares it with the stored one (repairing differences), and
+lists fork evidence. Given a record CID it also shows the record's chain
+of custody: who signed it in which block, whom it is about, every block of
+its content hash-checked against the CID, who may read it and by which
+entry, who was revoked; when the acting account may read the record its
+keys are unlocked and the content is decrypted and authenticated too. It
+exits with status 1 when anything is wrong.`, `
+blockmrs verify
+blockmrs verify bafybeib...`)
+	f.withAccount()
+	pos, err := f.parse(args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 1 {
+		return usagef("unexpected argument %q", pos[1])
+	}
+	var c cid.Cid
+	if len(pos) == 1 {
+		if c, err = parseCID(pos[0]); err != nil {
+			return err
+		}
+	}
+	repo, err := f.openRepo(ctx)
+	if err != nil {
+		return err
+	}
+	defer closeRepo(repo, &err)
+	opts := keyshare.VerifyOptions{Record: c}
+	var noKeys string // why the record is not decrypted
+	if c.Defined() {
+		if opts.Keys, noKeys, err = verifyKeys(ctx, f, repo, c); err != nil {
+			return err
+		}
+	}
+	rep, err := repo.Verify(ctx, opts)
+	if err != nil {
+		return err
+	}
+	problems := collectProblems(rep)
+	if f.json {
+		if err := printJSON(rep); err != nil {
+			return err
+		}
+	} else {
+		nm, err := loadNames(ctx, repo)
+		if err != nil {
+			return err
+		}
+		printVerify(rep, nm, noKeys)
+	}
+	if !rep.OK {
+		if len(problems) == 0 {
+			return errors.New("verification failed")
+		}
+		more := ""
+		if len(problems) > 1 {
+			more = fmt.Sprintf(" (and %d more)", len(problems)-1)
+		}
+		return fmt.Errorf("verification failed: %s%s", problems[0], more)
+	}
+	return nil
+}
+
+// verifyKeys unlocks the acting account when it may read record c, so
+// Verify checks the envelope and content too. Otherwise it says why not:
+// a repo without a local account, an account that is no reader, or
+// encrypted keys with no passphrase set and no terminal (then verify
+// checks what it can rather than fail).
+func verifyKeys(ctx context.Context, f *cmdFlags, repo *keyshare.Repo, c cid.Cid) (*keyshare.Keys, string, error) {
+	me, err := repo.Resolve(ctx, f.account, true)
+	if err != nil {
+		if f.account != "" {
+			return nil, "", fmt.Errorf("account: %w", err)
+		}
+		return nil, "this repo has no account of its own", nil
+	}
+	a, err := repo.Access(ctx, c)
+	if err != nil {
+		return nil, "", err
+	}
+	if _, ok := a.Reader(me.ID); !ok {
+		return nil, clean(me.Name) + " may not read it", nil
+	}
+	if !keysWithoutPrompt(me) && !haveTTY() {
+		slog.Debug("verify without keys: encrypted and no terminal", "account", me.ID)
+		return nil, fmt.Sprintf("the keys of %s are encrypted: set $%s to decrypt too", clean(me.Name), envPassphrase), nil
+	}
+	k, err := unlock(ctx, repo, me)
+	return k, "", err
+}
+
+// collectProblems lists every problem in the report, chains first.
+func collectProblems(rep *keyshare.VerifyReport) []string {
+	var out []string
+	for _, c := range rep.Chains {
+		for _, p := range c.Problems {
+			out = append(out, fmt.Sprintf("chain of %s: %s", c.Account, p))
+		}
+	}
+	out = append(out, rep.IndexProblems...)
+	for _, fk := range rep.Forks {
+		out = append(out, fmt.Sprintf("fork: %s signed two blocks at seq %d (%s, %s)", fk.Account, fk.Seq, fk.Blocks[0], fk.Blocks[1]))
+	}
+	out = append(out, rep.Problems...)
+	if rep.Record != nil {
+		for _, p := range rep.Record.Problems {
+			if rep.Record.Access != nil && !strings.Contains(p, rep.Record.Access.Record.String()) {
+				p = rep.Record.Access.Record.String() + ": " + p
+			}
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func printVerify(rep *keyshare.VerifyReport, nm names, noKeys string) {
+	for _, c := range rep.Chains {
+		name := clean(c.Name)
+		if name == "" {
+			name = string(c.Account)
+		}
+		if len(c.Problems) == 0 {
+			fmt.Printf("ok %s %d blocks %d entries\n", name, c.Blocks, c.Entries)
+			continue
+		}
+		for _, p := range c.Problems {
+			fmt.Printf("FAIL %s (%s): %s\n", name, c.Account, p)
+		}
+	}
+	if len(rep.IndexProblems) == 0 {
+		fmt.Printf("index ok, %d records\n", rep.Records)
+	} else {
+		for _, p := range rep.IndexProblems {
+			fmt.Printf("index (repaired): %s\n", p)
+		}
+	}
+	if len(rep.Forks) == 0 {
+		fmt.Println("forks: none")
+	}
+	for _, fk := range rep.Forks {
+		fmt.Printf("FORK %s signed two blocks at seq %d: %s and %s\n", nm.long(fk.Account), fk.Seq, fk.Blocks[0], fk.Blocks[1])
+	}
+	for _, p := range rep.Problems {
+		fmt.Printf("problem: %s\n", p)
+	}
+	if rr := rep.Record; rr != nil {
+		printCustody(rr, nm, noKeys)
+	}
+	if rep.OK {
+		fmt.Println("verified: ok")
+	} else {
+		fmt.Println("verified: PROBLEMS FOUND")
+	}
+}
+
+// printCustody prints one record's chain of custody.
+func printCustody(rr *keyshare.RecordReport, nm names, noKeys string) {
+	a := rr.Access
+	if a == nil {
+		for _, p := range rr.Problems {
+			fmt.Printf("record problem: %s\n", p)
+		}
+		return
+	}
+	t := newTable()
+	fmt.Fprintf(t, "record\t%s\n", a.Record)
+	if a.Known {
+		fmt.Fprintf(t, "  author\t%s\n", clean(nm.long(a.Author)))
+		fmt.Fprintf(t, "  signed in block\t%s (seq %d, %s)\n", a.Entry, a.Entry.Seq, formatTime(a.Created))
+		fmt.Fprintf(t, "  subject\t%s\n", clean(nm.long(a.Subject)))
+		if a.Supersedes != "" {
+			fmt.Fprintf(t, "  supersedes\t%s\n", a.Supersedes)
+		}
+		if a.Hidden {
+			fmt.Fprintf(t, "  hidden\tyes\n")
+		}
+		check := "CID matches"
+		if len(rr.Problems) > 0 && !rr.Decrypted {
+			check = "not all verified (see the problems below)"
+		}
+		fmt.Fprintf(t, "  blocks\t%d checked, %d bytes, %s\n", rr.Blocks, rr.Size, check)
+		if rr.Decrypted {
+			fmt.Fprintf(t, "  decrypted\tyes, authenticated; title %q\n", clean(rr.Title))
+		} else {
+			why := noKeys
+			if why == "" {
+				why = "see the problems below"
+			}
+			fmt.Fprintf(t, "  decrypted\tno: %s\n", why)
+		}
+		for _, r := range a.Readers {
+			exp := ""
+			if !r.Expires.IsZero() {
+				exp = ", until " + formatTime(r.Expires)
+			}
+			fmt.Fprintf(t, "  reader\t%s: %s via %s%s\n", clean(nm.of(r.Account)), r.Role, r.Via, exp)
+		}
+		for _, r := range a.Revoked {
+			fmt.Fprintf(t, "  revoked\t%s by %s\n", clean(nm.of(r.Account)), r.Via)
+		}
+		for _, r := range a.Expired {
+			fmt.Fprintf(t, "  expired\t%s at %s\n", clean(nm.of(r.Account)), r.Expires.Format(time.RFC3339))
+		}
+	}
+	for _, p := range rr.Problems {
+		fmt.Fprintf(t, "  PROBLEM\t%s\n", clean(p))
+	}
+	t.Flush()
+}

@@ -1,0 +1,168 @@
+#!/usr/bin/env bash
+# bench.sh [SIZE_MIB ...] compares blockmrs with the stock tools it stands
+# in for, side by side in one run (default sizes: 256 1024):
+#
+#   add  stock:    age -r RECIPIENT FILE | ipfs add -Q     (Kubo, flatfs sync=true)
+#        blockmrs: blockmrs add FILE
+#        ref:      age -r RECIPIENT FILE > out             (encryption alone, no IPFS)
+#   get  stock:    ipfs cat CID | age -d -i KEYFILE > out
+#        blockmrs: blockmrs get CID -o out                 (fsyncs out before renaming it)
+#        blockmrs: blockmrs get CID > out                  (stdout, no fsync: like stock)
+#
+# Each pipeline runs 3 times (BENCH_REPS), interleaved, with the page cache
+# dropped before every run when /proc/sys/vm/drop_caches is writable (root).
+# Every add encrypts to a fresh key, so every repetition stores new blocks:
+# nothing deduplicates (checked below). Timing and peak RSS come from
+# internal/cmd/sidebyside; the table it prints gives each pipeline's
+# median wall time, MB/s (10^6 B/s of plaintext) and peak RSS, and its
+# throughput relative to the stock pipeline.
+#
+# Everything lives in one temp dir (inputs, both repos, outputs), so on one
+# disk; it is removed at exit unless BENCH_KEEP=1. BENCH_TMP picks its parent
+# (default $TMPDIR or /tmp). BENCH_JSON=FILE keeps the raw per-run numbers.
+# The stock Kubo node gets its own fresh repo; it never sees blockmrs's.
+#
+# Not part of the test command (scripts/test.sh): it moves gigabytes and
+# takes a few minutes.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+sizes=("$@")
+[[ ${#sizes[@]} -gt 0 ]] || sizes=(256 1024)
+for s in "${sizes[@]}"; do
+	[[ "$s" =~ ^[1-9][0-9]*$ ]] || { echo "bench.sh: size $s is not a whole number of MiB" >&2; exit 2; }
+done
+reps="${BENCH_REPS:-3}"
+
+log() { printf 'bench: %s\n' "$*" >&2; }
+
+work="$(mktemp -d "${BENCH_TMP:-${TMPDIR:-/tmp}}/blockmrs-bench.XXXXXX")"
+cleanup() {
+	if [[ "${BENCH_KEEP:-0}" == 1 ]]; then
+		log "kept $work"
+	else
+		rm -rf "$work"
+	fi
+}
+trap cleanup EXIT
+mkdir -p "$work/bin" "$work/in" "$work/out" "$work/cid"
+
+log "building blockmrs and sidebyside"
+go build -o "$work/bin/blockmrs" ./cmd/blockmrs
+go build -o "$work/bin/sidebyside" ./internal/cmd/sidebyside
+tools="$(scripts/stock-tools.sh | tail -n 1)"
+ipfs="$tools/ipfs" age="$tools/age" keygen="$tools/age-keygen" bm="$work/bin/blockmrs"
+
+# Stock Kubo: test + unixfs-v1-2025 profiles (same CIDs as blockmrs), flatfs
+# with sync=true (fsync per block: durable, as blockmrs is), no telemetry.
+kubo="$work/kubo"
+kenv=("IPFS_PATH=$kubo" "IPFS_TELEMETRY=off")
+env "${kenv[@]}" "$ipfs" init --profile=test,unixfs-v1-2025 --empty-repo >/dev/null
+spec="$(env "${kenv[@]}" "$ipfs" config --json Datastore.Spec)"
+synced="$(printf '%s' "$spec" | sed 's/"sync": false/"sync": true/')"
+[[ "$(printf '%s' "$synced" | grep -c '"sync": true')" == 1 ]] || {
+	echo "bench.sh: cannot find the flatfs \"sync\" setting in Datastore.Spec:" >&2
+	printf '%s\n' "$spec" >&2
+	exit 1
+}
+env "${kenv[@]}" "$ipfs" config --json Datastore.Spec "$synced"
+env "${kenv[@]}" "$ipfs" config Plugins.Plugins.telemetry.Config.Mode off
+"$keygen" -o "$work/stock.key" 2>/dev/null
+recipient="$("$keygen" -y "$work/stock.key")"
+
+# blockmrs: a fresh repo with one account, keys unencrypted.
+brepo="$work/blockmrs"
+benv=("BLOCKMRS_PATH=$brepo")
+env "${benv[@]}" "$bm" init --no-passphrase --name Bench >/dev/null
+
+# One random input per size; every repetition reuses it (fresh keys make
+# every ciphertext, and so every block, new).
+for s in "${sizes[@]}"; do
+	log "writing ${s} MiB of random input"
+	head -c "$((s << 20))" /dev/urandom >"$work/in/$s.bin"
+done
+
+# json_argv ARG...: a JSON array of strings (arguments here hold no quotes,
+# backslashes or control characters; checked).
+json_argv() {
+	local out="" a
+	for a in "$@"; do
+		[[ "$a" != *[\"\\]* && "$a" != *[[:cntrl:]]* ]] || { echo "bench.sh: cannot quote $a" >&2; exit 1; }
+		out+="${out:+, }\"$a\""
+	done
+	printf '[%s]' "$out"
+}
+kenv_json="$(json_argv "${kenv[@]}")"
+benv_json="$(json_argv "${benv[@]}")"
+
+{
+	printf '{"reps": %d, "comparisons": [\n' "$reps"
+	first=1
+	for s in "${sizes[@]}"; do
+		in="$work/in/$s.bin" bytes=$((s << 20))
+		[[ $first == 1 ]] || printf ',\n'
+		first=0
+		cat <<EOF
+ {"name": "add ${s}MiB", "bytes": $bytes, "pipelines": [
+  {"name": "stock age -r | ipfs add -Q", "baseline": true, "env": $kenv_json,
+   "stages": [$(json_argv "$age" -r "$recipient" "$in"), $(json_argv "$ipfs" add -Q)],
+   "stdout": "$work/cid/stock-$s.{rep}"},
+  {"name": "blockmrs add", "env": $benv_json,
+   "stages": [$(json_argv "$bm" add "$in" --title bench)],
+   "stdout": "$work/cid/blockmrs-$s.{rep}"},
+  {"name": "ref: age -r > file", "stages": [$(json_argv "$age" -r "$recipient" "$in")],
+   "stdout": "$work/out/age-$s"}
+ ]},
+ {"name": "get ${s}MiB", "bytes": $bytes, "pipelines": [
+  {"name": "stock ipfs cat | age -d > file", "baseline": true, "env": $kenv_json,
+   "stages": [$(json_argv "$ipfs" cat "{file:$work/cid/stock-$s.{rep}}"), $(json_argv "$age" -d -i "$work/stock.key")],
+   "stdout": "$work/out/get-stock-$s"},
+  {"name": "blockmrs get -o file", "env": $benv_json,
+   "stages": [$(json_argv "$bm" get "{file:$work/cid/blockmrs-$s.{rep}}" -o "$work/out/get-blockmrs-$s")]},
+  {"name": "blockmrs get > file", "env": $benv_json,
+   "stages": [$(json_argv "$bm" get "{file:$work/cid/blockmrs-$s.{rep}}")],
+   "stdout": "$work/out/get-blockmrs-stdout-$s"}
+ ]}
+EOF
+	done
+	printf ']}\n'
+} >"$work/spec.json"
+
+echo "# blockmrs side-by-side benchmark, $(date -u '+%Y-%m-%d %H:%M UTC')"
+echo "# blockmrs $(git describe --always --dirty 2>/dev/null || echo '?'), $(go env GOVERSION)," \
+	"Kubo $(env "${kenv[@]}" "$ipfs" version --number), age $("$age" --version)"
+echo "# $(nproc) CPUs ($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1))," \
+	"$(awk '/MemTotal/ {printf "%.0f GiB RAM", $2/1048576}' /proc/meminfo)," \
+	"work dir on $(df -T "$work" | awk 'NR==2 {print $2 " " $1}')"
+echo "# load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+
+drop=()
+if [[ -w /proc/sys/vm/drop_caches ]]; then
+	drop=(-drop-caches)
+fi
+json_out="${BENCH_JSON:-$work/results.json}"
+"$work/bin/sidebyside" "${drop[@]}" -json "$json_out" "$work/spec.json"
+echo "# load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+
+# Checks, untimed: every get returned the input; every repetition stored a
+# different record (nothing deduplicated); blockmrs's CID is the CID stock
+# Kubo gives the same ciphertext.
+fail=0
+for s in "${sizes[@]}"; do
+	in="$work/in/$s.bin"
+	for f in get-stock get-blockmrs get-blockmrs-stdout; do
+		cmp -s "$in" "$work/out/$f-$s" || { echo "CHECK FAILED: $f $s MiB differs from the input" >&2; fail=1; }
+	done
+	for who in stock blockmrs; do
+		n="$(cat "$work/cid/$who-$s".* | sort -u | wc -l)"
+		[[ "$n" == "$reps" ]] || { echo "CHECK FAILED: $who add $s MiB gave $n distinct CIDs in $reps reps" >&2; fail=1; }
+	done
+done
+s="${sizes[0]}"
+c="$(cat "$work/cid/blockmrs-$s.1")"
+k="$(env "${benv[@]}" "$bm" cat --raw "$c" | env "${kenv[@]}" "$ipfs" add -Q --only-hash)"
+[[ "$k" == "$c" ]] || { echo "CHECK FAILED: blockmrs CID $c, stock Kubo gives $k for its ciphertext" >&2; fail=1; }
+if [[ $fail == 0 ]]; then
+	echo "# checks: every get matched its input; no repetition deduplicated; blockmrs ciphertext CID = stock Kubo CID"
+fi
+exit "$fail"
