@@ -2,8 +2,10 @@ package keyshare
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -33,7 +35,20 @@ type AccountInfo struct {
 	Stopped string `json:"stopped,omitempty"`
 }
 
-// Recipient parses the account's age recipient.
+// MarshalJSON writes the head CID as a plain string.
+func (a AccountInfo) MarshalJSON() ([]byte, error) {
+	type plain AccountInfo
+	head := ""
+	if a.Head.Defined() {
+		head = a.Head.String()
+	}
+	return json.Marshal(struct {
+		Head string `json:"head"`
+		plain
+	}{head, plain(a)})
+}
+
+// AgeRecipient parses the account's age recipient.
 func (a AccountInfo) AgeRecipient() (*age.X25519Recipient, error) {
 	return age.ParseX25519Recipient(a.Recipient)
 }
@@ -114,12 +129,14 @@ func readKeyFile(path string) ([]byte, error) {
 		return nil, err
 	}
 	defer f.Close()
-	buf := make([]byte, maxKeyFile+1)
-	n, _ := f.Read(buf)
-	if n > maxKeyFile {
+	data, err := io.ReadAll(io.LimitReader(f, maxKeyFile+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > maxKeyFile {
 		return nil, errors.New("key file too large")
 	}
-	return buf[:n], nil
+	return data, nil
 }
 
 // Account returns what the repo knows of account id.

@@ -137,7 +137,7 @@ func (r *Repo) ImportCAR(ctx context.Context, rd io.Reader) (*ImportResult, erro
 				return nil, fmt.Errorf("%w (and keeping the evidence failed: %v)", err, ferr)
 			}
 		}
-		return nil, fmt.Errorf("import CAR: %w", err)
+		return nil, err
 	}
 	sort.SliceStable(pending, func(i, j int) bool {
 		ai, aj := pending[i].block.AuthorID(), pending[j].block.AuthorID()

@@ -3,6 +3,7 @@ package keyshare
 import (
 	"context"
 	"crypto/ed25519"
+	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
@@ -276,7 +277,10 @@ type Access struct {
 	Supersedes string             `json:"supersedes,omitempty"`
 	Entry      *EntryRef          `json:"entry,omitempty"`
 	Hidden     bool               `json:"hidden"`
-	Readers    []Reader           `json:"readers"`
+	// Acked tells whether the subject acknowledged a record someone else
+	// authored (always true when the subject is the author).
+	Acked   bool     `json:"acked"`
+	Readers []Reader `json:"readers"`
 	// Revoked lists accounts whose grant the subject revoked, with the
 	// revoking entry; Expired those whose grant expired.
 	Revoked []Reader `json:"revoked,omitempty"`
@@ -284,6 +288,16 @@ type Access struct {
 	// Problems lists entries that claim something about the record and
 	// were not honoured (a grant by someone other than the subject, …).
 	Problems []string `json:"problems,omitempty"`
+}
+
+// MarshalJSON writes the record CID as a plain string, like every other
+// CID in the JSON this package produces.
+func (a *Access) MarshalJSON() ([]byte, error) {
+	type plain Access
+	return json.Marshal(struct {
+		Record string `json:"cid"`
+		*plain
+	}{a.Record.String(), (*plain)(a)})
 }
 
 // Reader returns id's reader entry and whether id may decrypt now.
@@ -308,6 +322,12 @@ func evaluate(c cid.Cid, f *recordFacts, now time.Time) *Access {
 	a.Known, a.Author, a.Subject, a.Entry = true, f.Author, f.Subject, f.Entry
 	a.Created = time.UnixMilli(f.Entry.Time).UTC()
 	a.Supersedes = f.Supersedes
+	a.Acked = f.Author == f.Subject
+	for _, ack := range f.Acks {
+		if ack.Account == f.Subject {
+			a.Acked = true
+		}
+	}
 	for _, c := range f.Conflicts {
 		a.Problems = append(a.Problems, fmt.Sprintf("another record entry claims this CID: %s by %s", c, c.Account))
 	}

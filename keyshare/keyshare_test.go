@@ -3,6 +3,7 @@ package keyshare
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"strings"
@@ -368,4 +369,32 @@ func FuzzImportCAR(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestJSONShapes(t *testing.T) {
+	ctx := context.Background()
+	p := newParty(t, "Pat", protocol.RolePatient)
+	rec, err := p.repo.AddRecord(ctx, p.keys, NewRecord{Title: "note", Kind: protocol.KindNote, MediaType: "text/plain", Body: strings.NewReader("x")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := p.repo.List(ctx, p.keys, false)
+	if err != nil || len(l) != 1 {
+		t.Fatal(err)
+	}
+	b, err := json.Marshal(l[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got map[string]any
+	json.Unmarshal(b, &got)
+	if got["cid"] != rec.String() || got["title"] != "note" || got["status"] != "readable" || got["acked"] != true {
+		t.Fatalf("listing JSON: %s", b)
+	}
+	info, _ := p.repo.Account(ctx, p.keys.ID)
+	b, _ = json.Marshal(info)
+	json.Unmarshal(b, &got)
+	if got["head"] != info.Head.String() || got["name"] != "Pat" {
+		t.Fatalf("account JSON: %s", b)
+	}
 }

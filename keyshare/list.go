@@ -2,6 +2,7 @@ package keyshare
 
 import (
 	"context"
+	"encoding/json"
 
 	"github.com/blockmrs/blockmrs/protocol"
 )
@@ -24,9 +25,50 @@ type Listed struct {
 	Error string `json:"error,omitempty"`
 }
 
+// MarshalJSON flattens the access state and the listing fields into one
+// object (the embedded *Access has a MarshalJSON of its own, which would
+// otherwise be promoted and drop the listing fields).
+func (l Listed) MarshalJSON() ([]byte, error) {
+	var merged map[string]json.RawMessage
+	if l.Access != nil {
+		b, err := json.Marshal(l.Access)
+		if err != nil {
+			return nil, err
+		}
+		if err := json.Unmarshal(b, &merged); err != nil {
+			return nil, err
+		}
+	}
+	if merged == nil {
+		merged = map[string]json.RawMessage{}
+	}
+	type own struct {
+		Title     string        `json:"title,omitempty"`
+		Kind      protocol.Kind `json:"kind,omitempty"`
+		MediaType string        `json:"media_type,omitempty"`
+		FileName  string        `json:"file_name,omitempty"`
+		Readable  bool          `json:"readable"`
+		Status    string        `json:"status"`
+		Error     string        `json:"error,omitempty"`
+	}
+	b, err := json.Marshal(own{l.Title, l.Kind, l.MediaType, l.FileName, l.Readable, l.Status, l.Error})
+	if err != nil {
+		return nil, err
+	}
+	var extra map[string]json.RawMessage
+	if err := json.Unmarshal(b, &extra); err != nil {
+		return nil, err
+	}
+	for k, v := range extra {
+		merged[k] = v
+	}
+	return json.Marshal(merged)
+}
+
 // List returns the records k may read now, newest first, with their
-// titles. Hidden records are left out unless all is set; with all set it
-// also lists records k could read before (revoked, expired).
+// titles. Records k is the subject of and has hidden are left out unless
+// all is set; with all set it also lists records k could read before
+// (revoked, expired).
 func (r *Repo) List(ctx context.Context, k *Keys, all bool) ([]Listed, error) {
 	as, err := r.RecordsOf(ctx, k.ID)
 	if err != nil {
@@ -54,7 +96,7 @@ func (r *Repo) List(ctx context.Context, k *Keys, all bool) ([]Listed, error) {
 			if !all || l.Status == "no access" {
 				continue
 			}
-		} else if a.Hidden {
+		} else if a.Hidden && a.Subject == k.ID {
 			l.Status = "hidden"
 			if !all {
 				continue

@@ -176,6 +176,9 @@ func (r *Repo) RecordKey(ctx context.Context, k *Keys, c cid.Cid) (*age.X25519Id
 	if err != nil {
 		return nil, nil, err
 	}
+	if !a.Known {
+		return nil, a, fmt.Errorf("%s: unknown record (no verified chain holds its entry)", c)
+	}
 	rd, ok := a.Reader(k.ID)
 	if !ok {
 		for _, rv := range a.Revoked {

@@ -807,11 +807,11 @@ func (o orderedObject) MarshalJSON() ([]byte, error) {
 		if i > 0 {
 			buf.WriteByte(',')
 		}
-		k, err := json.Marshal(f.k)
+		k, err := marshalJSON(f.k, "")
 		if err != nil {
 			return nil, err
 		}
-		v, err := json.Marshal(f.v)
+		v, err := marshalJSON(f.v, "")
 		if err != nil {
 			return nil, err
 		}
@@ -928,11 +928,10 @@ func unixfsImport(t testing.TB, data []byte) (cid.Cid, []cid.Cid) {
 // The test.
 
 func TestVectors(t *testing.T) {
-	gen, err := json.MarshalIndent(buildVectors(t), "", "  ")
+	gen, err := marshalJSON(buildVectors(t), "  ")
 	if err != nil {
 		t.Fatal(err)
 	}
-	gen = append(gen, '\n')
 	if *updateVectors {
 		if err := os.WriteFile(vectorsPath, gen, 0o644); err != nil {
 			t.Fatal(err)
@@ -1207,6 +1206,24 @@ func TestVectors(t *testing.T) {
 			}
 		}
 	})
+}
+
+// marshalJSON encodes v without escaping <, > and &, indented when indent
+// is not empty, with a final newline only when indented.
+func marshalJSON(v any, indent string) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if indent != "" {
+		enc.SetIndent("", indent)
+	}
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	if indent == "" {
+		return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+	}
+	return buf.Bytes(), nil
 }
 
 func ageDecrypt(t testing.TB, file []byte, id age.Identity) []byte {

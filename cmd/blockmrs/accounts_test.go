@@ -60,7 +60,7 @@ func TestAccountsAndAdd(t *testing.T) {
 	if len(l) != 1 || l[0].Title != "BP" || l[0].Media != "text/plain; charset=utf-8" || l[0].Kind != "note" {
 		t.Fatalf("ls: %+v", l)
 	}
-	first := l[0].CID.S
+	first := l[0].CID
 	r = n.exec(strings.NewReader("BP 125/80\n"), "add", "-", "--account", "alice", "--kind", "note", "--supersedes", first)
 	if r.code != 0 {
 		t.Fatalf("add --supersedes: %+v", r)

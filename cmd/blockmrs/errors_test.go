@@ -268,7 +268,7 @@ func TestCorruptBlock(t *testing.T) {
 		Head link `json:"head"`
 	}
 	n.json(&id, "id", "--json")
-	root, head := blockFile(t, c), blockFile(t, id.Head.S)
+	root, head := blockFile(t, c), blockFile(t, id.Head)
 	var leaves []string
 	for name, path := range blockFiles(t, blocks) {
 		if _, old := before[name]; !old && name != root && name != head {

@@ -203,15 +203,13 @@ func (n *node) ls(args ...string) map[string]listed {
 	n.json(&l, append([]string{"ls", "--json"}, args...)...)
 	out := map[string]listed{}
 	for _, x := range l {
-		out[x.CID.S] = x
+		out[x.CID] = x
 	}
 	return out
 }
 
-// link is a CID as keyshare's JSON encodes it (DAG-JSON: {"/": "baf..."}).
-type link struct {
-	S string `json:"/"`
-}
+// link is a CID as keyshare's JSON encodes it: a plain string.
+type link = string
 
 // file writes data to a new file in a temporary folder.
 func writeTemp(t *testing.T, name string, data []byte) string {
