@@ -91,6 +91,7 @@ type vecRecordInput struct {
 	ciphertext string            // base64: age file of content to recordKey
 	meta       string            // base64: age file of the envelope plaintext to recordKey
 	wrapped    map[string]string // account name → base64 age file of recordKey to that account
+	where      map[string]string // account name → where that wrapped key appears
 }
 
 var vecRecordInputs = []vecRecordInput{
@@ -112,6 +113,7 @@ var vecRecordInputs = []vecRecordInput{
 			"alice": "YWdlLWVuY3J5cHRpb24ub3JnL3YxCi0+IFgyNTUxOSByUS9yalJWbUh3T294MmFzTjIxa3lIeDNvUlVrNm9ORkc1eEdNWlFvZUVFClc2bFp1TGRlL2JpRTlrSk9IK09UWDdQVm1GQWN0L1pNTjA2OGNQdVBGSmMKLS0tIHlZaUdLM05KRituVW5KZ2hLM3M5TlNNNi9kZHpMQjREMmNXUm1RTDJRc00K211WLZNwErGgvMUSf7HBCOOhiWLJ3LDW6tWw+1kxVzjLIPX/h8+PJQDdhXFKai2iOmeG1TZOuXV/gbizgFj7tP9vd5cX25wYA4Wl1UE3laAmDQEvXrvIvMzsZSjT3FTp/cHzwDMcefsqsA==",
 			"bob":   "YWdlLWVuY3J5cHRpb24ub3JnL3YxCi0+IFgyNTUxOSB5aFg0TEszU09nbndqd2pjYklLRXI1aW9qUE53eXdFNEJZaVAyc2JDaWlZCnFDekNtc0xkUVBvMGZFTURvdkRzMGEzUHRlV1FBSXBmSU91QVRXZVM3MkkKLS0tIEdaWkxFOXdvTlFTVXhwMDA0bkRPOG5lV285UXZoRnNMYVZCT0FvSjIvWmcK9jESOV1Fw7hQyUWiymGidmCQvE1XWgZXXgAqePFYCYOu1B4Lirk8b6NN1zi1b3bTRPd3ABwTTY3hRt9nvMe9tKiNR2weXK0b080tKz8OyU8p4gQNz6iKDFIOs4oBlQE3FhsLriDXWx6y2g==",
 		},
+		where: map[string]string{"alice": "alice/1 entries[0].body.keys[0]", "bob": "alice/2 entries[0].body.keys[0] (grant)"},
 	},
 	{
 		name:       "r2",
@@ -130,6 +132,7 @@ var vecRecordInputs = []vecRecordInput{
 			"alice": "YWdlLWVuY3J5cHRpb24ub3JnL3YxCi0+IFgyNTUxOSAzdHFjMGRQOVd1OXE0V1JiUDdodjB2MmxDNVZDL3VzZUFLTm4ycUkweFVvCmQ1NjZoVXpVT1o1NU95OU9aMThPbkZ6UUhRbnMrdkZ4YXRjN1Jkb1VTTmcKLS0tIFpHSEp2OWg0T2twNWZwQ0RhRXBzNnozelgrTjJ1WkF3NWo0MW0rNG5Eb2sKdXvnZS2UMyw9jtyuElu+0lr7m2W3SSAfXuBocLAqWqiz3PUTKGx2F2BFfK9QomTMtUVhAPT4HJdUYZpkbhKudEZ7EsoEgcBxehqM4LtjjYRZ/5Bfa+Slbt924f0AMAby6ddq0ozHLurCaA==",
 			"bob":   "YWdlLWVuY3J5cHRpb24ub3JnL3YxCi0+IFgyNTUxOSBuY0hWYmd0REdCOVNuaW92aExRR21JdWJoWnVCZ2xjYkZQSWVmdUhYTVRVCm0wZ2xwSFVXU2dxckh3S1ZpZlF2dDBwN0FhMjBjNmpGTzdHSytKckgyQm8KLS0tIFJzcEdjS2t4T2k3OXF5WFpRMWFtbWYvclBKZE1FekZTYzhQaENIazIyRWcK8dqH6wXT++ApTqDoZwtNUnJ6yAlBqHDBp5riABh/TrjOoRH0NM8uZp/4/rpwKSA5XORMBH07ISqLwxpY0W7fBhMMSVZ3DCO3ad9SHAKWsVwfo6GH/+7SDx7hHSIaU2i+tzSwyxTIjVchhQ==",
 		},
+		where: map[string]string{"alice": "bob/1 entries[0].body.keys[0]", "bob": "bob/1 entries[0].body.keys[1]"},
 	},
 }
 
@@ -485,18 +488,7 @@ func buildVectors(t testing.TB) *vectorFile {
 		}
 		sort.Strings(names)
 		for _, n := range names {
-			where := r.block + " entries[0].body.keys"
-			switch {
-			case r.name == "r1" && n == "alice":
-				where += "[0]"
-			case r.name == "r1" && n == "bob":
-				where = "alice/2 entries[0].body.keys[0] (grant)"
-			case r.name == "r2" && n == "alice":
-				where += "[0]"
-			case r.name == "r2" && n == "bob":
-				where += "[1]"
-			}
-			rec.WrappedKeys = append(rec.WrappedKeys, vecWrappedKey{To: n, Where: where, AgeFile: hex.EncodeToString(mustB64(t, r.wrapped[n]))})
+			rec.WrappedKeys = append(rec.WrappedKeys, vecWrappedKey{To: n, Where: r.where[n], AgeFile: hex.EncodeToString(mustB64(t, r.wrapped[n]))})
 		}
 		vf.Records = append(vf.Records, rec)
 
@@ -1164,6 +1156,9 @@ func TestVectors(t *testing.T) {
 				if string(got) != r.RecordKey {
 					t.Errorf("%s: key wrapped for %s unwraps to %q", r.Name, w.To, got)
 				}
+				if k, to := wrappedKeyAt(t, blocks, w.Where); hex.EncodeToString(k) != w.AgeFile || !bytes.Equal(to, pubs[w.To]) {
+					t.Errorf("%s: key wrapped for %s is not at %s", r.Name, w.To, w.Where)
+				}
 			}
 			// The record entry carries this CID, meta and these keys.
 			b := blocks[strings.Fields(r.Entry)[0]]
@@ -1224,6 +1219,33 @@ func marshalJSON(v any, indent string) ([]byte, error) {
 		return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 	}
 	return buf.Bytes(), nil
+}
+
+// wrappedKeyAt returns the wrapped key at "<block> entries[i].body.keys[j]"
+// and the account it is for.
+func wrappedKeyAt(t testing.TB, blocks map[string]*Block, where string) (key, to []byte) {
+	t.Helper()
+	var name string
+	var i, j int
+	if _, err := fmt.Sscanf(where, "%s entries[%d].body.keys[%d]", &name, &i, &j); err != nil {
+		t.Fatalf("where %q: %v", where, err)
+	}
+	b := blocks[name]
+	if b == nil || i >= len(b.Entries) {
+		t.Fatalf("where %q: no such entry", where)
+	}
+	switch body := b.Entries[i].Body.(type) {
+	case *Record:
+		if j < len(body.Keys) {
+			return body.Keys[j].Key, body.Keys[j].To
+		}
+	case *Grant:
+		if j < len(body.Keys) {
+			return body.Keys[j].Key, body.To
+		}
+	}
+	t.Fatalf("where %q: no such key", where)
+	return nil, nil
 }
 
 func ageDecrypt(t testing.TB, file []byte, id age.Identity) []byte {

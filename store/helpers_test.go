@@ -12,6 +12,7 @@ import (
 	"slices"
 	"sort"
 	"testing"
+	"time"
 
 	cid "github.com/ipfs/go-cid"
 	ds "github.com/ipfs/go-datastore"
@@ -189,10 +190,17 @@ func snapshot(t testing.TB, s *Store) []string {
 	for _, e := range ents {
 		out = append(out, "tmp "+e.Name())
 	}
-	// flatfs batch leftovers would live here.
-	ents, err = os.ReadDir(filepath.Join(s.blocksDir, ".temp"))
-	if err != nil {
-		t.Fatal(err)
+	// flatfs batch leftovers would live here. flatfs's own background
+	// goroutine also passes its disk-usage checkpoint through this folder
+	// for a moment, so give a transient file time to be renamed away.
+	for deadline := time.Now().Add(2 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		ents, err = os.ReadDir(filepath.Join(s.blocksDir, ".temp"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ents) == 0 || time.Now().After(deadline) {
+			break
+		}
 	}
 	for _, e := range ents {
 		out = append(out, "flatfs-temp "+e.Name())

@@ -24,12 +24,13 @@ import (
 	"golang.org/x/term"
 
 	"github.com/blockmrs/blockmrs/keyshare"
+	"github.com/blockmrs/blockmrs/node"
 	"github.com/blockmrs/blockmrs/protocol"
 )
 
 // Environment variables the command reads.
 const (
-	envPath       = "BLOCKMRS_PATH"       // repo folder
+	envPath       = node.EnvPath          // repo folder
 	envPassphrase = "BLOCKMRS_PASSPHRASE" // passphrase for scripts (never prompted when set)
 	envLog        = "BLOCKMRS_LOG"        // debug, info, warn or error; quiet when unset
 )
@@ -176,17 +177,7 @@ func (f *cmdFlags) checkArgs(pos []string, variadic bool, names ...string) error
 // repoPath resolves the repo folder: --repo, else $BLOCKMRS_PATH, else
 // ~/.blockmrs.
 func (f *cmdFlags) repoPath() (string, error) {
-	if f.repo != "" {
-		return f.repo, nil
-	}
-	if p := os.Getenv(envPath); p != "" {
-		return p, nil
-	}
-	home, err := os.UserHomeDir()
-	if err != nil {
-		return "", fmt.Errorf("no --repo, no $%s and no home folder: %w", envPath, err)
-	}
-	return filepath.Join(home, ".blockmrs"), nil
+	return node.RepoPath(f.repo)
 }
 
 // openRepo opens the existing repo.
@@ -196,7 +187,7 @@ func (f *cmdFlags) openRepo(ctx context.Context) (*keyshare.Repo, error) {
 		return nil, err
 	}
 	slog.Debug("open repo", "dir", dir)
-	return keyshare.Open(ctx, dir, keyshare.Options{})
+	return node.OpenRepo(ctx, dir, false)
 }
 
 // closeRepo closes r and reports a close error if nothing failed before.
