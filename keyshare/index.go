@@ -65,19 +65,25 @@ type hideFact struct {
 	Via    EntryRef `json:"via"`
 }
 
-// recordFacts is everything verified chains say about one record.
-type recordFacts struct {
-	Author     protocol.AccountID `json:"author,omitempty"`
-	Subject    protocol.AccountID `json:"subject,omitempty"`
+// claimFact is one record entry: an author's signed claim that a CID is a
+// record about a subject.
+type claimFact struct {
+	Author     protocol.AccountID `json:"author"`
+	Subject    protocol.AccountID `json:"subject"`
+	Entry      EntryRef           `json:"entry"`
+	Meta       []byte             `json:"meta"` // sealed envelope
 	Supersedes string             `json:"supersedes,omitempty"`
-	Entry      *EntryRef          `json:"entry,omitempty"` // the record entry
-	Meta       []byte             `json:"meta,omitempty"`  // sealed envelope from the record entry
-	Keys       []keyFact          `json:"keys,omitempty"`
-	Revokes    []revokeFact       `json:"revokes,omitempty"`
-	Hides      []hideFact         `json:"hides,omitempty"`
-	Acks       []EntryRef         `json:"acks,omitempty"`
-	// Conflicts lists further record entries claiming the same CID.
-	Conflicts []EntryRef `json:"conflicts,omitempty"`
+}
+
+// recordFacts is everything verified chains say about one record. Normally
+// one record entry claims a CID; anyone who learns a CID can write another
+// claim, so every claim is kept and evaluated on its own (see evaluate).
+type recordFacts struct {
+	Claims  []claimFact  `json:"claims,omitempty"`
+	Keys    []keyFact    `json:"keys,omitempty"`
+	Revokes []revokeFact `json:"revokes,omitempty"`
+	Hides   []hideFact   `json:"hides,omitempty"`
+	Acks    []EntryRef   `json:"acks,omitempty"`
 }
 
 // indexWriter accumulates fact changes for a batch of blocks.
@@ -121,30 +127,14 @@ func (w *indexWriter) apply(b *protocol.Block, blockCID cid.Cid) error {
 			if err != nil {
 				return err
 			}
-			if f.Entry != nil && f.Entry.Block == ref.Block && f.Entry.Index == i {
+			if hasClaim(f, ref) {
 				continue // already applied
 			}
-			if f.Entry != nil {
-				// A second claim on the same CID. Keep both; the earliest
-				// (by time, then block CID) stands, the other is reported.
-				other := *f.Entry
-				if ref.Time < other.Time || (ref.Time == other.Time && ref.Block < other.Block) {
-					other = ref
-					f.Author, f.Subject, f.Entry, f.Meta = author, body.SubjectID(), &ref, body.Meta
-					f.Supersedes = ""
-					if body.Supersedes != nil {
-						f.Supersedes = body.Supersedes.String()
-					}
-				} else {
-					other = ref
-				}
-				f.Conflicts = append(f.Conflicts, other)
-			} else {
-				f.Author, f.Subject, f.Entry, f.Meta = author, body.SubjectID(), &ref, body.Meta
-				if body.Supersedes != nil {
-					f.Supersedes = body.Supersedes.String()
-				}
+			cl := claimFact{Author: author, Subject: body.SubjectID(), Entry: ref, Meta: body.Meta}
+			if body.Supersedes != nil {
+				cl.Supersedes = body.Supersedes.String()
 			}
+			f.Claims = append(f.Claims, cl)
 			w.touch(author, body.Record.Cid)
 			w.touch(body.SubjectID(), body.Record.Cid)
 			for _, k := range body.Keys {
@@ -204,6 +194,15 @@ func (w *indexWriter) apply(b *protocol.Block, blockCID cid.Cid) error {
 	return nil
 }
 
+func hasClaim(f *recordFacts, ref EntryRef) bool {
+	for _, c := range f.Claims {
+		if c.Entry == ref {
+			return true
+		}
+	}
+	return false
+}
+
 func hasRef(f *recordFacts, ref EntryRef, to protocol.AccountID) bool {
 	for _, k := range f.Keys {
 		if k.Via == ref && k.To == to {
@@ -252,7 +251,18 @@ func sortFacts(f *recordFacts) {
 	})
 	sort.SliceStable(f.Hides, func(i, j int) bool { return refLess(f.Hides[i].Via, f.Hides[j].Via) })
 	sort.SliceStable(f.Acks, func(i, j int) bool { return refLess(f.Acks[i], f.Acks[j]) })
-	sort.SliceStable(f.Conflicts, func(i, j int) bool { return refLess(f.Conflicts[i], f.Conflicts[j]) })
+	// Claims: earliest block time first, then block CID, so the "first"
+	// claim is the same everywhere.
+	sort.SliceStable(f.Claims, func(i, j int) bool {
+		a, b := f.Claims[i].Entry, f.Claims[j].Entry
+		if a.Time != b.Time {
+			return a.Time < b.Time
+		}
+		if a.Block != b.Block {
+			return a.Block < b.Block
+		}
+		return a.Index < b.Index
+	})
 }
 
 // Reader is one account that may decrypt a record, and why.
@@ -288,6 +298,8 @@ type Access struct {
 	// Problems lists entries that claim something about the record and
 	// were not honoured (a grant by someone other than the subject, …).
 	Problems []string `json:"problems,omitempty"`
+
+	meta []byte // the sealed envelope of this record entry
 }
 
 // MarshalJSON writes the record CID as a plain string, like every other
@@ -310,26 +322,44 @@ func (a *Access) Reader(id protocol.AccountID) (Reader, bool) {
 	return Reader{}, false
 }
 
-// evaluate turns facts into access state at time now.
-func evaluate(c cid.Cid, f *recordFacts, now time.Time) *Access {
-	a := &Access{Record: c, Readers: []Reader{}}
-	if f.Entry == nil {
+// evaluate turns facts into access state at time now: one Access per
+// record entry claiming the CID, in claim order. Each claim is judged on
+// its own terms (its author's wrapped keys, its subject's grants), so a
+// second, false claim on someone's record cannot take the real subject's
+// readers away; it can only give its own readers keys they cannot use.
+// Every evaluation of a contested CID reports the contest as a problem.
+func evaluate(c cid.Cid, f *recordFacts, now time.Time) []*Access {
+	if len(f.Claims) == 0 {
+		a := &Access{Record: c, Readers: []Reader{}}
 		if len(f.Keys) > 0 || len(f.Revokes) > 0 {
 			a.Problems = append(a.Problems, "no verified record entry: grants cannot be checked")
 		}
-		return a
+		return []*Access{a}
 	}
-	a.Known, a.Author, a.Subject, a.Entry = true, f.Author, f.Subject, f.Entry
-	a.Created = time.UnixMilli(f.Entry.Time).UTC()
-	a.Supersedes = f.Supersedes
-	a.Acked = f.Author == f.Subject
-	for _, ack := range f.Acks {
-		if ack.Account == f.Subject {
-			a.Acked = true
+	out := make([]*Access, len(f.Claims))
+	for i := range f.Claims {
+		out[i] = evaluateClaim(c, f, &f.Claims[i], now)
+		for j, other := range f.Claims {
+			if j != i {
+				out[i].Problems = append(out[i].Problems, fmt.Sprintf("another record entry claims this CID: %s by %s about %s", other.Entry, other.Author, other.Subject))
+			}
 		}
 	}
-	for _, c := range f.Conflicts {
-		a.Problems = append(a.Problems, fmt.Sprintf("another record entry claims this CID: %s by %s", c, c.Account))
+	return out
+}
+
+// evaluateClaim evaluates access under one record entry.
+func evaluateClaim(c cid.Cid, f *recordFacts, cl *claimFact, now time.Time) *Access {
+	a := &Access{Record: c, Readers: []Reader{}, meta: cl.Meta}
+	entry := cl.Entry
+	a.Known, a.Author, a.Subject, a.Entry = true, cl.Author, cl.Subject, &entry
+	a.Created = time.UnixMilli(cl.Entry.Time).UTC()
+	a.Supersedes = cl.Supersedes
+	a.Acked = cl.Author == cl.Subject
+	for _, ack := range f.Acks {
+		if ack.Account == cl.Subject {
+			a.Acked = true
+		}
 	}
 
 	type event struct {
@@ -347,13 +377,13 @@ func evaluate(c cid.Cid, f *recordFacts, now time.Time) *Access {
 	// Keys from the record entry itself.
 	for i := range f.Keys {
 		k := &f.Keys[i]
-		if k.Grant || k.Via != *f.Entry {
+		if k.Grant || k.Via != cl.Entry {
 			continue
 		}
 		switch k.To {
-		case f.Author:
+		case cl.Author:
 			add(Reader{Account: k.To, Role: "author", Via: k.Via, key: k.Key})
-		case f.Subject:
+		case cl.Subject:
 			add(Reader{Account: k.To, Role: "subject", Via: k.Via, key: k.Key})
 		}
 	}
@@ -363,7 +393,7 @@ func evaluate(c cid.Cid, f *recordFacts, now time.Time) *Access {
 	last := map[protocol.AccountID]event{}
 	for i := range f.Keys {
 		k := &f.Keys[i]
-		if !k.Grant && k.Via == *f.Entry && k.To != f.Author && k.To != f.Subject {
+		if !k.Grant && k.Via == cl.Entry && k.To != cl.Author && k.To != cl.Subject {
 			last[k.To] = event{grant: k}
 		}
 	}
@@ -372,7 +402,7 @@ func evaluate(c cid.Cid, f *recordFacts, now time.Time) *Access {
 		if !k.Grant {
 			continue
 		}
-		if k.Via.Account != f.Subject {
+		if k.Via.Account != cl.Subject {
 			a.Problems = append(a.Problems, fmt.Sprintf("grant to %s by %s at %s ignored: only the subject may grant", k.To, k.Via.Account, k.Via))
 			continue
 		}
@@ -381,7 +411,7 @@ func evaluate(c cid.Cid, f *recordFacts, now time.Time) *Access {
 		}
 	}
 	for _, rv := range f.Revokes {
-		if rv.Via.Account != f.Subject {
+		if rv.Via.Account != cl.Subject {
 			a.Problems = append(a.Problems, fmt.Sprintf("revocation of %s by %s at %s ignored: only the subject may revoke", rv.From, rv.Via.Account, rv.Via))
 			continue
 		}
@@ -398,7 +428,7 @@ func evaluate(c cid.Cid, f *recordFacts, now time.Time) *Access {
 		e := last[id]
 		switch {
 		case e.revoke:
-			if id != f.Subject && id != f.Author {
+			if id != cl.Subject && id != cl.Author {
 				a.Revoked = append(a.Revoked, Reader{Account: id, Role: "grantee", Via: e.ref})
 			}
 		case e.grant.Expires != 0 && !now.Before(time.UnixMilli(e.grant.Expires)):
@@ -412,7 +442,7 @@ func evaluate(c cid.Cid, f *recordFacts, now time.Time) *Access {
 		}
 	}
 	for _, h := range f.Hides {
-		if h.Via.Account != f.Subject {
+		if h.Via.Account != cl.Subject {
 			a.Problems = append(a.Problems, fmt.Sprintf("hide by %s at %s ignored: only the subject may hide", h.Via.Account, h.Via))
 			continue
 		}
@@ -421,8 +451,39 @@ func evaluate(c cid.Cid, f *recordFacts, now time.Time) *Access {
 	return a
 }
 
-// Access returns the access state of record c now.
+// Access returns the access state of record c now, under its first
+// record entry (normally its only one).
 func (r *Repo) Access(ctx context.Context, c cid.Cid) (*Access, error) {
+	as, err := r.accessAll(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	return as[0], nil
+}
+
+// AccessFor returns the access state of record c as it concerns account
+// id: under the record entry that names id as subject, else as author,
+// else as a reader, else the first.
+func (r *Repo) AccessFor(ctx context.Context, c cid.Cid, id protocol.AccountID) (*Access, error) {
+	as, err := r.accessAll(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	for _, match := range []func(*Access) bool{
+		func(a *Access) bool { return a.Subject == id },
+		func(a *Access) bool { return a.Author == id },
+		func(a *Access) bool { _, ok := a.Reader(id); return ok },
+	} {
+		for _, a := range as {
+			if a.Known && match(a) {
+				return a, nil
+			}
+		}
+	}
+	return as[0], nil
+}
+
+func (r *Repo) accessAll(ctx context.Context, c cid.Cid) ([]*Access, error) {
 	f := &recordFacts{}
 	if _, err := getJSON(ctx, r.ds, keyRecordFacts(c), f); err != nil {
 		return nil, err
@@ -444,7 +505,7 @@ func (r *Repo) RecordsOf(ctx context.Context, id protocol.AccountID) ([]*Access,
 		if err != nil {
 			return nil, fmt.Errorf("index key %s: %w", k, err)
 		}
-		a, err := r.Access(ctx, c)
+		a, err := r.AccessFor(ctx, c, id)
 		if err != nil {
 			return nil, err
 		}

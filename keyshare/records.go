@@ -172,7 +172,7 @@ func unwrapKey(wrapped []byte, id *age.X25519Identity) (*age.X25519Identity, err
 
 // RecordKey returns the key of record c for k, if k may read it now.
 func (r *Repo) RecordKey(ctx context.Context, k *Keys, c cid.Cid) (*age.X25519Identity, *Access, error) {
-	a, err := r.Access(ctx, c)
+	a, err := r.AccessFor(ctx, c, k.ID)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -208,11 +208,7 @@ func (r *Repo) Envelope(ctx context.Context, k *Keys, c cid.Cid) (*protocol.Enve
 	if err != nil {
 		return nil, nil, err
 	}
-	f := &recordFacts{}
-	if _, err := getJSON(ctx, r.ds, keyRecordFacts(c), f); err != nil {
-		return nil, nil, err
-	}
-	plain, err := unseal(f.Meta, key, protocol.MaxSealedEnvelope)
+	plain, err := unseal(a.meta, key, protocol.MaxSealedEnvelope)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: open envelope: %w", c, err)
 	}
@@ -222,6 +218,13 @@ func (r *Repo) Envelope(ctx context.Context, k *Keys, c cid.Cid) (*protocol.Enve
 	}
 	if protocol.AccountIDFromKey(env.Author) != a.Author || protocol.AccountIDFromKey(env.Subject) != a.Subject {
 		return nil, nil, fmt.Errorf("%s: envelope names a different author or subject than the signed record entry", c)
+	}
+	envSup := ""
+	if env.Supersedes != nil {
+		envSup = env.Supersedes.String()
+	}
+	if envSup != a.Supersedes {
+		return nil, nil, fmt.Errorf("%s: envelope and signed record entry disagree on the record it supersedes", c)
 	}
 	return env, key, nil
 }
@@ -249,7 +252,7 @@ func (r *Repo) subjectRecords(ctx context.Context, k *Keys, records []cid.Cid, v
 	}
 	out := make([]*Access, 0, len(records))
 	for _, c := range records {
-		a, err := r.Access(ctx, c)
+		a, err := r.AccessFor(ctx, c, k.ID)
 		if err != nil {
 			return nil, err
 		}

@@ -92,10 +92,15 @@ func (r *Repo) Verify(ctx context.Context, opts VerifyOptions) (*VerifyReport, e
 	if rep.Forks, err = r.Forks(ctx); err != nil {
 		return nil, err
 	}
+	seen := map[string]bool{}
 	for c, f := range rebuilt.facts {
-		a := evaluate(c, f, r.now())
-		for _, p := range a.Problems {
-			rep.Problems = append(rep.Problems, c.String()+": "+p)
+		for _, a := range evaluate(c, f, r.now()) {
+			for _, p := range a.Problems {
+				if line := c.String() + ": " + p; !seen[line] {
+					seen[line] = true
+					rep.Problems = append(rep.Problems, line)
+				}
+			}
 		}
 	}
 	sort.Strings(rep.Problems)
@@ -238,7 +243,13 @@ func (r *Repo) compareIndex(ctx context.Context, rebuilt *indexWriter, rep *Veri
 // verifyRecord checks one record's chain of custody.
 func (r *Repo) verifyRecord(ctx context.Context, c cid.Cid, k *Keys) *RecordReport {
 	rr := &RecordReport{}
-	a, err := r.Access(ctx, c)
+	var a *Access
+	var err error
+	if k != nil {
+		a, err = r.AccessFor(ctx, c, k.ID)
+	} else {
+		a, err = r.Access(ctx, c)
+	}
 	if err != nil {
 		rr.Problems = append(rr.Problems, err.Error())
 		return rr

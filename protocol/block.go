@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/ipfs/go-cid"
+	mh "github.com/multiformats/go-multihash"
 )
 
 // BlockVersion is the chain-block format version this package writes and
@@ -116,8 +117,8 @@ func (b *Block) validateShape() error {
 	if (b.Seq == 0) != (b.Prev == nil) {
 		return fmt.Errorf("chain block %d: prev link must be present exactly when seq > 0", b.Seq)
 	}
-	if b.Prev != nil && (!b.Prev.Defined() || b.Prev.Prefix().Codec != DagCBORCodec) {
-		return fmt.Errorf("chain block %d: prev is not a dag-cbor CID", b.Seq)
+	if b.Prev != nil && !IsChainBlockCID(b.Prev.Cid) {
+		return fmt.Errorf("chain block %d: prev is not a chain-block CID (CIDv1, dag-cbor, sha2-256)", b.Seq)
 	}
 	if b.Time < 0 {
 		return fmt.Errorf("chain block %d: negative time", b.Seq)
@@ -137,7 +138,24 @@ func (b *Block) validateShape() error {
 			return errors.New("chain block 0: first entry must be a profile")
 		}
 	}
+	for i := range b.Entries {
+		if r, ok := b.Entries[i].Body.(*Record); ok {
+			if !r.hasKeyFor(b.Author) || !r.hasKeyFor(r.Subject) {
+				return fmt.Errorf("chain block %d entry %d (record): must wrap the key for the author and the subject", b.Seq, i)
+			}
+		}
+	}
 	return nil
+}
+
+// IsChainBlockCID reports whether c has the form of a chain block's CID:
+// CIDv1, dag-cbor, sha2-256.
+func IsChainBlockCID(c cid.Cid) bool {
+	if !c.Defined() {
+		return false
+	}
+	p := c.Prefix()
+	return p.Version == 1 && p.Codec == DagCBORCodec && p.MhType == mh.SHA2_256
 }
 
 // CheckSuccessor checks that next may follow prev (whose CID is prevCID) in

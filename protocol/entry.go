@@ -221,15 +221,29 @@ func (r *Record) Validate() error {
 	if len(r.Keys) == 0 || len(r.Keys) > MaxKeysPerEntry {
 		return fmt.Errorf("must carry 1 to %d wrapped keys", MaxKeysPerEntry)
 	}
+	seen := map[string]bool{}
 	for i, k := range r.Keys {
 		if len(k.To) != ed25519.PublicKeySize {
 			return fmt.Errorf("wrapped key %d: recipient is not a 32-byte Ed25519 key", i)
 		}
+		if seen[string(k.To)] {
+			return fmt.Errorf("wrapped key %d: a second key for the same account", i)
+		}
+		seen[string(k.To)] = true
 		if len(k.Key) == 0 || len(k.Key) > MaxWrappedKey {
 			return fmt.Errorf("wrapped key %d: must be 1 to %d bytes", i, MaxWrappedKey)
 		}
 	}
 	return nil
+}
+
+func (r *Record) hasKeyFor(account []byte) bool {
+	for _, k := range r.Keys {
+		if string(k.To) == string(account) {
+			return true
+		}
+	}
+	return false
 }
 
 // SubjectID returns the subject's account ID.
@@ -260,10 +274,15 @@ func (g *Grant) Validate() error {
 	if len(g.Keys) == 0 || len(g.Keys) > MaxKeysPerEntry {
 		return fmt.Errorf("must carry 1 to %d record keys", MaxKeysPerEntry)
 	}
+	seen := map[string]bool{}
 	for i, k := range g.Keys {
 		if !k.Record.Defined() {
 			return fmt.Errorf("record key %d: CID missing", i)
 		}
+		if seen[k.Record.KeyString()] {
+			return fmt.Errorf("record key %d: the same record twice", i)
+		}
+		seen[k.Record.KeyString()] = true
 		if len(k.Key) == 0 || len(k.Key) > MaxWrappedKey {
 			return fmt.Errorf("record key %d: must be 1 to %d bytes", i, MaxWrappedKey)
 		}
@@ -334,6 +353,9 @@ func (a *Ack) Validate() error {
 	if !a.Record.Defined() || !a.Block.Defined() {
 		return errors.New("record and block CIDs are required")
 	}
+	if !IsChainBlockCID(a.Block.Cid) {
+		return errors.New("block is not a chain-block CID (CIDv1, dag-cbor, sha2-256)")
+	}
 	if len(a.Author) != ed25519.PublicKeySize {
 		return errors.New("author is not a 32-byte Ed25519 key")
 	}
@@ -344,10 +366,15 @@ func validateRecordList(l []Link) error {
 	if len(l) == 0 || len(l) > MaxKeysPerEntry {
 		return fmt.Errorf("must name 1 to %d records", MaxKeysPerEntry)
 	}
+	seen := map[string]bool{}
 	for i, c := range l {
 		if !c.Defined() {
 			return fmt.Errorf("record %d: CID missing", i)
 		}
+		if seen[c.KeyString()] {
+			return fmt.Errorf("record %d: named twice", i)
+		}
+		seen[c.KeyString()] = true
 	}
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"mime"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -67,14 +68,17 @@ func (e *Envelope) Validate() error {
 	if _, err := ParseKind(string(e.Kind)); err != nil {
 		return fmt.Errorf("envelope: %w", err)
 	}
-	if e.MediaType == "" || len(e.MediaType) > 255 {
-		return errors.New("envelope: media type must be 1 to 255 bytes")
+	if e.MediaType == "" || len(e.MediaType) > 255 || !utf8.ValidString(e.MediaType) {
+		return errors.New("envelope: media type must be 1 to 255 bytes of UTF-8")
+	}
+	if typ, _, _ := strings.Cut(e.MediaType, ";"); !strings.Contains(typ, "/") {
+		return fmt.Errorf("envelope: media type %q is not type/subtype", truncate(e.MediaType))
 	}
 	if _, _, err := mime.ParseMediaType(e.MediaType); err != nil {
 		return fmt.Errorf("envelope: media type %q: %v", truncate(e.MediaType), err)
 	}
-	if len(e.FileName) > 255 {
-		return errors.New("envelope: file name longer than 255 bytes")
+	if len(e.FileName) > 255 || !utf8.ValidString(e.FileName) {
+		return errors.New("envelope: file name must be at most 255 bytes of UTF-8")
 	}
 	if len(e.Author) != ed25519.PublicKeySize || len(e.Subject) != ed25519.PublicKeySize {
 		return errors.New("envelope: author and subject must be 32-byte Ed25519 keys")
@@ -105,7 +109,7 @@ func (e *Envelope) Header() ([]byte, error) {
 }
 
 // ReadEnvelope reads and validates an envelope from a sealed envelope's
-// plaintext. It reads exactly the envelope's bytes from r.
+// plaintext, reading no further than the envelope's last byte.
 func ReadEnvelope(r io.Reader) (*Envelope, error) {
 	magic := make([]byte, len(EnvelopeMagic))
 	if _, err := io.ReadFull(r, magic); err != nil {
@@ -114,9 +118,13 @@ func ReadEnvelope(r io.Reader) (*Envelope, error) {
 	if string(magic) != EnvelopeMagic {
 		return nil, errors.New("envelope: not a BlockMRS record (bad magic)")
 	}
-	n, err := binary.ReadUvarint(byteReader{r})
+	br := &countingByteReader{r: r}
+	n, err := binary.ReadUvarint(br)
 	if err != nil {
 		return nil, fmt.Errorf("envelope: header length: %w", noEOF(err))
+	}
+	if br.n != len(binary.AppendUvarint(nil, n)) {
+		return nil, errors.New("envelope: header length is not minimally encoded")
 	}
 	if n == 0 || n > MaxEnvelopeHeader {
 		return nil, fmt.Errorf("envelope: header length %d out of range", n)
@@ -142,20 +150,21 @@ func noEOF(err error) error {
 	return err
 }
 
-// byteReader reads one byte at a time without buffering ahead, so nothing
-// past the varint is consumed.
-type byteReader struct{ r io.Reader }
-
-func (b byteReader) ReadByte() (byte, error) {
-	if br, ok := b.r.(io.ByteReader); ok {
-		return br.ReadByte()
-	}
-	var one [1]byte
-	_, err := io.ReadFull(b.r, one[:])
-	return one[0], err
+// countingByteReader reads one byte at a time without buffering ahead, so
+// nothing past the varint is consumed, and counts the bytes read.
+type countingByteReader struct {
+	r io.Reader
+	n int
 }
 
-var _ io.ByteReader = byteReader{}
+func (b *countingByteReader) ReadByte() (byte, error) {
+	var one [1]byte
+	_, err := io.ReadFull(b.r, one[:])
+	if err == nil {
+		b.n++
+	}
+	return one[0], err
+}
 
 // ParseEnvelope decodes the whole plaintext of a sealed envelope; trailing
 // bytes are an error.

@@ -225,7 +225,8 @@ func TestValidateFHIR(t *testing.T) {
 		}
 	}
 	bad := []string{``, `[]`, `{"status":"final"}`, `{"resourceType":"Observation"`, `{"resourceType":"Observation"} {}`,
-		`{"resourceType":"bad type"}`, `{"resourceType":"Bundle","entry":[{"resource":{}}]}`, `null`}
+		`{"resourceType":"bad type"}`, `{"resourceType":"Bundle","entry":[{"resource":{}}]}`, `null`,
+		`{"RESOURCETYPE":"Observation"}`, `{"resourceType":"Observation","resourceType":"Patient"}`, "{\"resourceType\":\"Observation\",\"x\":\"\xff\"}"}
 	for _, b := range bad {
 		if _, err := ValidateFHIR([]byte(b)); err == nil {
 			t.Errorf("%q accepted", b)

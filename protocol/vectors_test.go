@@ -28,6 +28,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"reflect"
 	"sort"
 	"strings"
 	"testing"
@@ -774,8 +775,12 @@ func (e Entry) mustEncode(t testing.TB) []byte {
 // described in the file's conventions.
 func renderCBOR(t testing.TB, data []byte) any {
 	t.Helper()
+	dm, err := cbor.DecOptions{DefaultMapType: reflect.TypeOf(map[string]any(nil)), TagsMd: cbor.TagsAllowed}.DecMode()
+	if err != nil {
+		t.Fatal(err)
+	}
 	var v any
-	if err := anyDecMode.Unmarshal(data, &v); err != nil {
+	if err := dm.Unmarshal(data, &v); err != nil {
 		t.Fatal(err)
 	}
 	out, err := renderValue(v)

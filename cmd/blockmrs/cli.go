@@ -24,13 +24,13 @@ import (
 	"golang.org/x/term"
 
 	"github.com/blockmrs/blockmrs/keyshare"
-	"github.com/blockmrs/blockmrs/node"
+	bmnode "github.com/blockmrs/blockmrs/node"
 	"github.com/blockmrs/blockmrs/protocol"
 )
 
 // Environment variables the command reads.
 const (
-	envPath       = node.EnvPath          // repo folder
+	envPath       = bmnode.EnvPath        // repo folder
 	envPassphrase = "BLOCKMRS_PASSPHRASE" // passphrase for scripts (never prompted when set)
 	envLog        = "BLOCKMRS_LOG"        // debug, info, warn or error; quiet when unset
 )
@@ -177,7 +177,7 @@ func (f *cmdFlags) checkArgs(pos []string, variadic bool, names ...string) error
 // repoPath resolves the repo folder: --repo, else $BLOCKMRS_PATH, else
 // ~/.blockmrs.
 func (f *cmdFlags) repoPath() (string, error) {
-	return node.RepoPath(f.repo)
+	return bmnode.RepoPath(f.repo)
 }
 
 // openRepo opens the existing repo.
@@ -187,7 +187,7 @@ func (f *cmdFlags) openRepo(ctx context.Context) (*keyshare.Repo, error) {
 		return nil, err
 	}
 	slog.Debug("open repo", "dir", dir)
-	return node.OpenRepo(ctx, dir, false)
+	return bmnode.OpenRepo(ctx, dir, false)
 }
 
 // closeRepo closes r and reports a close error if nothing failed before.

@@ -8,7 +8,7 @@ import (
 	"os/user"
 	"strings"
 
-	"github.com/blockmrs/blockmrs/node"
+	bmnode "github.com/blockmrs/blockmrs/node"
 	"github.com/blockmrs/blockmrs/protocol"
 )
 
@@ -52,7 +52,7 @@ blockmrs init --name "Dr Jones" --role clinician --repo /srv/clinic`)
 	if err != nil {
 		return err
 	}
-	repo, err := node.OpenRepo(ctx, dir, true)
+	repo, err := bmnode.OpenRepo(ctx, dir, true)
 	if err != nil {
 		return err
 	}
