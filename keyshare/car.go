@@ -10,18 +10,77 @@ import (
 	"github.com/ipfs/go-cid"
 
 	"github.com/blockmrs/blockmrs/protocol"
+	"github.com/blockmrs/blockmrs/store"
 )
+
+// ExportOptions narrow an export.
+type ExportOptions struct {
+	// For, when set, leaves out every record that account may not read
+	// now. The chains stay whole (they are needed to verify anything), so
+	// the CAR still shows who wrote records for whom, but no one else's
+	// ciphertext travels. Such a CAR is a partial DAG: our import takes
+	// it; a stock `ipfs dag import` that pins its root does not.
+	For protocol.AccountID
+}
 
 // ExportCAR writes account id's chain and everything it links (records,
 // chains of records' authors it acknowledged) as a CARv1 rooted at the
 // chain's head: enough for another repo to verify the chain and read what
-// it was granted.
-func (r *Repo) ExportCAR(ctx context.Context, w io.Writer, id protocol.AccountID) error {
+// it was granted. With opts.For set, only records that account may read
+// are included.
+//
+// Blocks the repo never received (another patient's records, linked from
+// a clinician's chain that came with a --for export) are left out; it
+// returns how many, and the CAR is then a partial DAG. Records the
+// account itself wrote or is the subject of must be present.
+func (r *Repo) ExportCAR(ctx context.Context, w io.Writer, id protocol.AccountID, opts ...ExportOptions) (missing int, err error) {
 	st, err := r.state(ctx, id)
 	if err != nil {
-		return err
+		return 0, err
 	}
-	return r.st.ExportCAR(ctx, w, []cid.Cid{st.head()})
+	var own []cid.Cid
+	storeOpts := []store.ExportOption{store.ExportAllowMissing(func(c cid.Cid) {
+		missing++
+		if a, err := r.AccessFor(ctx, c, id); err == nil && a.Known && (a.Subject == id || a.Author == id) {
+			own = append(own, c)
+		}
+	})}
+	for _, o := range opts {
+		if o.For == "" {
+			continue
+		}
+		if _, err := r.Account(ctx, o.For); err != nil {
+			return 0, fmt.Errorf("export for: %w", err)
+		}
+		storeOpts = append(storeOpts, store.ExportSkip(r.notReadableBy(ctx, o.For)))
+	}
+	if err := r.st.ExportCAR(ctx, w, []cid.Cid{st.head()}, storeOpts...); err != nil {
+		return missing, err
+	}
+	if len(own) > 0 {
+		return missing, fmt.Errorf("export: record %s of this account is missing from the repo", own[0])
+	}
+	return missing, nil
+}
+
+// notReadableBy returns a filter that is true for the root of any record
+// account id may not read now. Chain blocks and blocks inside records are
+// never filtered.
+func (r *Repo) notReadableBy(ctx context.Context, id protocol.AccountID) func(cid.Cid) bool {
+	return func(c cid.Cid) bool {
+		if c.Prefix().Codec == protocol.DagCBORCodec {
+			return false
+		}
+		if ok, err := r.ds.Has(ctx, keyRecordFacts(c)); err != nil || !ok {
+			return false // not a record root
+		}
+		a, err := r.AccessFor(ctx, c, id)
+		if err != nil {
+			return true
+		}
+		_, readable := a.Reader(id)
+		return !readable
+	}
 }
 
 // ExportProfile writes account id's first chain block (its profile) as a

@@ -191,7 +191,7 @@ func firstDiff(a, b []byte) int {
 func exportCAR(t *testing.T, r *keyshare.Repo, id protocol.AccountID) []byte {
 	t.Helper()
 	var buf bytes.Buffer
-	if err := r.ExportCAR(context.Background(), &buf, id); err != nil {
+	if _, err := r.ExportCAR(context.Background(), &buf, id); err != nil {
 		t.Fatalf("ExportCAR(%s): %v", id, err)
 	}
 	return buf.Bytes()

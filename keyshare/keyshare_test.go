@@ -39,7 +39,7 @@ func newParty(t *testing.T, name string, role protocol.Role) *party {
 func send(t *testing.T, from, to *party) *ImportResult {
 	t.Helper()
 	var buf bytes.Buffer
-	if err := from.repo.ExportCAR(context.Background(), &buf, from.keys.ID); err != nil {
+	if _, err := from.repo.ExportCAR(context.Background(), &buf, from.keys.ID); err != nil {
 		t.Fatal(err)
 	}
 	res, err := to.repo.ImportCAR(context.Background(), &buf)
@@ -188,7 +188,7 @@ func TestForkDetected(t *testing.T) {
 	}
 	send(t, alice, bob)
 	buf.Reset()
-	if err := twin.ExportCAR(ctx, &buf, alice.keys.ID); err != nil {
+	if _, err := twin.ExportCAR(ctx, &buf, alice.keys.ID); err != nil {
 		t.Fatal(err)
 	}
 	_, err = bob.repo.ImportCAR(ctx, &buf)

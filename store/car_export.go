@@ -20,7 +20,11 @@ import (
 // *BlockError naming it, after which w holds a partial CAR. GC waits
 // while an export runs, so give w a deadline if it is a slow network
 // peer.
-func (s *Store) ExportCAR(ctx context.Context, w io.Writer, roots []cid.Cid) error {
+func (s *Store) ExportCAR(ctx context.Context, w io.Writer, roots []cid.Cid, opts ...ExportOption) error {
+	var cfg exportConfig
+	for _, o := range opts {
+		o(&cfg)
+	}
 	if len(roots) == 0 {
 		return errors.New("store: export CAR: no roots")
 	}
@@ -39,6 +43,11 @@ func (s *Store) ExportCAR(ctx context.Context, w io.Writer, roots []cid.Cid) err
 		return fmt.Errorf("store: export CAR: %w", err)
 	}
 	wk := newWalker(s, true)
+	wk.skip = cfg.skip
+	if cfg.missing != nil {
+		wk.missingOK = true
+		wk.onMissing = cfg.missing
+	}
 	for _, root := range roots {
 		err := wk.walk(ctx, root, func(c cid.Cid, blk blocks.Block) error {
 			return writeSection(bw, c.Bytes(), blk.RawData())
@@ -55,6 +64,29 @@ func (s *Store) ExportCAR(ctx context.Context, w io.Writer, roots []cid.Cid) err
 		return fmt.Errorf("store: export CAR: %w", err)
 	}
 	return nil
+}
+
+// ExportOption changes what ExportCAR writes.
+type ExportOption func(*exportConfig)
+
+type exportConfig struct {
+	skip    func(cid.Cid) bool
+	missing func(cid.Cid)
+}
+
+// ExportAllowMissing makes a block the store does not hold end its branch
+// instead of the export; missing is called with each such CID. Corrupt
+// blocks still stop the export.
+func ExportAllowMissing(missing func(cid.Cid)) ExportOption {
+	return func(c *exportConfig) { c.missing = missing }
+}
+
+// ExportSkip leaves out every block for which skip returns true, and
+// everything reachable only through it. The CAR then holds a partial DAG:
+// fine for a reader that verifies what it gets, but a stock `ipfs dag
+// import` that pins the roots will refuse it.
+func ExportSkip(skip func(cid.Cid) bool) ExportOption {
+	return func(c *exportConfig) { c.skip = skip }
 }
 
 // writeSection writes varint(total length) followed by parts.

@@ -26,7 +26,9 @@ type GCStats struct {
 // returns the error, since it cannot tell what that block linked to.
 //
 // roots are further roots to keep, for callers that track roots of their
-// own (chain heads) instead of pinning them.
+// own (chain heads) instead of pinning them. Unlike pins, they may be
+// partial DAGs: a missing block under one of them ends that branch (a
+// chain may link records this store was never given).
 func (s *Store) GC(ctx context.Context, roots ...cid.Cid) (GCStats, error) {
 	leave, err := s.enter()
 	if err != nil {
@@ -44,7 +46,6 @@ func (s *Store) GC(ctx context.Context, roots ...cid.Cid) (GCStats, error) {
 	if err != nil {
 		return GCStats{}, fmt.Errorf("store: gc: list pins: %w", err)
 	}
-	pins = append(pins, roots...)
 	live := make(map[string]struct{})
 	w := newWalker(s, false)
 	for _, p := range pins {
@@ -54,6 +55,17 @@ func (s *Store) GC(ctx context.Context, roots ...cid.Cid) (GCStats, error) {
 		})
 		if err != nil {
 			return GCStats{}, fmt.Errorf("store: gc: walk pin %s: %w", p, err)
+		}
+	}
+	partial := newWalker(s, false)
+	partial.missingOK = true
+	for _, r := range roots {
+		err := partial.walk(ctx, r, func(c cid.Cid, _ blocks.Block) error {
+			live[string(c.Hash())] = struct{}{}
+			return nil
+		})
+		if err != nil {
+			return GCStats{}, fmt.Errorf("store: gc: walk root %s: %w", r, err)
 		}
 	}
 

@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 
 	mdag "github.com/ipfs/boxo/ipld/merkledag"
@@ -85,10 +86,22 @@ type walker struct {
 	// only checked for presence and passed to fn as nil; pin and GC do
 	// not need to read gigabytes of leaves.
 	readLeaves bool
+	// skip, when set, leaves out a block and everything below it.
+	skip func(cid.Cid) bool
+	// missingOK makes a missing block end its branch instead of the walk;
+	// onMissing, if set, hears of each.
+	missingOK bool
+	onMissing func(cid.Cid)
 }
 
 func newWalker(s *Store, readLeaves bool) *walker {
 	return &walker{s: s, seen: make(map[string]struct{}), readLeaves: readLeaves}
+}
+
+func (w *walker) missed(c cid.Cid) {
+	if w.onMissing != nil {
+		w.onMissing(c)
+	}
 }
 
 func (w *walker) walk(ctx context.Context, root cid.Cid, fn func(cid.Cid, blocks.Block) error) error {
@@ -104,6 +117,9 @@ func (w *walker) walk(ctx context.Context, root cid.Cid, fn func(cid.Cid, blocks
 			continue
 		}
 		w.seen[k] = struct{}{}
+		if w.skip != nil && w.skip(c) {
+			continue
+		}
 
 		if !w.readLeaves && c.Prefix().Codec == cid.Raw {
 			has, err := w.s.bs.Has(ctx, c)
@@ -111,6 +127,10 @@ func (w *walker) walk(ctx context.Context, root cid.Cid, fn func(cid.Cid, blocks
 				return fmt.Errorf("store: block %s: %w", c, err)
 			}
 			if !has {
+				if w.missingOK {
+					w.missed(c)
+					continue
+				}
 				return missingBlock(c)
 			}
 			if err := fn(c, nil); err != nil {
@@ -119,6 +139,10 @@ func (w *walker) walk(ctx context.Context, root cid.Cid, fn func(cid.Cid, blocks
 			continue
 		}
 		blk, err := w.s.bs.Get(ctx, c)
+		if w.missingOK && errors.Is(err, ErrMissing) {
+			w.missed(c)
+			continue
+		}
 		if err != nil {
 			return err
 		}

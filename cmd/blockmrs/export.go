@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 
+	"github.com/blockmrs/blockmrs/keyshare"
 	"github.com/blockmrs/blockmrs/protocol"
 )
 
@@ -17,9 +19,13 @@ records' ciphertext, the chains of records others wrote about it) as a
 CARv1 file rooted at the chain's head: all another repo needs to verify
 the chain and read what it was granted ('blockmrs import'). It holds
 ciphertext, signed entries and wrapped keys only, no plaintext or private
-keys.`, `
-blockmrs export alice.car`)
+keys. With --for, only the records that account may read travel (the
+chains stay whole, since they are needed to verify anything); such a CAR
+imports into BlockMRS but is not a complete DAG for a stock IPFS node.`, `
+blockmrs export alice.car
+blockmrs export --for "Dr Jones" for-jones.car`)
 	f.withAccount()
+	forAcct := f.String("for", "", "include only the records `ACCOUNT` may read (NAME, ID or ID suffix)")
 	pos, err := f.parse(args)
 	if err != nil {
 		return err
@@ -39,7 +45,20 @@ blockmrs export alice.car`)
 	if err != nil {
 		return err
 	}
-	n, err := writeOutput(pos[0], func(w io.Writer) error { return repo.ExportCAR(ctx, w, info.ID) })
+	var opts keyshare.ExportOptions
+	if *forAcct != "" {
+		to, err := repo.Resolve(ctx, *forAcct, false)
+		if err != nil {
+			return fmt.Errorf("--for: %w", err)
+		}
+		opts.For = to.ID
+	}
+	var missing int
+	n, err := writeOutput(pos[0], func(w io.Writer) error {
+		var err error
+		missing, err = repo.ExportCAR(ctx, w, info.ID, opts)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("export: %w", err)
 	}
@@ -53,8 +72,12 @@ blockmrs export alice.car`)
 			Seq     uint64             `json:"seq"`
 			File    string             `json:"file"`
 			Bytes   int64              `json:"bytes"`
-		}{info.ID, info.Head.String(), info.Seq, pos[0], n})
+			Missing int                `json:"missing_blocks"`
+		}{info.ID, info.Head.String(), info.Seq, pos[0], n, missing})
 	}
 	fmt.Printf("exported the chain of %s (seq %d) to %s, %d bytes\n", clean(label(info)), info.Seq, pos[0], n)
+	if missing > 0 {
+		fmt.Fprintf(os.Stderr, "note: %d linked block(s) this repo never received (others' records) were left out; the CAR is a partial DAG\n", missing)
+	}
 	return nil
 }

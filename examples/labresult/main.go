@@ -73,14 +73,17 @@ func open(ctx context.Context, dir, name string, role protocol.Role) (*participa
 // into to, as a CAR file would travel between machines.
 func hand(ctx context.Context, from, to *participant, profileOnly bool) error {
 	var car bytes.Buffer
-	export := from.repo.ExportCAR
+	var err error
 	if profileOnly {
-		export = from.repo.ExportProfile
+		err = from.repo.ExportProfile(ctx, &car, from.keys.ID)
+	} else {
+		// Only what the receiver may read travels.
+		_, err = from.repo.ExportCAR(ctx, &car, from.keys.ID, keyshare.ExportOptions{For: to.keys.ID})
 	}
-	if err := export(ctx, &car, from.keys.ID); err != nil {
+	if err != nil {
 		return err
 	}
-	_, err := to.repo.ImportCAR(ctx, &car)
+	_, err = to.repo.ImportCAR(ctx, &car)
 	return err
 }
 
