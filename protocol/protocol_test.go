@@ -269,12 +269,17 @@ func FuzzReadEnvelope(f *testing.F) {
 	hdr, _ := e.Header()
 	f.Add(hdr)
 	f.Fuzz(func(t *testing.T, data []byte) {
-		env, err := ReadEnvelope(bytes.NewReader(data))
+		r := bytes.NewReader(data)
+		env, err := ReadEnvelope(r)
 		if err != nil {
 			return
 		}
-		if _, err := env.Header(); err != nil {
+		again, err := env.Header()
+		if err != nil {
 			t.Fatalf("accepted envelope does not re-encode: %v", err)
+		}
+		if consumed := data[:len(data)-r.Len()]; !bytes.Equal(again, consumed) {
+			t.Fatalf("accepted envelope re-encodes to other bytes")
 		}
 	})
 }
