@@ -11,13 +11,18 @@ import (
 // when the account can decrypt it, the metadata from its envelope.
 type Listed struct {
 	*Access
+	Listing
+}
+
+// Listing is what a listing adds to a record's access state.
+type Listing struct {
 	Title     string        `json:"title,omitempty"`
 	Kind      protocol.Kind `json:"kind,omitempty"`
 	MediaType string        `json:"media_type,omitempty"`
 	FileName  string        `json:"file_name,omitempty"`
-	// Readable tells whether k may decrypt the record now; Status says
-	// why not ("revoked", "expired", "no access") or why it is listed
-	// anyway ("hidden").
+	// Readable tells whether the account may decrypt the record now;
+	// Status says why not ("revoked", "expired", "no access") or why it
+	// is listed anyway ("hidden").
 	Readable bool   `json:"readable"`
 	Status   string `json:"status"`
 	// Error is set when the record could not be opened (missing blocks,
@@ -42,16 +47,7 @@ func (l Listed) MarshalJSON() ([]byte, error) {
 	if merged == nil {
 		merged = map[string]json.RawMessage{}
 	}
-	type own struct {
-		Title     string        `json:"title,omitempty"`
-		Kind      protocol.Kind `json:"kind,omitempty"`
-		MediaType string        `json:"media_type,omitempty"`
-		FileName  string        `json:"file_name,omitempty"`
-		Readable  bool          `json:"readable"`
-		Status    string        `json:"status"`
-		Error     string        `json:"error,omitempty"`
-	}
-	b, err := json.Marshal(own{l.Title, l.Kind, l.MediaType, l.FileName, l.Readable, l.Status, l.Error})
+	b, err := json.Marshal(l.Listing)
 	if err != nil {
 		return nil, err
 	}
@@ -79,7 +75,7 @@ func (r *Repo) List(ctx context.Context, k *Keys, all bool) ([]Listed, error) {
 		if !a.Known {
 			continue
 		}
-		l := Listed{Access: a, Status: "readable"}
+		l := Listed{Access: a, Listing: Listing{Status: "readable"}}
 		_, l.Readable = a.Reader(k.ID)
 		if !l.Readable {
 			l.Status = "no access"
