@@ -31,32 +31,33 @@ func (s *Store) Add(ctx context.Context, plaintext io.Reader) (Added, error) {
 	if err != nil {
 		return Added{}, fmt.Errorf("store: add: generate key: %w", err)
 	}
-	pr, pw := io.Pipe()
+	// The encryptor may run up to 4 MiB ahead of the importer.
+	pipe := newChunkPipe(64, 64<<10)
 	done := make(chan struct{})
 	readErr := new(errBox) // plaintext's own error, reported as such
 	go func() {
 		defer close(done)
-		enc, err := age.Encrypt(pw, id.Recipient())
+		enc, err := age.Encrypt(pipe, id.Recipient())
 		if err != nil {
-			_ = pw.CloseWithError(fmt.Errorf("encrypt: %w", err))
+			pipe.CloseWithError(fmt.Errorf("encrypt: %w", err))
 			return
 		}
 		if _, err := io.Copy(enc, &plaintextReader{ctx: ctx, r: plaintext, err: readErr}); err != nil {
-			_ = pw.CloseWithError(err)
+			pipe.CloseWithError(err)
 			return
 		}
 		if err := enc.Close(); err != nil {
-			_ = pw.CloseWithError(fmt.Errorf("encrypt: %w", err))
+			pipe.CloseWithError(fmt.Errorf("encrypt: %w", err))
 			return
 		}
-		_ = pw.Close()
+		pipe.CloseWithError(nil)
 	}()
 
-	root, n, err := s.addPinned(ctx, pr)
+	root, n, err := s.addPinned(ctx, pipe)
 	// Unblock the encryptor if the import stopped early, then wait for it
 	// so that plaintext is no longer read once Add returns (unless a Read
 	// of it is stuck and ctx ends).
-	_ = pr.CloseWithError(errors.New("import stopped"))
+	pipe.CloseRead(errors.New("import stopped"))
 	select {
 	case <-done:
 	case <-ctx.Done():
@@ -92,11 +93,16 @@ func (s *Store) addPinned(ctx context.Context, r io.Reader) (cid.Cid, int64, err
 	}
 	defer leave()
 	log := &writeLog{}
-	bs := &blockStore{s: s, log: log}
+	bs := &blockStore{s: s, log: log, async: newAsyncWriter(s, 2, 8)}
 	if s.syncMode == syncEachBlock {
 		bs = &blockStore{s: s, durable: true}
 	}
 	root, n, err := s.importFile(ctx, r, bs)
+	if bs.async != nil {
+		if werr := bs.async.wait(); err == nil {
+			err = werr
+		}
+	}
 	if err != nil {
 		return cid.Undef, 0, err
 	}

@@ -23,6 +23,9 @@ type blockStore struct {
 	s       *Store
 	durable bool
 	log     *writeLog
+	// async, when set (with log), writes blocks in the background; the
+	// owner calls async.wait before flushing.
+	async *asyncWriter
 }
 
 var (
@@ -150,6 +153,13 @@ func (b *blockStore) PutMany(ctx context.Context, blks []blocks.Block) error {
 			continue
 		}
 		k := blockKey(c)
+		if b.async != nil {
+			if err := b.async.put(ctx, blk); err != nil {
+				return err
+			}
+			b.log.add(k)
+			continue
+		}
 		// Rewriting an existing block is pointless: same key, same bytes.
 		// It is still flushed below, since it may have been written by a
 		// concurrent non-durable import that has not flushed yet.

@@ -1,0 +1,84 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	blocks "github.com/ipfs/go-block-format"
+)
+
+// asyncWriter writes blocks to flatfs on background goroutines, so that an
+// import hashes the next chunk while the previous one is written. At most
+// depth blocks wait in its queue. Nothing is durable until the caller
+// flushes after wait.
+type asyncWriter struct {
+	s    *Store
+	ch   chan blocks.Block
+	wg   sync.WaitGroup
+	mu   sync.Mutex
+	err  error
+	once sync.Once
+}
+
+func newAsyncWriter(s *Store, workers, depth int) *asyncWriter {
+	w := &asyncWriter{s: s, ch: make(chan blocks.Block, depth)}
+	for range workers {
+		w.wg.Add(1)
+		go w.run()
+	}
+	return w
+}
+
+func (w *asyncWriter) run() {
+	defer w.wg.Done()
+	ctx := context.Background() // flatfs ignores it; cancellation stops the producer
+	for blk := range w.ch {
+		if w.failed() != nil {
+			continue // drain
+		}
+		k := blockKey(blk.Cid())
+		has, err := w.s.flat.Has(ctx, k)
+		if err == nil && !has {
+			err = w.s.flat.Put(ctx, k, blk.RawData())
+		}
+		if err != nil {
+			w.fail(fmt.Errorf("store: put %s: %w", blk.Cid(), err))
+		}
+	}
+}
+
+func (w *asyncWriter) fail(err error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.err == nil {
+		w.err = err
+	}
+}
+
+func (w *asyncWriter) failed() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.err
+}
+
+// put queues blk, or returns the first write error so far.
+func (w *asyncWriter) put(ctx context.Context, blk blocks.Block) error {
+	if err := w.failed(); err != nil {
+		return err
+	}
+	select {
+	case w.ch <- blk:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// wait stops taking blocks, waits for every queued write and returns the
+// first error. It may be called more than once.
+func (w *asyncWriter) wait() error {
+	w.once.Do(func() { close(w.ch) })
+	w.wg.Wait()
+	return w.failed()
+}
