@@ -12,7 +12,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -38,11 +37,7 @@ func openInteropRepo(t *testing.T) *keyshare.Repo {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		if err := r.Close(); err != nil {
-			t.Errorf("Close: %v", err)
-		}
-	})
+	stocktools.CloseAtCleanup(t, r)
 	return r
 }
 
@@ -58,11 +53,7 @@ func newInteropParty(t *testing.T, name string, role protocol.Role) *interopPart
 
 // interopBytes returns n deterministic pseudo-random bytes.
 func interopBytes(label string, n int) []byte {
-	var seed [32]byte
-	copy(seed[:], "blockmrs keyshare interop "+label)
-	b := make([]byte, n)
-	_, _ = rand.NewChaCha8(seed).Read(b)
-	return b
+	return stocktools.PseudoRandomBytes("blockmrs keyshare interop "+label, n)
 }
 
 // interopText returns about n bytes of numbered text lines.
@@ -86,27 +77,6 @@ func catRecord(t *testing.T, r *keyshare.Repo, c cid.Cid) []byte {
 		t.Fatalf("Store().Cat(%s): read: %v", c, err)
 	}
 	return data
-}
-
-// runTool runs a stock tool and returns its stdout, failing the test with
-// its stderr.
-func runTool(t *testing.T, bin string, args ...string) []byte {
-	t.Helper()
-	var stdout, stderr bytes.Buffer
-	cmd := exec.Command(bin, args...)
-	cmd.Stdout = &stdout
-	cmd.Stderr = &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("%s %s: %v: %s", filepath.Base(bin), strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
-	}
-	return stdout.Bytes()
-}
-
-func writeFile(t *testing.T, path string, data []byte) {
-	t.Helper()
-	if err := os.WriteFile(path, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
 }
 
 func TestStockAgeDecryptsRecord(t *testing.T) {
@@ -141,10 +111,10 @@ func TestStockAgeDecryptsRecord(t *testing.T) {
 			}
 			base := strings.ReplaceAll(tc.name, " ", "-")
 			keyFile := filepath.Join(dir, base+".key")
-			writeFile(t, keyFile, []byte(ks+"\n"))
+			stocktools.WriteFile(t, keyFile, strings.NewReader(ks+"\n"))
 			ct := catRecord(t, p.repo, c)
 			ctFile := filepath.Join(dir, base+".age")
-			writeFile(t, ctFile, ct)
+			stocktools.WriteFile(t, ctFile, bytes.NewReader(ct))
 
 			// The bytes at the CID are a bare age file: nothing before
 			// its header (the metadata is sealed in the chain entry).
@@ -155,7 +125,7 @@ func TestStockAgeDecryptsRecord(t *testing.T) {
 				t.Fatal("ciphertext contains plaintext")
 			}
 
-			got := runTool(t, ageBin, "-d", "-i", keyFile, ctFile)
+			got := stocktools.RunTool(t, nil, ageBin, "-d", "-i", keyFile, ctFile)
 			t.Logf("%s: %d plaintext bytes, %d ciphertext bytes; age -d gave %d bytes", c, len(tc.body), len(ct), len(got))
 			if !bytes.Equal(got, tc.body) {
 				t.Fatalf("age -d gave %d bytes, want the %d added (first difference at %d)", len(got), len(tc.body), firstDiff(got, tc.body))
@@ -163,13 +133,13 @@ func TestStockAgeDecryptsRecord(t *testing.T) {
 
 			// The key file's recipient is the record's, as stock
 			// age-keygen sees it.
-			if rcpt := strings.TrimSpace(string(runTool(t, stocktools.AgeKeygen(t), "-y", keyFile))); rcpt != key.Recipient().String() {
+			if rcpt := strings.TrimSpace(string(stocktools.RunTool(t, nil, stocktools.AgeKeygen(t), "-y", keyFile))); rcpt != key.Recipient().String() {
 				t.Fatalf("age-keygen -y gave %s, want %s", rcpt, key.Recipient())
 			}
 			// The account's own identity is not a recipient of the
 			// content: access goes through the wrapped record key.
 			acctKey := filepath.Join(dir, base+".account.key")
-			writeFile(t, acctKey, []byte(p.keys.Age.String()+"\n"))
+			stocktools.WriteFile(t, acctKey, strings.NewReader(p.keys.Age.String()+"\n"))
 			cmd := exec.Command(ageBin, "-d", "-i", acctKey, ctFile)
 			if out, err := cmd.CombinedOutput(); err == nil {
 				t.Fatalf("age -d with the account key succeeded; want failure (output %d bytes)", len(out))
@@ -259,7 +229,7 @@ func TestStockIPFSImportsExportCAR(t *testing.T) {
 	head := info.Head
 	export := exportCAR(t, patient.repo, patient.keys.ID)
 	carPath := filepath.Join(t.TempDir(), "patient.car")
-	writeFile(t, carPath, export)
+	stocktools.WriteFile(t, carPath, bytes.NewReader(export))
 	t.Logf("patient %s head %s seq %d: export %d bytes", patient.keys.ID, head, info.Seq, len(export))
 
 	k := stocktools.StartKubo(t, stocktools.KuboOptions{})

@@ -13,9 +13,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
-	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -32,12 +30,9 @@ const (
 	interopMiB = 1 << 20
 )
 
-// interopSeed is the fixed ChaCha8 seed of every test file here.
-func interopSeed(label string) [32]byte {
-	var seed [32]byte
-	copy(seed[:], "blockmrs interop "+label)
-	return seed
-}
+// interopSeed is the seed (see stocktools.PseudoRandom) of every test file
+// here.
+func interopSeed(label string) string { return "blockmrs interop " + label }
 
 // streamSum is what a stream hashed to, and how long it was.
 type streamSum struct {
@@ -68,24 +63,14 @@ func (w *sumWriter) result() streamSum {
 	return s
 }
 
-// writeRandomFile streams size deterministic ChaCha8 bytes (seed) to a new
-// file in dir and returns its path and sum. Files with the same seed are
-// prefixes of one another.
-func writeRandomFile(t testing.TB, dir, name string, seed [32]byte, size int64) (string, streamSum) {
+// writeRandomFile streams size deterministic bytes (seed) to a new file in
+// dir and returns its path and sum. Files with the same seed are prefixes
+// of one another.
+func writeRandomFile(t testing.TB, dir, name, seed string, size int64) (string, streamSum) {
 	t.Helper()
 	path := filepath.Join(dir, name)
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
 	sw := newSumWriter()
-	if _, err := io.CopyN(io.MultiWriter(f, sw), rand.NewChaCha8(seed), size); err != nil {
-		f.Close()
-		t.Fatalf("write %s: %v", name, err)
-	}
-	if err := f.Close(); err != nil {
-		t.Fatal(err)
-	}
+	stocktools.WriteFile(t, path, io.TeeReader(io.LimitReader(stocktools.PseudoRandom(seed), size), sw))
 	return path, sw.result()
 }
 
@@ -135,14 +120,7 @@ func storeCatSum(t testing.TB, s *store.Store, c cid.Cid) streamSum {
 // memory (Kubo.Cat buffers it, which is fine for MiBs but not for a GiB).
 func kuboCatSum(t testing.TB, k *stocktools.Kubo, c string) streamSum {
 	t.Helper()
-	cmd := exec.Command(stocktools.IPFS(t), "cat", c)
-	env := make([]string, 0, len(os.Environ())+2)
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "IPFS_PATH=") && !strings.HasPrefix(kv, "IPFS_TELEMETRY=") {
-			env = append(env, kv)
-		}
-	}
-	cmd.Env = append(env, "IPFS_PATH="+k.Path, "IPFS_TELEMETRY=off")
+	cmd := k.Command("cat", c)
 	sw := newSumWriter()
 	var stderr bytes.Buffer
 	cmd.Stdout = sw
@@ -183,11 +161,7 @@ func openInteropStore(t testing.TB) *store.Store {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		if err := s.Close(); err != nil {
-			t.Errorf("Close: %v", err)
-		}
-	})
+	stocktools.CloseAtCleanup(t, s)
 	return s
 }
 

@@ -14,7 +14,7 @@ import (
 
 var addCmd = &command{name: "add", summary: "encrypt and add a record (a file, a FHIR resource, a note)", run: runAdd}
 
-func runAdd(ctx context.Context, args []string) (err error) {
+func runAdd(ctx context.Context, args []string) error {
 	f := newFlags("add", "[flags] FILE|-", `
 Add encrypts a file (- reads stdin) with a key made for this record alone,
 stores it as content-addressed blocks and signs a record entry on the
@@ -32,11 +32,8 @@ blockmrs add --kind fhir --for alice observation.json`)
 	mediaType := f.String("type", "", "the content's media `TYPE` (default: from the kind, else the file's extension)")
 	forFlag := f.String("for", "", "the `ACCOUNT` the record is about (NAME, ID or ID suffix; default: yourself)")
 	supersedes := f.String("supersedes", "", "the `CID` of the record this one replaces")
-	pos, err := f.parse(args)
+	pos, err := f.parseArgs(args, false, "FILE")
 	if err != nil {
-		return err
-	}
-	if err := f.checkArgs(pos, false, "FILE"); err != nil {
 		return err
 	}
 	file := pos[0]
@@ -67,50 +64,44 @@ blockmrs add --kind fhir --for alice observation.json`)
 		}
 	}
 
-	repo, err := f.openRepo(ctx)
-	if err != nil {
-		return err
-	}
-	defer closeRepo(repo, &err)
-	var subject protocol.AccountID
-	if *forFlag != "" {
-		s, err := repo.Resolve(ctx, *forFlag, false)
-		if err != nil {
-			return fmt.Errorf("--for: %w", err)
+	return f.withRepo(ctx, func(repo *keyshare.Repo) error {
+		var subject protocol.AccountID
+		if *forFlag != "" {
+			s, err := resolveFlag(ctx, repo, "for", *forFlag)
+			if err != nil {
+				return err
+			}
+			subject = s.ID
 		}
-		subject = s.ID
-	}
-	in, err := openInput(file)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	me, keys, err := f.unlockSelected(ctx, repo)
-	if err != nil {
-		return err
-	}
-	if subject == "" {
-		subject = me.ID
-	}
-	c, err := repo.AddRecord(ctx, keys, keyshare.NewRecord{
-		Title: *title, Kind: kind, MediaType: mt, FileName: fileName,
-		Subject: subject, Supersedes: super, Body: in,
+		in, err := openInput(file)
+		if err != nil {
+			return err
+		}
+		defer in.Close()
+		me, keys, err := f.unlockSelected(ctx, repo)
+		if err != nil {
+			return err
+		}
+		if subject == "" {
+			subject = me.ID
+		}
+		c, err := repo.AddRecord(ctx, keys, keyshare.NewRecord{
+			Title: *title, Kind: kind, MediaType: mt, FileName: fileName,
+			Subject: subject, Supersedes: super, Body: in,
+		})
+		if err != nil {
+			return fmt.Errorf("add %s: %w", file, err)
+		}
+		if f.json {
+			return printJSON(struct {
+				recordJSON
+				Author  protocol.AccountID `json:"author"`
+				Subject protocol.AccountID `json:"subject"`
+			}{recordJSON{c.String(), *title, kind, mt}, me.ID, subject})
+		}
+		fmt.Println(c)
+		return nil
 	})
-	if err != nil {
-		return fmt.Errorf("add %s: %w", file, err)
-	}
-	if f.json {
-		return printJSON(struct {
-			CID       string             `json:"cid"`
-			Title     string             `json:"title"`
-			Kind      protocol.Kind      `json:"kind"`
-			MediaType string             `json:"media_type"`
-			Author    protocol.AccountID `json:"author"`
-			Subject   protocol.AccountID `json:"subject"`
-		}{c.String(), *title, kind, mt, me.ID, subject})
-	}
-	fmt.Println(c)
-	return nil
 }
 
 // guessMediaType picks a record's media type from its kind, else from

@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"io"
 	"os"
+
+	"github.com/blockmrs/blockmrs/keyshare"
 )
 
 var catCmd = &command{name: "cat", summary: "print a record's raw ciphertext (cat --raw CID)", run: runCat}
 
-func runCat(ctx context.Context, args []string) (err error) {
+func runCat(ctx context.Context, args []string) error {
 	f := newFlags("cat", "--raw [flags] CID", `
 Cat --raw writes a record's raw ciphertext (an age file, exactly the bytes
 its CID names) to stdout, reading every block and checking its hash as it
@@ -17,11 +19,8 @@ goes. It needs no keys. To read the content use 'blockmrs get CID'; to
 decrypt the ciphertext elsewhere see 'blockmrs key export'.`, `
 blockmrs cat --raw bafybeib... > record.age`)
 	raw := f.Bool("raw", false, "print the ciphertext (required: cat never decrypts)")
-	pos, err := f.parse(args)
+	pos, err := f.parseArgs(args, false, "CID")
 	if err != nil {
-		return err
-	}
-	if err := f.checkArgs(pos, false, "CID"); err != nil {
 		return err
 	}
 	if !*raw {
@@ -34,18 +33,15 @@ blockmrs cat --raw bafybeib... > record.age`)
 	if err != nil {
 		return err
 	}
-	repo, err := f.openRepo(ctx)
-	if err != nil {
-		return err
-	}
-	defer closeRepo(repo, &err)
-	rc, err := repo.Store().Cat(ctx, c)
-	if err != nil {
-		return err
-	}
-	defer rc.Close()
-	if _, err := io.Copy(os.Stdout, rc); err != nil {
-		return fmt.Errorf("%s: %w", c, err)
-	}
-	return nil
+	return f.withRepo(ctx, func(repo *keyshare.Repo) error {
+		rc, err := repo.Store().Cat(ctx, c)
+		if err != nil {
+			return err
+		}
+		defer rc.Close()
+		if _, err := io.Copy(os.Stdout, rc); err != nil {
+			return fmt.Errorf("%s: %w", c, err)
+		}
+		return nil
+	})
 }

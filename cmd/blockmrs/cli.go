@@ -12,9 +12,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -62,6 +62,35 @@ func inSubcommand(name string, err error) error {
 		return err
 	}
 	return &subcommandError{name: name, err: err}
+}
+
+// subcommand is a nested subcommand ("add" of "contact add").
+type subcommand struct {
+	names []string // its name, then any aliases
+	run   func(ctx context.Context, args []string) error
+}
+
+// runNested runs the nested subcommand of parent that args[0] names, or
+// for -h, -help and --help prints help, the parent's help text.
+func runNested(ctx context.Context, parent, help string, args []string, subs ...subcommand) error {
+	want := make([]string, len(subs))
+	for i, s := range subs {
+		want[i] = s.names[0]
+	}
+	if len(args) == 0 {
+		return usagef("missing subcommand: %s", strings.Join(want, " or "))
+	}
+	for _, s := range subs {
+		if slices.Contains(s.names, args[0]) {
+			return inSubcommand(parent+" "+s.names[0], s.run(ctx, args[1:]))
+		}
+	}
+	switch args[0] {
+	case "-h", "-help", "--help":
+		fmt.Fprint(os.Stdout, help)
+		return errHelpShown
+	}
+	return usagef("unknown subcommand %q (want %s)", truncate(args[0], 40), strings.Join(want, " or "))
 }
 
 // cmdFlags is a subcommand's flag set with the flags every command has
@@ -162,7 +191,7 @@ func (f *cmdFlags) printHelp(w io.Writer) {
 	}
 }
 
-// args checks the number of positional arguments: names lists the
+// checkArgs checks the number of positional arguments: names lists the
 // required ones; with variadic the last may repeat.
 func (f *cmdFlags) checkArgs(pos []string, variadic bool, names ...string) error {
 	if len(pos) < len(names) {
@@ -174,47 +203,51 @@ func (f *cmdFlags) checkArgs(pos []string, variadic bool, names ...string) error
 	return nil
 }
 
+// parseArgs parses args and checks the positional arguments (see
+// checkArgs).
+func (f *cmdFlags) parseArgs(args []string, variadic bool, names ...string) ([]string, error) {
+	pos, err := f.parse(args)
+	if err != nil {
+		return nil, err
+	}
+	if err := f.checkArgs(pos, variadic, names...); err != nil {
+		return nil, err
+	}
+	return pos, nil
+}
+
+// parseOptionalArg parses args for a command that takes at most one
+// positional argument.
+func (f *cmdFlags) parseOptionalArg(args []string) ([]string, error) {
+	pos, err := f.parse(args)
+	if err != nil {
+		return nil, err
+	}
+	if len(pos) > 1 {
+		return nil, usagef("unexpected argument %q", pos[1])
+	}
+	return pos, nil
+}
+
+// parseCIDArgs parses args for a command whose positional arguments are
+// record CIDs: exactly one, or with variadic one or more. It returns them
+// as given and parsed.
+func (f *cmdFlags) parseCIDArgs(args []string, variadic bool) ([]string, []cid.Cid, error) {
+	pos, err := f.parseArgs(args, variadic, "CID")
+	if err != nil {
+		return nil, nil, err
+	}
+	cids, err := parseCIDs(pos)
+	if err != nil {
+		return nil, nil, err
+	}
+	return pos, cids, nil
+}
+
 // repoPath resolves the repo folder: --repo, else $BLOCKMRS_PATH, else
 // ~/.blockmrs.
 func (f *cmdFlags) repoPath() (string, error) {
 	return bmnode.RepoPath(f.repo)
-}
-
-// openRepo opens the existing repo.
-func (f *cmdFlags) openRepo(ctx context.Context) (*keyshare.Repo, error) {
-	dir, err := f.repoPath()
-	if err != nil {
-		return nil, err
-	}
-	slog.Debug("open repo", "dir", dir)
-	return bmnode.OpenRepo(ctx, dir, false)
-}
-
-// closeRepo closes r and reports a close error if nothing failed before.
-func closeRepo(r *keyshare.Repo, err *error) {
-	if cerr := r.Close(); cerr != nil && *err == nil {
-		*err = fmt.Errorf("close repo: %w", cerr)
-	}
-}
-
-// selected returns the acting local account (--account, else the default).
-func (f *cmdFlags) selected(ctx context.Context, r *keyshare.Repo) (keyshare.AccountInfo, error) {
-	info, err := r.Resolve(ctx, f.account, true)
-	if err != nil {
-		return info, fmt.Errorf("account: %w", err)
-	}
-	slog.Debug("account", "id", info.ID, "name", info.Name, "encrypted", info.Encrypted)
-	return info, nil
-}
-
-// unlockSelected resolves the acting account and unlocks its keys.
-func (f *cmdFlags) unlockSelected(ctx context.Context, r *keyshare.Repo) (keyshare.AccountInfo, *keyshare.Keys, error) {
-	info, err := f.selected(ctx, r)
-	if err != nil {
-		return info, nil, err
-	}
-	k, err := unlock(ctx, r, info)
-	return info, k, err
 }
 
 // label names an account for people: "alice (…abcdefgh)".
@@ -356,6 +389,27 @@ func printJSON(v any) error {
 // newTable returns a tab-separated table writer on stdout; Flush it.
 func newTable() *tabwriter.Writer {
 	return tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+}
+
+// printTable prints v as one JSON document with --json, else the table
+// that rows writes (tab-separated cells, aligned when rows is done).
+func (f *cmdFlags) printTable(v any, rows func(t io.Writer) error) error {
+	if f.json {
+		return printJSON(v)
+	}
+	t := newTable()
+	if err := rows(t); err != nil {
+		return err
+	}
+	return t.Flush()
+}
+
+// recordJSON is what the JSON output of add and get says about a record.
+type recordJSON struct {
+	CID       string        `json:"cid"`
+	Title     string        `json:"title"`
+	Kind      protocol.Kind `json:"kind"`
+	MediaType string        `json:"media_type"`
 }
 
 // names maps account IDs to display names for tables.

@@ -12,7 +12,7 @@ import (
 
 var exportCmd = &command{name: "export", summary: "write the account's chain and records as a CAR file", run: runExport}
 
-func runExport(ctx context.Context, args []string) (err error) {
+func runExport(ctx context.Context, args []string) error {
 	f := newFlags("export", "[flags] FILE.car|-", `
 Export writes the acting account's chain and every block it links (its
 records' ciphertext, the chains of records others wrote about it) as a
@@ -26,58 +26,49 @@ blockmrs export alice.car
 blockmrs export --for "Dr Jones" for-jones.car`)
 	f.withAccount()
 	forAcct := f.String("for", "", "include only the records `ACCOUNT` may read (NAME, ID or ID suffix)")
-	pos, err := f.parse(args)
+	pos, err := f.parseArgs(args, false, "FILE")
 	if err != nil {
 		return err
 	}
-	if err := f.checkArgs(pos, false, "FILE"); err != nil {
-		return err
-	}
-	if pos[0] == "-" && f.json {
+	file := pos[0]
+	if file == "-" && f.json {
 		return usagef("--json and export to - both want stdout")
 	}
-	repo, err := f.openRepo(ctx)
-	if err != nil {
-		return err
-	}
-	defer closeRepo(repo, &err)
-	info, err := f.selected(ctx, repo)
-	if err != nil {
-		return err
-	}
-	var opts keyshare.ExportOptions
-	if *forAcct != "" {
-		to, err := repo.Resolve(ctx, *forAcct, false)
-		if err != nil {
-			return fmt.Errorf("--for: %w", err)
+	return f.withSelected(ctx, func(repo *keyshare.Repo, info keyshare.AccountInfo) error {
+		var opts keyshare.ExportOptions
+		if *forAcct != "" {
+			to, err := resolveFlag(ctx, repo, "for", *forAcct)
+			if err != nil {
+				return err
+			}
+			opts.For = to.ID
 		}
-		opts.For = to.ID
-	}
-	var missing int
-	n, err := writeOutput(pos[0], func(w io.Writer) error {
-		var err error
-		missing, err = repo.ExportCAR(ctx, w, info.ID, opts)
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("export: %w", err)
-	}
-	if pos[0] == "-" {
+		var missing int
+		n, err := writeOutput(file, func(w io.Writer) error {
+			var err error
+			missing, err = repo.ExportCAR(ctx, w, info.ID, opts)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("export: %w", err)
+		}
+		if file == "-" {
+			return nil
+		}
+		if f.json {
+			return printJSON(struct {
+				Account protocol.AccountID `json:"account"`
+				Head    string             `json:"head"`
+				Seq     uint64             `json:"seq"`
+				File    string             `json:"file"`
+				Bytes   int64              `json:"bytes"`
+				Missing int                `json:"missing_blocks"`
+			}{info.ID, info.Head.String(), info.Seq, file, n, missing})
+		}
+		fmt.Printf("exported the chain of %s (seq %d) to %s, %d bytes\n", clean(label(info)), info.Seq, file, n)
+		if missing > 0 {
+			fmt.Fprintf(os.Stderr, "note: %d linked block(s) this repo never received (others' records) were left out; the CAR is a partial DAG\n", missing)
+		}
 		return nil
-	}
-	if f.json {
-		return printJSON(struct {
-			Account protocol.AccountID `json:"account"`
-			Head    string             `json:"head"`
-			Seq     uint64             `json:"seq"`
-			File    string             `json:"file"`
-			Bytes   int64              `json:"bytes"`
-			Missing int                `json:"missing_blocks"`
-		}{info.ID, info.Head.String(), info.Seq, pos[0], n, missing})
-	}
-	fmt.Printf("exported the chain of %s (seq %d) to %s, %d bytes\n", clean(label(info)), info.Seq, pos[0], n)
-	if missing > 0 {
-		fmt.Fprintf(os.Stderr, "note: %d linked block(s) this repo never received (others' records) were left out; the CAR is a partial DAG\n", missing)
-	}
-	return nil
+	})
 }

@@ -3,42 +3,37 @@ package main
 import (
 	"context"
 	"fmt"
+
+	"github.com/blockmrs/blockmrs/keyshare"
 )
 
 var gcCmd = &command{name: "gc", summary: "delete blocks no chain, fork evidence or record pin needs", run: runGC}
 
-func runGC(ctx context.Context, args []string) (err error) {
+func runGC(ctx context.Context, args []string) error {
 	f := newFlags("gc", "[flags]", `
 Gc deletes every stored block that no chain head, fork evidence or pinned
 record reaches (left over from interrupted adds, or imported and no longer
 linked) and prints how many blocks and bytes it removed. Records added
 here are pinned; chains are kept from their heads.`, `
 blockmrs gc`)
-	pos, err := f.parse(args)
-	if err != nil {
+	if _, err := f.parseArgs(args, false); err != nil {
 		return err
 	}
-	if err := f.checkArgs(pos, false); err != nil {
-		return err
-	}
-	repo, err := f.openRepo(ctx)
-	if err != nil {
-		return err
-	}
-	defer closeRepo(repo, &err)
-	// Repo.GC, not Store().GC: chain heads are GC roots, not pins, so the
-	// store alone would delete every chain.
-	st, err := repo.GC(ctx)
-	if err != nil {
-		return err
-	}
-	if f.json {
-		return printJSON(struct {
-			Removed      int   `json:"removed"`
-			RemovedBytes int64 `json:"removed_bytes"`
-			Kept         int   `json:"kept"`
-		}{st.Removed, st.RemovedBytes, st.Kept})
-	}
-	fmt.Printf("removed %d block(s), %d bytes; kept %d\n", st.Removed, st.RemovedBytes, st.Kept)
-	return nil
+	return f.withRepo(ctx, func(repo *keyshare.Repo) error {
+		// Repo.GC, not Store().GC: chain heads are GC roots, not pins, so
+		// the store alone would delete every chain.
+		st, err := repo.GC(ctx)
+		if err != nil {
+			return err
+		}
+		if f.json {
+			return printJSON(struct {
+				Removed      int   `json:"removed"`
+				RemovedBytes int64 `json:"removed_bytes"`
+				Kept         int   `json:"kept"`
+			}{st.Removed, st.RemovedBytes, st.Kept})
+		}
+		fmt.Printf("removed %d block(s), %d bytes; kept %d\n", st.Removed, st.RemovedBytes, st.Kept)
+		return nil
+	})
 }

@@ -7,12 +7,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/blockmrs/blockmrs/keyshare"
 	"github.com/blockmrs/blockmrs/protocol"
 )
 
 var grantCmd = &command{name: "grant", summary: "share records with another account", run: runGrant}
 
-func runGrant(ctx context.Context, args []string) (err error) {
+func runGrant(ctx context.Context, args []string) error {
 	f := newFlags("grant", "[flags] CID... --to ACCOUNT", `
 Grant shares records with another account (a contact: see 'blockmrs
 contact add') by wrapping each record's key for it in a signed grant entry
@@ -25,11 +26,8 @@ blockmrs grant bafybeib... bafkrei... --to "Dr Jones" --expires 30d`)
 	f.withAccount()
 	to := f.String("to", "", "the `ACCOUNT` to share with (NAME, ID or ID suffix)")
 	expiresFlag := f.String("expires", "", "end the grant after a `DURATION` (720h, 30d) or at an RFC 3339 time or date")
-	pos, err := f.parse(args)
+	pos, err := f.parseArgs(args, true, "CID")
 	if err != nil {
-		return err
-	}
-	if err := f.checkArgs(pos, true, "CID"); err != nil {
 		return err
 	}
 	if *to == "" {
@@ -43,38 +41,27 @@ blockmrs grant bafybeib... bafkrei... --to "Dr Jones" --expires 30d`)
 	if err != nil {
 		return err
 	}
-	repo, err := f.openRepo(ctx)
-	if err != nil {
-		return err
-	}
-	defer closeRepo(repo, &err)
-	grantee, err := repo.Resolve(ctx, *to, false)
-	if err != nil {
-		return fmt.Errorf("--to: %w", err)
-	}
-	_, keys, err := f.unlockSelected(ctx, repo)
-	if err != nil {
-		return err
-	}
-	block, err := repo.Grant(ctx, keys, cids, grantee.ID, expires)
-	if err != nil {
-		return err
-	}
-	if f.json {
-		return printJSON(struct {
-			Block   string             `json:"block"`
-			To      protocol.AccountID `json:"to"`
-			ToName  string             `json:"to_name"`
-			Records []string           `json:"records"`
-			Expires time.Time          `json:"expires,omitzero"`
-		}{block.String(), grantee.ID, grantee.Name, pos, expires})
-	}
-	until := ""
-	if !expires.IsZero() {
-		until = " until " + formatTime(expires)
-	}
-	fmt.Printf("granted %d record(s) to %s%s in block %s\n", len(cids), clean(label(grantee)), until, block)
-	return nil
+	return f.withKeysFor(ctx, "to", *to, func(repo *keyshare.Repo, keys *keyshare.Keys, grantee keyshare.AccountInfo) error {
+		block, err := repo.Grant(ctx, keys, cids, grantee.ID, expires)
+		if err != nil {
+			return err
+		}
+		if f.json {
+			return printJSON(struct {
+				Block   string             `json:"block"`
+				To      protocol.AccountID `json:"to"`
+				ToName  string             `json:"to_name"`
+				Records []string           `json:"records"`
+				Expires time.Time          `json:"expires,omitzero"`
+			}{block.String(), grantee.ID, grantee.Name, pos, expires})
+		}
+		until := ""
+		if !expires.IsZero() {
+			until = " until " + formatTime(expires)
+		}
+		fmt.Printf("granted %d record(s) to %s%s in block %s\n", len(cids), clean(label(grantee)), until, block)
+		return nil
+	})
 }
 
 // parseExpiry parses --expires: empty (no expiry), a positive duration

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+
+	"github.com/blockmrs/blockmrs/keyshare"
 )
 
 var hideCmd = &command{name: "hide", summary: "hide records from your listings", run: func(ctx context.Context, args []string) error {
@@ -10,7 +12,7 @@ var hideCmd = &command{name: "hide", summary: "hide records from your listings",
 }}
 
 // runHide implements hide and unhide.
-func runHide(ctx context.Context, args []string, hidden bool) (err error) {
+func runHide(ctx context.Context, args []string, hidden bool) error {
 	name, desc, example := "hide", `
 Hide hides records from the acting account's listings ('blockmrs ls'
 shows them again with --all) with a signed hide entry on its chain. Only a
@@ -23,41 +25,27 @@ signed unhide entry on its chain. Only a record's subject may unhide it.`, `bloc
 	}
 	f := newFlags(name, "[flags] CID...", desc, example)
 	f.withAccount()
-	pos, err := f.parse(args)
+	pos, cids, err := f.parseCIDArgs(args, true)
 	if err != nil {
 		return err
 	}
-	if err := f.checkArgs(pos, true, "CID"); err != nil {
-		return err
-	}
-	cids, err := parseCIDs(pos)
-	if err != nil {
-		return err
-	}
-	repo, err := f.openRepo(ctx)
-	if err != nil {
-		return err
-	}
-	defer closeRepo(repo, &err)
-	_, keys, err := f.unlockSelected(ctx, repo)
-	if err != nil {
-		return err
-	}
-	block, err := repo.Hide(ctx, keys, cids, hidden)
-	if err != nil {
-		return err
-	}
-	if f.json {
-		return printJSON(struct {
-			Block   string   `json:"block"`
-			Hidden  bool     `json:"hidden"`
-			Records []string `json:"records"`
-		}{block.String(), hidden, pos})
-	}
-	verb := "hid"
-	if !hidden {
-		verb = "unhid"
-	}
-	fmt.Printf("%s %d record(s) in block %s\n", verb, len(cids), block)
-	return nil
+	return f.withKeys(ctx, func(repo *keyshare.Repo, keys *keyshare.Keys) error {
+		block, err := repo.Hide(ctx, keys, cids, hidden)
+		if err != nil {
+			return err
+		}
+		if f.json {
+			return printJSON(struct {
+				Block   string   `json:"block"`
+				Hidden  bool     `json:"hidden"`
+				Records []string `json:"records"`
+			}{block.String(), hidden, pos})
+		}
+		verb := "hid"
+		if !hidden {
+			verb = "unhid"
+		}
+		fmt.Printf("%s %d record(s) in block %s\n", verb, len(cids), block)
+		return nil
+	})
 }

@@ -10,7 +10,7 @@ import (
 
 var importCmd = &command{name: "import", summary: "import chains and records from a CAR file, then acknowledge new records", run: runImport}
 
-func runImport(ctx context.Context, args []string) (err error) {
+func runImport(ctx context.Context, args []string) error {
 	f := newFlags("import", "[flags] FILE.car|-", `
 Import reads a CAR file from 'blockmrs export' (- reads stdin), verifies
 every chain in it (signatures, links, no fork, no rollback) before storing
@@ -24,37 +24,39 @@ too). --no-ack skips this.`, `
 blockmrs import dr-jones.car`)
 	f.withAccount()
 	noAck := f.Bool("no-ack", false, "do not acknowledge new records about the account")
-	pos, err := f.parse(args)
+	pos, err := f.parseArgs(args, false, "FILE")
 	if err != nil {
 		return err
 	}
-	if err := f.checkArgs(pos, false, "FILE"); err != nil {
-		return err
-	}
-	repo, err := f.openRepo(ctx)
-	if err != nil {
-		return err
-	}
-	defer closeRepo(repo, &err)
-	sum, err := importFile(ctx, repo, pos[0])
-	if err != nil {
-		return err
-	}
-	var ackErr error
-	if !*noAck {
-		ackErr = sum.acknowledge(ctx, f, repo)
-	}
-	if f.json {
-		if err := printJSON(sum); err != nil {
+	return importAndReport(ctx, f, pos[0], !*noAck)
+}
+
+// importAndReport is import and contact add: it imports the CAR file name
+// ("-": stdin), with ack acknowledges the new records about the acting
+// account, and prints what changed. A failed acknowledgement is reported
+// after the summary.
+func importAndReport(ctx context.Context, f *cmdFlags, name string, ack bool) error {
+	return f.withRepo(ctx, func(repo *keyshare.Repo) error {
+		sum, err := importFile(ctx, repo, name)
+		if err != nil {
 			return err
 		}
-	} else if err := sum.print(); err != nil {
-		return err
-	}
-	if ackErr != nil {
-		return fmt.Errorf("imported, but acknowledging failed: %w", ackErr)
-	}
-	return nil
+		var ackErr error
+		if ack {
+			ackErr = sum.acknowledge(ctx, f, repo)
+		}
+		if f.json {
+			if err := printJSON(sum); err != nil {
+				return err
+			}
+		} else if err := sum.print(); err != nil {
+			return err
+		}
+		if ackErr != nil {
+			return fmt.Errorf("imported, but acknowledging failed: %w", ackErr)
+		}
+		return nil
+	})
 }
 
 // importSummary says what an import changed.
@@ -103,12 +105,9 @@ func importFile(ctx context.Context, repo *keyshare.Repo, name string) (*importS
 // acknowledge writes ack entries for records about the acting account
 // that accounts advanced by this import wrote, when its keys can be had.
 func (s *importSummary) acknowledge(ctx context.Context, f *cmdFlags, repo *keyshare.Repo) error {
-	me, err := repo.Resolve(ctx, f.account, true)
-	if err != nil {
-		if f.account != "" {
-			return fmt.Errorf("account: %w", err)
-		}
-		return nil // a repo without accounts of its own: nothing to acknowledge
+	me, ok, err := f.selectedIfAny(ctx, repo)
+	if !ok {
+		return err // nil for a repo without accounts of its own: nothing to acknowledge
 	}
 	advanced := map[protocol.AccountID]bool{}
 	for _, a := range append(append([]keyshare.AccountInfo{}, s.Added...), s.Updated...) {

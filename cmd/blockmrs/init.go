@@ -28,11 +28,7 @@ blockmrs init --name "Dr Jones" --role clinician --repo /srv/clinic`)
 	name := f.String("name", "", "the account's display `NAME` (default: your user name)")
 	roleFlag := f.String("role", "patient", "the account's `ROLE`: patient, clinician, clinic, authority or app")
 	noPass := f.Bool("no-passphrase", false, "store the keys unencrypted, without asking for a passphrase")
-	pos, err := f.parse(args)
-	if err != nil {
-		return err
-	}
-	if err := f.checkArgs(pos, false); err != nil {
+	if _, err := f.parseArgs(args, false); err != nil {
 		return err
 	}
 	role, err := protocol.ParseRole(*roleFlag)
@@ -57,12 +53,12 @@ blockmrs init --name "Dr Jones" --role clinician --repo /srv/clinic`)
 		return err
 	}
 	defer closeRepo(repo, &err)
-	local, err := repo.Accounts(ctx)
+	local, err := accountsWhere(ctx, repo, true)
 	if err != nil {
 		return err
 	}
 	for _, a := range local {
-		if a.Local && strings.EqualFold(a.Name, *name) {
+		if strings.EqualFold(a.Name, *name) {
 			return fmt.Errorf("this repo already has an account named %q (%s): choose another --name", a.Name, a.ID)
 		}
 	}

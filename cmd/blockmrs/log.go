@@ -3,13 +3,14 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 
 	"github.com/blockmrs/blockmrs/keyshare"
 )
 
 var logCmd = &command{name: "log", summary: "show every entry of an account's chain", run: runLog}
 
-func runLog(ctx context.Context, args []string) (err error) {
+func runLog(ctx context.Context, args []string) error {
 	f := newFlags("log", "[flags] [ACCOUNT]", `
 Log prints every entry of an account's signed chain, oldest first, one per
 line: sequence number, time, entry type (profile, record, grant, revoke,
@@ -19,44 +20,37 @@ the repo knows, contacts included. It needs no passphrase.`, `
 blockmrs log
 blockmrs log "Dr Jones"`)
 	f.withAccount()
-	pos, err := f.parse(args)
+	pos, err := f.parseOptionalArg(args)
 	if err != nil {
 		return err
-	}
-	if len(pos) > 1 {
-		return usagef("unexpected argument %q", pos[1])
 	}
 	if len(pos) == 1 && f.account != "" {
 		return usagef("give either --account or an ACCOUNT argument, not both")
 	}
-	repo, err := f.openRepo(ctx)
-	if err != nil {
-		return err
-	}
-	defer closeRepo(repo, &err)
-	var who keyshare.AccountInfo
-	if len(pos) == 1 {
-		who, err = repo.Resolve(ctx, pos[0], false)
-	} else {
-		who, err = f.selected(ctx, repo)
-	}
-	if err != nil {
-		return err
-	}
-	entries, err := repo.Log(ctx, who.ID)
-	if err != nil {
-		return err
-	}
-	if f.json {
-		return printJSON(entries)
-	}
-	t := newTable()
-	for _, e := range entries {
-		typ := e.Type
-		if e.Critical {
-			typ += "!"
+	return f.withRepo(ctx, func(repo *keyshare.Repo) error {
+		var who keyshare.AccountInfo
+		var err error
+		if len(pos) == 1 {
+			who, err = repo.Resolve(ctx, pos[0], false)
+		} else {
+			who, err = f.selected(ctx, repo)
 		}
-		fmt.Fprintf(t, "%d\t%s\t%s\t%s\n", e.Seq, formatTime(e.Time), clean(typ), clean(e.Summary))
-	}
-	return t.Flush()
+		if err != nil {
+			return err
+		}
+		entries, err := repo.Log(ctx, who.ID)
+		if err != nil {
+			return err
+		}
+		return f.printTable(entries, func(t io.Writer) error {
+			for _, e := range entries {
+				typ := e.Type
+				if e.Critical {
+					typ += "!"
+				}
+				fmt.Fprintf(t, "%d\t%s\t%s\t%s\n", e.Seq, formatTime(e.Time), clean(typ), clean(e.Summary))
+			}
+			return nil
+		})
+	})
 }

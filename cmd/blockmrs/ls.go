@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/blockmrs/blockmrs/keyshare"
@@ -10,7 +11,7 @@ import (
 
 var lsCmd = &command{name: "ls", summary: "list the records the account can read", run: runLs}
 
-func runLs(ctx context.Context, args []string) (err error) {
+func runLs(ctx context.Context, args []string) error {
 	f := newFlags("ls", "[flags]", `
 Ls lists the records the acting account can read now, newest first: those
 about it, those it wrote and those granted to it, with their titles (read
@@ -22,50 +23,37 @@ blockmrs ls
 blockmrs ls --all --json`)
 	f.withAccount()
 	all := f.Bool("all", false, "also list hidden, revoked and expired records")
-	pos, err := f.parse(args)
-	if err != nil {
+	if _, err := f.parseArgs(args, false); err != nil {
 		return err
 	}
-	if err := f.checkArgs(pos, false); err != nil {
-		return err
-	}
-	repo, err := f.openRepo(ctx)
-	if err != nil {
-		return err
-	}
-	defer closeRepo(repo, &err)
-	_, keys, err := f.unlockSelected(ctx, repo)
-	if err != nil {
-		return err
-	}
-	list, err := repo.List(ctx, keys, *all)
-	if err != nil {
-		return err
-	}
-	if f.json {
-		return printJSON(list)
-	}
-	nm, err := loadNames(ctx, repo)
-	if err != nil {
-		return err
-	}
-	t := newTable()
-	fmt.Fprintln(t, "CID\tTITLE\tKIND\tAUTHOR\tSUBJECT\tCREATED\tSTATUS\tREADERS")
-	for _, l := range list {
-		title, kind, status := l.Title, string(l.Kind), l.Status
-		if title == "" {
-			title = "-"
+	return f.withKeys(ctx, func(repo *keyshare.Repo, keys *keyshare.Keys) error {
+		list, err := repo.List(ctx, keys, *all)
+		if err != nil {
+			return err
 		}
-		if kind == "" {
-			kind = "-"
-		}
-		if l.Error != "" {
-			title, status = "?", "error"
-		}
-		fmt.Fprintf(t, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", l.Record, cell(title), kind, cell(nm.of(l.Author)), cell(nm.of(l.Subject)),
-			l.Created.Local().Format("2006-01-02"), status, cell(readers(nm, l.Readers)))
-	}
-	return t.Flush()
+		return f.printTable(list, func(t io.Writer) error {
+			nm, err := loadNames(ctx, repo)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(t, "CID\tTITLE\tKIND\tAUTHOR\tSUBJECT\tCREATED\tSTATUS\tREADERS")
+			for _, l := range list {
+				title, kind, status := l.Title, string(l.Kind), l.Status
+				if title == "" {
+					title = "-"
+				}
+				if kind == "" {
+					kind = "-"
+				}
+				if l.Error != "" {
+					title, status = "?", "error"
+				}
+				fmt.Fprintf(t, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", l.Record, cell(title), kind, cell(nm.of(l.Author)), cell(nm.of(l.Subject)),
+					l.Created.Local().Format("2006-01-02"), status, cell(readers(nm, l.Readers)))
+			}
+			return nil
+		})
+	})
 }
 
 // readers lists reader names, comma-separated.

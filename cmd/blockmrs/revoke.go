@@ -4,12 +4,13 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/blockmrs/blockmrs/keyshare"
 	"github.com/blockmrs/blockmrs/protocol"
 )
 
 var revokeCmd = &command{name: "revoke", summary: "stop sharing records with an account", run: runRevoke}
 
-func runRevoke(ctx context.Context, args []string) (err error) {
+func runRevoke(ctx context.Context, args []string) error {
 	f := newFlags("revoke", "[flags] CID... --from ACCOUNT", `
 Revoke ends an account's grant to records with a signed revoke entry on
 the acting account's chain; only a record's subject may revoke. Once the
@@ -19,11 +20,8 @@ content already delivered. Flags may come before or after the CIDs.`, `
 blockmrs revoke bafybeib... --from "Dr Jones"`)
 	f.withAccount()
 	from := f.String("from", "", "the `ACCOUNT` whose grant ends (NAME, ID or ID suffix)")
-	pos, err := f.parse(args)
+	pos, err := f.parseArgs(args, true, "CID")
 	if err != nil {
-		return err
-	}
-	if err := f.checkArgs(pos, true, "CID"); err != nil {
 		return err
 	}
 	if *from == "" {
@@ -33,32 +31,21 @@ blockmrs revoke bafybeib... --from "Dr Jones"`)
 	if err != nil {
 		return err
 	}
-	repo, err := f.openRepo(ctx)
-	if err != nil {
-		return err
-	}
-	defer closeRepo(repo, &err)
-	grantee, err := repo.Resolve(ctx, *from, false)
-	if err != nil {
-		return fmt.Errorf("--from: %w", err)
-	}
-	_, keys, err := f.unlockSelected(ctx, repo)
-	if err != nil {
-		return err
-	}
-	block, err := repo.Revoke(ctx, keys, cids, grantee.ID)
-	if err != nil {
-		return err
-	}
-	if f.json {
-		return printJSON(struct {
-			Block    string             `json:"block"`
-			From     protocol.AccountID `json:"from"`
-			FromName string             `json:"from_name"`
-			Records  []string           `json:"records"`
-		}{block.String(), grantee.ID, grantee.Name, pos})
-	}
-	fmt.Printf("revoked %d record(s) from %s in block %s\n", len(cids), clean(label(grantee)), block)
-	fmt.Println("note: this stops future access; it cannot make anyone forget what was already delivered")
-	return nil
+	return f.withKeysFor(ctx, "from", *from, func(repo *keyshare.Repo, keys *keyshare.Keys, grantee keyshare.AccountInfo) error {
+		block, err := repo.Revoke(ctx, keys, cids, grantee.ID)
+		if err != nil {
+			return err
+		}
+		if f.json {
+			return printJSON(struct {
+				Block    string             `json:"block"`
+				From     protocol.AccountID `json:"from"`
+				FromName string             `json:"from_name"`
+				Records  []string           `json:"records"`
+			}{block.String(), grantee.ID, grantee.Name, pos})
+		}
+		fmt.Printf("revoked %d record(s) from %s in block %s\n", len(cids), clean(label(grantee)), block)
+		fmt.Println("note: this stops future access; it cannot make anyone forget what was already delivered")
+		return nil
+	})
 }

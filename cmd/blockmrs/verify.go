@@ -15,7 +15,7 @@ import (
 
 var verifyCmd = &command{name: "verify", summary: "check every chain, the access index and a record's chain of custody", run: runVerify}
 
-func runVerify(ctx context.Context, args []string) (err error) {
+func runVerify(ctx context.Context, args []string) error {
 	f := newFlags("verify", "[flags] [CID]", `
 Verify re-checks every chain the repo holds from head to first block
 (signatures, links, sequence numbers), rebuilds the access index from the
@@ -29,12 +29,9 @@ exits with status 1 when anything is wrong.`, `
 blockmrs verify
 blockmrs verify bafybeib...`)
 	f.withAccount()
-	pos, err := f.parse(args)
+	pos, err := f.parseOptionalArg(args)
 	if err != nil {
 		return err
-	}
-	if len(pos) > 1 {
-		return usagef("unexpected argument %q", pos[1])
 	}
 	var c cid.Cid
 	if len(pos) == 1 {
@@ -42,14 +39,18 @@ blockmrs verify bafybeib...`)
 			return err
 		}
 	}
-	repo, err := f.openRepo(ctx)
-	if err != nil {
-		return err
-	}
-	defer closeRepo(repo, &err)
+	return f.withRepo(ctx, func(repo *keyshare.Repo) error {
+		return verifyRepo(ctx, f, repo, c)
+	})
+}
+
+// verifyRepo is verify's work in the open repo; c is the record to check,
+// if one was given.
+func verifyRepo(ctx context.Context, f *cmdFlags, repo *keyshare.Repo, c cid.Cid) error {
 	opts := keyshare.VerifyOptions{Record: c}
 	var noKeys string // why the record is not decrypted
 	if c.Defined() {
+		var err error
 		if opts.Keys, noKeys, err = verifyKeys(ctx, f, repo, c); err != nil {
 			return err
 		}
@@ -89,11 +90,11 @@ blockmrs verify bafybeib...`)
 // encrypted keys with no passphrase set and no terminal (then verify
 // checks what it can rather than fail).
 func verifyKeys(ctx context.Context, f *cmdFlags, repo *keyshare.Repo, c cid.Cid) (*keyshare.Keys, string, error) {
-	me, err := repo.Resolve(ctx, f.account, true)
+	me, ok, err := f.selectedIfAny(ctx, repo)
 	if err != nil {
-		if f.account != "" {
-			return nil, "", fmt.Errorf("account: %w", err)
-		}
+		return nil, "", err
+	}
+	if !ok {
 		return nil, "this repo has no account of its own", nil
 	}
 	a, err := repo.Access(ctx, c)

@@ -18,11 +18,7 @@ func runVersion(ctx context.Context, args []string) error {
 Version prints the version of blockmrs and of the Go toolchain it was
 built with.`, `
 blockmrs version`)
-	pos, err := f.parse(args)
-	if err != nil {
-		return err
-	}
-	if err := f.checkArgs(pos, false); err != nil {
+	if _, err := f.parseArgs(args, false); err != nil {
 		return err
 	}
 	v := version

@@ -82,7 +82,7 @@ func (k *Kubo) Run(args ...string) ([]byte, error) {
 // RunStdin is Run with stdin (nil for none).
 func (k *Kubo) RunStdin(stdin io.Reader, args ...string) ([]byte, error) {
 	var stdout, stderr bytes.Buffer
-	cmd := k.command(args...)
+	cmd := k.Command(args...)
 	cmd.Stdin = stdin
 	cmd.Stdout = &stdout
 	cmd.Stderr = &stderr
@@ -166,7 +166,10 @@ func (k *Kubo) Connect(addr string) error {
 	return err
 }
 
-func (k *Kubo) command(args ...string) *exec.Cmd {
+// Command returns the command `ipfs args...` against this node (its
+// IPFS_PATH, telemetry off), for callers that stream its input or output;
+// Run and RunStdin cover the rest.
+func (k *Kubo) Command(args ...string) *exec.Cmd {
 	cmd := exec.Command(k.bin, args...)
 	env := make([]string, 0, len(os.Environ())+2)
 	for _, kv := range os.Environ() {
@@ -222,7 +225,7 @@ func (k *Kubo) setFlatfsSync() error {
 // startDaemon starts `ipfs daemon`, waits for "Daemon is ready", reads back
 // the addresses and registers its shutdown with tb.Cleanup.
 func (k *Kubo) startDaemon(tb testing.TB) error {
-	cmd := k.command("daemon", "--offline=false")
+	cmd := k.Command("daemon", "--offline=false")
 	out := &daemonOutput{ready: make(chan struct{})}
 	cmd.Stdout = out
 	cmd.Stderr = out

@@ -10,6 +10,10 @@
 // A stock Kubo node always gets its own temporary repo (StartKubo); it is
 // never pointed at a blockmrs blockstore.
 //
+// It also holds the small helpers those tests share: deterministic data
+// (PseudoRandom), test files (WriteFile), running a tool (RunTool) and
+// closing at cleanup (CloseAtCleanup).
+//
 // This package is for tests and benchmarks only.
 package stocktools
 

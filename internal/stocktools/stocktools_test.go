@@ -3,9 +3,7 @@ package stocktools
 import (
 	"bytes"
 	"encoding/json"
-	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -13,39 +11,22 @@ import (
 
 // pseudoRandom returns n deterministic pseudo-random bytes.
 func pseudoRandom(n int) []byte {
-	var seed [32]byte
-	copy(seed[:], "blockmrs stocktools test seed")
-	b := make([]byte, n)
-	_, _ = rand.NewChaCha8(seed).Read(b)
-	return b
-}
-
-func run(t *testing.T, stdin []byte, name string, args ...string) []byte {
-	t.Helper()
-	var stdout, stderr bytes.Buffer
-	cmd := exec.Command(name, args...)
-	cmd.Stdin = bytes.NewReader(stdin)
-	cmd.Stdout = &stdout
-	cmd.Stderr = &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("%s %s: %v: %s", filepath.Base(name), strings.Join(args, " "), err, stderr.String())
-	}
-	return stdout.Bytes()
+	return PseudoRandomBytes("blockmrs stocktools test seed", n)
 }
 
 func TestAge(t *testing.T) {
-	t.Logf("age --version: %s", bytes.TrimSpace(run(t, nil, Age(t), "--version")))
+	t.Logf("age --version: %s", bytes.TrimSpace(RunTool(t, nil, Age(t), "--version")))
 	dir := t.TempDir()
 	key := filepath.Join(dir, "key.txt")
-	run(t, nil, AgeKeygen(t), "-o", key)
-	recipient := strings.TrimSpace(string(run(t, nil, AgeKeygen(t), "-y", key)))
+	RunTool(t, nil, AgeKeygen(t), "-o", key)
+	recipient := strings.TrimSpace(string(RunTool(t, nil, AgeKeygen(t), "-y", key)))
 	if !strings.HasPrefix(recipient, "age1") {
 		t.Fatalf("age-keygen -y gave %q, want age1...", recipient)
 	}
 
 	plain := []byte("hello, stock age\n")
 	ct := filepath.Join(dir, "msg.age")
-	run(t, plain, Age(t), "-r", recipient, "-o", ct)
+	RunTool(t, plain, Age(t), "-r", recipient, "-o", ct)
 	sealed, err := os.ReadFile(ct)
 	if err != nil {
 		t.Fatal(err)
@@ -53,7 +34,7 @@ func TestAge(t *testing.T) {
 	if !bytes.HasPrefix(sealed, []byte("age-encryption.org/v1\n")) || bytes.Contains(sealed, plain) {
 		t.Fatalf("ciphertext does not look like age: %q", sealed)
 	}
-	if got := run(t, nil, Age(t), "-d", "-i", key, ct); !bytes.Equal(got, plain) {
+	if got := RunTool(t, nil, Age(t), "-d", "-i", key, ct); !bytes.Equal(got, plain) {
 		t.Fatalf("age -d gave %q, want %q", got, plain)
 	}
 }
