@@ -1,7 +1,20 @@
-// Package node is the running BlockMRS participant. In this release it
-// locates and opens the repo; the libp2p host, block exchange with access
-// enforced on every request, chain sync, access requests and the local
-// HTTP API arrive here next, one subfolder per protocol.
+// Package node is the running BlockMRS participant. It locates and opens
+// the repo (RepoPath, OpenRepo) and runs the daemon (Daemon.Run): the
+// libp2p host and the local HTTP API over one repo.
+//
+// Its subfolders, one per concern as go-libp2p keeps one per protocol:
+//
+//   - config: the versioned config.json and its BLOCKMRS_* overrides;
+//   - p2p: the node key and the libp2p host (transports, security,
+//     resource limits, NAT traversal), bootstrap and mDNS;
+//   - api: the local HTTP API, its token and its OpenAPI description.
+//
+// Block exchange with access enforced on every request, chain sync and
+// access requests arrive as further subfolders.
+//
+// A repo folder holds, besides what keyshare and store keep there:
+// config.json, node.key (the node's libp2p identity, mode 0600), api.token
+// (mode 0600) and, while a daemon runs, api.addr.
 package node
 
 import (

@@ -81,9 +81,8 @@ type result struct {
 	stdout, stderr string
 }
 
-// exec runs blockmrs with args and stdin (may be nil).
-func (n *node) exec(stdin io.Reader, args ...string) result {
-	n.t.Helper()
+// command prepares blockmrs with args in the node's environment.
+func (n *node) command(args ...string) *exec.Cmd {
 	cmd := exec.Command(bin, args...)
 	env := []string{}
 	for _, kv := range os.Environ() {
@@ -97,8 +96,15 @@ func (n *node) exec(stdin io.Reader, args ...string) result {
 		env = append(env, k+"="+v)
 	}
 	cmd.Env = env
-	cmd.Stdin = stdin
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true} // no controlling terminal
+	return cmd
+}
+
+// exec runs blockmrs with args and stdin (may be nil).
+func (n *node) exec(stdin io.Reader, args ...string) result {
+	n.t.Helper()
+	cmd := n.command(args...)
+	cmd.Stdin = stdin
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()

@@ -1,0 +1,107 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestDaemon runs `blockmrs daemon` as a real process on 127.0.0.1: it
+// reports its peer ID and API, the API answers with the token and refuses
+// without it, other commands report the repo in use, and SIGTERM shuts it
+// down cleanly, releasing the repo.
+func TestDaemon(t *testing.T) {
+	n := newNode(t, "")
+	id := n.initAccount("--name", "Clinic", "--role", "clinic", "--no-passphrase")
+	n.env["BLOCKMRS_API"] = "127.0.0.1:0"
+	n.env["BLOCKMRS_LISTEN"] = "/ip4/127.0.0.1/tcp/0"
+	cmd := n.command("daemon", "--json")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+
+	var info struct {
+		PeerID string   `json:"peer_id"`
+		Listen []string `json:"listen"`
+		API    string   `json:"api"`
+	}
+	decoded := make(chan error, 1)
+	go func() {
+		br := bufio.NewReader(stdout)
+		decoded <- json.NewDecoder(br).Decode(&info)
+		io.Copy(io.Discard, br)
+	}()
+	select {
+	case err := <-decoded:
+		if err != nil {
+			t.Fatalf("daemon --json output: %v (stderr %s)", err, stderr.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("daemon did not start: %s", stderr.String())
+	}
+	if !strings.HasPrefix(info.PeerID, "12D3KooW") || !strings.HasPrefix(info.API, "http://127.0.0.1:") || len(info.Listen) == 0 {
+		t.Fatalf("daemon info %+v", info)
+	}
+	if info.PeerID == id {
+		t.Fatal("the node's peer ID is the account's key: they must be separate keys")
+	}
+
+	token, err := os.ReadFile(filepath.Join(n.dir, "api.token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	get := func(auth string) (*http.Response, []byte) {
+		req, _ := http.NewRequest("GET", info.API+"/api/v1/id", nil)
+		if auth != "" {
+			req.Header.Set("Authorization", "Bearer "+auth)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp, body
+	}
+	if resp, body := get(""); resp.StatusCode != http.StatusUnauthorized || !strings.Contains(string(body), `"error"`) {
+		t.Fatalf("no token: %d %s", resp.StatusCode, body)
+	}
+	resp, body := get(strings.TrimSpace(string(token)))
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), id) || !strings.Contains(string(body), info.PeerID) {
+		t.Fatalf("with token: %d %s", resp.StatusCode, body)
+	}
+
+	r := n.run("ls")
+	if r.code != 1 || !strings.Contains(r.stderr, "in use") {
+		t.Fatalf("ls while the daemon runs: exit %d, %q", r.code, r.stderr)
+	}
+
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("daemon exit after SIGTERM: %v (stderr %s)", err, stderr.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("daemon did not stop on SIGTERM")
+	}
+	n.ok("id") // the repo is free again
+}

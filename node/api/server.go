@@ -1,0 +1,248 @@
+// Package api is the node's local HTTP API: JSON over HTTP on a loopback
+// address, for the command line and, later, the web UI. openapi.yaml in
+// this folder describes every endpoint; the server also serves it at
+// GET /api/v1/openapi.yaml.
+//
+// Every request passes these checks, in this order, as Syncthing's and
+// IPFS's local APIs do:
+//
+//  1. Host: the Host header must name this server by a loopback name and
+//     its own port (127.0.0.1:PORT, localhost:PORT, [::1]:PORT), which
+//     defeats DNS rebinding (a web page whose name resolves to 127.0.0.1);
+//     else 403.
+//  2. Origin: a request carrying an Origin header other than this
+//     server's own origin (http://HOST:PORT, HOST one of the above), or a
+//     Sec-Fetch-Site header saying cross-site or same-site, is refused
+//     with 403 (cross-site request forgery).
+//  3. Token: "Authorization: Bearer TOKEN", TOKEN being the repo's
+//     api.token, compared in constant time; else 401.
+//  4. Size: a body over MaxBody bytes is refused with 413.
+//
+// Then the path and method are routed; an unknown path is 404 and a known
+// path with another method is 405 (with Allow). Every error is a JSON
+// object {"error": "one line"} with a 4xx or 5xx status.
+package api
+
+import (
+	"context"
+	_ "embed"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/host"
+
+	"github.com/blockmrs/blockmrs/keyshare"
+	"github.com/blockmrs/blockmrs/node/config"
+)
+
+// Limits and timeouts of the server.
+const (
+	// MaxBody is the largest request body accepted (JSON requests).
+	MaxBody = 1 << 20
+	// MaxHeaderBytes bounds the request line and headers.
+	MaxHeaderBytes = 64 << 10
+
+	ReadHeaderTimeout = 5 * time.Second
+	ReadTimeout       = 30 * time.Second
+	WriteTimeout      = 60 * time.Second
+	IdleTimeout       = 120 * time.Second
+)
+
+// OpenAPI is the API's description, served at GET /api/v1/openapi.yaml.
+//
+//go:embed openapi.yaml
+var OpenAPI []byte
+
+// Accounts lists the accounts a repo knows; *keyshare.Repo implements it.
+type Accounts interface {
+	Accounts(ctx context.Context) ([]keyshare.AccountInfo, error)
+}
+
+// Options configure Listen.
+type Options struct {
+	// Addr is the loopback host:port to listen on (port 0: any free port).
+	Addr string
+	// Token is the bearer token every request must carry (see
+	// LoadOrCreateToken).
+	Token string
+	// Host is the node's libp2p host.
+	Host host.Host
+	// Accounts lists the repo's accounts.
+	Accounts Accounts
+	// Logger receives server errors; nil discards them.
+	Logger *slog.Logger
+}
+
+// Server is a running API server. Serve it, then Shutdown.
+type Server struct {
+	opts    Options
+	ln      net.Listener
+	srv     *http.Server
+	log     *slog.Logger
+	token   tokenDigest
+	hosts   map[string]bool // allowed Host header values, lower case
+	origins map[string]bool // allowed Origin header values, lower case
+	routes  map[string]map[string]http.HandlerFunc
+	started time.Time
+}
+
+// Listen checks opts and binds the API's address; it refuses an address
+// that is not loopback. The server answers nothing until Serve.
+func Listen(ctx context.Context, opts Options) (*Server, error) {
+	if err := config.CheckAPIAddr(opts.Addr); err != nil {
+		return nil, fmt.Errorf("api: refusing to listen: %w", err)
+	}
+	tok, err := parseToken(opts.Token)
+	if err != nil {
+		return nil, fmt.Errorf("api: %w", err)
+	}
+	if opts.Host == nil || opts.Accounts == nil {
+		return nil, errors.New("api: no host or accounts")
+	}
+	lc := net.ListenConfig{}
+	ln, err := lc.Listen(ctx, "tcp", opts.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("api: listen: %w", err)
+	}
+	tcp, ok := ln.Addr().(*net.TCPAddr)
+	if !ok || !tcp.IP.IsLoopback() {
+		// "localhost" resolved to something else.
+		ln.Close()
+		return nil, fmt.Errorf("api: refusing to listen on %s: not a loopback address", ln.Addr())
+	}
+	s := &Server{
+		opts:    opts,
+		ln:      ln,
+		log:     opts.Logger,
+		token:   tok,
+		started: time.Now(),
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	port := strconv.Itoa(tcp.Port)
+	s.hosts = map[string]bool{}
+	s.origins = map[string]bool{}
+	for _, h := range []string{"127.0.0.1", "localhost", "::1", tcp.IP.String()} {
+		hp := strings.ToLower(net.JoinHostPort(h, port))
+		s.hosts[hp] = true
+		s.origins["http://"+hp] = true
+	}
+	s.routes = map[string]map[string]http.HandlerFunc{
+		"/api/v1/health":       {http.MethodGet: s.health},
+		"/api/v1/id":           {http.MethodGet: s.id},
+		"/api/v1/peers":        {http.MethodGet: s.peers},
+		"/api/v1/openapi.yaml": {http.MethodGet: s.openapi},
+	}
+	s.srv = &http.Server{
+		Handler:           s,
+		ReadHeaderTimeout: ReadHeaderTimeout,
+		ReadTimeout:       ReadTimeout,
+		WriteTimeout:      WriteTimeout,
+		IdleTimeout:       IdleTimeout,
+		MaxHeaderBytes:    MaxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	}
+	return s, nil
+}
+
+// Addr returns the address the server listens on, as host:port.
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// URL returns the server's base URL, http://host:port.
+func (s *Server) URL() string { return "http://" + s.Addr() }
+
+// Serve answers requests until Shutdown; it then returns nil. Any other
+// return is a failure of the listener.
+func (s *Server) Serve() error {
+	err := s.srv.Serve(s.ln)
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return fmt.Errorf("api: serve: %w", err)
+}
+
+// Shutdown stops accepting requests and waits, until ctx ends, for those
+// in flight; then it closes the remaining connections.
+func (s *Server) Shutdown(ctx context.Context) error {
+	err := s.srv.Shutdown(ctx)
+	if err != nil {
+		s.srv.Close()
+		return fmt.Errorf("api: shutdown: %w", err)
+	}
+	return nil
+}
+
+// ServeHTTP applies the checks described in the package comment, then
+// routes the request.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("X-Frame-Options", "DENY")
+
+	if !s.hosts[strings.ToLower(r.Host)] {
+		writeError(w, http.StatusForbidden, "Host header %q does not name this API (use %s)", r.Host, s.URL())
+		return
+	}
+	if o := r.Header.Get("Origin"); o != "" && !s.origins[strings.ToLower(o)] {
+		writeError(w, http.StatusForbidden, "cross-origin request from %q refused", o)
+		return
+	}
+	if sfs := r.Header.Get("Sec-Fetch-Site"); sfs == "cross-site" || sfs == "same-site" {
+		writeError(w, http.StatusForbidden, "cross-site request refused")
+		return
+	}
+	if !s.token.matches(bearer(r)) {
+		h.Set("WWW-Authenticate", `Bearer realm="blockmrs"`)
+		writeError(w, http.StatusUnauthorized, "missing or wrong API token (Authorization: Bearer <the repo's api.token>)")
+		return
+	}
+	if r.ContentLength > MaxBody {
+		writeError(w, http.StatusRequestEntityTooLarge, "request body of %d bytes is over the %d-byte limit", r.ContentLength, MaxBody)
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, MaxBody)
+
+	methods, ok := s.routes[r.URL.Path]
+	if !ok {
+		writeError(w, http.StatusNotFound, "no such endpoint: %s", r.URL.Path)
+		return
+	}
+	method := r.Method
+	if method == http.MethodHead {
+		method = http.MethodGet
+	}
+	fn, ok := methods[method]
+	if !ok {
+		h.Set("Allow", allow(methods))
+		writeError(w, http.StatusMethodNotAllowed, "method %s not allowed on %s (allowed: %s)", r.Method, r.URL.Path, allow(methods))
+		return
+	}
+	fn(w, r)
+}
+
+func allow(methods map[string]http.HandlerFunc) string {
+	var out []string
+	for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodDelete} {
+		if _, ok := methods[m]; ok || (m == http.MethodHead && methods[http.MethodGet] != nil) {
+			out = append(out, m)
+		}
+	}
+	return strings.Join(out, ", ")
+}
+
+func bearer(r *http.Request) string {
+	auth := r.Header.Get("Authorization")
+	scheme, tok, ok := strings.Cut(auth, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return ""
+	}
+	return strings.TrimSpace(tok)
+}

@@ -1,0 +1,198 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/blockmrs/blockmrs/node/api"
+	"github.com/blockmrs/blockmrs/node/config"
+	"github.com/blockmrs/blockmrs/node/internal/fsutil"
+	"github.com/blockmrs/blockmrs/node/p2p"
+)
+
+// APIAddrFile names the repo file where a running daemon writes its API's
+// base URL (http://127.0.0.1:PORT and a newline), so the command line can
+// find it even when the config asks for port 0. It is removed on a clean
+// shutdown; after a crash it may be stale, which the repo lock tells: a
+// daemon runs exactly when the repo is locked.
+const APIAddrFile = "api.addr"
+
+// DefaultShutdownTimeout is how long Run waits for API requests in flight
+// when it stops.
+const DefaultShutdownTimeout = 10 * time.Second
+
+// Info describes a running daemon.
+type Info struct {
+	// PeerID is the node's libp2p peer ID.
+	PeerID peer.ID
+	// Listen lists the libp2p addresses the host is bound to.
+	Listen []ma.Multiaddr
+	// API is the local API's base URL, http://HOST:PORT.
+	API string
+}
+
+// Daemon runs a node: the repo, the libp2p host and the local API. The
+// zero value is ready to use.
+type Daemon struct {
+	// Logger receives the daemon's logs; nil means slog.Default().
+	Logger *slog.Logger
+	// Getenv reads the BLOCKMRS_* overrides of the config; nil means
+	// os.Getenv.
+	Getenv func(string) string
+	// ShutdownTimeout bounds the wait for API requests in flight at
+	// shutdown; 0 means DefaultShutdownTimeout.
+	ShutdownTimeout time.Duration
+	// Started, when set, is called once everything runs, before Run
+	// blocks.
+	Started func(Info)
+}
+
+// Run opens the repo in repoDir (creating it on first run), loads or
+// creates config.json, the node key (node.key) and the API token
+// (api.token), starts the libp2p host and the local API, dials the
+// bootstrap peers, logs the peer ID, listen addresses and API address once,
+// and serves until ctx is cancelled. Then it stops the API (waiting up to
+// ShutdownTimeout for requests in flight), closes the host and closes the
+// repo, releasing its lock. The caller turns SIGINT and SIGTERM into the
+// cancellation of ctx.
+//
+// Run returns nil after a shutdown asked for by ctx, and an error when the
+// node cannot start or the API fails while running.
+func (d *Daemon) Run(ctx context.Context, repoDir string) (err error) {
+	log := d.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	timeout := d.ShutdownTimeout
+	if timeout <= 0 {
+		timeout = DefaultShutdownTimeout
+	}
+
+	repo, err := OpenRepo(ctx, repoDir, true)
+	if err != nil {
+		return fmt.Errorf("daemon: %w", err)
+	}
+	defer func() {
+		if cerr := repo.Close(); cerr != nil {
+			err = errors.Join(err, fmt.Errorf("daemon: close repo: %w", cerr))
+		}
+	}()
+
+	cfg, created, err := config.LoadOrCreate(repoDir)
+	if err != nil {
+		return fmt.Errorf("daemon: %w", err)
+	}
+	if created {
+		log.Info("wrote default config", "path", config.Path(repoDir))
+	}
+	if err := cfg.ApplyEnv(d.Getenv); err != nil {
+		return fmt.Errorf("daemon: %w", err)
+	}
+	key, err := p2p.LoadOrCreateKey(repoDir)
+	if err != nil {
+		return fmt.Errorf("daemon: %w", err)
+	}
+	token, err := api.LoadOrCreateToken(repoDir)
+	if err != nil {
+		return fmt.Errorf("daemon: %w", err)
+	}
+
+	h, err := p2p.NewHost(ctx, cfg, key)
+	if err != nil {
+		return fmt.Errorf("daemon: %w", err)
+	}
+	defer func() {
+		if cerr := h.Close(); cerr != nil {
+			err = errors.Join(err, fmt.Errorf("daemon: close host: %w", cerr))
+		}
+	}()
+
+	// Background work (dials) stops before the host closes.
+	bg, stopBG := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	defer func() {
+		stopBG()
+		wg.Wait()
+	}()
+
+	if cfg.PrivateDHT {
+		log.Warn("config asks for the private DHT, which this release does not run yet; ignored")
+	}
+	if cfg.MDNS {
+		svc, err := p2p.StartMDNS(h, log)
+		if err != nil {
+			return fmt.Errorf("daemon: mdns: %w", err)
+		}
+		defer svc.Close()
+	}
+
+	srv, err := api.Listen(ctx, api.Options{Addr: cfg.API, Token: token, Host: h, Accounts: repo, Logger: log})
+	if err != nil {
+		return fmt.Errorf("daemon: %w", err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve() }()
+	serveDone := false // served was read
+	addrFile := filepath.Join(repoDir, APIAddrFile)
+	defer func() {
+		if rerr := os.Remove(addrFile); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
+			err = errors.Join(err, fmt.Errorf("daemon: %w", rerr))
+		}
+		sctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		if serr := srv.Shutdown(sctx); serr != nil {
+			err = errors.Join(err, fmt.Errorf("daemon: %w", serr))
+		}
+		if !serveDone {
+			if serr := <-served; serr != nil {
+				err = errors.Join(err, fmt.Errorf("daemon: %w", serr))
+			}
+		}
+	}()
+	if err := fsutil.WriteFileAtomic(addrFile, []byte(srv.URL()+"\n"), 0o600); err != nil {
+		return fmt.Errorf("daemon: %w", err)
+	}
+
+	if peers, _ := cfg.BootstrapPeers(); len(peers) > 0 {
+		wg.Go(func() {
+			n := p2p.Bootstrap(bg, h, peers, log)
+			log.Info("bootstrap", "connected", n, "of", len(peers))
+		})
+	}
+
+	info := Info{PeerID: h.ID(), Listen: h.Network().ListenAddresses(), API: srv.URL()}
+	log.Info("node running", "peer", info.PeerID.String(), "listen", multiaddrStrings(info.Listen), "api", info.API)
+	if d.Started != nil {
+		d.Started(info)
+	}
+
+	select {
+	case <-ctx.Done():
+		log.Info("node stopping")
+		return nil
+	case serr := <-served:
+		serveDone = true
+		if serr == nil {
+			serr = errors.New("api stopped")
+		}
+		return fmt.Errorf("daemon: %w", serr)
+	}
+}
+
+func multiaddrStrings(addrs []ma.Multiaddr) []string {
+	out := make([]string, len(addrs))
+	for i, a := range addrs {
+		out[i] = a.String()
+	}
+	return out
+}
