@@ -33,6 +33,8 @@ type AccountInfo struct {
 	// Stopped explains why entries past some block are not applied (a
 	// critical entry this version does not understand), if so.
 	Stopped string `json:"stopped,omitempty"`
+	// Devices are the nodes the account declares as acting for it.
+	Devices []DeviceInfo `json:"devices,omitempty"`
 }
 
 // MarshalJSON writes the head CID as a plain string.
@@ -145,7 +147,7 @@ func (r *Repo) Account(ctx context.Context, id protocol.AccountID) (AccountInfo,
 	if err != nil {
 		return AccountInfo{}, err
 	}
-	info := AccountInfo{ID: id, Name: st.Name, Role: st.Role, Recipient: st.Recipient, Head: st.head(), Seq: st.Seq, Stopped: st.StoppedWhy}
+	info := AccountInfo{ID: id, Name: st.Name, Role: st.Role, Recipient: st.Recipient, Head: st.head(), Seq: st.Seq, Stopped: st.StoppedWhy, Devices: st.Devices}
 	var la localAccount
 	if info.Local, err = getJSON(ctx, r.ds, keyLocal(id), &la); err != nil {
 		return AccountInfo{}, err

@@ -184,6 +184,8 @@ func applyToState(st *accountState, vb verifiedBlock, iw *indexWriter) error {
 		switch body := e.Body.(type) {
 		case *protocol.Profile:
 			st.Name, st.Role, st.Recipient = body.Name, body.Role, body.Recipient
+		case *protocol.Device:
+			st.setDevice(body)
 		case nil:
 			st.UnknownSeen++
 		}

@@ -101,6 +101,15 @@ func summarize(e protocol.Entry, name func([]byte) string) string {
 		return "hide " + joinLinks(b.Records)
 	case *protocol.Unhide:
 		return "unhide " + joinLinks(b.Records)
+	case *protocol.Device:
+		verb := "declare device"
+		if b.Remove {
+			verb = "withdraw device"
+		}
+		if b.Name != "" {
+			return fmt.Sprintf("%s %s (%q)", verb, b.PeerID(), b.Name)
+		}
+		return fmt.Sprintf("%s %s", verb, b.PeerID())
 	case *protocol.Ack:
 		return fmt.Sprintf("acknowledge record %s by %s (block %s)", b.Record, name(b.Author), b.Block)
 	}

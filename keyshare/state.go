@@ -45,9 +45,12 @@ type accountState struct {
 	// there on are not applied. Zero when none (block 0 cannot be one,
 	// since it must begin with a profile and its later entries are
 	// checked the same way; see applyBlock).
-	StoppedAt   uint64 `json:"stopped_at,omitempty"`
-	StoppedWhy  string `json:"stopped_why,omitempty"`
-	UnknownSeen int    `json:"unknown_entries,omitempty"`
+	StoppedAt uint64 `json:"stopped_at,omitempty"`
+	// Devices are the nodes (peer IDs, text form) the account declares as
+	// acting for it, with the names it gave them.
+	Devices     []DeviceInfo `json:"devices,omitempty"`
+	StoppedWhy  string       `json:"stopped_why,omitempty"`
+	UnknownSeen int          `json:"unknown_entries,omitempty"`
 }
 
 func (a *accountState) head() cid.Cid {

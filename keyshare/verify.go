@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 
@@ -166,7 +167,8 @@ func (r *Repo) verifyChain(ctx context.Context, id protocol.AccountID, iw *index
 			return cr, err
 		}
 	}
-	if fresh.Name != st.Name || fresh.Recipient != st.Recipient || fresh.Role != st.Role || fresh.StoppedAt != st.StoppedAt {
+	if fresh.Name != st.Name || fresh.Recipient != st.Recipient || fresh.Role != st.Role || fresh.StoppedAt != st.StoppedAt ||
+		!slices.Equal(fresh.Devices, st.Devices) {
 		cr.Problems = append(cr.Problems, "stored profile state differs from the chain (repaired)")
 		fresh.UnknownSeen = st.UnknownSeen
 		if err := putJSON(ctx, r.ds, keyAccount(id), fresh); err != nil {

@@ -9,6 +9,8 @@ import (
 
 	"filippo.io/age"
 	"github.com/fxamacker/cbor/v2"
+	"github.com/mr-tron/base58/base58"
+	mh "github.com/multiformats/go-multihash"
 )
 
 // Entry types defined by version 1 of the chain format. An entry of a type
@@ -23,6 +25,7 @@ const (
 	TypeHide    = "hide"    // a subject hides records from listings and standing shares
 	TypeUnhide  = "unhide"  // undoes hide
 	TypeAck     = "ack"     // a subject acknowledges a record another account authored
+	TypeDevice  = "device"  // an account declares (or withdraws) a node that acts for it
 )
 
 // Role is the role an account declares in its profile. Whether a role is
@@ -143,6 +146,8 @@ func newBody(typ string) EntryBody {
 		return &Unhide{}
 	case TypeAck:
 		return &Ack{}
+	case TypeDevice:
+		return &Device{}
 	}
 	return nil
 }
@@ -377,4 +382,55 @@ func validateRecordList(l []Link) error {
 		seen[c.KeyString()] = true
 	}
 	return nil
+}
+
+// MaxPeerIDLen bounds the binary peer ID in a device entry.
+const MaxPeerIDLen = 64
+
+// Device declares that the libp2p node with peer ID Peer acts for the
+// account (a patient's laptop and phone; the clinic server hosting a
+// clinician's account), or, with Remove set, that it no longer does. A
+// grant to an account authorises exactly its declared nodes at the
+// network edge.
+type Device struct {
+	Peer   []byte `cbor:"peer"` // binary peer ID (a multihash)
+	Name   string `cbor:"name,omitempty"`
+	Remove bool   `cbor:"remove,omitempty"`
+}
+
+// EntryType implements EntryBody.
+func (*Device) EntryType() string { return TypeDevice }
+
+// Validate implements EntryBody.
+func (d *Device) Validate() error {
+	if len(d.Peer) == 0 || len(d.Peer) > MaxPeerIDLen {
+		return fmt.Errorf("peer ID must be 1 to %d bytes", MaxPeerIDLen)
+	}
+	if _, err := mh.Cast(d.Peer); err != nil {
+		return fmt.Errorf("peer ID is not a multihash: %v", err)
+	}
+	if len(d.Name) > MaxNameLen || !utf8.ValidString(d.Name) {
+		return fmt.Errorf("device name must be at most %d bytes of UTF-8", MaxNameLen)
+	}
+	return nil
+}
+
+// PeerID returns the device's peer ID in its text form (base58btc), as
+// libp2p prints it.
+func (d *Device) PeerID() string { return base58.Encode(d.Peer) }
+
+// ParsePeerID decodes a libp2p peer ID's text form (base58btc "12D3KooW…"
+// or "Qm…") into its binary form.
+func ParsePeerID(s string) ([]byte, error) {
+	if len(s) == 0 || len(s) > 2*MaxPeerIDLen {
+		return nil, fmt.Errorf("peer ID %q: wrong length", truncate(s))
+	}
+	b, err := base58.Decode(s)
+	if err != nil {
+		return nil, fmt.Errorf("peer ID %q: not base58", truncate(s))
+	}
+	if _, err := mh.Cast(b); err != nil || len(b) > MaxPeerIDLen {
+		return nil, fmt.Errorf("peer ID %q: not a multihash", truncate(s))
+	}
+	return b, nil
 }

@@ -104,4 +104,23 @@ func TestDaemon(t *testing.T) {
 		t.Fatal("daemon did not stop on SIGTERM")
 	}
 	n.ok("id") // the repo is free again
+
+	// The account declares the node as its device.
+	n.ok("device", "add", info.PeerID, "--name", "clinic server")
+	var devices []struct {
+		PeerID string `json:"peer_id"`
+		Name   string `json:"name"`
+	}
+	n.json(&devices, "device", "ls", "--json")
+	if len(devices) != 1 || devices[0].PeerID != info.PeerID || devices[0].Name != "clinic server" {
+		t.Fatalf("device ls: %+v", devices)
+	}
+	if r := n.run("device", "add", "not-a-peer"); r.code != 1 || strings.Count(r.stderr, "\n") != 1 {
+		t.Fatalf("bad peer ID: exit %d, %q", r.code, r.stderr)
+	}
+	n.ok("device", "rm", info.PeerID)
+	n.json(&devices, "device", "ls", "--json")
+	if len(devices) != 0 {
+		t.Fatalf("device ls after rm: %+v", devices)
+	}
 }
