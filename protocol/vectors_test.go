@@ -382,8 +382,10 @@ func buildVectors(t testing.TB) *vectorFile {
 			{To: alice.pub, Key: mustB64(t, r2.wrapped["alice"])},
 			{To: bob.pub, Key: mustB64(t, r2.wrapped["bob"])},
 		}}),
+		NewEntry(&Device{Peer: vectorPeerID(t, "bob's clinic server"), Name: "clinic server"}),
 	}},
 		"Record entry on the author's (bob's) chain for record r2 about alice: keys[0] is the record key wrapped for the subject (alice), keys[1] for the author (bob).",
+		"Entry 1 declares the libp2p node whose Ed25519 key has the seed sha256(\"blockmrs test vector bob's clinic server\") as a device acting for bob: peer is that peer ID's binary form (identity multihash of 08 01 12 20 || public key).",
 		"A record entry gives the subject and the author access; further readers come from grants on the subject's chain.",
 		"Time "+utc(tBob1)+".")
 	bob2 := sign("bob/2", "bob", &Block{Seq: 2, Prev: link(bob1.cid), Time: tBob2, Entries: []Entry{
@@ -1274,4 +1276,17 @@ func firstDiffLine(a, b []byte) int {
 		}
 	}
 	return min(len(la), len(lb)) + 1
+}
+
+// vectorPeerID is the binary peer ID of the Ed25519 key seeded with
+// sha256(vecSeedPrefix + name).
+func vectorPeerID(t testing.TB, name string) []byte {
+	t.Helper()
+	seed := sha256.Sum256([]byte(vecSeedPrefix + name))
+	pub := ed25519.NewKeyFromSeed(seed[:]).Public().(ed25519.PublicKey)
+	b, err := ParsePeerID(string(AccountIDFromKey(pub)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
