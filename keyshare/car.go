@@ -205,6 +205,9 @@ func (r *Repo) ImportCAR(ctx context.Context, rd io.Reader) (*ImportResult, erro
 		}
 		return pending[i].block.Seq < pending[j].block.Seq
 	})
+	if err := r.indexImportedRecords(ctx, pending); err != nil {
+		return nil, err
+	}
 	if err := r.commit(ctx, pending); err != nil {
 		return nil, err
 	}

@@ -145,6 +145,9 @@ func (r *Repo) commit(ctx context.Context, vbs []verifiedBlock) error {
 		if err := batch.Put(ctx, keySeq(id, vb.block.Seq), vb.cid.Bytes()); err != nil {
 			return err
 		}
+		if err := indexChainBlock(ctx, batch, vb.cid, id); err != nil {
+			return err
+		}
 	}
 	for id, st := range states {
 		if err := putJSON(ctx, batch, keyAccount(id), st); err != nil {

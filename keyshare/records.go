@@ -78,6 +78,9 @@ func (r *Repo) AddRecord(ctx context.Context, k *Keys, nr NewRecord) (cid.Cid, e
 	if err != nil {
 		return cid.Undef, err
 	}
+	if err := r.IndexRecordBlocks(ctx, added.CID); err != nil {
+		return cid.Undef, err
+	}
 	meta, err := seal(hdr, added.Key.Recipient())
 	if err != nil {
 		return cid.Undef, fmt.Errorf("seal envelope: %w", err)

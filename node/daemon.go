@@ -16,6 +16,7 @@ import (
 
 	"github.com/blockmrs/blockmrs/node/api"
 	"github.com/blockmrs/blockmrs/node/config"
+	"github.com/blockmrs/blockmrs/node/exchange"
 	"github.com/blockmrs/blockmrs/node/internal/fsutil"
 	"github.com/blockmrs/blockmrs/node/p2p"
 )
@@ -114,6 +115,14 @@ func (d *Daemon) Run(ctx context.Context, repoDir string) (err error) {
 	defer func() {
 		if cerr := h.Close(); cerr != nil {
 			err = errors.Join(err, fmt.Errorf("daemon: close host: %w", cerr))
+		}
+	}()
+
+	// Block exchange stops before the host closes.
+	ex := exchange.New(h, repo, log)
+	defer func() {
+		if cerr := ex.Close(); cerr != nil {
+			err = errors.Join(err, fmt.Errorf("daemon: close exchange: %w", cerr))
 		}
 	}()
 

@@ -1,0 +1,258 @@
+// Package exchange moves blocks between nodes with bitswap, the IPFS
+// block exchange protocol, over the node's libp2p host. It keeps
+// bitswap's standard protocol IDs, so stock IPFS nodes can take part, and
+// it decides every incoming want from the repo's access index
+// (keyshare.Repo.MayServe): a peer that may not have a block is answered
+// exactly as for a block the node does not hold. Nothing is announced to
+// any content routing system: no DHT learns which CIDs a node holds.
+package exchange
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ipfs/boxo/bitswap"
+	bsnet "github.com/ipfs/boxo/bitswap/network/bsnet"
+	blocks "github.com/ipfs/go-block-format"
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/blockmrs/blockmrs/keyshare"
+	"github.com/blockmrs/blockmrs/store"
+)
+
+// DecisionTimeout bounds how long one access decision may take; a
+// decision that does not finish in time refuses the block.
+const DecisionTimeout = 5 * time.Second
+
+// Exchange is a running bitswap client and server over one host and one
+// repo. Create it with New and stop it with Close. It is safe for
+// concurrent use.
+type Exchange struct {
+	host host.Host
+	repo *keyshare.Repo
+	bs   *bitswap.Bitswap
+	log  *slog.Logger
+
+	ctx    context.Context // lives until Close
+	cancel context.CancelFunc
+
+	closeOnce sync.Once
+	closeErr  error
+
+	served, refused atomic.Int64 // wants allowed and refused
+}
+
+// New starts bitswap on h, serving from and storing into repo's
+// blockstore. Every want a peer sends is allowed only if
+// repo.MayServe(peer, cid) says so, evaluated when the want arrives. The
+// exchange looks for blocks only at peers it is connected to: it has no
+// content routing and announces nothing. log may be nil.
+func New(h host.Host, repo *keyshare.Repo, log *slog.Logger) *Exchange {
+	if log == nil {
+		log = slog.Default()
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	e := &Exchange{host: h, repo: repo, log: log, ctx: ctx, cancel: cancel}
+	net := bsnet.NewFromIpfsHost(h)
+	e.bs = bitswap.New(ctx, net, nil, repo.Store().Blockstore(),
+		bitswap.WithPeerBlockRequestFilter(e.allow),
+		// Answer every refused or missing want with DONT_HAVE, so that
+		// a refusal looks like an absence.
+		bitswap.SetSendDontHaves(true),
+	)
+	return e
+}
+
+// allow is bitswap's per-want filter.
+func (e *Exchange) allow(p peer.ID, c cid.Cid) bool {
+	ctx, cancel := context.WithTimeout(e.ctx, DecisionTimeout)
+	defer cancel()
+	ok, reason, err := e.repo.MayServe(ctx, p.String(), c)
+	if err != nil {
+		e.log.Warn("exchange: access decision failed; block refused", "peer", p, "cid", c, "err", err)
+		return false
+	}
+	e.log.Debug("exchange: want", "peer", p, "cid", c, "served", ok, "why", reason)
+	if ok {
+		e.served.Add(1)
+	} else {
+		e.refused.Add(1)
+	}
+	return ok
+}
+
+// Stats counts the wants peers sent this exchange since it started.
+type Stats struct {
+	// Allowed counts wants the access index allowed (the block may still
+	// have been missing).
+	Allowed int64 `json:"allowed"`
+	// Refused counts wants the access index refused; they were answered
+	// as for a block the node does not hold.
+	Refused int64 `json:"refused"`
+}
+
+// Stats returns the counts of wants allowed and refused so far.
+func (e *Exchange) Stats() Stats {
+	return Stats{Allowed: e.served.Load(), Refused: e.refused.Load()}
+}
+
+// Close stops bitswap. Fetches in flight fail.
+func (e *Exchange) Close() error {
+	e.closeOnce.Do(func() {
+		e.closeErr = e.bs.Close()
+		e.cancel()
+	})
+	return e.closeErr
+}
+
+// connect makes sure the host is connected to each of from, using the
+// addresses in its peerstore. It fails only when none can be reached.
+func (e *Exchange) connect(ctx context.Context, from []peer.ID) error {
+	if len(from) == 0 {
+		return nil
+	}
+	var errs []error
+	for _, p := range from {
+		if err := e.host.Connect(ctx, e.host.Peerstore().PeerInfo(p)); err != nil {
+			errs = append(errs, fmt.Errorf("connect %s: %w", p, err))
+		}
+	}
+	if len(errs) == len(from) {
+		return errors.Join(errs...)
+	}
+	return nil
+}
+
+// FetchBlock gets one block, from the local store if it is there, else
+// from connected peers (after connecting to from), and stores it.
+func (e *Exchange) FetchBlock(ctx context.Context, c cid.Cid, from ...peer.ID) (blocks.Block, error) {
+	if blk, err := e.repo.Store().Blockstore().Get(ctx, c); err == nil {
+		return blk, nil
+	}
+	if err := e.connect(ctx, from); err != nil {
+		return nil, fmt.Errorf("exchange: %w", err)
+	}
+	blk, err := e.bs.GetBlock(ctx, c)
+	if err != nil {
+		return nil, fmt.Errorf("exchange: get %s: %w", c, err)
+	}
+	if err := e.keep(ctx, []blocks.Block{blk}); err != nil {
+		return nil, err
+	}
+	return blk, nil
+}
+
+// keep stores blocks received from bitswap (whose bytes bitswap checked
+// against the CIDs it asked for) and tells bitswap they are here. The
+// boxo bitswap client does not store what it receives; a blockservice
+// normally does this.
+func (e *Exchange) keep(ctx context.Context, blks []blocks.Block) error {
+	if len(blks) == 0 {
+		return nil
+	}
+	if err := e.repo.Store().Blockstore().PutMany(ctx, blks); err != nil {
+		return fmt.Errorf("exchange: store blocks: %w", err)
+	}
+	if err := e.bs.NotifyNewBlocks(ctx, blks...); err != nil {
+		e.log.Debug("exchange: notify new blocks", "err", err)
+	}
+	return nil
+}
+
+// fetchBatch bounds how many blocks one round of a fetch asks for.
+const fetchBatch = 256
+
+// Fetch gets the whole DAG rooted at root into the local store, from the
+// given peers (connected to first) and any other connected peer, in one
+// bitswap session; then pins root and indexes its blocks as a record's,
+// so the node can serve them on to whoever may read the record. Blocks
+// already held are not asked for. Fetch fails when ctx ends before every
+// block arrived; what did arrive stays in the store, unpinned.
+func (e *Exchange) Fetch(ctx context.Context, root cid.Cid, from ...peer.ID) error {
+	if err := e.connect(ctx, from); err != nil {
+		return fmt.Errorf("exchange: fetch %s: %w", root, err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	sess := e.bs.NewSession(ctx)
+	bs := e.repo.Store().Blockstore()
+	seen := map[cid.Cid]bool{root: true}
+	level := []cid.Cid{root}
+	for len(level) > 0 {
+		var next []cid.Cid
+		var want []cid.Cid
+		var held []blocks.Block
+		for _, c := range level {
+			blk, err := bs.Get(ctx, c)
+			if err == nil {
+				held = append(held, blk)
+				continue
+			}
+			if !errors.Is(err, store.ErrMissing) {
+				return fmt.Errorf("exchange: fetch %s: %w", root, err)
+			}
+			want = append(want, c)
+		}
+		got, err := e.getMany(ctx, sess, want)
+		if err != nil {
+			return fmt.Errorf("exchange: fetch %s: %w", root, err)
+		}
+		if err := e.keep(ctx, got); err != nil {
+			return err
+		}
+		for _, blk := range append(held, got...) {
+			links, err := store.Links(blk)
+			if err != nil {
+				return fmt.Errorf("exchange: fetch %s: %w", root, err)
+			}
+			for _, l := range links {
+				if !seen[l] {
+					seen[l] = true
+					next = append(next, l)
+				}
+			}
+		}
+		level = next
+	}
+	if err := e.repo.Store().Pin(ctx, root); err != nil {
+		return fmt.Errorf("exchange: fetch %s: %w", root, err)
+	}
+	if err := e.repo.IndexRecordBlocks(ctx, root); err != nil {
+		return fmt.Errorf("exchange: fetch %s: %w", root, err)
+	}
+	return nil
+}
+
+// getMany asks the session for cs, fetchBatch at a time, and returns the
+// blocks once all arrived.
+func (e *Exchange) getMany(ctx context.Context, sess interface {
+	GetBlocks(context.Context, []cid.Cid) (<-chan blocks.Block, error)
+}, cs []cid.Cid) ([]blocks.Block, error) {
+	var out []blocks.Block
+	for start := 0; start < len(cs); start += fetchBatch {
+		batch := cs[start:min(start+fetchBatch, len(cs))]
+		ch, err := sess.GetBlocks(ctx, batch)
+		if err != nil {
+			return nil, err
+		}
+		n := 0
+		for blk := range ch {
+			out = append(out, blk)
+			n++
+		}
+		if n < len(batch) {
+			if err := ctx.Err(); err != nil {
+				return nil, fmt.Errorf("%d of %d blocks not received: %w", len(batch)-n, len(batch), err)
+			}
+			return nil, fmt.Errorf("%d of %d blocks not received", len(batch)-n, len(batch))
+		}
+	}
+	return out, nil
+}
