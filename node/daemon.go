@@ -26,7 +26,7 @@ import (
 // find it even when the config asks for port 0. It is removed on a clean
 // shutdown; after a crash it may be stale, which the repo lock tells: a
 // daemon runs exactly when the repo is locked.
-const APIAddrFile = "api.addr"
+const APIAddrFile = api.AddrFile
 
 // DefaultShutdownTimeout is how long Run waits for API requests in flight
 // when it stops.

@@ -85,6 +85,14 @@ func TestDaemon(t *testing.T) {
 		t.Fatalf("with token: %d %s", resp.StatusCode, body)
 	}
 
+	var peers []struct {
+		ID string `json:"id"`
+	}
+	n.json(&peers, "peers", "--json") // through the API
+	if len(peers) != 0 {
+		t.Fatalf("peers of a lone daemon: %+v", peers)
+	}
+
 	r := n.run("ls")
 	if r.code != 1 || !strings.Contains(r.stderr, "in use") {
 		t.Fatalf("ls while the daemon runs: exit %d, %q", r.code, r.stderr)
@@ -104,6 +112,9 @@ func TestDaemon(t *testing.T) {
 		t.Fatal("daemon did not stop on SIGTERM")
 	}
 	n.ok("id") // the repo is free again
+	if r := n.run("peers"); r.code != 1 || !strings.Contains(r.stderr, "no daemon") {
+		t.Fatalf("peers without a daemon: exit %d, %q", r.code, r.stderr)
+	}
 
 	// The account declares the node as its device.
 	n.ok("device", "add", info.PeerID, "--name", "clinic server")

@@ -1,0 +1,45 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/blockmrs/blockmrs/node/api"
+)
+
+var peersCmd = &command{name: "peers", summary: "list the peers the running daemon is connected to", run: runPeers}
+
+func runPeers(ctx context.Context, args []string) error {
+	f := newFlags("peers", "[flags]", `
+Peers asks the daemon running for this repo (through its local API) which
+libp2p peers it is connected to, and prints their peer IDs and addresses.
+It needs a running daemon.`, `
+blockmrs peers`)
+	if _, err := f.parseArgs(args, false); err != nil {
+		return err
+	}
+	dir, err := f.repoPath()
+	if err != nil {
+		return err
+	}
+	c, err := api.NewClient(dir)
+	if err != nil {
+		return err
+	}
+	p, err := c.Peers(ctx)
+	if err != nil {
+		return err
+	}
+	if p.Peers == nil {
+		p.Peers = []api.Peer{}
+	}
+	return f.printTable(p.Peers, func(t io.Writer) error {
+		fmt.Fprintln(t, "PEER ID\tADDRESSES")
+		for _, peer := range p.Peers {
+			fmt.Fprintf(t, "%s\t%s\n", peer.ID, strings.Join(peer.Addrs, " "))
+		}
+		return nil
+	})
+}
