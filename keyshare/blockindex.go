@@ -245,12 +245,15 @@ func (r *Repo) MayServe(ctx context.Context, peerID string, c cid.Cid) (ok bool,
 	if !o.Known() {
 		return false, "block not in the access index", nil
 	}
+	if ok, reason, err := r.mayServeReplica(ctx, peerID, o); err != nil || ok {
+		return ok, reason, err
+	}
 	accts, err := r.AccountsOfPeer(ctx, peerID)
 	if err != nil {
 		return false, "", err
 	}
 	if len(accts) == 0 {
-		return false, "peer is no declared device of any account", nil
+		return false, "peer is no declared device or replica of an entitled account", nil
 	}
 	if o.Chain != "" {
 		for _, id := range accts {
@@ -336,4 +339,30 @@ func entitledToChain(a *Access, owner, id protocol.AccountID) bool {
 		return reader || revoked
 	}
 	return false
+}
+
+// mayServeReplica tells whether the peer is a declared replica entitled to
+// the block: of the chain's account, for a chain block; of the subject or
+// the author, for a record block (a replica keeps what its account owns or
+// wrote available; it holds ciphertext only).
+func (r *Repo) mayServeReplica(ctx context.Context, peerID string, o BlockOwner) (bool, string, error) {
+	accts, err := r.ReplicatedBy(ctx, peerID)
+	if err != nil || len(accts) == 0 {
+		return false, "", err
+	}
+	for _, id := range accts {
+		if o.Chain == id {
+			return true, fmt.Sprintf("chain block of %s, whose declared replica the peer is", id), nil
+		}
+		for _, root := range o.Records {
+			a, err := r.AccessFor(ctx, root, id)
+			if err != nil {
+				return false, "", err
+			}
+			if a.Known && (a.Subject == id || a.Author == id) {
+				return true, fmt.Sprintf("block of record %s, kept by a declared replica of %s", root, id), nil
+			}
+		}
+	}
+	return false, "", nil
 }

@@ -240,3 +240,39 @@ func TestChainNotOpenedByUnacknowledgedClaim(t *testing.T) {
 		t.Fatalf("acknowledged writer refused the subject's chain: %v %s %v", ok, why, err)
 	}
 }
+
+// A declared replica gets its account's chain and the blocks of records
+// the account owns or wrote, and nothing of anyone else's.
+func TestReplicaMayServe(t *testing.T) {
+	ctx := context.Background()
+	pat := newParty(t, "Pat", protocol.RolePatient)
+	other := newParty(t, "Other", protocol.RolePatient)
+	send(t, other, pat)
+	backup := newPeerID(t)
+	own, err := pat.repo.AddRecord(ctx, pat.keys, NewRecord{Title: "t", Kind: protocol.KindNote, MediaType: "text/plain", Body: strings.NewReader("mine")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pat.repo.SetReplica(ctx, pat.keys, backup, "backup", false); err != nil {
+		t.Fatal(err)
+	}
+	head := pat.repo.mustHead(t, pat.keys.ID)
+	otherGenesis, _, _ := pat.repo.blockAt(ctx, other.keys.ID, 0)
+	for _, tc := range []struct {
+		c    cid.Cid
+		want bool
+	}{{own, true}, {head, true}, {otherGenesis, false}} {
+		if ok, why, err := pat.repo.MayServe(ctx, backup, tc.c); err != nil || ok != tc.want {
+			t.Fatalf("MayServe(replica, %s) = %v (%s), %v; want %v", tc.c, ok, why, err, tc.want)
+		}
+	}
+	if accts, _ := pat.repo.AccountsOfPeer(ctx, backup); len(accts) != 0 {
+		t.Fatal("a replica acts for the account")
+	}
+	if _, err := pat.repo.SetReplica(ctx, pat.keys, backup, "", true); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _, _ := pat.repo.MayServe(ctx, backup, own); ok {
+		t.Fatal("a withdrawn replica is still served")
+	}
+}

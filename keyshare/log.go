@@ -102,9 +102,13 @@ func summarize(e protocol.Entry, name func([]byte) string) string {
 	case *protocol.Unhide:
 		return "unhide " + joinLinks(b.Records)
 	case *protocol.Device:
-		verb := "declare device"
+		kind := "device"
+		if b.Replica {
+			kind = "replica"
+		}
+		verb := "declare " + kind
 		if b.Remove {
-			verb = "withdraw device"
+			verb = "withdraw " + kind
 		}
 		if b.Name != "" {
 			return fmt.Sprintf("%s %s (%q)", verb, b.PeerID(), b.Name)

@@ -391,11 +391,15 @@ const MaxPeerIDLen = 64
 // account (a patient's laptop and phone; the clinic server hosting a
 // clinician's account), or, with Remove set, that it no longer does. A
 // grant to an account authorises exactly its declared nodes at the
-// network edge.
+// network edge. With Replica set the node does not act for the account:
+// it only keeps the account's chain and the ciphertext of the account's
+// records available (a clinic server, or a stock IPFS node the patient
+// chose as a backup), and can decrypt nothing.
 type Device struct {
-	Peer   []byte `cbor:"peer"` // binary peer ID (a multihash)
-	Name   string `cbor:"name,omitempty"`
-	Remove bool   `cbor:"remove,omitempty"`
+	Peer    []byte `cbor:"peer"` // binary peer ID (a multihash)
+	Name    string `cbor:"name,omitempty"`
+	Remove  bool   `cbor:"remove,omitempty"`
+	Replica bool   `cbor:"replica,omitempty"`
 }
 
 // EntryType implements EntryBody.

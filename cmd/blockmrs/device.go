@@ -4,11 +4,15 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/blockmrs/blockmrs/keyshare"
 )
 
-var deviceCmd = &command{name: "device", summary: "declare which nodes act for the account (device add|rm|ls)", run: runDevice}
+var (
+	deviceCmd  = &command{name: "device", summary: "declare which nodes act for the account (device add|rm|ls)", run: runDevice}
+	replicaCmd = &command{name: "replica", summary: "declare which nodes keep the account's ciphertext available (replica add|rm|ls)", run: runReplica}
+)
 
 const deviceHelp = `Usage: blockmrs device add [flags] PEERID
        blockmrs device rm [flags] PEERID
@@ -27,21 +31,50 @@ Example:
   blockmrs device ls
 `
 
+const replicaHelp = `Usage: blockmrs replica add [flags] PEERID
+       blockmrs replica rm [flags] PEERID
+       blockmrs replica ls [flags]
+
+A replica is a node (a libp2p peer ID) that keeps the account's chain and
+the ciphertext of the records it owns or wrote available when the
+account's own nodes are offline: a clinic server, or a stock IPFS node
+chosen as a backup ('ipfs id' prints its peer ID). A replica acts for
+nobody and can decrypt nothing; nodes serve it the account's blocks
+because the account declared it, signed, on its chain.
+Run 'blockmrs replica add --help' for the flags.
+
+Example:
+  blockmrs replica add 12D3KooW... --name "home backup"
+  blockmrs replica ls
+`
+
 func runDevice(ctx context.Context, args []string) error {
 	return runNested(ctx, "device", deviceHelp, args,
-		subcommand{[]string{"add"}, func(ctx context.Context, args []string) error { return runDeviceSet(ctx, args, false) }},
-		subcommand{[]string{"rm", "remove"}, func(ctx context.Context, args []string) error { return runDeviceSet(ctx, args, true) }},
-		subcommand{[]string{"ls", "list"}, runDeviceLs})
+		subcommand{[]string{"add"}, func(ctx context.Context, args []string) error { return runNodeSet(ctx, args, false, false) }},
+		subcommand{[]string{"rm", "remove"}, func(ctx context.Context, args []string) error { return runNodeSet(ctx, args, true, false) }},
+		subcommand{[]string{"ls", "list"}, func(ctx context.Context, args []string) error { return runNodeLs(ctx, args, false) }})
 }
 
-func runDeviceSet(ctx context.Context, args []string, remove bool) error {
-	name, verb, desc := "device add", "declared", `
-Device add signs, on the acting account's chain, that the node with the
-given peer ID acts for the account. --name labels it for people.`
+func runReplica(ctx context.Context, args []string) error {
+	return runNested(ctx, "replica", replicaHelp, args,
+		subcommand{[]string{"add"}, func(ctx context.Context, args []string) error { return runNodeSet(ctx, args, false, true) }},
+		subcommand{[]string{"rm", "remove"}, func(ctx context.Context, args []string) error { return runNodeSet(ctx, args, true, true) }},
+		subcommand{[]string{"ls", "list"}, func(ctx context.Context, args []string) error { return runNodeLs(ctx, args, true) }})
+}
+
+// runNodeSet runs device add|rm (replica=false) and replica add|rm.
+func runNodeSet(ctx context.Context, args []string, remove, replica bool) error {
+	kind, role := "device", "acts for the account"
+	if replica {
+		kind, role = "replica", "keeps the account's chain and ciphertext available"
+	}
+	name, verb, desc := kind+" add", "declared", `
+`+capitalize(kind)+` add signs, on the acting account's chain, that the node with the
+given peer ID `+role+`. --name labels it for people.`
 	if remove {
-		name, verb, desc = "device rm", "withdrew", `
-Device rm signs, on the acting account's chain, that the node with the
-given peer ID no longer acts for the account.`
+		name, verb, desc = kind+" rm", "withdrew", `
+`+capitalize(kind)+` rm signs, on the acting account's chain, that the node with the
+given peer ID no longer `+role+`.`
 	}
 	f := newFlags(name, "[flags] PEERID", desc, "\nblockmrs "+name+" 12D3KooW...")
 	f.withAccount()
@@ -54,7 +87,11 @@ given peer ID no longer acts for the account.`
 		return err
 	}
 	return f.withKeys(ctx, func(repo *keyshare.Repo, keys *keyshare.Keys) error {
-		block, err := repo.SetDevice(ctx, keys, pos[0], label, remove)
+		set := repo.SetDevice
+		if replica {
+			set = repo.SetReplica
+		}
+		block, err := set(ctx, keys, pos[0], label, remove)
 		if err != nil {
 			return err
 		}
@@ -66,23 +103,30 @@ given peer ID no longer acts for the account.`
 				Block   string `json:"block"`
 			}{string(keys.ID), pos[0], remove, block.String()})
 		}
-		fmt.Printf("%s device %s in block %s\n", verb, pos[0], block)
+		fmt.Printf("%s %s %s in block %s\n", verb, kind, pos[0], block)
 		return nil
 	})
 }
 
-func runDeviceLs(ctx context.Context, args []string) error {
-	f := newFlags("device ls", "[flags]", `
-Device ls lists the nodes the acting account declares as acting for it.`, `
-blockmrs device ls`)
+// runNodeLs runs device ls (replica=false) and replica ls.
+func runNodeLs(ctx context.Context, args []string, replica bool) error {
+	kind, what := "device", "as acting for it"
+	if replica {
+		kind, what = "replica", "as its replicas"
+	}
+	f := newFlags(kind+" ls", "[flags]", `
+`+capitalize(kind)+` ls lists the nodes the acting account declares `+what+`.`, `
+blockmrs `+kind+` ls`)
 	f.withAccount()
 	if _, err := f.parseArgs(args, false); err != nil {
 		return err
 	}
 	return f.withSelected(ctx, func(_ *keyshare.Repo, me keyshare.AccountInfo) error {
-		devices := me.Devices
-		if devices == nil {
-			devices = []keyshare.DeviceInfo{}
+		devices := []keyshare.DeviceInfo{}
+		for _, d := range me.Devices {
+			if d.Replica == replica {
+				devices = append(devices, d)
+			}
 		}
 		return f.printTable(devices, func(t io.Writer) error {
 			fmt.Fprintln(t, "PEER ID\tNAME")
@@ -92,4 +136,11 @@ blockmrs device ls`)
 			return nil
 		})
 	})
+}
+
+func capitalize(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
 }

@@ -35,7 +35,7 @@ func init() {
 		addCmd, lsCmd, getCmd,
 		grantCmd, revokeCmd, hideCmd, unhideCmd,
 		verifyCmd, logCmd, keyCmd, catCmd,
-		exportCmd, importCmd, gcCmd, deviceCmd, daemonCmd, peersCmd, versionCmd,
+		exportCmd, importCmd, gcCmd, deviceCmd, replicaCmd, daemonCmd, peersCmd, versionCmd,
 	}
 }
 
