@@ -238,6 +238,19 @@ func (r *Repo) indexImportedRecords(ctx context.Context, vbs []verifiedBlock) er
 // know, gives false. The answer is evaluated at the time of the call, so a
 // revocation applies to the next request.
 func (r *Repo) MayServe(ctx context.Context, peerID string, c cid.Cid) (ok bool, reason string, err error) {
+	// Who the peer is comes first: it is cheap, and a peer that is no
+	// account's node costs nothing more.
+	accts, err := r.AccountsOfPeer(ctx, peerID)
+	if err != nil {
+		return false, "", err
+	}
+	reps, err := r.ReplicatedBy(ctx, peerID)
+	if err != nil {
+		return false, "", err
+	}
+	if len(accts) == 0 && len(reps) == 0 {
+		return false, "peer is no declared device or replica of any account", nil
+	}
 	o, err := r.Owner(ctx, c)
 	if err != nil {
 		return false, "", err
@@ -245,17 +258,12 @@ func (r *Repo) MayServe(ctx context.Context, peerID string, c cid.Cid) (ok bool,
 	if !o.Known() {
 		return false, "block not in the access index", nil
 	}
-	if ok, reason, err := r.mayServeReplica(ctx, peerID, o); err != nil || ok {
-		return ok, reason, err
-	}
-	accts, err := r.AccountsOfPeer(ctx, peerID)
-	if err != nil {
-		return false, "", err
-	}
-	if len(accts) == 0 {
-		return false, "peer is no declared device or replica of an entitled account", nil
-	}
 	if o.Chain != "" {
+		for _, id := range reps {
+			if id == o.Chain {
+				return true, fmt.Sprintf("chain block of %s, whose declared replica the peer is", id), nil
+			}
+		}
 		for _, id := range accts {
 			if id == o.Chain {
 				return true, fmt.Sprintf("chain block of %s, the peer's own account", o.Chain), nil
@@ -274,32 +282,88 @@ func (r *Repo) MayServe(ctx context.Context, peerID string, c cid.Cid) (ok bool,
 				if !theirs[c] {
 					continue
 				}
-				a, err := r.AccessFor(ctx, c, id)
+				as, err := r.accessAll(ctx, c)
 				if err != nil {
 					return false, "", err
 				}
-				if a.Known && entitledToChain(a, o.Chain, id) {
-					return true, fmt.Sprintf("chain block of %s, whom %s shares record %s with", o.Chain, id, c), nil
+				for _, a := range as {
+					if a.Known && entitledToChain(a, o.Chain, id) {
+						return true, fmt.Sprintf("chain block of %s, whom %s shares record %s with", o.Chain, id, c), nil
+					}
 				}
 			}
 		}
 		return false, fmt.Sprintf("chain block of %s, which no account of the peer shares a record with", o.Chain), nil
 	}
-	for _, root := range o.Records {
+	// A record block is sent only if this node holds it (so no want for
+	// it is left pending, to be answered without a check when it arrives).
+	if has, err := r.st.Blockstore().Has(ctx, c); err != nil || !has {
+		return false, "record block not held here", err
+	}
+	claims, contested, err := r.trustedClaims(ctx, o.Records)
+	if err != nil {
+		return false, "", err
+	}
+	for _, a := range claims {
+		for _, id := range reps {
+			if a.Subject == id || a.Author == id {
+				return true, fmt.Sprintf("block of record %s, kept by a declared replica of %s", a.Record, id), nil
+			}
+		}
 		for _, id := range accts {
-			a, err := r.AccessFor(ctx, root, id)
-			if err != nil {
-				return false, "", err
-			}
-			if !a.Known {
-				continue
-			}
 			if rd, ok := a.Reader(id); ok {
-				return true, fmt.Sprintf("block of record %s, which %s may read as %s", root, id, rd.Role), nil
+				return true, fmt.Sprintf("block of record %s, which %s may read as %s", a.Record, id, rd.Role), nil
 			}
 		}
 	}
+	if contested {
+		return false, "record block claimed more than once, and no account of this repo vouches for a claim that lets the peer read it", nil
+	}
 	return false, "no account of the peer may read the record now", nil
+}
+
+// trustedClaims returns the record claims the serving decision may rest
+// on, for a block that belongs to the record roots given. Normally that is
+// the one claim of the one record. When the block is claimed more than
+// once — two entries for one CID, or a block that is also claimed as a
+// record of its own (an inner block, or the same bytes under another
+// codec) — anyone who learned a CID could have made the other claim, so
+// only claims whose author or subject is an account of this repo count.
+func (r *Repo) trustedClaims(ctx context.Context, roots []cid.Cid) (claims []*Access, contested bool, err error) {
+	var all []*Access
+	for _, root := range roots {
+		as, err := r.accessAll(ctx, root)
+		if err != nil {
+			return nil, false, err
+		}
+		for _, a := range as {
+			if a.Known {
+				all = append(all, a)
+			}
+		}
+	}
+	if len(all) <= 1 {
+		return all, false, nil
+	}
+	for _, a := range all {
+		local, err := r.isLocal(ctx, a.Author)
+		if err != nil {
+			return nil, true, err
+		}
+		if !local {
+			if local, err = r.isLocal(ctx, a.Subject); err != nil {
+				return nil, true, err
+			}
+		}
+		if local {
+			claims = append(claims, a)
+		}
+	}
+	return claims, true, nil
+}
+
+func (r *Repo) isLocal(ctx context.Context, id protocol.AccountID) (bool, error) {
+	return r.ds.Has(ctx, keyLocal(id))
 }
 
 // recordsIn returns the CIDs of the records account id appears in (the
@@ -336,33 +400,11 @@ func entitledToChain(a *Access, owner, id protocol.AccountID) bool {
 	case a.Subject == owner && a.Author == id:
 		return a.Acked
 	case a.Subject == owner:
-		return reader || revoked
+		// Only the owner's own grants (and revocations) count: keys an
+		// author wrapped at creation for third parties do not open the
+		// subject's chain to them.
+		rd, _ := a.Reader(id)
+		return (reader && rd.Via.Account == owner) || revoked
 	}
 	return false
-}
-
-// mayServeReplica tells whether the peer is a declared replica entitled to
-// the block: of the chain's account, for a chain block; of the subject or
-// the author, for a record block (a replica keeps what its account owns or
-// wrote available; it holds ciphertext only).
-func (r *Repo) mayServeReplica(ctx context.Context, peerID string, o BlockOwner) (bool, string, error) {
-	accts, err := r.ReplicatedBy(ctx, peerID)
-	if err != nil || len(accts) == 0 {
-		return false, "", err
-	}
-	for _, id := range accts {
-		if o.Chain == id {
-			return true, fmt.Sprintf("chain block of %s, whose declared replica the peer is", id), nil
-		}
-		for _, root := range o.Records {
-			a, err := r.AccessFor(ctx, root, id)
-			if err != nil {
-				return false, "", err
-			}
-			if a.Known && (a.Subject == id || a.Author == id) {
-				return true, fmt.Sprintf("block of record %s, kept by a declared replica of %s", root, id), nil
-			}
-		}
-	}
-	return false, "", nil
 }

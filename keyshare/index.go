@@ -55,6 +55,21 @@ type keyFact struct {
 	Grant   bool               `json:"grant,omitempty"` // from a grant entry (else the record entry)
 }
 
+// ackFact is an ack entry: who acknowledged (Via.Account), and the claim
+// acknowledged (its author and chain block).
+type ackFact struct {
+	Via    EntryRef           `json:"via"`
+	Author protocol.AccountID `json:"author"`
+	Block  string             `json:"block"`
+}
+
+// acknowledges tells whether the ack was written by the claim's subject
+// about exactly this claim (its author and block), so an ack of one
+// author's record says nothing about another author's claim on the CID.
+func (a ackFact) acknowledges(cl *claimFact) bool {
+	return a.Via.Account == cl.Subject && a.Author == cl.Author && a.Block == cl.Entry.Block
+}
+
 type revokeFact struct {
 	From protocol.AccountID `json:"from"`
 	Via  EntryRef           `json:"via"`
@@ -83,7 +98,7 @@ type recordFacts struct {
 	Keys    []keyFact    `json:"keys,omitempty"`
 	Revokes []revokeFact `json:"revokes,omitempty"`
 	Hides   []hideFact   `json:"hides,omitempty"`
-	Acks    []EntryRef   `json:"acks,omitempty"`
+	Acks    []ackFact    `json:"acks,omitempty"`
 }
 
 // indexWriter accumulates fact changes for a batch of blocks.
@@ -187,7 +202,7 @@ func (w *indexWriter) apply(b *protocol.Block, blockCID cid.Cid) error {
 			if err != nil {
 				return err
 			}
-			f.Acks = append(f.Acks, ref)
+			f.Acks = append(f.Acks, ackFact{Via: ref, Author: protocol.AccountIDFromKey(body.Author), Block: body.Block.String()})
 			w.touch(author, body.Record.Cid)
 		}
 	}
@@ -250,7 +265,7 @@ func sortFacts(f *recordFacts) {
 		return f.Revokes[i].From < f.Revokes[j].From
 	})
 	sort.SliceStable(f.Hides, func(i, j int) bool { return refLess(f.Hides[i].Via, f.Hides[j].Via) })
-	sort.SliceStable(f.Acks, func(i, j int) bool { return refLess(f.Acks[i], f.Acks[j]) })
+	sort.SliceStable(f.Acks, func(i, j int) bool { return refLess(f.Acks[i].Via, f.Acks[j].Via) })
 	// Claims: earliest block time first, then block CID, so the "first"
 	// claim is the same everywhere.
 	sort.SliceStable(f.Claims, func(i, j int) bool {
@@ -357,7 +372,7 @@ func evaluateClaim(c cid.Cid, f *recordFacts, cl *claimFact, now time.Time) *Acc
 	a.Supersedes = cl.Supersedes
 	a.Acked = cl.Author == cl.Subject
 	for _, ack := range f.Acks {
-		if ack.Account == cl.Subject {
+		if ack.acknowledges(cl) {
 			a.Acked = true
 		}
 	}

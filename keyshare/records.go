@@ -324,7 +324,7 @@ func (r *Repo) ackFor(ctx context.Context, k *Keys, a *Access) *protocol.Ack {
 		return nil
 	}
 	for _, ack := range f.Acks {
-		if ack.Account == k.ID {
+		if ack.Via.Account == k.ID && ack.Author == a.Author && ack.Block == a.Entry.Block {
 			return nil
 		}
 	}

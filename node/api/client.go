@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -41,8 +43,10 @@ func NewClient(dir string) (*Client, error) {
 		return nil, fmt.Errorf("api client: %w", err)
 	}
 	base := strings.TrimSpace(string(addr))
-	if !strings.HasPrefix(base, "http://127.0.0.1:") && !strings.HasPrefix(base, "http://localhost:") && !strings.HasPrefix(base, "http://[::1]:") {
-		return nil, fmt.Errorf("api client: %s holds %q, not a loopback URL", AddrFile, base)
+	u, err := url.Parse(base)
+	if err != nil || u.Scheme != "http" || u.User != nil || u.Path != "" || u.RawQuery != "" || u.Fragment != "" ||
+		u.Port() == "" || !isLoopbackHost(u.Hostname()) {
+		return nil, fmt.Errorf("api client: %s holds %q, not a loopback http://HOST:PORT URL", AddrFile, base)
 	}
 	tok, err := os.ReadFile(filepath.Join(dir, TokenFile))
 	if err != nil {
@@ -95,4 +99,13 @@ func (c *Client) get(ctx context.Context, path string, v any) error {
 		return fmt.Errorf("api %s: bad response: %w", path, err)
 	}
 	return nil
+}
+
+// isLoopbackHost tells whether h names this machine only.
+func isLoopbackHost(h string) bool {
+	if h == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
 }

@@ -54,7 +54,9 @@ func TestClient(t *testing.T) {
 	if _, err := NewClient(writeClientFiles(t, "", e.token)); !errors.Is(err, ErrNoDaemon) {
 		t.Fatalf("no api.addr: %v", err)
 	}
-	if _, err := NewClient(writeClientFiles(t, "http://192.0.2.1:4102", e.token)); err == nil {
-		t.Fatal("a non-loopback API address accepted")
+	for _, bad := range []string{"http://192.0.2.1:4102", "http://127.0.0.1:1@evil.example", "http://127.0.0.1.evil.example:80", "https://127.0.0.1:4102", "http://127.0.0.1"} {
+		if _, err := NewClient(writeClientFiles(t, bad, e.token)); err == nil {
+			t.Fatalf("API address %q accepted", bad)
+		}
 	}
 }
