@@ -240,11 +240,7 @@ func (r *Repo) indexImportedRecords(ctx context.Context, vbs []verifiedBlock) er
 func (r *Repo) MayServe(ctx context.Context, peerID string, c cid.Cid) (ok bool, reason string, err error) {
 	// Who the peer is comes first: it is cheap, and a peer that is no
 	// account's node costs nothing more.
-	accts, err := r.AccountsOfPeer(ctx, peerID)
-	if err != nil {
-		return false, "", err
-	}
-	reps, err := r.ReplicatedBy(ctx, peerID)
+	accts, reps, err := r.declaredBy(ctx, peerID)
 	if err != nil {
 		return false, "", err
 	}

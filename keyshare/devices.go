@@ -71,25 +71,42 @@ func (r *Repo) setNode(ctx context.Context, k *Keys, peerID, name string, remove
 // AccountsOfPeer returns the accounts whose chains declare the node with
 // peer ID peerID (text form) as acting for them (replicas excluded).
 func (r *Repo) AccountsOfPeer(ctx context.Context, peerID string) ([]protocol.AccountID, error) {
-	return r.accountsDeclaring(ctx, peerID, false)
+	acting, _, err := r.declaredBy(ctx, peerID)
+	return acting, err
 }
 
 // ReplicatedBy returns the accounts whose chains declare the node with
 // peer ID peerID as their replica.
 func (r *Repo) ReplicatedBy(ctx context.Context, peerID string) ([]protocol.AccountID, error) {
-	return r.accountsDeclaring(ctx, peerID, true)
+	_, replicating, err := r.declaredBy(ctx, peerID)
+	return replicating, err
 }
 
-func (r *Repo) accountsDeclaring(ctx context.Context, peerID string, replica bool) ([]protocol.AccountID, error) {
-	accts, err := r.Accounts(ctx)
+// declaredBy returns, in one pass over the chain states (no key files are
+// read: it runs for every block a peer asks for), the accounts that
+// declare the peer as acting for them and those that declare it as their
+// replica.
+func (r *Repo) declaredBy(ctx context.Context, peerID string) (acting, replicating []protocol.AccountID, err error) {
+	keys, err := listKeys(ctx, r.ds, "/keyshare/acct/")
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	var out []protocol.AccountID
-	for _, a := range accts {
-		if slices.ContainsFunc(a.Devices, func(x DeviceInfo) bool { return x.PeerID == peerID && x.Replica == replica }) {
-			out = append(out, a.ID)
+	for _, k := range keys {
+		var st accountState
+		if _, err := getJSON(ctx, r.ds, k, &st); err != nil {
+			return nil, nil, err
+		}
+		for _, d := range st.Devices {
+			if d.PeerID != peerID {
+				continue
+			}
+			id := protocol.AccountID(k.BaseNamespace())
+			if d.Replica {
+				replicating = append(replicating, id)
+			} else {
+				acting = append(acting, id)
+			}
 		}
 	}
-	return out, nil
+	return acting, replicating, nil
 }

@@ -7,10 +7,11 @@
 //   - config: the versioned config.json and its BLOCKMRS_* overrides;
 //   - p2p: the node key and the libp2p host (transports, security,
 //     resource limits, NAT traversal), bootstrap and mDNS;
+//   - exchange: bitswap block exchange, every want checked against the
+//     access index;
 //   - api: the local HTTP API, its token and its OpenAPI description.
 //
-// Block exchange with access enforced on every request, chain sync and
-// access requests arrive as further subfolders.
+// Chain sync and access requests arrive as further subfolders.
 //
 // A repo folder holds, besides what keyshare and store keep there:
 // config.json, node.key (the node's libp2p identity, mode 0600), api.token

@@ -108,15 +108,6 @@ func Links(cids []cid.Cid) []Link {
 	return out
 }
 
-// CIDs converts links to CIDs.
-func CIDs(links []Link) []cid.Cid {
-	out := make([]cid.Cid, len(links))
-	for i, l := range links {
-		out[i] = l.Cid
-	}
-	return out
-}
-
 // marshal encodes v canonically.
 func marshal(v any) ([]byte, error) { return encMode.Marshal(v) }
 
