@@ -1,0 +1,637 @@
+package keyshare
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ipfs/go-cid"
+	"github.com/ipfs/go-datastore"
+
+	"github.com/blockmrs/blockmrs/protocol"
+)
+
+// Access requests. A requester's repo keeps the requests it made in its
+// outbox until they are answered; the asked account's repo keeps those it
+// received in its inbox. Both are persisted under /keyshare/requests/, one
+// JSON value per request, keyed by the request's ID (its CID). Nodes move
+// the messages (node/requests); this file decides what to accept.
+
+// Request states.
+const (
+	// Outbox.
+	StatePendingDelivery = "pending delivery" // no node of the asked account took it yet
+	StateDelivered       = "delivered"        // a node of the asked account took it; no answer yet
+	// Inbox.
+	StateNew = "new" // not answered yet
+	// Both.
+	StateApproved = "approved"
+	StateDenied   = "denied"
+)
+
+// Limits on the inbox, against floods: unanswered requests held from one
+// requesting account, and in all.
+const (
+	MaxInboxPerRequester = 16
+	MaxInbox             = 1024
+	// A request created more than this in the future (clock skew) or
+	// longer than MaxRequestAge ago is refused.
+	maxRequestSkew = time.Hour
+	MaxRequestAge  = 365 * 24 * time.Hour
+)
+
+// Boxes.
+const (
+	Inbox  = "inbox"
+	Outbox = "outbox"
+)
+
+func keyRequest(box, id string) datastore.Key {
+	return datastore.NewKey("/keyshare/requests/" + box + "/" + id)
+}
+
+// requestsMu serialises the read-modify-write of request entries.
+var requestsMu sync.Mutex
+
+// RequestInfo describes a request in the inbox or the outbox.
+type RequestInfo struct {
+	ID       string             `json:"id"`
+	Box      string             `json:"box"` // Inbox or Outbox
+	From     protocol.AccountID `json:"from"`
+	FromName string             `json:"from_name,omitempty"` // from the requester's profile
+	FromRole protocol.Role      `json:"from_role,omitempty"`
+	To       protocol.AccountID `json:"to"`
+	// Records asked for; empty means every record To may grant.
+	Records  []string  `json:"records"`
+	Reason   string    `json:"reason,omitempty"`
+	Duration int64     `json:"duration_seconds,omitempty"` // access asked for; 0: no end asked
+	Created  time.Time `json:"created"`
+	State    string    `json:"state"`
+	Updated  time.Time `json:"updated"`
+	// Peer is the node that delivered an inbox request (informative: the
+	// request's signature, not the peer, says who asks).
+	Peer string `json:"peer,omitempty"`
+	// Set once answered.
+	AnswerReason string    `json:"answer_reason,omitempty"`
+	Grant        string    `json:"grant,omitempty"`           // chain block holding the grant
+	Expires      time.Time `json:"expires,omitzero"`          // inbox: end of the grant given
+	AnswerSent   bool      `json:"answer_delivered,omitempty"` // inbox: the answer reached the requester's node
+}
+
+// requestEntry is what the datastore holds per request.
+type requestEntry struct {
+	Info    RequestInfo `json:"info"`
+	Raw     []byte      `json:"raw"`               // the signed request
+	Profile []byte      `json:"profile,omitempty"` // the requester's first chain block
+	Answer  []byte      `json:"answer,omitempty"`  // the signed answer
+}
+
+func (r *Repo) getRequest(ctx context.Context, box, id string) (*requestEntry, bool, error) {
+	var e requestEntry
+	found, err := getJSON(ctx, r.ds, keyRequest(box, id), &e)
+	if err != nil || !found {
+		return nil, found, err
+	}
+	return &e, true, nil
+}
+
+func (r *Repo) putRequest(ctx context.Context, e *requestEntry) error {
+	if err := putJSON(ctx, r.ds, keyRequest(e.Info.Box, e.Info.ID), e); err != nil {
+		return fmt.Errorf("store request: %w", err)
+	}
+	return r.ds.Sync(ctx, datastore.NewKey("/keyshare/requests"))
+}
+
+func (r *Repo) listRequests(ctx context.Context, box string) ([]*requestEntry, error) {
+	keys, err := listKeys(ctx, r.ds, "/keyshare/requests/"+box+"/")
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*requestEntry, 0, len(keys))
+	for _, k := range keys {
+		var e requestEntry
+		if _, err := getJSON(ctx, r.ds, k, &e); err != nil {
+			return nil, err
+		}
+		out = append(out, &e)
+	}
+	return out, nil
+}
+
+func requestInfo(q *protocol.Request, id cid.Cid, box string) RequestInfo {
+	recs := make([]string, len(q.Records))
+	for i, l := range q.Records {
+		recs[i] = l.String()
+	}
+	return RequestInfo{ID: id.String(), Box: box, From: q.FromID(), To: q.ToID(), Records: recs, Reason: q.Reason,
+		Duration: int64(q.Duration), Created: time.UnixMilli(q.Created).UTC()}
+}
+
+// DevicesOf returns the peer IDs of the nodes account id's chain declares
+// as acting for it (replicas excluded): where messages for it go. Peers
+// learn nothing else of an account: a peer's own claim is never asked.
+func (r *Repo) DevicesOf(ctx context.Context, id protocol.AccountID) ([]string, error) {
+	st, err := r.state(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, d := range st.Devices {
+		if !d.Replica {
+			out = append(out, d.PeerID)
+		}
+	}
+	return out, nil
+}
+
+// NewRequest asks account to (known to the repo, so its nodes can be
+// found) for records (none: every record to may grant) for duration (0:
+// no end asked for), as k. The signed request goes into the outbox,
+// pending delivery, with k's first chain block (its profile), which
+// travels with it so that to can grant to k.
+func (r *Repo) NewRequest(ctx context.Context, k *Keys, to protocol.AccountID, records []cid.Cid, reason string, duration time.Duration) (RequestInfo, error) {
+	if to == k.ID {
+		return RequestInfo{}, errors.New("cannot ask yourself")
+	}
+	if _, err := r.Account(ctx, to); err != nil {
+		return RequestInfo{}, fmt.Errorf("request to: %w", err)
+	}
+	if duration < 0 {
+		return RequestInfo{}, errors.New("negative duration")
+	}
+	genesis, ok, err := r.blockAt(ctx, k.ID, 0)
+	if err != nil {
+		return RequestInfo{}, err
+	}
+	if !ok {
+		return RequestInfo{}, fmt.Errorf("%s: %w", k.ID, ErrUnknownAccount)
+	}
+	blk, err := r.st.Blockstore().Get(ctx, genesis)
+	if err != nil {
+		return RequestInfo{}, fmt.Errorf("first chain block of %s: %w", k.ID, err)
+	}
+	nonce := make([]byte, protocol.RequestNonceSize)
+	if _, err := rand.Read(nonce); err != nil {
+		return RequestInfo{}, err
+	}
+	q := &protocol.Request{To: keyOf(to), Records: protocol.Links(records), Reason: reason,
+		Duration: uint64((duration + time.Second - 1) / time.Second), Created: r.now().UnixMilli(), Nonce: nonce}
+	raw, id, err := q.Sign(k.Sign)
+	if err != nil {
+		return RequestInfo{}, err
+	}
+	e := &requestEntry{Info: requestInfo(q, id, Outbox), Raw: raw, Profile: blk.RawData()}
+	if self, err := r.state(ctx, k.ID); err == nil {
+		e.Info.FromName, e.Info.FromRole = self.Name, self.Role
+	}
+	e.Info.State, e.Info.Updated = StatePendingDelivery, r.now().UTC()
+	requestsMu.Lock()
+	defer requestsMu.Unlock()
+	if err := r.putRequest(ctx, e); err != nil {
+		return RequestInfo{}, err
+	}
+	return e.Info, nil
+}
+
+// ReceiveRequest takes a request a node delivered (fromPeer names that
+// node, for the record only), with the requester's first chain block
+// (profile; needed unless the requester is known already). The request
+// must be signed by its requester, addressed to a local account, recent,
+// and within the inbox limits. A request already held is returned as it
+// is (redelivery is no error).
+func (r *Repo) ReceiveRequest(ctx context.Context, raw, profile []byte, fromPeer string) (RequestInfo, error) {
+	q, err := protocol.DecodeRequest(raw)
+	if err != nil {
+		return RequestInfo{}, err
+	}
+	id := protocol.BlockCID(raw)
+	to, from := q.ToID(), q.FromID()
+	if local, err := r.ds.Has(ctx, keyLocal(to)); err != nil {
+		return RequestInfo{}, err
+	} else if !local {
+		return RequestInfo{}, fmt.Errorf("request %s: addressed to %s, not an account of this node", id, to)
+	}
+	now := r.now()
+	created := time.UnixMilli(q.Created)
+	if created.After(now.Add(maxRequestSkew)) {
+		return RequestInfo{}, fmt.Errorf("request %s: created in the future", id)
+	}
+	if now.Sub(created) > MaxRequestAge {
+		return RequestInfo{}, fmt.Errorf("request %s: older than %v", id, MaxRequestAge)
+	}
+	info := requestInfo(q, id, Inbox)
+	if len(profile) > 0 {
+		name, role, err := checkProfileBlock(profile, from)
+		if err != nil {
+			return RequestInfo{}, fmt.Errorf("request %s: %w", id, err)
+		}
+		info.FromName, info.FromRole = name, role
+	}
+	if st, err := r.state(ctx, from); err == nil {
+		info.FromName, info.FromRole = st.Name, st.Role
+	} else if !errors.Is(err, ErrUnknownAccount) {
+		return RequestInfo{}, err
+	} else if len(profile) == 0 {
+		return RequestInfo{}, fmt.Errorf("request %s: requester %s is unknown and sent no profile", id, from)
+	}
+
+	requestsMu.Lock()
+	defer requestsMu.Unlock()
+	if e, found, err := r.getRequest(ctx, Inbox, id.String()); err != nil {
+		return RequestInfo{}, err
+	} else if found {
+		return e.Info, nil
+	}
+	all, err := r.listRequests(ctx, Inbox)
+	if err != nil {
+		return RequestInfo{}, err
+	}
+	open, openFrom := 0, 0
+	for _, e := range all {
+		if e.Info.State == StateNew {
+			open++
+			if e.Info.From == from {
+				openFrom++
+			}
+		}
+	}
+	if openFrom >= MaxInboxPerRequester {
+		return RequestInfo{}, fmt.Errorf("request %s: %s already has %d unanswered requests here", id, from, openFrom)
+	}
+	if open >= MaxInbox {
+		return RequestInfo{}, fmt.Errorf("request %s: inbox full (%d unanswered requests)", id, open)
+	}
+	info.State, info.Updated, info.Peer = StateNew, now.UTC(), fromPeer
+	e := &requestEntry{Info: info, Raw: raw, Profile: profile}
+	if err := r.putRequest(ctx, e); err != nil {
+		return RequestInfo{}, err
+	}
+	return info, nil
+}
+
+// checkProfileBlock checks that raw is the first block of from's chain
+// and returns the profile's name and role.
+func checkProfileBlock(raw []byte, from protocol.AccountID) (string, protocol.Role, error) {
+	if len(raw) > protocol.MaxProfileBlock {
+		return "", "", errors.New("profile block too large")
+	}
+	b, err := protocol.DecodeBlock(raw)
+	if err != nil {
+		return "", "", fmt.Errorf("profile: %w", err)
+	}
+	if b.Seq != 0 || b.AuthorID() != from {
+		return "", "", errors.New("profile: not the first chain block of the requester")
+	}
+	p := b.Entries[0].Body.(*protocol.Profile) // DecodeBlock checked block 0 starts with one
+	return p.Name, p.Role, nil
+}
+
+// importProfile imports a requester's first chain block as a contact,
+// through ImportCAR (a CARv1 holding that one block), so it is verified
+// like any chain.
+func (r *Repo) importProfile(ctx context.Context, raw []byte) error {
+	c := protocol.BlockCID(raw)
+	cb := c.Bytes()
+	// DAG-CBOR {"roots": [CID], "version": 1}.
+	hdr := []byte{0xa2, 0x65}
+	hdr = append(hdr, "roots"...)
+	hdr = append(hdr, 0x81, 0xd8, 0x2a)
+	n := len(cb) + 1
+	if n < 24 {
+		hdr = append(hdr, 0x40|byte(n))
+	} else {
+		hdr = append(hdr, 0x58, byte(n))
+	}
+	hdr = append(append(hdr, 0x00), cb...)
+	hdr = append(hdr, 0x67)
+	hdr = append(hdr, "version"...)
+	hdr = append(hdr, 0x01)
+	var car bytes.Buffer
+	car.Write(binary.AppendUvarint(nil, uint64(len(hdr))))
+	car.Write(hdr)
+	car.Write(binary.AppendUvarint(nil, uint64(len(cb)+len(raw))))
+	car.Write(cb)
+	car.Write(raw)
+	if _, err := r.ImportCAR(ctx, &car); err != nil {
+		return fmt.Errorf("import requester's profile: %w", err)
+	}
+	return nil
+}
+
+// openInbox loads an unanswered inbox request for k to answer.
+func (r *Repo) openInbox(ctx context.Context, k *Keys, id string) (*requestEntry, *protocol.Request, error) {
+	e, found, err := r.getRequest(ctx, Inbox, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !found {
+		return nil, nil, fmt.Errorf("no request %s in the inbox", id)
+	}
+	if e.Info.To != k.ID {
+		return nil, nil, fmt.Errorf("request %s asks %s, not %s", id, e.Info.To, k.ID)
+	}
+	if e.Info.State != StateNew {
+		return nil, nil, fmt.Errorf("request %s is %s already", id, e.Info.State)
+	}
+	q, err := protocol.DecodeRequest(e.Raw)
+	if err != nil {
+		return nil, nil, err
+	}
+	return e, q, nil
+}
+
+// GrantableRecords returns the records k may grant: those k is the
+// subject of, not hidden.
+func (r *Repo) GrantableRecords(ctx context.Context, k *Keys) ([]cid.Cid, error) {
+	as, err := r.RecordsOf(ctx, k.ID)
+	if err != nil {
+		return nil, err
+	}
+	var out []cid.Cid
+	for _, a := range as {
+		if a.Known && a.Subject == k.ID && !a.Hidden {
+			out = append(out, a.Record)
+		}
+	}
+	return out, nil
+}
+
+// Approve grants an inbox request as k (the account it asks): a grant of
+// the records asked for (all of k's grantable records when it named none)
+// to the requester, until expires (zero: the duration asked for from now,
+// or no end when none was asked), and a signed answer, kept for delivery.
+// The requester becomes a contact (from the profile that came with the
+// request) if it was not one.
+func (r *Repo) Approve(ctx context.Context, k *Keys, id string, expires time.Time) (RequestInfo, error) {
+	requestsMu.Lock()
+	defer requestsMu.Unlock()
+	e, q, err := r.openInbox(ctx, k, id)
+	if err != nil {
+		return RequestInfo{}, err
+	}
+	from := q.FromID()
+	if _, err := r.state(ctx, from); errors.Is(err, ErrUnknownAccount) {
+		if len(e.Profile) == 0 {
+			return RequestInfo{}, fmt.Errorf("requester %s is unknown and sent no profile", from)
+		}
+		if err := r.importProfile(ctx, e.Profile); err != nil {
+			return RequestInfo{}, err
+		}
+	} else if err != nil {
+		return RequestInfo{}, err
+	}
+	records := q.CIDs()
+	if len(records) == 0 {
+		if records, err = r.GrantableRecords(ctx, k); err != nil {
+			return RequestInfo{}, err
+		}
+		if len(records) == 0 {
+			return RequestInfo{}, errors.New("no records to grant: this account is the subject of none")
+		}
+	}
+	if expires.IsZero() && q.Duration > 0 {
+		expires = r.now().Add(time.Duration(q.Duration) * time.Second)
+	}
+	block, err := r.Grant(ctx, k, records, from, expires)
+	if err != nil {
+		return RequestInfo{}, err
+	}
+	link := protocol.NewLink(block)
+	a := &protocol.Answer{Request: protocol.NewLink(protocol.BlockCID(e.Raw)), To: q.From, Decision: protocol.DecisionApprove,
+		Grant: &link, Created: r.now().UnixMilli()}
+	return r.answered(ctx, k, e, a, expires)
+}
+
+// Deny refuses an inbox request as k, with a reason the requester will
+// see, in a signed answer kept for delivery.
+func (r *Repo) Deny(ctx context.Context, k *Keys, id, reason string) (RequestInfo, error) {
+	requestsMu.Lock()
+	defer requestsMu.Unlock()
+	e, q, err := r.openInbox(ctx, k, id)
+	if err != nil {
+		return RequestInfo{}, err
+	}
+	a := &protocol.Answer{Request: protocol.NewLink(protocol.BlockCID(e.Raw)), To: q.From, Decision: protocol.DecisionDeny,
+		Reason: reason, Created: r.now().UnixMilli()}
+	return r.answered(ctx, k, e, a, time.Time{})
+}
+
+// answered signs a and records it in e. The caller holds requestsMu.
+func (r *Repo) answered(ctx context.Context, k *Keys, e *requestEntry, a *protocol.Answer, expires time.Time) (RequestInfo, error) {
+	raw, _, err := a.Sign(k.Sign)
+	if err != nil {
+		return RequestInfo{}, err
+	}
+	e.Answer = raw
+	e.Info.State, e.Info.Updated, e.Info.AnswerReason = StateDenied, r.now().UTC(), a.Reason
+	if a.Decision == protocol.DecisionApprove {
+		e.Info.State, e.Info.Grant = StateApproved, a.Grant.String()
+		if !expires.IsZero() {
+			e.Info.Expires = expires.UTC()
+		}
+	}
+	if err := r.putRequest(ctx, e); err != nil {
+		return RequestInfo{}, err
+	}
+	return e.Info, nil
+}
+
+// ReceiveAnswer takes an answer a node delivered: it must answer a
+// request in the outbox and be signed by the account that request asked.
+// The outbox request becomes approved or denied. The same answer again is
+// no error; a different one for a request already answered is.
+func (r *Repo) ReceiveAnswer(ctx context.Context, raw []byte) (RequestInfo, error) {
+	a, err := protocol.DecodeAnswer(raw)
+	if err != nil {
+		return RequestInfo{}, err
+	}
+	id := a.Request.String()
+	requestsMu.Lock()
+	defer requestsMu.Unlock()
+	e, found, err := r.getRequest(ctx, Outbox, id)
+	if err != nil {
+		return RequestInfo{}, err
+	}
+	if !found {
+		return RequestInfo{}, fmt.Errorf("answer to %s: no such request in the outbox", id)
+	}
+	if a.FromID() != e.Info.To || a.ToID() != e.Info.From {
+		return RequestInfo{}, fmt.Errorf("answer to %s: signed by %s, but the request asked %s", id, a.FromID(), e.Info.To)
+	}
+	if e.Answer != nil {
+		if bytes.Equal(e.Answer, raw) {
+			return e.Info, nil
+		}
+		return RequestInfo{}, fmt.Errorf("answer to %s: the request is %s already", id, e.Info.State)
+	}
+	e.Answer = raw
+	e.Info.State, e.Info.Updated, e.Info.AnswerReason = StateDenied, r.now().UTC(), a.Reason
+	if a.Decision == protocol.DecisionApprove {
+		e.Info.State, e.Info.Grant = StateApproved, a.Grant.String()
+	}
+	if err := r.putRequest(ctx, e); err != nil {
+		return RequestInfo{}, err
+	}
+	return e.Info, nil
+}
+
+// Requests lists the inbox and the outbox, newest first.
+func (r *Repo) Requests(ctx context.Context) (inbox, outbox []RequestInfo, err error) {
+	for _, box := range []string{Inbox, Outbox} {
+		es, err := r.listRequests(ctx, box)
+		if err != nil {
+			return nil, nil, err
+		}
+		infos := make([]RequestInfo, len(es))
+		for i, e := range es {
+			infos[i] = e.Info
+		}
+		sort.SliceStable(infos, func(i, j int) bool { return infos[i].Created.After(infos[j].Created) })
+		if box == Inbox {
+			inbox = infos
+		} else {
+			outbox = infos
+		}
+	}
+	return inbox, outbox, nil
+}
+
+// FindRequest finds a request of box (Inbox, Outbox, or "" for both) by
+// its ID or a unique suffix of it of at least 6 characters.
+func (r *Repo) FindRequest(ctx context.Context, box, sel string) (RequestInfo, error) {
+	inbox, outbox, err := r.Requests(ctx)
+	if err != nil {
+		return RequestInfo{}, err
+	}
+	var all []RequestInfo
+	if box != Outbox {
+		all = append(all, inbox...)
+	}
+	if box != Inbox {
+		all = append(all, outbox...)
+	}
+	var matches []RequestInfo
+	for _, q := range all {
+		if q.ID == sel || (len(sel) >= 6 && strings.HasSuffix(q.ID, sel)) {
+			matches = append(matches, q)
+		}
+	}
+	where := "the inbox or outbox"
+	if box != "" {
+		where = "the " + box
+	}
+	switch len(matches) {
+	case 0:
+		return RequestInfo{}, fmt.Errorf("no request %q in %s", sel, where)
+	case 1:
+		return matches[0], nil
+	}
+	return RequestInfo{}, fmt.Errorf("%d requests match %q: use the full ID", len(matches), sel)
+}
+
+// Outgoing is a message waiting for delivery to the nodes of an account.
+type Outgoing struct {
+	Kind    string             // protocol.ReqFrameRequest or protocol.ReqFrameAnswer
+	ID      string             // the request's ID
+	Target  protocol.AccountID // the account whose nodes should get it
+	Message []byte
+	Profile []byte // with a request: the requester's first chain block
+}
+
+// Pending lists the messages still to deliver: outbox requests no node of
+// the asked account took yet, and answers no node of the requester took.
+func (r *Repo) Pending(ctx context.Context) ([]Outgoing, error) {
+	var out []Outgoing
+	outs, err := r.listRequests(ctx, Outbox)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range outs {
+		if e.Info.State == StatePendingDelivery {
+			out = append(out, Outgoing{Kind: protocol.ReqFrameRequest, ID: e.Info.ID, Target: e.Info.To, Message: e.Raw, Profile: e.Profile})
+		}
+	}
+	ins, err := r.listRequests(ctx, Inbox)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range ins {
+		if e.Answer != nil && !e.Info.AnswerSent {
+			out = append(out, Outgoing{Kind: protocol.ReqFrameAnswer, ID: e.Info.ID, Target: e.Info.From, Message: e.Answer})
+		}
+	}
+	return out, nil
+}
+
+// MarkDelivered records that a node of o's target took o.
+func (r *Repo) MarkDelivered(ctx context.Context, o Outgoing) error {
+	box := Outbox
+	if o.Kind == protocol.ReqFrameAnswer {
+		box = Inbox
+	}
+	requestsMu.Lock()
+	defer requestsMu.Unlock()
+	e, found, err := r.getRequest(ctx, box, o.ID)
+	if err != nil || !found {
+		return err
+	}
+	switch {
+	case box == Outbox && e.Info.State == StatePendingDelivery:
+		e.Info.State = StateDelivered
+	case box == Inbox && e.Answer != nil && !e.Info.AnswerSent:
+		e.Info.AnswerSent = true
+	default:
+		return nil
+	}
+	e.Info.Updated = r.now().UTC()
+	return r.putRequest(ctx, e)
+}
+
+// AwaitingAnswers returns, per asked account, the IDs of outbox requests
+// delivered but not answered yet: what to poll that account's nodes for.
+func (r *Repo) AwaitingAnswers(ctx context.Context) (map[protocol.AccountID][]cid.Cid, error) {
+	outs, err := r.listRequests(ctx, Outbox)
+	if err != nil {
+		return nil, err
+	}
+	m := map[protocol.AccountID][]cid.Cid{}
+	for _, e := range outs {
+		if e.Info.State != StateDelivered {
+			continue
+		}
+		c, err := cid.Decode(e.Info.ID)
+		if err != nil {
+			continue
+		}
+		m[e.Info.To] = append(m[e.Info.To], c)
+	}
+	return m, nil
+}
+
+// AnswersFor returns the answers held for the inbox requests ids (a poll
+// by the requester's node; knowing a request's ID is what it takes, since
+// only those the request went through know it) and marks them delivered.
+func (r *Repo) AnswersFor(ctx context.Context, ids []cid.Cid) ([][]byte, error) {
+	var out [][]byte
+	for _, id := range ids {
+		e, found, err := r.getRequest(ctx, Inbox, id.String())
+		if err != nil {
+			return nil, err
+		}
+		if !found || e.Answer == nil {
+			continue
+		}
+		out = append(out, e.Answer)
+		if err := r.MarkDelivered(ctx, Outgoing{Kind: protocol.ReqFrameAnswer, ID: e.Info.ID}); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
