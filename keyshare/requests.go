@@ -80,8 +80,8 @@ type RequestInfo struct {
 	Peer string `json:"peer,omitempty"`
 	// Set once answered.
 	AnswerReason string    `json:"answer_reason,omitempty"`
-	Grant        string    `json:"grant,omitempty"`           // chain block holding the grant
-	Expires      time.Time `json:"expires,omitzero"`          // inbox: end of the grant given
+	Grant        string    `json:"grant,omitempty"`            // chain block holding the grant
+	Expires      time.Time `json:"expires,omitzero"`           // inbox: end of the grant given
 	AnswerSent   bool      `json:"answer_delivered,omitempty"` // inbox: the answer reached the requester's node
 }
 

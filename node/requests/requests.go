@@ -1,0 +1,505 @@
+// Package requests carries access requests and their answers between
+// nodes over the libp2p protocol /blockmrs/request/1.0.0 (see PROTOCOL.md,
+// "Access requests").
+//
+// A stream carries one exchange: the opener writes one frame (a request
+// with the requester's profile block, an answer, or a poll for answers),
+// the other side writes one reply frame, both close. A frame is
+// uvarint(length) || canonical DAG-CBOR map (protocol.RequestFrame), at
+// most protocol.MaxRequestFrameSize bytes. What a message may do is
+// decided by keyshare (signatures, the inbox and outbox); this package
+// only moves bytes, with deadlines, size caps and per-peer rate limits.
+//
+// The Service delivers what the repo has pending: each request to the
+// nodes the asked account's chain declares, each answer to the nodes the
+// requester's chain declares (when this repo holds that chain), when such
+// a node connects and periodically, with backoff. A requester's node also
+// polls the asked account's nodes for answers to requests they took, so an
+// answer comes back even when the patient's repo knows only the
+// requester's profile. Which nodes act for an account comes only from its
+// chain's device entries, never from what a peer says.
+package requests
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+	"golang.org/x/time/rate"
+
+	"github.com/blockmrs/blockmrs/keyshare"
+	"github.com/blockmrs/blockmrs/protocol"
+)
+
+// ProtocolID is the libp2p protocol of access requests.
+const ProtocolID = "/blockmrs/request/1.0.0"
+
+// Timing.
+const (
+	// StreamTimeout bounds one exchange on a stream, both ways.
+	StreamTimeout = 20 * time.Second
+	// DialTimeout bounds connecting to a peer to deliver.
+	DialTimeout = 10 * time.Second
+	// DefaultInterval is how often pending messages are retried and
+	// answers polled for.
+	DefaultInterval = 30 * time.Second
+	// Backoff after a failed delivery to a peer, doubling up to
+	// MaxBackoff; a new connection from the peer clears it.
+	MinBackoff = 5 * time.Second
+	MaxBackoff = 10 * time.Minute
+	// Per-peer limit on incoming streams: a steady rate and a burst.
+	PeerRate  = 2 // streams per second
+	PeerBurst = 20
+	// A rejected message is logged at most once per peer per
+	// rejectLogEvery.
+	rejectLogEvery = time.Minute
+	maxTracked     = 4096 // peers tracked for limits before the maps reset
+)
+
+// Options tune New.
+type Options struct {
+	// Interval between delivery rounds; 0 means DefaultInterval.
+	Interval time.Duration
+	// Logger; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// Service serves the request protocol on a host and delivers the repo's
+// pending messages. Create it with New and stop it with Close.
+type Service struct {
+	host     host.Host
+	repo     *keyshare.Repo
+	log      *slog.Logger
+	interval time.Duration
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	kick   chan struct{}
+	notify *network.NotifyBundle
+
+	mu      sync.Mutex
+	backoff map[string]*retry // by peer ID or "msg:" + message
+	limits  map[peer.ID]*rate.Limiter
+	logged  map[peer.ID]time.Time
+
+	closeOnce sync.Once
+}
+
+type retry struct {
+	next time.Time
+	wait time.Duration
+}
+
+// New registers the protocol handler on h and starts delivering repo's
+// pending messages.
+func New(h host.Host, repo *keyshare.Repo, opts Options) *Service {
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	interval := opts.Interval
+	if interval <= 0 {
+		interval = DefaultInterval
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Service{host: h, repo: repo, log: log, interval: interval, ctx: ctx, cancel: cancel,
+		kick: make(chan struct{}, 1), backoff: map[string]*retry{}, limits: map[peer.ID]*rate.Limiter{}, logged: map[peer.ID]time.Time{}}
+	h.SetStreamHandler(ProtocolID, s.handle)
+	s.notify = &network.NotifyBundle{ConnectedF: func(_ network.Network, c network.Conn) {
+		s.mu.Lock()
+		delete(s.backoff, c.RemotePeer().String())
+		s.mu.Unlock()
+		s.Kick()
+	}}
+	h.Network().Notify(s.notify)
+	s.wg.Go(s.loop)
+	return s
+}
+
+// Close stops serving and delivering; it waits for the delivery loop.
+func (s *Service) Close() error {
+	s.closeOnce.Do(func() {
+		s.host.RemoveStreamHandler(ProtocolID)
+		s.host.Network().StopNotify(s.notify)
+		s.cancel()
+		s.wg.Wait()
+	})
+	return nil
+}
+
+// Kick asks for a delivery round now (a new request or answer is queued).
+func (s *Service) Kick() {
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (s *Service) loop() {
+	t := time.NewTimer(0)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-s.kick:
+		case <-t.C:
+		}
+		s.round(s.ctx)
+		t.Reset(s.interval)
+	}
+}
+
+// ---------------------------------------------------------------------------
+// Serving.
+
+func (s *Service) handle(st network.Stream) {
+	p := st.Conn().RemotePeer()
+	if !s.allow(p) {
+		s.reject(p, errors.New("rate limit"))
+		_ = st.Reset()
+		return
+	}
+	_ = st.SetDeadline(time.Now().Add(StreamTimeout))
+	body, err := readFrame(bufio.NewReader(st))
+	if err != nil {
+		s.reject(p, err)
+		_ = st.Reset()
+		return
+	}
+	f, err := protocol.DecodeRequestFrame(body)
+	if err != nil {
+		s.reject(p, err)
+		_ = st.Reset()
+		return
+	}
+	ctx, cancel := context.WithTimeout(s.ctx, StreamTimeout)
+	defer cancel()
+	reply := s.dispatch(ctx, p, f)
+	if reply.Kind == protocol.ReqFrameError {
+		s.reject(p, errors.New(reply.Error))
+	}
+	if err := writeFrame(st, reply); err != nil {
+		_ = st.Reset()
+		return
+	}
+	_ = st.Close()
+}
+
+func (s *Service) dispatch(ctx context.Context, p peer.ID, f *protocol.RequestFrame) *protocol.RequestFrame {
+	fail := func(err error) *protocol.RequestFrame {
+		return &protocol.RequestFrame{Kind: protocol.ReqFrameError, Error: err.Error()}
+	}
+	switch f.Kind {
+	case protocol.ReqFrameRequest:
+		info, err := s.repo.ReceiveRequest(ctx, f.Message, f.Profile, p.String())
+		if err != nil {
+			return fail(err)
+		}
+		s.log.Info("requests: request received", "id", info.ID, "from", info.From, "to", info.To, "peer", p)
+	case protocol.ReqFrameAnswer:
+		info, err := s.repo.ReceiveAnswer(ctx, f.Message)
+		if err != nil {
+			return fail(err)
+		}
+		s.log.Info("requests: answer received", "id", info.ID, "state", info.State, "peer", p)
+	case protocol.ReqFramePoll:
+		ids := make([]cid.Cid, len(f.Poll))
+		for i, l := range f.Poll {
+			ids[i] = l.Cid
+		}
+		answers, err := s.repo.AnswersFor(ctx, ids)
+		if err != nil {
+			return fail(err)
+		}
+		return &protocol.RequestFrame{Kind: protocol.ReqFrameOK, Answers: answers}
+	default:
+		return fail(fmt.Errorf("unexpected %s frame", f.Kind))
+	}
+	return &protocol.RequestFrame{Kind: protocol.ReqFrameOK}
+}
+
+// allow applies the per-peer rate limit on incoming streams.
+func (s *Service) allow(p peer.ID) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l := s.limits[p]
+	if l == nil {
+		if len(s.limits) >= maxTracked {
+			s.limits = map[peer.ID]*rate.Limiter{}
+		}
+		l = rate.NewLimiter(PeerRate, PeerBurst)
+		s.limits[p] = l
+	}
+	return l.Allow()
+}
+
+// reject logs a rejected message, at most once per peer per
+// rejectLogEvery.
+func (s *Service) reject(p peer.ID, err error) {
+	s.mu.Lock()
+	last, seen := s.logged[p]
+	now := time.Now()
+	if seen && now.Sub(last) < rejectLogEvery {
+		s.mu.Unlock()
+		return
+	}
+	if len(s.logged) >= maxTracked {
+		s.logged = map[peer.ID]time.Time{}
+	}
+	s.logged[p] = now
+	s.mu.Unlock()
+	s.log.Info("requests: rejected a message", "peer", p, "err", err)
+}
+
+// ---------------------------------------------------------------------------
+// Delivering.
+
+// round delivers what is pending and polls for answers, once.
+func (s *Service) round(ctx context.Context) {
+	pending, err := s.repo.Pending(ctx)
+	if err != nil {
+		s.log.Warn("requests: list pending", "err", err)
+		return
+	}
+	for _, o := range pending {
+		if ctx.Err() != nil {
+			return
+		}
+		s.deliver(ctx, o)
+	}
+	awaiting, err := s.repo.AwaitingAnswers(ctx)
+	if err != nil {
+		s.log.Warn("requests: list awaiting", "err", err)
+		return
+	}
+	for target, ids := range awaiting {
+		if ctx.Err() != nil {
+			return
+		}
+		s.poll(ctx, target, ids)
+	}
+}
+
+// targets returns the peers acting for account id, by its chain.
+func (s *Service) targets(ctx context.Context, id protocol.AccountID) []peer.ID {
+	devs, err := s.repo.DevicesOf(ctx, id)
+	if err != nil {
+		return nil
+	}
+	var out []peer.ID
+	for _, d := range devs {
+		p, err := peer.Decode(d)
+		if err != nil || p == s.host.ID() {
+			continue
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+func (s *Service) deliver(ctx context.Context, o keyshare.Outgoing) {
+	msgKey := "msg:" + o.Kind + ":" + o.ID
+	if !s.due(msgKey) {
+		return
+	}
+	f := &protocol.RequestFrame{Kind: o.Kind, Message: o.Message, Profile: o.Profile}
+	for _, p := range s.targets(ctx, o.Target) {
+		reply, err := s.exchange(ctx, p, f)
+		if err != nil {
+			continue
+		}
+		if reply.Kind != protocol.ReqFrameOK {
+			s.log.Info("requests: delivery refused", "kind", o.Kind, "id", o.ID, "peer", p, "err", reply.Error)
+			s.failed(msgKey)
+			continue
+		}
+		if err := s.repo.MarkDelivered(ctx, o); err != nil {
+			s.log.Warn("requests: mark delivered", "id", o.ID, "err", err)
+			return
+		}
+		s.log.Info("requests: delivered", "kind", o.Kind, "id", o.ID, "to", o.Target, "peer", p)
+		return
+	}
+}
+
+func (s *Service) poll(ctx context.Context, target protocol.AccountID, ids []cid.Cid) {
+	for _, p := range s.targets(ctx, target) {
+		for start := 0; start < len(ids); start += protocol.MaxPollIDs {
+			batch := ids[start:min(start+protocol.MaxPollIDs, len(ids))]
+			reply, err := s.exchange(ctx, p, &protocol.RequestFrame{Kind: protocol.ReqFramePoll, Poll: protocol.Links(batch)})
+			if err != nil {
+				break
+			}
+			for _, a := range reply.Answers {
+				info, err := s.repo.ReceiveAnswer(ctx, a)
+				if err != nil {
+					s.reject(p, err)
+					continue
+				}
+				s.log.Info("requests: answer received", "id", info.ID, "state", info.State, "peer", p)
+			}
+		}
+	}
+}
+
+var errNoAddrs = errors.New("no known address")
+
+// exchange sends f to p and returns p's reply. A failure to reach p backs
+// off further tries at p.
+func (s *Service) exchange(ctx context.Context, p peer.ID, f *protocol.RequestFrame) (*protocol.RequestFrame, error) {
+	if !s.due(p.String()) {
+		return nil, errors.New("backing off")
+	}
+	reply, err := s.roundTrip(ctx, p, f)
+	if err != nil {
+		if !errors.Is(err, errNoAddrs) {
+			s.log.Debug("requests: exchange failed", "peer", p, "err", err)
+		}
+		s.failed(p.String())
+		return nil, err
+	}
+	s.mu.Lock()
+	delete(s.backoff, p.String())
+	s.mu.Unlock()
+	return reply, nil
+}
+
+func (s *Service) roundTrip(ctx context.Context, p peer.ID, f *protocol.RequestFrame) (*protocol.RequestFrame, error) {
+	if s.host.Network().Connectedness(p) != network.Connected {
+		addrs := s.host.Peerstore().Addrs(p)
+		if len(addrs) == 0 {
+			return nil, errNoAddrs
+		}
+		dctx, cancel := context.WithTimeout(ctx, DialTimeout)
+		err := s.host.Connect(dctx, peer.AddrInfo{ID: p, Addrs: addrs})
+		cancel()
+		if err != nil {
+			return nil, fmt.Errorf("connect: %w", err)
+		}
+	}
+	sctx, cancel := context.WithTimeout(ctx, StreamTimeout)
+	defer cancel()
+	st, err := s.host.NewStream(sctx, p, ProtocolID)
+	if err != nil {
+		return nil, fmt.Errorf("open stream: %w", err)
+	}
+	_ = st.SetDeadline(time.Now().Add(StreamTimeout))
+	if err := writeFrame(st, f); err != nil {
+		_ = st.Reset()
+		return nil, err
+	}
+	_ = st.CloseWrite()
+	body, err := readFrame(bufio.NewReader(st))
+	if err != nil {
+		_ = st.Reset()
+		return nil, err
+	}
+	_ = st.Close()
+	reply, err := protocol.DecodeRequestFrame(body)
+	if err != nil {
+		return nil, err
+	}
+	if reply.Kind != protocol.ReqFrameOK && reply.Kind != protocol.ReqFrameError {
+		return nil, fmt.Errorf("unexpected %s reply", reply.Kind)
+	}
+	return reply, nil
+}
+
+// due reports whether key is not backing off.
+func (s *Service) due(key string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := s.backoff[key]
+	return r == nil || !time.Now().Before(r.next)
+}
+
+// failed backs key off: MinBackoff, doubling to MaxBackoff.
+func (s *Service) failed(key string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := s.backoff[key]
+	if r == nil {
+		if len(s.backoff) >= maxTracked {
+			s.backoff = map[string]*retry{}
+		}
+		r = &retry{wait: MinBackoff / 2}
+		s.backoff[key] = r
+	}
+	r.wait = min(2*r.wait, MaxBackoff)
+	r.next = time.Now().Add(r.wait)
+}
+
+// ---------------------------------------------------------------------------
+// Frames.
+
+func writeFrame(w io.Writer, f *protocol.RequestFrame) error {
+	body, err := protocol.EncodeRequestFrame(f)
+	if err != nil {
+		return err
+	}
+	buf := binary.AppendUvarint(make([]byte, 0, binary.MaxVarintLen64+len(body)), uint64(len(body)))
+	if _, err := w.Write(append(buf, body...)); err != nil {
+		return fmt.Errorf("write frame: %w", err)
+	}
+	return nil
+}
+
+// readFrame reads uvarint(length) || body, refusing a length over
+// protocol.MaxRequestFrameSize or not minimally encoded before reading
+// the body.
+func readFrame(r *bufio.Reader) ([]byte, error) {
+	cr := &countingReader{r: r}
+	n, err := binary.ReadUvarint(cr)
+	if err != nil {
+		return nil, fmt.Errorf("frame length: %w", err)
+	}
+	if cr.n != len(binary.AppendUvarint(nil, n)) {
+		return nil, errors.New("frame length is not minimally encoded")
+	}
+	if n > protocol.MaxRequestFrameSize {
+		return nil, fmt.Errorf("frame of %d bytes, over the %d-byte limit", n, protocol.MaxRequestFrameSize)
+	}
+	if n == 0 {
+		return nil, errors.New("empty frame")
+	}
+	body := make([]byte, n)
+	if _, err := io.ReadFull(r, body); err != nil {
+		return nil, fmt.Errorf("read frame: %w", err)
+	}
+	return body, nil
+}
+
+type countingReader struct {
+	r *bufio.Reader
+	n int
+}
+
+func (c *countingReader) ReadByte() (byte, error) {
+	b, err := c.r.ReadByte()
+	if err == nil {
+		c.n++
+	}
+	return b, err
+}
+
+// Hint tells the service where a peer may be reached (mDNS, a
+// configured address): the addresses go into the host's peerstore so
+// delivery can dial the peer, and a round starts. It does not make the
+// peer act for any account: only chains' device entries say that.
+func (s *Service) Hint(p peer.ID, addrs []ma.Multiaddr) {
+	s.host.Peerstore().AddAddrs(p, addrs, 24*time.Hour)
+	s.Kick()
+}
