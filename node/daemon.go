@@ -19,6 +19,7 @@ import (
 	"github.com/blockmrs/blockmrs/node/exchange"
 	"github.com/blockmrs/blockmrs/node/internal/fsutil"
 	"github.com/blockmrs/blockmrs/node/p2p"
+	"github.com/blockmrs/blockmrs/node/requests"
 )
 
 // APIAddrFile names the repo file where a running daemon writes its API's
@@ -125,6 +126,11 @@ func (d *Daemon) Run(ctx context.Context, repoDir string) (err error) {
 			err = errors.Join(err, fmt.Errorf("daemon: close exchange: %w", cerr))
 		}
 	}()
+
+	// Access requests: served, and delivered while the node runs; stops
+	// before the host closes.
+	rq := requests.New(h, repo, requests.Options{Logger: log})
+	defer rq.Close()
 
 	// Background work (dials) stops before the host closes.
 	bg, stopBG := context.WithCancel(context.Background())
