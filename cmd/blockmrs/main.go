@@ -33,7 +33,7 @@ func init() {
 	commands = []*command{
 		initCmd, idCmd, accountsCmd, contactCmd,
 		addCmd, lsCmd, getCmd,
-		grantCmd, revokeCmd, hideCmd, unhideCmd,
+		grantCmd, revokeCmd, hideCmd, unhideCmd, requestCmd, requestsCmd, approveCmd, denyCmd,
 		verifyCmd, logCmd, keyCmd, catCmd,
 		exportCmd, importCmd, gcCmd, deviceCmd, replicaCmd, daemonCmd, peersCmd, versionCmd,
 	}

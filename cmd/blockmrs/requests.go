@@ -1,0 +1,81 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/blockmrs/blockmrs/keyshare"
+)
+
+var requestsCmd = &command{name: "requests", summary: "list access requests received (inbox) and sent (outbox)", run: runRequests}
+
+func runRequests(ctx context.Context, args []string) error {
+	f := newFlags("requests", "[flags]", `
+Requests lists the access requests this repo's accounts received (the
+inbox: new, approved or denied) and sent (the outbox: pending delivery,
+delivered, approved or denied). With --account, only that account's.
+Answer a new request with 'blockmrs approve ID' or 'blockmrs deny ID'
+(an ID suffix of 6+ characters will do).`, `
+blockmrs requests
+blockmrs requests --json`)
+	f.StringVar(&f.account, "account", "", "list only this local `ACCOUNT`'s requests (NAME, ID or ID suffix)")
+	if _, err := f.parseArgs(args, false); err != nil {
+		return err
+	}
+	return f.withRepo(ctx, func(repo *keyshare.Repo) error {
+		inbox, outbox, err := repo.Requests(ctx)
+		if err != nil {
+			return err
+		}
+		if f.account != "" {
+			me, err := resolveLocal(ctx, repo, f.account)
+			if err != nil {
+				return err
+			}
+			inbox = filterRequests(inbox, func(q keyshare.RequestInfo) bool { return q.To == me.ID })
+			outbox = filterRequests(outbox, func(q keyshare.RequestInfo) bool { return q.From == me.ID })
+		}
+		n, err := loadNames(ctx, repo)
+		if err != nil {
+			return err
+		}
+		v := struct {
+			Inbox  []keyshare.RequestInfo `json:"inbox"`
+			Outbox []keyshare.RequestInfo `json:"outbox"`
+		}{inbox, outbox}
+		return f.printTable(v, func(t io.Writer) error {
+			fmt.Fprintln(t, "BOX\tID\tSTATE\tFROM\tTO\tRECORDS\tCREATED\tREASON")
+			for _, q := range append(append([]keyshare.RequestInfo(nil), inbox...), outbox...) {
+				from := n.of(q.From)
+				if _, known := n[q.From]; !known && q.FromName != "" {
+					from = q.FromName + " (" + q.From.Short() + ")"
+				}
+				recs := "all"
+				if len(q.Records) > 0 {
+					recs = fmt.Sprint(len(q.Records))
+				}
+				reason := q.Reason
+				if q.AnswerReason != "" {
+					reason += " / answer: " + q.AnswerReason
+				}
+				if reason == "" {
+					reason = "-"
+				}
+				fmt.Fprintf(t, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", q.Box, q.ID, q.State, clean(from), clean(n.of(q.To)),
+					recs, formatTime(q.Created), truncate(clean(reason), 60))
+			}
+			return nil
+		})
+	})
+}
+
+func filterRequests(qs []keyshare.RequestInfo, keep func(keyshare.RequestInfo) bool) []keyshare.RequestInfo {
+	out := []keyshare.RequestInfo{}
+	for _, q := range qs {
+		if keep(q) {
+			out = append(out, q)
+		}
+	}
+	return out
+}
