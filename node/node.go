@@ -9,9 +9,11 @@
 //     resource limits, NAT traversal), bootstrap and mDNS;
 //   - exchange: bitswap block exchange, every want checked against the
 //     access index;
+//   - requests: access requests and their answers, delivered to the
+//     nodes the target account's chain declares;
 //   - api: the local HTTP API, its token and its OpenAPI description.
 //
-// Chain sync and access requests arrive as further subfolders.
+// Chain sync arrives as a further subfolder.
 //
 // A repo folder holds, besides what keyshare and store keep there:
 // config.json, node.key (the node's libp2p identity, mode 0600), api.token
