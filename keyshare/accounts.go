@@ -61,21 +61,38 @@ func (r *Repo) keyPath(id protocol.AccountID) string {
 
 // CreateAccount makes a new local account: fresh keys, stored encrypted
 // with passphrase when it is not empty, and a first chain block holding
-// its profile. The first account becomes the default.
-func (r *Repo) CreateAccount(ctx context.Context, name string, role protocol.Role, passphrase []byte) (*Keys, error) {
+// its profile and the nodes given (devices or replicas). The first account
+// becomes the default.
+//
+// Nodes declared in the first block travel with the profile (ExportProfile,
+// and chain sync's profile request), so whoever adds the account as a
+// contact knows from the start which nodes act for it.
+func (r *Repo) CreateAccount(ctx context.Context, name string, role protocol.Role, passphrase []byte, nodes ...DeviceInfo) (*Keys, error) {
 	k, err := GenerateKeys()
 	if err != nil {
 		return nil, err
 	}
-	return k, r.AddAccount(ctx, k, name, role, passphrase)
+	return k, r.AddAccount(ctx, k, name, role, passphrase, nodes...)
 }
 
 // AddAccount stores keys k as a new local account with a first chain block
-// holding its profile.
-func (r *Repo) AddAccount(ctx context.Context, k *Keys, name string, role protocol.Role, passphrase []byte) error {
+// holding its profile and the nodes given.
+func (r *Repo) AddAccount(ctx context.Context, k *Keys, name string, role protocol.Role, passphrase []byte, nodes ...DeviceInfo) error {
 	profile := &protocol.Profile{Name: name, Role: role, Recipient: k.Age.Recipient().String()}
 	if err := profile.Validate(); err != nil {
 		return fmt.Errorf("profile: %w", err)
+	}
+	entries := []protocol.Entry{protocol.NewEntry(profile)}
+	for _, n := range nodes {
+		raw, err := protocol.ParsePeerID(n.PeerID)
+		if err != nil {
+			return err
+		}
+		d := &protocol.Device{Peer: raw, Name: n.Name, Replica: n.Replica}
+		if err := d.Validate(); err != nil {
+			return err
+		}
+		entries = append(entries, protocol.NewEntry(d))
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -89,7 +106,7 @@ func (r *Repo) AddAccount(ctx context.Context, k *Keys, name string, role protoc
 	if err := writeFileAtomic(r.keyPath(k.ID), kf, 0o600); err != nil {
 		return fmt.Errorf("write key file: %w", err)
 	}
-	b := &protocol.Block{Seq: 0, Time: r.now().UnixMilli(), Entries: []protocol.Entry{protocol.NewEntry(profile)}}
+	b := &protocol.Block{Seq: 0, Time: r.now().UnixMilli(), Entries: entries}
 	raw, c, err := b.Sign(k.Sign)
 	if err != nil {
 		return err

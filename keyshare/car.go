@@ -117,110 +117,138 @@ func (r *Repo) ImportCAR(ctx context.Context, rd io.Reader) (*ImportResult, erro
 	r.mu.Lock()
 	defer r.mu.Unlock()
 
-	var (
-		pending  []verifiedBlock
-		fork     *ForkError
-		forkRaw  []byte
-		offered  = map[protocol.AccountID]bool{}
-		advanced = map[protocol.AccountID]bool{}
-	)
+	var ci *chainImport
 	check := func(roots []cid.Cid, get func(cid.Cid) ([]byte, error)) error {
 		if len(roots) == 0 {
 			return errors.New("CAR has no roots")
 		}
-		getAny := func(c cid.Cid) ([]byte, error) {
-			if b, err := get(c); err == nil {
-				return b, nil
-			}
-			blk, err := r.st.Blockstore().Get(ctx, c)
-			if err != nil {
-				return nil, fmt.Errorf("not in the CAR and not in the repo")
-			}
-			return blk.RawData(), nil
-		}
-		bySeq := map[protocol.AccountID]map[uint64]cid.Cid{}
-		known := func(id protocol.AccountID, seq uint64) (cid.Cid, bool, error) {
-			if c, ok := bySeq[id][seq]; ok {
-				return c, true, nil
-			}
-			return r.blockAt(ctx, id, seq)
-		}
-		seen := map[cid.Cid]bool{}
-		queue := append([]cid.Cid(nil), roots...)
-		for len(queue) > 0 {
-			c := queue[0]
-			queue = queue[1:]
-			if seen[c] {
-				continue
-			}
-			seen[c] = true
-			if c.Prefix().Codec != protocol.DagCBORCodec {
-				return fmt.Errorf("root %s is not a chain block", c)
-			}
-			vbs, err := r.chainFrom(ctx, c, getAny, known)
-			var fe *ForkError
-			if errors.As(err, &fe) {
-				fork = fe
-				forkRaw, _ = getAny(fe.B)
-				return err
-			}
-			if err != nil {
-				return err
-			}
-			if raw, err := getAny(c); err == nil {
-				if b, err := protocol.DecodeBlock(raw); err == nil {
-					offered[b.AuthorID()] = true
-				}
-			}
-			for _, vb := range vbs {
-				id := vb.block.AuthorID()
-				if bySeq[id] == nil {
-					bySeq[id] = map[uint64]cid.Cid{}
-				}
-				bySeq[id][vb.block.Seq] = vb.cid
-				advanced[id] = true
-				pending = append(pending, vb)
-				for _, e := range vb.block.Entries {
-					if ack, ok := e.Body.(*protocol.Ack); ok {
-						queue = append(queue, ack.Block.Cid)
-					}
-				}
-			}
-		}
-		return nil
+		var err error
+		ci, err = r.verifyChains(ctx, roots, get)
+		return err
 	}
 	roots, err := r.st.ImportCAR(ctx, rd, check)
 	if err != nil {
-		if fork != nil {
-			if ferr := r.recordFork(ctx, fork, forkRaw); ferr != nil {
-				return nil, fmt.Errorf("%w (and keeping the evidence failed: %v)", err, ferr)
+		return nil, r.keepForkEvidence(ctx, ci, err)
+	}
+	return r.applyImport(ctx, roots, ci)
+}
+
+// chainImport is what verifyChains found: the new blocks in commit order,
+// the accounts offered and advanced, and a fork if one stopped it.
+type chainImport struct {
+	pending  []verifiedBlock
+	fork     *ForkError
+	forkRaw  []byte
+	offered  map[protocol.AccountID]bool
+	advanced map[protocol.AccountID]bool
+}
+
+// verifyChains verifies every chain reachable from roots (chain block
+// CIDs), and from ack entries in them, reading blocks with get and falling
+// back to the repo's store. Nothing is written. On a fork the returned
+// chainImport (never nil) carries the evidence with the error.
+func (r *Repo) verifyChains(ctx context.Context, roots []cid.Cid, get func(cid.Cid) ([]byte, error)) (*chainImport, error) {
+	ci := &chainImport{offered: map[protocol.AccountID]bool{}, advanced: map[protocol.AccountID]bool{}}
+	getAny := func(c cid.Cid) ([]byte, error) {
+		if b, err := get(c); err == nil {
+			return b, nil
+		}
+		blk, err := r.st.Blockstore().Get(ctx, c)
+		if err != nil {
+			return nil, fmt.Errorf("not offered and not in the repo")
+		}
+		return blk.RawData(), nil
+	}
+	bySeq := map[protocol.AccountID]map[uint64]cid.Cid{}
+	known := func(id protocol.AccountID, seq uint64) (cid.Cid, bool, error) {
+		if c, ok := bySeq[id][seq]; ok {
+			return c, true, nil
+		}
+		return r.blockAt(ctx, id, seq)
+	}
+	seen := map[cid.Cid]bool{}
+	queue := append([]cid.Cid(nil), roots...)
+	for len(queue) > 0 {
+		c := queue[0]
+		queue = queue[1:]
+		if seen[c] {
+			continue
+		}
+		seen[c] = true
+		if c.Prefix().Codec != protocol.DagCBORCodec {
+			return ci, fmt.Errorf("root %s is not a chain block", c)
+		}
+		vbs, err := r.chainFrom(ctx, c, getAny, known)
+		var fe *ForkError
+		if errors.As(err, &fe) {
+			ci.fork = fe
+			ci.forkRaw, _ = getAny(fe.B)
+			return ci, err
+		}
+		if err != nil {
+			return ci, err
+		}
+		if raw, err := getAny(c); err == nil {
+			if b, err := protocol.DecodeBlock(raw); err == nil {
+				ci.offered[b.AuthorID()] = true
 			}
 		}
-		return nil, err
+		for _, vb := range vbs {
+			id := vb.block.AuthorID()
+			if bySeq[id] == nil {
+				bySeq[id] = map[uint64]cid.Cid{}
+			}
+			bySeq[id][vb.block.Seq] = vb.cid
+			ci.advanced[id] = true
+			ci.pending = append(ci.pending, vb)
+			for _, e := range vb.block.Entries {
+				if ack, ok := e.Body.(*protocol.Ack); ok {
+					queue = append(queue, ack.Block.Cid)
+				}
+			}
+		}
 	}
-	sort.SliceStable(pending, func(i, j int) bool {
-		ai, aj := pending[i].block.AuthorID(), pending[j].block.AuthorID()
+	sort.SliceStable(ci.pending, func(i, j int) bool {
+		ai, aj := ci.pending[i].block.AuthorID(), ci.pending[j].block.AuthorID()
 		if ai != aj {
 			return ai < aj
 		}
-		return pending[i].block.Seq < pending[j].block.Seq
+		return ci.pending[i].block.Seq < ci.pending[j].block.Seq
 	})
-	if err := r.indexImportedRecords(ctx, pending); err != nil {
+	return ci, nil
+}
+
+// keepForkEvidence records the fork that made an import fail, if any,
+// and returns err (joined with a failure to keep the evidence).
+func (r *Repo) keepForkEvidence(ctx context.Context, ci *chainImport, err error) error {
+	if ci == nil || ci.fork == nil {
+		return err
+	}
+	if ferr := r.recordFork(ctx, ci.fork, ci.forkRaw); ferr != nil {
+		return fmt.Errorf("%w (and keeping the evidence failed: %v)", err, ferr)
+	}
+	return err
+}
+
+// applyImport indexes and commits verified chains and says what changed.
+// The caller holds r.mu.
+func (r *Repo) applyImport(ctx context.Context, roots []cid.Cid, ci *chainImport) (*ImportResult, error) {
+	if err := r.indexImportedRecords(ctx, ci.pending); err != nil {
 		return nil, err
 	}
-	if err := r.commit(ctx, pending); err != nil {
+	if err := r.commit(ctx, ci.pending); err != nil {
 		return nil, err
 	}
-	res := &ImportResult{Roots: roots, NewBlocks: len(pending), Accounts: []AccountInfo{}}
-	for id := range advanced {
+	res := &ImportResult{Roots: roots, NewBlocks: len(ci.pending), Accounts: []AccountInfo{}}
+	for id := range ci.advanced {
 		info, err := r.Account(ctx, id)
 		if err != nil {
 			return nil, err
 		}
 		res.Accounts = append(res.Accounts, info)
 	}
-	for id := range offered {
-		if !advanced[id] {
+	for id := range ci.offered {
+		if !ci.advanced[id] {
 			res.Unchanged = append(res.Unchanged, id)
 		}
 	}

@@ -163,6 +163,7 @@ func (r *Repo) commit(ctx context.Context, vbs []verifiedBlock) error {
 	if err := r.ds.Sync(ctx, datastore.NewKey("/keyshare")); err != nil {
 		return fmt.Errorf("sync chain state: %w", err)
 	}
+	r.chainsChanged(vbs)
 	return nil
 }
 

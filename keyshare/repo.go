@@ -12,6 +12,7 @@ import (
 
 	"github.com/ipfs/go-datastore"
 
+	"github.com/blockmrs/blockmrs/protocol"
 	"github.com/blockmrs/blockmrs/store"
 )
 
@@ -37,6 +38,10 @@ type Repo struct {
 	lock  *os.File
 	mu    sync.Mutex // serialises chain appends and imports
 	clock func() time.Time
+
+	hooksMu  sync.Mutex // guards hooks and nextHook
+	hooks    map[int]func([]protocol.AccountID)
+	nextHook int
 }
 
 // Options tune Open.

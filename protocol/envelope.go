@@ -118,13 +118,9 @@ func ReadEnvelope(r io.Reader) (*Envelope, error) {
 	if string(magic) != EnvelopeMagic {
 		return nil, errors.New("envelope: not a BlockMRS record (bad magic)")
 	}
-	br := &countingByteReader{r: r}
-	n, err := binary.ReadUvarint(br)
+	n, err := ReadMinimalUvarint(byteReader{r})
 	if err != nil {
 		return nil, fmt.Errorf("envelope: header length: %w", noEOF(err))
-	}
-	if br.n != len(binary.AppendUvarint(nil, n)) {
-		return nil, errors.New("envelope: header length is not minimally encoded")
 	}
 	if n == 0 || n > MaxEnvelopeHeader {
 		return nil, fmt.Errorf("envelope: header length %d out of range", n)
@@ -150,20 +146,28 @@ func noEOF(err error) error {
 	return err
 }
 
-// countingByteReader reads one byte at a time without buffering ahead, so
-// nothing past the varint is consumed, and counts the bytes read.
+// byteReader reads one byte at a time without buffering ahead, so
+// nothing past a varint is consumed.
+type byteReader struct{ r io.Reader }
+
+func (b byteReader) ReadByte() (byte, error) {
+	var one [1]byte
+	_, err := io.ReadFull(b.r, one[:])
+	return one[0], err
+}
+
+// countingByteReader counts the bytes read through it.
 type countingByteReader struct {
-	r io.Reader
+	r io.ByteReader
 	n int
 }
 
 func (b *countingByteReader) ReadByte() (byte, error) {
-	var one [1]byte
-	_, err := io.ReadFull(b.r, one[:])
+	c, err := b.r.ReadByte()
 	if err == nil {
 		b.n++
 	}
-	return one[0], err
+	return c, err
 }
 
 // ParseEnvelope decodes the whole plaintext of a sealed envelope; trailing

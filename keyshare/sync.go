@@ -1,0 +1,198 @@
+package keyshare
+
+// This file is what chain sync over the network needs from the repo:
+// reading a chain back from a head for a peer, applying chains that
+// arrived block by block (verified exactly like a CAR import), telling
+// listeners when chains change, and which records a local account may
+// read but the repo does not hold yet.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/ipfs/go-cid"
+
+	"github.com/blockmrs/blockmrs/protocol"
+	"github.com/blockmrs/blockmrs/store"
+)
+
+// ChainBlockAt returns the CID of account id's chain block at seq, if the
+// repo holds the chain up to there.
+func (r *Repo) ChainBlockAt(ctx context.Context, id protocol.AccountID, seq uint64) (cid.Cid, bool, error) {
+	return r.blockAt(ctx, id, seq)
+}
+
+// ChainBack returns the raw bytes of the chain blocks from head back
+// towards genesis, head first, stopping after the block with sequence
+// number after+1 (so after == 0 with a known genesis stops at block 1;
+// pass NoneHeld to go down to genesis), after maxBlocks blocks, or before
+// maxBytes would be exceeded (at least one block is returned). head must be
+// a chain block the repo holds in a committed chain.
+func (r *Repo) ChainBack(ctx context.Context, head cid.Cid, after uint64, maxBlocks, maxBytes int) ([][]byte, error) {
+	var out [][]byte
+	total := 0
+	c := head
+	for len(out) < maxBlocks {
+		blk, err := r.st.Blockstore().Get(ctx, c)
+		if err != nil {
+			return nil, fmt.Errorf("chain block %s: %w", c, err)
+		}
+		raw := blk.RawData()
+		if len(out) > 0 && total+len(raw) > maxBytes {
+			break
+		}
+		b, err := protocol.DecodeBlock(raw)
+		if err != nil {
+			return nil, fmt.Errorf("chain block %s: %w", c, err)
+		}
+		if len(out) == 0 {
+			// Only blocks of committed chains are served, never fork
+			// evidence or stray blocks.
+			have, ok, err := r.blockAt(ctx, b.AuthorID(), b.Seq)
+			if err != nil {
+				return nil, err
+			}
+			if !ok || !have.Equals(c) {
+				return nil, fmt.Errorf("chain block %s: %w", c, store.ErrMissing)
+			}
+		}
+		out = append(out, raw)
+		total += len(raw)
+		if b.Prev == nil || (after != NoneHeld && b.Seq <= after+1) {
+			break
+		}
+		c = b.Prev.Cid
+	}
+	return out, nil
+}
+
+// NoneHeld is ChainBack's "after" for a peer that holds none of the chain.
+const NoneHeld = ^uint64(0)
+
+// ApplyChains verifies the chains ending at heads and applies their new
+// blocks, exactly as ImportCAR does for a CAR: blocks come from offered
+// (CID → bytes; every block's bytes are checked against its CID) or from
+// the repo's store, every chain is checked from the head down to a block
+// the repo holds or to genesis, ack entries pull in the chains they name,
+// and any failure leaves the repo as it was, except that fork evidence is
+// kept. An older head than the one held changes nothing (no rollback).
+func (r *Repo) ApplyChains(ctx context.Context, heads []cid.Cid, offered map[cid.Cid][]byte) (*ImportResult, error) {
+	if len(heads) == 0 {
+		return nil, errors.New("apply chains: no heads")
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	get := func(c cid.Cid) ([]byte, error) {
+		if b, ok := offered[c]; ok {
+			return b, nil
+		}
+		return nil, store.ErrMissing
+	}
+	ci, err := r.verifyChains(ctx, heads, get)
+	if err != nil {
+		return nil, r.keepForkEvidence(ctx, ci, err)
+	}
+	return r.applyImport(ctx, heads, ci)
+}
+
+// OnChainChange registers fn to be called after every commit that changed
+// chains, with the accounts whose chains advanced. fn runs while the repo
+// is still busy with that commit: it must return quickly and must not call
+// back into the repo (hand the accounts to a goroutine). The returned
+// function unregisters fn.
+func (r *Repo) OnChainChange(fn func(accounts []protocol.AccountID)) (remove func()) {
+	r.hooksMu.Lock()
+	defer r.hooksMu.Unlock()
+	r.nextHook++
+	id := r.nextHook
+	if r.hooks == nil {
+		r.hooks = map[int]func([]protocol.AccountID){}
+	}
+	r.hooks[id] = fn
+	return func() {
+		r.hooksMu.Lock()
+		defer r.hooksMu.Unlock()
+		delete(r.hooks, id)
+	}
+}
+
+// chainsChanged tells the OnChainChange listeners which accounts advanced.
+func (r *Repo) chainsChanged(vbs []verifiedBlock) {
+	seen := map[protocol.AccountID]bool{}
+	var ids []protocol.AccountID
+	for _, vb := range vbs {
+		id := vb.block.AuthorID()
+		if !seen[id] {
+			seen[id] = true
+			ids = append(ids, id)
+		}
+	}
+	r.hooksMu.Lock()
+	defer r.hooksMu.Unlock()
+	for _, fn := range r.hooks {
+		fn(ids)
+	}
+}
+
+// Wanted is a record a local account may read whose blocks the repo does
+// not all hold yet, with the nodes that should have them.
+type Wanted struct {
+	// Record is the record's CID.
+	Record cid.Cid
+	// For is the local account that may read it.
+	For protocol.AccountID
+	// Providers are the peer IDs (text form) declared, on the author's
+	// and the subject's chains, as their devices or replicas.
+	Providers []string
+}
+
+// WantedRecords lists the records some local account may read now that
+// the repo has not completely received (a record counts as received once
+// its root is pinned, which a fetch does last).
+func (r *Repo) WantedRecords(ctx context.Context) ([]Wanted, error) {
+	all, err := r.Accounts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	nodes := map[protocol.AccountID][]string{}
+	for _, a := range all {
+		for _, d := range a.Devices {
+			nodes[a.ID] = append(nodes[a.ID], d.PeerID)
+		}
+	}
+	var out []Wanted
+	seen := map[cid.Cid]bool{}
+	for _, a := range all {
+		if !a.Local {
+			continue
+		}
+		recs, err := r.RecordsOf(ctx, a.ID)
+		if err != nil {
+			return nil, err
+		}
+		for _, acc := range recs {
+			if seen[acc.Record] {
+				continue
+			}
+			if _, ok := acc.Reader(a.ID); !ok || !acc.Known {
+				continue
+			}
+			pinned, err := r.st.IsPinned(ctx, acc.Record)
+			if err != nil {
+				return nil, err
+			}
+			if pinned {
+				continue
+			}
+			seen[acc.Record] = true
+			w := Wanted{Record: acc.Record, For: a.ID}
+			w.Providers = append(w.Providers, nodes[acc.Author]...)
+			if acc.Subject != acc.Author {
+				w.Providers = append(w.Providers, nodes[acc.Subject]...)
+			}
+			out = append(out, w)
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,703 @@
+// Package chainsync keeps accounts' signed chains in step between nodes
+// over the libp2p protocol /blockmrs/chain/1.0.0 (protocol.ChainSyncID).
+//
+// Each stream carries one request and one response, each a size-capped
+// frame holding canonical DAG-CBOR (PROTOCOL.md §10.3). A node asks a peer
+// for an account's head, fetches the blocks it lacks from that head back
+// to the part of the chain it holds, and applies them through
+// keyshare.Repo.ApplyChains, which verifies every block exactly as a CAR
+// import does (signatures, links, forks kept as evidence, no rollback).
+// When a chain here changes, the node announces the new head to every
+// connected peer entitled to that chain (keyshare.Repo.MayServe on the
+// head); a peer that connects is told the heads it is entitled to and is
+// asked for the heads of the accounts it is declared to act for. Once a
+// chain brings a local account the right to read a record the node does
+// not hold, the record is fetched from the author's and subject's nodes.
+//
+// Every request a peer sends is judged like a bitswap want: a peer that
+// may not have a chain gets the same answer as for a chain the node does
+// not hold. Peers are rate limited; a malformed or oversized message
+// resets the stream and is logged once per peer per minute.
+package chainsync
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+	"golang.org/x/time/rate"
+
+	"github.com/blockmrs/blockmrs/keyshare"
+	"github.com/blockmrs/blockmrs/protocol"
+)
+
+// Timeouts and limits of the service.
+const (
+	// StreamTimeout bounds one request and its response, on both sides.
+	StreamTimeout = 15 * time.Second
+	// RequestRate and RequestBurst bound how many requests one peer may
+	// send (per second, and at once); excess streams are reset.
+	RequestRate  = 50
+	RequestBurst = 200
+	// MaxPullBlocks bounds the new blocks one pull may bring (all
+	// chains together).
+	MaxPullBlocks = 1 << 20
+	// MaxPullBytes bounds the bytes one pull may hold in memory before
+	// they are verified and written.
+	MaxPullBytes = 512 << 20
+	// FetchRetry is how often records that could not be fetched are
+	// tried again.
+	FetchRetry = 30 * time.Second
+	// logEvery is how often one peer's bad messages are logged.
+	logEvery = time.Minute
+)
+
+// Fetcher gets a record's whole DAG from the given peers (and any other
+// connected peer), pins it and indexes it; *exchange.Exchange is one.
+type Fetcher interface {
+	Fetch(ctx context.Context, root cid.Cid, from ...peer.ID) error
+}
+
+// Service is a running chain sync. Create it with New and stop it with
+// Close.
+type Service struct {
+	host  host.Host
+	repo  *keyshare.Repo
+	fetch Fetcher
+	log   *slog.Logger
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	unhook func()
+	kick   chan struct{} // chains changed: announce
+
+	mu       sync.Mutex
+	changed  map[protocol.AccountID]bool // not yet announced
+	limiters map[peer.ID]*rate.Limiter
+	logged   map[peer.ID]time.Time
+	pulling  map[cid.Cid]bool
+	fetching map[cid.Cid]bool
+
+	wantKick chan struct{} // records may be wanted: fetch
+	notifee  *network.NotifyBundle
+	closed   bool // guarded by mu: no new goroutines
+}
+
+// New starts chain sync on h for repo. fetch (may be nil) gets records a
+// local account becomes entitled to read. log may be nil.
+func New(h host.Host, repo *keyshare.Repo, fetch Fetcher, log *slog.Logger) *Service {
+	if log == nil {
+		log = slog.Default()
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Service{
+		host: h, repo: repo, fetch: fetch, log: log,
+		ctx: ctx, cancel: cancel,
+		kick:     make(chan struct{}, 1),
+		wantKick: make(chan struct{}, 1),
+		changed:  map[protocol.AccountID]bool{},
+		limiters: map[peer.ID]*rate.Limiter{},
+		logged:   map[peer.ID]time.Time{},
+		pulling:  map[cid.Cid]bool{},
+		fetching: map[cid.Cid]bool{},
+	}
+	s.unhook = repo.OnChainChange(func(ids []protocol.AccountID) {
+		s.mu.Lock()
+		for _, id := range ids {
+			s.changed[id] = true
+		}
+		s.mu.Unlock()
+		poke(s.kick)
+		poke(s.wantKick)
+	})
+	h.SetStreamHandler(protocol.ChainSyncID, s.handle)
+	s.notifee = &network.NotifyBundle{ConnectedF: s.connected}
+	h.Network().Notify(s.notifee)
+	s.spawn(s.announceLoop)
+	s.spawn(s.fetchLoop)
+	poke(s.wantKick) // resume records left unfetched by a previous run
+	return s
+}
+
+// Close stops the service; pulls and fetches in flight are cancelled.
+func (s *Service) Close() error {
+	s.host.RemoveStreamHandler(protocol.ChainSyncID)
+	s.host.Network().StopNotify(s.notifee)
+	s.unhook()
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	s.cancel()
+	s.wg.Wait()
+	return nil
+}
+
+// spawn runs fn in a goroutine Close waits for, unless Close began.
+func (s *Service) spawn(fn func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return
+	}
+	s.wg.Go(fn)
+}
+
+func poke(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+// logPeer logs a peer's misbehaviour at most once per logEvery.
+func (s *Service) logPeer(p peer.ID, msg string, err error) {
+	s.mu.Lock()
+	last, ok := s.logged[p]
+	now := time.Now()
+	if ok && now.Sub(last) < logEvery {
+		s.mu.Unlock()
+		return
+	}
+	s.logged[p] = now
+	s.mu.Unlock()
+	s.log.Warn("chainsync: "+msg, "peer", p, "err", err)
+}
+
+func (s *Service) allow(p peer.ID) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l, ok := s.limiters[p]
+	if !ok {
+		if len(s.limiters) > 4096 {
+			clear(s.limiters) // bounded memory; limits restart
+		}
+		l = rate.NewLimiter(RequestRate, RequestBurst)
+		s.limiters[p] = l
+	}
+	return l.Allow()
+}
+
+// ---- serving ----
+
+// handle serves one request stream.
+func (s *Service) handle(st network.Stream) {
+	p := st.Conn().RemotePeer()
+	if !s.allow(p) {
+		s.logPeer(p, "request rate exceeded; streams reset", nil)
+		st.Reset()
+		return
+	}
+	_ = st.SetDeadline(time.Now().Add(StreamTimeout))
+	body, err := protocol.ReadFrame(bufio.NewReader(st), protocol.MaxSyncRequest)
+	if err != nil {
+		s.logPeer(p, "bad request", err)
+		st.Reset()
+		return
+	}
+	q, err := protocol.DecodeSyncRequest(body)
+	if err != nil {
+		s.logPeer(p, "bad request", err)
+		st.Reset()
+		return
+	}
+	ctx, cancel := context.WithTimeout(s.ctx, StreamTimeout)
+	defer cancel()
+	resp, err := s.answer(ctx, p, q)
+	if err != nil {
+		s.log.Warn("chainsync: serving a request failed", "peer", p, "kind", q.Kind, "err", err)
+		st.Reset()
+		return
+	}
+	out, err := protocol.EncodeSyncResponse(resp)
+	if err == nil {
+		err = protocol.WriteFrame(st, out)
+	}
+	if err != nil {
+		s.log.Debug("chainsync: write response", "peer", p, "err", err)
+		st.Reset()
+		return
+	}
+	st.Close()
+}
+
+var none = &protocol.SyncResponse{Status: protocol.SyncNone}
+
+// answer decides a request. Everything the peer may not have is "none".
+func (s *Service) answer(ctx context.Context, p peer.ID, q *protocol.SyncRequest) (*protocol.SyncResponse, error) {
+	switch q.Kind {
+	case protocol.SyncHead:
+		id, _ := q.AccountID()
+		info, err := s.repo.Account(ctx, id)
+		if errors.Is(err, keyshare.ErrUnknownAccount) || (err == nil && !info.Head.Defined()) {
+			return none, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		if ok, err := s.mayHave(ctx, p, info.Head); err != nil || !ok {
+			return none, err
+		}
+		l := protocol.NewLink(info.Head)
+		return &protocol.SyncResponse{Status: protocol.SyncOK, Head: &l, Seq: info.Seq}, nil
+
+	case protocol.SyncBlocks:
+		if ok, err := s.mayHave(ctx, p, q.Head.Cid); err != nil || !ok {
+			return none, err
+		}
+		after := keyshare.NoneHeld
+		if q.After != nil {
+			after = *q.After
+		}
+		raws, err := s.repo.ChainBack(ctx, q.Head.Cid, after, protocol.MaxSyncBlocks, protocol.MaxSyncBytes)
+		if err != nil {
+			// A block MayServe allowed but the store lacks is an
+			// absence; anything else is this node's failure.
+			s.log.Debug("chainsync: blocks not served", "peer", p, "head", q.Head.Cid, "err", err)
+			return none, nil
+		}
+		return &protocol.SyncResponse{Status: protocol.SyncOK, Blocks: raws}, nil
+
+	case protocol.SyncProfile:
+		id, _ := q.AccountID()
+		info, err := s.repo.Account(ctx, id)
+		if errors.Is(err, keyshare.ErrUnknownAccount) || (err == nil && !info.Local) {
+			return none, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		genesis, ok, err := s.repo.ChainBlockAt(ctx, id, 0)
+		if err != nil || !ok {
+			return none, err
+		}
+		raws, err := s.repo.ChainBack(ctx, genesis, keyshare.NoneHeld, 1, protocol.MaxSyncBytes)
+		if err != nil {
+			return none, nil
+		}
+		return &protocol.SyncResponse{Status: protocol.SyncOK, Blocks: raws}, nil
+
+	case protocol.SyncAnnounce:
+		id, _ := q.AccountID()
+		if _, err := s.repo.Account(ctx, id); err != nil {
+			// Chains of accounts this repo does not know are not taken
+			// from announcements: contacts come first.
+			return none, nil
+		}
+		s.pullInBackground(p, id, q.Head.Cid)
+		return &protocol.SyncResponse{Status: protocol.SyncOK}, nil
+	}
+	return nil, fmt.Errorf("unhandled request kind %q", q.Kind)
+}
+
+// mayHave tells whether peer p may be sent chain block c (and so the
+// chain behind it).
+func (s *Service) mayHave(ctx context.Context, p peer.ID, c cid.Cid) (bool, error) {
+	ok, _, err := s.repo.MayServe(ctx, p.String(), c)
+	return ok, err
+}
+
+// ---- asking ----
+
+// request sends q to p and returns the response.
+func (s *Service) request(ctx context.Context, p peer.ID, q *protocol.SyncRequest) (*protocol.SyncResponse, error) {
+	body, err := protocol.EncodeSyncRequest(q)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, StreamTimeout)
+	defer cancel()
+	st, err := s.host.NewStream(network.WithAllowLimitedConn(ctx, "chainsync"), p, protocol.ChainSyncID)
+	if err != nil {
+		return nil, fmt.Errorf("chainsync: open stream to %s: %w", p, err)
+	}
+	deadline, _ := ctx.Deadline()
+	_ = st.SetDeadline(deadline)
+	if err := protocol.WriteFrame(st, body); err != nil {
+		st.Reset()
+		return nil, fmt.Errorf("chainsync: %s: %w", p, err)
+	}
+	if err := st.CloseWrite(); err != nil {
+		st.Reset()
+		return nil, fmt.Errorf("chainsync: %s: %w", p, err)
+	}
+	out, err := protocol.ReadFrame(bufio.NewReader(st), protocol.MaxSyncResponse)
+	if err != nil {
+		st.Reset()
+		return nil, fmt.Errorf("chainsync: %s: response: %w", p, err)
+	}
+	st.Close()
+	resp, err := protocol.DecodeSyncResponse(out)
+	if err != nil {
+		return nil, fmt.Errorf("chainsync: %s: %w", p, err)
+	}
+	return resp, nil
+}
+
+// ErrNotServed is returned when a peer answers "none": it does not hold
+// what was asked for, or will not give it to this node.
+var ErrNotServed = errors.New("peer does not serve it")
+
+// Head asks peer p for the head of account id's chain.
+func (s *Service) Head(ctx context.Context, p peer.ID, id protocol.AccountID) (cid.Cid, uint64, error) {
+	key, err := id.Key()
+	if err != nil {
+		return cid.Undef, 0, err
+	}
+	resp, err := s.request(ctx, p, &protocol.SyncRequest{Kind: protocol.SyncHead, Account: key})
+	if err != nil {
+		return cid.Undef, 0, err
+	}
+	if resp.Status != protocol.SyncOK || resp.Head == nil {
+		return cid.Undef, 0, fmt.Errorf("head of %s from %s: %w", id.Short(), p, ErrNotServed)
+	}
+	return resp.Head.Cid, resp.Seq, nil
+}
+
+// Sync asks peer p for account id's head and pulls what this repo lacks
+// of it.
+func (s *Service) Sync(ctx context.Context, p peer.ID, id protocol.AccountID) (*keyshare.ImportResult, error) {
+	head, _, err := s.Head(ctx, p, id)
+	if err != nil {
+		return nil, err
+	}
+	return s.pull(ctx, p, head, id)
+}
+
+// Profile asks the node at addr for the first chain block of account id
+// (which must be hosted there) and imports it as a contact.
+func (s *Service) Profile(ctx context.Context, addr peer.AddrInfo, id protocol.AccountID) (*keyshare.ImportResult, error) {
+	if err := s.host.Connect(ctx, addr); err != nil {
+		return nil, fmt.Errorf("chainsync: connect %s: %w", addr.ID, err)
+	}
+	key, err := id.Key()
+	if err != nil {
+		return nil, err
+	}
+	resp, err := s.request(ctx, addr.ID, &protocol.SyncRequest{Kind: protocol.SyncProfile, Account: key})
+	if err != nil {
+		return nil, err
+	}
+	if resp.Status != protocol.SyncOK || len(resp.Blocks) != 1 {
+		return nil, fmt.Errorf("profile of %s from %s: %w", id.Short(), addr.ID, ErrNotServed)
+	}
+	raw := resp.Blocks[0]
+	b, err := protocol.DecodeBlock(raw)
+	if err != nil {
+		return nil, fmt.Errorf("profile of %s from %s: %w", id.Short(), addr.ID, err)
+	}
+	if b.AuthorID() != id || b.Seq != 0 {
+		return nil, fmt.Errorf("profile of %s from %s: peer sent another block", id.Short(), addr.ID)
+	}
+	c := protocol.BlockCID(raw)
+	return s.repo.ApplyChains(ctx, []cid.Cid{c}, map[cid.Cid][]byte{c: raw})
+}
+
+// Pull fetches from peer p the chain ending at head, down to the part
+// this repo holds (and the chains its ack entries name), verifies it and
+// applies it.
+func (s *Service) Pull(ctx context.Context, p peer.ID, head cid.Cid) (*keyshare.ImportResult, error) {
+	return s.pull(ctx, p, head, "")
+}
+
+// pull is Pull for a head known to be account id's ("" if not known):
+// then the peer is asked only for blocks past the ones held.
+func (s *Service) pull(ctx context.Context, p peer.ID, head cid.Cid, id protocol.AccountID) (*keyshare.ImportResult, error) {
+	type want struct {
+		c     cid.Cid
+		after *uint64
+	}
+	var after *uint64
+	if id != "" {
+		if info, err := s.repo.Account(ctx, id); err == nil && info.Head.Defined() {
+			after = &info.Seq
+		}
+	}
+	offered := map[cid.Cid][]byte{}
+	total := 0
+	queue := []want{{head, after}}
+	for len(queue) > 0 {
+		c, after := queue[0].c, queue[0].after
+		queue = queue[1:]
+		if _, ok := offered[c]; ok {
+			continue
+		}
+		if held, err := s.committed(ctx, c); err != nil {
+			return nil, err
+		} else if held {
+			continue
+		}
+		q := &protocol.SyncRequest{Kind: protocol.SyncBlocks, Head: &protocol.Link{Cid: c}, After: after}
+		resp, err := s.request(ctx, p, q)
+		if err != nil {
+			return nil, err
+		}
+		if resp.Status != protocol.SyncOK || len(resp.Blocks) == 0 {
+			return nil, fmt.Errorf("chain block %s from %s: %w", c, p, ErrNotServed)
+		}
+		next := c
+		var last *protocol.Block
+		for _, raw := range resp.Blocks {
+			got := protocol.BlockCID(raw)
+			if !got.Equals(next) {
+				return nil, fmt.Errorf("chain block %s from %s: peer sent %s instead", next, p, got)
+			}
+			b, err := protocol.DecodeBlock(raw)
+			if err != nil {
+				return nil, fmt.Errorf("chain block %s from %s: %w", got, p, err)
+			}
+			offered[got] = raw
+			total += len(raw)
+			if len(offered) > MaxPullBlocks || total > MaxPullBytes {
+				return nil, fmt.Errorf("chain from %s: more than %d blocks or %d bytes in one pull", p, MaxPullBlocks, MaxPullBytes)
+			}
+			for _, e := range b.Entries {
+				if ack, ok := e.Body.(*protocol.Ack); ok {
+					queue = append(queue, want{ack.Block.Cid, nil})
+				}
+			}
+			last = b
+			if b.Prev == nil {
+				break
+			}
+			next = b.Prev.Cid
+		}
+		if last.Prev != nil {
+			// Continue below the last block sent, unless the repo holds
+			// the chain there already.
+			held, ok, err := s.repo.ChainBlockAt(ctx, last.AuthorID(), last.Seq-1)
+			if err != nil {
+				return nil, err
+			}
+			if !ok || !held.Equals(last.Prev.Cid) {
+				queue = append(queue, want{last.Prev.Cid, after})
+			}
+		}
+	}
+	return s.repo.ApplyChains(ctx, []cid.Cid{head}, offered)
+}
+
+// committed tells whether c is a block of a chain this repo holds.
+func (s *Service) committed(ctx context.Context, c cid.Cid) (bool, error) {
+	o, err := s.repo.Owner(ctx, c)
+	if err != nil {
+		return false, err
+	}
+	return o.Chain != "", nil
+}
+
+// pullInBackground pulls head from p unless a pull of it runs already or
+// the repo holds it.
+func (s *Service) pullInBackground(p peer.ID, id protocol.AccountID, head cid.Cid) {
+	s.mu.Lock()
+	if s.pulling[head] || len(s.pulling) > 1024 {
+		s.mu.Unlock()
+		return
+	}
+	s.pulling[head] = true
+	s.mu.Unlock()
+	s.spawn(func() {
+		defer func() {
+			s.mu.Lock()
+			delete(s.pulling, head)
+			s.mu.Unlock()
+		}()
+		if held, err := s.committed(s.ctx, head); err != nil || held {
+			return
+		}
+		res, err := s.pull(s.ctx, p, head, id)
+		if err != nil {
+			if s.ctx.Err() == nil {
+				s.logPeer(p, "pulling an announced chain failed", err)
+			}
+			return
+		}
+		s.log.Info("chainsync: chain updated", "account", id, "peer", p, "new_blocks", res.NewBlocks)
+	})
+}
+
+// ---- announcing ----
+
+// connected runs when a connection to a peer opens: the peer is told the
+// heads it is entitled to, and asked for the heads of the accounts it
+// acts for.
+func (s *Service) connected(_ network.Network, c network.Conn) {
+	p := c.RemotePeer()
+	poke(s.wantKick) // a provider of a wanted record may have come
+	s.spawn(func() {
+		ctx, cancel := context.WithTimeout(s.ctx, time.Minute)
+		defer cancel()
+		ids, err := s.allAccounts(ctx)
+		if err != nil {
+			s.log.Warn("chainsync: list accounts", "err", err)
+			return
+		}
+		s.announceTo(ctx, p, ids)
+		acting, err := s.repo.AccountsOfPeer(ctx, p.String())
+		if err != nil {
+			return
+		}
+		for _, id := range acting {
+			if _, err := s.Sync(ctx, p, id); err != nil && ctx.Err() == nil {
+				s.log.Debug("chainsync: sync on connect", "peer", p, "account", id, "err", err)
+			}
+		}
+	})
+}
+
+func (s *Service) allAccounts(ctx context.Context) ([]protocol.AccountID, error) {
+	all, err := s.repo.Accounts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]protocol.AccountID, 0, len(all))
+	for _, a := range all {
+		ids = append(ids, a.ID)
+	}
+	return ids, nil
+}
+
+// announceLoop announces changed chains to connected peers.
+func (s *Service) announceLoop() {
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-s.kick:
+		}
+		s.mu.Lock()
+		ids := make([]protocol.AccountID, 0, len(s.changed))
+		for id := range s.changed {
+			ids = append(ids, id)
+		}
+		clear(s.changed)
+		s.mu.Unlock()
+		var wg sync.WaitGroup
+		for _, p := range s.host.Network().Peers() {
+			wg.Go(func() {
+				ctx, cancel := context.WithTimeout(s.ctx, StreamTimeout)
+				defer cancel()
+				s.announceTo(ctx, p, ids)
+			})
+		}
+		wg.Wait()
+	}
+}
+
+// announceTo tells p the heads of the accounts in ids that p may have.
+func (s *Service) announceTo(ctx context.Context, p peer.ID, ids []protocol.AccountID) {
+	for _, id := range ids {
+		info, err := s.repo.Account(ctx, id)
+		if err != nil || !info.Head.Defined() {
+			continue
+		}
+		if ok, err := s.mayHave(ctx, p, info.Head); err != nil || !ok {
+			continue
+		}
+		key, err := id.Key()
+		if err != nil {
+			continue
+		}
+		l := protocol.NewLink(info.Head)
+		if _, err := s.request(ctx, p, &protocol.SyncRequest{Kind: protocol.SyncAnnounce, Account: key, Head: &l}); err != nil {
+			s.log.Debug("chainsync: announce", "peer", p, "account", id, "err", err)
+		}
+	}
+}
+
+// ---- records ----
+
+// fetchLoop fetches the records local accounts may read and the repo does
+// not hold, whenever chains change (and once at start).
+func (s *Service) fetchLoop() {
+	retry := time.NewTicker(FetchRetry)
+	defer retry.Stop()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-s.wantKick:
+		case <-retry.C:
+		}
+		if s.fetch == nil {
+			continue
+		}
+		wanted, err := s.repo.WantedRecords(s.ctx)
+		if err != nil {
+			if s.ctx.Err() == nil {
+				s.log.Warn("chainsync: list wanted records", "err", err)
+			}
+			continue
+		}
+		for _, w := range wanted {
+			s.fetchInBackground(w)
+		}
+	}
+}
+
+// fetchInBackground fetches one wanted record unless that runs already.
+func (s *Service) fetchInBackground(w keyshare.Wanted) {
+	s.mu.Lock()
+	if s.fetching[w.Record] {
+		s.mu.Unlock()
+		return
+	}
+	s.fetching[w.Record] = true
+	s.mu.Unlock()
+	s.spawn(func() {
+		defer func() {
+			s.mu.Lock()
+			delete(s.fetching, w.Record)
+			s.mu.Unlock()
+		}()
+		var from []peer.ID
+		for _, id := range w.Providers {
+			p, err := peer.Decode(id)
+			if err != nil || p == s.host.ID() {
+				continue
+			}
+			if s.host.Network().Connectedness(p) == network.Connected {
+				from = append(from, p)
+			}
+		}
+		if len(from) == 0 {
+			return // retried when a provider connects and chains move
+		}
+		ctx, cancel := context.WithTimeout(s.ctx, 30*time.Minute)
+		defer cancel()
+		if err := s.fetch.Fetch(ctx, w.Record, from...); err != nil {
+			if s.ctx.Err() == nil {
+				s.log.Warn("chainsync: fetching a granted record failed; will retry", "record", w.Record, "err", err)
+			}
+			return
+		}
+		s.log.Info("chainsync: record received", "record", w.Record, "for", w.For)
+	})
+}
+
+// Kick makes the service look again for records to fetch (a provider may
+// have come online).
+func (s *Service) Kick() { poke(s.wantKick) }
+
+// AddrInfo parses a multiaddr ending in /p2p/PEER_ID.
+func AddrInfo(s string) (peer.AddrInfo, error) {
+	a, err := ma.NewMultiaddr(s)
+	if err != nil {
+		return peer.AddrInfo{}, fmt.Errorf("address %q: %w", s, err)
+	}
+	info, err := peer.AddrInfoFromP2pAddr(a)
+	if err != nil {
+		return peer.AddrInfo{}, fmt.Errorf("address %q: must end in /p2p/PEER_ID: %w", s, err)
+	}
+	return *info, nil
+}
