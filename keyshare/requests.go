@@ -60,6 +60,26 @@ func keyRequest(box, id string) datastore.Key {
 // requestsMu serialises the read-modify-write of request entries.
 var requestsMu sync.Mutex
 
+// watchers holds, per repo, the function to call when a message is queued
+// for delivery (see WatchRequests).
+var watchers sync.Map // *Repo → func()
+
+// WatchRequests makes r call fn (which must not block) whenever a request
+// or an answer is queued for delivery, so that a running node delivers it
+// at once. It returns a function that stops the calls. One watcher per
+// repo: a later one replaces an earlier one.
+func (r *Repo) WatchRequests(fn func()) (stop func()) {
+	w := &fn
+	watchers.Store(r, w)
+	return func() { watchers.CompareAndDelete(r, w) }
+}
+
+func (r *Repo) requestsQueued() {
+	if w, ok := watchers.Load(r); ok {
+		(*w.(*func()))()
+	}
+}
+
 // RequestInfo describes a request in the inbox or the outbox.
 type RequestInfo struct {
 	ID       string             `json:"id"`
@@ -197,6 +217,7 @@ func (r *Repo) NewRequest(ctx context.Context, k *Keys, to protocol.AccountID, r
 	if err := r.putRequest(ctx, e); err != nil {
 		return RequestInfo{}, err
 	}
+	r.requestsQueued()
 	return e.Info, nil
 }
 
@@ -440,6 +461,7 @@ func (r *Repo) answered(ctx context.Context, k *Keys, e *requestEntry, a *protoc
 	if err := r.putRequest(ctx, e); err != nil {
 		return RequestInfo{}, err
 	}
+	r.requestsQueued()
 	return e.Info, nil
 }
 

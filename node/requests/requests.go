@@ -51,9 +51,11 @@ const (
 	StreamTimeout = 20 * time.Second
 	// DialTimeout bounds connecting to a peer to deliver.
 	DialTimeout = 10 * time.Second
-	// DefaultInterval is how often pending messages are retried and
-	// answers polled for.
+	// DefaultInterval is how often pending messages are retried.
 	DefaultInterval = 30 * time.Second
+	// DefaultPollInterval is how often a node of an account asked is
+	// polled for answers, unless it (re)connects.
+	DefaultPollInterval = 2 * time.Minute
 	// Backoff after a failed delivery to a peer, doubling up to
 	// MaxBackoff; a new connection from the peer clears it.
 	MinBackoff = 5 * time.Second
@@ -71,6 +73,9 @@ const (
 type Options struct {
 	// Interval between delivery rounds; 0 means DefaultInterval.
 	Interval time.Duration
+	// PollInterval between polls of one peer for answers; 0 means
+	// DefaultPollInterval.
+	PollInterval time.Duration
 	// Logger; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -82,17 +87,21 @@ type Service struct {
 	repo     *keyshare.Repo
 	log      *slog.Logger
 	interval time.Duration
+	pollGap  time.Duration
 
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	kick   chan struct{}
 	notify *network.NotifyBundle
+	unwatch func()
 
 	mu      sync.Mutex
 	backoff map[string]*retry // by peer ID or "msg:" + message
 	limits  map[peer.ID]*rate.Limiter
 	logged  map[peer.ID]time.Time
+	polled  map[peer.ID]time.Time // last poll of a peer
+	closed  bool                  // no new handlers (under mu)
 
 	closeOnce sync.Once
 }
@@ -113,26 +122,38 @@ func New(h host.Host, repo *keyshare.Repo, opts Options) *Service {
 	if interval <= 0 {
 		interval = DefaultInterval
 	}
+	pollGap := opts.PollInterval
+	if pollGap <= 0 {
+		pollGap = DefaultPollInterval
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &Service{host: h, repo: repo, log: log, interval: interval, ctx: ctx, cancel: cancel,
-		kick: make(chan struct{}, 1), backoff: map[string]*retry{}, limits: map[peer.ID]*rate.Limiter{}, logged: map[peer.ID]time.Time{}}
+	s := &Service{host: h, repo: repo, log: log, interval: interval, pollGap: pollGap, ctx: ctx, cancel: cancel,
+		kick: make(chan struct{}, 1), backoff: map[string]*retry{}, limits: map[peer.ID]*rate.Limiter{},
+		logged: map[peer.ID]time.Time{}, polled: map[peer.ID]time.Time{}}
 	h.SetStreamHandler(ProtocolID, s.handle)
 	s.notify = &network.NotifyBundle{ConnectedF: func(_ network.Network, c network.Conn) {
 		s.mu.Lock()
 		delete(s.backoff, c.RemotePeer().String())
+		delete(s.polled, c.RemotePeer())
 		s.mu.Unlock()
 		s.Kick()
 	}}
 	h.Network().Notify(s.notify)
+	s.unwatch = repo.WatchRequests(s.Kick)
 	s.wg.Go(s.loop)
 	return s
 }
 
-// Close stops serving and delivering; it waits for the delivery loop.
+// Close stops serving and delivering; it waits for the delivery loop and
+// the streams being served, so the repo may be closed after it.
 func (s *Service) Close() error {
 	s.closeOnce.Do(func() {
 		s.host.RemoveStreamHandler(ProtocolID)
 		s.host.Network().StopNotify(s.notify)
+		s.unwatch()
+		s.mu.Lock()
+		s.closed = true
+		s.mu.Unlock()
 		s.cancel()
 		s.wg.Wait()
 	})
@@ -166,6 +187,15 @@ func (s *Service) loop() {
 // Serving.
 
 func (s *Service) handle(st network.Stream) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		_ = st.Reset()
+		return
+	}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	defer s.wg.Done()
 	p := st.Conn().RemotePeer()
 	if !s.allow(p) {
 		s.reject(p, errors.New("rate limit"))
@@ -285,11 +315,18 @@ func (s *Service) round(ctx context.Context) {
 		s.log.Warn("requests: list awaiting", "err", err)
 		return
 	}
+	// One poll per peer, for the requests of every account it acts for.
+	byPeer := map[peer.ID][]cid.Cid{}
 	for target, ids := range awaiting {
+		for _, p := range s.targets(ctx, target) {
+			byPeer[p] = append(byPeer[p], ids...)
+		}
+	}
+	for p, ids := range byPeer {
 		if ctx.Err() != nil {
 			return
 		}
-		s.poll(ctx, target, ids)
+		s.poll(ctx, p, ids)
 	}
 }
 
@@ -335,22 +372,33 @@ func (s *Service) deliver(ctx context.Context, o keyshare.Outgoing) {
 	}
 }
 
-func (s *Service) poll(ctx context.Context, target protocol.AccountID, ids []cid.Cid) {
-	for _, p := range s.targets(ctx, target) {
-		for start := 0; start < len(ids); start += protocol.MaxPollIDs {
-			batch := ids[start:min(start+protocol.MaxPollIDs, len(ids))]
-			reply, err := s.exchange(ctx, p, &protocol.RequestFrame{Kind: protocol.ReqFramePoll, Poll: protocol.Links(batch)})
+// poll asks p for answers to ids, at most once per poll interval unless
+// p (re)connected since.
+func (s *Service) poll(ctx context.Context, p peer.ID, ids []cid.Cid) {
+	s.mu.Lock()
+	last, seen := s.polled[p]
+	if seen && time.Since(last) < s.pollGap {
+		s.mu.Unlock()
+		return
+	}
+	if len(s.polled) >= maxTracked {
+		s.polled = map[peer.ID]time.Time{}
+	}
+	s.polled[p] = time.Now()
+	s.mu.Unlock()
+	for start := 0; start < len(ids); start += protocol.MaxPollIDs {
+		batch := ids[start:min(start+protocol.MaxPollIDs, len(ids))]
+		reply, err := s.exchange(ctx, p, &protocol.RequestFrame{Kind: protocol.ReqFramePoll, Poll: protocol.Links(batch)})
+		if err != nil {
+			return
+		}
+		for _, a := range reply.Answers {
+			info, err := s.repo.ReceiveAnswer(ctx, a)
 			if err != nil {
-				break
+				s.reject(p, err)
+				continue
 			}
-			for _, a := range reply.Answers {
-				info, err := s.repo.ReceiveAnswer(ctx, a)
-				if err != nil {
-					s.reject(p, err)
-					continue
-				}
-				s.log.Info("requests: answer received", "id", info.ID, "state", info.State, "peer", p)
-			}
+			s.log.Info("requests: answer received", "id", info.ID, "state", info.State, "peer", p)
 		}
 	}
 }

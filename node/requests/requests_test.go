@@ -63,9 +63,14 @@ func newNode(t *testing.T, name string, role protocol.Role) *testNode {
 	return &testNode{name: name, repo: repo, keys: k, key: key, id: id}
 }
 
-// start starts n's host and service.
-func (n *testNode) start(t *testing.T) {
+// start starts n's host and service (rounds every 200 ms unless opts
+// say otherwise).
+func (n *testNode) start(t *testing.T, opts ...Options) {
 	t.Helper()
+	o := Options{Interval: 200 * time.Millisecond, PollInterval: 300 * time.Millisecond, Logger: quietLogger()}
+	if len(opts) > 0 {
+		o = opts[0]
+	}
 	cfg := config.Default()
 	cfg.Listen = []string{"/ip4/127.0.0.1/tcp/0"}
 	h, err := p2p.NewHost(t.Context(), cfg, n.key)
@@ -73,7 +78,7 @@ func (n *testNode) start(t *testing.T) {
 		t.Fatal(err)
 	}
 	n.host = h
-	n.svc = New(h, n.repo, Options{Interval: 200 * time.Millisecond, Logger: quietLogger()})
+	n.svc = New(h, n.repo, o)
 	t.Cleanup(n.stop)
 }
 
@@ -257,19 +262,21 @@ func TestAnswerPushedAndDeny(t *testing.T) {
 	patient := newNode(t, "Pat", protocol.RolePatient)
 	sendChain(t, patient, clinic)
 	sendChain(t, clinic, patient) // the patient knows the clinic's node: answers are pushed
-	clinic.start(t)
-	patient.start(t)
+	// No periodic rounds and no polls: queueing a message must start
+	// its delivery.
+	slow := Options{Interval: time.Hour, PollInterval: time.Hour, Logger: quietLogger()}
+	clinic.start(t, slow)
+	patient.start(t, slow)
 	connect(t, clinic, patient)
+	time.Sleep(300 * time.Millisecond) // let the rounds the connection started pass
 	req, err := clinic.repo.NewRequest(ctx, clinic.keys, patient.keys.ID, nil, "", 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	clinic.svc.Kick()
 	waitFor(t, "the request in the inbox", func() bool { return inboxHas(t, patient, req.ID) })
 	if _, err := patient.repo.Deny(ctx, patient.keys, req.ID, "ask me in person"); err != nil {
 		t.Fatal(err)
 	}
-	patient.svc.Kick()
 	waitFor(t, "the outbox to say denied", func() bool { return outboxState(t, clinic, req.ID) == keyshare.StateDenied })
 }
 
