@@ -89,11 +89,11 @@ type Service struct {
 	interval time.Duration
 	pollGap  time.Duration
 
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	kick   chan struct{}
-	notify *network.NotifyBundle
+	ctx     context.Context
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	kick    chan struct{}
+	notify  *network.NotifyBundle
 	unwatch func()
 
 	mu      sync.Mutex
