@@ -63,6 +63,9 @@ const (
 	// Per-peer limit on incoming streams: a steady rate and a burst.
 	PeerRate  = 2 // streams per second
 	PeerBurst = 20
+	// MaxServing bounds the streams served at once, from all peers;
+	// more are reset.
+	MaxServing = 64
 	// A rejected message is logged at most once per peer per
 	// rejectLogEvery.
 	rejectLogEvery = time.Minute
@@ -93,6 +96,7 @@ type Service struct {
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 	kick    chan struct{}
+	serving chan struct{} // one token per stream being served
 	notify  *network.NotifyBundle
 	unwatch func()
 
@@ -128,7 +132,7 @@ func New(h host.Host, repo *keyshare.Repo, opts Options) *Service {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Service{host: h, repo: repo, log: log, interval: interval, pollGap: pollGap, ctx: ctx, cancel: cancel,
-		kick: make(chan struct{}, 1), backoff: map[string]*retry{}, limits: map[peer.ID]*rate.Limiter{},
+		kick: make(chan struct{}, 1), serving: make(chan struct{}, MaxServing), backoff: map[string]*retry{}, limits: map[peer.ID]*rate.Limiter{},
 		logged: map[peer.ID]time.Time{}, polled: map[peer.ID]time.Time{}}
 	h.SetStreamHandler(ProtocolID, s.handle)
 	s.notify = &network.NotifyBundle{ConnectedF: func(_ network.Network, c network.Conn) {
@@ -197,6 +201,14 @@ func (s *Service) handle(st network.Stream) {
 	s.mu.Unlock()
 	defer s.wg.Done()
 	p := st.Conn().RemotePeer()
+	select {
+	case s.serving <- struct{}{}:
+		defer func() { <-s.serving }()
+	default:
+		s.reject(p, errors.New("too many streams at once"))
+		_ = st.Reset()
+		return
+	}
 	if !s.allow(p) {
 		s.reject(p, errors.New("rate limit"))
 		_ = st.Reset()
