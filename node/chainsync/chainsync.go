@@ -33,7 +33,9 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	libp2pproto "github.com/libp2p/go-libp2p/core/protocol"
 	ma "github.com/multiformats/go-multiaddr"
+	msmux "github.com/multiformats/go-multistream"
 	"golang.org/x/time/rate"
 
 	"github.com/blockmrs/blockmrs/keyshare"
@@ -46,8 +48,8 @@ const (
 	StreamTimeout = 15 * time.Second
 	// RequestRate and RequestBurst bound how many requests one peer may
 	// send (per second, and at once); excess streams are reset.
-	RequestRate  = 50
-	RequestBurst = 200
+	RequestRate  = 100
+	RequestBurst = 300
 	// MaxPullBlocks bounds the new blocks one pull may bring (all
 	// chains together).
 	MaxPullBlocks = 1 << 20
@@ -57,6 +59,12 @@ const (
 	// FetchRetry is how often records that could not be fetched are
 	// tried again.
 	FetchRetry = 30 * time.Second
+	// AnnounceRetry is how often announcements that failed (the peer
+	// was busy or the stream broke) are sent again.
+	AnnounceRetry = 5 * time.Second
+	// pullAttempts bounds the tries of an announced chain's pull; they
+	// are spaced 1 s, 2 s, 4 s, … apart.
+	pullAttempts = 5
 	// logEvery is how often one peer's bad messages are logged.
 	logEvery = time.Minute
 )
@@ -88,6 +96,9 @@ type Service struct {
 	logged   map[peer.ID]time.Time
 	pulling  map[cid.Cid]bool
 	fetching map[cid.Cid]bool
+	// unannounced holds, per peer, accounts whose announcement to it
+	// failed, to be sent again.
+	unannounced map[peer.ID]map[protocol.AccountID]bool
 
 	wantKick chan struct{} // records may be wanted: fetch
 	notifee  *network.NotifyBundle
@@ -111,6 +122,8 @@ func New(h host.Host, repo *keyshare.Repo, fetch Fetcher, log *slog.Logger) *Ser
 		logged:   map[peer.ID]time.Time{},
 		pulling:  map[cid.Cid]bool{},
 		fetching: map[cid.Cid]bool{},
+
+		unannounced: map[peer.ID]map[protocol.AccountID]bool{},
 	}
 	s.unhook = repo.OnChainChange(func(ids []protocol.AccountID) {
 		s.mu.Lock()
@@ -512,17 +525,30 @@ func (s *Service) pullInBackground(p peer.ID, id protocol.AccountID, head cid.Ci
 			delete(s.pulling, head)
 			s.mu.Unlock()
 		}()
-		if held, err := s.committed(s.ctx, head); err != nil || held {
-			return
-		}
-		res, err := s.pull(s.ctx, p, head, id)
-		if err != nil {
-			if s.ctx.Err() == nil {
-				s.logPeer(p, "pulling an announced chain failed", err)
+		wait := time.Second
+		for attempt := 1; ; attempt++ {
+			if held, err := s.committed(s.ctx, head); err != nil || held {
+				return
 			}
-			return
+			res, err := s.pull(s.ctx, p, head, id)
+			if err == nil {
+				s.log.Info("chainsync: chain updated", "account", id, "peer", p, "new_blocks", res.NewBlocks)
+				return
+			}
+			var fork *keyshare.ForkError
+			if s.ctx.Err() != nil || errors.As(err, &fork) || attempt == pullAttempts {
+				if s.ctx.Err() == nil {
+					s.logPeer(p, "pulling an announced chain failed", err)
+				}
+				return
+			}
+			select {
+			case <-s.ctx.Done():
+				return
+			case <-time.After(wait):
+			}
+			wait *= 2
 		}
-		s.log.Info("chainsync: chain updated", "account", id, "peer", p, "new_blocks", res.NewBlocks)
 	})
 }
 
@@ -567,23 +593,42 @@ func (s *Service) allAccounts(ctx context.Context) ([]protocol.AccountID, error)
 	return ids, nil
 }
 
-// announceLoop announces changed chains to connected peers.
+// announceLoop announces changed chains to connected peers, and sends
+// failed announcements again.
 func (s *Service) announceLoop() {
+	retry := time.NewTicker(AnnounceRetry)
+	defer retry.Stop()
 	for {
+		todo := map[peer.ID][]protocol.AccountID{}
 		select {
 		case <-s.ctx.Done():
 			return
 		case <-s.kick:
+			s.mu.Lock()
+			ids := make([]protocol.AccountID, 0, len(s.changed))
+			for id := range s.changed {
+				ids = append(ids, id)
+			}
+			clear(s.changed)
+			s.mu.Unlock()
+			for _, p := range s.host.Network().Peers() {
+				todo[p] = ids
+			}
+		case <-retry.C:
+			s.mu.Lock()
+			for p, ids := range s.unannounced {
+				if s.host.Network().Connectedness(p) != network.Connected {
+					continue // sent on reconnect
+				}
+				for id := range ids {
+					todo[p] = append(todo[p], id)
+				}
+			}
+			clear(s.unannounced)
+			s.mu.Unlock()
 		}
-		s.mu.Lock()
-		ids := make([]protocol.AccountID, 0, len(s.changed))
-		for id := range s.changed {
-			ids = append(ids, id)
-		}
-		clear(s.changed)
-		s.mu.Unlock()
 		var wg sync.WaitGroup
-		for _, p := range s.host.Network().Peers() {
+		for p, ids := range todo {
 			wg.Go(func() {
 				ctx, cancel := context.WithTimeout(s.ctx, StreamTimeout)
 				defer cancel()
@@ -611,6 +656,16 @@ func (s *Service) announceTo(ctx context.Context, p peer.ID, ids []protocol.Acco
 		l := protocol.NewLink(info.Head)
 		if _, err := s.request(ctx, p, &protocol.SyncRequest{Kind: protocol.SyncAnnounce, Account: key, Head: &l}); err != nil {
 			s.log.Debug("chainsync: announce", "peer", p, "account", id, "err", err)
+			var unsupported msmux.ErrNotSupported[libp2pproto.ID]
+			if errors.As(err, &unsupported) || s.ctx.Err() != nil {
+				continue // a stock IPFS replica: it takes blocks only
+			}
+			s.mu.Lock()
+			if s.unannounced[p] == nil {
+				s.unannounced[p] = map[protocol.AccountID]bool{}
+			}
+			s.unannounced[p][id] = true
+			s.mu.Unlock()
 		}
 	}
 }

@@ -38,6 +38,12 @@ func (l *logSink) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+func (l *logSink) all() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.Join(l.lines, "")
+}
+
 func (l *logSink) count(substr string) int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
