@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/ipfs/go-cid"
 
@@ -135,22 +136,27 @@ func (r *Repo) chainsChanged(vbs []verifiedBlock) {
 	}
 }
 
-// Wanted is a record a local account may read whose blocks the repo does
-// not all hold yet, with the nodes that should have them.
+// Wanted is a record this node should hold and does not hold whole yet,
+// with the nodes that should have it.
 type Wanted struct {
 	// Record is the record's CID.
 	Record cid.Cid
-	// For is the local account that may read it.
+	// For is the account the node wants it for: a local account that
+	// may read it, or an account whose replica the node is.
 	For protocol.AccountID
+	// Replica is true when the node wants the record as a replica.
+	Replica bool
 	// Providers are the peer IDs (text form) declared, on the author's
 	// and the subject's chains, as their devices or replicas.
 	Providers []string
 }
 
-// WantedRecords lists the records some local account may read now that
-// the repo has not completely received (a record counts as received once
-// its root is pinned, which a fetch does last).
-func (r *Repo) WantedRecords(ctx context.Context) ([]Wanted, error) {
+// WantedRecords lists the records the node with peer ID self should hold
+// and the repo has not completely received (a record counts as received
+// once its root is pinned, which a fetch does last): those a local account
+// may read now, and, for every account that declares self as its replica,
+// the records that account wrote or is the subject of.
+func (r *Repo) WantedRecords(ctx context.Context, self string) ([]Wanted, error) {
 	all, err := r.Accounts(ctx)
 	if err != nil {
 		return nil, err
@@ -164,7 +170,8 @@ func (r *Repo) WantedRecords(ctx context.Context) ([]Wanted, error) {
 	var out []Wanted
 	seen := map[cid.Cid]bool{}
 	for _, a := range all {
-		if !a.Local {
+		replica := slices.ContainsFunc(a.Devices, func(d DeviceInfo) bool { return d.Replica && d.PeerID == self })
+		if !a.Local && !replica {
 			continue
 		}
 		recs, err := r.RecordsOf(ctx, a.ID)
@@ -172,10 +179,12 @@ func (r *Repo) WantedRecords(ctx context.Context) ([]Wanted, error) {
 			return nil, err
 		}
 		for _, acc := range recs {
-			if seen[acc.Record] {
+			if seen[acc.Record] || !acc.Known {
 				continue
 			}
-			if _, ok := acc.Reader(a.ID); !ok || !acc.Known {
+			_, reads := acc.Reader(a.ID)
+			owns := acc.Author == a.ID || acc.Subject == a.ID
+			if !(a.Local && reads) && !(replica && owns) {
 				continue
 			}
 			pinned, err := r.st.IsPinned(ctx, acc.Record)
@@ -186,7 +195,7 @@ func (r *Repo) WantedRecords(ctx context.Context) ([]Wanted, error) {
 				continue
 			}
 			seen[acc.Record] = true
-			w := Wanted{Record: acc.Record, For: a.ID}
+			w := Wanted{Record: acc.Record, For: a.ID, Replica: !(a.Local && reads)}
 			w.Providers = append(w.Providers, nodes[acc.Author]...)
 			if acc.Subject != acc.Author {
 				w.Providers = append(w.Providers, nodes[acc.Subject]...)
@@ -195,4 +204,61 @@ func (r *Repo) WantedRecords(ctx context.Context) ([]Wanted, error) {
 		}
 	}
 	return out, nil
+}
+
+// UnknownAccountsIn lists the accounts that records of account id name
+// (as author, subject, reader, or revoked or expired reader) and whose
+// chain the repo does not hold: the profiles a node needs to tell which
+// peers act for them.
+func (r *Repo) UnknownAccountsIn(ctx context.Context, id protocol.AccountID) ([]protocol.AccountID, error) {
+	recs, err := r.RecordsOf(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	seen := map[protocol.AccountID]bool{}
+	var out []protocol.AccountID
+	consider := func(a protocol.AccountID) error {
+		if a == "" || seen[a] {
+			return nil
+		}
+		seen[a] = true
+		if _, err := r.state(ctx, a); errors.Is(err, ErrUnknownAccount) {
+			out = append(out, a)
+		} else if err != nil {
+			return err
+		}
+		return nil
+	}
+	for _, acc := range recs {
+		names := []protocol.AccountID{acc.Author, acc.Subject}
+		for _, lists := range [][]Reader{acc.Readers, acc.Revoked, acc.Expired} {
+			for _, rd := range lists {
+				names = append(names, rd.Account)
+			}
+		}
+		for _, a := range names {
+			if err := consider(a); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return out, nil
+}
+
+// ServesProfileTo tells whether the node may give the peer with ID
+// peerID (text form) the profile of a non-local account it knows: only
+// when the peer is a declared device or replica of one of the repo's own
+// accounts, which is trusted with those accounts' chains and so already
+// learns which accounts they deal with.
+func (r *Repo) ServesProfileTo(ctx context.Context, peerID string) (bool, error) {
+	acting, replicating, err := r.declaredBy(ctx, peerID)
+	if err != nil {
+		return false, err
+	}
+	for _, id := range append(acting, replicating...) {
+		if local, err := r.isLocal(ctx, id); err != nil || local {
+			return local, err
+		}
+	}
+	return false, nil
 }

@@ -284,11 +284,16 @@ func (s *Service) answer(ctx context.Context, p peer.ID, q *protocol.SyncRequest
 	case protocol.SyncProfile:
 		id, _ := q.AccountID()
 		info, err := s.repo.Account(ctx, id)
-		if errors.Is(err, keyshare.ErrUnknownAccount) || (err == nil && !info.Local) {
+		if errors.Is(err, keyshare.ErrUnknownAccount) {
 			return none, nil
 		}
 		if err != nil {
 			return nil, err
+		}
+		if !info.Local {
+			if ok, err := s.repo.ServesProfileTo(ctx, p.String()); err != nil || !ok {
+				return none, err
+			}
 		}
 		genesis, ok, err := s.repo.ChainBlockAt(ctx, id, 0)
 		if err != nil || !ok {
@@ -500,6 +505,34 @@ func (s *Service) pull(ctx context.Context, p peer.ID, head cid.Cid, id protocol
 	return s.repo.ApplyChains(ctx, []cid.Cid{head}, offered)
 }
 
+// learnAccountsIn asks p for the profiles of the accounts that id's
+// records name and this repo does not know (the grantees of a patient
+// whose replica this node is, say), so that it can tell their nodes. p
+// answers only if this node is one of p's accounts' devices or replicas.
+func (s *Service) learnAccountsIn(ctx context.Context, p peer.ID, id protocol.AccountID) {
+	unknown, err := s.repo.UnknownAccountsIn(ctx, id)
+	if err != nil {
+		s.log.Warn("chainsync: list unknown accounts", "err", err)
+		return
+	}
+	learned := false
+	for _, a := range unknown {
+		if _, err := s.Profile(ctx, peer.AddrInfo{ID: p}, a); err != nil {
+			s.log.Debug("chainsync: profile of a named account", "peer", p, "account", a, "err", err)
+			continue
+		}
+		learned = true
+	}
+	if learned {
+		// Their nodes may now be entitled to id's chain: announce it
+		// again to the peers connected already.
+		s.mu.Lock()
+		s.changed[id] = true
+		s.mu.Unlock()
+		poke(s.kick)
+	}
+}
+
 // committed tells whether c is a block of a chain this repo holds.
 func (s *Service) committed(ctx context.Context, c cid.Cid) (bool, error) {
 	o, err := s.repo.Owner(ctx, c)
@@ -533,6 +566,7 @@ func (s *Service) pullInBackground(p peer.ID, id protocol.AccountID, head cid.Ci
 			res, err := s.pull(s.ctx, p, head, id)
 			if err == nil {
 				s.log.Info("chainsync: chain updated", "account", id, "peer", p, "new_blocks", res.NewBlocks)
+				s.learnAccountsIn(s.ctx, p, id)
 				return
 			}
 			var fork *keyshare.ForkError
@@ -574,9 +608,13 @@ func (s *Service) connected(_ network.Network, c network.Conn) {
 			return
 		}
 		for _, id := range acting {
-			if _, err := s.Sync(ctx, p, id); err != nil && ctx.Err() == nil {
-				s.log.Debug("chainsync: sync on connect", "peer", p, "account", id, "err", err)
+			if _, err := s.Sync(ctx, p, id); err != nil {
+				if ctx.Err() == nil {
+					s.log.Debug("chainsync: sync on connect", "peer", p, "account", id, "err", err)
+				}
+				continue
 			}
+			s.learnAccountsIn(ctx, p, id)
 		}
 	})
 }
@@ -687,7 +725,7 @@ func (s *Service) fetchLoop() {
 		if s.fetch == nil {
 			continue
 		}
-		wanted, err := s.repo.WantedRecords(s.ctx)
+		wanted, err := s.repo.WantedRecords(s.ctx, s.host.ID().String())
 		if err != nil {
 			if s.ctx.Err() == nil {
 				s.log.Warn("chainsync: list wanted records", "err", err)

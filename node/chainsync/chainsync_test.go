@@ -526,3 +526,52 @@ func mustKey(t testing.TB, id protocol.AccountID) []byte {
 	}
 	return k
 }
+
+func TestReplicaServesGranteesWhilePatientIsOffline(t *testing.T) {
+	patient := newNode(t, "patient", protocol.RolePatient)
+	clinic := newNode(t, "clinic", protocol.RoleClinic) // the patient's replica
+	doctor := newNode(t, "doctor", protocol.RoleClinician)
+	meet(t, patient, clinic)
+	meet(t, patient, doctor)
+	if err := doctor.host.Connect(t.Context(), clinic.addr()); err != nil {
+		t.Fatal(err)
+	}
+
+	body := make([]byte, 1<<20)
+	rand.Read(body)
+	rec := addRecord(t, patient, body)
+	if _, err := patient.repo.SetReplica(t.Context(), patient.keys, clinic.host.ID().String(), "clinic", false); err != nil {
+		t.Fatal(err)
+	}
+	// The replica takes the chain and the ciphertext by itself.
+	eventually(t, "the replica holds the record", func() bool {
+		ok, _ := clinic.repo.Store().IsPinned(t.Context(), rec)
+		return ok
+	})
+	if _, _, err := clinic.repo.OpenRecord(t.Context(), clinic.keys, rec); !errors.Is(err, keyshare.ErrNoAccess) {
+		t.Fatalf("replica opened the record: err = %v", err)
+	}
+
+	// The doctor is offline while the patient grants, then the patient's
+	// node goes away for good.
+	doctor.stop()
+	if _, err := patient.repo.Grant(t.Context(), patient.keys, []cid.Cid{rec}, doctor.keys.ID, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	head, _ := headOf(t, patient.repo, patient.keys.ID)
+	eventually(t, "the replica holds the grant", func() bool {
+		h, _ := headOf(t, clinic.repo, patient.keys.ID)
+		return h.Equals(head)
+	})
+	patient.stop()
+
+	doctor.start(t)
+	if err := doctor.host.Connect(t.Context(), clinic.addr()); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the doctor holds the grant, from the replica", func() bool {
+		h, _ := headOf(t, doctor.repo, patient.keys.ID)
+		return h.Equals(head)
+	})
+	eventually(t, "the doctor reads the record, from the replica", func() bool { return readable(t, doctor, rec, body) })
+}
