@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"slices"
 
+	blocks "github.com/ipfs/go-block-format"
 	"github.com/ipfs/go-cid"
 
 	"github.com/blockmrs/blockmrs/protocol"
@@ -261,4 +262,110 @@ func (r *Repo) ServesProfileTo(ctx context.Context, peerID string) (bool, error)
 		}
 	}
 	return false, nil
+}
+
+// DropRevoked removes the records this node received for a local account
+// and may no longer keep: every local account that could read one was
+// revoked (or its grant expired), no local account wrote it or is its
+// subject, and the node (peer ID self) is not a declared replica of its
+// author or subject. They are unpinned and collected at once, so the next
+// read asks the network again, where the revocation is enforced. This is
+// what an honest grantee's software does; SECURITY.md says why it proves
+// nothing about a dishonest one.
+func (r *Repo) DropRevoked(ctx context.Context, self string) ([]cid.Cid, error) {
+	pins, err := r.st.Pins(ctx)
+	if err != nil {
+		return nil, err
+	}
+	all, err := r.Accounts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	local := map[protocol.AccountID]bool{}
+	replicaOf := map[protocol.AccountID]bool{}
+	for _, a := range all {
+		local[a.ID] = a.Local
+		replicaOf[a.ID] = slices.ContainsFunc(a.Devices, func(d DeviceInfo) bool { return d.Replica && d.PeerID == self })
+	}
+	var drop []cid.Cid
+	for _, c := range pins {
+		as, err := r.accessAll(ctx, c)
+		if err != nil {
+			return nil, err
+		}
+		if !droppable(as, local, replicaOf) {
+			continue
+		}
+		if err := r.st.Unpin(ctx, c); err != nil {
+			return nil, err
+		}
+		drop = append(drop, c)
+	}
+	if err := r.deleteRecords(ctx, drop); err != nil {
+		return drop, fmt.Errorf("remove revoked records: %w", err)
+	}
+	return drop, nil
+}
+
+// deleteRecords deletes the blocks of the (unpinned) records roots that
+// no other record claims. GC would keep them: chain heads link records.
+func (r *Repo) deleteRecords(ctx context.Context, roots []cid.Cid) error {
+	dropping := map[cid.Cid]bool{}
+	for _, c := range roots {
+		dropping[c] = true
+	}
+	for _, root := range roots {
+		var doomed []cid.Cid
+		err := r.st.Walk(ctx, root, func(b blocks.Block) error {
+			o, err := r.Owner(ctx, b.Cid())
+			if err != nil {
+				return err
+			}
+			if o.Chain != "" {
+				return nil
+			}
+			for _, owner := range o.Records {
+				if !dropping[owner] {
+					return nil
+				}
+			}
+			doomed = append(doomed, b.Cid())
+			return nil
+		})
+		if err != nil && !errors.Is(err, store.ErrMissing) {
+			return err
+		}
+		for _, c := range doomed {
+			if err := r.st.Blockstore().DeleteBlock(ctx, c); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// droppable tells whether a record, under every claim on it, was taken
+// away from the node's local accounts by revocation or expiry and is
+// kept for nobody else here.
+func droppable(as []*Access, local, replicaOf map[protocol.AccountID]bool) bool {
+	lost := false
+	for _, a := range as {
+		if !a.Known {
+			return false
+		}
+		if local[a.Author] || local[a.Subject] || replicaOf[a.Author] || replicaOf[a.Subject] {
+			return false
+		}
+		for _, rd := range a.Readers {
+			if local[rd.Account] {
+				return false
+			}
+		}
+		for _, lists := range [][]Reader{a.Revoked, a.Expired} {
+			for _, rd := range lists {
+				lost = lost || local[rd.Account]
+			}
+		}
+	}
+	return lost
 }

@@ -710,17 +710,29 @@ func (s *Service) announceTo(ctx context.Context, p peer.ID, ids []protocol.Acco
 
 // ---- records ----
 
-// fetchLoop fetches the records local accounts may read and the repo does
-// not hold, whenever chains change (and once at start).
+// fetchLoop drops the records revoked from local accounts and fetches the
+// records the node should hold and does not, whenever chains change (and
+// once at start, and every FetchRetry).
 func (s *Service) fetchLoop() {
 	retry := time.NewTicker(FetchRetry)
 	defer retry.Stop()
 	for {
+		chainsMoved := false
 		select {
 		case <-s.ctx.Done():
 			return
 		case <-s.wantKick:
+			chainsMoved = true
 		case <-retry.C:
+		}
+		if chainsMoved {
+			dropped, err := s.repo.DropRevoked(s.ctx, s.host.ID().String())
+			if err != nil && s.ctx.Err() == nil {
+				s.log.Warn("chainsync: dropping revoked records", "err", err)
+			}
+			for _, c := range dropped {
+				s.log.Info("chainsync: access revoked; local copy removed", "record", c)
+			}
 		}
 		if s.fetch == nil {
 			continue

@@ -237,6 +237,24 @@ func TestGrantAndRevokeReachGranteeStrangerGetsNothing(t *testing.T) {
 	if _, ok := a.Reader(clinic.keys.ID); ok {
 		t.Fatal("clinic still listed as reader after the revocation arrived")
 	}
+	// The clinic's node drops its copy, and the next fetch of the record's
+	// blocks is refused by the patient's node.
+	eventually(t, "the clinic dropped the revoked record", func() bool {
+		has, _ := clinic.repo.Store().Blockstore().Has(t.Context(), rec)
+		return !has
+	})
+	refusedBefore := patient.ex.Stats().Refused
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Second)
+	defer cancel()
+	if err := clinic.ex.Fetch(ctx, rec, patient.host.ID()); err == nil {
+		t.Fatal("clinic fetched the record after the revocation")
+	}
+	if has, _ := clinic.repo.Store().Blockstore().Has(t.Context(), rec); has {
+		t.Fatal("clinic received the record's root after the revocation")
+	}
+	if patient.ex.Stats().Refused <= refusedBefore {
+		t.Fatal("the patient's node did not refuse the clinic's want")
+	}
 }
 
 func TestOfflineGranteeCatchesUpOnConnect(t *testing.T) {
