@@ -70,6 +70,9 @@ const (
 	EnvAPI = "BLOCKMRS_API"
 	// EnvMDNS replaces MDNS: true or false (as strconv.ParseBool reads it).
 	EnvMDNS = "BLOCKMRS_MDNS"
+	// EnvBootstrap replaces Bootstrap: comma-separated multiaddrs ending
+	// in /p2p/PEER_ID.
+	EnvBootstrap = "BLOCKMRS_BOOTSTRAP"
 )
 
 // maxFileSize bounds the config file; a real one is well under 4 KiB.
@@ -277,13 +280,10 @@ func (c *Config) ApplyEnv(getenv func(string) string) error {
 		getenv = os.Getenv
 	}
 	if v := strings.TrimSpace(getenv(EnvListen)); v != "" {
-		var listen []string
-		for _, s := range strings.Split(v, ",") {
-			if s = strings.TrimSpace(s); s != "" {
-				listen = append(listen, s)
-			}
-		}
-		c.Listen = listen
+		c.Listen = splitList(v)
+	}
+	if v := strings.TrimSpace(getenv(EnvBootstrap)); v != "" {
+		c.Bootstrap = splitList(v)
 	}
 	if v := strings.TrimSpace(getenv(EnvAPI)); v != "" {
 		c.API = v
@@ -296,9 +296,20 @@ func (c *Config) ApplyEnv(getenv func(string) string) error {
 		c.MDNS = b
 	}
 	if err := c.Validate(); err != nil {
-		return fmt.Errorf("config with $%s, $%s, $%s applied: %w", EnvListen, EnvAPI, EnvMDNS, err)
+		return fmt.Errorf("config with $%s, $%s, $%s, $%s applied: %w", EnvListen, EnvAPI, EnvMDNS, EnvBootstrap, err)
 	}
 	return nil
+}
+
+// splitList splits a comma-separated list, dropping empty items.
+func splitList(v string) []string {
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // Marshal encodes c as the file stores it: indented, with a final newline.
