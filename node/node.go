@@ -9,11 +9,12 @@
 //     resource limits, NAT traversal), bootstrap and mDNS;
 //   - exchange: bitswap block exchange, every want checked against the
 //     access index;
+//   - chainsync: chain heads asked for and announced to entitled peers,
+//     missing chain blocks pulled and verified, granted records fetched
+//     and revoked ones dropped;
 //   - requests: access requests and their answers, delivered to the
 //     nodes the target account's chain declares;
 //   - api: the local HTTP API, its token and its OpenAPI description.
-//
-// Chain sync arrives as a further subfolder.
 //
 // A repo folder holds, besides what keyshare and store keep there:
 // config.json, node.key (the node's libp2p identity, mode 0600), api.token
