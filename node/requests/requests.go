@@ -23,7 +23,6 @@ package requests
 import (
 	"bufio"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -505,54 +504,26 @@ func (s *Service) failed(key string) {
 // ---------------------------------------------------------------------------
 // Frames.
 
+// writeFrame encodes f and writes it as one frame (protocol.WriteFrame).
 func writeFrame(w io.Writer, f *protocol.RequestFrame) error {
 	body, err := protocol.EncodeRequestFrame(f)
 	if err != nil {
 		return err
 	}
-	buf := binary.AppendUvarint(make([]byte, 0, binary.MaxVarintLen64+len(body)), uint64(len(body)))
-	if _, err := w.Write(append(buf, body...)); err != nil {
-		return fmt.Errorf("write frame: %w", err)
-	}
-	return nil
+	return protocol.WriteFrame(w, body)
 }
 
-// readFrame reads uvarint(length) || body, refusing a length over
-// protocol.MaxRequestFrameSize or not minimally encoded before reading
-// the body.
+// readFrame reads one frame of at most protocol.MaxRequestFrameSize
+// bytes; an empty one is an error.
 func readFrame(r *bufio.Reader) ([]byte, error) {
-	cr := &countingReader{r: r}
-	n, err := binary.ReadUvarint(cr)
+	body, err := protocol.ReadFrame(r, protocol.MaxRequestFrameSize)
 	if err != nil {
-		return nil, fmt.Errorf("frame length: %w", err)
+		return nil, err
 	}
-	if cr.n != len(binary.AppendUvarint(nil, n)) {
-		return nil, errors.New("frame length is not minimally encoded")
-	}
-	if n > protocol.MaxRequestFrameSize {
-		return nil, fmt.Errorf("frame of %d bytes, over the %d-byte limit", n, protocol.MaxRequestFrameSize)
-	}
-	if n == 0 {
+	if len(body) == 0 {
 		return nil, errors.New("empty frame")
 	}
-	body := make([]byte, n)
-	if _, err := io.ReadFull(r, body); err != nil {
-		return nil, fmt.Errorf("read frame: %w", err)
-	}
 	return body, nil
-}
-
-type countingReader struct {
-	r *bufio.Reader
-	n int
-}
-
-func (c *countingReader) ReadByte() (byte, error) {
-	b, err := c.r.ReadByte()
-	if err == nil {
-		c.n++
-	}
-	return b, err
 }
 
 // Hint tells the service where a peer may be reached (mDNS, a
