@@ -141,7 +141,9 @@ func (d *Daemon) Run(ctx context.Context, repoDir string) (err error) {
 	}()
 
 	if cfg.PrivateDHT {
-		log.Warn("config asks for the private DHT, which this release does not run yet; ignored")
+		// NewHost started it as the host's peer routing; it closes with
+		// the host.
+		log.Info("private DHT on (peer routing only)", "protocol", string(p2p.DHTProtocol))
 	}
 	if cfg.MDNS {
 		svc, err := p2p.StartMDNS(h, log)
@@ -182,6 +184,11 @@ func (d *Daemon) Run(ctx context.Context, repoDir string) (err error) {
 		wg.Go(func() {
 			n := p2p.Bootstrap(bg, h, peers, log)
 			log.Info("bootstrap", "connected", n, "of", len(peers))
+			if n > 0 && cfg.PrivateDHT {
+				if err := p2p.RefreshDHT(bg, h); err != nil && bg.Err() == nil {
+					log.Debug("private DHT refresh", "err", err)
+				}
+			}
 		})
 	}
 

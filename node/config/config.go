@@ -73,6 +73,8 @@ const (
 	// EnvBootstrap replaces Bootstrap: comma-separated multiaddrs ending
 	// in /p2p/PEER_ID.
 	EnvBootstrap = "BLOCKMRS_BOOTSTRAP"
+	// EnvPrivateDHT replaces PrivateDHT: true or false.
+	EnvPrivateDHT = "BLOCKMRS_PRIVATE_DHT"
 )
 
 // maxFileSize bounds the config file; a real one is well under 4 KiB.
@@ -102,7 +104,9 @@ type Config struct {
 	// here (its peer ID, never an account).
 	MDNS bool `json:"mdns"`
 	// PrivateDHT joins the private Kademlia DHT (protocol prefix
-	// /blockmrs) to find peers beyond the bootstrap list.
+	// /blockmrs, server mode, seeded from Bootstrap) to find the addresses
+	// of peers beyond the bootstrap list by peer ID. It routes peers only:
+	// no record or chain CID is ever announced on it.
 	PrivateDHT bool `json:"private_dht"`
 	// RelayService runs a circuit-relay v2 relay for others (a clinic's
 	// long-lived, reachable node). Every node is a relay client.
@@ -295,8 +299,15 @@ func (c *Config) ApplyEnv(getenv func(string) string) error {
 		}
 		c.MDNS = b
 	}
+	if v := strings.TrimSpace(getenv(EnvPrivateDHT)); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("$%s: %q is not true or false", EnvPrivateDHT, v)
+		}
+		c.PrivateDHT = b
+	}
 	if err := c.Validate(); err != nil {
-		return fmt.Errorf("config with $%s, $%s, $%s, $%s applied: %w", EnvListen, EnvAPI, EnvMDNS, EnvBootstrap, err)
+		return fmt.Errorf("config with $%s, $%s, $%s, $%s, $%s applied: %w", EnvListen, EnvAPI, EnvMDNS, EnvBootstrap, EnvPrivateDHT, err)
 	}
 	return nil
 }

@@ -76,10 +76,11 @@ func TestRoundTrip(t *testing.T) {
 
 func TestEnvOverrides(t *testing.T) {
 	env := map[string]string{
-		EnvListen:    " /ip4/127.0.0.1/tcp/0, /ip4/127.0.0.1/udp/0/quic-v1 ,",
-		EnvAPI:       "127.0.0.1:0",
-		EnvMDNS:      "true",
-		EnvBootstrap: "/ip4/127.0.0.1/tcp/4001/p2p/12D3KooWGRUVh4QVVbwHLwiHGK9yJthLt8jC3CjxVqrcF8BrjDyz,",
+		EnvListen:     " /ip4/127.0.0.1/tcp/0, /ip4/127.0.0.1/udp/0/quic-v1 ,",
+		EnvAPI:        "127.0.0.1:0",
+		EnvMDNS:       "true",
+		EnvPrivateDHT: "1",
+		EnvBootstrap:  "/ip4/127.0.0.1/tcp/4001/p2p/12D3KooWGRUVh4QVVbwHLwiHGK9yJthLt8jC3CjxVqrcF8BrjDyz,",
 	}
 	c := Default()
 	if err := c.ApplyEnv(func(k string) string { return env[k] }); err != nil {
@@ -88,8 +89,8 @@ func TestEnvOverrides(t *testing.T) {
 	if want := []string{"/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/udp/0/quic-v1"}; !reflect.DeepEqual(c.Listen, want) {
 		t.Fatalf("listen %v, want %v", c.Listen, want)
 	}
-	if c.API != "127.0.0.1:0" || !c.MDNS {
-		t.Fatalf("api %q mdns %v", c.API, c.MDNS)
+	if c.API != "127.0.0.1:0" || !c.MDNS || !c.PrivateDHT {
+		t.Fatalf("api %q mdns %v private dht %v", c.API, c.MDNS, c.PrivateDHT)
 	}
 	if want := []string{"/ip4/127.0.0.1/tcp/4001/p2p/12D3KooWGRUVh4QVVbwHLwiHGK9yJthLt8jC3CjxVqrcF8BrjDyz"}; !reflect.DeepEqual(c.Bootstrap, want) {
 		t.Fatalf("bootstrap %v, want %v", c.Bootstrap, want)
@@ -103,6 +104,7 @@ func TestEnvOverrides(t *testing.T) {
 
 	for name, tc := range map[string]struct{ key, val, want string }{
 		"bad bool":               {EnvMDNS, "yes please", "BLOCKMRS_MDNS"},
+		"bad dht bool":           {EnvPrivateDHT, "maybe", "BLOCKMRS_PRIVATE_DHT"},
 		"public api":             {EnvAPI, "0.0.0.0:4102", "not a loopback address"},
 		"bad multiadr":           {EnvListen, "/ip4/nope/tcp/1", `field "listen"`},
 		"bootstrap without peer": {EnvBootstrap, "/ip4/127.0.0.1/tcp/4001", "bootstrap"},

@@ -10,9 +10,11 @@ import (
 	"sync/atomic"
 
 	"github.com/libp2p/go-libp2p"
+	dht "github.com/libp2p/go-libp2p-kad-dht"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/routing"
 	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
 	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
 	"github.com/libp2p/go-libp2p/p2p/security/noise"
@@ -44,7 +46,10 @@ const UserAgent = "blockmrs"
 //     relay chosen among the bootstrap peers and connected peers that
 //     offer the relay service;
 //   - upgrades relayed connections to direct ones by hole punching (DCUtR);
-//   - runs the relay service for others only with cfg.RelayService.
+//   - runs the relay service for others only with cfg.RelayService;
+//   - with cfg.PrivateDHT, runs the private DHT (see dhtOptions) as its
+//     peer routing: Connect and NewStream to a peer ID whose addresses
+//     the peerstore lacks look them up on the DHT. PrivateDHT returns it.
 //
 // Bootstrap peers are not dialled here; see Bootstrap. Close the host to
 // stop it.
@@ -112,13 +117,25 @@ func NewHost(ctx context.Context, cfg *config.Config, key crypto.PrivKey) (host.
 	if cfg.RelayService {
 		opts = append(opts, libp2p.EnableRelayService())
 	}
+	var kad **dht.IpfsDHT
+	if cfg.PrivateDHT {
+		var router func(host.Host) (routing.PeerRouting, error)
+		router, kad = routingOption(bootstrap)
+		opts = append(opts, libp2p.Routing(router))
+	}
 	h, err := libp2p.New(opts...)
 	if err != nil {
 		// libp2p.New closes these on some failures but not all; closing
 		// twice is safe for both.
 		cm.Close()
 		rm.Close()
+		if kad != nil && *kad != nil {
+			(*kad).Close()
+		}
 		return nil, fmt.Errorf("p2p: start host: %w", err)
+	}
+	if kad != nil {
+		h = &dhtHost{Host: h, dht: *kad}
 	}
 	self.Store(&h)
 	if err := ctx.Err(); err != nil {
