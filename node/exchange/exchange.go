@@ -5,6 +5,11 @@
 // (keyshare.Repo.MayServe): a peer that may not have a block is answered
 // exactly as for a block the node does not hold. Nothing is announced to
 // any content routing system: no DHT learns which CIDs a node holds.
+//
+// Between BlockMRS nodes a whole record also travels in one stream
+// (node/transfer, protocol /blockmrs/dag/1.0.0), decided by the same
+// rule; Fetch tries it first and fetches whatever it did not deliver over
+// bitswap, which stock nodes keep using.
 package exchange
 
 import (
@@ -24,6 +29,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/blockmrs/blockmrs/keyshare"
+	"github.com/blockmrs/blockmrs/node/transfer"
 	"github.com/blockmrs/blockmrs/store"
 )
 
@@ -47,6 +53,12 @@ type Exchange struct {
 	closeErr  error
 
 	served, refused atomic.Int64 // wants allowed and refused
+
+	dag      *transfer.Server
+	noStream atomic.Bool // DisableStream was called
+	// Fetches over DAG streams: completed by the stream alone, completed
+	// with bitswap's help, and blocks received over streams.
+	streamFull, streamPartial, streamBlocks atomic.Int64
 }
 
 // New starts bitswap on h, serving from and storing into repo's
@@ -67,8 +79,14 @@ func New(h host.Host, repo *keyshare.Repo, log *slog.Logger) *Exchange {
 		// a refusal looks like an absence.
 		bitswap.SetSendDontHaves(true),
 	)
+	e.dag = transfer.NewServer(ctx, repo, log)
+	h.SetStreamHandler(transfer.ID, e.dag.Handle)
 	return e
 }
+
+// DisableStream makes Fetch use bitswap only (benchmarks compare the two).
+// The node keeps serving DAG streams to others.
+func (e *Exchange) DisableStream() { e.noStream.Store(true) }
 
 // allow is bitswap's per-want filter.
 func (e *Exchange) allow(p peer.ID, c cid.Cid) bool {
@@ -96,16 +114,30 @@ type Stats struct {
 	// Refused counts wants the access index refused; they were answered
 	// as for a block the node does not hold.
 	Refused int64 `json:"refused"`
+
+	// StreamFetches counts fetches the DAG stream completed alone;
+	// StreamPartial those where bitswap fetched what a stream did not
+	// deliver after the stream sent some blocks; StreamBlocks the blocks
+	// received over DAG streams.
+	StreamFetches int64 `json:"stream_fetches"`
+	StreamPartial int64 `json:"stream_partial"`
+	StreamBlocks  int64 `json:"stream_blocks"`
+	// Serve counts the DAG streams this node answered.
+	Serve transfer.ServerStats `json:"serve"`
 }
 
-// Stats returns the counts of wants allowed and refused so far.
+// Stats returns the counts of wants allowed and refused so far, and of
+// DAG streams.
 func (e *Exchange) Stats() Stats {
-	return Stats{Allowed: e.served.Load(), Refused: e.refused.Load()}
+	return Stats{Allowed: e.served.Load(), Refused: e.refused.Load(),
+		StreamFetches: e.streamFull.Load(), StreamPartial: e.streamPartial.Load(),
+		StreamBlocks: e.streamBlocks.Load(), Serve: e.dag.Stats()}
 }
 
 // Close stops bitswap. Fetches in flight fail.
 func (e *Exchange) Close() error {
 	e.closeOnce.Do(func() {
+		e.host.RemoveStreamHandler(transfer.ID)
 		e.closeErr = e.bs.Close()
 		e.cancel()
 	})
@@ -170,15 +202,73 @@ func (e *Exchange) keep(ctx context.Context, blks []blocks.Block) error {
 const fetchBatch = 256
 
 // Fetch gets the whole DAG rooted at root into the local store, from the
-// given peers (connected to first) and any other connected peer, in one
-// bitswap session; then pins root and indexes its blocks as a record's,
-// so the node can serve them on to whoever may read the record. Blocks
-// already held are not asked for. Fetch fails when ctx ends before every
-// block arrived; what did arrive stays in the store, unpinned.
+// given peers (connected to first) and any other connected peer; then pins
+// root and indexes its blocks as a record's, so the node can serve them on
+// to whoever may read the record. Unless the root is held already, it
+// first asks the given peers that speak the DAG stream protocol, in order,
+// for the whole DAG in one stream, until one sends something; whatever is
+// still missing then (the peer does not speak it, refused, or the stream
+// broke: blocks already received are kept) comes over bitswap, in one
+// session, from every connected peer. Blocks already held are not asked
+// for. Fetch fails when ctx ends before every block arrived; what did
+// arrive stays in the store, unpinned.
 func (e *Exchange) Fetch(ctx context.Context, root cid.Cid, from ...peer.ID) error {
 	if err := e.connect(ctx, from); err != nil {
 		return fmt.Errorf("exchange: fetch %s: %w", root, err)
 	}
+	if !e.fetchStream(ctx, root, from) {
+		if err := e.fetchBitswap(ctx, root); err != nil {
+			return err
+		}
+	}
+	if err := e.repo.Store().Pin(ctx, root); err != nil {
+		return fmt.Errorf("exchange: fetch %s: %w", root, err)
+	}
+	if err := e.repo.IndexRecordBlocks(ctx, root); err != nil {
+		return fmt.Errorf("exchange: fetch %s: %w", root, err)
+	}
+	return nil
+}
+
+// fetchStream tries the DAG stream with each of from in turn and reports
+// whether one delivered the whole DAG.
+func (e *Exchange) fetchStream(ctx context.Context, root cid.Cid, from []peer.ID) bool {
+	if e.noStream.Load() || len(from) == 0 {
+		return false
+	}
+	if has, err := e.repo.Store().Blockstore().Has(ctx, root); err != nil || has {
+		return false
+	}
+	for _, p := range from {
+		// Skip a peer known not to speak the protocol (identify has
+		// run); otherwise the stream negotiation tells.
+		if protos, err := e.host.Peerstore().GetProtocols(p); err == nil && len(protos) > 0 {
+			if ok, _ := e.host.Peerstore().SupportsProtocols(p, transfer.ID); len(ok) == 0 {
+				continue
+			}
+		}
+		res, err := transfer.Fetch(ctx, e.host, p, root, e.keep)
+		e.streamBlocks.Add(int64(res.Blocks))
+		if err == nil && res.Complete {
+			e.streamFull.Add(1)
+			return true
+		}
+		e.log.Debug("exchange: DAG stream did not deliver the whole DAG; using bitswap", "peer", p, "root", root,
+			"blocks", res.Blocks, "err", err)
+		if res.Blocks > 0 {
+			e.streamPartial.Add(1)
+			return false
+		}
+		if ctx.Err() != nil {
+			return false
+		}
+	}
+	return false
+}
+
+// fetchBitswap gets every block of the DAG rooted at root that the store
+// does not hold in one bitswap session.
+func (e *Exchange) fetchBitswap(ctx context.Context, root cid.Cid) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	sess := e.bs.NewSession(ctx)
@@ -190,6 +280,17 @@ func (e *Exchange) Fetch(ctx context.Context, root cid.Cid, from ...peer.ID) err
 		var want []cid.Cid
 		var held []blocks.Block
 		for _, c := range level {
+			if c.Prefix().Codec == cid.Raw {
+				// No links: whether it is here is all that matters.
+				has, err := bs.Has(ctx, c)
+				if err != nil {
+					return fmt.Errorf("exchange: fetch %s: %w", root, err)
+				}
+				if !has {
+					want = append(want, c)
+				}
+				continue
+			}
 			blk, err := bs.Get(ctx, c)
 			if err == nil {
 				held = append(held, blk)
@@ -220,12 +321,6 @@ func (e *Exchange) Fetch(ctx context.Context, root cid.Cid, from ...peer.ID) err
 			}
 		}
 		level = next
-	}
-	if err := e.repo.Store().Pin(ctx, root); err != nil {
-		return fmt.Errorf("exchange: fetch %s: %w", root, err)
-	}
-	if err := e.repo.IndexRecordBlocks(ctx, root); err != nil {
-		return fmt.Errorf("exchange: fetch %s: %w", root, err)
 	}
 	return nil
 }
