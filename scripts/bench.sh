@@ -8,6 +8,16 @@
 #   get  stock:    ipfs cat CID | age -d -i KEYFILE > out
 #        blockmrs: blockmrs get CID -o out                 (fsyncs out before renaming it)
 #        blockmrs: blockmrs get CID > out                  (stdout, no fsync: like stock)
+#   fetch (node to node over loopback TCP, the same record ciphertext; the
+#         fetching side's store starts without its blocks every time)
+#        stock:    ipfs cat CID > out                      (a Kubo daemon fetching from another over bitswap)
+#        stock:    ipfs cat CID | age -d -i KEYFILE > out
+#        blockmrs: sidebyside node fetch > out             (a node on the clinic's repo fetches the record
+#                  from a `blockmrs daemon` over the DAG stream, then decrypts it)
+#        blockmrs: sidebyside node fetch -bitswap > out    (the same over bitswap alone)
+#
+# BENCH_ONLY=fetch runs only the fetch comparison, BENCH_ONLY=local only
+# add and get.
 #
 # Each pipeline runs 3 times (BENCH_REPS), interleaved, with the page cache
 # dropped before every run when /proc/sys/vm/drop_caches is writable (root).
@@ -33,11 +43,19 @@ for s in "${sizes[@]}"; do
 	[[ "$s" =~ ^[1-9][0-9]*$ ]] || { echo "bench.sh: size $s is not a whole number of MiB" >&2; exit 2; }
 done
 reps="${BENCH_REPS:-3}"
+only="${BENCH_ONLY:-}"
+[[ "$only" == "" || "$only" == fetch || "$only" == local ]] || { echo "bench.sh: BENCH_ONLY is fetch or local" >&2; exit 2; }
 
 log() { printf 'bench: %s\n' "$*" >&2; }
 
 work="$(mktemp -d "${BENCH_TMP:-${TMPDIR:-/tmp}}/blockmrs-bench.XXXXXX")"
+daemons=()
 cleanup() {
+	local pid
+	for pid in "${daemons[@]}"; do
+		kill -INT "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+	done
 	if [[ "${BENCH_KEEP:-0}" == 1 ]]; then
 		log "kept $work"
 	else
@@ -95,11 +113,84 @@ json_argv() {
 kenv_json="$(json_argv "${kenv[@]}")"
 benv_json="$(json_argv "${benv[@]}")"
 
+# wait_file FILE: wait up to 60 s for FILE to exist.
+wait_file() {
+	local i
+	for ((i = 0; i < 600; i++)); do
+		[[ -s "$1" ]] && return 0
+		sleep 0.1
+	done
+	echo "bench.sh: $1 did not appear" >&2
+	exit 1
+}
+
+# Node-to-node fetches: per size, a `blockmrs daemon` serving a patient's
+# repo that holds the record, a clinic's repo the fetches run on, and two
+# Kubo daemons, the server holding the same ciphertext, the client (flatfs
+# sync=true, like blockmrs's durable store) fetching it with `ipfs cat`.
+if [[ "$only" != local ]]; then
+	for s in "${sizes[@]}"; do
+		nd="$work/node-$s"
+		log "setting up node-to-node fetch of ${s} MiB"
+		"$work/bin/sidebyside" node setup -dir "$nd" -in "$work/in/$s.bin"
+		env BLOCKMRS_PATH="$nd/server" BLOCKMRS_LISTEN=/ip4/127.0.0.1/tcp/0 BLOCKMRS_API=127.0.0.1:0 BLOCKMRS_MDNS=false \
+			"$bm" daemon >"$nd/daemon.log" 2>&1 &
+		daemons+=("$!")
+		wait_file "$nd/server/api.addr"
+		port="$(grep -o '/ip4/127.0.0.1/tcp/[0-9]*' "$nd/daemon.log" | head -n 1)"
+		[[ -n "$port" ]] || { echo "bench.sh: no listen address in $nd/daemon.log" >&2; exit 1; }
+		echo "$port/p2p/$(cat "$nd/server.peer")" >"$nd/server.addr"
+		for k in kubo-srv kubo-cli; do
+			env IPFS_PATH="$nd/$k" IPFS_TELEMETRY=off "$ipfs" init --profile=test,unixfs-v1-2025 --empty-repo >/dev/null
+			env IPFS_PATH="$nd/$k" "$ipfs" config Plugins.Plugins.telemetry.Config.Mode off
+		done
+		kspec="$(env IPFS_PATH="$nd/kubo-cli" "$ipfs" config --json Datastore.Spec | sed 's/"sync": false/"sync": true/')"
+		env IPFS_PATH="$nd/kubo-cli" "$ipfs" config --json Datastore.Spec "$kspec"
+		kc="$(env IPFS_PATH="$nd/kubo-srv" "$ipfs" add -Q "$nd/ciphertext")"
+		[[ "$kc" == "$(cat "$nd/cid")" ]] || { echo "bench.sh: stock Kubo gives $kc for the record's ciphertext, blockmrs $(cat "$nd/cid")" >&2; exit 1; }
+		for k in kubo-srv kubo-cli; do
+			env IPFS_PATH="$nd/$k" IPFS_TELEMETRY=off "$ipfs" daemon --offline=false >"$nd/$k.log" 2>&1 &
+			daemons+=("$!")
+			wait_file "$nd/$k/api"
+		done
+		ksrv="$(env IPFS_PATH="$nd/kubo-srv" "$ipfs" swarm addrs local --id | grep '^/ip4/127.0.0.1/tcp/' | head -n 1)"
+		env IPFS_PATH="$nd/kubo-cli" "$ipfs" swarm connect "$ksrv" >/dev/null
+	done
+fi
+
 {
 	printf '{"reps": %d, "comparisons": [\n' "$reps"
 	first=1
 	for s in "${sizes[@]}"; do
 		in="$work/in/$s.bin" bytes=$((s << 20))
+		if [[ "$only" != local ]]; then
+			nd="$work/node-$s"
+			[[ $first == 1 ]] || printf ',\n'
+			first=0
+			kcli=("IPFS_PATH=$nd/kubo-cli" "IPFS_TELEMETRY=off")
+			kcli_json="$(json_argv "${kcli[@]}")"
+			reset="$(json_argv "$work/bin/sidebyside" node reset -repo "$nd/client" -cid "$(cat "$nd/cid")" -blocks "$nd/blocks")"
+			fetch=("$work/bin/sidebyside" node fetch -repo "$nd/client" -peer "$(cat "$nd/server.addr")" -cid "$(cat "$nd/cid")")
+			cat <<EOF
+ {"name": "fetch ${s}MiB", "bytes": $bytes, "pipelines": [
+  {"name": "stock ipfs cat (Kubo->Kubo)", "baseline": true, "env": $kcli_json,
+   "before": [$(json_argv "$ipfs" repo gc --quiet)],
+   "stages": [$(json_argv "$ipfs" cat "$(cat "$nd/cid")")],
+   "stdout": "$work/out/fetch-stock-ct-$s"},
+  {"name": "stock ipfs cat | age -d", "env": $kcli_json,
+   "before": [$(json_argv "$ipfs" repo gc --quiet)],
+   "stages": [$(json_argv "$ipfs" cat "$(cat "$nd/cid")"), $(json_argv "$age" -d -i "$nd/age.key")],
+   "stdout": "$work/out/fetch-stock-$s"},
+  {"name": "blockmrs node->node, DAG stream", "before": [$reset],
+   "stages": [$(json_argv "${fetch[@]}")],
+   "stdout": "$work/out/fetch-blockmrs-$s"},
+  {"name": "blockmrs node->node, bitswap only", "before": [$reset],
+   "stages": [$(json_argv "${fetch[@]}" -bitswap)],
+   "stdout": "$work/out/fetch-blockmrs-bitswap-$s"}
+ ]}
+EOF
+		fi
+		[[ "$only" != fetch ]] || continue
 		[[ $first == 1 ]] || printf ',\n'
 		first=0
 		cat <<EOF
@@ -144,12 +235,19 @@ json_out="${BENCH_JSON:-$work/results.json}"
 "$work/bin/sidebyside" "${drop[@]}" -json "$json_out" "$work/spec.json"
 echo "# load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 
-# Checks, untimed: every get returned the input; every repetition stored a
+# Checks, untimed: every get and fetch returned the input; every repetition stored a
 # different record (nothing deduplicated); blockmrs's CID is the CID stock
 # Kubo gives the same ciphertext.
 fail=0
 for s in "${sizes[@]}"; do
 	in="$work/in/$s.bin"
+	if [[ "$only" != local ]]; then
+		for f in fetch-stock fetch-blockmrs fetch-blockmrs-bitswap; do
+			cmp -s "$in" "$work/out/$f-$s" || { echo "CHECK FAILED: $f $s MiB differs from the input" >&2; fail=1; }
+		done
+		cmp -s "$work/node-$s/ciphertext" "$work/out/fetch-stock-ct-$s" || { echo "CHECK FAILED: ipfs cat $s MiB differs from the ciphertext" >&2; fail=1; }
+	fi
+	[[ "$only" != fetch ]] || continue
 	for f in get-stock get-blockmrs get-blockmrs-stdout; do
 		cmp -s "$in" "$work/out/$f-$s" || { echo "CHECK FAILED: $f $s MiB differs from the input" >&2; fail=1; }
 	done
@@ -159,10 +257,12 @@ for s in "${sizes[@]}"; do
 	done
 done
 s="${sizes[0]}"
-c="$(cat "$work/cid/blockmrs-$s.1")"
-k="$(env "${benv[@]}" "$bm" cat --raw "$c" | env "${kenv[@]}" "$ipfs" add -Q --only-hash)"
-[[ "$k" == "$c" ]] || { echo "CHECK FAILED: blockmrs CID $c, stock Kubo gives $k for its ciphertext" >&2; fail=1; }
+if [[ "$only" != fetch ]]; then
+	c="$(cat "$work/cid/blockmrs-$s.1")"
+	k="$(env "${benv[@]}" "$bm" cat --raw "$c" | env "${kenv[@]}" "$ipfs" add -Q --only-hash)"
+	[[ "$k" == "$c" ]] || { echo "CHECK FAILED: blockmrs CID $c, stock Kubo gives $k for its ciphertext" >&2; fail=1; }
+fi
 if [[ $fail == 0 ]]; then
-	echo "# checks: every get matched its input; no repetition deduplicated; blockmrs ciphertext CID = stock Kubo CID"
+	echo "# checks: every get and fetch matched its input; no repetition deduplicated; blockmrs ciphertext CID = stock Kubo CID"
 fi
 exit "$fail"

@@ -33,6 +33,11 @@
 //	  }]
 //	}
 //
+// "before" lists commands run untimed before each repetition (with the
+// pipeline's env), such as emptying a cache the timed run must not find
+// full. "sidebyside node ..." (node.go) sets up and runs BlockMRS
+// node-to-node fetches for these pipelines.
+//
 // "bytes" is the payload size throughput is computed from (MB/s, 10^6
 // bytes per second). "stdin" and "stdout" name files for the first stage's
 // input and the last stage's output (default /dev/null); stderr is kept and
@@ -89,6 +94,9 @@ type Pipeline struct {
 	Stages   [][]string `json:"stages"`
 	Stdin    string     `json:"stdin,omitempty"`
 	Stdout   string     `json:"stdout,omitempty"`
+	// Before lists commands run, untimed and one after the other, before
+	// each repetition (before the page cache is dropped).
+	Before [][]string `json:"before,omitempty"`
 }
 
 // Run is the measurement of one repetition of a pipeline.
@@ -110,6 +118,13 @@ type Result struct {
 }
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "node" {
+		if err := nodeMain(os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, "sidebyside:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	reps := flag.Int("reps", 0, "repetitions per pipeline (overrides the spec's \"reps\"; default 3)")
 	drop := flag.Bool("drop-caches", false, "drop the page cache before every run (needs root)")
 	jsonOut := flag.String("json", "", "also write every run's raw numbers to `FILE`")
@@ -161,6 +176,9 @@ func run(specPath string, reps int, drop bool, jsonOut string) error {
 		i := 0
 		for _, c := range spec.Comparisons {
 			for _, p := range c.Pipelines {
+				if err := runBefore(p, rep); err != nil {
+					return fmt.Errorf("%s / %s, rep %d: before: %w", c.Name, p.Name, rep, err)
+				}
 				if drop {
 					if err := dropCaches(); err != nil {
 						return fmt.Errorf("drop caches: %w", err)
@@ -225,6 +243,36 @@ func readSpec(path string) (*Spec, error) {
 		}
 	}
 	return &s, nil
+}
+
+// runBefore runs p's untimed commands for repetition rep.
+func runBefore(p Pipeline, rep int) error {
+	for _, argv := range p.Before {
+		if len(argv) == 0 {
+			continue
+		}
+		args := make([]string, len(argv))
+		for i, a := range argv {
+			var err error
+			if args[i], err = expand(a, rep); err != nil {
+				return err
+			}
+		}
+		cmd := exec.Command(args[0], args[1:]...)
+		env := os.Environ()
+		for _, e := range p.Env {
+			x, err := expand(e, rep)
+			if err != nil {
+				return err
+			}
+			env = append(env, x)
+		}
+		cmd.Env = env
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("%s: %v: %s", filepath.Base(args[0]), err, strings.TrimSpace(string(out)))
+		}
+	}
+	return nil
 }
 
 // dropCaches writes dirty pages back and drops the clean page cache,
