@@ -9,6 +9,7 @@ import (
 
 	"github.com/ipfs/go-cid"
 	"github.com/ipfs/go-datastore"
+	"github.com/ipfs/go-datastore/query"
 	mh "github.com/multiformats/go-multihash"
 
 	"github.com/blockmrs/blockmrs/protocol"
@@ -92,34 +93,59 @@ func (r *Repo) Owner(ctx context.Context, c cid.Cid) (BlockOwner, error) {
 }
 
 // chainBlockOwner returns the author of chain block c, or "" when c is
-// not a block of a chain the repo holds. Blocks applied before the index
-// existed are recognised from the block itself and the sequence index.
+// not a block of a chain the repo holds. It reads the block index only:
+// it runs for every block a peer asks for, so it must not read blocks.
 func (r *Repo) chainBlockOwner(ctx context.Context, c cid.Cid) (protocol.AccountID, error) {
 	b, err := r.ds.Get(ctx, keyChainBlock(c))
-	if err == nil {
-		return protocol.AccountID(b), nil
-	}
-	if !errors.Is(err, datastore.ErrNotFound) {
-		return "", fmt.Errorf("read block index: %w", err)
-	}
-	// Fallback: decode the block, and accept it only if the sequence
-	// index holds exactly this block at its author and position.
-	blk, err := r.st.Blockstore().Get(ctx, c)
-	if err != nil {
-		return "", nil // not stored: nothing to serve
-	}
-	pb, err := protocol.DecodeBlock(blk.RawData())
-	if err != nil {
-		return "", nil // not a chain block
-	}
-	at, ok, err := r.blockAt(ctx, pb.AuthorID(), pb.Seq)
-	if err != nil || !ok {
-		return "", err
-	}
-	if !slices.Equal(at.Hash(), c.Hash()) {
+	if errors.Is(err, datastore.ErrNotFound) {
 		return "", nil
 	}
-	return pb.AuthorID(), nil
+	if err != nil {
+		return "", fmt.Errorf("read block index: %w", err)
+	}
+	return protocol.AccountID(b), nil
+}
+
+// keyChainIndexDone marks a repo whose chain-block index covers every
+// chain block (repos from before the index get it on open).
+var keyChainIndexDone = datastore.NewKey("/keyshare/chainblk-complete")
+
+// completeChainBlockIndex indexes the chain blocks of repos written before
+// the chain-block index existed, from the sequence index, once.
+func (r *Repo) completeChainBlockIndex(ctx context.Context) error {
+	if done, err := r.ds.Has(ctx, keyChainIndexDone); err != nil || done {
+		return err
+	}
+	res, err := r.ds.Query(ctx, query.Query{Prefix: "/keyshare/seq/"})
+	if err != nil {
+		return fmt.Errorf("index chain blocks: %w", err)
+	}
+	entries, err := res.Rest()
+	if err != nil {
+		return fmt.Errorf("index chain blocks: %w", err)
+	}
+	batch, err := r.ds.Batch(ctx)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		// /keyshare/seq/ACCOUNT/SEQ
+		parts := strings.Split(strings.TrimPrefix(e.Key, "/keyshare/seq/"), "/")
+		c, err := cid.Cast(e.Value)
+		if len(parts) != 2 || err != nil {
+			return fmt.Errorf("index chain blocks: bad sequence entry %s", e.Key)
+		}
+		if err := indexChainBlock(ctx, batch, c, protocol.AccountID(parts[0])); err != nil {
+			return err
+		}
+	}
+	if err := batch.Put(ctx, keyChainIndexDone, nil); err != nil {
+		return err
+	}
+	if err := batch.Commit(ctx); err != nil {
+		return fmt.Errorf("index chain blocks: %w", err)
+	}
+	return nil
 }
 
 // IndexRecordBlocks records that every block of the DAG rooted at root

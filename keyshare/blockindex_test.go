@@ -103,9 +103,19 @@ func TestMayServe(t *testing.T) {
 			t.Fatalf("chain block %s served to a stranger", c)
 		}
 	}
-	// Chain blocks applied before the index existed are recognised from
-	// the sequence index, under any CID of the same bytes.
+	// Chain blocks applied before the index existed are indexed from the
+	// sequence index when the repo is opened, and recognised under any
+	// CID of the same bytes.
 	if err := pat.repo.ds.Delete(ctx, keyChainBlock(head)); err != nil {
+		t.Fatal(err)
+	}
+	if err := pat.repo.ds.Delete(ctx, keyChainIndexDone); err != nil {
+		t.Fatal(err)
+	}
+	if o, err := pat.repo.Owner(ctx, head); err != nil || o.Chain != "" {
+		t.Fatalf("owner without the index entry: %+v, %v (the index alone decides)", o, err)
+	}
+	if err := pat.repo.completeChainBlockIndex(ctx); err != nil {
 		t.Fatal(err)
 	}
 	for _, c := range []cid.Cid{head, cid.NewCidV1(cid.Raw, head.Hash())} {

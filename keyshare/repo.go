@@ -88,7 +88,12 @@ func Open(ctx context.Context, dir string, opts Options) (*Repo, error) {
 	if clock == nil {
 		clock = time.Now
 	}
-	return &Repo{dir: dir, st: st, ds: st.Datastore(), lock: lock, clock: clock}, nil
+	r := &Repo{dir: dir, st: st, ds: st.Datastore(), lock: lock, clock: clock}
+	if err := r.completeChainBlockIndex(ctx); err != nil {
+		r.Close()
+		return nil, err
+	}
+	return r, nil
 }
 
 func lockDir(dir string) (*os.File, error) {
