@@ -267,3 +267,34 @@ func TestDatastoreReservedNamespace(t *testing.T) {
 		t.Fatalf("closing the handed-out datastore closed the store: %v", err)
 	}
 }
+
+func TestGetUncheckedSkipsOnlyTheHash(t *testing.T) {
+	s := openStore(t)
+	ctx := context.Background()
+	added, err := s.Add(ctx, bytes.NewReader(randBytes(4, 3*mib)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf := leafOf(t, s, added.CID, 1)
+	good, err := s.Blockstore().Get(ctx, leaf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	blk, err := s.GetUnchecked(ctx, leaf)
+	if err != nil || !bytes.Equal(blk.RawData(), good.RawData()) {
+		t.Fatalf("unchecked read differs from the checked one (err %v)", err)
+	}
+	// A corrupt block comes back as stored (its receiver will reject it);
+	// the checked read refuses it.
+	flipByte(t, s, leaf, 1000)
+	blk, err = s.GetUnchecked(ctx, leaf)
+	if err != nil || bytes.Equal(blk.RawData(), good.RawData()) {
+		t.Fatalf("unchecked read of a flipped block: err %v, same bytes %v", err, err == nil && bytes.Equal(blk.RawData(), good.RawData()))
+	}
+	_, err = s.Blockstore().Get(ctx, leaf)
+	wantBlockErr(t, err, leaf, ErrCorrupt)
+	// Missing stays missing.
+	missing, _ := cid.Prefix{Version: 1, Codec: cid.Raw, MhType: 0x12, MhLength: -1}.Sum([]byte("absent"))
+	_, err = s.GetUnchecked(ctx, missing)
+	wantBlockErr(t, err, missing, ErrMissing)
+}
