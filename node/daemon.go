@@ -11,9 +11,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 
+	"github.com/blockmrs/blockmrs/keyshare"
 	"github.com/blockmrs/blockmrs/node/api"
 	"github.com/blockmrs/blockmrs/node/config"
 	"github.com/blockmrs/blockmrs/node/exchange"
@@ -57,6 +59,30 @@ type Daemon struct {
 	// Started, when set, is called once everything runs, before Run
 	// blocks.
 	Started func(Info)
+	// Exec, when set, is called once the node runs, before the API
+	// starts; the function it returns serves the API's POST /api/v1/exec
+	// (commands run inside the daemon). Nil: the API answers 501.
+	Exec func(rt *Runtime) api.ExecFunc
+}
+
+// Runtime is what a running daemon lends to code that works inside it
+// (the commands run through the API's exec endpoint). It is valid until
+// Run returns; its users must not close anything in it. Fields are added
+// as the node grows.
+type Runtime struct {
+	// Repo is the daemon's open repo (the daemon holds its lock).
+	Repo *keyshare.Repo
+	// Dir is the repo folder.
+	Dir string
+	// Host is the node's libp2p host.
+	Host host.Host
+	// Exchange is the node's block exchange.
+	Exchange *exchange.Exchange
+	// Requests delivers access requests and answers; Kick it after
+	// queueing one.
+	Requests *requests.Service
+	// Logger is the daemon's logger.
+	Logger *slog.Logger
 }
 
 // Run opens the repo in repoDir (creating it on first run), loads or
@@ -153,7 +179,11 @@ func (d *Daemon) Run(ctx context.Context, repoDir string) (err error) {
 		defer svc.Close()
 	}
 
-	srv, err := api.Listen(ctx, api.Options{Addr: cfg.API, Token: token, Host: h, Accounts: repo, Logger: log})
+	var execFn api.ExecFunc
+	if d.Exec != nil {
+		execFn = d.Exec(&Runtime{Repo: repo, Dir: repoDir, Host: h, Exchange: ex, Requests: rq, Logger: log})
+	}
+	srv, err := api.Listen(ctx, api.Options{Addr: cfg.API, Token: token, Host: h, Accounts: repo, Exec: execFn, Logger: log})
 	if err != nil {
 		return fmt.Errorf("daemon: %w", err)
 	}

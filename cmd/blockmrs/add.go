@@ -73,7 +73,7 @@ blockmrs add --kind fhir --for alice observation.json`)
 			}
 			subject = s.ID
 		}
-		in, err := openInput(file)
+		in, err := f.openInput(file)
 		if err != nil {
 			return err
 		}
@@ -93,13 +93,13 @@ blockmrs add --kind fhir --for alice observation.json`)
 			return fmt.Errorf("add %s: %w", file, err)
 		}
 		if f.json {
-			return printJSON(struct {
+			return f.printJSON(struct {
 				recordJSON
 				Author  protocol.AccountID `json:"author"`
 				Subject protocol.AccountID `json:"subject"`
 			}{recordJSON{c.String(), *title, kind, mt}, me.ID, subject})
 		}
-		fmt.Println(c)
+		fmt.Fprintln(f.out(), c)
 		return nil
 	})
 }

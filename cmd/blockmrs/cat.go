@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 
 	"github.com/blockmrs/blockmrs/keyshare"
 )
@@ -39,7 +38,7 @@ blockmrs cat --raw bafybeib... > record.age`)
 			return err
 		}
 		defer rc.Close()
-		if _, err := io.Copy(os.Stdout, rc); err != nil {
+		if _, err := io.Copy(f.out(), rc); err != nil {
 			return fmt.Errorf("%s: %w", c, err)
 		}
 		return nil

@@ -12,6 +12,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -44,8 +45,19 @@ func (e *usageError) Error() string { return e.msg }
 
 func usagef(format string, a ...any) error { return &usageError{fmt.Sprintf(format, a...)} }
 
-// errHelpShown says help was asked for and printed: exit 0.
+// errHelpShown says help was asked for: exit 0. The error is a
+// *helpShown carrying the text, which report prints on the invocation's
+// stdout; errors.Is(err, errHelpShown) tells it.
 var errHelpShown = errors.New("help shown")
+
+// helpShown is help asked for: report prints text on stdout.
+type helpShown struct{ text string }
+
+func (h *helpShown) Error() string        { return errHelpShown.Error() }
+func (h *helpShown) Is(target error) bool { return target == errHelpShown }
+
+// showHelp returns the error that makes report print text.
+func showHelp(text string) error { return &helpShown{text: text} }
 
 // subcommandError carries the full name of a nested subcommand ("contact
 // add") so the error line names it.
@@ -87,8 +99,7 @@ func runNested(ctx context.Context, parent, help string, args []string, subs ...
 	}
 	switch args[0] {
 	case "-h", "-help", "--help":
-		fmt.Fprint(os.Stdout, help)
-		return errHelpShown
+		return showHelp(help)
 	}
 	return usagef("unknown subcommand %q (want %s)", truncate(args[0], 40), strings.Join(want, " or "))
 }
@@ -105,6 +116,8 @@ type cmdFlags struct {
 	repo    string
 	account string
 	json    bool
+
+	inv *invocation // the run's stdio, set by bind
 }
 
 func newFlags(name, synopsis, desc, example string) *cmdFlags {
@@ -128,8 +141,9 @@ func (f *cmdFlags) parse(args []string) ([]string, error) {
 	for {
 		if err := f.Parse(args); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
-				f.printHelp(os.Stdout)
-				return nil, errHelpShown
+				var help strings.Builder
+				f.printHelp(&help)
+				return nil, showHelp(help.String())
 			}
 			return nil, usagef("%v", err)
 		}
@@ -257,24 +271,35 @@ func label(a keyshare.AccountInfo) string {
 
 // keysWithoutPrompt reports whether a's keys can be unlocked without
 // asking anyone.
-func keysWithoutPrompt(a keyshare.AccountInfo) bool {
-	_, set := os.LookupEnv(envPassphrase)
+func keysWithoutPrompt(ctx context.Context, a keyshare.AccountInfo) bool {
+	_, set := passphraseGiven(ctx)
 	return !a.Encrypted || set
 }
 
 // unlock unlocks a local account's keys: directly when they are not
-// encrypted, with $BLOCKMRS_PASSPHRASE when it is set, else by asking on
-// the terminal (three tries).
+// encrypted, with $BLOCKMRS_PASSPHRASE (inside the daemon: the client's
+// passphrase) when it is set, else by asking on the terminal (three
+// tries; inside the daemon the client asks, once).
 func unlock(ctx context.Context, r *keyshare.Repo, a keyshare.AccountInfo) (*keyshare.Keys, error) {
 	if !a.Encrypted {
 		return r.Unlock(ctx, a.ID, nil)
 	}
-	if p, ok := os.LookupEnv(envPassphrase); ok {
-		return r.Unlock(ctx, a.ID, []byte(p))
+	if p, ok := passphraseGiven(ctx); ok {
+		return r.Unlock(ctx, a.ID, p)
+	}
+	noTTY := fmt.Errorf("the keys of %s are encrypted and there is no terminal to ask for the passphrase: set $%s", label(a), envPassphrase)
+	if inv := invocationOf(ctx); inv.inDaemon() {
+		if !inv.tty || inv.need == nil {
+			return nil, noTTY
+		}
+		if err := inv.need.NeedPassphrase(fmt.Sprintf("Passphrase for %s: ", label(a))); err != nil {
+			return nil, err
+		}
+		return nil, errNeedPassphrase
 	}
 	tty, err := openTTY()
 	if err != nil {
-		return nil, fmt.Errorf("the keys of %s are encrypted and there is no terminal to ask for the passphrase: set $%s", label(a), envPassphrase)
+		return nil, noTTY
 	}
 	defer tty.Close()
 	for try := 1; ; try++ {
@@ -303,16 +328,6 @@ func openTTY() (*os.File, error) {
 		return nil, errors.New("/dev/tty is not a terminal")
 	}
 	return f, nil
-}
-
-// haveTTY reports whether a terminal is there to ask on.
-func haveTTY() bool {
-	f, err := openTTY()
-	if err != nil {
-		return false
-	}
-	f.Close()
-	return true
 }
 
 // readPassword prompts on tty and reads a line without echo. Ctrl-C
@@ -376,8 +391,8 @@ func truncate(s string, n int) string {
 }
 
 // printJSON writes v as one indented JSON document on stdout.
-func printJSON(v any) error {
-	enc := json.NewEncoder(os.Stdout)
+func (f *cmdFlags) printJSON(v any) error {
+	enc := json.NewEncoder(f.out())
 	enc.SetIndent("", "  ")
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(v); err != nil {
@@ -387,17 +402,17 @@ func printJSON(v any) error {
 }
 
 // newTable returns a tab-separated table writer on stdout; Flush it.
-func newTable() *tabwriter.Writer {
-	return tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+func (f *cmdFlags) newTable() *tabwriter.Writer {
+	return tabwriter.NewWriter(f.out(), 0, 4, 2, ' ', 0)
 }
 
 // printTable prints v as one JSON document with --json, else the table
 // that rows writes (tab-separated cells, aligned when rows is done).
 func (f *cmdFlags) printTable(v any, rows func(t io.Writer) error) error {
 	if f.json {
-		return printJSON(v)
+		return f.printJSON(v)
 	}
-	t := newTable()
+	t := f.newTable()
 	if err := rows(t); err != nil {
 		return err
 	}
@@ -446,32 +461,51 @@ func (n names) long(id protocol.AccountID) string {
 	return string(id)
 }
 
-// openInput opens FILE, or stdin for "-".
-func openInput(name string) (io.ReadCloser, error) {
+// openInput opens FILE (relative to the command's folder), or stdin for
+// "-".
+func (f *cmdFlags) openInput(name string) (io.ReadCloser, error) {
 	if name == "-" {
-		return io.NopCloser(os.Stdin), nil
+		return io.NopCloser(f.invocation().stdin), nil
 	}
-	f, err := os.Open(name)
+	file, err := os.Open(f.path(name))
 	if err != nil {
-		return nil, err
+		return nil, pathErrorAs(err, f.path(name), name)
 	}
-	if st, err := f.Stat(); err == nil && st.IsDir() {
-		f.Close()
+	if st, err := file.Stat(); err == nil && st.IsDir() {
+		file.Close()
 		return nil, fmt.Errorf("%s is a folder", name)
 	}
-	return f, nil
+	return file, nil
 }
 
-// writeOutput writes what fill writes to path ("-": stdout). A file is
-// written to a temporary file next to path, synced and renamed only when
-// fill succeeded, so a failure leaves no partial file (and an existing
-// file untouched). New files are readable by their owner only.
-func writeOutput(path string, fill func(io.Writer) error) (n int64, err error) {
+// pathErrorAs makes an error about the file resolved name it as the user
+// gave it (given), as it reads when the command runs in its own folder.
+func pathErrorAs(err error, resolved, given string) error {
+	var pe *fs.PathError
+	if resolved != given && errors.As(err, &pe) && pe.Path == resolved {
+		return &fs.PathError{Op: pe.Op, Path: given, Err: pe.Err}
+	}
+	return err
+}
+
+// writeOutput writes what fill writes to path ("-": stdout; a relative
+// path is relative to the command's folder). A file is written to a
+// temporary file next to path, synced and renamed only when fill
+// succeeded, so a failure leaves no partial file (and an existing file
+// untouched). New files are readable by their owner only.
+func (f *cmdFlags) writeOutput(path string, fill func(io.Writer) error) (n int64, err error) {
 	if path == "-" {
-		cw := &countWriter{w: os.Stdout}
+		cw := &countWriter{w: f.out()}
 		err := fill(cw)
 		return cw.n, err
 	}
+	given := path
+	path = f.path(path)
+	defer func() {
+		if err != nil {
+			err = pathErrorAs(err, path, given)
+		}
+	}()
 	dir, base := filepath.Split(path)
 	if dir == "" {
 		dir = "."

@@ -96,14 +96,14 @@ given peer ID no longer `+role+`.`
 			return err
 		}
 		if f.json {
-			return printJSON(struct {
+			return f.printJSON(struct {
 				Account string `json:"account"`
 				PeerID  string `json:"peer_id"`
 				Removed bool   `json:"removed"`
 				Block   string `json:"block"`
 			}{string(keys.ID), pos[0], remove, block.String()})
 		}
-		fmt.Printf("%s %s %s in block %s\n", verb, kind, pos[0], block)
+		fmt.Fprintf(f.out(), "%s %s %s in block %s\n", verb, kind, pos[0], block)
 		return nil
 	})
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 
 	"github.com/blockmrs/blockmrs/keyshare"
 	"github.com/blockmrs/blockmrs/protocol"
@@ -44,7 +43,7 @@ blockmrs export --for "Dr Jones" for-jones.car`)
 			opts.For = to.ID
 		}
 		var missing int
-		n, err := writeOutput(file, func(w io.Writer) error {
+		n, err := f.writeOutput(file, func(w io.Writer) error {
 			var err error
 			missing, err = repo.ExportCAR(ctx, w, info.ID, opts)
 			return err
@@ -56,7 +55,7 @@ blockmrs export --for "Dr Jones" for-jones.car`)
 			return nil
 		}
 		if f.json {
-			return printJSON(struct {
+			return f.printJSON(struct {
 				Account protocol.AccountID `json:"account"`
 				Head    string             `json:"head"`
 				Seq     uint64             `json:"seq"`
@@ -65,9 +64,9 @@ blockmrs export --for "Dr Jones" for-jones.car`)
 				Missing int                `json:"missing_blocks"`
 			}{info.ID, info.Head.String(), info.Seq, file, n, missing})
 		}
-		fmt.Printf("exported the chain of %s (seq %d) to %s, %d bytes\n", clean(label(info)), info.Seq, file, n)
+		fmt.Fprintf(f.out(), "exported the chain of %s (seq %d) to %s, %d bytes\n", clean(label(info)), info.Seq, file, n)
 		if missing > 0 {
-			fmt.Fprintf(os.Stderr, "note: %d linked block(s) this repo never received (others' records) were left out; the CAR is a partial DAG\n", missing)
+			fmt.Fprintf(f.errOut(), "note: %d linked block(s) this repo never received (others' records) were left out; the CAR is a partial DAG\n", missing)
 		}
 		return nil
 	})

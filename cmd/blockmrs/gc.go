@@ -27,13 +27,13 @@ blockmrs gc`)
 			return err
 		}
 		if f.json {
-			return printJSON(struct {
+			return f.printJSON(struct {
 				Removed      int   `json:"removed"`
 				RemovedBytes int64 `json:"removed_bytes"`
 				Kept         int   `json:"kept"`
 			}{st.Removed, st.RemovedBytes, st.Kept})
 		}
-		fmt.Printf("removed %d block(s), %d bytes; kept %d\n", st.Removed, st.RemovedBytes, st.Kept)
+		fmt.Fprintf(f.out(), "removed %d block(s), %d bytes; kept %d\n", st.Removed, st.RemovedBytes, st.Kept)
 		return nil
 	})
 }

@@ -4,10 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"strings"
-
-	"golang.org/x/term"
 
 	"github.com/blockmrs/blockmrs/keyshare"
 )
@@ -41,10 +38,10 @@ blockmrs get bafkrei... | jq .`)
 			return err
 		}
 		defer body.Close()
-		if *out == "-" && term.IsTerminal(int(os.Stdout.Fd())) && !textual(env.MediaType) {
+		if *out == "-" && f.stdoutIsTerminal() && !textual(env.MediaType) {
 			return fmt.Errorf("%s is %s, not text: use -o FILE rather than printing it on the terminal", c, env.MediaType)
 		}
-		n, err := writeOutput(*out, func(w io.Writer) error {
+		n, err := f.writeOutput(*out, func(w io.Writer) error {
 			_, err := io.Copy(w, body)
 			return err
 		})
@@ -52,7 +49,7 @@ blockmrs get bafkrei... | jq .`)
 			return fmt.Errorf("%s: %w", c, err)
 		}
 		if f.json {
-			return printJSON(struct {
+			return f.printJSON(struct {
 				recordJSON
 				FileName string `json:"file_name,omitempty"`
 				Bytes    int64  `json:"bytes"`

@@ -47,7 +47,7 @@ blockmrs grant bafybeib... bafkrei... --to "Dr Jones" --expires 30d`)
 			return err
 		}
 		if f.json {
-			return printJSON(struct {
+			return f.printJSON(struct {
 				Block   string             `json:"block"`
 				To      protocol.AccountID `json:"to"`
 				ToName  string             `json:"to_name"`
@@ -59,7 +59,7 @@ blockmrs grant bafybeib... bafkrei... --to "Dr Jones" --expires 30d`)
 		if !expires.IsZero() {
 			until = " until " + formatTime(expires)
 		}
-		fmt.Printf("granted %d record(s) to %s%s in block %s\n", len(cids), clean(label(grantee)), until, block)
+		fmt.Fprintf(f.out(), "granted %d record(s) to %s%s in block %s\n", len(cids), clean(label(grantee)), until, block)
 		return nil
 	})
 }

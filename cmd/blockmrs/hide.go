@@ -35,7 +35,7 @@ signed unhide entry on its chain. Only a record's subject may unhide it.`, `bloc
 			return err
 		}
 		if f.json {
-			return printJSON(struct {
+			return f.printJSON(struct {
 				Block   string   `json:"block"`
 				Hidden  bool     `json:"hidden"`
 				Records []string `json:"records"`
@@ -45,7 +45,7 @@ signed unhide entry on its chain. Only a record's subject may unhide it.`, `bloc
 		if !hidden {
 			verb = "unhid"
 		}
-		fmt.Printf("%s %d record(s) in block %s\n", verb, len(cids), block)
+		fmt.Fprintf(f.out(), "%s %d record(s) in block %s\n", verb, len(cids), block)
 		return nil
 	})
 }

@@ -29,7 +29,7 @@ blockmrs id --export alice.car`)
 	}
 	return f.withSelected(ctx, func(repo *keyshare.Repo, info keyshare.AccountInfo) error {
 		if *export != "" {
-			if _, err := writeOutput(*export, func(w io.Writer) error { return repo.ExportProfile(ctx, w, info.ID) }); err != nil {
+			if _, err := f.writeOutput(*export, func(w io.Writer) error { return repo.ExportProfile(ctx, w, info.ID) }); err != nil {
 				return fmt.Errorf("export profile: %w", err)
 			}
 			if *export == "-" {

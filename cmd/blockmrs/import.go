@@ -37,7 +37,7 @@ blockmrs import dr-jones.car`)
 // after the summary.
 func importAndReport(ctx context.Context, f *cmdFlags, name string, ack bool) error {
 	return f.withRepo(ctx, func(repo *keyshare.Repo) error {
-		sum, err := importFile(ctx, repo, name)
+		sum, err := importFile(ctx, f, repo, name)
 		if err != nil {
 			return err
 		}
@@ -46,10 +46,10 @@ func importAndReport(ctx context.Context, f *cmdFlags, name string, ack bool) er
 			ackErr = sum.acknowledge(ctx, f, repo)
 		}
 		if f.json {
-			if err := printJSON(sum); err != nil {
+			if err := f.printJSON(sum); err != nil {
 				return err
 			}
-		} else if err := sum.print(); err != nil {
+		} else if err := sum.print(f); err != nil {
 			return err
 		}
 		if ackErr != nil {
@@ -74,12 +74,12 @@ type importSummary struct {
 }
 
 // importFile imports the CAR file name ("-": stdin).
-func importFile(ctx context.Context, repo *keyshare.Repo, name string) (*importSummary, error) {
+func importFile(ctx context.Context, f *cmdFlags, repo *keyshare.Repo, name string) (*importSummary, error) {
 	before, err := loadNames(ctx, repo)
 	if err != nil {
 		return nil, err
 	}
-	in, err := openInput(name)
+	in, err := f.openInput(name)
 	if err != nil {
 		return nil, err
 	}
@@ -88,6 +88,13 @@ func importFile(ctx context.Context, repo *keyshare.Repo, name string) (*importS
 	if err != nil {
 		return nil, err
 	}
+	return summarizeImport(ctx, repo, before, res)
+}
+
+// summarizeImport turns what an import changed into a summary; before
+// holds the names known before it.
+func summarizeImport(ctx context.Context, repo *keyshare.Repo, before names, res *keyshare.ImportResult) (*importSummary, error) {
+	var err error
 	sum := &importSummary{Added: []keyshare.AccountInfo{}, Updated: []keyshare.AccountInfo{}, Unchanged: res.Unchanged, NewBlocks: res.NewBlocks}
 	for _, a := range res.Accounts {
 		if _, known := before[a.ID]; known {
@@ -126,7 +133,7 @@ func (s *importSummary) acknowledge(ctx context.Context, f *cmdFlags, repo *keys
 	if candidates == 0 {
 		return nil
 	}
-	if !keysWithoutPrompt(me) && !haveTTY() {
+	if !keysWithoutPrompt(ctx, me) && !haveTTY(ctx) {
 		s.AckNote = fmt.Sprintf("not acknowledged: the keys of %s are encrypted and there is no terminal (set $%s)", me.Name, envPassphrase)
 		return nil
 	}
@@ -138,8 +145,8 @@ func (s *importSummary) acknowledge(ctx context.Context, f *cmdFlags, repo *keys
 	return err
 }
 
-func (s *importSummary) print() error {
-	t := newTable()
+func (s *importSummary) print(f *cmdFlags) error {
+	t := f.newTable()
 	for _, a := range s.Added {
 		fmt.Fprintf(t, "added\t%s\t%s\t%s\tseq %d\n", cell(a.Name), a.Role, a.ID, a.Seq)
 	}
@@ -152,12 +159,12 @@ func (s *importSummary) print() error {
 	if err := t.Flush(); err != nil {
 		return err
 	}
-	fmt.Printf("%d new chain block(s)\n", s.NewBlocks)
+	fmt.Fprintf(f.out(), "%d new chain block(s)\n", s.NewBlocks)
 	if s.Acknowledged > 0 {
-		fmt.Printf("acknowledged %d record(s)\n", s.Acknowledged)
+		fmt.Fprintf(f.out(), "acknowledged %d record(s)\n", s.Acknowledged)
 	}
 	if s.AckNote != "" {
-		fmt.Println(s.AckNote)
+		fmt.Fprintln(f.out(), s.AckNote)
 	}
 	return nil
 }

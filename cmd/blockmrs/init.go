@@ -8,7 +8,11 @@ import (
 	"os/user"
 	"strings"
 
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/blockmrs/blockmrs/keyshare"
 	bmnode "github.com/blockmrs/blockmrs/node"
+	"github.com/blockmrs/blockmrs/node/p2p"
 	"github.com/blockmrs/blockmrs/protocol"
 )
 
@@ -41,7 +45,7 @@ blockmrs init --name "Dr Jones" --role clinician --repo /srv/clinic`)
 	if len(*name) > protocol.MaxNameLen {
 		return usagef("--name: longer than %d bytes", protocol.MaxNameLen)
 	}
-	if _, set := os.LookupEnv(envPassphrase); !*noPass && !set && !haveTTY() {
+	if _, set := os.LookupEnv(envPassphrase); !*noPass && !set && !haveTTY(ctx) {
 		return errNoPassphraseSource // before anything is created
 	}
 	dir, err := f.repoPath()
@@ -49,6 +53,9 @@ blockmrs init --name "Dr Jones" --role clinician --repo /srv/clinic`)
 		return err
 	}
 	repo, err := bmnode.OpenRepo(ctx, dir, true)
+	if errors.Is(err, keyshare.ErrRepoLocked) {
+		return &repoLockedError{dir: dir, err: err} // execute says a daemon must be stopped first
+	}
 	if err != nil {
 		return err
 	}
@@ -67,7 +74,11 @@ blockmrs init --name "Dr Jones" --role clinician --repo /srv/clinic`)
 		return err
 	}
 	defer clear(pass)
-	keys, err := repo.CreateAccount(ctx, *name, role, pass)
+	node, err := thisNode(repo)
+	if err != nil {
+		return err
+	}
+	keys, err := repo.CreateAccount(ctx, *name, role, pass, node)
 	if err != nil {
 		return fmt.Errorf("create account: %w", err)
 	}
@@ -76,7 +87,7 @@ blockmrs init --name "Dr Jones" --role clinician --repo /srv/clinic`)
 		return err
 	}
 	if f.json {
-		return printJSON(struct {
+		return f.printJSON(struct {
 			ID        protocol.AccountID `json:"id"`
 			Name      string             `json:"name"`
 			Role      protocol.Role      `json:"role"`
@@ -84,10 +95,31 @@ blockmrs init --name "Dr Jones" --role clinician --repo /srv/clinic`)
 			Repo      string             `json:"repo"`
 			Encrypted bool               `json:"encrypted"`
 			Default   bool               `json:"default"`
-		}{info.ID, info.Name, info.Role, info.Recipient, repo.Dir(), info.Encrypted, info.Default})
+			Node      string             `json:"node"`
+		}{info.ID, info.Name, info.Role, info.Recipient, repo.Dir(), info.Encrypted, info.Default, node.PeerID})
 	}
-	fmt.Println(info.ID)
+	fmt.Fprintln(f.out(), info.ID)
 	return nil
+}
+
+// thisNode creates the repo's node key if it has none yet and returns the
+// node as the new account declares it in its first chain block: then the
+// profile that contacts receive names the node, so requests reach it and
+// the account's own daemon may fetch the account's blocks from peers.
+func thisNode(repo *keyshare.Repo) (keyshare.DeviceInfo, error) {
+	key, err := p2p.LoadOrCreateKey(repo.Dir())
+	if err != nil {
+		return keyshare.DeviceInfo{}, err
+	}
+	id, err := peer.IDFromPrivateKey(key)
+	if err != nil {
+		return keyshare.DeviceInfo{}, fmt.Errorf("node key: %w", err)
+	}
+	name, err := os.Hostname()
+	if err != nil || name == "" || len(name) > 64 || clean(name) != name {
+		name = "this node"
+	}
+	return keyshare.DeviceInfo{PeerID: id.String(), Name: name}, nil
 }
 
 var errNoPassphraseSource = fmt.Errorf("no terminal to ask for a passphrase: set $%s (empty for none) or use --no-passphrase", envPassphrase)

@@ -46,12 +46,12 @@ blockmrs cat --raw bafybeib... | age -d -i record.key > record.pdf`)
 			return err
 		}
 		if f.json {
-			return printJSON(struct {
+			return f.printJSON(struct {
 				CID string `json:"cid"`
 				Key string `json:"key"`
 			}{c.String(), key.String()})
 		}
-		fmt.Println(key.String())
+		fmt.Fprintln(f.out(), key.String())
 		return nil
 	})
 }

@@ -41,30 +41,14 @@ func init() {
 
 func main() { os.Exit(run(os.Args[1:])) }
 
+// run runs the command line args in this process (see execute: a command
+// that finds the repo held by a running daemon runs inside it).
 func run(args []string) int {
 	setupLogging()
-	if len(args) == 0 {
-		printCommands(os.Stderr)
-		return 2
-	}
-	name, args := args[0], args[1:]
-	if name == "help" || name == "-h" || name == "-help" || name == "--help" {
-		if len(args) == 0 {
-			printCommands(os.Stdout)
-			return 0
-		}
-		name, args = args[0], []string{"--help"}
-	}
-	cmd := lookup(name)
-	if cmd == nil {
-		fmt.Fprintf(os.Stderr, "blockmrs: unknown command %q (run 'blockmrs help')\n", oneLine(name))
-		return 2
-	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	go func() { <-ctx.Done(); stop() }() // a second Ctrl-C kills at once
-	slog.Debug("run", "command", cmd.name)
-	return report(cmd.name, cmd.run(ctx, args))
+	return execute(ctx, osInvocation(), args)
 }
 
 func lookup(name string) *command {
@@ -76,10 +60,19 @@ func lookup(name string) *command {
 	return nil
 }
 
-// report prints err as one line and returns the exit status.
-func report(name string, err error) int {
+// report prints err as one line on inv's stderr (help asked for: the
+// help on its stdout) and returns the exit status.
+func report(inv *invocation, name string, err error) int {
+	var help *helpShown
+	if errors.As(err, &help) {
+		fmt.Fprint(inv.stdout, help.text)
+		return 0
+	}
 	if err == nil || errors.Is(err, errHelpShown) {
 		return 0
+	}
+	if errors.Is(err, errNeedPassphrase) {
+		return 1 // the client asks for the passphrase and runs the command again
 	}
 	var sub *subcommandError
 	if errors.As(err, &sub) {
@@ -87,13 +80,13 @@ func report(name string, err error) int {
 	}
 	var ue *usageError
 	if errors.As(err, &ue) {
-		fmt.Fprintf(os.Stderr, "blockmrs: %s: %s (see 'blockmrs %s --help')\n", name, oneLine(err.Error()), name)
+		fmt.Fprintf(inv.stderr, "blockmrs: %s: %s (see 'blockmrs %s --help')\n", name, oneLine(err.Error()), name)
 		return 2
 	}
 	if errors.Is(err, context.Canceled) {
 		err = errors.New("interrupted")
 	}
-	fmt.Fprintf(os.Stderr, "blockmrs: %s: %s\n", name, oneLine(err.Error()))
+	fmt.Fprintf(inv.stderr, "blockmrs: %s: %s\n", name, oneLine(err.Error()))
 	return 1
 }
 

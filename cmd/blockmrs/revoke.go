@@ -37,15 +37,15 @@ blockmrs revoke bafybeib... --from "Dr Jones"`)
 			return err
 		}
 		if f.json {
-			return printJSON(struct {
+			return f.printJSON(struct {
 				Block    string             `json:"block"`
 				From     protocol.AccountID `json:"from"`
 				FromName string             `json:"from_name"`
 				Records  []string           `json:"records"`
 			}{block.String(), grantee.ID, grantee.Name, pos})
 		}
-		fmt.Printf("revoked %d record(s) from %s in block %s\n", len(cids), clean(label(grantee)), block)
-		fmt.Println("note: this stops future access; it cannot make anyone forget what was already delivered")
+		fmt.Fprintf(f.out(), "revoked %d record(s) from %s in block %s\n", len(cids), clean(label(grantee)), block)
+		fmt.Fprintln(f.out(), "note: this stops future access; it cannot make anyone forget what was already delivered")
 		return nil
 	})
 }

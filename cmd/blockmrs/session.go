@@ -6,6 +6,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 
@@ -13,14 +14,19 @@ import (
 	bmnode "github.com/blockmrs/blockmrs/node"
 )
 
-// openRepo opens the existing repo.
+// openRepo opens the existing repo. A repo another process holds gives a
+// *repoLockedError (see execute: the command then runs in the daemon).
 func (f *cmdFlags) openRepo(ctx context.Context) (*keyshare.Repo, error) {
 	dir, err := f.repoPath()
 	if err != nil {
 		return nil, err
 	}
 	slog.Debug("open repo", "dir", dir)
-	return bmnode.OpenRepo(ctx, dir, false)
+	repo, err := bmnode.OpenRepo(ctx, dir, false)
+	if errors.Is(err, keyshare.ErrRepoLocked) {
+		return nil, &repoLockedError{dir: dir, err: err}
+	}
+	return repo, err
 }
 
 // closeRepo closes r and reports a close error if nothing failed before.
@@ -31,8 +37,14 @@ func closeRepo(r *keyshare.Repo, err *error) {
 }
 
 // withRepo opens the existing repo, runs fn on it and closes it; a close
-// error is reported when fn succeeded.
+// error is reported when fn succeeded. Inside the daemon it runs fn on the
+// daemon's open repo (--repo is not consulted) and leaves it open. It is
+// the one place commands get a repo from.
 func (f *cmdFlags) withRepo(ctx context.Context, fn func(repo *keyshare.Repo) error) (err error) {
+	f.bind(ctx)
+	if repo := daemonRepo(ctx); repo != nil {
+		return fn(repo)
+	}
 	repo, err := f.openRepo(ctx)
 	if err != nil {
 		return err
@@ -94,6 +106,7 @@ func resolveLocal(ctx context.Context, r *keyshare.Repo, s string) (keyshare.Acc
 
 // selected returns the acting local account (--account, else the default).
 func (f *cmdFlags) selected(ctx context.Context, r *keyshare.Repo) (keyshare.AccountInfo, error) {
+	f.bind(ctx)
 	info, err := resolveLocal(ctx, r, f.account)
 	if err != nil {
 		return info, err

@@ -61,7 +61,7 @@ func verifyRepo(ctx context.Context, f *cmdFlags, repo *keyshare.Repo, c cid.Cid
 	}
 	problems := collectProblems(rep)
 	if f.json {
-		if err := printJSON(rep); err != nil {
+		if err := f.printJSON(rep); err != nil {
 			return err
 		}
 	} else {
@@ -69,7 +69,7 @@ func verifyRepo(ctx context.Context, f *cmdFlags, repo *keyshare.Repo, c cid.Cid
 		if err != nil {
 			return err
 		}
-		printVerify(rep, nm, noKeys)
+		printVerify(f, rep, nm, noKeys)
 	}
 	if !rep.OK {
 		if len(problems) == 0 {
@@ -104,7 +104,7 @@ func verifyKeys(ctx context.Context, f *cmdFlags, repo *keyshare.Repo, c cid.Cid
 	if _, ok := a.Reader(me.ID); !ok {
 		return nil, clean(me.Name) + " may not read it", nil
 	}
-	if !keysWithoutPrompt(me) && !haveTTY() {
+	if !keysWithoutPrompt(ctx, me) && !haveTTY(ctx) {
 		slog.Debug("verify without keys: encrypted and no terminal", "account", me.ID)
 		return nil, fmt.Sprintf("the keys of %s are encrypted: set $%s to decrypt too", clean(me.Name), envPassphrase), nil
 	}
@@ -136,56 +136,56 @@ func collectProblems(rep *keyshare.VerifyReport) []string {
 	return out
 }
 
-func printVerify(rep *keyshare.VerifyReport, nm names, noKeys string) {
+func printVerify(f *cmdFlags, rep *keyshare.VerifyReport, nm names, noKeys string) {
 	for _, c := range rep.Chains {
 		name := clean(c.Name)
 		if name == "" {
 			name = string(c.Account)
 		}
 		if len(c.Problems) == 0 {
-			fmt.Printf("ok %s %d blocks %d entries\n", name, c.Blocks, c.Entries)
+			fmt.Fprintf(f.out(), "ok %s %d blocks %d entries\n", name, c.Blocks, c.Entries)
 			continue
 		}
 		for _, p := range c.Problems {
-			fmt.Printf("FAIL %s (%s): %s\n", name, c.Account, p)
+			fmt.Fprintf(f.out(), "FAIL %s (%s): %s\n", name, c.Account, p)
 		}
 	}
 	if len(rep.IndexProblems) == 0 {
-		fmt.Printf("index ok, %d records\n", rep.Records)
+		fmt.Fprintf(f.out(), "index ok, %d records\n", rep.Records)
 	} else {
 		for _, p := range rep.IndexProblems {
-			fmt.Printf("index (repaired): %s\n", p)
+			fmt.Fprintf(f.out(), "index (repaired): %s\n", p)
 		}
 	}
 	if len(rep.Forks) == 0 {
-		fmt.Println("forks: none")
+		fmt.Fprintln(f.out(), "forks: none")
 	}
 	for _, fk := range rep.Forks {
-		fmt.Printf("FORK %s signed two blocks at seq %d: %s and %s\n", nm.long(fk.Account), fk.Seq, fk.Blocks[0], fk.Blocks[1])
+		fmt.Fprintf(f.out(), "FORK %s signed two blocks at seq %d: %s and %s\n", nm.long(fk.Account), fk.Seq, fk.Blocks[0], fk.Blocks[1])
 	}
 	for _, p := range rep.Problems {
-		fmt.Printf("problem: %s\n", p)
+		fmt.Fprintf(f.out(), "problem: %s\n", p)
 	}
 	if rr := rep.Record; rr != nil {
-		printCustody(rr, nm, noKeys)
+		printCustody(f, rr, nm, noKeys)
 	}
 	if rep.OK {
-		fmt.Println("verified: ok")
+		fmt.Fprintln(f.out(), "verified: ok")
 	} else {
-		fmt.Println("verified: PROBLEMS FOUND")
+		fmt.Fprintln(f.out(), "verified: PROBLEMS FOUND")
 	}
 }
 
 // printCustody prints one record's chain of custody.
-func printCustody(rr *keyshare.RecordReport, nm names, noKeys string) {
+func printCustody(f *cmdFlags, rr *keyshare.RecordReport, nm names, noKeys string) {
 	a := rr.Access
 	if a == nil {
 		for _, p := range rr.Problems {
-			fmt.Printf("record problem: %s\n", p)
+			fmt.Fprintf(f.out(), "record problem: %s\n", p)
 		}
 		return
 	}
-	t := newTable()
+	t := f.newTable()
 	fmt.Fprintf(t, "record\t%s\n", a.Record)
 	if a.Known {
 		fmt.Fprintf(t, "  author\t%s\n", clean(nm.long(a.Author)))

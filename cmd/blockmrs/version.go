@@ -29,13 +29,13 @@ blockmrs version`)
 		}
 	}
 	if f.json {
-		return printJSON(struct {
+		return f.printJSON(struct {
 			Version string `json:"version"`
 			Go      string `json:"go"`
 			OS      string `json:"os"`
 			Arch    string `json:"arch"`
 		}{v, runtime.Version(), runtime.GOOS, runtime.GOARCH})
 	}
-	fmt.Printf("blockmrs %s (%s %s/%s)\n", v, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	fmt.Fprintf(f.out(), "blockmrs %s (%s %s/%s)\n", v, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 	return nil
 }

@@ -218,7 +218,7 @@ func TestWalk(t *testing.T) {
 	for _, e := range entries {
 		types = append(types, e.Type)
 	}
-	if got := strings.Join(types, " "); got != "profile ack record grant revoke hide" {
+	if got := strings.Join(types, " "); got != "profile device ack record grant revoke hide" { // init declares the node as a device
 		t.Errorf("doctor's copy of the patient's log: %s", got)
 	}
 

@@ -1,7 +1,12 @@
 package api
 
 import (
+	"bufio"
+	"bytes"
 	"context"
+	"crypto/hmac"
+	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,6 +18,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -24,11 +30,18 @@ const AddrFile = "api.addr"
 // ErrNoDaemon is returned by NewClient when no daemon runs for the repo.
 var ErrNoDaemon = errors.New("no daemon is running for this repo (start one with 'blockmrs daemon')")
 
-// Client calls a running daemon's local API with the repo's token.
+// Client calls a running daemon's local API with the repo's token. Before
+// it sends the token the first time, it asks the server to prove that it
+// holds the token too (GET /api/v1/proof with a fresh nonce), so a stale
+// api.addr whose port another process took never gets the token.
 type Client struct {
 	base  string
 	token string
-	http  *http.Client
+	http  *http.Client // JSON calls, with a timeout
+	long  *http.Client // exec, no timeout: the request context ends it
+
+	mu       sync.Mutex
+	verified bool
 }
 
 // NewClient finds the daemon running for the repo in dir from its
@@ -56,7 +69,41 @@ func NewClient(dir string) (*Client, error) {
 	if _, err := parseToken(token); err != nil {
 		return nil, fmt.Errorf("api client: %s: %w", TokenFile, err)
 	}
-	return &Client{base: base, token: token, http: &http.Client{Timeout: 30 * time.Second}}, nil
+	return &Client{base: base, token: token, http: &http.Client{Timeout: 30 * time.Second}, long: &http.Client{}}, nil
+}
+
+// ErrNotOurDaemon is returned when the server at api.addr cannot prove it
+// holds the repo's token: the token was not sent.
+var ErrNotOurDaemon = errors.New("the server at api.addr is not this repo's daemon (it cannot prove it holds api.token); the token was not sent")
+
+// checkServer makes the server prove it holds the token, once per Client.
+func (c *Client) checkServer(ctx context.Context) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.verified {
+		return nil
+	}
+	nonce := newNonce()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+proofPath+"?nonce="+nonce, nil)
+	if err != nil {
+		return fmt.Errorf("api: %w", err)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("api: daemon not reachable (stale %s after a crash?): %w", AddrFile, err)
+	}
+	defer resp.Body.Close()
+	var p Proof
+	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxBody))
+	if err != nil || resp.StatusCode != http.StatusOK || json.Unmarshal(body, &p) != nil {
+		return ErrNotOurDaemon
+	}
+	got, err := hex.DecodeString(p.Proof)
+	if err != nil || !hmac.Equal(got, proofMAC(c.token, c.base, nonce)) {
+		return ErrNotOurDaemon
+	}
+	c.verified = true
+	return nil
 }
 
 // Identity calls GET /api/v1/id.
@@ -74,6 +121,9 @@ func (c *Client) Peers(ctx context.Context) (Peers, error) {
 // get performs a GET and decodes the JSON answer into v, or turns the
 // API's one-line JSON error into an error.
 func (c *Client) get(ctx context.Context, path string, v any) error {
+	if err := c.checkServer(ctx); err != nil {
+		return err
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+path, nil)
 	if err != nil {
 		return fmt.Errorf("api %s: %w", path, err)
@@ -108,4 +158,165 @@ func isLoopbackHost(h string) bool {
 	}
 	ip := net.ParseIP(h)
 	return ip != nil && ip.IsLoopback()
+}
+
+// PassphraseNeededError is returned by Exec when the command stopped
+// because it needs a passphrase the request did not carry (the request
+// said TTY): ask for it with Prompt and send the request again.
+type PassphraseNeededError struct {
+	// Prompt is what to show, "Passphrase for NAME (…ID): ".
+	Prompt string
+	// StdinUsed says the command had begun reading stdin, so sending the
+	// request again would not give it the same input.
+	StdinUsed bool
+}
+
+func (e *PassphraseNeededError) Error() string {
+	return "the daemon needs the passphrase: " + strings.TrimSpace(e.Prompt)
+}
+
+// Exec runs a command in the daemon (POST /api/v1/exec): req.Args with
+// relative paths resolved against req.Cwd, stdin streamed from stdin when
+// it is not nil, the command's output copied to stdout and stderr as it
+// comes. It returns the command's exit status. Cancelling ctx cancels the
+// command in the daemon. An error means the command's status is unknown
+// (the daemon could not be reached, refused the request or broke the
+// stream), except *PassphraseNeededError, which comes with the status.
+func (c *Client) Exec(ctx context.Context, req ExecRequest, stdin io.Reader, stdout, stderr io.Writer) (int, error) {
+	if err := c.checkServer(ctx); err != nil {
+		return 1, err
+	}
+	h := ExecHeader{Args: req.Args, Cwd: req.Cwd, Stdin: stdin != nil, TTY: req.TTY, StdoutTTY: req.StdoutTTY}
+	if req.Passphrase != nil {
+		p := string(req.Passphrase)
+		h.Passphrase = &p
+	}
+	line, err := json.Marshal(h)
+	if err != nil {
+		return 1, fmt.Errorf("api exec: %w", err)
+	}
+	line = append(line, '\n')
+	var body io.Reader = bytes.NewReader(line)
+	gate := &stdinGate{r: stdin, open: make(chan struct{}), done: make(chan struct{})}
+	defer close(gate.done)
+	if stdin != nil {
+		body = io.MultiReader(body, gate)
+	}
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+execPath, body)
+	if err != nil {
+		return 1, fmt.Errorf("api exec: %w", err)
+	}
+	hreq.ContentLength = int64(len(line))
+	if stdin != nil {
+		hreq.ContentLength = -1 // chunked
+	}
+	hreq.Header.Set("Authorization", "Bearer "+c.token)
+	hreq.Header.Set("Content-Type", "application/x-ndjson")
+	resp, err := c.long.Do(hreq)
+	if err != nil {
+		if ctx.Err() != nil {
+			return 1, ctx.Err()
+		}
+		return 1, fmt.Errorf("api exec: daemon not reachable: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		data, _ := io.ReadAll(io.LimitReader(resp.Body, MaxBody))
+		var e Error
+		if json.Unmarshal(data, &e) == nil && e.Error != "" {
+			return 1, fmt.Errorf("api exec: %s", e.Error)
+		}
+		return 1, fmt.Errorf("api exec: HTTP %d", resp.StatusCode)
+	}
+	var need *PassphraseNeededError
+	br := bufio.NewReader(resp.Body)
+	for {
+		kind, payload, err := readFrame(br)
+		if err == nil {
+			switch kind {
+			case FrameStdout:
+				_, err = stdout.Write(payload)
+			case FrameStderr:
+				_, err = stderr.Write(payload)
+			case FramePassphrase:
+				need = &PassphraseNeededError{Prompt: string(payload)}
+			case FrameStdin:
+				if stdin == nil {
+					err = errors.New("the daemon asked for stdin that was not offered")
+					break
+				}
+				gate.once.Do(func() { close(gate.open) })
+			case FrameExit:
+				code, n := binary.Uvarint(payload)
+				if n <= 0 || n != len(payload) || code > 255 {
+					err = fmt.Errorf("bad exit status frame %x", payload)
+					break
+				}
+				if need != nil {
+					select {
+					case <-gate.open:
+						need.StdinUsed = true
+					default:
+					}
+					return int(code), need
+				}
+				return int(code), nil
+			default:
+				err = fmt.Errorf("unknown frame kind %d", kind)
+			}
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return 1, ctx.Err()
+			}
+			if errors.Is(err, io.EOF) {
+				err = errors.New("the daemon ended the stream without an exit status")
+			}
+			return 1, fmt.Errorf("api exec: %w", err)
+		}
+	}
+}
+
+// stdinGate holds the client's stdin back until the daemon asks for it
+// (FrameStdin), and ends it when Exec returns.
+type stdinGate struct {
+	r    io.Reader
+	open chan struct{}
+	once sync.Once
+	done chan struct{}
+}
+
+func (g *stdinGate) Read(p []byte) (int, error) {
+	select {
+	case <-g.open:
+	case <-g.done:
+		return 0, io.EOF
+	}
+	select {
+	case <-g.done:
+		return 0, io.EOF
+	default:
+	}
+	return g.r.Read(p)
+}
+
+// readFrame reads one frame of an exec stream. The payload is valid until
+// the next call.
+func readFrame(br *bufio.Reader) (kind byte, payload []byte, err error) {
+	kind, err = br.ReadByte()
+	if err != nil {
+		return 0, nil, err
+	}
+	n, err := binary.ReadUvarint(br)
+	if err != nil {
+		return 0, nil, io.ErrUnexpectedEOF
+	}
+	if n > MaxFrame {
+		return 0, nil, fmt.Errorf("frame of %d bytes is over the %d-byte limit", n, MaxFrame)
+	}
+	payload = make([]byte, n)
+	if _, err := io.ReadFull(br, payload); err != nil {
+		return 0, nil, io.ErrUnexpectedEOF
+	}
+	return kind, payload, nil
 }

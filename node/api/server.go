@@ -16,7 +16,13 @@
 //     with 403 (cross-site request forgery).
 //  3. Token: "Authorization: Bearer TOKEN", TOKEN being the repo's
 //     api.token, compared in constant time; else 401.
-//  4. Size: a body over MaxBody bytes is refused with 413.
+//  4. Size: a body over MaxBody bytes is refused with 413 (except on
+//     POST /api/v1/exec, whose body streams a command's stdin after a
+//     header line of at most MaxExecHeader bytes).
+//
+// GET /api/v1/proof is the one endpoint that needs no token: with it a
+// client checks that the server holds the token before sending it (see
+// Client).
 //
 // Then the path and method are routed; an unknown path is 404 and a known
 // path with another method is 405 (with Allow). Every error is a JSON
@@ -75,6 +81,8 @@ type Options struct {
 	Host host.Host
 	// Accounts lists the repo's accounts.
 	Accounts Accounts
+	// Exec runs commands for POST /api/v1/exec; nil answers 501.
+	Exec ExecFunc
 	// Logger receives server errors; nil discards them.
 	Logger *slog.Logger
 }
@@ -139,6 +147,8 @@ func Listen(ctx context.Context, opts Options) (*Server, error) {
 		"/api/v1/id":           {http.MethodGet: s.id},
 		"/api/v1/peers":        {http.MethodGet: s.peers},
 		"/api/v1/openapi.yaml": {http.MethodGet: s.openapi},
+		execPath:               {http.MethodPost: s.exec},
+		proofPath:              {http.MethodGet: s.proof},
 	}
 	s.srv = &http.Server{
 		Handler:           s,
@@ -199,16 +209,22 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusForbidden, "cross-site request refused")
 		return
 	}
+	if r.URL.Path == proofPath && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+		s.proof(w, r)
+		return
+	}
 	if !s.token.matches(bearer(r)) {
 		h.Set("WWW-Authenticate", `Bearer realm="blockmrs"`)
 		writeError(w, http.StatusUnauthorized, "missing or wrong API token (Authorization: Bearer <the repo's api.token>)")
 		return
 	}
-	if r.ContentLength > MaxBody {
-		writeError(w, http.StatusRequestEntityTooLarge, "request body of %d bytes is over the %d-byte limit", r.ContentLength, MaxBody)
-		return
+	if r.URL.Path != execPath { // exec streams stdin; it bounds its header line itself
+		if r.ContentLength > MaxBody {
+			writeError(w, http.StatusRequestEntityTooLarge, "request body of %d bytes is over the %d-byte limit", r.ContentLength, MaxBody)
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, MaxBody)
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, MaxBody)
 
 	methods, ok := s.routes[r.URL.Path]
 	if !ok {
