@@ -153,6 +153,11 @@ func TestCommandsThroughDaemon(t *testing.T) {
 		t.Errorf("wrong passphrase through the daemon %+v, alone %+v", got, wrongDirect)
 	}
 
+	// On a terminal, without $BLOCKMRS_PASSPHRASE: asked for and retried.
+	if r := promptedThroughDaemon(t, p, rec, "patient pass"); r != direct["get "+rec] {
+		t.Errorf("get with the passphrase typed on the terminal: %+v", r)
+	}
+
 	// Writes: add a file (relative name) and stdin, get -o a relative path.
 	scan := bytes.Repeat([]byte("scan-bytes "), 50000)
 	if err := os.WriteFile(filepath.Join(work, "scan.pdf"), scan, 0o600); err != nil {

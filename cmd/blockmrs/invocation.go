@@ -259,7 +259,11 @@ func execInDaemon(rt *bmnode.Runtime) api.ExecFunc {
 			rt: rt, cwd: req.Cwd, passphrase: req.Passphrase, tty: req.TTY, stdoutTTY: req.StdoutTTY,
 		}
 		inv.need, _ = stdout.(api.NeedPassphrase)
-		return execute(ctx, inv, req.Args)
+		code := execute(ctx, inv, req.Args)
+		if rt.Logger != nil { // who holds the token can run anything: say what ran
+			rt.Logger.Info("command run through the API", "command", oneLine(truncate(req.Args[0], 40)), "status", code)
+		}
+		return code
 	}
 }
 
