@@ -293,6 +293,7 @@ func (s *Server) exec(w http.ResponseWriter, r *http.Request) {
 
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
+	defer context.AfterFunc(s.stopping, cancel)() // Shutdown cancels the command
 	req := ExecRequest{Args: h.Args, Cwd: h.Cwd, TTY: h.TTY, StdoutTTY: h.StdoutTTY}
 	if h.Passphrase != nil {
 		req.Passphrase = []byte(*h.Passphrase)

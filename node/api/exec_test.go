@@ -256,3 +256,33 @@ func TestClientChecksProof(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestExecShutdown: Shutdown cancels a running command and does not wait
+// for it to end by itself; the client gets its exit status.
+func TestExecShutdown(t *testing.T) {
+	cancelled := make(chan struct{}, 1)
+	e := startExec(t, upper(cancelled))
+	c := e.client(t)
+	started := make(chan struct{})
+	w := writerFunc(func(p []byte) (int, error) {
+		if string(p) == "waiting\n" {
+			close(started)
+		}
+		return len(p), nil
+	})
+	res := make(chan int, 1)
+	go func() {
+		code, _ := c.Exec(t.Context(), ExecRequest{Args: []string{"wait"}, Cwd: "/"}, nil, w, io.Discard)
+		res <- code
+	}()
+	<-started
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := e.srv.Shutdown(ctx); err != nil {
+		t.Fatalf("shutdown with a command running: %v", err)
+	}
+	<-cancelled
+	if code := <-res; code != 1 {
+		t.Fatalf("exit status %d", code)
+	}
+}

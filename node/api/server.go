@@ -98,6 +98,11 @@ type Server struct {
 	origins map[string]bool // allowed Origin header values, lower case
 	routes  map[string]map[string]http.HandlerFunc
 	started time.Time
+
+	// stopping ends when Shutdown starts: commands running through exec
+	// are cancelled, so that Shutdown does not wait on them.
+	stopping context.Context
+	stop     context.CancelFunc
 }
 
 // Listen checks opts and binds the API's address; it refuses an address
@@ -131,6 +136,7 @@ func Listen(ctx context.Context, opts Options) (*Server, error) {
 		token:   tok,
 		started: time.Now(),
 	}
+	s.stopping, s.stop = context.WithCancel(context.Background())
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -178,9 +184,11 @@ func (s *Server) Serve() error {
 	return fmt.Errorf("api: serve: %w", err)
 }
 
-// Shutdown stops accepting requests and waits, until ctx ends, for those
-// in flight; then it closes the remaining connections.
+// Shutdown stops accepting requests, cancels the commands running through
+// exec and waits, until ctx ends, for the requests in flight; then it
+// closes the remaining connections.
 func (s *Server) Shutdown(ctx context.Context) error {
+	s.stop()
 	err := s.srv.Shutdown(ctx)
 	if err != nil {
 		s.srv.Close()
