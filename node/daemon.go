@@ -17,6 +17,7 @@ import (
 
 	"github.com/blockmrs/blockmrs/keyshare"
 	"github.com/blockmrs/blockmrs/node/api"
+	"github.com/blockmrs/blockmrs/node/chainsync"
 	"github.com/blockmrs/blockmrs/node/config"
 	"github.com/blockmrs/blockmrs/node/exchange"
 	"github.com/blockmrs/blockmrs/node/internal/fsutil"
@@ -78,6 +79,8 @@ type Runtime struct {
 	Host host.Host
 	// Exchange is the node's block exchange.
 	Exchange *exchange.Exchange
+	// Sync is the node's chain sync (contact add by address uses it).
+	Sync *chainsync.Service
 	// Requests delivers access requests and answers; Kick it after
 	// queueing one.
 	Requests *requests.Service
@@ -153,6 +156,11 @@ func (d *Daemon) Run(ctx context.Context, repoDir string) (err error) {
 		}
 	}()
 
+	// Chain sync: heads announced to entitled peers, granted records
+	// fetched. It stops before the exchange it fetches with.
+	cs := chainsync.New(h, repo, ex, log)
+	defer cs.Close()
+
 	// Access requests: served, and delivered while the node runs; stops
 	// before the host closes.
 	rq := requests.New(h, repo, requests.Options{Logger: log})
@@ -181,7 +189,7 @@ func (d *Daemon) Run(ctx context.Context, repoDir string) (err error) {
 
 	var execFn api.ExecFunc
 	if d.Exec != nil {
-		execFn = d.Exec(&Runtime{Repo: repo, Dir: repoDir, Host: h, Exchange: ex, Requests: rq, Logger: log})
+		execFn = d.Exec(&Runtime{Repo: repo, Dir: repoDir, Host: h, Exchange: ex, Sync: cs, Requests: rq, Logger: log})
 	}
 	srv, err := api.Listen(ctx, api.Options{Addr: cfg.API, Token: token, Host: h, Accounts: repo, Exec: execFn, Logger: log})
 	if err != nil {

@@ -2,26 +2,35 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 
+	ma "github.com/multiformats/go-multiaddr"
+
 	"github.com/blockmrs/blockmrs/keyshare"
+	"github.com/blockmrs/blockmrs/node/chainsync"
+	"github.com/blockmrs/blockmrs/protocol"
 )
 
 var contactCmd = &command{name: "contact", summary: "add a contact from a CAR file (contact add), list contacts (contact ls)", run: runContact}
 
 const contactHelp = `Usage: blockmrs contact add [flags] FILE|-
+       blockmrs contact add [flags] ADDRESS ACCOUNT
        blockmrs contact ls [flags]
 
-Contact add imports a CAR file holding another account's chain: a profile
-from 'blockmrs id --export' or a full 'blockmrs export'. Every block is
-verified (signatures, links, no fork) before anything is stored; then the
-account is known here and records can be added for it or granted to it.
+Contact add imports another account's chain: from a CAR file (a profile
+from 'blockmrs id --export' or a full 'blockmrs export'), or over the
+network from the node at ADDRESS that hosts ACCOUNT (needs a running
+daemon). Every block is verified (signatures, links, no fork) before
+anything is stored; then the account is known here and records can be
+added for it, granted to it or requested from it.
 Contact ls lists the accounts this repo knows but holds no keys for.
 Run 'blockmrs contact add --help' for the flags.
 
 Example:
   blockmrs contact add dr-jones.car
+  blockmrs contact add /ip4/192.0.2.7/tcp/4001/p2p/12D3KooWNode... 12D3KooWAccount...
   blockmrs contact ls
 `
 
@@ -32,18 +41,69 @@ func runContact(ctx context.Context, args []string) error {
 }
 
 func runContactAdd(ctx context.Context, args []string) error {
-	f := newFlags("contact add", "[flags] FILE|-", `
+	f := newFlags("contact add", "[flags] FILE|- | ADDRESS ACCOUNT", `
 Contact add imports a CAR file (- reads stdin) holding other accounts'
 chains: a profile from 'blockmrs id --export' or a full 'blockmrs export'.
 Everything is verified before anything is stored: a bad signature, a
 broken link, a fork or a truncated file rejects the whole file and leaves
-the repo as it was. It prints the accounts it added or advanced.`, `
-blockmrs contact add dr-jones.car`)
-	pos, err := f.parseArgs(args, false, "FILE")
+the repo as it was. It prints the accounts it added or advanced.
+
+Given a node's ADDRESS (a multiaddr ending in /p2p/PEER_ID, as 'blockmrs
+id' shows it on that node) and the ID of an ACCOUNT hosted there, the
+running daemon dials the node and asks it for that account's profile (a
+node gives it out only for accounts it hosts, and only to whoever names
+the account). The profile names the account's nodes, so requests to it
+can be delivered.`, `
+blockmrs contact add dr-jones.car
+blockmrs contact add /ip4/192.0.2.7/tcp/4001/p2p/12D3KooWNode... 12D3KooWAccount...`)
+	pos, err := f.parseArgs(args, true, "FILE")
 	if err != nil {
 		return err
 	}
+	if addr, err := ma.NewMultiaddr(pos[0]); err == nil {
+		if len(pos) != 2 {
+			return usagef("contact add ADDRESS needs the ACCOUNT hosted there")
+		}
+		return contactFromNode(ctx, f, addr.String(), pos[1])
+	}
+	if len(pos) > 1 {
+		return usagef("unexpected argument %q", pos[1])
+	}
 	return importAndReport(ctx, f, pos[0], false)
+}
+
+// contactFromNode asks the node at addr for account's profile, through
+// the running daemon.
+func contactFromNode(ctx context.Context, f *cmdFlags, addr, account string) error {
+	info, err := chainsync.AddrInfo(addr)
+	if err != nil {
+		return usagef("%v", err)
+	}
+	if _, err := protocol.ParseAccountID(account); err != nil {
+		return usagef("ACCOUNT: %v", err)
+	}
+	return f.withRepo(ctx, func(repo *keyshare.Repo) error {
+		inv := f.invocation()
+		if !inv.inDaemon() {
+			return errors.New("adding a contact from the network needs a running daemon (start 'blockmrs daemon')")
+		}
+		before, err := loadNames(ctx, repo)
+		if err != nil {
+			return err
+		}
+		res, err := inv.rt.Sync.Profile(ctx, info, protocol.AccountID(account))
+		if err != nil {
+			return err
+		}
+		sum, err := summarizeImport(ctx, repo, before, res)
+		if err != nil {
+			return err
+		}
+		if f.json {
+			return f.printJSON(sum)
+		}
+		return sum.print(f)
+	})
 }
 
 func runContactLs(ctx context.Context, args []string) error {

@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/blockmrs/blockmrs/keyshare"
 )
@@ -16,11 +18,15 @@ Id prints the acting account's ID, age recipient, name, role, chain head
 and sequence number, and whether its keys are encrypted. With --export it
 writes the account's profile (the first block of its chain) as a CAR file
 that others add with 'blockmrs contact add'; it holds public keys only.
-Nothing here needs the passphrase.`, `
+While a daemon runs it also prints the node's addresses and the command
+with which a contact adds this account over the network. Nothing here
+needs the passphrase.`, `
 blockmrs id
-blockmrs id --export alice.car`)
+blockmrs id --export alice.car
+blockmrs contact add --repo /tmp/clinic $(blockmrs id --share)`)
 	f.withAccount()
 	export := f.String("export", "", "write the profile CAR to `FILE` (- for stdout)")
+	share := f.Bool("share", false, "print only what a contact passes to 'blockmrs contact add': the node's address and the account ID (needs a running daemon)")
 	if _, err := f.parseArgs(args, false); err != nil {
 		return err
 	}
@@ -36,10 +42,29 @@ blockmrs id --export alice.car`)
 				return nil
 			}
 		}
+		// With a daemon running, the addresses a contact can add this
+		// account from (blockmrs contact add ADDRESS ID).
+		var addrs []string
+		if inv := f.invocation(); inv.inDaemon() {
+			for _, a := range inv.rt.Host.Addrs() {
+				if strings.HasSuffix(a.String(), "/p2p-circuit") {
+					continue // a relay address needs the relay's own part
+				}
+				addrs = append(addrs, a.String()+"/p2p/"+inv.rt.Host.ID().String())
+			}
+		}
+		if *share {
+			if len(addrs) == 0 {
+				return errors.New("--share needs a running daemon listening on an address")
+			}
+			fmt.Fprintf(f.out(), "%s %s\n", addrs[0], info.ID)
+			return nil
+		}
 		return f.printTable(struct {
 			keyshare.AccountInfo
-			Exported string `json:"exported,omitempty"`
-		}{info, *export}, func(t io.Writer) error {
+			Exported  string   `json:"exported,omitempty"`
+			Addresses []string `json:"addresses,omitempty"`
+		}{info, *export, addrs}, func(t io.Writer) error {
 			fmt.Fprintf(t, "id\t%s\n", info.ID)
 			fmt.Fprintf(t, "name\t%s\n", info.Name)
 			fmt.Fprintf(t, "role\t%s\n", info.Role)
@@ -56,6 +81,12 @@ blockmrs id --export alice.car`)
 			}
 			if *export != "" {
 				fmt.Fprintf(t, "exported\t%s\n", *export)
+			}
+			for _, a := range addrs {
+				fmt.Fprintf(t, "address\t%s\n", a)
+			}
+			if len(addrs) > 0 {
+				fmt.Fprintf(t, "contacts add it with\tblockmrs contact add %s %s\n", addrs[0], info.ID)
 			}
 			return nil
 		})
