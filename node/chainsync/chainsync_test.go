@@ -581,6 +581,12 @@ func TestReplicaServesGranteesWhilePatientIsOffline(t *testing.T) {
 		h, _ := headOf(t, clinic.repo, patient.keys.ID)
 		return h.Equals(head)
 	})
+	// After the grant, the replica asks the patient's node for the
+	// grantee's profile, to know which nodes act for it.
+	eventually(t, "the replica knows the grantee", func() bool {
+		_, err := clinic.repo.Account(t.Context(), doctor.keys.ID)
+		return err == nil
+	})
 	patient.stop()
 
 	doctor.start(t)
