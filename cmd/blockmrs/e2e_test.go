@@ -306,8 +306,21 @@ func TestKilledWhileReceivingResumesFromReplica(t *testing.T) {
 	}
 	t.Logf("killed after %d blocks", got)
 
-	// The patient's node goes away; the doctor's comes back knowing only
-	// the replica.
+	// The replica learned the grantee from the patient's node (to know
+	// which node acts for it); then the patient's node goes away, and the
+	// doctor's comes back knowing only the replica.
+	waitUntil(t, 30*time.Second, "the replica knows the doctor", func() bool {
+		var contacts []struct {
+			ID string `json:"id"`
+		}
+		clinic.json(&contacts, "contact", "ls", "--json")
+		for _, c := range contacts {
+			if c.ID == doctorID {
+				return true
+			}
+		}
+		return false
+	}, pd, cd)
 	pd.stop()
 	dd = startDaemon(t, doctor, "BLOCKMRS_BOOTSTRAP="+cd.addr())
 	out := filepath.Join(t.TempDir(), "scan.out")
