@@ -332,3 +332,52 @@ func TestKilledWhileReceivingResumesFromReplica(t *testing.T) {
 	}
 	doctor.verifyOK()
 }
+
+// TestDaemonFlagsOverrideEnvironment starts a daemon whose environment
+// asks for a public API address (refused) and whose flags ask for loopback
+// ports: the flags win. A bad flag value fails with one line.
+func TestDaemonFlagsOverrideEnvironment(t *testing.T) {
+	n := newNode(t, "")
+	n.initAccount("--name", "Clinic", "--role", "clinic", "--no-passphrase")
+	n.env["BLOCKMRS_API"] = "0.0.0.0:4102"
+	n.env["BLOCKMRS_LISTEN"] = "/ip4/127.0.0.1/tcp/1"
+	// (The daemon logs to stderr too; its error is the last line.)
+	r := n.run("daemon", "--mdns", "perhaps")
+	lines := strings.Split(strings.TrimSuffix(r.stderr, "\n"), "\n")
+	if last := lines[len(lines)-1]; r.code != 1 || !strings.HasPrefix(last, "blockmrs: daemon: ") || !strings.Contains(last, `"perhaps" is not true or false`) {
+		t.Fatalf("bad --mdns: exit %d, stderr %q", r.code, r.stderr)
+	}
+	cmd := n.command("daemon", "--json", "--api", "127.0.0.1:0", "--listen", "/ip4/127.0.0.1/tcp/0", "--mdns", "false")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &lockedBuffer{}
+	cmd.Stderr = logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	var info struct {
+		API    string   `json:"api"`
+		Listen []string `json:"listen"`
+	}
+	done := make(chan error, 1)
+	go func() { done <- json.NewDecoder(out).Decode(&info) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("daemon: %v; log:\n%s", err, logs)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatalf("daemon did not start; log:\n%s", logs)
+	}
+	if !strings.HasPrefix(info.API, "http://127.0.0.1:") || strings.HasSuffix(info.API, ":4102") {
+		t.Fatalf("api %q: the flag did not win", info.API)
+	}
+	for _, a := range info.Listen {
+		if strings.HasSuffix(a, "/tcp/1") {
+			t.Fatalf("listening on %s: the flag did not win", a)
+		}
+	}
+}
