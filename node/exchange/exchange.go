@@ -54,6 +54,9 @@ type Exchange struct {
 
 	served, refused atomic.Int64 // wants allowed and refused
 
+	logMu         sync.Mutex
+	refusalLogged map[peer.ID]time.Time // when a peer's refusals were last logged
+
 	dag      *transfer.Server
 	noStream atomic.Bool // DisableStream was called
 	// Fetches over DAG streams: completed by the stream alone, completed
@@ -102,8 +105,29 @@ func (e *Exchange) allow(p peer.ID, c cid.Cid) bool {
 		e.served.Add(1)
 	} else {
 		e.refused.Add(1)
+		e.logRefusal(p, reason)
 	}
 	return ok
+}
+
+// refusalLogEvery is how often one peer's refused wants are logged.
+const refusalLogEvery = time.Minute
+
+// logRefusal logs that a peer asked for a block it may not have, at most
+// once per peer per refusalLogEvery, so a flood of wants costs one line.
+func (e *Exchange) logRefusal(p peer.ID, reason string) {
+	e.logMu.Lock()
+	now := time.Now()
+	if last, ok := e.refusalLogged[p]; ok && now.Sub(last) < refusalLogEvery {
+		e.logMu.Unlock()
+		return
+	}
+	if e.refusalLogged == nil || len(e.refusalLogged) > 4096 {
+		e.refusalLogged = map[peer.ID]time.Time{} // bounded memory
+	}
+	e.refusalLogged[p] = now
+	e.logMu.Unlock()
+	e.log.Info("exchange: refused a want (answered as a block not held); further refusals for this peer are not logged for a minute", "peer", p, "why", reason)
 }
 
 // Stats counts the wants peers sent this exchange since it started.

@@ -7,12 +7,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
 	blocks "github.com/ipfs/go-block-format"
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/peerstore"
 
 	"github.com/blockmrs/blockmrs/keyshare"
@@ -342,5 +344,18 @@ func BenchmarkFetch(b *testing.B) {
 			}
 		}
 		b.StartTimer()
+	}
+}
+
+func TestRefusalsAreLoggedOncePerPeer(t *testing.T) {
+	var buf bytes.Buffer
+	e := &Exchange{log: slog.New(slog.NewTextHandler(&buf, nil))}
+	a, b := peer.ID("peer-a"), peer.ID("peer-b")
+	for range 1000 {
+		e.logRefusal(a, "peer is no declared device or replica of any account")
+		e.logRefusal(b, "peer is no declared device or replica of any account")
+	}
+	if n := strings.Count(buf.String(), "exchange: refused a want"); n != 2 {
+		t.Fatalf("a flood from two peers logged %d lines, want 2:\n%s", n, buf.String())
 	}
 }
