@@ -171,7 +171,7 @@ func (r *Repo) WantedRecords(ctx context.Context, self string) ([]Wanted, error)
 	var out []Wanted
 	seen := map[cid.Cid]bool{}
 	for _, a := range all {
-		replica := slices.ContainsFunc(a.Devices, func(d DeviceInfo) bool { return d.Replica && d.PeerID == self })
+		replica := declaresReplica(a, self)
 		if !a.Local && !replica {
 			continue
 		}
@@ -264,6 +264,12 @@ func (r *Repo) ServesProfileTo(ctx context.Context, peerID string) (bool, error)
 	return false, nil
 }
 
+// declaresReplica tells whether account a declares the node with peer ID
+// self as its replica.
+func declaresReplica(a AccountInfo, self string) bool {
+	return slices.ContainsFunc(a.Devices, func(d DeviceInfo) bool { return d.Replica && d.PeerID == self })
+}
+
 // DropRevoked removes the records this node received for a local account
 // and may no longer keep: every local account that could read one was
 // revoked (or its grant expired), no local account wrote it or is its
@@ -285,7 +291,7 @@ func (r *Repo) DropRevoked(ctx context.Context, self string) ([]cid.Cid, error) 
 	replicaOf := map[protocol.AccountID]bool{}
 	for _, a := range all {
 		local[a.ID] = a.Local
-		replicaOf[a.ID] = slices.ContainsFunc(a.Devices, func(d DeviceInfo) bool { return d.Replica && d.PeerID == self })
+		replicaOf[a.ID] = declaresReplica(a, self)
 	}
 	var drop []cid.Cid
 	for _, c := range pins {

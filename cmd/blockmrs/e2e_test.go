@@ -211,8 +211,9 @@ func TestEndToEndPatientClinicStranger(t *testing.T) {
 		return len(outbox) == 1 && outbox[0].State == "approved"
 	}, all...)
 
-	// Revocation: the clinic's node drops its copy, and asking the
-	// network again gets nothing.
+	// Revocation: the clinic's node drops its copy and reads fail. (That
+	// the patient's node then refuses the record's blocks to the clinic's
+	// node is checked in node/chainsync, which can count the refusals.)
 	patient.ok("revoke", rec, "--from", clinicID)
 	waitUntil(t, 30*time.Second, "the clinic's copy is gone", func() bool {
 		return clinic.run("cat", "--raw", rec).code != 0

@@ -36,9 +36,9 @@ import (
 	libp2pproto "github.com/libp2p/go-libp2p/core/protocol"
 	ma "github.com/multiformats/go-multiaddr"
 	msmux "github.com/multiformats/go-multistream"
-	"golang.org/x/time/rate"
 
 	"github.com/blockmrs/blockmrs/keyshare"
+	"github.com/blockmrs/blockmrs/node/internal/peerlimit"
 	"github.com/blockmrs/blockmrs/protocol"
 )
 
@@ -92,8 +92,8 @@ type Service struct {
 
 	mu       sync.Mutex
 	changed  map[protocol.AccountID]bool // not yet announced
-	limiters map[peer.ID]*rate.Limiter
-	logged   map[peer.ID]time.Time
+	limits   *peerlimit.Rate             // requests per peer
+	logged   *peerlimit.Throttle         // log lines per misbehaving peer
 	pulling  map[cid.Cid]bool
 	fetching map[cid.Cid]bool
 	// unannounced holds, per peer, accounts whose announcement to it
@@ -118,8 +118,8 @@ func New(h host.Host, repo *keyshare.Repo, fetch Fetcher, log *slog.Logger) *Ser
 		kick:     make(chan struct{}, 1),
 		wantKick: make(chan struct{}, 1),
 		changed:  map[protocol.AccountID]bool{},
-		limiters: map[peer.ID]*rate.Limiter{},
-		logged:   map[peer.ID]time.Time{},
+		limits:   peerlimit.NewRate(RequestRate, RequestBurst),
+		logged:   peerlimit.NewThrottle(logEvery),
 		pulling:  map[cid.Cid]bool{},
 		fetching: map[cid.Cid]bool{},
 
@@ -175,30 +175,9 @@ func poke(ch chan struct{}) {
 
 // logPeer logs a peer's misbehaviour at most once per logEvery.
 func (s *Service) logPeer(p peer.ID, msg string, err error) {
-	s.mu.Lock()
-	last, ok := s.logged[p]
-	now := time.Now()
-	if ok && now.Sub(last) < logEvery {
-		s.mu.Unlock()
-		return
+	if s.logged.Allow(p) {
+		s.log.Warn("chainsync: "+msg, "peer", p, "err", err)
 	}
-	s.logged[p] = now
-	s.mu.Unlock()
-	s.log.Warn("chainsync: "+msg, "peer", p, "err", err)
-}
-
-func (s *Service) allow(p peer.ID) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	l, ok := s.limiters[p]
-	if !ok {
-		if len(s.limiters) > 4096 {
-			clear(s.limiters) // bounded memory; limits restart
-		}
-		l = rate.NewLimiter(RequestRate, RequestBurst)
-		s.limiters[p] = l
-	}
-	return l.Allow()
 }
 
 // ---- serving ----
@@ -206,7 +185,7 @@ func (s *Service) allow(p peer.ID) bool {
 // handle serves one request stream.
 func (s *Service) handle(st network.Stream) {
 	p := st.Conn().RemotePeer()
-	if !s.allow(p) {
+	if !s.limits.Allow(p) {
 		s.logPeer(p, "request rate exceeded; streams reset", nil)
 		st.Reset()
 		return

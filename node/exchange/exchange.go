@@ -29,6 +29,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/blockmrs/blockmrs/keyshare"
+	"github.com/blockmrs/blockmrs/node/internal/peerlimit"
 	"github.com/blockmrs/blockmrs/node/transfer"
 	"github.com/blockmrs/blockmrs/store"
 )
@@ -54,8 +55,7 @@ type Exchange struct {
 
 	served, refused atomic.Int64 // wants allowed and refused
 
-	logMu         sync.Mutex
-	refusalLogged map[peer.ID]time.Time // when a peer's refusals were last logged
+	refusalLog *peerlimit.Throttle // a peer's refusals are logged once a minute
 
 	dag      *transfer.Server
 	noStream atomic.Bool // DisableStream was called
@@ -74,7 +74,7 @@ func New(h host.Host, repo *keyshare.Repo, log *slog.Logger) *Exchange {
 		log = slog.Default()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	e := &Exchange{host: h, repo: repo, log: log, ctx: ctx, cancel: cancel}
+	e := &Exchange{host: h, repo: repo, log: log, ctx: ctx, cancel: cancel, refusalLog: peerlimit.NewThrottle(refusalLogEvery)}
 	net := bsnet.NewFromIpfsHost(h)
 	e.bs = bitswap.New(ctx, net, nil, repo.Store().Blockstore(),
 		bitswap.WithPeerBlockRequestFilter(e.allow),
@@ -116,17 +116,9 @@ const refusalLogEvery = time.Minute
 // logRefusal logs that a peer asked for a block it may not have, at most
 // once per peer per refusalLogEvery, so a flood of wants costs one line.
 func (e *Exchange) logRefusal(p peer.ID, reason string) {
-	e.logMu.Lock()
-	now := time.Now()
-	if last, ok := e.refusalLogged[p]; ok && now.Sub(last) < refusalLogEvery {
-		e.logMu.Unlock()
+	if !e.refusalLog.Allow(p) {
 		return
 	}
-	if e.refusalLogged == nil || len(e.refusalLogged) > 4096 {
-		e.refusalLogged = map[peer.ID]time.Time{} // bounded memory
-	}
-	e.refusalLogged[p] = now
-	e.logMu.Unlock()
 	e.log.Info("exchange: refused a want (answered as a block not held); further refusals for this peer are not logged for a minute", "peer", p, "why", reason)
 }
 

@@ -19,6 +19,7 @@ import (
 
 	"github.com/blockmrs/blockmrs/keyshare"
 	"github.com/blockmrs/blockmrs/node/config"
+	"github.com/blockmrs/blockmrs/node/internal/peerlimit"
 	"github.com/blockmrs/blockmrs/node/p2p"
 	"github.com/blockmrs/blockmrs/protocol"
 )
@@ -349,7 +350,7 @@ func BenchmarkFetch(b *testing.B) {
 
 func TestRefusalsAreLoggedOncePerPeer(t *testing.T) {
 	var buf bytes.Buffer
-	e := &Exchange{log: slog.New(slog.NewTextHandler(&buf, nil))}
+	e := &Exchange{log: slog.New(slog.NewTextHandler(&buf, nil)), refusalLog: peerlimit.NewThrottle(refusalLogEvery)}
 	a, b := peer.ID("peer-a"), peer.ID("peer-b")
 	for range 1000 {
 		e.logRefusal(a, "peer is no declared device or replica of any account")

@@ -35,9 +35,9 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
-	"golang.org/x/time/rate"
 
 	"github.com/blockmrs/blockmrs/keyshare"
+	"github.com/blockmrs/blockmrs/node/internal/peerlimit"
 	"github.com/blockmrs/blockmrs/protocol"
 )
 
@@ -68,7 +68,7 @@ const (
 	// A rejected message is logged at most once per peer per
 	// rejectLogEvery.
 	rejectLogEvery = time.Minute
-	maxTracked     = 4096 // peers tracked for limits before the maps reset
+	maxTracked     = peerlimit.MaxTracked // peers tracked before a map resets
 )
 
 // Options tune New.
@@ -100,9 +100,9 @@ type Service struct {
 	unwatch func()
 
 	mu      sync.Mutex
-	backoff map[string]*retry // by peer ID or "msg:" + message
-	limits  map[peer.ID]*rate.Limiter
-	logged  map[peer.ID]time.Time
+	backoff map[string]*retry     // by peer ID or "msg:" + message
+	limits  *peerlimit.Rate       // streams per peer
+	logged  *peerlimit.Throttle   // rejected messages logged per peer
 	polled  map[peer.ID]time.Time // last poll of a peer
 	closed  bool                  // no new handlers (under mu)
 
@@ -131,8 +131,8 @@ func New(h host.Host, repo *keyshare.Repo, opts Options) *Service {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Service{host: h, repo: repo, log: log, interval: interval, pollGap: pollGap, ctx: ctx, cancel: cancel,
-		kick: make(chan struct{}, 1), serving: make(chan struct{}, MaxServing), backoff: map[string]*retry{}, limits: map[peer.ID]*rate.Limiter{},
-		logged: map[peer.ID]time.Time{}, polled: map[peer.ID]time.Time{}}
+		kick: make(chan struct{}, 1), serving: make(chan struct{}, MaxServing), backoff: map[string]*retry{},
+		limits: peerlimit.NewRate(PeerRate, PeerBurst), logged: peerlimit.NewThrottle(rejectLogEvery), polled: map[peer.ID]time.Time{}}
 	h.SetStreamHandler(ProtocolID, s.handle)
 	s.notify = &network.NotifyBundle{ConnectedF: func(_ network.Network, c network.Conn) {
 		s.mu.Lock()
@@ -273,36 +273,14 @@ func (s *Service) dispatch(ctx context.Context, p peer.ID, f *protocol.RequestFr
 }
 
 // allow applies the per-peer rate limit on incoming streams.
-func (s *Service) allow(p peer.ID) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	l := s.limits[p]
-	if l == nil {
-		if len(s.limits) >= maxTracked {
-			s.limits = map[peer.ID]*rate.Limiter{}
-		}
-		l = rate.NewLimiter(PeerRate, PeerBurst)
-		s.limits[p] = l
-	}
-	return l.Allow()
-}
+func (s *Service) allow(p peer.ID) bool { return s.limits.Allow(p) }
 
 // reject logs a rejected message, at most once per peer per
 // rejectLogEvery.
 func (s *Service) reject(p peer.ID, err error) {
-	s.mu.Lock()
-	last, seen := s.logged[p]
-	now := time.Now()
-	if seen && now.Sub(last) < rejectLogEvery {
-		s.mu.Unlock()
-		return
+	if s.logged.Allow(p) {
+		s.log.Info("requests: rejected a message", "peer", p, "err", err)
 	}
-	if len(s.logged) >= maxTracked {
-		s.logged = map[peer.ID]time.Time{}
-	}
-	s.logged[p] = now
-	s.mu.Unlock()
-	s.log.Info("requests: rejected a message", "peer", p, "err", err)
 }
 
 // ---------------------------------------------------------------------------
