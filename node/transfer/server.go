@@ -85,13 +85,6 @@ func (s *Server) Stats() ServerStats {
 // Handle serves one DAG stream.
 func (s *Server) Handle(st network.Stream) {
 	p := st.Conn().RemotePeer()
-	if err := st.Scope().ReserveMemory(serverMemory, network.ReservationPriorityMedium); err != nil {
-		s.log.Debug("dag: no memory for a stream", "peer", p, "err", err)
-		st.Reset()
-		return
-	}
-	defer st.Scope().ReleaseMemory(serverMemory)
-
 	_ = st.SetReadDeadline(time.Now().Add(RequestTimeout))
 	r := bufio.NewReaderSize(st, 2*MaxCIDSize)
 	root, err := ReadRequest(r)
@@ -120,6 +113,15 @@ func (s *Server) Handle(st network.Stream) {
 		s.finish(st, bufio.NewWriter(st))
 		return
 	}
+	// Memory for sending is reserved only for a stream that may be
+	// served; without it the answer is the same as when busy.
+	if err := st.Scope().ReserveMemory(serverMemory, network.ReservationPriorityMedium); err != nil {
+		s.log.Debug("dag: no memory for a stream; answering as not held", "peer", p, "err", err)
+		s.refused.Add(1)
+		s.finish(st, bufio.NewWriter(st))
+		return
+	}
+	defer st.Scope().ReleaseMemory(serverMemory)
 	if err := s.send(ctx, st, p, root); err != nil {
 		s.log.Debug("dag: stream reset", "peer", p, "root", root, "err", err)
 		st.Reset()
