@@ -31,7 +31,7 @@ func TestThrowawayAuthorCannotOpenSubjectsChain(t *testing.T) {
 	send(t, mal, pat)
 	send(t, m2, pat)
 	genesis, _, _ := pat.repo.blockAt(ctx, pat.keys.ID, 0)
-	ok, why, err := pat.repo.MayServe(ctx, node, genesis)
+	ok, why, err := mayServe(ctx, pat.repo, node, genesis)
 	if err != nil || ok {
 		t.Fatalf("a record written about Pat by a throwaway account opened her chain to the account it CCd: %v (%s) %v", ok, why, err)
 	}
@@ -80,7 +80,7 @@ func TestFalseClaimGetsNoBlocks(t *testing.T) {
 		}
 	}
 	for _, c := range blks {
-		if ok, why, err := pat.repo.MayServe(ctx, node, c); err != nil || ok {
+		if ok, why, err := mayServe(ctx, pat.repo, node, c); err != nil || ok {
 			t.Fatalf("block %s of Pat's record served to Mallory: %v (%s) %v", c, ok, why, err)
 		}
 	}
@@ -99,7 +99,7 @@ func TestFalseClaimGetsNoBlocks(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, c := range blks {
-		if ok, why, err := pat.repo.MayServe(ctx, docNode, c); err != nil || !ok {
+		if ok, why, err := mayServe(ctx, pat.repo, docNode, c); err != nil || !ok {
 			t.Fatalf("block %s refused to the real grantee: %v (%s) %v", c, ok, why, err)
 		}
 	}

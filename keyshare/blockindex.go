@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 
 	"github.com/ipfs/go-cid"
@@ -249,184 +248,76 @@ func (r *Repo) indexImportedRecords(ctx context.Context, vbs []verifiedBlock) er
 	return r.indexRecords(ctx, roots)
 }
 
-// MayServe tells whether this repo's node may send block c to the node
-// with libp2p peer ID peerID (text form), and why. It is true only when
-// the peer is a declared device of an account that
-//
-//   - for a block of a record's DAG: may read that record now (its author,
-//     its subject, or a grantee whose grant is neither revoked nor
-//     expired);
-//   - for a chain block of account A: is A, or appears in a record of
-//     which A is the author or the subject (so it needs A's chain to check
-//     its grants and revocations).
-//
-// Every other block, including one the repo does not have or does not
-// know, gives false. The answer is evaluated at the time of the call, so a
-// revocation applies to the next request.
-func (r *Repo) MayServe(ctx context.Context, peerID string, c cid.Cid) (ok bool, reason string, err error) {
+// MayServe decides whether this repo's node may send block c to the node
+// with libp2p peer ID peerID (text form), by the access policy
+// (serveRecordBlock and serveChainBlock in policy.go): only to a declared
+// device or replica of an account entitled to it, and for a record block
+// only under claims that count on this node. Every other block, including
+// one the repo does not have or does not know, is refused. The decision is
+// made at the time of the call, so a revocation applies to the next
+// request. Its cost does not grow with the number of accounts or records
+// the repo holds: the peer's accounts are one read of the peer index, and
+// for a chain block only the records the two accounts share are
+// evaluated.
+func (r *Repo) MayServe(ctx context.Context, peerID string, c cid.Cid) (Decision, error) {
 	// Who the peer is comes first: it is cheap, and a peer that is no
 	// account's node costs nothing more.
-	accts, reps, err := r.declaredBy(ctx, peerID)
+	roles, err := r.declaredBy(ctx, peerID)
 	if err != nil {
-		return false, "", err
+		return Decision{}, err
 	}
-	if len(accts) == 0 && len(reps) == 0 {
-		return false, "peer is no declared device or replica of any account", nil
+	if !roles.known() {
+		return serveRecordBlock(roles, nil, false, nil), nil
 	}
 	o, err := r.Owner(ctx, c)
 	if err != nil {
-		return false, "", err
+		return Decision{}, err
 	}
 	if !o.Known() {
-		return false, "block not in the access index", nil
+		return refuse(RuleBlockUnknown, "block not in the access index"), nil
+	}
+	v, err := r.vouchSet(ctx)
+	if err != nil {
+		return Decision{}, err
 	}
 	if o.Chain != "" {
-		for _, id := range reps {
-			if id == o.Chain {
-				return true, fmt.Sprintf("chain block of %s, whose declared replica the peer is", id), nil
-			}
-		}
-		for _, id := range accts {
-			if id == o.Chain {
-				return true, fmt.Sprintf("chain block of %s, the peer's own account", o.Chain), nil
-			}
-		}
-		theirs, err := r.recordsIn(ctx, o.Chain)
-		if err != nil {
-			return false, "", err
-		}
-		for _, id := range accts {
-			mine, err := r.recordsIn(ctx, id)
+		shared := map[protocol.AccountID][]*Access{}
+		for _, id := range roles.acting {
+			recs, err := r.sharedRecords(ctx, o.Chain, id)
 			if err != nil {
-				return false, "", err
+				return Decision{}, err
 			}
-			for c := range mine {
-				if !theirs[c] {
-					continue
-				}
-				as, err := r.accessAll(ctx, c)
+			for _, rc := range recs {
+				as, err := r.accessAll(ctx, rc)
 				if err != nil {
-					return false, "", err
+					return Decision{}, err
 				}
-				for _, a := range as {
-					if a.Known && entitledToChain(a, o.Chain, id) {
-						return true, fmt.Sprintf("chain block of %s, whom %s shares record %s with", o.Chain, id, c), nil
-					}
-				}
+				shared[id] = append(shared[id], as...)
 			}
 		}
-		return false, fmt.Sprintf("chain block of %s, which no account of the peer shares a record with", o.Chain), nil
+		return serveChainBlock(roles, o.Chain, shared, v), nil
 	}
 	// A record block is sent only if this node holds it (so no want for
 	// it is left pending, to be answered without a check when it arrives).
-	if has, err := r.st.Blockstore().Has(ctx, c); err != nil || !has {
-		return false, "record block not held here", err
-	}
-	claims, contested, err := r.trustedClaims(ctx, o.Records)
+	held, err := r.st.Blockstore().Has(ctx, c)
 	if err != nil {
-		return false, "", err
+		return Decision{}, err
 	}
-	for _, a := range claims {
-		for _, id := range reps {
-			if a.Subject == id || a.Author == id {
-				return true, fmt.Sprintf("block of record %s, kept by a declared replica of %s", a.Record, id), nil
-			}
-		}
-		for _, id := range accts {
-			if rd, ok := a.Reader(id); ok {
-				return true, fmt.Sprintf("block of record %s, which %s may read as %s", a.Record, id, rd.Role), nil
-			}
-		}
-	}
-	if contested {
-		return false, "record block claimed more than once, and no account of this repo vouches for a claim that lets the peer read it", nil
-	}
-	return false, "no account of the peer may read the record now", nil
-}
-
-// trustedClaims returns the record claims the serving decision may rest
-// on, for a block that belongs to the record roots given. Normally that is
-// the one claim of the one record. When the block is claimed more than
-// once — two entries for one CID, or a block that is also claimed as a
-// record of its own (an inner block, or the same bytes under another
-// codec) — anyone who learned a CID could have made the other claim, so
-// only claims whose author or subject is an account of this repo count.
-func (r *Repo) trustedClaims(ctx context.Context, roots []cid.Cid) (claims []*Access, contested bool, err error) {
-	var all []*Access
-	for _, root := range roots {
+	var claims []*Access
+	for _, root := range o.Records {
 		as, err := r.accessAll(ctx, root)
 		if err != nil {
-			return nil, false, err
+			return Decision{}, err
 		}
 		for _, a := range as {
 			if a.Known {
-				all = append(all, a)
+				claims = append(claims, a)
 			}
 		}
 	}
-	if len(all) <= 1 {
-		return all, false, nil
-	}
-	for _, a := range all {
-		local, err := r.isLocal(ctx, a.Author)
-		if err != nil {
-			return nil, true, err
-		}
-		if !local {
-			if local, err = r.isLocal(ctx, a.Subject); err != nil {
-				return nil, true, err
-			}
-		}
-		if local {
-			claims = append(claims, a)
-		}
-	}
-	return claims, true, nil
+	return serveRecordBlock(roles, claims, held, v), nil
 }
 
 func (r *Repo) isLocal(ctx context.Context, id protocol.AccountID) (bool, error) {
 	return r.ds.Has(ctx, keyLocal(id))
-}
-
-// recordsIn returns the CIDs of the records account id appears in (the
-// keys RecordsOf reads), without evaluating them.
-func (r *Repo) recordsIn(ctx context.Context, id protocol.AccountID) (map[cid.Cid]bool, error) {
-	prefix := "/keyshare/idx/acct/" + string(id) + "/"
-	keys, err := listKeys(ctx, r.ds, prefix)
-	if err != nil {
-		return nil, err
-	}
-	out := make(map[cid.Cid]bool, len(keys))
-	for _, k := range keys {
-		c, err := cid.Decode(strings.TrimPrefix(k.String(), prefix))
-		if err != nil {
-			return nil, fmt.Errorf("index key %s: %w", k, err)
-		}
-		out[c] = true
-	}
-	return out, nil
-}
-
-// entitledToChain tells whether record access state a entitles account id
-// to the chain of account owner: owner wrote a record id may read (or could
-// until a revocation, which id must be able to learn of), or owner is the
-// subject and granted it to id, or id wrote it about owner and owner
-// acknowledged it. Merely naming owner as the subject of a record entry
-// does not open owner's chain to its writer.
-func entitledToChain(a *Access, owner, id protocol.AccountID) bool {
-	_, reader := a.Reader(id)
-	revoked := slices.ContainsFunc(a.Revoked, func(r Reader) bool { return r.Account == id })
-	switch {
-	case a.Author == owner:
-		return reader || revoked
-	case a.Subject == owner && a.Author == id:
-		return a.Acked
-	case a.Subject == owner:
-		// Only the owner's own grants (and revocations) count: keys an
-		// author wrapped at creation for third parties do not open the
-		// subject's chain to them.
-		rd, _ := a.Reader(id)
-		return (reader && rd.Via.Account == owner) || revoked
-	}
-	return false
 }

@@ -60,7 +60,7 @@ func TestMayServe(t *testing.T) {
 
 	may := func(peerID string, c cid.Cid) bool {
 		t.Helper()
-		ok, reason, err := pat.repo.MayServe(ctx, peerID, c)
+		ok, reason, err := mayServe(ctx, pat.repo, peerID, c)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -172,11 +172,11 @@ func TestMayServe(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, c := range blks {
-		ok, _, err := clinic.repo.MayServe(ctx, patNode, c)
+		ok, _, err := mayServe(ctx, clinic.repo, patNode, c)
 		if err != nil || !ok {
 			t.Fatalf("clinic refuses block %s to the patient: %v", c, err)
 		}
-		if ok, _, _ := clinic.repo.MayServe(ctx, strangerNode, c); ok {
+		if ok, _, _ := mayServe(ctx, clinic.repo, strangerNode, c); ok {
 			t.Fatalf("clinic serves block %s to the stranger", c)
 		}
 	}
@@ -216,7 +216,7 @@ func BenchmarkMayServe(b *testing.B) {
 	}{{"record", rec}, {"chain", head.Head}} {
 		b.Run(c.name, func(b *testing.B) {
 			for b.Loop() {
-				if ok, _, err := r.MayServe(ctx, node, c.c); err != nil || !ok {
+				if ok, _, err := mayServe(ctx, r, node, c.c); err != nil || !ok {
 					b.Fatal(ok, err)
 				}
 			}
@@ -240,13 +240,13 @@ func TestChainNotOpenedByUnacknowledgedClaim(t *testing.T) {
 	}
 	send(t, writer, pat)
 	genesis, _, _ := pat.repo.blockAt(ctx, pat.keys.ID, 0)
-	if ok, why, err := pat.repo.MayServe(ctx, node, genesis); err != nil || ok {
+	if ok, why, err := mayServe(ctx, pat.repo, node, genesis); err != nil || ok {
 		t.Fatalf("unacknowledged writer gets the subject's chain: %v %s %v", ok, why, err)
 	}
 	if n, err := pat.repo.Acknowledge(ctx, pat.keys); err != nil || n != 1 {
 		t.Fatalf("acknowledge: %d %v", n, err)
 	}
-	if ok, why, err := pat.repo.MayServe(ctx, node, genesis); err != nil || !ok {
+	if ok, why, err := mayServe(ctx, pat.repo, node, genesis); err != nil || !ok {
 		t.Fatalf("acknowledged writer refused the subject's chain: %v %s %v", ok, why, err)
 	}
 }
@@ -272,7 +272,7 @@ func TestReplicaMayServe(t *testing.T) {
 		c    cid.Cid
 		want bool
 	}{{own, true}, {head, true}, {otherGenesis, false}} {
-		if ok, why, err := pat.repo.MayServe(ctx, backup, tc.c); err != nil || ok != tc.want {
+		if ok, why, err := mayServe(ctx, pat.repo, backup, tc.c); err != nil || ok != tc.want {
 			t.Fatalf("MayServe(replica, %s) = %v (%s), %v; want %v", tc.c, ok, why, err, tc.want)
 		}
 	}
@@ -282,7 +282,7 @@ func TestReplicaMayServe(t *testing.T) {
 	if _, err := pat.repo.SetReplica(ctx, pat.keys, backup, "", true); err != nil {
 		t.Fatal(err)
 	}
-	if ok, _, _ := pat.repo.MayServe(ctx, backup, own); ok {
+	if ok, _, _ := mayServe(ctx, pat.repo, backup, own); ok {
 		t.Fatal("a withdrawn replica is still served")
 	}
 }

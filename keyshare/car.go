@@ -64,9 +64,11 @@ func (r *Repo) ExportCAR(ctx context.Context, w io.Writer, id protocol.AccountID
 }
 
 // notReadableBy returns a filter that is true for the root of any record
-// account id may not read now. Chain blocks and blocks inside records are
-// never filtered.
+// an export for account id leaves out, by the access policy
+// (exportRecord). Chain blocks and blocks inside records are never
+// filtered.
 func (r *Repo) notReadableBy(ctx context.Context, id protocol.AccountID) func(cid.Cid) bool {
+	v, verr := r.vouchSet(ctx)
 	return func(c cid.Cid) bool {
 		if c.Prefix().Codec == protocol.DagCBORCodec {
 			return false
@@ -74,12 +76,11 @@ func (r *Repo) notReadableBy(ctx context.Context, id protocol.AccountID) func(ci
 		if ok, err := r.ds.Has(ctx, keyRecordFacts(c)); err != nil || !ok {
 			return false // not a record root
 		}
-		a, err := r.AccessFor(ctx, c, id)
-		if err != nil {
+		as, err := r.accessAll(ctx, c)
+		if err != nil || verr != nil {
 			return true
 		}
-		_, readable := a.Reader(id)
-		return !readable
+		return !exportRecord(as, id, v).Allow
 	}
 }
 

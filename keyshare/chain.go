@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	blocks "github.com/ipfs/go-block-format"
 	"github.com/ipfs/go-cid"
@@ -129,6 +130,7 @@ func (r *Repo) commit(ctx context.Context, vbs []verifiedBlock) error {
 	}
 	iw := newIndexWriter(ctx, r.ds)
 	states := map[protocol.AccountID]*accountState{}
+	devicesBefore := map[protocol.AccountID][]DeviceInfo{}
 	for _, vb := range vbs {
 		id := vb.block.AuthorID()
 		st, ok := states[id]
@@ -138,6 +140,7 @@ func (r *Repo) commit(ctx context.Context, vbs []verifiedBlock) error {
 				return err
 			}
 			states[id] = st
+			devicesBefore[id] = slices.Clone(st.Devices)
 		}
 		if err := applyToState(st, vb, iw); err != nil {
 			return err
@@ -151,6 +154,9 @@ func (r *Repo) commit(ctx context.Context, vbs []verifiedBlock) error {
 	}
 	for id, st := range states {
 		if err := putJSON(ctx, batch, keyAccount(id), st); err != nil {
+			return err
+		}
+		if err := indexDevices(ctx, batch, id, devicesBefore[id], st.Devices); err != nil {
 			return err
 		}
 	}

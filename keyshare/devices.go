@@ -4,8 +4,12 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sort"
+	"strings"
 
 	"github.com/ipfs/go-cid"
+	"github.com/ipfs/go-datastore"
+	"github.com/ipfs/go-datastore/query"
 
 	"github.com/blockmrs/blockmrs/protocol"
 )
@@ -71,42 +75,177 @@ func (r *Repo) setNode(ctx context.Context, k *Keys, peerID, name string, remove
 // AccountsOfPeer returns the accounts whose chains declare the node with
 // peer ID peerID (text form) as acting for them (replicas excluded).
 func (r *Repo) AccountsOfPeer(ctx context.Context, peerID string) ([]protocol.AccountID, error) {
-	acting, _, err := r.declaredBy(ctx, peerID)
-	return acting, err
+	roles, err := r.declaredBy(ctx, peerID)
+	return roles.acting, err
 }
 
 // ReplicatedBy returns the accounts whose chains declare the node with
 // peer ID peerID as their replica.
 func (r *Repo) ReplicatedBy(ctx context.Context, peerID string) ([]protocol.AccountID, error) {
-	_, replicating, err := r.declaredBy(ctx, peerID)
-	return replicating, err
+	roles, err := r.declaredBy(ctx, peerID)
+	return roles.replicating, err
 }
 
-// declaredBy returns, in one pass over the chain states (no key files are
-// read: it runs for every block a peer asks for), the accounts that
-// declare the peer as acting for them and those that declare it as their
-// replica.
-func (r *Repo) declaredBy(ctx context.Context, peerID string) (acting, replicating []protocol.AccountID, err error) {
-	keys, err := listKeys(ctx, r.ds, "/keyshare/acct/")
-	if err != nil {
-		return nil, nil, err
+// The peer index maps every node an account declares to that account, so
+// that the accounts a peer acts for are one prefix read, however many
+// accounts the repo knows:
+//
+//	/keyshare/peer/<peer ID>/<account ID> → "device" or "replica"
+//
+// It is written in the batch that applies the device entries (commit).
+
+const peerIndexPrefix = "/keyshare/peer/"
+
+func keyPeerAccount(peerID string, id protocol.AccountID) datastore.Key {
+	return datastore.NewKey(peerIndexPrefix + peerID + "/" + string(id))
+}
+
+func peerIndexValue(d DeviceInfo) []byte {
+	if d.Replica {
+		return []byte("replica")
 	}
-	for _, k := range keys {
+	return []byte("device")
+}
+
+// indexDevices writes to w the peer-index changes of account id whose
+// declared nodes went from before to after.
+func indexDevices(ctx context.Context, w datastore.Write, id protocol.AccountID, before, after []DeviceInfo) error {
+	for _, d := range before {
+		if !slices.ContainsFunc(after, func(x DeviceInfo) bool { return x.PeerID == d.PeerID }) {
+			if err := w.Delete(ctx, keyPeerAccount(d.PeerID, id)); err != nil {
+				return err
+			}
+		}
+	}
+	for _, d := range after {
+		if err := w.Put(ctx, keyPeerAccount(d.PeerID, id), peerIndexValue(d)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// keyPeerIndexDone marks a repo whose peer index covers every account
+// (repos from before the index get it on open).
+var keyPeerIndexDone = datastore.NewKey("/keyshare/peer-index-complete")
+
+// rebuildPeerIndex writes the peer index from the account states. With
+// onlyIfMissing it does so once, for repos from before the index; Verify
+// calls it to compare and repair, and gets the differences found.
+func (r *Repo) rebuildPeerIndex(ctx context.Context, onlyIfMissing bool) (problems []string, err error) {
+	if onlyIfMissing {
+		if done, err := r.ds.Has(ctx, keyPeerIndexDone); err != nil || done {
+			return nil, err
+		}
+	}
+	want := map[datastore.Key]string{}
+	accts, err := listKeys(ctx, r.ds, "/keyshare/acct/")
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range accts {
 		var st accountState
 		if _, err := getJSON(ctx, r.ds, k, &st); err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		for _, d := range st.Devices {
-			if d.PeerID != peerID {
-				continue
-			}
-			id := protocol.AccountID(k.BaseNamespace())
-			if d.Replica {
-				replicating = append(replicating, id)
-			} else {
-				acting = append(acting, id)
+			want[keyPeerAccount(d.PeerID, protocol.AccountID(k.BaseNamespace()))] = string(peerIndexValue(d))
+		}
+	}
+	res, err := r.ds.Query(ctx, query.Query{Prefix: peerIndexPrefix})
+	if err != nil {
+		return nil, fmt.Errorf("peer index: %w", err)
+	}
+	have, err := res.Rest()
+	if err != nil {
+		return nil, fmt.Errorf("peer index: %w", err)
+	}
+	batch, err := r.ds.Batch(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range have {
+		k := datastore.NewKey(e.Key)
+		if v, ok := want[k]; ok && v == string(e.Value) {
+			delete(want, k)
+			continue
+		}
+		if _, ok := want[k]; !ok {
+			problems = append(problems, "peer index holds an entry no chain supports: "+strings.TrimPrefix(e.Key, peerIndexPrefix))
+			if err := batch.Delete(ctx, k); err != nil {
+				return nil, err
 			}
 		}
 	}
-	return acting, replicating, nil
+	for k, v := range want {
+		problems = append(problems, "peer index misses "+strings.TrimPrefix(k.String(), peerIndexPrefix))
+		if err := batch.Put(ctx, k, []byte(v)); err != nil {
+			return nil, err
+		}
+	}
+	if err := batch.Put(ctx, keyPeerIndexDone, nil); err != nil {
+		return nil, err
+	}
+	if err := batch.Commit(ctx); err != nil {
+		return nil, fmt.Errorf("peer index: %w", err)
+	}
+	sort.Strings(problems)
+	return problems, nil
+}
+
+// declaredBy returns, from the peer index (one prefix read: it runs for
+// every block a peer asks for), the accounts that declare the peer as
+// acting for them and those that declare it as their replica.
+func (r *Repo) declaredBy(ctx context.Context, peerID string) (peerRoles, error) {
+	var roles peerRoles
+	if peerID == "" || strings.Contains(peerID, "/") {
+		return roles, nil
+	}
+	prefix := peerIndexPrefix + peerID + "/"
+	res, err := r.ds.Query(ctx, query.Query{Prefix: prefix})
+	if err != nil {
+		return roles, fmt.Errorf("peer index: %w", err)
+	}
+	entries, err := res.Rest()
+	if err != nil {
+		return roles, fmt.Errorf("peer index: %w", err)
+	}
+	for _, e := range entries {
+		id := protocol.AccountID(strings.TrimPrefix(e.Key, prefix))
+		if string(e.Value) == "replica" {
+			roles.replicating = append(roles.replicating, id)
+		} else {
+			roles.acting = append(roles.acting, id)
+		}
+	}
+	return roles, nil
+}
+
+// SetNodeID tells the repo the peer ID (text form) of the node it runs
+// in, so that the access policy counts the accounts that declare this node
+// their replica among those the node vouches for. Without it the node
+// vouches only for its own accounts.
+func (r *Repo) SetNodeID(peerID string) { r.nodeID.Store(&peerID) }
+
+// vouchSet returns the accounts this node vouches for: its own accounts
+// and those that declare it as their replica.
+func (r *Repo) vouchSet(ctx context.Context) (vouchSet, error) {
+	keys, err := listKeys(ctx, r.ds, "/keyshare/local/")
+	if err != nil {
+		return nil, err
+	}
+	v := vouchSet{}
+	for _, k := range keys {
+		v[protocol.AccountID(k.BaseNamespace())] = true
+	}
+	if self := r.nodeID.Load(); self != nil {
+		roles, err := r.declaredBy(ctx, *self)
+		if err != nil {
+			return nil, err
+		}
+		for _, id := range roles.replicating {
+			v[id] = true
+		}
+	}
+	return v, nil
 }

@@ -7,10 +7,10 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	"time"
 
 	"github.com/ipfs/go-cid"
 	"github.com/ipfs/go-datastore"
+	"github.com/ipfs/go-datastore/query"
 
 	"github.com/blockmrs/blockmrs/protocol"
 )
@@ -26,6 +26,118 @@ func keyRecordFacts(c cid.Cid) datastore.Key {
 }
 func keyAccountRecord(id protocol.AccountID, c cid.Cid) datastore.Key {
 	return datastore.NewKey("/keyshare/idx/acct/" + string(id) + "/" + c.String())
+}
+
+// The shared-record index lists, for every two accounts, the records
+// where one is an author or subject of a claim and the other appears at
+// all (as the other party, a reader, a granter, a revoked reader …), in
+// both orders, so that the records two accounts share are one prefix read
+// (the chain-serving rule needs only those):
+//
+//	/keyshare/idx/with/<account A>/<account B>/<record CID> → (empty)
+const sharedPrefix = "/keyshare/idx/with/"
+
+func keyShared(a, b protocol.AccountID, c cid.Cid) datastore.Key {
+	return datastore.NewKey(sharedPrefix + string(a) + "/" + string(b) + "/" + c.String())
+}
+
+// sharedKeys returns the shared-record index keys that facts f of record c
+// call for.
+func sharedKeys(c cid.Cid, f *recordFacts) []datastore.Key {
+	parties := map[protocol.AccountID]bool{}
+	named := map[protocol.AccountID]bool{}
+	for _, cl := range f.Claims {
+		parties[cl.Author], parties[cl.Subject] = true, true
+	}
+	for id := range parties {
+		named[id] = true
+	}
+	for _, k := range f.Keys {
+		named[k.To], named[k.Via.Account] = true, true
+	}
+	for _, rv := range f.Revokes {
+		named[rv.From], named[rv.Via.Account] = true, true
+	}
+	for _, h := range f.Hides {
+		named[h.Via.Account] = true
+	}
+	for _, a := range f.Acks {
+		named[a.Via.Account], named[a.Author] = true, true
+	}
+	var out []datastore.Key
+	for p := range parties {
+		for n := range named {
+			if p != n {
+				out = append(out, keyShared(p, n, c), keyShared(n, p, c))
+			}
+		}
+	}
+	return out
+}
+
+// sharedRecords returns the records accounts a and b share (see
+// sharedKeys).
+func (r *Repo) sharedRecords(ctx context.Context, a, b protocol.AccountID) ([]cid.Cid, error) {
+	prefix := sharedPrefix + string(a) + "/" + string(b) + "/"
+	keys, err := listKeys(ctx, r.ds, prefix)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]cid.Cid, 0, len(keys))
+	for _, k := range keys {
+		c, err := cid.Decode(strings.TrimPrefix(k.String(), prefix))
+		if err != nil {
+			return nil, fmt.Errorf("shared-record index key %s: %w", k, err)
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// keySharedIndexDone marks a repo whose shared-record index covers every
+// record (repos from before the index get it on open).
+var keySharedIndexDone = datastore.NewKey("/keyshare/shared-index-complete")
+
+// completeSharedIndex builds the shared-record index of repos written
+// before it existed, from the record facts, once.
+func (r *Repo) completeSharedIndex(ctx context.Context) error {
+	if done, err := r.ds.Has(ctx, keySharedIndexDone); err != nil || done {
+		return err
+	}
+	res, err := r.ds.Query(ctx, query.Query{Prefix: "/keyshare/idx/rec/"})
+	if err != nil {
+		return fmt.Errorf("index shared records: %w", err)
+	}
+	entries, err := res.Rest()
+	if err != nil {
+		return fmt.Errorf("index shared records: %w", err)
+	}
+	batch, err := r.ds.Batch(ctx)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		c, err := cid.Decode(strings.TrimPrefix(e.Key, "/keyshare/idx/rec/"))
+		if err != nil {
+			return fmt.Errorf("index shared records: bad key %s", e.Key)
+		}
+		f := &recordFacts{}
+		if err := json.Unmarshal(e.Value, f); err != nil {
+			return fmt.Errorf("index shared records: %s: %w", e.Key, err)
+		}
+		for _, k := range sharedKeys(c, f) {
+			if err := batch.Put(ctx, k, nil); err != nil {
+				return err
+			}
+		}
+	}
+	if err := batch.Put(ctx, keySharedIndexDone, nil); err != nil {
+		return err
+	}
+	if err := batch.Commit(ctx); err != nil {
+		return fmt.Errorf("index shared records: %w", err)
+	}
+	return nil
 }
 
 // EntryRef points at one entry of one chain block.
@@ -240,7 +352,23 @@ func (w *indexWriter) write(b datastore.Write) error {
 			return err
 		}
 	}
+	for k := range w.shared() {
+		if err := b.Put(w.ctx, k, nil); err != nil {
+			return err
+		}
+	}
 	return nil
+}
+
+// shared returns the shared-record index keys of the accumulated facts.
+func (w *indexWriter) shared() map[datastore.Key]bool {
+	out := map[datastore.Key]bool{}
+	for c, f := range w.facts {
+		for _, k := range sharedKeys(c, f) {
+			out[k] = true
+		}
+	}
+	return out
 }
 
 // sortFacts puts facts in a canonical order so that the same chains give
@@ -280,222 +408,51 @@ func sortFacts(f *recordFacts) {
 	})
 }
 
-// Reader is one account that may decrypt a record, and why.
-type Reader struct {
-	Account protocol.AccountID `json:"account"`
-	// Role is "author", "subject" or "grantee".
-	Role    string    `json:"role"`
-	Via     EntryRef  `json:"via"`
-	Expires time.Time `json:"expires,omitzero"`
-	key     []byte
-}
-
-// Access is the access state of one record, evaluated at one moment.
-type Access struct {
-	Record cid.Cid `json:"cid"`
-	// Known is false when no verified chain holds the record's entry:
-	// then nothing about it can be trusted and Readers is empty.
-	Known      bool               `json:"known"`
-	Author     protocol.AccountID `json:"author,omitempty"`
-	Subject    protocol.AccountID `json:"subject,omitempty"`
-	Created    time.Time          `json:"created,omitzero"` // time of the record entry's block
-	Supersedes string             `json:"supersedes,omitempty"`
-	Entry      *EntryRef          `json:"entry,omitempty"`
-	Hidden     bool               `json:"hidden"`
-	// Acked tells whether the subject acknowledged a record someone else
-	// authored (always true when the subject is the author).
-	Acked   bool     `json:"acked"`
-	Readers []Reader `json:"readers"`
-	// Revoked lists accounts whose grant the subject revoked, with the
-	// revoking entry; Expired those whose grant expired.
-	Revoked []Reader `json:"revoked,omitempty"`
-	Expired []Reader `json:"expired,omitempty"`
-	// Problems lists entries that claim something about the record and
-	// were not honoured (a grant by someone other than the subject, …).
-	Problems []string `json:"problems,omitempty"`
-
-	meta []byte // the sealed envelope of this record entry
-}
-
-// MarshalJSON writes the record CID as a plain string, like every other
-// CID in the JSON this package produces.
-func (a *Access) MarshalJSON() ([]byte, error) {
-	type plain Access
-	return json.Marshal(struct {
-		Record string `json:"cid"`
-		*plain
-	}{a.Record.String(), (*plain)(a)})
-}
-
-// Reader returns id's reader entry and whether id may decrypt now.
-func (a *Access) Reader(id protocol.AccountID) (Reader, bool) {
-	for _, r := range a.Readers {
-		if r.Account == id {
-			return r, true
-		}
-	}
-	return Reader{}, false
-}
-
-// evaluate turns facts into access state at time now: one Access per
-// record entry claiming the CID, in claim order. Each claim is judged on
-// its own terms (its author's wrapped keys, its subject's grants), so a
-// second, false claim on someone's record cannot take the real subject's
-// readers away; it can only give its own readers keys they cannot use.
-// Every evaluation of a contested CID reports the contest as a problem.
-func evaluate(c cid.Cid, f *recordFacts, now time.Time) []*Access {
-	if len(f.Claims) == 0 {
-		a := &Access{Record: c, Readers: []Reader{}}
-		if len(f.Keys) > 0 || len(f.Revokes) > 0 {
-			a.Problems = append(a.Problems, "no verified record entry: grants cannot be checked")
-		}
-		return []*Access{a}
-	}
-	out := make([]*Access, len(f.Claims))
-	for i := range f.Claims {
-		out[i] = evaluateClaim(c, f, &f.Claims[i], now)
-		for j, other := range f.Claims {
-			if j != i {
-				out[i].Problems = append(out[i].Problems, fmt.Sprintf("another record entry claims this CID: %s by %s about %s", other.Entry, other.Author, other.Subject))
-			}
-		}
-	}
-	return out
-}
-
-// evaluateClaim evaluates access under one record entry.
-func evaluateClaim(c cid.Cid, f *recordFacts, cl *claimFact, now time.Time) *Access {
-	a := &Access{Record: c, Readers: []Reader{}, meta: cl.Meta}
-	entry := cl.Entry
-	a.Known, a.Author, a.Subject, a.Entry = true, cl.Author, cl.Subject, &entry
-	a.Created = time.UnixMilli(cl.Entry.Time).UTC()
-	a.Supersedes = cl.Supersedes
-	a.Acked = cl.Author == cl.Subject
-	for _, ack := range f.Acks {
-		if ack.acknowledges(cl) {
-			a.Acked = true
-		}
-	}
-
-	type event struct {
-		ref    EntryRef
-		grant  *keyFact
-		revoke bool
-	}
-	seen := map[protocol.AccountID]bool{}
-	add := func(r Reader) {
-		if !seen[r.Account] {
-			seen[r.Account] = true
-			a.Readers = append(a.Readers, r)
-		}
-	}
-	// Keys from the record entry itself.
-	for i := range f.Keys {
-		k := &f.Keys[i]
-		if k.Grant || k.Via != cl.Entry {
-			continue
-		}
-		switch k.To {
-		case cl.Author:
-			add(Reader{Account: k.To, Role: "author", Via: k.Via, key: k.Key})
-		case cl.Subject:
-			add(Reader{Account: k.To, Role: "subject", Via: k.Via, key: k.Key})
-		}
-	}
-	// Others the author shared with from the start count as grantees
-	// whose grant precedes every entry of the subject's chain; then come
-	// the subject's grants and revocations, in chain order.
-	last := map[protocol.AccountID]event{}
-	for i := range f.Keys {
-		k := &f.Keys[i]
-		if !k.Grant && k.Via == cl.Entry && k.To != cl.Author && k.To != cl.Subject {
-			last[k.To] = event{grant: k}
-		}
-	}
-	for i := range f.Keys {
-		k := &f.Keys[i]
-		if !k.Grant {
-			continue
-		}
-		if k.Via.Account != cl.Subject {
-			a.Problems = append(a.Problems, fmt.Sprintf("grant to %s by %s at %s ignored: only the subject may grant", k.To, k.Via.Account, k.Via))
-			continue
-		}
-		if e, ok := last[k.To]; !ok || e.ref.before(k.Via) || e.ref == (EntryRef{}) {
-			last[k.To] = event{ref: k.Via, grant: k}
-		}
-	}
-	for _, rv := range f.Revokes {
-		if rv.Via.Account != cl.Subject {
-			a.Problems = append(a.Problems, fmt.Sprintf("revocation of %s by %s at %s ignored: only the subject may revoke", rv.From, rv.Via.Account, rv.Via))
-			continue
-		}
-		if e, ok := last[rv.From]; !ok || e.ref.before(rv.Via) || e.ref == (EntryRef{}) {
-			last[rv.From] = event{ref: rv.Via, revoke: true}
-		}
-	}
-	grantees := make([]protocol.AccountID, 0, len(last))
-	for id := range last {
-		grantees = append(grantees, id)
-	}
-	sort.Slice(grantees, func(i, j int) bool { return grantees[i] < grantees[j] })
-	for _, id := range grantees {
-		e := last[id]
-		switch {
-		case e.revoke:
-			if id != cl.Subject && id != cl.Author {
-				a.Revoked = append(a.Revoked, Reader{Account: id, Role: "grantee", Via: e.ref})
-			}
-		case e.grant.Expires != 0 && !now.Before(time.UnixMilli(e.grant.Expires)):
-			a.Expired = append(a.Expired, Reader{Account: id, Role: "grantee", Via: e.ref, Expires: time.UnixMilli(e.grant.Expires).UTC()})
-		default:
-			r := Reader{Account: id, Role: "grantee", Via: e.grant.Via, key: e.grant.Key}
-			if e.grant.Expires != 0 {
-				r.Expires = time.UnixMilli(e.grant.Expires).UTC()
-			}
-			add(r)
-		}
-	}
-	for _, h := range f.Hides {
-		if h.Via.Account != cl.Subject {
-			a.Problems = append(a.Problems, fmt.Sprintf("hide by %s at %s ignored: only the subject may hide", h.Via.Account, h.Via))
-			continue
-		}
-		a.Hidden = h.Hidden // facts are sorted in chain order
-	}
-	return a
-}
-
-// Access returns the access state of record c now, under its first
-// record entry (normally its only one).
+// Access returns the access state of record c now, under the first of
+// its claims that counts on this node (normally its only one), else under
+// its first claim.
 func (r *Repo) Access(ctx context.Context, c cid.Cid) (*Access, error) {
 	as, err := r.accessAll(ctx, c)
 	if err != nil {
 		return nil, err
 	}
+	v, err := r.vouchSet(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if counting := countingClaims(as, v); len(counting) > 0 {
+		return counting[0], nil
+	}
 	return as[0], nil
 }
 
 // AccessFor returns the access state of record c as it concerns account
-// id: under the record entry that names id as subject, else as author,
-// else as a reader, else the first.
+// id: under the first claim of id's view (see viewOrder in policy.go),
+// else under the first claim. Reading goes further (Repo.RecordKey): it
+// tries the claims of the view in turn until one's key opens the record.
 func (r *Repo) AccessFor(ctx context.Context, c cid.Cid, id protocol.AccountID) (*Access, error) {
-	as, err := r.accessAll(ctx, c)
+	view, as, err := r.viewOf(ctx, c, id)
 	if err != nil {
 		return nil, err
 	}
-	for _, match := range []func(*Access) bool{
-		func(a *Access) bool { return a.Subject == id },
-		func(a *Access) bool { return a.Author == id },
-		func(a *Access) bool { _, ok := a.Reader(id); return ok },
-	} {
-		for _, a := range as {
-			if a.Known && match(a) {
-				return a, nil
-			}
-		}
+	if len(view) > 0 {
+		return view[0], nil
 	}
 	return as[0], nil
+}
+
+// viewOf returns the claims on c that name id, in the order id's view
+// tries them, and every claim on c.
+func (r *Repo) viewOf(ctx context.Context, c cid.Cid, id protocol.AccountID) (view, all []*Access, err error) {
+	as, err := r.accessAll(ctx, c)
+	if err != nil {
+		return nil, nil, err
+	}
+	v, err := r.vouchSet(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	return viewOrder(as, id, v), as, nil
 }
 
 func (r *Repo) accessAll(ctx context.Context, c cid.Cid) ([]*Access, error) {
@@ -527,6 +484,25 @@ func (r *Repo) RecordsOf(ctx context.Context, id protocol.AccountID) ([]*Access,
 		out = append(out, a)
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Created.After(out[j].Created) })
+	return out, nil
+}
+
+// recordsIn returns the CIDs of the records account id appears in (the
+// keys RecordsOf reads), without evaluating them.
+func (r *Repo) recordsIn(ctx context.Context, id protocol.AccountID) (map[cid.Cid]bool, error) {
+	prefix := "/keyshare/idx/acct/" + string(id) + "/"
+	keys, err := listKeys(ctx, r.ds, prefix)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[cid.Cid]bool, len(keys))
+	for _, k := range keys {
+		c, err := cid.Decode(strings.TrimPrefix(k.String(), prefix))
+		if err != nil {
+			return nil, fmt.Errorf("index key %s: %w", k, err)
+		}
+		out[c] = true
+	}
 	return out, nil
 }
 

@@ -398,3 +398,9 @@ func TestJSONShapes(t *testing.T) {
 		t.Fatalf("account JSON: %s", b)
 	}
 }
+
+// mayServe is Repo.MayServe with the decision as (allowed, reason).
+func mayServe(ctx context.Context, r *Repo, peerID string, c cid.Cid) (bool, string, error) {
+	d, err := r.MayServe(ctx, peerID, c)
+	return d.Allow, string(d.Rule) + ": " + d.Reason, err
+}

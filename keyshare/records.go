@@ -12,6 +12,7 @@ import (
 	"github.com/ipfs/go-cid"
 
 	"github.com/blockmrs/blockmrs/protocol"
+	"github.com/blockmrs/blockmrs/store"
 )
 
 // ErrNoAccess is returned when an account may not decrypt a record.
@@ -45,7 +46,7 @@ func (r *Repo) AddRecord(ctx context.Context, k *Keys, nr NewRecord) (cid.Cid, e
 		return cid.Undef, fmt.Errorf("subject: %w", err)
 	}
 	if nr.Supersedes.Defined() {
-		a, err := r.Access(ctx, nr.Supersedes)
+		a, err := r.AccessFor(ctx, nr.Supersedes, k.ID)
 		if err != nil {
 			return cid.Undef, err
 		}
@@ -173,43 +174,67 @@ func unwrapKey(wrapped []byte, id *age.X25519Identity) (*age.X25519Identity, err
 	return age.ParseX25519Identity(string(s))
 }
 
-// RecordKey returns the key of record c for k, if k may read it now.
+// RecordKey returns the key of record c for k, if k may read it now, and
+// the claim it read it under. It tries the claims of k's view in order
+// (viewOrder in policy.go) and takes the first whose key for k opens the
+// record and whose envelope agrees with the claim, so a false claim naming
+// k cannot change what k reads, nor under which author and title.
 func (r *Repo) RecordKey(ctx context.Context, k *Keys, c cid.Cid) (*age.X25519Identity, *Access, error) {
-	a, err := r.AccessFor(ctx, c, k.ID)
-	if err != nil {
-		return nil, nil, err
-	}
-	if !a.Known {
-		return nil, a, fmt.Errorf("%s: unknown record (no verified chain holds its entry)", c)
-	}
-	rd, ok := a.Reader(k.ID)
-	if !ok {
-		for _, rv := range a.Revoked {
-			if rv.Account == k.ID {
-				return nil, a, fmt.Errorf("%s: access revoked by the subject at %s: %w", c, rv.Via, ErrNoAccess)
-			}
-		}
-		for _, ex := range a.Expired {
-			if ex.Account == k.ID {
-				return nil, a, fmt.Errorf("%s: access expired at %s: %w", c, ex.Expires.Format(time.RFC3339), ErrNoAccess)
-			}
-		}
-		return nil, a, fmt.Errorf("%s: %w", c, ErrNoAccess)
-	}
-	key, err := unwrapKey(rd.key, k.Age)
-	if err != nil {
-		return nil, a, fmt.Errorf("%s: %w", c, err)
-	}
-	return key, a, nil
+	_, key, a, err := r.openView(ctx, k, c)
+	return key, a, err
 }
 
 // Envelope returns record c's metadata for k, if k may read it now,
-// checking that it names the same author and subject as the signed record
-// entry.
+// checking that it names the same author, subject and predecessor as the
+// signed record entry it is read under.
 func (r *Repo) Envelope(ctx context.Context, k *Keys, c cid.Cid) (*protocol.Envelope, *age.X25519Identity, error) {
-	key, a, err := r.RecordKey(ctx, k, c)
+	env, key, _, err := r.openView(ctx, k, c)
+	return env, key, err
+}
+
+// openView opens record c for k under the first claim of k's view that
+// opens (see RecordKey). When none does, the error is the first claim's.
+func (r *Repo) openView(ctx context.Context, k *Keys, c cid.Cid) (*protocol.Envelope, *age.X25519Identity, *Access, error) {
+	view, all, err := r.viewOf(ctx, c, k.ID)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
+	}
+	if len(view) == 0 {
+		if !all[0].Known {
+			return nil, nil, all[0], fmt.Errorf("%s: unknown record (no verified chain holds its entry)", c)
+		}
+		return nil, nil, all[0], fmt.Errorf("%s: %w", c, ErrNoAccess)
+	}
+	var firstErr error
+	for _, a := range view {
+		env, key, err := r.openClaim(ctx, k, a)
+		if err == nil {
+			return env, key, a, nil
+		}
+		if firstErr == nil {
+			firstErr = err
+		}
+	}
+	return nil, nil, view[0], firstErr
+}
+
+// openClaim opens record a.Record for k under claim a: unwraps k's key,
+// opens the sealed envelope with it and checks that it agrees with the
+// claim. For a contested record held here it also checks that the key
+// opens the record itself (its age header), since anyone can seal an
+// envelope to a key of their own making.
+func (r *Repo) openClaim(ctx context.Context, k *Keys, a *Access) (*protocol.Envelope, *age.X25519Identity, error) {
+	c := a.Record
+	if d := readDecision(a, k.ID); !d.Allow {
+		if d.Rule == RuleReadNone {
+			return nil, nil, fmt.Errorf("%s: %w", c, ErrNoAccess)
+		}
+		return nil, nil, fmt.Errorf("%s: %s: %w", c, d.Reason, ErrNoAccess)
+	}
+	rd, _ := a.Reader(k.ID)
+	key, err := unwrapKey(rd.key, k.Age)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", c, err)
 	}
 	plain, err := unseal(a.meta, key, protocol.MaxSealedEnvelope)
 	if err != nil {
@@ -229,7 +254,35 @@ func (r *Repo) Envelope(ctx context.Context, k *Keys, c cid.Cid) (*protocol.Enve
 	if envSup != a.Supersedes {
 		return nil, nil, fmt.Errorf("%s: envelope and signed record entry disagree on the record it supersedes", c)
 	}
+	if a.Contested {
+		if err := r.keyOpens(ctx, c, key); err != nil {
+			return nil, nil, err
+		}
+	}
 	return env, key, nil
+}
+
+// keyOpens checks that key opens the age header of record c, when the
+// repo holds its first blocks (a record not here yet cannot be checked).
+func (r *Repo) keyOpens(ctx context.Context, c cid.Cid, key *age.X25519Identity) error {
+	err := r.keyOpensHeld(ctx, c, key)
+	if errors.Is(err, store.ErrMissing) {
+		return nil
+	}
+	return err
+}
+
+// keyOpensHeld checks that key opens the age header of record c, which
+// the repo must hold.
+func (r *Repo) keyOpensHeld(ctx context.Context, c cid.Cid, key *age.X25519Identity) error {
+	rc, err := r.st.Decrypt(ctx, c, key)
+	if errors.Is(err, store.ErrMissing) {
+		return fmt.Errorf("%s: %w", c, err)
+	}
+	if err != nil {
+		return fmt.Errorf("%s: the key of this record entry does not open the record: %w", c, err)
+	}
+	return rc.Close()
 }
 
 // OpenRecord decrypts record c for k: its envelope and a stream of its
@@ -259,11 +312,8 @@ func (r *Repo) subjectRecords(ctx context.Context, k *Keys, records []cid.Cid, v
 		if err != nil {
 			return nil, err
 		}
-		if !a.Known {
-			return nil, fmt.Errorf("%s: unknown record", c)
-		}
-		if a.Subject != k.ID {
-			return nil, fmt.Errorf("%s: only the record's subject (%s) can %s it", c, a.Subject, verb)
+		if d := changeRecord(a, k.ID, verb); !d.Allow {
+			return nil, errors.New(d.Reason)
 		}
 		out = append(out, a)
 	}
@@ -314,19 +364,17 @@ func (r *Repo) Grant(ctx context.Context, k *Keys, records []cid.Cid, to protoco
 }
 
 // ackFor returns an ack entry when k is the subject of a record another
-// account authored and has not acknowledged it yet.
+// account authored, has not acknowledged it yet, and k's key under that
+// claim opens the record and its envelope (the proof an ack stands for;
+// see policy.go). A claim that does not open is never acknowledged.
 func (r *Repo) ackFor(ctx context.Context, k *Keys, a *Access) *protocol.Ack {
-	if a.Author == k.ID || a.Subject != k.ID || a.Entry == nil {
+	if a.Author == k.ID || a.Subject != k.ID || a.Entry == nil || a.Proof != ProofPending {
 		return nil
 	}
-	f := &recordFacts{}
-	if _, err := getJSON(ctx, r.ds, keyRecordFacts(a.Record), f); err != nil {
+	if _, key, err := r.openClaim(ctx, k, a); err != nil {
 		return nil
-	}
-	for _, ack := range f.Acks {
-		if ack.Via.Account == k.ID && ack.Author == a.Author && ack.Block == a.Entry.Block {
-			return nil
-		}
+	} else if err := r.keyOpensHeld(ctx, a.Record, key); err != nil {
+		return nil
 	}
 	blockCID, err := cid.Decode(a.Entry.Block)
 	if err != nil {
@@ -335,17 +383,24 @@ func (r *Repo) ackFor(ctx context.Context, k *Keys, a *Access) *protocol.Ack {
 	return &protocol.Ack{Record: protocol.NewLink(a.Record), Author: keyOf(a.Author), Block: protocol.NewLink(blockCID)}
 }
 
-// Acknowledge appends ack entries for records about k that others
-// authored and k has not acknowledged yet. It returns how many it wrote.
+// Acknowledge appends ack entries for the claims about k that others
+// authored, k has not acknowledged yet, and whose key for k opens the
+// record this repo holds (see ackFor). It returns how many it wrote.
 func (r *Repo) Acknowledge(ctx context.Context, k *Keys) (int, error) {
-	as, err := r.RecordsOf(ctx, k.ID)
+	recs, err := r.recordsIn(ctx, k.ID)
 	if err != nil {
 		return 0, err
 	}
 	var entries []protocol.Entry
-	for _, a := range as {
-		if ack := r.ackFor(ctx, k, a); ack != nil {
-			entries = append(entries, protocol.NewEntry(ack))
+	for c := range recs {
+		as, err := r.accessAll(ctx, c)
+		if err != nil {
+			return 0, err
+		}
+		for _, a := range as {
+			if ack := r.ackFor(ctx, k, a); ack != nil {
+				entries = append(entries, protocol.NewEntry(ack))
+			}
 		}
 	}
 	if len(entries) == 0 {

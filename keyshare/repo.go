@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -38,6 +39,8 @@ type Repo struct {
 	lock  *os.File
 	mu    sync.Mutex // serialises chain appends and imports
 	clock func() time.Time
+
+	nodeID atomic.Pointer[string] // the node's peer ID, once SetNodeID is called
 
 	hooksMu  sync.Mutex // guards hooks and nextHook
 	hooks    map[int]func([]protocol.AccountID)
@@ -90,6 +93,14 @@ func Open(ctx context.Context, dir string, opts Options) (*Repo, error) {
 	}
 	r := &Repo{dir: dir, st: st, ds: st.Datastore(), lock: lock, clock: clock}
 	if err := r.completeChainBlockIndex(ctx); err != nil {
+		r.Close()
+		return nil, err
+	}
+	if err := r.completeSharedIndex(ctx); err != nil {
+		r.Close()
+		return nil, err
+	}
+	if _, err := r.rebuildPeerIndex(ctx, true); err != nil {
 		r.Close()
 		return nil, err
 	}

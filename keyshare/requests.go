@@ -368,8 +368,9 @@ func (r *Repo) openInbox(ctx context.Context, k *Keys, id string) (*requestEntry
 	return e, q, nil
 }
 
-// GrantableRecords returns the records k may grant: those k is the
-// subject of, not hidden.
+// GrantableRecords returns the records k may grant (changeRecord in
+// policy.go): those k is the subject of under a claim that counts here,
+// not hidden.
 func (r *Repo) GrantableRecords(ctx context.Context, k *Keys) ([]cid.Cid, error) {
 	as, err := r.RecordsOf(ctx, k.ID)
 	if err != nil {
@@ -377,7 +378,7 @@ func (r *Repo) GrantableRecords(ctx context.Context, k *Keys) ([]cid.Cid, error)
 	}
 	var out []cid.Cid
 	for _, a := range as {
-		if a.Known && a.Subject == k.ID && !a.Hidden {
+		if changeRecord(a, k.ID, "grant").Allow && a.proven() && !a.Hidden {
 			out = append(out, a.Record)
 		}
 	}

@@ -10,7 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
+	"sort"
 
 	blocks "github.com/ipfs/go-block-format"
 	"github.com/ipfs/go-cid"
@@ -154,56 +154,136 @@ type Wanted struct {
 
 // WantedRecords lists the records the node with peer ID self should hold
 // and the repo has not completely received (a record counts as received
-// once its root is pinned, which a fetch does last): those a local account
-// may read now, and, for every account that declares self as its replica,
-// the records that account wrote or is the subject of.
-func (r *Repo) WantedRecords(ctx context.Context, self string) ([]Wanted, error) {
-	all, err := r.Accounts(ctx)
+// once its root is pinned, which a fetch does last), by the access policy
+// (wantRecord): those a local account may read now, and, for every account
+// that declares self as its replica, the records that account wrote or is
+// the subject of. With changed given it considers only those records (the
+// ones a chain change touched), so its cost follows the change, not the
+// repo.
+func (r *Repo) WantedRecords(ctx context.Context, self string, changed ...cid.Cid) ([]Wanted, error) {
+	r.SetNodeID(self)
+	v, local, replicaOf, err := r.vouchers(ctx)
 	if err != nil {
 		return nil, err
 	}
-	nodes := map[protocol.AccountID][]string{}
-	for _, a := range all {
-		for _, d := range a.Devices {
-			nodes[a.ID] = append(nodes[a.ID], d.PeerID)
-		}
+	candidates, err := r.candidates(ctx, v, changed)
+	if err != nil {
+		return nil, err
 	}
 	var out []Wanted
-	seen := map[cid.Cid]bool{}
-	for _, a := range all {
-		replica := declaresReplica(a, self)
-		if !a.Local && !replica {
-			continue
-		}
-		recs, err := r.RecordsOf(ctx, a.ID)
+	for _, c := range candidates {
+		pinned, err := r.st.IsPinned(ctx, c)
 		if err != nil {
 			return nil, err
 		}
-		for _, acc := range recs {
-			if seen[acc.Record] || !acc.Known {
-				continue
-			}
-			_, reads := acc.Reader(a.ID)
-			owns := acc.Author == a.ID || acc.Subject == a.ID
-			if !(a.Local && reads) && !(replica && owns) {
-				continue
-			}
-			pinned, err := r.st.IsPinned(ctx, acc.Record)
-			if err != nil {
-				return nil, err
-			}
-			if pinned {
-				continue
-			}
-			seen[acc.Record] = true
-			w := Wanted{Record: acc.Record, For: a.ID, Replica: !(a.Local && reads)}
-			w.Providers = append(w.Providers, nodes[acc.Author]...)
-			if acc.Subject != acc.Author {
-				w.Providers = append(w.Providers, nodes[acc.Subject]...)
-			}
+		if pinned {
+			continue
+		}
+		as, err := r.accessAll(ctx, c)
+		if err != nil {
+			return nil, err
+		}
+		w, ok, err := r.wanted(ctx, as, v, local, replicaOf)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
 			out = append(out, w)
 		}
 	}
+	return out, nil
+}
+
+// wanted applies wantRecord to the accounts the claims as name that this
+// node vouches for, and fills in where to fetch from.
+func (r *Repo) wanted(ctx context.Context, as []*Access, v vouchSet, local, replicaOf map[protocol.AccountID]bool) (Wanted, bool, error) {
+	var names []protocol.AccountID
+	for _, a := range as {
+		names = append(names, a.Author, a.Subject)
+		for _, rd := range a.Readers {
+			names = append(names, rd.Account)
+		}
+	}
+	for _, id := range names {
+		if !v[id] {
+			continue
+		}
+		d := wantRecord(as, id, local[id], replicaOf[id], v)
+		if !d.Allow {
+			continue
+		}
+		w := Wanted{Record: as[0].Record, For: id, Replica: d.Rule == RuleWantReplica}
+		seen := map[string]bool{}
+		for _, a := range countingClaims(as, v) {
+			for _, party := range []protocol.AccountID{a.Author, a.Subject} {
+				st, err := r.state(ctx, party)
+				if errors.Is(err, ErrUnknownAccount) {
+					continue
+				}
+				if err != nil {
+					return Wanted{}, false, err
+				}
+				for _, dev := range st.Devices {
+					if !seen[dev.PeerID] {
+						seen[dev.PeerID] = true
+						w.Providers = append(w.Providers, dev.PeerID)
+					}
+				}
+			}
+		}
+		return w, true, nil
+	}
+	return Wanted{}, false, nil
+}
+
+// vouchers returns the accounts this node vouches for (see vouchSet), and
+// which of them are local and which declare this node their replica.
+func (r *Repo) vouchers(ctx context.Context) (v vouchSet, local, replicaOf map[protocol.AccountID]bool, err error) {
+	v, err = r.vouchSet(ctx)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	local, replicaOf = map[protocol.AccountID]bool{}, map[protocol.AccountID]bool{}
+	for id := range v {
+		l, err := r.isLocal(ctx, id)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		local[id] = l
+	}
+	if self := r.nodeID.Load(); self != nil {
+		roles, err := r.declaredBy(ctx, *self)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		for _, id := range roles.replicating {
+			replicaOf[id] = true
+		}
+	}
+	return v, local, replicaOf, nil
+}
+
+// candidates returns changed, or, when it is empty, every record an
+// account in v appears in.
+func (r *Repo) candidates(ctx context.Context, v vouchSet, changed []cid.Cid) ([]cid.Cid, error) {
+	if len(changed) > 0 {
+		return changed, nil
+	}
+	seen := map[cid.Cid]bool{}
+	var out []cid.Cid
+	for id := range v {
+		recs, err := r.recordsIn(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		for c := range recs {
+			if !seen[c] {
+				seen[c] = true
+				out = append(out, c)
+			}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].KeyString() < out[j].KeyString() })
 	return out, nil
 }
 
@@ -246,60 +326,65 @@ func (r *Repo) UnknownAccountsIn(ctx context.Context, id protocol.AccountID) ([]
 	return out, nil
 }
 
-// ServesProfileTo tells whether the node may give the peer with ID
-// peerID (text form) the profile of a non-local account it knows: only
-// when the peer is a declared device or replica of one of the repo's own
-// accounts, which is trusted with those accounts' chains and so already
-// learns which accounts they deal with.
-func (r *Repo) ServesProfileTo(ctx context.Context, peerID string) (bool, error) {
-	acting, replicating, err := r.declaredBy(ctx, peerID)
+// MayServeProfile decides, by the access policy (serveProfile), whether
+// the node gives the peer with ID peerID (text form) the profile of
+// account id: an account of this repo's is public; a contact's only to a
+// declared device or replica of one of the repo's own accounts, which is
+// trusted with those accounts' chains and so already learns which accounts
+// they deal with.
+func (r *Repo) MayServeProfile(ctx context.Context, peerID string, id protocol.AccountID) (Decision, error) {
+	local, err := r.isLocal(ctx, id)
 	if err != nil {
-		return false, err
+		return Decision{}, err
 	}
-	for _, id := range append(acting, replicating...) {
-		if local, err := r.isLocal(ctx, id); err != nil || local {
-			return local, err
+	roles, err := r.declaredBy(ctx, peerID)
+	if err != nil {
+		return Decision{}, err
+	}
+	ownNode := false
+	for _, a := range append(roles.acting, roles.replicating...) {
+		if l, err := r.isLocal(ctx, a); err != nil {
+			return Decision{}, err
+		} else if l {
+			ownNode = true
 		}
 	}
-	return false, nil
-}
-
-// declaresReplica tells whether account a declares the node with peer ID
-// self as its replica.
-func declaresReplica(a AccountInfo, self string) bool {
-	return slices.ContainsFunc(a.Devices, func(d DeviceInfo) bool { return d.Replica && d.PeerID == self })
+	return serveProfile(local, ownNode), nil
 }
 
 // DropRevoked removes the records this node received for a local account
-// and may no longer keep: every local account that could read one was
-// revoked (or its grant expired), no local account wrote it or is its
-// subject, and the node (peer ID self) is not a declared replica of its
-// author or subject. They are unpinned and collected at once, so the next
-// read asks the network again, where the revocation is enforced. This is
-// what an honest grantee's software does; SECURITY.md says why it proves
-// nothing about a dishonest one.
-func (r *Repo) DropRevoked(ctx context.Context, self string) ([]cid.Cid, error) {
-	pins, err := r.st.Pins(ctx)
+// and may no longer keep, by the access policy (keepRecord): every local
+// account that could read one was revoked (or its grant expired), no local
+// account wrote it or is its subject, and the node (peer ID self) is not a
+// declared replica of its author or subject. They are unpinned and
+// collected at once, so the next read asks the network again, where the
+// revocation is enforced. This is what an honest grantee's software does;
+// SECURITY.md says why it proves nothing about a dishonest one. With
+// changed given it considers only those records.
+func (r *Repo) DropRevoked(ctx context.Context, self string, changed ...cid.Cid) ([]cid.Cid, error) {
+	r.SetNodeID(self)
+	v, local, replicaOf, err := r.vouchers(ctx)
 	if err != nil {
 		return nil, err
 	}
-	all, err := r.Accounts(ctx)
-	if err != nil {
-		return nil, err
-	}
-	local := map[protocol.AccountID]bool{}
-	replicaOf := map[protocol.AccountID]bool{}
-	for _, a := range all {
-		local[a.ID] = a.Local
-		replicaOf[a.ID] = declaresReplica(a, self)
+	pins := changed
+	if len(pins) == 0 {
+		if pins, err = r.st.Pins(ctx); err != nil {
+			return nil, err
+		}
 	}
 	var drop []cid.Cid
 	for _, c := range pins {
+		if pinned, err := r.st.IsPinned(ctx, c); err != nil {
+			return nil, err
+		} else if !pinned {
+			continue
+		}
 		as, err := r.accessAll(ctx, c)
 		if err != nil {
 			return nil, err
 		}
-		if !droppable(as, local, replicaOf) {
+		if len(countingClaims(as, v)) == 0 || keepRecord(as, local, replicaOf, v).Allow {
 			continue
 		}
 		if err := r.st.Unpin(ctx, c); err != nil {
@@ -350,28 +435,3 @@ func (r *Repo) deleteRecords(ctx context.Context, roots []cid.Cid) error {
 	return nil
 }
 
-// droppable tells whether a record, under every claim on it, was taken
-// away from the node's local accounts by revocation or expiry and is
-// kept for nobody else here.
-func droppable(as []*Access, local, replicaOf map[protocol.AccountID]bool) bool {
-	lost := false
-	for _, a := range as {
-		if !a.Known {
-			return false
-		}
-		if local[a.Author] || local[a.Subject] || replicaOf[a.Author] || replicaOf[a.Subject] {
-			return false
-		}
-		for _, rd := range a.Readers {
-			if local[rd.Account] {
-				return false
-			}
-		}
-		for _, lists := range [][]Reader{a.Revoked, a.Expired} {
-			for _, rd := range lists {
-				lost = lost || local[rd.Account]
-			}
-		}
-	}
-	return lost
-}

@@ -90,6 +90,11 @@ func (r *Repo) Verify(ctx context.Context, opts VerifyOptions) (*VerifyReport, e
 	if err := r.compareIndex(ctx, rebuilt, rep); err != nil {
 		return nil, err
 	}
+	peerProblems, err := r.rebuildPeerIndex(ctx, false)
+	if err != nil {
+		return nil, err
+	}
+	rep.IndexProblems = append(rep.IndexProblems, peerProblems...)
 	if rep.Forks, err = r.Forks(ctx); err != nil {
 		return nil, err
 	}
@@ -230,6 +235,29 @@ func (r *Repo) compareIndex(ctx context.Context, rebuilt *indexWriter, rep *Veri
 	for k := range rebuilt.accts {
 		if !have[k] {
 			rep.IndexProblems = append(rep.IndexProblems, "account index misses "+strings.TrimPrefix(k.String(), "/keyshare/idx/acct/"))
+			if err := batch.Put(ctx, k, nil); err != nil {
+				return err
+			}
+		}
+	}
+	persistedShared, err := listKeys(ctx, r.ds, sharedPrefix)
+	if err != nil {
+		return err
+	}
+	wantShared := rebuilt.shared()
+	haveShared := map[datastore.Key]bool{}
+	for _, k := range persistedShared {
+		haveShared[k] = true
+		if !wantShared[k] {
+			rep.IndexProblems = append(rep.IndexProblems, "shared-record index holds an entry no chain supports: "+strings.TrimPrefix(k.String(), sharedPrefix))
+			if err := batch.Delete(ctx, k); err != nil {
+				return err
+			}
+		}
+	}
+	for k := range wantShared {
+		if !haveShared[k] {
+			rep.IndexProblems = append(rep.IndexProblems, "shared-record index misses "+strings.TrimPrefix(k.String(), sharedPrefix))
 			if err := batch.Put(ctx, k, nil); err != nil {
 				return err
 			}

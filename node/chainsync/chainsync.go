@@ -111,6 +111,7 @@ func New(h host.Host, repo *keyshare.Repo, fetch Fetcher, log *slog.Logger) *Ser
 	if log == nil {
 		log = slog.Default()
 	}
+	repo.SetNodeID(h.ID().String())
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Service{
 		host: h, repo: repo, fetch: fetch, log: log,
@@ -269,10 +270,8 @@ func (s *Service) answer(ctx context.Context, p peer.ID, q *protocol.SyncRequest
 		if err != nil {
 			return nil, err
 		}
-		if !info.Local {
-			if ok, err := s.repo.ServesProfileTo(ctx, p.String()); err != nil || !ok {
-				return none, err
-			}
+		if d, err := s.repo.MayServeProfile(ctx, p.String(), info.ID); err != nil || !d.Allow {
+			return none, err
 		}
 		genesis, ok, err := s.repo.ChainBlockAt(ctx, id, 0)
 		if err != nil || !ok {
@@ -300,8 +299,8 @@ func (s *Service) answer(ctx context.Context, p peer.ID, q *protocol.SyncRequest
 // mayHave tells whether peer p may be sent chain block c (and so the
 // chain behind it).
 func (s *Service) mayHave(ctx context.Context, p peer.ID, c cid.Cid) (bool, error) {
-	ok, _, err := s.repo.MayServe(ctx, p.String(), c)
-	return ok, err
+	d, err := s.repo.MayServe(ctx, p.String(), c)
+	return d.Allow, err
 }
 
 // ---- asking ----

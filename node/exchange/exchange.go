@@ -73,6 +73,9 @@ func New(h host.Host, repo *keyshare.Repo, log *slog.Logger) *Exchange {
 	if log == nil {
 		log = slog.Default()
 	}
+	// The policy counts the accounts that declare this node their
+	// replica among those it vouches for.
+	repo.SetNodeID(h.ID().String())
 	ctx, cancel := context.WithCancel(context.Background())
 	e := &Exchange{host: h, repo: repo, log: log, ctx: ctx, cancel: cancel, refusalLog: peerlimit.NewThrottle(refusalLogEvery)}
 	net := bsnet.NewFromIpfsHost(h)
@@ -95,11 +98,12 @@ func (e *Exchange) DisableStream() { e.noStream.Store(true) }
 func (e *Exchange) allow(p peer.ID, c cid.Cid) bool {
 	ctx, cancel := context.WithTimeout(e.ctx, DecisionTimeout)
 	defer cancel()
-	ok, reason, err := e.repo.MayServe(ctx, p.String(), c)
+	d, err := e.repo.MayServe(ctx, p.String(), c)
 	if err != nil {
 		e.log.Warn("exchange: access decision failed; block refused", "peer", p, "cid", c, "err", err)
 		return false
 	}
+	ok, reason := d.Allow, string(d.Rule)+": "+d.Reason
 	e.log.Debug("exchange: want", "peer", p, "cid", c, "served", ok, "why", reason)
 	if ok {
 		e.served.Add(1)

@@ -306,11 +306,12 @@ func (g *gate) decide(ctx context.Context, c cid.Cid, o keyshare.BlockOwner) (bo
 	}
 	ctx, cancel := context.WithTimeout(ctx, DecisionTimeout)
 	defer cancel()
-	ok, reason, err := g.s.repo.MayServe(ctx, g.peer.String(), c)
+	d, err := g.s.repo.MayServe(ctx, g.peer.String(), c)
 	if err != nil {
 		return false, err
 	}
-	g.s.log.Debug("dag: decision", "peer", g.peer, "root", g.root, "cid", c, "served", ok, "why", reason)
+	ok := d.Allow
+	g.s.log.Debug("dag: decision", "peer", g.peer, "root", g.root, "cid", c, "served", ok, "rule", d.Rule, "why", d.Reason)
 	g.decided[k] = ok
 	return ok, nil
 }

@@ -1,0 +1,616 @@
+package keyshare
+
+// The access policy. Every decision about who may decrypt a record, under
+// which claim an account sees a record, which blocks a peer is served,
+// whose profile is given out, which records a node fetches, keeps or
+// exports for an account, and who may grant, revoke or hide is made in
+// this file, by pure functions over verified facts, the asking peer's
+// declared accounts, the accounts this node vouches for and the time. Each
+// returns a Decision naming the Rule that made it. Repo methods only load
+// the facts and call these functions; policy_test.go lists every rule with
+// a case it permits and a case it refuses. A rule added later (standing
+// grants, guardians, attestations, emergency access) is added here and to
+// that table, nowhere else.
+//
+// Claims (PROTOCOL.md §6). Anyone who learns a CID can sign a record
+// entry claiming it, about any subject. A claim therefore counts only as
+// far as it is proven:
+//
+//   - its proof is "own" when its author is its subject, "acknowledged"
+//     when its subject acknowledged exactly this claim (an ack naming its
+//     author and block, written only after the subject's node opened the
+//     record with the key wrapped for her), else "pending";
+//   - a CID (or a block) with more than one claim is contested;
+//   - on a node, a claim counts (for serving, fetching, keeping, exports
+//     and grants) when the node vouches for it — its author is an account
+//     the node holds keys for or replicates, or its subject is and the
+//     claim is proven — or when it is proven and uncontested. A pending
+//     claim by someone else, or a contested claim nobody here vouches for,
+//     gives nobody anything from this node;
+//   - an account's own view of a record (what it reads and sees as author
+//     and title) prefers the claims it made or acknowledged, then claims
+//     that count, and among those the first whose wrapped key opens the
+//     record and whose envelope agrees with the claim (checked with the
+//     account's key, see Repo.RecordKey). A claim naming the account as
+//     subject that it has not acknowledged comes last: it is shown only
+//     when nothing better exists, as a record to check.
+//
+// Whether a claim is proven or contested depends on the chains alone, so
+// every node holding the same chains agrees on it; what a node vouches for
+// depends on whose node it is.
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"sort"
+	"time"
+
+	"github.com/ipfs/go-cid"
+
+	"github.com/blockmrs/blockmrs/protocol"
+)
+
+// Rule names the rule of the access policy that made a decision.
+type Rule string
+
+// The rules. Each is listed, with a case it permits or refuses, in
+// policy_test.go.
+const (
+	// Reading (decrypting) a record under one claim.
+	RuleReadAuthor  Rule = "read/author"  // the claim's author reads under it
+	RuleReadSubject Rule = "read/subject" // the claim's subject reads under it
+	RuleReadGrantee Rule = "read/grantee" // a live grant on the subject's chain, or a key the author wrapped at creation
+	RuleReadRevoked Rule = "read/revoked" // the subject revoked the account's access
+	RuleReadExpired Rule = "read/expired" // the account's grant expired
+	RuleReadNone    Rule = "read/none"    // no key for the account under this claim
+	RuleReadUnknown Rule = "read/unknown" // no verified record entry claims the CID
+
+	// Whether a claim counts on this node.
+	RuleClaimVouched          Rule = "claim/vouched"           // its author, or its proven subject, is an account this node vouches for
+	RuleClaimProven           Rule = "claim/proven"            // own or acknowledged, and the only claim on the block
+	RuleClaimPending          Rule = "claim/pending"           // another account's claim the subject has not acknowledged
+	RuleClaimContested        Rule = "claim/contested"         // one of several claims on the block, and this node vouches for none of its parties
+	RuleClaimNone             Rule = "claim/none"              // not a claim (no record entry)
+
+	// Serving a block to a peer.
+	RulePeerUnknown     Rule = "serve/peer-unknown"     // the peer is no declared device or replica of any account
+	RuleBlockUnknown    Rule = "serve/block-unknown"    // the block is in no chain or record this repo knows
+	RuleBlockNotHeld    Rule = "serve/block-not-held"   // a record block this node does not hold (no want is left pending)
+	RuleServeReader     Rule = "serve/reader"           // a record block, to a device of an account that may read the record under a claim that counts
+	RuleServeReplica    Rule = "serve/replica"          // a record block, to a declared replica of the author or subject of a claim that counts
+	RuleServeNoClaim    Rule = "serve/no-claim-counts"  // a record block none of whose claims counts here
+	RuleServeNoReader   Rule = "serve/no-reader"        // no account of the peer may read the record now
+	RuleChainOwn        Rule = "serve/chain-own"        // a chain block, to a device of the chain's account
+	RuleChainReplica    Rule = "serve/chain-replica"    // a chain block, to a declared replica of the chain's account
+	RuleChainShared     Rule = "serve/chain-shared"     // a chain block, to a device of an account the chain's account shares a record with
+	RuleChainNotShared  Rule = "serve/chain-not-shared" // a chain block of an account that shares no record with the peer's accounts
+	RuleProfilePublic   Rule = "profile/public"         // the profile of an account of this repo: public by design
+	RuleProfileOwnNode  Rule = "profile/own-node"       // a contact's profile, to a declared node of an account of this repo
+	RuleProfileRefused  Rule = "profile/refused"        // a contact's profile, to anyone else
+	RuleWantReader      Rule = "want/reader"            // fetch a record an account of this repo may read
+	RuleWantReplica     Rule = "want/replica"           // fetch a record of an account this node replicates
+	RuleWantNone        Rule = "want/none"              // the record is for nobody here
+	RuleKeepNeeded      Rule = "keep/needed"            // keep a record someone here may read, wrote, owns or replicates
+	RuleDropRevoked     Rule = "keep/drop-revoked"      // drop a record every local reader of which was revoked or expired
+	RuleKeepNotReceived Rule = "keep/not-received"      // keep a record not received for a local reader (nothing to drop)
+	RuleExportReadable  Rule = "export/readable"        // an export for an account holds a record it may read
+	RuleExportWithheld  Rule = "export/withheld"        // and leaves out every other record
+	RuleChangeSubject   Rule = "change/subject"         // the subject of a claim that counts may grant, revoke and hide
+	RuleChangeNotSubj   Rule = "change/not-subject"     // nobody else may
+)
+
+// Decision is the policy's answer and the rule that gave it.
+type Decision struct {
+	Allow bool `json:"allow"`
+	Rule  Rule `json:"rule"`
+	// Reason says, for people, what the rule found.
+	Reason string `json:"reason"`
+}
+
+func allow(rule Rule, format string, args ...any) Decision {
+	return Decision{Allow: true, Rule: rule, Reason: fmt.Sprintf(format, args...)}
+}
+
+func refuse(rule Rule, format string, args ...any) Decision {
+	return Decision{Rule: rule, Reason: fmt.Sprintf(format, args...)}
+}
+
+// Proof says how far a claim is proven.
+type Proof string
+
+// Proofs of a claim (see the file comment).
+const (
+	ProofOwn          Proof = "own"
+	ProofAcknowledged Proof = "acknowledged"
+	ProofPending      Proof = "pending"
+)
+
+// Reader is one account that may decrypt a record, and why.
+type Reader struct {
+	Account protocol.AccountID `json:"account"`
+	// Role is "author", "subject" or "grantee".
+	Role    string    `json:"role"`
+	Via     EntryRef  `json:"via"`
+	Expires time.Time `json:"expires,omitzero"`
+	key     []byte
+}
+
+// Access is the access state of one record under one claim, evaluated at
+// one moment.
+type Access struct {
+	Record cid.Cid `json:"cid"`
+	// Known is false when no verified chain holds the record's entry:
+	// then nothing about it can be trusted and Readers is empty.
+	Known      bool               `json:"known"`
+	Author     protocol.AccountID `json:"author,omitempty"`
+	Subject    protocol.AccountID `json:"subject,omitempty"`
+	Created    time.Time          `json:"created,omitzero"` // time of the record entry's block
+	Supersedes string             `json:"supersedes,omitempty"`
+	Entry      *EntryRef          `json:"entry,omitempty"`
+	Hidden     bool               `json:"hidden"`
+	// Acked tells whether the subject acknowledged a record someone else
+	// authored (always true when the subject is the author); Proof says
+	// the same as own, acknowledged or pending.
+	Acked bool  `json:"acked"`
+	Proof Proof `json:"proof,omitempty"`
+	// Contested tells whether another record entry claims the same CID.
+	Contested bool     `json:"contested,omitempty"`
+	Readers   []Reader `json:"readers"`
+	// Revoked lists accounts whose grant the subject revoked, with the
+	// revoking entry; Expired those whose grant expired.
+	Revoked []Reader `json:"revoked,omitempty"`
+	Expired []Reader `json:"expired,omitempty"`
+	// Problems lists entries that claim something about the record and
+	// were not honoured (a grant by someone other than the subject, …).
+	Problems []string `json:"problems,omitempty"`
+
+	meta []byte // the sealed envelope of this record entry
+}
+
+// MarshalJSON writes the record CID as a plain string, like every other
+// CID in the JSON this package produces.
+func (a *Access) MarshalJSON() ([]byte, error) {
+	type plain Access
+	return json.Marshal(struct {
+		Record string `json:"cid"`
+		*plain
+	}{a.Record.String(), (*plain)(a)})
+}
+
+// Reader returns id's reader entry and whether id may decrypt now.
+func (a *Access) Reader(id protocol.AccountID) (Reader, bool) {
+	for _, r := range a.Readers {
+		if r.Account == id {
+			return r, true
+		}
+	}
+	return Reader{}, false
+}
+
+// proven tells whether the claim is its author's own record or its subject
+// acknowledged it.
+func (a *Access) proven() bool { return a.Known && a.Proof != ProofPending }
+
+// readDecision says whether account id may decrypt the record under the
+// claim a, and by which rule.
+func readDecision(a *Access, id protocol.AccountID) Decision {
+	if !a.Known {
+		return refuse(RuleReadUnknown, "%s: no verified record entry claims it", a.Record)
+	}
+	if rd, ok := a.Reader(id); ok {
+		switch rd.Role {
+		case "author":
+			return allow(RuleReadAuthor, "%s wrote the record entry %s", id, rd.Via)
+		case "subject":
+			return allow(RuleReadSubject, "%s is the subject of the record entry %s", id, a.Entry)
+		}
+		return allow(RuleReadGrantee, "%s holds a live grant, %s", id, rd.Via)
+	}
+	for _, rv := range a.Revoked {
+		if rv.Account == id {
+			return refuse(RuleReadRevoked, "access revoked by the subject at %s", rv.Via)
+		}
+	}
+	for _, ex := range a.Expired {
+		if ex.Account == id {
+			return refuse(RuleReadExpired, "access expired at %s", ex.Expires.Format(time.RFC3339))
+		}
+	}
+	return refuse(RuleReadNone, "%s has no key for the record", id)
+}
+
+// evaluate turns facts into access state at time now: one Access per
+// record entry claiming the CID, in claim order. Each claim is judged on
+// its own terms (its author's wrapped keys, its subject's grants), so a
+// second, false claim on someone's record cannot take the real subject's
+// readers away. Every evaluation of a contested CID is marked and reports
+// the contest as a problem.
+func evaluate(c cid.Cid, f *recordFacts, now time.Time) []*Access {
+	if len(f.Claims) == 0 {
+		a := &Access{Record: c, Readers: []Reader{}}
+		if len(f.Keys) > 0 || len(f.Revokes) > 0 {
+			a.Problems = append(a.Problems, "no verified record entry: grants cannot be checked")
+		}
+		return []*Access{a}
+	}
+	out := make([]*Access, len(f.Claims))
+	for i := range f.Claims {
+		out[i] = evaluateClaim(c, f, &f.Claims[i], now)
+		for j, other := range f.Claims {
+			if j != i {
+				out[i].Contested = true
+				out[i].Problems = append(out[i].Problems, fmt.Sprintf("contested: another record entry claims this CID: %s by %s about %s", other.Entry, other.Author, other.Subject))
+			}
+		}
+	}
+	return out
+}
+
+// evaluateClaim evaluates access under one record entry.
+func evaluateClaim(c cid.Cid, f *recordFacts, cl *claimFact, now time.Time) *Access {
+	a := &Access{Record: c, Readers: []Reader{}, meta: cl.Meta}
+	entry := cl.Entry
+	a.Known, a.Author, a.Subject, a.Entry = true, cl.Author, cl.Subject, &entry
+	a.Created = time.UnixMilli(cl.Entry.Time).UTC()
+	a.Supersedes = cl.Supersedes
+	a.Acked, a.Proof = cl.Author == cl.Subject, ProofOwn
+	if !a.Acked {
+		a.Proof = ProofPending
+		for _, ack := range f.Acks {
+			if ack.acknowledges(cl) {
+				a.Acked, a.Proof = true, ProofAcknowledged
+			}
+		}
+	}
+
+	type event struct {
+		ref    EntryRef
+		grant  *keyFact
+		revoke bool
+	}
+	seen := map[protocol.AccountID]bool{}
+	add := func(r Reader) {
+		if !seen[r.Account] {
+			seen[r.Account] = true
+			a.Readers = append(a.Readers, r)
+		}
+	}
+	// Keys from the record entry itself.
+	for i := range f.Keys {
+		k := &f.Keys[i]
+		if k.Grant || k.Via != cl.Entry {
+			continue
+		}
+		switch k.To {
+		case cl.Author:
+			add(Reader{Account: k.To, Role: "author", Via: k.Via, key: k.Key})
+		case cl.Subject:
+			add(Reader{Account: k.To, Role: "subject", Via: k.Via, key: k.Key})
+		}
+	}
+	// Others the author shared with from the start count as grantees
+	// whose grant precedes every entry of the subject's chain; then come
+	// the subject's grants and revocations, in chain order.
+	last := map[protocol.AccountID]event{}
+	for i := range f.Keys {
+		k := &f.Keys[i]
+		if !k.Grant && k.Via == cl.Entry && k.To != cl.Author && k.To != cl.Subject {
+			last[k.To] = event{grant: k}
+		}
+	}
+	for i := range f.Keys {
+		k := &f.Keys[i]
+		if !k.Grant {
+			continue
+		}
+		if k.Via.Account != cl.Subject {
+			a.Problems = append(a.Problems, fmt.Sprintf("grant to %s by %s at %s ignored: only the subject may grant", k.To, k.Via.Account, k.Via))
+			continue
+		}
+		if e, ok := last[k.To]; !ok || e.ref.before(k.Via) || e.ref == (EntryRef{}) {
+			last[k.To] = event{ref: k.Via, grant: k}
+		}
+	}
+	for _, rv := range f.Revokes {
+		if rv.Via.Account != cl.Subject {
+			a.Problems = append(a.Problems, fmt.Sprintf("revocation of %s by %s at %s ignored: only the subject may revoke", rv.From, rv.Via.Account, rv.Via))
+			continue
+		}
+		if e, ok := last[rv.From]; !ok || e.ref.before(rv.Via) || e.ref == (EntryRef{}) {
+			last[rv.From] = event{ref: rv.Via, revoke: true}
+		}
+	}
+	grantees := make([]protocol.AccountID, 0, len(last))
+	for id := range last {
+		grantees = append(grantees, id)
+	}
+	sort.Slice(grantees, func(i, j int) bool { return grantees[i] < grantees[j] })
+	for _, id := range grantees {
+		e := last[id]
+		switch {
+		case e.revoke:
+			if id != cl.Subject && id != cl.Author {
+				a.Revoked = append(a.Revoked, Reader{Account: id, Role: "grantee", Via: e.ref})
+			}
+		case e.grant.Expires != 0 && !now.Before(time.UnixMilli(e.grant.Expires)):
+			a.Expired = append(a.Expired, Reader{Account: id, Role: "grantee", Via: e.ref, Expires: time.UnixMilli(e.grant.Expires).UTC()})
+		default:
+			r := Reader{Account: id, Role: "grantee", Via: e.grant.Via, key: e.grant.Key}
+			if e.grant.Expires != 0 {
+				r.Expires = time.UnixMilli(e.grant.Expires).UTC()
+			}
+			add(r)
+		}
+	}
+	for _, h := range f.Hides {
+		if h.Via.Account != cl.Subject {
+			a.Problems = append(a.Problems, fmt.Sprintf("hide by %s at %s ignored: only the subject may hide", h.Via.Account, h.Via))
+			continue
+		}
+		a.Hidden = h.Hidden // facts are sorted in chain order
+	}
+	return a
+}
+
+// vouchSet is the accounts a node vouches for: those it holds keys for
+// (local) and those that declare it as their replica.
+type vouchSet map[protocol.AccountID]bool
+
+// claimCounts says whether claim a counts on a node that vouches for v,
+// when contested tells whether the block in question has more than one
+// claim (counting claims on other roots it belongs to).
+func claimCounts(a *Access, contested bool, v vouchSet) Decision {
+	switch {
+	case !a.Known:
+		return refuse(RuleClaimNone, "no record entry claims %s", a.Record)
+	case v[a.Author]:
+		return allow(RuleClaimVouched, "claim %s by %s, an account this node vouches for", a.Entry, a.Author)
+	case v[a.Subject] && a.proven():
+		return allow(RuleClaimVouched, "claim %s about %s, an account this node vouches for, %s", a.Entry, a.Subject, a.Proof)
+	case !a.proven():
+		return refuse(RuleClaimPending, "claim %s by %s about %s is not acknowledged by its subject", a.Entry, a.Author, a.Subject)
+	case contested:
+		return refuse(RuleClaimContested, "claim %s by %s about %s is contested and this node vouches for neither", a.Entry, a.Author, a.Subject)
+	}
+	return allow(RuleClaimProven, "claim %s, %s and uncontested", a.Entry, a.Proof)
+}
+
+// countingClaims returns the claims among as (every claim on a block's
+// roots) that count on a node that vouches for v.
+func countingClaims(as []*Access, v vouchSet) []*Access {
+	known := 0
+	for _, a := range as {
+		if a.Known {
+			known++
+		}
+	}
+	var out []*Access
+	for _, a := range as {
+		if a.Known && claimCounts(a, known > 1, v).Allow {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// peerRoles is what a peer is to the accounts this repo knows: the
+// accounts that declare it as a device (acting for them) and those that
+// declare it as their replica.
+type peerRoles struct {
+	acting, replicating []protocol.AccountID
+}
+
+func (p peerRoles) known() bool { return len(p.acting) > 0 || len(p.replicating) > 0 }
+
+// serveRecordBlock decides whether a block of a record DAG is sent to a
+// peer: claims are every claim on every record root the block belongs to,
+// held whether this node has the block.
+func serveRecordBlock(peer peerRoles, claims []*Access, held bool, v vouchSet) Decision {
+	if !peer.known() {
+		return refuse(RulePeerUnknown, "peer is no declared device or replica of any account")
+	}
+	if !held {
+		return refuse(RuleBlockNotHeld, "record block not held here")
+	}
+	counting := countingClaims(claims, v)
+	for _, a := range counting {
+		for _, id := range peer.replicating {
+			if a.Subject == id || a.Author == id {
+				return allow(RuleServeReplica, "block of record %s, kept by a declared replica of %s", a.Record, id)
+			}
+		}
+		for _, id := range peer.acting {
+			if d := readDecision(a, id); d.Allow {
+				return allow(RuleServeReader, "block of record %s: %s", a.Record, d.Reason)
+			}
+		}
+	}
+	if len(counting) == 0 {
+		why := "no record entry claims it"
+		for _, a := range claims {
+			if a.Known {
+				why = claimCounts(a, len(claims) > 1, v).Reason
+				break
+			}
+		}
+		return refuse(RuleServeNoClaim, "no claim on the block counts on this node (%s)", why)
+	}
+	return refuse(RuleServeNoReader, "no account of the peer may read the record now")
+}
+
+// serveChainBlock decides whether a chain block of account owner is sent
+// to a peer. shared maps each account the peer acts for to the claims of
+// the records it and owner both appear in.
+func serveChainBlock(peer peerRoles, owner protocol.AccountID, shared map[protocol.AccountID][]*Access, v vouchSet) Decision {
+	if !peer.known() {
+		return refuse(RulePeerUnknown, "peer is no declared device or replica of any account")
+	}
+	if slices.Contains(peer.replicating, owner) {
+		return allow(RuleChainReplica, "chain block of %s, whose declared replica the peer is", owner)
+	}
+	if slices.Contains(peer.acting, owner) {
+		return allow(RuleChainOwn, "chain block of %s, the peer's own account", owner)
+	}
+	for _, id := range peer.acting {
+		for _, a := range countingClaims(shared[id], v) {
+			if why := entitledToChain(a, owner, id); why != "" {
+				return allow(RuleChainShared, "chain block of %s: %s (record %s)", owner, why, a.Record)
+			}
+		}
+	}
+	return refuse(RuleChainNotShared, "chain block of %s, which no account of the peer shares a record with", owner)
+}
+
+// entitledToChain says why claim a entitles account id to the chain of
+// account owner, or "" when it does not: owner wrote a record id may read
+// (or could until a revocation, which id must be able to learn of), or
+// owner is the subject and granted it to id, or id wrote it about owner
+// and owner acknowledged it. Merely naming owner as the subject of a
+// record entry does not open owner's chain to its writer.
+func entitledToChain(a *Access, owner, id protocol.AccountID) string {
+	_, reader := a.Reader(id)
+	revoked := slices.ContainsFunc(a.Revoked, func(r Reader) bool { return r.Account == id })
+	switch {
+	case a.Author == owner && (reader || revoked):
+		return fmt.Sprintf("%s wrote a record %s reads or was revoked from", owner, id)
+	case a.Subject == owner && a.Author == id:
+		if a.Acked {
+			return fmt.Sprintf("%s acknowledged the record %s wrote about it", owner, id)
+		}
+	case a.Subject == owner:
+		// Only the owner's own grants (and revocations) count: keys an
+		// author wrapped at creation for third parties do not open the
+		// subject's chain to them.
+		if rd, _ := a.Reader(id); (reader && rd.Via.Account == owner) || revoked {
+			return fmt.Sprintf("%s granted (or revoked) %s a record it is the subject of", owner, id)
+		}
+	}
+	return ""
+}
+
+// serveProfile decides whether the profile (first chain block) of an
+// account is given to a peer that asks for it: local tells whether the
+// account is one of this repo's, ownNode whether the peer is a declared
+// device or replica of one of this repo's accounts.
+func serveProfile(local, ownNode bool) Decision {
+	if local {
+		return allow(RuleProfilePublic, "the profile of an account of this node is public")
+	}
+	if ownNode {
+		return allow(RuleProfileOwnNode, "the peer is a declared node of an account of this node")
+	}
+	return refuse(RuleProfileRefused, "a contact's profile is given only to this node's accounts' own nodes")
+}
+
+// viewRank orders the claims on one CID for account id's own view: lower
+// ranks first, claim order within a rank; -1 leaves a claim out (it does
+// not name id).
+func viewRank(a *Access, id protocol.AccountID, v vouchSet) int {
+	if !a.Known {
+		return -1
+	}
+	_, reader := a.Reader(id)
+	named := reader || a.Author == id || a.Subject == id ||
+		slices.ContainsFunc(a.Revoked, func(r Reader) bool { return r.Account == id }) ||
+		slices.ContainsFunc(a.Expired, func(r Reader) bool { return r.Account == id })
+	switch {
+	case !named:
+		return -1
+	case a.Author == id:
+		return 0 // what id itself wrote
+	case a.Subject == id && a.proven():
+		return 1 // what id acknowledged
+	case a.Subject == id:
+		return 4 // about id, to be checked and acknowledged
+	case claimCounts(a, a.Contested, v).Allow:
+		return 2
+	}
+	return 3 // id is a reader under a claim that does not count here: only its key can tell
+}
+
+// viewOrder returns the claims in as that name account id, in the order
+// id's own view tries them (see viewRank).
+func viewOrder(as []*Access, id protocol.AccountID, v vouchSet) []*Access {
+	var out []*Access
+	for _, a := range as {
+		if viewRank(a, id, v) >= 0 {
+			out = append(out, a)
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return viewRank(out[i], id, v) < viewRank(out[j], id, v) })
+	return out
+}
+
+// wantRecord decides whether a node fetches a record it does not hold
+// whole, for account id: id is an account of this repo that may read it
+// (under a claim that counts), or id declares this node its replica and
+// wrote the record or is its subject.
+func wantRecord(as []*Access, id protocol.AccountID, local, replica bool, v vouchSet) Decision {
+	for _, a := range countingClaims(as, v) {
+		if local {
+			if d := readDecision(a, id); d.Allow {
+				return allow(RuleWantReader, "%s", d.Reason)
+			}
+		}
+		if replica && (a.Author == id || a.Subject == id) {
+			return allow(RuleWantReplica, "this node is a declared replica of %s, who wrote the record or is its subject", id)
+		}
+	}
+	return refuse(RuleWantNone, "%s may not read the record here and this node replicates no party of it", id)
+}
+
+// keepRecord decides whether a node keeps a record it holds: local are
+// the repo's accounts, replicaOf the accounts that declare this node their
+// replica (v is their union). A record is dropped only when it was taken
+// from a local account by revocation or expiry and nobody here needs it.
+func keepRecord(as []*Access, local, replicaOf map[protocol.AccountID]bool, v vouchSet) Decision {
+	lost := ""
+	counting := countingClaims(as, v)
+	for _, a := range counting {
+		if local[a.Author] || local[a.Subject] || replicaOf[a.Author] || replicaOf[a.Subject] {
+			return allow(RuleKeepNeeded, "its author or subject is an account of this node or one it replicates")
+		}
+		for _, rd := range a.Readers {
+			if local[rd.Account] {
+				return allow(RuleKeepNeeded, "%s, an account of this node, may read it", rd.Account)
+			}
+		}
+		for _, lists := range [][]Reader{a.Revoked, a.Expired} {
+			for _, rd := range lists {
+				if local[rd.Account] && lost == "" {
+					lost = string(rd.Account)
+				}
+			}
+		}
+	}
+	if lost == "" {
+		return allow(RuleKeepNotReceived, "no local account lost access to it")
+	}
+	return refuse(RuleDropRevoked, "%s lost access to it and nobody here needs it", lost)
+}
+
+// exportRecord decides whether an export made for account id holds a
+// record (its blocks); as are the record's claims.
+func exportRecord(as []*Access, id protocol.AccountID, v vouchSet) Decision {
+	for _, a := range countingClaims(as, v) {
+		if d := readDecision(a, id); d.Allow {
+			return allow(RuleExportReadable, "%s", d.Reason)
+		}
+	}
+	return refuse(RuleExportWithheld, "%s may not read it", id)
+}
+
+// changeRecord decides whether account id may grant, revoke or hide a
+// record (verb names the act) under the claim of its view, a: only the
+// subject may, and only under a claim that counts or that it is about to
+// acknowledge (a pending claim about id that id's key opened).
+func changeRecord(a *Access, id protocol.AccountID, verb string) Decision {
+	if !a.Known {
+		return refuse(RuleChangeNotSubj, "%s: unknown record", a.Record)
+	}
+	if a.Subject != id {
+		return refuse(RuleChangeNotSubj, "%s: only the record's subject (%s) can %s it", a.Record, a.Subject, verb)
+	}
+	return allow(RuleChangeSubject, "%s is the record's subject", id)
+}
