@@ -522,11 +522,13 @@ func viewRank(a *Access, id protocol.AccountID, v vouchSet) int {
 	case a.Subject == id && a.proven():
 		return 1 // what id acknowledged
 	case a.Subject == id:
-		return 4 // about id, to be checked and acknowledged
+		return 5 // about id, to be checked and acknowledged
 	case claimCounts(a, a.Contested, v).Allow:
 		return 2
+	case a.proven():
+		return 3 // id is a reader under a proven claim that does not count here (contested): only its key can tell
 	}
-	return 3 // id is a reader under a claim that does not count here: only its key can tell
+	return 4 // id is a reader under a pending claim that does not count here
 }
 
 // viewOrder returns the claims in as that name account id, in the order
@@ -562,12 +564,14 @@ func wantRecord(as []*Access, id protocol.AccountID, local, replica bool, v vouc
 
 // keepRecord decides whether a node keeps a record it holds: local are
 // the repo's accounts, replicaOf the accounts that declare this node their
-// replica (v is their union). A record is dropped only when it was taken
-// from a local account by revocation or expiry and nobody here needs it.
+// replica (v is their union). A record is dropped when a proven claim
+// shows that a local account lost access to it (revoked or expired) and no
+// claim that counts here needs it. A claim that does not count (a
+// stranger's, or one of several that nobody here vouches for) can thus
+// never keep a revoked record on this node; at worst it makes the node
+// drop a copy, which the next read fetches again under the policy.
 func keepRecord(as []*Access, local, replicaOf map[protocol.AccountID]bool, v vouchSet) Decision {
-	lost := ""
-	counting := countingClaims(as, v)
-	for _, a := range counting {
+	for _, a := range countingClaims(as, v) {
 		if local[a.Author] || local[a.Subject] || replicaOf[a.Author] || replicaOf[a.Subject] {
 			return allow(RuleKeepNeeded, "its author or subject is an account of this node or one it replicates")
 		}
@@ -576,18 +580,20 @@ func keepRecord(as []*Access, local, replicaOf map[protocol.AccountID]bool, v vo
 				return allow(RuleKeepNeeded, "%s, an account of this node, may read it", rd.Account)
 			}
 		}
+	}
+	for _, a := range as {
+		if !a.proven() {
+			continue
+		}
 		for _, lists := range [][]Reader{a.Revoked, a.Expired} {
 			for _, rd := range lists {
-				if local[rd.Account] && lost == "" {
-					lost = string(rd.Account)
+				if local[rd.Account] {
+					return refuse(RuleDropRevoked, "%s lost access to it under %s and nobody here needs it", rd.Account, a.Entry)
 				}
 			}
 		}
 	}
-	if lost == "" {
-		return allow(RuleKeepNotReceived, "no local account lost access to it")
-	}
-	return refuse(RuleDropRevoked, "%s lost access to it and nobody here needs it", lost)
+	return allow(RuleKeepNotReceived, "no local account lost access to it")
 }
 
 // exportRecord decides whether an export made for account id holds a

@@ -384,7 +384,7 @@ func (r *Repo) DropRevoked(ctx context.Context, self string, changed ...cid.Cid)
 		if err != nil {
 			return nil, err
 		}
-		if len(countingClaims(as, v)) == 0 || keepRecord(as, local, replicaOf, v).Allow {
+		if keepRecord(as, local, replicaOf, v).Allow {
 			continue
 		}
 		if err := r.st.Unpin(ctx, c); err != nil {

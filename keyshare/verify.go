@@ -109,6 +109,26 @@ func (r *Repo) Verify(ctx context.Context, opts VerifyOptions) (*VerifyReport, e
 			}
 		}
 	}
+	// A claim on a block that belongs to another record (an inner block,
+	// or the same bytes under another codec) contests that record too.
+	for c, f := range rebuilt.facts {
+		if len(f.Claims) == 0 {
+			continue
+		}
+		o, err := r.Owner(ctx, c)
+		if err != nil {
+			return nil, err
+		}
+		for _, root := range o.Records {
+			if root.Equals(c) {
+				continue
+			}
+			if line := fmt.Sprintf("%s: contested: claimed as a record, and its block belongs to record %s", c, root); !seen[line] {
+				seen[line] = true
+				rep.Problems = append(rep.Problems, line)
+			}
+		}
+	}
 	sort.Strings(rep.Problems)
 	if opts.Record.Defined() {
 		rep.Record = r.verifyRecord(ctx, opts.Record, opts.Keys)
