@@ -67,11 +67,11 @@ const (
 	RuleReadUnknown Rule = "read/unknown" // no verified record entry claims the CID
 
 	// Whether a claim counts on this node.
-	RuleClaimVouched          Rule = "claim/vouched"           // its author, or its proven subject, is an account this node vouches for
-	RuleClaimProven           Rule = "claim/proven"            // own or acknowledged, and the only claim on the block
-	RuleClaimPending          Rule = "claim/pending"           // another account's claim the subject has not acknowledged
-	RuleClaimContested        Rule = "claim/contested"         // one of several claims on the block, and this node vouches for none of its parties
-	RuleClaimNone             Rule = "claim/none"              // not a claim (no record entry)
+	RuleClaimVouched   Rule = "claim/vouched"   // its author, or its proven subject, is an account this node vouches for
+	RuleClaimProven    Rule = "claim/proven"    // own or acknowledged, and the only claim on the block
+	RuleClaimPending   Rule = "claim/pending"   // another account's claim the subject has not acknowledged
+	RuleClaimContested Rule = "claim/contested" // one of several claims on the block, and this node vouches for none of its parties
+	RuleClaimNone      Rule = "claim/none"      // not a claim (no record entry)
 
 	// Serving a block to a peer.
 	RulePeerUnknown     Rule = "serve/peer-unknown"     // the peer is no declared device or replica of any account

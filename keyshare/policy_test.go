@@ -153,7 +153,9 @@ func policyTable() []policyCase {
 			func(t *testing.T) Decision { return read(docAbout(false), pat) },
 			func(t *testing.T) Decision { return read(docAbout(false), mal) }},
 		{RuleReadGrantee, true,
-			func(t *testing.T) Decision { return read(newFacts().claim(pat, pat, 1).grant(pat, doc, 2, later).eval(), doc) },
+			func(t *testing.T) Decision {
+				return read(newFacts().claim(pat, pat, 1).grant(pat, doc, 2, later).eval(), doc)
+			},
 			func(t *testing.T) Decision {
 				// a grant by someone other than the subject gives nothing
 				return read(newFacts().claim(pat, pat, 1).grant(mal, doc, 2, 0).eval(), doc)
@@ -178,7 +180,9 @@ func policyTable() []policyCase {
 			func(t *testing.T) Decision { return read(own(), pat) }},
 		{RuleReadUnknown, false,
 			func(t *testing.T) Decision { return read(newFacts().grant(pat, doc, 2, 0).eval(), doc) },
-			func(t *testing.T) Decision { return read(newFacts().claim(pat, pat, 1).grant(pat, doc, 2, 0).eval(), doc) }},
+			func(t *testing.T) Decision {
+				return read(newFacts().claim(pat, pat, 1).grant(pat, doc, 2, 0).eval(), doc)
+			}},
 
 		{RuleClaimVouched, true,
 			func(t *testing.T) Decision { return claimCounts(claimBy(t, forged(), pat), true, vouch(pat)) },
@@ -236,7 +240,9 @@ func policyTable() []policyCase {
 				return serveRecordBlock(actingFor(doc), newFacts().claim(pat, pat, 1).grant(pat, doc, 2, 0).eval(), true, vouch(pat))
 			}},
 		{RuleBlockUnknown, false,
-			func(t *testing.T) Decision { return refuse(RuleBlockUnknown, "decided in MayServe: the block index knows nothing of it") },
+			func(t *testing.T) Decision {
+				return refuse(RuleBlockUnknown, "decided in MayServe: the block index knows nothing of it")
+			},
 			func(t *testing.T) Decision { return serveRecordBlock(actingFor(pat), own(), true, vouch(pat)) }},
 
 		{RuleChainOwn, true,

@@ -434,4 +434,3 @@ func (r *Repo) deleteRecords(ctx context.Context, roots []cid.Cid) error {
 	}
 	return nil
 }
-
