@@ -105,19 +105,6 @@ func (r *Repo) appendBlock(ctx context.Context, k *Keys, entries []protocol.Entr
 	return c, nil
 }
 
-// AppendEntries signs a block holding entries on k's chain and applies it,
-// checking the entries only as every verifier does (static validation,
-// PROTOCOL.md §4.5) and no access rule: a chain holds whatever its owner
-// signs, and the access policy decides what it is worth. It is the
-// low-level write that other implementations' entries, and tests of the
-// policy, go through; the typed operations (AddRecord, Grant, …) are the
-// ones to use otherwise.
-func (r *Repo) AppendEntries(ctx context.Context, k *Keys, entries []protocol.Entry) (cid.Cid, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.appendBlock(ctx, k, entries)
-}
-
 // commit stores verified blocks (all new, in chain order per author) and
 // applies them: blocks are written and synced first, then the index and
 // chain heads in one batch, then that batch is synced. A crash in between
@@ -182,7 +169,29 @@ func (r *Repo) commit(ctx context.Context, vbs []verifiedBlock) error {
 	if err := r.ds.Sync(ctx, datastore.NewKey("/keyshare")); err != nil {
 		return fmt.Errorf("sync chain state: %w", err)
 	}
-	r.chainsChanged(vbs)
+	changed := map[cid.Cid]bool{}
+	for c := range iw.facts {
+		changed[c] = true
+	}
+	for id, st := range states {
+		if slices.Equal(devicesBefore[id], st.Devices) {
+			continue
+		}
+		recs, err := r.recordsIn(ctx, id)
+		if err != nil {
+			// The commit is done; listeners look at every record instead.
+			changed = nil
+			break
+		}
+		for c := range recs {
+			changed[c] = true
+		}
+	}
+	var records []cid.Cid
+	for c := range changed {
+		records = append(records, c)
+	}
+	r.chainsChanged(vbs, records, changed == nil)
 	return nil
 }
 

@@ -13,7 +13,6 @@ import (
 
 	"github.com/ipfs/go-datastore"
 
-	"github.com/blockmrs/blockmrs/protocol"
 	"github.com/blockmrs/blockmrs/store"
 )
 
@@ -43,7 +42,7 @@ type Repo struct {
 	nodeID atomic.Pointer[string] // the node's peer ID, once SetNodeID is called
 
 	hooksMu  sync.Mutex // guards hooks and nextHook
-	hooks    map[int]func([]protocol.AccountID)
+	hooks    map[int]func(ChainChange)
 	nextHook int
 }
 

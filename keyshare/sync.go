@@ -98,18 +98,29 @@ func (r *Repo) ApplyChains(ctx context.Context, heads []cid.Cid, offered map[cid
 	return r.applyImport(ctx, heads, ci)
 }
 
+// ChainChange is what one commit changed.
+type ChainChange struct {
+	// Accounts lists the accounts whose chains advanced.
+	Accounts []protocol.AccountID
+	// Records lists the records whose access facts changed, and every
+	// record of an account whose declared nodes changed (its providers,
+	// or this node's role as its replica, may have changed with them).
+	Records []cid.Cid
+	// All is set when Records could not be listed: consider every record.
+	All bool
+}
+
 // OnChainChange registers fn to be called after every commit that changed
-// chains, with the accounts whose chains advanced. fn runs while the repo
-// is still busy with that commit: it must return quickly and must not call
-// back into the repo (hand the accounts to a goroutine). The returned
-// function unregisters fn.
-func (r *Repo) OnChainChange(fn func(accounts []protocol.AccountID)) (remove func()) {
+// chains. fn runs while the repo is still busy with that commit: it must
+// return quickly and must not call back into the repo (hand the change to
+// a goroutine). The returned function unregisters fn.
+func (r *Repo) OnChainChange(fn func(ChainChange)) (remove func()) {
 	r.hooksMu.Lock()
 	defer r.hooksMu.Unlock()
 	r.nextHook++
 	id := r.nextHook
 	if r.hooks == nil {
-		r.hooks = map[int]func([]protocol.AccountID){}
+		r.hooks = map[int]func(ChainChange){}
 	}
 	r.hooks[id] = fn
 	return func() {
@@ -119,21 +130,21 @@ func (r *Repo) OnChainChange(fn func(accounts []protocol.AccountID)) (remove fun
 	}
 }
 
-// chainsChanged tells the OnChainChange listeners which accounts advanced.
-func (r *Repo) chainsChanged(vbs []verifiedBlock) {
+// chainsChanged tells the OnChainChange listeners what a commit changed.
+func (r *Repo) chainsChanged(vbs []verifiedBlock, records []cid.Cid, all bool) {
 	seen := map[protocol.AccountID]bool{}
-	var ids []protocol.AccountID
+	ch := ChainChange{Records: records, All: all}
 	for _, vb := range vbs {
 		id := vb.block.AuthorID()
 		if !seen[id] {
 			seen[id] = true
-			ids = append(ids, id)
+			ch.Accounts = append(ch.Accounts, id)
 		}
 	}
 	r.hooksMu.Lock()
 	defer r.hooksMu.Unlock()
 	for _, fn := range r.hooks {
-		fn(ids)
+		fn(ch)
 	}
 }
 

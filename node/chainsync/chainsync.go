@@ -96,6 +96,12 @@ type Service struct {
 	logged   *peerlimit.Throttle         // log lines per misbehaving peer
 	pulling  map[cid.Cid]bool
 	fetching map[cid.Cid]bool
+	// changedRecs are records chain changes touched since fetchLoop last
+	// looked; fullScan asks it to look at every record instead; pending
+	// are wanted records not fetched yet (retried when providers come).
+	changedRecs map[cid.Cid]bool
+	fullScan    bool
+	pending     map[cid.Cid]keyshare.Wanted
 	// unannounced holds, per peer, accounts whose announcement to it
 	// failed, to be sent again.
 	unannounced map[peer.ID]map[protocol.AccountID]bool
@@ -124,13 +130,21 @@ func New(h host.Host, repo *keyshare.Repo, fetch Fetcher, log *slog.Logger) *Ser
 		pulling:  map[cid.Cid]bool{},
 		fetching: map[cid.Cid]bool{},
 
+		changedRecs: map[cid.Cid]bool{},
+		fullScan:    true, // resume records left unfetched by a previous run
+		pending:     map[cid.Cid]keyshare.Wanted{},
+
 		unannounced: map[peer.ID]map[protocol.AccountID]bool{},
 	}
-	s.unhook = repo.OnChainChange(func(ids []protocol.AccountID) {
+	s.unhook = repo.OnChainChange(func(ch keyshare.ChainChange) {
 		s.mu.Lock()
-		for _, id := range ids {
+		for _, id := range ch.Accounts {
 			s.changed[id] = true
 		}
+		for _, c := range ch.Records {
+			s.changedRecs[c] = true
+		}
+		s.fullScan = s.fullScan || ch.All
 		s.mu.Unlock()
 		poke(s.kick)
 		poke(s.wantKick)
@@ -140,7 +154,7 @@ func New(h host.Host, repo *keyshare.Repo, fetch Fetcher, log *slog.Logger) *Ser
 	h.Network().Notify(s.notifee)
 	s.spawn(s.announceLoop)
 	s.spawn(s.fetchLoop)
-	poke(s.wantKick) // resume records left unfetched by a previous run
+	poke(s.wantKick)
 	return s
 }
 
@@ -689,42 +703,88 @@ func (s *Service) announceTo(ctx context.Context, p peer.ID, ids []protocol.Acco
 // ---- records ----
 
 // fetchLoop drops the records revoked from local accounts and fetches the
-// records the node should hold and does not, whenever chains change (and
-// once at start, and every FetchRetry).
+// records the node should hold and does not. After a chain change it looks
+// only at the records the change touched, so its cost follows the change;
+// at start and every FullScanEvery it looks at every record (grants
+// expire without a chain change); every FetchRetry, and when a peer
+// connects, it tries the pending fetches again.
 func (s *Service) fetchLoop() {
 	retry := time.NewTicker(FetchRetry)
 	defer retry.Stop()
+	lastFull := time.Time{}
 	for {
-		chainsMoved := false
 		select {
 		case <-s.ctx.Done():
 			return
 		case <-s.wantKick:
-			chainsMoved = true
 		case <-retry.C:
 		}
-		if chainsMoved {
-			dropped, err := s.repo.DropRevoked(s.ctx, s.host.ID().String())
-			if err != nil && s.ctx.Err() == nil {
-				s.log.Warn("chainsync: dropping revoked records", "err", err)
-			}
-			for _, c := range dropped {
-				s.log.Info("chainsync: access revoked; local copy removed", "record", c)
-			}
+		s.mu.Lock()
+		full := s.fullScan || time.Since(lastFull) >= FullScanEvery
+		s.fullScan = false
+		changed := make([]cid.Cid, 0, len(s.changedRecs))
+		for c := range s.changedRecs {
+			changed = append(changed, c)
+		}
+		clear(s.changedRecs)
+		s.mu.Unlock()
+		if full {
+			lastFull = time.Now()
+			changed = nil
+		} else if len(changed) == 0 {
+			s.fetchPending()
+			continue
+		}
+		self := s.host.ID().String()
+		dropped, err := s.repo.DropRevoked(s.ctx, self, changed...)
+		if err != nil && s.ctx.Err() == nil {
+			s.log.Warn("chainsync: dropping revoked records", "err", err)
+		}
+		for _, c := range dropped {
+			s.log.Info("chainsync: access revoked; local copy removed", "record", c)
 		}
 		if s.fetch == nil {
 			continue
 		}
-		wanted, err := s.repo.WantedRecords(s.ctx, s.host.ID().String())
+		wanted, err := s.repo.WantedRecords(s.ctx, self, changed...)
 		if err != nil {
 			if s.ctx.Err() == nil {
 				s.log.Warn("chainsync: list wanted records", "err", err)
 			}
 			continue
 		}
-		for _, w := range wanted {
-			s.fetchInBackground(w)
+		s.mu.Lock()
+		if full {
+			clear(s.pending)
 		}
+		for _, c := range changed {
+			delete(s.pending, c) // wanted again below if still wanted
+		}
+		for _, w := range wanted {
+			s.pending[w.Record] = w
+		}
+		s.mu.Unlock()
+		s.fetchPending()
+	}
+}
+
+// FullScanEvery is how often fetchLoop looks at every record, not only
+// those chain changes touched.
+const FullScanEvery = 10 * time.Minute
+
+// fetchPending starts a fetch for every pending wanted record.
+func (s *Service) fetchPending() {
+	if s.fetch == nil {
+		return
+	}
+	s.mu.Lock()
+	todo := make([]keyshare.Wanted, 0, len(s.pending))
+	for _, w := range s.pending {
+		todo = append(todo, w)
+	}
+	s.mu.Unlock()
+	for _, w := range todo {
+		s.fetchInBackground(w)
 	}
 }
 
@@ -764,13 +824,21 @@ func (s *Service) fetchInBackground(w keyshare.Wanted) {
 			}
 			return
 		}
+		s.mu.Lock()
+		delete(s.pending, w.Record)
+		s.mu.Unlock()
 		s.log.Info("chainsync: record received", "record", w.Record, "for", w.For)
 	})
 }
 
-// Kick makes the service look again for records to fetch (a provider may
-// have come online).
-func (s *Service) Kick() { poke(s.wantKick) }
+// Kick makes the service look again at every record for what to fetch (a
+// provider may have come online).
+func (s *Service) Kick() {
+	s.mu.Lock()
+	s.fullScan = true
+	s.mu.Unlock()
+	poke(s.wantKick)
+}
 
 // AddrInfo parses a multiaddr ending in /p2p/PEER_ID.
 func AddrInfo(s string) (peer.AddrInfo, error) {

@@ -43,7 +43,9 @@ func recordEntry(t *testing.T, repo *keyshare.Repo, id protocol.AccountID, rec c
 }
 
 // forgeClaim has n sign a record entry claiming target about subject, with
-// junk wrapped keys and meta copied from the real record.
+// junk wrapped keys and meta copied from the real record, dated like n's
+// previous block (the earliest time the chain allows: before the record,
+// since n's chain is older) and applied to n's repo, which announces it.
 func forgeClaim(t *testing.T, n *testNode, target cid.Cid, subject protocol.AccountID, meta []byte) cid.Cid {
 	t.Helper()
 	subj, err := subject.Key()
@@ -53,11 +55,25 @@ func forgeClaim(t *testing.T, n *testNode, target cid.Cid, subject protocol.Acco
 	rec := &protocol.Record{Record: protocol.NewLink(target), Subject: subj, Meta: meta, Keys: []protocol.WrappedKey{
 		{To: n.keys.Public(), Key: []byte("junk")}, {To: subj, Key: []byte("junk")},
 	}}
-	head, err := n.repo.AppendEntries(t.Context(), n.keys, []protocol.Entry{protocol.NewEntry(rec)})
+	head, seq := headOf(t, n.repo, n.keys.ID)
+	blk, err := n.repo.Store().Blockstore().Get(t.Context(), head)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return head
+	prev, err := protocol.DecodeBlock(blk.RawData())
+	if err != nil {
+		t.Fatal(err)
+	}
+	link := protocol.NewLink(head)
+	b := &protocol.Block{Seq: seq + 1, Prev: &link, Time: prev.Time, Entries: []protocol.Entry{protocol.NewEntry(rec)}}
+	raw, c, err := b.Sign(n.keys.Sign)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.repo.ApplyChains(t.Context(), []cid.Cid{c}, map[cid.Cid][]byte{c: raw}); err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
 
 // blocksOf lists the blocks of the DAG rooted at root in n's store.
