@@ -281,21 +281,7 @@ func (r *Repo) MayServe(ctx context.Context, peerID string, c cid.Cid) (Decision
 		return Decision{}, err
 	}
 	if o.Chain != "" {
-		shared := map[protocol.AccountID][]*Access{}
-		for _, id := range roles.acting {
-			recs, err := r.sharedRecords(ctx, o.Chain, id)
-			if err != nil {
-				return Decision{}, err
-			}
-			for _, rc := range recs {
-				as, err := r.accessAll(ctx, rc)
-				if err != nil {
-					return Decision{}, err
-				}
-				shared[id] = append(shared[id], as...)
-			}
-		}
-		return serveChainBlock(roles, o.Chain, shared, v), nil
+		return r.chainDecision(ctx, roles, o.Chain, v)
 	}
 	// A record block is sent only if this node holds it (so no want for
 	// it is left pending, to be answered without a check when it arrives).
@@ -316,6 +302,76 @@ func (r *Repo) MayServe(ctx context.Context, peerID string, c cid.Cid) (Decision
 		}
 	}
 	return serveRecordBlock(roles, claims, held, v), nil
+}
+
+// chainDecision applies serveChainBlock to the chain of owner, loading
+// only the records owner shares with the peer's accounts.
+func (r *Repo) chainDecision(ctx context.Context, roles peerRoles, owner protocol.AccountID, v vouchSet) (Decision, error) {
+	shared := map[protocol.AccountID][]*Access{}
+	for _, id := range roles.acting {
+		recs, err := r.sharedRecords(ctx, owner, id)
+		if err != nil {
+			return Decision{}, err
+		}
+		for _, rc := range recs {
+			as, err := r.accessAll(ctx, rc)
+			if err != nil {
+				return Decision{}, err
+			}
+			shared[id] = append(shared[id], as...)
+		}
+	}
+	return serveChainBlock(roles, owner, shared, v), nil
+}
+
+// ChainsServedTo lists the accounts whose chains this node may send to
+// the peer with ID peerID (text form), by the same rule as MayServe for
+// their chain blocks. Only the accounts the peer's accounts share a record
+// with are considered (the shared-record index lists them), so the cost
+// follows what the peer is entitled to, not how many accounts the repo
+// knows.
+func (r *Repo) ChainsServedTo(ctx context.Context, peerID string) ([]protocol.AccountID, error) {
+	roles, err := r.declaredBy(ctx, peerID)
+	if err != nil || !roles.known() {
+		return nil, err
+	}
+	v, err := r.vouchSet(ctx)
+	if err != nil {
+		return nil, err
+	}
+	seen := map[protocol.AccountID]bool{}
+	candidates := append(append([]protocol.AccountID(nil), roles.acting...), roles.replicating...)
+	for _, id := range roles.acting {
+		prefix := sharedPrefix + string(id) + "/"
+		keys, err := listKeys(ctx, r.ds, prefix)
+		if err != nil {
+			return nil, err
+		}
+		for _, k := range keys {
+			other, _, _ := strings.Cut(strings.TrimPrefix(k.String(), prefix), "/")
+			candidates = append(candidates, protocol.AccountID(other))
+		}
+	}
+	var out []protocol.AccountID
+	for _, owner := range candidates {
+		if seen[owner] {
+			continue
+		}
+		seen[owner] = true
+		if _, err := r.state(ctx, owner); errors.Is(err, ErrUnknownAccount) {
+			continue
+		} else if err != nil {
+			return nil, err
+		}
+		d, err := r.chainDecision(ctx, roles, owner, v)
+		if err != nil {
+			return nil, err
+		}
+		if d.Allow {
+			out = append(out, owner)
+		}
+	}
+	return out, nil
 }
 
 func (r *Repo) isLocal(ctx context.Context, id protocol.AccountID) (bool, error) {

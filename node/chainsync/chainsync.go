@@ -589,9 +589,9 @@ func (s *Service) connected(_ network.Network, c network.Conn) {
 	s.spawn(func() {
 		ctx, cancel := context.WithTimeout(s.ctx, time.Minute)
 		defer cancel()
-		ids, err := s.allAccounts(ctx)
+		ids, err := s.repo.ChainsServedTo(ctx, p.String())
 		if err != nil {
-			s.log.Warn("chainsync: list accounts", "err", err)
+			s.log.Warn("chainsync: list chains entitled to a peer", "peer", p, "err", err)
 			return
 		}
 		s.announceTo(ctx, p, ids)
@@ -609,18 +609,6 @@ func (s *Service) connected(_ network.Network, c network.Conn) {
 			s.learnAccountsIn(ctx, p, id)
 		}
 	})
-}
-
-func (s *Service) allAccounts(ctx context.Context) ([]protocol.AccountID, error) {
-	all, err := s.repo.Accounts(ctx)
-	if err != nil {
-		return nil, err
-	}
-	ids := make([]protocol.AccountID, 0, len(all))
-	for _, a := range all {
-		ids = append(ids, a.ID)
-	}
-	return ids, nil
 }
 
 // announceLoop announces changed chains to connected peers, and sends
