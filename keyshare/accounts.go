@@ -114,6 +114,7 @@ func (r *Repo) AddAccount(ctx context.Context, k *Keys, name string, role protoc
 	if err := putJSON(ctx, r.ds, keyLocal(k.ID), localAccount{Created: b.Time}); err != nil {
 		return err
 	}
+	r.cache.invalidate()
 	if _, err := r.ds.Get(ctx, keyDefault); err != nil {
 		if err := r.ds.Put(ctx, keyDefault, []byte(k.ID)); err != nil {
 			return err

@@ -68,12 +68,17 @@ func (r *Repo) Owner(ctx context.Context, c cid.Cid) (BlockOwner, error) {
 	if !c.Defined() {
 		return o, nil
 	}
+	if cached, ok := cacheGet(&r.cache, &r.cache.owners, mhKey(c.Hash())); ok {
+		return cached, nil
+	}
+	gen := r.cache.generation()
 	id, err := r.chainBlockOwner(ctx, c)
 	if err != nil {
 		return o, err
 	}
 	if id != "" {
 		o.Chain = id
+		cachePut(&r.cache, &r.cache.owners, gen, mhKey(c.Hash()), o)
 		return o, nil
 	}
 	prefix := recBlockPrefix(c)
@@ -88,6 +93,7 @@ func (r *Repo) Owner(ctx context.Context, c cid.Cid) (BlockOwner, error) {
 		}
 		o.Records = append(o.Records, root)
 	}
+	cachePut(&r.cache, &r.cache.owners, gen, mhKey(c.Hash()), o)
 	return o, nil
 }
 
@@ -141,7 +147,9 @@ func (r *Repo) completeChainBlockIndex(ctx context.Context) error {
 	if err := batch.Put(ctx, keyChainIndexDone, nil); err != nil {
 		return err
 	}
-	if err := batch.Commit(ctx); err != nil {
+	err = batch.Commit(ctx)
+	r.cache.invalidate()
+	if err != nil {
 		return fmt.Errorf("index chain blocks: %w", err)
 	}
 	return nil
@@ -203,7 +211,9 @@ func (r *Repo) indexRecords(ctx context.Context, roots []cid.Cid) error {
 			}
 		}
 	}
-	if err := batch.Commit(ctx); err != nil {
+	err = batch.Commit(ctx)
+	r.cache.invalidate()
+	if err != nil {
 		return fmt.Errorf("commit block index: %w", err)
 	}
 	return nil

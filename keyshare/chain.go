@@ -163,7 +163,9 @@ func (r *Repo) commit(ctx context.Context, vbs []verifiedBlock) error {
 	if err := iw.write(batch); err != nil {
 		return err
 	}
-	if err := batch.Commit(ctx); err != nil {
+	err = batch.Commit(ctx)
+	r.cache.invalidate()
+	if err != nil {
 		return fmt.Errorf("commit chain state: %w", err)
 	}
 	if err := r.ds.Sync(ctx, datastore.NewKey("/keyshare")); err != nil {

@@ -186,7 +186,9 @@ func (r *Repo) rebuildPeerIndex(ctx context.Context, onlyIfMissing bool) (proble
 	if err := batch.Put(ctx, keyPeerIndexDone, nil); err != nil {
 		return nil, err
 	}
-	if err := batch.Commit(ctx); err != nil {
+	err = batch.Commit(ctx)
+	r.cache.invalidate()
+	if err != nil {
 		return nil, fmt.Errorf("peer index: %w", err)
 	}
 	sort.Strings(problems)
@@ -196,11 +198,19 @@ func (r *Repo) rebuildPeerIndex(ctx context.Context, onlyIfMissing bool) (proble
 // declaredBy returns, from the peer index (one prefix read: it runs for
 // every block a peer asks for), the accounts that declare the peer as
 // acting for them and those that declare it as their replica.
-func (r *Repo) declaredBy(ctx context.Context, peerID string) (peerRoles, error) {
-	var roles peerRoles
+func (r *Repo) declaredBy(ctx context.Context, peerID string) (roles peerRoles, err error) {
 	if peerID == "" || strings.Contains(peerID, "/") {
-		return roles, nil
+		return peerRoles{}, nil
 	}
+	if cached, ok := cacheGet(&r.cache, &r.cache.roles, peerID); ok {
+		return cached, nil
+	}
+	gen := r.cache.generation()
+	defer func() {
+		if err == nil {
+			cachePut(&r.cache, &r.cache.roles, gen, peerID, roles)
+		}
+	}()
 	prefix := peerIndexPrefix + peerID + "/"
 	res, err := r.ds.Query(ctx, query.Query{Prefix: prefix})
 	if err != nil {
@@ -230,6 +240,12 @@ func (r *Repo) SetNodeID(peerID string) { r.nodeID.Store(&peerID) }
 // vouchSet returns the accounts this node vouches for: its own accounts
 // and those that declare it as their replica.
 func (r *Repo) vouchSet(ctx context.Context) (vouchSet, error) {
+	r.cache.mu.Lock()
+	cached, gen := r.cache.vouch, r.cache.gen
+	r.cache.mu.Unlock()
+	if cached != nil {
+		return cached, nil
+	}
 	keys, err := listKeys(ctx, r.ds, "/keyshare/local/")
 	if err != nil {
 		return nil, err
@@ -247,5 +263,10 @@ func (r *Repo) vouchSet(ctx context.Context) (vouchSet, error) {
 			v[id] = true
 		}
 	}
+	r.cache.mu.Lock()
+	if r.cache.gen == gen {
+		r.cache.vouch = v
+	}
+	r.cache.mu.Unlock()
 	return v, nil
 }

@@ -79,6 +79,10 @@ func sharedKeys(c cid.Cid, f *recordFacts) []datastore.Key {
 // sharedKeys).
 func (r *Repo) sharedRecords(ctx context.Context, a, b protocol.AccountID) ([]cid.Cid, error) {
 	prefix := sharedPrefix + string(a) + "/" + string(b) + "/"
+	if cached, ok := cacheGet(&r.cache, &r.cache.shared, prefix); ok {
+		return cached, nil
+	}
+	gen := r.cache.generation()
 	keys, err := listKeys(ctx, r.ds, prefix)
 	if err != nil {
 		return nil, err
@@ -91,6 +95,7 @@ func (r *Repo) sharedRecords(ctx context.Context, a, b protocol.AccountID) ([]ci
 		}
 		out = append(out, c)
 	}
+	cachePut(&r.cache, &r.cache.shared, gen, prefix, out)
 	return out, nil
 }
 
@@ -134,7 +139,9 @@ func (r *Repo) completeSharedIndex(ctx context.Context) error {
 	if err := batch.Put(ctx, keySharedIndexDone, nil); err != nil {
 		return err
 	}
-	if err := batch.Commit(ctx); err != nil {
+	err = batch.Commit(ctx)
+	r.cache.invalidate()
+	if err != nil {
 		return fmt.Errorf("index shared records: %w", err)
 	}
 	return nil
@@ -456,11 +463,25 @@ func (r *Repo) viewOf(ctx context.Context, c cid.Cid, id protocol.AccountID) (vi
 }
 
 func (r *Repo) accessAll(ctx context.Context, c cid.Cid) ([]*Access, error) {
+	f, err := r.facts(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	return evaluate(c, f, r.now()), nil
+}
+
+// facts returns the record facts of c (cached; see decisionCache).
+func (r *Repo) facts(ctx context.Context, c cid.Cid) (*recordFacts, error) {
+	if f, ok := cacheGet(&r.cache, &r.cache.facts, c); ok {
+		return f, nil
+	}
+	gen := r.cache.generation()
 	f := &recordFacts{}
 	if _, err := getJSON(ctx, r.ds, keyRecordFacts(c), f); err != nil {
 		return nil, err
 	}
-	return evaluate(c, f, r.now()), nil
+	cachePut(&r.cache, &r.cache.facts, gen, c, f)
+	return f, nil
 }
 
 // RecordsOf returns the access state of every record account id appears in

@@ -40,6 +40,7 @@ type Repo struct {
 	clock func() time.Time
 
 	nodeID atomic.Pointer[string] // the node's peer ID, once SetNodeID is called
+	cache  decisionCache
 
 	hooksMu  sync.Mutex // guards hooks and nextHook
 	hooks    map[int]func(ChainChange)

@@ -284,6 +284,7 @@ func (r *Repo) compareIndex(ctx context.Context, rebuilt *indexWriter, rep *Veri
 		}
 	}
 	sort.Strings(rep.IndexProblems)
+	defer r.cache.invalidate()
 	if err := batch.Commit(ctx); err != nil {
 		return err
 	}

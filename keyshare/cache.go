@@ -1,0 +1,64 @@
+package keyshare
+
+import (
+	"sync"
+
+	"github.com/ipfs/go-cid"
+)
+
+// decisionCache keeps what access decisions read over and over — the
+// accounts this node vouches for, each peer's declared accounts, record
+// facts, block owners and the records two accounts share — decoded in memory, so that deciding a want
+// costs map lookups rather than datastore reads and JSON decoding. Every
+// write to the access state calls invalidate, which drops it all: a
+// decision never rests on facts older than the last commit. Entries are
+// immutable once cached (evaluate and the policy only read them).
+type decisionCache struct {
+	mu     sync.Mutex
+	gen    uint64
+	vouch  vouchSet
+	roles  map[string]peerRoles
+	facts  map[cid.Cid]*recordFacts
+	owners map[string]BlockOwner // by multihash
+	shared map[string][]cid.Cid  // by shared-record index prefix
+}
+
+// maxCached bounds each map; a full map is emptied (the cache is only a
+// shortcut).
+const maxCached = 16384
+
+// generation returns the current generation: a value read from the
+// datastore after it may be stored under it.
+func (c *decisionCache) generation() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.gen
+}
+
+// invalidate drops everything cached.
+func (c *decisionCache) invalidate() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++
+	c.vouch, c.roles, c.facts, c.owners, c.shared = nil, nil, nil, nil, nil
+}
+
+func cacheGet[K comparable, V any](c *decisionCache, m *map[K]V, k K) (V, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	v, ok := (*m)[k]
+	return v, ok
+}
+
+// cachePut stores v under k if nothing was written since gen.
+func cachePut[K comparable, V any](c *decisionCache, m *map[K]V, gen uint64, k K, v V) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.gen != gen {
+		return
+	}
+	if *m == nil || len(*m) >= maxCached {
+		*m = map[K]V{}
+	}
+	(*m)[k] = v
+}
