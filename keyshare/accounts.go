@@ -124,13 +124,21 @@ func (r *Repo) AddAccount(ctx context.Context, k *Keys, name string, role protoc
 }
 
 // Unlock reads a local account's keys, decrypting them with passphrase
-// when they are encrypted.
+// when they are encrypted. Decryptions are bounded per process
+// (MaxConcurrentUnlocks) and concurrent ones of the same keys with the
+// same passphrase share the work; Unlock returns ctx's error when ctx
+// ends while it waits.
 func (r *Repo) Unlock(ctx context.Context, id protocol.AccountID, passphrase []byte) (*Keys, error) {
 	data, err := readKeyFile(r.keyPath(id))
 	if err != nil {
 		return nil, err
 	}
-	k, err := parseKeyFile(data, passphrase)
+	var k *Keys
+	if keyFileEncrypted(data) && len(passphrase) > 0 {
+		k, err = unlockEncrypted(ctx, id, data, passphrase)
+	} else {
+		k, err = parseKeyFile(data, passphrase)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("unlock %s: %w", id, err)
 	}

@@ -2,14 +2,21 @@ package keyshare
 
 import (
 	"bytes"
+	"context"
 	"crypto/ed25519"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
+	"slices"
+	"sync"
 
 	"filippo.io/age"
 	"filippo.io/age/armor"
@@ -198,4 +205,119 @@ func syncDir(dir string) error {
 	}
 	defer d.Close()
 	return d.Sync()
+}
+
+// MaxConcurrentUnlocks bounds the encrypted key files a process decrypts
+// at once. Each decryption runs age's scrypt (work factor 18: about
+// 256 MiB and a second of one core), so a process spends at most
+// MaxConcurrentUnlocks × 256 MiB = 512 MiB on unlocks however many
+// commands unlock at once (a daemon running commands for its clients);
+// the others wait their turn, or give up when their context ends.
+const MaxConcurrentUnlocks = 2
+
+// scryptSlots is the process's unlock semaphore: memory is a process's,
+// whatever repos it holds open.
+var scryptSlots = make(chan struct{}, MaxConcurrentUnlocks)
+
+// unlocking holds the unlocks in flight: concurrent unlocks of the same
+// key file with the same passphrase share one decryption. A flight is
+// forgotten when it ends, so no key material outlives the calls that
+// asked for it, and a later unlock decrypts again.
+var unlocking = flights{m: map[string]*flight{}}
+
+// flightMAC keys the names of flights, so that a name (a MAC of the
+// passphrase) says nothing outside this process.
+var flightMAC = rand.Text()
+
+type flights struct {
+	mu sync.Mutex
+	m  map[string]*flight
+}
+
+type flight struct {
+	done    chan struct{}
+	keys    *Keys
+	err     error
+	waiters int                // callers still waiting
+	cancel  context.CancelFunc // ends the flight's wait for a slot
+}
+
+// flightName names the decryption of key file data of account id with
+// passphrase.
+func flightName(id protocol.AccountID, data, passphrase []byte) string {
+	m := hmac.New(sha256.New, []byte(flightMAC))
+	for _, part := range [][]byte{[]byte(id), data, passphrase} {
+		m.Write(binary.AppendUvarint(nil, uint64(len(part))))
+		m.Write(part)
+	}
+	return string(m.Sum(nil))
+}
+
+// unlockEncrypted decrypts the encrypted key file data of account id,
+// sharing the work with concurrent calls for the same file and
+// passphrase, and waiting for one of the process's MaxConcurrentUnlocks
+// slots. It returns ctx's error as soon as ctx ends; the decryption then
+// goes on only while another caller waits for it (a decryption that has
+// begun runs to its end, holding its slot, since scrypt cannot stop).
+func unlockEncrypted(ctx context.Context, id protocol.AccountID, data, passphrase []byte) (*Keys, error) {
+	name := flightName(id, data, passphrase)
+	fs := &unlocking
+	fs.mu.Lock()
+	f, ok := fs.m[name]
+	if !ok {
+		fctx, cancel := context.WithCancel(context.Background())
+		f = &flight{done: make(chan struct{}), cancel: cancel}
+		fs.m[name] = f
+		p := bytes.Clone(passphrase) // the caller may clear its copy once it returns
+		go func() {
+			defer cancel()
+			k, err := decryptInSlot(fctx, data, p)
+			clear(p)
+			fs.mu.Lock()
+			if fs.m[name] == f {
+				delete(fs.m, name)
+			}
+			fs.mu.Unlock()
+			f.keys, f.err = k, err
+			close(f.done)
+		}()
+	}
+	f.waiters++
+	fs.mu.Unlock()
+
+	select {
+	case <-f.done:
+		if f.err != nil {
+			return nil, f.err
+		}
+		// Each caller gets its own copy: none can spoil another's.
+		return &Keys{ID: f.keys.ID, Sign: slices.Clone(f.keys.Sign), Age: f.keys.Age}, nil
+	case <-ctx.Done():
+		fs.mu.Lock()
+		if f.waiters--; f.waiters == 0 {
+			f.cancel()
+			if fs.m[name] == f {
+				delete(fs.m, name) // a newcomer starts afresh
+			}
+		}
+		fs.mu.Unlock()
+		return nil, ctx.Err()
+	}
+}
+
+// decryptInSlot takes one of the process's unlock slots (or gives up when
+// ctx ends) and decrypts the key file in it. Before it frees the slot it
+// collects the garbage, so that the next decryption reuses the memory of
+// this one instead of growing the heap.
+func decryptInSlot(ctx context.Context, data, passphrase []byte) (*Keys, error) {
+	select {
+	case scryptSlots <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	defer func() {
+		runtime.GC()
+		<-scryptSlots
+	}()
+	return parseKeyFile(data, passphrase)
 }

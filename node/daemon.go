@@ -33,8 +33,10 @@ import (
 const APIAddrFile = api.AddrFile
 
 // DefaultShutdownTimeout is how long Run waits for API requests in flight
-// when it stops.
-const DefaultShutdownTimeout = 10 * time.Second
+// when it stops. Commands running through the API are cancelled first and
+// stop at once, so this bounds only a request that ignores cancellation;
+// with it the whole daemon stops within 2 s of SIGTERM.
+const DefaultShutdownTimeout = time.Second
 
 // Info describes a running daemon.
 type Info struct {
@@ -98,7 +100,9 @@ type Runtime struct {
 // cancellation of ctx.
 //
 // Run returns nil after a shutdown asked for by ctx, and an error when the
-// node cannot start or the API fails while running.
+// node cannot start or the API fails while running. Errors name the step
+// that failed without a "daemon:" prefix: the caller knows it ran the
+// daemon (the command line prints "blockmrs: daemon: ...").
 func (d *Daemon) Run(ctx context.Context, repoDir string) (err error) {
 	log := d.Logger
 	if log == nil {
@@ -111,40 +115,40 @@ func (d *Daemon) Run(ctx context.Context, repoDir string) (err error) {
 
 	repo, err := OpenRepo(ctx, repoDir, true)
 	if err != nil {
-		return fmt.Errorf("daemon: %w", err)
+		return err
 	}
 	defer func() {
 		if cerr := repo.Close(); cerr != nil {
-			err = errors.Join(err, fmt.Errorf("daemon: close repo: %w", cerr))
+			err = errors.Join(err, fmt.Errorf("close repo: %w", cerr))
 		}
 	}()
 
 	cfg, created, err := config.LoadOrCreate(repoDir)
 	if err != nil {
-		return fmt.Errorf("daemon: %w", err)
+		return err
 	}
 	if created {
 		log.Info("wrote default config", "path", config.Path(repoDir))
 	}
 	if err := cfg.ApplyEnv(d.Getenv); err != nil {
-		return fmt.Errorf("daemon: %w", err)
+		return err
 	}
 	key, err := p2p.LoadOrCreateKey(repoDir)
 	if err != nil {
-		return fmt.Errorf("daemon: %w", err)
+		return err
 	}
 	token, err := api.LoadOrCreateToken(repoDir)
 	if err != nil {
-		return fmt.Errorf("daemon: %w", err)
+		return err
 	}
 
 	h, err := p2p.NewHost(ctx, cfg, key)
 	if err != nil {
-		return fmt.Errorf("daemon: %w", err)
+		return err
 	}
 	defer func() {
 		if cerr := h.Close(); cerr != nil {
-			err = errors.Join(err, fmt.Errorf("daemon: close host: %w", cerr))
+			err = errors.Join(err, fmt.Errorf("close host: %w", cerr))
 		}
 	}()
 
@@ -152,7 +156,7 @@ func (d *Daemon) Run(ctx context.Context, repoDir string) (err error) {
 	ex := exchange.New(h, repo, log)
 	defer func() {
 		if cerr := ex.Close(); cerr != nil {
-			err = errors.Join(err, fmt.Errorf("daemon: close exchange: %w", cerr))
+			err = errors.Join(err, fmt.Errorf("close exchange: %w", cerr))
 		}
 	}()
 
@@ -182,7 +186,7 @@ func (d *Daemon) Run(ctx context.Context, repoDir string) (err error) {
 	if cfg.MDNS {
 		svc, err := p2p.StartMDNS(h, log)
 		if err != nil {
-			return fmt.Errorf("daemon: mdns: %w", err)
+			return fmt.Errorf("mdns: %w", err)
 		}
 		defer svc.Close()
 	}
@@ -193,7 +197,7 @@ func (d *Daemon) Run(ctx context.Context, repoDir string) (err error) {
 	}
 	srv, err := api.Listen(ctx, api.Options{Addr: cfg.API, Token: token, Host: h, Accounts: repo, Exec: execFn, Logger: log})
 	if err != nil {
-		return fmt.Errorf("daemon: %w", err)
+		return err
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve() }()
@@ -201,21 +205,21 @@ func (d *Daemon) Run(ctx context.Context, repoDir string) (err error) {
 	addrFile := filepath.Join(repoDir, APIAddrFile)
 	defer func() {
 		if rerr := os.Remove(addrFile); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
-			err = errors.Join(err, fmt.Errorf("daemon: %w", rerr))
+			err = errors.Join(err, rerr)
 		}
 		sctx, cancel := context.WithTimeout(context.Background(), timeout)
 		defer cancel()
 		if serr := srv.Shutdown(sctx); serr != nil {
-			err = errors.Join(err, fmt.Errorf("daemon: %w", serr))
+			err = errors.Join(err, serr)
 		}
 		if !serveDone {
 			if serr := <-served; serr != nil {
-				err = errors.Join(err, fmt.Errorf("daemon: %w", serr))
+				err = errors.Join(err, serr)
 			}
 		}
 	}()
 	if err := fsutil.WriteFileAtomic(addrFile, []byte(srv.URL()+"\n"), 0o600); err != nil {
-		return fmt.Errorf("daemon: %w", err)
+		return err
 	}
 
 	if peers, _ := cfg.BootstrapPeers(); len(peers) > 0 {
@@ -245,7 +249,7 @@ func (d *Daemon) Run(ctx context.Context, repoDir string) (err error) {
 		if serr == nil {
 			serr = errors.New("api stopped")
 		}
-		return fmt.Errorf("daemon: %w", serr)
+		return serr
 	}
 }
 

@@ -73,7 +73,7 @@ blockmrs add --kind fhir --for alice observation.json`)
 			}
 			subject = s.ID
 		}
-		in, err := f.openInput(file)
+		in, err := f.openInput(ctx, file)
 		if err != nil {
 			return err
 		}

@@ -461,23 +461,6 @@ func (n names) long(id protocol.AccountID) string {
 	return string(id)
 }
 
-// openInput opens FILE (relative to the command's folder), or stdin for
-// "-".
-func (f *cmdFlags) openInput(name string) (io.ReadCloser, error) {
-	if name == "-" {
-		return io.NopCloser(f.invocation().stdin), nil
-	}
-	file, err := os.Open(f.path(name))
-	if err != nil {
-		return nil, pathErrorAs(err, f.path(name), name)
-	}
-	if st, err := file.Stat(); err == nil && st.IsDir() {
-		file.Close()
-		return nil, fmt.Errorf("%s is a folder", name)
-	}
-	return file, nil
-}
-
 // pathErrorAs makes an error about the file resolved name it as the user
 // gave it (given), as it reads when the command runs in its own folder.
 func pathErrorAs(err error, resolved, given string) error {

@@ -248,7 +248,7 @@ func TestCommandsThroughDaemon(t *testing.T) {
 	}
 	cmd.Process.Signal(os.Interrupt)
 	err = cmd.Wait()
-	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 || stderr.String() != "blockmrs: add: interrupted\n" {
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 130 || stderr.String() != "blockmrs: add: interrupted\n" {
 		t.Fatalf("interrupted add: %v %q", err, stderr.String())
 	}
 	for _, l := range p.ls() {

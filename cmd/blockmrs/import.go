@@ -79,7 +79,7 @@ func importFile(ctx context.Context, f *cmdFlags, repo *keyshare.Repo, name stri
 	if err != nil {
 		return nil, err
 	}
-	in, err := f.openInput(name)
+	in, err := f.openInput(ctx, name)
 	if err != nil {
 		return nil, err
 	}

@@ -149,7 +149,7 @@ func execute(ctx context.Context, inv *invocation, args []string) int {
 		return report(inv, cmd.name, fmt.Errorf("cannot run inside the daemon: stop the daemon, then run 'blockmrs %s'", cmd.name))
 	}
 	slog.Debug("run", "command", cmd.name, "in_daemon", inv.inDaemon())
-	err := cmd.run(withInvocation(ctx, inv), args)
+	err := cancelledBy(ctx, cmd.run(withInvocation(ctx, inv), args))
 	var locked *repoLockedError
 	if !inv.inDaemon() && errors.As(err, &locked) {
 		if code, ok := runInDaemon(ctx, inv, locked, cmd.name, all); ok {
@@ -219,7 +219,7 @@ func runInDaemon(ctx context.Context, inv *invocation, locked *repoLockedError, 
 		err = fmt.Errorf("the keys are encrypted and the command had begun reading stdin: set $%s", envPassphrase)
 	}
 	if err != nil {
-		return report(inv, name, err), true
+		return report(inv, name, cancelledBy(ctx, err)), true
 	}
 	return code, true
 }

@@ -3,7 +3,9 @@
 //
 // Exit status: 0 on success, 1 when the command failed, 2 when it was
 // called wrongly (unknown command or flag, missing or extra argument,
-// unparseable value). Errors are one line on stderr.
+// unparseable value), 128+N when signal N stopped it (130 for SIGINT,
+// 143 for SIGTERM; the daemon exits 0 after a clean shutdown). Errors are
+// one line on stderr.
 package main
 
 import (
@@ -43,12 +45,47 @@ func main() { os.Exit(run(os.Args[1:])) }
 
 // run runs the command line args in this process (see execute: a command
 // that finds the repo held by a running daemon runs inside it).
+//
+// The first SIGINT or SIGTERM cancels the command's context with a
+// *signalError as its cause; every command stops on it (input waits
+// included, see input.go) and exits 128+N. A second one kills at once.
 func run(args []string) int {
 	setupLogging()
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	go func() { <-ctx.Done(); stop() }() // a second Ctrl-C kills at once
+	ctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		sig := <-sigs
+		signal.Stop(sigs) // the default again: a second signal kills at once
+		s, _ := sig.(syscall.Signal)
+		cancel(&signalError{s})
+	}()
 	return execute(ctx, osInvocation(), args)
+}
+
+// signalError is the cause of a command's cancellation by a signal.
+type signalError struct{ sig syscall.Signal }
+
+func (e *signalError) Error() string {
+	if e.sig == syscall.SIGTERM {
+		return "terminated"
+	}
+	return "interrupted"
+}
+
+// exitStatus is what shells report for a process the signal ended.
+func (e *signalError) exitStatus() int { return 128 + int(e.sig) }
+
+// cancelledBy replaces a cancellation error with ctx's cause when there is
+// one (a signal, the daemon stopping), so that the report names it.
+func cancelledBy(ctx context.Context, err error) error {
+	if errors.Is(err, context.Canceled) {
+		if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
+			return cause
+		}
+	}
+	return err
 }
 
 func lookup(name string) *command {
@@ -82,6 +119,11 @@ func report(inv *invocation, name string, err error) int {
 	if errors.As(err, &ue) {
 		fmt.Fprintf(inv.stderr, "blockmrs: %s: %s (see 'blockmrs %s --help')\n", name, oneLine(err.Error()), name)
 		return 2
+	}
+	var sig *signalError
+	if errors.As(err, &sig) {
+		fmt.Fprintf(inv.stderr, "blockmrs: %s: %s\n", name, sig)
+		return sig.exitStatus()
 	}
 	if errors.Is(err, context.Canceled) {
 		err = errors.New("interrupted")

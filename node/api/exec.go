@@ -27,6 +27,10 @@ import (
 	"time"
 )
 
+// ErrStopping is the cause (context.Cause) of the cancellation of a
+// command running through exec when the server shuts down.
+var ErrStopping = errors.New("cancelled: the daemon is stopping")
+
 // Paths of the exec endpoint and of the token proof.
 const (
 	execPath  = "/api/v1/exec"
@@ -121,7 +125,9 @@ type NeedPassphrase interface {
 
 // ExecFunc runs one command inside the daemon. It reads the command's
 // stdin from stdin, writes its output to stdout and stderr and returns
-// the exit status; it must stop when ctx ends (the client went away).
+// the exit status; it must stop when ctx ends (the client went away, or
+// the server shuts down: then context.Cause(ctx) is ErrStopping). A read
+// of stdin waiting when ctx ends fails with ctx's error.
 // stdout also implements NeedPassphrase. It must not keep stdin, stdout
 // or stderr after it returns.
 type ExecFunc func(ctx context.Context, req ExecRequest, stdin io.Reader, stdout, stderr io.Writer) int
@@ -291,9 +297,11 @@ func (s *Server) exec(w http.ResponseWriter, r *http.Request) {
 	_ = rc.SetWriteDeadline(time.Time{})
 	_ = rc.SetReadDeadline(time.Now().Add(ExecStdinIdle))
 
-	ctx, cancel := context.WithCancel(r.Context())
+	ctx, cancelCause := context.WithCancelCause(r.Context())
+	cancel := func() { cancelCause(nil) }
 	defer cancel()
-	defer context.AfterFunc(s.stopping, cancel)() // Shutdown cancels the command
+	// Shutdown cancels the command, saying why.
+	defer context.AfterFunc(s.stopping, func() { cancelCause(ErrStopping) })()
 	req := ExecRequest{Args: h.Args, Cwd: h.Cwd, TTY: h.TTY, StdoutTTY: h.StdoutTTY}
 	if h.Passphrase != nil {
 		req.Passphrase = []byte(*h.Passphrase)
@@ -314,6 +322,9 @@ func (s *Server) exec(w http.ResponseWriter, r *http.Request) {
 			_ = rc.SetReadDeadline(time.Now())
 			<-pumped
 		}()
+		// A command cancelled while it waits for the client's stdin
+		// stops waiting.
+		defer context.AfterFunc(ctx, func() { pr.CloseWithError(ctx.Err()) })()
 		stdin = &stdinReader{pr: pr, fw: fw}
 	}
 	w.Header().Set("Content-Type", "application/vnd.blockmrs.exec")

@@ -65,8 +65,6 @@ const (
 	// pullAttempts bounds the tries of an announced chain's pull; they
 	// are spaced 1 s, 2 s, 4 s, … apart.
 	pullAttempts = 5
-	// logEvery is how often one peer's bad messages are logged.
-	logEvery = time.Minute
 )
 
 // Fetcher gets a record's whole DAG from the given peers (and any other
@@ -126,7 +124,7 @@ func New(h host.Host, repo *keyshare.Repo, fetch Fetcher, log *slog.Logger) *Ser
 		wantKick: make(chan struct{}, 1),
 		changed:  map[protocol.AccountID]bool{},
 		limits:   peerlimit.NewRate(RequestRate, RequestBurst),
-		logged:   peerlimit.NewThrottle(logEvery),
+		logged:   peerlimit.NewThrottle(peerlimit.LogEvery),
 		pulling:  map[cid.Cid]bool{},
 		fetching: map[cid.Cid]bool{},
 
@@ -188,7 +186,7 @@ func poke(ch chan struct{}) {
 	}
 }
 
-// logPeer logs a peer's misbehaviour at most once per logEvery.
+// logPeer logs a peer's misbehaviour at most once per peerlimit.LogEvery.
 func (s *Service) logPeer(p peer.ID, msg string, err error) {
 	if s.logged.Allow(p) {
 		s.log.Warn("chainsync: "+msg, "peer", p, "err", err)

@@ -77,7 +77,7 @@ func New(h host.Host, repo *keyshare.Repo, log *slog.Logger) *Exchange {
 	// replica among those it vouches for.
 	repo.SetNodeID(h.ID().String())
 	ctx, cancel := context.WithCancel(context.Background())
-	e := &Exchange{host: h, repo: repo, log: log, ctx: ctx, cancel: cancel, refusalLog: peerlimit.NewThrottle(refusalLogEvery)}
+	e := &Exchange{host: h, repo: repo, log: log, ctx: ctx, cancel: cancel, refusalLog: peerlimit.NewThrottle(peerlimit.LogEvery)}
 	net := bsnet.NewFromIpfsHost(h)
 	e.bs = bitswap.New(ctx, net, nil, repo.Store().Blockstore(),
 		bitswap.WithPeerBlockRequestFilter(e.allow),
@@ -114,11 +114,8 @@ func (e *Exchange) allow(p peer.ID, c cid.Cid) bool {
 	return ok
 }
 
-// refusalLogEvery is how often one peer's refused wants are logged.
-const refusalLogEvery = time.Minute
-
 // logRefusal logs that a peer asked for a block it may not have, at most
-// once per peer per refusalLogEvery, so a flood of wants costs one line.
+// once per peer per peerlimit.LogEvery, so a flood of wants costs one line.
 func (e *Exchange) logRefusal(p peer.ID, reason string) {
 	if !e.refusalLog.Allow(p) {
 		return

@@ -350,7 +350,7 @@ func BenchmarkFetch(b *testing.B) {
 
 func TestRefusalsAreLoggedOncePerPeer(t *testing.T) {
 	var buf bytes.Buffer
-	e := &Exchange{log: slog.New(slog.NewTextHandler(&buf, nil)), refusalLog: peerlimit.NewThrottle(refusalLogEvery)}
+	e := &Exchange{log: slog.New(slog.NewTextHandler(&buf, nil)), refusalLog: peerlimit.NewThrottle(peerlimit.LogEvery)}
 	a, b := peer.ID("peer-a"), peer.ID("peer-b")
 	for range 1000 {
 		e.logRefusal(a, "peer is no declared device or replica of any account")

@@ -65,10 +65,7 @@ const (
 	// MaxServing bounds the streams served at once, from all peers;
 	// more are reset.
 	MaxServing = 64
-	// A rejected message is logged at most once per peer per
-	// rejectLogEvery.
-	rejectLogEvery = time.Minute
-	maxTracked     = peerlimit.MaxTracked // peers tracked before a map resets
+	maxTracked = peerlimit.MaxTracked // peers tracked before a map resets
 )
 
 // Options tune New.
@@ -132,7 +129,7 @@ func New(h host.Host, repo *keyshare.Repo, opts Options) *Service {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Service{host: h, repo: repo, log: log, interval: interval, pollGap: pollGap, ctx: ctx, cancel: cancel,
 		kick: make(chan struct{}, 1), serving: make(chan struct{}, MaxServing), backoff: map[string]*retry{},
-		limits: peerlimit.NewRate(PeerRate, PeerBurst), logged: peerlimit.NewThrottle(rejectLogEvery), polled: map[peer.ID]time.Time{}}
+		limits: peerlimit.NewRate(PeerRate, PeerBurst), logged: peerlimit.NewThrottle(peerlimit.LogEvery), polled: map[peer.ID]time.Time{}}
 	h.SetStreamHandler(ProtocolID, s.handle)
 	s.notify = &network.NotifyBundle{ConnectedF: func(_ network.Network, c network.Conn) {
 		s.mu.Lock()
@@ -276,7 +273,7 @@ func (s *Service) dispatch(ctx context.Context, p peer.ID, f *protocol.RequestFr
 func (s *Service) allow(p peer.ID) bool { return s.limits.Allow(p) }
 
 // reject logs a rejected message, at most once per peer per
-// rejectLogEvery.
+// peerlimit.LogEvery.
 func (s *Service) reject(p peer.ID, err error) {
 	if s.logged.Allow(p) {
 		s.log.Info("requests: rejected a message", "peer", p, "err", err)

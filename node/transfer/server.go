@@ -18,6 +18,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/blockmrs/blockmrs/keyshare"
+	"github.com/blockmrs/blockmrs/node/internal/peerlimit"
 	"github.com/blockmrs/blockmrs/store"
 )
 
@@ -64,6 +65,7 @@ type Server struct {
 	log  *slog.Logger
 	ctx  context.Context // ends when the owner stops serving
 	sem  chan struct{}
+	bads *peerlimit.Throttle // a peer's malformed requests are logged once a minute
 
 	served, refused, bad, blocks atomic.Int64
 }
@@ -74,7 +76,8 @@ func NewServer(ctx context.Context, repo *keyshare.Repo, log *slog.Logger) *Serv
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Server{repo: repo, log: log, ctx: ctx, sem: make(chan struct{}, MaxStreams)}
+	return &Server{repo: repo, log: log, ctx: ctx, sem: make(chan struct{}, MaxStreams),
+		bads: peerlimit.NewThrottle(peerlimit.LogEvery)}
 }
 
 // Stats returns the server's counters.
@@ -96,7 +99,9 @@ func (s *Server) Handle(st network.Stream) {
 	}
 	if err != nil {
 		s.bad.Add(1)
-		s.log.Info("dag: bad request; stream reset", "peer", p, "err", err)
+		if s.bads.Allow(p) {
+			s.log.Info("dag: bad request; stream reset (further bad requests from this peer are not logged for a minute)", "peer", p, "err", err)
+		}
 		st.Reset()
 		return
 	}

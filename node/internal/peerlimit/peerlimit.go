@@ -15,6 +15,12 @@ import (
 // MaxTracked is how many peers a Rate or a Throttle remembers.
 const MaxTracked = 4096
 
+// LogEvery is how often every protocol of the node logs one peer's
+// misbehaviour (malformed or oversized messages, refused wants, exceeded
+// rates): the first time, then at most once per LogEvery, so a flood
+// from one peer costs one log line a minute. Use NewThrottle(LogEvery).
+const LogEvery = time.Minute
+
 // Rate is a token bucket per peer. It is safe for concurrent use.
 type Rate struct {
 	perSecond rate.Limit
