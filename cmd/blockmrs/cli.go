@@ -372,13 +372,24 @@ func parseCID(s string) (cid.Cid, error) {
 	return c, nil
 }
 
+// parseCIDs parses a list of record CIDs (the arguments of grant, revoke,
+// hide, unhide, request --records). A CID given twice, in any spelling, is
+// a usage error saying so, rather than a failure deep in signing.
 func parseCIDs(ss []string) ([]cid.Cid, error) {
 	out := make([]cid.Cid, 0, len(ss))
+	seen := make(map[string]string, len(ss))
 	for _, s := range ss {
 		c, err := parseCID(s)
 		if err != nil {
 			return nil, err
 		}
+		if first, dup := seen[c.KeyString()]; dup {
+			if first != s {
+				return nil, usagef("CID %s given twice (also as %s)", truncate(first, 80), truncate(s, 80))
+			}
+			return nil, usagef("CID %s given twice", truncate(s, 80))
+		}
+		seen[c.KeyString()] = s
 		out = append(out, c)
 	}
 	return out, nil
