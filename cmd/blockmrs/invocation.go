@@ -218,6 +218,9 @@ func runInDaemon(ctx context.Context, inv *invocation, locked *repoLockedError, 
 	if errors.As(err, &need) {
 		err = fmt.Errorf("the keys are encrypted and the command had begun reading stdin: set $%s", envPassphrase)
 	}
+	if errors.Is(err, api.ErrDaemonStopped) {
+		err = fmt.Errorf("%w: check with 'blockmrs log' or 'blockmrs ls' before running it again", err)
+	}
 	if err != nil {
 		return report(inv, name, err), true
 	}
