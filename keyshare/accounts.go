@@ -103,7 +103,10 @@ func (r *Repo) AddAccount(ctx context.Context, k *Keys, name string, role protoc
 	if err != nil {
 		return err
 	}
-	if err := writeFileAtomic(r.keyPath(k.ID), kf, 0o600); err != nil {
+	if err := writeFileOnce(r.keyPath(k.ID), kf, 0o600); err != nil {
+		// An existing key file (left by a crash before the chain's first
+		// block was stored) may be the only copy of these keys: never
+		// replace it.
 		return fmt.Errorf("write key file: %w", err)
 	}
 	b := &protocol.Block{Seq: 0, Time: r.now().UnixMilli(), Entries: entries}

@@ -12,11 +12,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
 	"sync"
+	"syscall"
 
 	"filippo.io/age"
 	"filippo.io/age/armor"
@@ -166,17 +168,21 @@ func parseKeyFile(data, passphrase []byte) (*Keys, error) {
 	return k, nil
 }
 
-// writeFileAtomic writes data to path with mode perm: to a temporary file
-// in the same folder, synced, then renamed over path, then the folder
-// synced, so a crash leaves either the old or the new file.
-func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
+// writeFileOnce creates path with data and mode perm, and never replaces
+// an existing file: data goes to a temporary file in the same folder,
+// synced, then hard-linked to path (link(2) fails when path exists, where
+// a rename would silently replace it), then the folder is synced. A crash
+// leaves either no file or the whole file. An existing path is an error
+// matching fs.ErrExist. Key files are written this way so that no bug, here
+// or elsewhere, can overwrite an account's only copy of its keys.
+func writeFileOnce(path string, data []byte, perm os.FileMode) error {
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, ".tmp-"+filepath.Base(path)+"-*")
 	if err != nil {
 		return err
 	}
 	tmp := f.Name()
-	defer os.Remove(tmp) // no-op after a successful rename
+	defer os.Remove(tmp) // the link, if made, keeps the data
 	if err := f.Chmod(perm); err != nil {
 		f.Close()
 		return err
@@ -192,10 +198,40 @@ func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
 	if err := f.Close(); err != nil {
 		return err
 	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
+	if err := os.Link(tmp, path); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return fmt.Errorf("%s already exists: %w", path, fs.ErrExist)
+		}
+		if !errors.Is(err, syscall.EPERM) && !errors.Is(err, syscall.ENOTSUP) && !errors.Is(err, syscall.EOPNOTSUPP) {
+			return err
+		}
+		// A file system without hard links: create exclusively instead
+		// (a crash may then leave a torn file, never a replaced one).
+		if err := writeExclusive(path, data, perm); err != nil {
+			return err
+		}
 	}
 	return syncDir(dir)
+}
+
+// writeExclusive creates path (O_EXCL) with data and syncs it.
+func writeExclusive(path string, data []byte, perm os.FileMode) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
+	if err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return fmt.Errorf("%s already exists: %w", path, fs.ErrExist)
+		}
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 func syncDir(dir string) error {

@@ -81,7 +81,7 @@ func Open(ctx context.Context, dir string, opts Options) (*Repo, error) {
 		return nil, err
 	}
 	if !Exists(dir) {
-		if err := writeFileAtomic(filepath.Join(dir, repoVersionFile), []byte(repoVersion), 0o600); err != nil {
+		if err := writeFileOnce(filepath.Join(dir, repoVersionFile), []byte(repoVersion), 0o600); err != nil {
 			st.Close()
 			lock.Close()
 			return nil, fmt.Errorf("create repo: %w", err)

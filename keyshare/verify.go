@@ -14,6 +14,7 @@ import (
 	"github.com/ipfs/go-datastore"
 
 	"github.com/blockmrs/blockmrs/protocol"
+	"github.com/blockmrs/blockmrs/store"
 )
 
 // ChainReport is the result of verifying one account's chain.
@@ -54,7 +55,26 @@ type VerifyReport struct {
 	// Problems lists access-rule violations found in the chains (a grant
 	// by someone other than the subject, …).
 	Problems []string `json:"problems,omitempty"`
-	OK       bool     `json:"ok"`
+	// BlocksChecked counts the stored blocks re-hashed (VerifyOptions.Blocks),
+	// BlockBytes their bytes; BadBlocks lists those whose bytes do not
+	// match their CID.
+	BlocksChecked int        `json:"blocks_checked,omitempty"`
+	BlockBytes    int64      `json:"block_bytes,omitempty"`
+	BadBlocks     []BadBlock `json:"bad_blocks,omitempty"`
+	OK            bool       `json:"ok"`
+}
+
+// BadBlock is a stored block whose bytes do not hash to its CID, and what
+// it belongs to.
+type BadBlock struct {
+	// CID is the block's CID: a record's own CID when the block is a
+	// record's root, a chain block's CID, else the multihash with the
+	// raw codec (the blockstore keeps no codecs).
+	CID cid.Cid `json:"cid"`
+	// Records lists the records whose DAG holds the block.
+	Records []cid.Cid `json:"records,omitempty"`
+	// Chain is the account whose chain block it is.
+	Chain protocol.AccountID `json:"chain,omitempty"`
 }
 
 // VerifyOptions select what Verify checks beyond every chain and the
@@ -64,13 +84,79 @@ type VerifyOptions struct {
 	Record cid.Cid
 	// Keys, when set, lets Verify decrypt Record and check its envelope.
 	Keys *Keys
+	// Blocks adds a re-hash of every stored block (store.VerifyBlocks),
+	// reporting each bad one with the records or chain it belongs to.
+	// Progress, when set, is called as blocks are checked.
+	Blocks   bool
+	Progress func(VerifyProgress)
 }
+
+// VerifyProgress is how far the block re-hash got (blocks and bytes).
+type VerifyProgress = store.VerifyProgress
 
 // Verify re-checks every chain the repo holds from head to first block
 // (signatures, links, sequence, profile first), rebuilds the access index
 // from the chains and compares it with the persisted one (repairing any
-// difference), lists fork evidence, and optionally checks one record.
+// difference), lists fork evidence, and optionally checks one record and
+// re-hashes every stored block. The block re-hash runs without holding
+// the repo's lock, so a daemon keeps serving meanwhile.
 func (r *Repo) Verify(ctx context.Context, opts VerifyOptions) (*VerifyReport, error) {
+	rep, err := r.verifyLocked(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	if opts.Blocks {
+		if err := r.verifyBlocks(ctx, rep, opts.Progress); err != nil {
+			return nil, err
+		}
+		rep.OK = rep.OK && len(rep.BadBlocks) == 0
+	}
+	return rep, nil
+}
+
+// MarshalJSON writes the CIDs as plain strings, like every other CID in
+// the JSON this package produces.
+func (b BadBlock) MarshalJSON() ([]byte, error) {
+	recs := make([]string, len(b.Records))
+	for i, c := range b.Records {
+		recs[i] = c.String()
+	}
+	return json.Marshal(struct {
+		CID     string             `json:"cid"`
+		Records []string           `json:"records,omitempty"`
+		Chain   protocol.AccountID `json:"chain,omitempty"`
+	}{b.CID.String(), recs, b.Chain})
+}
+
+// verifyBlocks re-hashes every stored block into rep.
+func (r *Repo) verifyBlocks(ctx context.Context, rep *VerifyReport, progress func(VerifyProgress)) error {
+	bad, done, err := r.st.VerifyBlocks(ctx, progress)
+	if err != nil {
+		return err
+	}
+	rep.BlocksChecked, rep.BlockBytes = done.Blocks, done.Bytes
+	for _, c := range bad {
+		o, err := r.Owner(ctx, c)
+		if err != nil {
+			return err
+		}
+		bb := BadBlock{CID: c, Records: o.Records, Chain: o.Chain}
+		if o.Chain != "" {
+			bb.CID = cid.NewCidV1(protocol.DagCBORCodec, c.Hash())
+		}
+		for _, root := range o.Records {
+			if bytes.Equal(root.Hash(), c.Hash()) {
+				bb.CID = root
+			}
+		}
+		rep.BadBlocks = append(rep.BadBlocks, bb)
+	}
+	sort.Slice(rep.BadBlocks, func(i, j int) bool { return rep.BadBlocks[i].CID.String() < rep.BadBlocks[j].CID.String() })
+	return nil
+}
+
+// verifyLocked is Verify without the block re-hash, under the repo's lock.
+func (r *Repo) verifyLocked(ctx context.Context, opts VerifyOptions) (*VerifyReport, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	rep := &VerifyReport{Chains: []ChainReport{}}

@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 	"time"
 	"unicode"
@@ -371,13 +372,24 @@ func parseCID(s string) (cid.Cid, error) {
 	return c, nil
 }
 
+// parseCIDs parses a list of record CIDs (the arguments of grant, revoke,
+// hide, unhide, request --records). A CID given twice, in any spelling, is
+// a usage error saying so, rather than a failure deep in signing.
 func parseCIDs(ss []string) ([]cid.Cid, error) {
 	out := make([]cid.Cid, 0, len(ss))
+	seen := make(map[string]string, len(ss))
 	for _, s := range ss {
 		c, err := parseCID(s)
 		if err != nil {
 			return nil, err
 		}
+		if first, dup := seen[c.KeyString()]; dup {
+			if first != s {
+				return nil, usagef("CID %s given twice (also as %s)", truncate(first, 80), truncate(s, 80))
+			}
+			return nil, usagef("CID %s given twice", truncate(s, 80))
+		}
+		seen[c.KeyString()] = s
 		out = append(out, c)
 	}
 	return out, nil
@@ -475,7 +487,10 @@ func pathErrorAs(err error, resolved, given string) error {
 // path is relative to the command's folder). A file is written to a
 // temporary file next to path, synced and renamed only when fill
 // succeeded, so a failure leaves no partial file (and an existing file
-// untouched). New files are readable by their owner only.
+// untouched). New files are readable by their owner only. Before anything
+// is written, outputFile refuses a path inside the repo folder, a folder,
+// and a path whose folder does not exist, each in one line naming the path
+// as the user gave it.
 func (f *cmdFlags) writeOutput(path string, fill func(io.Writer) error) (n int64, err error) {
 	if path == "-" {
 		cw := &countWriter{w: f.out()}
@@ -483,19 +498,13 @@ func (f *cmdFlags) writeOutput(path string, fill func(io.Writer) error) (n int64
 		return cw.n, err
 	}
 	given := path
-	path = f.path(path)
-	defer func() {
-		if err != nil {
-			err = pathErrorAs(err, path, given)
-		}
-	}()
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	tmp, err := os.CreateTemp(dir, "."+base+".blockmrs-*")
+	path, err = f.outputFile(given)
 	if err != nil {
 		return 0, err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".blockmrs-*")
+	if err != nil {
+		return 0, fmt.Errorf("write %s: %w", given, underlying(err))
 	}
 	defer func() {
 		if err != nil {
@@ -508,15 +517,121 @@ func (f *cmdFlags) writeOutput(path string, fill func(io.Writer) error) (n int64
 		return cw.n, err
 	}
 	if err := tmp.Sync(); err != nil {
-		return cw.n, err
+		return cw.n, fmt.Errorf("write %s: %w", given, underlying(err))
 	}
 	if err := tmp.Close(); err != nil {
-		return cw.n, err
+		return cw.n, fmt.Errorf("write %s: %w", given, underlying(err))
 	}
 	if err := os.Rename(tmp.Name(), path); err != nil {
-		return cw.n, err
+		return cw.n, fmt.Errorf("write %s: %w", given, underlying(err))
 	}
 	return cw.n, nil
+}
+
+// outputFile checks an output path the user gave and returns the file to
+// write: the given path with the symlinks of its folder resolved (so the
+// folder checked is the folder written). It refuses
+//   - a path inside the repo folder: after resolving symlinks (of the
+//     folder, and of the file itself when it exists), any of its folders
+//     is the repo folder, compared by identity (device and inode), so
+//     "..", a symlink or a bind mount leads nowhere else. This keeps
+//     every command from overwriting a key file or a block;
+//   - a folder, or a path ending in "/": like curl -o and age -o, output
+//     goes to the file named, never into a folder;
+//   - a path whose folder does not exist (naming the path, not a
+//     temporary file).
+func (f *cmdFlags) outputFile(given string) (string, error) {
+	abs, err := filepath.Abs(f.path(given))
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", given, err)
+	}
+	dirGiven := filepath.Dir(strings.TrimRight(given, "/"))
+	dir, err := filepath.EvalSymlinks(filepath.Dir(abs))
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("%s: the folder %s does not exist: create it or choose another path", given, dirGiven)
+	}
+	if err == nil {
+		if st, serr := os.Stat(dir); serr == nil && !st.IsDir() {
+			err = syscall.ENOTDIR
+		}
+	}
+	if errors.Is(err, syscall.ENOTDIR) {
+		return "", fmt.Errorf("%s: %s is not a folder", given, dirGiven)
+	}
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", given, underlying(err))
+	}
+	file := filepath.Join(dir, filepath.Base(abs))
+	repo, err := f.repoFolder()
+	if err != nil {
+		return "", err
+	}
+	if insideFolder(file, repo) {
+		return "", fmt.Errorf("%s is inside the repo folder: choose a path outside the repo", given)
+	}
+	st, err := os.Stat(file) // follows a symlink at file
+	if err == nil && st.IsDir() {
+		return "", fmt.Errorf("%s is a folder: give a file name, as in %s", given, filepath.Join(given, "NAME"))
+	}
+	if strings.HasSuffix(given, "/") {
+		return "", fmt.Errorf("%s ends in / (a folder): give a file name", given)
+	}
+	if err == nil {
+		if target, err := filepath.EvalSymlinks(file); err == nil && insideFolder(target, repo) {
+			return "", fmt.Errorf("%s is inside the repo folder: choose a path outside the repo", given)
+		}
+	}
+	return file, nil
+}
+
+// repoFolder returns the repo folder's file info: inside the daemon the
+// daemon's repo, else the folder --repo, $BLOCKMRS_PATH or the default
+// names.
+func (f *cmdFlags) repoFolder() (os.FileInfo, error) {
+	var dir string
+	if inv := f.invocation(); inv.inDaemon() {
+		dir = inv.rt.Repo.Dir()
+	} else {
+		var err error
+		if dir, err = f.repoPath(); err != nil {
+			return nil, err
+		}
+	}
+	st, err := os.Stat(dir)
+	if err != nil {
+		return nil, fmt.Errorf("repo folder: %w", err)
+	}
+	return st, nil
+}
+
+// insideFolder reports whether path (absolute, symlinks resolved) is the
+// folder root or lies under it: whether path or any folder above it is the
+// same file as root.
+func insideFolder(path string, root os.FileInfo) bool {
+	for {
+		if st, err := os.Stat(path); err == nil && os.SameFile(st, root) {
+			return true
+		}
+		up := filepath.Dir(path)
+		if up == path {
+			return false
+		}
+		path = up
+	}
+}
+
+// underlying strips the *fs.PathError or *os.LinkError off err, whose
+// path would be a temporary file the user never named.
+func underlying(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	var le *os.LinkError
+	if errors.As(err, &le) {
+		return le.Err
+	}
+	return err
 }
 
 type countWriter struct {

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/base32"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -320,8 +321,50 @@ func TestCorruptBlock(t *testing.T) {
 		t.Errorf("verify: stderr %q stdout\n%s", r.stderr, r.stdout)
 	}
 	n.fail(1, "cat", "--raw", c)
-	// The chains are fine: verify without a CID passes.
-	n.verifyOK()
+	// Verify without a CID re-hashes every block: it fails, naming the
+	// leaf's CID and the record it belongs to, on stdout and in the one
+	// error line.
+	r = n.fail(1, "verify")
+	if !namesLeaf(r.stderr) || !strings.Contains(r.stderr, "is corrupt (part of record "+c+")") {
+		t.Errorf("verify: stderr %q", r.stderr)
+	}
+	if !strings.Contains(r.stdout, "BAD BLOCK ") || !strings.Contains(r.stdout, ": part of record "+c+"\n") ||
+		!strings.Contains(r.stdout, "verified: PROBLEMS FOUND") {
+		t.Errorf("verify: stdout\n%s", r.stdout)
+	}
+	var rep struct {
+		OK        bool `json:"ok"`
+		BadBlocks []struct {
+			CID     string   `json:"cid"`
+			Records []string `json:"records"`
+		} `json:"bad_blocks"`
+	}
+	jr := n.run("verify", "--json")
+	if err := json.Unmarshal([]byte(jr.stdout), &rep); err != nil || jr.code != 1 {
+		t.Fatalf("verify --json: exit %d, %v\n%s", jr.code, err, jr.stdout)
+	}
+	if rep.OK || len(rep.BadBlocks) != 1 || blockFile(t, rep.BadBlocks[0].CID) != leafName ||
+		len(rep.BadBlocks[0].Records) != 1 || rep.BadBlocks[0].Records[0] != c {
+		t.Errorf("verify --json: %+v", rep)
+	}
+	// The chains are fine: the quick check passes.
+	if out := n.verifyOK("--chains"); strings.Contains(out, "BAD BLOCK") || strings.Contains(out, "re-hashed") {
+		t.Errorf("verify --chains re-hashed blocks:\n%s", out)
+	}
+}
+
+// TestVerifyCleanRepo: verify over a clean repo re-hashes every block and
+// passes.
+func TestVerifyCleanRepo(t *testing.T) {
+	t.Parallel()
+	n := newNode(t, "")
+	n.initAccount("--name", "alice", "--no-passphrase")
+	n.ok("add", writeTemp(t, "scan.pdf", pdfLike(t, 2<<20)))
+	out := n.verifyOK()
+	// Two chain blocks, a root and 3 leaves.
+	if !strings.Contains(out, "blocks ok, 6 re-hashed (") {
+		t.Errorf("verify:\n%s", out)
+	}
 }
 
 // blockFiles maps flatfs block names (without .data) to their paths.

@@ -49,7 +49,7 @@ blockmrs export --for "Dr Jones" for-jones.car`)
 			return err
 		})
 		if err != nil {
-			return fmt.Errorf("export: %w", err)
+			return err // the command's name already says "export"
 		}
 		if file == "-" {
 			return nil

@@ -17,7 +17,10 @@ Get decrypts a record the acting account may read and writes its content
 to stdout, or with -o to FILE. Decryption authenticates the content as it
 goes, so success is reported only after the last byte checked out; with -o
 the content goes to a temporary file next to FILE that is renamed only
-then, so a failed get leaves no partial file. To stdout a failure can come
+then, so a failed get leaves no partial file. FILE names a file: like
+curl -o and age -o, get refuses a folder (write to FOLDER/NAME instead), a
+path whose folder does not exist, and any path inside the repo folder
+(which holds the account keys). To stdout a failure can come
 after some content was written: the exit status is then 1. A revoked or
 expired grant fails with the reason.`, `
 blockmrs get -o results.pdf bafybeib...

@@ -115,6 +115,18 @@ func (f *cmdFlags) stdoutIsTerminal() bool {
 	return ok && term.IsTerminal(int(o.Fd()))
 }
 
+// stderrIsTerminal reports whether the command's stderr is a terminal
+// (for progress lines). Inside the daemon it says no: the client does not
+// tell, and progress is not worth a frame of its own.
+func (f *cmdFlags) stderrIsTerminal() bool {
+	inv := f.invocation()
+	if inv.inDaemon() {
+		return false
+	}
+	o, ok := inv.stderr.(*os.File)
+	return ok && term.IsTerminal(int(o.Fd()))
+}
+
 // notInDaemon lists the commands that never run inside a daemon.
 var notInDaemon = []string{"daemon", "init"}
 
@@ -217,6 +229,9 @@ func runInDaemon(ctx context.Context, inv *invocation, locked *repoLockedError, 
 	}
 	if errors.As(err, &need) {
 		err = fmt.Errorf("the keys are encrypted and the command had begun reading stdin: set $%s", envPassphrase)
+	}
+	if errors.Is(err, api.ErrDaemonStopped) {
+		err = fmt.Errorf("%w: check with 'blockmrs log' or 'blockmrs ls' before running it again", err)
 	}
 	if err != nil {
 		return report(inv, name, cancelledBy(ctx, err)), true

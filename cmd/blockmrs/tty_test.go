@@ -82,3 +82,35 @@ func promptedThroughDaemon(t *testing.T, n *node, rec, passphrase string) result
 	}
 	return result{code, stdout.String(), stderr.String()}
 }
+
+// TestVerifyProgressOnTerminal: with stderr on a terminal, verify shows
+// its block re-hash progress there and clears the line after; with stderr
+// not a terminal (every other test) nothing but errors goes there.
+func TestVerifyProgressOnTerminal(t *testing.T) {
+	n := newNode(t, "")
+	n.initAccount("--name", "alice", "--no-passphrase")
+	master, tty := openPTY(t)
+	cmd := n.command("verify")
+	var stdout bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, tty
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("verify: %v\n%s", err, stdout.String())
+	}
+	tty.Close()
+	var seen bytes.Buffer
+	buf := make([]byte, 4096)
+	master.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for !strings.Contains(seen.String(), "\x1b[K") {
+		k, err := master.Read(buf)
+		seen.Write(buf[:k])
+		if err != nil {
+			break
+		}
+	}
+	if got := seen.String(); !strings.HasPrefix(got, "\rverifying blocks: ") || !strings.HasSuffix(got, "\r\x1b[K") {
+		t.Fatalf("terminal got %q", got)
+	}
+	if !strings.Contains(stdout.String(), "verified: ok") {
+		t.Fatalf("stdout %q", stdout.String())
+	}
+}

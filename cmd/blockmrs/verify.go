@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"strings"
 	"time"
@@ -19,16 +20,23 @@ func runVerify(ctx context.Context, args []string) error {
 	f := newFlags("verify", "[flags] [CID]", `
 Verify re-checks every chain the repo holds from head to first block
 (signatures, links, sequence numbers), rebuilds the access index from the
-chains and compares it with the stored one (repairing differences), and
-lists fork evidence. Given a record CID it also shows the record's chain
-of custody: who signed it in which block, whom it is about, every block of
-its content hash-checked against the CID, who may read it and by which
-entry, who was revoked; when the acting account may read the record its
-keys are unlocked and the content is decrypted and authenticated too. It
-exits with status 1 when anything is wrong.`, `
+chains and compares it with the stored one (repairing differences), lists
+fork evidence, and reads every stored block and checks that its bytes
+hash to its CID (as 'ipfs repo verify' does), naming each bad block and
+the records or chain it belongs to; on a terminal it shows progress on
+stderr. --chains skips the block re-hash (the quick check). Given a
+record CID it checks the chains and shows that record's chain of
+custody instead of re-hashing every block: who signed it in which block,
+whom it is about, every block of its content hash-checked against the
+CID, who may read it and by which entry, who was revoked; when the acting
+account may read the record its keys are unlocked and the content is
+decrypted and authenticated too. It exits with status 1 when anything is
+wrong.`, `
 blockmrs verify
+blockmrs verify --chains
 blockmrs verify bafybeib...`)
 	f.withAccount()
+	chains := f.Bool("chains", false, "check the chains and the index only, not every stored block (quick)")
 	pos, err := f.parseOptionalArg(args)
 	if err != nil {
 		return err
@@ -40,14 +48,18 @@ blockmrs verify bafybeib...`)
 		}
 	}
 	return f.withRepo(ctx, func(repo *keyshare.Repo) error {
-		return verifyRepo(ctx, f, repo, c)
+		return verifyRepo(ctx, f, repo, c, !*chains && !c.Defined())
 	})
 }
 
 // verifyRepo is verify's work in the open repo; c is the record to check,
-// if one was given.
-func verifyRepo(ctx context.Context, f *cmdFlags, repo *keyshare.Repo, c cid.Cid) error {
-	opts := keyshare.VerifyOptions{Record: c}
+// if one was given; with blocks every stored block is re-hashed.
+func verifyRepo(ctx context.Context, f *cmdFlags, repo *keyshare.Repo, c cid.Cid, blocks bool) error {
+	opts := keyshare.VerifyOptions{Record: c, Blocks: blocks}
+	progress := &progressLine{w: f.errOut()}
+	if blocks && f.stderrIsTerminal() {
+		opts.Progress = progress.show
+	}
 	var noKeys string // why the record is not decrypted
 	if c.Defined() {
 		var err error
@@ -56,6 +68,7 @@ func verifyRepo(ctx context.Context, f *cmdFlags, repo *keyshare.Repo, c cid.Cid
 		}
 	}
 	rep, err := repo.Verify(ctx, opts)
+	progress.done() // before the report, which may share the terminal
 	if err != nil {
 		return err
 	}
@@ -125,6 +138,9 @@ func collectProblems(rep *keyshare.VerifyReport) []string {
 		out = append(out, fmt.Sprintf("fork: %s signed two blocks at seq %d (%s, %s)", fk.Account, fk.Seq, fk.Blocks[0], fk.Blocks[1]))
 	}
 	out = append(out, rep.Problems...)
+	for _, b := range rep.BadBlocks {
+		out = append(out, fmt.Sprintf("block %s is corrupt (%s)", b.CID, belongsTo(b, nil)))
+	}
 	if rep.Record != nil {
 		for _, p := range rep.Record.Problems {
 			if rep.Record.Access != nil && !strings.Contains(p, rep.Record.Access.Record.String()) {
@@ -165,6 +181,12 @@ func printVerify(f *cmdFlags, rep *keyshare.VerifyReport, nm names, noKeys strin
 	}
 	for _, p := range rep.Problems {
 		fmt.Fprintf(f.out(), "problem: %s\n", p)
+	}
+	if rep.BlocksChecked > 0 && len(rep.BadBlocks) == 0 {
+		fmt.Fprintf(f.out(), "blocks ok, %d re-hashed (%s)\n", rep.BlocksChecked, humanBytes(rep.BlockBytes))
+	}
+	for _, b := range rep.BadBlocks {
+		fmt.Fprintf(f.out(), "BAD BLOCK %s: %s\n", b.CID, clean(belongsTo(b, nm)))
 	}
 	if rr := rep.Record; rr != nil {
 		printCustody(f, rr, nm, noKeys)
@@ -229,4 +251,59 @@ func printCustody(f *cmdFlags, rr *keyshare.RecordReport, nm names, noKeys strin
 		fmt.Fprintf(t, "  PROBLEM\t%s\n", clean(p))
 	}
 	t.Flush()
+}
+
+// belongsTo says what a bad block is part of: its records, or the chain
+// of an account (named when nm knows it).
+func belongsTo(b keyshare.BadBlock, nm names) string {
+	var parts []string
+	for _, r := range b.Records {
+		parts = append(parts, "record "+r.String())
+	}
+	if b.Chain != "" {
+		who := string(b.Chain)
+		if nm != nil {
+			who = nm.long(b.Chain)
+		}
+		parts = append(parts, "chain of "+who)
+	}
+	if len(parts) == 0 {
+		return "part of no record or chain this repo knows"
+	}
+	return "part of " + strings.Join(parts, ", ")
+}
+
+// progressLine shows the block re-hash's progress on a terminal, at most
+// four times a second, and clears the line when done.
+type progressLine struct {
+	w     io.Writer
+	last  time.Time
+	shown bool
+}
+
+func (p *progressLine) show(v keyshare.VerifyProgress) {
+	if now := time.Now(); now.Sub(p.last) >= 250*time.Millisecond {
+		p.last, p.shown = now, true
+		fmt.Fprintf(p.w, "\rverifying blocks: %d, %s", v.Blocks, humanBytes(v.Bytes))
+	}
+}
+
+func (p *progressLine) done() {
+	if p.shown {
+		fmt.Fprint(p.w, "\r\033[K")
+	}
+}
+
+// humanBytes formats a byte count: "512 B", "3.1 MiB".
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }

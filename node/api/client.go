@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -19,6 +20,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -29,6 +31,11 @@ const AddrFile = "api.addr"
 
 // ErrNoDaemon is returned by NewClient when no daemon runs for the repo.
 var ErrNoDaemon = errors.New("no daemon is running for this repo (start one with 'blockmrs daemon')")
+
+// ErrDaemonStopped is returned by Exec when the connection to the daemon
+// ended while the command ran in it (the daemon was killed or crashed):
+// the command may or may not have taken effect.
+var ErrDaemonStopped = errors.New("the daemon stopped while the command ran: it may or may not have taken effect")
 
 // Client calls a running daemon's local API with the repo's token. Before
 // it sends the token the first time, it asks the server to prove that it
@@ -217,7 +224,11 @@ func (c *Client) Exec(ctx context.Context, req ExecRequest, stdin io.Reader, std
 		if ctx.Err() != nil {
 			return 1, ctx.Err()
 		}
-		return 1, fmt.Errorf("api exec: daemon not reachable: %w", err)
+		if op := (*net.OpError)(nil); errors.As(err, &op) && op.Op == "dial" {
+			return 1, fmt.Errorf("api exec: daemon not reachable: %w", err)
+		}
+		// The request may have reached the daemon before it went.
+		return 1, stopped(err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
@@ -232,6 +243,9 @@ func (c *Client) Exec(ctx context.Context, req ExecRequest, stdin io.Reader, std
 	br := bufio.NewReader(resp.Body)
 	for {
 		kind, payload, err := readFrame(br)
+		if err != nil && ctx.Err() == nil && connectionEnded(err) {
+			return 1, stopped(err)
+		}
 		if err == nil {
 			switch kind {
 			case FrameStdout:
@@ -269,12 +283,23 @@ func (c *Client) Exec(ctx context.Context, req ExecRequest, stdin io.Reader, std
 			if ctx.Err() != nil {
 				return 1, ctx.Err()
 			}
-			if errors.Is(err, io.EOF) {
-				err = errors.New("the daemon ended the stream without an exit status")
-			}
 			return 1, fmt.Errorf("api exec: %w", err)
 		}
 	}
+}
+
+// connectionEnded reports whether a read error from the exec stream means
+// the connection went away (EOF before the exit status, a reset), not a
+// malformed frame.
+func connectionEnded(err error) bool {
+	var ne net.Error
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, syscall.EPIPE) || errors.As(err, &ne)
+}
+
+func stopped(err error) error {
+	slog.Debug("api exec: connection to the daemon ended", "err", err)
+	return ErrDaemonStopped
 }
 
 // stdinGate holds the client's stdin back until the daemon asks for it

@@ -286,3 +286,24 @@ func TestExecShutdown(t *testing.T) {
 		t.Fatalf("exit status %d", code)
 	}
 }
+
+// TestExecDaemonStopped: the connection ending before the exit status (the
+// daemon killed mid-command; here the handler aborts) is ErrDaemonStopped,
+// after the output that did arrive.
+func TestExecDaemonStopped(t *testing.T) {
+	e := startExec(t, func(ctx context.Context, req ExecRequest, stdin io.Reader, stdout, stderr io.Writer) int {
+		fmt.Fprintln(stdout, "half done")
+		panic(http.ErrAbortHandler) // the connection is cut, as by a kill
+	})
+	var out bytes.Buffer
+	code, err := e.client(t).Exec(t.Context(), ExecRequest{Args: []string{"x"}, Cwd: "/"}, nil, &out, io.Discard)
+	if !errors.Is(err, ErrDaemonStopped) || code != 1 {
+		t.Fatalf("exit %d, err %v; want ErrDaemonStopped", code, err)
+	}
+	if out.String() != "half done\n" {
+		t.Fatalf("stdout %q", out.String())
+	}
+	if strings.Contains(err.Error(), "\n") || !strings.Contains(err.Error(), "may or may not have taken effect") {
+		t.Fatalf("message %q", err)
+	}
+}
