@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestFullDisk runs blockmrs on a repo in a small tmpfs the test mounts
@@ -108,4 +109,56 @@ func countBlockFiles(t *testing.T, dir string) int {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// TestKilledAddSwept kills 'blockmrs add -' half way (SIGKILL): the next
+// command's open removes its orphan blocks, gc --json reports the blocks
+// and bytes freed and the interrupted add, and the repo verifies.
+func TestKilledAddSwept(t *testing.T) {
+	n := newNode(t, "")
+	n.initAccount("--name", "alice", "--no-passphrase")
+	rec := strings.TrimSpace(n.ok("add", writeTemp(t, "note.txt", []byte("kept"))))
+	before := countBlockFiles(t, n.dir)
+
+	cmd := n.command("add", "-")
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	chunk := make([]byte, 1<<20)
+	deadline := time.Now().Add(30 * time.Second)
+	for countBlockFiles(t, n.dir) < before+4 && time.Now().Before(deadline) {
+		_, _ = rand.Read(chunk)
+		if _, err := in.Write(chunk); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_ = cmd.Process.Kill()
+	_ = cmd.Wait()
+	orphans := countBlockFiles(t, n.dir) - before
+	if orphans < 4 {
+		t.Fatalf("the killed add left only %d blocks", orphans)
+	}
+	var gc struct {
+		Removed      int   `json:"removed"`
+		RemovedBytes int64 `json:"removed_bytes"`
+		Interrupted  int   `json:"interrupted_adds"`
+	}
+	n.json(&gc, "gc", "--json")
+	if gc.Removed != orphans || gc.RemovedBytes < int64(orphans-1)<<20 || gc.Interrupted != 1 {
+		t.Fatalf("gc --json: %+v, want %d blocks (about 1 MiB each) and 1 interrupted add", gc, orphans)
+	}
+	if got := countBlockFiles(t, n.dir); got != before {
+		t.Fatalf("after gc: %d block files, want %d", got, before)
+	}
+	if out := n.ok("gc"); !strings.Contains(out, "removed 0 block(s), 0 bytes freed") {
+		t.Fatalf("second gc: %s", out)
+	}
+	if got := n.ok("get", rec); got != "kept" {
+		t.Fatalf("get: %q", got)
+	}
+	n.verifyOK()
 }
