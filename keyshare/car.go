@@ -107,6 +107,10 @@ type ImportResult struct {
 	// Unchanged lists offered chains the repo already had up to or past
 	// the offered head (an older head is ignored: no rollback).
 	Unchanged []protocol.AccountID `json:"unchanged,omitempty"`
+	// Skipped counts the CAR's blocks not reachable from its roots, which
+	// were not stored; SkippedBytes is their size.
+	Skipped      int   `json:"skipped_blocks"`
+	SkippedBytes int64 `json:"skipped_bytes"`
 }
 
 // ImportCAR imports a CAR whose roots are chain blocks (an account export
@@ -115,6 +119,13 @@ type ImportResult struct {
 // broken link or a fork rejects the whole import and leaves the repo as it
 // was, except that fork evidence is kept.
 func (r *Repo) ImportCAR(ctx context.Context, rd io.Reader) (*ImportResult, error) {
+	return r.ImportCARLimit(ctx, rd, 0)
+}
+
+// ImportCARLimit is ImportCAR refusing a CAR of more than maxSize block
+// bytes (0: store.DefaultImportLimit). Blocks not reachable from the
+// roots are counted in the result, not stored.
+func (r *Repo) ImportCARLimit(ctx context.Context, rd io.Reader, maxSize int64) (*ImportResult, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 
@@ -127,11 +138,15 @@ func (r *Repo) ImportCAR(ctx context.Context, rd io.Reader) (*ImportResult, erro
 		ci, err = r.verifyChains(ctx, roots, get)
 		return err
 	}
-	roots, err := r.st.ImportCAR(ctx, rd, check)
+	car, err := r.st.ImportCARWith(ctx, rd, store.ImportOptions{Check: check, MaxSize: maxSize})
 	if err != nil {
 		return nil, r.keepForkEvidence(ctx, ci, err)
 	}
-	return r.applyImport(ctx, roots, ci)
+	res, err := r.applyImport(ctx, car.Roots, ci)
+	if res != nil {
+		res.Skipped, res.SkippedBytes = car.Skipped, car.SkippedBytes
+	}
+	return res, err
 }
 
 // chainImport is what verifyChains found: the new blocks in commit order,

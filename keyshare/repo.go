@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sync"
@@ -39,8 +40,9 @@ type Repo struct {
 	mu    sync.Mutex // serialises chain appends and imports
 	clock func() time.Time
 
-	nodeID atomic.Pointer[string] // the node's peer ID, once SetNodeID is called
-	cache  decisionCache
+	nodeID    atomic.Pointer[string] // the node's peer ID, once SetNodeID is called
+	cache     decisionCache
+	recovered store.GCStats // what Open swept after interrupted adds
 
 	hooksMu  sync.Mutex // guards hooks and nextHook
 	hooks    map[int]func(ChainChange)
@@ -53,6 +55,9 @@ type Options struct {
 	Create bool
 	// Clock replaces time.Now (tests).
 	Clock func() time.Time
+	// Store passes options to store.Open (free-space reserve, tests'
+	// free-space function).
+	Store []store.Option
 }
 
 // Exists reports whether dir holds a repo.
@@ -75,7 +80,7 @@ func Open(ctx context.Context, dir string, opts Options) (*Repo, error) {
 	if err != nil {
 		return nil, err
 	}
-	st, err := store.Open(ctx, dir)
+	st, err := store.Open(ctx, dir, opts.Store...)
 	if err != nil {
 		lock.Close()
 		return nil, err
@@ -104,7 +109,39 @@ func Open(ctx context.Context, dir string, opts Options) (*Repo, error) {
 		r.Close()
 		return nil, err
 	}
+	r.sweepInterrupted(ctx)
 	return r, nil
+}
+
+// sweepInterrupted runs GC when the store says writes were interrupted
+// (an add killed half way leaves blocks nothing refers to). It costs one
+// datastore prefix scan when nothing was interrupted. A failure is only
+// logged: the repo must still open so that verify can say what is wrong.
+func (r *Repo) sweepInterrupted(ctx context.Context) {
+	n, err := r.st.Interrupted(ctx)
+	if err != nil || n == 0 {
+		return
+	}
+	st, err := r.GC(ctx)
+	if err != nil {
+		slog.Warn("keyshare: removing the leftovers of interrupted adds failed", "dir", r.dir, "err", err)
+		return
+	}
+	r.mu.Lock()
+	r.recovered = st
+	r.mu.Unlock()
+	slog.Info("keyshare: removed the leftovers of interrupted adds", "dir", r.dir,
+		"adds", st.Interrupted, "blocks", st.Removed, "bytes", st.RemovedBytes)
+}
+
+// TakeRecovered returns what Open removed after interrupted adds (zero
+// when nothing was interrupted), once: later calls return zero.
+func (r *Repo) TakeRecovered() store.GCStats {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	st := r.recovered
+	r.recovered = store.GCStats{}
+	return st
 }
 
 func lockDir(dir string) (*os.File, error) {

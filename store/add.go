@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"sync"
 
 	"filippo.io/age"
 	cid "github.com/ipfs/go-cid"
+	ds "github.com/ipfs/go-datastore"
 )
 
 // Added describes a record stored by [Store.Add].
@@ -30,6 +32,13 @@ func (s *Store) Add(ctx context.Context, plaintext io.Reader) (Added, error) {
 	id, err := age.GenerateX25519Identity()
 	if err != nil {
 		return Added{}, fmt.Errorf("store: add: generate key: %w", err)
+	}
+	if n, ok := inputSize(plaintext); ok {
+		// Refuse what cannot fit before writing anything; a stream of
+		// unknown size is stopped by the space guard as it goes.
+		if err := s.space.check(ciphertextEstimate(n)); err != nil {
+			return Added{}, err
+		}
 	}
 	// The encryptor may run up to 4 MiB ahead of the importer.
 	pipe := newChunkPipe(64, 64<<10)
@@ -53,7 +62,7 @@ func (s *Store) Add(ctx context.Context, plaintext io.Reader) (Added, error) {
 		pipe.CloseWithError(nil)
 	}()
 
-	root, n, err := s.addPinned(ctx, pipe)
+	root, n, err := s.addPinned(ctx, pipe, true)
 	// Unblock the encryptor if the import stopped early, then wait for it
 	// so that plaintext is no longer read once Add returns (unless a Read
 	// of it is stuck and ctx ends).
@@ -66,7 +75,7 @@ func (s *Store) Add(ctx context.Context, plaintext io.Reader) (Added, error) {
 		if rerr := readErr.get(); rerr != nil {
 			return Added{}, fmt.Errorf("store: add: read plaintext: %w", rerr)
 		}
-		return Added{}, fmt.Errorf("store: add: %w", err)
+		return Added{}, opErr("add", err)
 	}
 	return Added{CID: root, Key: id, Size: n}, nil
 }
@@ -77,25 +86,57 @@ func (s *Store) Add(ctx context.Context, plaintext io.Reader) (Added, error) {
 // blocks are durable when AddRaw returns. It returns the root and the
 // number of bytes read.
 func (s *Store) AddRaw(ctx context.Context, r io.Reader) (cid.Cid, int64, error) {
-	root, n, err := s.addPinned(ctx, r)
+	root, n, err := s.addPinned(ctx, r, false)
 	if err != nil {
-		return cid.Undef, 0, fmt.Errorf("store: add raw: %w", err)
+		return cid.Undef, 0, opErr("add raw", err)
 	}
 	return root, n, nil
 }
 
 // addPinned imports r, flushes once and pins the root, all while holding
-// the GC gate shared so a concurrent GC cannot sweep the new blocks.
-func (s *Store) addPinned(ctx context.Context, r io.Reader) (cid.Cid, int64, error) {
+// the GC gate shared so a concurrent GC cannot sweep the new blocks. A
+// marker of the write in progress is recorded before the first block and
+// removed with the pin, so an add killed half way is found later (see
+// interrupted.go). With rollback, a failed import deletes the blocks it
+// created; otherwise they are left to GC.
+func (s *Store) addPinned(ctx context.Context, r io.Reader, rollback bool) (cid.Cid, int64, error) {
 	leave, err := s.enterWrite(ctx)
 	if err != nil {
 		return cid.Undef, 0, err
 	}
 	defer leave()
+	marker, err := s.beginWrite(ctx)
+	if err != nil {
+		return cid.Undef, 0, err
+	}
 	log := &writeLog{}
-	bs := &blockStore{s: s, log: log, async: newAsyncWriter(s, 2, 8)}
+	root, n, err := s.writeFile(ctx, r, log)
+	if err == nil {
+		err = s.pinEnding(ctx, root, marker)
+	}
+	if err != nil {
+		var se *SpaceError
+		if errors.As(err, &se) && se.Free >= 0 {
+			// The guard knows only the block it refused; the add needed
+			// at least what it wrote as well.
+			log.mu.Lock()
+			se.Need += log.bytes
+			log.mu.Unlock()
+			se.AtLeast = true
+		}
+		if rollback {
+			s.rollback(ctx, marker, log)
+		}
+		return cid.Undef, 0, err
+	}
+	return root, n, nil
+}
+
+// writeFile imports r and makes its blocks durable.
+func (s *Store) writeFile(ctx context.Context, r io.Reader, log *writeLog) (cid.Cid, int64, error) {
+	bs := &blockStore{s: s, log: log, async: newAsyncWriter(s, log, 2, 8)}
 	if s.syncMode == syncEachBlock {
-		bs = &blockStore{s: s, durable: true}
+		bs = &blockStore{s: s, durable: true} // benchmarks only: no rollback
 	}
 	root, n, err := s.importFile(ctx, r, bs)
 	if bs.async != nil {
@@ -113,11 +154,52 @@ func (s *Store) addPinned(ctx context.Context, r io.Reader) (cid.Cid, int64, err
 			return cid.Undef, 0, err
 		}
 	}
-	if err := s.putPin(ctx, root); err != nil {
-		return cid.Undef, 0, err
-	}
 	return root, n, nil
 }
+
+// pinEnding records the pin on root and removes the write's marker in
+// one synchronous pebble batch.
+func (s *Store) pinEnding(ctx context.Context, root cid.Cid, marker ds.Key) error {
+	b, err := s.meta.Batch(ctx)
+	if err != nil {
+		return err
+	}
+	if err := b.Put(ctx, pinKey(root), nil); err != nil {
+		return err
+	}
+	if err := b.Delete(ctx, marker); err != nil {
+		return err
+	}
+	if err := b.Commit(ctx); err != nil {
+		return fmt.Errorf("record pin: %w", s.spaceErr(err, 0))
+	}
+	return nil
+}
+
+// inputSize returns the bytes left in r when r can tell (a regular file,
+// a bytes or strings reader).
+func inputSize(r io.Reader) (int64, bool) {
+	switch v := r.(type) {
+	case interface{ Len() int }:
+		return int64(v.Len()), true
+	case *os.File:
+		st, err := v.Stat()
+		if err != nil || !st.Mode().IsRegular() {
+			return 0, false
+		}
+		off, err := v.Seek(0, io.SeekCurrent)
+		if err != nil {
+			return 0, false
+		}
+		return max(st.Size()-off, 0), true
+	}
+	return 0, false
+}
+
+// ciphertextEstimate is an upper bound of the bytes an add of n plaintext
+// bytes writes: age adds 16 bytes per 64 KiB chunk and a header, the
+// UnixFS DAG a few dozen bytes per 1 MiB leaf.
+func ciphertextEstimate(n int64) int64 { return n + n/1024 + 64<<10 }
 
 // plaintextReader stops at ctx cancellation and records the source's own
 // errors so they are not mistaken for storage errors.

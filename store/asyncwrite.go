@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"fmt"
 	"sync"
 
 	blocks "github.com/ipfs/go-block-format"
@@ -14,6 +13,7 @@ import (
 // flushes after wait.
 type asyncWriter struct {
 	s    *Store
+	log  *writeLog // records the blocks written
 	ch   chan blocks.Block
 	wg   sync.WaitGroup
 	mu   sync.Mutex
@@ -21,8 +21,8 @@ type asyncWriter struct {
 	once sync.Once
 }
 
-func newAsyncWriter(s *Store, workers, depth int) *asyncWriter {
-	w := &asyncWriter{s: s, ch: make(chan blocks.Block, depth)}
+func newAsyncWriter(s *Store, log *writeLog, workers, depth int) *asyncWriter {
+	w := &asyncWriter{s: s, log: log, ch: make(chan blocks.Block, depth)}
 	for range workers {
 		w.wg.Add(1)
 		go w.run()
@@ -40,10 +40,10 @@ func (w *asyncWriter) run() {
 		k := blockKey(blk.Cid())
 		has, err := w.s.flat.Has(ctx, k)
 		if err == nil && !has {
-			err = w.s.flat.Put(ctx, k, blk.RawData())
+			err = w.s.putNew(ctx, k, blk.RawData(), w.log)
 		}
 		if err != nil {
-			w.fail(fmt.Errorf("store: put %s: %w", blk.Cid(), err))
+			w.fail(wrapOp("put", blk.Cid(), err))
 		}
 	}
 }

@@ -192,8 +192,8 @@ func (b *blockStore) PutMany(ctx context.Context, blks []blocks.Block) error {
 			return fmt.Errorf("store: put %s: %w", c, err)
 		}
 		if !has {
-			if err := b.s.flat.Put(ctx, k, blk.RawData()); err != nil {
-				return fmt.Errorf("store: put %s: %w", c, err)
+			if err := b.s.putNew(ctx, k, blk.RawData(), b.log); err != nil {
+				return wrapOp("put", c, err)
 			}
 		}
 		if b.log != nil {
@@ -251,13 +251,39 @@ func (b *blockStore) GCRequested(context.Context) bool {
 	return b.s.gc.requested.Load() > 0
 }
 
+// putNew writes a block the store lacks, after taking its size from the
+// space guard; log, if set, records it as written by this operation.
+func (s *Store) putNew(ctx context.Context, k ds.Key, data []byte, log *writeLog) error {
+	if err := s.space.take(int64(len(data))); err != nil {
+		return err
+	}
+	if err := s.flat.Put(ctx, k, data); err != nil {
+		return s.spaceErr(err, int64(len(data)))
+	}
+	if log != nil {
+		log.wrote(k, len(data))
+	}
+	return nil
+}
+
 // writeLog records what a non-durable writer wrote, for one flush at the
 // end. With syncfs available only a count (plus the first few keys) is
-// needed, so memory stays flat however large the import.
+// needed for that. It also lists the blocks the operation created, so a
+// failed add can delete them (one key per block: 1 MiB chunks keep this
+// small).
 type writeLog struct {
-	mu   sync.Mutex
-	n    int
-	keys []ds.Key
+	mu    sync.Mutex
+	n     int
+	keys  []ds.Key
+	fresh []ds.Key
+	bytes int64 // in fresh
+}
+
+func (l *writeLog) wrote(k ds.Key, n int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.fresh = append(l.fresh, k)
+	l.bytes += int64(n)
 }
 
 func (l *writeLog) add(k ds.Key) {

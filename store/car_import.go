@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 
 	"github.com/ipfs/boxo/verifcid"
+	blocks "github.com/ipfs/go-block-format"
 	cid "github.com/ipfs/go-cid"
 	flatfs "github.com/ipfs/go-ds-flatfs"
 	"github.com/multiformats/go-varint"
@@ -21,43 +23,108 @@ import (
 // A non-nil error rejects the whole CAR.
 type CheckFunc = func(roots []cid.Cid, get func(cid.Cid) ([]byte, error)) error
 
-// ImportCAR reads a CARv1 from r, treating it as hostile: the header is
-// limited to 64 KiB and sections to 2 MiB plus room for the CID, every
-// block must hash to its CID (with a hash function boxo's verifcid
-// allows), and truncated or malformed input is rejected with a one-line
-// error saying what is wrong. Blocks are staged in a temporary file under
-// the store directory, with an in-memory index, and nothing touches the
-// blockstore until check (which may be nil) has accepted them. Then all
-// new blocks are written in one flatfs batch and flushed once, and the
-// header roots are returned. A rejected or broken CAR leaves the store
-// exactly as it was.
+// DefaultImportLimit is the most block bytes [Store.ImportCAR] stages
+// from one CAR unless [ImportOptions.MaxSize] says otherwise.
+const DefaultImportLimit = 1 << 30
+
+// ErrImportLimit is matched (errors.Is) by the error of an import whose
+// CAR holds more block bytes than its limit; the error is an
+// *ImportLimitError.
+var ErrImportLimit = errors.New("CAR over the import limit")
+
+// ImportLimitError reports a CAR refused for its size.
+type ImportLimitError struct {
+	// Limit is the limit in bytes; Blocks the blocks read before it.
+	Limit  int64
+	Blocks int
+}
+
+// Error implements error.
+func (e *ImportLimitError) Error() string {
+	return fmt.Sprintf("CAR holds more than %s of blocks, the import limit (refused after %d blocks)", formatBytes(e.Limit), e.Blocks)
+}
+
+// Is makes an *ImportLimitError match ErrImportLimit.
+func (e *ImportLimitError) Is(target error) bool { return target == ErrImportLimit }
+
+// ImportOptions tune [Store.ImportCARWith].
+type ImportOptions struct {
+	// Check, if set, inspects the staged CAR before anything is stored.
+	Check CheckFunc
+	// MaxSize bounds the sum of the CAR's block sizes, which is what is
+	// staged on disk; 0 means DefaultImportLimit.
+	MaxSize int64
+}
+
+// CARImport says what [Store.ImportCARWith] did.
+type CARImport struct {
+	// Roots are the CAR's header roots.
+	Roots []cid.Cid
+	// Blocks counts the blocks reachable from the roots (stored, or
+	// already in the store); Written those among them that were new.
+	Blocks, Written int
+	// Skipped counts the blocks not reachable from the roots, which were
+	// not stored; SkippedBytes is their size.
+	Skipped      int
+	SkippedBytes int64
+}
+
+// ImportCAR is [Store.ImportCARWith] with check and the default limit.
+func (s *Store) ImportCAR(ctx context.Context, r io.Reader, check CheckFunc) ([]cid.Cid, error) {
+	res, err := s.ImportCARWith(ctx, r, ImportOptions{Check: check})
+	return res.Roots, err
+}
+
+// ImportCARWith reads a CARv1 from r, treating it as hostile: the header
+// is limited to 64 KiB, sections to 2 MiB plus room for the CID, the sum
+// of block sizes to opts.MaxSize, every block must hash to its CID (with
+// a hash function boxo's verifcid allows), and truncated or malformed
+// input is rejected with a one-line error saying what is wrong. Blocks
+// are staged in a temporary file under the store directory (removed on
+// return, and at the next Open after a crash), with an in-memory index,
+// and nothing touches the blockstore until opts.Check (which may be nil)
+// has accepted them.
+//
+// Only blocks reachable from the roots are stored: the walk follows the
+// links of staged blocks and of blocks already in the store (raw blocks
+// have none, dag-pb and dag-cbor links are read with [Links]); a
+// reachable block whose links cannot be read rejects the CAR. The rest
+// are counted in the result and dropped. Then the new blocks are written
+// in one flatfs batch and flushed once. A rejected or broken CAR leaves
+// the store exactly as it was.
 //
 // Imported blocks are not pinned: pin what you keep (holding the
-// Blockstore's PinLock from before ImportCAR if a concurrent GC could run
-// in between). Bound r (e.g. io.LimitReader) to bound the staging file.
-func (s *Store) ImportCAR(ctx context.Context, r io.Reader, check CheckFunc) ([]cid.Cid, error) {
+// Blockstore's PinLock from before the import if a concurrent GC could
+// run in between).
+func (s *Store) ImportCARWith(ctx context.Context, r io.Reader, opts ImportOptions) (CARImport, error) {
 	// Staging touches only the staging file, so a slow sender does not
 	// hold up Close or GC; the commit re-checks.
 	leave, err := s.enter()
 	if err != nil {
-		return nil, fmt.Errorf("store: import CAR: %w", err)
+		return CARImport{}, fmt.Errorf("store: import CAR: %w", err)
 	}
 	leave()
+	limit := opts.MaxSize
+	if limit <= 0 {
+		limit = DefaultImportLimit
+	}
 
 	st, err := newStaging(s.tmpDir)
 	if err != nil {
-		return nil, fmt.Errorf("store: import CAR: staging: %w", err)
+		return CARImport{}, fmt.Errorf("store: import CAR: staging: %w", err)
 	}
 	defer st.discard()
+	s.space.fresh()
+	st.limit, st.space = limit, s.space
 
 	roots, err := readCAR(ctx, r, st)
 	if err != nil {
-		return nil, fmt.Errorf("store: import CAR: %w", err)
+		return CARImport{}, importErr(s, err)
 	}
 	if err := st.seal(); err != nil {
-		return nil, fmt.Errorf("store: import CAR: staging: %w", err)
+		return CARImport{}, importErr(s, fmt.Errorf("staging: %w", err))
 	}
-	if check != nil {
+	if opts.Check != nil {
 		get := func(c cid.Cid) ([]byte, error) {
 			data, ok, err := st.get(c)
 			if err != nil || ok {
@@ -69,14 +136,91 @@ func (s *Store) ImportCAR(ctx context.Context, r io.Reader, check CheckFunc) ([]
 			}
 			return blk.RawData(), nil
 		}
-		if err := check(roots, get); err != nil {
-			return nil, fmt.Errorf("store: import CAR: rejected: %w", err)
+		if err := opts.Check(roots, get); err != nil {
+			return CARImport{}, fmt.Errorf("store: import CAR: rejected: %w", err)
 		}
 	}
-	if err := s.commitStaged(ctx, st); err != nil {
-		return nil, fmt.Errorf("store: import CAR: %w", err)
+	res := CARImport{Roots: roots}
+	if err := s.markReachable(ctx, st, roots); err != nil {
+		return CARImport{}, fmt.Errorf("store: import CAR: rejected: %w", err)
 	}
-	return roots, nil
+	for _, b := range st.order {
+		if !b.keep {
+			res.Skipped++
+			res.SkippedBytes += int64(b.n)
+		}
+	}
+	if res.Skipped > 0 {
+		slog.Info("store: import CAR: skipped blocks not reachable from the roots", "blocks", res.Skipped, "bytes", res.SkippedBytes)
+	}
+	if res.Blocks, res.Written, err = s.commitStaged(ctx, st); err != nil {
+		return CARImport{}, importErr(s, err)
+	}
+	return res, nil
+}
+
+// importErr wraps an import's error; a *SpaceError stays as it is.
+func importErr(s *Store, err error) error {
+	var se *SpaceError
+	if errors.As(err, &se) {
+		return se
+	}
+	return fmt.Errorf("store: import CAR: %w", s.spaceErr(err, 0))
+}
+
+// markReachable sets keep on every staged block reachable from roots,
+// walking through staged blocks and blocks already stored.
+func (s *Store) markReachable(ctx context.Context, st *staging, roots []cid.Cid) error {
+	seen := make(map[string]struct{})
+	stack := append([]cid.Cid(nil), roots...)
+	for len(stack) > 0 {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		c := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		k := string(c.Hash())
+		if _, ok := seen[k]; ok {
+			continue
+		}
+		seen[k] = struct{}{}
+		if c.Prefix().Codec == cid.Raw || isIdentity(c) {
+			if b := st.index[k]; b != nil {
+				b.keep = true
+			}
+			continue
+		}
+		var data []byte
+		if b := st.index[k]; b != nil {
+			b.keep = true
+			d, _, err := st.get(c)
+			if err != nil {
+				return err
+			}
+			data = d
+		} else {
+			blk, err := s.bs.Get(ctx, c)
+			if err != nil {
+				continue // not offered and not stored (or unreadable): the branch ends
+			}
+			data = blk.RawData()
+		}
+		blk, err := blocks.NewBlockWithCid(data, c)
+		if err != nil {
+			return err
+		}
+		links, err := Links(blk)
+		if err != nil {
+			if st.index[k] != nil {
+				return fmt.Errorf("block %s is reachable from the roots but its links cannot be read: %w", c, err)
+			}
+			continue
+		}
+		for i := len(links) - 1; i >= 0; i-- {
+			stack = append(stack, links[i])
+		}
+	}
+	return nil
 }
 
 // readCAR parses a CARv1 strictly into st and returns its roots.
@@ -145,6 +289,11 @@ func readCAR(ctx context.Context, r io.Reader, st *staging) ([]cid.Cid, error) {
 			return nil, fmt.Errorf("section %d: block %s does not match its CID", n+1, c)
 		}
 		if err := st.add(c, data); err != nil {
+			var le *ImportLimitError
+			if errors.As(err, &le) {
+				le.Blocks = n
+				return nil, err
+			}
 			return nil, fmt.Errorf("staging: %w", err)
 		}
 	}
@@ -158,17 +307,18 @@ func readErr(err error, msg string) error {
 	return fmt.Errorf("%s: %w", msg, err)
 }
 
-// commitStaged writes the staged blocks the store lacks in one flatfs
-// batch and flushes them once.
-func (s *Store) commitStaged(ctx context.Context, st *staging) error {
+// commitStaged writes the reachable staged blocks the store lacks in one
+// flatfs batch and flushes them once. It returns the number of reachable
+// blocks and of those written.
+func (s *Store) commitStaged(ctx context.Context, st *staging) (kept, written int, err error) {
 	leave, err := s.enterWrite(ctx)
 	if err != nil {
-		return err
+		return 0, 0, err
 	}
 	defer leave()
 	batch, err := s.flat.Batch(ctx)
 	if err != nil {
-		return err
+		return 0, 0, err
 	}
 	committed := false
 	defer func() {
@@ -180,6 +330,10 @@ func (s *Store) commitStaged(ctx context.Context, st *staging) error {
 	}()
 	log := &writeLog{}
 	for _, e := range st.order {
+		if !e.keep {
+			continue
+		}
+		kept++
 		if isIdentity(e.c) {
 			continue
 		}
@@ -189,26 +343,30 @@ func (s *Store) commitStaged(ctx context.Context, st *staging) error {
 		log.add(k)
 		has, err := s.flat.Has(ctx, k)
 		if err != nil {
-			return err
+			return 0, 0, err
 		}
 		if has {
 			continue
+		}
+		if err := s.space.take(int64(e.n)); err != nil {
+			return 0, 0, err
 		}
 		// flatfs batches write asynchronously and keep the slice: a fresh
 		// one per block.
 		data := make([]byte, e.n)
 		if _, err := st.f.ReadAt(data, e.off); err != nil {
-			return fmt.Errorf("staging: %w", err)
+			return 0, 0, fmt.Errorf("staging: %w", err)
 		}
 		if err := batch.Put(ctx, k, data); err != nil {
-			return fmt.Errorf("write %s: %w", e.c, err)
+			return 0, 0, fmt.Errorf("write %s: %w", e.c, err)
 		}
+		written++
 	}
 	if err := batch.Commit(ctx); err != nil {
-		return fmt.Errorf("commit: %w", err)
+		return 0, 0, fmt.Errorf("commit: %w", err)
 	}
 	committed = true
-	return s.flushLog(log)
+	return kept, written, s.flushLog(log)
 }
 
 // staging holds a CAR's verified blocks in a temporary file, indexed in
@@ -217,14 +375,17 @@ type staging struct {
 	f     *os.File
 	w     *bufio.Writer
 	size  int64
+	limit int64       // most bytes staged
+	space *spaceGuard // disk space for the staging file
 	index map[string]*stagedBlock
 	order []*stagedBlock
 }
 
 type stagedBlock struct {
-	c   cid.Cid
-	off int64
-	n   int
+	c    cid.Cid
+	off  int64
+	n    int
+	keep bool // reachable from the roots
 }
 
 func newStaging(dir string) (*staging, error) {
@@ -239,6 +400,14 @@ func (st *staging) add(c cid.Cid, data []byte) error {
 	k := string(c.Hash())
 	if _, ok := st.index[k]; ok {
 		return nil
+	}
+	if st.limit > 0 && st.size+int64(len(data)) > st.limit {
+		return &ImportLimitError{Limit: st.limit}
+	}
+	if st.space != nil {
+		if err := st.space.take(int64(len(data))); err != nil {
+			return err
+		}
 	}
 	if _, err := st.w.Write(data); err != nil {
 		return err

@@ -66,14 +66,26 @@ func missingBlock(c cid.Cid) error { return &BlockError{Cid: c, Err: ErrMissing}
 func corruptBlock(c cid.Cid) error { return &BlockError{Cid: c, Err: ErrCorrupt} }
 
 // wrapOp prefixes err with "store: <op> <cid>: " unless it is a
-// *BlockError, which already names its CID and the package.
+// *BlockError or *SpaceError, which already name the package and what
+// went wrong.
 func wrapOp(op string, c cid.Cid, err error) error {
 	if err == nil {
 		return nil
 	}
 	var be *BlockError
-	if errors.As(err, &be) {
+	var se *SpaceError
+	if errors.As(err, &be) || errors.As(err, &se) {
 		return err
 	}
 	return fmt.Errorf("store: %s %s: %w", op, c, err)
+}
+
+// opErr prefixes err with "store: <op>: " unless it is a *SpaceError,
+// which names the package and the folder itself.
+func opErr(op string, err error) error {
+	var se *SpaceError
+	if errors.As(err, &se) {
+		return se
+	}
+	return fmt.Errorf("store: %s: %w", op, err)
 }

@@ -17,6 +17,9 @@ type GCStats struct {
 	RemovedBytes int64
 	// Kept is the number of blocks reachable from a pin.
 	Kept int
+	// Interrupted is the number of interrupted writes (adds killed or
+	// failed half way) whose leftovers this run removed.
+	Interrupted int
 }
 
 // GC deletes every stored block that is not reachable from a pin. It waits
@@ -40,6 +43,13 @@ func (s *Store) GC(ctx context.Context, roots ...cid.Cid) (GCStats, error) {
 		return GCStats{}, fmt.Errorf("store: gc: %w", err)
 	}
 	defer unlock()
+
+	// Every write that left a marker has ended (writes hold the gate
+	// shared): its leftovers are swept below like any garbage.
+	markers, err := s.writeMarkers(ctx)
+	if err != nil {
+		return GCStats{}, fmt.Errorf("store: gc: list interrupted writes: %w", err)
+	}
 
 	// Mark. flatfs stores blocks by multihash, so that is what is kept.
 	pins, err := s.pins(ctx)
@@ -106,6 +116,19 @@ func (s *Store) GC(ctx context.Context, roots ...cid.Cid) (GCStats, error) {
 		}
 		st.Removed++
 		st.RemovedBytes += int64(size)
+	}
+	if !s.readOnly && len(markers) > 0 {
+		b, err := s.meta.Batch(ctx)
+		if err == nil {
+			for _, k := range markers {
+				_ = b.Delete(ctx, k)
+			}
+			err = b.Commit(ctx)
+		}
+		if err != nil {
+			return st, fmt.Errorf("store: gc: clear interrupted writes: %w", err)
+		}
+		st.Interrupted = len(markers)
 	}
 	slog.Debug("store: gc done", "removed", st.Removed, "bytes", st.RemovedBytes, "kept", st.Kept)
 	return st, nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sync"
@@ -60,6 +61,11 @@ type Store struct {
 	// syncMode is syncOnce outside benchmarks that compare durability
 	// strategies.
 	syncMode syncMode
+	// space hands out disk space to block writes (see space.go).
+	space *spaceGuard
+	// readOnly: the disk was full at Open, so pebble was opened
+	// read-only; reads, listing and GC's deletions still work.
+	readOnly bool
 
 	closed    atomic.Bool
 	closeOnce sync.Once
@@ -69,7 +75,12 @@ type Store struct {
 // Open opens the store in dir, creating dir and its layout if needed.
 // Only one Store (in any process) may have dir open at a time; pebble's
 // lock file enforces this.
-func Open(ctx context.Context, dir string) (*Store, error) {
+//
+// On a nearly full disk Open first deletes the store's reserve file; when
+// the disk is still too full for pebble to write, an existing store is
+// opened read-only (reads, listing and GC work, writes fail) and a new
+// one is refused with a *SpaceError.
+func Open(ctx context.Context, dir string, opts ...Option) (*Store, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", dir, err)
 	}
@@ -91,6 +102,15 @@ func Open(ctx context.Context, dir string) (*Store, error) {
 		op:        newGate(),
 		layout:    defaultLayout(),
 	}
+	cfg := newConfig(opts)
+	s.space = &spaceGuard{dir: dir, free: cfg.freeSpace, reserve: cfg.reserve}
+	if free := releaseReserve(dir, cfg); free >= 0 && free < cfg.reserve/8 {
+		if created {
+			return nil, fmt.Errorf("store: open %s: %w", dir, &SpaceError{Dir: dir, Need: cfg.reserve, Free: free, Reserve: cfg.reserve})
+		}
+		slog.Warn("store: disk full, opening read-only", "dir", dir, "free", free)
+		s.readOnly = true
+	}
 	var cleanup []func()
 	fail := func(err error) (*Store, error) {
 		for i := len(cleanup) - 1; i >= 0; i-- {
@@ -101,8 +121,9 @@ func Open(ctx context.Context, dir string) (*Store, error) {
 
 	// Pebble first: its LOCK file keeps a second process out before we
 	// touch flatfs (which has no lock of its own).
+	popts := &pebble.Options{Logger: pebbleLogger{dir: dir, fatal: cfg.fatal}, ReadOnly: s.readOnly}
 	meta, err := pebbleds.NewDatastore(filepath.Join(dir, datastoreDirName),
-		pebbleds.WithPebbleWriteOptions(pebble.Sync))
+		pebbleds.WithPebbleOpts(popts), pebbleds.WithPebbleWriteOptions(pebble.Sync))
 	if err != nil {
 		return fail(fmt.Errorf("datastore: %w", err))
 	}
@@ -130,7 +151,7 @@ func Open(ctx context.Context, dir string) (*Store, error) {
 	if err := os.RemoveAll(s.tmpDir); err != nil {
 		return fail(err)
 	}
-	if err := os.Mkdir(s.tmpDir, 0o700); err != nil {
+	if err := os.Mkdir(s.tmpDir, 0o700); err != nil && !s.readOnly {
 		return fail(err)
 	}
 
@@ -142,6 +163,9 @@ func Open(ctx context.Context, dir string) (*Store, error) {
 		}
 	}
 
+	if !s.readOnly {
+		s.keepReserve(cfg)
+	}
 	s.raw = bstore.NewBlockstore(flat, bstore.NoPrefix())
 	s.bs = &blockStore{s: s, durable: true}
 	s.dag = mdag.NewDAGService(blockservice.New(s.bs, nil))

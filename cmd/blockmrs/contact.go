@@ -69,7 +69,7 @@ blockmrs contact add /ip4/192.0.2.7/tcp/4001/p2p/12D3KooWNode... 12D3KooWAccount
 	if len(pos) > 1 {
 		return usagef("unexpected argument %q", pos[1])
 	}
-	return importAndReport(ctx, f, pos[0], false)
+	return importAndReport(ctx, f, pos[0], false, 0)
 }
 
 // contactFromNode asks the node at addr for account's profile, through

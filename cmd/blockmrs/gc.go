@@ -13,8 +13,9 @@ func runGC(ctx context.Context, args []string) error {
 	f := newFlags("gc", "[flags]", `
 Gc deletes every stored block that no chain head, fork evidence or pinned
 record reaches (left over from interrupted adds, or imported and no longer
-linked) and prints how many blocks and bytes it removed. Records added
-here are pinned; chains are kept from their heads.`, `
+linked) and prints how many blocks and bytes it freed. Records added
+here are pinned; chains are kept from their heads. The leftovers of an
+add that was killed are also removed the next time the repo is opened.`, `
 blockmrs gc`)
 	if _, err := f.parseArgs(args, false); err != nil {
 		return err
@@ -26,14 +27,23 @@ blockmrs gc`)
 		if err != nil {
 			return err
 		}
+		// Opening the repo already swept what interrupted adds left.
+		rec := repo.TakeRecovered()
+		st.Removed += rec.Removed
+		st.RemovedBytes += rec.RemovedBytes
+		st.Interrupted += rec.Interrupted
 		if f.json {
 			return f.printJSON(struct {
 				Removed      int   `json:"removed"`
 				RemovedBytes int64 `json:"removed_bytes"`
 				Kept         int   `json:"kept"`
-			}{st.Removed, st.RemovedBytes, st.Kept})
+				Interrupted  int   `json:"interrupted_adds"`
+			}{st.Removed, st.RemovedBytes, st.Kept, st.Interrupted})
 		}
-		fmt.Fprintf(f.out(), "removed %d block(s), %d bytes; kept %d\n", st.Removed, st.RemovedBytes, st.Kept)
+		fmt.Fprintf(f.out(), "removed %d block(s), %d bytes freed; kept %d\n", st.Removed, st.RemovedBytes, st.Kept)
+		if st.Interrupted > 0 {
+			fmt.Fprintf(f.out(), "cleared %d interrupted add(s)\n", st.Interrupted)
+		}
 		return nil
 	})
 }

@@ -2,10 +2,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 
 	"github.com/blockmrs/blockmrs/keyshare"
 	"github.com/blockmrs/blockmrs/protocol"
+	"github.com/blockmrs/blockmrs/store"
 )
 
 var importCmd = &command{name: "import", summary: "import chains and records from a CAR file, then acknowledge new records", run: runImport}
@@ -20,24 +24,57 @@ brought records others wrote about the acting account, it acknowledges
 them with a signed ack entry on that account's chain, if its keys can be
 unlocked: not encrypted, $BLOCKMRS_PASSPHRASE set, or a terminal to ask on
 (otherwise it says so; a later grant of such a record acknowledges it
-too). --no-ack skips this.`, `
-blockmrs import dr-jones.car`)
+too). --no-ack skips this.
+
+Only blocks reachable from the CAR's roots are stored; the others are
+counted ("skipped N blocks not reachable from the roots") and dropped. A
+CAR holding more than --max-size of blocks (default 1 GiB) is refused
+before anything is stored: the import stages every block on disk first.`, `
+blockmrs import dr-jones.car
+blockmrs import --max-size 4GiB full-history.car`)
 	f.withAccount()
 	noAck := f.Bool("no-ack", false, "do not acknowledge new records about the account")
+	maxSize := f.String("max-size", "1GiB", "refuse a CAR holding more than `SIZE` of blocks (e.g. 500MiB, 4GiB)")
 	pos, err := f.parseArgs(args, false, "FILE")
 	if err != nil {
 		return err
 	}
-	return importAndReport(ctx, f, pos[0], !*noAck)
+	limit, err := parseSize(*maxSize)
+	if err != nil {
+		return usagef("--max-size: %v", err)
+	}
+	return importAndReport(ctx, f, pos[0], !*noAck, limit)
+}
+
+// parseSize reads a byte count with an optional binary unit (KiB, MiB,
+// GiB, TiB; K, M, G, T and KB, MB, GB, TB mean the same).
+func parseSize(s string) (int64, error) {
+	t := strings.TrimSpace(s)
+	i := len(t)
+	for i > 0 && (t[i-1] < '0' || t[i-1] > '9') {
+		i--
+	}
+	n, err := strconv.ParseInt(t[:i], 10, 64)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("%q is not a size such as 500MiB or 4GiB", s)
+	}
+	shift := map[string]uint{"": 0, "b": 0, "k": 10, "kb": 10, "kib": 10, "m": 20, "mb": 20, "mib": 20,
+		"g": 30, "gb": 30, "gib": 30, "t": 40, "tb": 40, "tib": 40}
+	sh, ok := shift[strings.ToLower(strings.TrimSpace(t[i:]))]
+	if !ok || n > (1<<62)>>sh {
+		return 0, fmt.Errorf("%q is not a size such as 500MiB or 4GiB", s)
+	}
+	return n << sh, nil
 }
 
 // importAndReport is import and contact add: it imports the CAR file name
-// ("-": stdin), with ack acknowledges the new records about the acting
+// ("-": stdin) holding at most maxSize block bytes (0: the default), with
+// ack acknowledges the new records about the acting
 // account, and prints what changed. A failed acknowledgement is reported
 // after the summary.
-func importAndReport(ctx context.Context, f *cmdFlags, name string, ack bool) error {
+func importAndReport(ctx context.Context, f *cmdFlags, name string, ack bool, maxSize int64) error {
 	return f.withRepo(ctx, func(repo *keyshare.Repo) error {
-		sum, err := importFile(ctx, f, repo, name)
+		sum, err := importFile(ctx, f, repo, name, maxSize)
 		if err != nil {
 			return err
 		}
@@ -65,6 +102,10 @@ type importSummary struct {
 	Updated   []keyshare.AccountInfo `json:"updated"`
 	Unchanged []protocol.AccountID   `json:"unchanged,omitempty"`
 	NewBlocks int                    `json:"new_chain_blocks"`
+	// Skipped counts blocks not reachable from the CAR's roots (not
+	// stored).
+	Skipped      int   `json:"skipped_blocks"`
+	SkippedBytes int64 `json:"skipped_bytes"`
 	// Acknowledged counts ack entries written after the import; AckNote
 	// says why none were when some could have been.
 	Acknowledged int    `json:"acknowledged"`
@@ -74,7 +115,7 @@ type importSummary struct {
 }
 
 // importFile imports the CAR file name ("-": stdin).
-func importFile(ctx context.Context, f *cmdFlags, repo *keyshare.Repo, name string) (*importSummary, error) {
+func importFile(ctx context.Context, f *cmdFlags, repo *keyshare.Repo, name string, maxSize int64) (*importSummary, error) {
 	before, err := loadNames(ctx, repo)
 	if err != nil {
 		return nil, err
@@ -84,7 +125,10 @@ func importFile(ctx context.Context, f *cmdFlags, repo *keyshare.Repo, name stri
 		return nil, err
 	}
 	defer in.Close()
-	res, err := repo.ImportCAR(ctx, in)
+	res, err := repo.ImportCARLimit(ctx, in, maxSize)
+	if errors.Is(err, store.ErrImportLimit) {
+		return nil, fmt.Errorf("%w; raise the limit with --max-size (blockmrs import --max-size 4GiB)", err)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -95,7 +139,8 @@ func importFile(ctx context.Context, f *cmdFlags, repo *keyshare.Repo, name stri
 // holds the names known before it.
 func summarizeImport(ctx context.Context, repo *keyshare.Repo, before names, res *keyshare.ImportResult) (*importSummary, error) {
 	var err error
-	sum := &importSummary{Added: []keyshare.AccountInfo{}, Updated: []keyshare.AccountInfo{}, Unchanged: res.Unchanged, NewBlocks: res.NewBlocks}
+	sum := &importSummary{Added: []keyshare.AccountInfo{}, Updated: []keyshare.AccountInfo{}, Unchanged: res.Unchanged, NewBlocks: res.NewBlocks,
+		Skipped: res.Skipped, SkippedBytes: res.SkippedBytes}
 	for _, a := range res.Accounts {
 		if _, known := before[a.ID]; known {
 			sum.Updated = append(sum.Updated, a)
@@ -160,6 +205,9 @@ func (s *importSummary) print(f *cmdFlags) error {
 		return err
 	}
 	fmt.Fprintf(f.out(), "%d new chain block(s)\n", s.NewBlocks)
+	if s.Skipped > 0 {
+		fmt.Fprintf(f.out(), "skipped %d blocks not reachable from the roots (%d bytes, not stored)\n", s.Skipped, s.SkippedBytes)
+	}
 	if s.Acknowledged > 0 {
 		fmt.Fprintf(f.out(), "acknowledged %d record(s)\n", s.Acknowledged)
 	}
