@@ -76,18 +76,12 @@ func (r *Repo) List(ctx context.Context, k *Keys, all bool) ([]Listed, error) {
 			continue
 		}
 		l := Listed{Access: a, Listing: Listing{Status: "readable"}}
-		_, l.Readable = a.Reader(k.ID)
+		d := readDecision(a, k.ID)
+		l.Readable = d.Allow
 		if !l.Readable {
-			l.Status = "no access"
-			for _, rv := range a.Revoked {
-				if rv.Account == k.ID {
-					l.Status = "revoked"
-				}
-			}
-			for _, ex := range a.Expired {
-				if ex.Account == k.ID {
-					l.Status = "expired"
-				}
+			l.Status = map[Rule]string{RuleReadRevoked: "revoked", RuleReadExpired: "expired"}[d.Rule]
+			if l.Status == "" {
+				l.Status = "no access"
 			}
 			if !all || l.Status == "no access" {
 				continue
@@ -99,10 +93,13 @@ func (r *Repo) List(ctx context.Context, k *Keys, all bool) ([]Listed, error) {
 			}
 		}
 		if l.Readable {
-			env, _, err := r.Envelope(ctx, k, a.Record)
+			// Listed under the claim the record opens under (RecordKey),
+			// so author and title come from the same claim.
+			env, _, opened, err := r.openView(ctx, k, a.Record)
 			if err != nil {
 				l.Error = err.Error()
 			} else {
+				l.Access = opened
 				l.Title, l.Kind, l.MediaType, l.FileName = env.Title, env.Kind, env.MediaType, env.FileName
 			}
 		}
