@@ -28,7 +28,8 @@ import (
 // builder stays fast (real age ciphertext would only cost build time).
 //
 // Benchmarks: go test -run '^$' -bench 'Clinic' -benchtime 2000x ./keyshare
-// (BENCHMARKS.md has the table; scripts/bench-policy.sh runs the sizes).
+// (BENCHMARKS.md has the table; scripts/bench-policy.sh runs them and
+// draws docs/bench-policy.svg).
 
 type clinicRepo struct {
 	repo       *Repo
