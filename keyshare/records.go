@@ -75,10 +75,25 @@ func (r *Repo) AddRecord(ctx context.Context, k *Keys, nr NewRecord) (cid.Cid, e
 	if err != nil {
 		return cid.Undef, err
 	}
-	added, err := r.st.Add(ctx, body)
+	// A marker (cleared once the record entry is committed) tells the
+	// next Open that an add was interrupted between storing the record
+	// and claiming it, and that its pin must go (unpinUnclaimed).
+	marker, err := r.markAdding(ctx)
 	if err != nil {
 		return cid.Undef, err
 	}
+	added, err := r.st.Add(ctx, body)
+	if err != nil {
+		r.clearAdding(ctx, marker)
+		return cid.Undef, err
+	}
+	claimed := false
+	defer func() {
+		if !claimed {
+			r.dropUnclaimed(ctx, added.CID)
+		}
+		r.clearAdding(ctx, marker)
+	}()
 	if err := r.IndexRecordBlocks(ctx, added.CID); err != nil {
 		return cid.Undef, err
 	}
@@ -120,6 +135,7 @@ func (r *Repo) AddRecord(ctx context.Context, k *Keys, nr NewRecord) (cid.Cid, e
 	if _, err := r.appendBlock(ctx, k, []protocol.Entry{protocol.NewEntry(rec)}); err != nil {
 		return cid.Undef, err
 	}
+	claimed = true
 	return added.CID, nil
 }
 

@@ -119,7 +119,14 @@ func Open(ctx context.Context, dir string, opts Options) (*Repo, error) {
 // logged: the repo must still open so that verify can say what is wrong.
 func (r *Repo) sweepInterrupted(ctx context.Context) {
 	n, err := r.st.Interrupted(ctx)
-	if err != nil || n == 0 {
+	if err != nil {
+		return
+	}
+	unpinned, err := r.unpinUnclaimed(ctx)
+	if err != nil {
+		slog.Warn("keyshare: checking for records added without a chain entry failed", "dir", r.dir, "err", err)
+	}
+	if n == 0 && unpinned == 0 {
 		return
 	}
 	st, err := r.GC(ctx)
