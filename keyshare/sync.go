@@ -182,6 +182,7 @@ func (r *Repo) WantedRecords(ctx context.Context, self string, changed ...cid.Ci
 		return nil, err
 	}
 	var out []Wanted
+	nodes := map[protocol.AccountID][]DeviceInfo{} // declared nodes, read once per call
 	for _, c := range candidates {
 		pinned, err := r.st.IsPinned(ctx, c)
 		if err != nil {
@@ -194,7 +195,7 @@ func (r *Repo) WantedRecords(ctx context.Context, self string, changed ...cid.Ci
 		if err != nil {
 			return nil, err
 		}
-		w, ok, err := r.wanted(ctx, as, v, local, replicaOf)
+		w, ok, err := r.wanted(ctx, as, v, local, replicaOf, nodes)
 		if err != nil {
 			return nil, err
 		}
@@ -207,7 +208,7 @@ func (r *Repo) WantedRecords(ctx context.Context, self string, changed ...cid.Ci
 
 // wanted applies wantRecord to the accounts the claims as name that this
 // node vouches for, and fills in where to fetch from.
-func (r *Repo) wanted(ctx context.Context, as []*Access, v vouchSet, local, replicaOf map[protocol.AccountID]bool) (Wanted, bool, error) {
+func (r *Repo) wanted(ctx context.Context, as []*Access, v vouchSet, local, replicaOf map[protocol.AccountID]bool, nodes map[protocol.AccountID][]DeviceInfo) (Wanted, bool, error) {
 	var names []protocol.AccountID
 	for _, a := range as {
 		names = append(names, a.Author, a.Subject)
@@ -227,14 +228,18 @@ func (r *Repo) wanted(ctx context.Context, as []*Access, v vouchSet, local, repl
 		seen := map[string]bool{}
 		for _, a := range countingClaims(as, v) {
 			for _, party := range []protocol.AccountID{a.Author, a.Subject} {
-				st, err := r.state(ctx, party)
-				if errors.Is(err, ErrUnknownAccount) {
-					continue
+				devs, ok := nodes[party]
+				if !ok {
+					st, err := r.state(ctx, party)
+					if err != nil && !errors.Is(err, ErrUnknownAccount) {
+						return Wanted{}, false, err
+					}
+					if st != nil {
+						devs = st.Devices
+					}
+					nodes[party] = devs
 				}
-				if err != nil {
-					return Wanted{}, false, err
-				}
-				for _, dev := range st.Devices {
+				for _, dev := range devs {
 					if !seen[dev.PeerID] {
 						seen[dev.PeerID] = true
 						w.Providers = append(w.Providers, dev.PeerID)
