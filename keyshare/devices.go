@@ -235,7 +235,11 @@ func (r *Repo) declaredBy(ctx context.Context, peerID string) (roles peerRoles, 
 // in, so that the access policy counts the accounts that declare this node
 // their replica among those the node vouches for. Without it the node
 // vouches only for its own accounts.
-func (r *Repo) SetNodeID(peerID string) { r.nodeID.Store(&peerID) }
+func (r *Repo) SetNodeID(peerID string) {
+	if old := r.nodeID.Swap(&peerID); old == nil || *old != peerID {
+		r.cache.invalidate() // the vouch set depends on it
+	}
+}
 
 // vouchSet returns the accounts this node vouches for: its own accounts
 // and those that declare it as their replica.
