@@ -138,17 +138,7 @@ func forge(t *testing.T, attacker *party, subject protocol.AccountID, readers []
 // claims come first in claim order.
 func newEarlyParty(t *testing.T, name string, role protocol.Role) *party {
 	t.Helper()
-	ctx := context.Background()
-	r, err := Open(ctx, t.TempDir(), Options{Create: true, Clock: func() time.Time { return time.UnixMilli(1) }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { r.Close() })
-	k, err := r.CreateAccount(ctx, name, role, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &party{repo: r, keys: k}
+	return newPartyWith(t, name, role, Options{Clock: func() time.Time { return time.UnixMilli(1) }})
 }
 
 func forgeries() []forgery {

@@ -187,15 +187,7 @@ func writeFileOnce(path string, data []byte, perm os.FileMode) error {
 		f.Close()
 		return err
 	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
+	if err := writeSyncClose(f, data); err != nil {
 		return err
 	}
 	if err := os.Link(tmp, path); err != nil {
@@ -223,6 +215,11 @@ func writeExclusive(path string, data []byte, perm os.FileMode) error {
 		}
 		return err
 	}
+	return writeSyncClose(f, data)
+}
+
+// writeSyncClose writes data to f, syncs it and closes it.
+func writeSyncClose(f *os.File, data []byte) error {
 	if _, err := f.Write(data); err != nil {
 		f.Close()
 		return err

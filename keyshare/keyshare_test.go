@@ -22,8 +22,15 @@ type party struct {
 
 func newParty(t *testing.T, name string, role protocol.Role) *party {
 	t.Helper()
+	return newPartyWith(t, name, role, Options{})
+}
+
+// newPartyWith is newParty with repo options (a clock, say).
+func newPartyWith(t *testing.T, name string, role protocol.Role, opts Options) *party {
+	t.Helper()
 	ctx := context.Background()
-	r, err := Open(ctx, t.TempDir(), Options{Create: true})
+	opts.Create = true
+	r, err := Open(ctx, t.TempDir(), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
