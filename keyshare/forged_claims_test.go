@@ -218,6 +218,9 @@ func checkVictims(t *testing.T, v *victims, attacker *party) {
 	if !found {
 		t.Fatal("Pat's listing lost the record")
 	}
+	if len(listed) != 1 {
+		t.Fatalf("Pat's listing holds %d rows, want her one record: a forged claim added rows", len(listed))
+	}
 	// Gus, her live grantee, reads it too, with its true title.
 	env, _, err = readAll(t, v.gus, v.rec)
 	if err != nil || env.Title != "HbA1c" {

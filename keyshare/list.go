@@ -64,12 +64,19 @@ func (l Listed) MarshalJSON() ([]byte, error) {
 // List returns the records k may read now, newest first, with their
 // titles. Records k is the subject of and has hidden are left out unless
 // all is set; with all set it also lists records k could read before
-// (revoked, expired).
+// (revoked, expired). A claim naming k that k neither made nor
+// acknowledged, that does not count here, and whose key does not open is
+// left out: it is someone's forgery, not k's record (verify names it).
 func (r *Repo) List(ctx context.Context, k *Keys, all bool) ([]Listed, error) {
 	as, err := r.RecordsOf(ctx, k.ID)
 	if err != nil {
 		return nil, err
 	}
+	v, err := r.vouchSet(ctx)
+	if err != nil {
+		return nil, err
+	}
+	vouched := func(a *Access) bool { return viewRank(a, k.ID, v) <= 2 }
 	out := []Listed{}
 	for _, a := range as {
 		if !a.Known {
@@ -97,6 +104,12 @@ func (r *Repo) List(ctx context.Context, k *Keys, all bool) ([]Listed, error) {
 			// so author and title come from the same claim.
 			env, _, opened, err := r.openView(ctx, k, a.Record)
 			if err != nil {
+				if !vouched(a) {
+					// A claim k neither made, acknowledged nor can
+					// count on, whose key does not open: a forgery
+					// (verify reports it), not a record of k's.
+					continue
+				}
 				l.Error = err.Error()
 			} else {
 				l.Access = opened

@@ -42,19 +42,36 @@ func recordEntry(t *testing.T, repo *keyshare.Repo, id protocol.AccountID, rec c
 	return nil
 }
 
-// forgeClaim has n sign a record entry claiming target about subject, with
-// junk wrapped keys and meta copied from the real record, dated like n's
-// previous block (the earliest time the chain allows: before the record,
-// since n's chain is older) and applied to n's repo, which announces it.
-func forgeClaim(t *testing.T, n *testNode, target cid.Cid, subject protocol.AccountID, meta []byte) cid.Cid {
+// forged is one forged record entry: the CID it claims, its subject and
+// further readers (all given junk wrapped keys).
+type forged struct {
+	target  cid.Cid
+	subject protocol.AccountID
+	readers []protocol.AccountID
+}
+
+// forgeClaims has n sign one block of forged record entries, with meta
+// copied from the real record, dated like n's previous block (the earliest
+// time the chain allows: before the record, since n's chain is older) and
+// applied to n's repo, which announces it.
+func forgeClaims(t *testing.T, n *testNode, meta []byte, claims ...forged) cid.Cid {
 	t.Helper()
-	subj, err := subject.Key()
-	if err != nil {
-		t.Fatal(err)
+	var entries []protocol.Entry
+	for _, f := range claims {
+		subj, err := f.subject.Key()
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec := &protocol.Record{Record: protocol.NewLink(f.target), Subject: subj, Meta: meta}
+		seen := map[protocol.AccountID]bool{}
+		for _, id := range append([]protocol.AccountID{n.keys.ID, f.subject}, f.readers...) {
+			if !seen[id] {
+				seen[id] = true
+				rec.Keys = append(rec.Keys, protocol.WrappedKey{To: mustKey(t, id), Key: []byte("junk")})
+			}
+		}
+		entries = append(entries, protocol.NewEntry(rec))
 	}
-	rec := &protocol.Record{Record: protocol.NewLink(target), Subject: subj, Meta: meta, Keys: []protocol.WrappedKey{
-		{To: n.keys.Public(), Key: []byte("junk")}, {To: subj, Key: []byte("junk")},
-	}}
 	head, seq := headOf(t, n.repo, n.keys.ID)
 	blk, err := n.repo.Store().Blockstore().Get(t.Context(), head)
 	if err != nil {
@@ -65,7 +82,7 @@ func forgeClaim(t *testing.T, n *testNode, target cid.Cid, subject protocol.Acco
 		t.Fatal(err)
 	}
 	link := protocol.NewLink(head)
-	b := &protocol.Block{Seq: seq + 1, Prev: &link, Time: prev.Time, Entries: []protocol.Entry{protocol.NewEntry(rec)}}
+	b := &protocol.Block{Seq: seq + 1, Prev: &link, Time: prev.Time, Entries: entries}
 	raw, c, err := b.Sign(n.keys.Sign)
 	if err != nil {
 		t.Fatal(err)
@@ -91,8 +108,9 @@ func blocksOf(t *testing.T, n *testNode, root cid.Cid) []cid.Cid {
 
 // The attack of the issue "Access you can trust", over the network: a
 // revoked clinician and a contact who was never granted anything each sign
-// a claim on the patient's record naming her as subject, and chain sync
-// delivers both to her node by itself. She still reads her record under
+// claims on the patient's record (every variant: naming her as subject,
+// naming her as a reader, on an inner block, under another codec), and
+// chain sync delivers them to her node by itself. She still reads her record under
 // its true title and author, and neither attacker's node receives a single
 // block of it, over bitswap or over the DAG stream.
 func TestForgedClaimsOverTheNetwork(t *testing.T) {
@@ -124,10 +142,19 @@ func TestForgedClaimsOverTheNetwork(t *testing.T) {
 		return !has
 	})
 
-	// Both forge; chain sync carries the claims to the patient's node.
-	heads := map[*testNode]cid.Cid{
-		clinic:  forgeClaim(t, clinic, rec, patient.keys.ID, meta),
-		contact: forgeClaim(t, contact, rec, patient.keys.ID, meta),
+	// Both forge every variant: the record with the patient as subject,
+	// the record with the forger as subject and the patient and the
+	// clinic named as readers, an inner block, and the record's bytes
+	// under the raw codec. Chain sync carries the claims to the
+	// patient's node by itself.
+	heads := map[*testNode]cid.Cid{}
+	for _, n := range []*testNode{clinic, contact} {
+		heads[n] = forgeClaims(t, n, meta,
+			forged{target: rec, subject: patient.keys.ID},
+			forged{target: rec, subject: n.keys.ID, readers: []protocol.AccountID{patient.keys.ID, clinic.keys.ID}},
+			forged{target: recBlocks[1], subject: patient.keys.ID},
+			forged{target: cid.NewCidV1(cid.Raw, rec.Hash()), subject: patient.keys.ID},
+		)
 	}
 	for n, head := range heads {
 		eventually(t, "the patient's node holds "+n.name+"'s forged claim", func() bool {
@@ -155,6 +182,11 @@ func TestForgedClaimsOverTheNetwork(t *testing.T) {
 	// Neither attacker's node gets a block: the DAG stream (which Fetch
 	// tries first, then bitswap), then bitswap alone.
 	for _, n := range []*testNode{clinic, contact} {
+		for _, c := range []cid.Cid{rec, recBlocks[1], cid.NewCidV1(cid.Raw, rec.Hash())} {
+			if d, err := patient.repo.MayServe(t.Context(), n.host.ID().String(), c); err != nil || d.Allow {
+				t.Fatalf("the patient's node would serve %s to %s: %+v %v", c, n.name, d, err)
+			}
+		}
 		for _, stream := range []bool{true, false} {
 			if !stream {
 				n.ex.DisableStream()
