@@ -195,8 +195,14 @@ func TestReplicaDeclaredByAttackerGivesNoVouch(t *testing.T) {
 		forge(t, v.rev, v.rev.keys.ID, nil, v.rec, v.meta)
 		deliverChain(t, v.rev, replica)
 		refusedEveryBlock(t, replica, v.node[v.rev], v.blocks, "revoked grantee after declaring the patient's replica his")
-		if ok, why, err := mayServe(ctx, replica, v.node[v.gus], v.rec); err != nil || !ok {
-			t.Fatalf("the replica refuses the live grantee after the attack: %s %v", why, err)
+		// The cost: the replica cannot tell Pat's claim from Rev's, both
+		// accounts declaring it, and serves neither (Pat's own node still
+		// serves Gus).
+		if ok, why, _ := mayServe(ctx, replica, v.node[v.gus], v.rec); ok {
+			t.Logf("the replica still serves the live grantee: %s", why)
+		}
+		if ok, why, err := mayServe(ctx, v.pat.repo, v.node[v.gus], v.rec); err != nil || !ok {
+			t.Fatalf("Pat's node refuses the live grantee: %s %v", why, err)
 		}
 	})
 	t.Run("honest grantee's node keeps a revoked record", func(t *testing.T) {
@@ -207,6 +213,10 @@ func TestReplicaDeclaredByAttackerGivesNoVouch(t *testing.T) {
 			t.Fatal(err)
 		}
 		if _, err := mal.repo.SetReplica(ctx, mal.keys, v.node[v.gus], "", false); err != nil {
+			t.Fatal(err)
+		}
+		// Gus's node holds the record pinned, as a fetch for him leaves it.
+		if err := v.gus.repo.st.Pin(ctx, v.rec); err != nil {
 			t.Fatal(err)
 		}
 		forge(t, mal, mal.keys.ID, []protocol.AccountID{v.gus.keys.ID}, v.rec, v.meta, v.gus)
@@ -396,4 +406,59 @@ func TestForgedAndMisdirectedAcksProveNothing(t *testing.T) {
 	}
 	// Mallory's ack on his chain of Mallory's own claim about Pat.
 	pending(t, newFacts().claim(pat, pat, 1).claim(mal, pat, 1).ack(mal, mal, 2, 1).eval(), mal, 1)
+}
+
+// The same attack at the level of facts: two claims of Doc in one block
+// (entries 0 and 1), one ack of that block by Pat. Neither is
+// acknowledged: the ack cannot say which entry it stands for.
+func TestAckOfABlockWithTwoClaimsOnTheCIDProvesNeither(t *testing.T) {
+	x := newFacts().claim(doc, pat, 1).ack(pat, doc, 2, 1)
+	second := ref(doc, 1)
+	second.Index = 1
+	x.f.Claims = append(x.f.Claims, claimFact{Author: doc, Subject: pat, Entry: second})
+	x.f.Keys = append(x.f.Keys, keyFact{To: mal, Key: []byte("k"), Via: second})
+	as := x.eval()
+	for _, a := range as {
+		if a.Proof != ProofPending {
+			t.Fatalf("claim %s is %s", a.Entry, a.Proof)
+		}
+	}
+	if d := serveRecordBlock(actingFor(mal), as, true, vouch(pat)); d.Allow {
+		t.Fatalf("Mallory served: %s", d.Reason)
+	}
+	// One claim in the block: the ack proves it.
+	if a := newFacts().claim(doc, pat, 1).ack(pat, doc, 2, 1).eval()[0]; a.Proof != ProofAcknowledged {
+		t.Fatalf("a lone claim is %s after its ack", a.Proof)
+	}
+}
+
+// A replica declaration vouches for its account on uncontested blocks
+// only (the author's replica still serves its pending claim to the
+// subject); holding the account's keys vouches on contested ones too.
+func TestReplicaVouchIsForUncontestedBlocksOnly(t *testing.T) {
+	pendingDoc := newFacts().claim(doc, pat, 1).eval()[0]
+	replica := vouchSet{doc: vouchReplica}
+	if d := claimCounts(pendingDoc, false, replica); !d.Allow {
+		t.Fatalf("the author's replica refuses its uncontested pending claim: %s", d.Reason)
+	}
+	if d := claimCounts(pendingDoc, true, replica); d.Allow {
+		t.Fatalf("a replica declaration vouches on a contested block: %s", d.Reason)
+	}
+	if d := claimCounts(pendingDoc, true, vouch(doc)); !d.Allow {
+		t.Fatalf("the author's own node refuses its contested claim: %s", d.Reason)
+	}
+	forged := newFacts().claim(pat, pat, 2).claim(mal, mal, 1).eval()
+	if d := serveRecordBlock(actingFor(mal), forged, true, vouchSet{pat: vouchLocal, mal: vouchReplica}); d.Allow {
+		t.Fatalf("Mallory's replica declaration gets him Pat's record: %s", d.Reason)
+	}
+	// A stranger's contest does not stop Pat's replica serving her
+	// grantee; a contest by another account that declares the same
+	// replica does (neither can be told from the other there).
+	granted := newFacts().claim(pat, pat, 2).grant(pat, gp, 3, 0).claim(mal, mal, 1).eval()
+	if d := serveRecordBlock(actingFor(gp), granted, true, vouchSet{pat: vouchReplica}); !d.Allow {
+		t.Fatalf("a stranger's contest stops Pat's replica serving her grantee: %s", d.Reason)
+	}
+	if d := serveRecordBlock(actingFor(mal), granted, true, vouchSet{pat: vouchReplica, mal: vouchReplica}); d.Allow {
+		t.Fatalf("a replica of both parties serves the forger: %s", d.Reason)
+	}
 }
