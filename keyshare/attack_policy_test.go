@@ -462,3 +462,64 @@ func TestReplicaVouchIsForUncontestedBlocksOnly(t *testing.T) {
 		t.Fatalf("a replica of both parties serves the forger: %s", d.Reason)
 	}
 }
+
+// The decision cache holds facts, never decisions: a withdrawn device and
+// an expired grant take effect on the next decision even when the same
+// decision was just made (and cached facts were read for it).
+func TestCacheDoesNotOutliveWithdrawalOrExpiry(t *testing.T) {
+	ctx := context.Background()
+	v := newVictims(t)
+	if ok, why, err := mayServe(ctx, v.pat.repo, v.node[v.gus], v.rec); err != nil || !ok {
+		t.Fatalf("live grantee refused: %s %v", why, err)
+	}
+	// Gus withdraws his device; Pat's node learns it from his chain.
+	if _, err := v.gus.repo.SetDevice(ctx, v.gus.keys, v.node[v.gus], "", true); err != nil {
+		t.Fatal(err)
+	}
+	deliverChain(t, v.gus, v.pat.repo)
+	if ok, why, _ := mayServe(ctx, v.pat.repo, v.node[v.gus], v.rec); ok {
+		t.Fatalf("a withdrawn device is still served: %s", why)
+	}
+	if ids, _ := v.pat.repo.ChainsServedTo(ctx, v.node[v.gus]); len(ids) != 0 {
+		t.Fatalf("chains still announced to a withdrawn device: %v", ids)
+	}
+	// A grant to Stan expiring in an hour: served now, refused after.
+	now := time.Now()
+	v.pat.repo.clock = func() time.Time { return now }
+	if _, err := v.pat.repo.Grant(ctx, v.pat.keys, []cid.Cid{v.rec}, v.stan.keys.ID, now.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if ok, why, err := mayServe(ctx, v.pat.repo, v.node[v.stan], v.rec); err != nil || !ok {
+		t.Fatalf("live grant refused: %s %v", why, err)
+	}
+	v.pat.repo.clock = func() time.Time { return now.Add(2 * time.Hour) }
+	if ok, why, _ := mayServe(ctx, v.pat.repo, v.node[v.stan], v.rec); ok {
+		t.Fatalf("an expired grant is still served (cached decision?): %s", why)
+	}
+}
+
+// An export made for an account holds no record because a forged claim
+// names that account as a reader.
+func TestExportForAccountIgnoresForgedReaderClaim(t *testing.T) {
+	ctx := context.Background()
+	v := newVictims(t)
+	mal := newEarlyParty(t, "Mallory", protocol.RolePatient)
+	forge(t, mal, mal.keys.ID, []protocol.AccountID{v.stan.keys.ID}, v.rec, v.meta, v.pat)
+	var car bytes.Buffer
+	if _, err := v.pat.repo.ExportCAR(ctx, &car, v.pat.keys.ID, ExportOptions{For: v.stan.keys.ID}); err != nil {
+		t.Fatal(err)
+	}
+	fresh, err := Open(ctx, t.TempDir(), Options{Create: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { fresh.Close() })
+	if _, err := fresh.ImportCAR(ctx, &car); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range v.blocks {
+		if has, _ := fresh.Store().Blockstore().Has(ctx, c); has {
+			t.Fatalf("the export for Stan holds block %s of Pat's record", c)
+		}
+	}
+}
