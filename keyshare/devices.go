@@ -256,7 +256,7 @@ func (r *Repo) vouchSet(ctx context.Context) (vouchSet, error) {
 	}
 	v := vouchSet{}
 	for _, k := range keys {
-		v[protocol.AccountID(k.BaseNamespace())] = true
+		v[protocol.AccountID(k.BaseNamespace())] = vouchLocal
 	}
 	if self := r.nodeID.Load(); self != nil {
 		roles, err := r.declaredBy(ctx, *self)
@@ -264,7 +264,9 @@ func (r *Repo) vouchSet(ctx context.Context) (vouchSet, error) {
 			return nil, err
 		}
 		for _, id := range roles.replicating {
-			v[id] = true
+			if v[id] != vouchLocal {
+				v[id] = vouchReplica
+			}
 		}
 	}
 	r.cache.mu.Lock()

@@ -257,8 +257,18 @@ func evaluateClaim(c cid.Cid, f *recordFacts, cl *claimFact, now time.Time) *Acc
 	a.Acked, a.Proof = cl.Author == cl.Subject, ProofOwn
 	if !a.Acked {
 		a.Proof = ProofPending
+		// An ack names an author and a block, not an entry: when the
+		// block holds more than one claim of its author on this CID, an
+		// ack cannot tell which one the subject's key opened, so it
+		// acknowledges none of them.
+		sameBlock := 0
+		for j := range f.Claims {
+			if f.Claims[j].Author == cl.Author && f.Claims[j].Entry.Block == cl.Entry.Block {
+				sameBlock++
+			}
+		}
 		for _, ack := range f.Acks {
-			if ack.acknowledges(cl) {
+			if sameBlock == 1 && ack.acknowledges(cl) {
 				a.Acked, a.Proof = true, ProofAcknowledged
 			}
 		}
@@ -355,18 +365,75 @@ func evaluateClaim(c cid.Cid, f *recordFacts, cl *claimFact, now time.Time) *Acc
 
 // vouchSet is the accounts a node vouches for: those it holds keys for
 // (local) and those that declare it as their replica.
-type vouchSet map[protocol.AccountID]bool
+type vouchSet map[protocol.AccountID]vouchKind
+
+// vouchKind says why a node vouches for an account. A replica declaration
+// is the declaring account's word alone (anyone can name any peer ID, the
+// patient's own node or her replica included), so on a contested block it
+// vouches only when no other claim on the block has a party this node
+// vouches for (a rival): otherwise anyone could declare the patient's
+// node, or her replica, his replica, claim her record and be served it.
+// Holding an account's keys vouches for it on every block.
+type vouchKind uint8
+
+const (
+	vouchNone    vouchKind = iota
+	vouchReplica           // the account declares this node its replica
+	vouchLocal             // this node holds the account's keys
+)
+
+// vouches tells whether v vouches for id on a block where another claim
+// has a party v vouches for (rival) or not.
+func (v vouchSet) vouches(id protocol.AccountID, rival bool) bool {
+	return v[id] == vouchLocal || (v[id] == vouchReplica && !rival)
+}
+
+// rivalOf tells whether a claim in as other than a has an author or
+// subject v vouches for, or names an account whose keys this node holds
+// as a reader (or a revoked or expired one): a grantee's node must not
+// keep, on a stranger's replica declaration, what the subject revoked.
+func rivalOf(a *Access, as []*Access, v vouchSet) bool {
+	local := func(rs []Reader) bool {
+		return slices.ContainsFunc(rs, func(r Reader) bool { return v[r.Account] == vouchLocal })
+	}
+	for _, o := range as {
+		if o == a || !o.Known {
+			continue
+		}
+		if v[o.Author] != vouchNone || v[o.Subject] != vouchNone || local(o.Readers) || local(o.Revoked) || local(o.Expired) {
+			return true
+		}
+	}
+	return false
+}
 
 // claimCounts says whether claim a counts on a node that vouches for v,
 // when contested tells whether the block in question has more than one
-// claim (counting claims on other roots it belongs to).
+// claim (counting claims on other roots it belongs to). A contested block
+// is taken to have a rival (see vouchKind); claimCountsAmong knows.
 func claimCounts(a *Access, contested bool, v vouchSet) Decision {
+	return claimCountsRival(a, contested, contested, v)
+}
+
+// claimCountsAmong is claimCounts for claim a among the claims as on the
+// block.
+func claimCountsAmong(a *Access, as []*Access, v vouchSet) Decision {
+	known := 0
+	for _, o := range as {
+		if o.Known {
+			known++
+		}
+	}
+	return claimCountsRival(a, known > 1, known > 1 && rivalOf(a, as, v), v)
+}
+
+func claimCountsRival(a *Access, contested, rival bool, v vouchSet) Decision {
 	switch {
 	case !a.Known:
 		return refuse(RuleClaimNone, "no record entry claims %s", a.Record)
-	case v[a.Author]:
+	case v.vouches(a.Author, rival):
 		return allow(RuleClaimVouched, "claim %s by %s, an account this node vouches for", a.Entry, a.Author)
-	case v[a.Subject] && a.proven():
+	case v.vouches(a.Subject, rival) && a.proven():
 		return allow(RuleClaimVouched, "claim %s about %s, an account this node vouches for, %s", a.Entry, a.Subject, a.Proof)
 	case !a.proven():
 		return refuse(RuleClaimPending, "claim %s by %s about %s is not acknowledged by its subject", a.Entry, a.Author, a.Subject)
@@ -379,15 +446,9 @@ func claimCounts(a *Access, contested bool, v vouchSet) Decision {
 // countingClaims returns the claims among as (every claim on a block's
 // roots) that count on a node that vouches for v.
 func countingClaims(as []*Access, v vouchSet) []*Access {
-	known := 0
-	for _, a := range as {
-		if a.Known {
-			known++
-		}
-	}
 	var out []*Access
 	for _, a := range as {
-		if a.Known && claimCounts(a, known > 1, v).Allow {
+		if a.Known && claimCountsAmong(a, as, v).Allow {
 			out = append(out, a)
 		}
 	}

@@ -109,7 +109,7 @@ func claimBy(t *testing.T, as []*Access, author protocol.AccountID) *Access {
 func vouch(ids ...protocol.AccountID) vouchSet {
 	v := vouchSet{}
 	for _, id := range ids {
-		v[id] = true
+		v[id] = vouchLocal
 	}
 	return v
 }
@@ -118,7 +118,13 @@ func actingFor(ids ...protocol.AccountID) peerRoles { return peerRoles{acting: i
 
 func replicaOf(ids ...protocol.AccountID) peerRoles { return peerRoles{replicating: ids} }
 
-func set(ids ...protocol.AccountID) map[protocol.AccountID]bool { return vouch(ids...) }
+func set(ids ...protocol.AccountID) map[protocol.AccountID]bool {
+	m := map[protocol.AccountID]bool{}
+	for _, id := range ids {
+		m[id] = true
+	}
+	return m
+}
 
 // policyCase is one rule: decides is a situation the rule decides (the
 // decision carries the rule), flips the nearest situation where the

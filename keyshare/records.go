@@ -392,6 +392,27 @@ func (r *Repo) ackFor(ctx context.Context, k *Keys, a *Access) *protocol.Ack {
 	} else if err := r.keyOpensHeld(ctx, a.Record, key); err != nil {
 		return nil
 	}
+	// That the key opens proves only that the claim's author holds the
+	// record key, which a grantee (even a revoked one) does. So no claim
+	// is acknowledged on a CID where k already has a proven claim (her
+	// own record, or one she acknowledged), nor when another pending
+	// claim about k opens for her too: which one is true is not for her
+	// node to guess.
+	as, err := r.accessAll(ctx, a.Record)
+	if err != nil {
+		return nil
+	}
+	for _, o := range as {
+		if !o.Known || o.Entry == nil || *o.Entry == *a.Entry || o.Subject != k.ID {
+			continue
+		}
+		if o.proven() {
+			return nil
+		}
+		if _, _, err := r.openClaim(ctx, k, o); err == nil {
+			return nil
+		}
+	}
 	blockCID, err := cid.Decode(a.Entry.Block)
 	if err != nil {
 		return nil

@@ -217,7 +217,7 @@ func (r *Repo) wanted(ctx context.Context, as []*Access, v vouchSet, local, repl
 		}
 	}
 	for _, id := range names {
-		if !v[id] {
+		if v[id] == vouchNone {
 			continue
 		}
 		d := wantRecord(as, id, local[id], replicaOf[id], v)
