@@ -183,7 +183,7 @@ func checkClaimVectors(t *testing.T, v *claimVectors) {
 	vouchOf := func(ns []string) vouchSet {
 		vs := vouchSet{}
 		for _, n := range ns {
-			vs[v.Accounts[n]] = true
+			vs[v.Accounts[n]] = vouchLocal
 		}
 		return vs
 	}
