@@ -76,6 +76,21 @@ func newKeys(priv ed25519.PrivateKey, id *age.X25519Identity) *Keys {
 // Public returns the account's Ed25519 public key.
 func (k *Keys) Public() ed25519.PublicKey { return k.Sign.Public().(ed25519.PublicKey) }
 
+// clone returns a copy of k whose signing key has storage of its own, so
+// that wiping one leaves the other intact. (The age identity keeps its
+// secret unexported and immutable; copies share it.)
+func (k *Keys) clone() *Keys {
+	return &Keys{ID: k.ID, Sign: slices.Clone(k.Sign), Age: k.Age}
+}
+
+// Wipe overwrites the signing key with zeros; k must not be used after.
+// age keeps the X25519 secret in an unexported field that cannot be
+// wiped: dropping the last reference is all that can be done for it.
+func (k *Keys) Wipe() {
+	clear(k.Sign)
+	k.Age = nil
+}
+
 // keyFileMagic starts an unencrypted key file's JSON; an encrypted key
 // file is an armored age file (scrypt) whose plaintext is that JSON.
 const keyFileVersion = "blockmrs-account-keys/1"

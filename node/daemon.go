@@ -86,6 +86,9 @@ type Runtime struct {
 	// Requests delivers access requests and answers; Kick it after
 	// queueing one.
 	Requests *requests.Service
+	// Sessions holds the accounts unlocked for a session (blockmrs
+	// unlock); they lock when the daemon stops.
+	Sessions *keyshare.Sessions
 	// Logger is the daemon's logger.
 	Logger *slog.Logger
 }
@@ -191,11 +194,15 @@ func (d *Daemon) Run(ctx context.Context, repoDir string) (err error) {
 		defer svc.Close()
 	}
 
+	// Unlock sessions: keys held in memory, wiped when the daemon stops.
+	sessions := keyshare.NewSessions(repo)
+	defer sessions.Close()
+
 	var execFn api.ExecFunc
 	if d.Exec != nil {
-		execFn = d.Exec(&Runtime{Repo: repo, Dir: repoDir, Host: h, Exchange: ex, Sync: cs, Requests: rq, Logger: log})
+		execFn = d.Exec(&Runtime{Repo: repo, Dir: repoDir, Host: h, Exchange: ex, Sync: cs, Requests: rq, Sessions: sessions, Logger: log})
 	}
-	srv, err := api.Listen(ctx, api.Options{Addr: cfg.API, Token: token, Host: h, Accounts: repo, Exec: execFn, Logger: log})
+	srv, err := api.Listen(ctx, api.Options{Addr: cfg.API, Token: token, Host: h, Accounts: repo, Sessions: sessions, Exec: execFn, Logger: log})
 	if err != nil {
 		return err
 	}

@@ -285,19 +285,22 @@ func unlock(ctx context.Context, r *keyshare.Repo, a keyshare.AccountInfo) (*key
 	if !a.Encrypted {
 		return r.Unlock(ctx, a.ID, nil)
 	}
+	if s := daemonSessions(ctx); s != nil {
+		if k, err := s.Keys(a.ID); err == nil {
+			return k, nil // an unlocked session: no passphrase, no scrypt
+		}
+	}
 	if p, ok := passphraseGiven(ctx); ok {
 		return r.Unlock(ctx, a.ID, p)
 	}
-	noTTY := fmt.Errorf("the keys of %s are encrypted and there is no terminal to ask for the passphrase: set $%s", label(a), envPassphrase)
 	if inv := invocationOf(ctx); inv.inDaemon() {
-		if !inv.tty || inv.need == nil {
-			return nil, noTTY
-		}
-		if err := inv.need.NeedPassphrase(fmt.Sprintf("Passphrase for %s: ", label(a))); err != nil {
+		p, err := passphraseFor(ctx, a)
+		if err != nil {
 			return nil, err
 		}
-		return nil, errNeedPassphrase
+		return r.Unlock(ctx, a.ID, p)
 	}
+	noTTY := noTTYError(a)
 	tty, err := openTTY()
 	if err != nil {
 		return nil, noTTY
@@ -316,6 +319,28 @@ func unlock(ctx context.Context, r *keyshare.Repo, a keyshare.AccountInfo) (*key
 		}
 		return k, err
 	}
+}
+
+// noTTYError says that a passphrase is needed and cannot be asked for.
+func noTTYError(a keyshare.AccountInfo) error {
+	return fmt.Errorf("the keys of %s are encrypted and there is no terminal to ask for the passphrase: set $%s, or 'blockmrs unlock' it in the daemon", label(a), envPassphrase)
+}
+
+// passphraseFor returns the passphrase for a, when ctx's command runs
+// inside the daemon: the one the client sent, else the client is asked to
+// prompt for it on its terminal (the command then runs again with it).
+func passphraseFor(ctx context.Context, a keyshare.AccountInfo) ([]byte, error) {
+	if p, ok := passphraseGiven(ctx); ok {
+		return p, nil
+	}
+	inv := invocationOf(ctx)
+	if !inv.inDaemon() || !inv.tty || inv.need == nil {
+		return nil, noTTYError(a)
+	}
+	if err := inv.need.NeedPassphrase(fmt.Sprintf("Passphrase for %s: ", label(a))); err != nil {
+		return nil, err
+	}
+	return nil, errNeedPassphrase
 }
 
 // openTTY opens the controlling terminal, if there is one.

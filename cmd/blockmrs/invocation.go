@@ -306,6 +306,15 @@ func passphraseGiven(ctx context.Context) ([]byte, bool) {
 	return []byte(p), ok
 }
 
+// daemonSessions returns the daemon's unlock sessions when ctx's command
+// runs inside the daemon.
+func daemonSessions(ctx context.Context) *keyshare.Sessions {
+	if inv := invocationOf(ctx); inv.inDaemon() {
+		return inv.rt.Sessions
+	}
+	return nil
+}
+
 // daemonRepo returns the daemon's open repo when ctx's command runs
 // inside the daemon.
 func daemonRepo(ctx context.Context) *keyshare.Repo {

@@ -81,6 +81,9 @@ type Options struct {
 	Host host.Host
 	// Accounts lists the repo's accounts.
 	Accounts Accounts
+	// Sessions holds the unlocked sessions (the /api/v1/sessions
+	// endpoints); nil answers 501.
+	Sessions *keyshare.Sessions
 	// Exec runs commands for POST /api/v1/exec; nil answers 501.
 	Exec ExecFunc
 	// Logger receives server errors; nil discards them.
@@ -154,6 +157,9 @@ func Listen(ctx context.Context, opts Options) (*Server, error) {
 		"/api/v1/peers":        {http.MethodGet: s.peers},
 		"/api/v1/openapi.yaml": {http.MethodGet: s.openapi},
 		execPath:               {http.MethodPost: s.exec},
+		"/api/v1/sessions":        {http.MethodGet: s.listSessions},
+		"/api/v1/sessions/unlock": {http.MethodPost: s.unlock},
+		"/api/v1/sessions/lock":   {http.MethodPost: s.lock},
 		proofPath:              {http.MethodGet: s.proof},
 	}
 	s.srv = &http.Server{
