@@ -152,15 +152,15 @@ func Listen(ctx context.Context, opts Options) (*Server, error) {
 		s.origins["http://"+hp] = true
 	}
 	s.routes = map[string]map[string]http.HandlerFunc{
-		"/api/v1/health":       {http.MethodGet: s.health},
-		"/api/v1/id":           {http.MethodGet: s.id},
-		"/api/v1/peers":        {http.MethodGet: s.peers},
-		"/api/v1/openapi.yaml": {http.MethodGet: s.openapi},
-		execPath:               {http.MethodPost: s.exec},
+		"/api/v1/health":          {http.MethodGet: s.health},
+		"/api/v1/id":              {http.MethodGet: s.id},
+		"/api/v1/peers":           {http.MethodGet: s.peers},
+		"/api/v1/openapi.yaml":    {http.MethodGet: s.openapi},
+		execPath:                  {http.MethodPost: s.exec},
 		"/api/v1/sessions":        {http.MethodGet: s.listSessions},
 		"/api/v1/sessions/unlock": {http.MethodPost: s.unlock},
 		"/api/v1/sessions/lock":   {http.MethodPost: s.lock},
-		proofPath:              {http.MethodGet: s.proof},
+		proofPath:                 {http.MethodGet: s.proof},
 	}
 	s.srv = &http.Server{
 		Handler:           s,
