@@ -55,7 +55,8 @@ type Exchange struct {
 
 	served, refused atomic.Int64 // wants allowed and refused
 
-	refusalLog *peerlimit.Throttle // a peer's refusals are logged once a minute
+	refusalLog  *peerlimit.Throttle // a peer's refusals are logged once a minute
+	decisionLog *peerlimit.Throttle // so are failed decisions for its wants
 
 	dag      *transfer.Server
 	noStream atomic.Bool // DisableStream was called
@@ -77,7 +78,7 @@ func New(h host.Host, repo *keyshare.Repo, log *slog.Logger) *Exchange {
 	// replica among those it vouches for.
 	repo.SetNodeID(h.ID().String())
 	ctx, cancel := context.WithCancel(context.Background())
-	e := &Exchange{host: h, repo: repo, log: log, ctx: ctx, cancel: cancel, refusalLog: peerlimit.NewThrottle(peerlimit.LogEvery)}
+	e := &Exchange{host: h, repo: repo, log: log, ctx: ctx, cancel: cancel, refusalLog: peerlimit.NewThrottle(peerlimit.LogEvery), decisionLog: peerlimit.NewThrottle(peerlimit.LogEvery)}
 	net := bsnet.NewFromIpfsHost(h)
 	e.bs = bitswap.New(ctx, net, nil, repo.Store().Blockstore(),
 		bitswap.WithPeerBlockRequestFilter(e.allow),
@@ -100,7 +101,10 @@ func (e *Exchange) allow(p peer.ID, c cid.Cid) bool {
 	defer cancel()
 	d, err := e.repo.MayServe(ctx, p.String(), c)
 	if err != nil {
-		e.log.Warn("exchange: access decision failed; block refused", "peer", p, "cid", c, "err", err)
+		e.refused.Add(1)
+		if e.decisionLog.Allow(p) { // a flood of failing decisions costs one line a minute
+			e.log.Warn("exchange: access decision failed; block refused (further failures for this peer are not logged for a minute)", "peer", p, "cid", c, "err", err)
+		}
 		return false
 	}
 	ok, reason := d.Allow, string(d.Rule)+": "+d.Reason

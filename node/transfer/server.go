@@ -61,11 +61,12 @@ type ServerStats struct {
 // Server answers DAG requests from one repo. Register Handle on a host
 // with SetStreamHandler(ID, s.Handle).
 type Server struct {
-	repo *keyshare.Repo
-	log  *slog.Logger
-	ctx  context.Context // ends when the owner stops serving
-	sem  chan struct{}
-	bads *peerlimit.Throttle // a peer's malformed requests are logged once a minute
+	repo         *keyshare.Repo
+	log          *slog.Logger
+	ctx          context.Context // ends when the owner stops serving
+	sem          chan struct{}
+	bads         *peerlimit.Throttle // a peer's malformed requests are logged once a minute
+	decisionErrs *peerlimit.Throttle // so are failed access decisions for its requests
 
 	served, refused, bad, blocks atomic.Int64
 }
@@ -77,7 +78,7 @@ func NewServer(ctx context.Context, repo *keyshare.Repo, log *slog.Logger) *Serv
 		log = slog.Default()
 	}
 	return &Server{repo: repo, log: log, ctx: ctx, sem: make(chan struct{}, MaxStreams),
-		bads: peerlimit.NewThrottle(peerlimit.LogEvery)}
+		bads: peerlimit.NewThrottle(peerlimit.LogEvery), decisionErrs: peerlimit.NewThrottle(peerlimit.LogEvery)}
 }
 
 // Stats returns the server's counters.
@@ -152,8 +153,8 @@ func (s *Server) send(ctx context.Context, st network.Stream, p peer.ID, root ci
 	g := &gate{s: s, peer: p, root: root, decided: map[string]bool{}}
 	ok, err := g.rootAllowed(ctx)
 	if err != nil || !ok {
-		if err != nil {
-			s.log.Warn("dag: access decision failed; request refused", "peer", p, "root", root, "err", err)
+		if err != nil && s.decisionErrs.Allow(p) {
+			s.log.Warn("dag: access decision failed; request refused (further failures for this peer are not logged for a minute)", "peer", p, "root", root, "err", err)
 		}
 		s.refused.Add(1)
 		return s.finish(st, w)
