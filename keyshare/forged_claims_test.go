@@ -311,3 +311,39 @@ func TestRealClinicianRecordIsAcknowledgedAndServed(t *testing.T) {
 		t.Fatalf("the author's chain refused to the subject: %s %v", why, err)
 	}
 }
+
+// Pat's dedicated replica (a node with no account of its own) keeps
+// serving her live grantee when a stranger's forged, pending claim names
+// her as subject — such a claim counts for nobody, so it is no rival — and
+// serves the forger nothing.
+func TestReplicaServesThroughAForgedPendingClaim(t *testing.T) {
+	ctx := context.Background()
+	v := newVictims(t)
+	replicaNode := newPeerID(t)
+	if _, err := v.pat.repo.SetReplica(ctx, v.pat.keys, replicaNode, "backup", false); err != nil {
+		t.Fatal(err)
+	}
+	rr, err := Open(ctx, t.TempDir(), Options{Create: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rr.Close()
+	rr.SetNodeID(replicaNode)
+	replica := &party{repo: rr}
+	send(t, v.gus, replica)
+	send(t, v.pat, replica) // the whole export: chain and ciphertext
+	mal := newEarlyParty(t, "Mallory", protocol.RolePatient)
+	malNode := newPeerID(t)
+	if _, err := mal.repo.SetDevice(ctx, mal.keys, malNode, "", false); err != nil {
+		t.Fatal(err)
+	}
+	forge(t, mal, v.pat.keys.ID, nil, v.rec, v.meta, replica)
+	for _, c := range v.blocks {
+		if ok, why, err := mayServe(ctx, rr, v.node[v.gus], c); err != nil || !ok {
+			t.Fatalf("the replica refuses the live grantee block %s: %s %v", c, why, err)
+		}
+		if ok, why, _ := mayServe(ctx, rr, malNode, c); ok {
+			t.Fatalf("the replica serves the forger block %s: %s", c, why)
+		}
+	}
+}

@@ -388,10 +388,12 @@ func (v vouchSet) vouches(id protocol.AccountID, rival bool) bool {
 	return v[id] == vouchLocal || (v[id] == vouchReplica && !rival)
 }
 
-// rivalOf tells whether a claim in as other than a has an author or
-// subject v vouches for, or names an account whose keys this node holds
-// as a reader (or a revoked or expired one): a grantee's node must not
-// keep, on a stranger's replica declaration, what the subject revoked.
+// rivalOf tells whether a claim in as other than a has an author v
+// vouches for, or a subject v vouches for under a proven claim (a pending
+// claim naming the patient is no rival: it counts for nobody), or names an
+// account whose keys this node holds as a reader (or a revoked or expired
+// one): a grantee's node must not keep, on a stranger's replica
+// declaration, what the subject revoked.
 func rivalOf(a *Access, as []*Access, v vouchSet) bool {
 	local := func(rs []Reader) bool {
 		return slices.ContainsFunc(rs, func(r Reader) bool { return v[r.Account] == vouchLocal })
@@ -400,7 +402,7 @@ func rivalOf(a *Access, as []*Access, v vouchSet) bool {
 		if o == a || !o.Known {
 			continue
 		}
-		if v[o.Author] != vouchNone || v[o.Subject] != vouchNone || local(o.Readers) || local(o.Revoked) || local(o.Expired) {
+		if v[o.Author] != vouchNone || (v[o.Subject] != vouchNone && o.proven()) || local(o.Readers) || local(o.Revoked) || local(o.Expired) {
 			return true
 		}
 	}
