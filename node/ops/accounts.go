@@ -120,14 +120,8 @@ func CreateAccount(ctx context.Context, repo *keyshare.Repo, node keyshare.Devic
 	if node.PeerID == "" {
 		return Account{}, fmt.Errorf("create account: %w", ErrNoNode)
 	}
-	local, err := Accounts(ctx, repo)
-	if err != nil {
+	if err := CheckNameFree(ctx, repo, req.Name); err != nil {
 		return Account{}, err
-	}
-	for _, a := range local.Accounts {
-		if strings.EqualFold(a.Name, req.Name) {
-			return Account{}, fmt.Errorf("this repo already has an account named %q (%s): %w", a.Name, a.ID, ErrExists)
-		}
 	}
 	var pass []byte
 	if req.Passphrase != "" {
@@ -143,6 +137,21 @@ func CreateAccount(ctx context.Context, repo *keyshare.Repo, node keyshare.Devic
 		return Account{}, fmt.Errorf("create account: %w", err)
 	}
 	return AccountOf(info), nil
+}
+
+// CheckNameFree returns an error matching ErrExists when a local account
+// of repo is named name, ignoring case.
+func CheckNameFree(ctx context.Context, repo AccountLister, name string) error {
+	local, err := Accounts(ctx, repo)
+	if err != nil {
+		return err
+	}
+	for _, a := range local.Accounts {
+		if strings.EqualFold(a.Name, name) {
+			return fmt.Errorf("this repo already has an account named %q (%s): %w", a.Name, a.ID, ErrExists)
+		}
+	}
+	return nil
 }
 
 // CheckName checks a new account's display name (see NewAccount.Name).
