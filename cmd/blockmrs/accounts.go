@@ -6,6 +6,7 @@ import (
 	"io"
 
 	"github.com/blockmrs/blockmrs/keyshare"
+	"github.com/blockmrs/blockmrs/node/ops"
 )
 
 var accountsCmd = &command{name: "accounts", summary: "list this repo's own accounts (* marks the default)", run: runAccounts}
@@ -15,7 +16,8 @@ func runAccounts(ctx context.Context, args []string) error {
 Accounts lists the accounts whose keys this repo holds, marking the
 default one (used when --account is not given) with *. With --set-default
 it first makes another local account the default. Contacts are listed by
-'blockmrs contact ls'.`, `
+'blockmrs contact ls'. With --json it prints what GET /api/v1/accounts
+answers.`, `
 blockmrs accounts
 blockmrs accounts --set-default "Dr Jones"`)
 	setDefault := f.String("set-default", "", "make this local `ACCOUNT` (NAME, ID or ID suffix) the default")
@@ -32,13 +34,13 @@ blockmrs accounts --set-default "Dr Jones"`)
 				return err
 			}
 		}
-		local, err := accountsWhere(ctx, repo, true)
+		local, err := ops.Accounts(ctx, repo)
 		if err != nil {
 			return err
 		}
 		return f.printTable(local, func(t io.Writer) error {
 			fmt.Fprintln(t, "\tNAME\tROLE\tID\tSEQ\tKEYS")
-			for _, a := range local {
+			for _, a := range local.Accounts {
 				mark, keys := "", "plain"
 				if a.Default {
 					mark = "*"

@@ -13,16 +13,20 @@ func TestAccountsAndAdd(t *testing.T) {
 	n := newNode(t, "")
 	alice := n.initAccount("--name", "alice", "--no-passphrase")
 	clinic := n.initAccount("--name", "clinic", "--role", "clinic", "--no-passphrase")
-	var accts []struct {
-		ID      string `json:"id"`
-		Default bool   `json:"default"`
-		Local   bool   `json:"local"`
+	var list struct {
+		Accounts []struct {
+			ID      string `json:"id"`
+			Default bool   `json:"default"`
+			Local   bool   `json:"local"`
+		} `json:"accounts"`
 	}
-	n.json(&accts, "accounts", "--json")
+	n.json(&list, "accounts", "--json")
+	accts := list.Accounts
 	if len(accts) != 2 || !accts[0].Default || accts[0].ID != alice || accts[1].Default {
 		t.Fatalf("accounts: %+v", accts)
 	}
-	n.json(&accts, "accounts", "--set-default", clinic[len(clinic)-6:], "--json")
+	n.json(&list, "accounts", "--set-default", clinic[len(clinic)-6:], "--json")
+	accts = list.Accounts
 	if !accts[1].Default || accts[1].ID != clinic {
 		t.Fatalf("accounts after --set-default: %+v", accts)
 	}

@@ -9,8 +9,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/blockmrs/blockmrs/keyshare"
-	"github.com/blockmrs/blockmrs/node/chainsync"
-	"github.com/blockmrs/blockmrs/protocol"
+	"github.com/blockmrs/blockmrs/node/ops"
 )
 
 var contactCmd = &command{name: "contact", summary: "add a contact from a CAR file (contact add), list contacts (contact ls)", run: runContact}
@@ -53,7 +52,9 @@ id' shows it on that node) and the ID of an ACCOUNT hosted there, the
 running daemon dials the node and asks it for that account's profile (a
 node gives it out only for accounts it hosts, and only to whoever names
 the account). The profile names the account's nodes, so requests to it
-can be delivered.`, `
+can be delivered. ADDRESS ACCOUNT is the share code that 'blockmrs id
+--share' prints on that node; with --json it prints what POST
+/api/v1/contacts answers.`, `
 blockmrs contact add dr-jones.car
 blockmrs contact add /ip4/192.0.2.7/tcp/4001/p2p/12D3KooWNode... 12D3KooWAccount...`)
 	pos, err := f.parseArgs(args, true, "FILE")
@@ -72,56 +73,67 @@ blockmrs contact add /ip4/192.0.2.7/tcp/4001/p2p/12D3KooWNode... 12D3KooWAccount
 	return importAndReport(ctx, f, pos[0], false, 0)
 }
 
-// contactFromNode asks the node at addr for account's profile, through
-// the running daemon.
+// contactFromNode adds the account a share code names, through the
+// running daemon's chain sync.
 func contactFromNode(ctx context.Context, f *cmdFlags, addr, account string) error {
-	info, err := chainsync.AddrInfo(addr)
+	code, err := ops.ParseShareParts(addr, account)
 	if err != nil {
 		return usagef("%v", err)
 	}
-	if _, err := protocol.ParseAccountID(account); err != nil {
-		return usagef("ACCOUNT: %v", err)
-	}
 	return f.withRepo(ctx, func(repo *keyshare.Repo) error {
-		inv := f.invocation()
-		if !inv.inDaemon() {
+		var profiles ops.Profiles
+		if inv := f.invocation(); inv.inDaemon() {
+			profiles = inv.rt.Sync
+		}
+		added, err := ops.AddContact(ctx, repo, profiles, ops.AddContactArgs{ShareCode: addr + " " + string(code.Account)})
+		if errors.Is(err, ops.ErrNoNode) {
 			return errors.New("adding a contact from the network needs a running daemon (start 'blockmrs daemon')")
 		}
-		before, err := loadNames(ctx, repo)
-		if err != nil {
-			return err
-		}
-		res, err := inv.rt.Sync.Profile(ctx, info, protocol.AccountID(account))
-		if err != nil {
-			return err
-		}
-		sum, err := summarizeImport(ctx, repo, before, res)
 		if err != nil {
 			return err
 		}
 		if f.json {
-			return f.printJSON(sum)
+			return f.printJSON(added)
 		}
-		return sum.print(f)
+		names, err := loadNames(ctx, repo)
+		if err != nil {
+			return err
+		}
+		t := f.newTable()
+		for _, a := range added.Added {
+			fmt.Fprintf(t, "added\t%s\t%s\t%s\tseq %d\n", cell(a.Name), a.Role, a.ID, a.Seq)
+		}
+		for _, a := range added.Updated {
+			fmt.Fprintf(t, "updated\t%s\t%s\t%s\tseq %d\n", cell(a.Name), a.Role, a.ID, a.Seq)
+		}
+		for _, id := range added.Unchanged {
+			fmt.Fprintf(t, "unchanged\t%s\t\t%s\t\n", cell(names.of(id)), id)
+		}
+		if err := t.Flush(); err != nil {
+			return err
+		}
+		fmt.Fprintf(f.out(), "%d new chain block(s)\n", added.NewBlocks)
+		return nil
 	})
 }
 
 func runContactLs(ctx context.Context, args []string) error {
 	f := newFlags("contact ls", "[flags]", `
 Contact ls lists the accounts whose chains this repo holds but whose keys
-it does not: their name, role, ID and chain sequence number.`, `
+it does not: their name, role, ID and chain sequence number. With --json
+it prints what GET /api/v1/contacts answers.`, `
 blockmrs contact ls`)
 	if _, err := f.parseArgs(args, false); err != nil {
 		return err
 	}
 	return f.withRepo(ctx, func(repo *keyshare.Repo) error {
-		contacts, err := accountsWhere(ctx, repo, false)
+		contacts, err := ops.Contacts(ctx, repo)
 		if err != nil {
 			return err
 		}
 		return f.printTable(contacts, func(t io.Writer) error {
 			fmt.Fprintln(t, "NAME\tROLE\tID\tSEQ")
-			for _, a := range contacts {
+			for _, a := range contacts.Accounts {
 				fmt.Fprintf(t, "%s\t%s\t%s\t%d\n", a.Name, a.Role, a.ID, a.Seq)
 			}
 			return nil

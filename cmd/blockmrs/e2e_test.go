@@ -241,12 +241,14 @@ func TestEndToEndPatientClinicStranger(t *testing.T) {
 	if shared != 1 {
 		t.Fatalf("the stranger holds %d of the patient's blocks, want 1 (the profile)", shared)
 	}
-	var contacts []struct {
-		ID  string `json:"id"`
-		Seq uint64 `json:"seq"`
+	var contacts struct {
+		Accounts []struct {
+			ID  string `json:"id"`
+			Seq uint64 `json:"seq"`
+		} `json:"accounts"`
 	}
 	stranger.json(&contacts, "contact", "ls", "--json")
-	for _, c := range contacts {
+	for _, c := range contacts.Accounts {
 		if c.ID == patientID && c.Seq != 0 {
 			t.Fatalf("the stranger holds the patient's chain up to seq %d", c.Seq)
 		}
@@ -311,11 +313,13 @@ func TestKilledWhileReceivingResumesFromReplica(t *testing.T) {
 	// which node acts for it); then the patient's node goes away, and the
 	// doctor's comes back knowing only the replica.
 	waitUntil(t, 30*time.Second, "the replica knows the doctor", func() bool {
-		var contacts []struct {
-			ID string `json:"id"`
+		var contacts struct {
+			Accounts []struct {
+				ID string `json:"id"`
+			} `json:"accounts"`
 		}
 		clinic.json(&contacts, "contact", "ls", "--json")
-		for _, c := range contacts {
+		for _, c := range contacts.Accounts {
 			if c.ID == doctorID {
 				return true
 			}

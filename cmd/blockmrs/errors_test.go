@@ -266,10 +266,12 @@ func TestCorruptBlock(t *testing.T) {
 	data := pdfLike(t, 3<<20+5)
 	c := strings.TrimSpace(n.ok("add", writeTemp(t, "scan.pdf", data)))
 	var id struct {
-		Head link `json:"head"`
+		Account struct {
+			Head link `json:"head"`
+		} `json:"account"`
 	}
 	n.json(&id, "id", "--json")
-	root, head := blockFile(t, c), blockFile(t, id.Head)
+	root, head := blockFile(t, c), blockFile(t, id.Account.Head)
 	var leaves []string
 	for name, path := range blockFiles(t, blocks) {
 		if _, old := before[name]; !old && name != root && name != head {

@@ -5,9 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 
 	"github.com/blockmrs/blockmrs/keyshare"
+	"github.com/blockmrs/blockmrs/node/ops"
 )
 
 var idCmd = &command{name: "id", summary: "show an account's ID and keys; --export its profile for contacts", run: runID}
@@ -18,9 +18,10 @@ Id prints the acting account's ID, age recipient, name, role, chain head
 and sequence number, and whether its keys are encrypted. With --export it
 writes the account's profile (the first block of its chain) as a CAR file
 that others add with 'blockmrs contact add'; it holds public keys only.
-While a daemon runs it also prints the node's addresses and the command
-with which a contact adds this account over the network. Nothing here
-needs the passphrase.`, `
+While a daemon runs it also prints the node's peer ID and addresses and
+the command with which a contact adds this account over the network.
+With --json it prints what GET /api/v1/id answers. Nothing here needs
+the passphrase.`, `
 blockmrs id
 blockmrs id --export alice.car
 blockmrs contact add --repo /tmp/clinic $(blockmrs id --share)`)
@@ -42,51 +43,46 @@ blockmrs contact add --repo /tmp/clinic $(blockmrs id --share)`)
 				return nil
 			}
 		}
-		// With a daemon running, the addresses a contact can add this
-		// account from (blockmrs contact add ADDRESS ID).
-		var addrs []string
-		if inv := f.invocation(); inv.inDaemon() {
-			for _, a := range inv.rt.Host.Addrs() {
-				if strings.HasSuffix(a.String(), "/p2p-circuit") {
-					continue // a relay address needs the relay's own part
-				}
-				addrs = append(addrs, a.String()+"/p2p/"+inv.rt.Host.ID().String())
-			}
+		// With a daemon running, the node's addresses and the share code
+		// a contact adds this account with (blockmrs contact add ADDRESS ID).
+		id, err := ops.ID(ctx, repo, daemonHost(ctx), ops.IDArgs{Account: info.ID})
+		if err != nil {
+			return err
 		}
 		if *share {
-			if len(addrs) == 0 {
+			if id.ShareCode == "" {
 				return errors.New("--share needs a running daemon listening on an address")
 			}
-			fmt.Fprintf(f.out(), "%s %s\n", addrs[0], info.ID)
+			fmt.Fprintln(f.out(), id.ShareCode)
 			return nil
 		}
-		return f.printTable(struct {
-			keyshare.AccountInfo
-			Exported  string   `json:"exported,omitempty"`
-			Addresses []string `json:"addresses,omitempty"`
-		}{info, *export, addrs}, func(t io.Writer) error {
-			fmt.Fprintf(t, "id\t%s\n", info.ID)
-			fmt.Fprintf(t, "name\t%s\n", info.Name)
-			fmt.Fprintf(t, "role\t%s\n", info.Role)
-			fmt.Fprintf(t, "recipient\t%s\n", info.Recipient)
-			fmt.Fprintf(t, "chain\thead %s, seq %d\n", info.Head, info.Seq)
+		a := id.Account
+		return f.printTable(id, func(t io.Writer) error {
+			fmt.Fprintf(t, "id\t%s\n", a.ID)
+			fmt.Fprintf(t, "name\t%s\n", a.Name)
+			fmt.Fprintf(t, "role\t%s\n", a.Role)
+			fmt.Fprintf(t, "recipient\t%s\n", a.Recipient)
+			fmt.Fprintf(t, "chain\thead %s, seq %d\n", a.Head, a.Seq)
 			keys := "not encrypted"
-			if info.Encrypted {
+			if a.Encrypted {
 				keys = "encrypted with a passphrase"
 			}
 			fmt.Fprintf(t, "keys\t%s\n", keys)
-			fmt.Fprintf(t, "default\t%v\n", info.Default)
-			if info.Stopped != "" {
-				fmt.Fprintf(t, "stopped\t%s\n", info.Stopped)
+			fmt.Fprintf(t, "default\t%v\n", a.Default)
+			if a.Stopped != "" {
+				fmt.Fprintf(t, "stopped\t%s\n", a.Stopped)
 			}
 			if *export != "" {
 				fmt.Fprintf(t, "exported\t%s\n", *export)
 			}
-			for _, a := range addrs {
-				fmt.Fprintf(t, "address\t%s\n", a)
+			if id.PeerID != "" {
+				fmt.Fprintf(t, "node\t%s\n", id.PeerID)
 			}
-			if len(addrs) > 0 {
-				fmt.Fprintf(t, "contacts add it with\tblockmrs contact add %s %s\n", addrs[0], info.ID)
+			for _, addr := range id.Addrs {
+				fmt.Fprintf(t, "address\t%s\n", addr)
+			}
+			if id.ShareCode != "" {
+				fmt.Fprintf(t, "contacts add it with\tblockmrs contact add %s\n", id.ShareCode)
 			}
 			return nil
 		})

@@ -6,12 +6,12 @@ import (
 	"fmt"
 	"os"
 	"os/user"
-	"strings"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/blockmrs/blockmrs/keyshare"
 	bmnode "github.com/blockmrs/blockmrs/node"
+	"github.com/blockmrs/blockmrs/node/ops"
 	"github.com/blockmrs/blockmrs/node/p2p"
 	"github.com/blockmrs/blockmrs/protocol"
 )
@@ -42,8 +42,8 @@ blockmrs init --name "Dr Jones" --role clinician --repo /srv/clinic`)
 	if *name == "" {
 		*name = defaultName()
 	}
-	if len(*name) > protocol.MaxNameLen {
-		return usagef("--name: longer than %d bytes", protocol.MaxNameLen)
+	if err := ops.CheckName(*name); err != nil {
+		return usagef("--%v", err)
 	}
 	if _, set := os.LookupEnv(envPassphrase); !*noPass && !set && !haveTTY(ctx) {
 		return errNoPassphraseSource // before anything is created
@@ -60,14 +60,8 @@ blockmrs init --name "Dr Jones" --role clinician --repo /srv/clinic`)
 		return err
 	}
 	defer closeRepo(repo, &err)
-	local, err := accountsWhere(ctx, repo, true)
-	if err != nil {
-		return err
-	}
-	for _, a := range local {
-		if strings.EqualFold(a.Name, *name) {
-			return fmt.Errorf("this repo already has an account named %q (%s): choose another --name", a.Name, a.ID)
-		}
+	if err := ops.CheckNameFree(ctx, repo, *name); err != nil {
+		return fmt.Errorf("%w: choose another --name", err)
 	}
 	pass, err := newPassphrase(ctx, *noPass)
 	if err != nil {
@@ -78,11 +72,7 @@ blockmrs init --name "Dr Jones" --role clinician --repo /srv/clinic`)
 	if err != nil {
 		return err
 	}
-	keys, err := repo.CreateAccount(ctx, *name, role, pass, node)
-	if err != nil {
-		return fmt.Errorf("create account: %w", err)
-	}
-	info, err := repo.Account(ctx, keys.ID)
+	info, err := ops.CreateAccount(ctx, repo, node, ops.NewAccount{Name: *name, Role: role, Passphrase: string(pass)})
 	if err != nil {
 		return err
 	}
@@ -115,11 +105,7 @@ func thisNode(repo *keyshare.Repo) (keyshare.DeviceInfo, error) {
 	if err != nil {
 		return keyshare.DeviceInfo{}, fmt.Errorf("node key: %w", err)
 	}
-	name, err := os.Hostname()
-	if err != nil || name == "" || len(name) > 64 || clean(name) != name {
-		name = "this node"
-	}
-	return keyshare.DeviceInfo{PeerID: id.String(), Name: name}, nil
+	return ops.ThisDevice(id.String()), nil
 }
 
 var errNoPassphraseSource = fmt.Errorf("no terminal to ask for a passphrase: set $%s (empty for none) or use --no-passphrase", envPassphrase)

@@ -30,6 +30,7 @@ import (
 	"slices"
 	"syscall"
 
+	"github.com/libp2p/go-libp2p/core/host"
 	"golang.org/x/term"
 
 	"github.com/blockmrs/blockmrs/keyshare"
@@ -320,6 +321,15 @@ func daemonSessions(ctx context.Context) *keyshare.Sessions {
 func daemonRepo(ctx context.Context) *keyshare.Repo {
 	if inv := invocationOf(ctx); inv.inDaemon() {
 		return inv.rt.Repo
+	}
+	return nil
+}
+
+// daemonHost returns the running node's host when ctx's command runs
+// inside the daemon, else nil.
+func daemonHost(ctx context.Context) host.Host {
+	if inv := invocationOf(ctx); inv.inDaemon() {
+		return inv.rt.Host
 	}
 	return nil
 }

@@ -148,19 +148,3 @@ func resolveFlag(ctx context.Context, r *keyshare.Repo, name, value string) (key
 	}
 	return info, nil
 }
-
-// accountsWhere lists the repo's local accounts (local) or its contacts
-// (!local); never nil, so JSON shows [] for none.
-func accountsWhere(ctx context.Context, r *keyshare.Repo, local bool) ([]keyshare.AccountInfo, error) {
-	all, err := r.Accounts(ctx)
-	if err != nil {
-		return nil, err
-	}
-	out := []keyshare.AccountInfo{}
-	for _, a := range all {
-		if a.Local == local {
-			out = append(out, a)
-		}
-	}
-	return out, nil
-}

@@ -47,11 +47,13 @@ func TestWalk(t *testing.T) {
 	patient := p.initAccount("--name", "patient", "--no-passphrase")
 	doctor := d.initAccount("--name", "Dr Jones", "--role", "clinician")
 	var did struct {
-		Encrypted bool `json:"encrypted"`
-		Role      string
+		Account struct {
+			Encrypted bool `json:"encrypted"`
+			Role      string
+		} `json:"account"`
 	}
 	d.json(&did, "id", "--json")
-	if !did.Encrypted || did.Role != "clinician" {
+	if !did.Account.Encrypted || did.Account.Role != "clinician" {
 		t.Fatalf("doctor id: %+v, want encrypted clinician", did)
 	}
 
@@ -66,12 +68,14 @@ func TestWalk(t *testing.T) {
 		t.Fatalf("patient contact add: %+v", added)
 	}
 	d.ok("contact", "add", car("patient-profile.car"))
-	var contacts []struct {
-		ID   string `json:"id"`
-		Name string `json:"name"`
+	var contacts struct {
+		Accounts []struct {
+			ID   string `json:"id"`
+			Name string `json:"name"`
+		} `json:"accounts"`
 	}
 	d.json(&contacts, "contact", "ls", "--json")
-	if len(contacts) != 1 || contacts[0].ID != patient {
+	if len(contacts.Accounts) != 1 || contacts.Accounts[0].ID != patient {
 		t.Fatalf("doctor contact ls: %+v", contacts)
 	}
 	verifyBoth()

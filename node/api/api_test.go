@@ -412,7 +412,8 @@ func TestOpenAPI(t *testing.T) {
 		}
 	}
 	// Every field of the response types is documented.
-	for _, field := range []string{"peer_id", "listen", "addrs", "accounts", "uptime_s", "recipient", "local", "default", "encrypted", "head", "seq", "stopped"} {
+	for _, field := range []string{"peer_id", "listen", "addrs", "accounts", "uptime_s", "recipient", "local", "default", "encrypted", "head", "seq", "stopped",
+		"account", "share_code", "devices", "peer_id", "replica", "passphrase", "added", "updated", "unchanged", "new_chain_blocks"} {
 		if !bytes.Contains(OpenAPI, []byte("        "+field+":")) {
 			t.Errorf("openapi.yaml does not describe %q", field)
 		}

@@ -22,6 +22,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/blockmrs/blockmrs/protocol"
 )
 
 // AddrFile names the repo file where a running daemon writes its API's
@@ -113,46 +115,86 @@ func (c *Client) checkServer(ctx context.Context) error {
 	return nil
 }
 
-// Identity calls GET /api/v1/id.
-func (c *Client) Identity(ctx context.Context) (Identity, error) {
+// Identity calls GET /api/v1/id; account "" means the default one.
+func (c *Client) Identity(ctx context.Context, account ...protocol.AccountID) (Identity, error) {
 	var v Identity
-	return v, c.get(ctx, "/api/v1/id", &v)
+	path := "/api/v1/id"
+	if len(account) > 0 && account[0] != "" {
+		path += "?account=" + url.QueryEscape(string(account[0]))
+	}
+	return v, c.call(ctx, http.MethodGet, path, nil, &v)
 }
 
 // Peers calls GET /api/v1/peers.
 func (c *Client) Peers(ctx context.Context) (Peers, error) {
 	var v Peers
-	return v, c.get(ctx, "/api/v1/peers", &v)
+	return v, c.call(ctx, http.MethodGet, "/api/v1/peers", nil, &v)
 }
 
-// get performs a GET and decodes the JSON answer into v, or turns the
-// API's one-line JSON error into an error.
-func (c *Client) get(ctx context.Context, path string, v any) error {
+// Accounts calls GET /api/v1/accounts.
+func (c *Client) Accounts(ctx context.Context) (AccountList, error) {
+	var v AccountList
+	return v, c.call(ctx, http.MethodGet, "/api/v1/accounts", nil, &v)
+}
+
+// CreateAccount calls POST /api/v1/accounts.
+func (c *Client) CreateAccount(ctx context.Context, req NewAccount) (Account, error) {
+	var v Account
+	return v, c.call(ctx, http.MethodPost, "/api/v1/accounts", req, &v)
+}
+
+// Contacts calls GET /api/v1/contacts.
+func (c *Client) Contacts(ctx context.Context) (AccountList, error) {
+	var v AccountList
+	return v, c.call(ctx, http.MethodGet, "/api/v1/contacts", nil, &v)
+}
+
+// AddContact calls POST /api/v1/contacts.
+func (c *Client) AddContact(ctx context.Context, req AddContactRequest) (ContactAdded, error) {
+	var v ContactAdded
+	return v, c.call(ctx, http.MethodPost, "/api/v1/contacts", req, &v)
+}
+
+// call sends a request (with body, when not nil, as JSON) and decodes the
+// JSON answer into v, or turns the API's one-line JSON error into an
+// error.
+func (c *Client) call(ctx context.Context, method, path string, body, v any) error {
 	if err := c.checkServer(ctx); err != nil {
 		return err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+path, nil)
+	var rd io.Reader
+	if body != nil {
+		data, err := json.Marshal(body)
+		if err != nil {
+			return fmt.Errorf("api %s: %w", path, err)
+		}
+		rd = bytes.NewReader(data)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
 	if err != nil {
 		return fmt.Errorf("api %s: %w", path, err)
 	}
 	req.Header.Set("Authorization", "Bearer "+c.token)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return fmt.Errorf("api %s: daemon not reachable (stale %s after a crash?): %w", path, AddrFile, err)
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxBody))
+	data, err := io.ReadAll(io.LimitReader(resp.Body, MaxBody))
 	if err != nil {
 		return fmt.Errorf("api %s: %w", path, err)
 	}
-	if resp.StatusCode != http.StatusOK {
+	if resp.StatusCode/100 != 2 {
 		var e Error
-		if json.Unmarshal(body, &e) == nil && e.Error != "" {
+		if json.Unmarshal(data, &e) == nil && e.Error != "" {
 			return fmt.Errorf("api %s: %s", path, e.Error)
 		}
 		return fmt.Errorf("api %s: HTTP %d", path, resp.StatusCode)
 	}
-	if err := json.Unmarshal(body, v); err != nil {
+	if err := json.Unmarshal(data, v); err != nil {
 		return fmt.Errorf("api %s: bad response: %w", path, err)
 	}
 	return nil

@@ -6,10 +6,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/blockmrs/blockmrs/keyshare"
+	"github.com/blockmrs/blockmrs/node/ops"
 	"github.com/blockmrs/blockmrs/protocol"
 )
 
@@ -21,52 +21,26 @@ type Health struct {
 	Uptime int64 `json:"uptime_s"`
 }
 
-// Identity is the body of GET /api/v1/id.
-type Identity struct {
-	// PeerID is the node's libp2p peer ID (its node key, not an account).
-	PeerID string `json:"peer_id"`
-	// Listen lists the multiaddrs the host is bound to.
-	Listen []string `json:"listen"`
-	// Addrs lists the addresses the node tells peers to dial, each ending
-	// in /p2p/PEER_ID, ready to hand to another node.
-	Addrs []string `json:"addrs"`
-	// Accounts lists every account the repo knows, its own (local: true)
-	// first, then by name.
-	Accounts []Account `json:"accounts"`
-}
+// Identity is the body of GET /api/v1/id (the ID operation's result).
+type Identity = ops.Identity
 
-// Account is one account in GET /api/v1/id: keyshare.AccountInfo as the
-// API carries it (the head CID as a plain string).
-type Account struct {
-	// ID is the account ID (peer-ID text form of its signing key).
-	ID protocol.AccountID `json:"id"`
-	// Name and Role come from the account's profile.
-	Name string        `json:"name"`
-	Role protocol.Role `json:"role"`
-	// Recipient is the account's age X25519 recipient.
-	Recipient string `json:"recipient"`
-	// Local is true for the repo's own accounts (it holds their keys).
-	Local bool `json:"local"`
-	// Default marks the repo's default local account.
-	Default bool `json:"default,omitempty"`
-	// Encrypted tells whether a local account's keys need a passphrase.
-	Encrypted bool `json:"encrypted,omitempty"`
-	// Head is the CID of the newest chain block held, "" if none.
-	Head string `json:"head"`
-	// Seq is that block's sequence number.
-	Seq uint64 `json:"seq"`
-	// Stopped, when set, says why entries past some block are not applied.
-	Stopped string `json:"stopped,omitempty"`
-}
+// Account is one account as the API carries it (keyshare.AccountInfo with
+// the head CID as a plain string).
+type Account = ops.Account
 
-func accountOf(a keyshare.AccountInfo) Account {
-	out := Account{ID: a.ID, Name: a.Name, Role: a.Role, Recipient: a.Recipient, Local: a.Local,
-		Default: a.Default, Encrypted: a.Encrypted, Seq: a.Seq, Stopped: a.Stopped}
-	if a.Head.Defined() {
-		out.Head = a.Head.String()
-	}
-	return out
-}
+// AccountList is the body of GET /api/v1/accounts and /api/v1/contacts.
+type AccountList = ops.AccountList
+
+// NewAccount is the body of POST /api/v1/accounts.
+type NewAccount = ops.NewAccount
+
+// AddContactRequest is the body of POST /api/v1/contacts.
+type AddContactRequest = ops.AddContactArgs
+
+// ContactAdded is the answer to POST /api/v1/contacts.
+type ContactAdded = ops.ContactAdded
+
+func accountOf(a keyshare.AccountInfo) Account { return ops.AccountOf(a) }
 
 // Peer is one connected peer in GET /api/v1/peers.
 type Peer struct {
@@ -87,25 +61,11 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) id(w http.ResponseWriter, r *http.Request) {
-	h := s.opts.Host
-	accts, err := s.opts.Accounts.Accounts(r.Context())
+	args := ops.IDArgs{Account: protocol.AccountID(r.URL.Query().Get("account"))}
+	out, err := ops.ID(r.Context(), s.opts.Accounts, s.opts.Host, args)
 	if err != nil {
-		s.log.Error("api: list accounts", "err", err)
-		writeError(w, http.StatusInternalServerError, "list accounts: %v", err)
+		s.opError(w, err)
 		return
-	}
-	out := Identity{
-		PeerID:   h.ID().String(),
-		Listen:   addrStrings(h.Network().ListenAddresses()),
-		Addrs:    []string{},
-		Accounts: make([]Account, 0, len(accts)),
-	}
-	for _, a := range accts {
-		out.Accounts = append(out.Accounts, accountOf(a))
-	}
-	full, err := peer.AddrInfoToP2pAddrs(&peer.AddrInfo{ID: h.ID(), Addrs: h.Addrs()})
-	if err == nil {
-		out.Addrs = addrStrings(full)
 	}
 	writeJSON(w, http.StatusOK, out)
 }

@@ -39,12 +39,14 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/host"
 
 	"github.com/blockmrs/blockmrs/keyshare"
 	"github.com/blockmrs/blockmrs/node/config"
+	"github.com/blockmrs/blockmrs/node/ops"
 )
 
 // Limits and timeouts of the server.
@@ -79,8 +81,14 @@ type Options struct {
 	Token string
 	// Host is the node's libp2p host.
 	Host host.Host
-	// Accounts lists the repo's accounts.
+	// Accounts lists the repo's accounts; nil means Repo.
 	Accounts Accounts
+	// Repo is the daemon's open repo, for the endpoints that change it
+	// (POST /api/v1/accounts); nil answers 501 there.
+	Repo *keyshare.Repo
+	// Profiles fetches contacts' profiles from other nodes (the node's
+	// chain sync, for POST /api/v1/contacts); nil answers 501 there.
+	Profiles ops.Profiles
 	// Sessions holds the unlocked sessions (the /api/v1/sessions
 	// endpoints); nil answers 501.
 	Sessions *keyshare.Sessions
@@ -102,6 +110,8 @@ type Server struct {
 	routes  map[string]map[string]http.HandlerFunc
 	started time.Time
 
+	createMu sync.Mutex // one account creation at a time
+
 	// stopping ends when Shutdown starts: commands running through exec
 	// are cancelled, so that Shutdown does not wait on them.
 	stopping context.Context
@@ -117,6 +127,9 @@ func Listen(ctx context.Context, opts Options) (*Server, error) {
 	tok, err := parseToken(opts.Token)
 	if err != nil {
 		return nil, fmt.Errorf("api: %w", err)
+	}
+	if opts.Accounts == nil && opts.Repo != nil {
+		opts.Accounts = opts.Repo
 	}
 	if opts.Host == nil || opts.Accounts == nil {
 		return nil, errors.New("api: no host or accounts")
@@ -154,6 +167,8 @@ func Listen(ctx context.Context, opts Options) (*Server, error) {
 	s.routes = map[string]map[string]http.HandlerFunc{
 		"/api/v1/health":          {http.MethodGet: s.health},
 		"/api/v1/id":              {http.MethodGet: s.id},
+		"/api/v1/accounts":        {http.MethodGet: s.listAccounts, http.MethodPost: s.createAccount},
+		"/api/v1/contacts":        {http.MethodGet: s.listContacts, http.MethodPost: s.addContact},
 		"/api/v1/peers":           {http.MethodGet: s.peers},
 		"/api/v1/openapi.yaml":    {http.MethodGet: s.openapi},
 		execPath:                  {http.MethodPost: s.exec},

@@ -1,0 +1,96 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"net/http"
+
+	"github.com/blockmrs/blockmrs/node/ops"
+)
+
+// The account and contact endpoints: each decodes its request, calls the
+// operation in node/ops that the command line calls too, and encodes the
+// same result.
+
+func (s *Server) listAccounts(w http.ResponseWriter, r *http.Request) {
+	out, err := ops.Accounts(r.Context(), s.opts.Accounts)
+	if err != nil {
+		s.opError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) createAccount(w http.ResponseWriter, r *http.Request) {
+	if s.opts.Repo == nil {
+		writeError(w, http.StatusNotImplemented, "this server cannot create accounts")
+		return
+	}
+	var req NewAccount
+	if !decodeJSON(w, r, &req) {
+		return
+	}
+	// One at a time, so that two requests cannot both pass the check
+	// that the name is free.
+	s.createMu.Lock()
+	out, err := ops.CreateAccount(r.Context(), s.opts.Repo, ops.ThisDevice(s.opts.Host.ID().String()), req)
+	s.createMu.Unlock()
+	if err != nil {
+		s.opError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, out)
+}
+
+func (s *Server) listContacts(w http.ResponseWriter, r *http.Request) {
+	out, err := ops.Contacts(r.Context(), s.opts.Accounts)
+	if err != nil {
+		s.opError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) addContact(w http.ResponseWriter, r *http.Request) {
+	if s.opts.Profiles == nil {
+		writeError(w, http.StatusNotImplemented, "this server cannot add contacts from the network")
+		return
+	}
+	var req AddContactRequest
+	if !decodeJSON(w, r, &req) {
+		return
+	}
+	out, err := ops.AddContact(r.Context(), s.opts.Accounts, s.opts.Profiles, req)
+	if err != nil {
+		if !errors.Is(err, ops.ErrInvalid) && !errors.Is(err, ops.ErrNoNode) && r.Context().Err() == nil {
+			// The other node refused, was not reachable or sent a
+			// profile that failed verification.
+			writeError(w, http.StatusBadGateway, "%v", err)
+			return
+		}
+		s.opError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// opError answers an operation's error: 400 for bad input, 404 for a
+// missing thing, 409 for a conflict, 501 for what needs a part of the
+// node this server lacks, 503 when the request ended; else 500, logged.
+func (s *Server) opError(w http.ResponseWriter, err error) {
+	switch {
+	case errors.Is(err, ops.ErrInvalid):
+		writeError(w, http.StatusBadRequest, "%v", err)
+	case errors.Is(err, ops.ErrNotFound):
+		writeError(w, http.StatusNotFound, "%v", err)
+	case errors.Is(err, ops.ErrExists):
+		writeError(w, http.StatusConflict, "%v", err)
+	case errors.Is(err, ops.ErrNoNode):
+		writeError(w, http.StatusNotImplemented, "%v", err)
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		writeError(w, http.StatusServiceUnavailable, "%v", err)
+	default:
+		s.log.Error("api: operation failed", "err", err)
+		writeError(w, http.StatusInternalServerError, "%v", err)
+	}
+}
