@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/blockmrs/blockmrs/keyshare"
+	"github.com/blockmrs/blockmrs/node/ops"
 )
 
 var lockCmd = &command{name: "lock", summary: "end an account's unlocked session in the running daemon", run: runLock}
@@ -27,24 +28,19 @@ blockmrs lock --all`)
 		if sessions == nil {
 			return errors.New("sessions live in the running daemon, and none is running: nothing is unlocked")
 		}
-		n := 0
-		if *all {
-			n = sessions.LockAll()
-		} else {
+		req := ops.LockRequest{}
+		if !*all {
 			info, err := f.selected(ctx, repo)
 			if err != nil {
 				return err
 			}
-			if sessions.Lock(info.ID) {
-				n = 1
-			}
+			req.Account = info.ID
 		}
+		n := ops.Lock(sessions, req)
 		if f.json {
-			return f.printJSON(struct {
-				Locked int `json:"locked"`
-			}{n})
+			return f.printJSON(n)
 		}
-		fmt.Fprintf(f.out(), "locked %d session(s)\n", n)
+		fmt.Fprintf(f.out(), "locked %d session(s)\n", n.Locked)
 		return nil
 	})
 }

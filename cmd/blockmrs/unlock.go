@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/blockmrs/blockmrs/keyshare"
+	"github.com/blockmrs/blockmrs/node/ops"
 )
 
 var unlockCmd = &command{name: "unlock", summary: "keep an account unlocked in the running daemon for a session", run: runUnlock}
@@ -27,8 +28,8 @@ blockmrs unlock --account Pat --idle 1h`)
 	if _, err := f.parseArgs(args, false); err != nil {
 		return err
 	}
-	if *idle <= 0 || *idle > keyshare.MaxIdle {
-		return usagef("--idle must be more than 0 and at most %s", keyshare.MaxIdle)
+	if *idle < time.Second || *idle > keyshare.MaxIdle {
+		return usagef("--idle must be at least 1s and at most %s", keyshare.MaxIdle)
 	}
 	return f.withRepo(ctx, func(repo *keyshare.Repo) error {
 		sessions := daemonSessions(ctx)
@@ -45,14 +46,14 @@ blockmrs unlock --account Pat --idle 1h`)
 				return err
 			}
 		}
-		se, err := sessions.Unlock(ctx, info.ID, pass, *idle)
+		se, err := ops.Unlock(ctx, sessions, ops.UnlockRequest{Account: info.ID, Passphrase: string(pass), IdleSeconds: int64(*idle / time.Second)})
 		if err != nil {
 			return err
 		}
 		if f.json {
 			return f.printJSON(se)
 		}
-		fmt.Fprintf(f.out(), "unlocked %s until %s without use (idle %s)\n", label(info), se.Expires.Format(time.RFC3339), se.Idle)
+		fmt.Fprintf(f.out(), "unlocked %s until %s without use (idle %s)\n", label(info), se.Expires.Format(time.RFC3339), time.Duration(se.IdleSeconds)*time.Second)
 		return nil
 	})
 }

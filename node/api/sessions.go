@@ -4,58 +4,23 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"time"
 
 	"github.com/blockmrs/blockmrs/keyshare"
-	"github.com/blockmrs/blockmrs/protocol"
+	"github.com/blockmrs/blockmrs/node/ops"
 )
 
 // The session endpoints: the daemon holds an account's keys unlocked for
 // an idle time (keyshare.Sessions), so commands and the web app acting as
 // it pay no scrypt unlock per request.
 
-// Session is one open session, as the API carries it.
-type Session struct {
-	// Account is the unlocked account.
-	Account protocol.AccountID `json:"account"`
-	// IdleSeconds is how long the session stays open without use.
-	IdleSeconds int64 `json:"idle_s"`
-	// Opened and Expires are RFC 3339 times; Expires moves on with use.
-	Opened  time.Time `json:"opened"`
-	Expires time.Time `json:"expires"`
-}
-
-func sessionOf(s keyshare.Session) Session {
-	return Session{Account: s.Account, IdleSeconds: int64(s.Idle / time.Second), Opened: s.Opened.UTC(), Expires: s.Expires.UTC()}
-}
-
-// Sessions is the body of GET /api/v1/sessions.
-type Sessions struct {
-	Sessions []Session `json:"sessions"`
-}
-
-// UnlockRequest is the body of POST /api/v1/sessions/unlock.
-type UnlockRequest struct {
-	// Account is a local account's ID.
-	Account protocol.AccountID `json:"account"`
-	// Passphrase is the account's passphrase ("" for keys stored without
-	// one).
-	Passphrase string `json:"passphrase"`
-	// IdleSeconds is the idle time (0: 15 minutes; at most 24 hours).
-	IdleSeconds int64 `json:"idle_s,omitempty"`
-}
-
-// LockRequest is the body of POST /api/v1/sessions/lock.
-type LockRequest struct {
-	// Account is the account to lock; "" locks every session.
-	Account protocol.AccountID `json:"account,omitempty"`
-}
-
-// Locked is the answer to POST /api/v1/sessions/lock.
-type Locked struct {
-	// Locked counts the sessions that were open and are now ended.
-	Locked int `json:"locked"`
-}
+// The session types are the operations' (node/ops).
+type (
+	Session       = ops.Session
+	Sessions      = ops.SessionList
+	UnlockRequest = ops.UnlockRequest
+	LockRequest   = ops.LockRequest
+	Locked        = ops.Locked
+)
 
 func (s *Server) sessions(w http.ResponseWriter) *keyshare.Sessions {
 	if s.opts.Sessions == nil {
@@ -69,11 +34,7 @@ func (s *Server) listSessions(w http.ResponseWriter, r *http.Request) {
 	if ss == nil {
 		return
 	}
-	out := Sessions{Sessions: []Session{}}
-	for _, se := range ss.List() {
-		out.Sessions = append(out.Sessions, sessionOf(se))
-	}
-	writeJSON(w, http.StatusOK, out)
+	writeJSON(w, http.StatusOK, ops.Sessions(ss))
 }
 
 func (s *Server) unlock(w http.ResponseWriter, r *http.Request) {
@@ -85,17 +46,7 @@ func (s *Server) unlock(w http.ResponseWriter, r *http.Request) {
 	if !decodeJSON(w, r, &req) {
 		return
 	}
-	if _, err := protocol.ParseAccountID(string(req.Account)); err != nil {
-		writeError(w, http.StatusBadRequest, "account: %v", err)
-		return
-	}
-	if req.IdleSeconds < 0 || req.IdleSeconds > int64(keyshare.MaxIdle/time.Second) {
-		writeError(w, http.StatusBadRequest, "idle_s must be 0 (15 minutes) to %d", int64(keyshare.MaxIdle/time.Second))
-		return
-	}
-	pass := []byte(req.Passphrase)
-	defer clear(pass)
-	se, err := ss.Unlock(r.Context(), req.Account, pass, time.Duration(req.IdleSeconds)*time.Second)
+	se, err := ops.Unlock(r.Context(), ss, req)
 	switch {
 	case errors.Is(err, keyshare.ErrWrongPassphrase):
 		writeError(w, http.StatusForbidden, "unlock %s: wrong passphrase (each wrong one makes the next attempt wait longer)", req.Account)
@@ -104,7 +55,7 @@ func (s *Server) unlock(w http.ResponseWriter, r *http.Request) {
 	case err != nil:
 		writeError(w, http.StatusBadRequest, "%v", err)
 	default:
-		writeJSON(w, http.StatusOK, sessionOf(se))
+		writeJSON(w, http.StatusOK, se)
 	}
 }
 
@@ -117,11 +68,5 @@ func (s *Server) lock(w http.ResponseWriter, r *http.Request) {
 	if !decodeJSON(w, r, &req) {
 		return
 	}
-	out := Locked{}
-	if req.Account == "" {
-		out.Locked = ss.LockAll()
-	} else if ss.Lock(req.Account) {
-		out.Locked = 1
-	}
-	writeJSON(w, http.StatusOK, out)
+	writeJSON(w, http.StatusOK, ops.Lock(ss, req))
 }
