@@ -215,8 +215,7 @@ func (l *Logins) dropOldestSessionLocked() {
 // serveLogin answers GET /login?code=CODE.
 func (l *Logins) serveLogin(w http.ResponseWriter, r *http.Request) {
 	id, why := l.Redeem(r.URL.Query().Get("code"))
-	again := "Run `blockmrs open` on this computer for a new link; each link works once, within " +
-		fmt.Sprint(CodeTTL) + "."
+	again := "Run 'blockmrs open' on this computer for a new link; each link works once, within 2 minutes."
 	switch why {
 	case CodeUsed:
 		Page(w, http.StatusForbidden, "This login link was already used", "A login link lets one browser in, once. "+again)
