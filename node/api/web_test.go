@@ -79,6 +79,18 @@ func TestWebAppServed(t *testing.T) {
 func TestWebLogin(t *testing.T) {
 	e := newEnv(t)
 	cookie, link := e.loginCookie(t)
+	// A HEAD is refused and uses up nothing.
+	ll, err := e.client(t).LoginLink(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, _ := url.Parse(ll.URL)
+	if resp := e.do(t, req{method: http.MethodHead, path: u.RequestURI(), token: ptr("")}); resp.StatusCode != http.StatusMethodNotAllowed {
+		t.Fatalf("HEAD /login: %d", resp.StatusCode)
+	}
+	if resp := e.do(t, req{path: u.RequestURI(), token: ptr("")}); resp.Request.URL.Path != "/" {
+		t.Fatalf("the code did not survive a HEAD: landed on %s", resp.Request.URL.Path)
+	}
 	withCookie := func(h map[string]string) map[string]string {
 		if h == nil {
 			h = map[string]string{}

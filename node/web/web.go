@@ -75,6 +75,11 @@ func Handler(l *Logins) http.Handler {
 			return
 		}
 		if r.URL.Path == LoginPath {
+			if r.Method != http.MethodGet { // a HEAD must not use up a code
+				w.Header().Set("Allow", "GET")
+				Page(w, http.StatusMethodNotAllowed, "Method not allowed", "Open the login link in a browser.")
+				return
+			}
 			l.serveLogin(w, r)
 			return
 		}
