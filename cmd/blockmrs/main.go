@@ -37,7 +37,7 @@ func init() {
 		addCmd, lsCmd, getCmd,
 		grantCmd, revokeCmd, hideCmd, unhideCmd, requestCmd, requestsCmd, approveCmd, denyCmd,
 		verifyCmd, logCmd, keyCmd, catCmd,
-		exportCmd, importCmd, gcCmd, deviceCmd, replicaCmd, daemonCmd, peersCmd, unlockCmd, lockCmd, versionCmd,
+		exportCmd, importCmd, gcCmd, deviceCmd, replicaCmd, daemonCmd, peersCmd, unlockCmd, lockCmd, openCmd, versionCmd,
 	}
 }
 

@@ -240,7 +240,7 @@ func TestRoutingErrors(t *testing.T) {
 	e := newEnv(t)
 	wantError(t, e.do(t, req{path: "/api/v1/nope"}), http.StatusNotFound, "/api/v1/nope")
 	wantError(t, e.do(t, req{path: "/api/v1/id/"}), http.StatusNotFound, "no such endpoint")
-	wantError(t, e.do(t, req{path: "/"}), http.StatusNotFound, "no such endpoint")
+	wantError(t, e.do(t, req{path: "/apps.js"}), http.StatusNotFound, "no such endpoint")
 	resp := e.do(t, req{method: http.MethodPost, path: "/api/v1/id", body: strings.NewReader("{}"), length: 2})
 	wantError(t, resp, http.StatusMethodNotAllowed, "POST")
 	if got := resp.Header.Get("Allow"); got != "GET, HEAD" {

@@ -1,22 +1,35 @@
 // Package api is the node's local HTTP API: JSON over HTTP on a loopback
-// address, for the command line and, later, the web UI. openapi.yaml in
-// this folder describes every endpoint; the server also serves it at
-// GET /api/v1/openapi.yaml.
+// address, for the command line and the web app (node/web), which the
+// same server serves at /. openapi.yaml in this folder describes every
+// endpoint; the server also serves it at GET /api/v1/openapi.yaml.
 //
-// Every request passes these checks, in this order, as Syncthing's and
-// IPFS's local APIs do:
+// Every response carries web.Headers (a strict Content-Security-Policy,
+// nosniff, no-referrer, Cache-Control: no-store). Every request passes
+// these checks, in this order, as Syncthing's and IPFS's local APIs do:
 //
 //  1. Host: the Host header must name this server by a loopback name and
 //     its own port (127.0.0.1:PORT, localhost:PORT, [::1]:PORT), which
 //     defeats DNS rebinding (a web page whose name resolves to 127.0.0.1);
-//     else 403.
+//     else 403. This holds for the web app's pages too.
 //  2. Origin: a request carrying an Origin header other than this
 //     server's own origin (http://HOST:PORT, HOST one of the above), or a
 //     Sec-Fetch-Site header saying cross-site or same-site, is refused
-//     with 403 (cross-site request forgery).
-//  3. Token: "Authorization: Bearer TOKEN", TOKEN being the repo's
-//     api.token, compared in constant time; else 401.
-//  4. Size: a body over MaxBody bytes is refused with 413 (except on
+//     with 403 (cross-site request forgery). The web app runs in the
+//     server's own origin, so its requests pass.
+//  3. The web app's pages and assets (/, /app.js, /app.css) and its
+//     login path (GET /login?code=CODE, see web.Logins) are served here,
+//     without a token: they hold no data.
+//  4. Credentials: either "Authorization: Bearer TOKEN", TOKEN being the
+//     repo's api.token, compared in constant time; or the web app's
+//     session cookie (HttpOnly, SameSite=Strict, made by /login from a
+//     one-time code). A request with the cookie alone must, unless it is
+//     GET or HEAD, carry the header "X-BlockMRS-CSRF: 1" (web.CSRFHeader),
+//     else 403: a page on another origin cannot add a custom header
+//     without a CORS preflight, which this server never grants. The
+//     cookie does not open the token-only endpoints (POST /api/v1/exec,
+//     which runs any command, and POST /api/v1/login-links): 403. With
+//     neither credential: 401.
+//  5. Size: a body over MaxBody bytes is refused with 413 (except on
 //     POST /api/v1/exec, whose body streams a command's stdin after a
 //     header line of at most MaxExecHeader bytes).
 //
@@ -47,6 +60,7 @@ import (
 	"github.com/blockmrs/blockmrs/keyshare"
 	"github.com/blockmrs/blockmrs/node/config"
 	"github.com/blockmrs/blockmrs/node/ops"
+	"github.com/blockmrs/blockmrs/node/web"
 )
 
 // Limits and timeouts of the server.
@@ -110,7 +124,9 @@ type Server struct {
 	routes  map[string]map[string]http.HandlerFunc
 	started time.Time
 
-	createMu sync.Mutex // one account creation at a time
+	createMu sync.Mutex   // one account creation at a time
+	logins   *web.Logins  // the web app's login codes and cookie sessions
+	app      http.Handler // the web app's pages and assets
 
 	// stopping ends when Shutdown starts: commands running through exec
 	// are cancelled, so that Shutdown does not wait on them.
@@ -176,7 +192,10 @@ func Listen(ctx context.Context, opts Options) (*Server, error) {
 		"/api/v1/sessions/unlock": {http.MethodPost: s.unlock},
 		"/api/v1/sessions/lock":   {http.MethodPost: s.lock},
 		proofPath:                 {http.MethodGet: s.proof},
+		loginLinksPath:            {http.MethodPost: s.newLoginLink},
 	}
+	s.logins = web.NewLogins(tcp.Port)
+	s.app = web.Handler(s.logins)
 	s.srv = &http.Server{
 		Handler:           s,
 		ReadHeaderTimeout: ReadHeaderTimeout,
@@ -222,9 +241,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // routes the request.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("X-Frame-Options", "DENY")
+	web.Headers(h)
 
 	if !s.hosts[strings.ToLower(r.Host)] {
 		writeError(w, http.StatusForbidden, "Host header %q does not name this API (use %s)", r.Host, s.URL())
@@ -238,14 +255,28 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusForbidden, "cross-site request refused")
 		return
 	}
+	if web.IsApp(r.URL.Path) {
+		s.app.ServeHTTP(w, r)
+		return
+	}
 	if r.URL.Path == proofPath && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
 		s.proof(w, r)
 		return
 	}
 	if !s.token.matches(bearer(r)) {
-		h.Set("WWW-Authenticate", `Bearer realm="blockmrs"`)
-		writeError(w, http.StatusUnauthorized, "missing or wrong API token (Authorization: Bearer <the repo's api.token>)")
-		return
+		if !s.logins.Check(s.logins.FromRequest(r)) {
+			h.Set("WWW-Authenticate", `Bearer realm="blockmrs"`)
+			writeError(w, http.StatusUnauthorized, "missing or wrong API token (Authorization: Bearer <the repo's api.token>)")
+			return
+		}
+		if tokenOnly[r.URL.Path] {
+			writeError(w, http.StatusForbidden, "%s needs the API token; the web app's session does not open it", r.URL.Path)
+			return
+		}
+		if r.Method != http.MethodGet && r.Method != http.MethodHead && r.Header.Get(web.CSRFHeader) != "1" {
+			writeError(w, http.StatusForbidden, "a %s with the session cookie must carry the header %s: 1", r.Method, web.CSRFHeader)
+			return
+		}
 	}
 	if r.URL.Path != execPath { // exec streams stdin; it bounds its header line itself
 		if r.ContentLength > MaxBody {
