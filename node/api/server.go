@@ -37,7 +37,9 @@
 // client checks that the server holds the token before sending it (see
 // Client).
 //
-// Then the path and method are routed; an unknown path is 404 and a known
+// Then the path and method are routed (exact paths, or patterns whose
+// "{name}" segments match one path segment each, read with
+// r.PathValue); an unknown path is 404 and a known
 // path with another method is 405 (with Allow). Every error is a JSON
 // object {"error": "one line"} with a 4xx or 5xx status.
 package api
@@ -286,7 +288,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		r.Body = http.MaxBytesReader(w, r.Body, MaxBody)
 	}
 
-	methods, ok := s.routes[r.URL.Path]
+	methods, ok := s.route(r)
 	if !ok {
 		writeError(w, http.StatusNotFound, "no such endpoint: %s", r.URL.Path)
 		return
@@ -321,4 +323,43 @@ func bearer(r *http.Request) string {
 		return ""
 	}
 	return strings.TrimSpace(tok)
+}
+
+// route finds the handlers for r's path: an exact route, else a pattern
+// whose segments in braces ("/api/v1/records/{cid}") each match one
+// non-empty path segment, which handlers read with r.PathValue.
+func (s *Server) route(r *http.Request) (map[string]http.HandlerFunc, bool) {
+	if methods, ok := s.routes[r.URL.Path]; ok {
+		return methods, true
+	}
+	got := strings.Split(r.URL.Path, "/")
+	for pattern, methods := range s.routes {
+		if !strings.Contains(pattern, "{") {
+			continue
+		}
+		want := strings.Split(pattern, "/")
+		if len(want) != len(got) {
+			continue
+		}
+		params := map[string]string{}
+		for i, seg := range want {
+			if name, ok := strings.CutPrefix(seg, "{"); ok && strings.HasSuffix(name, "}") {
+				if got[i] == "" {
+					params = nil
+					break
+				}
+				params[strings.TrimSuffix(name, "}")] = got[i]
+			} else if seg != got[i] {
+				params = nil
+				break
+			}
+		}
+		if params != nil {
+			for k, v := range params {
+				r.SetPathValue(k, v)
+			}
+			return methods, true
+		}
+	}
+	return nil, false
 }
