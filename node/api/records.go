@@ -1,10 +1,13 @@
 package api
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"mime"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -264,4 +267,35 @@ func (s *Server) setHidden(w http.ResponseWriter, r *http.Request, hidden bool) 
 		return
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// RecordRows is GET /api/v1/records's answer as Client.Records returns
+// it: each row as the JSON the server sent (a row's record CID is a
+// plain string, which keyshare.Listed does not decode).
+type RecordRows struct {
+	Records []json.RawMessage `json:"records"`
+}
+
+// Records calls GET /api/v1/records acting as account ("" for the
+// default one).
+func (c *Client) Records(ctx context.Context, account string, req ops.ListRecords) (RecordRows, error) {
+	q := url.Values{}
+	if account != "" {
+		q.Set("account", account)
+	}
+	if req.All {
+		q.Set("all", "true")
+	}
+	if req.Kind != "" {
+		q.Set("kind", string(req.Kind))
+	}
+	if req.Query != "" {
+		q.Set("q", req.Query)
+	}
+	path := recordsPath
+	if len(q) > 0 {
+		path += "?" + q.Encode()
+	}
+	var v RecordRows
+	return v, c.call(ctx, http.MethodGet, path, nil, &v)
 }
