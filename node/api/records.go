@@ -168,7 +168,7 @@ func (s *Server) addRecord(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	out, err := ops.AddRecord(r.Context(), s.opts.Repo, keys, ops.NewRecord{
 		Title: q.Get("title"), Kind: protocol.Kind(q.Get("kind")), MediaType: q.Get("media_type"),
-		FileName: q.Get("file_name"), For: q.Get("for"),
+		FileName: q.Get("file_name"), For: q.Get("for"), Supersedes: q.Get("supersedes"),
 	}, body)
 	if err != nil {
 		s.recordError(w, err)

@@ -235,4 +235,11 @@ func TestRecords(t *testing.T) {
 	if cu.Record.Decrypted || cu.Record.Access.Author != string(sam.ID) {
 		t.Fatalf("Pat verifies Sam's record: %+v", cu)
 	}
+
+	// A record that supersedes another; a malformed predecessor is 400.
+	v2 := add(url.Values{"title": {"Blood test, corrected"}, "kind": {"note"}, "supersedes": {note.CID}}, []byte("glucose 5.2 mmol/L"))
+	if v2.CID == "" || v2.CID == note.CID {
+		t.Fatalf("supersedes: %+v", v2)
+	}
+	wantError(t, post("/api/v1/records?supersedes=nope", []byte("x")), http.StatusBadRequest, "supersedes")
 }

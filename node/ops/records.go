@@ -93,6 +93,8 @@ type NewRecord struct {
 	// For names the account the record is about (NAME, ID or ID suffix of
 	// a known account); default the author.
 	For string `json:"for,omitempty"`
+	// Supersedes is the CID of the record this one replaces, if any.
+	Supersedes string `json:"supersedes,omitempty"`
 }
 
 // AddedRecord is the result of AddRecord.
@@ -141,6 +143,14 @@ func AddRecord(ctx context.Context, repo *keyshare.Repo, keys *keyshare.Keys, re
 	if err := checkText("title", title); err != nil {
 		return AddedRecord{}, err
 	}
+	var super cid.Cid
+	if req.Supersedes != "" {
+		c, err := ParseRecordCID(req.Supersedes)
+		if err != nil {
+			return AddedRecord{}, invalidf("supersedes: %v", err)
+		}
+		super = c
+	}
 	subject := keys.ID
 	if req.For != "" {
 		s, err := repo.Resolve(ctx, req.For, false)
@@ -153,10 +163,10 @@ func AddRecord(ctx context.Context, repo *keyshare.Repo, keys *keyshare.Keys, re
 		subject = s.ID
 	}
 	c, err := repo.AddRecord(ctx, keys, keyshare.NewRecord{
-		Title: title, Kind: kind, MediaType: mt, FileName: req.FileName, Subject: subject, Body: body,
+		Title: title, Kind: kind, MediaType: mt, FileName: req.FileName, Subject: subject, Supersedes: super, Body: body,
 	})
 	if err != nil {
-		return AddedRecord{}, fmt.Errorf("add record: %w", err)
+		return AddedRecord{}, err // the repo's errors say what failed
 	}
 	return AddedRecord{CID: c.String(), Title: title, Kind: kind, MediaType: mt, Author: keys.ID, Subject: subject}, nil
 }
