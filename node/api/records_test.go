@@ -243,3 +243,45 @@ func TestRecords(t *testing.T) {
 	}
 	wantError(t, post("/api/v1/records?supersedes=nope", []byte("x")), http.StatusBadRequest, "supersedes")
 }
+
+// ContentHeaders is inline only for the allow-listed types, whatever the
+// case or parameters, and SafeFileName leaves nothing that could break
+// out of the Content-Disposition header.
+func TestContentHeaders(t *testing.T) {
+	for _, c := range []struct{ mt, ctype, disp string }{
+		{"image/png", "image/png", "inline"},
+		{"IMAGE/JPEG", "image/jpeg", "inline"},
+		{"application/pdf; x=1", "application/pdf", "inline"},
+		{"image/webp", "image/webp", "inline"},
+		{"image/gif", "image/gif", "inline"},
+		{"image/svg+xml", "application/octet-stream", "attachment"},
+		{"text/html; charset=utf-8", "application/octet-stream", "attachment"},
+		{"application/xhtml+xml", "application/octet-stream", "attachment"},
+		{"text/xml", "application/octet-stream", "attachment"},
+		{"text/plain", "application/octet-stream", "attachment"},
+		{"not a type", "application/octet-stream", "attachment"},
+		{"", "application/octet-stream", "attachment"},
+	} {
+		h := http.Header{}
+		ContentHeaders(h, c.mt, "x.bin")
+		if h.Get("Content-Type") != c.ctype || !strings.HasPrefix(h.Get("Content-Disposition"), c.disp+";") ||
+			h.Get("Content-Security-Policy") != RecordContentCSP || h.Get("X-Content-Type-Options") != "nosniff" {
+			t.Errorf("%q: %v", c.mt, h)
+		}
+	}
+	for in, want := range map[string]string{
+		"scan.png":               "scan.png",
+		"":                       "record",
+		"....":                   "record",
+		"../../etc/passwd":       "_.._etc_passwd",
+		".bashrc":                "bashrc",
+		"a\r\nX-Evil: 1":         "a__X-Evil__1",
+		`q"uote;x=y.html`:        "q_uote_x_y.html",
+		"résumé.pdf":             "résumé.pdf",
+		strings.Repeat("a", 300): strings.Repeat("a", 100),
+	} {
+		if got := SafeFileName(in); got != want {
+			t.Errorf("SafeFileName(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
