@@ -21,6 +21,14 @@ import (
 // may not do this to this record (the API answers 403).
 var ErrNotAllowed = errors.New("not allowed")
 
+// refusal is an error the access rules gave: its message alone, matching
+// ErrNotAllowed and what it wraps.
+type refusal struct{ err error }
+
+func (e *refusal) Error() string        { return e.err.Error() }
+func (e *refusal) Unwrap() error        { return e.err }
+func (e *refusal) Is(target error) bool { return target == ErrNotAllowed }
+
 // MaxQuery bounds a records list's free-text query, in bytes.
 const MaxQuery = 256
 
@@ -253,7 +261,7 @@ func OpenRecord(ctx context.Context, repo *keyshare.Repo, keys *keyshare.Keys, c
 	}
 	env, body, err := repo.OpenRecord(ctx, keys, c)
 	if errors.Is(err, keyshare.ErrNoAccess) {
-		return nil, nil, fmt.Errorf("%w: %w", err, ErrNotAllowed)
+		return nil, nil, &refusal{err}
 	}
 	return env, body, err
 }
@@ -325,7 +333,7 @@ func Hide(ctx context.Context, repo *keyshare.Repo, keys *keyshare.Keys, req Hid
 			return Hidden{}, err
 		}
 		if a.Subject != keys.ID {
-			return Hidden{}, fmt.Errorf("%s: only the record's subject may hide or unhide it: %w", c, ErrNotAllowed)
+			return Hidden{}, &refusal{fmt.Errorf("%s: only the record's subject may hide or unhide it", c)}
 		}
 		cids[i] = c
 	}
