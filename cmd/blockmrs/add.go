@@ -6,9 +6,8 @@ import (
 	"mime"
 	"path/filepath"
 
-	"github.com/ipfs/go-cid"
-
 	"github.com/blockmrs/blockmrs/keyshare"
+	"github.com/blockmrs/blockmrs/node/ops"
 	"github.com/blockmrs/blockmrs/protocol"
 )
 
@@ -41,15 +40,13 @@ blockmrs add --kind fhir --for alice observation.json`)
 	if err != nil {
 		return usagef("--kind: %v", err)
 	}
-	mt := *mediaType
-	if mt == "" {
-		mt = guessMediaType(kind, file)
-	} else if _, _, err := mime.ParseMediaType(mt); err != nil {
-		return usagef("--type %q: %v", truncate(mt, 80), err)
+	if *mediaType != "" {
+		if _, _, err := mime.ParseMediaType(*mediaType); err != nil {
+			return usagef("--type %q: %v", truncate(*mediaType, 80), err)
+		}
 	}
-	var super cid.Cid
 	if *supersedes != "" {
-		if super, err = parseCID(*supersedes); err != nil {
+		if _, err := parseCID(*supersedes); err != nil {
 			return err
 		}
 	}
@@ -57,14 +54,9 @@ blockmrs add --kind fhir --for alice observation.json`)
 	if file != "-" {
 		fileName = filepath.Base(file)
 	}
-	if *title == "" {
-		*title = fileName
-		if *title == "" {
-			*title = "untitled"
-		}
-	}
 
 	return f.withRepo(ctx, func(repo *keyshare.Repo) error {
+		// The subject is resolved before the passphrase is asked for.
 		var subject protocol.AccountID
 		if *forFlag != "" {
 			s, err := resolveFlag(ctx, repo, "for", *forFlag)
@@ -78,43 +70,21 @@ blockmrs add --kind fhir --for alice observation.json`)
 			return err
 		}
 		defer in.Close()
-		me, keys, err := f.unlockSelected(ctx, repo)
+		_, keys, err := f.unlockSelected(ctx, repo)
 		if err != nil {
 			return err
 		}
-		if subject == "" {
-			subject = me.ID
-		}
-		c, err := repo.AddRecord(ctx, keys, keyshare.NewRecord{
-			Title: *title, Kind: kind, MediaType: mt, FileName: fileName,
-			Subject: subject, Supersedes: super, Body: in,
-		})
+		added, err := ops.AddRecord(ctx, repo, keys, ops.NewRecord{
+			Title: *title, Kind: kind, MediaType: *mediaType, FileName: fileName,
+			For: string(subject), Supersedes: *supersedes,
+		}, in)
 		if err != nil {
 			return fmt.Errorf("add %s: %w", file, err)
 		}
 		if f.json {
-			return f.printJSON(struct {
-				recordJSON
-				Author  protocol.AccountID `json:"author"`
-				Subject protocol.AccountID `json:"subject"`
-			}{recordJSON{c.String(), *title, kind, mt}, me.ID, subject})
+			return f.printJSON(added)
 		}
-		fmt.Fprintln(f.out(), c)
+		fmt.Fprintln(f.out(), added.CID)
 		return nil
 	})
-}
-
-// guessMediaType picks a record's media type from its kind, else from
-// the file's extension.
-func guessMediaType(kind protocol.Kind, file string) string {
-	switch kind {
-	case protocol.KindFHIR:
-		return "application/fhir+json"
-	case protocol.KindNote:
-		return "text/plain; charset=utf-8"
-	}
-	if t := mime.TypeByExtension(filepath.Ext(file)); t != "" && file != "-" {
-		return t
-	}
-	return "application/octet-stream"
 }

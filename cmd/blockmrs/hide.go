@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/blockmrs/blockmrs/keyshare"
+	"github.com/blockmrs/blockmrs/node/ops"
 )
 
 var hideCmd = &command{name: "hide", summary: "hide records from your listings", run: func(ctx context.Context, args []string) error {
@@ -30,22 +31,18 @@ signed unhide entry on its chain. Only a record's subject may unhide it.`, `bloc
 		return err
 	}
 	return f.withKeys(ctx, func(repo *keyshare.Repo, keys *keyshare.Keys) error {
-		block, err := repo.Hide(ctx, keys, cids, hidden)
+		res, err := ops.Hide(ctx, repo, keys, ops.HideRecords{Records: pos, Hidden: hidden})
 		if err != nil {
 			return err
 		}
 		if f.json {
-			return f.printJSON(struct {
-				Block   string   `json:"block"`
-				Hidden  bool     `json:"hidden"`
-				Records []string `json:"records"`
-			}{block.String(), hidden, pos})
+			return f.printJSON(res)
 		}
 		verb := "hid"
 		if !hidden {
 			verb = "unhid"
 		}
-		fmt.Fprintf(f.out(), "%s %d record(s) in block %s\n", verb, len(cids), block)
+		fmt.Fprintf(f.out(), "%s %d record(s) in block %s\n", verb, len(cids), res.Block)
 		return nil
 	})
 }

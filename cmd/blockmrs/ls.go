@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/blockmrs/blockmrs/keyshare"
+	"github.com/blockmrs/blockmrs/node/ops"
 )
 
 var lsCmd = &command{name: "ls", summary: "list the records the account can read", run: runLs}
@@ -27,10 +28,13 @@ blockmrs ls --all --json`)
 		return err
 	}
 	return f.withKeys(ctx, func(repo *keyshare.Repo, keys *keyshare.Keys) error {
-		list, err := repo.List(ctx, keys, *all)
+		res, err := ops.Records(ctx, repo, keys, ops.ListRecords{All: *all})
 		if err != nil {
 			return err
 		}
+		// --json prints the rows (an array), as GET /api/v1/records's
+		// "records".
+		list := res.Records
 		return f.printTable(list, func(t io.Writer) error {
 			nm, err := loadNames(ctx, repo)
 			if err != nil {

@@ -31,7 +31,8 @@
 //     neither credential: 401.
 //  5. Size: a body over MaxBody bytes is refused with 413 (except on
 //     POST /api/v1/exec, whose body streams a command's stdin after a
-//     header line of at most MaxExecHeader bytes).
+//     header line of at most MaxExecHeader bytes, and POST
+//     /api/v1/records, whose body is the record's content).
 //
 // GET /api/v1/proof is the one endpoint that needs no token: with it a
 // client checks that the server holds the token before sending it (see
@@ -195,6 +196,12 @@ func Listen(ctx context.Context, opts Options) (*Server, error) {
 		"/api/v1/sessions/lock":   {http.MethodPost: s.lock},
 		proofPath:                 {http.MethodGet: s.proof},
 		loginLinksPath:            {http.MethodPost: s.newLoginLink},
+
+		recordsPath:                     {http.MethodGet: s.listRecords, http.MethodPost: s.addRecord},
+		"/api/v1/records/{cid}/content": {http.MethodGet: s.recordContent},
+		"/api/v1/records/{cid}/verify":  {http.MethodGet: s.verifyRecord},
+		"/api/v1/records/{cid}/hide":    {http.MethodPost: s.hideRecord},
+		"/api/v1/records/{cid}/unhide":  {http.MethodPost: s.unhideRecord},
 	}
 	s.logins = web.NewLogins(tcp.Port)
 	s.app = web.Handler(s.logins)
@@ -280,7 +287,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if r.URL.Path != execPath { // exec streams stdin; it bounds its header line itself
+	// exec streams stdin (it bounds its header line itself); a record
+	// upload's body is the record, which the store checks.
+	if r.URL.Path != execPath && !(r.URL.Path == recordsPath && r.Method == http.MethodPost) {
 		if r.ContentLength > MaxBody {
 			writeError(w, http.StatusRequestEntityTooLarge, "request body of %d bytes is over the %d-byte limit", r.ContentLength, MaxBody)
 			return

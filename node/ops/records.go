@@ -1,0 +1,345 @@
+package ops
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"path/filepath"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/ipfs/go-cid"
+
+	"github.com/blockmrs/blockmrs/keyshare"
+	"github.com/blockmrs/blockmrs/protocol"
+)
+
+// ErrNotAllowed wraps a refusal by the access rules: the acting account
+// may not do this to this record (the API answers 403).
+var ErrNotAllowed = errors.New("not allowed")
+
+// refusal is an error the access rules gave: its message alone, matching
+// ErrNotAllowed and what it wraps.
+type refusal struct{ err error }
+
+func (e *refusal) Error() string        { return e.err.Error() }
+func (e *refusal) Unwrap() error        { return e.err }
+func (e *refusal) Is(target error) bool { return target == ErrNotAllowed }
+
+// MaxQuery bounds a records list's free-text query, in bytes.
+const MaxQuery = 256
+
+// ListRecords is the argument of Records.
+type ListRecords struct {
+	// All also lists hidden, revoked and expired records.
+	All bool `json:"all,omitempty"`
+	// Kind, when set, keeps only records of that kind (file, fhir, note).
+	Kind protocol.Kind `json:"kind,omitempty"`
+	// Query, when set, keeps only records whose title holds it, ignoring
+	// case; at most MaxQuery bytes.
+	Query string `json:"q,omitempty"`
+}
+
+// RecordList is the result of Records.
+type RecordList struct {
+	// Records are the rows, newest first, as 'blockmrs ls --json' prints
+	// them: a record's access state flattened with its envelope's title,
+	// kind, media type and file name, and its status.
+	Records []keyshare.Listed `json:"records"`
+}
+
+// Records lists the records keys' account can read (see keyshare.List),
+// filtered by kind and title.
+func Records(ctx context.Context, repo *keyshare.Repo, keys *keyshare.Keys, req ListRecords) (RecordList, error) {
+	if req.Kind != "" {
+		k, err := protocol.ParseKind(string(req.Kind))
+		if err != nil {
+			return RecordList{}, invalidf("kind: %v", err)
+		}
+		req.Kind = k
+	}
+	if len(req.Query) > MaxQuery {
+		return RecordList{}, invalidf("q: longer than %d bytes", MaxQuery)
+	}
+	if !utf8.ValidString(req.Query) {
+		return RecordList{}, invalidf("q: not UTF-8")
+	}
+	list, err := repo.List(ctx, keys, req.All)
+	if err != nil {
+		return RecordList{}, fmt.Errorf("list records: %w", err)
+	}
+	q := strings.ToLower(req.Query)
+	out := RecordList{Records: []keyshare.Listed{}}
+	for _, l := range list {
+		if req.Kind != "" && l.Kind != req.Kind {
+			continue
+		}
+		if q != "" && !strings.Contains(strings.ToLower(l.Title), q) {
+			continue
+		}
+		out.Records = append(out.Records, l)
+	}
+	return out, nil
+}
+
+// NewRecord is the argument of AddRecord (the content comes apart, as a
+// stream).
+type NewRecord struct {
+	// Title is the record's title; default the file name, else
+	// "untitled".
+	Title string `json:"title,omitempty"`
+	// Kind is file (the default), fhir or note.
+	Kind protocol.Kind `json:"kind,omitempty"`
+	// MediaType is the content's media type; default from the kind, else
+	// from the file name's extension, else application/octet-stream.
+	MediaType string `json:"media_type,omitempty"`
+	// FileName is the content's file name, a base name without folders.
+	FileName string `json:"file_name,omitempty"`
+	// For names the account the record is about (NAME, ID or ID suffix of
+	// a known account); default the author.
+	For string `json:"for,omitempty"`
+	// Supersedes is the CID of the record this one replaces, if any.
+	Supersedes string `json:"supersedes,omitempty"`
+}
+
+// AddedRecord is the result of AddRecord.
+type AddedRecord struct {
+	// CID is the new record's CID.
+	CID       string             `json:"cid"`
+	Title     string             `json:"title"`
+	Kind      protocol.Kind      `json:"kind"`
+	MediaType string             `json:"media_type"`
+	Author    protocol.AccountID `json:"author"`
+	Subject   protocol.AccountID `json:"subject"`
+}
+
+// AddRecord encrypts body as a new record written by keys' account (see
+// keyshare.Repo.AddRecord).
+func AddRecord(ctx context.Context, repo *keyshare.Repo, keys *keyshare.Keys, req NewRecord, body io.Reader) (AddedRecord, error) {
+	kind := protocol.KindFile
+	if req.Kind != "" {
+		k, err := protocol.ParseKind(string(req.Kind))
+		if err != nil {
+			return AddedRecord{}, invalidf("kind: %v", err)
+		}
+		kind = k
+	}
+	if req.FileName != "" {
+		if err := checkText("file_name", req.FileName); err != nil {
+			return AddedRecord{}, err
+		}
+		if filepath.Base(req.FileName) != req.FileName || strings.ContainsAny(req.FileName, `/\`) || req.FileName == "." || req.FileName == ".." {
+			return AddedRecord{}, invalidf("file_name: %q is not a plain file name", req.FileName)
+		}
+	}
+	mt := req.MediaType
+	if mt == "" {
+		mt = GuessMediaType(kind, req.FileName)
+	} else if _, _, err := mime.ParseMediaType(mt); err != nil {
+		return AddedRecord{}, invalidf("media_type: %v", err)
+	}
+	title := req.Title
+	if title == "" {
+		title = req.FileName
+	}
+	if title == "" {
+		title = "untitled"
+	}
+	if err := checkText("title", title); err != nil {
+		return AddedRecord{}, err
+	}
+	var super cid.Cid
+	if req.Supersedes != "" {
+		c, err := ParseRecordCID(req.Supersedes)
+		if err != nil {
+			return AddedRecord{}, invalidf("supersedes: %v", err)
+		}
+		super = c
+	}
+	subject := keys.ID
+	if req.For != "" {
+		s, err := repo.Resolve(ctx, req.For, false)
+		if err != nil {
+			if errors.Is(err, keyshare.ErrUnknownAccount) {
+				return AddedRecord{}, fmt.Errorf("for: %v: %w", err, ErrNotFound)
+			}
+			return AddedRecord{}, invalidf("for: %v", err)
+		}
+		subject = s.ID
+	}
+	c, err := repo.AddRecord(ctx, keys, keyshare.NewRecord{
+		Title: title, Kind: kind, MediaType: mt, FileName: req.FileName, Subject: subject, Supersedes: super, Body: body,
+	})
+	if err != nil {
+		return AddedRecord{}, err // the repo's errors say what failed
+	}
+	return AddedRecord{CID: c.String(), Title: title, Kind: kind, MediaType: mt, Author: keys.ID, Subject: subject}, nil
+}
+
+func checkText(field, s string) error {
+	switch {
+	case !utf8.ValidString(s):
+		return invalidf("%s: not UTF-8", field)
+	case strings.ContainsFunc(s, unicode.IsControl):
+		return invalidf("%s: holds control characters", field)
+	case len(s) > 1024:
+		return invalidf("%s: longer than 1024 bytes", field)
+	}
+	return nil
+}
+
+// GuessMediaType picks a record's media type from its kind, else from
+// the file name's extension, else application/octet-stream.
+func GuessMediaType(kind protocol.Kind, fileName string) string {
+	switch kind {
+	case protocol.KindFHIR:
+		return "application/fhir+json"
+	case protocol.KindNote:
+		return "text/plain; charset=utf-8"
+	}
+	if fileName != "" && fileName != "-" {
+		if t := mime.TypeByExtension(filepath.Ext(fileName)); t != "" {
+			return t
+		}
+	}
+	return "application/octet-stream"
+}
+
+// ParseRecordCID parses a record's CID; a malformed one matches
+// ErrInvalid.
+func ParseRecordCID(s string) (cid.Cid, error) {
+	c, err := cid.Decode(s)
+	if err != nil {
+		if len(s) > 80 {
+			s = s[:80] + "…"
+		}
+		return cid.Undef, invalidf("CID %q: %v", s, err)
+	}
+	return c, nil
+}
+
+// knownRecord returns record c's access state as it concerns id; a
+// record no verified chain names matches ErrNotFound.
+func knownRecord(ctx context.Context, repo *keyshare.Repo, c cid.Cid, id protocol.AccountID) (*keyshare.Access, error) {
+	var a *keyshare.Access
+	var err error
+	if id == "" {
+		a, err = repo.Access(ctx, c)
+	} else {
+		a, err = repo.AccessFor(ctx, c, id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", c, err)
+	}
+	if a == nil || !a.Known {
+		return nil, fmt.Errorf("%s: unknown record (no verified chain holds its entry): %w", c, ErrNotFound)
+	}
+	return a, nil
+}
+
+// MayRead reports whether account id may read record c now; an unknown
+// record matches ErrNotFound.
+func MayRead(ctx context.Context, repo *keyshare.Repo, c cid.Cid, id protocol.AccountID) (bool, error) {
+	a, err := knownRecord(ctx, repo, c, id)
+	if err != nil {
+		return false, err
+	}
+	_, ok := a.Reader(id)
+	return ok, nil
+}
+
+// OpenRecord decrypts record c for keys' account: its envelope and its
+// content, which the caller reads to EOF (age authenticates as it goes)
+// and closes. An unknown record matches ErrNotFound; one the account may
+// not read, ErrNotAllowed and keyshare.ErrNoAccess.
+func OpenRecord(ctx context.Context, repo *keyshare.Repo, keys *keyshare.Keys, c cid.Cid) (*protocol.Envelope, io.ReadCloser, error) {
+	if _, err := knownRecord(ctx, repo, c, keys.ID); err != nil {
+		return nil, nil, err
+	}
+	env, body, err := repo.OpenRecord(ctx, keys, c)
+	if errors.Is(err, keyshare.ErrNoAccess) {
+		return nil, nil, &refusal{err}
+	}
+	return env, body, err
+}
+
+// VerifyRecord checks the chains and record c's chain of custody (see
+// keyshare.Repo.Verify); with keys (of an account that may read it) the
+// content is decrypted and authenticated too. An unknown record matches
+// ErrNotFound.
+func VerifyRecord(ctx context.Context, repo *keyshare.Repo, keys *keyshare.Keys, c cid.Cid) (Custody, error) {
+	id := protocol.AccountID("")
+	if keys != nil {
+		id = keys.ID
+	}
+	if _, err := knownRecord(ctx, repo, c, id); err != nil {
+		return Custody{}, err
+	}
+	rep, err := repo.Verify(ctx, keyshare.VerifyOptions{Record: c, Keys: keys})
+	if err != nil {
+		return Custody{}, fmt.Errorf("verify %s: %w", c, err)
+	}
+	out := Custody{OK: rep.OK, Record: rep.Record}
+	if out.Record == nil {
+		out.Record = &keyshare.RecordReport{}
+	}
+	return out, nil
+}
+
+// Custody is the result of VerifyRecord.
+type Custody struct {
+	// OK is true when the chains and the record checked out.
+	OK bool `json:"ok"`
+	// Record is the record's chain of custody: its access state (author,
+	// signing block, subject, readers, revoked and expired readers), its
+	// blocks hash-checked, whether it was decrypted, and its problems.
+	Record *keyshare.RecordReport `json:"record"`
+}
+
+// HideRecords is the argument of Hide.
+type HideRecords struct {
+	// Records are the CIDs of the records, of which keys' account must be
+	// the subject.
+	Records []string `json:"records"`
+	// Hidden hides them (true) or shows them again (false).
+	Hidden bool `json:"hidden"`
+}
+
+// Hidden is the result of Hide, as 'blockmrs hide --json' prints it.
+type Hidden struct {
+	// Block is the CID of the chain block holding the hide or unhide entry.
+	Block   string   `json:"block"`
+	Hidden  bool     `json:"hidden"`
+	Records []string `json:"records"`
+}
+
+// Hide hides records from keys' account's listings, or shows them again,
+// with a signed entry on its chain.
+func Hide(ctx context.Context, repo *keyshare.Repo, keys *keyshare.Keys, req HideRecords) (Hidden, error) {
+	if len(req.Records) == 0 {
+		return Hidden{}, invalidf("records: none given")
+	}
+	cids := make([]cid.Cid, len(req.Records))
+	for i, s := range req.Records {
+		c, err := ParseRecordCID(s)
+		if err != nil {
+			return Hidden{}, err
+		}
+		a, err := knownRecord(ctx, repo, c, keys.ID)
+		if err != nil {
+			return Hidden{}, err
+		}
+		if a.Subject != keys.ID {
+			return Hidden{}, &refusal{fmt.Errorf("%s: only the record's subject may hide or unhide it", c)}
+		}
+		cids[i] = c
+	}
+	block, err := repo.Hide(ctx, keys, cids, req.Hidden)
+	if err != nil {
+		return Hidden{}, err
+	}
+	return Hidden{Block: block.String(), Hidden: req.Hidden, Records: req.Records}, nil
+}
