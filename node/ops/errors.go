@@ -30,3 +30,7 @@ func (e *invalidError) Is(target error) bool { return target == ErrInvalid }
 func invalidf(format string, args ...any) error {
 	return &invalidError{msg: fmt.Sprintf(format, args...)}
 }
+
+// ErrForbidden wraps an act the acting account may not do (granting a
+// record it is not the subject of, say).
+var ErrForbidden = errors.New("not allowed")
