@@ -392,6 +392,13 @@ func (r *Repo) GrantableRecords(ctx context.Context, k *Keys) ([]cid.Cid, error)
 // The requester becomes a contact (from the profile that came with the
 // request) if it was not one.
 func (r *Repo) Approve(ctx context.Context, k *Keys, id string, expires time.Time) (RequestInfo, error) {
+	return r.ApproveScope(ctx, k, id, nil, expires)
+}
+
+// ApproveScope is Approve granting only records (none: what the request
+// asks for), which must be among those the request asks for, or, for a
+// request of every record, among those k may grant.
+func (r *Repo) ApproveScope(ctx context.Context, k *Keys, id string, scope []cid.Cid, expires time.Time) (RequestInfo, error) {
 	requestsMu.Lock()
 	defer requestsMu.Unlock()
 	e, q, err := r.openInbox(ctx, k, id)
@@ -417,6 +424,18 @@ func (r *Repo) Approve(ctx context.Context, k *Keys, id string, expires time.Tim
 		if len(records) == 0 {
 			return RequestInfo{}, errors.New("no records to grant: this account is the subject of none")
 		}
+	}
+	if len(scope) > 0 {
+		asked := make(map[string]bool, len(records))
+		for _, c := range records {
+			asked[c.KeyString()] = true
+		}
+		for _, c := range scope {
+			if !asked[c.KeyString()] {
+				return RequestInfo{}, fmt.Errorf("record %s: not among the records the request asks for (or this account may grant)", c)
+			}
+		}
+		records = scope
 	}
 	if expires.IsZero() && q.Duration > 0 {
 		expires = r.now().Add(time.Duration(q.Duration) * time.Second)

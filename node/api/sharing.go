@@ -3,6 +3,7 @@ package api
 import (
 	"net/http"
 
+	"github.com/blockmrs/blockmrs/keyshare"
 	"github.com/blockmrs/blockmrs/node/ops"
 	"github.com/blockmrs/blockmrs/protocol"
 )
@@ -110,7 +111,24 @@ func (s *Server) sendRequest(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, out)
 }
 
+// asAsked makes an answer to inbox request {id} act, unless the request
+// names an account, as the account the request asks (as the approve and
+// deny commands do).
+func (s *Server) asAsked(r *http.Request) {
+	if s.opts.Repo == nil || r.URL.Query().Get("account") != "" {
+		return
+	}
+	q, err := s.opts.Repo.FindRequest(r.Context(), keyshare.Inbox, r.PathValue("id"))
+	if err != nil {
+		return // the operation reports it
+	}
+	v := r.URL.Query()
+	v.Set("account", string(q.To))
+	r.URL.RawQuery = v.Encode()
+}
+
 func (s *Server) approveRequest(w http.ResponseWriter, r *http.Request) {
+	s.asAsked(r)
 	k, ok := s.keysOf(w, r)
 	if !ok {
 		return
@@ -132,6 +150,7 @@ func (s *Server) approveRequest(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) denyRequest(w http.ResponseWriter, r *http.Request) {
+	s.asAsked(r)
 	k, ok := s.keysOf(w, r)
 	if !ok {
 		return

@@ -218,6 +218,10 @@ func TestRequests(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	rec2, err := pRepo.AddRecord(ctx, pat, keyshare.NewRecord{Title: "scan", Kind: protocol.KindNote, MediaType: "text/plain", Body: strings.NewReader("x")})
+	if err != nil {
+		t.Fatal(err)
+	}
 	exchange(t, pRepo, cRepo, pat.ID)
 	kicks := 0
 	pe, ce := serve(t, pRepo, nil), serve(t, cRepo, func() { kicks++ })
@@ -256,8 +260,10 @@ func TestRequests(t *testing.T) {
 	}
 
 	expires := time.Now().Add(24 * time.Hour).UTC().Truncate(time.Second)
+	// A scope outside what the request asks for is refused.
+	wantError(t, pe.post(t, "/api/v1/requests/"+q1.ID+"/approve", `{"records":["`+rec2.String()+`"]}`), http.StatusBadRequest, "not among the records")
 	var a keyshare.RequestInfo
-	decode(t, pe.post(t, "/api/v1/requests/"+q1.ID+"/approve", `{"expires":"`+expires.Format(time.RFC3339)+`"}`), http.StatusOK, &a)
+	decode(t, pe.post(t, "/api/v1/requests/"+q1.ID+"/approve", `{"records":["`+rec.String()+`"],"expires":"`+expires.Format(time.RFC3339)+`"}`), http.StatusOK, &a)
 	if a.State != keyshare.StateApproved || a.Grant == "" || !a.Expires.Equal(expires) {
 		t.Fatalf("approved: %+v", a)
 	}
@@ -265,6 +271,13 @@ func TestRequests(t *testing.T) {
 	decode(t, pe.do(t, req{path: "/api/v1/records/" + rec.String() + "/readers"}), http.StatusOK, &rd)
 	if r, ok := findReader(rd.Readers, doc.ID); !ok || !r.Expires.Equal(expires) {
 		t.Fatalf("readers after approve: %+v", rd)
+	}
+	if _, ok := findReader(rd.Readers, doc.ID); !ok {
+		t.Fatalf("not a reader of the approved record: %+v", rd)
+	}
+	decode(t, pe.do(t, req{path: "/api/v1/records/" + rec2.String() + "/readers"}), http.StatusOK, &rd)
+	if _, ok := findReader(rd.Readers, doc.ID); ok {
+		t.Fatalf("a reader of a record not asked for: %+v", rd)
 	}
 	var d keyshare.RequestInfo
 	decode(t, pe.post(t, "/api/v1/requests/"+q2.ID[len(q2.ID)-8:]+"/deny", `{"reason":"not now"}`), http.StatusOK, &d)

@@ -93,7 +93,12 @@ func Send(ctx context.Context, repo *keyshare.Repo, k *keyshare.Keys, req SendRe
 
 // ApproveRequest answers an inbox request with a grant.
 type ApproveRequest struct {
-	// Expires, when set, ends the grant at that time (RFC 3339).
+	// Records, when set, narrows the grant to these of the records the
+	// request asks for (or, for a request of every record, of those the
+	// acting account may grant).
+	Records []string `json:"records,omitempty"`
+	// Expires, when set, ends the grant at that time (RFC 3339); else it
+	// ends after the duration the request asked for, from now, if any.
 	Expires time.Time `json:"expires,omitzero"`
 }
 
@@ -125,7 +130,26 @@ func Approve(ctx context.Context, repo *keyshare.Repo, k *keyshare.Keys, id stri
 	if err != nil {
 		return keyshare.RequestInfo{}, err
 	}
-	info, err := repo.Approve(ctx, k, q.ID, req.Expires)
+	var scope []cid.Cid
+	if len(req.Records) > 0 {
+		if scope, err = subjectOf(ctx, repo, k, req.Records, "grant"); err != nil {
+			return keyshare.RequestInfo{}, err
+		}
+		if len(q.Records) > 0 {
+			asked := map[string]bool{}
+			for _, s := range q.Records {
+				if c, err := cid.Decode(s); err == nil {
+					asked[c.KeyString()] = true
+				}
+			}
+			for _, c := range scope {
+				if !asked[c.KeyString()] {
+					return keyshare.RequestInfo{}, invalidf("records: %s is not among the records request %s asks for", c, q.ID)
+				}
+			}
+		}
+	}
+	info, err := repo.ApproveScope(ctx, k, q.ID, scope, req.Expires)
 	if err != nil {
 		return keyshare.RequestInfo{}, answerError("approve", q, err)
 	}
