@@ -176,7 +176,7 @@ func Deny(ctx context.Context, repo *keyshare.Repo, k *keyshare.Keys, id string,
 // conflict.
 func answerError(verb string, q keyshare.RequestInfo, err error) error {
 	if q.State != keyshare.StateNew && !errors.Is(err, context.Canceled) {
-		return fmt.Errorf("%s %s: %w: it is %s (%v)", verb, q.ID, ErrExists, q.State, err)
+		return &conflictError{msg: fmt.Sprintf("%s %s: it is %s already (%v)", verb, q.ID, q.State, err)}
 	}
 	return fmt.Errorf("%s %s: %w", verb, q.ID, err)
 }
