@@ -74,6 +74,49 @@ func (r *Repo) WatchRequests(fn func()) (stop func()) {
 	return func() { watchers.CompareAndDelete(r, w) }
 }
 
+// requestHooks are a repo's OnRequestChange listeners.
+type requestHooks struct {
+	mu   sync.Mutex
+	next int
+	fns  map[int]func(RequestInfo)
+}
+
+var requestListeners sync.Map // *Repo → *requestHooks
+
+// OnRequestChange registers fn to be called after every change of a
+// request in the inbox or the outbox (one made here, one received from
+// another node, a delivery or an answer), with the request as it now is.
+// fn runs while the repo is still busy with the change: it must return
+// quickly and must not call back into the repo. The returned function
+// unregisters fn.
+func (r *Repo) OnRequestChange(fn func(RequestInfo)) (remove func()) {
+	v, _ := requestListeners.LoadOrStore(r, &requestHooks{fns: map[int]func(RequestInfo){}})
+	h := v.(*requestHooks)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.next++
+	id := h.next
+	h.fns[id] = fn
+	return func() {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		delete(h.fns, id)
+	}
+}
+
+func (r *Repo) requestChanged(info RequestInfo) {
+	v, ok := requestListeners.Load(r)
+	if !ok {
+		return
+	}
+	h := v.(*requestHooks)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, fn := range h.fns {
+		fn(info)
+	}
+}
+
 func (r *Repo) requestsQueued() {
 	if w, ok := watchers.Load(r); ok {
 		(*w.(*func()))()
@@ -126,7 +169,11 @@ func (r *Repo) putRequest(ctx context.Context, e *requestEntry) error {
 	if err := putJSON(ctx, r.ds, keyRequest(e.Info.Box, e.Info.ID), e); err != nil {
 		return fmt.Errorf("store request: %w", err)
 	}
-	return r.ds.Sync(ctx, datastore.NewKey("/keyshare/requests"))
+	if err := r.ds.Sync(ctx, datastore.NewKey("/keyshare/requests")); err != nil {
+		return err
+	}
+	r.requestChanged(e.Info)
+	return nil
 }
 
 func (r *Repo) listRequests(ctx context.Context, box string) ([]*requestEntry, error) {

@@ -18,8 +18,9 @@ import (
 //	event: request  data: {"id":"...","box":"inbox","state":"new"}
 //	event: resync   data: {}  (events were dropped: reload everything)
 //
-// A comment line (": heartbeat") goes every HeartbeatInterval; the stream
-// ends when the server shuts down.
+// chain follows keyshare.Repo.OnChainChange, request
+// keyshare.Repo.OnRequestChange. A comment line (": heartbeat") goes
+// every HeartbeatInterval; the stream ends when the server shuts down.
 
 // Limits of the event stream.
 const (

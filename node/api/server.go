@@ -138,8 +138,9 @@ type Server struct {
 	stopping context.Context
 	stop     context.CancelFunc
 
-	events      hub    // the streams of GET /api/v1/events
-	unhookChain func() // stops the repo's chain-change calls
+	events         hub    // the streams of GET /api/v1/events
+	unhookChain    func() // stops the repo's chain-change calls
+	unhookRequests func() // stops the repo's request-change calls
 }
 
 // Listen checks opts and binds the API's address; it refuses an address
@@ -212,6 +213,7 @@ func Listen(ctx context.Context, opts Options) (*Server, error) {
 	}
 	if opts.Repo != nil {
 		s.unhookChain = opts.Repo.OnChainChange(s.chainChanged)
+		s.unhookRequests = opts.Repo.OnRequestChange(s.requestChanged)
 	}
 	s.logins = web.NewLogins(tcp.Port)
 	s.app = web.Handler(s.logins)
@@ -250,6 +252,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.stop()
 	if s.unhookChain != nil {
 		s.unhookChain()
+		s.unhookRequests()
 	}
 	err := s.srv.Shutdown(ctx)
 	if err != nil {

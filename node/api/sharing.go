@@ -107,7 +107,6 @@ func (s *Server) sendRequest(w http.ResponseWriter, r *http.Request) {
 	if s.opts.RequestsKick != nil {
 		s.opts.RequestsKick()
 	}
-	s.requestChanged(out)
 	writeJSON(w, http.StatusCreated, out)
 }
 
@@ -145,7 +144,6 @@ func (s *Server) approveRequest(w http.ResponseWriter, r *http.Request) {
 	if s.opts.RequestsKick != nil {
 		s.opts.RequestsKick()
 	}
-	s.requestChanged(out)
 	writeJSON(w, http.StatusOK, out)
 }
 
@@ -167,6 +165,5 @@ func (s *Server) denyRequest(w http.ResponseWriter, r *http.Request) {
 	if s.opts.RequestsKick != nil {
 		s.opts.RequestsKick()
 	}
-	s.requestChanged(out)
 	writeJSON(w, http.StatusOK, out)
 }

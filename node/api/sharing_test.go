@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
@@ -65,6 +66,45 @@ func (e *env) post(t *testing.T, path, body string) *http.Response {
 		header: map[string]string{"Content-Type": "application/json"}})
 }
 
+// events opens e's event stream, reads its opening comment and returns
+// its lines; the stream ends at the latest when ctx does.
+func (e *env) events(t *testing.T, ctx context.Context) *bufio.Scanner {
+	t.Helper()
+	hr, _ := http.NewRequestWithContext(ctx, http.MethodGet, e.srv.URL()+"/api/v1/events", nil)
+	hr.Header.Set("Authorization", "Bearer "+e.token)
+	stream, err := http.DefaultClient.Do(hr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { stream.Body.Close() })
+	if stream.StatusCode != http.StatusOK || stream.Header.Get("Content-Type") != "text/event-stream" {
+		t.Fatalf("events: %d %q", stream.StatusCode, stream.Header.Get("Content-Type"))
+	}
+	lines := bufio.NewScanner(stream.Body)
+	if !lines.Scan() || !strings.HasPrefix(lines.Text(), ":") {
+		t.Fatalf("events: first line %q", lines.Text())
+	}
+	return lines
+}
+
+// nextEvent reads the next event (skipping comments) from an event
+// stream: its name and data.
+func nextEvent(t *testing.T, lines *bufio.Scanner) (name, data string) {
+	t.Helper()
+	for lines.Scan() {
+		line := lines.Text()
+		if v, ok := strings.CutPrefix(line, "event: "); ok {
+			name = v
+		} else if v, ok := strings.CutPrefix(line, "data: "); ok {
+			data = v
+		} else if line == "" && name != "" {
+			return name, data
+		}
+	}
+	t.Fatalf("event stream ended: %v", lines.Err())
+	return "", ""
+}
+
 func findReader(rs []keyshare.Reader, id protocol.AccountID) (keyshare.Reader, bool) {
 	for _, r := range rs {
 		if r.Account == id {
@@ -105,20 +145,7 @@ func TestGrantsAndEvents(t *testing.T) {
 	// The event stream, opened before the grant.
 	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	hr, _ := http.NewRequestWithContext(sctx, http.MethodGet, e.srv.URL()+"/api/v1/events", nil)
-	hr.Header.Set("Authorization", "Bearer "+e.token)
-	stream, err := http.DefaultClient.Do(hr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stream.Body.Close()
-	if stream.StatusCode != http.StatusOK || stream.Header.Get("Content-Type") != "text/event-stream" {
-		t.Fatalf("events: %d %q", stream.StatusCode, stream.Header.Get("Content-Type"))
-	}
-	lines := bufio.NewScanner(stream.Body)
-	if !lines.Scan() || !strings.HasPrefix(lines.Text(), ":") {
-		t.Fatalf("events: first line %q", lines.Text())
-	}
+	lines := e.events(t, sctx)
 
 	expires := time.Now().Add(30 * 24 * time.Hour).UTC().Truncate(time.Second)
 	var g Granted
@@ -128,19 +155,9 @@ func TestGrantsAndEvents(t *testing.T) {
 	}
 
 	// A chain event for the grant, naming Pat and the record.
-	var name, data string
-	for lines.Scan() {
-		line := lines.Text()
-		if v, ok := strings.CutPrefix(line, "event: "); ok {
-			name = v
-		} else if v, ok := strings.CutPrefix(line, "data: "); ok {
-			data = v
-		} else if line == "" && name != "" {
-			break
-		}
-	}
+	name, data := nextEvent(t, lines)
 	if name != "chain" || !strings.Contains(data, string(pat.ID)) || !strings.Contains(data, own.String()) {
-		t.Fatalf("event %q %q (err %v)", name, data, lines.Err())
+		t.Fatalf("event %q %q", name, data)
 	}
 
 	var rd Readers
@@ -243,7 +260,11 @@ func TestRequests(t *testing.T) {
 		t.Fatalf("clinician's boxes: %+v", out)
 	}
 
-	// Deliver by hand, as the node's requests service would.
+	// Deliver by hand, as the node's requests service would; the
+	// patient's event stream tells of each arrival.
+	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	lines := pe.events(t, sctx)
 	pending, err := cRepo.Pending(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -251,6 +272,11 @@ func TestRequests(t *testing.T) {
 	for _, o := range pending {
 		if _, err := pRepo.ReceiveRequest(ctx, o.Message, o.Profile, "test"); err != nil {
 			t.Fatal(err)
+		}
+		var ev RequestEvent
+		name, data := nextEvent(t, lines)
+		if name != "request" || json.Unmarshal([]byte(data), &ev) != nil || ev.ID != o.ID || ev.Box != keyshare.Inbox || ev.State != keyshare.StateNew {
+			t.Fatalf("event %q %q for %s", name, data, o.ID)
 		}
 	}
 	var in RequestList
