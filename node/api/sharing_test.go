@@ -187,6 +187,8 @@ func TestGrantsAndEvents(t *testing.T) {
 	wantError(t, e.post(t, "/api/v1/grants", `{"records":["`+own.String()+`"],"to":"Dr Jones","expires":"2001-01-01T00:00:00Z"}`), http.StatusBadRequest, "not in the future")
 	wantError(t, e.post(t, "/api/v1/grants", `{"records":[],"to":"Dr Jones"}`), http.StatusBadRequest, "none given")
 	wantError(t, e.do(t, req{path: "/api/v1/records/nonsense/readers"}), http.StatusBadRequest, "not a CID")
+	wantError(t, e.post(t, "/api/v1/revocations", `{"records":["`+own.String()+`"],"from":"Dr Jones"}`), http.StatusBadRequest, "no grant to revoke")
+	wantError(t, e.post(t, "/api/v1/revocations", `{"records":["`+own.String()+`"],"from":"Pat"}`), http.StatusBadRequest, "not a grantee")
 
 	// The stream ends when the server shuts down (well before its deadline).
 	shut, done := context.WithTimeout(ctx, 5*time.Second)

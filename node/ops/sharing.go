@@ -98,28 +98,36 @@ type Revoked struct {
 
 // subjectOf parses records and checks that k is the subject of each.
 func subjectOf(ctx context.Context, repo *keyshare.Repo, k *keyshare.Keys, records []string, verb string) ([]cid.Cid, error) {
+	cids, _, err := subjectAccess(ctx, repo, k, records, verb)
+	return cids, err
+}
+
+// subjectAccess is subjectOf also returning each record's access state.
+func subjectAccess(ctx context.Context, repo *keyshare.Repo, k *keyshare.Keys, records []string, verb string) ([]cid.Cid, []*keyshare.Access, error) {
 	if len(records) == 0 {
-		return nil, invalidf("records: none given")
+		return nil, nil, invalidf("records: none given")
 	}
 	out := make([]cid.Cid, 0, len(records))
+	as := make([]*keyshare.Access, 0, len(records))
 	for _, s := range records {
 		c, err := cid.Decode(s)
 		if err != nil {
-			return nil, invalidf("records: %q is not a CID", truncate(s))
+			return nil, nil, invalidf("records: %q is not a CID", truncate(s))
 		}
 		a, err := repo.AccessFor(ctx, c, k.ID)
 		if err != nil {
-			return nil, fmt.Errorf("record %s: %w", c, err)
+			return nil, nil, fmt.Errorf("record %s: %w", c, err)
 		}
 		if !a.Known {
-			return nil, fmt.Errorf("record %s: no verified chain holds it: %w", c, ErrNotFound)
+			return nil, nil, fmt.Errorf("record %s: no verified chain holds it: %w", c, ErrNotFound)
 		}
 		if a.Subject != k.ID {
-			return nil, fmt.Errorf("%w: only the record's subject (%s) may %s %s", ErrForbidden, a.Subject.Short(), verb, c)
+			return nil, nil, fmt.Errorf("%w: only the record's subject (%s) may %s %s", ErrForbidden, a.Subject.Short(), verb, c)
 		}
 		out = append(out, c)
+		as = append(as, a)
 	}
-	return out, nil
+	return out, as, nil
 }
 
 func resolveOther(ctx context.Context, repo *keyshare.Repo, field, sel string) (keyshare.AccountInfo, error) {
@@ -154,7 +162,7 @@ func Grant(ctx context.Context, repo *keyshare.Repo, k *keyshare.Keys, req Grant
 	}
 	block, err := repo.Grant(ctx, k, cids, to.ID, req.Expires)
 	if err != nil {
-		return Granted{}, fmt.Errorf("grant: %w", err)
+		return Granted{}, err
 	}
 	return Granted{Block: block.String(), To: to.ID, ToName: to.Name, Records: req.Records, Expires: req.Expires}, nil
 }
@@ -165,13 +173,22 @@ func Revoke(ctx context.Context, repo *keyshare.Repo, k *keyshare.Keys, req Revo
 	if err != nil {
 		return Revoked{}, err
 	}
-	cids, err := subjectOf(ctx, repo, k, req.Records, "revoke")
+	cids, as, err := subjectAccess(ctx, repo, k, req.Records, "revoke")
 	if err != nil {
 		return Revoked{}, err
 	}
+	for _, a := range as {
+		rd, ok := a.Reader(from.ID)
+		switch {
+		case ok && rd.Role != "grantee":
+			return Revoked{}, invalidf("%s: %s is the record's %s, not a grantee", a.Record, from.ID, rd.Role)
+		case !ok:
+			return Revoked{}, invalidf("%s: %s has no grant to revoke", a.Record, from.ID)
+		}
+	}
 	block, err := repo.Revoke(ctx, k, cids, from.ID)
 	if err != nil {
-		return Revoked{}, fmt.Errorf("revoke: %w", err)
+		return Revoked{}, err
 	}
 	return Revoked{Block: block.String(), From: from.ID, FromName: from.Name, Records: req.Records}, nil
 }
