@@ -245,20 +245,21 @@ func TestRequests(t *testing.T) {
 	kicks := 0
 	pe, ce := serve(t, pRepo, nil), serve(t, cRepo, func() { kicks++ })
 
-	var q1, q2 keyshare.RequestInfo
+	var q1, q2, q3 keyshare.RequestInfo
 	decode(t, ce.post(t, "/api/v1/requests", `{"to":"Pat","records":["`+rec.String()+`"],"reason":"follow-up","duration_s":86400}`), http.StatusCreated, &q1)
 	decode(t, ce.post(t, "/api/v1/requests", `{"to":"Pat","reason":"all of it"}`), http.StatusCreated, &q2)
+	decode(t, ce.post(t, "/api/v1/requests", `{"to":"Pat","reason":"everything, again"}`), http.StatusCreated, &q3)
 	if q1.Box != keyshare.Outbox || q1.To != pat.ID || q1.From != doc.ID || q1.Duration != 86400 || len(q1.Records) != 1 {
 		t.Fatalf("sent: %+v", q1)
 	}
-	if kicks != 2 {
-		t.Fatalf("delivery kicked %d times for 2 requests", kicks)
+	if kicks != 3 {
+		t.Fatalf("delivery kicked %d times for 3 requests", kicks)
 	}
 	wantError(t, ce.post(t, "/api/v1/requests", `{"to":"Pat","reason":"x","duration_s":-1}`), http.StatusBadRequest, "duration_s")
 	wantError(t, ce.post(t, "/api/v1/requests", `{"to":"nobody","reason":"x"}`), http.StatusNotFound, "to")
 	var out RequestList
 	decode(t, ce.do(t, req{path: "/api/v1/requests"}), http.StatusOK, &out)
-	if len(out.Outbox) != 2 || len(out.Inbox) != 0 {
+	if len(out.Outbox) != 3 || len(out.Inbox) != 0 {
 		t.Fatalf("clinician's boxes: %+v", out)
 	}
 
@@ -283,7 +284,7 @@ func TestRequests(t *testing.T) {
 	}
 	var in RequestList
 	decode(t, pe.do(t, req{path: "/api/v1/requests?account=Pat"}), http.StatusOK, &in)
-	if len(in.Inbox) != 2 || in.Inbox[0].State != keyshare.StateNew {
+	if len(in.Inbox) != 3 || in.Inbox[0].State != keyshare.StateNew {
 		t.Fatalf("patient's inbox: %+v", in)
 	}
 
@@ -313,5 +314,15 @@ func TestRequests(t *testing.T) {
 		t.Fatalf("denied: %+v", d)
 	}
 	wantError(t, pe.post(t, "/api/v1/requests/"+q2.ID+"/approve", `{}`), http.StatusConflict, "denied")
+
+	// A request for every record, approved for one of them only.
+	decode(t, pe.post(t, "/api/v1/requests/"+q3.ID+"/approve", `{"records":["`+rec2.String()+`"]}`), http.StatusOK, &a)
+	if a.State != keyshare.StateApproved {
+		t.Fatalf("approved: %+v", a)
+	}
+	decode(t, pe.do(t, req{path: "/api/v1/records/" + rec2.String() + "/readers"}), http.StatusOK, &rd)
+	if _, ok := findReader(rd.Readers, doc.ID); !ok {
+		t.Fatalf("not a reader of the one record approved: %+v", rd)
+	}
 	wantError(t, pe.post(t, "/api/v1/requests/nosuchrequest/deny", `{}`), http.StatusNotFound, "request")
 }
