@@ -74,6 +74,49 @@ func (r *Repo) WatchRequests(fn func()) (stop func()) {
 	return func() { watchers.CompareAndDelete(r, w) }
 }
 
+// requestHooks are a repo's OnRequestChange listeners.
+type requestHooks struct {
+	mu   sync.Mutex
+	next int
+	fns  map[int]func(RequestInfo)
+}
+
+var requestListeners sync.Map // *Repo → *requestHooks
+
+// OnRequestChange registers fn to be called after every change of a
+// request in the inbox or the outbox (one made here, one received from
+// another node, a delivery or an answer), with the request as it now is.
+// fn runs while the repo is still busy with the change: it must return
+// quickly and must not call back into the repo. The returned function
+// unregisters fn.
+func (r *Repo) OnRequestChange(fn func(RequestInfo)) (remove func()) {
+	v, _ := requestListeners.LoadOrStore(r, &requestHooks{fns: map[int]func(RequestInfo){}})
+	h := v.(*requestHooks)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.next++
+	id := h.next
+	h.fns[id] = fn
+	return func() {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		delete(h.fns, id)
+	}
+}
+
+func (r *Repo) requestChanged(info RequestInfo) {
+	v, ok := requestListeners.Load(r)
+	if !ok {
+		return
+	}
+	h := v.(*requestHooks)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, fn := range h.fns {
+		fn(info)
+	}
+}
+
 func (r *Repo) requestsQueued() {
 	if w, ok := watchers.Load(r); ok {
 		(*w.(*func()))()
@@ -126,7 +169,11 @@ func (r *Repo) putRequest(ctx context.Context, e *requestEntry) error {
 	if err := putJSON(ctx, r.ds, keyRequest(e.Info.Box, e.Info.ID), e); err != nil {
 		return fmt.Errorf("store request: %w", err)
 	}
-	return r.ds.Sync(ctx, datastore.NewKey("/keyshare/requests"))
+	if err := r.ds.Sync(ctx, datastore.NewKey("/keyshare/requests")); err != nil {
+		return err
+	}
+	r.requestChanged(e.Info)
+	return nil
 }
 
 func (r *Repo) listRequests(ctx context.Context, box string) ([]*requestEntry, error) {
@@ -392,6 +439,13 @@ func (r *Repo) GrantableRecords(ctx context.Context, k *Keys) ([]cid.Cid, error)
 // The requester becomes a contact (from the profile that came with the
 // request) if it was not one.
 func (r *Repo) Approve(ctx context.Context, k *Keys, id string, expires time.Time) (RequestInfo, error) {
+	return r.ApproveScope(ctx, k, id, nil, expires)
+}
+
+// ApproveScope is Approve granting only records (none: what the request
+// asks for), which must be among those the request asks for, or, for a
+// request of every record, among those k may grant.
+func (r *Repo) ApproveScope(ctx context.Context, k *Keys, id string, scope []cid.Cid, expires time.Time) (RequestInfo, error) {
 	requestsMu.Lock()
 	defer requestsMu.Unlock()
 	e, q, err := r.openInbox(ctx, k, id)
@@ -417,6 +471,18 @@ func (r *Repo) Approve(ctx context.Context, k *Keys, id string, expires time.Tim
 		if len(records) == 0 {
 			return RequestInfo{}, errors.New("no records to grant: this account is the subject of none")
 		}
+	}
+	if len(scope) > 0 {
+		asked := make(map[string]bool, len(records))
+		for _, c := range records {
+			asked[c.KeyString()] = true
+		}
+		for _, c := range scope {
+			if !asked[c.KeyString()] {
+				return RequestInfo{}, fmt.Errorf("record %s: not among the records the request asks for (or this account may grant)", c)
+			}
+		}
+		records = scope
 	}
 	if expires.IsZero() && q.Duration > 0 {
 		expires = r.now().Add(time.Duration(q.Duration) * time.Second)

@@ -202,7 +202,7 @@ func (d *Daemon) Run(ctx context.Context, repoDir string) (err error) {
 	if d.Exec != nil {
 		execFn = d.Exec(&Runtime{Repo: repo, Dir: repoDir, Host: h, Exchange: ex, Sync: cs, Requests: rq, Sessions: sessions, Logger: log})
 	}
-	srv, err := api.Listen(ctx, api.Options{Addr: cfg.API, Token: token, Host: h, Repo: repo, Profiles: cs, Sessions: sessions, Exec: execFn, Logger: log})
+	srv, err := api.Listen(ctx, api.Options{Addr: cfg.API, Token: token, Host: h, Repo: repo, Profiles: cs, Sessions: sessions, RequestsKick: rq.Kick, Exec: execFn, Logger: log})
 	if err != nil {
 		return err
 	}

@@ -4,9 +4,13 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
+	"github.com/ipfs/go-cid"
+
 	"github.com/blockmrs/blockmrs/keyshare"
+	"github.com/blockmrs/blockmrs/node/ops"
 )
 
 var approveCmd = &command{name: "approve", summary: "grant an access request from the inbox", run: runApprove}
@@ -19,21 +23,30 @@ records the asked account may grant, go to the requester in a grant entry
 on the asked account's chain, and a signed answer is queued for the
 daemon to deliver. The grant ends when the request asked (its duration,
 from now) unless --expires says otherwise. The requester's profile, which
-came with the request, becomes a contact.`, `
+came with the request, becomes a contact. --records narrows the grant to
+some of the records asked for.`, `
 blockmrs approve bafyrei...
-blockmrs approve 4xyzab --expires 7d`)
+blockmrs approve 4xyzab --expires 7d
+blockmrs approve 4xyzab --records bafkrei...`)
 	f.StringVar(&f.account, "account", "", "act as this local `ACCOUNT` (default: the account the request asks)")
 	expiresFlag := f.String("expires", "", "end the grant after a `DURATION` (720h, 30d) or at an RFC 3339 time or date (default: the duration asked for)")
+	records := f.String("records", "", "grant only these of the records asked for: a comma-separated `CID,...` list (default: all asked for)")
 	pos, err := f.parseArgs(args, false, "ID")
 	if err != nil {
 		return err
+	}
+	var cids []cid.Cid
+	if *records != "" {
+		if cids, err = parseCIDs(strings.Split(*records, ",")); err != nil {
+			return err
+		}
 	}
 	expires, err := parseExpiry(*expiresFlag, time.Now())
 	if err != nil {
 		return err
 	}
 	return f.withInboxKeys(ctx, pos[0], func(repo *keyshare.Repo, keys *keyshare.Keys, q keyshare.RequestInfo) error {
-		info, err := repo.Approve(ctx, keys, q.ID, expires)
+		info, err := ops.Approve(ctx, repo, keys, q.ID, ops.ApproveRequest{Records: cidStrings(cids), Expires: expires})
 		if err != nil {
 			return err
 		}

@@ -6,6 +6,7 @@ import (
 	"io"
 
 	"github.com/blockmrs/blockmrs/keyshare"
+	"github.com/blockmrs/blockmrs/node/ops"
 	"github.com/blockmrs/blockmrs/protocol"
 )
 
@@ -27,7 +28,7 @@ blockmrs deny 4xyzab --reason "please ask at the next visit"`)
 		return usagef("--reason: over %d bytes", protocol.MaxReasonLen)
 	}
 	return f.withInboxKeys(ctx, pos[0], func(repo *keyshare.Repo, keys *keyshare.Keys, q keyshare.RequestInfo) error {
-		info, err := repo.Deny(ctx, keys, q.ID, *reason)
+		info, err := ops.Deny(ctx, repo, keys, q.ID, ops.DenyRequest{Reason: *reason})
 		if err != nil {
 			return err
 		}

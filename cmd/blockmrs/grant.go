@@ -7,8 +7,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ipfs/go-cid"
+
 	"github.com/blockmrs/blockmrs/keyshare"
-	"github.com/blockmrs/blockmrs/protocol"
+	"github.com/blockmrs/blockmrs/node/ops"
 )
 
 var grantCmd = &command{name: "grant", summary: "share records with another account", run: runGrant}
@@ -42,26 +44,30 @@ blockmrs grant bafybeib... bafkrei... --to "Dr Jones" --expires 30d`)
 		return err
 	}
 	return f.withKeysFor(ctx, "to", *to, func(repo *keyshare.Repo, keys *keyshare.Keys, grantee keyshare.AccountInfo) error {
-		block, err := repo.Grant(ctx, keys, cids, grantee.ID, expires)
+		g, err := ops.Grant(ctx, repo, keys, ops.GrantRequest{Records: cidStrings(cids), To: string(grantee.ID), Expires: expires})
 		if err != nil {
 			return err
 		}
+		g.Records = pos
 		if f.json {
-			return f.printJSON(struct {
-				Block   string             `json:"block"`
-				To      protocol.AccountID `json:"to"`
-				ToName  string             `json:"to_name"`
-				Records []string           `json:"records"`
-				Expires time.Time          `json:"expires,omitzero"`
-			}{block.String(), grantee.ID, grantee.Name, pos, expires})
+			return f.printJSON(g)
 		}
 		until := ""
 		if !expires.IsZero() {
 			until = " until " + formatTime(expires)
 		}
-		fmt.Fprintf(f.out(), "granted %d record(s) to %s%s in block %s\n", len(cids), clean(label(grantee)), until, block)
+		fmt.Fprintf(f.out(), "granted %d record(s) to %s%s in block %s\n", len(cids), clean(label(grantee)), until, g.Block)
 		return nil
 	})
+}
+
+// cidStrings returns the CIDs' string forms.
+func cidStrings(cids []cid.Cid) []string {
+	out := make([]string, len(cids))
+	for i, c := range cids {
+		out[i] = c.String()
+	}
+	return out
 }
 
 // parseExpiry parses --expires: empty (no expiry), a positive duration

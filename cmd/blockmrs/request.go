@@ -11,6 +11,7 @@ import (
 	"github.com/ipfs/go-cid"
 
 	"github.com/blockmrs/blockmrs/keyshare"
+	"github.com/blockmrs/blockmrs/node/ops"
 	"github.com/blockmrs/blockmrs/protocol"
 )
 
@@ -58,7 +59,8 @@ blockmrs request Pat --records bafkrei...,bafkrei...`)
 		if err != nil {
 			return err
 		}
-		info, err := repo.NewRequest(ctx, keys, to.ID, cids, *reason, duration)
+		info, err := ops.Send(ctx, repo, keys, ops.SendRequest{To: string(to.ID), Records: cidStrings(cids), Reason: *reason,
+			DurationSeconds: int64(duration / time.Second)})
 		if err != nil {
 			return err
 		}

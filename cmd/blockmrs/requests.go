@@ -6,6 +6,8 @@ import (
 	"io"
 
 	"github.com/blockmrs/blockmrs/keyshare"
+	"github.com/blockmrs/blockmrs/node/ops"
+	"github.com/blockmrs/blockmrs/protocol"
 )
 
 var requestsCmd = &command{name: "requests", summary: "list access requests received (inbox) and sent (outbox)", run: runRequests}
@@ -24,26 +26,23 @@ blockmrs requests --json`)
 		return err
 	}
 	return f.withRepo(ctx, func(repo *keyshare.Repo) error {
-		inbox, outbox, err := repo.Requests(ctx)
-		if err != nil {
-			return err
-		}
+		var me protocol.AccountID
 		if f.account != "" {
-			me, err := resolveLocal(ctx, repo, f.account)
+			info, err := resolveLocal(ctx, repo, f.account)
 			if err != nil {
 				return err
 			}
-			inbox = filterRequests(inbox, func(q keyshare.RequestInfo) bool { return q.To == me.ID })
-			outbox = filterRequests(outbox, func(q keyshare.RequestInfo) bool { return q.From == me.ID })
+			me = info.ID
 		}
+		v, err := ops.Requests(ctx, repo, me)
+		if err != nil {
+			return err
+		}
+		inbox, outbox := v.Inbox, v.Outbox
 		n, err := loadNames(ctx, repo)
 		if err != nil {
 			return err
 		}
-		v := struct {
-			Inbox  []keyshare.RequestInfo `json:"inbox"`
-			Outbox []keyshare.RequestInfo `json:"outbox"`
-		}{inbox, outbox}
 		return f.printTable(v, func(t io.Writer) error {
 			fmt.Fprintln(t, "BOX\tID\tSTATE\tFROM\tTO\tRECORDS\tCREATED\tREASON")
 			for _, q := range append(append([]keyshare.RequestInfo(nil), inbox...), outbox...) {
@@ -68,14 +67,4 @@ blockmrs requests --json`)
 			return nil
 		})
 	})
-}
-
-func filterRequests(qs []keyshare.RequestInfo, keep func(keyshare.RequestInfo) bool) []keyshare.RequestInfo {
-	out := []keyshare.RequestInfo{}
-	for _, q := range qs {
-		if keep(q) {
-			out = append(out, q)
-		}
-	}
-	return out
 }

@@ -5,7 +5,7 @@ import (
 	"fmt"
 
 	"github.com/blockmrs/blockmrs/keyshare"
-	"github.com/blockmrs/blockmrs/protocol"
+	"github.com/blockmrs/blockmrs/node/ops"
 )
 
 var revokeCmd = &command{name: "revoke", summary: "stop sharing records with an account", run: runRevoke}
@@ -32,19 +32,15 @@ blockmrs revoke bafybeib... --from "Dr Jones"`)
 		return err
 	}
 	return f.withKeysFor(ctx, "from", *from, func(repo *keyshare.Repo, keys *keyshare.Keys, grantee keyshare.AccountInfo) error {
-		block, err := repo.Revoke(ctx, keys, cids, grantee.ID)
+		rv, err := ops.Revoke(ctx, repo, keys, ops.RevokeRequest{Records: cidStrings(cids), From: string(grantee.ID)})
 		if err != nil {
 			return err
 		}
+		rv.Records = pos
 		if f.json {
-			return f.printJSON(struct {
-				Block    string             `json:"block"`
-				From     protocol.AccountID `json:"from"`
-				FromName string             `json:"from_name"`
-				Records  []string           `json:"records"`
-			}{block.String(), grantee.ID, grantee.Name, pos})
+			return f.printJSON(rv)
 		}
-		fmt.Fprintf(f.out(), "revoked %d record(s) from %s in block %s\n", len(cids), clean(label(grantee)), block)
+		fmt.Fprintf(f.out(), "revoked %d record(s) from %s in block %s\n", len(cids), clean(label(grantee)), rv.Block)
 		fmt.Fprintln(f.out(), "note: this stops future access; it cannot make anyone forget what was already delivered")
 		return nil
 	})

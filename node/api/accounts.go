@@ -75,7 +75,7 @@ func (s *Server) addContact(w http.ResponseWriter, r *http.Request) {
 }
 
 // opError answers an operation's error: 400 for bad input, 404 for a
-// missing thing, 409 for a conflict, 501 for what needs a part of the
+// missing thing, 403 for an act not allowed, 409 for a conflict, 501 for what needs a part of the
 // node this server lacks, 503 when the request ended; else 500, logged.
 func (s *Server) opError(w http.ResponseWriter, err error) {
 	switch {
@@ -83,6 +83,8 @@ func (s *Server) opError(w http.ResponseWriter, err error) {
 		writeError(w, http.StatusBadRequest, "%v", err)
 	case errors.Is(err, ops.ErrNotFound):
 		writeError(w, http.StatusNotFound, "%v", err)
+	case errors.Is(err, ops.ErrForbidden):
+		writeError(w, http.StatusForbidden, "%v", err)
 	case errors.Is(err, ops.ErrExists):
 		writeError(w, http.StatusConflict, "%v", err)
 	case errors.Is(err, ops.ErrNoNode):

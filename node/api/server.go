@@ -109,6 +109,9 @@ type Options struct {
 	// Sessions holds the unlocked sessions (the /api/v1/sessions
 	// endpoints); nil answers 501.
 	Sessions *keyshare.Sessions
+	// RequestsKick, when set, asks the node to deliver queued access
+	// requests and answers now (the daemon's requests.Service.Kick).
+	RequestsKick func()
 	// Exec runs commands for POST /api/v1/exec; nil answers 501.
 	Exec ExecFunc
 	// Logger receives server errors; nil discards them.
@@ -135,6 +138,10 @@ type Server struct {
 	// are cancelled, so that Shutdown does not wait on them.
 	stopping context.Context
 	stop     context.CancelFunc
+
+	events         hub    // the streams of GET /api/v1/events
+	unhookChain    func() // stops the repo's chain-change calls
+	unhookRequests func() // stops the repo's request-change calls
 }
 
 // Listen checks opts and binds the API's address; it refuses an address
@@ -202,6 +209,17 @@ func Listen(ctx context.Context, opts Options) (*Server, error) {
 		"/api/v1/records/{cid}/verify":  {http.MethodGet: s.verifyRecord},
 		"/api/v1/records/{cid}/hide":    {http.MethodPost: s.hideRecord},
 		"/api/v1/records/{cid}/unhide":  {http.MethodPost: s.unhideRecord},
+		"/api/v1/records/{cid}/readers": {http.MethodGet: s.readers},
+		"/api/v1/grants":                {http.MethodPost: s.grant},
+		"/api/v1/revocations":           {http.MethodPost: s.revoke},
+		"/api/v1/requests":              {http.MethodGet: s.listRequests, http.MethodPost: s.sendRequest},
+		"/api/v1/requests/{id}/approve": {http.MethodPost: s.approveRequest},
+		"/api/v1/requests/{id}/deny":    {http.MethodPost: s.denyRequest},
+		"/api/v1/events":                {http.MethodGet: s.eventStream},
+	}
+	if opts.Repo != nil {
+		s.unhookChain = opts.Repo.OnChainChange(s.chainChanged)
+		s.unhookRequests = opts.Repo.OnRequestChange(s.requestChanged)
 	}
 	s.logins = web.NewLogins(tcp.Port)
 	s.app = web.Handler(s.logins)
@@ -238,6 +256,10 @@ func (s *Server) Serve() error {
 // closes the remaining connections.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.stop()
+	if s.unhookChain != nil {
+		s.unhookChain()
+		s.unhookRequests()
+	}
 	err := s.srv.Shutdown(ctx)
 	if err != nil {
 		s.srv.Close()

@@ -30,3 +30,14 @@ func (e *invalidError) Is(target error) bool { return target == ErrInvalid }
 func invalidf(format string, args ...any) error {
 	return &invalidError{msg: fmt.Sprintf(format, args...)}
 }
+
+// ErrForbidden wraps an act the acting account may not do (granting a
+// record it is not the subject of, say).
+var ErrForbidden = errors.New("not allowed")
+
+// conflictError is a conflict with what exists: its message alone,
+// matching ErrExists.
+type conflictError struct{ msg string }
+
+func (e *conflictError) Error() string        { return e.msg }
+func (e *conflictError) Is(target error) bool { return target == ErrExists }

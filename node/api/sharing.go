@@ -1,0 +1,169 @@
+package api
+
+import (
+	"net/http"
+
+	"github.com/blockmrs/blockmrs/keyshare"
+	"github.com/blockmrs/blockmrs/node/ops"
+	"github.com/blockmrs/blockmrs/protocol"
+)
+
+// The sharing endpoints: who may read a record, grants, revocations and
+// access requests. The types are the operations' (node/ops).
+type (
+	Readers        = ops.Readers
+	GrantRequest   = ops.GrantRequest
+	Granted        = ops.Granted
+	RevokeRequest  = ops.RevokeRequest
+	Revoked        = ops.Revoked
+	RequestList    = ops.RequestList
+	SendRequest    = ops.SendRequest
+	ApproveRequest = ops.ApproveRequest
+	DenyRequest    = ops.DenyRequest
+)
+
+func (s *Server) readers(w http.ResponseWriter, r *http.Request) {
+	me, ok := s.acting(w, r)
+	if !ok {
+		return
+	}
+	out, err := ops.RecordReaders(r.Context(), s.opts.Repo, me.ID, r.PathValue("cid"))
+	if err != nil {
+		s.opError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) grant(w http.ResponseWriter, r *http.Request) {
+	k, ok := s.keysOf(w, r)
+	if !ok {
+		return
+	}
+	var req GrantRequest
+	if !decodeJSON(w, r, &req) {
+		return
+	}
+	out, err := ops.Grant(r.Context(), s.opts.Repo, k, req)
+	if err != nil {
+		s.opError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) revoke(w http.ResponseWriter, r *http.Request) {
+	k, ok := s.keysOf(w, r)
+	if !ok {
+		return
+	}
+	var req RevokeRequest
+	if !decodeJSON(w, r, &req) {
+		return
+	}
+	out, err := ops.Revoke(r.Context(), s.opts.Repo, k, req)
+	if err != nil {
+		s.opError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) listRequests(w http.ResponseWriter, r *http.Request) {
+	if s.opts.Repo == nil {
+		writeError(w, http.StatusNotImplemented, "this server has no repo")
+		return
+	}
+	var account protocol.AccountID
+	if r.URL.Query().Get("account") != "" {
+		me, ok := s.acting(w, r)
+		if !ok {
+			return
+		}
+		account = me.ID
+	}
+	out, err := ops.Requests(r.Context(), s.opts.Repo, account)
+	if err != nil {
+		s.opError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) sendRequest(w http.ResponseWriter, r *http.Request) {
+	k, ok := s.keysOf(w, r)
+	if !ok {
+		return
+	}
+	var req SendRequest
+	if !decodeJSON(w, r, &req) {
+		return
+	}
+	out, err := ops.Send(r.Context(), s.opts.Repo, k, req)
+	if err != nil {
+		s.opError(w, err)
+		return
+	}
+	if s.opts.RequestsKick != nil {
+		s.opts.RequestsKick()
+	}
+	writeJSON(w, http.StatusCreated, out)
+}
+
+// asAsked makes an answer to inbox request {id} act, unless the request
+// names an account, as the account the request asks (as the approve and
+// deny commands do).
+func (s *Server) asAsked(r *http.Request) {
+	if s.opts.Repo == nil || r.URL.Query().Get("account") != "" {
+		return
+	}
+	q, err := s.opts.Repo.FindRequest(r.Context(), keyshare.Inbox, r.PathValue("id"))
+	if err != nil {
+		return // the operation reports it
+	}
+	v := r.URL.Query()
+	v.Set("account", string(q.To))
+	r.URL.RawQuery = v.Encode()
+}
+
+func (s *Server) approveRequest(w http.ResponseWriter, r *http.Request) {
+	s.asAsked(r)
+	k, ok := s.keysOf(w, r)
+	if !ok {
+		return
+	}
+	var req ApproveRequest
+	if !decodeJSON(w, r, &req) {
+		return
+	}
+	out, err := ops.Approve(r.Context(), s.opts.Repo, k, r.PathValue("id"), req)
+	if err != nil {
+		s.opError(w, err)
+		return
+	}
+	if s.opts.RequestsKick != nil {
+		s.opts.RequestsKick()
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) denyRequest(w http.ResponseWriter, r *http.Request) {
+	s.asAsked(r)
+	k, ok := s.keysOf(w, r)
+	if !ok {
+		return
+	}
+	var req DenyRequest
+	if !decodeJSON(w, r, &req) {
+		return
+	}
+	out, err := ops.Deny(r.Context(), s.opts.Repo, k, r.PathValue("id"), req)
+	if err != nil {
+		s.opError(w, err)
+		return
+	}
+	if s.opts.RequestsKick != nil {
+		s.opts.RequestsKick()
+	}
+	writeJSON(w, http.StatusOK, out)
+}
