@@ -423,10 +423,19 @@ func (r *Repo) ackFor(ctx context.Context, k *Keys, a *Access) *protocol.Ack {
 // Acknowledge appends ack entries for the claims about k that others
 // authored, k has not acknowledged yet, and whose key for k opens the
 // record this repo holds (see ackFor). It returns how many it wrote.
-func (r *Repo) Acknowledge(ctx context.Context, k *Keys) (int, error) {
-	recs, err := r.recordsIn(ctx, k.ID)
-	if err != nil {
-		return 0, err
+//
+// With only given, it looks at those records alone (the ones a chain
+// change touched), so its cost follows the change.
+func (r *Repo) Acknowledge(ctx context.Context, k *Keys, only ...cid.Cid) (int, error) {
+	recs := map[cid.Cid]bool{}
+	for _, c := range only {
+		recs[c] = true
+	}
+	if len(only) == 0 {
+		var err error
+		if recs, err = r.recordsIn(ctx, k.ID); err != nil {
+			return 0, err
+		}
 	}
 	var entries []protocol.Entry
 	for c := range recs {

@@ -186,6 +186,19 @@ func (s *Sessions) Keys(id protocol.AccountID) (*Keys, error) {
 	return se.keys.clone(), nil
 }
 
+// Background returns a copy of the keys of id's session for work the
+// node does on its own (acknowledging records that arrived), without
+// counting as use: the idle time runs on. ErrNoSession when none is open.
+func (s *Sessions) Background(id protocol.AccountID) (*Keys, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	se := s.open[id]
+	if se == nil {
+		return nil, fmt.Errorf("%s: %w", id, ErrNoSession)
+	}
+	return se.keys.clone(), nil
+}
+
 // Lock ends id's session and reports whether one was open.
 func (s *Sessions) Lock(id protocol.AccountID) bool {
 	s.mu.Lock()

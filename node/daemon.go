@@ -198,6 +198,19 @@ func (d *Daemon) Run(ctx context.Context, repoDir string) (err error) {
 	sessions := keyshare.NewSessions(repo)
 	defer sessions.Close()
 
+	// Records written about an unlocked account are acknowledged as they
+	// arrive (after its key opens them), so they count on its node.
+	ackCtx, stopAck := context.WithCancel(context.Background())
+	ackDone := make(chan struct{})
+	go func() {
+		defer close(ackDone)
+		acknowledgeArrivals(ackCtx, repo, sessions, log)
+	}()
+	defer func() {
+		stopAck()
+		<-ackDone
+	}()
+
 	var execFn api.ExecFunc
 	if d.Exec != nil {
 		execFn = d.Exec(&Runtime{Repo: repo, Dir: repoDir, Host: h, Exchange: ex, Sync: cs, Requests: rq, Sessions: sessions, Logger: log})

@@ -1,0 +1,69 @@
+package node
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/ipfs/go-cid"
+
+	"github.com/blockmrs/blockmrs/keyshare"
+)
+
+// AckEvery is how often the daemon looks, for every unlocked account, for
+// records written about it that it can now acknowledge (their blocks may
+// arrive after the chain that claims them).
+const AckEvery = 30 * time.Second
+
+// acknowledgeArrivals acknowledges, for every account with an open unlock
+// session, the records others wrote about it whose key opens the record
+// this node holds (keyshare.Repo.Acknowledge checks that): the subject's
+// proof that makes such a record count on her node and her replicas. It
+// looks at records when chains change (only those the change touched) and
+// every AckEvery (all of the account's records), until ctx ends. It uses
+// the sessions' keys without counting as use, so it never keeps a session
+// open.
+func acknowledgeArrivals(ctx context.Context, repo *keyshare.Repo, sessions *keyshare.Sessions, log *slog.Logger) {
+	changed := make(chan []cid.Cid, 16)
+	unhook := repo.OnChainChange(func(ch keyshare.ChainChange) {
+		select {
+		case changed <- ch.Records:
+		default: // busy: the periodic pass catches up
+		}
+	})
+	defer unhook()
+	tick := time.NewTicker(AckEvery)
+	defer tick.Stop()
+	for {
+		var only []cid.Cid
+		select {
+		case <-ctx.Done():
+			return
+		case only = <-changed:
+			if len(only) == 0 {
+				continue
+			}
+		case <-tick.C:
+		}
+		acknowledgeOpen(ctx, repo, sessions, log, only)
+	}
+}
+
+// acknowledgeOpen runs one pass of acknowledgeArrivals.
+func acknowledgeOpen(ctx context.Context, repo *keyshare.Repo, sessions *keyshare.Sessions, log *slog.Logger, only []cid.Cid) {
+	for _, se := range sessions.List() {
+		k, err := sessions.Background(se.Account)
+		if err != nil {
+			continue // locked meanwhile
+		}
+		n, err := repo.Acknowledge(ctx, k, only...)
+		k.Wipe()
+		if err != nil && ctx.Err() == nil {
+			log.Warn("acknowledging records written for an unlocked account failed", "account", se.Account, "err", err)
+			continue
+		}
+		if n > 0 {
+			log.Info("acknowledged records written for an unlocked account", "account", se.Account, "records", n)
+		}
+	}
+}
