@@ -27,7 +27,7 @@ import (
 // chromiumPath is Debian's chromium; scripts/test.sh installs it.
 const chromiumPath = "/usr/bin/chromium"
 
-var updateScreenshots = flag.Bool("update-screenshots", false, "copy the web app's home screenshot to docs/screenshots/")
+var updateScreenshots = flag.Bool("update-screenshots", false, "copy the web app's home and records screenshots to docs/screenshots/")
 
 // browser is a headless Chromium with one tab, recording every dialog
 // (and dismissing it) and every console message.
@@ -137,13 +137,14 @@ func (b *browser) screenshot(t *testing.T, name string) string {
 
 // problems returns the dialogs and the console errors seen so far, but
 // the network errors that the test provokes (a refused login link, the
-// 401 of the page without a cookie).
+// 401 of the page without a cookie, a wrong passphrase's 403, the 423 of
+// a locked account).
 func (b *browser) problems() []string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	out := append([]string(nil), b.dialogs...)
 	for _, m := range b.console {
-		if m.Source == "network" && strings.Contains(m.Text, "status of 40") {
+		if m.Source == "network" && (strings.Contains(m.Text, "status of 40") || strings.Contains(m.Text, "status of 423")) {
 			continue
 		}
 		if m.Type == chromedp.ConsoleError || m.IsException() {
