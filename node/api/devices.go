@@ -1,7 +1,9 @@
 package api
 
 import (
+	"context"
 	"net/http"
+	"net/url"
 
 	"github.com/blockmrs/blockmrs/node/ops"
 )
@@ -55,4 +57,30 @@ func (s *Server) withdrawDevice(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// accountQuery is path with ?account=account, unless account is empty.
+func accountQuery(path, account string) string {
+	if account == "" {
+		return path
+	}
+	return path + "?" + url.Values{"account": {account}}.Encode()
+}
+
+// Devices calls GET /api/v1/devices as account ("" is the default).
+func (c *Client) Devices(ctx context.Context, account string) (NodeList, error) {
+	var v NodeList
+	return v, c.call(ctx, http.MethodGet, accountQuery("/api/v1/devices", account), nil, &v)
+}
+
+// DeclareDevice calls POST /api/v1/devices as account.
+func (c *Client) DeclareDevice(ctx context.Context, account string, req DeclareRequest) (NodeSet, error) {
+	var v NodeSet
+	return v, c.call(ctx, http.MethodPost, accountQuery("/api/v1/devices", account), req, &v)
+}
+
+// WithdrawDevice calls POST /api/v1/devices/remove as account.
+func (c *Client) WithdrawDevice(ctx context.Context, account string, req WithdrawRequest) (NodeSet, error) {
+	var v NodeSet
+	return v, c.call(ctx, http.MethodPost, accountQuery("/api/v1/devices/remove", account), req, &v)
 }

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"net/http"
 
 	"github.com/blockmrs/blockmrs/keyshare"
@@ -21,4 +22,10 @@ func (s *Server) chainLog(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// Log calls GET /api/v1/log for account ("" is the default account).
+func (c *Client) Log(ctx context.Context, account string) ([]LogEntry, error) {
+	var v []LogEntry
+	return v, c.call(ctx, http.MethodGet, accountQuery("/api/v1/log", account), nil, &v)
 }
