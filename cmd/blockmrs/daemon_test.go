@@ -117,11 +117,14 @@ func TestDaemon(t *testing.T) {
 
 	// The account declares the node as its device.
 	n.ok("device", "add", info.PeerID, "--name", "clinic server")
-	var devices []struct {
-		PeerID string `json:"peer_id"`
-		Name   string `json:"name"`
+	var list struct {
+		Devices []struct {
+			PeerID string `json:"peer_id"`
+			Name   string `json:"name"`
+		} `json:"devices"`
 	}
-	n.json(&devices, "device", "ls", "--json")
+	n.json(&list, "device", "ls", "--json")
+	devices := list.Devices
 	if len(devices) != 1 || devices[0].PeerID != info.PeerID || devices[0].Name != "clinic server" {
 		t.Fatalf("device ls: %+v", devices)
 	}
@@ -129,8 +132,8 @@ func TestDaemon(t *testing.T) {
 		t.Fatalf("bad peer ID: exit %d, %q", r.code, r.stderr)
 	}
 	n.ok("device", "rm", info.PeerID)
-	n.json(&devices, "device", "ls", "--json")
-	if len(devices) != 0 {
+	n.json(&list, "device", "ls", "--json")
+	if devices = list.Devices; len(devices) != 0 {
 		t.Fatalf("device ls after rm: %+v", devices)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/blockmrs/blockmrs/keyshare"
+	"github.com/blockmrs/blockmrs/node/ops"
 )
 
 var (
@@ -87,23 +88,20 @@ given peer ID no longer `+role+`.`
 		return err
 	}
 	return f.withKeys(ctx, func(repo *keyshare.Repo, keys *keyshare.Keys) error {
-		set := repo.SetDevice
-		if replica {
-			set = repo.SetReplica
+		var out ops.NodeSet
+		var err error
+		if remove {
+			out, err = ops.Withdraw(ctx, repo, keys, ops.WithdrawRequest{PeerID: pos[0], Replica: replica})
+		} else {
+			out, err = ops.Declare(ctx, repo, keys, ops.DeclareRequest{PeerID: pos[0], Name: label, Replica: replica})
 		}
-		block, err := set(ctx, keys, pos[0], label, remove)
 		if err != nil {
 			return err
 		}
 		if f.json {
-			return f.printJSON(struct {
-				Account string `json:"account"`
-				PeerID  string `json:"peer_id"`
-				Removed bool   `json:"removed"`
-				Block   string `json:"block"`
-			}{string(keys.ID), pos[0], remove, block.String()})
+			return f.printJSON(out)
 		}
-		fmt.Fprintf(f.out(), "%s %s %s in block %s\n", verb, kind, pos[0], block)
+		fmt.Fprintf(f.out(), "%s %s %s in block %s\n", verb, kind, pos[0], out.Block)
 		return nil
 	})
 }
@@ -115,20 +113,21 @@ func runNodeLs(ctx context.Context, args []string, replica bool) error {
 		kind, what = "replica", "as its replicas"
 	}
 	f := newFlags(kind+" ls", "[flags]", `
-`+capitalize(kind)+` ls lists the nodes the acting account declares `+what+`.`, `
+`+capitalize(kind)+` ls lists the nodes the acting account declares `+what+`.
+With --json it prints the account's devices and replicas both, as
+GET /api/v1/devices answers.`, `
 blockmrs `+kind+` ls`)
 	f.withAccount()
 	if _, err := f.parseArgs(args, false); err != nil {
 		return err
 	}
 	return f.withSelected(ctx, func(_ *keyshare.Repo, me keyshare.AccountInfo) error {
-		devices := []keyshare.DeviceInfo{}
-		for _, d := range me.Devices {
-			if d.Replica == replica {
-				devices = append(devices, d)
-			}
+		list := ops.ListDevices(me)
+		devices := list.Devices
+		if replica {
+			devices = list.Replicas
 		}
-		return f.printTable(devices, func(t io.Writer) error {
+		return f.printTable(list, func(t io.Writer) error {
 			fmt.Fprintln(t, "PEER ID\tNAME")
 			for _, d := range devices {
 				fmt.Fprintf(t, "%s\t%s\n", d.PeerID, clean(d.Name))

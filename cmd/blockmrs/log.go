@@ -6,6 +6,7 @@ import (
 	"io"
 
 	"github.com/blockmrs/blockmrs/keyshare"
+	"github.com/blockmrs/blockmrs/node/ops"
 )
 
 var logCmd = &command{name: "log", summary: "show every entry of an account's chain", run: runLog}
@@ -38,7 +39,7 @@ blockmrs log "Dr Jones"`)
 		if err != nil {
 			return err
 		}
-		entries, err := repo.Log(ctx, who.ID)
+		entries, err := ops.Log(ctx, repo, ops.LogArgs{Account: string(who.ID)})
 		if err != nil {
 			return err
 		}

@@ -3,7 +3,6 @@ package api
 import (
 	"net/http"
 	"slices"
-	"strings"
 	"time"
 
 	ma "github.com/multiformats/go-multiaddr"
@@ -42,19 +41,11 @@ type ContactAdded = ops.ContactAdded
 
 func accountOf(a keyshare.AccountInfo) Account { return ops.AccountOf(a) }
 
-// Peer is one connected peer in GET /api/v1/peers.
-type Peer struct {
-	// ID is the peer's libp2p peer ID.
-	ID string `json:"id"`
-	// Addrs lists the remote addresses of the connections to it.
-	Addrs []string `json:"addrs"`
-}
-
-// Peers is the body of GET /api/v1/peers.
-type Peers struct {
-	// Peers lists the connected peers, sorted by ID.
-	Peers []Peer `json:"peers"`
-}
+// Peer and Peers are the body of GET /api/v1/peers (ops.ConnectedPeers).
+type (
+	Peer  = ops.Peer
+	Peers = ops.Peers
+)
 
 func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, Health{Status: "ok", Uptime: int64(time.Since(s.started) / time.Second)})
@@ -71,19 +62,11 @@ func (s *Server) id(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) peers(w http.ResponseWriter, r *http.Request) {
-	n := s.opts.Host.Network()
-	out := Peers{Peers: []Peer{}}
-	for _, p := range n.Peers() {
-		var addrs []ma.Multiaddr
-		for _, c := range n.ConnsToPeer(p) {
-			addrs = append(addrs, c.RemoteMultiaddr())
-		}
-		if len(addrs) == 0 {
-			continue // disconnected meanwhile
-		}
-		out.Peers = append(out.Peers, Peer{ID: p.String(), Addrs: addrStrings(addrs)})
+	out, err := ops.ConnectedPeers(s.opts.Host)
+	if err != nil {
+		s.opError(w, err)
+		return
 	}
-	slices.SortFunc(out.Peers, func(a, b Peer) int { return strings.Compare(a.ID, b.ID) })
 	writeJSON(w, http.StatusOK, out)
 }
 

@@ -216,6 +216,9 @@ func Listen(ctx context.Context, opts Options) (*Server, error) {
 		"/api/v1/requests/{id}/approve": {http.MethodPost: s.approveRequest},
 		"/api/v1/requests/{id}/deny":    {http.MethodPost: s.denyRequest},
 		"/api/v1/events":                {http.MethodGet: s.eventStream},
+		"/api/v1/devices":               {http.MethodGet: s.listDevices, http.MethodPost: s.declareDevice},
+		"/api/v1/devices/remove":        {http.MethodPost: s.withdrawDevice},
+		"/api/v1/log":                   {http.MethodGet: s.chainLog},
 	}
 	if opts.Repo != nil {
 		s.unhookChain = opts.Repo.OnChainChange(s.chainChanged)
