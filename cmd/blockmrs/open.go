@@ -6,8 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"time"
-
-	"github.com/blockmrs/blockmrs/node/api"
 )
 
 var openCmd = &command{name: "open", summary: "print (and open) a one-time login link into the running daemon's web app", run: runOpen}
@@ -26,11 +24,7 @@ blockmrs open --print`)
 	if _, err := f.parseArgs(args, false); err != nil {
 		return err
 	}
-	dir, err := f.repoPath()
-	if err != nil {
-		return err
-	}
-	c, err := api.NewClient(dir)
+	c, err := f.daemonClient()
 	if err != nil {
 		return err
 	}

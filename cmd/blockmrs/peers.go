@@ -20,11 +20,7 @@ blockmrs peers`)
 	if _, err := f.parseArgs(args, false); err != nil {
 		return err
 	}
-	dir, err := f.repoPath()
-	if err != nil {
-		return err
-	}
-	c, err := api.NewClient(dir)
+	c, err := f.daemonClient()
 	if err != nil {
 		return err
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/blockmrs/blockmrs/keyshare"
 	bmnode "github.com/blockmrs/blockmrs/node"
+	"github.com/blockmrs/blockmrs/node/api"
 )
 
 // openRepo opens the existing repo. A repo another process holds gives a
@@ -27,6 +28,16 @@ func (f *cmdFlags) openRepo(ctx context.Context) (*keyshare.Repo, error) {
 		return nil, &repoLockedError{dir: dir, err: err}
 	}
 	return repo, err
+}
+
+// daemonClient returns a client of the local API of the daemon running
+// for the repo (for commands that only ask the daemon).
+func (f *cmdFlags) daemonClient() (*api.Client, error) {
+	dir, err := f.repoPath()
+	if err != nil {
+		return nil, err
+	}
+	return api.NewClient(dir)
 }
 
 // closeRepo closes r and reports a close error if nothing failed before.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 
+	"github.com/blockmrs/blockmrs/keyshare"
 	"github.com/blockmrs/blockmrs/node/ops"
 )
 
@@ -14,11 +15,7 @@ import (
 
 func (s *Server) listAccounts(w http.ResponseWriter, r *http.Request) {
 	out, err := ops.Accounts(r.Context(), s.opts.Accounts)
-	if err != nil {
-		s.opError(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, out)
+	s.reply(w, http.StatusOK, out, err)
 }
 
 func (s *Server) createAccount(w http.ResponseWriter, r *http.Request) {
@@ -35,20 +32,12 @@ func (s *Server) createAccount(w http.ResponseWriter, r *http.Request) {
 	s.createMu.Lock()
 	out, err := ops.CreateAccount(r.Context(), s.opts.Repo, ops.ThisDevice(s.opts.Host.ID().String()), req)
 	s.createMu.Unlock()
-	if err != nil {
-		s.opError(w, err)
-		return
-	}
-	writeJSON(w, http.StatusCreated, out)
+	s.reply(w, http.StatusCreated, out, err)
 }
 
 func (s *Server) listContacts(w http.ResponseWriter, r *http.Request) {
 	out, err := ops.Contacts(r.Context(), s.opts.Accounts)
-	if err != nil {
-		s.opError(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, out)
+	s.reply(w, http.StatusOK, out, err)
 }
 
 func (s *Server) addContact(w http.ResponseWriter, r *http.Request) {
@@ -74,16 +63,27 @@ func (s *Server) addContact(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
+// reply answers an operation's result: out as JSON with status, or its
+// error by opError.
+func (s *Server) reply(w http.ResponseWriter, status int, out any, err error) {
+	if err != nil {
+		s.opError(w, err)
+		return
+	}
+	writeJSON(w, status, out)
+}
+
 // opError answers an operation's error: 400 for bad input, 404 for a
-// missing thing, 403 for an act not allowed, 409 for a conflict, 501 for what needs a part of the
-// node this server lacks, 503 when the request ended; else 500, logged.
+// missing thing, 403 for what the access rules refuse, 409 for a
+// conflict, 501 for what needs a part of the node this server lacks, 503
+// when the request ended; else 500, logged.
 func (s *Server) opError(w http.ResponseWriter, err error) {
 	switch {
 	case errors.Is(err, ops.ErrInvalid):
 		writeError(w, http.StatusBadRequest, "%v", err)
 	case errors.Is(err, ops.ErrNotFound):
 		writeError(w, http.StatusNotFound, "%v", err)
-	case errors.Is(err, ops.ErrForbidden):
+	case errors.Is(err, ops.ErrForbidden), errors.Is(err, keyshare.ErrNoAccess):
 		writeError(w, http.StatusForbidden, "%v", err)
 	case errors.Is(err, ops.ErrExists):
 		writeError(w, http.StatusConflict, "%v", err)

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
@@ -40,26 +39,10 @@ func TestAccountsAndContacts(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer repo.Close()
-	tok, err := LoadOrCreateToken(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := newHost(t)
 	profiles := &fakeProfiles{err: errors.New("peer refused")}
-	srv, err := Listen(ctx, Options{Addr: "127.0.0.1:0", Token: tok, Host: h, Repo: repo, Profiles: profiles})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve()
-	defer func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		srv.Shutdown(sctx)
-	}()
-	e := &env{srv: srv, token: tok, host: h}
-	post := func(path, body string) *http.Response {
-		return e.do(t, req{method: http.MethodPost, path: path, body: strings.NewReader(body), length: int64(len(body)), header: map[string]string{"Content-Type": "application/json"}})
-	}
+	e := startServer(t, Options{Repo: repo, Profiles: profiles})
+	h := e.host
+	post := func(path, body string) *http.Response { return e.postJSON(t, path, body) }
 
 	// A fresh repo: no accounts, an identity without one.
 	var list AccountList

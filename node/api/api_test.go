@@ -86,12 +86,30 @@ func newEnv(t *testing.T) *env {
 
 func startEnv(t *testing.T, accts Accounts, local, contact protocol.AccountID) *env {
 	t.Helper()
-	tok, err := LoadOrCreateToken(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
+	e := startServer(t, Options{Accounts: accts})
+	e.local, e.contact = local, contact
+	return e
+}
+
+// startServer serves opts for the test on a free loopback port (Addr,
+// Token and Host filled in when unset) and shuts it down when the test
+// ends, failing it if Shutdown or Serve do.
+func startServer(t *testing.T, opts Options) *env {
+	t.Helper()
+	if opts.Addr == "" {
+		opts.Addr = "127.0.0.1:0"
 	}
-	h := newHost(t)
-	srv, err := Listen(t.Context(), Options{Addr: "127.0.0.1:0", Token: tok, Host: h, Accounts: accts})
+	if opts.Token == "" {
+		tok, err := LoadOrCreateToken(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		opts.Token = tok
+	}
+	if opts.Host == nil {
+		opts.Host = newHost(t)
+	}
+	srv, err := Listen(t.Context(), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,7 +125,13 @@ func startEnv(t *testing.T, accts Accounts, local, contact protocol.AccountID) *
 			t.Errorf("serve: %v", err)
 		}
 	})
-	return &env{srv: srv, token: tok, host: h, local: local, contact: contact}
+	return &env{srv: srv, token: opts.Token, host: opts.Host}
+}
+
+// postJSON posts body as JSON.
+func (e *env) postJSON(t *testing.T, path, body string) *http.Response {
+	t.Helper()
+	return e.do(t, req{method: http.MethodPost, path: path, body: strings.NewReader(body), length: int64(len(body)), header: map[string]string{"Content-Type": "application/json"}})
 }
 
 // req describes a request; zero fields mean "as a well-behaved client".

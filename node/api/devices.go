@@ -35,11 +35,7 @@ func (s *Server) declareDevice(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out, err := ops.Declare(r.Context(), s.opts.Repo, k, req)
-	if err != nil {
-		s.opError(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, out)
+	s.reply(w, http.StatusOK, out, err)
 }
 
 func (s *Server) withdrawDevice(w http.ResponseWriter, r *http.Request) {
@@ -52,11 +48,7 @@ func (s *Server) withdrawDevice(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out, err := ops.Withdraw(r.Context(), s.opts.Repo, k, req)
-	if err != nil {
-		s.opError(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, out)
+	s.reply(w, http.StatusOK, out, err)
 }
 
 // accountQuery is path with ?account=account, unless account is empty.

@@ -24,9 +24,7 @@ func TestDevicesAndLog(t *testing.T) {
 		t.Fatal(err)
 	}
 	e := serve(t, repo, nil)
-	post := func(path, body string) *http.Response {
-		return e.do(t, req{method: http.MethodPost, path: path, body: strings.NewReader(body), length: int64(len(body)), header: map[string]string{"Content-Type": "application/json"}})
-	}
+	post := func(path, body string) *http.Response { return e.postJSON(t, path, body) }
 	asPat := "?account=" + url.QueryEscape(string(pat.ID))
 	const laptop = "12D3KooWHHzSeKaY8xuZVzkLbKFfvNgPPeKhFBGrMbNzbm5akpqu"
 	backup := newHost(t).ID().String()

@@ -54,20 +54,12 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 func (s *Server) id(w http.ResponseWriter, r *http.Request) {
 	args := ops.IDArgs{Account: protocol.AccountID(r.URL.Query().Get("account"))}
 	out, err := ops.ID(r.Context(), s.opts.Accounts, s.opts.Host, args)
-	if err != nil {
-		s.opError(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, out)
+	s.reply(w, http.StatusOK, out, err)
 }
 
 func (s *Server) peers(w http.ResponseWriter, r *http.Request) {
 	out, err := ops.ConnectedPeers(s.opts.Host)
-	if err != nil {
-		s.opError(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, out)
+	s.reply(w, http.StatusOK, out, err)
 }
 
 func (s *Server) openapi(w http.ResponseWriter, r *http.Request) {

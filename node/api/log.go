@@ -17,11 +17,7 @@ func (s *Server) chainLog(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out, err := ops.Log(r.Context(), s.opts.Repo, ops.LogArgs{Account: r.URL.Query().Get("account")})
-	if err != nil {
-		s.opError(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, out)
+	s.reply(w, http.StatusOK, out, err)
 }
 
 // Log calls GET /api/v1/log for account ("" is the default account).

@@ -3,7 +3,6 @@ package api
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"io"
 	"mime"
 	"net/http"
@@ -106,16 +105,6 @@ func recordCID(w http.ResponseWriter, r *http.Request) (cid.Cid, bool) {
 	return c, true
 }
 
-// recordError answers an operation's error on a record: 403 for what the
-// access rules refuse, else as opError.
-func (s *Server) recordError(w http.ResponseWriter, err error) {
-	if errors.Is(err, ops.ErrNotAllowed) || errors.Is(err, keyshare.ErrNoAccess) {
-		writeError(w, http.StatusForbidden, "%v", err)
-		return
-	}
-	s.opError(w, err)
-}
-
 // queryBool reads a boolean query parameter ("" is false).
 func queryBool(w http.ResponseWriter, r *http.Request, name string) (bool, bool) {
 	v := r.URL.Query().Get(name)
@@ -148,11 +137,7 @@ func (s *Server) listRecords(w http.ResponseWriter, r *http.Request) {
 	}
 	q := r.URL.Query()
 	out, err := ops.Records(r.Context(), s.opts.Repo, keys, ops.ListRecords{All: all, Kind: protocol.Kind(q.Get("kind")), Query: q.Get("q")})
-	if err != nil {
-		s.recordError(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, out)
+	s.reply(w, http.StatusOK, out, err)
 }
 
 func (s *Server) addRecord(w http.ResponseWriter, r *http.Request) {
@@ -170,11 +155,7 @@ func (s *Server) addRecord(w http.ResponseWriter, r *http.Request) {
 		Title: q.Get("title"), Kind: protocol.Kind(q.Get("kind")), MediaType: q.Get("media_type"),
 		FileName: q.Get("file_name"), For: q.Get("for"), Supersedes: q.Get("supersedes"),
 	}, body)
-	if err != nil {
-		s.recordError(w, err)
-		return
-	}
-	writeJSON(w, http.StatusCreated, out)
+	s.reply(w, http.StatusCreated, out, err)
 }
 
 // idleReader reads a request body, extending the connection's read
@@ -200,7 +181,7 @@ func (s *Server) recordContent(w http.ResponseWriter, r *http.Request) {
 	}
 	env, body, err := ops.OpenRecord(r.Context(), s.opts.Repo, keys, c)
 	if err != nil {
-		s.recordError(w, err)
+		s.opError(w, err)
 		return
 	}
 	defer body.Close()
@@ -233,7 +214,7 @@ func (s *Server) verifyRecord(w http.ResponseWriter, r *http.Request) {
 	var keys *keyshare.Keys
 	may, err := ops.MayRead(r.Context(), s.opts.Repo, c, me.ID)
 	if err != nil {
-		s.recordError(w, err)
+		s.opError(w, err)
 		return
 	}
 	if may {
@@ -242,11 +223,7 @@ func (s *Server) verifyRecord(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	out, err := ops.VerifyRecord(r.Context(), s.opts.Repo, keys, c)
-	if err != nil {
-		s.recordError(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, out)
+	s.reply(w, http.StatusOK, out, err)
 }
 
 func (s *Server) hideRecord(w http.ResponseWriter, r *http.Request)   { s.setHidden(w, r, true) }
@@ -262,11 +239,7 @@ func (s *Server) setHidden(w http.ResponseWriter, r *http.Request, hidden bool) 
 		return
 	}
 	out, err := ops.Hide(r.Context(), s.opts.Repo, keys, ops.HideRecords{Records: []string{c.String()}, Hidden: hidden})
-	if err != nil {
-		s.recordError(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, out)
+	s.reply(w, http.StatusOK, out, err)
 }
 
 // RecordRows is GET /api/v1/records's answer as Client.Records returns

@@ -2,14 +2,12 @@ package api
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/ipfs/go-cid"
 	mh "github.com/multiformats/go-multihash"
@@ -82,21 +80,7 @@ func TestRecords(t *testing.T) {
 	}
 	sessions := keyshare.NewSessions(repo)
 	defer sessions.Close()
-	tok, err := LoadOrCreateToken(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := Listen(ctx, Options{Addr: "127.0.0.1:0", Token: tok, Host: newHost(t), Repo: repo, Sessions: sessions})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve()
-	defer func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		srv.Shutdown(sctx)
-	}()
-	e := &env{srv: srv, token: tok}
+	e := startServer(t, Options{Repo: repo, Sessions: sessions})
 	get := func(path string) *http.Response { return e.do(t, req{path: path}) }
 	post := func(path string, body []byte) *http.Response {
 		return e.do(t, req{method: http.MethodPost, path: path, body: bytes.NewReader(body), length: int64(len(body))})

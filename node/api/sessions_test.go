@@ -1,11 +1,9 @@
 package api
 
 import (
-	"context"
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/blockmrs/blockmrs/keyshare"
 	"github.com/blockmrs/blockmrs/protocol"
@@ -30,24 +28,8 @@ func TestSessions(t *testing.T) {
 	}
 	sessions := keyshare.NewSessions(repo)
 	defer sessions.Close()
-	tok, err := LoadOrCreateToken(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := Listen(ctx, Options{Addr: "127.0.0.1:0", Token: tok, Host: newHost(t), Accounts: repo, Sessions: sessions})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve()
-	defer func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		srv.Shutdown(sctx)
-	}()
-	e := &env{srv: srv, token: tok}
-	post := func(path, body string) *http.Response {
-		return e.do(t, req{method: http.MethodPost, path: path, body: strings.NewReader(body), length: int64(len(body)), header: map[string]string{"Content-Type": "application/json"}})
-	}
+	e := startServer(t, Options{Accounts: repo, Sessions: sessions})
+	post := func(path, body string) *http.Response { return e.postJSON(t, path, body) }
 
 	var list Sessions
 	decode(t, e.do(t, req{path: "/api/v1/sessions"}), http.StatusOK, &list)

@@ -28,11 +28,7 @@ func (s *Server) readers(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out, err := ops.RecordReaders(r.Context(), s.opts.Repo, me.ID, r.PathValue("cid"))
-	if err != nil {
-		s.opError(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, out)
+	s.reply(w, http.StatusOK, out, err)
 }
 
 func (s *Server) grant(w http.ResponseWriter, r *http.Request) {
@@ -45,11 +41,7 @@ func (s *Server) grant(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out, err := ops.Grant(r.Context(), s.opts.Repo, k, req)
-	if err != nil {
-		s.opError(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, out)
+	s.reply(w, http.StatusOK, out, err)
 }
 
 func (s *Server) revoke(w http.ResponseWriter, r *http.Request) {
@@ -62,11 +54,7 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out, err := ops.Revoke(r.Context(), s.opts.Repo, k, req)
-	if err != nil {
-		s.opError(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, out)
+	s.reply(w, http.StatusOK, out, err)
 }
 
 func (s *Server) listRequests(w http.ResponseWriter, r *http.Request) {
@@ -83,11 +71,7 @@ func (s *Server) listRequests(w http.ResponseWriter, r *http.Request) {
 		account = me.ID
 	}
 	out, err := ops.Requests(r.Context(), s.opts.Repo, account)
-	if err != nil {
-		s.opError(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, out)
+	s.reply(w, http.StatusOK, out, err)
 }
 
 func (s *Server) sendRequest(w http.ResponseWriter, r *http.Request) {

@@ -20,22 +20,7 @@ func serve(t *testing.T, repo *keyshare.Repo, kick func()) *env {
 	t.Helper()
 	sessions := keyshare.NewSessions(repo)
 	t.Cleanup(sessions.Close)
-	tok, err := LoadOrCreateToken(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := Listen(t.Context(), Options{Addr: "127.0.0.1:0", Token: tok, Host: newHost(t), Repo: repo, Sessions: sessions,
-		RequestsKick: kick})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve()
-	t.Cleanup(func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		srv.Shutdown(sctx)
-	})
-	return &env{srv: srv, token: tok}
+	return startServer(t, Options{Repo: repo, Sessions: sessions, RequestsKick: kick})
 }
 
 func openRepo(t *testing.T) *keyshare.Repo {

@@ -31,8 +31,9 @@ func invalidf(format string, args ...any) error {
 	return &invalidError{msg: fmt.Sprintf(format, args...)}
 }
 
-// ErrForbidden wraps an act the acting account may not do (granting a
-// record it is not the subject of, say).
+// ErrForbidden wraps an act the acting account may not do under the
+// access rules (granting or hiding a record it is not the subject of,
+// reading one it has no key for).
 var ErrForbidden = errors.New("not allowed")
 
 // conflictError is a conflict with what exists: its message alone,

@@ -17,17 +17,13 @@ import (
 	"github.com/blockmrs/blockmrs/protocol"
 )
 
-// ErrNotAllowed wraps a refusal by the access rules: the acting account
-// may not do this to this record (the API answers 403).
-var ErrNotAllowed = errors.New("not allowed")
-
 // refusal is an error the access rules gave: its message alone, matching
-// ErrNotAllowed and what it wraps.
+// ErrForbidden and what it wraps.
 type refusal struct{ err error }
 
 func (e *refusal) Error() string        { return e.err.Error() }
 func (e *refusal) Unwrap() error        { return e.err }
-func (e *refusal) Is(target error) bool { return target == ErrNotAllowed }
+func (e *refusal) Is(target error) bool { return target == ErrForbidden }
 
 // MaxQuery bounds a records list's free-text query, in bytes.
 const MaxQuery = 256
@@ -254,7 +250,7 @@ func MayRead(ctx context.Context, repo *keyshare.Repo, c cid.Cid, id protocol.Ac
 // OpenRecord decrypts record c for keys' account: its envelope and its
 // content, which the caller reads to EOF (age authenticates as it goes)
 // and closes. An unknown record matches ErrNotFound; one the account may
-// not read, ErrNotAllowed and keyshare.ErrNoAccess.
+// not read, ErrForbidden and keyshare.ErrNoAccess.
 func OpenRecord(ctx context.Context, repo *keyshare.Repo, keys *keyshare.Keys, c cid.Cid) (*protocol.Envelope, io.ReadCloser, error) {
 	if _, err := knownRecord(ctx, repo, c, keys.ID); err != nil {
 		return nil, nil, err
