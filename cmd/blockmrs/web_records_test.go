@@ -53,7 +53,7 @@ func TestWebAppRecordsInChromium(t *testing.T) {
 	evalIn[bool](t, b, `document.querySelector("#passphrase").value = "", true`)
 	b.do(t, "right passphrase",
 		chromedp.SendKeys(chromedp.CSS("#passphrase"), pass+"\r"),
-		chromedp.WaitVisible(chromedp.CSS("#records-part")),
+		chromedp.WaitVisible(chromedp.CSS("#screen-records")),
 		chromedp.WaitVisible(chromedp.CSS("#records-empty")))
 	if got := b.text(t, "#records-empty"); !strings.Contains(got, "No records") {
 		t.Fatalf("empty list says %q", got)

@@ -7,6 +7,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"net/http"
 	"net/url"
@@ -176,10 +177,11 @@ func TestWebAppInChromium(t *testing.T) {
 	if !strings.HasPrefix(link, d.api+"/login?code=") {
 		t.Fatalf("open --print: %q", link)
 	}
-	b.do(t, "follow the login link", chromedp.Navigate(link), chromedp.WaitVisible(chromedp.CSS("#screen-home")))
+	b.do(t, "follow the login link", chromedp.Navigate(link), chromedp.WaitVisible(chromedp.CSS("#screen-records")))
 	if loc := evalIn[string](t, b, "location.pathname"); loc != "/" {
 		t.Fatalf("landed on %q", loc)
 	}
+	b.do(t, "account page", chromedp.Click(chromedp.CSS(`#nav a[data-page=account]`)), chromedp.WaitVisible(chromedp.CSS("#screen-account")))
 	if got := b.text(t, "#accounts .name"); got != hostile {
 		t.Fatalf("account name shown as %q, want %q", got, hostile)
 	}
@@ -240,10 +242,40 @@ func TestWebAppInChromium(t *testing.T) {
 	}
 	b.screenshot(t, "4-no-account")
 
+	// Create it in the page: passphrases that differ are caught in the
+	// page, then the account exists, is unlocked and shows its records.
+	b.do(t, "create: passphrases differ",
+		chromedp.SendKeys(chromedp.CSS("#create-name"), "Sam Newcomer"),
+		chromedp.SendKeys(chromedp.CSS("#create-pass"), "a long passphrase"),
+		chromedp.SendKeys(chromedp.CSS("#create-pass2"), "another one"),
+		chromedp.Click(chromedp.CSS("#create-button")),
+		chromedp.WaitVisible(chromedp.CSS("#create-error")))
+	if got := b.text(t, "#create-error"); !strings.Contains(got, "differ") {
+		t.Fatalf("differing passphrases: %q", got)
+	}
+	evalIn[bool](t, b, `document.querySelector("#create-pass2").value = "", true`)
+	b.do(t, "create",
+		chromedp.SendKeys(chromedp.CSS("#create-pass2"), "a long passphrase"),
+		chromedp.Click(chromedp.CSS("#create-button")),
+		chromedp.WaitVisible(chromedp.CSS("#records-empty")))
+	var accts struct {
+		Accounts []struct {
+			Name      string `json:"name"`
+			Encrypted bool   `json:"encrypted"`
+		} `json:"accounts"`
+	}
+	if err := json.Unmarshal([]byte(fresh.ok("accounts", "--json")), &accts); err != nil {
+		t.Fatal(err)
+	}
+	if len(accts.Accounts) != 1 || accts.Accounts[0].Name != "Sam Newcomer" || !accts.Accounts[0].Encrypted {
+		t.Fatalf("after the form the fresh node has %+v", accts.Accounts)
+	}
+	b.screenshot(t, "5-created")
+
 	// Outside the browser: the headers, and a foreign Origin refused even
 	// with a valid cookie.
 	cookie := ck.Name + "=" + ck.Value
-	for _, p := range []string{"/", "/app.js", "/app.css", "/login?code=x"} {
+	for _, p := range []string{"/", "/main.js", "/core.js", "/app.css", "/login?code=x"} {
 		resp := httpGet(t, d.api+p, nil)
 		if got := resp.Header.Get("Content-Security-Policy"); got != web.CSP {
 			t.Errorf("%s: CSP %q", p, got)

@@ -47,7 +47,7 @@ func (e *env) loginCookie(t *testing.T) (cookie, link string) {
 // the Host and Origin checks.
 func TestWebAppServed(t *testing.T) {
 	e := newEnv(t)
-	for path, ctype := range map[string]string{"/": "text/html", "/app.js": "text/javascript", "/app.css": "text/css"} {
+	for path, ctype := range map[string]string{"/": "text/html", "/main.js": "text/javascript", "/records.js": "text/javascript", "/app.css": "text/css"} {
 		resp := e.do(t, req{path: path, token: ptr("")})
 		body, _ := io.ReadAll(resp.Body)
 		if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), ctype) || len(body) == 0 {

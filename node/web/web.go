@@ -1,5 +1,5 @@
 // Package web is the node's own web app (DESIGN decision 13): a static
-// page, one script and one style sheet, embedded in the binary and served
+// page, its script modules and one style sheet, embedded in the binary and served
 // by the local API server (node/api) on its loopback address, plus the
 // one-time login links and cookie sessions that let a browser in.
 //
@@ -49,12 +49,25 @@ func Headers(h http.Header) {
 //go:embed app
 var appFS embed.FS
 
-// assets maps each served path to its file in app/ and its content type.
-var assets = map[string]struct{ file, ctype string }{
-	"/":        {"index.html", "text/html; charset=utf-8"},
-	"/app.js":  {"app.js", "text/javascript; charset=utf-8"},
-	"/app.css": {"app.css", "text/css; charset=utf-8"},
-}
+// assets maps each served path to its file in app/ and its content
+// type: "/" is index.html, and every script and style sheet in app/ is
+// served under its own name (a page of the app is one more module).
+var assets = func() map[string]struct{ file, ctype string } {
+	m := map[string]struct{ file, ctype string }{"/": {"index.html", "text/html; charset=utf-8"}}
+	files, err := fs.ReadDir(appFS, "app")
+	if err != nil { // cannot happen: embedded
+		panic(err)
+	}
+	for _, f := range files {
+		switch path.Ext(f.Name()) {
+		case ".js":
+			m["/"+f.Name()] = struct{ file, ctype string }{f.Name(), "text/javascript; charset=utf-8"}
+		case ".css":
+			m["/"+f.Name()] = struct{ file, ctype string }{f.Name(), "text/css; charset=utf-8"}
+		}
+	}
+	return m
+}()
 
 // IsApp reports whether path is one of the app's pages or assets, or the
 // login path: the paths Handler serves.

@@ -1,0 +1,267 @@
+// core.js: what every page of the BlockMRS web app shares. Plain ES
+// modules, no build step, no libraries.
+//
+// Rules for every page: data reaches the page through textContent (el,
+// cell), never innerHTML, so names and record contents can never become
+// markup; api() is the one way to talk to the node; a page is a
+// <section id="screen-NAME"> in index.html plus a module that calls
+// page(NAME, render) and is imported by main.js. The URL's hash names the
+// page and its argument: #/record/CID shows page "record" with "CID".
+
+// state is what the pages share: the node's identity (GET /api/v1/id)
+// and the acting account.
+export const state = {
+  id: null,
+  // me is the acting account (an entry of id.accounts), or null.
+  me: null,
+};
+
+// withAccount adds the acting account to an API path, so that every
+// call acts as the account chosen in the account picker.
+export function withAccount(path) {
+  if (!state.me || !state.me.id) {
+    return path;
+  }
+  const sep = path.indexOf("?") >= 0 ? "&" : "?";
+  return path + sep + "account=" + encodeURIComponent(state.me.id);
+}
+
+// api calls the node's API as the acting account with the session
+// cookie; requests other than GET carry the CSRF header the server
+// requires. It resolves to the JSON body, or rejects with an Error whose
+// status is the HTTP status and whose message is the server's one line.
+export async function api(method, path, body) {
+  const opts = { method: method, credentials: "same-origin", headers: {} };
+  if (method !== "GET" && method !== "HEAD") {
+    opts.headers["X-BlockMRS-CSRF"] = "1";
+  }
+  if (body !== undefined) {
+    opts.headers["Content-Type"] = "application/json";
+    opts.body = JSON.stringify(body);
+  }
+  let resp;
+  try {
+    resp = await fetch(withAccount(path), opts);
+  } catch (e) {
+    const err = new Error("The node did not answer: is the daemon still running?");
+    err.status = 0;
+    throw err;
+  }
+  let data = null;
+  try {
+    data = await resp.json();
+  } catch (e) {
+    data = null;
+  }
+  if (!resp.ok) {
+    const err = new Error((data && data.error) || ("HTTP " + resp.status));
+    err.status = resp.status;
+    throw err;
+  }
+  return data;
+}
+
+export function $(id) {
+  return document.getElementById(id);
+}
+
+// el makes an element holding text (as text, never as markup).
+export function el(tag, text, cls) {
+  const e = document.createElement(tag);
+  if (text !== undefined && text !== null) {
+    e.textContent = text;
+  }
+  if (cls) {
+    e.className = cls;
+  }
+  return e;
+}
+
+// cell makes a table cell holding text, labelled for the narrow layout.
+export function cell(label, text, cls) {
+  const td = el("td", text, cls);
+  td.dataset.label = label;
+  return td;
+}
+
+// button makes a button that runs fn when clicked, disabled while fn's
+// promise runs.
+export function button(text, cls, fn) {
+  const b = el("button", text, cls);
+  b.type = "button";
+  b.addEventListener("click", async function () {
+    b.disabled = true;
+    try {
+      await fn();
+    } finally {
+      b.disabled = false;
+    }
+  });
+  return b;
+}
+
+// shortID shortens an account ID to its start and end.
+export function shortID(id) {
+  if (!id) {
+    return "";
+  }
+  return id.length > 14 ? id.slice(0, 6) + "…" + id.slice(-6) : id;
+}
+
+// who names an account: "you" for the acting account, else the name
+// known for it, else its short ID.
+export function who(id) {
+  if (!id) {
+    return "";
+  }
+  if (state.me && id === state.me.id) {
+    return "you";
+  }
+  for (const a of (state.id && state.id.accounts) || []) {
+    if (a.id === id && a.name) {
+      return a.name;
+    }
+  }
+  return shortID(id);
+}
+
+export function formatDate(s) {
+  if (!s) {
+    return "";
+  }
+  const d = new Date(s);
+  if (isNaN(d.getTime())) {
+    return s;
+  }
+  const pad = function (n) { return String(n).padStart(2, "0"); };
+  return d.getFullYear() + "-" + pad(d.getMonth() + 1) + "-" + pad(d.getDate()) +
+    " " + pad(d.getHours()) + ":" + pad(d.getMinutes());
+}
+
+// show hides every screen but the one named, and marks its nav link.
+export function show(name) {
+  $("loading").hidden = true;
+  for (const s of document.querySelectorAll("main > section")) {
+    s.hidden = s.id !== "screen-" + name;
+  }
+  for (const a of document.querySelectorAll("#nav a")) {
+    if (a.dataset.page === name) {
+      a.setAttribute("aria-current", "page");
+    } else {
+      a.removeAttribute("aria-current");
+    }
+  }
+  document.body.dataset.screen = name;
+}
+
+// pages maps a page's name to its render function.
+const pages = new Map();
+
+// page registers a page: render(arg) fills and shows its screen (it
+// calls show(name)); arg is the hash's part after the name, decoded.
+export function page(name, render) {
+  pages.set(name, render);
+}
+
+// go shows the page the hash names (e.g. "#/record/CID").
+export function go(hash) {
+  if (location.hash !== hash) {
+    location.hash = hash; // hashchange renders it
+    return;
+  }
+  return route();
+}
+
+// lockedHandler is what to do when the API says the account is locked
+// (set by main.js: show the unlock screen).
+let lockedHandler = null;
+
+export function onLocked(fn) {
+  lockedHandler = fn;
+}
+
+// failed reports an error of a page: 423 goes to the unlock screen,
+// anything else into the page's error line (an element with role=alert).
+export function failed(line, e) {
+  if (e && e.status === 423 && lockedHandler) {
+    lockedHandler();
+    return;
+  }
+  if (line) {
+    line.textContent = e.message || String(e);
+    line.hidden = false;
+  }
+}
+
+// current is the page shown, and its argument.
+export const current = { name: "", arg: "" };
+
+// route renders the page the hash names; the default page is records.
+export async function route() {
+  const m = /^#\/([a-z-]+)(?:\/(.*))?$/.exec(location.hash);
+  let name = m ? m[1] : "records";
+  let arg = m && m[2] ? decodeURIComponent(m[2]) : "";
+  if (!pages.has(name)) {
+    name = "records";
+    arg = "";
+  }
+  current.name = name;
+  current.arg = arg;
+  try {
+    await pages.get(name)(arg);
+  } catch (e) {
+    if (e && e.status === 423 && lockedHandler) {
+      lockedHandler();
+      return;
+    }
+    $("error-text").textContent = e.message || String(e);
+    show("error");
+  }
+}
+
+// listeners of live events, by event name (chain, request, resync).
+const listeners = new Map();
+
+// onLive calls fn(data) for every live event of that name from the
+// node's event stream (GET /api/v1/events). A "resync" event (events
+// were dropped) reaches every listener with data null.
+export function onLive(name, fn) {
+  if (!listeners.has(name)) {
+    listeners.set(name, []);
+  }
+  listeners.get(name).push(fn);
+}
+
+function dispatch(name, data) {
+  for (const fn of listeners.get(name) || []) {
+    try {
+      fn(data);
+    } catch (e) {
+      console.warn("live " + name + ": " + e);
+    }
+  }
+}
+
+// live opens the event stream; EventSource reconnects by itself.
+export function live() {
+  if (typeof EventSource === "undefined") {
+    return;
+  }
+  const es = new EventSource("/api/v1/events", { withCredentials: true });
+  for (const name of ["chain", "request"]) {
+    es.addEventListener(name, function (ev) {
+      let data = null;
+      try {
+        data = JSON.parse(ev.data);
+      } catch (e) {
+        return;
+      }
+      dispatch(name, data);
+    });
+  }
+  es.addEventListener("resync", function () {
+    for (const name of listeners.keys()) {
+      dispatch(name, null);
+    }
+  });
+}
