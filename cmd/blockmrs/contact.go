@@ -10,6 +10,7 @@ import (
 
 	"github.com/blockmrs/blockmrs/keyshare"
 	"github.com/blockmrs/blockmrs/node/ops"
+	"github.com/blockmrs/blockmrs/store"
 )
 
 var contactCmd = &command{name: "contact", summary: "add a contact from a CAR file (contact add), list contacts (contact ls)", run: runContact}
@@ -45,7 +46,8 @@ Contact add imports a CAR file (- reads stdin) holding other accounts'
 chains: a profile from 'blockmrs id --export' or a full 'blockmrs export'.
 Everything is verified before anything is stored: a bad signature, a
 broken link, a fork or a truncated file rejects the whole file and leaves
-the repo as it was. It prints the accounts it added or advanced.
+the repo as it was. It prints the accounts it added or advanced; with
+--json, what POST /api/v1/contacts/import answers for the same file.
 
 Given a node's ADDRESS (a multiaddr ending in /p2p/PEER_ID, as 'blockmrs
 id' shows it on that node) and the ID of an ACCOUNT hosted there, the
@@ -70,7 +72,26 @@ blockmrs contact add /ip4/192.0.2.7/tcp/4001/p2p/12D3KooWNode... 12D3KooWAccount
 	if len(pos) > 1 {
 		return usagef("unexpected argument %q", pos[1])
 	}
-	return importAndReport(ctx, f, pos[0], false, 0)
+	return contactFromFile(ctx, f, pos[0])
+}
+
+// contactFromFile imports the profile file name ("-": stdin).
+func contactFromFile(ctx context.Context, f *cmdFlags, name string) error {
+	return f.withRepo(ctx, func(repo *keyshare.Repo) error {
+		in, err := f.openInput(ctx, name)
+		if err != nil {
+			return err
+		}
+		defer in.Close()
+		added, err := ops.ImportContact(ctx, repo, in, 0)
+		if errors.Is(err, store.ErrImportLimit) {
+			return fmt.Errorf("%w; a file this large is a full export: use 'blockmrs import --max-size'", err)
+		}
+		if err != nil {
+			return err
+		}
+		return printContactAdded(ctx, f, repo, added)
+	})
 }
 
 // contactFromNode adds the account a share code names, through the
@@ -92,29 +113,38 @@ func contactFromNode(ctx context.Context, f *cmdFlags, addr, account string) err
 		if err != nil {
 			return err
 		}
-		if f.json {
-			return f.printJSON(added)
-		}
-		names, err := loadNames(ctx, repo)
-		if err != nil {
-			return err
-		}
-		t := f.newTable()
-		for _, a := range added.Added {
-			fmt.Fprintf(t, "added\t%s\t%s\t%s\tseq %d\n", cell(a.Name), a.Role, a.ID, a.Seq)
-		}
-		for _, a := range added.Updated {
-			fmt.Fprintf(t, "updated\t%s\t%s\t%s\tseq %d\n", cell(a.Name), a.Role, a.ID, a.Seq)
-		}
-		for _, id := range added.Unchanged {
-			fmt.Fprintf(t, "unchanged\t%s\t\t%s\t\n", cell(names.of(id)), id)
-		}
-		if err := t.Flush(); err != nil {
-			return err
-		}
-		fmt.Fprintf(f.out(), "%d new chain block(s)\n", added.NewBlocks)
-		return nil
+		return printContactAdded(ctx, f, repo, added)
 	})
+}
+
+// printContactAdded prints what a contact add changed: with --json the
+// API's answer, else a line per account.
+func printContactAdded(ctx context.Context, f *cmdFlags, repo *keyshare.Repo, added ops.ContactAdded) error {
+	if f.json {
+		return f.printJSON(added)
+	}
+	names, err := loadNames(ctx, repo)
+	if err != nil {
+		return err
+	}
+	t := f.newTable()
+	for _, a := range added.Added {
+		fmt.Fprintf(t, "added\t%s\t%s\t%s\tseq %d\n", cell(a.Name), a.Role, a.ID, a.Seq)
+	}
+	for _, a := range added.Updated {
+		fmt.Fprintf(t, "updated\t%s\t%s\t%s\tseq %d\n", cell(a.Name), a.Role, a.ID, a.Seq)
+	}
+	for _, id := range added.Unchanged {
+		fmt.Fprintf(t, "unchanged\t%s\t\t%s\t\n", cell(names.of(id)), id)
+	}
+	if err := t.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintf(f.out(), "%d new chain block(s)\n", added.NewBlocks)
+	if added.Skipped > 0 {
+		fmt.Fprintf(f.out(), "skipped %d blocks not reachable from the roots (%d bytes, not stored)\n", added.Skipped, added.SkippedBytes)
+	}
+	return nil
 }
 
 func runContactLs(ctx context.Context, args []string) error {

@@ -20,16 +20,25 @@ writes the account's profile (the first block of its chain) as a CAR file
 that others add with 'blockmrs contact add'; it holds public keys only.
 While a daemon runs it also prints the node's peer ID and addresses and
 the command with which a contact adds this account over the network.
+With --share --qr it prints that share code as a QR code made of text
+(light squares drawn, for a terminal with a dark background), then the
+share code itself: a contact's phone reads it from the screen (GET
+/api/v1/share-code.png is the same code as an image).
 With --json it prints what GET /api/v1/id answers. Nothing here needs
 the passphrase.`, `
 blockmrs id
 blockmrs id --export alice.car
+blockmrs id --share --qr
 blockmrs contact add --repo /tmp/clinic $(blockmrs id --share)`)
 	f.withAccount()
 	export := f.String("export", "", "write the profile CAR to `FILE` (- for stdout)")
 	share := f.Bool("share", false, "print only what a contact passes to 'blockmrs contact add': the node's address and the account ID (needs a running daemon)")
+	qr := f.Bool("qr", false, "with --share: print the share code as a QR code too")
 	if _, err := f.parseArgs(args, false); err != nil {
 		return err
+	}
+	if *qr && (!*share || f.json || *export != "") {
+		return usagef("--qr goes with --share alone (not --json or --export)")
 	}
 	if *export == "-" && f.json {
 		return usagef("--json and --export - both want stdout")
@@ -42,6 +51,9 @@ blockmrs contact add --repo /tmp/clinic $(blockmrs id --share)`)
 			if *export == "-" {
 				return nil
 			}
+		}
+		if *qr {
+			return printShareQR(ctx, f, repo, info)
 		}
 		// With a daemon running, the node's addresses and the share code
 		// a contact adds this account with (blockmrs contact add ADDRESS ID).
@@ -87,4 +99,19 @@ blockmrs contact add --repo /tmp/clinic $(blockmrs id --share)`)
 			return nil
 		})
 	})
+}
+
+// printShareQR prints the account's share code as a text QR code (light
+// modules drawn as blocks), then as text.
+func printShareQR(ctx context.Context, f *cmdFlags, repo *keyshare.Repo, info keyshare.AccountInfo) error {
+	q, err := ops.ShareCodeQR(ctx, repo, daemonHost(ctx), ops.IDArgs{Account: info.ID})
+	if errors.Is(err, ops.ErrNoNode) {
+		return errors.New("--share needs a running daemon listening on an address")
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprint(f.out(), q.Code.ToSmallString(false))
+	fmt.Fprintln(f.out(), q.Text)
+	return nil
 }

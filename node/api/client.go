@@ -155,15 +155,31 @@ func (c *Client) AddContact(ctx context.Context, req AddContactRequest) (Contact
 	return v, c.call(ctx, http.MethodPost, "/api/v1/contacts", req, &v)
 }
 
-// call sends a request (with body, when not nil, as JSON) and decodes the
-// JSON answer into v, or turns the API's one-line JSON error into an
-// error.
+// ImportContact calls POST /api/v1/contacts/import with a profile file
+// (a CAR, as 'blockmrs id --export' writes it).
+func (c *Client) ImportContact(ctx context.Context, car io.Reader) (ContactAdded, error) {
+	var v ContactAdded
+	return v, c.call(ctx, http.MethodPost, contactImportPath, rawBody{car, "application/vnd.ipld.car"}, &v)
+}
+
+// rawBody is a request body sent as it is, not as JSON.
+type rawBody struct {
+	r           io.Reader
+	contentType string
+}
+
+// call sends a request (with body, when not nil, as JSON, or as it is
+// for a rawBody) and decodes the JSON answer into v, or turns the API's
+// one-line JSON error into an error.
 func (c *Client) call(ctx context.Context, method, path string, body, v any) error {
 	if err := c.checkServer(ctx); err != nil {
 		return err
 	}
 	var rd io.Reader
-	if body != nil {
+	contentType := "application/json"
+	if raw, ok := body.(rawBody); ok {
+		rd, contentType = raw.r, raw.contentType
+	} else if body != nil {
 		data, err := json.Marshal(body)
 		if err != nil {
 			return fmt.Errorf("api %s: %w", path, err)
@@ -176,7 +192,7 @@ func (c *Client) call(ctx context.Context, method, path string, body, v any) err
 	}
 	req.Header.Set("Authorization", "Bearer "+c.token)
 	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Content-Type", contentType)
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {

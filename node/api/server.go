@@ -31,8 +31,10 @@
 //     neither credential: 401.
 //  5. Size: a body over MaxBody bytes is refused with 413 (except on
 //     POST /api/v1/exec, whose body streams a command's stdin after a
-//     header line of at most MaxExecHeader bytes, and POST
-//     /api/v1/records, whose body is the record's content).
+//     header line of at most MaxExecHeader bytes, POST /api/v1/records,
+//     whose body is the record's content, and POST
+//     /api/v1/contacts/import, whose profile file may be up to
+//     ops.MaxContactFile bytes).
 //
 // GET /api/v1/proof is the one endpoint that needs no token: with it a
 // client checks that the server holds the token before sending it (see
@@ -195,6 +197,8 @@ func Listen(ctx context.Context, opts Options) (*Server, error) {
 		"/api/v1/id":              {http.MethodGet: s.id},
 		"/api/v1/accounts":        {http.MethodGet: s.listAccounts, http.MethodPost: s.createAccount},
 		"/api/v1/contacts":        {http.MethodGet: s.listContacts, http.MethodPost: s.addContact},
+		contactImportPath:         {http.MethodPost: s.importContact},
+		shareCodePNGPath:          {http.MethodGet: s.shareCodePNG},
 		"/api/v1/peers":           {http.MethodGet: s.peers},
 		"/api/v1/openapi.yaml":    {http.MethodGet: s.openapi},
 		execPath:                  {http.MethodPost: s.exec},
@@ -313,8 +317,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	// exec streams stdin (it bounds its header line itself); a record
-	// upload's body is the record, which the store checks.
-	if r.URL.Path != execPath && !(r.URL.Path == recordsPath && r.Method == http.MethodPost) {
+	// upload's body is the record, which the store checks; a contact's
+	// profile file has its own limit (ops.MaxContactFile).
+	if r.URL.Path != execPath && !(r.URL.Path == recordsPath && r.Method == http.MethodPost) && r.URL.Path != contactImportPath {
 		if r.ContentLength > MaxBody {
 			writeError(w, http.StatusRequestEntityTooLarge, "request body of %d bytes is over the %d-byte limit", r.ContentLength, MaxBody)
 			return

@@ -3,6 +3,7 @@ package ops
 import (
 	"context"
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -84,6 +85,11 @@ type ContactAdded struct {
 	Unchanged []protocol.AccountID `json:"unchanged,omitempty"`
 	// NewBlocks counts the chain blocks stored.
 	NewBlocks int `json:"new_chain_blocks"`
+	// Skipped counts the blocks of an imported file not reachable from
+	// its roots, which were not stored; SkippedBytes is their size.
+	// Absent when there were none (always, over the network).
+	Skipped      int   `json:"skipped_blocks,omitempty"`
+	SkippedBytes int64 `json:"skipped_bytes,omitempty"`
 }
 
 // AddContact dials the node the share code names and asks it for the
@@ -99,19 +105,35 @@ func AddContact(ctx context.Context, repo AccountLister, profiles Profiles, args
 	if profiles == nil {
 		return ContactAdded{}, fmt.Errorf("add a contact from the network: %w", ErrNoNode)
 	}
-	before, err := repo.Accounts(ctx)
+	known, err := knownAccounts(ctx, repo)
 	if err != nil {
-		return ContactAdded{}, fmt.Errorf("list accounts: %w", err)
-	}
-	known := map[protocol.AccountID]bool{}
-	for _, a := range before {
-		known[a.ID] = true
+		return ContactAdded{}, err
 	}
 	res, err := profiles.Profile(ctx, code.Node, code.Account)
 	if err != nil {
 		return ContactAdded{}, fmt.Errorf("add contact %s: %w", code.Account, err)
 	}
-	out := ContactAdded{Added: []Account{}, Updated: []Account{}, Unchanged: res.Unchanged, NewBlocks: res.NewBlocks}
+	return contactAdded(known, res), nil
+}
+
+// knownAccounts returns the set of account IDs repo knows now.
+func knownAccounts(ctx context.Context, repo AccountLister) (map[protocol.AccountID]bool, error) {
+	before, err := repo.Accounts(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list accounts: %w", err)
+	}
+	known := make(map[protocol.AccountID]bool, len(before))
+	for _, a := range before {
+		known[a.ID] = true
+	}
+	return known, nil
+}
+
+// contactAdded sorts what an import brought into new and advanced
+// accounts; known holds the accounts known before it.
+func contactAdded(known map[protocol.AccountID]bool, res *keyshare.ImportResult) ContactAdded {
+	out := ContactAdded{Added: []Account{}, Updated: []Account{}, Unchanged: res.Unchanged, NewBlocks: res.NewBlocks,
+		Skipped: res.Skipped, SkippedBytes: res.SkippedBytes}
 	for _, a := range res.Accounts {
 		if known[a.ID] {
 			out.Updated = append(out.Updated, AccountOf(a))
@@ -119,5 +141,34 @@ func AddContact(ctx context.Context, repo AccountLister, profiles Profiles, args
 			out.Added = append(out.Added, AccountOf(a))
 		}
 	}
-	return out, nil
+	return out
+}
+
+// MaxContactFile bounds the profile file the API's contact upload (POST
+// /api/v1/contacts/import) takes, in bytes: a profile is one small chain
+// block, and a full export's chains are far below this; a larger export
+// is for 'blockmrs import'.
+const MaxContactFile = 16 << 20
+
+// ImportContact imports a CAR file holding other accounts' chains (a
+// profile from 'blockmrs id --export', or a full 'blockmrs export'), of
+// at most maxSize block bytes (0: the store's default limit). Every block
+// is verified before anything is stored: a bad signature, a broken link,
+// a fork or a truncated file rejects the whole file (ErrInvalid) and
+// leaves the repo as it was.
+func ImportContact(ctx context.Context, repo *keyshare.Repo, car io.Reader, maxSize int64) (ContactAdded, error) {
+	known, err := knownAccounts(ctx, repo)
+	if err != nil {
+		return ContactAdded{}, err
+	}
+	res, err := repo.ImportCARLimit(ctx, car, maxSize)
+	if err != nil {
+		if ctx.Err() != nil {
+			return ContactAdded{}, fmt.Errorf("profile file: %w", ctx.Err())
+		}
+		// The file's fault (malformed, forged, forked, over the limit or
+		// cut short); the cause stays matchable (store.ErrImportLimit).
+		return ContactAdded{}, &invalidCause{what: "profile file", err: err}
+	}
+	return contactAdded(known, res), nil
 }

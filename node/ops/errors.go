@@ -31,6 +31,17 @@ func invalidf(format string, args ...any) error {
 	return &invalidError{msg: fmt.Sprintf(format, args...)}
 }
 
+// invalidCause is refused input that keeps its cause for errors.As and
+// errors.Is (store.ErrImportLimit, say), matching ErrInvalid too.
+type invalidCause struct {
+	what string
+	err  error
+}
+
+func (e *invalidCause) Error() string        { return e.what + ": " + e.err.Error() }
+func (e *invalidCause) Is(target error) bool { return target == ErrInvalid }
+func (e *invalidCause) Unwrap() error        { return e.err }
+
 // ErrForbidden wraps an act the acting account may not do under the
 // access rules (granting or hiding a record it is not the subject of,
 // reading one it has no key for).
