@@ -168,7 +168,7 @@ func ImportContact(ctx context.Context, repo *keyshare.Repo, car io.Reader, maxS
 		}
 		// The file's fault (malformed, forged, forked, over the limit or
 		// cut short); the cause stays matchable (store.ErrImportLimit).
-		return ContactAdded{}, &invalidCause{what: "profile file", err: err}
+		return ContactAdded{}, &invalidCause{what: "profile file", err: err, hint: "want a .car file from 'blockmrs id --export'"}
 	}
 	return contactAdded(known, res), nil
 }

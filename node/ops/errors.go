@@ -36,9 +36,15 @@ func invalidf(format string, args ...any) error {
 type invalidCause struct {
 	what string
 	err  error
+	hint string // what to do, if set
 }
 
-func (e *invalidCause) Error() string        { return e.what + ": " + e.err.Error() }
+func (e *invalidCause) Error() string {
+	if e.hint != "" {
+		return e.what + ": " + e.err.Error() + " (" + e.hint + ")"
+	}
+	return e.what + ": " + e.err.Error()
+}
 func (e *invalidCause) Is(target error) bool { return target == ErrInvalid }
 func (e *invalidCause) Unwrap() error        { return e.err }
 

@@ -28,14 +28,19 @@ export function withAccount(path) {
 
 // api calls the node's API as the acting account with the session
 // cookie; requests other than GET carry the CSRF header the server
-// requires. It resolves to the JSON body, or rejects with an Error whose
-// status is the HTTP status and whose message is the server's one line.
+// requires. body is sent as JSON, or as it is when it is a Blob (a File:
+// its type, else application/octet-stream). It resolves to the JSON
+// body, or rejects with an Error whose status is the HTTP status and
+// whose message is the server's one line.
 export async function api(method, path, body) {
   const opts = { method: method, credentials: "same-origin", headers: {} };
   if (method !== "GET" && method !== "HEAD") {
     opts.headers["X-BlockMRS-CSRF"] = "1";
   }
-  if (body !== undefined) {
+  if (body instanceof Blob) {
+    opts.headers["Content-Type"] = body.type || "application/octet-stream";
+    opts.body = body;
+  } else if (body !== undefined) {
     opts.headers["Content-Type"] = "application/json";
     opts.body = JSON.stringify(body);
   }

@@ -4,6 +4,8 @@
 import { $, api, el, failed, live, onLocked, route, show, state } from "./core.js";
 import "./records.js";
 import "./account.js";
+import "./contacts.js";
+import { refreshBadge } from "./requests.js";
 
 // pick makes account the acting one and remembers it for this tab.
 function pick(account) {
@@ -90,6 +92,7 @@ async function start() {
   $("account-picker").addEventListener("change", function () {
     const a = (state.id.accounts || []).find(function (x) { return x.id === $("account-picker").value; });
     pick(a || null);
+    refreshBadge();
     route();
   });
   onLocked(showUnlock);
@@ -113,6 +116,7 @@ async function start() {
   $("nav").hidden = false;
   window.addEventListener("hashchange", route);
   live();
+  refreshBadge();
   await route();
 }
 
