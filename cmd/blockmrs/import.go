@@ -67,10 +67,10 @@ func parseSize(s string) (int64, error) {
 	return n << sh, nil
 }
 
-// importAndReport is import and contact add: it imports the CAR file name
-// ("-": stdin) holding at most maxSize block bytes (0: the default), with
-// ack acknowledges the new records about the acting
-// account, and prints what changed. A failed acknowledgement is reported
+// importAndReport is import (contact add FILE runs ops.ImportContact): it
+// imports the CAR file name ("-": stdin) holding at most maxSize block
+// bytes (0: the default), with ack acknowledges the new records about the
+// acting account, and prints what changed. A failed acknowledgement is reported
 // after the summary.
 func importAndReport(ctx context.Context, f *cmdFlags, name string, ack bool, maxSize int64) error {
 	return f.withRepo(ctx, func(repo *keyshare.Repo) error {

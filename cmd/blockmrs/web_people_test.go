@@ -147,6 +147,18 @@ func TestWebAppPeopleInChromium(t *testing.T) {
 	}
 	cb.screenshot(t, "clinician-1-contacts")
 
+	// A file that is no profile: the node's one line, nothing added.
+	junk := writeTemp(t, "junk.car", []byte("not a profile"))
+	pb.do(t, "upload junk",
+		chromedp.SetUploadFiles(chromedp.CSS("#contact-file"), []string{junk}),
+		chromedp.Click(chromedp.CSS("#contact-file-button")),
+		chromedp.Poll[chromedp.Void](`document.querySelector("#contact-status").classList.contains("error")`))
+	if got := pb.text(t, "#contact-status"); !strings.Contains(got, "profile file") {
+		t.Fatalf("junk upload says %q", got)
+	}
+	if n := evalIn[int](t, pb, `document.querySelectorAll("#contacts-body tr").length`); n != 0 {
+		t.Fatalf("%d contacts after a junk upload", n)
+	}
 	// She adds him from his profile file; his name is markup, shown as
 	// text.
 	profile := filepath.Join(t.TempDir(), "dr.car")
@@ -163,15 +175,6 @@ func TestWebAppPeopleInChromium(t *testing.T) {
 	}
 	if imgs := evalIn[int](t, pb, "document.images.length"); imgs != 1 {
 		t.Fatalf("%d images on the patient's contacts page, want the QR code alone", imgs)
-	}
-	// A file that is no profile: the node's one line, nothing added.
-	junk := writeTemp(t, "junk.car", []byte("not a profile"))
-	pb.do(t, "upload junk",
-		chromedp.SetUploadFiles(chromedp.CSS("#contact-file"), []string{junk}),
-		chromedp.Click(chromedp.CSS("#contact-file-button")),
-		chromedp.Poll[chromedp.Void](`document.querySelector("#contact-status").classList.contains("error")`))
-	if got := pb.text(t, "#contact-status"); !strings.Contains(got, "profile file") {
-		t.Fatalf("junk upload says %q", got)
 	}
 	pb.screenshot(t, "patient-2-contacts-added")
 	pb.narrow(t, "patient-3-contacts-390px")
@@ -346,12 +349,12 @@ func TestWebAppPeopleInChromium(t *testing.T) {
 		}
 	}
 	if *updateScreenshots {
-		for _, name := range []string{"patient-1-contacts", "patient-5-inbox"} {
+		for name, doc := range map[string]string{"patient-4-badge": "web-contacts.png", "patient-5-inbox": "web-requests.png"} {
 			data, err := os.ReadFile(filepath.Join(pb.dir, name+".png"))
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := os.WriteFile(filepath.Join("..", "..", "docs", "screenshots", "web-"+name+".png"), data, 0o644); err != nil {
+			if err := os.WriteFile(filepath.Join("..", "..", "docs", "screenshots", doc), data, 0o644); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -19,14 +19,15 @@ function renderShare(id) {
   $("share").hidden = code === "";
   $("share-code").textContent = code;
   $("share-status").textContent = "";
-  const img = $("share-qr");
+  // The QR code is made by the node from the same share code.
+  const box = $("share-qr-box");
+  box.replaceChildren();
   if (code) {
-    // The image is made by the node from the same share code.
+    const img = el("img");
+    img.id = "share-qr";
+    img.alt = "QR code of your share code";
     img.src = withAccount("/api/v1/share-code.png");
-    img.hidden = false;
-  } else {
-    img.removeAttribute("src");
-    img.hidden = true;
+    box.append(img);
   }
 }
 
