@@ -59,8 +59,11 @@ func TestAccountsAndAdd(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("add note: %+v", r)
 	}
-	var l []listed
-	n.json(&l, "ls", "--account", "alice", "--json")
+	var ls struct {
+		Records []listed `json:"records"`
+	}
+	n.json(&ls, "ls", "--account", "alice", "--json")
+	l := ls.Records
 	if len(l) != 1 || l[0].Title != "BP" || l[0].Media != "text/plain; charset=utf-8" || l[0].Kind != "note" {
 		t.Fatalf("ls: %+v", l)
 	}
