@@ -30,6 +30,9 @@ func TestAccountsAndAdd(t *testing.T) {
 	if !accts[1].Default || accts[1].ID != clinic {
 		t.Fatalf("accounts after --set-default: %+v", accts)
 	}
+	if r := n.fail(1, "accounts", "--set-default", "nobody"); !strings.Contains(r.stderr, `no account named "nobody"`) {
+		t.Fatalf("--set-default nobody: %q", r.stderr)
+	}
 	if !strings.Contains(n.ok("id"), clinic) || !strings.Contains(n.ok("id", "--account", "alice"), alice) {
 		t.Fatal("id does not follow the default or --account")
 	}

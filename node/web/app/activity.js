@@ -1,7 +1,7 @@
 // activity.js: the activity page (#/activity): the acting account's
 // chain log (GET /api/v1/log), newest first, one readable line per entry:
 // when, what, by whom, and the block that holds it.
-import { $, api, cell, el, failed, formatDate, onLive, page, shortID, show, state, who } from "./core.js";
+import { $, api, cell, el, failed, formatDate, onMyChain, page, shortID, show, state, who } from "./core.js";
 
 // pageSize is how many entries (whole blocks) one page asks for.
 const pageSize = 50;
@@ -87,7 +87,7 @@ function nodeName(e) {
   c.title = e.peer_id;
   const parts = [];
   if (e.name) {
-    parts.push("“" + e.name + "” ");
+    parts.push(el("q", e.name, "name"), " ");
   }
   parts.push(c);
   if (state.id && e.peer_id === state.id.peer_id) {
@@ -104,7 +104,7 @@ function describe(e) {
   const party = e.party ? who(e.party) : "";
   switch (e.type) {
     case "profile":
-      parts.push(e.seq === 0 ? "created the account “" + e.name + "”" : "updated the profile: “" + e.name + "”");
+      parts.push(e.seq === 0 ? "created the account " : "updated the profile: ", el("q", e.name, "name"));
       break;
     case "record":
       if (e.party === e.account) {
@@ -254,14 +254,7 @@ let wired = false;
 page("activity", async function () {
   if (!wired) {
     wired = true;
-    onLive("chain", function (data) {
-      if (document.body.dataset.screen !== "activity" || !state.me) {
-        return;
-      }
-      // data null is a resync: something may have changed.
-      if (data && !(data.accounts || []).includes(state.me.id)) {
-        return;
-      }
+    onMyChain("activity", function () {
       render().catch(function (e) { failed($("activity-error"), e); });
     });
   }

@@ -2,7 +2,7 @@
 // account declares on its chain (GET /api/v1/devices), declaring a
 // replica (POST /api/v1/devices) and withdrawing a device or replica
 // (POST /api/v1/devices/remove).
-import { $, api, button, cell, el, failed, onLive, page, shortID, show, state } from "./core.js";
+import { $, api, button, cell, el, failed, onMyChain, page, shortID, show, state } from "./core.js";
 
 // field makes a labelled input in a div.
 function field(id, label, attrs) {
@@ -90,8 +90,8 @@ function build() {
     el("h2", "Withdrawing"),
     el("p", "Withdrawing signs, on your chain, that the node no longer acts for you or keeps your " +
       "copies. Every node that sees your chain then stops serving it your records and your " +
-      "chain on its next request. It does not erase what that node already holds: copies it " +
-      "fetched while declared stay there. Withdrawing this node means other nodes stop " +
+      "chain on its next request. It cannot erase what that node already holds: copies it " +
+      "fetched while declared may stay there. Withdrawing this node means other nodes stop " +
       "sending it your records and requests.", "hint"),
     status);
 }
@@ -216,13 +216,7 @@ let wired = false;
 page("devices", async function () {
   if (!wired) {
     wired = true;
-    onLive("chain", function (data) {
-      if (document.body.dataset.screen !== "devices" || !state.me) {
-        return;
-      }
-      if (data && !(data.accounts || []).includes(state.me.id)) {
-        return;
-      }
+    onMyChain("devices", function () {
       api("GET", "/api/v1/devices").then(renderList).catch(function (e) { failed($("devices-error"), e); });
     });
   }
