@@ -11,7 +11,8 @@ import (
 	"github.com/blockmrs/blockmrs/protocol"
 )
 
-// LogEntry is one chain entry, for people to read.
+// LogEntry is one chain entry, for people to read: a summary line and,
+// for the entry types this version knows, the facts it names.
 type LogEntry struct {
 	Account  protocol.AccountID `json:"account"`
 	Seq      uint64             `json:"seq"`
@@ -21,23 +22,66 @@ type LogEntry struct {
 	Type     string             `json:"type"`
 	Critical bool               `json:"critical,omitempty"`
 	Summary  string             `json:"summary"`
+	// Records are the record CIDs the entry names (record, grant,
+	// revoke, hide, unhide, ack).
+	Records []string `json:"records,omitempty"`
+	// Party is the other account the entry names: a record's subject, a
+	// grant's grantee, a revocation's former reader, an acknowledged
+	// record's author.
+	Party protocol.AccountID `json:"party,omitempty"`
+	// Expires is a grant's expiry, if it has one.
+	Expires *time.Time `json:"expires,omitempty"`
+	// PeerID, Replica and Removed describe a device entry: the node, a
+	// replica rather than a device, a withdrawal rather than a
+	// declaration.
+	PeerID  string `json:"peer_id,omitempty"`
+	Replica bool   `json:"replica,omitempty"`
+	Removed bool   `json:"removed,omitempty"`
+	// Name is a profile's name or a device's label.
+	Name string `json:"name,omitempty"`
 }
 
 // Log returns every entry of account id's chain, oldest first.
 func (r *Repo) Log(ctx context.Context, id protocol.AccountID) ([]LogEntry, error) {
+	return r.LogPage(ctx, id, 0, 0)
+}
+
+// LogPage returns entries of account id's chain, oldest first: those of
+// the blocks before sequence number before (0: up to the head), and of
+// those only the newest blocks that hold at least limit entries (0: all
+// of them). A block's entries are never split, so the next older page is
+// LogPage(ctx, id, first.Seq, limit), first being the oldest entry
+// returned, until an entry of block 0 is.
+func (r *Repo) LogPage(ctx context.Context, id protocol.AccountID, before uint64, limit int) ([]LogEntry, error) {
 	st, err := r.state(ctx, id)
 	if err != nil {
 		return nil, err
 	}
 	var blocks []*protocol.Block
 	var cids []cid.Cid
-	for c := st.head(); ; {
+	c := st.head()
+	if before > 0 {
+		if before > st.Seq {
+			before = st.Seq + 1
+		}
+		var ok bool
+		if c, ok, err = r.blockAt(ctx, id, before-1); err != nil {
+			return nil, err
+		} else if !ok {
+			return nil, fmt.Errorf("%s: no chain block %d", id, before-1)
+		}
+	} else if !c.Defined() {
+		return nil, nil
+	}
+	n := 0
+	for {
 		b, err := r.readBlock(ctx, c)
 		if err != nil {
 			return nil, err
 		}
 		blocks, cids = append(blocks, b), append(cids, c)
-		if b.Prev == nil {
+		n += len(b.Entries)
+		if b.Prev == nil || (limit > 0 && n >= limit) {
 			break
 		}
 		c = b.Prev.Cid
@@ -47,11 +91,53 @@ func (r *Repo) Log(ctx context.Context, id protocol.AccountID) ([]LogEntry, erro
 	for i := len(blocks) - 1; i >= 0; i-- {
 		b := blocks[i]
 		for j, e := range b.Entries {
-			out = append(out, LogEntry{Account: id, Seq: b.Seq, Block: cids[i].String(), Index: j,
-				Time: time.UnixMilli(b.Time).UTC(), Type: e.Type, Critical: e.Critical, Summary: summarize(e, names)})
+			le := LogEntry{Account: id, Seq: b.Seq, Block: cids[i].String(), Index: j,
+				Time: time.UnixMilli(b.Time).UTC(), Type: e.Type, Critical: e.Critical, Summary: summarize(e, names)}
+			entryFacts(&le, e)
+			out = append(out, le)
 		}
 	}
 	return out, nil
+}
+
+// entryFacts fills in what entry e names, for an entry type this version knows.
+func entryFacts(le *LogEntry, e protocol.Entry) {
+	switch b := e.Body.(type) {
+	case *protocol.Profile:
+		le.Name = b.Name
+	case *protocol.Record:
+		le.Records = []string{b.Record.String()}
+		le.Party = protocol.AccountIDFromKey(b.Subject)
+	case *protocol.Grant:
+		for _, k := range b.Keys {
+			le.Records = append(le.Records, k.Record.String())
+		}
+		le.Party = protocol.AccountIDFromKey(b.To)
+		if b.Expires != 0 {
+			t := time.UnixMilli(b.Expires).UTC()
+			le.Expires = &t
+		}
+	case *protocol.Revoke:
+		le.Records = linkStrings(b.Records)
+		le.Party = protocol.AccountIDFromKey(b.From)
+	case *protocol.Hide:
+		le.Records = linkStrings(b.Records)
+	case *protocol.Unhide:
+		le.Records = linkStrings(b.Records)
+	case *protocol.Device:
+		le.PeerID, le.Replica, le.Removed, le.Name = b.PeerID(), b.Replica, b.Remove, b.Name
+	case *protocol.Ack:
+		le.Records = []string{b.Record.String()}
+		le.Party = protocol.AccountIDFromKey(b.Author)
+	}
+}
+
+func linkStrings(ls []protocol.Link) []string {
+	s := make([]string, len(ls))
+	for i, l := range ls {
+		s[i] = l.String()
+	}
+	return s
 }
 
 // nameCache returns a function naming accounts for display.
@@ -124,9 +210,5 @@ func summarize(e protocol.Entry, name func([]byte) string) string {
 }
 
 func joinLinks(ls []protocol.Link) string {
-	s := make([]string, len(ls))
-	for i, l := range ls {
-		s[i] = l.String()
-	}
-	return strings.Join(s, ", ")
+	return strings.Join(linkStrings(ls), ", ")
 }

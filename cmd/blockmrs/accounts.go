@@ -15,9 +15,9 @@ func runAccounts(ctx context.Context, args []string) error {
 	f := newFlags("accounts", "[flags]", `
 Accounts lists the accounts whose keys this repo holds, marking the
 default one (used when --account is not given) with *. With --set-default
-it first makes another local account the default. Contacts are listed by
-'blockmrs contact ls'. With --json it prints what GET /api/v1/accounts
-answers.`, `
+it first makes another local account the default (as POST
+/api/v1/accounts/default does). Contacts are listed by 'blockmrs contact
+ls'. With --json it prints what GET /api/v1/accounts answers.`, `
 blockmrs accounts
 blockmrs accounts --set-default "Dr Jones"`)
 	setDefault := f.String("set-default", "", "make this local `ACCOUNT` (NAME, ID or ID suffix) the default")
@@ -25,16 +25,13 @@ blockmrs accounts --set-default "Dr Jones"`)
 		return err
 	}
 	return f.withRepo(ctx, func(repo *keyshare.Repo) error {
+		var local ops.AccountList
+		var err error
 		if *setDefault != "" {
-			info, err := resolveLocal(ctx, repo, *setDefault)
-			if err != nil {
-				return err
-			}
-			if err := repo.SetDefault(ctx, info.ID); err != nil {
-				return err
-			}
+			local, err = ops.SetDefault(ctx, repo, ops.DefaultRequest{Account: *setDefault})
+		} else {
+			local, err = ops.Accounts(ctx, repo)
 		}
-		local, err := ops.Accounts(ctx, repo)
 		if err != nil {
 			return err
 		}

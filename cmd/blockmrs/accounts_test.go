@@ -30,6 +30,9 @@ func TestAccountsAndAdd(t *testing.T) {
 	if !accts[1].Default || accts[1].ID != clinic {
 		t.Fatalf("accounts after --set-default: %+v", accts)
 	}
+	if r := n.fail(1, "accounts", "--set-default", "nobody"); !strings.Contains(r.stderr, `no account named "nobody"`) {
+		t.Fatalf("--set-default nobody: %q", r.stderr)
+	}
 	if !strings.Contains(n.ok("id"), clinic) || !strings.Contains(n.ok("id", "--account", "alice"), alice) {
 		t.Fatal("id does not follow the default or --account")
 	}
@@ -59,8 +62,11 @@ func TestAccountsAndAdd(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("add note: %+v", r)
 	}
-	var l []listed
-	n.json(&l, "ls", "--account", "alice", "--json")
+	var ls struct {
+		Records []listed `json:"records"`
+	}
+	n.json(&ls, "ls", "--account", "alice", "--json")
+	l := ls.Records
 	if len(l) != 1 || l[0].Title != "BP" || l[0].Media != "text/plain; charset=utf-8" || l[0].Kind != "note" {
 		t.Fatalf("ls: %+v", l)
 	}

@@ -85,11 +85,13 @@ func TestDaemon(t *testing.T) {
 		t.Fatalf("with token: %d %s", resp.StatusCode, body)
 	}
 
-	var peers []struct {
-		ID string `json:"id"`
+	var peers struct {
+		Peers []struct {
+			ID string `json:"id"`
+		} `json:"peers"`
 	}
 	n.json(&peers, "peers", "--json") // through the API
-	if len(peers) != 0 {
+	if len(peers.Peers) != 0 {
 		t.Fatalf("peers of a lone daemon: %+v", peers)
 	}
 

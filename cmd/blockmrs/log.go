@@ -17,10 +17,17 @@ Log prints every entry of an account's signed chain, oldest first, one per
 line: sequence number, time, entry type (profile, record, grant, revoke,
 hide, unhide, ack) and a summary. It shows the acting account's chain, or
 with an ACCOUNT argument (NAME, ID or ID suffix) the chain of any account
-the repo knows, contacts included. It needs no passphrase.`, `
+the repo knows, contacts included. It needs no passphrase. --limit shows
+only the newest blocks (at least that many entries, a block never
+split); --before SEQ only the blocks before block SEQ, so
+'--before S --limit N', S the first SEQ printed, is the next older page.
+With --json it prints what GET /api/v1/log answers.`, `
 blockmrs log
-blockmrs log "Dr Jones"`)
+blockmrs log "Dr Jones"
+blockmrs log --limit 20`)
 	f.withAccount()
+	limit := f.Int("limit", 0, fmt.Sprintf("show only the newest blocks holding at least `N` entries (at most %d; 0: all)", ops.MaxLogLimit))
+	before := f.Uint64("before", 0, "show only the blocks before block `SEQ`")
 	pos, err := f.parseOptionalArg(args)
 	if err != nil {
 		return err
@@ -39,7 +46,7 @@ blockmrs log "Dr Jones"`)
 		if err != nil {
 			return err
 		}
-		entries, err := ops.Log(ctx, repo, ops.LogArgs{Account: string(who.ID)})
+		entries, err := ops.Log(ctx, repo, ops.LogArgs{Account: string(who.ID), Before: *before, Limit: *limit})
 		if err != nil {
 			return err
 		}

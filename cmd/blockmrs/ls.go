@@ -8,6 +8,7 @@ import (
 
 	"github.com/blockmrs/blockmrs/keyshare"
 	"github.com/blockmrs/blockmrs/node/ops"
+	"github.com/blockmrs/blockmrs/protocol"
 )
 
 var lsCmd = &command{name: "ls", summary: "list the records the account can read", run: runLs}
@@ -19,23 +20,28 @@ about it, those it wrote and those granted to it, with their titles (read
 from the encrypted envelopes, so it needs the keys), author, subject,
 creation date, status and readers. Hidden records are left out unless
 --all is given; --all also lists records the account could read before
-(status revoked or expired).`, `
+(status revoked or expired); --kind and --q keep only records of a kind
+or whose title holds some text. With --json it prints what GET
+/api/v1/records answers: {"records": [...]}.`, `
 blockmrs ls
-blockmrs ls --all --json`)
+blockmrs ls --all --json
+blockmrs ls --kind fhir --q glucose`)
 	f.withAccount()
 	all := f.Bool("all", false, "also list hidden, revoked and expired records")
+	kind := f.String("kind", "", "list only records of this `KIND` (file, fhir, note)")
+	query := f.String("q", "", "list only records whose title holds this `TEXT` (ignoring case)")
 	if _, err := f.parseArgs(args, false); err != nil {
 		return err
 	}
 	return f.withKeys(ctx, func(repo *keyshare.Repo, keys *keyshare.Keys) error {
-		res, err := ops.Records(ctx, repo, keys, ops.ListRecords{All: *all})
+		res, err := ops.Records(ctx, repo, keys, ops.ListRecords{All: *all, Kind: protocol.Kind(*kind), Query: *query})
 		if err != nil {
 			return err
 		}
-		// --json prints the rows (an array), as GET /api/v1/records's
-		// "records".
+		// --json prints the operation's result, the body of GET
+		// /api/v1/records.
 		list := res.Records
-		return f.printTable(list, func(t io.Writer) error {
+		return f.printTable(res, func(t io.Writer) error {
 			nm, err := loadNames(ctx, repo)
 			if err != nil {
 				return err

@@ -35,9 +35,9 @@ func init() {
 	commands = []*command{
 		initCmd, idCmd, accountsCmd, contactCmd,
 		addCmd, lsCmd, getCmd,
-		grantCmd, revokeCmd, hideCmd, unhideCmd, requestCmd, requestsCmd, approveCmd, denyCmd,
+		grantCmd, revokeCmd, readersCmd, hideCmd, unhideCmd, requestCmd, requestsCmd, approveCmd, denyCmd,
 		verifyCmd, logCmd, keyCmd, catCmd,
-		exportCmd, importCmd, gcCmd, deviceCmd, replicaCmd, daemonCmd, peersCmd, unlockCmd, lockCmd, openCmd, versionCmd,
+		exportCmd, importCmd, gcCmd, deviceCmd, replicaCmd, daemonCmd, peersCmd, unlockCmd, lockCmd, sessionsCmd, openCmd, versionCmd,
 	}
 }
 

@@ -184,7 +184,7 @@ func (n *node) verifyOK(args ...string) string {
 	return out
 }
 
-// listed is what the tests read from 'ls --json'.
+// listed is what the tests read from a row of 'ls --json'.
 type listed struct {
 	CID      link   `json:"cid"`
 	Known    bool   `json:"known"`
@@ -205,10 +205,12 @@ type listed struct {
 
 func (n *node) ls(args ...string) map[string]listed {
 	n.t.Helper()
-	var l []listed
+	var l struct {
+		Records []listed `json:"records"`
+	}
 	n.json(&l, append([]string{"ls", "--json"}, args...)...)
 	out := map[string]listed{}
-	for _, x := range l {
+	for _, x := range l.Records {
 		out[x.CID] = x
 	}
 	return out

@@ -15,7 +15,8 @@ func runPeers(ctx context.Context, args []string) error {
 	f := newFlags("peers", "[flags]", `
 Peers asks the daemon running for this repo (through its local API) which
 libp2p peers it is connected to, and prints their peer IDs and addresses.
-It needs a running daemon.`, `
+It needs a running daemon. With --json it prints what GET /api/v1/peers
+answers: {"peers": [...]}.`, `
 blockmrs peers`)
 	if _, err := f.parseArgs(args, false); err != nil {
 		return err
@@ -31,7 +32,8 @@ blockmrs peers`)
 	if p.Peers == nil {
 		p.Peers = []api.Peer{}
 	}
-	return f.printTable(p.Peers, func(t io.Writer) error {
+	// --json prints what GET /api/v1/peers answers.
+	return f.printTable(p, func(t io.Writer) error {
 		fmt.Fprintln(t, "PEER ID\tADDRESSES")
 		for _, peer := range p.Peers {
 			fmt.Fprintf(t, "%s\t%s\n", peer.ID, strings.Join(peer.Addrs, " "))

@@ -38,7 +38,7 @@ func TestRecordsThroughCLIAndAPI(t *testing.T) {
 	if len(rows.Records) != 2 {
 		t.Fatalf("API rows %d", len(rows.Records))
 	}
-	sameJSON(t, "ls", p.ok("ls", "--json"), rows.Records)
+	sameJSON(t, "ls", p.ok("ls", "--json"), rows)
 
 	var hid struct {
 		Block string `json:"block"`
@@ -50,11 +50,11 @@ func TestRecordsThroughCLIAndAPI(t *testing.T) {
 	if rows, err = pc.Records(ctx, "Pat", ops.ListRecords{}); err != nil || len(rows.Records) != 1 {
 		t.Fatalf("after hide: %d rows, %v", len(rows.Records), err)
 	}
-	sameJSON(t, "ls after hide", p.ok("ls", "--json"), rows.Records)
+	sameJSON(t, "ls after hide", p.ok("ls", "--json"), rows)
 	if rows, err = pc.Records(ctx, "", ops.ListRecords{All: true}); err != nil || len(rows.Records) != 2 {
 		t.Fatalf("--all after hide: %d rows, %v", len(rows.Records), err)
 	}
-	sameJSON(t, "ls --all after hide", p.ok("ls", "--all", "--json"), rows.Records)
+	sameJSON(t, "ls --all after hide", p.ok("ls", "--all", "--json"), rows)
 	// The text output still has its columns.
 	if out := p.ok("ls", "--all"); !strings.HasPrefix(out, "CID\tTITLE") && !strings.HasPrefix(out, "CID ") {
 		t.Fatalf("ls text %q", out)

@@ -12,6 +12,7 @@ import (
 	"github.com/ipfs/go-cid"
 
 	"github.com/blockmrs/blockmrs/keyshare"
+	"github.com/blockmrs/blockmrs/node/ops"
 )
 
 var verifyCmd = &command{name: "verify", summary: "check every chain, the access index and a record's chain of custody", run: runVerify}
@@ -31,7 +32,8 @@ whom it is about, every block of its content hash-checked against the
 CID, who may read it and by which entry, who was revoked; when the acting
 account may read the record its keys are unlocked and the content is
 decrypted and authenticated too. It exits with status 1 when anything is
-wrong.`, `
+wrong. With --json it prints the report as data; of one record, what GET
+/api/v1/records/{cid}/verify answers.`, `
 blockmrs verify
 blockmrs verify --chains
 blockmrs verify bafybeib...`)
@@ -74,7 +76,12 @@ func verifyRepo(ctx context.Context, f *cmdFlags, repo *keyshare.Repo, c cid.Cid
 	}
 	problems := collectProblems(rep)
 	if f.json {
-		if err := f.printJSON(rep); err != nil {
+		// Of one record, what GET /api/v1/records/{cid}/verify answers.
+		var v any = rep
+		if c.Defined() {
+			v = ops.CustodyOf(rep)
+		}
+		if err := f.printJSON(v); err != nil {
 			return err
 		}
 	} else {

@@ -35,6 +35,28 @@ func (s *Server) createAccount(w http.ResponseWriter, r *http.Request) {
 	s.reply(w, http.StatusCreated, out, err)
 }
 
+// DefaultRequest is the body of POST /api/v1/accounts/default.
+type DefaultRequest = ops.DefaultRequest
+
+func (s *Server) setDefault(w http.ResponseWriter, r *http.Request) {
+	if s.opts.Repo == nil {
+		writeError(w, http.StatusNotImplemented, "this server has no repo")
+		return
+	}
+	var req DefaultRequest
+	if !decodeJSON(w, r, &req) {
+		return
+	}
+	out, err := ops.SetDefault(r.Context(), s.opts.Repo, req)
+	s.reply(w, http.StatusOK, out, err)
+}
+
+// SetDefault calls POST /api/v1/accounts/default.
+func (c *Client) SetDefault(ctx context.Context, req DefaultRequest) (AccountList, error) {
+	var v AccountList
+	return v, c.call(ctx, http.MethodPost, "/api/v1/accounts/default", req, &v)
+}
+
 func (s *Server) listContacts(w http.ResponseWriter, r *http.Request) {
 	out, err := ops.Contacts(r.Context(), s.opts.Accounts)
 	s.reply(w, http.StatusOK, out, err)

@@ -97,6 +97,30 @@ func TestAccountsAndContacts(t *testing.T) {
 	wantError(t, e.do(t, req{path: "/api/v1/id?account=" + string(stranger.ID)}), http.StatusNotFound, "not a local account")
 	wantError(t, e.do(t, req{path: "/api/v1/id?account=nobody"}), http.StatusBadRequest, "account")
 
+	// The default account: Sam, by name, then back to Pat by ID suffix;
+	// a contact, an unknown account and bad bodies are refused.
+	list = AccountList{} // (decoding into it would keep omitted fields)
+	decode(t, post("/api/v1/accounts/default", `{"account":"sam jones"}`), http.StatusOK, &list)
+	if len(list.Accounts) != 2 || list.Accounts[1].ID != sam.ID || !list.Accounts[1].Default || list.Accounts[0].Default {
+		t.Fatalf("after making Sam the default: %+v", list)
+	}
+	if want, _ := ops.Accounts(ctx, repo); !equalJSON(t, list, want) {
+		t.Fatal("POST /api/v1/accounts/default does not answer ops.Accounts")
+	}
+	decode(t, e.do(t, req{path: "/api/v1/id"}), http.StatusOK, &id)
+	if id.Account == nil || id.Account.ID != sam.ID {
+		t.Fatalf("identity after the default changed: %+v", id.Account)
+	}
+	list = AccountList{}
+	decode(t, post("/api/v1/accounts/default", `{"account":"`+string(pat.ID[len(pat.ID)-8:])+`"}`), http.StatusOK, &list)
+	if !list.Accounts[0].Default || list.Accounts[1].Default {
+		t.Fatalf("after making Pat the default again: %+v", list)
+	}
+	wantError(t, post("/api/v1/accounts/default", `{"account":"nobody"}`), http.StatusNotFound, "no account named")
+	wantError(t, post("/api/v1/accounts/default", `{"account":""}`), http.StatusBadRequest, "account: empty")
+	wantError(t, post("/api/v1/accounts/default", `{"account":"Pat","x":1}`), http.StatusBadRequest, "unknown field")
+	wantError(t, e.do(t, req{path: "/api/v1/accounts/default"}), http.StatusMethodNotAllowed, "POST")
+
 	// Bad new accounts.
 	for _, c := range []struct {
 		body   string
@@ -153,6 +177,7 @@ func TestAccountsNotProvided(t *testing.T) {
 	}
 	wantError(t, post("/api/v1/accounts", `{"name":"Eve","role":"patient","passphrase":""}`), http.StatusNotImplemented, "cannot create")
 	wantError(t, post("/api/v1/contacts", `{"share_code":"x y"}`), http.StatusNotImplemented, "cannot add contacts")
+	wantError(t, post("/api/v1/accounts/default", `{"account":"x"}`), http.StatusNotImplemented, "no repo")
 	var list AccountList
 	decode(t, e.do(t, req{path: "/api/v1/contacts"}), http.StatusOK, &list)
 	if len(list.Accounts) != 1 || list.Accounts[0].ID != e.contact {

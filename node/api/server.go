@@ -223,6 +223,7 @@ func Listen(ctx context.Context, opts Options) (*Server, error) {
 		"/api/v1/devices":               {http.MethodGet: s.listDevices, http.MethodPost: s.declareDevice},
 		"/api/v1/devices/remove":        {http.MethodPost: s.withdrawDevice},
 		"/api/v1/log":                   {http.MethodGet: s.chainLog},
+		"/api/v1/accounts/default":      {http.MethodPost: s.setDefault},
 	}
 	if opts.Repo != nil {
 		s.unhookChain = opts.Repo.OnChainChange(s.chainChanged)

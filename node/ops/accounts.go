@@ -2,6 +2,7 @@ package ops
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -179,4 +180,33 @@ func ThisDevice(id string) keyshare.DeviceInfo {
 		name = "this node"
 	}
 	return keyshare.DeviceInfo{PeerID: id, Name: name}
+}
+
+// DefaultRequest is the argument of SetDefault.
+type DefaultRequest struct {
+	// Account is the local account (ID, name or ID suffix) to make the
+	// default: the one commands and endpoints act as when no account is
+	// given.
+	Account string `json:"account"`
+}
+
+// SetDefault makes a local account the repo's default and returns the
+// local accounts as Accounts lists them afterwards. A contact (an account
+// whose keys the repo does not hold) is ErrInvalid, an unknown account
+// ErrNotFound.
+func SetDefault(ctx context.Context, repo *keyshare.Repo, req DefaultRequest) (AccountList, error) {
+	if req.Account == "" {
+		return AccountList{}, invalidf("account: empty")
+	}
+	info, err := repo.Resolve(ctx, req.Account, true)
+	if errors.Is(err, keyshare.ErrUnknownAccount) {
+		return AccountList{}, fmt.Errorf("account: this repo has no account named %q: %w", truncate(req.Account), ErrNotFound)
+	}
+	if err != nil {
+		return AccountList{}, invalidf("account: %v", err)
+	}
+	if err := repo.SetDefault(ctx, info.ID); err != nil {
+		return AccountList{}, fmt.Errorf("set default account: %w", err)
+	}
+	return Accounts(ctx, repo)
 }

@@ -123,16 +123,31 @@ func declared(a keyshare.AccountInfo, peerID string, replica bool) bool {
 	return false
 }
 
-// LogArgs selects the chain Log shows.
+// MaxLogLimit bounds LogArgs.Limit.
+const MaxLogLimit = 1000
+
+// LogArgs selects the chain Log shows, and which part of it.
 type LogArgs struct {
 	// Account is any account the repo knows (ID, name or ID suffix),
 	// contacts included; empty is the repo's default account.
 	Account string `json:"account,omitempty"`
+	// Before, when not 0, keeps only the entries of blocks with a lower
+	// sequence number: the page before an entry of block Before.
+	Before uint64 `json:"before,omitempty"`
+	// Limit, when not 0, keeps only the newest blocks that hold at least
+	// Limit entries (a block's entries are never split); at most
+	// MaxLogLimit.
+	Limit int `json:"limit,omitempty"`
 }
 
-// Log returns every entry of an account's chain, oldest first
-// (keyshare.Repo.Log).
+// Log returns the entries of an account's chain, oldest first
+// (keyshare.Repo.LogPage): all of them, or the page args select. The
+// oldest entry's seq is the Before of the next older page; a page holding
+// an entry of block 0 is the last.
 func Log(ctx context.Context, repo *keyshare.Repo, args LogArgs) ([]keyshare.LogEntry, error) {
+	if args.Limit < 0 || args.Limit > MaxLogLimit {
+		return nil, invalidf("limit: %d is not between 0 and %d", args.Limit, MaxLogLimit)
+	}
 	info, err := repo.Resolve(ctx, args.Account, args.Account == "")
 	if errors.Is(err, keyshare.ErrUnknownAccount) {
 		return nil, fmt.Errorf("account: %w: %w", ErrNotFound, err)
@@ -140,9 +155,9 @@ func Log(ctx context.Context, repo *keyshare.Repo, args LogArgs) ([]keyshare.Log
 	if err != nil {
 		return nil, invalidf("account: %v", err)
 	}
-	entries, err := repo.Log(ctx, info.ID)
+	entries, err := repo.LogPage(ctx, info.ID, args.Before, args.Limit)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("log of %s: %w", info.ID, err)
 	}
 	if entries == nil {
 		entries = []keyshare.LogEntry{}

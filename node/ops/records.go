@@ -41,8 +41,7 @@ type ListRecords struct {
 
 // RecordList is the result of Records.
 type RecordList struct {
-	// Records are the rows, newest first, as 'blockmrs ls --json' prints
-	// them: a record's access state flattened with its envelope's title,
+	// Records are the rows, newest first: a record's access state flattened with its envelope's title,
 	// kind, media type and file name, and its status.
 	Records []keyshare.Listed `json:"records"`
 }
@@ -278,11 +277,16 @@ func VerifyRecord(ctx context.Context, repo *keyshare.Repo, keys *keyshare.Keys,
 	if err != nil {
 		return Custody{}, fmt.Errorf("verify %s: %w", c, err)
 	}
+	return CustodyOf(rep), nil
+}
+
+// CustodyOf is the Custody a verification of one record reported.
+func CustodyOf(rep *keyshare.VerifyReport) Custody {
 	out := Custody{OK: rep.OK, Record: rep.Record}
 	if out.Record == nil {
 		out.Record = &keyshare.RecordReport{}
 	}
-	return out, nil
+	return out
 }
 
 // Custody is the result of VerifyRecord.

@@ -270,3 +270,17 @@ export function live() {
     }
   });
 }
+
+// onMyChain calls fn() for every chain event that names the acting
+// account (and every resync) while the page named screen is shown.
+export function onMyChain(screen, fn) {
+  onLive("chain", function (data) {
+    if (document.body.dataset.screen !== screen || !state.me) {
+      return;
+    }
+    if (data && !(data.accounts || []).includes(state.me.id)) {
+      return;
+    }
+    fn();
+  });
+}

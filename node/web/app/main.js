@@ -6,6 +6,8 @@ import "./records.js";
 import "./account.js";
 import "./contacts.js";
 import { refreshBadge } from "./requests.js";
+import "./activity.js";
+import "./devices.js";
 
 // pick makes account the acting one and remembers it for this tab.
 function pick(account) {
