@@ -260,16 +260,18 @@ func TestWebAppPeopleInChromium(t *testing.T) {
 		t.Fatalf("inbox state %q", got)
 	}
 	// The grant ends when she said, and covers that record alone.
-	var recs []struct {
-		CID     string `json:"cid"`
-		Readers []struct {
-			Account string    `json:"account"`
-			Expires time.Time `json:"expires"`
-		} `json:"readers"`
+	var list struct {
+		Records []struct {
+			CID     string `json:"cid"`
+			Readers []struct {
+				Account string    `json:"account"`
+				Expires time.Time `json:"expires"`
+			} `json:"readers"`
+		} `json:"records"`
 	}
-	patient.json(&recs, "ls", "--json")
+	patient.json(&list, "ls", "--json")
 	var granted time.Time
-	for _, r := range recs {
+	for _, r := range list.Records {
 		for _, rd := range r.Readers {
 			switch {
 			case rd.Account != clinicID:
