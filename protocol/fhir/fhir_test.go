@@ -56,14 +56,14 @@ func TestPanelObservationsParseBack(t *testing.T) {
 			Category     []struct {
 				Coding []Coding `json:"coding"`
 			} `json:"category"`
-			Effective     string    `json:"effectiveDateTime"`
+			Effective     string `json:"effectiveDateTime"`
 			ValueQuantity *struct {
 				Value  json.Number `json:"value"`
 				Unit   string      `json:"unit"`
 				System string      `json:"system"`
 				Code   string      `json:"code"`
 			} `json:"valueQuantity"`
-			ValueCC       *struct {
+			ValueCC *struct {
 				Coding []Coding `json:"coding"`
 			} `json:"valueCodeableConcept"`
 			Subject struct {
