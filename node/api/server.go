@@ -219,6 +219,7 @@ func Listen(ctx context.Context, opts Options) (*Server, error) {
 		"/api/v1/devices":               {http.MethodGet: s.listDevices, http.MethodPost: s.declareDevice},
 		"/api/v1/devices/remove":        {http.MethodPost: s.withdrawDevice},
 		"/api/v1/log":                   {http.MethodGet: s.chainLog},
+		labsPath:                        {http.MethodGet: s.listLabs, http.MethodPost: s.addLabs},
 	}
 	if opts.Repo != nil {
 		s.unhookChain = opts.Repo.OnChainChange(s.chainChanged)
