@@ -13,17 +13,36 @@ import (
 var labCmd = &command{name: "lab", summary: "write a lab panel for a patient as FHIR Observations (lab add)", run: runLab}
 
 const labHelp = `Usage: blockmrs lab add [flags] --for PATIENT VALUE...
+       blockmrs lab fields [flags]
 
 Lab add writes a lab panel for a patient: one FHIR R4 Observation record
 per value, signed by you. Run 'blockmrs lab add --help' for the fields and
 the flags; 'blockmrs labs' shows the values over time.
+Lab fields lists the panel's fields (--json: their codes, units, bounds).
 
 Example:
   blockmrs lab add --for Pat --date 2026-12-01 fasting-glucose=95 ldl=110
 `
 
 func runLab(ctx context.Context, args []string) error {
-	return runNested(ctx, "lab", labHelp, args, subcommand{[]string{"add"}, runLabAdd})
+	return runNested(ctx, "lab", labHelp, args, subcommand{[]string{"add"}, runLabAdd}, subcommand{[]string{"fields"}, runLabFields})
+}
+
+func runLabFields(ctx context.Context, args []string) error {
+	f := newFlags("lab fields", "[flags]", `
+Lab fields lists the lab panel's fields: the key 'blockmrs lab add' takes,
+the name, the LOINC code and the unit. With --json it prints what GET
+/api/v1/labs/panel answers (bounds and coded answers included).`, `
+blockmrs lab fields`)
+	if _, err := f.parseArgs(args, false); err != nil {
+		return err
+	}
+	f.bind(ctx)
+	if f.json {
+		return f.printJSON(ops.LabFields())
+	}
+	fmt.Fprint(f.out(), labFieldsHelp())
+	return nil
 }
 
 // labFieldsHelp lists the panel's fields for the help text.

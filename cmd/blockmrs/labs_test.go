@@ -26,6 +26,7 @@ func TestLabCommands(t *testing.T) {
 	n.fail(2, "lab", "add", "--for", "Pat", "fasting-glucose")
 	n.fail(2, "lab", "add", "--for", "Pat", "other:=5")
 	n.fail(2, "labs", "a", "b")
+	n.fail(2, "lab", "fields", "extra")
 	if r := n.fail(1, "lab", "add", "--for", "Pat", "pulse=72", "pulse=9000"); !strings.Contains(r.stderr, "pulse: 9000") {
 		t.Fatalf("out-of-range pulse: %q", r.stderr)
 	}
@@ -75,6 +76,14 @@ func TestLabCommands(t *testing.T) {
 			args = append(args, req.Code)
 		}
 		sameJSON(t, "labs "+req.Code, n.ok(args...), fromAPI)
+	}
+	fields, err := c.LabFields(t.Context())
+	if err != nil || len(fields.Fields) != 9 {
+		t.Fatalf("lab fields from the API: %+v %v", fields, err)
+	}
+	sameJSON(t, "lab fields", n.ok("lab", "fields", "--json"), fields)
+	if out := n.ok("lab", "fields"); !strings.Contains(out, "fasting-glucose") || !strings.Contains(out, "8867-4") {
+		t.Fatalf("lab fields:\n%s", out)
 	}
 	var written ops.LabsWritten
 	n.json(&written, "lab", "add", "--json", "--for", patID, "pulse=72")

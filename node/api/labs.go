@@ -8,7 +8,8 @@ import (
 	"github.com/blockmrs/blockmrs/node/ops"
 )
 
-// The lab endpoints: POST /api/v1/labs writes a lab panel (one FHIR
+// The lab endpoints: GET /api/v1/labs/panel lists the lab panel's
+// fields; POST /api/v1/labs writes a lab panel (one FHIR
 // Observation record per value) for a patient; GET /api/v1/labs reads the
 // lab values the acting account can read. The types are the operations'
 // (node/ops).
@@ -17,11 +18,16 @@ import (
 const labsPath = "/api/v1/labs"
 
 type (
-	LabPanel    = ops.LabPanel
-	LabValue    = ops.LabValue
-	LabsWritten = ops.LabsWritten
-	LabTable    = ops.LabTable
+	LabFieldList = ops.LabFieldList
+	LabPanel     = ops.LabPanel
+	LabValue     = ops.LabValue
+	LabsWritten  = ops.LabsWritten
+	LabTable     = ops.LabTable
 )
+
+func (s *Server) labFields(w http.ResponseWriter, r *http.Request) {
+	s.reply(w, http.StatusOK, ops.LabFields(), nil)
+}
 
 func (s *Server) addLabs(w http.ResponseWriter, r *http.Request) {
 	keys, ok := s.keysOf(w, r)
@@ -44,6 +50,12 @@ func (s *Server) listLabs(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	out, err := ops.Labs(r.Context(), s.opts.Repo, keys, ops.ListLabs{Code: q.Get("code"), For: q.Get("for"), Record: q.Get("record")})
 	s.reply(w, http.StatusOK, out, err)
+}
+
+// LabFields calls GET /api/v1/labs/panel.
+func (c *Client) LabFields(ctx context.Context) (LabFieldList, error) {
+	var v LabFieldList
+	return v, c.call(ctx, http.MethodGet, labsPath+"/panel", nil, &v)
 }
 
 // AddLabs calls POST /api/v1/labs acting as account ("" for the default

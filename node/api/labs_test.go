@@ -52,6 +52,11 @@ func TestLabs(t *testing.T) {
 	wantError(t, e.postJSON(t, "/api/v1/labs?account=Sam", `{"for":"Pat","values":[{"test":"pulse","value":"72"}]}`), http.StatusLocked, "locked")
 	wantError(t, e.do(t, req{path: "/api/v1/labs?account=Sam"}), http.StatusLocked, "locked")
 
+	var fields LabFieldList
+	decode(t, e.do(t, req{path: "/api/v1/labs/panel"}), http.StatusOK, &fields)
+	if len(fields.Fields) != 9 || fields.Fields[0].Key != "fasting-glucose" || fields.Fields[3].Answers[0].Text != "A+" {
+		t.Fatalf("panel fields: %+v", fields)
+	}
 	var table LabTable
 	decode(t, e.do(t, req{path: "/api/v1/labs?account=Pat"}), http.StatusOK, &table)
 	if len(table.Values) != 4 || table.Skipped != 0 {

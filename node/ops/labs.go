@@ -19,6 +19,18 @@ import (
 // MaxLabValues bounds the values of one lab panel.
 const MaxLabValues = 64
 
+// LabFieldList is the result of LabFields.
+type LabFieldList struct {
+	// Fields are the lab panel's fields, in the order forms show them.
+	Fields []fhir.Lab `json:"fields"`
+}
+
+// LabFields returns the lab panel's fields (fhir.Labs): their keys,
+// names, LOINC codes, units, bounds and coded answers.
+func LabFields() LabFieldList {
+	return LabFieldList{Fields: slices.Clone(fhir.Labs)}
+}
+
 // LabPanel is the argument of AddLabs: values measured for a patient at
 // one time.
 type LabPanel struct {
