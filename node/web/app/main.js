@@ -4,6 +4,8 @@
 import { $, api, el, failed, live, onLocked, route, show, state } from "./core.js";
 import "./records.js";
 import "./account.js";
+import "./write.js";
+import "./labs.js";
 
 // pick makes account the acting one and remembers it for this tab.
 function pick(account) {
