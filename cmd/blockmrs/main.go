@@ -34,7 +34,7 @@ var commands []*command
 func init() {
 	commands = []*command{
 		initCmd, idCmd, accountsCmd, contactCmd,
-		addCmd, lsCmd, getCmd,
+		addCmd, lsCmd, getCmd, labCmd, labsCmd,
 		grantCmd, revokeCmd, readersCmd, hideCmd, unhideCmd, requestCmd, requestsCmd, approveCmd, denyCmd,
 		verifyCmd, logCmd, keyCmd, catCmd,
 		exportCmd, importCmd, gcCmd, deviceCmd, replicaCmd, daemonCmd, peersCmd, unlockCmd, lockCmd, sessionsCmd, openCmd, versionCmd,

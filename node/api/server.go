@@ -224,6 +224,8 @@ func Listen(ctx context.Context, opts Options) (*Server, error) {
 		"/api/v1/devices/remove":        {http.MethodPost: s.withdrawDevice},
 		"/api/v1/log":                   {http.MethodGet: s.chainLog},
 		"/api/v1/accounts/default":      {http.MethodPost: s.setDefault},
+		labsPath:                        {http.MethodGet: s.listLabs, http.MethodPost: s.addLabs},
+		labsPath + "/panel":             {http.MethodGet: s.labFields},
 	}
 	if opts.Repo != nil {
 		s.unhookChain = opts.Repo.OnChainChange(s.chainChanged)

@@ -8,6 +8,8 @@ import "./contacts.js";
 import { refreshBadge } from "./requests.js";
 import "./activity.js";
 import "./devices.js";
+import "./write.js";
+import "./labs.js";
 
 // pick makes account the acting one and remembers it for this tab.
 function pick(account) {
