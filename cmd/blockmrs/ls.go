@@ -13,28 +13,46 @@ import (
 var lsCmd = &command{name: "ls", summary: "list the records the account can read", run: runLs}
 
 func runLs(ctx context.Context, args []string) error {
-	f := newFlags("ls", "[flags]", `
+	f := newFlags("ls", "[flags] [CID...]", `
 Ls lists the records the acting account can read now, newest first: those
 about it, those it wrote and those granted to it, with their titles (read
 from the encrypted envelopes, so it needs the keys), author, subject,
 creation date, status and readers. Hidden records are left out unless
 --all is given; --all also lists records the account could read before
-(status revoked or expired).`, `
+(status revoked or expired). Given CIDs, it lists just those records,
+whatever their status (the row the web app's record page shows; a record
+the account could never read has status "no access").`, `
 blockmrs ls
-blockmrs ls --all --json`)
+blockmrs ls --all --json
+blockmrs ls bafybeib...`)
 	f.withAccount()
 	all := f.Bool("all", false, "also list hidden, revoked and expired records")
-	if _, err := f.parseArgs(args, false); err != nil {
+	pos, err := f.parseArgs(args, true)
+	if err != nil {
+		return err
+	}
+	cids, err := parseCIDs(pos)
+	if err != nil {
 		return err
 	}
 	return f.withKeys(ctx, func(repo *keyshare.Repo, keys *keyshare.Keys) error {
-		res, err := ops.Records(ctx, repo, keys, ops.ListRecords{All: *all})
-		if err != nil {
-			return err
-		}
 		// --json prints the rows (an array), as GET /api/v1/records's
-		// "records".
-		list := res.Records
+		// "records" (and, for each CID, GET /api/v1/records/{cid}).
+		var list []keyshare.Listed
+		if len(cids) == 0 {
+			res, err := ops.Records(ctx, repo, keys, ops.ListRecords{All: *all})
+			if err != nil {
+				return err
+			}
+			list = res.Records
+		}
+		for _, c := range cids {
+			l, err := ops.Record(ctx, repo, keys, c)
+			if err != nil {
+				return err
+			}
+			list = append(list, l)
+		}
 		return f.printTable(list, func(t io.Writer) error {
 			nm, err := loadNames(ctx, repo)
 			if err != nil {

@@ -81,6 +81,21 @@ func Records(ctx context.Context, repo *keyshare.Repo, keys *keyshare.Keys, req 
 	return out, nil
 }
 
+// Record returns record c's row for keys' account, as Records lists it
+// with All set, and also when Records leaves it out (status "no access",
+// or Error set for a claim that does not open): what a page about one
+// record shows. An unknown record matches ErrNotFound.
+func Record(ctx context.Context, repo *keyshare.Repo, keys *keyshare.Keys, c cid.Cid) (keyshare.Listed, error) {
+	if _, err := knownRecord(ctx, repo, c, keys.ID); err != nil {
+		return keyshare.Listed{}, err
+	}
+	l, err := repo.ListRecord(ctx, keys, c)
+	if err != nil {
+		return keyshare.Listed{}, fmt.Errorf("record %s: %w", c, err)
+	}
+	return l, nil
+}
+
 // NewRecord is the argument of AddRecord (the content comes apart, as a
 // stream).
 type NewRecord struct {
