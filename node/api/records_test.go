@@ -45,6 +45,12 @@ type custody struct {
 		Title     string   `json:"title"`
 		Problems  []string `json:"problems"`
 	} `json:"record"`
+	AuthorChain *struct {
+		Account  string   `json:"account"`
+		Blocks   int      `json:"blocks"`
+		Problems []string `json:"problems"`
+	} `json:"author_chain"`
+	Problems []string `json:"problems"`
 }
 
 // looseDecode decodes a JSON answer without refusing unknown fields.
@@ -157,8 +163,11 @@ func TestRecords(t *testing.T) {
 	looseDecode(t, get("/api/v1/records/"+note.CID+"/verify"), http.StatusOK, &cu)
 	a := cu.Record.Access
 	if !cu.OK || !cu.Record.Decrypted || cu.Record.Blocks == 0 || cu.Record.Title != "Blood test" || a.CID != note.CID || !a.Known ||
-		a.Author != string(pat.ID) || len(a.Readers) == 0 || len(cu.Record.Problems) != 0 {
+		a.Author != string(pat.ID) || len(a.Readers) == 0 || len(cu.Record.Problems) != 0 || cu.Problems == nil || len(cu.Problems) != 0 {
 		t.Fatalf("verify: %+v", cu)
+	}
+	if ac := cu.AuthorChain; ac == nil || ac.Account != string(pat.ID) || ac.Blocks == 0 || len(ac.Problems) != 0 {
+		t.Fatalf("verify: the author's chain %+v", ac)
 	}
 
 	// One record's row: what the list says of it, and hidden ones too.

@@ -293,9 +293,17 @@ func VerifyRecord(ctx context.Context, repo *keyshare.Repo, keys *keyshare.Keys,
 	if err != nil {
 		return Custody{}, fmt.Errorf("verify %s: %w", c, err)
 	}
-	out := Custody{OK: rep.OK, Record: rep.Record}
+	out := Custody{OK: rep.OK, Record: rep.Record, Problems: rep.AllProblems()}
 	if out.Record == nil {
 		out.Record = &keyshare.RecordReport{}
+	}
+	if out.Problems == nil {
+		out.Problems = []string{}
+	}
+	for i := range rep.Chains {
+		if out.Record.Access != nil && rep.Chains[i].Account == out.Record.Access.Author {
+			out.AuthorChain = &rep.Chains[i]
+		}
 	}
 	return out, nil
 }
@@ -308,6 +316,15 @@ type Custody struct {
 	// signing block, subject, readers, revoked and expired readers), its
 	// blocks hash-checked, whether it was decrypted, and its problems.
 	Record *keyshare.RecordReport `json:"record"`
+	// AuthorChain is the re-check of the author's chain, whose block
+	// holds the record entry: its blocks' signatures, links and sequence
+	// numbers (no problems: the signature checks out). Nil when the repo
+	// lacks the chain.
+	AuthorChain *keyshare.ChainReport `json:"author_chain,omitempty"`
+	// Problems lists every problem found, one line each (the record's,
+	// and those of any chain, the index and the access rules): why OK is
+	// false. Empty when OK.
+	Problems []string `json:"problems"`
 }
 
 // HideRecords is the argument of Hide.
