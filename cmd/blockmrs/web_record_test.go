@@ -252,7 +252,8 @@ func TestWebAppRecordInChromium(t *testing.T) {
 	if got := b.text(t, "#verify-fields dd.v-block code"); !strings.HasPrefix(got, "bafy") {
 		t.Fatalf("signing block %q", got)
 	}
-	b.screenshot(t, "7-record-verified")
+	verified := b.screenshot(t, "7-record-verified")
+	docScreenshot(t, verified, "web-record.png")
 
 	// Share with the contact, until a date: the reader appears.
 	b.until(t, "the contact in the share form", `[...document.querySelectorAll("#share-to option")].some(o => o.value === "`+doctor+`")`)

@@ -96,15 +96,7 @@ func TestWebAppRecordsInChromium(t *testing.T) {
 	}
 	time.Sleep(300 * time.Millisecond) // room for an onerror to fire
 	records := b.screenshot(t, "3-records")
-	if *updateScreenshots {
-		data, err := os.ReadFile(records)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join("..", "..", "docs", "screenshots", "web-records.png"), data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	docScreenshot(t, records, "web-records.png")
 	// At 390 px: nothing wider than the window.
 	b.do(t, "narrow", chromedp.EmulateViewport(390, 800), chromedp.Sleep(100*time.Millisecond))
 	if w := evalIn[int](t, b, "document.documentElement.scrollWidth"); w > 390 {
