@@ -3,6 +3,9 @@ package keyshare
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+
+	"github.com/ipfs/go-cid"
 
 	"github.com/blockmrs/blockmrs/protocol"
 )
@@ -76,47 +79,72 @@ func (r *Repo) List(ctx context.Context, k *Keys, all bool) ([]Listed, error) {
 	if err != nil {
 		return nil, err
 	}
-	vouched := func(a *Access) bool { return viewRank(a, k.ID, v) <= 2 }
 	out := []Listed{}
 	for _, a := range as {
-		if !a.Known {
+		if !a.Known || (!all && a.Hidden && a.Subject == k.ID && readDecision(a, k.ID).Allow) {
+			continue // hidden: not opened
+		}
+		l, forged := r.row(ctx, k, a, v)
+		switch {
+		case forged, l.Status == "no access":
 			continue
-		}
-		l := Listed{Access: a, Listing: Listing{Status: "readable"}}
-		d := readDecision(a, k.ID)
-		l.Readable = d.Allow
-		if !l.Readable {
-			l.Status = map[Rule]string{RuleReadRevoked: "revoked", RuleReadExpired: "expired"}[d.Rule]
-			if l.Status == "" {
-				l.Status = "no access"
-			}
-			if !all || l.Status == "no access" {
-				continue
-			}
-		} else if a.Hidden && a.Subject == k.ID {
-			l.Status = "hidden"
-			if !all {
-				continue
-			}
-		}
-		if l.Readable {
-			// Listed under the claim the record opens under (RecordKey),
-			// so author and title come from the same claim.
-			env, _, opened, err := r.openView(ctx, k, a.Record)
-			if err != nil {
-				if !vouched(a) {
-					// A claim k neither made, acknowledged nor can
-					// count on, whose key does not open: a forgery
-					// (verify reports it), not a record of k's.
-					continue
-				}
-				l.Error = err.Error()
-			} else {
-				l.Access = opened
-				l.Title, l.Kind, l.MediaType, l.FileName = env.Title, env.Kind, env.MediaType, env.FileName
-			}
+		case !all && (l.Status == "revoked" || l.Status == "expired" || l.Status == "hidden"):
+			continue
 		}
 		out = append(out, l)
 	}
 	return out, nil
+}
+
+// ListRecord returns record c's row for k as List would give it with all
+// set, and also when List leaves it out: status "no access" for a record
+// k could never read, and Error set for a claim List takes for a forgery.
+// A record no verified chain names is an error.
+func (r *Repo) ListRecord(ctx context.Context, k *Keys, c cid.Cid) (Listed, error) {
+	a, err := r.AccessFor(ctx, c, k.ID)
+	if err != nil {
+		return Listed{}, err
+	}
+	if !a.Known {
+		return Listed{}, fmt.Errorf("%s: unknown record (no verified chain holds its entry)", c)
+	}
+	v, err := r.vouchSet(ctx)
+	if err != nil {
+		return Listed{}, err
+	}
+	l, _ := r.row(ctx, k, a, v)
+	return l, nil
+}
+
+// row makes the listing row of a (a known record) for k: its status and,
+// when k may read it now, the metadata of the envelope it opens under.
+// forged is set for a claim k neither made, acknowledged nor can count on
+// whose key does not open (then l.Error says why).
+func (r *Repo) row(ctx context.Context, k *Keys, a *Access, v vouchSet) (l Listed, forged bool) {
+	l = Listed{Access: a, Listing: Listing{Status: "readable"}}
+	d := readDecision(a, k.ID)
+	l.Readable = d.Allow
+	if !l.Readable {
+		l.Status = map[Rule]string{RuleReadRevoked: "revoked", RuleReadExpired: "expired"}[d.Rule]
+		if l.Status == "" {
+			l.Status = "no access"
+		}
+		return l, false
+	}
+	if a.Hidden && a.Subject == k.ID {
+		l.Status = "hidden"
+	}
+	// Listed under the claim the record opens under (RecordKey), so
+	// author and title come from the same claim.
+	env, _, opened, err := r.openView(ctx, k, a.Record)
+	if err != nil {
+		l.Error = err.Error()
+		// A claim k neither made, acknowledged nor can count on, whose
+		// key does not open: a forgery (verify reports it), not a
+		// record of k's.
+		return l, viewRank(a, k.ID, v) > 2
+	}
+	l.Access = opened
+	l.Title, l.Kind, l.MediaType, l.FileName = env.Title, env.Kind, env.MediaType, env.FileName
+	return l, false
 }

@@ -128,6 +128,54 @@ func (b BadBlock) MarshalJSON() ([]byte, error) {
 	}{b.CID.String(), recs, b.Chain})
 }
 
+// PartOf says what a bad block is part of: its records, or the chain of
+// an account, named by name (nil: the account ID).
+func (b BadBlock) PartOf(name func(protocol.AccountID) string) string {
+	var parts []string
+	for _, r := range b.Records {
+		parts = append(parts, "record "+r.String())
+	}
+	if b.Chain != "" {
+		who := string(b.Chain)
+		if name != nil {
+			who = name(b.Chain)
+		}
+		parts = append(parts, "chain of "+who)
+	}
+	if len(parts) == 0 {
+		return "part of no record or chain this repo knows"
+	}
+	return "part of " + strings.Join(parts, ", ")
+}
+
+// AllProblems lists every problem in the report, one line each, chains
+// first: what made OK false.
+func (rep *VerifyReport) AllProblems() []string {
+	var out []string
+	for _, c := range rep.Chains {
+		for _, p := range c.Problems {
+			out = append(out, fmt.Sprintf("chain of %s: %s", c.Account, p))
+		}
+	}
+	out = append(out, rep.IndexProblems...)
+	for _, fk := range rep.Forks {
+		out = append(out, fmt.Sprintf("fork: %s signed two blocks at seq %d (%s, %s)", fk.Account, fk.Seq, fk.Blocks[0], fk.Blocks[1]))
+	}
+	out = append(out, rep.Problems...)
+	for _, b := range rep.BadBlocks {
+		out = append(out, fmt.Sprintf("block %s is corrupt (%s)", b.CID, b.PartOf(nil)))
+	}
+	if rep.Record != nil {
+		for _, p := range rep.Record.Problems {
+			if rep.Record.Access != nil && !strings.Contains(p, rep.Record.Access.Record.String()) {
+				p = rep.Record.Access.Record.String() + ": " + p
+			}
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
 // verifyBlocks re-hashes every stored block into rep.
 func (r *Repo) verifyBlocks(ctx context.Context, rep *VerifyReport, progress func(VerifyProgress)) error {
 	bad, done, err := r.st.VerifyBlocks(ctx, progress)

@@ -14,32 +14,51 @@ import (
 var lsCmd = &command{name: "ls", summary: "list the records the account can read", run: runLs}
 
 func runLs(ctx context.Context, args []string) error {
-	f := newFlags("ls", "[flags]", `
+	f := newFlags("ls", "[flags] [CID...]", `
 Ls lists the records the acting account can read now, newest first: those
 about it, those it wrote and those granted to it, with their titles (read
 from the encrypted envelopes, so it needs the keys), author, subject,
 creation date, status and readers. Hidden records are left out unless
 --all is given; --all also lists records the account could read before
 (status revoked or expired); --kind and --q keep only records of a kind
-or whose title holds some text. With --json it prints what GET
-/api/v1/records answers: {"records": [...]}.`, `
+or whose title holds some text. Given CIDs, it lists just those records,
+whatever their status (the row the web app's record page shows; a record
+the account could never read has status "no access"). With --json it
+prints what GET /api/v1/records answers: {"records": [...]}.`, `
 blockmrs ls
 blockmrs ls --all --json
-blockmrs ls --kind fhir --q glucose`)
+blockmrs ls --kind fhir --q glucose
+blockmrs ls bafybeib...`)
 	f.withAccount()
 	all := f.Bool("all", false, "also list hidden, revoked and expired records")
 	kind := f.String("kind", "", "list only records of this `KIND` (file, fhir, note)")
 	query := f.String("q", "", "list only records whose title holds this `TEXT` (ignoring case)")
-	if _, err := f.parseArgs(args, false); err != nil {
+	pos, err := f.parseArgs(args, true)
+	if err != nil {
+		return err
+	}
+	cids, err := parseCIDs(pos)
+	if err != nil {
 		return err
 	}
 	return f.withKeys(ctx, func(repo *keyshare.Repo, keys *keyshare.Keys) error {
-		res, err := ops.Records(ctx, repo, keys, ops.ListRecords{All: *all, Kind: protocol.Kind(*kind), Query: *query})
-		if err != nil {
-			return err
-		}
 		// --json prints the operation's result, the body of GET
-		// /api/v1/records.
+		// /api/v1/records (for given CIDs, their rows as GET
+		// /api/v1/records/{cid} answers each).
+		res := ops.RecordList{Records: []keyshare.Listed{}}
+		if len(cids) == 0 {
+			res, err = ops.Records(ctx, repo, keys, ops.ListRecords{All: *all, Kind: protocol.Kind(*kind), Query: *query})
+			if err != nil {
+				return err
+			}
+		}
+		for _, c := range cids {
+			l, err := ops.Record(ctx, repo, keys, c)
+			if err != nil {
+				return err
+			}
+			res.Records = append(res.Records, l)
+		}
 		list := res.Records
 		return f.printTable(res, func(t io.Writer) error {
 			nm, err := loadNames(ctx, repo)

@@ -55,6 +55,19 @@ func TestRecordsThroughCLIAndAPI(t *testing.T) {
 		t.Fatalf("--all after hide: %d rows, %v", len(rows.Records), err)
 	}
 	sameJSON(t, "ls --all after hide", p.ok("ls", "--all", "--json"), rows)
+	// One record's row, the hidden one too: ls CID is GET /records/{cid}.
+	one, err := pc.Record(ctx, "", cids[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(one), `"status":"hidden"`) {
+		t.Fatalf("the hidden record's row: %s", one)
+	}
+	sameJSON(t, "ls CID", p.ok("ls", "--json", cids[0]), map[string]any{"records": []any{one}})
+	r := p.fail(2, "ls", "not-a-cid")
+	if !strings.Contains(r.stderr, "bad CID") {
+		t.Fatalf("ls not-a-cid: %q", r.stderr)
+	}
 	// The text output still has its columns.
 	if out := p.ok("ls", "--all"); !strings.HasPrefix(out, "CID\tTITLE") && !strings.HasPrefix(out, "CID ") {
 		t.Fatalf("ls text %q", out)

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/ipfs/go-cid"
@@ -74,7 +73,7 @@ func verifyRepo(ctx context.Context, f *cmdFlags, repo *keyshare.Repo, c cid.Cid
 	if err != nil {
 		return err
 	}
-	problems := collectProblems(rep)
+	problems := rep.AllProblems()
 	if f.json {
 		// Of one record, what GET /api/v1/records/{cid}/verify answers.
 		var v any = rep
@@ -132,33 +131,6 @@ func verifyKeys(ctx context.Context, f *cmdFlags, repo *keyshare.Repo, c cid.Cid
 	return k, "", err
 }
 
-// collectProblems lists every problem in the report, chains first.
-func collectProblems(rep *keyshare.VerifyReport) []string {
-	var out []string
-	for _, c := range rep.Chains {
-		for _, p := range c.Problems {
-			out = append(out, fmt.Sprintf("chain of %s: %s", c.Account, p))
-		}
-	}
-	out = append(out, rep.IndexProblems...)
-	for _, fk := range rep.Forks {
-		out = append(out, fmt.Sprintf("fork: %s signed two blocks at seq %d (%s, %s)", fk.Account, fk.Seq, fk.Blocks[0], fk.Blocks[1]))
-	}
-	out = append(out, rep.Problems...)
-	for _, b := range rep.BadBlocks {
-		out = append(out, fmt.Sprintf("block %s is corrupt (%s)", b.CID, belongsTo(b, nil)))
-	}
-	if rep.Record != nil {
-		for _, p := range rep.Record.Problems {
-			if rep.Record.Access != nil && !strings.Contains(p, rep.Record.Access.Record.String()) {
-				p = rep.Record.Access.Record.String() + ": " + p
-			}
-			out = append(out, p)
-		}
-	}
-	return out
-}
-
 func printVerify(f *cmdFlags, rep *keyshare.VerifyReport, nm names, noKeys string) {
 	for _, c := range rep.Chains {
 		name := clean(c.Name)
@@ -193,7 +165,7 @@ func printVerify(f *cmdFlags, rep *keyshare.VerifyReport, nm names, noKeys strin
 		fmt.Fprintf(f.out(), "blocks ok, %d re-hashed (%s)\n", rep.BlocksChecked, humanBytes(rep.BlockBytes))
 	}
 	for _, b := range rep.BadBlocks {
-		fmt.Fprintf(f.out(), "BAD BLOCK %s: %s\n", b.CID, clean(belongsTo(b, nm)))
+		fmt.Fprintf(f.out(), "BAD BLOCK %s: %s\n", b.CID, clean(b.PartOf(nm.long)))
 	}
 	if rr := rep.Record; rr != nil {
 		printCustody(f, rr, nm, noKeys)
@@ -258,26 +230,6 @@ func printCustody(f *cmdFlags, rr *keyshare.RecordReport, nm names, noKeys strin
 		fmt.Fprintf(t, "  PROBLEM\t%s\n", clean(p))
 	}
 	t.Flush()
-}
-
-// belongsTo says what a bad block is part of: its records, or the chain
-// of an account (named when nm knows it).
-func belongsTo(b keyshare.BadBlock, nm names) string {
-	var parts []string
-	for _, r := range b.Records {
-		parts = append(parts, "record "+r.String())
-	}
-	if b.Chain != "" {
-		who := string(b.Chain)
-		if nm != nil {
-			who = nm.long(b.Chain)
-		}
-		parts = append(parts, "chain of "+who)
-	}
-	if len(parts) == 0 {
-		return "part of no record or chain this repo knows"
-	}
-	return "part of " + strings.Join(parts, ", ")
 }
 
 // progressLine shows the block re-hash's progress on a terminal, at most

@@ -28,7 +28,7 @@ import (
 // chromiumPath is Debian's chromium; scripts/test.sh installs it.
 const chromiumPath = "/usr/bin/chromium"
 
-var updateScreenshots = flag.Bool("update-screenshots", false, "copy the web app's home and records screenshots to docs/screenshots/")
+var updateScreenshots = flag.Bool("update-screenshots", false, "copy the web app's home, records and record screenshots to docs/screenshots/")
 
 // browser is a headless Chromium with one tab, recording every dialog
 // (and dismissing it) and every console message.
@@ -136,6 +136,22 @@ func (b *browser) screenshot(t *testing.T, name string) string {
 	return path
 }
 
+// docScreenshot copies the screenshot at path to docs/screenshots/name
+// when the test runs with -update-screenshots.
+func docScreenshot(t *testing.T, path, name string) {
+	t.Helper()
+	if !*updateScreenshots {
+		return
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join("..", "..", "docs", "screenshots", name), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // problems returns the dialogs and the console errors seen so far, but
 // the network errors that the test provokes (a refused login link, the
 // 401 of the page without a cookie, a wrong passphrase's 403, the 423 of
@@ -193,15 +209,7 @@ func TestWebAppInChromium(t *testing.T) {
 	}
 	time.Sleep(300 * time.Millisecond) // room for an onerror to fire
 	home := b.screenshot(t, "2-home")
-	if *updateScreenshots {
-		data, err := os.ReadFile(home)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join("..", "..", "docs", "screenshots", "web-home.png"), data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	docScreenshot(t, home, "web-home.png")
 
 	// The browser holds the cookie as the server set it.
 	cookies, err := chromedp.Call(b.ctx, network.GetCookies, network.GetCookiesParams{URLs: []string{d.api + "/"}})

@@ -38,8 +38,15 @@ type (
 
 // RecordContentCSP is the Content-Security-Policy of a record's content:
 // a record's bytes are hostile, so they run in a sandbox (a unique
-// origin, no script) and may load nothing.
-const RecordContentCSP = "sandbox; default-src 'none'"
+// origin, no script) and may load nothing, nor be framed.
+const RecordContentCSP = "sandbox; default-src 'none'; frame-ancestors 'none'"
+
+// RecordFrameCSP is RecordContentCSP for a PDF, which the web app shows in
+// a frame of its own page (the browser's PDF viewer): the same sandbox,
+// framed only by the app's own origin (with X-Frame-Options SAMEORIGIN
+// for browsers without frame-ancestors). SECURITY.md says what the
+// sandbox does not stop: the PDF viewer runs a PDF's own scripts.
+const RecordFrameCSP = "sandbox; default-src 'none'; frame-ancestors 'self'"
 
 // inlineTypes are the media types a record's content is served as, and
 // shown inline: types a browser renders without running anything of the
@@ -54,9 +61,9 @@ var inlineTypes = map[string]bool{
 }
 
 // ContentHeaders sets the headers of a record's content served with media
-// type mt and file name name: the sandboxing CSP, nosniff, and a
-// Content-Type and Content-Disposition that are inline only for the
-// inline-safe types.
+// type mt and file name name: the sandboxing CSP, nosniff, no framing
+// (a PDF: by the app's own pages only), and a Content-Type and
+// Content-Disposition that are inline only for the inline-safe types.
 func ContentHeaders(h http.Header, mt, name string) {
 	base, _, err := mime.ParseMediaType(mt)
 	base = strings.ToLower(base)
@@ -64,7 +71,12 @@ func ContentHeaders(h http.Header, mt, name string) {
 	if err == nil && inlineTypes[base] {
 		ctype, disp = base, "inline"
 	}
-	h.Set("Content-Security-Policy", RecordContentCSP)
+	csp, frame := RecordContentCSP, "DENY"
+	if ctype == "application/pdf" {
+		csp, frame = RecordFrameCSP, "SAMEORIGIN"
+	}
+	h.Set("Content-Security-Policy", csp)
+	h.Set("X-Frame-Options", frame)
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Content-Type", ctype)
 	h.Set("Content-Disposition", mime.FormatMediaType(disp, map[string]string{"filename": SafeFileName(name)}))
@@ -137,6 +149,19 @@ func (s *Server) listRecords(w http.ResponseWriter, r *http.Request) {
 	}
 	q := r.URL.Query()
 	out, err := ops.Records(r.Context(), s.opts.Repo, keys, ops.ListRecords{All: all, Kind: protocol.Kind(q.Get("kind")), Query: q.Get("q")})
+	s.reply(w, http.StatusOK, out, err)
+}
+
+func (s *Server) getRecord(w http.ResponseWriter, r *http.Request) {
+	c, ok := recordCID(w, r)
+	if !ok {
+		return
+	}
+	keys, ok := s.keysOf(w, r)
+	if !ok {
+		return
+	}
+	out, err := ops.Record(r.Context(), s.opts.Repo, keys, c)
 	s.reply(w, http.StatusOK, out, err)
 }
 
@@ -247,6 +272,17 @@ func (s *Server) setHidden(w http.ResponseWriter, r *http.Request, hidden bool) 
 // plain string, which keyshare.Listed does not decode).
 type RecordRows struct {
 	Records []json.RawMessage `json:"records"`
+}
+
+// Record calls GET /api/v1/records/{cid} acting as account ("" for the
+// default one): the record's row, as the server sent it.
+func (c *Client) Record(ctx context.Context, account, record string) (json.RawMessage, error) {
+	path := recordsPath + "/" + url.PathEscape(record)
+	if account != "" {
+		path += "?" + url.Values{"account": {account}}.Encode()
+	}
+	var v json.RawMessage
+	return v, c.call(ctx, http.MethodGet, path, nil, &v)
 }
 
 // Records calls GET /api/v1/records acting as account ("" for the

@@ -45,6 +45,12 @@ type custody struct {
 		Title     string   `json:"title"`
 		Problems  []string `json:"problems"`
 	} `json:"record"`
+	AuthorChain *struct {
+		Account  string   `json:"account"`
+		Blocks   int      `json:"blocks"`
+		Problems []string `json:"problems"`
+	} `json:"author_chain"`
+	Problems []string `json:"problems"`
 }
 
 // looseDecode decodes a JSON answer without refusing unknown fields.
@@ -142,7 +148,7 @@ func TestRecords(t *testing.T) {
 		if resp.StatusCode != http.StatusOK || !bytes.Equal(body, want) {
 			t.Fatalf("content of %s: %d, %d bytes", c, resp.StatusCode, len(body))
 		}
-		if h.Get("Content-Security-Policy") != "sandbox; default-src 'none'" || h.Get("X-Content-Type-Options") != "nosniff" ||
+		if h.Get("Content-Security-Policy") != RecordContentCSP || h.Get("X-Content-Type-Options") != "nosniff" ||
 			h.Get("Content-Type") != ctype || h.Get("Content-Disposition") != disp {
 			t.Fatalf("content of %s: headers %v", c, h)
 		}
@@ -157,8 +163,31 @@ func TestRecords(t *testing.T) {
 	looseDecode(t, get("/api/v1/records/"+note.CID+"/verify"), http.StatusOK, &cu)
 	a := cu.Record.Access
 	if !cu.OK || !cu.Record.Decrypted || cu.Record.Blocks == 0 || cu.Record.Title != "Blood test" || a.CID != note.CID || !a.Known ||
-		a.Author != string(pat.ID) || len(a.Readers) == 0 || len(cu.Record.Problems) != 0 {
+		a.Author != string(pat.ID) || len(a.Readers) == 0 || len(cu.Record.Problems) != 0 || cu.Problems == nil || len(cu.Problems) != 0 {
 		t.Fatalf("verify: %+v", cu)
+	}
+	if ac := cu.AuthorChain; ac == nil || ac.Account != string(pat.ID) || ac.Blocks == 0 || len(ac.Problems) != 0 {
+		t.Fatalf("verify: the author's chain %+v", ac)
+	}
+
+	// One record's row: what the list says of it, and hidden ones too.
+	type row struct {
+		CID       string `json:"cid"`
+		Title     string `json:"title"`
+		Kind      string `json:"kind"`
+		MediaType string `json:"media_type"`
+		FileName  string `json:"file_name"`
+		Status    string `json:"status"`
+		Readable  bool   `json:"readable"`
+		Readers   []struct {
+			Account string `json:"account"`
+		} `json:"readers"`
+	}
+	var one row
+	looseDecode(t, get("/api/v1/records/"+png.CID), http.StatusOK, &one)
+	if one.CID != png.CID || one.Title != "X-ray" || one.MediaType != "image/png" || one.FileName != "scan.png" || !one.Readable ||
+		one.Status != "readable" || len(one.Readers) != 1 || one.Readers[0].Account != string(pat.ID) {
+		t.Fatalf("one record: %+v", one)
 	}
 
 	// Hide and unhide.
@@ -175,6 +204,10 @@ func TestRecords(t *testing.T) {
 	if len(l.Records) != 1 || l.Records[0].Status != "hidden" {
 		t.Fatalf("all after hide: %+v", l)
 	}
+	looseDecode(t, get("/api/v1/records/"+note.CID), http.StatusOK, &one)
+	if one.Status != "hidden" || !one.Readable || one.Title != "Blood test" {
+		t.Fatalf("one hidden record: %+v", one)
+	}
 	decode(t, post("/api/v1/records/"+note.CID+"/unhide", nil), http.StatusOK, &hid)
 	if hid.Hidden || hid.Block == "" {
 		t.Fatalf("unhide: %+v", hid)
@@ -187,7 +220,7 @@ func TestRecords(t *testing.T) {
 	// Unknown and malformed CIDs.
 	sum, _ := mh.Sum([]byte("no such record"), mh.SHA2_256, -1)
 	unknown := cid.NewCidV1(cid.Raw, sum).String()
-	for _, p := range []string{"/content", "/verify"} {
+	for _, p := range []string{"", "/content", "/verify"} {
 		wantError(t, get("/api/v1/records/"+unknown+p), http.StatusNotFound, "unknown record")
 		wantError(t, get("/api/v1/records/not-a-cid"+p), http.StatusBadRequest, "CID")
 	}
@@ -213,6 +246,12 @@ func TestRecords(t *testing.T) {
 		t.Fatalf("Sam's record: %+v", mine)
 	}
 	wantError(t, get("/api/v1/records/"+mine.CID+"/content"), http.StatusForbidden, "no access")
+	// Its row, for Pat: known, and no access (no title: not decrypted).
+	one = row{}
+	looseDecode(t, get("/api/v1/records/"+mine.CID), http.StatusOK, &one)
+	if one.Status != "no access" || one.Readable || one.Title != "" || one.CID != mine.CID {
+		t.Fatalf("Pat's row of Sam's record: %+v", one)
+	}
 	wantError(t, post("/api/v1/records/"+mine.CID+"/hide", nil), http.StatusForbidden, "subject")
 	// Pat may verify it, without decrypting it.
 	looseDecode(t, get("/api/v1/records/"+mine.CID+"/verify"), http.StatusOK, &cu)
@@ -248,8 +287,13 @@ func TestContentHeaders(t *testing.T) {
 	} {
 		h := http.Header{}
 		ContentHeaders(h, c.mt, "x.bin")
+		// Only a PDF may be framed, and by the app's own origin alone.
+		csp, frame := RecordContentCSP, "DENY"
+		if c.ctype == "application/pdf" {
+			csp, frame = RecordFrameCSP, "SAMEORIGIN"
+		}
 		if h.Get("Content-Type") != c.ctype || !strings.HasPrefix(h.Get("Content-Disposition"), c.disp+";") ||
-			h.Get("Content-Security-Policy") != RecordContentCSP || h.Get("X-Content-Type-Options") != "nosniff" {
+			h.Get("Content-Security-Policy") != csp || h.Get("X-Frame-Options") != frame || h.Get("X-Content-Type-Options") != "nosniff" {
 			t.Errorf("%q: %v", c.mt, h)
 		}
 	}

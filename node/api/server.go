@@ -209,6 +209,7 @@ func Listen(ctx context.Context, opts Options) (*Server, error) {
 		loginLinksPath:            {http.MethodPost: s.newLoginLink},
 
 		recordsPath:                     {http.MethodGet: s.listRecords, http.MethodPost: s.addRecord},
+		"/api/v1/records/{cid}":         {http.MethodGet: s.getRecord},
 		"/api/v1/records/{cid}/content": {http.MethodGet: s.recordContent},
 		"/api/v1/records/{cid}/verify":  {http.MethodGet: s.verifyRecord},
 		"/api/v1/records/{cid}/hide":    {http.MethodPost: s.hideRecord},

@@ -80,6 +80,21 @@ func Records(ctx context.Context, repo *keyshare.Repo, keys *keyshare.Keys, req 
 	return out, nil
 }
 
+// Record returns record c's row for keys' account, as Records lists it
+// with All set, and also when Records leaves it out (status "no access",
+// or Error set for a claim that does not open): what a page about one
+// record shows. An unknown record matches ErrNotFound.
+func Record(ctx context.Context, repo *keyshare.Repo, keys *keyshare.Keys, c cid.Cid) (keyshare.Listed, error) {
+	if _, err := knownRecord(ctx, repo, c, keys.ID); err != nil {
+		return keyshare.Listed{}, err
+	}
+	l, err := repo.ListRecord(ctx, keys, c)
+	if err != nil {
+		return keyshare.Listed{}, fmt.Errorf("record %s: %w", c, err)
+	}
+	return l, nil
+}
+
 // NewRecord is the argument of AddRecord (the content comes apart, as a
 // stream).
 type NewRecord struct {
@@ -282,9 +297,17 @@ func VerifyRecord(ctx context.Context, repo *keyshare.Repo, keys *keyshare.Keys,
 
 // CustodyOf is the Custody a verification of one record reported.
 func CustodyOf(rep *keyshare.VerifyReport) Custody {
-	out := Custody{OK: rep.OK, Record: rep.Record}
+	out := Custody{OK: rep.OK, Record: rep.Record, Problems: rep.AllProblems()}
 	if out.Record == nil {
 		out.Record = &keyshare.RecordReport{}
+	}
+	if out.Problems == nil {
+		out.Problems = []string{}
+	}
+	for i := range rep.Chains {
+		if out.Record.Access != nil && rep.Chains[i].Account == out.Record.Access.Author {
+			out.AuthorChain = &rep.Chains[i]
+		}
 	}
 	return out
 }
@@ -297,6 +320,15 @@ type Custody struct {
 	// signing block, subject, readers, revoked and expired readers), its
 	// blocks hash-checked, whether it was decrypted, and its problems.
 	Record *keyshare.RecordReport `json:"record"`
+	// AuthorChain is the re-check of the author's chain, whose block
+	// holds the record entry: its blocks' signatures, links and sequence
+	// numbers (no problems: the signature checks out). Nil when the repo
+	// lacks the chain.
+	AuthorChain *keyshare.ChainReport `json:"author_chain,omitempty"`
+	// Problems lists every problem found, one line each (the record's,
+	// and those of any chain, the index and the access rules): why OK is
+	// false. Empty when OK.
+	Problems []string `json:"problems"`
 }
 
 // HideRecords is the argument of Hide.

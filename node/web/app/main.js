@@ -3,6 +3,7 @@
 // the API answers 423 Locked, and routes the hash to the pages.
 import { $, api, el, failed, live, onLocked, route, show, state } from "./core.js";
 import "./records.js";
+import "./record.js";
 import "./account.js";
 import "./contacts.js";
 import { refreshBadge } from "./requests.js";

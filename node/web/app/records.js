@@ -1,61 +1,92 @@
 // records.js: the records page (#/records): the acting account's
-// records, with hide, and the upload form.
+// records, filtered by kind and title, with who can read each and its
+// author's signature mark; hide; and the upload form.
 import { $, api, cell, el, failed, formatDate, onLive, page, show, state, who, withAccount } from "./core.js";
+
+// readersText says who can read a record, in a few words: "only you",
+// or the first names and how many more.
+export function readersText(readers) {
+  const ids = (readers || []).map(function (r) { return r.account; });
+  const others = ids.filter(function (id) { return !state.me || id !== state.me.id; });
+  if (others.length === 0) {
+    return ids.length ? "only you" : "nobody";
+  }
+  const names = others.slice(0, 2).map(who);
+  if (ids.length > others.length) {
+    names.unshift("you");
+  }
+  const more = others.length - 2;
+  return names.join(", ") + (more > 0 ? " +" + more + " more" : "");
+}
+
+// signatureMark is the author's signature mark of a record row: every
+// row the node lists sits in a chain whose block signatures were checked
+// when it arrived, so a known, uncontested entry is "verified"; a
+// contested one (another entry claims the same CID) is flagged. The
+// record page's Verify checks everything again.
+export function signatureMark(r) {
+  const ok = r.known && !r.contested;
+  const m = el("span", ok ? "✓ verified" : "⚠ contested", ok ? "sig ok" : "sig warn");
+  m.title = ok
+    ? "The author's signature on chain block " + ((r.entry && r.entry.block) || "") + " was checked when the block arrived."
+    : "Another record entry claims the same CID: open the record and verify it.";
+  return m;
+}
 
 function recordRow(r) {
   const tr = el("tr", undefined, "record");
   tr.dataset.cid = r.cid;
+  tr.dataset.status = r.status || "";
   const title = r.title || r.file_name || "untitled";
   const tdTitle = cell("Title", undefined, "title");
-  if (r.readable) {
-    const a = el("a", title);
-    a.href = "/api/v1/records/" + encodeURIComponent(r.cid) + "/content";
-    a.target = "_blank";
-    a.rel = "noopener noreferrer";
-    tdTitle.append(a);
-  } else {
-    tdTitle.textContent = title;
-  }
-  const author = who(r.author);
-  const tdAuthor = cell("Author", author, "author");
+  const a = el("a", title);
+  a.href = "#/record/" + encodeURIComponent(r.cid);
+  tdTitle.append(a);
+  const tdAuthor = cell("Author", undefined, "author");
+  tdAuthor.append(el("span", who(r.author), "name"), " ", signatureMark(r));
   if (r.author) {
     tdAuthor.title = r.author;
   }
+  const tdReaders = cell("Readers", readersText(r.readers), "readers");
+  tdReaders.title = (r.readers || []).map(function (x) { return who(x.account) + " (" + x.role + ")"; }).join(", ");
   let status = r.status || (r.readable ? "readable" : "");
   if (r.error) {
     status = status ? status + ": " + r.error : r.error;
   }
   const tdAct = cell("Actions", undefined, "actions");
-  if (state.me && r.subject === state.me.id && !r.hidden) {
-    const b = el("button", "Hide", "hide");
+  if (state.me && r.subject === state.me.id && r.readable) {
+    const hidden = r.status === "hidden";
+    const b = el("button", hidden ? "Unhide" : "Hide", hidden ? "unhide" : "hide");
     b.type = "button";
-    b.setAttribute("aria-label", "Hide " + title);
-    b.addEventListener("click", function () { hideRecord(r.cid, b); });
+    b.setAttribute("aria-label", (hidden ? "Unhide " : "Hide ") + title);
+    b.addEventListener("click", function () { setHidden(r.cid, !hidden, b); });
     tdAct.append(b);
   }
   tr.append(tdTitle, cell("Kind", r.kind || "", "kind"), tdAuthor,
-    cell("Date", formatDate(r.created), "date"), cell("Status", status, "status"), tdAct);
+    cell("Date", formatDate(r.created), "date"), tdReaders, cell("Status", status, "status"), tdAct);
   return tr;
 }
 
 function renderRecords(list) {
   const body = $("records-body");
-  body.replaceChildren();
   const recs = (list && list.records) || [];
+  const rows = document.createDocumentFragment();
   for (const r of recs) {
-    body.append(recordRow(r));
+    rows.append(recordRow(r));
   }
+  body.replaceChildren(rows);
+  const filtered = $("records-all").checked || $("records-kind").value !== "" || $("records-q").value.trim() !== "";
   $("records").hidden = recs.length === 0;
   $("records-empty").hidden = recs.length > 0;
+  $("records-empty").textContent = filtered ? "No records match." : "No records yet. Add one below.";
   $("records-error").hidden = true;
   show("records");
 }
 
-
-async function hideRecord(cid, b) {
+async function setHidden(cid, hide, b) {
   b.disabled = true;
   try {
-    await api("POST", "/api/v1/records/" + encodeURIComponent(cid) + "/hide");
+    await api("POST", "/api/v1/records/" + encodeURIComponent(cid) + (hide ? "/hide" : "/unhide"));
     await render();
   } catch (e) {
     b.disabled = false;
@@ -63,9 +94,38 @@ async function hideRecord(cid, b) {
   }
 }
 
+// listPath is the list's API path with the filters of the form.
+function listPath() {
+  const q = new URLSearchParams();
+  if ($("records-all").checked) {
+    q.set("all", "true");
+  }
+  if ($("records-kind").value) {
+    q.set("kind", $("records-kind").value);
+  }
+  const text = $("records-q").value.trim();
+  if (text) {
+    q.set("q", text);
+  }
+  const qs = q.toString();
+  return "/api/v1/records" + (qs ? "?" + qs : "");
+}
+
+// asked counts list requests, so that an older answer arriving after a
+// newer one (typing in the search field) is dropped.
+let asked = 0;
+
 // render lists the records (a 423 goes to the unlock screen).
 async function render() {
-  renderRecords(await api("GET", "/api/v1/records"));
+  const n = ++asked;
+  const list = await api("GET", listPath());
+  if (n === asked) {
+    renderRecords(list);
+  }
+}
+
+function refilter() {
+  render().catch(function (e) { failed($("records-error"), e); });
 }
 
 let wired = false;
@@ -74,6 +134,14 @@ page("records", async function () {
   if (!wired) {
     wired = true;
     $("upload-form").addEventListener("submit", upload);
+    $("records-filter").addEventListener("submit", function (ev) { ev.preventDefault(); refilter(); });
+    $("records-all").addEventListener("change", refilter);
+    $("records-kind").addEventListener("change", refilter);
+    let typing = 0;
+    $("records-q").addEventListener("input", function () {
+      clearTimeout(typing);
+      typing = setTimeout(refilter, 200);
+    });
     onLive("chain", function () {
       if (document.body.dataset.screen === "records") {
         render().catch(function (e) { failed($("records-error"), e); });
