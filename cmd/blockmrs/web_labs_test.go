@@ -178,12 +178,15 @@ func TestWebLabsInChromium(t *testing.T) {
 	if err := json.Unmarshal([]byte(raw), &glucose); err != nil || len(glucose.Values) != 2 {
 		t.Fatalf("glucose values %s: %v", raw, err)
 	}
-	shown := evalIn[string](t, b, `import("/labs.js").then(m => { const d = document.createElement("div");
-		return m.renderObservation({cid: "`+glucose.Values[0].CID+`", kind: "fhir"}, d).then(() =>
-		Array.from(d.querySelectorAll("dd")).map(e => e.textContent).join("|") + "|" + d.querySelector("a").getAttribute("href")) })`)
+	// Its record page shows it through the Observation viewer.
+	b.do(t, "an Observation's record page", chromedp.Navigate(pd.info.API+"/#/record/"+glucose.Values[0].CID),
+		chromedp.WaitVisible(chromedp.CSS("#record-view dl.observation")))
+	shown := evalIn[string](t, b, `(() => { const d = document.querySelector("#record-view dl.observation");
+		return Array.from(d.querySelectorAll("dd")).map(e => e.textContent).join("|") + "|" + d.querySelector("a").getAttribute("href") })()`)
 	if shown != "Glucose [fasting]|95 mg/dL|"+first+"|1558-6|See Glucose [fasting] over time|#/labs/1558-6" {
-		t.Fatalf("renderObservation shows %q", shown)
+		t.Fatalf("the record page shows %q", shown)
 	}
+	b.screenshot(t, "2b-observation-record")
 
 	// The records page lists the clinician's Observations.
 	b.do(t, "records", chromedp.Navigate(pd.info.API+"/#/records"), chromedp.WaitVisible(chromedp.CSS("#records-body tr.record")))

@@ -59,6 +59,7 @@ func TestWebAppRecordInChromium(t *testing.T) {
 	const hostileObs = `{"resourceType": "Observation", "status": "final",
   "code": {"text": "<img src=x onerror=alert(3)>Glucose"},
   "text": {"status": "generated", "div": "<div xmlns=\"http://www.w3.org/1999/xhtml\"><script>alert(4)</script></div>"},
+  "effectiveDateTime": "2026-11-20",
   "valueQuantity": {"value": 5.4, "unit": "mmol/L"}}`
 	imgCID := add("--title", "Chest X-ray", write("scan.png", testPNG(t)))
 	noteCID := add("--title", "Lab note", write("note.txt", []byte(noteText)))
@@ -161,9 +162,16 @@ func TestWebAppRecordInChromium(t *testing.T) {
 	}
 	b.screenshot(t, "4-record-text")
 
-	// The FHIR Observation: its type, and the raw JSON on request, its
-	// markup as text.
-	b.show(t, obsCID, "#record-view p.summary")
+	// The FHIR Observation: its type, its value through the labs
+	// module's viewer with the markup in its name as text, and the raw
+	// JSON on request, its markup as text.
+	b.show(t, obsCID, "#record-view dl.observation")
+	if got := b.text(t, "#record-view dl.observation .obs-value"); got != "5.4 mmol/L" {
+		t.Fatalf("the Observation's value shown as %q", got)
+	}
+	if got := b.text(t, "#record-view dl.observation dd"); got != "<img src=x onerror=alert(3)>Glucose" {
+		t.Fatalf("the Observation's name shown as %q", got)
+	}
 	if got := b.text(t, "#record-meta dd.kind"); got != "fhir · Observation" {
 		t.Fatalf("kind %q", got)
 	}
@@ -187,18 +195,18 @@ func TestWebAppRecordInChromium(t *testing.T) {
 		t.Fatal("raw JSON still shown")
 	}
 
-	// Another module's viewer takes FHIR Observations; the raw JSON
-	// stays beside it; other records are left to the page.
-	evalIn[bool](t, b, `import("/record.js").then(m => { m.viewer((rec, json) => !!json && json.resourceType === "Observation",
+	// Another module's viewer takes the text file; other records are left to
+	// the page.
+	evalIn[bool](t, b, `import("/record.js").then(m => { m.viewer((rec, json) => rec.file_name === "note.txt",
 		(box, rec, json) => { const p = document.createElement("p"); p.className = "test-viewer";
-			p.textContent = json.valueQuantity.value + " " + json.valueQuantity.unit; box.append(p); }); return true; })`)
-	b.show(t, noteCID, "#record-view pre.content-text")
-	b.show(t, obsCID, "#record-view .viewer p.test-viewer")
-	if got := b.text(t, "#record-view p.test-viewer"); got != "5.4 mmol/L" {
+			p.textContent = "note: " + rec.title; box.append(p); }); return true; })`)
+	b.show(t, imgCID, "#record-view img")
+	b.show(t, noteCID, "#record-view .viewer p.test-viewer")
+	if got := b.text(t, "#record-view p.test-viewer"); got != "note: Lab note" {
 		t.Fatalf("the registered viewer shows %q", got)
 	}
-	if n := evalIn[int](t, b, `document.querySelectorAll("#record-view p.summary, #record-view button.raw-toggle").length`); n != 1 {
-		t.Fatalf("with a viewer: %d of the default summary and the raw toggle, want the toggle alone", n)
+	if n := evalIn[int](t, b, `document.querySelectorAll("#record-view pre.content-text").length`); n != 0 {
+		t.Fatalf("with a viewer the default text view is shown too (%d)", n)
 	}
 
 	// A PDF with a script of its own is not loaded until asked; a PDF

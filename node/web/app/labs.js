@@ -6,8 +6,9 @@
 // setAttribute only.
 //
 // renderObservation(record, container) shows one Observation record's
-// values (for a record page's viewer registry).
+// values; it is the record page's viewer for FHIR Observations.
 import { $, api, cell, el, failed, formatDate, go, onLive, page, show, shortID, state, who } from "./core.js";
+import { viewer } from "./record.js";
 
 const SVG = "http://www.w3.org/2000/svg";
 
@@ -78,10 +79,12 @@ export async function renderObservation(record, container) {
 }
 
 // observationViewer tells whether renderObservation is the viewer for a
-// record (a FHIR record; one that is no Observation says so).
-export function observationViewer(record) {
-  return record && record.kind === "fhir";
+// record: a FHIR record whose content is an Observation.
+export function observationViewer(record, json) {
+  return !!(record && record.kind === "fhir" && json && json.resourceType === "Observation");
 }
+
+viewer(observationViewer, function (box, rec) { return renderObservation(rec, box); });
 
 // chart draws the numeric values (oldest first) as points over time:
 // each point labelled with its value and date and titled for assistive
