@@ -66,8 +66,11 @@ func (b *browser) narrow(t *testing.T, shot string) {
 // code and profile file; the clinician asks; the request appears live
 // in the patient's inbox and in the nav badge on another page; she
 // approves one record until a time she chose, which the clinician then
-// reads; a second request is denied. The clinician's name and his
-// reason are markup and stay text.
+// reads on its record page; a second request is denied; he writes a lab
+// panel for her, which reaches her node over libp2p and shows with a
+// verified signature and as a chart point; she revokes and his page
+// drops the record. The clinician's name and his reason are markup and
+// stay text. This is the web app issue's walk, end to end.
 func TestWebAppPeopleInChromium(t *testing.T) {
 	start := time.Now()
 	const pass = "correct horse battery staple"
@@ -82,7 +85,7 @@ func TestWebAppPeopleInChromium(t *testing.T) {
 	patient.json(&shared, "add", writeTemp(t, "glucose.txt", []byte("fasting glucose 92 mg/dL\n")), "--title", "Glucose March", "--json")
 	patient.json(&private, "add", writeTemp(t, "diary.txt", []byte("private diary\n")), "--title", "Diary", "--json")
 	delete(patient.env, envPassphrase) // the page unlocks
-	pd, _ := startDaemon(t, patient), startDaemon(t, clinic)
+	pd, cd := startDaemon(t, patient), startDaemon(t, clinic)
 	pb, cb := newBrowser(t), newBrowser(t)
 
 	// The patient logs in and unlocks.
@@ -343,6 +346,75 @@ func TestWebAppPeopleInChromium(t *testing.T) {
 	}
 	cb.screenshot(t, "clinician-5-denied")
 	cb.narrow(t, "clinician-6-requests-390px")
+
+	// The rest of the walk: the clinician opens the shared record on its
+	// page, writes a lab panel for her, which reaches her node by itself
+	// and shows on her records page with a verified signature and as a
+	// point on her chart; she revokes his access and his page drops the
+	// record without a reload.
+	cb.do(t, "clinician opens the shared record", chromedp.Navigate(cd.info.API+"/#/record/"+shared.CID),
+		chromedp.WaitVisible(chromedp.CSS("#record-view pre.content-text")))
+	if got := cb.textNow(t, "#record-view pre.content-text"); got != "fasting glucose 92 mg/dL\n" {
+		t.Fatalf("the clinician's record page shows %q", got)
+	}
+	cb.screenshot(t, "clinician-7-record")
+	cb.do(t, "clinician's write page", chromedp.Click(chromedp.CSS(`#nav a[data-page=write]`)), chromedp.WaitVisible(chromedp.CSS("#lab-form")))
+	if got := evalIn[string](t, cb, `document.querySelector("#lab-patient").value`); got != patientID {
+		t.Fatalf("the write page has %q chosen, want Pat", got)
+	}
+	cb.do(t, "write a lab panel",
+		chromedp.SendKeys(chromedp.CSS("#lab-f-fasting-glucose"), "97"),
+		chromedp.Click(chromedp.CSS("#lab-submit")),
+		chromedp.WaitVisible(chromedp.CSS("#lab-written li.written-record")))
+	labCID := evalIn[string](t, cb, `document.querySelector("#lab-written li.written-record").dataset.cid`)
+	cb.screenshot(t, "clinician-8-lab-panel")
+
+	labRow := `#records-body tr.record[data-cid="` + labCID + `"]`
+	pb.do(t, "patient's records", chromedp.Click(chromedp.CSS(`#nav a[data-page=records]`)), chromedp.WaitVisible(chromedp.CSS("#screen-records")))
+	pb.waitLong(t, "the lab panel on the patient's records page", labRow)
+	if got := pb.textNow(t, labRow+" td.author"); got != drName+" ✓ verified" {
+		t.Fatalf("the lab record's author shown as %q", got)
+	}
+	if got := pb.textNow(t, labRow+" td.title"); !strings.HasPrefix(got, "Glucose [fasting] 97 mg/dL") {
+		t.Fatalf("the lab record's title %q", got)
+	}
+	if !evalIn[bool](t, pb, "window.stillLoaded === true") {
+		t.Fatal("the patient's page was reloaded")
+	}
+	pb.screenshot(t, "patient-9-lab-arrived")
+	waitUntil(t, time.Minute, "the lab value's content reaches the patient's node", func() bool {
+		return evalIn[int](t, pb, `fetch("/api/v1/labs").then(r => r.json()).then(d => d.values.length)`) == 1
+	}, pd, cd)
+	pb.do(t, "patient's chart", chromedp.Navigate(pd.info.API+"/#/labs/1558-6"), chromedp.WaitVisible(chromedp.CSS("#labs-chart svg .point")))
+	if got := evalIn[[]string](t, pb, `Array.from(document.querySelectorAll("#labs-chart .point title")).map(e => e.textContent)`); len(got) != 1 || !strings.HasPrefix(got[0], "97 mg/dL on ") {
+		t.Fatalf("chart points %q", got)
+	}
+	pb.screenshot(t, "patient-10-chart")
+
+	// She revokes his access to the glucose record on its page; his
+	// records page, left open, drops it.
+	cb.do(t, "clinician's records", chromedp.Click(chromedp.CSS(`#nav a[data-page=records]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#records-body tr.record[data-cid="`+shared.CID+`"]`)))
+	evalIn[bool](t, cb, "window.stillLoaded = true")
+	reader := `#record-readers li[data-account="` + clinicID + `"]`
+	pb.do(t, "patient's record page", chromedp.Navigate(pd.info.API+"/#/record/"+shared.CID), chromedp.WaitVisible(chromedp.CSS(reader)))
+	pb.do(t, "revoke", chromedp.Click(chromedp.CSS(reader+" button.revoke")), chromedp.WaitNotPresent(chromedp.CSS(reader)))
+	if got := pb.textNow(t, "#revoke-note"); !strings.Contains(got, "cannot") {
+		t.Fatalf("the revocation text %q", got)
+	}
+	pb.screenshot(t, "patient-11-revoked")
+	ctx2, cancel2 := context.WithTimeout(cb.ctx, time.Minute)
+	defer cancel2()
+	if err := chromedp.Do(ctx2, chromedp.WaitNotPresent(chromedp.CSS(`#records-body tr.record[data-cid="`+shared.CID+`"]`))); err != nil {
+		t.Fatalf("the revoked record stays on the clinician's page: %v", err)
+	}
+	if st := evalIn[int](t, cb, `fetch("/api/v1/records/`+shared.CID+`/content").then(r => r.status)`); st == 200 {
+		t.Fatal("the clinician still reads the revoked record")
+	}
+	if !evalIn[bool](t, cb, "window.stillLoaded === true") {
+		t.Fatal("the clinician's page was reloaded")
+	}
+	cb.screenshot(t, "clinician-9-revoked")
 
 	time.Sleep(300 * time.Millisecond) // room for an onerror to fire
 	for who, b := range map[string]*browser{"patient": pb, "clinician": cb} {
