@@ -40,6 +40,10 @@ type Keys struct {
 	ID   protocol.AccountID
 	Sign ed25519.PrivateKey
 	Age  *age.X25519Identity
+
+	// opened is the session's cache of opened envelopes (opened.go);
+	// nil for keys outside a session. Copies share it.
+	opened *openedCache
 }
 
 // GenerateKeys makes a fresh account key pair.
@@ -80,15 +84,18 @@ func (k *Keys) Public() ed25519.PublicKey { return k.Sign.Public().(ed25519.Publ
 // that wiping one leaves the other intact. (The age identity keeps its
 // secret unexported and immutable; copies share it.)
 func (k *Keys) clone() *Keys {
-	return &Keys{ID: k.ID, Sign: slices.Clone(k.Sign), Age: k.Age}
+	return &Keys{ID: k.ID, Sign: slices.Clone(k.Sign), Age: k.Age, opened: k.opened}
 }
 
 // Wipe overwrites the signing key with zeros; k must not be used after.
 // age keeps the X25519 secret in an unexported field that cannot be
 // wiped: dropping the last reference is all that can be done for it.
+// A session's cache of opened envelopes, shared with the copies of its
+// keys, is dropped here and wiped when the session ends.
 func (k *Keys) Wipe() {
 	clear(k.Sign)
 	k.Age = nil
+	k.opened = nil
 }
 
 // keyFileMagic starts an unencrypted key file's JSON; an encrypted key

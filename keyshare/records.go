@@ -248,34 +248,26 @@ func (r *Repo) openClaim(ctx context.Context, k *Keys, a *Access) (*protocol.Env
 		return nil, nil, fmt.Errorf("%s: %s: %w", c, d.Reason, ErrNoAccess)
 	}
 	rd, _ := a.Reader(k.ID)
-	key, err := unwrapKey(rd.key, k.Age)
+	o, err := k.openEnvelope(rd.key, a.meta)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", c, err)
 	}
-	plain, err := unseal(a.meta, key, protocol.MaxSealedEnvelope)
-	if err != nil {
-		return nil, nil, fmt.Errorf("%s: open envelope: %w", c, err)
-	}
-	env, err := protocol.ParseEnvelope(plain)
-	if err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", c, err)
-	}
-	if protocol.AccountIDFromKey(env.Author) != a.Author || protocol.AccountIDFromKey(env.Subject) != a.Subject {
+	if o.author != a.Author || o.subject != a.Subject {
 		return nil, nil, fmt.Errorf("%s: envelope names a different author or subject than the signed record entry", c)
 	}
 	envSup := ""
-	if env.Supersedes != nil {
-		envSup = env.Supersedes.String()
+	if o.env.Supersedes != nil {
+		envSup = o.env.Supersedes.String()
 	}
 	if envSup != a.Supersedes {
 		return nil, nil, fmt.Errorf("%s: envelope and signed record entry disagree on the record it supersedes", c)
 	}
 	if a.Contested {
-		if err := r.keyOpens(ctx, c, key); err != nil {
+		if err := r.keyOpens(ctx, c, o.key); err != nil {
 			return nil, nil, err
 		}
 	}
-	return env, key, nil
+	return o.envelope(), o.key, nil
 }
 
 // keyOpens checks that key opens the age header of record c, when the

@@ -16,9 +16,10 @@ import (
 // pay no scrypt unlock per request (about 1 s and 256 MiB each). A session
 // ends after its idle time without use (automatic logoff), on Lock, and
 // when the daemon stops (Close); ending it wipes the signing key from
-// memory. Keys are never written anywhere unencrypted. Wrong passphrases
-// are counted per account and each one after the first makes the next
-// attempt wait longer (1 s, 2 s, 4 s … up to MaxUnlockDelay), so guessing
+// memory, and the session's cache of opened envelopes (opened.go). Keys
+// are never written anywhere unencrypted. Wrong passphrases are counted
+// per account and each one after the first makes the next attempt wait
+// longer (1 s, 2 s, 4 s … up to MaxUnlockDelay), so guessing
 // through the API is slow even before scrypt's own cost.
 
 // DefaultIdle is a session's idle time unless one is given: HIPAA's
@@ -107,6 +108,7 @@ func (s *Sessions) Unlock(ctx context.Context, id protocol.AccountID, passphrase
 	if old := s.open[id]; old != nil {
 		s.endLocked(id, old)
 	}
+	k.opened = newOpenedCache()
 	now := s.clock()
 	se := &session{keys: k, idle: idle, opened: now, last: now}
 	se.timer = time.AfterFunc(idle, func() { s.expire(id, se) })
@@ -260,6 +262,7 @@ func (s *Sessions) expire(id protocol.AccountID, se *session) {
 func (s *Sessions) endLocked(id protocol.AccountID, se *session) {
 	se.timer.Stop()
 	delete(s.open, id)
+	se.keys.opened.drop()
 	se.keys.Wipe()
 }
 

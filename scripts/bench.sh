@@ -4,6 +4,10 @@
 #
 #   add  stock:    age -r RECIPIENT FILE | ipfs add -Q     (Kubo, flatfs sync=true)
 #        blockmrs: blockmrs add FILE
+#        blockmrs: blockmrs add FILE                       (a repo with a passphrase, through its
+#                  running daemon, in a session opened once with `blockmrs unlock`: no scrypt)
+#        blockmrs: blockmrs add FILE                       (a repo with a passphrase, no daemon:
+#                  $BLOCKMRS_PASSPHRASE, one scrypt unlock per add)
 #        ref:      age -r RECIPIENT FILE > out             (encryption alone, no IPFS)
 #   get  stock:    ipfs cat CID | age -d -i KEYFILE > out
 #        blockmrs: blockmrs get CID -o out                 (fsyncs out before renaming it)
@@ -17,7 +21,7 @@
 #        blockmrs: sidebyside node fetch -bitswap > out    (the same over bitswap alone)
 #
 # BENCH_ONLY=fetch runs only the fetch comparison, BENCH_ONLY=local only
-# add and get.
+# add and get, BENCH_ONLY=add only add (scripts/bench-web.sh runs that).
 #
 # Each pipeline runs 3 times (BENCH_REPS), interleaved, with the page cache
 # dropped before every run when /proc/sys/vm/drop_caches is writable (root).
@@ -44,7 +48,7 @@ for s in "${sizes[@]}"; do
 done
 reps="${BENCH_REPS:-3}"
 only="${BENCH_ONLY:-}"
-[[ "$only" == "" || "$only" == fetch || "$only" == local ]] || { echo "bench.sh: BENCH_ONLY is fetch or local" >&2; exit 2; }
+[[ "$only" == "" || "$only" == fetch || "$only" == local || "$only" == add ]] || { echo "bench.sh: BENCH_ONLY is fetch, local or add" >&2; exit 2; }
 
 log() { printf 'bench: %s\n' "$*" >&2; }
 
@@ -93,6 +97,19 @@ brepo="$work/blockmrs"
 benv=("BLOCKMRS_PATH=$brepo")
 env "${benv[@]}" "$bm" init --no-passphrase --name Bench >/dev/null
 
+# blockmrs with a passphrase (age scrypt, as init makes it), twice: one
+# repo whose daemon runs with a session unlocked once (the adds go
+# through the daemon and name no passphrase, so they fail if the session
+# is not used), one without a daemon, where every add pays scrypt.
+pass="bench passphrase"
+prepo="$work/blockmrs-session" nrepo="$work/blockmrs-scrypt"
+penv=("BLOCKMRS_PATH=$prepo")
+nenv=("BLOCKMRS_PATH=$nrepo" "BLOCKMRS_PASSPHRASE=$pass")
+if [[ "$only" != fetch ]]; then
+	env "${penv[@]}" BLOCKMRS_PASSPHRASE="$pass" "$bm" init --name Bench >/dev/null
+	env "${nenv[@]}" "$bm" init --name Bench >/dev/null
+fi
+
 # One random input per size; every repetition reuses it (fresh keys make
 # every ciphertext, and so every block, new).
 for s in "${sizes[@]}"; do
@@ -112,6 +129,8 @@ json_argv() {
 }
 kenv_json="$(json_argv "${kenv[@]}")"
 benv_json="$(json_argv "${benv[@]}")"
+penv_json="$(json_argv "${penv[@]}")"
+nenv_json="$(json_argv "${nenv[@]}")"
 
 # wait_file FILE: wait up to 60 s for FILE to exist.
 wait_file() {
@@ -124,11 +143,20 @@ wait_file() {
 	exit 1
 }
 
+if [[ "$only" != fetch ]]; then
+	log "starting the daemon of the passphrase repo and unlocking its account"
+	env "${penv[@]}" BLOCKMRS_LISTEN=/ip4/127.0.0.1/tcp/0 BLOCKMRS_API=127.0.0.1:0 BLOCKMRS_MDNS=false \
+		"$bm" daemon >"$work/session-daemon.log" 2>&1 &
+	daemons+=("$!")
+	wait_file "$prepo/api.addr"
+	env "${penv[@]}" BLOCKMRS_PASSPHRASE="$pass" "$bm" unlock --idle 6h >&2
+fi
+
 # Node-to-node fetches: per size, a `blockmrs daemon` serving a patient's
 # repo that holds the record, a clinic's repo the fetches run on, and two
 # Kubo daemons, the server holding the same ciphertext, the client (flatfs
 # sync=true, like blockmrs's durable store) fetching it with `ipfs cat`.
-if [[ "$only" != local ]]; then
+if [[ "$only" == "" || "$only" == fetch ]]; then
 	for s in "${sizes[@]}"; do
 		nd="$work/node-$s"
 		log "setting up node-to-node fetch of ${s} MiB"
@@ -163,7 +191,7 @@ fi
 	first=1
 	for s in "${sizes[@]}"; do
 		in="$work/in/$s.bin" bytes=$((s << 20))
-		if [[ "$only" != local ]]; then
+		if [[ "$only" == "" || "$only" == fetch ]]; then
 			nd="$work/node-$s"
 			[[ $first == 1 ]] || printf ',\n'
 			first=0
@@ -201,9 +229,19 @@ EOF
   {"name": "blockmrs add", "env": $benv_json,
    "stages": [$(json_argv "$bm" add "$in" --title bench)],
    "stdout": "$work/cid/blockmrs-$s.{rep}"},
+  {"name": "blockmrs add, passphrase, daemon session", "env": $penv_json,
+   "stages": [$(json_argv "$bm" add "$in" --title bench)],
+   "stdout": "$work/cid/session-$s.{rep}"},
+  {"name": "blockmrs add, passphrase, no daemon", "env": $nenv_json,
+   "stages": [$(json_argv "$bm" add "$in" --title bench)],
+   "stdout": "$work/cid/scrypt-$s.{rep}"},
   {"name": "ref: age -r > file", "stages": [$(json_argv "$age" -r "$recipient" "$in")],
    "stdout": "$work/out/age-$s"}
- ]},
+ ]}
+EOF
+		[[ "$only" != add ]] || continue
+		cat <<EOF
+,
  {"name": "get ${s}MiB", "bytes": $bytes, "pipelines": [
   {"name": "stock ipfs cat | age -d > file", "baseline": true, "env": $kenv_json,
    "stages": [$(json_argv "$ipfs" cat "{file:$work/cid/stock-$s.{rep}}"), $(json_argv "$age" -d -i "$work/stock.key")],
@@ -241,17 +279,22 @@ echo "# load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 fail=0
 for s in "${sizes[@]}"; do
 	in="$work/in/$s.bin"
-	if [[ "$only" != local ]]; then
+	if [[ "$only" == "" || "$only" == fetch ]]; then
 		for f in fetch-stock fetch-blockmrs fetch-blockmrs-bitswap; do
 			cmp -s "$in" "$work/out/$f-$s" || { echo "CHECK FAILED: $f $s MiB differs from the input" >&2; fail=1; }
 		done
 		cmp -s "$work/node-$s/ciphertext" "$work/out/fetch-stock-ct-$s" || { echo "CHECK FAILED: ipfs cat $s MiB differs from the ciphertext" >&2; fail=1; }
 	fi
 	[[ "$only" != fetch ]] || continue
-	for f in get-stock get-blockmrs get-blockmrs-stdout; do
-		cmp -s "$in" "$work/out/$f-$s" || { echo "CHECK FAILED: $f $s MiB differs from the input" >&2; fail=1; }
-	done
-	for who in stock blockmrs; do
+	if [[ "$only" != add ]]; then
+		for f in get-stock get-blockmrs get-blockmrs-stdout; do
+			cmp -s "$in" "$work/out/$f-$s" || { echo "CHECK FAILED: $f $s MiB differs from the input" >&2; fail=1; }
+		done
+	fi
+	# The record added in the session reads back (through the daemon).
+	env "${penv[@]}" "$bm" get "$(cat "$work/cid/session-$s.1")" | cmp -s "$in" - ||
+		{ echo "CHECK FAILED: the session's add of $s MiB does not read back as the input" >&2; fail=1; }
+	for who in stock blockmrs session scrypt; do
 		n="$(cat "$work/cid/$who-$s".* | sort -u | wc -l)"
 		[[ "$n" == "$reps" ]] || { echo "CHECK FAILED: $who add $s MiB gave $n distinct CIDs in $reps reps" >&2; fail=1; }
 	done
@@ -263,6 +306,6 @@ if [[ "$only" != fetch ]]; then
 	[[ "$k" == "$c" ]] || { echo "CHECK FAILED: blockmrs CID $c, stock Kubo gives $k for its ciphertext" >&2; fail=1; }
 fi
 if [[ $fail == 0 ]]; then
-	echo "# checks: every get and fetch matched its input; no repetition deduplicated; blockmrs ciphertext CID = stock Kubo CID"
+	echo "# checks: every get and fetch matched its input; the session's add reads back; no repetition deduplicated; blockmrs ciphertext CID = stock Kubo CID"
 fi
 exit "$fail"

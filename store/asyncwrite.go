@@ -21,6 +21,11 @@ type asyncWriter struct {
 	once sync.Once
 }
 
+// writebackMin is the smallest block whose writeback an asyncWriter
+// starts as soon as it is written (startWriteback): the leaves of a large
+// record; small blocks are left to the final flush.
+const writebackMin = 256 << 10
+
 func newAsyncWriter(s *Store, log *writeLog, workers, depth int) *asyncWriter {
 	w := &asyncWriter{s: s, log: log, ch: make(chan blocks.Block, depth)}
 	for range workers {
@@ -41,6 +46,10 @@ func (w *asyncWriter) run() {
 		has, err := w.s.flat.Has(ctx, k)
 		if err == nil && !has {
 			err = w.s.putNew(ctx, k, blk.RawData(), w.log)
+			if err == nil && len(blk.RawData()) >= writebackMin {
+				_, file := w.s.blockPath(k)
+				startWriteback(file)
+			}
 		}
 		if err != nil {
 			w.fail(wrapOp("put", blk.Cid(), err))

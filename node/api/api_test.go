@@ -27,7 +27,7 @@ import (
 	"github.com/blockmrs/blockmrs/protocol"
 )
 
-func newHost(t *testing.T) host.Host {
+func newHost(t testing.TB) host.Host {
 	t.Helper()
 	key, err := p2p.LoadOrCreateKey(t.TempDir())
 	if err != nil {
@@ -94,7 +94,7 @@ func startEnv(t *testing.T, accts Accounts, local, contact protocol.AccountID) *
 // startServer serves opts for the test on a free loopback port (Addr,
 // Token and Host filled in when unset) and shuts it down when the test
 // ends, failing it if Shutdown or Serve do.
-func startServer(t *testing.T, opts Options) *env {
+func startServer(t testing.TB, opts Options) *env {
 	t.Helper()
 	if opts.Addr == "" {
 		opts.Addr = "127.0.0.1:0"
