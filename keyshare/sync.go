@@ -181,7 +181,9 @@ type Wanted struct {
 // WantedRecords lists the records the node with peer ID self should hold
 // and the repo has not completely received (a record counts as received
 // once its root is pinned, which a fetch does last), by the access policy
-// (wantRecord): those a local account may read now, and, for every account
+// (wantRecord): those a local account may read now, those a contact wrote
+// about a local account and she has not acknowledged yet (at most
+// MaxPendingFetch per author; Wanted.Pending), and, for every account
 // that declares self as its replica, the records that account wrote or is
 // the subject of. With changed given it considers only those records (the
 // ones a chain change touched), so its cost follows the change, not the

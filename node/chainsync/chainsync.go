@@ -12,7 +12,11 @@
 // head); a peer that connects is told the heads it is entitled to and is
 // asked for the heads of the accounts it is declared to act for. Once a
 // chain brings a local account the right to read a record the node does
-// not hold, the record is fetched from the author's and subject's nodes.
+// not hold, the record is fetched from the author's and subject's nodes;
+// a record a contact wrote about a local account is fetched from the
+// author's nodes, for her to check and acknowledge (keyshare's
+// RuleWantPending). Adding a contact by address (Profile) marks it as
+// one; accounts the node learns by itself are not marked.
 //
 // Every request a peer sends is judged like a bitswap want: a peer that
 // may not have a chain gets the same answer as for a chain the node does
