@@ -14,17 +14,17 @@ import (
 // decision never rests on facts older than the last commit. Entries are
 // immutable once cached (evaluate and the policy only read them).
 type decisionCache struct {
-	mu     sync.Mutex
-	gen    uint64
+	mu  sync.Mutex
+	gen uint64
 	// writers counts commits in progress: while one runs, nothing is
 	// served from the cache or stored in it, so no decision mixes what
 	// the datastore shows after the commit with facts cached before it.
 	writers int
-	vouch  vouchSet
-	roles  map[string]peerRoles
-	facts  map[cid.Cid]*recordFacts
-	owners map[string]BlockOwner // by multihash
-	shared map[string][]cid.Cid  // by shared-record index prefix
+	vouch   vouchSet
+	roles   map[string]peerRoles
+	facts   map[cid.Cid]*recordFacts
+	owners  map[string]BlockOwner // by multihash
+	shared  map[string][]cid.Cid  // by shared-record index prefix
 }
 
 // maxCached bounds each map; a full map is emptied (the cache is only a
