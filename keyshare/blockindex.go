@@ -147,8 +147,9 @@ func (r *Repo) completeChainBlockIndex(ctx context.Context) error {
 	if err := batch.Put(ctx, keyChainIndexDone, nil); err != nil {
 		return err
 	}
+	done := r.cache.writing()
 	err = batch.Commit(ctx)
-	r.cache.invalidate()
+	done()
 	if err != nil {
 		return fmt.Errorf("index chain blocks: %w", err)
 	}
@@ -211,8 +212,9 @@ func (r *Repo) indexRecords(ctx context.Context, roots []cid.Cid) error {
 			}
 		}
 	}
+	done := r.cache.writing()
 	err = batch.Commit(ctx)
-	r.cache.invalidate()
+	done()
 	if err != nil {
 		return fmt.Errorf("commit block index: %w", err)
 	}

@@ -14,13 +14,17 @@ import (
 // decision never rests on facts older than the last commit. Entries are
 // immutable once cached (evaluate and the policy only read them).
 type decisionCache struct {
-	mu     sync.Mutex
-	gen    uint64
-	vouch  vouchSet
-	roles  map[string]peerRoles
-	facts  map[cid.Cid]*recordFacts
-	owners map[string]BlockOwner // by multihash
-	shared map[string][]cid.Cid  // by shared-record index prefix
+	mu  sync.Mutex
+	gen uint64
+	// writers counts commits in progress: while one runs, nothing is
+	// served from the cache or stored in it, so no decision mixes what
+	// the datastore shows after the commit with facts cached before it.
+	writers int
+	vouch   vouchSet
+	roles   map[string]peerRoles
+	facts   map[cid.Cid]*recordFacts
+	owners  map[string]BlockOwner // by multihash
+	shared  map[string][]cid.Cid  // by shared-record index prefix
 }
 
 // maxCached bounds each map; a full map is emptied (the cache is only a
@@ -43,9 +47,28 @@ func (c *decisionCache) invalidate() {
 	c.vouch, c.roles, c.facts, c.owners, c.shared = nil, nil, nil, nil, nil
 }
 
+// writing drops everything cached and keeps the cache out of use until
+// the returned function is called, after the commit it brackets.
+func (c *decisionCache) writing() (done func()) {
+	c.mu.Lock()
+	c.writers++
+	c.mu.Unlock()
+	c.invalidate()
+	return func() {
+		c.mu.Lock()
+		c.writers--
+		c.mu.Unlock()
+		c.invalidate()
+	}
+}
+
 func cacheGet[K comparable, V any](c *decisionCache, m *map[K]V, k K) (V, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.writers > 0 {
+		var zero V
+		return zero, false
+	}
 	v, ok := (*m)[k]
 	return v, ok
 }
@@ -54,7 +77,7 @@ func cacheGet[K comparable, V any](c *decisionCache, m *map[K]V, k K) (V, bool) 
 func cachePut[K comparable, V any](c *decisionCache, m *map[K]V, gen uint64, k K, v V) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.gen != gen {
+	if c.gen != gen || c.writers > 0 {
 		return
 	}
 	if *m == nil || len(*m) >= maxCached {

@@ -124,7 +124,9 @@ func (r *Repo) ImportCAR(ctx context.Context, rd io.Reader) (*ImportResult, erro
 
 // ImportCARLimit is ImportCAR refusing a CAR of more than maxSize block
 // bytes (0: store.DefaultImportLimit). Blocks not reachable from the
-// roots are counted in the result, not stored.
+// roots are counted in the result, not stored. The accounts whose chains
+// the CAR's roots are become contacts (MarkContact); chains that acks in
+// them pull in do not.
 func (r *Repo) ImportCARLimit(ctx context.Context, rd io.Reader, maxSize int64) (*ImportResult, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -143,10 +145,18 @@ func (r *Repo) ImportCARLimit(ctx context.Context, rd io.Reader, maxSize int64) 
 		return nil, r.keepForkEvidence(ctx, ci, err)
 	}
 	res, err := r.applyImport(ctx, car.Roots, ci)
-	if res != nil {
-		res.Skipped, res.SkippedBytes = car.Skipped, car.SkippedBytes
+	if err != nil {
+		return res, err
 	}
-	return res, err
+	res.Skipped, res.SkippedBytes = car.Skipped, car.SkippedBytes
+	// Importing a file is the user's choice: the accounts whose chains
+	// its roots are become contacts (not those its acks pulled in).
+	for id := range ci.offered {
+		if err := r.MarkContact(ctx, id); err != nil {
+			return res, err
+		}
+	}
+	return res, nil
 }
 
 // chainImport is what verifyChains found: the new blocks in commit order,

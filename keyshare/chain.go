@@ -163,8 +163,9 @@ func (r *Repo) commit(ctx context.Context, vbs []verifiedBlock) error {
 	if err := iw.write(batch); err != nil {
 		return err
 	}
+	done := r.cache.writing()
 	err = batch.Commit(ctx)
-	r.cache.invalidate()
+	done()
 	if err != nil {
 		return fmt.Errorf("commit chain state: %w", err)
 	}

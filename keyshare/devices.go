@@ -186,8 +186,9 @@ func (r *Repo) rebuildPeerIndex(ctx context.Context, onlyIfMissing bool) (proble
 	if err := batch.Put(ctx, keyPeerIndexDone, nil); err != nil {
 		return nil, err
 	}
+	done := r.cache.writing()
 	err = batch.Commit(ctx)
-	r.cache.invalidate()
+	done()
 	if err != nil {
 		return nil, fmt.Errorf("peer index: %w", err)
 	}
@@ -246,6 +247,9 @@ func (r *Repo) SetNodeID(peerID string) {
 func (r *Repo) vouchSet(ctx context.Context) (vouchSet, error) {
 	r.cache.mu.Lock()
 	cached, gen := r.cache.vouch, r.cache.gen
+	if r.cache.writers > 0 {
+		cached = nil
+	}
 	r.cache.mu.Unlock()
 	if cached != nil {
 		return cached, nil
@@ -270,7 +274,7 @@ func (r *Repo) vouchSet(ctx context.Context) (vouchSet, error) {
 		}
 	}
 	r.cache.mu.Lock()
-	if r.cache.gen == gen {
+	if r.cache.gen == gen && r.cache.writers == 0 {
 		r.cache.vouch = v
 	}
 	r.cache.mu.Unlock()

@@ -139,8 +139,9 @@ func (r *Repo) completeSharedIndex(ctx context.Context) error {
 	if err := batch.Put(ctx, keySharedIndexDone, nil); err != nil {
 		return err
 	}
+	done := r.cache.writing()
 	err = batch.Commit(ctx)
-	r.cache.invalidate()
+	done()
 	if err != nil {
 		return fmt.Errorf("index shared records: %w", err)
 	}

@@ -27,6 +27,12 @@ package keyshare
 //     claim is proven — or when it is proven and uncontested. A pending
 //     claim by someone else, or a contested claim nobody here vouches for,
 //     gives nobody anything from this node;
+//   - one thing a claim that does not count does: a pending claim about a
+//     local account by a contact of this repo (an account its user added)
+//     makes the node fetch the record, so that her key can check it and
+//     she can acknowledge it. Fetching grants nothing: the claim stays
+//     pending, and counts for nothing, until she does (RuleWantPending,
+//     bounded by MaxPendingFetch per author);
 //   - an account's own view of a record (what it reads and sees as author
 //     and title) prefers the claims it made or acknowledged, then claims
 //     that count, and among those the first whose wrapped key opens the
@@ -90,6 +96,8 @@ const (
 	RuleProfileRefused  Rule = "profile/refused"        // a contact's profile, to anyone else
 	RuleWantReader      Rule = "want/reader"            // fetch a record an account of this repo may read
 	RuleWantReplica     Rule = "want/replica"           // fetch a record of an account this node replicates
+	RuleWantPending     Rule = "want/pending"           // fetch, for a local account to check and acknowledge, a record a contact wrote about it with a key for it
+	RuleWantPendingCap  Rule = "want/pending-cap"       // not while MaxPendingFetch earlier pending records of that author about the account come first
 	RuleWantNone        Rule = "want/none"              // the record is for nobody here
 	RuleKeepNeeded      Rule = "keep/needed"            // keep a record someone here may read, wrote, owns or replicates
 	RuleDropRevoked     Rule = "keep/drop-revoked"      // drop a record every local reader of which was revoked or expired
@@ -607,11 +615,57 @@ func viewOrder(as []*Access, id protocol.AccountID, v vouchSet) []*Access {
 	return out
 }
 
+// MaxPendingFetch bounds the records one author can have a node fetch
+// for one local account before she acknowledges them (RuleWantPending):
+// only the author's first MaxPendingFetch pending claims about her, in
+// the order of his chain, held or not, are wanted. An acknowledged claim
+// no longer counts against it; one she never acknowledges (its key does
+// not open) keeps its place, at the author's own cost.
+const MaxPendingFetch = 32
+
+// pendingFacts is what wantRecord needs, beyond the claims, to judge a
+// claim that does not count on this node (yet): the accounts this repo
+// added as contacts, whether the block is contested (more than one claim
+// on the record root, or on any record root it belongs to), and how many
+// of the candidate author's pending claims about the account come before
+// this one on his chain (see pendingCandidate).
+type pendingFacts struct {
+	contacts  map[protocol.AccountID]bool
+	contested bool
+	earlier   int
+}
+
+// pendingCandidate returns the claim among as that RuleWantPending may
+// fetch the record under for local account id, or nil: a claim that does
+// not count here, about id by another account, whose record entry wraps a
+// key for id (§5.3 makes every valid one do so), by an account this repo
+// added as a contact. Whether a contact's claim is true is for id's key
+// to tell, once the blocks are here: fetching it proves and shows
+// nothing; the claim stays pending until id acknowledges it (ackFor).
+func pendingCandidate(as []*Access, id protocol.AccountID, v vouchSet, contacts map[protocol.AccountID]bool) *Access {
+	for _, a := range as {
+		if !a.Known || a.proven() || a.Subject != id || a.Author == id || !contacts[a.Author] {
+			continue
+		}
+		if rd, ok := a.Reader(id); !ok || rd.Role != "subject" {
+			continue
+		}
+		if claimCountsAmong(a, as, v).Allow {
+			continue
+		}
+		return a
+	}
+	return nil
+}
+
 // wantRecord decides whether a node fetches a record it does not hold
 // whole, for account id: id is an account of this repo that may read it
 // (under a claim that counts), or id declares this node its replica and
-// wrote the record or is its subject.
-func wantRecord(as []*Access, id protocol.AccountID, local, replica bool, v vouchSet) Decision {
+// wrote the record or is its subject, or id is an account of this repo
+// and a contact wrote the record about it, not acknowledged yet, on an
+// uncontested block, among the contact's first MaxPendingFetch such
+// records (pendingCandidate).
+func wantRecord(as []*Access, id protocol.AccountID, local, replica bool, v vouchSet, p pendingFacts) Decision {
 	for _, a := range countingClaims(as, v) {
 		if local {
 			if d := readDecision(a, id); d.Allow {
@@ -621,6 +675,12 @@ func wantRecord(as []*Access, id protocol.AccountID, local, replica bool, v vouc
 		if replica && (a.Author == id || a.Subject == id) {
 			return allow(RuleWantReplica, "this node is a declared replica of %s, who wrote the record or is its subject", id)
 		}
+	}
+	if a := pendingCandidate(as, id, v, p.contacts); local && a != nil && !p.contested {
+		if p.earlier >= MaxPendingFetch {
+			return refuse(RuleWantPendingCap, "%s has %d earlier records about %s not acknowledged yet (at most %d are fetched)", a.Author, p.earlier, id, MaxPendingFetch)
+		}
+		return allow(RuleWantPending, "%s, a contact, wrote claim %s about %s, to be checked and acknowledged", a.Author, a.Entry, id)
 	}
 	return refuse(RuleWantNone, "%s may not read the record here and this node replicates no party of it", id)
 }

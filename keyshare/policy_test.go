@@ -290,26 +290,44 @@ func policyTable() []policyCase {
 
 		{RuleWantReader, true,
 			func(t *testing.T) Decision {
-				return wantRecord(newFacts().claim(pat, pat, 1).grant(pat, doc, 2, 0).eval(), doc, true, false, vouch(doc))
+				return wantRecord(newFacts().claim(pat, pat, 1).grant(pat, doc, 2, 0).eval(), doc, true, false, vouch(doc), pendingFacts{})
 			},
 			func(t *testing.T) Decision {
-				return wantRecord(newFacts().claim(pat, pat, 1).grant(pat, doc, 2, 0).revoke(pat, doc, 3).eval(), doc, true, false, vouch(doc))
+				return wantRecord(newFacts().claim(pat, pat, 1).grant(pat, doc, 2, 0).revoke(pat, doc, 3).eval(), doc, true, false, vouch(doc), pendingFacts{})
 			}},
 		{RuleWantReplica, true,
-			func(t *testing.T) Decision { return wantRecord(own(), pat, false, true, vouch(pat)) },
+			func(t *testing.T) Decision { return wantRecord(own(), pat, false, true, vouch(pat), pendingFacts{}) },
 			func(t *testing.T) Decision {
 				// a replica of pat does not fetch doc's record about pat
 				// before pat acknowledges it
-				return wantRecord(docAbout(false), pat, false, true, vouch(pat))
+				return wantRecord(docAbout(false), pat, false, true, vouch(pat), pendingFacts{})
+			}},
+		{RuleWantPending, true,
+			func(t *testing.T) Decision {
+				// pat's node fetches doc's record about her, not
+				// acknowledged yet, because doc is her contact
+				return wantRecord(docAbout(false), pat, true, false, vouch(pat), pendingFacts{contacts: set(doc)})
+			},
+			func(t *testing.T) Decision {
+				// the same claim by an account pat merely knows (its
+				// chain came with chain sync) fetches nothing
+				return wantRecord(docAbout(false), pat, true, false, vouch(pat), pendingFacts{contacts: set()})
+			}},
+		{RuleWantPendingCap, false,
+			func(t *testing.T) Decision {
+				return wantRecord(docAbout(false), pat, true, false, vouch(pat), pendingFacts{contacts: set(doc), earlier: MaxPendingFetch})
+			},
+			func(t *testing.T) Decision {
+				return wantRecord(docAbout(false), pat, true, false, vouch(pat), pendingFacts{contacts: set(doc), earlier: MaxPendingFetch - 1})
 			}},
 		{RuleWantNone, false,
 			func(t *testing.T) Decision {
 				// gp, named a reader only by mal's claim on pat's record,
 				// does not fetch it on the strength of that claim
-				return wantRecord(newFacts().claim(pat, pat, 5).claim(mal, mal, 1, gp).eval(), gp, true, false, vouch(gp))
+				return wantRecord(newFacts().claim(pat, pat, 5).claim(mal, mal, 1, gp).eval(), gp, true, false, vouch(gp), pendingFacts{})
 			},
 			func(t *testing.T) Decision {
-				return wantRecord(newFacts().claim(pat, pat, 5).grant(pat, gp, 6, 0).eval(), gp, true, false, vouch(gp))
+				return wantRecord(newFacts().claim(pat, pat, 5).grant(pat, gp, 6, 0).eval(), gp, true, false, vouch(gp), pendingFacts{})
 			}},
 
 		{RuleKeepNeeded, true,

@@ -437,7 +437,7 @@ func (r *Repo) GrantableRecords(ctx context.Context, k *Keys) ([]cid.Cid, error)
 // to the requester, until expires (zero: the duration asked for from now,
 // or no end when none was asked), and a signed answer, kept for delivery.
 // The requester becomes a contact (from the profile that came with the
-// request) if it was not one.
+// request) if it was not one, and is marked as one (MarkContact).
 func (r *Repo) Approve(ctx context.Context, k *Keys, id string, expires time.Time) (RequestInfo, error) {
 	return r.ApproveScope(ctx, k, id, nil, expires)
 }
@@ -489,6 +489,10 @@ func (r *Repo) ApproveScope(ctx context.Context, k *Keys, id string, scope []cid
 	}
 	block, err := r.Grant(ctx, k, records, from, expires)
 	if err != nil {
+		return RequestInfo{}, err
+	}
+	// Approving makes the requester a contact, even one known before.
+	if err := r.MarkContact(ctx, from); err != nil {
 		return RequestInfo{}, err
 	}
 	link := protocol.NewLink(block)

@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 
 	blocks "github.com/ipfs/go-block-format"
@@ -98,7 +99,8 @@ func (r *Repo) ApplyChains(ctx context.Context, heads []cid.Cid, offered map[cid
 	return r.applyImport(ctx, heads, ci)
 }
 
-// ChainChange is what one commit changed.
+// ChainChange is what one commit changed, or (Records alone) that the
+// blocks of records arrived (RecordArrived).
 type ChainChange struct {
 	// Accounts lists the accounts whose chains advanced.
 	Accounts []protocol.AccountID
@@ -130,6 +132,15 @@ func (r *Repo) OnChainChange(fn func(ChainChange)) (remove func()) {
 	}
 }
 
+// RecordArrived tells the OnChainChange listeners that the whole DAG of
+// record root is now held (a fetch pinned and indexed it): its access
+// facts are the same, but what can be done with it changed — a claim on
+// it can now be checked and acknowledged (node/autoack.go), and it can be
+// read and served.
+func (r *Repo) RecordArrived(root cid.Cid) {
+	r.chainsChanged(nil, []cid.Cid{root}, false)
+}
+
 // chainsChanged tells the OnChainChange listeners what a commit changed.
 func (r *Repo) chainsChanged(vbs []verifiedBlock, records []cid.Cid, all bool) {
 	seen := map[protocol.AccountID]bool{}
@@ -158,6 +169,10 @@ type Wanted struct {
 	For protocol.AccountID
 	// Replica is true when the node wants the record as a replica.
 	Replica bool
+	// Pending is true when the node wants the record for a local
+	// account to check and acknowledge: a contact wrote it about her and
+	// it counts for nothing until she does (RuleWantPending).
+	Pending bool
 	// Providers are the peer IDs (text form) declared, on the author's
 	// and the subject's chains, as their devices or replicas.
 	Providers []string
@@ -166,7 +181,9 @@ type Wanted struct {
 // WantedRecords lists the records the node with peer ID self should hold
 // and the repo has not completely received (a record counts as received
 // once its root is pinned, which a fetch does last), by the access policy
-// (wantRecord): those a local account may read now, and, for every account
+// (wantRecord): those a local account may read now, those a contact wrote
+// about a local account and she has not acknowledged yet (at most
+// MaxPendingFetch per author; Wanted.Pending), and, for every account
 // that declares self as its replica, the records that account wrote or is
 // the subject of. With changed given it considers only those records (the
 // ones a chain change touched), so its cost follows the change, not the
@@ -181,8 +198,13 @@ func (r *Repo) WantedRecords(ctx context.Context, self string, changed ...cid.Ci
 	if err != nil {
 		return nil, err
 	}
+	contacts, err := r.contacts(ctx)
+	if err != nil {
+		return nil, err
+	}
 	var out []Wanted
 	nodes := map[protocol.AccountID][]DeviceInfo{} // declared nodes, read once per call
+	w := &wantScan{v: v, local: local, replicaOf: replicaOf, contacts: contacts, nodes: nodes, earlier: map[[2]protocol.AccountID]map[EntryRef]int{}}
 	for _, c := range candidates {
 		pinned, err := r.st.IsPinned(ctx, c)
 		if err != nil {
@@ -195,20 +217,34 @@ func (r *Repo) WantedRecords(ctx context.Context, self string, changed ...cid.Ci
 		if err != nil {
 			return nil, err
 		}
-		w, ok, err := r.wanted(ctx, as, v, local, replicaOf, nodes)
+		wt, ok, err := r.wanted(ctx, as, w)
 		if err != nil {
 			return nil, err
 		}
 		if ok {
-			out = append(out, w)
+			out = append(out, wt)
 		}
 	}
 	return out, nil
 }
 
+// wantScan is what one WantedRecords call reads once: the accounts the
+// node vouches for, which are local and which it replicates, the repo's
+// contacts, the parties' declared nodes and, per (author, subject), the
+// position of each pending claim of the author about the subject.
+type wantScan struct {
+	v                vouchSet
+	local, replicaOf map[protocol.AccountID]bool
+	contacts         map[protocol.AccountID]bool
+	nodes            map[protocol.AccountID][]DeviceInfo
+	earlier          map[[2]protocol.AccountID]map[EntryRef]int
+}
+
 // wanted applies wantRecord to the accounts the claims as name that this
-// node vouches for, and fills in where to fetch from.
-func (r *Repo) wanted(ctx context.Context, as []*Access, v vouchSet, local, replicaOf map[protocol.AccountID]bool, nodes map[protocol.AccountID][]DeviceInfo) (Wanted, bool, error) {
+// node vouches for, and fills in where to fetch from: the declared nodes
+// of the parties of the claims that count, or, for a record wanted under
+// a claim that does not count yet (RuleWantPending), its author's.
+func (r *Repo) wanted(ctx context.Context, as []*Access, w *wantScan) (Wanted, bool, error) {
 	var names []protocol.AccountID
 	for _, a := range as {
 		names = append(names, a.Author, a.Subject)
@@ -217,39 +253,109 @@ func (r *Repo) wanted(ctx context.Context, as []*Access, v vouchSet, local, repl
 		}
 	}
 	for _, id := range names {
-		if v[id] == vouchNone {
+		if w.v[id] == vouchNone {
 			continue
 		}
-		d := wantRecord(as, id, local[id], replicaOf[id], v)
+		var p pendingFacts
+		cand := pendingCandidate(as, id, w.v, w.contacts)
+		if cand != nil && w.local[id] {
+			var err error
+			if p, err = r.pendingFacts(ctx, cand, w); err != nil {
+				return Wanted{}, false, err
+			}
+		}
+		d := wantRecord(as, id, w.local[id], w.replicaOf[id], w.v, p)
 		if !d.Allow {
 			continue
 		}
-		w := Wanted{Record: as[0].Record, For: id, Replica: d.Rule == RuleWantReplica}
+		wt := Wanted{Record: as[0].Record, For: id, Replica: d.Rule == RuleWantReplica, Pending: d.Rule == RuleWantPending}
+		parties := []protocol.AccountID{}
+		if wt.Pending {
+			parties = append(parties, cand.Author)
+		} else {
+			for _, a := range countingClaims(as, w.v) {
+				parties = append(parties, a.Author, a.Subject)
+			}
+		}
 		seen := map[string]bool{}
-		for _, a := range countingClaims(as, v) {
-			for _, party := range []protocol.AccountID{a.Author, a.Subject} {
-				devs, ok := nodes[party]
-				if !ok {
-					st, err := r.state(ctx, party)
-					if err != nil && !errors.Is(err, ErrUnknownAccount) {
-						return Wanted{}, false, err
-					}
-					if st != nil {
-						devs = st.Devices
-					}
-					nodes[party] = devs
+		for _, party := range parties {
+			devs, ok := w.nodes[party]
+			if !ok {
+				st, err := r.state(ctx, party)
+				if err != nil && !errors.Is(err, ErrUnknownAccount) {
+					return Wanted{}, false, err
 				}
-				for _, dev := range devs {
-					if !seen[dev.PeerID] {
-						seen[dev.PeerID] = true
-						w.Providers = append(w.Providers, dev.PeerID)
-					}
+				if st != nil {
+					devs = st.Devices
+				}
+				w.nodes[party] = devs
+			}
+			for _, dev := range devs {
+				if !seen[dev.PeerID] {
+					seen[dev.PeerID] = true
+					wt.Providers = append(wt.Providers, dev.PeerID)
 				}
 			}
 		}
-		return w, true, nil
+		return wt, true, nil
 	}
 	return Wanted{}, false, nil
+}
+
+// pendingFacts loads what wantRecord needs to judge claim a under
+// RuleWantPending: the contacts, whether the record's root is contested
+// (another claim on it, or a claim on another record root it belongs to:
+// an inner block of a record, the same bytes under another codec), and
+// how many of a's author's pending claims about a's subject come before
+// a on his chain.
+func (r *Repo) pendingFacts(ctx context.Context, a *Access, w *wantScan) (pendingFacts, error) {
+	p := pendingFacts{contacts: w.contacts, contested: a.Contested}
+	o, err := r.Owner(ctx, a.Record)
+	if err != nil {
+		return p, err
+	}
+	for _, root := range o.Records {
+		if root.Equals(a.Record) {
+			continue
+		}
+		others, err := r.accessAll(ctx, root)
+		if err != nil {
+			return p, err
+		}
+		if slices.ContainsFunc(others, func(o *Access) bool { return o.Known }) {
+			p.contested = true
+		}
+	}
+	pair := [2]protocol.AccountID{a.Author, a.Subject}
+	pos, ok := w.earlier[pair]
+	if !ok {
+		// Every pending claim of the author about the subject, in his
+		// chain's order: the records the two share.
+		recs, err := r.sharedRecords(ctx, a.Author, a.Subject)
+		if err != nil {
+			return p, err
+		}
+		var claims []EntryRef
+		for _, c := range recs {
+			as, err := r.accessAll(ctx, c)
+			if err != nil {
+				return p, err
+			}
+			for _, o := range as {
+				if o.Known && o.Author == a.Author && o.Subject == a.Subject && !o.proven() && !claimCountsAmong(o, as, w.v).Allow {
+					claims = append(claims, *o.Entry)
+				}
+			}
+		}
+		sort.Slice(claims, func(i, j int) bool { return claims[i].before(claims[j]) })
+		pos = make(map[EntryRef]int, len(claims))
+		for i, e := range claims {
+			pos[e] = i
+		}
+		w.earlier[pair] = pos
+	}
+	p.earlier = pos[*a.Entry]
+	return p, nil
 }
 
 // vouchers returns the accounts this node vouches for (see vouchSet), and

@@ -3,11 +3,13 @@ package node
 import (
 	"context"
 	"log/slog"
+	"maps"
 	"time"
 
 	"github.com/ipfs/go-cid"
 
 	"github.com/blockmrs/blockmrs/keyshare"
+	"github.com/blockmrs/blockmrs/protocol"
 )
 
 // AckEvery is how often the daemon looks, for every unlocked account, for
@@ -15,14 +17,19 @@ import (
 // arrive after the chain that claims them).
 const AckEvery = 30 * time.Second
 
+// SessionPoll is how often the daemon looks for sessions opened since it
+// last looked: records fetched while the account was locked are
+// acknowledged as soon as it unlocks.
+const SessionPoll = time.Second
+
 // acknowledgeArrivals acknowledges, for every account with an open unlock
 // session, the records others wrote about it whose key opens the record
 // this node holds (keyshare.Repo.Acknowledge checks that): the subject's
 // proof that makes such a record count on her node and her replicas. It
-// looks at records when chains change (only those the change touched) and
-// every AckEvery (all of the account's records), until ctx ends. It uses
-// the sessions' keys without counting as use, so it never keeps a session
-// open.
+// looks at records when chains change or records arrive (only those
+// touched), when a session opens and every AckEvery (all of the
+// account's records), until ctx ends. It uses the sessions' keys without
+// counting as use, so it never keeps a session open.
 func acknowledgeArrivals(ctx context.Context, repo *keyshare.Repo, sessions *keyshare.Sessions, log *slog.Logger) {
 	changed := make(chan []cid.Cid, 16)
 	unhook := repo.OnChainChange(func(ch keyshare.ChainChange) {
@@ -34,6 +41,9 @@ func acknowledgeArrivals(ctx context.Context, repo *keyshare.Repo, sessions *key
 	defer unhook()
 	tick := time.NewTicker(AckEvery)
 	defer tick.Stop()
+	poll := time.NewTicker(SessionPoll)
+	defer poll.Stop()
+	open := map[protocol.AccountID]bool{}
 	for {
 		var only []cid.Cid
 		select {
@@ -44,9 +54,27 @@ func acknowledgeArrivals(ctx context.Context, repo *keyshare.Repo, sessions *key
 				continue
 			}
 		case <-tick.C:
+		case <-poll.C:
+			if !newSession(sessions, open) {
+				continue
+			}
 		}
 		acknowledgeOpen(ctx, repo, sessions, log, only)
 	}
+}
+
+// newSession updates open to the accounts with a session now and tells
+// whether one of them had none when it last looked.
+func newSession(sessions *keyshare.Sessions, open map[protocol.AccountID]bool) bool {
+	now := map[protocol.AccountID]bool{}
+	opened := false
+	for _, se := range sessions.List() {
+		now[se.Account] = true
+		opened = opened || !open[se.Account]
+	}
+	clear(open)
+	maps.Copy(open, now)
+	return opened
 }
 
 // acknowledgeOpen runs one pass of acknowledgeArrivals.

@@ -12,7 +12,11 @@
 // head); a peer that connects is told the heads it is entitled to and is
 // asked for the heads of the accounts it is declared to act for. Once a
 // chain brings a local account the right to read a record the node does
-// not hold, the record is fetched from the author's and subject's nodes.
+// not hold, the record is fetched from the author's and subject's nodes;
+// a record a contact wrote about a local account is fetched from the
+// author's nodes, for her to check and acknowledge (keyshare's
+// RuleWantPending). Adding a contact by address (Profile) marks it as
+// one; accounts the node learns by itself are not marked.
 //
 // Every request a peer sends is judged like a bitswap want: a peer that
 // may not have a chain gets the same answer as for a chain the node does
@@ -383,8 +387,23 @@ func (s *Service) Sync(ctx context.Context, p peer.ID, id protocol.AccountID) (*
 }
 
 // Profile asks the node at addr for the first chain block of account id
-// (which must be hosted there) and imports it as a contact.
+// (which must be hosted there) and imports it as a contact: what `blockmrs
+// contact add ADDRESS ACCOUNT` does. The account is marked as one the
+// user added (keyshare.Repo.MarkContact), even when the repo knew it.
 func (s *Service) Profile(ctx context.Context, addr peer.AddrInfo, id protocol.AccountID) (*keyshare.ImportResult, error) {
+	res, err := s.profile(ctx, addr, id)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.repo.MarkContact(ctx, id); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// profile is Profile without marking the account a contact: how the node
+// learns, by itself, the accounts its own records name.
+func (s *Service) profile(ctx context.Context, addr peer.AddrInfo, id protocol.AccountID) (*keyshare.ImportResult, error) {
 	if err := s.host.Connect(ctx, addr); err != nil {
 		return nil, fmt.Errorf("chainsync: connect %s: %w", addr.ID, err)
 	}
@@ -507,7 +526,7 @@ func (s *Service) learnAccountsIn(ctx context.Context, p peer.ID, id protocol.Ac
 	}
 	learned := false
 	for _, a := range unknown {
-		if _, err := s.Profile(ctx, peer.AddrInfo{ID: p}, a); err != nil {
+		if _, err := s.profile(ctx, peer.AddrInfo{ID: p}, a); err != nil {
 			s.log.Debug("chainsync: profile of a named account", "peer", p, "account", a, "err", err)
 			continue
 		}
@@ -806,14 +825,14 @@ func (s *Service) fetchInBackground(w keyshare.Wanted) {
 		defer cancel()
 		if err := s.fetch.Fetch(ctx, w.Record, from...); err != nil {
 			if s.ctx.Err() == nil {
-				s.log.Warn("chainsync: fetching a granted record failed; will retry", "record", w.Record, "err", err)
+				s.log.Warn("chainsync: fetching a wanted record failed; will retry", "record", w.Record, "pending", w.Pending, "err", err)
 			}
 			return
 		}
 		s.mu.Lock()
 		delete(s.pending, w.Record)
 		s.mu.Unlock()
-		s.log.Info("chainsync: record received", "record", w.Record, "for", w.For)
+		s.log.Info("chainsync: record received", "record", w.Record, "for", w.For, "pending", w.Pending)
 	})
 }
 

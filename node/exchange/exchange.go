@@ -225,7 +225,8 @@ const fetchBatch = 256
 // Fetch gets the whole DAG rooted at root into the local store, from the
 // given peers (connected to first) and any other connected peer; then pins
 // root and indexes its blocks as a record's, so the node can serve them on
-// to whoever may read the record. Unless the root is held already, it
+// to whoever may read the record, and tells the repo's listeners it
+// arrived (keyshare.Repo.RecordArrived). Unless the root is held already, it
 // first asks the given peers that speak the DAG stream protocol, in order,
 // for the whole DAG in one stream, until one sends something; whatever is
 // still missing then (the peer does not speak it, refused, or the stream
@@ -248,6 +249,7 @@ func (e *Exchange) Fetch(ctx context.Context, root cid.Cid, from ...peer.ID) err
 	if err := e.repo.IndexRecordBlocks(ctx, root); err != nil {
 		return fmt.Errorf("exchange: fetch %s: %w", root, err)
 	}
+	e.repo.RecordArrived(root)
 	return nil
 }
 
