@@ -16,8 +16,8 @@ import (
 // libp2p on 127.0.0.1, in one headless Chromium: the clinician writes two
 // lab panels for the patient from the write page (fasting glucose, LDL
 // and a free row whose name is markup; then a second fasting glucose on
-// another date); they reach the patient's node (the records' blocks by
-// CAR file, see below), and the patient's labs
+// another date); they reach the patient's node over libp2p, and the
+// patient's labs
 // page shows the values in a table and a chart with a point per value,
 // the markup as text. No dialog, no console error.
 func TestWebLabsInChromium(t *testing.T) {
@@ -104,16 +104,8 @@ func TestWebLabsInChromium(t *testing.T) {
 		return strings.HasPrefix(evalIn[string](t, b, `document.querySelector("#patient-upload-status").textContent`), "Added report.pdf for Pat Lee")
 	})
 
-	// The clinician's chain reaches the patient's node over libp2p by
-	// itself, but the records' blocks do not yet: her node fetches only
-	// records whose claim counts there, and a claim by another author
-	// counts once she has acknowledged it, which needs the blocks (see
-	// keyshare wantRecord). Until the policy fetches records pending her
-	// acknowledgement, the blocks travel as a CAR file, as between
-	// machines without a network.
-	car := filepath.Join(t.TempDir(), "for-pat.car")
-	clinic.ok("export", "--for", patientID, car)
-	patient.ok("import", car)
+	// The records reach the patient's node over libp2p by themselves
+	// (her node fetches a contact's records about her, PROTOCOL §6).
 
 	// The patient logs in; the values are at her node.
 	b.do(t, "patient logs in", chromedp.Navigate(strings.TrimSpace(patient.ok("open", "--print"))),
