@@ -310,6 +310,22 @@ func TestWebAppPeopleInChromium(t *testing.T) {
 		t.Fatal("the clinician's page was reloaded")
 	}
 	cb.screenshot(t, "clinician-3-approved")
+	// Both contacts pages say what is shared, with its end.
+	sharing := `#contacts-body tr.contact[data-id="` + patientID + `"] td.sharing`
+	cb.do(t, "clinician's contacts: what Pat shares", chromedp.Click(chromedp.CSS(`#nav a[data-page=contacts]`)),
+		chromedp.WaitVisible(chromedp.CSS(sharing+" a")))
+	if got := cb.textNow(t, sharing); got != "shares with you: Glucose March (until "+until.Format("2006-01-02 15:04")+")" {
+		t.Fatalf("the clinician's contacts page says %q", got)
+	}
+	if href := evalIn[string](t, cb, `document.querySelector('`+sharing+` a').getAttribute("href")`); href != "#/record/"+shared.CID {
+		t.Fatalf("the shared record's link %q", href)
+	}
+	pb.do(t, "patient's contacts: what she shares", chromedp.Click(chromedp.CSS(`#nav a[data-page=contacts]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#contacts-body tr.contact[data-id="`+clinicID+`"] td.sharing a`)))
+	if got := pb.textNow(t, `#contacts-body tr.contact[data-id="`+clinicID+`"] td.sharing`); got != "you share: Glucose March (until "+until.Format("2006-01-02 15:04")+")" {
+		t.Fatalf("the patient's contacts page says %q", got)
+	}
+	pb.do(t, "patient's requests again", chromedp.Click(chromedp.CSS(`#nav a[data-page=requests]`)), chromedp.WaitVisible(chromedp.CSS("#inbox")))
 	cb.do(t, "clinician's records", chromedp.Click(chromedp.CSS(`#nav a[data-page=records]`)),
 		chromedp.WaitVisible(chromedp.CSS(`#records-body tr.record[data-cid="`+shared.CID+`"]`)))
 	cb.screenshot(t, "clinician-4-records")

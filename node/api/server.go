@@ -215,7 +215,7 @@ func Listen(ctx context.Context, opts Options) (*Server, error) {
 		"/api/v1/records/{cid}/hide":    {http.MethodPost: s.hideRecord},
 		"/api/v1/records/{cid}/unhide":  {http.MethodPost: s.unhideRecord},
 		"/api/v1/records/{cid}/readers": {http.MethodGet: s.readers},
-		"/api/v1/grants":                {http.MethodPost: s.grant},
+		"/api/v1/grants":                {http.MethodGet: s.listGrants, http.MethodPost: s.grant},
 		"/api/v1/revocations":           {http.MethodPost: s.revoke},
 		"/api/v1/requests":              {http.MethodGet: s.listRequests, http.MethodPost: s.sendRequest},
 		"/api/v1/requests/{id}/approve": {http.MethodPost: s.approveRequest},

@@ -1,7 +1,9 @@
 package api
 
 import (
+	"context"
 	"net/http"
+	"net/url"
 
 	"github.com/blockmrs/blockmrs/keyshare"
 	"github.com/blockmrs/blockmrs/node/ops"
@@ -28,6 +30,15 @@ func (s *Server) readers(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out, err := ops.RecordReaders(r.Context(), s.opts.Repo, me.ID, r.PathValue("cid"))
+	s.reply(w, http.StatusOK, out, err)
+}
+
+func (s *Server) listGrants(w http.ResponseWriter, r *http.Request) {
+	k, ok := s.keysOf(w, r)
+	if !ok {
+		return
+	}
+	out, err := ops.Grants(r.Context(), s.opts.Repo, k, ops.ListGrants{With: r.URL.Query().Get("with")})
 	s.reply(w, http.StatusOK, out, err)
 }
 
@@ -150,4 +161,22 @@ func (s *Server) denyRequest(w http.ResponseWriter, r *http.Request) {
 		s.opts.RequestsKick()
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// Grants calls GET /api/v1/grants as account ("" for the default
+// account), with req.With as the with parameter.
+func (c *Client) Grants(ctx context.Context, account string, req ops.ListGrants) (ops.GrantList, error) {
+	q := url.Values{}
+	if account != "" {
+		q.Set("account", account)
+	}
+	if req.With != "" {
+		q.Set("with", req.With)
+	}
+	path := "/api/v1/grants"
+	if len(q) > 0 {
+		path += "?" + q.Encode()
+	}
+	var v ops.GrantList
+	return v, c.call(ctx, http.MethodGet, path, nil, &v)
 }

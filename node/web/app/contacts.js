@@ -1,7 +1,7 @@
 // contacts.js: the contacts page (#/contacts): the acting account's share
 // code (text, copy button, QR code), its contacts, and adding one by
 // share code or by profile file.
-import { $, api, cell, el, failed, page, shortID, show, state, withAccount } from "./core.js";
+import { $, api, cell, el, failed, formatDate, page, shortID, show, state, withAccount } from "./core.js";
 
 // refreshAccounts re-reads the accounts the node knows, so that who()
 // names a contact added a moment ago.
@@ -31,7 +31,45 @@ function renderShare(id) {
   }
 }
 
-function contactRow(a) {
+// sharingCell lists, as links to the records' pages, what the acting
+// account shares with contact a and what a shares with it (grants, from
+// GET /api/v1/grants; null when the account is locked).
+function sharingCell(a, grants) {
+  const td = cell("Sharing", undefined, "sharing");
+  if (!grants) {
+    td.textContent = "unlock to see";
+    return td;
+  }
+  const me = state.me ? state.me.id : "";
+  const groups = [
+    ["you share: ", grants.filter(function (g) { return g.to === a.id && g.subject === me; })],
+    ["shares with you: ", grants.filter(function (g) { return g.subject === a.id && g.to === me; })],
+  ];
+  for (const [label, gs] of groups) {
+    if (gs.length === 0) {
+      continue;
+    }
+    const p = el("p", label, "grants");
+    gs.forEach(function (g, i) {
+      if (i > 0) {
+        p.append(", ");
+      }
+      const link = el("a", g.title || shortID(g.cid));
+      link.href = "#/record/" + encodeURIComponent(g.cid);
+      p.append(link);
+      if (g.expires) {
+        p.append(" (until " + formatDate(g.expires) + ")");
+      }
+    });
+    td.append(p);
+  }
+  if (!td.firstChild) {
+    td.textContent = "nothing shared";
+  }
+  return td;
+}
+
+function contactRow(a, grants) {
   const tr = el("tr", undefined, "contact");
   tr.dataset.id = a.id;
   const tdID = cell("ID", undefined, "account-id");
@@ -43,16 +81,16 @@ function contactRow(a) {
   ask.href = "#/requests/" + encodeURIComponent(a.id);
   ask.setAttribute("aria-label", "Ask " + a.name + " for access");
   tdAct.append(ask);
-  tr.append(cell("Name", a.name, "name"), cell("Role", a.role, "role"), tdID, tdAct);
+  tr.append(cell("Name", a.name, "name"), cell("Role", a.role, "role"), tdID, sharingCell(a, grants), tdAct);
   return tr;
 }
 
-function renderContacts(list) {
+function renderContacts(list, grants) {
   const body = $("contacts-body");
   body.replaceChildren();
   const all = (list && list.accounts) || [];
   for (const a of all) {
-    body.append(contactRow(a));
+    body.append(contactRow(a, grants));
   }
   $("contacts").hidden = all.length === 0;
   $("contacts-empty").hidden = all.length > 0;
@@ -60,9 +98,15 @@ function renderContacts(list) {
 
 async function render() {
   $("contacts-error").hidden = true;
-  const [id, list] = await Promise.all([refreshAccounts(), api("GET", "/api/v1/contacts")]);
+  const [id, list, grants] = await Promise.all([refreshAccounts(), api("GET", "/api/v1/contacts"),
+    api("GET", "/api/v1/grants").then(function (g) { return g.grants; }, function (e) {
+      if (e.status === 423) {
+        return null;
+      }
+      throw e;
+    })]);
   renderShare(id);
-  renderContacts(list);
+  renderContacts(list, grants);
   show("contacts");
 }
 
