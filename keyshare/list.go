@@ -27,8 +27,10 @@ type Listing struct {
 	MediaType string        `json:"media_type,omitempty"`
 	FileName  string        `json:"file_name,omitempty"`
 	// Readable tells whether the account may decrypt the record now;
-	// Status says why not ("revoked", "expired", "no access") or why it
-	// is listed anyway ("hidden").
+	// Status says why not ("revoked", "expired", "no access"), why it is
+	// listed anyway ("hidden"), or that its content has not all reached
+	// this node yet ("arriving": the envelope, which travels sealed on the
+	// chain, is here, the record's blocks are still being fetched).
 	Readable bool   `json:"readable"`
 	Status   string `json:"status"`
 	// Error is set when the record could not be opened (missing blocks,
@@ -157,6 +159,13 @@ func (r *Repo) openRow(ctx context.Context, k *Keys, l *Listed, v vouchSet) (for
 	}
 	l.Access = opened
 	l.Title, l.Kind, l.MediaType, l.FileName = env.Title, env.Kind, env.MediaType, env.FileName
+	if l.Status == "readable" {
+		// A record counts as received once its root is pinned, which a
+		// fetch does last (see WantedRecords).
+		if pinned, err := r.st.IsPinned(ctx, l.Record); err == nil && !pinned {
+			l.Status = "arriving"
+		}
+	}
 	return false
 }
 

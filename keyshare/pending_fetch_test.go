@@ -371,3 +371,38 @@ func TestPendingCandidate(t *testing.T) {
 		t.Fatalf("a replica wants a pending record: %+v", d)
 	}
 }
+
+// A record whose sealed envelope came with the chain but whose blocks
+// are still being fetched lists as "arriving" (its title known), then as
+// "readable" once it is whole.
+func TestListShowsArrivingRecords(t *testing.T) {
+	ctx := context.Background()
+	s := newPendingScene(t)
+	lab := note(t, s.doc, s.pat.keys.ID, "Lipid panel")
+	syncChain(t, s.doc, s.pat.repo)
+	status := func() (string, string) {
+		t.Helper()
+		list, err := s.pat.repo.List(ctx, s.pat.keys, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range list {
+			if l.Record == lab {
+				return l.Status, l.Title
+			}
+		}
+		return "", ""
+	}
+	if st, title := status(); st != "arriving" || title != "Lipid panel" {
+		t.Fatalf("before its blocks came: status %q, title %q", st, title)
+	}
+	// Her own record, whole, is readable.
+	own, err := s.pat.repo.ListRecord(ctx, s.pat.keys, s.own)
+	if err != nil || own.Status != "readable" {
+		t.Fatalf("her own record: %q, %v", own.Status, err)
+	}
+	fetchInto(t, s.doc.repo, s.pat.repo, lab)
+	if st, _ := status(); st != "readable" {
+		t.Fatalf("after its blocks came: status %q", st)
+	}
+}

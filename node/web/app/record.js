@@ -176,6 +176,12 @@ async function renderContent(rec, box) {
     box.append(el("p", "This record does not open: " + rec.error, "error"));
     return;
   }
+  if (rec.status === "arriving") {
+    // The page redraws when the record's chain changes (an
+    // acknowledgement follows its arrival); Reload re-reads it sooner.
+    box.append(el("p", "This record's content is still on its way from its author's node: its title and who wrote it are here, the content is not yet.", "arriving"));
+    return;
+  }
   const t = baseType(rec.media_type);
   if (isJSON(rec, t)) {
     await jsonView(rec, box);
