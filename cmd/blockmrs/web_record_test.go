@@ -322,6 +322,32 @@ func TestWebAppRecordInChromium(t *testing.T) {
 
 	// At 390 px nothing is wider than the window: a record with its raw
 	// JSON open, and the list.
+	// A new version of the text record: uploaded on its page, it opens
+	// on its own page, which links back to the one it replaces; the old
+	// one is unchanged.
+	b.show(t, noteCID, "#version-form")
+	v2 := filepath.Join(t.TempDir(), "note-v2.txt")
+	if err := os.WriteFile(v2, []byte("corrected note\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	b.do(t, "new version",
+		chromedp.SetUploadFiles(chromedp.CSS("#version-file"), []string{v2}),
+		chromedp.SendKeys(chromedp.CSS("#version-title"), "Lab note, corrected"),
+		chromedp.Click(chromedp.CSS("#version-button")))
+	b.until(t, "the new version's page", `document.body.dataset.screen === "record" && !!document.querySelector("#record-meta dd.supersedes a")`)
+	if got := b.text(t, "#record-title"); got != "Lab note, corrected" {
+		t.Fatalf("new version's title %q", got)
+	}
+	if href := evalIn[string](t, b, `document.querySelector("#record-meta dd.supersedes a").getAttribute("href")`); href != "#/record/"+noteCID {
+		t.Fatalf("the new version replaces %q, want %s", href, noteCID)
+	}
+	b.until(t, "the new version's text", `!!document.querySelector("#record-view pre.content-text") && document.querySelector("#record-view pre.content-text").textContent === "corrected note\n"`)
+	b.screenshot(t, "10b-record-new-version")
+	b.show(t, noteCID, "#record-view p.test-viewer") // the viewer registered above
+	if got := b.text(t, "#record-title"); got != "Lab note" {
+		t.Fatalf("the old version is now titled %q", got)
+	}
+
 	b.do(t, "narrow", chromedp.EmulateViewport(390, 800))
 	b.show(t, obsCID, "#record-view button.raw-toggle")
 	b.do(t, "raw JSON at 390 px", chromedp.Click(chromedp.CSS("#record-view button.raw-toggle")), chromedp.WaitVisible(chromedp.CSS("#record-raw")))

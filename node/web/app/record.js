@@ -381,6 +381,58 @@ function renderHide(rec, mine) {
   b.dataset.action = hidden ? "unhide" : "hide";
 }
 
+// renderVersion offers a new version of the record to its author and
+// its subject, when they can read it.
+function renderVersion(rec) {
+  const me = state.me ? state.me.id : "";
+  $("version-box").hidden = !rec.readable || (rec.author !== me && rec.subject !== me);
+  $("version-status").textContent = "";
+  $("version-status").classList.remove("error");
+}
+
+// addVersion uploads the chosen file as a new record about the same
+// subject that supersedes the one shown, then shows the new one.
+async function addVersion(ev) {
+  ev.preventDefault();
+  const rec = shown;
+  const file = $("version-file").files[0];
+  const status = $("version-status");
+  status.classList.remove("error");
+  if (!rec || !file) {
+    status.textContent = "Choose a file first.";
+    return;
+  }
+  const q = new URLSearchParams();
+  q.set("supersedes", rec.cid);
+  q.set("for", rec.subject);
+  q.set("title", $("version-title").value.trim() || rec.title || file.name);
+  q.set("file_name", file.name);
+  if (rec.kind) {
+    q.set("kind", rec.kind);
+  }
+  if (file.type) {
+    q.set("media_type", file.type);
+  }
+  const b = $("version-button");
+  b.disabled = true;
+  status.textContent = "Uploading " + file.name + "…";
+  try {
+    const added = await api("POST", "/api/v1/records?" + q.toString(), new Blob([file], { type: "application/octet-stream" }));
+    $("version-form").reset();
+    status.textContent = "";
+    location.hash = "#/record/" + encodeURIComponent(added.cid);
+  } catch (e) {
+    if (e.status === 423) {
+      failed(null, e);
+      return;
+    }
+    status.textContent = e.message;
+    status.classList.add("error");
+  } finally {
+    b.disabled = false;
+  }
+}
+
 // pageCID is the record the page was opened for (the hash's CID), shown
 // its row once loaded.
 let pageCID = "";
@@ -398,13 +450,15 @@ async function render(cid, fresh) {
   if (n !== renders || current.name !== "record" || cid !== pageCID) {
     return; // another render, or another page, came since
   }
-  const redraw = fresh || !shown || shown.cid !== rec.cid || shown.readable !== rec.readable || shown.error !== rec.error;
+  const redraw = fresh || !shown || shown.cid !== rec.cid || shown.readable !== rec.readable || shown.error !== rec.error ||
+    (shown.status === "arriving") !== (rec.status === "arriving");
   shown = rec;
   const mine = !!(state.me && rec.subject === state.me.id);
   $("record-error").hidden = true;
   renderMeta(rec);
   renderReaders(rec, rd, mine);
   renderHide(rec, mine);
+  renderVersion(rec);
   // A verification is of the record as it was: after any change it is
   // asked for again.
   $("verify-result").hidden = true;
@@ -558,6 +612,7 @@ page("record", async function (cid) {
     $("share-form").addEventListener("submit", share);
     $("hide-button").addEventListener("click", setHidden);
     $("verify-button").addEventListener("click", verify);
+    $("version-form").addEventListener("submit", addVersion);
     // A chain event naming this record (or all records) redraws it.
     onLive("chain", function (data) {
       if (!shown || current.name !== "record") {
