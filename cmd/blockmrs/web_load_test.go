@@ -99,7 +99,7 @@ func TestRecordsPageLoadInChromium(t *testing.T) {
 		starts = append(starts, r.ListStart)
 		lists = append(lists, r.ListEnd-r.ListStart)
 	}
-	if got := b.text(t, "#records-body tr.record td.author"); got != benchrepo.ClinicianName {
+	if got := b.text(t, "#records-body tr.record td.author"); got != benchrepo.ClinicianName+" ✓ verified" {
 		t.Fatalf("the first row's author is %q", got)
 	}
 	if p := b.problems(); len(p) > 0 {
