@@ -28,9 +28,9 @@ type Listing struct {
 	FileName  string        `json:"file_name,omitempty"`
 	// Readable tells whether the account may decrypt the record now;
 	// Status says why not ("revoked", "expired", "no access"), why it is
-	// listed anyway ("hidden"), or that its content has not all reached
-	// this node yet ("arriving": the envelope, which travels sealed on the
-	// chain, is here, the record's blocks are still being fetched).
+	// listed anyway ("hidden"), or that its content has not reached this
+	// node yet ("arriving": the envelope, which travels sealed on the
+	// chain, is here, the record's root block is not).
 	Readable bool   `json:"readable"`
 	Status   string `json:"status"`
 	// Error is set when the record could not be opened (missing blocks,
@@ -160,9 +160,9 @@ func (r *Repo) openRow(ctx context.Context, k *Keys, l *Listed, v vouchSet) (for
 	l.Access = opened
 	l.Title, l.Kind, l.MediaType, l.FileName = env.Title, env.Kind, env.MediaType, env.FileName
 	if l.Status == "readable" {
-		// A record counts as received once its root is pinned, which a
-		// fetch does last (see WantedRecords).
-		if pinned, err := r.st.IsPinned(ctx, l.Record); err == nil && !pinned {
+		// Its content is here once the root block is (a fetch brings the
+		// root first and pins it last; a CAR import brings it whole).
+		if has, err := r.st.Blockstore().Has(ctx, l.Record); err == nil && !has {
 			l.Status = "arriving"
 		}
 	}
