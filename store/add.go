@@ -46,20 +46,12 @@ func (s *Store) Add(ctx context.Context, plaintext io.Reader) (Added, error) {
 	readErr := new(errBox) // plaintext's own error, reported as such
 	go func() {
 		defer close(done)
-		enc, err := age.Encrypt(pipe, id.Recipient())
+		enc, err := age.EncryptReader(&plaintextReader{ctx: ctx, r: plaintext, err: readErr}, id.Recipient())
 		if err != nil {
 			pipe.CloseWithError(fmt.Errorf("encrypt: %w", err))
 			return
 		}
-		if _, err := io.Copy(enc, &plaintextReader{ctx: ctx, r: plaintext, err: readErr}); err != nil {
-			pipe.CloseWithError(err)
-			return
-		}
-		if err := enc.Close(); err != nil {
-			pipe.CloseWithError(fmt.Errorf("encrypt: %w", err))
-			return
-		}
-		pipe.CloseWithError(nil)
+		pipe.CloseWithError(pipe.fill(enc))
 	}()
 
 	root, n, err := s.addPinned(ctx, pipe, true)

@@ -8,10 +8,11 @@ import (
 )
 
 // leafPipe carries the age encryptor's output to the UnixFS importer in
-// whole leaves: the encryptor's writes fill a chunk-sized buffer, and the
-// importer takes that buffer as the leaf (it is a chunker.Splitter), so no
-// bytes are copied between the two and no buffer is allocated per leaf
-// once blocks written by the asyncWriter come back through recycle. The
+// whole leaves: the encryptor's goroutine reads age's output straight into
+// a chunk-sized buffer (fill), and the importer takes that buffer as the
+// leaf (it is a chunker.Splitter), so no bytes are copied between the two
+// and no buffer is allocated per leaf once blocks written by the
+// asyncWriter come back through recycle. The
 // leaves are cut exactly as chunker.NewSizeSplitter cuts a reader: full
 // chunks, then the remainder, so the CIDs are the same.
 //
@@ -53,10 +54,12 @@ func newLeafPipe(ctx context.Context, size, depth int) *leafPipe {
 	}
 }
 
-// Write copies b into leaves, blocking while depth of them are waiting.
-func (p *leafPipe) Write(b []byte) (int, error) {
-	written := 0
-	for len(b) > 0 {
+// fill reads r to its end into leaves, as chunker.NewSizeSplitter would:
+// full leaves, then the remainder. It returns r's error, or one from the
+// reader stopping, and nil at r's end; the caller passes it to
+// CloseWithError.
+func (p *leafPipe) fill(r io.Reader) error {
+	for {
 		if p.cur == nil {
 			select {
 			case p.cur = <-p.free:
@@ -64,17 +67,19 @@ func (p *leafPipe) Write(b []byte) (int, error) {
 				p.cur = make([]byte, 0, p.size)
 			}
 		}
-		n := min(len(b), p.size-len(p.cur))
-		p.cur = append(p.cur, b[:n]...)
-		written += n
-		b = b[n:]
-		if len(p.cur) == p.size {
+		n, err := io.ReadFull(r, p.cur[len(p.cur):p.size])
+		p.cur = p.cur[:len(p.cur)+n]
+		switch err {
+		case nil:
 			if err := p.send(); err != nil {
-				return written, err
+				return err
 			}
+		case io.EOF, io.ErrUnexpectedEOF:
+			return nil // CloseWithError sends the remainder
+		default:
+			return err
 		}
 	}
-	return written, nil
 }
 
 // send hands the current leaf to the reader.
@@ -93,8 +98,8 @@ func (p *leafPipe) send() error {
 
 // CloseWithError ends the stream: when err is nil the partial last leaf
 // is sent and the reader then gets io.EOF; otherwise the partial leaf is
-// dropped and the reader gets err after the full leaves. Only the writer
-// calls it.
+// dropped and the reader gets err after the full leaves. Only the
+// goroutine that calls fill calls it.
 func (p *leafPipe) CloseWithError(err error) {
 	p.wOnce.Do(func() {
 		if err == nil {

@@ -5,7 +5,9 @@ import (
 	"context"
 	"errors"
 	"io"
+	"strings"
 	"testing"
+	"testing/iotest"
 )
 
 // drainLeaves reads p's leaves to the end.
@@ -28,15 +30,7 @@ func TestLeafPipe(t *testing.T) {
 	ctx := context.Background()
 	data := bytes.Repeat([]byte("0123456789abcdef"), 10000)
 	p := newLeafPipe(ctx, 1000, 4)
-	go func() {
-		for i := 0; i < len(data); i += 777 {
-			if _, err := p.Write(data[i:min(i+777, len(data))]); err != nil {
-				p.CloseWithError(err)
-				return
-			}
-		}
-		p.CloseWithError(nil)
-	}()
+	go func() { p.CloseWithError(p.fill(iotest.HalfReader(bytes.NewReader(data)))) }()
 	leaves, err := drainLeaves(p)
 	if err != nil || len(leaves) != 160 || !bytes.Equal(bytes.Join(leaves, nil), data) {
 		t.Fatalf("read back %d leaves, err %v", len(leaves), err)
@@ -52,10 +46,7 @@ func TestLeafPipe(t *testing.T) {
 
 	// The remainder is the last leaf, cut as chunker.NewSizeSplitter cuts.
 	p = newLeafPipe(ctx, 1000, 4)
-	go func() {
-		p.Write(data[:2500])
-		p.CloseWithError(nil)
-	}()
+	go func() { p.CloseWithError(p.fill(bytes.NewReader(data[:2500]))) }()
 	leaves, err = drainLeaves(p)
 	if err != nil || len(leaves) != 3 || len(leaves[2]) != 500 || !bytes.Equal(leaves[2], data[2000:2500]) {
 		t.Fatalf("got %d leaves, err %v", len(leaves), err)
@@ -63,7 +54,7 @@ func TestLeafPipe(t *testing.T) {
 
 	// Nothing written: no leaf at all.
 	p = newLeafPipe(ctx, 1000, 4)
-	p.CloseWithError(nil)
+	p.CloseWithError(p.fill(bytes.NewReader(nil)))
 	if leaves, err = drainLeaves(p); err != nil || len(leaves) != 0 {
 		t.Fatalf("empty: %d leaves, err %v", len(leaves), err)
 	}
@@ -72,7 +63,9 @@ func TestLeafPipe(t *testing.T) {
 	// partial one is dropped, and NextBytes keeps returning the error.
 	boom := errors.New("boom")
 	p = newLeafPipe(ctx, 3, 4)
-	p.Write([]byte("abcd"))
+	if err := p.fill(io.MultiReader(strings.NewReader("abcd"), iotest.ErrReader(boom))); !errors.Is(err, boom) {
+		t.Fatalf("fill returned %v, want boom", err)
+	}
 	p.CloseWithError(boom)
 	leaves, err = drainLeaves(p)
 	if len(leaves) != 1 || string(leaves[0]) != "abc" || !errors.Is(err, boom) {
@@ -87,8 +80,7 @@ func TestLeafPipe(t *testing.T) {
 	stop := errors.New("importer failed")
 	done := make(chan error)
 	go func() {
-		_, err := p.Write(make([]byte, 100))
-		done <- err
+		done <- p.fill(bytes.NewReader(make([]byte, 100)))
 	}()
 	p.CloseRead(stop)
 	if err := <-done; !errors.Is(err, stop) {
@@ -104,26 +96,24 @@ func TestLeafPipe(t *testing.T) {
 	}
 }
 
-// TestLeafPipeRecycles checks that written leaves' buffers are filled
-// again rather than allocated anew.
+// TestLeafPipeRecycles checks that a written leaf's buffer is filled
+// again rather than a new one allocated.
 func TestLeafPipeRecycles(t *testing.T) {
 	p := newLeafPipe(context.Background(), 8, 4)
-	p.Write([]byte("12345678"))
-	first, err := p.NextBytes()
+	old := make([]byte, 3, 8)
+	p.recycle(old)
+	p.recycle(make([]byte, 4)) // another size: not taken
+	if len(p.free) != 1 {
+		t.Fatalf("free holds %d buffers, want 1", len(p.free))
+	}
+	if err := p.fill(strings.NewReader("abcdefgh")); err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := p.NextBytes()
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.recycle(first)
-	p.Write([]byte("abcdefgh"))
-	second, err := p.NextBytes()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if &first[0] != &second[0] || string(second) != "abcdefgh" {
-		t.Fatalf("second leaf %q was not the first's buffer", second)
-	}
-	p.recycle(make([]byte, 4, 4)) // another size: not taken
-	if len(p.free) != 0 {
-		t.Fatalf("free holds %d buffers, want 0", len(p.free))
+	if &leaf[0] != &old[:1][0] || string(leaf) != "abcdefgh" {
+		t.Fatalf("leaf %q was not the recycled buffer", leaf)
 	}
 }
