@@ -40,26 +40,18 @@ func (s *Store) Add(ctx context.Context, plaintext io.Reader) (Added, error) {
 			return Added{}, err
 		}
 	}
-	// The encryptor may run up to 4 MiB ahead of the importer.
-	pipe := newChunkPipe(64, 64<<10)
+	// The encryptor may run up to 4 leaves (4 MiB) ahead of the importer.
+	pipe := newLeafPipe(ctx, int(s.layout.chunkSize), 4)
 	done := make(chan struct{})
 	readErr := new(errBox) // plaintext's own error, reported as such
 	go func() {
 		defer close(done)
-		enc, err := age.Encrypt(pipe, id.Recipient())
+		enc, err := age.EncryptReader(&plaintextReader{ctx: ctx, r: plaintext, err: readErr}, id.Recipient())
 		if err != nil {
 			pipe.CloseWithError(fmt.Errorf("encrypt: %w", err))
 			return
 		}
-		if _, err := io.Copy(enc, &plaintextReader{ctx: ctx, r: plaintext, err: readErr}); err != nil {
-			pipe.CloseWithError(err)
-			return
-		}
-		if err := enc.Close(); err != nil {
-			pipe.CloseWithError(fmt.Errorf("encrypt: %w", err))
-			return
-		}
-		pipe.CloseWithError(nil)
+		pipe.CloseWithError(pipe.fill(enc))
 	}()
 
 	root, n, err := s.addPinned(ctx, pipe, true)
@@ -86,20 +78,20 @@ func (s *Store) Add(ctx context.Context, plaintext io.Reader) (Added, error) {
 // blocks are durable when AddRaw returns. It returns the root and the
 // number of bytes read.
 func (s *Store) AddRaw(ctx context.Context, r io.Reader) (cid.Cid, int64, error) {
-	root, n, err := s.addPinned(ctx, r, false)
+	root, n, err := s.addPinned(ctx, s.readerLeaves(ctx, r), false)
 	if err != nil {
 		return cid.Undef, 0, opErr("add raw", err)
 	}
 	return root, n, nil
 }
 
-// addPinned imports r, flushes once and pins the root, all while holding
+// addPinned imports src, flushes once and pins the root, all while holding
 // the GC gate shared so a concurrent GC cannot sweep the new blocks. A
 // marker of the write in progress is recorded before the first block and
 // removed with the pin, so an add killed half way is found later (see
 // interrupted.go). With rollback, a failed import deletes the blocks it
 // created; otherwise they are left to GC.
-func (s *Store) addPinned(ctx context.Context, r io.Reader, rollback bool) (cid.Cid, int64, error) {
+func (s *Store) addPinned(ctx context.Context, src leafSource, rollback bool) (cid.Cid, int64, error) {
 	leave, err := s.enterWrite(ctx)
 	if err != nil {
 		return cid.Undef, 0, err
@@ -110,7 +102,7 @@ func (s *Store) addPinned(ctx context.Context, r io.Reader, rollback bool) (cid.
 		return cid.Undef, 0, err
 	}
 	log := &writeLog{}
-	root, n, err := s.writeFile(ctx, r, log)
+	root, n, err := s.writeFile(src, log)
 	if err == nil {
 		err = s.pinEnding(ctx, root, marker)
 	}
@@ -132,13 +124,17 @@ func (s *Store) addPinned(ctx context.Context, r io.Reader, rollback bool) (cid.
 	return root, n, nil
 }
 
-// writeFile imports r and makes its blocks durable.
-func (s *Store) writeFile(ctx context.Context, r io.Reader, log *writeLog) (cid.Cid, int64, error) {
+// writeFile imports src and makes its blocks durable.
+func (s *Store) writeFile(src leafSource, log *writeLog) (cid.Cid, int64, error) {
 	bs := &blockStore{s: s, log: log, async: newAsyncWriter(s, log, 2, 8)}
+	if lp, ok := src.(*leafPipe); ok && bs.async != nil {
+		// Written leaves go back to the pipe to be filled again.
+		bs.async.recycle = lp.recycle
+	}
 	if s.syncMode == syncEachBlock {
 		bs = &blockStore{s: s, durable: true} // benchmarks only: no rollback
 	}
-	root, n, err := s.importFile(ctx, r, bs)
+	root, n, err := s.importFile(src, bs)
 	if bs.async != nil {
 		if werr := bs.async.wait(); err == nil {
 			err = werr

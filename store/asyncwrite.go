@@ -5,6 +5,7 @@ import (
 	"sync"
 
 	blocks "github.com/ipfs/go-block-format"
+	cid "github.com/ipfs/go-cid"
 )
 
 // asyncWriter writes blocks to flatfs on background goroutines, so that an
@@ -19,6 +20,9 @@ type asyncWriter struct {
 	mu   sync.Mutex
 	err  error
 	once sync.Once
+	// recycle, if set, is given the bytes of each raw block (a leaf) once
+	// written: nothing else refers to them then.
+	recycle func([]byte)
 }
 
 // writebackMin is the smallest block whose writeback an asyncWriter
@@ -40,6 +44,7 @@ func (w *asyncWriter) run() {
 	ctx := context.Background() // flatfs ignores it; cancellation stops the producer
 	for blk := range w.ch {
 		if w.failed() != nil {
+			w.done(blk)
 			continue // drain
 		}
 		k := blockKey(blk.Cid())
@@ -54,6 +59,16 @@ func (w *asyncWriter) run() {
 		if err != nil {
 			w.fail(wrapOp("put", blk.Cid(), err))
 		}
+		w.done(blk)
+	}
+}
+
+// done hands a leaf's bytes to recycle. Only raw blocks qualify: in an
+// import with raw leaves those are exactly the leaves, whose buffers the
+// DAG builder does not keep; dag-pb nodes keep their encoding.
+func (w *asyncWriter) done(blk blocks.Block) {
+	if w.recycle != nil && blk.Cid().Prefix().Codec == cid.Raw {
+		w.recycle(blk.RawData())
 	}
 }
 
