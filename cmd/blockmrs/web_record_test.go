@@ -243,7 +243,11 @@ func TestWebAppRecordInChromium(t *testing.T) {
 	// Verify: the chain of custody and its badge.
 	b.show(t, imgCID, "#record-view img.content-image")
 	b.do(t, "verify", chromedp.Click(chromedp.CSS("#verify-button")))
-	b.waitLong(t, "the verification", "#verify-result") // it re-checks every chain: slow under -race on a busy machine
+	// It re-checks every chain: slow under -race on a busy machine.
+	b.untilWithin(t, time.Minute, "the verification or its error", `!document.querySelector("#verify-result").hidden || !document.querySelector("#verify-error").hidden`)
+	if msg := evalIn[string](t, b, `document.querySelector("#verify-error").hidden ? "" : document.querySelector("#verify-error").textContent`); msg != "" {
+		t.Fatalf("verify failed in the page: %s", msg)
+	}
 	if got := b.text(t, "#verify-badge"); got != "✓ Verified" {
 		t.Fatalf("verify badge %q", got)
 	}
@@ -379,7 +383,13 @@ func (b *browser) show(t *testing.T, cid, sel string) {
 // until waits for the JavaScript expression js to be true.
 func (b *browser) until(t *testing.T, what, js string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
+	b.untilWithin(t, 10*time.Second, what, js)
+}
+
+// untilWithin waits up to d for the JavaScript expression js to be true.
+func (b *browser) untilWithin(t *testing.T, d time.Duration, what, js string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, d)
 	defer cancel()
 	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](js, chromedp.WithPollingInterval(20*time.Millisecond))); err != nil {
 		t.Fatalf("waiting until %s: %v", what, err)

@@ -382,12 +382,15 @@ function renderHide(rec, mine) {
 }
 
 // renderVersion offers a new version of the record to its author and
-// its subject, when they can read it.
-function renderVersion(rec) {
+// its subject, when they can read it; a fresh visit clears the last
+// upload's message.
+function renderVersion(rec, fresh) {
   const me = state.me ? state.me.id : "";
   $("version-box").hidden = !rec.readable || (rec.author !== me && rec.subject !== me);
-  $("version-status").textContent = "";
-  $("version-status").classList.remove("error");
+  if (fresh) {
+    $("version-status").textContent = "";
+    $("version-status").classList.remove("error");
+  }
 }
 
 // addVersion uploads the chosen file as a new record about the same
@@ -437,6 +440,8 @@ async function addVersion(ev) {
 // its row once loaded.
 let pageCID = "";
 let shown = null;
+// shownFacts is the record's row and readers as last drawn (JSON).
+let shownFacts = "";
 // renders counts renders, so that a slow answer for a record left
 // behind is dropped.
 let renders = 0;
@@ -458,10 +463,15 @@ async function render(cid, fresh) {
   renderMeta(rec);
   renderReaders(rec, rd, mine);
   renderHide(rec, mine);
-  renderVersion(rec);
-  // A verification is of the record as it was: after any change it is
-  // asked for again.
-  $("verify-result").hidden = true;
+  renderVersion(rec, fresh);
+  // A verification is of the record as it was: after a change of its
+  // facts it is asked for again (a chain event that changed nothing here
+  // keeps it).
+  const facts = JSON.stringify([rec, rd]);
+  if (fresh || facts !== shownFacts) {
+    $("verify-result").hidden = true;
+  }
+  shownFacts = facts;
   if (fresh) {
     $("verify-error").hidden = true;
     $("share-status").textContent = "";
