@@ -122,37 +122,32 @@ func (s *Server) asAsked(r *http.Request) {
 }
 
 func (s *Server) approveRequest(w http.ResponseWriter, r *http.Request) {
-	s.asAsked(r)
-	k, ok := s.keysOf(w, r)
-	if !ok {
-		return
-	}
 	var req ApproveRequest
-	if !decodeJSON(w, r, &req) {
-		return
-	}
-	out, err := ops.Approve(r.Context(), s.opts.Repo, k, r.PathValue("id"), req)
-	if err != nil {
-		s.opError(w, err)
-		return
-	}
-	if s.opts.RequestsKick != nil {
-		s.opts.RequestsKick()
-	}
-	writeJSON(w, http.StatusOK, out)
+	s.answerRequest(w, r, &req, func(k *keyshare.Keys) (any, error) {
+		return ops.Approve(r.Context(), s.opts.Repo, k, r.PathValue("id"), req)
+	})
 }
 
 func (s *Server) denyRequest(w http.ResponseWriter, r *http.Request) {
+	var req DenyRequest
+	s.answerRequest(w, r, &req, func(k *keyshare.Keys) (any, error) {
+		return ops.Deny(r.Context(), s.opts.Repo, k, r.PathValue("id"), req)
+	})
+}
+
+// answerRequest runs an answer to request {id} as the account it was
+// asked of: the body decoded into req, then answer with that account's
+// keys; a sent answer wakes the request delivery.
+func (s *Server) answerRequest(w http.ResponseWriter, r *http.Request, req any, answer func(*keyshare.Keys) (any, error)) {
 	s.asAsked(r)
 	k, ok := s.keysOf(w, r)
 	if !ok {
 		return
 	}
-	var req DenyRequest
-	if !decodeJSON(w, r, &req) {
+	if !decodeJSON(w, r, req) {
 		return
 	}
-	out, err := ops.Deny(r.Context(), s.opts.Repo, k, r.PathValue("id"), req)
+	out, err := answer(k)
 	if err != nil {
 		s.opError(w, err)
 		return

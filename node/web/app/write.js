@@ -3,7 +3,7 @@
 // rows), sent as POST /api/v1/labs, which writes one signed FHIR
 // Observation record per value; or a file, uploaded as a record about the
 // patient (POST /api/v1/records?for=).
-import { $, api, button, el, failed, page, show, withAccount } from "./core.js";
+import { $, api, button, el, failed, page, show } from "./core.js";
 import { labsLink } from "./labs.js";
 
 let built = null;
@@ -218,21 +218,7 @@ async function uploadFile(ev) {
   b.upb.disabled = true;
   b.upStatus.textContent = "Uploading " + file.name + "…";
   try {
-    const resp = await fetch(withAccount("/api/v1/records?" + q.toString()), {
-      method: "POST", credentials: "same-origin", body: file,
-      headers: { "X-BlockMRS-CSRF": "1", "Content-Type": "application/octet-stream" },
-    });
-    let data = null;
-    try {
-      data = await resp.json();
-    } catch (e) {
-      data = null;
-    }
-    if (!resp.ok) {
-      const err = new Error((data && data.error) || ("HTTP " + resp.status));
-      err.status = resp.status;
-      throw err;
-    }
+    const data = await api("POST", "/api/v1/records?" + q.toString(), new Blob([file], { type: "application/octet-stream" }));
     b.upStatus.textContent = "Added " + ((data && data.title) || file.name) + " for " + b.patient.selectedOptions[0].textContent + ".";
     b.up.reset();
   } catch (e) {
