@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"mime"
+	"regexp"
 	"strings"
 	"unicode/utf8"
 )
@@ -58,6 +59,80 @@ type Envelope struct {
 	Subject    []byte `cbor:"subject"` // Ed25519 key of whom the record is about
 	Created    int64  `cbor:"created"` // Unix milliseconds
 	Supersedes *Link  `cbor:"supersedes,omitempty"`
+	// FHIR describes the resource of a record that holds one FHIR
+	// resource (kind fhir), so that listings, filters and standing grants
+	// need not open the content. It is absent for other kinds and for a
+	// record holding a whole Bundle stored as one file.
+	FHIR *Clinical `cbor:"fhir,omitempty"`
+}
+
+// Limits of the clinical fields of an envelope.
+const (
+	MaxClinicalText  = 1024 // bytes of a code display
+	MaxClinicalCode  = 512  // bytes of "system|code"
+	MaxCategories    = 16   // category codes of one resource
+	MaxCategoryCode  = 64   // bytes of one category code
+	MaxClinicalDate  = 64   // bytes of a FHIR date or dateTime
+	ClinicalDigestSz = 32   // bytes of a SHA-256 digest
+)
+
+// fhirIDRe is FHIR's id datatype.
+var fhirIDRe = regexp.MustCompile(`^[A-Za-z0-9\-.]{1,64}$`)
+
+// Clinical is what an envelope says about the one FHIR resource its
+// record holds. Every field is taken from the resource itself by the
+// writer (protocol/fhir); a reader trusts it as far as it trusts the
+// author, like the title.
+type Clinical struct {
+	// ResourceType is the resource's resourceType ("Observation").
+	ResourceType string `cbor:"rt"`
+	// ID is the resource's logical id, if it has one.
+	ID string `cbor:"id,omitempty"`
+	// Date is the resource's clinical date as the resource writes it (a
+	// FHIR date or dateTime): effective, issued, recorded, onset, or a
+	// period's start, whichever the type has first.
+	Date string `cbor:"date,omitempty"`
+	// Code is the resource's main code as "system|code" (the first
+	// coding of its code element), and Display its text for people.
+	Code    string `cbor:"code,omitempty"`
+	Display string `cbor:"display,omitempty"`
+	// Category lists the codes of the resource's categories
+	// ("laboratory", "vital-signs"), in the resource's order.
+	Category []string `cbor:"category,omitempty"`
+	// Digest is the SHA-256 of the resource's bytes as stored: the same
+	// id with the same digest is the same resource, already here.
+	Digest []byte `cbor:"digest,omitempty"`
+}
+
+// Validate checks the clinical fields.
+func (c *Clinical) Validate() error {
+	if !fhirTypeRe.MatchString(c.ResourceType) {
+		return fmt.Errorf("envelope: resource type %q is not a FHIR resource type name", truncate(c.ResourceType))
+	}
+	if c.ID != "" && !fhirIDRe.MatchString(c.ID) {
+		return fmt.Errorf("envelope: resource id %q is not a FHIR id", truncate(c.ID))
+	}
+	if len(c.Date) > MaxClinicalDate || !utf8.ValidString(c.Date) {
+		return fmt.Errorf("envelope: clinical date must be at most %d bytes of UTF-8", MaxClinicalDate)
+	}
+	if len(c.Code) > MaxClinicalCode || !utf8.ValidString(c.Code) {
+		return fmt.Errorf("envelope: code must be at most %d bytes of UTF-8", MaxClinicalCode)
+	}
+	if len(c.Display) > MaxClinicalText || !utf8.ValidString(c.Display) {
+		return fmt.Errorf("envelope: code display must be at most %d bytes of UTF-8", MaxClinicalText)
+	}
+	if len(c.Category) > MaxCategories {
+		return fmt.Errorf("envelope: at most %d categories", MaxCategories)
+	}
+	for _, cat := range c.Category {
+		if cat == "" || len(cat) > MaxCategoryCode || !utf8.ValidString(cat) {
+			return fmt.Errorf("envelope: a category code must be 1 to %d bytes of UTF-8", MaxCategoryCode)
+		}
+	}
+	if len(c.Digest) != 0 && len(c.Digest) != ClinicalDigestSz {
+		return fmt.Errorf("envelope: digest must be %d bytes (SHA-256)", ClinicalDigestSz)
+	}
+	return nil
 }
 
 // Validate checks the envelope's fields.
@@ -85,6 +160,14 @@ func (e *Envelope) Validate() error {
 	}
 	if e.Created < 0 {
 		return errors.New("envelope: negative creation time")
+	}
+	if e.FHIR != nil {
+		if e.Kind != KindFHIR {
+			return fmt.Errorf("envelope: clinical fields on a %s record (only fhir records have them)", e.Kind)
+		}
+		if err := e.FHIR.Validate(); err != nil {
+			return err
+		}
 	}
 	return nil
 }
