@@ -26,6 +26,9 @@ type Listing struct {
 	Kind      protocol.Kind `json:"kind,omitempty"`
 	MediaType string        `json:"media_type,omitempty"`
 	FileName  string        `json:"file_name,omitempty"`
+	// FHIR is what the envelope says of the one FHIR resource the record
+	// holds (resource type, clinical date, code, categories).
+	FHIR *protocol.Clinical `json:"fhir,omitempty"`
 	// Readable tells whether the account may decrypt the record now;
 	// Status says why not ("revoked", "expired", "no access"), why it is
 	// listed anyway ("hidden"), or that its content has not reached this
@@ -158,7 +161,7 @@ func (r *Repo) openRow(ctx context.Context, k *Keys, l *Listed, v vouchSet) (for
 		return viewRank(l.Access, k.ID, v) > 2
 	}
 	l.Access = opened
-	l.Title, l.Kind, l.MediaType, l.FileName = env.Title, env.Kind, env.MediaType, env.FileName
+	l.Title, l.Kind, l.MediaType, l.FileName, l.FHIR = env.Title, env.Kind, env.MediaType, env.FileName, env.FHIR
 	if l.Status == "readable" {
 		// Its content is here once the root block is (a fetch brings the
 		// root first and pins it last; a CAR import brings it whole).

@@ -85,23 +85,23 @@ var fhirIDRe = regexp.MustCompile(`^[A-Za-z0-9\-.]{1,64}$`)
 // author, like the title.
 type Clinical struct {
 	// ResourceType is the resource's resourceType ("Observation").
-	ResourceType string `cbor:"rt"`
+	ResourceType string `cbor:"rt" json:"resource_type"`
 	// ID is the resource's logical id, if it has one.
-	ID string `cbor:"id,omitempty"`
+	ID string `cbor:"id,omitempty" json:"id,omitempty"`
 	// Date is the resource's clinical date as the resource writes it (a
 	// FHIR date or dateTime): effective, issued, recorded, onset, or a
 	// period's start, whichever the type has first.
-	Date string `cbor:"date,omitempty"`
+	Date string `cbor:"date,omitempty" json:"date,omitempty"`
 	// Code is the resource's main code as "system|code" (the first
 	// coding of its code element), and Display its text for people.
-	Code    string `cbor:"code,omitempty"`
-	Display string `cbor:"display,omitempty"`
+	Code    string `cbor:"code,omitempty" json:"code,omitempty"`
+	Display string `cbor:"display,omitempty" json:"display,omitempty"`
 	// Category lists the codes of the resource's categories
 	// ("laboratory", "vital-signs"), in the resource's order.
-	Category []string `cbor:"category,omitempty"`
+	Category []string `cbor:"category,omitempty" json:"category,omitempty"`
 	// Digest is the SHA-256 of the resource's bytes as stored: the same
 	// id with the same digest is the same resource, already here.
-	Digest []byte `cbor:"digest,omitempty"`
+	Digest []byte `cbor:"digest,omitempty" json:"-"`
 }
 
 // Validate checks the clinical fields.
