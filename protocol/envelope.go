@@ -73,6 +73,7 @@ const (
 	MaxCategories    = 16   // category codes of one resource
 	MaxCategoryCode  = 64   // bytes of one category code
 	MaxClinicalDate  = 64   // bytes of a FHIR date or dateTime
+	MaxFullURL       = 1024 // bytes of a Bundle entry's fullUrl
 	ClinicalDigestSz = 32   // bytes of a SHA-256 digest
 )
 
@@ -88,6 +89,10 @@ type Clinical struct {
 	ResourceType string `cbor:"rt" json:"resource_type"`
 	// ID is the resource's logical id, if it has one.
 	ID string `cbor:"id,omitempty" json:"id,omitempty"`
+	// FullURL is the fullUrl the resource had in the Bundle it came in
+	// ("urn:uuid:…"), which other resources' references may use; an
+	// export gives it back so that those references still resolve.
+	FullURL string `cbor:"url,omitempty" json:"full_url,omitempty"`
 	// Date is the resource's clinical date as the resource writes it (a
 	// FHIR date or dateTime): effective, issued, recorded, onset, or a
 	// period's start, whichever the type has first.
@@ -111,6 +116,9 @@ func (c *Clinical) Validate() error {
 	}
 	if c.ID != "" && !fhirIDRe.MatchString(c.ID) {
 		return fmt.Errorf("envelope: resource id %q is not a FHIR id", truncate(c.ID))
+	}
+	if len(c.FullURL) > MaxFullURL || !utf8.ValidString(c.FullURL) {
+		return fmt.Errorf("envelope: fullUrl must be at most %d bytes of UTF-8", MaxFullURL)
 	}
 	if len(c.Date) > MaxClinicalDate || !utf8.ValidString(c.Date) {
 		return fmt.Errorf("envelope: clinical date must be at most %d bytes of UTF-8", MaxClinicalDate)
