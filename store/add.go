@@ -29,6 +29,15 @@ type Added struct {
 // flushes it to stable storage once before returning. It streams: memory
 // use does not depend on the size of plaintext.
 func (s *Store) Add(ctx context.Context, plaintext io.Reader) (Added, error) {
+	return s.addEncrypted(ctx, plaintext, func(src leafSource) (cid.Cid, int64, error) {
+		return s.addPinned(ctx, src, true)
+	})
+}
+
+// addEncrypted encrypts plaintext with age to a fresh X25519 identity and
+// hands the ciphertext, cut into leaves, to write (which imports it and
+// returns the root and the bytes it read). It streams.
+func (s *Store) addEncrypted(ctx context.Context, plaintext io.Reader, write func(leafSource) (cid.Cid, int64, error)) (Added, error) {
 	id, err := age.GenerateX25519Identity()
 	if err != nil {
 		return Added{}, fmt.Errorf("store: add: generate key: %w", err)
@@ -54,7 +63,7 @@ func (s *Store) Add(ctx context.Context, plaintext io.Reader) (Added, error) {
 		pipe.CloseWithError(pipe.fill(enc))
 	}()
 
-	root, n, err := s.addPinned(ctx, pipe, true)
+	root, n, err := write(pipe)
 	// Unblock the encryptor if the import stopped early, then wait for it
 	// so that plaintext is no longer read once Add returns (unless a Read
 	// of it is stuck and ctx ends).
@@ -126,19 +135,14 @@ func (s *Store) addPinned(ctx context.Context, src leafSource, rollback bool) (c
 
 // writeFile imports src and makes its blocks durable.
 func (s *Store) writeFile(src leafSource, log *writeLog) (cid.Cid, int64, error) {
-	bs := &blockStore{s: s, log: log, async: newAsyncWriter(s, log, 2, 8)}
-	if lp, ok := src.(*leafPipe); ok && bs.async != nil {
-		// Written leaves go back to the pipe to be filled again.
-		bs.async.recycle = lp.recycle
-	}
+	var root cid.Cid
+	var n int64
+	var err error
 	if s.syncMode == syncEachBlock {
-		bs = &blockStore{s: s, durable: true} // benchmarks only: no rollback
-	}
-	root, n, err := s.importFile(src, bs)
-	if bs.async != nil {
-		if werr := bs.async.wait(); err == nil {
-			err = werr
-		}
+		// Benchmarks only: no rollback.
+		root, n, err = s.importFile(src, &blockStore{s: s, durable: true})
+	} else {
+		root, n, err = s.importLogged(src, log)
 	}
 	if err != nil {
 		return cid.Undef, 0, err
@@ -151,6 +155,22 @@ func (s *Store) writeFile(src leafSource, log *writeLog) (cid.Cid, int64, error)
 		}
 	}
 	return root, n, nil
+}
+
+// importLogged imports src, writing its blocks on background writers and
+// recording them in log, and returns once every block is written (not
+// flushed).
+func (s *Store) importLogged(src leafSource, log *writeLog) (cid.Cid, int64, error) {
+	bs := &blockStore{s: s, log: log, async: newAsyncWriter(s, log, 2, 8)}
+	if lp, ok := src.(*leafPipe); ok {
+		// Written leaves go back to the pipe to be filled again.
+		bs.async.recycle = lp.recycle
+	}
+	root, n, err := s.importFile(src, bs)
+	if werr := bs.async.wait(); err == nil {
+		err = werr
+	}
+	return root, n, err
 }
 
 // pinEnding records the pin on root and removes the write's marker in

@@ -72,9 +72,9 @@ func (s *Store) writeMarkers(ctx context.Context) ([]ds.Key, error) {
 }
 
 // rollback deletes the blocks a failed add created and then its marker.
-// Only [Store.Add] may call it: its blocks are ciphertext under a key made
-// for it alone, so no other DAG can hold them. A failure is left to GC
-// (the marker stays).
+// Only [Store.Add] and [AddBatch] may call it: their blocks are
+// ciphertext under keys made for each record alone, so no other DAG can
+// hold them. A failure is left to GC (the marker stays).
 func (s *Store) rollback(ctx context.Context, marker ds.Key, log *writeLog) {
 	ctx = context.WithoutCancel(ctx)
 	log.mu.Lock()
