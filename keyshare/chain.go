@@ -78,9 +78,16 @@ type verifiedBlock struct {
 	raw   []byte
 }
 
-// append signs a new block with entries on k's chain and applies it.
+// appendBlock signs a new block with entries on k's chain and applies it.
 // The caller holds r.mu.
 func (r *Repo) appendBlock(ctx context.Context, k *Keys, entries []protocol.Entry) (cid.Cid, error) {
+	return r.appendBlocks(ctx, k, [][]protocol.Entry{entries})
+}
+
+// appendBlocks signs one new block per element of blocks on k's chain,
+// each linking to the one before, and applies them all in one commit. It
+// returns the CID of the last. The caller holds r.mu.
+func (r *Repo) appendBlocks(ctx context.Context, k *Keys, blocks [][]protocol.Entry) (cid.Cid, error) {
 	st, err := r.state(ctx, k.ID)
 	if err != nil {
 		return cid.Undef, err
@@ -88,21 +95,27 @@ func (r *Repo) appendBlock(ctx context.Context, k *Keys, entries []protocol.Entr
 	if st.StoppedAt != 0 {
 		return cid.Undef, fmt.Errorf("chain of %s holds an entry this version does not understand (%s): upgrade before writing", k.ID, st.StoppedWhy)
 	}
-	prev := st.head()
-	link := protocol.NewLink(prev)
+	prev, seq := st.head(), st.Seq
 	t := r.now().UnixMilli()
 	if t < st.Time {
 		t = st.Time
 	}
-	b := &protocol.Block{Seq: st.Seq + 1, Prev: &link, Time: t, Entries: entries}
-	raw, c, err := b.Sign(k.Sign)
-	if err != nil {
-		return cid.Undef, fmt.Errorf("sign block: %w", err)
+	vbs := make([]verifiedBlock, 0, len(blocks))
+	for _, entries := range blocks {
+		link := protocol.NewLink(prev)
+		seq++
+		b := &protocol.Block{Seq: seq, Prev: &link, Time: t, Entries: entries}
+		raw, c, err := b.Sign(k.Sign)
+		if err != nil {
+			return cid.Undef, fmt.Errorf("sign block: %w", err)
+		}
+		vbs = append(vbs, verifiedBlock{cid: c, block: b, raw: raw})
+		prev = c
 	}
-	if err := r.commit(ctx, []verifiedBlock{{cid: c, block: b, raw: raw}}); err != nil {
+	if err := r.commit(ctx, vbs); err != nil {
 		return cid.Undef, err
 	}
-	return c, nil
+	return prev, nil
 }
 
 // commit stores verified blocks (all new, in chain order per author) and

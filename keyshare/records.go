@@ -29,114 +29,44 @@ type NewRecord struct {
 	// CC lists further accounts the author shares the record with from
 	// the start (the ordering clinician of a lab result, say). They read
 	// it as grantees until the subject revokes them.
-	CC   []protocol.AccountID
+	CC []protocol.AccountID
+	// FHIR, for a record of kind fhir holding one resource, is what the
+	// envelope says of it (resource type, id, fullUrl, clinical date,
+	// code, categories, digest); its Digest, when set, must be the
+	// SHA-256 of Body's bytes.
+	FHIR *protocol.Clinical
 	Body io.Reader
 }
 
 // AddRecord encrypts a record authored by k, stores it, and appends a
-// record entry to k's chain with the record key wrapped for the subject
-// and for the author. FHIR records are checked before anything is stored.
+// record entry to k's chain with the record key wrapped for its readers
+// (recordReaders: the subject, the author, nr.CC). It is a batch of one
+// (see Batch): FHIR records are checked before anything is stored, and a
+// failure leaves nothing behind.
 func (r *Repo) AddRecord(ctx context.Context, k *Keys, nr NewRecord) (cid.Cid, error) {
-	subject := nr.Subject
-	if subject == "" {
-		subject = k.ID
-	}
-	subj, err := r.Account(ctx, subject)
-	if err != nil {
-		return cid.Undef, fmt.Errorf("subject: %w", err)
-	}
-	if nr.Supersedes.Defined() {
-		a, err := r.AccessFor(ctx, nr.Supersedes, k.ID)
-		if err != nil {
-			return cid.Undef, err
-		}
-		if !a.Known || a.Subject != subject {
-			return cid.Undef, fmt.Errorf("supersedes %s: not a known record about the same subject", nr.Supersedes)
-		}
-	}
-	body := nr.Body
-	if nr.Kind == protocol.KindFHIR {
-		data, err := io.ReadAll(io.LimitReader(body, protocol.MaxFHIRSize+1))
-		if err != nil {
-			return cid.Undef, fmt.Errorf("read FHIR record: %w", err)
-		}
-		if _, err := protocol.ValidateFHIR(data); err != nil {
-			return cid.Undef, err
-		}
-		body = bytes.NewReader(data)
-	}
-	env := &protocol.Envelope{Title: nr.Title, Kind: nr.Kind, MediaType: nr.MediaType, FileName: nr.FileName,
-		Author: k.Public(), Subject: keyOf(subject), Created: r.now().UnixMilli()}
-	if nr.Supersedes.Defined() {
-		l := protocol.NewLink(nr.Supersedes)
-		env.Supersedes = &l
-	}
-	hdr, err := env.Header()
+	b, err := r.NewBatch(ctx, k)
 	if err != nil {
 		return cid.Undef, err
 	}
-	// A marker (cleared once the record entry is committed) tells the
-	// next Open that an add was interrupted between storing the record
-	// and claiming it, and that its pin must go (unpinUnclaimed).
-	marker, err := r.markAdding(ctx)
+	defer b.Abort()
+	if _, err := b.Add(nr); err != nil {
+		return cid.Undef, unbatch(err)
+	}
+	out, err := b.Commit()
 	if err != nil {
-		return cid.Undef, err
+		return cid.Undef, unbatch(err)
 	}
-	added, err := r.st.Add(ctx, body)
-	if err != nil {
-		r.clearAdding(ctx, marker)
-		return cid.Undef, err
+	return out[0], nil
+}
+
+// unbatch returns what a batch of one failed on, without the record's
+// index.
+func unbatch(err error) error {
+	var be *BatchError
+	if errors.As(err, &be) {
+		return be.Err
 	}
-	claimed := false
-	defer func() {
-		if !claimed {
-			r.dropUnclaimed(ctx, added.CID)
-		}
-		r.clearAdding(ctx, marker)
-	}()
-	if err := r.IndexRecordBlocks(ctx, added.CID); err != nil {
-		return cid.Undef, err
-	}
-	meta, err := seal(hdr, added.Key.Recipient())
-	if err != nil {
-		return cid.Undef, fmt.Errorf("seal envelope: %w", err)
-	}
-	readers := []AccountInfo{subj}
-	if subject != k.ID {
-		self, err := r.Account(ctx, k.ID)
-		if err != nil {
-			return cid.Undef, err
-		}
-		readers = append(readers, self)
-	}
-	for _, id := range nr.CC {
-		if id == subject || id == k.ID {
-			continue
-		}
-		acct, err := r.Account(ctx, id)
-		if err != nil {
-			return cid.Undef, fmt.Errorf("cc: %w", err)
-		}
-		readers = append(readers, acct)
-	}
-	rec := &protocol.Record{Record: protocol.NewLink(added.CID), Subject: keyOf(subject), Meta: meta}
-	if env.Supersedes != nil {
-		rec.Supersedes = env.Supersedes
-	}
-	for _, acct := range readers {
-		wrapped, err := wrapKey(added.Key, acct)
-		if err != nil {
-			return cid.Undef, err
-		}
-		rec.Keys = append(rec.Keys, protocol.WrappedKey{To: keyOf(acct.ID), Key: wrapped})
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if _, err := r.appendBlock(ctx, k, []protocol.Entry{protocol.NewEntry(rec)}); err != nil {
-		return cid.Undef, err
-	}
-	claimed = true
-	return added.CID, nil
+	return err
 }
 
 // seal age-encrypts a small plaintext (a record key, an envelope) to one

@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"filippo.io/age"
+	blocks "github.com/ipfs/go-block-format"
 	cid "github.com/ipfs/go-cid"
 	ds "github.com/ipfs/go-datastore"
 )
@@ -34,9 +35,10 @@ type AddBatch struct {
 	marker ds.Key
 	log    *writeLog
 
-	mu    sync.Mutex
-	roots []cid.Cid
-	done  bool
+	mu      sync.Mutex
+	roots   []cid.Cid
+	discard map[cid.Cid]bool
+	done    bool
 }
 
 // NewAddBatch starts a batch of adds.
@@ -126,9 +128,21 @@ func (b *AddBatch) Roots() []cid.Cid {
 	return append([]cid.Cid(nil), b.roots...)
 }
 
+// Discard leaves out the record root (one this batch added): Commit
+// deletes its blocks instead of pinning it.
+func (b *AddBatch) Discard(root cid.Cid) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.discard == nil {
+		b.discard = map[cid.Cid]bool{}
+	}
+	b.discard[root] = true
+}
+
 // Commit makes every block of the batch durable (one flush), then pins
-// every root and removes the batch's marker in one synchronous datastore
-// batch. On failure the batch's blocks are deleted, as by Abort.
+// every root not discarded and removes the batch's marker in one
+// synchronous datastore batch, then deletes the discarded records'
+// blocks. On failure the batch's blocks are deleted, as by Abort.
 func (b *AddBatch) Commit(ctx context.Context) error {
 	b.mu.Lock()
 	if b.done {
@@ -136,15 +150,61 @@ func (b *AddBatch) Commit(ctx context.Context) error {
 		return ErrBatchDone
 	}
 	b.done = true
-	roots := b.roots
+	var keep, discard []cid.Cid
+	for _, r := range b.roots {
+		if b.discard[r] {
+			discard = append(discard, r)
+		} else {
+			keep = append(keep, r)
+		}
+	}
 	b.mu.Unlock()
 	defer b.leave()
-	err := b.commit(ctx, roots)
+	if len(keep) == 0 {
+		b.s.rollback(ctx, b.marker, b.log)
+		return nil
+	}
+	err := b.commit(ctx, keep)
 	if err != nil {
 		b.s.rollback(ctx, b.marker, b.log)
 		return opErr("add batch", err)
 	}
+	b.deleteDiscarded(ctx, discard)
 	return nil
+}
+
+// deleteDiscarded deletes the blocks of discarded records, which the
+// batch created (their keys were made for them alone). A block it cannot
+// delete is left to GC (it is not pinned).
+func (b *AddBatch) deleteDiscarded(ctx context.Context, roots []cid.Cid) {
+	if len(roots) == 0 {
+		return
+	}
+	ctx = context.WithoutCancel(ctx)
+	b.log.mu.Lock()
+	fresh := make(map[ds.Key]bool, len(b.log.fresh))
+	for _, k := range b.log.fresh {
+		fresh[k] = true
+	}
+	b.log.mu.Unlock()
+	for _, root := range roots {
+		var doomed []ds.Key
+		w := newWalker(b.s, false)
+		err := w.walk(ctx, root, func(c cid.Cid, _ blocks.Block) error {
+			if k := blockKey(c); fresh[k] {
+				doomed = append(doomed, k)
+			}
+			return nil
+		})
+		if err != nil {
+			continue
+		}
+		for _, k := range doomed {
+			if err := b.s.flat.Delete(ctx, k); err != nil && err != ds.ErrNotFound {
+				break
+			}
+		}
+	}
 }
 
 func (b *AddBatch) commit(ctx context.Context, roots []cid.Cid) error {

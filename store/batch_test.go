@@ -152,3 +152,59 @@ func TestAddBatchInterrupted(t *testing.T) {
 type errReader struct{}
 
 func (errReader) Read([]byte) (int, error) { return 0, errors.New("source failed") }
+
+// TestAddBatchDiscard: a discarded record is neither pinned nor kept,
+// the others are; discarding every record leaves the store as it was.
+func TestAddBatchDiscard(t *testing.T) {
+	s := openStore(t)
+	ctx := context.Background()
+	before := snapshot(t, s)
+	b, err := s.NewAddBatch(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept, err := b.Add(ctx, bytes.NewReader(randBytes(1, 2000)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	small, err := b.Add(ctx, bytes.NewReader(randBytes(2, 2000)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	large, err := b.Add(ctx, bytes.NewReader(randBytes(3, 2*mib+5)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Discard(small.CID)
+	b.Discard(large.CID)
+	if err := b.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []Added{small, large} {
+		if has, _ := s.Blockstore().Has(ctx, c.CID); has {
+			t.Errorf("discarded record %s is still stored", c.CID)
+		}
+	}
+	if pinned, _ := s.IsPinned(ctx, kept.CID); !pinned {
+		t.Fatal("kept record not pinned")
+	}
+	// Only the kept record's one block was added.
+	after := snapshot(t, s)
+	if len(after) != len(before)+2 { // its block and its pin
+		t.Fatalf("store holds %d entries more, want 2: %v", len(after)-len(before), after)
+	}
+
+	b, err = s.NewAddBatch(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := b.Add(ctx, bytes.NewReader(randBytes(4, 100)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Discard(a.CID)
+	if err := b.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	sameSnapshot(t, after, snapshot(t, s))
+}
