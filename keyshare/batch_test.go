@@ -409,4 +409,3 @@ func batchCrashChild(dir string) {
 		}
 	}
 }
-
