@@ -106,6 +106,10 @@ const (
 	RuleExportWithheld  Rule = "export/withheld"        // and leaves out every other record
 	RuleChangeSubject   Rule = "change/subject"         // the subject of a claim that counts may grant, revoke and hide
 	RuleChangeNotSubj   Rule = "change/not-subject"     // nobody else may
+
+	// Showing one record as a newer version of another.
+	RuleVersionOf    Rule = "version/of"    // a proven record about the same subject, by the older one's author or by the subject, that names it as superseded
+	RuleVersionApart Rule = "version/apart" // anything else that names a record as superseded is listed on its own: it hides nothing
 )
 
 // Decision is the policy's answer and the rule that gave it.
@@ -742,4 +746,25 @@ func changeRecord(a *Access, id protocol.AccountID, verb string) Decision {
 		return refuse(RuleChangeNotSubj, "%s: only the record's subject (%s) can %s it", a.Record, a.Subject, verb)
 	}
 	return allow(RuleChangeSubject, "%s is the record's subject", id)
+}
+
+// versionOf decides whether newer is shown as the next version of older,
+// older then listed only in newer's history: newer names older as the
+// record it supersedes, both are about the same subject, newer is proven
+// (the subject wrote or acknowledged it), and it was written by older's
+// author or by the subject. A stranger's, or an unacknowledged, "new
+// version" is listed as a record of its own, so it cannot tuck the real
+// one out of sight.
+func versionOf(newer, older *Access) Decision {
+	switch {
+	case !newer.Known || !older.Known || newer.Supersedes != older.Record.String():
+		return refuse(RuleVersionApart, "%s does not supersede %s", newer.Record, older.Record)
+	case newer.Subject != older.Subject:
+		return refuse(RuleVersionApart, "%s is about %s, %s about %s", newer.Record, newer.Subject, older.Record, older.Subject)
+	case !newer.proven():
+		return refuse(RuleVersionApart, "%s is not acknowledged by its subject", newer.Record)
+	case newer.Author != older.Author && newer.Author != newer.Subject:
+		return refuse(RuleVersionApart, "%s was written by %s, neither the author of %s nor its subject", newer.Record, newer.Author, older.Record)
+	}
+	return allow(RuleVersionOf, "%s supersedes %s, by %s, %s", newer.Record, older.Record, newer.Author, newer.Proof)
 }

@@ -366,7 +366,26 @@ func policyTable() []policyCase {
 		{RuleChangeNotSubj, false,
 			func(t *testing.T) Decision { return changeRecord(claimBy(t, forged(), mal), mal, "revoke") },
 			func(t *testing.T) Decision { return changeRecord(claimBy(t, forged(), pat), pat, "revoke") }},
+
+		{RuleVersionOf, true,
+			func(t *testing.T) Decision { return versionOf(newVersion(doc, true), docAbout(true)[0]) },
+			func(t *testing.T) Decision { return versionOf(newVersion(doc, false), docAbout(true)[0]) }},
+		{RuleVersionApart, false,
+			func(t *testing.T) Decision { return versionOf(newVersion(mal, true), docAbout(true)[0]) },
+			func(t *testing.T) Decision { return versionOf(newVersion(pat, true), docAbout(true)[0]) }},
 	}
+}
+
+// newVersion is a record by author about pat that supersedes recA,
+// acknowledged by pat or not.
+func newVersion(author protocol.AccountID, acked bool) *Access {
+	x := newFacts().claim(author, pat, 3)
+	if acked && author != pat {
+		x.ack(pat, author, 4, 3)
+	}
+	a := x.eval()[0]
+	a.Record, a.Supersedes = testCID("record B"), recA.String()
+	return a
 }
 
 func TestPolicyTable(t *testing.T) {

@@ -276,6 +276,12 @@ func Labs(ctx context.Context, repo *keyshare.Repo, keys *keyshare.Keys, req Lis
 	if err != nil {
 		return LabTable{}, fmt.Errorf("list records: %w", err)
 	}
+	// A corrected value replaces the one it supersedes: only the newest
+	// version of each Observation is a point of the table (one record's
+	// own values are shown whatever its version).
+	if req.Record == "" {
+		list = keyshare.FoldVersions(list)
+	}
 	out := LabTable{Values: []LabRow{}}
 	type dated struct {
 		row LabRow
@@ -296,6 +302,11 @@ func Labs(ctx context.Context, repo *keyshare.Repo, keys *keyshare.Keys, req Lis
 			continue
 		}
 		if req.Record != "" && l.Record.String() != req.Record {
+			continue
+		}
+		// The envelope names the resource type (records imported or
+		// written since it does): other resources are not opened.
+		if l.FHIR != nil && l.FHIR.ResourceType != "Observation" {
 			continue
 		}
 		if l.Error != "" {
