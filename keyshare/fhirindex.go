@@ -13,7 +13,8 @@ import (
 
 // FHIRIndex tells a re-import what is already there: the current FHIR
 // records of one subject that an account reads, by resource. Current
-// means no other listed record supersedes it. It is built from the
+// means no newer version folds it into its history (FoldVersions); of
+// two current records holding one resource, the newer counts. It is built from the
 // records' sealed envelopes (their clinical fields), opened through the
 // account's session cache, so building it again costs little.
 //
@@ -40,18 +41,15 @@ func (r *Repo) FHIRIndexFor(ctx context.Context, k *Keys, subject protocol.Accou
 	if err != nil {
 		return nil, fmt.Errorf("list records: %w", err)
 	}
-	superseded := map[string]bool{}
-	for _, l := range rows {
-		if l.Supersedes != "" && l.Readable {
-			superseded[l.Supersedes] = true
-		}
-	}
+	// Superseded versions leave the rows (as the listing folds them,
+	// under the access policy's versionOf).
+	rows = FoldVersions(rows)
 	ix := &FHIRIndex{byID: map[fhirKey]fhirHeld{}, byDigest: map[[sha256.Size]byte]fhirHeld{}}
 	for _, l := range rows { // newest first: the first one found stays
 		if !l.Readable || l.Error != "" || l.Subject != subject || l.Kind != protocol.KindFHIR || l.FHIR == nil {
 			continue
 		}
-		if superseded[l.Record.String()] || len(l.FHIR.Digest) != sha256.Size {
+		if len(l.FHIR.Digest) != sha256.Size {
 			continue
 		}
 		held := fhirHeld{record: l.Record, digest: l.FHIR.Digest, index: -1}
