@@ -134,9 +134,12 @@ func TestAddLabsAndRead(t *testing.T) {
 func TestLabsSkipsUnreadable(t *testing.T) {
 	ctx := t.Context()
 	pat := newLabParty(t, "Pat", protocol.RolePatient)
+	// Written through the repo, which checks structure only: AddRecord
+	// refuses an invalid resource, but one can still arrive from another
+	// node.
 	add := func(body string) {
 		t.Helper()
-		if _, err := AddRecord(ctx, pat.repo, pat.keys, NewRecord{Kind: protocol.KindFHIR, Title: "x"}, strings.NewReader(body)); err != nil {
+		if _, err := pat.repo.AddRecord(ctx, pat.keys, keyshare.NewRecord{Kind: protocol.KindFHIR, Title: "x", MediaType: "application/fhir+json", Body: strings.NewReader(body)}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -257,13 +257,8 @@ func AddRecord(ctx context.Context, repo *keyshare.Repo, keys *keyshare.Keys, re
 		}
 		kind = k
 	}
-	if req.FileName != "" {
-		if err := checkText("file_name", req.FileName); err != nil {
-			return AddedRecord{}, err
-		}
-		if filepath.Base(req.FileName) != req.FileName || strings.ContainsAny(req.FileName, `/\`) || req.FileName == "." || req.FileName == ".." {
-			return AddedRecord{}, invalidf("file_name: %q is not a plain file name", req.FileName)
-		}
+	if err := checkFileName(req.FileName); err != nil {
+		return AddedRecord{}, err
 	}
 	mt := req.MediaType
 	if mt == "" {
@@ -289,24 +284,42 @@ func AddRecord(ctx context.Context, repo *keyshare.Repo, keys *keyshare.Keys, re
 		}
 		super = c
 	}
-	subject := keys.ID
-	if req.For != "" {
-		s, err := repo.Resolve(ctx, req.For, false)
-		if err != nil {
-			if errors.Is(err, keyshare.ErrUnknownAccount) {
-				return AddedRecord{}, fmt.Errorf("for: %v: %w", err, ErrNotFound)
-			}
-			return AddedRecord{}, invalidf("for: %v", err)
-		}
-		subject = s.ID
+	subject, err := resolveSubject(ctx, repo, keys, req.For)
+	if err != nil {
+		return AddedRecord{}, err
 	}
-	c, err := repo.AddRecord(ctx, keys, keyshare.NewRecord{
-		Title: title, Kind: kind, MediaType: mt, FileName: req.FileName, Subject: subject, Supersedes: super, Body: body,
-	})
+	nr := keyshare.NewRecord{Title: title, Kind: kind, MediaType: mt, FileName: req.FileName, Subject: subject, Supersedes: super, Body: body}
+	var c cid.Cid
+	if kind == protocol.KindFHIR {
+		// One file, one record, checked as a FHIR import checks it (its
+		// clinical fields kept when it is one resource).
+		var f *fhirFile
+		if f, err = readFHIRFile(ctx, body, nil); err != nil {
+			return AddedRecord{}, err
+		}
+		c, err = addFHIRFile(ctx, repo, keys, f, nr)
+	} else {
+		c, err = repo.AddRecord(ctx, keys, nr)
+	}
 	if err != nil {
 		return AddedRecord{}, err // the repo's errors say what failed
 	}
 	return AddedRecord{CID: c.String(), Title: title, Kind: kind, MediaType: mt, Author: keys.ID, Subject: subject}, nil
+}
+
+// checkFileName checks a record's file name: empty, or a plain base
+// name without folders.
+func checkFileName(name string) error {
+	if name == "" {
+		return nil
+	}
+	if err := checkText("file_name", name); err != nil {
+		return err
+	}
+	if filepath.Base(name) != name || strings.ContainsAny(name, `/\`) || name == "." || name == ".." {
+		return invalidf("file_name: %q is not a plain file name", name)
+	}
+	return nil
 }
 
 func checkText(field, s string) error {
