@@ -17,9 +17,11 @@ import (
 //	event: chain    data: {"accounts":[...],"records":[...],"all":false}
 //	event: request  data: {"id":"...","box":"inbox","state":"new"}
 //	event: resync   data: {}  (events were dropped: reload everything)
+//	event: import   data: {"id":"...","read":300}
 //
 // chain follows keyshare.Repo.OnChainChange, request
-// keyshare.Repo.OnRequestChange. A comment line (": heartbeat") goes
+// keyshare.Repo.OnRequestChange, import the FHIR imports that asked for
+// progress (see fhir.go). A comment line (": heartbeat") goes
 // every HeartbeatInterval; the stream ends when the server shuts down.
 
 // Limits of the event stream.

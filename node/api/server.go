@@ -34,7 +34,8 @@
 //     header line of at most MaxExecHeader bytes, POST /api/v1/records,
 //     whose body is the record's content, and POST
 //     /api/v1/contacts/import, whose profile file may be up to
-//     ops.MaxContactFile bytes).
+//     ops.MaxContactFile bytes, and POST /api/v1/fhir/import, whose
+//     input may be up to ops.MaxFHIRImport bytes).
 //
 // GET /api/v1/proof is the one endpoint that needs no token: with it a
 // client checks that the server holds the token before sending it (see
@@ -227,6 +228,8 @@ func Listen(ctx context.Context, opts Options) (*Server, error) {
 		"/api/v1/accounts/default":      {http.MethodPost: s.setDefault},
 		labsPath:                        {http.MethodGet: s.listLabs, http.MethodPost: s.addLabs},
 		labsPath + "/panel":             {http.MethodGet: s.labFields},
+		fhirImportPath:                  {http.MethodPost: s.importFHIR},
+		"/api/v1/fhir/export":           {http.MethodGet: s.exportFHIR},
 	}
 	if opts.Repo != nil {
 		s.unhookChain = opts.Repo.OnChainChange(s.chainChanged)
@@ -322,8 +325,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	// exec streams stdin (it bounds its header line itself); a record
 	// upload's body is the record, which the store checks; a contact's
-	// profile file has its own limit (ops.MaxContactFile).
-	if r.URL.Path != execPath && !(r.URL.Path == recordsPath && r.Method == http.MethodPost) && r.URL.Path != contactImportPath {
+	// profile file has its own limit (ops.MaxContactFile), a FHIR
+	// import's input too (ops.MaxFHIRImport).
+	if r.URL.Path != execPath && !(r.URL.Path == recordsPath && r.Method == http.MethodPost) && r.URL.Path != contactImportPath && r.URL.Path != fhirImportPath {
 		if r.ContentLength > MaxBody {
 			writeError(w, http.StatusRequestEntityTooLarge, "request body of %d bytes is over the %d-byte limit", r.ContentLength, MaxBody)
 			return
