@@ -224,7 +224,8 @@ export async function route() {
   }
 }
 
-// listeners of live events, by event name (chain, request, resync).
+// listeners of live events, by event name (chain, request, import,
+// resync).
 const listeners = new Map();
 
 // onLive calls fn(data) for every live event of that name from the
@@ -253,7 +254,7 @@ export function live() {
     return;
   }
   const es = new EventSource("/api/v1/events", { withCredentials: true });
-  for (const name of ["chain", "request"]) {
+  for (const name of ["chain", "request", "import"]) {
     es.addEventListener(name, function (ev) {
       let data = null;
       try {

@@ -1,8 +1,10 @@
 // records.js: the records page (#/records): the acting account's
 // records, filtered by kind, title, resource type, code, date and author,
 // one row per record (its earlier versions on its page), with who can read each and its
-// author's signature mark; hide; and the upload form.
+// author's signature mark; hide; the upload form; FHIR import and export
+// (fhir.js).
 import { $, api, cell, el, failed, formatDate, onLive, page, show, state, who, withAccount } from "./core.js";
+import { fhirLinks, wireFHIR } from "./fhir.js";
 
 // readersText says who can read a record, in a few words: "only you",
 // or the first names and how many more.
@@ -205,7 +207,9 @@ page("records", async function () {
         render().catch(function (e) { failed($("records-error"), e); });
       }
     });
+    wireFHIR(refilter);
   }
+  fhirLinks();
   await render();
 });
 
