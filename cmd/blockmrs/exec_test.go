@@ -116,7 +116,7 @@ func TestCommandsThroughDaemon(t *testing.T) {
 	d.ok("id", "--export", filepath.Join(work, "grey.car"))
 	d.ok("contact", "add", filepath.Join(work, "pat.car"))
 	p.ok("contact", "add", filepath.Join(work, "grey.car"))
-	if err := os.WriteFile(filepath.Join(work, "hb.json"), []byte(`{"resourceType":"Observation"}`), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(work, "hb.json"), []byte(`{"resourceType":"Observation","status":"final","code":{"text":"Hemoglobin"}}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	rec := strings.TrimSpace(p.ok("add", filepath.Join(work, "hb.json"), "--kind", "fhir", "--title", "Hemoglobin"))
