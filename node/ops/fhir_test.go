@@ -15,6 +15,7 @@ import (
 
 	"github.com/blockmrs/blockmrs/keyshare"
 	"github.com/blockmrs/blockmrs/protocol"
+	"github.com/blockmrs/blockmrs/protocol/fhir"
 	"github.com/blockmrs/blockmrs/protocol/fhir/fhirtest"
 )
 
@@ -506,4 +507,51 @@ func mustCID(t testing.TB, s string) cid.Cid {
 		t.Fatal(err)
 	}
 	return parsed
+}
+
+// A clinician imports for a patient (--for): the records are about the
+// patient, who reads them, and the clinician, who wrote them. A Patient
+// naming another account (an AccountSystem identifier) is refused
+// unless --patient says it is the account.
+func TestFHIRImportForAnotherAccount(t *testing.T) {
+	ctx := context.Background()
+	pat := newLabParty(t, "Pat", protocol.RolePatient)
+	doc := newLabParty(t, "Dr Grey", protocol.RoleClinician)
+	hand(t, pat, doc, true)
+	es := fhirtest.SyntheaEntries(9, 30)
+	out, err := FHIRImport(ctx, doc.repo, doc.keys, FHIRImportRequest{For: "Pat"}, bytes.NewReader(fhirtest.Bundle("batch", es)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Subject != pat.keys.ID || out.Author != doc.keys.ID || out.Records != 30 {
+		t.Fatalf("import for Pat: %+v", out.Line())
+	}
+	l, err := Record(ctx, doc.repo, doc.keys, mustCID(t, out.Added[3].CID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	readers := map[protocol.AccountID]bool{}
+	for _, r := range l.Readers {
+		readers[r.Account] = true
+	}
+	if l.Subject != pat.keys.ID || !readers[pat.keys.ID] || !readers[doc.keys.ID] || len(readers) != 2 {
+		t.Fatalf("record for Pat: subject %s, readers %v", l.Subject, l.Readers)
+	}
+	if _, err := FHIRImport(ctx, doc.repo, doc.keys, FHIRImportRequest{For: "Nobody"}, bytes.NewReader(fhirtest.Bundle("batch", es)), nil); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("--for an unknown account: %v", err)
+	}
+
+	// The Patient says it is the clinician's account, not Pat's.
+	named := fhirtest.SyntheaEntries(10, 10)
+	named[0].Resource = setField(named[0].Resource, "identifier", []map[string]string{{"system": fhir.AccountSystem, "value": string(doc.keys.ID)}})
+	before := fhirState(t, doc.repo)
+	_, err = FHIRImport(ctx, doc.repo, doc.keys, FHIRImportRequest{For: "Pat"}, bytes.NewReader(fhirtest.Bundle("collection", named)), nil)
+	if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), string(doc.keys.ID)) || !strings.Contains(err.Error(), "--patient") {
+		t.Fatalf("a Patient naming another account: %v", err)
+	}
+	sameFHIRState(t, "a Patient naming another account", before, fhirState(t, doc.repo))
+	pid := fields(t, named[0].Resource)["id"].(string)
+	if out, err := FHIRImport(ctx, doc.repo, doc.keys, FHIRImportRequest{For: "Pat", Patient: pid}, bytes.NewReader(fhirtest.Bundle("collection", named)), nil); err != nil || out.Records != 10 {
+		t.Fatalf("with --patient: %v %v", out.Line(), err)
+	}
 }
