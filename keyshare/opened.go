@@ -153,3 +153,17 @@ func (k *Keys) openEnvelope(wrapped, meta []byte) (*opened, error) {
 	}
 	return o, nil
 }
+
+// WithOpenedCache returns k when it has a cache of opened envelopes (its
+// session's), else a copy of k with a cache of its own, for one operation
+// that opens every record more than once (an export lists the records,
+// then reads each): the copy's cache lives as long as the copy, and
+// nothing about access is cached (see openedCache).
+func (k *Keys) WithOpenedCache() *Keys {
+	if k.opened != nil {
+		return k
+	}
+	c := *k
+	c.opened = newOpenedCache()
+	return &c
+}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"strings"
 
 	"github.com/ipfs/go-cid"
@@ -450,27 +451,35 @@ func (e FHIRExported) Line() string {
 // written leaves w incomplete (the caller must not take it for an
 // export).
 func FHIRExport(ctx context.Context, repo *keyshare.Repo, keys *keyshare.Keys, req FHIRExportRequest, w io.Writer) (FHIRExported, error) {
+	// Each record is opened twice (listed, then read): once with a cache.
+	keys = keys.WithOpenedCache()
 	list, err := Records(ctx, repo, keys, ListRecords{All: true, Kind: protocol.KindFHIR, Type: req.Type, Since: req.Since})
 	if err != nil {
 		return FHIRExported{}, err
 	}
+	rows := list.Records[:0]
+	for _, l := range list.Records {
+		if l.Readable && l.Error == "" {
+			rows = append(rows, l)
+		}
+	}
 	bw := fhir.NewBundleWriter(w, "collection")
 	var out FHIRExported
-	for _, l := range list.Records {
-		if !l.Readable || l.Error != "" {
-			continue
-		}
-		if err := ctx.Err(); err != nil {
-			return out, err
-		}
-		n, err := exportRecord(ctx, repo, keys, &l, req.Type, bw)
+	err = inOrder(ctx, len(rows), func(i int) ([]byte, error) {
+		return readFHIRRecord(ctx, repo, keys, &rows[i])
+	}, func(i int, data []byte) error {
+		n, err := exportRecord(ctx, &rows[i], data, req.Type, bw)
 		if err != nil {
-			return out, fmt.Errorf("export %s: %w", l.Record, err)
+			return fmt.Errorf("export %s: %w", rows[i].Record, err)
 		}
 		if n > 0 {
 			out.Records++
 			out.Resources += n
 		}
+		return nil
+	})
+	if err != nil {
+		return out, err
 	}
 	if err := bw.Close(); err != nil {
 		return out, err
@@ -478,24 +487,30 @@ func FHIRExport(ctx context.Context, repo *keyshare.Repo, keys *keyshare.Keys, r
 	return out, nil
 }
 
-// exportRecord adds record l's resources to bw (only those of type typ,
-// when set) and returns how many.
-func exportRecord(ctx context.Context, repo *keyshare.Repo, keys *keyshare.Keys, l *keyshare.Listed, typ string, bw *fhir.BundleWriter) (int, error) {
+// readFHIRRecord decrypts a FHIR record's content (at most
+// protocol.MaxFHIRSize bytes).
+func readFHIRRecord(ctx context.Context, repo *keyshare.Repo, keys *keyshare.Keys, l *keyshare.Listed) ([]byte, error) {
 	_, rc, err := OpenRecord(ctx, repo, keys, l.Record)
 	if err != nil {
-		return 0, err
+		return nil, fmt.Errorf("export %s: %w", l.Record, err)
 	}
 	defer rc.Close()
 	data, err := io.ReadAll(io.LimitReader(rc, protocol.MaxFHIRSize+1))
 	if err != nil {
-		return 0, err
+		return nil, fmt.Errorf("export %s: %w", l.Record, err)
 	}
+	return data, nil
+}
+
+// exportRecord adds the resources of record l, whose content is data, to
+// bw (only those of type typ, when set) and returns how many.
+func exportRecord(ctx context.Context, l *keyshare.Listed, data []byte, typ string, bw *fhir.BundleWriter) (int, error) {
 	if l.FHIR != nil {
 		// One resource, as it was imported.
 		return 1, bw.Add(l.FHIR.FullURL, bytes.TrimPrefix(data, []byte("\xef\xbb\xbf")))
 	}
 	n := 0
-	err = readResources(ctx, bytes.NewReader(data), func(res *fhir.Resource) error {
+	err := readResources(ctx, bytes.NewReader(data), func(res *fhir.Resource) error {
 		if typ != "" && res.Clinical.ResourceType != typ {
 			return nil
 		}
@@ -503,4 +518,52 @@ func exportRecord(ctx context.Context, repo *keyshare.Repo, keys *keyshare.Keys,
 		return bw.Add(res.FullURL, res.Raw)
 	})
 	return n, err
+}
+
+// inOrder calls read(i) for i in 0..n-1 on up to 2×GOMAXPROCS goroutines
+// at a time, and write(i, what read gave) in order on the caller's, so
+// that reading (decryption) runs on every core while the output stays in
+// order and memory holds a bounded window. The first error stops it.
+func inOrder(ctx context.Context, n int, read func(i int) ([]byte, error), write func(i int, data []byte) error) error {
+	type result struct {
+		data []byte
+		err  error
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	queue := make(chan chan result, 2*runtime.GOMAXPROCS(0))
+	go func() {
+		defer close(queue)
+		for i := range n {
+			ch := make(chan result, 1)
+			select {
+			case queue <- ch:
+			case <-ctx.Done():
+				return
+			}
+			go func() {
+				if err := ctx.Err(); err != nil {
+					ch <- result{err: err}
+					return
+				}
+				data, err := read(i)
+				ch <- result{data, err}
+			}()
+		}
+	}()
+	i := 0
+	for ch := range queue {
+		r := <-ch
+		if r.err == nil {
+			r.err = write(i, r.data)
+		}
+		if r.err != nil {
+			cancel()
+			for range queue { // let the producer end
+			}
+			return r.err
+		}
+		i++
+	}
+	return ctx.Err()
 }
