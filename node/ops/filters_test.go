@@ -37,7 +37,7 @@ func TestRecordFilters(t *testing.T) {
 		{ListRecords{Since: "2019-03-02", Until: "2019-03-02"}, "Hemoglobin"},
 		{ListRecords{Until: "2018-12"}, "Hypertension"},
 		{ListRecords{Since: "2018-06", Until: "2018-06"}, "Hypertension"}, // "2018" is neither before nor after June 2018
-		{ListRecords{Since: "2020-05-01", Until: "2020-05-01"}, "Knee"},     // no clinical date: the day it was written
+		{ListRecords{Since: "2020-05-01", Until: "2020-05-01"}, "Knee"},   // no clinical date: the day it was written
 		{ListRecords{Author: pat}, "Knee"},
 		{ListRecords{Type: "Observation", Author: pat}, ""},
 		{ListRecords{Query: "hyper"}, "Hypertension"},

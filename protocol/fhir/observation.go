@@ -519,10 +519,14 @@ func formatDateTime(dt *dpb.DateTime) (string, time.Time) {
 // oneLine joins an error's lines into one.
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 
-// clip shortens s for an error message.
+// clip shortens s for an error message, at a character boundary.
 func clip(s string) string {
 	if len(s) > 60 {
-		return s[:60] + "…"
+		cut := 60
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		return s[:cut] + "…"
 	}
 	return s
 }
