@@ -1,0 +1,161 @@
+#!/usr/bin/env bash
+# bench-fhir.sh measures `blockmrs fhir import` and `fhir export` as the
+# user runs them, one process per command, on Synthea-shaped bundles from
+# internal/cmd/fhirgen, and prints a Markdown table for BENCHMARKS.md:
+#
+#   A  fhir import of 1,111 resources, a repo without a passphrase, no daemon
+#   B  the same with a passphrase, through a daemon holding an unlocked
+#      session (the command runs inside the daemon; its RSS is the daemon's
+#      peak, read from /proc/PID/status VmHWM)
+#   C  fhir import of a bundle of at least 50 MiB, no daemon: peak RSS
+#   D  fhir export of 10,000 records, no daemon and through the daemon
+#   E  the baseline: 1,111 resources added one by one with `add --kind fhir`
+#      (the first BENCH_ADDS of them, timed and scaled to 1,111), without a
+#      passphrase and with one (each add unlocks the keys)
+#
+# Wall time and peak RSS of each command come from /usr/bin/time -f
+# "%e %M"; every import runs BENCH_REPS times (default 3) into a fresh
+# repo, and the table gives each run. Everything lives in a temp dir under
+# $TMPDIR (default /tmp), removed at exit.
+#
+#   bash scripts/bench-fhir.sh
+#   BENCH_REPS=5 BENCH_ADDS=50 bash scripts/bench-fhir.sh
+#
+# Not part of the test command (scripts/test.sh); takes a few minutes.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+reps="${BENCH_REPS:-3}"
+adds="${BENCH_ADDS:-100}"
+log() { printf 'bench-fhir: %s\n' "$*" >&2; }
+
+work="$(mktemp -d "${TMPDIR:-/tmp}/blockmrs-bench-fhir.XXXXXX")"
+daemon=""
+cleanup() {
+	if [[ -n "$daemon" ]]; then kill "$daemon" 2>/dev/null || true; wait "$daemon" 2>/dev/null || true; fi
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+log "building blockmrs and fhirgen"
+go build -o "$work/blockmrs" ./cmd/blockmrs
+go build -o "$work/fhirgen" ./internal/cmd/fhirgen
+bm="$work/blockmrs"
+"$work/fhirgen" -n 1111 >"$work/b1111.json"
+"$work/fhirgen" -mb 50 >"$work/b50.json"
+"$work/fhirgen" -n 10000 -seed 2 >"$work/b10k.json"
+mkdir "$work/split"
+"$work/fhirgen" -n 1111 -split "$work/split"
+
+export BLOCKMRS_LOG=error
+unset BLOCKMRS_PASSPHRASE
+pass="correct horse battery staple"
+
+# timed LABEL CMD...: runs CMD, prints "LABEL | wall s | peak RSS MiB".
+timed() {
+	local label="$1"
+	shift
+	local out
+	out="$({ /usr/bin/time -f '%e %M' "$@" >/dev/null 2>/dev/null; } 2>&1 | tail -n 1)"
+	read -r wall kb <<<"$out"
+	printf '%s\t%s\t%s\n' "$label" "$wall" "$((kb / 1024))"
+}
+
+fresh() { # fresh DIR [passphrase]: a new repo with one patient
+	rm -rf "$1"
+	if [[ -n "${2:-}" ]]; then
+		BLOCKMRS_PASSPHRASE="$2" "$bm" init --repo "$1" --name Pat --role patient >/dev/null
+	else
+		"$bm" init --repo "$1" --name Pat --role patient --no-passphrase >/dev/null
+	fi
+}
+
+start_daemon() { # start_daemon DIR: a daemon on loopback, waits for its API
+	BLOCKMRS_LISTEN=/ip4/127.0.0.1/tcp/0 BLOCKMRS_API=127.0.0.1:0 "$bm" daemon --repo "$1" 2>"$work/daemon.log" &
+	daemon=$!
+	for _ in $(seq 100); do
+		[[ -s "$1/api.addr" ]] && return 0
+		sleep 0.1
+	done
+	log "the daemon did not start"; cat "$work/daemon.log" >&2; exit 1
+}
+
+stop_daemon() {
+	kill "$daemon"; wait "$daemon" 2>/dev/null || true; daemon=""
+}
+
+hwm() { awk '/VmHWM/ {printf "%d", $2/1024}' "/proc/$daemon/status"; }
+
+rows=()
+size1111=$(stat -c %s "$work/b1111.json")
+size50=$(stat -c %s "$work/b50.json")
+
+log "A: fhir import of 1,111 resources, no passphrase"
+for i in $(seq "$reps"); do
+	fresh "$work/a"
+	rows+=("$(timed "A fhir import 1,111 (no passphrase) run $i" "$bm" fhir import --repo "$work/a" "$work/b1111.json")")
+done
+
+log "B: the same with a passphrase, through a daemon's unlocked session"
+for i in $(seq "$reps"); do
+	fresh "$work/b" "$pass"
+	start_daemon "$work/b"
+	BLOCKMRS_PASSPHRASE="$pass" "$bm" unlock --repo "$work/b" >/dev/null
+	r="$(timed "B fhir import 1,111 (passphrase, session) run $i" "$bm" fhir import --repo "$work/b" "$work/b1111.json")"
+	rows+=("${r%$'\t'*}	$(hwm) (daemon)")
+	stop_daemon
+done
+
+log "C: fhir import of $((size50 >> 20)) MiB, no passphrase"
+for i in $(seq "$reps"); do
+	fresh "$work/c"
+	rows+=("$(timed "C fhir import $((size50 >> 20)) MiB run $i" "$bm" fhir import --repo "$work/c" "$work/b50.json")")
+done
+resources50=$("$bm" ls --repo "$work/c" --json | grep -o '"cid"' | wc -l)
+
+log "D: fhir export of 10,000 records"
+fresh "$work/d"
+"$bm" fhir import --repo "$work/d" "$work/b10k.json" >/dev/null
+for i in $(seq "$reps"); do
+	rows+=("$(timed "D fhir export 10,000 (no daemon) run $i" "$bm" fhir export --repo "$work/d" -o "$work/export.json")")
+done
+start_daemon "$work/d"
+for i in $(seq "$reps"); do
+	r="$(timed "D fhir export 10,000 (daemon) run $i" "$bm" fhir export --repo "$work/d" -o "$work/export.json")"
+	rows+=("${r%$'\t'*}	$(hwm) (daemon)")
+done
+stop_daemon
+
+log "E: the baseline, $adds of 1,111 resources added one by one"
+fresh "$work/e"
+files=("$work"/split/*.json)
+start=$(date +%s.%N)
+for f in "${files[@]:0:$adds}"; do
+	"$bm" add --repo "$work/e" --kind fhir "$f" >/dev/null
+done
+end=$(date +%s.%N)
+rows+=("$(awk -v s="$start" -v e="$end" -v n="$adds" 'BEGIN {printf "E add --kind fhir one by one, no passphrase (%d timed, x1,111/%d)\t%.1f\t-", n, n, (e-s)*1111/n}')")
+fresh "$work/e2" "$pass"
+few=$((adds / 5 > 0 ? adds / 5 : 1))
+start=$(date +%s.%N)
+for f in "${files[@]:0:$few}"; do
+	BLOCKMRS_PASSPHRASE="$pass" "$bm" add --repo "$work/e2" --kind fhir "$f" >/dev/null
+done
+end=$(date +%s.%N)
+rows+=("$(awk -v s="$start" -v e="$end" -v n="$few" 'BEGIN {printf "E add --kind fhir one by one, passphrase (%d timed, x1,111/%d)\t%.1f\t-", n, n, (e-s)*1111/n}')")
+
+echo "# bench-fhir, $(date -u '+%Y-%m-%d %H:%M UTC'), blockmrs $(git describe --always --dirty 2>/dev/null || echo '?'), $(go env GOVERSION)"
+echo "# $(nproc) CPUs ($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)), load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "# inputs: 1,111 resources in $((size1111 / 1024)) KiB; $resources50 resources in $((size50 >> 20)) MiB; 10,000 resources"
+echo
+echo "| run | wall s | peak RSS MiB | resources/s |"
+echo "| --- | ---: | ---: | ---: |"
+for r in "${rows[@]}"; do
+	IFS=$'\t' read -r label wall rss <<<"$r"
+	n=1111
+	case "$label" in
+	C*) n=$resources50 ;;
+	D*) n=10000 ;;
+	esac
+	echo "| $label | $wall | $rss | $(awk -v n="$n" -v w="$wall" 'BEGIN {if (w > 0) printf "%.0f", n / w; else print "-"}') |"
+done
