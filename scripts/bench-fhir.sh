@@ -71,7 +71,7 @@ fresh() { # fresh DIR [passphrase]: a new repo with one patient
 }
 
 start_daemon() { # start_daemon DIR: a daemon on loopback, waits for its API
-	BLOCKMRS_LISTEN=/ip4/127.0.0.1/tcp/0 BLOCKMRS_API=127.0.0.1:0 "$bm" daemon --repo "$1" 2>"$work/daemon.log" &
+	BLOCKMRS_LISTEN=/ip4/127.0.0.1/tcp/0 BLOCKMRS_API=127.0.0.1:0 "$bm" daemon --repo "$1" >"$work/daemon.log" 2>&1 &
 	daemon=$!
 	for _ in $(seq 100); do
 		[[ -s "$1/api.addr" ]] && return 0

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"mime"
 	"path/filepath"
 
@@ -55,25 +56,7 @@ blockmrs add --kind fhir --for alice observation.json`)
 		fileName = filepath.Base(file)
 	}
 
-	return f.withRepo(ctx, func(repo *keyshare.Repo) error {
-		// The subject is resolved before the passphrase is asked for.
-		var subject protocol.AccountID
-		if *forFlag != "" {
-			s, err := resolveFlag(ctx, repo, "for", *forFlag)
-			if err != nil {
-				return err
-			}
-			subject = s.ID
-		}
-		in, err := f.openInput(ctx, file)
-		if err != nil {
-			return err
-		}
-		defer in.Close()
-		_, keys, err := f.unlockSelected(ctx, repo)
-		if err != nil {
-			return err
-		}
+	return f.withInputFor(ctx, file, *forFlag, func(repo *keyshare.Repo, keys *keyshare.Keys, subject protocol.AccountID, in io.Reader) error {
 		added, err := ops.AddRecord(ctx, repo, keys, ops.NewRecord{
 			Title: *title, Kind: kind, MediaType: *mediaType, FileName: fileName,
 			For: string(subject), Supersedes: *supersedes,

@@ -10,6 +10,7 @@ import (
 
 	"github.com/blockmrs/blockmrs/keyshare"
 	"github.com/blockmrs/blockmrs/node/ops"
+	"github.com/blockmrs/blockmrs/protocol"
 )
 
 var fhirCmd = &command{name: "fhir", summary: "import FHIR R4 bundles as records, export them, the patient summary", run: runFHIR}
@@ -72,27 +73,9 @@ cat bundle.json | blockmrs fhir import -`)
 	if file != "-" {
 		fileName = filepath.Base(file)
 	}
-	return f.withRepo(ctx, func(repo *keyshare.Repo) error {
-		// The subject is resolved before the passphrase is asked for.
-		subject := ""
-		if *forFlag != "" {
-			s, err := resolveFlag(ctx, repo, "for", *forFlag)
-			if err != nil {
-				return err
-			}
-			subject = string(s.ID)
-		}
-		in, err := f.openInput(ctx, file)
-		if err != nil {
-			return err
-		}
-		defer in.Close()
-		_, keys, err := f.unlockSelected(ctx, repo)
-		if err != nil {
-			return err
-		}
+	return f.withInputFor(ctx, file, *forFlag, func(repo *keyshare.Repo, keys *keyshare.Keys, subject protocol.AccountID, in io.Reader) error {
 		progress, done := f.progressLine("read %s resources")
-		out, err := ops.FHIRImport(ctx, repo, keys, ops.FHIRImportRequest{For: subject, Patient: *patient, OneRecord: *oneRecord, FileName: fileName}, in,
+		out, err := ops.FHIRImport(ctx, repo, keys, ops.FHIRImportRequest{For: string(subject), Patient: *patient, OneRecord: *oneRecord, FileName: fileName}, in,
 			func(p ops.ImportProgress) { progress(p.Read) })
 		done()
 		if err != nil {
@@ -150,6 +133,34 @@ blockmrs fhir export --type Observation --since 2024-01-01 -o labs.json`)
 		}
 		fmt.Fprintf(f.out(), "%s to %s, %s bytes\n", res.Line(), *out, ops.Thousands(int(n)))
 		return nil
+	})
+}
+
+// withInputFor is withKeys for a command that writes records from a file
+// (- for stdin) about the account the --for flag names (forFlag; ""
+// for the acting account's own): the account is resolved and the input
+// opened before the keys are unlocked, so a mistyped name or file fails
+// before any passphrase prompt.
+func (f *cmdFlags) withInputFor(ctx context.Context, file, forFlag string, fn func(repo *keyshare.Repo, keys *keyshare.Keys, subject protocol.AccountID, in io.Reader) error) error {
+	return f.withRepo(ctx, func(repo *keyshare.Repo) error {
+		var subject protocol.AccountID
+		if forFlag != "" {
+			s, err := resolveFlag(ctx, repo, "for", forFlag)
+			if err != nil {
+				return err
+			}
+			subject = s.ID
+		}
+		in, err := f.openInput(ctx, file)
+		if err != nil {
+			return err
+		}
+		defer in.Close()
+		_, keys, err := f.unlockSelected(ctx, repo)
+		if err != nil {
+			return err
+		}
+		return fn(repo, keys, subject, in)
 	})
 }
 

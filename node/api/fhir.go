@@ -137,19 +137,11 @@ func (l *lazyWriter) Write(p []byte) (int, error) {
 // FHIRImport calls POST /api/v1/fhir/import acting as account ("" for the
 // default one), sending body as the input.
 func (c *Client) FHIRImport(ctx context.Context, account string, req ops.FHIRImportRequest, body io.Reader) (FHIRImported, error) {
-	q := url.Values{}
-	for k, v := range map[string]string{"account": account, "for": req.For, "patient": req.Patient, "file_name": req.FileName} {
-		if v != "" {
-			q.Set(k, v)
-		}
-	}
+	oneRecord := ""
 	if req.OneRecord {
-		q.Set("one_record", "true")
+		oneRecord = "true"
 	}
-	path := fhirImportPath
-	if len(q) > 0 {
-		path += "?" + q.Encode()
-	}
+	path := withQuery(fhirImportPath, map[string]string{"account": account, "for": req.For, "patient": req.Patient, "file_name": req.FileName, "one_record": oneRecord})
 	// The report lists every resource: it can be over MaxBody, which
 	// call reads at most.
 	resp, err := c.send(ctx, http.MethodPost, path, body, "application/fhir+json")
@@ -167,17 +159,21 @@ func (c *Client) FHIRImport(ctx context.Context, account string, req ops.FHIRImp
 // FHIRExport calls GET /api/v1/fhir/export acting as account ("" for the
 // default one) and copies the Bundle to w.
 func (c *Client) FHIRExport(ctx context.Context, account string, req ops.FHIRExportRequest, w io.Writer) error {
+	return c.download(ctx, withQuery("/api/v1/fhir/export", map[string]string{"account": account, "type": req.Type, "since": req.Since}), w)
+}
+
+// withQuery adds the parameters that are not "" to path.
+func withQuery(path string, params map[string]string) string {
 	q := url.Values{}
-	for k, v := range map[string]string{"account": account, "type": req.Type, "since": req.Since} {
+	for k, v := range params {
 		if v != "" {
 			q.Set(k, v)
 		}
 	}
-	path := "/api/v1/fhir/export"
 	if len(q) > 0 {
 		path += "?" + q.Encode()
 	}
-	return c.download(ctx, path, w)
+	return path
 }
 
 // download sends GET path and copies a 200 answer's body to w.
