@@ -34,7 +34,8 @@ Example:
 func runFHIR(ctx context.Context, args []string) error {
 	return runNested(ctx, "fhir", fhirHelp, args,
 		subcommand{[]string{"import"}, runFHIRImport},
-		subcommand{[]string{"export"}, runFHIRExport})
+		subcommand{[]string{"export"}, runFHIRExport},
+		subcommand{[]string{"summary"}, runFHIRSummary})
 }
 
 func runFHIRImport(ctx context.Context, args []string) error {
@@ -132,6 +133,48 @@ blockmrs fhir export --type Observation --since 2024-01-01 -o labs.json`)
 			}{res, *out, n})
 		}
 		fmt.Fprintf(f.out(), "%s to %s, %s bytes\n", res.Line(), *out, ops.Thousands(int(n)))
+		return nil
+	})
+}
+
+func runFHIRSummary(ctx context.Context, args []string) error {
+	f := newFlags("fhir summary", "[flags]", `
+Fhir summary builds an International Patient Summary (IPS) of the acting
+account from its FHIR records: a FHIR R4 document Bundle whose
+Composition (LOINC 60591-5) has the Medications (10160-0), Allergies
+(48765-2) and Problems (11450-4) sections, each listing your records of
+that kind or saying there is no information, and the latest laboratory
+results; then your Patient resource and every resource the sections
+name, byte-exact. Hidden records are left out. It writes to stdout, or
+with -o to FILE.`, `
+blockmrs fhir summary -o summary.json`)
+	f.withAccount()
+	out := f.String("o", "-", "write the summary to `FILE` (- for stdout)")
+	if _, err := f.parseArgs(args, false); err != nil {
+		return err
+	}
+	if *out == "-" && f.json {
+		return usagef("--json needs -o FILE: the summary goes to stdout")
+	}
+	return f.withKeys(ctx, func(repo *keyshare.Repo, keys *keyshare.Keys) error {
+		doc, err := ops.FHIRSummary(ctx, repo, keys, time.Now())
+		if err != nil {
+			return err
+		}
+		n, err := f.writeOutput(*out, func(w io.Writer) error {
+			_, err := w.Write(doc)
+			return err
+		})
+		if err != nil || *out == "-" {
+			return err
+		}
+		if f.json {
+			return f.printJSON(struct {
+				File  string `json:"file"`
+				Bytes int64  `json:"bytes"`
+			}{*out, n})
+		}
+		fmt.Fprintf(f.out(), "wrote the patient summary to %s, %s bytes\n", *out, ops.Thousands(int(n)))
 		return nil
 	})
 }

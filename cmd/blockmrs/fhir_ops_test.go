@@ -105,6 +105,31 @@ func TestFHIRThroughCLIAndAPI(t *testing.T) {
 		t.Fatalf("fhir export --json: %+v", exJSON)
 	}
 
+	// The patient summary: the same document from both faces, but for
+	// its time (the Composition, first, is dated and named by it).
+	entriesAfterFirst := func(doc []byte) []string {
+		var b struct {
+			Type  string `json:"type"`
+			Entry []struct {
+				FullURL  string          `json:"fullUrl"`
+				Resource json.RawMessage `json:"resource"`
+			} `json:"entry"`
+		}
+		if err := json.Unmarshal(doc, &b); err != nil || b.Type != "document" || len(b.Entry) < 2 {
+			t.Fatalf("summary: %v, type %q, %d entries", err, b.Type, len(b.Entry))
+		}
+		var out []string
+		for _, e := range b.Entry[1:] {
+			out = append(out, e.FullURL+" "+string(e.Resource))
+		}
+		return out
+	}
+	cliSummary := entriesAfterFirst([]byte(p.ok("fhir", "summary")))
+	apiSummary := entriesAfterFirst(pa.call(http.MethodGet, "/api/v1/fhir/summary", nil, http.StatusOK))
+	if strings.Join(cliSummary, "\n") != strings.Join(apiSummary, "\n") {
+		t.Fatalf("the summaries differ: %d and %d entries", len(cliSummary), len(apiSummary))
+	}
+
 	// Refusals: the API's one line is the command line's.
 	es := fhirtest.SyntheaEntries(21, 5)
 	es[3].Resource = bytes.Replace(es[3].Resource, []byte(`"status":"`), []byte(`"status":7,"x":"`), 1)

@@ -17,7 +17,8 @@ import (
 // result line gives the counts, the records are listed with their
 // clinical titles, resource types and dates, importing the same file
 // again adds nothing, a broken file is refused with the server's one
-// line, and Export FHIR downloads a Bundle holding every resource.
+// line, Export FHIR downloads a Bundle holding every resource and Patient
+// summary an IPS document.
 func TestWebAppFHIRImportInChromium(t *testing.T) {
 	start := time.Now()
 	n := newNode(t, "")
@@ -131,6 +132,15 @@ func TestWebAppFHIRImportInChromium(t *testing.T) {
 	}
 	if exported.ResourceType != "Bundle" || exported.Type != "collection" || len(exported.Entry) != resources || !strings.HasPrefix(exported.Entry[0].FullURL, "urn:uuid:") {
 		t.Fatalf("export: %s %s with %d entries", exported.ResourceType, exported.Type, len(exported.Entry))
+	}
+	// Patient summary: a document Bundle, as the acting account.
+	if href := evalIn[string](t, b, `document.querySelector("#fhir-summary").href`); !strings.HasPrefix(href, d.api+"/api/v1/fhir/summary?account=") {
+		t.Fatalf("summary link %q", href)
+	}
+	got = evalIn[resp](t, b, `fetch(document.querySelector("#fhir-summary").href).then(async r => ({Status: r.status, Type: r.headers.get("Content-Type"), Body: await r.text()}))`)
+	var summary struct{ ResourceType, Type string }
+	if err := json.Unmarshal([]byte(got.Body), &summary); err != nil || got.Status != 200 || summary.Type != "document" {
+		t.Fatalf("summary: %d %v %+v", got.Status, err, summary)
 	}
 	// At 390 px the form fits.
 	b.do(t, "narrow", chromedp.EmulateViewport(390, 800), chromedp.Sleep(100*time.Millisecond))

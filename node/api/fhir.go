@@ -16,7 +16,8 @@ import (
 // The FHIR endpoints: POST /api/v1/fhir/import (the body is the FHIR
 // input, streamed, at most ops.MaxFHIRImport bytes; the answer the
 // import's report), GET /api/v1/fhir/export (a collection Bundle,
-// streamed). Each acts as the "account" query parameter's account (else
+// streamed), GET /api/v1/fhir/summary (an International Patient Summary
+// document Bundle). Each acts as the "account" query parameter's account (else
 // the default one), with its keys from the unlocked session.
 
 // fhirImportPath takes a FHIR input as its body, which MaxBody does not
@@ -112,6 +113,23 @@ func (s *Server) exportFHIR(w http.ResponseWriter, r *http.Request) {
 	panic(http.ErrAbortHandler)
 }
 
+func (s *Server) summaryFHIR(w http.ResponseWriter, r *http.Request) {
+	keys, ok := s.keysOf(w, r)
+	if !ok {
+		return
+	}
+	doc, err := ops.FHIRSummary(r.Context(), s.opts.Repo, keys, time.Now())
+	if err != nil {
+		s.opError(w, err)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/fhir+json")
+	h.Set("Content-Disposition", `attachment; filename="patient-summary.json"`)
+	w.WriteHeader(http.StatusOK)
+	w.Write(doc)
+}
+
 // lazyWriter sends the response's status and headers (set by start) with
 // the first byte, so that an error before it can still be answered as
 // one.
@@ -160,6 +178,12 @@ func (c *Client) FHIRImport(ctx context.Context, account string, req ops.FHIRImp
 // default one) and copies the Bundle to w.
 func (c *Client) FHIRExport(ctx context.Context, account string, req ops.FHIRExportRequest, w io.Writer) error {
 	return c.download(ctx, withQuery("/api/v1/fhir/export", map[string]string{"account": account, "type": req.Type, "since": req.Since}), w)
+}
+
+// FHIRSummary calls GET /api/v1/fhir/summary acting as account ("" for
+// the default one) and copies the summary Bundle to w.
+func (c *Client) FHIRSummary(ctx context.Context, account string, w io.Writer) error {
+	return c.download(ctx, withQuery("/api/v1/fhir/summary", map[string]string{"account": account}), w)
 }
 
 // withQuery adds the parameters that are not "" to path.

@@ -230,6 +230,7 @@ func Listen(ctx context.Context, opts Options) (*Server, error) {
 		labsPath + "/panel":             {http.MethodGet: s.labFields},
 		fhirImportPath:                  {http.MethodPost: s.importFHIR},
 		"/api/v1/fhir/export":           {http.MethodGet: s.exportFHIR},
+		"/api/v1/fhir/summary":          {http.MethodGet: s.summaryFHIR},
 	}
 	if opts.Repo != nil {
 		s.unhookChain = opts.Repo.OnChainChange(s.chainChanged)

@@ -9,6 +9,7 @@ import (
 	"io"
 	"runtime"
 	"strings"
+	"time"
 
 	"github.com/ipfs/go-cid"
 
@@ -465,10 +466,11 @@ func FHIRExport(ctx context.Context, repo *keyshare.Repo, keys *keyshare.Keys, r
 	}
 	bw := fhir.NewBundleWriter(w, "collection")
 	var out FHIRExported
+	seen := map[string]bool{} // the fullUrls written
 	err = inOrder(ctx, len(rows), func(i int) ([]byte, error) {
 		return readFHIRRecord(ctx, repo, keys, &rows[i])
 	}, func(i int, data []byte) error {
-		n, err := exportRecord(ctx, &rows[i], data, req.Type, bw)
+		n, err := exportRecord(ctx, &rows[i], data, req.Type, bw, seen)
 		if err != nil {
 			return fmt.Errorf("export %s: %w", rows[i].Record, err)
 		}
@@ -503,21 +505,85 @@ func readFHIRRecord(ctx context.Context, repo *keyshare.Repo, keys *keyshare.Key
 }
 
 // exportRecord adds the resources of record l, whose content is data, to
-// bw (only those of type typ, when set) and returns how many.
-func exportRecord(ctx context.Context, l *keyshare.Listed, data []byte, typ string, bw *fhir.BundleWriter) (int, error) {
+// bw (only those of type typ, when set) and returns how many. A resource
+// whose fullUrl is already in the Bundle (seen) is left out: the same
+// resource held by two current records (imported by two accounts, or
+// once alone and once in a whole Bundle) is exported once, the newest.
+func exportRecord(ctx context.Context, l *keyshare.Listed, data []byte, typ string, bw *fhir.BundleWriter, seen map[string]bool) (int, error) {
+	add := func(fullURL, rt, id string, raw []byte) (int, error) {
+		if fullURL == "" {
+			fullURL = fhir.FullURL(rt, id)
+		}
+		if fullURL != "" {
+			if seen[fullURL] {
+				return 0, nil
+			}
+			seen[fullURL] = true
+		}
+		return 1, bw.Add(fullURL, raw)
+	}
 	if l.FHIR != nil {
 		// One resource, as it was imported.
-		return 1, bw.Add(l.FHIR.FullURL, bytes.TrimPrefix(data, []byte("\xef\xbb\xbf")))
+		return add(l.FHIR.FullURL, l.FHIR.ResourceType, l.FHIR.ID, bytes.TrimPrefix(data, []byte("\xef\xbb\xbf")))
 	}
 	n := 0
 	err := readResources(ctx, bytes.NewReader(data), func(res *fhir.Resource) error {
 		if typ != "" && res.Clinical.ResourceType != typ {
 			return nil
 		}
-		n++
-		return bw.Add(res.FullURL, res.Raw)
+		k, err := add(res.FullURL, res.Clinical.ResourceType, res.Clinical.ID, res.Raw)
+		n += k
+		return err
 	})
 	return n, err
+}
+
+// FHIRSummary builds an International Patient Summary of keys' account
+// (a FHIR R4 document Bundle: see fhir.Summary) from the FHIR records
+// about it that it may read now and lists (current versions; hidden
+// records are left out, as from its listing): its newest Patient
+// resource, its medications, allergies, problems and latest laboratory
+// results, byte-exact. With no Patient record, the summary's Patient is
+// built from the account's ID and name. now is the summary's time.
+func FHIRSummary(ctx context.Context, repo *keyshare.Repo, keys *keyshare.Keys, now time.Time) ([]byte, error) {
+	keys = keys.WithOpenedCache()
+	list, err := Records(ctx, repo, keys, ListRecords{Kind: protocol.KindFHIR})
+	if err != nil {
+		return nil, err
+	}
+	rows := list.Records[:0]
+	for _, l := range list.Records {
+		if l.Readable && l.Error == "" && l.Subject == keys.ID && l.FHIR != nil {
+			rows = append(rows, l)
+		}
+	}
+	me, err := repo.Account(ctx, keys.ID)
+	if err != nil {
+		return nil, err
+	}
+	in := fhir.SummaryInput{Account: string(keys.ID), Name: me.Name, Now: now}
+	err = inOrder(ctx, len(rows), func(i int) ([]byte, error) {
+		return readFHIRRecord(ctx, repo, keys, &rows[i])
+	}, func(i int, data []byte) error {
+		c := rows[i].FHIR
+		data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
+		if c.ResourceType == "Patient" {
+			if in.Patient == nil { // the newest
+				in.Patient, in.PatientFullURL = data, c.FullURL
+			}
+			return nil
+		}
+		in.Resources = append(in.Resources, fhir.SummaryResource{FullURL: c.FullURL, Raw: data, Clinical: *c})
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	out, err := fhir.Summary(in)
+	if err != nil {
+		return nil, fmt.Errorf("patient summary: %w", err)
+	}
+	return out, nil
 }
 
 // inOrder calls read(i) for i in 0..n-1 on up to 2×GOMAXPROCS goroutines

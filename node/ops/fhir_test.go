@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ipfs/go-cid"
 
@@ -553,5 +554,98 @@ func TestFHIRImportForAnotherAccount(t *testing.T) {
 	pid := fields(t, named[0].Resource)["id"].(string)
 	if out, err := FHIRImport(ctx, doc.repo, doc.keys, FHIRImportRequest{For: "Pat", Patient: pid}, bytes.NewReader(fhirtest.Bundle("collection", named)), nil); err != nil || out.Records != 10 {
 		t.Fatalf("with --patient: %v %v", out.Line(), err)
+	}
+}
+
+// The patient summary: a document Bundle whose Composition has the IPS
+// code and the three required sections, built from the account's own
+// records, with every resource a section names in the Bundle, byte for
+// byte as imported; an account without records gets the sections with
+// an emptyReason.
+func TestFHIRSummary(t *testing.T) {
+	ctx := context.Background()
+	p := newLabParty(t, "Pat", protocol.RolePatient)
+	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	type composition struct {
+		ResourceType string `json:"resourceType"`
+		Type         struct {
+			Coding []struct{ Code string } `json:"coding"`
+		} `json:"type"`
+		Section []struct {
+			Code struct {
+				Coding []struct{ Code string } `json:"coding"`
+			} `json:"code"`
+			Entry []struct {
+				Reference string `json:"reference"`
+			} `json:"entry"`
+			EmptyReason *json.RawMessage `json:"emptyReason"`
+		} `json:"section"`
+	}
+	parse := func(doc []byte) (composition, map[string]json.RawMessage) {
+		t.Helper()
+		if b := fields(t, doc); b["type"] != "document" {
+			t.Fatalf("summary Bundle type %v", b["type"])
+		}
+		es := bundleEntries(t, doc)
+		var c composition
+		if err := json.Unmarshal(es[0].Resource, &c); err != nil || c.ResourceType != "Composition" {
+			t.Fatalf("first entry: %v %s", err, es[0].Resource[:80])
+		}
+		urls := map[string]json.RawMessage{}
+		for _, e := range es {
+			urls[e.FullURL] = e.Resource
+		}
+		return c, urls
+	}
+	sections := func(c composition) map[string]int {
+		got := map[string]int{}
+		for _, s := range c.Section {
+			got[s.Code.Coding[0].Code] = len(s.Entry)
+			if len(s.Entry) == 0 && s.EmptyReason == nil {
+				t.Fatalf("section %s has neither entries nor an emptyReason", s.Code.Coding[0].Code)
+			}
+		}
+		return got
+	}
+
+	empty, err := FHIRSummary(ctx, p.repo, p.keys, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _ := parse(empty)
+	if c.Type.Coding[0].Code != "60591-5" {
+		t.Fatalf("Composition type %+v", c.Type)
+	}
+	if got := sections(c); len(got) != 3 || got["10160-0"] != 0 || got["48765-2"] != 0 || got["11450-4"] != 0 {
+		t.Fatalf("empty summary's sections: %v", got)
+	}
+
+	input := fhirtest.Synthea(13, 400)
+	if _, err := FHIRImport(ctx, p.repo, p.keys, FHIRImportRequest{}, bytes.NewReader(input), nil); err != nil {
+		t.Fatal(err)
+	}
+	in := map[string]json.RawMessage{}
+	for _, e := range bundleEntries(t, input) {
+		in[e.FullURL] = e.Resource
+	}
+	doc, err := FHIRSummary(ctx, p.repo, p.keys, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, urls := parse(doc)
+	got := sections(c)
+	if got["11450-4"] == 0 || got["10160-0"] == 0 || got["48765-2"] == 0 {
+		t.Fatalf("summary of a Synthea patient: sections %v", got)
+	}
+	for _, s := range c.Section {
+		for _, e := range s.Entry {
+			res, ok := urls[e.Reference]
+			if !ok {
+				t.Fatalf("section entry %s is not in the Bundle", e.Reference)
+			}
+			if !bytes.Equal(res, in[e.Reference]) {
+				t.Fatalf("%s: not the imported bytes", e.Reference)
+			}
+		}
 	}
 }

@@ -2,8 +2,9 @@
 // R4 JSON file (a Bundle, a resource or Bulk Data NDJSON) to POST
 // /api/v1/fhir/import, shows how many resources were checked while it
 // runs (the server's "import" events) and then the counts, or the
-// server's one-line error; Export FHIR is a download of GET
-// /api/v1/fhir/export, as the acting account.
+// server's one-line error; Export FHIR and Patient summary are downloads
+// of GET /api/v1/fhir/export and /api/v1/fhir/summary, as the acting
+// account.
 import { $, api, failed, onLive, withAccount } from "./core.js";
 
 // importing is the progress id of the import in flight, "" when none.
@@ -75,6 +76,7 @@ async function importFHIR(refresh) {
 // fhirLinks points the downloads at the acting account.
 export function fhirLinks() {
   $("fhir-export").href = withAccount("/api/v1/fhir/export");
+  $("fhir-summary").href = withAccount("/api/v1/fhir/summary");
 }
 
 let wired = false;
