@@ -51,13 +51,17 @@ export BLOCKMRS_LOG=error
 unset BLOCKMRS_PASSPHRASE
 pass="correct horse battery staple"
 
-# timed LABEL CMD...: runs CMD, prints "LABEL | wall s | peak RSS MiB".
+# timed LABEL CMD...: runs CMD (its stdout in $work/out.txt), prints
+# "LABEL<tab>wall s<tab>peak RSS MiB".
 timed() {
 	local label="$1"
 	shift
-	local out
-	out="$({ /usr/bin/time -f '%e %M' "$@" >/dev/null 2>/dev/null; } 2>&1 | tail -n 1)"
-	read -r wall kb <<<"$out"
+	if ! /usr/bin/time -o "$work/time.txt" -f '%e %M' "$@" >"$work/out.txt" 2>"$work/err.txt"; then
+		log "$label failed:"
+		cat "$work/err.txt" >&2
+		exit 1
+	fi
+	read -r wall kb <"$work/time.txt"
 	printf '%s\t%s\t%s\n' "$label" "$wall" "$((kb / 1024))"
 }
 
@@ -111,7 +115,7 @@ for i in $(seq "$reps"); do
 	fresh "$work/c"
 	rows+=("$(timed "C fhir import $((size50 >> 20)) MiB run $i" "$bm" fhir import --repo "$work/c" "$work/b50.json")")
 done
-resources50=$("$bm" ls --repo "$work/c" --json | grep -o '"cid"' | wc -l)
+resources50=$(sed -n 's/^imported \([0-9,]*\) resources.*/\1/p' "$work/out.txt" | tr -d ,)
 
 log "D: fhir export of 10,000 records"
 fresh "$work/d"
