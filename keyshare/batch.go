@@ -73,6 +73,7 @@ type Batch struct {
 	entries  []*protocol.Record // by index, set as records are stored
 	dropped  map[int]bool
 	accounts map[protocol.AccountID]AccountInfo
+	keys     map[protocol.AccountID][]byte
 	n        int
 	done     bool
 }
@@ -100,7 +101,7 @@ func (r *Repo) NewBatch(ctx context.Context, k *Keys) (*Batch, error) {
 	}
 	workers := runtime.GOMAXPROCS(0)
 	b := &Batch{r: r, k: k, ctx: ctx, sb: sb, marker: marker, jobs: make(chan batchJob, workers),
-		dropped: map[int]bool{}, accounts: map[protocol.AccountID]AccountInfo{}}
+		dropped: map[int]bool{}, accounts: map[protocol.AccountID]AccountInfo{}, keys: map[protocol.AccountID][]byte{}}
 	for range workers {
 		b.wg.Go(b.work)
 	}
@@ -192,7 +193,20 @@ func (b *Batch) store(nr NewRecord) (*protocol.Record, error) {
 	if err != nil {
 		return nil, err
 	}
-	return storeRecord(b.ctx, b.sb, p)
+	return storeRecord(b.ctx, b.sb, p, b.key)
+}
+
+// key returns an account's public key, decoded once per batch (every
+// entry of the batch names the same few accounts).
+func (b *Batch) key(id protocol.AccountID) []byte {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	k, ok := b.keys[id]
+	if !ok {
+		k = keyOf(id)
+		b.keys[id] = k
+	}
+	return k
 }
 
 // account returns an account's info, looked up once per batch.
@@ -243,6 +257,7 @@ func (b *Batch) Commit() ([]cid.Cid, error) {
 	// Dropped records are not pinned: the store deletes them.
 	out := make([]cid.Cid, len(b.entries))
 	var keep []protocol.Entry
+	var roots []cid.Cid
 	for i, rec := range b.entries {
 		if b.dropped[i] {
 			b.sb.Discard(rec.Record.Cid)
@@ -250,7 +265,9 @@ func (b *Batch) Commit() ([]cid.Cid, error) {
 		}
 		out[i] = rec.Record.Cid
 		keep = append(keep, protocol.NewEntry(rec))
+		roots = append(roots, rec.Record.Cid)
 	}
+	b.entries = nil // keep holds them, until they are signed
 	if err := b.sb.Commit(ctx); err != nil {
 		return nil, err
 	}
@@ -261,17 +278,13 @@ func (b *Batch) Commit() ([]cid.Cid, error) {
 		if claimed {
 			return
 		}
-		for _, e := range keep {
-			b.r.dropUnclaimed(ctx, e.Body.(*protocol.Record).Record.Cid)
+		for _, c := range roots {
+			b.r.dropUnclaimed(ctx, c)
 		}
 	}()
 	if len(keep) == 0 {
 		claimed = true
 		return out, nil
-	}
-	roots := make([]cid.Cid, 0, len(keep))
-	for _, e := range keep {
-		roots = append(roots, e.Body.(*protocol.Record).Record.Cid)
 	}
 	if err := b.r.indexRecords(ctx, roots); err != nil {
 		return nil, err
@@ -280,6 +293,7 @@ func (b *Batch) Commit() ([]cid.Cid, error) {
 	if err != nil {
 		return nil, err
 	}
+	keep = nil // chunks holds them; appendBlocks lets each go once signed
 	b.r.mu.Lock()
 	defer b.r.mu.Unlock()
 	if _, err := b.r.appendBlocks(ctx, b.k, chunks); err != nil {
@@ -433,8 +447,9 @@ func (r *Repo) recordReaders(ctx context.Context, k *Keys, nr *NewRecord, subjec
 
 // storeRecord encrypts and stores a prepared record's content in sb, seals
 // its envelope to the new record key and wraps that key for each reader,
-// giving the record entry.
-func storeRecord(ctx context.Context, sb *store.AddBatch, p *prepared) (*protocol.Record, error) {
+// giving the record entry. key gives accounts' public keys (the entry's
+// byte slices may be shared: nothing changes them).
+func storeRecord(ctx context.Context, sb *store.AddBatch, p *prepared, key func(protocol.AccountID) []byte) (*protocol.Record, error) {
 	added, err := sb.Add(ctx, p.body)
 	if err != nil {
 		return nil, err
@@ -443,13 +458,13 @@ func storeRecord(ctx context.Context, sb *store.AddBatch, p *prepared) (*protoco
 	if err != nil {
 		return nil, fmt.Errorf("seal envelope: %w", err)
 	}
-	rec := &protocol.Record{Record: protocol.NewLink(added.CID), Subject: keyOf(p.subject), Meta: meta, Supersedes: p.super}
+	rec := &protocol.Record{Record: protocol.NewLink(added.CID), Subject: key(p.subject), Meta: meta, Supersedes: p.super}
 	for _, acct := range p.readers {
 		wrapped, err := wrapKey(added.Key, acct)
 		if err != nil {
 			return nil, err
 		}
-		rec.Keys = append(rec.Keys, protocol.WrappedKey{To: keyOf(acct.ID), Key: wrapped})
+		rec.Keys = append(rec.Keys, protocol.WrappedKey{To: key(acct.ID), Key: wrapped})
 	}
 	return rec, nil
 }

@@ -86,7 +86,8 @@ func (r *Repo) appendBlock(ctx context.Context, k *Keys, entries []protocol.Entr
 
 // appendBlocks signs one new block per element of blocks on k's chain,
 // each linking to the one before, and applies them all in one commit. It
-// returns the CID of the last. The caller holds r.mu.
+// returns the CID of the last, and sets the elements of blocks to nil as
+// it signs them. The caller holds r.mu.
 func (r *Repo) appendBlocks(ctx context.Context, k *Keys, blocks [][]protocol.Entry) (cid.Cid, error) {
 	st, err := r.state(ctx, k.ID)
 	if err != nil {
@@ -101,7 +102,10 @@ func (r *Repo) appendBlocks(ctx context.Context, k *Keys, blocks [][]protocol.En
 		t = st.Time
 	}
 	vbs := make([]verifiedBlock, 0, len(blocks))
-	for _, entries := range blocks {
+	for i, entries := range blocks {
+		// The signed block holds decoded copies of the entries: the
+		// caller's go once signed (a batch add's can be many).
+		blocks[i] = nil
 		link := protocol.NewLink(prev)
 		seq++
 		b := &protocol.Block{Seq: seq, Prev: &link, Time: t, Entries: entries}

@@ -72,7 +72,10 @@ func unbatch(err error) error {
 // seal age-encrypts a small plaintext (a record key, an envelope) to one
 // recipient, as a binary age file.
 func seal(plain []byte, to age.Recipient) ([]byte, error) {
+	// Room for age's header and tag, so that the result is not mostly
+	// spare capacity (a batch holds thousands until it commits).
 	var buf bytes.Buffer
+	buf.Grow(len(plain) + 256)
 	w, err := age.Encrypt(&buf, to)
 	if err != nil {
 		return nil, err
