@@ -565,7 +565,7 @@ func readResource(index int, position, fullURL string, raw []byte) (res *Resourc
 				Problem: clip(fmt.Sprintf("the FHIR library failed on it (%v)", r))}
 		}
 	}()
-	rt, id, jerr := checkJSON(raw, MaxDepth)
+	top, rt, id, jerr := checkMembers(raw, MaxDepth)
 	if jerr != nil {
 		in := &InputError{Position: position, ResourceType: rt, ID: id, Problem: jerr.Error()}
 		var jp *jsonProblem
@@ -591,7 +591,7 @@ func readResource(index int, position, fullURL string, raw []byte) (res *Resourc
 		return nil, &InputError{Position: position, ResourceType: rt, ID: id, Path: path, Problem: problem}
 	}
 	res = &Resource{Index: index, Position: position, Raw: raw, FullURL: fullURL}
-	x := Extract(raw)
+	x := extract(top)
 	res.Clinical, res.Title, res.PatientRef, res.AccountIDs = x.Clinical, x.Title, x.PatientRef, x.AccountIDs
 	res.Clinical.FullURL = fullURL
 	sum := sha256.Sum256(raw)
