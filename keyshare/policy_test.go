@@ -371,7 +371,7 @@ func policyTable() []policyCase {
 
 func TestPolicyTable(t *testing.T) {
 	covered := map[Rule]bool{}
-	for _, tc := range policyTable() {
+	for _, tc := range append(policyTable(), rekeyPolicyCases()...) {
 		t.Run(string(tc.rule), func(t *testing.T) {
 			covered[tc.rule] = true
 			d := tc.decides(t)
