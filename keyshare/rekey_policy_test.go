@@ -75,8 +75,12 @@ func rekeyPolicyCases() []policyCase {
 			},
 			func(t *testing.T) Decision { return serveRecordBlock(actingFor(pat), shared(false), true, vouch(pat)) }},
 		{RuleWantRekeyed, false,
-			func(t *testing.T) Decision { return wantRecord(shared(true), gp, true, false, vouch(gp), pendingFacts{}) },
-			func(t *testing.T) Decision { return wantRecord(shared(false), gp, true, false, vouch(gp), pendingFacts{}) }},
+			func(t *testing.T) Decision {
+				return wantRecord(shared(true), gp, true, false, vouch(gp), pendingFacts{})
+			},
+			func(t *testing.T) Decision {
+				return wantRecord(shared(false), gp, true, false, vouch(gp), pendingFacts{})
+			}},
 		{RuleDropRekeyed, false,
 			func(t *testing.T) Decision { return keep(shared(true), true) },
 			func(t *testing.T) Decision { return keep(shared(true), false) }},
