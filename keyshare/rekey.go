@@ -412,3 +412,23 @@ func (r *Repo) rekeyPartners(ctx context.Context, recs []cid.Cid) ([]cid.Cid, er
 	}
 	return out, nil
 }
+
+// rekeyedMissing returns err, or, when it says record c is missing and c
+// was re-keyed, an error naming the new version to read instead.
+func (r *Repo) rekeyedMissing(ctx context.Context, c cid.Cid, err error) error {
+	if !errors.Is(err, store.ErrMissing) {
+		return err
+	}
+	as, aerr := r.accessAll(ctx, c)
+	if aerr != nil {
+		return err
+	}
+	v, verr := r.vouchSet(ctx)
+	if verr != nil {
+		return err
+	}
+	if a := rekeyedAmong(countingClaims(as, v)); a != nil {
+		return fmt.Errorf("%s was re-keyed by its subject: its content is in the new version %s, and this one is no longer kept or served: %w", c, a.Rekeyed.New, err)
+	}
+	return err
+}

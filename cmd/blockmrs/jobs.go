@@ -23,12 +23,9 @@ GET /api/v1/jobs (or GET /api/v1/jobs/{id}) answers.`, `
 blockmrs jobs
 blockmrs jobs 3f2a9c0e1b7d4a65 --json`)
 	f.withAccount()
-	pos, err := f.parseArgs(args, false, "ID")
+	pos, err := f.parseOptionalArg(args)
 	if err != nil {
 		return err
-	}
-	if len(pos) > 1 {
-		return usagef("at most one job ID")
 	}
 	return f.withSelected(ctx, func(repo *keyshare.Repo, me keyshare.AccountInfo) error {
 		if len(pos) == 1 {
