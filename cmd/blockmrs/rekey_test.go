@@ -174,7 +174,7 @@ func TestRevokeRekeyOverTheNetwork(t *testing.T) {
 	if !bytes.Equal(readFile(t, out), body) {
 		t.Fatal("the new version holds other bytes")
 	}
-	if v := gp.ok("verify", nw); !regexp.MustCompile(`re-keyed +by Pat from `+rec+` written by Pat`).MatchString(v) {
+	if v := gp.ok("verify", nw); !regexp.MustCompile(`re-keyed +by Pat from ` + rec + ` written by Pat`).MatchString(v) {
 		t.Fatalf("verify of the new version on the GP's node:\n%s", v)
 	}
 	// Stock age, with the key she exports and the raw ciphertext.
