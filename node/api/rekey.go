@@ -32,6 +32,7 @@ func (s *Server) startRekey(w http.ResponseWriter, r *http.Request, k *keyshare.
 	go func() {
 		defer s.jobs.Done()
 		defer cancel()
+		defer k.Wipe() // the job's own copy of the keys
 		_, err := ops.RunRekey(ctx, s.opts.Repo, k, j.ID, func(ops.Job) {
 			if s.opts.Sessions == nil {
 				return
