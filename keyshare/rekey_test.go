@@ -271,6 +271,17 @@ func TestRekey(t *testing.T) {
 		t.Fatalf("Rev's node wants %v", w)
 	}
 
+	// Pat's log names the re-key.
+	log, err := s.pat.repo.Log(ctx, s.pat.keys.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(log, func(le LogEntry) bool {
+		return le.Type == protocol.TypeRekey && strings.HasPrefix(le.Summary, "re-key record "+s.rec.String()) && slices.Contains(le.Records, rk.New.String())
+	}) {
+		t.Fatal("the log does not show the re-key")
+	}
+
 	// Again: nothing to do.
 	again, err := s.pat.repo.Rekey(ctx, s.pat.keys, s.rec, s.rev.keys.ID)
 	if err != nil || !again.Skipped || !again.New.Equals(rk.New) {

@@ -80,6 +80,12 @@ func TestWebAppRekeyInChromium(t *testing.T) {
 	if evalIn[bool](t, b, `!document.querySelector("#rekey-box").hidden`) {
 		t.Fatal("the re-keyed record offers a re-key")
 	}
+	// The activity page tells of it.
+	b.do(t, "open the activity", chromedp.Navigate(strings.SplitN(link, "/login", 2)[0]+"/#/activity"),
+		chromedp.WaitVisible(chromedp.CSS(`#activity-body tr.entry[data-type=rekey]`)))
+	if got := b.text(t, `#activity-body tr.entry[data-type=rekey] td.what`); !strings.HasPrefix(got, "re-keyed ") || !strings.Contains(got, "given out by no node") {
+		t.Fatalf("the activity row: %q", got)
+	}
 	if probs := b.problems(); len(probs) != 0 {
 		t.Fatalf("dialogs or console errors: %v", probs)
 	}
