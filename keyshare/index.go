@@ -219,6 +219,9 @@ type recordFacts struct {
 	Revokes []revokeFact `json:"revokes,omitempty"`
 	Hides   []hideFact   `json:"hides,omitempty"`
 	Acks    []ackFact    `json:"acks,omitempty"`
+	// Rekeys are the rekey entries naming the CID, as the record they
+	// re-key or as the new version (see rekeyFact).
+	Rekeys []rekeyFact `json:"rekeys,omitempty"`
 }
 
 // indexWriter accumulates fact changes for a batch of blocks.
@@ -324,6 +327,10 @@ func (w *indexWriter) apply(b *protocol.Block, blockCID cid.Cid) error {
 			}
 			f.Acks = append(f.Acks, ackFact{Via: ref, Author: protocol.AccountIDFromKey(body.Author), Block: body.Block.String()})
 			w.touch(author, body.Record.Cid)
+		case *protocol.Rekey:
+			if err := w.applyRekey(body, ref); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
@@ -402,6 +409,7 @@ func sortFacts(f *recordFacts) {
 	})
 	sort.SliceStable(f.Hides, func(i, j int) bool { return refLess(f.Hides[i].Via, f.Hides[j].Via) })
 	sort.SliceStable(f.Acks, func(i, j int) bool { return refLess(f.Acks[i].Via, f.Acks[j].Via) })
+	sort.SliceStable(f.Rekeys, func(i, j int) bool { return refLess(f.Rekeys[i].Via, f.Rekeys[j].Via) })
 	// Claims: earliest block time first, then block CID, so the "first"
 	// claim is the same everywhere.
 	sort.SliceStable(f.Claims, func(i, j int) bool {

@@ -129,6 +129,9 @@ func entryFacts(le *LogEntry, e protocol.Entry) {
 	case *protocol.Ack:
 		le.Records = []string{b.Record.String()}
 		le.Party = protocol.AccountIDFromKey(b.Author)
+	case *protocol.Rekey:
+		le.Records = []string{b.Record.String(), b.New.String()}
+		le.Party = protocol.AccountIDFromKey(b.Author)
 	}
 }
 
@@ -202,6 +205,8 @@ func summarize(e protocol.Entry, name func([]byte) string) string {
 		return fmt.Sprintf("%s %s", verb, b.PeerID())
 	case *protocol.Ack:
 		return fmt.Sprintf("acknowledge record %s by %s (block %s)", b.Record, name(b.Author), b.Block)
+	case *protocol.Rekey:
+		return fmt.Sprintf("re-key record %s by %s (block %s) as %s: the old one is served to nobody", b.Record, name(b.Author), b.Block, b.New)
 	}
 	if e.Critical {
 		return fmt.Sprintf("entry of unknown type %q, marked critical: entries from here on are not applied", e.Type)

@@ -110,6 +110,17 @@ const (
 	// Showing one record as a newer version of another.
 	RuleVersionOf    Rule = "version/of"    // a proven record about the same subject, by the older one's author or by the subject, that names it as superseded
 	RuleVersionApart Rule = "version/apart" // anything else that names a record as superseded is listed on its own: it hides nothing
+
+	// Re-keying (rekey entries, PROTOCOL.md §5.9).
+	RuleRekeyBySubject  Rule = "rekey/by-subject"     // a rekey entry on the claim's subject's chain naming exactly this claim marks it re-keyed
+	RuleRekeyNotSubject Rule = "rekey/not-subject"    // any other rekey entry (another chain, another claim) marks nothing
+	RuleRekeyOrigin     Rule = "rekey/origin"         // an own record entry with a rekey entry in its block is the new version of the record it names
+	RuleRekeyNoOrigin   Rule = "rekey/no-origin"      // a rekey entry elsewhere makes no record the new version of another
+	RuleServeRekeyed    Rule = "serve/rekeyed"        // a block of a record its subject re-keyed is served to nobody, her own nodes and replicas included
+	RuleWantRekeyed     Rule = "want/rekeyed"         // a record its subject re-keyed is not fetched (its new version is)
+	RuleDropRekeyed     Rule = "keep/drop-rekeyed"    // drop a record its subject re-keyed once its new version is held here
+	RuleKeepRekeyAwait  Rule = "keep/rekeyed-waiting" // keep it until then (served to nobody meanwhile)
+	RuleExportRekeyed   Rule = "export/rekeyed"       // an export leaves out a record its subject re-keyed
 )
 
 // Decision is the policy's answer and the rule that gave it.
@@ -176,6 +187,12 @@ type Access struct {
 	// Problems lists entries that claim something about the record and
 	// were not honoured (a grant by someone other than the subject, …).
 	Problems []string `json:"problems,omitempty"`
+	// Rekeyed is set on a claim its subject re-keyed (RuleRekeyBySubject):
+	// the new version that replaces it. Its blocks are served to nobody.
+	Rekeyed *RekeyLink `json:"rekeyed,omitempty"`
+	// RekeyOf is set on the new version a subject made when she re-keyed
+	// a record (RuleRekeyOrigin): the record, and the claim, it re-keys.
+	RekeyOf *RekeyLink `json:"rekey_of,omitempty"`
 
 	meta []byte // the sealed envelope of this record entry
 }
@@ -372,7 +389,72 @@ func evaluateClaim(c cid.Cid, f *recordFacts, cl *claimFact, now time.Time) *Acc
 		}
 		a.Hidden = h.Hidden // facts are sorted in chain order
 	}
+	applyRekeys(c, f, cl, a)
 	return a
+}
+
+// applyRekeys sets a.Rekeyed and a.RekeyOf from the rekey entries naming
+// record c, by rekeyMarks and rekeyOrigin, and reports as problems the
+// rekey entries of accounts that are party to no claim on c.
+func applyRekeys(c cid.Cid, f *recordFacts, cl *claimFact, a *Access) {
+	party := func(id protocol.AccountID) bool {
+		return slices.ContainsFunc(f.Claims, func(o claimFact) bool { return o.Author == id || o.Subject == id })
+	}
+	for i := range f.Rekeys {
+		rk := &f.Rekeys[i]
+		var d Decision
+		switch c.String() {
+		case rk.Record:
+			if d = rekeyMarks(cl, rk); d.Allow && a.Rekeyed == nil {
+				a.Rekeyed = rk.link()
+			}
+		case rk.New:
+			if d = rekeyOrigin(cl, rk); d.Allow && a.RekeyOf == nil {
+				a.RekeyOf = rk.link()
+			}
+		default:
+			continue
+		}
+		if !d.Allow && !party(rk.Via.Account) {
+			a.Problems = append(a.Problems, d.Reason)
+		}
+	}
+}
+
+// rekeyMarks decides whether rekey entry rk marks claim cl as re-keyed:
+// only when it is on the chain of cl's subject and names exactly cl (its
+// author and the block of its record entry), as an ack does. So nobody
+// but the subject can stop her record being served, and her re-key of
+// one claim on a contested CID says nothing of another.
+func rekeyMarks(cl *claimFact, rk *rekeyFact) Decision {
+	switch {
+	case rk.Via.Account != cl.Subject:
+		return refuse(RuleRekeyNotSubject, "re-key of %s by %s at %s ignored: only the record's subject (%s) may re-key it", rk.Record, rk.Via.Account, rk.Via, cl.Subject)
+	case rk.Author != cl.Author || rk.Block != cl.Entry.Block:
+		return refuse(RuleRekeyNotSubject, "re-key at %s names the claim of %s in block %s, not this one", rk.Via, rk.Author, rk.Block)
+	}
+	return allow(RuleRekeyBySubject, "%s, the record's subject, re-keyed it as %s at %s", cl.Subject, rk.New, rk.Via)
+}
+
+// rekeyOrigin decides whether claim cl is the new version made by rekey
+// entry rk: cl is its author's own record (author = subject) and rk is in
+// the same block of the same chain. Provenance is the subject's word; a
+// reader of both versions can check it (Repo.Verify).
+func rekeyOrigin(cl *claimFact, rk *rekeyFact) Decision {
+	if rk.Via.Account != cl.Author || cl.Author != cl.Subject || rk.Via.Block != cl.Entry.Block {
+		return refuse(RuleRekeyNoOrigin, "re-key entry %s by %s naming %s as a new version ignored: it is not in the block of that record's own entry", rk.Via, rk.Via.Account, rk.New)
+	}
+	return allow(RuleRekeyOrigin, "%s re-keyed %s (written by %s) as this record at %s", cl.Author, rk.Record, rk.Author, rk.Via)
+}
+
+// rekeyedAmong returns the first claim in as that its subject re-keyed.
+func rekeyedAmong(as []*Access) *Access {
+	for _, a := range as {
+		if a.Rekeyed != nil {
+			return a
+		}
+	}
+	return nil
 }
 
 // vouchSet is the accounts a node vouches for: those it holds keys for
@@ -485,10 +567,13 @@ func serveRecordBlock(peer peerRoles, claims []*Access, held bool, v vouchSet) D
 	if !peer.known() {
 		return refuse(RulePeerUnknown, "peer is no declared device or replica of any account")
 	}
+	counting := countingClaims(claims, v)
+	if a := rekeyedAmong(counting); a != nil {
+		return refuse(RuleServeRekeyed, "block of record %s, which its subject re-keyed as %s: served to nobody", a.Record, a.Rekeyed.New)
+	}
 	if !held {
 		return refuse(RuleBlockNotHeld, "record block not held here")
 	}
-	counting := countingClaims(claims, v)
 	for _, a := range counting {
 		for _, id := range peer.replicating {
 			if a.Subject == id || a.Author == id {
@@ -670,6 +755,9 @@ func pendingCandidate(as []*Access, id protocol.AccountID, v vouchSet, contacts 
 // uncontested block, among the contact's first MaxPendingFetch such
 // records (pendingCandidate).
 func wantRecord(as []*Access, id protocol.AccountID, local, replica bool, v vouchSet, p pendingFacts) Decision {
+	if a := rekeyedAmong(countingClaims(as, v)); a != nil {
+		return refuse(RuleWantRekeyed, "its subject re-keyed it as %s: that is fetched instead", a.Rekeyed.New)
+	}
 	for _, a := range countingClaims(as, v) {
 		if local {
 			if d := readDecision(a, id); d.Allow {
@@ -680,7 +768,7 @@ func wantRecord(as []*Access, id protocol.AccountID, local, replica bool, v vouc
 			return allow(RuleWantReplica, "this node is a declared replica of %s, who wrote the record or is its subject", id)
 		}
 	}
-	if a := pendingCandidate(as, id, v, p.contacts); local && a != nil && !p.contested {
+	if a := pendingCandidate(as, id, v, p.contacts); local && a != nil && !p.contested && a.Rekeyed == nil {
 		if p.earlier >= MaxPendingFetch {
 			return refuse(RuleWantPendingCap, "%s has %d earlier records about %s not acknowledged yet (at most %d are fetched)", a.Author, p.earlier, id, MaxPendingFetch)
 		}
@@ -723,9 +811,30 @@ func keepRecord(as []*Access, local, replicaOf map[protocol.AccountID]bool, v vo
 	return allow(RuleKeepNotReceived, "no local account lost access to it")
 }
 
+// keepRekeyed decides, ahead of keepRecord, about a record a claim that
+// counts here says its subject re-keyed: it is dropped once its new
+// version is held here (held tells); until then keepRecord decides (a
+// revoked reader's node drops it at once), and whatever it keeps is
+// served to nobody (RuleServeRekeyed). ok is false when no such claim
+// exists. A claim that does not count here (an attacker's, marked by
+// himself) never drops anything.
+func keepRekeyed(as []*Access, v vouchSet, held func(cid.Cid) bool) (d Decision, ok bool) {
+	a := rekeyedAmong(countingClaims(as, v))
+	if a == nil {
+		return Decision{}, false
+	}
+	if nc, err := cid.Decode(a.Rekeyed.New); err == nil && held(nc) {
+		return refuse(RuleDropRekeyed, "its subject re-keyed it as %s, which this node holds", a.Rekeyed.New), true
+	}
+	return allow(RuleKeepRekeyAwait, "its subject re-keyed it as %s, not here yet: kept (unless revoked) until it is, served to nobody", a.Rekeyed.New), true
+}
+
 // exportRecord decides whether an export made for account id holds a
 // record (its blocks); as are the record's claims.
 func exportRecord(as []*Access, id protocol.AccountID, v vouchSet) Decision {
+	if a := rekeyedAmong(countingClaims(as, v)); a != nil {
+		return refuse(RuleExportRekeyed, "its subject re-keyed it as %s", a.Rekeyed.New)
+	}
 	for _, a := range countingClaims(as, v) {
 		if d := readDecision(a, id); d.Allow {
 			return allow(RuleExportReadable, "%s", d.Reason)

@@ -303,7 +303,7 @@ func (r *Repo) OpenRecord(ctx context.Context, k *Keys, c cid.Cid) (*protocol.En
 	}
 	rc, err := r.st.Decrypt(ctx, c, key)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, r.rekeyedMissing(ctx, c, err)
 	}
 	return env, rc, nil
 }

@@ -148,6 +148,8 @@ func newBody(typ string) EntryBody {
 		return &Ack{}
 	case TypeDevice:
 		return &Device{}
+	case TypeRekey:
+		return &Rekey{}
 	}
 	return nil
 }
