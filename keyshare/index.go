@@ -173,6 +173,11 @@ type keyFact struct {
 	Expires int64              `json:"expires,omitempty"`
 	Via     EntryRef           `json:"via"`
 	Grant   bool               `json:"grant,omitempty"` // from a grant entry (else the record entry)
+	// Scope is set for a key given under a standing grant (a scoped
+	// entry, on the author's or the subject's chain; Grant is set too):
+	// it counts only while the subject's chain holds that scope, live,
+	// for To (see evaluateClaim).
+	Scope string `json:"scope,omitempty"`
 }
 
 // ackFact is an ack entry: who acknowledged (Via.Account), and the claim
@@ -219,6 +224,12 @@ type recordFacts struct {
 	Revokes []revokeFact `json:"revokes,omitempty"`
 	Hides   []hideFact   `json:"hides,omitempty"`
 	Acks    []ackFact    `json:"acks,omitempty"`
+
+	// scopes holds, per subject of a claim, the standing-grant events of
+	// its chain (scopeEvent), loaded with the facts (Repo.facts) and never
+	// stored with them: they are facts of the subject's chain, not of
+	// the record.
+	scopes map[protocol.AccountID][]scopeEvent
 }
 
 // indexWriter accumulates fact changes for a batch of blocks.
@@ -288,6 +299,20 @@ func (w *indexWriter) apply(b *protocol.Block, blockCID cid.Cid) error {
 					continue
 				}
 				f.Keys = append(f.Keys, keyFact{To: to, Key: k.Key, Expires: body.Expires, Via: ref, Grant: true})
+				w.touch(to, k.Record.Cid)
+				w.touch(author, k.Record.Cid)
+			}
+		case *protocol.ScopedKeys:
+			to := protocol.AccountIDFromKey(body.To)
+			for _, k := range body.Keys {
+				f, err := w.get(k.Record.Cid)
+				if err != nil {
+					return err
+				}
+				if hasRef(f, ref, to) {
+					continue
+				}
+				f.Keys = append(f.Keys, keyFact{To: to, Key: k.Key, Via: ref, Grant: true, Scope: body.Scope})
 				w.touch(to, k.Record.Cid)
 				w.touch(author, k.Record.Cid)
 			}
@@ -479,6 +504,9 @@ func (r *Repo) facts(ctx context.Context, c cid.Cid) (*recordFacts, error) {
 	gen := r.cache.generation()
 	f := &recordFacts{}
 	if _, err := getJSON(ctx, r.ds, keyRecordFacts(c), f); err != nil {
+		return nil, err
+	}
+	if err := r.withScopes(ctx, f); err != nil {
 		return nil, err
 	}
 	cachePut(&r.cache, &r.cache.facts, gen, c, f)

@@ -39,6 +39,9 @@ type LogEntry struct {
 	Removed bool   `json:"removed,omitempty"`
 	// Name is a profile's name or a device's label.
 	Name string `json:"name,omitempty"`
+	// Scope is the scope of a standing-grant entry (scope, unscope,
+	// scoped).
+	Scope string `json:"scope,omitempty"`
 }
 
 // Log returns every entry of account id's chain, oldest first.
@@ -129,6 +132,19 @@ func entryFacts(le *LogEntry, e protocol.Entry) {
 	case *protocol.Ack:
 		le.Records = []string{b.Record.String()}
 		le.Party = protocol.AccountIDFromKey(b.Author)
+	case *protocol.ScopeGrant:
+		le.Party, le.Scope = protocol.AccountIDFromKey(b.To), b.Scope
+		if b.Expires != 0 {
+			t := time.UnixMilli(b.Expires).UTC()
+			le.Expires = &t
+		}
+	case *protocol.ScopeEnd:
+		le.Party, le.Scope = protocol.AccountIDFromKey(b.From), b.Scope
+	case *protocol.ScopedKeys:
+		for _, k := range b.Keys {
+			le.Records = append(le.Records, k.Record.String())
+		}
+		le.Party, le.Scope = protocol.AccountIDFromKey(b.To), b.Scope
 	}
 }
 
@@ -202,6 +218,20 @@ func summarize(e protocol.Entry, name func([]byte) string) string {
 		return fmt.Sprintf("%s %s", verb, b.PeerID())
 	case *protocol.Ack:
 		return fmt.Sprintf("acknowledge record %s by %s (block %s)", b.Record, name(b.Author), b.Block)
+	case *protocol.ScopeGrant:
+		s := fmt.Sprintf("standing grant of %s to %s (present and future records)", b.Scope, name(b.To))
+		if b.Expires != 0 {
+			s += ", until " + time.UnixMilli(b.Expires).UTC().Format(time.RFC3339)
+		}
+		return s
+	case *protocol.ScopeEnd:
+		return fmt.Sprintf("end the standing grant of %s to %s", b.Scope, name(b.From))
+	case *protocol.ScopedKeys:
+		var recs []string
+		for _, k := range b.Keys {
+			recs = append(recs, k.Record.String())
+		}
+		return fmt.Sprintf("key of %s for %s under the standing grant %s", strings.Join(recs, ", "), name(b.To), b.Scope)
 	}
 	if e.Critical {
 		return fmt.Sprintf("entry of unknown type %q, marked critical: entries from here on are not applied", e.Type)
