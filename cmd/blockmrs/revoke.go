@@ -11,17 +11,31 @@ import (
 var revokeCmd = &command{name: "revoke", summary: "stop sharing records with an account", run: runRevoke}
 
 func runRevoke(ctx context.Context, args []string) error {
-	f := newFlags("revoke", "[flags] CID... --from ACCOUNT", `
+	f := newFlags("revoke", "[flags] CID... --from ACCOUNT | --scope SCOPE --from ACCOUNT", `
 Revoke ends an account's grant to records with a signed revoke entry on
 the acting account's chain; only a record's subject may revoke. Once the
 account imports the new chain it can no longer open the records, and no
 node will serve them to it. Revoking cannot make anyone forget a key or
-content already delivered. Flags may come before or after the CIDs.`, `
-blockmrs revoke bafybeib... --from "Dr Jones"`)
+content already delivered. Flags may come before or after the CIDs.
+
+With --scope instead of CIDs it ends a standing grant ('blockmrs grant
+--scope'): one signed entry after which no record is given to the account
+under that scope, and every record the scope covered (whoever wrapped its
+key) stops opening for it and is served to it by no node that has the
+new chain. Records granted to it one by one stay granted.`, `
+blockmrs revoke bafybeib... --from "Dr Jones"
+blockmrs revoke --scope 'patient/Observation.rs?category=laboratory' --from "Dr Grey"`)
 	f.withAccount()
 	from := f.String("from", "", "the `ACCOUNT` whose grant ends (NAME, ID or ID suffix)")
-	pos, err := f.parseArgs(args, true, "CID")
+	scope := f.String("scope", "", "end the standing grant of this `SCOPE` instead of revoking CIDs")
+	pos, err := f.parse(args)
 	if err != nil {
+		return err
+	}
+	if *scope != "" {
+		return runRevokeScope(ctx, f, *scope, *from, pos)
+	}
+	if err := f.checkArgs(pos, true, "CID"); err != nil {
 		return err
 	}
 	if *from == "" {

@@ -217,6 +217,8 @@ func Listen(ctx context.Context, opts Options) (*Server, error) {
 		"/api/v1/records/{cid}/readers": {http.MethodGet: s.readers},
 		"/api/v1/grants":                {http.MethodGet: s.listGrants, http.MethodPost: s.grant},
 		"/api/v1/revocations":           {http.MethodPost: s.revoke},
+		"/api/v1/scopes":                {http.MethodPost: s.grantScope},
+		"/api/v1/scopes/end":            {http.MethodPost: s.endScope},
 		"/api/v1/requests":              {http.MethodGet: s.listRequests, http.MethodPost: s.sendRequest},
 		"/api/v1/requests/{id}/approve": {http.MethodPost: s.approveRequest},
 		"/api/v1/requests/{id}/deny":    {http.MethodPost: s.denyRequest},
