@@ -243,22 +243,20 @@ func (r *Repo) indexImportedRecords(ctx context.Context, vbs []verifiedBlock) er
 	}
 	for _, vb := range vbs {
 		for _, e := range vb.block.Entries {
+			var keys []protocol.RecordKey
 			switch body := e.Body.(type) {
 			case *protocol.Record:
 				if err := add(body.Record.Cid); err != nil {
 					return err
 				}
 			case *protocol.Grant:
-				for _, k := range body.Keys {
-					if err := add(k.Record.Cid); err != nil {
-						return err
-					}
-				}
+				keys = body.Keys
 			case *protocol.ScopedKeys:
-				for _, k := range body.Keys {
-					if err := add(k.Record.Cid); err != nil {
-						return err
-					}
+				keys = body.Keys
+			}
+			for _, k := range keys {
+				if err := add(k.Record.Cid); err != nil {
+					return err
 				}
 			}
 		}

@@ -289,32 +289,12 @@ func (w *indexWriter) apply(b *protocol.Block, blockCID cid.Cid) error {
 				w.touch(to, body.Record.Cid)
 			}
 		case *protocol.Grant:
-			to := protocol.AccountIDFromKey(body.To)
-			for _, k := range body.Keys {
-				f, err := w.get(k.Record.Cid)
-				if err != nil {
-					return err
-				}
-				if hasRef(f, ref, to) {
-					continue
-				}
-				f.Keys = append(f.Keys, keyFact{To: to, Key: k.Key, Expires: body.Expires, Via: ref, Grant: true})
-				w.touch(to, k.Record.Cid)
-				w.touch(author, k.Record.Cid)
+			if err := w.grantKeys(author, ref, body.To, body.Keys, body.Expires, ""); err != nil {
+				return err
 			}
 		case *protocol.ScopedKeys:
-			to := protocol.AccountIDFromKey(body.To)
-			for _, k := range body.Keys {
-				f, err := w.get(k.Record.Cid)
-				if err != nil {
-					return err
-				}
-				if hasRef(f, ref, to) {
-					continue
-				}
-				f.Keys = append(f.Keys, keyFact{To: to, Key: k.Key, Via: ref, Grant: true, Scope: body.Scope})
-				w.touch(to, k.Record.Cid)
-				w.touch(author, k.Record.Cid)
+			if err := w.grantKeys(author, ref, body.To, body.Keys, 0, body.Scope); err != nil {
+				return err
 			}
 		case *protocol.Revoke:
 			from := protocol.AccountIDFromKey(body.From)
@@ -350,6 +330,25 @@ func (w *indexWriter) apply(b *protocol.Block, blockCID cid.Cid) error {
 			f.Acks = append(f.Acks, ackFact{Via: ref, Author: protocol.AccountIDFromKey(body.Author), Block: body.Block.String()})
 			w.touch(author, body.Record.Cid)
 		}
+	}
+	return nil
+}
+
+// grantKeys adds the keys of a grant entry (scope "") or of a scoped
+// entry (under scope) at ref, by author, for the account whose key is to.
+func (w *indexWriter) grantKeys(author protocol.AccountID, ref EntryRef, toKey []byte, keys []protocol.RecordKey, expires int64, scope string) error {
+	to := protocol.AccountIDFromKey(toKey)
+	for _, k := range keys {
+		f, err := w.get(k.Record.Cid)
+		if err != nil {
+			return err
+		}
+		if hasRef(f, ref, to) {
+			continue
+		}
+		f.Keys = append(f.Keys, keyFact{To: to, Key: k.Key, Expires: expires, Via: ref, Grant: true, Scope: scope})
+		w.touch(to, k.Record.Cid)
+		w.touch(author, k.Record.Cid)
 	}
 	return nil
 }
