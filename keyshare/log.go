@@ -227,11 +227,11 @@ func summarize(e protocol.Entry, name func([]byte) string) string {
 	case *protocol.ScopeEnd:
 		return fmt.Sprintf("end the standing grant of %s to %s", b.Scope, name(b.From))
 	case *protocol.ScopedKeys:
-		var recs []string
-		for _, k := range b.Keys {
-			recs = append(recs, k.Record.String())
+		what := fmt.Sprintf("the keys of %d records", len(b.Keys))
+		if len(b.Keys) == 1 {
+			what = "the key of " + b.Keys[0].Record.String()
 		}
-		return fmt.Sprintf("key of %s for %s under the standing grant %s", strings.Join(recs, ", "), name(b.To), b.Scope)
+		return fmt.Sprintf("%s for %s under the standing grant %s", what, name(b.To), b.Scope)
 	}
 	if e.Critical {
 		return fmt.Sprintf("entry of unknown type %q, marked critical: entries from here on are not applied", e.Type)

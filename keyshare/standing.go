@@ -235,7 +235,8 @@ func (r *Repo) GrantScope(ctx context.Context, k *Keys, to protocol.AccountID, s
 	return block, n, nil
 }
 
-// ErrNoStanding is returned when ending a standing grant that is not live.
+// ErrNoStanding is returned when ending a standing grant that was never
+// made or was ended already (an expired one may still be ended).
 var ErrNoStanding = errors.New("no live standing grant")
 
 // EndScope ends k's standing grant of scope to account from: one unscope
@@ -251,7 +252,7 @@ func (r *Repo) EndScope(ctx context.Context, k *Keys, from protocol.AccountID, s
 		return cid.Undef, err
 	}
 	if ev, found := latestScope(evs, from, canonical); !found || ev.End {
-		return cid.Undef, fmt.Errorf("%s holds %s %s from %s: %w", from, "no standing grant", canonical, k.ID, ErrNoStanding)
+		return cid.Undef, fmt.Errorf("%w of %s to %s", ErrNoStanding, canonical, from)
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
