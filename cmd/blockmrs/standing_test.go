@@ -69,6 +69,9 @@ func TestStandingGrantsThroughCLIAndAPI(t *testing.T) {
 	if rd := readers.Readers[len(readers.Readers)-1]; string(rd.Account) != drID || rd.Scope != "patient/DocumentReference.rs" {
 		t.Fatalf("readers of the note do not name the standing grant: %+v", readers.Readers)
 	}
+	if out := p.ok("readers", note); !strings.Contains(out, "grantee under the standing grant patient/DocumentReference.rs") {
+		t.Fatalf("readers text:\n%s", out)
+	}
 
 	// Refused: a write scope, a user/ scope, CIDs with --scope, a scope
 	// to oneself; one line each, through the API too.
