@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/ipfs/go-cid"
 
@@ -39,6 +40,20 @@ type Listing struct {
 	// Error is set when the record could not be opened (missing blocks,
 	// bad envelope).
 	Error string `json:"error,omitempty"`
+	// History lists the earlier versions of the record that FoldVersions
+	// folded into this row, newest first; SupersededBy names the version
+	// that replaced this one (see versionOf).
+	History      []Version `json:"history,omitempty"`
+	SupersededBy string    `json:"superseded_by,omitempty"`
+}
+
+// Version is one earlier version in a row's history.
+type Version struct {
+	Record  string             `json:"cid"`
+	Title   string             `json:"title,omitempty"`
+	Author  protocol.AccountID `json:"author"`
+	Created time.Time          `json:"created"`
+	Status  string             `json:"status"`
 }
 
 // MarshalJSON flattens the access state and the listing fields into one
@@ -103,6 +118,77 @@ func (r *Repo) List(ctx context.Context, k *Keys, all bool) ([]Listed, error) {
 		}
 	}
 	return out, nil
+}
+
+// FoldVersions shows superseded versions as the history of one record:
+// a row that a newer row supersedes under the access policy (versionOf)
+// leaves the list and joins the newest row's History, and gets
+// SupersededBy. Rows keep their order; a version that supersedes a record
+// not in rows, or that versionOf does not accept, stays a row of its own.
+func FoldVersions(rows []Listed) []Listed {
+	byCID := make(map[string]int, len(rows))
+	for i := range rows {
+		if rows[i].Access != nil {
+			byCID[rows[i].Record.String()] = i
+		}
+	}
+	// next[i] is the row that supersedes row i. A record superseded by
+	// two versions keeps the first (in rows' order: the newest) and the
+	// other version stays a row of its own.
+	next := make([]int, len(rows))
+	for i := range next {
+		next[i] = -1
+	}
+	hasOlder := make([]bool, len(rows))
+	for i := range rows {
+		a := rows[i].Access
+		if a == nil || a.Supersedes == "" || hasOlder[i] {
+			continue
+		}
+		j, ok := byCID[a.Supersedes]
+		if !ok || j == i || next[j] >= 0 || !versionOf(a, rows[j].Access).Allow {
+			continue
+		}
+		next[j], hasOlder[i] = i, true
+	}
+	// A cycle (claims on one CID can be many, so one is conceivable) is
+	// cut where it is first found: every row stays listed somewhere.
+	for i := range rows {
+		j := next[i]
+		for n := 0; j >= 0 && j != i && n < len(rows); n++ {
+			j = next[j]
+		}
+		if j == i {
+			next[i] = -1
+		}
+	}
+	head := func(i int) int {
+		for next[i] >= 0 {
+			i = next[i]
+		}
+		return i
+	}
+	out := make([]Listed, 0, len(rows))
+	for i := range rows {
+		if next[i] >= 0 {
+			continue
+		}
+		out = append(out, rows[i])
+	}
+	at := make(map[int]int, len(out))
+	for k := range out {
+		at[byCID[out[k].Record.String()]] = k
+	}
+	for i := range rows {
+		if next[i] < 0 {
+			continue
+		}
+		rows[i].SupersededBy = rows[next[i]].Record.String()
+		k := at[head(i)]
+		l := rows[i]
+		out[k].History = append(out[k].History, Version{Record: l.Record.String(), Title: l.Title, Author: l.Author, Created: l.Created, Status: l.Status})
+	}
+	return out
 }
 
 // ListRecord returns record c's row for k as List would give it with all

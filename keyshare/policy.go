@@ -116,6 +116,9 @@ const (
 	RuleChainScope       Rule = "serve/chain-scope"  // a chain block, to a device of an account the chain's account gave a standing grant (live or ended)
 	RuleCoverScope       Rule = "cover/scope"        // give an account a record's key under a live standing grant whose scope holds the record
 	RuleCoverNot         Rule = "cover/not"          // not when the grant is not live, the record is out of its scope, hidden, revoked from the account, or read already
+	// Showing one record as a newer version of another.
+	RuleVersionOf    Rule = "version/of"    // a proven record about the same subject, by the older one's author or by the subject, that names it as superseded
+	RuleVersionApart Rule = "version/apart" // anything else that names a record as superseded is listed on its own: it hides nothing
 )
 
 // Decision is the policy's answer and the rule that gave it.
@@ -977,4 +980,25 @@ func coverRecord(a *Access, subject, to protocol.AccountID, scope string, evs []
 		return refuse(RuleCoverNot, "%s revoked %s from %s", subject, a.Record, to)
 	}
 	return allow(RuleCoverScope, "%s holds the live standing grant %s from %s, and %s is in it", to, scope, subject, a.Record)
+}
+
+// versionOf decides whether newer is shown as the next version of older,
+// older then listed only in newer's history: newer names older as the
+// record it supersedes, both are about the same subject, newer is proven
+// (the subject wrote or acknowledged it), and it was written by older's
+// author or by the subject. A stranger's, or an unacknowledged, "new
+// version" is listed as a record of its own, so it cannot tuck the real
+// one out of sight.
+func versionOf(newer, older *Access) Decision {
+	switch {
+	case !newer.Known || !older.Known || newer.Supersedes != older.Record.String():
+		return refuse(RuleVersionApart, "%s does not supersede %s", newer.Record, older.Record)
+	case newer.Subject != older.Subject:
+		return refuse(RuleVersionApart, "%s is about %s, %s about %s", newer.Record, newer.Subject, older.Record, older.Subject)
+	case !newer.proven():
+		return refuse(RuleVersionApart, "%s is not acknowledged by its subject", newer.Record)
+	case newer.Author != older.Author && newer.Author != newer.Subject:
+		return refuse(RuleVersionApart, "%s was written by %s, neither the author of %s nor its subject", newer.Record, newer.Author, older.Record)
+	}
+	return allow(RuleVersionOf, "%s supersedes %s, by %s, %s", newer.Record, older.Record, newer.Author, newer.Proof)
 }

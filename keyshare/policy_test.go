@@ -464,7 +464,25 @@ func policyTable() []policyCase {
 				shown := newFacts().claim(pat, pat, 1).hide(pat, 3, true).hide(pat, 4, false).eval()[0]
 				return coverRecord(shown, pat, gp, lab, labScope, true, tNow)
 			}},
+		{RuleVersionOf, true,
+			func(t *testing.T) Decision { return versionOf(newVersion(doc, true), docAbout(true)[0]) },
+			func(t *testing.T) Decision { return versionOf(newVersion(doc, false), docAbout(true)[0]) }},
+		{RuleVersionApart, false,
+			func(t *testing.T) Decision { return versionOf(newVersion(mal, true), docAbout(true)[0]) },
+			func(t *testing.T) Decision { return versionOf(newVersion(pat, true), docAbout(true)[0]) }},
 	}
+}
+
+// newVersion is a record by author about pat that supersedes recA,
+// acknowledged by pat or not.
+func newVersion(author protocol.AccountID, acked bool) *Access {
+	x := newFacts().claim(author, pat, 3)
+	if acked && author != pat {
+		x.ack(pat, author, 4, 3)
+	}
+	a := x.eval()[0]
+	a.Record, a.Supersedes = testCID("record B"), recA.String()
+	return a
 }
 
 func TestPolicyTable(t *testing.T) {

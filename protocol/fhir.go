@@ -14,6 +14,11 @@ const MaxFHIRSize = 64 << 20
 
 var fhirTypeRe = regexp.MustCompile(`^[A-Z][A-Za-z]{1,63}$`)
 
+// IsResourceTypeName tells whether s has the form of a FHIR resource
+// type name ("Observation"); whether R4 defines it is protocol/fhir's to
+// say.
+func IsResourceTypeName(s string) bool { return fhirTypeRe.MatchString(s) }
+
 // ValidateFHIR checks that data is one FHIR R4 JSON resource: valid UTF-8
 // JSON holding a single object, with no duplicate keys in that object, and
 // a "resourceType" (exactly that spelling) naming a resource type; every

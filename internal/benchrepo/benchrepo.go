@@ -144,7 +144,7 @@ func record(i int, start time.Time, dr *keyshare.Keys, patKey []byte, patRcpt ag
 		body  string
 	}{
 		{protocol.KindFile, "application/pdf", "%PDF-1.4 record %d\n"},
-		{protocol.KindFHIR, "application/fhir+json", `{"resourceType":"Observation","status":"final","code":{"text":"Glucose"},"valueQuantity":{"value":%d,"unit":"mg/dL"}}`},
+		{protocol.KindFHIR, "application/fhir+json", `{"resourceType":"Observation","status":"final","category":[{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/observation-category","code":"laboratory"}]}],"code":{"coding":[{"system":"http://loinc.org","code":"2345-7","display":"Glucose"}],"text":"Glucose"},"valueQuantity":{"value":%d,"unit":"mg/dL"}}`},
 		{protocol.KindNote, "text/plain; charset=utf-8", "Note %d: feeling better.\n"},
 	}
 	k := kinds[i%len(kinds)]
@@ -168,6 +168,13 @@ func record(i int, start time.Time, dr *keyshare.Keys, patKey []byte, patRcpt ag
 		Author: dr.Public(), Subject: patKey, Created: start.Add(time.Duration(i) * time.Minute).UnixMilli()}
 	if k.kind == protocol.KindFile {
 		env.FileName = fmt.Sprintf("record-%d.pdf", i)
+	}
+	if k.kind == protocol.KindFHIR {
+		// What an import writes of a lab value: its clinical date spread
+		// over the years, so that date filters keep some and not others.
+		env.FHIR = &protocol.Clinical{ResourceType: "Observation", ID: fmt.Sprintf("obs-%d", i),
+			Date: start.AddDate(0, 0, -i).Format("2006-01-02"), Code: "http://loinc.org|2345-7",
+			Display: "Glucose", Category: []string{"laboratory"}}
 	}
 	hdr, err := env.Header()
 	if err != nil {

@@ -143,12 +143,18 @@ func (s *Server) listRecords(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	versions, ok := queryBool(w, r, "versions")
+	if !ok {
+		return
+	}
 	keys, ok := s.keysOf(w, r)
 	if !ok {
 		return
 	}
 	q := r.URL.Query()
-	out, err := ops.Records(r.Context(), s.opts.Repo, keys, ops.ListRecords{All: all, Kind: protocol.Kind(q.Get("kind")), Query: q.Get("q")})
+	out, err := ops.Records(r.Context(), s.opts.Repo, keys, ops.ListRecords{All: all, Versions: versions,
+		Kind: protocol.Kind(q.Get("kind")), Query: q.Get("q"), Type: q.Get("type"), Code: q.Get("code"),
+		Since: q.Get("since"), Until: q.Get("until"), Author: protocol.AccountID(q.Get("author"))})
 	s.reply(w, http.StatusOK, out, err)
 }
 
@@ -298,8 +304,13 @@ func (c *Client) Records(ctx context.Context, account string, req ops.ListRecord
 	if req.Kind != "" {
 		q.Set("kind", string(req.Kind))
 	}
-	if req.Query != "" {
-		q.Set("q", req.Query)
+	for name, v := range map[string]string{"q": req.Query, "type": req.Type, "code": req.Code, "since": req.Since, "until": req.Until, "author": string(req.Author)} {
+		if v != "" {
+			q.Set(name, v)
+		}
+	}
+	if req.Versions {
+		q.Set("versions", "true")
 	}
 	path := recordsPath
 	if len(q) > 0 {

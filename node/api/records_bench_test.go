@@ -52,8 +52,16 @@ func BenchmarkRecordsList(b *testing.B) {
 // listRepo is a running server over a repo of n records and the request
 // that lists them.
 type listRepo struct {
-	req   *http.Request
-	first time.Duration
+	req    *http.Request
+	first  time.Duration
+	author string // of the records (the bench clinician)
+}
+
+// with returns a copy of lr that lists with the query q.
+func (lr *listRepo) with(q string) *listRepo {
+	req := lr.req.Clone(lr.req.Context())
+	req.URL.RawQuery = q
+	return &listRepo{req: req}
 }
 
 func newListRepo(b *testing.B, n int) *listRepo {
@@ -98,6 +106,15 @@ func newListRepo(b *testing.B, n int) *listRepo {
 	if len(l.Records) != n || !l.Records[0].Readable || l.Records[0].Title == "" {
 		b.Fatalf("listed %d records (want %d), first %+v", len(l.Records), n, l.Records[:min(1, len(l.Records))])
 	}
+	var first struct {
+		Records []struct {
+			Author string `json:"author"`
+		} `json:"records"`
+	}
+	if err := json.Unmarshal(body, &first); err != nil {
+		b.Fatal(err)
+	}
+	lr.author = first.Records[0].Author
 	return lr
 }
 
@@ -117,4 +134,47 @@ func (lr *listRepo) get(b *testing.B) []byte {
 		b.Fatalf("GET %s: %d %s", recordsPath, resp.StatusCode, body)
 	}
 	return body
+}
+
+// BenchmarkRecordsFiltered is GET /api/v1/records with the finding
+// filters over 10,000 records (a third of them lab Observations whose
+// envelopes carry clinical fields, see internal/benchrepo), through an
+// unlocked session, each filter on its own: what a filtered list costs
+// next to the plain list of BenchmarkRecordsList. BENCHMARKS.md ("Finding
+// things") has the numbers:
+//
+//	go test -run '^$' -bench RecordsFiltered -benchtime 30x ./node/api
+func BenchmarkRecordsFiltered(b *testing.B) {
+	const n = 10000
+	lr := newListRepo(b, n)
+	for _, f := range []struct{ name, q string }{
+		{"none", ""},
+		{"type", "type=Observation"},
+		{"code", "code=2345-7"},
+		{"dates", "since=2020-01-01&until=2022-12-31"},
+		{"type+code+dates+text", "type=Observation&code=http://loinc.org%7C2345-7&since=2020&until=2022&q=record"},
+		{"author", "author=" + lr.author},
+	} {
+		b.Run(f.name, func(b *testing.B) {
+			fl := lr.with(f.q)
+			times := make([]time.Duration, 0, b.N)
+			rows := 0
+			for b.Loop() {
+				start := time.Now()
+				body := fl.get(b)
+				times = append(times, time.Since(start))
+				var l listing
+				if err := json.Unmarshal(body, &l); err != nil {
+					b.Fatal(err)
+				}
+				rows = len(l.Records)
+			}
+			if f.q != "" && f.name != "author" && (rows == 0 || rows >= n) {
+				b.Fatalf("filter %q kept %d of %d rows", f.q, rows, n)
+			}
+			slices.Sort(times)
+			b.ReportMetric(float64(times[len(times)/2])/float64(time.Millisecond), "median-ms")
+			b.ReportMetric(float64(rows), "rows")
+		})
+	}
 }

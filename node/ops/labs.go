@@ -144,7 +144,7 @@ func AddLabs(ctx context.Context, repo *keyshare.Repo, keys *keyshare.Keys, req 
 			return LabsWritten{}, invalidf("values[%d]: %v", i, err)
 		}
 		val, unit := labValue(o)
-		all = append(all, built{data: data, clinical: labClinical(o, data), rec: LabRecord{
+		all = append(all, built{data: data, clinical: labClinical(data), rec: LabRecord{
 			Test: strings.ToLower(v.Test), Code: o.Code.Code, Name: o.Name(), Value: val, Unit: unit, Effective: effective,
 		}})
 	}
@@ -168,19 +168,15 @@ func AddLabs(ctx context.Context, repo *keyshare.Repo, keys *keyshare.Keys, req 
 }
 
 // labClinical is what the envelope of a lab panel's Observation record
-// says of it: resource type, clinical date, code, name and category (so
-// that listings and standing grants — a laboratory scope, a vital-signs
-// one — judge it without opening it), and the digest of its bytes.
-func labClinical(o fhir.Observation, data []byte) *protocol.Clinical {
+// says of it (fhir.Extract: resource type, clinical date, code, name,
+// category — so that listings and standing grants, a laboratory scope or
+// a vital-signs one, judge it without opening it), and the digest of its
+// bytes.
+func labClinical(data []byte) *protocol.Clinical {
+	c := fhir.Extract(data).Clinical
 	sum := sha256.Sum256(data)
-	c := &protocol.Clinical{ResourceType: "Observation", Date: o.Effective, Display: o.Name(), Digest: sum[:]}
-	if o.Code.System != "" && o.Code.Code != "" {
-		c.Code = o.Code.System + "|" + o.Code.Code
-	}
-	if o.Category != "" {
-		c.Category = []string{o.Category}
-	}
-	return c
+	c.Digest = sum[:]
+	return &c
 }
 
 // labValue is an Observation's value and unit as a table shows them: a
@@ -294,6 +290,12 @@ func Labs(ctx context.Context, repo *keyshare.Repo, keys *keyshare.Keys, req Lis
 	if err != nil {
 		return LabTable{}, fmt.Errorf("list records: %w", err)
 	}
+	// A corrected value replaces the one it supersedes: only the newest
+	// version of each Observation is a point of the table (one record's
+	// own values are shown whatever its version).
+	if req.Record == "" {
+		list = keyshare.FoldVersions(list)
+	}
 	out := LabTable{Values: []LabRow{}}
 	type dated struct {
 		row LabRow
@@ -314,6 +316,11 @@ func Labs(ctx context.Context, repo *keyshare.Repo, keys *keyshare.Keys, req Lis
 			continue
 		}
 		if req.Record != "" && l.Record.String() != req.Record {
+			continue
+		}
+		// The envelope names the resource type (records imported or
+		// written since it does): other resources are not opened.
+		if l.FHIR != nil && l.FHIR.ResourceType != "Observation" {
 			continue
 		}
 		if l.Error != "" {

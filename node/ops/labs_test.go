@@ -202,3 +202,46 @@ func TestAddLabsRefuses(t *testing.T) {
 		}
 	}
 }
+
+// A corrected value (a new version that supersedes the first) replaces it
+// in the table: one point, the new value; the old record's own values are
+// still shown for its page.
+func TestLabsShowTheNewestVersion(t *testing.T) {
+	ctx := t.Context()
+	pat := newLabParty(t, "Pat", protocol.RolePatient)
+	first, err := AddLabs(ctx, pat.repo, pat.keys, LabPanel{For: "Pat", Effective: "2026-11-02", Values: []LabValue{{Test: "ldl", Value: "110"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := first.Records[0].CID
+	oldCID, err := ParseRecordCID(old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, body, err := pat.repo.OpenRecord(ctx, pat.keys, oldCID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	b.ReadFrom(body)
+	body.Close()
+	fixed := strings.Replace(b.String(), `"value":110}`, `"value":101}`, 1)
+	if fixed == b.String() {
+		t.Fatalf("no value to correct in %s", b.String())
+	}
+	if _, err := pat.repo.AddRecord(ctx, pat.keys, keyshare.NewRecord{Title: "LDL corrected", Kind: protocol.KindFHIR,
+		MediaType: "application/fhir+json", Supersedes: oldCID, Body: strings.NewReader(fixed)}); err != nil {
+		t.Fatal(err)
+	}
+	all, err := Labs(ctx, pat.repo, pat.keys, ListLabs{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all.Values) != 1 || all.Values[0].Value != "101" {
+		t.Fatalf("table %+v, want the corrected value alone", all.Values)
+	}
+	one, err := Labs(ctx, pat.repo, pat.keys, ListLabs{Record: old})
+	if err != nil || len(one.Values) != 1 || one.Values[0].Value != "110" {
+		t.Fatalf("the old record's own values: %+v, %v", one.Values, err)
+	}
+}

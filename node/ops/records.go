@@ -7,6 +7,7 @@ import (
 	"io"
 	"mime"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -37,6 +38,112 @@ type ListRecords struct {
 	// Query, when set, keeps only records whose title holds it, ignoring
 	// case; at most MaxQuery bytes.
 	Query string `json:"q,omitempty"`
+	// Type, when set, keeps only FHIR records of that resource type
+	// ("Observation").
+	Type string `json:"type,omitempty"`
+	// Code, when set, keeps only FHIR records whose code is it: either
+	// "system|code" or the code alone ("4548-4").
+	Code string `json:"code,omitempty"`
+	// Since and Until, when set, keep only records whose date is on or
+	// after Since and on or before Until: FHIR dates ("2019", "2019-03",
+	// "2019-03-02", or a dateTime, compared to the precision both have).
+	// A record's date is its resource's clinical date, or, for a record
+	// without one, the day its record entry was written (UTC).
+	Since string `json:"since,omitempty"`
+	Until string `json:"until,omitempty"`
+	// Author, when set, keeps only records written by that account.
+	Author protocol.AccountID `json:"author,omitempty"`
+	// Versions lists every version of a record as a row of its own;
+	// without it a superseded version is shown only in the history of
+	// the record that replaced it (keyshare.FoldVersions).
+	Versions bool `json:"versions,omitempty"`
+}
+
+// dateRe is a FHIR date or dateTime, the forms Since and Until take.
+var dateRe = regexp.MustCompile(`^[0-9]{4}(-(0[1-9]|1[0-2])(-(0[1-9]|[12][0-9]|3[01])(T[0-9:.]+(Z|[+-][0-9]{2}:[0-9]{2})?)?)?)?$`)
+
+// check validates the filters.
+func (req *ListRecords) check() error {
+	if req.Kind != "" {
+		k, err := protocol.ParseKind(string(req.Kind))
+		if err != nil {
+			return invalidf("kind: %v", err)
+		}
+		req.Kind = k
+	}
+	for _, f := range []struct{ name, v string }{{"q", req.Query}, {"type", req.Type}, {"code", req.Code}} {
+		if len(f.v) > MaxQuery {
+			return invalidf("%s: longer than %d bytes", f.name, MaxQuery)
+		}
+		if !utf8.ValidString(f.v) {
+			return invalidf("%s: not UTF-8", f.name)
+		}
+	}
+	if req.Type != "" && !protocol.IsResourceTypeName(req.Type) {
+		return invalidf("type: %q is not a FHIR resource type (like Observation or Condition)", truncate(req.Type))
+	}
+	for _, f := range []struct{ name, v string }{{"since", req.Since}, {"until", req.Until}} {
+		if f.v != "" && !dateRe.MatchString(f.v) {
+			return invalidf("%s: %q is not a date (want YYYY, YYYY-MM or YYYY-MM-DD)", f.name, truncate(f.v))
+		}
+	}
+	if req.Author != "" {
+		if _, err := protocol.ParseAccountID(string(req.Author)); err != nil {
+			return invalidf("author: %v", err)
+		}
+	}
+	return nil
+}
+
+// matches tells whether row l passes the filters (q already lower-cased).
+func (req *ListRecords) matches(l *keyshare.Listed, q string) bool {
+	if req.Kind != "" && l.Kind != req.Kind {
+		return false
+	}
+	if q != "" && !strings.Contains(strings.ToLower(l.Title), q) {
+		return false
+	}
+	if req.Author != "" && l.Author != req.Author {
+		return false
+	}
+	if req.Type != "" && (l.FHIR == nil || l.FHIR.ResourceType != req.Type) {
+		return false
+	}
+	if req.Code != "" {
+		if l.FHIR == nil {
+			return false
+		}
+		_, code, _ := strings.Cut(l.FHIR.Code, "|")
+		if l.FHIR.Code != req.Code && (strings.Contains(req.Code, "|") || code != req.Code) {
+			return false
+		}
+	}
+	if req.Since != "" || req.Until != "" {
+		d := recordDate(l)
+		if req.Since != "" && compareDates(d, req.Since) < 0 {
+			return false
+		}
+		if req.Until != "" && compareDates(d, req.Until) > 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// recordDate is the date Since and Until compare: the clinical date, or
+// the record entry's day.
+func recordDate(l *keyshare.Listed) string {
+	if l.FHIR != nil && l.FHIR.Date != "" {
+		return l.FHIR.Date
+	}
+	return l.Created.UTC().Format("2006-01-02")
+}
+
+// compareDates compares two FHIR dates to the precision both have, so
+// "2019-03" is neither before nor after "2019-03-02".
+func compareDates(a, b string) int {
+	n := min(len(a), len(b), len("2006-01-02"))
+	return strings.Compare(a[:n], b[:n])
 }
 
 // RecordList is the result of Records.
@@ -49,33 +156,22 @@ type RecordList struct {
 // Records lists the records keys' account can read (see keyshare.List),
 // filtered by kind and title.
 func Records(ctx context.Context, repo *keyshare.Repo, keys *keyshare.Keys, req ListRecords) (RecordList, error) {
-	if req.Kind != "" {
-		k, err := protocol.ParseKind(string(req.Kind))
-		if err != nil {
-			return RecordList{}, invalidf("kind: %v", err)
-		}
-		req.Kind = k
-	}
-	if len(req.Query) > MaxQuery {
-		return RecordList{}, invalidf("q: longer than %d bytes", MaxQuery)
-	}
-	if !utf8.ValidString(req.Query) {
-		return RecordList{}, invalidf("q: not UTF-8")
+	if err := req.check(); err != nil {
+		return RecordList{}, err
 	}
 	list, err := repo.List(ctx, keys, req.All)
 	if err != nil {
 		return RecordList{}, fmt.Errorf("list records: %w", err)
 	}
+	if !req.Versions {
+		list = keyshare.FoldVersions(list)
+	}
 	q := strings.ToLower(req.Query)
 	out := RecordList{Records: []keyshare.Listed{}}
-	for _, l := range list {
-		if req.Kind != "" && l.Kind != req.Kind {
-			continue
+	for i := range list {
+		if req.matches(&list[i], q) {
+			out.Records = append(out.Records, list[i])
 		}
-		if q != "" && !strings.Contains(strings.ToLower(l.Title), q) {
-			continue
-		}
-		out.Records = append(out.Records, l)
 	}
 	return out, nil
 }
@@ -91,6 +187,30 @@ func Record(ctx context.Context, repo *keyshare.Repo, keys *keyshare.Keys, c cid
 	l, err := repo.ListRecord(ctx, keys, c)
 	if err != nil {
 		return keyshare.Listed{}, fmt.Errorf("record %s: %w", c, err)
+	}
+	if l.Readable || l.Status == "revoked" || l.Status == "expired" {
+		// Its versions: where the record sits in the folded list. A
+		// superseded version shows the whole history too, with the
+		// version that replaced it (the one before it, newest first).
+		all, err := repo.List(ctx, keys, true)
+		if err != nil {
+			return keyshare.Listed{}, fmt.Errorf("record %s: versions: %w", c, err)
+		}
+		key := c.String()
+		for _, row := range keyshare.FoldVersions(all) {
+			if row.Record.String() == key {
+				l.History = row.History
+			}
+			for i, v := range row.History {
+				if v.Record != key {
+					continue
+				}
+				l.History, l.SupersededBy = row.History, row.Record.String()
+				if i > 0 {
+					l.SupersededBy = row.History[i-1].Record
+				}
+			}
+		}
 	}
 	return l, nil
 }

@@ -136,7 +136,46 @@ let resourceType = { cid: "", type: "" };
 
 function kindText(rec) {
   const kind = rec.kind || "unknown";
-  return resourceType.cid === rec.cid && resourceType.type ? kind + " · " + resourceType.type : kind;
+  const type = (rec.fhir && rec.fhir.resource_type) || (resourceType.cid === rec.cid && resourceType.type);
+  return type ? kind + " · " + type : kind;
+}
+
+// versionLink links to one version of a record.
+function versionLink(cid, text) {
+  const a = el("a", text || cid);
+  a.href = "#/record/" + encodeURIComponent(cid);
+  return a;
+}
+
+// renderVersions lists the record's versions, newest first, when it has
+// more than one: the one shown is marked, the others link to their pages.
+function renderVersions(rec) {
+  const list = $("record-versions");
+  const history = rec.history || [];
+  list.replaceChildren();
+  $("record-versions-box").hidden = history.length === 0;
+  if (history.length === 0) {
+    return;
+  }
+  // A superseded version carries the whole history; the newest is the
+  // head of it, named by superseded_by for the version just before it.
+  const shown = rec.superseded_by ? history.findIndex(function (v) { return v.cid === rec.cid; }) : -1;
+  if (!rec.superseded_by) {
+    const li = el("li", undefined, "version current");
+    li.append(el("strong", recordTitle(rec)), " · " + who(rec.author) + " · " + formatDate(rec.created) + " · shown here");
+    list.append(li);
+  }
+  history.forEach(function (v, i) {
+    const li = el("li", undefined, "version");
+    li.dataset.cid = v.cid;
+    if (i === shown) {
+      li.classList.add("current");
+      li.append(el("strong", v.title || v.cid), " · " + who(v.author) + " · " + formatDate(v.created) + " · shown here");
+    } else {
+      li.append(versionLink(v.cid, v.title || v.cid), " · " + who(v.author) + " · " + formatDate(v.created) + (v.status && v.status !== "readable" ? " · " + v.status : ""));
+    }
+    list.append(li);
+  });
 }
 
 function renderMeta(rec) {
@@ -149,6 +188,20 @@ function renderMeta(rec) {
   meta(dl, "Author", author, "author").title = rec.author || "";
   meta(dl, "About", who(rec.subject), "subject").title = rec.subject || "";
   meta(dl, "Date", formatDate(rec.created), "date");
+  if (rec.fhir) {
+    if (rec.fhir.date) {
+      meta(dl, "Clinical date", rec.fhir.date, "clinical-date");
+    }
+    if (rec.fhir.code) {
+      meta(dl, "Code", (rec.fhir.display ? rec.fhir.display + " · " : "") + rec.fhir.code, "code");
+    }
+    if (rec.fhir.category && rec.fhir.category.length) {
+      meta(dl, "Category", rec.fhir.category.join(", "), "category");
+    }
+    if (rec.fhir.id) {
+      meta(dl, "Resource id", rec.fhir.id, "resource-id");
+    }
+  }
   if (rec.media_type) {
     meta(dl, "Media type", rec.media_type, "media-type");
   }
@@ -157,12 +210,14 @@ function renderMeta(rec) {
   }
   meta(dl, "Who can read it", readersText(rec.readers), "readers");
   meta(dl, "Status", rec.status + (rec.error ? ": " + rec.error : ""), "status");
+  if (rec.superseded_by) {
+    meta(dl, "Replaced by", versionLink(rec.superseded_by), "superseded-by");
+  }
   if (rec.supersedes) {
-    const a = el("a", rec.supersedes);
-    a.href = "#/record/" + encodeURIComponent(rec.supersedes);
-    meta(dl, "Replaces", a, "supersedes");
+    meta(dl, "Replaces", versionLink(rec.supersedes), "supersedes");
   }
   meta(dl, "CID", el("code", rec.cid), "cid");
+  renderVersions(rec);
 }
 
 // renderContent shows the record's content in box.

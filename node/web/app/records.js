@@ -1,5 +1,6 @@
 // records.js: the records page (#/records): the acting account's
-// records, filtered by kind and title, with who can read each and its
+// records, filtered by kind, title, resource type, code, date and author,
+// one row per record (its earlier versions on its page), with who can read each and its
 // author's signature mark; hide; and the upload form.
 import { $, api, cell, el, failed, formatDate, onLive, page, show, state, who, withAccount } from "./core.js";
 
@@ -62,8 +63,17 @@ function recordRow(r) {
     b.addEventListener("click", function () { setHidden(r.cid, !hidden, b); });
     tdAct.append(b);
   }
-  tr.append(tdTitle, cell("Kind", r.kind || "", "kind"), tdAuthor,
-    cell("Date", formatDate(r.created), "date"), tdReaders, cell("Status", status, "status"), tdAct);
+  const versions = (r.history || []).length;
+  if (versions > 0) {
+    tdTitle.append(" ", el("span", (versions + 1) + " versions", "versions"));
+  }
+  const fhir = r.fhir || {};
+  const kind = fhir.resource_type || r.kind || "";
+  const date = cell("Date", fhir.date || formatDate(r.created), "date");
+  if (fhir.date) {
+    date.title = "Clinical date; written " + formatDate(r.created);
+  }
+  tr.append(tdTitle, cell("Kind", kind, "kind"), tdAuthor, date, tdReaders, cell("Status", status, "status"), tdAct);
   return tr;
 }
 
@@ -75,7 +85,8 @@ function renderRecords(list) {
     rows.append(recordRow(r));
   }
   body.replaceChildren(rows);
-  const filtered = $("records-all").checked || $("records-kind").value !== "" || $("records-q").value.trim() !== "";
+  learnChoices(recs);
+  const filtered = $("records-all").checked || filterFields.some(function (name) { return $("records-" + name).value.trim() !== ""; });
   $("records").hidden = recs.length === 0;
   $("records-empty").hidden = recs.length > 0;
   $("records-empty").textContent = filtered ? "No records match." : "No records yet. Add one below.";
@@ -95,18 +106,60 @@ async function setHidden(cid, hide, b) {
   }
 }
 
+// filterFields are the filter form's fields, each named as the list's
+// query parameter (records-NAME).
+const filterFields = ["q", "kind", "type", "code", "since", "until", "author"];
+
+// seen holds the resource types and authors of every list shown, the
+// choices the type and author fields offer.
+const seen = { types: new Set(), authors: new Set() };
+
+// learnChoices adds the rows' resource types and authors to the choices.
+function learnChoices(recs) {
+  let changed = false;
+  for (const r of recs) {
+    const t = r.fhir && r.fhir.resource_type;
+    if (t && !seen.types.has(t)) {
+      seen.types.add(t);
+      const o = el("option");
+      o.value = t;
+      $("records-types").append(o);
+    }
+    if (r.author && !seen.authors.has(r.author)) {
+      seen.authors.add(r.author);
+      changed = true;
+    }
+  }
+  if (!changed) {
+    return;
+  }
+  const sel = $("records-author");
+  const keep = sel.value;
+  const opts = [el("option", "anyone")];
+  opts[0].value = "";
+  for (const id of seen.authors) {
+    const o = el("option", who(id));
+    o.value = id;
+    opts.push(o);
+  }
+  sel.replaceChildren(...opts);
+  sel.value = keep;
+}
+
 // listPath is the list's API path with the filters of the form.
 function listPath() {
   const q = new URLSearchParams();
   if ($("records-all").checked) {
     q.set("all", "true");
   }
-  if ($("records-kind").value) {
-    q.set("kind", $("records-kind").value);
-  }
-  const text = $("records-q").value.trim();
-  if (text) {
-    q.set("q", text);
+  for (const name of filterFields) {
+    // A field still being typed into (a resource type must be a whole
+    // name) is left out until it is valid.
+    const f = $("records-" + name);
+    const v = f.value.trim();
+    if (v && f.checkValidity()) {
+      q.set(name, v);
+    }
   }
   const qs = q.toString();
   return "/api/v1/records" + (qs ? "?" + qs : "");
@@ -137,12 +190,16 @@ page("records", async function () {
     $("upload-form").addEventListener("submit", upload);
     $("records-filter").addEventListener("submit", function (ev) { ev.preventDefault(); refilter(); });
     $("records-all").addEventListener("change", refilter);
-    $("records-kind").addEventListener("change", refilter);
+    for (const name of ["kind", "since", "until", "author"]) {
+      $("records-" + name).addEventListener("change", refilter);
+    }
     let typing = 0;
-    $("records-q").addEventListener("input", function () {
-      clearTimeout(typing);
-      typing = setTimeout(refilter, 200);
-    });
+    for (const name of ["q", "type", "code"]) {
+      $("records-" + name).addEventListener("input", function () {
+        clearTimeout(typing);
+        typing = setTimeout(refilter, 200);
+      });
+    }
     onLive("chain", function () {
       if (document.body.dataset.screen === "records") {
         render().catch(function (e) { failed($("records-error"), e); });
