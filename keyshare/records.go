@@ -29,13 +29,19 @@ type NewRecord struct {
 	// CC lists further accounts the author shares the record with from
 	// the start (the ordering clinician of a lab result, say). They read
 	// it as grantees until the subject revokes them.
-	CC   []protocol.AccountID
+	CC []protocol.AccountID
+	// FHIR, for a record holding one FHIR resource, is what the sealed
+	// envelope says of it (resource type, categories, …): listings and
+	// standing grants judge the record by it.
+	FHIR *protocol.Clinical
 	Body io.Reader
 }
 
 // AddRecord encrypts a record authored by k, stores it, and appends a
 // record entry to k's chain with the record key wrapped for the subject
-// and for the author. FHIR records are checked before anything is stored.
+// and for the author, and, in the same block, scoped entries for the
+// subject's standing grantees whose scope holds the record
+// (standingEntries). FHIR records are checked before anything is stored.
 func (r *Repo) AddRecord(ctx context.Context, k *Keys, nr NewRecord) (cid.Cid, error) {
 	subject := nr.Subject
 	if subject == "" {
@@ -66,7 +72,7 @@ func (r *Repo) AddRecord(ctx context.Context, k *Keys, nr NewRecord) (cid.Cid, e
 		body = bytes.NewReader(data)
 	}
 	env := &protocol.Envelope{Title: nr.Title, Kind: nr.Kind, MediaType: nr.MediaType, FileName: nr.FileName,
-		Author: k.Public(), Subject: keyOf(subject), Created: r.now().UnixMilli()}
+		Author: k.Public(), Subject: keyOf(subject), Created: r.now().UnixMilli(), FHIR: nr.FHIR}
 	if nr.Supersedes.Defined() {
 		l := protocol.NewLink(nr.Supersedes)
 		env.Supersedes = &l
@@ -130,9 +136,15 @@ func (r *Repo) AddRecord(ctx context.Context, k *Keys, nr NewRecord) (cid.Cid, e
 		}
 		rec.Keys = append(rec.Keys, protocol.WrappedKey{To: keyOf(acct.ID), Key: wrapped})
 	}
+	entries := []protocol.Entry{protocol.NewEntry(rec)}
+	standing, err := r.standingEntries(ctx, added.CID, subject, env, added.Key, readers)
+	if err != nil {
+		return cid.Undef, err
+	}
+	entries = append(entries, standing...)
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if _, err := r.appendBlock(ctx, k, []protocol.Entry{protocol.NewEntry(rec)}); err != nil {
+	if _, err := r.appendBlock(ctx, k, entries); err != nil {
 		return cid.Undef, err
 	}
 	claimed = true

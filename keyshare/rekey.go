@@ -215,6 +215,10 @@ type remainingReader struct {
 	info    AccountInfo
 	grant   bool
 	expires time.Time
+	// scope is the standing grant the reader reads the old record under
+	// ("" for none): the new version's key is given under it too, so
+	// that ending the standing grant ends this version as well.
+	scope string
 }
 
 // remainingReaders returns the readers of claim a but subject and from,
@@ -229,7 +233,7 @@ func (r *Repo) remainingReaders(ctx context.Context, a *Access, subject, from pr
 		if err != nil {
 			return nil, fmt.Errorf("reader %s: %w", rd.Account, err)
 		}
-		out = append(out, remainingReader{Account: rd.Account, info: info, grant: rd.Role == "grantee", expires: rd.Expires})
+		out = append(out, remainingReader{Account: rd.Account, info: info, grant: rd.Role == "grantee", expires: rd.Expires, scope: rd.Scope})
 	}
 	return out, nil
 }
@@ -329,7 +333,13 @@ func (r *Repo) rekeyEntries(ctx context.Context, k *Keys, old *Access, env *prot
 			rec.Keys = append(rec.Keys, protocol.WrappedKey{To: keyOf(rr.Account), Key: wrapped})
 			continue
 		}
-		g := &protocol.Grant{To: keyOf(rr.Account), Keys: []protocol.RecordKey{{Record: protocol.NewLink(added.New), Key: wrapped}}}
+		keys := []protocol.RecordKey{{Record: protocol.NewLink(added.New), Key: wrapped}}
+		if rr.scope != "" {
+			// Its expiry is the standing grant's, on the chain already.
+			grants = append(grants, protocol.NewEntry(&protocol.ScopedKeys{To: keyOf(rr.Account), Scope: rr.scope, Keys: keys}))
+			continue
+		}
+		g := &protocol.Grant{To: keyOf(rr.Account), Keys: keys}
 		if !rr.expires.IsZero() {
 			g.Expires = rr.expires.UnixMilli()
 		}

@@ -432,6 +432,15 @@ func (r *Repo) UnknownAccountsIn(ctx context.Context, id protocol.AccountID) ([]
 		}
 		return nil
 	}
+	given, _, err := r.StandingGrants(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range given {
+		if err := consider(s.To); err != nil {
+			return nil, err
+		}
+	}
 	for _, acc := range recs {
 		names := []protocol.AccountID{acc.Author, acc.Subject}
 		for _, lists := range [][]Reader{acc.Readers, acc.Revoked, acc.Expired} {

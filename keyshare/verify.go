@@ -238,6 +238,9 @@ func (r *Repo) verifyLocked(ctx context.Context, opts VerifyOptions) (*VerifyRep
 	}
 	seen := map[string]bool{}
 	for c, f := range rebuilt.facts {
+		if err := r.withScopes(ctx, f); err != nil {
+			return nil, err
+		}
 		for _, a := range evaluate(c, f, r.now()) {
 			for _, p := range a.Problems {
 				if line := c.String() + ": " + p; !seen[line] {

@@ -8,7 +8,7 @@ import (
 // TypeRekey is the entry type by which a subject says that she re-keyed
 // a record: she stored its content again under a new record key, as a new
 // record of her own, and the old CID is to be served to nobody (see
-// PROTOCOL.md §5.9).
+// PROTOCOL.md §5.10).
 const TypeRekey = "rekey"
 
 // Rekey is written by a record's subject on her own chain, in the block

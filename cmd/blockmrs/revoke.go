@@ -12,7 +12,7 @@ import (
 var revokeCmd = &command{name: "revoke", summary: "stop sharing records with an account (--rekey: and re-key them)", run: runRevoke}
 
 func runRevoke(ctx context.Context, args []string) error {
-	f := newFlags("revoke", "[flags] CID... --from ACCOUNT [--rekey]", `
+	f := newFlags("revoke", "[flags] CID... --from ACCOUNT [--rekey] | --scope SCOPE --from ACCOUNT", `
 Revoke ends an account's grant to records with a signed revoke entry on
 the acting account's chain; only a record's subject may revoke. Once the
 account imports the new chain it can no longer open the records, and no
@@ -31,14 +31,31 @@ A progress line is printed per record. If it stops half way (the daemon
 stops, the command is interrupted), run the same command again: records
 re-keyed already are skipped. 'blockmrs jobs' shows re-keys, also those
 started in the web app. With --json it prints the finished job, as GET
-/api/v1/jobs/{id} answers.`, `
+/api/v1/jobs/{id} answers.
+
+With --scope instead of CIDs it ends a standing grant ('blockmrs grant
+--scope'): one signed entry after which no record is given to the account
+under that scope, and every record the scope covered (whoever wrapped its
+key) stops opening for it and is served to it by no node that has the
+new chain. Records granted to it one by one stay granted.`, `
 blockmrs revoke bafybeib... --from "Dr Jones"
-blockmrs revoke --from "Dr Jones" --rekey bafybeib... bafkrei...`)
+blockmrs revoke --from "Dr Jones" --rekey bafybeib... bafkrei...
+blockmrs revoke --scope 'patient/Observation.rs?category=laboratory' --from "Dr Grey"`)
 	f.withAccount()
 	from := f.String("from", "", "the `ACCOUNT` whose grant ends (NAME, ID or ID suffix)")
 	rekey := f.Bool("rekey", false, "also re-key each record for the remaining readers (see above)")
-	pos, err := f.parseArgs(args, true, "CID")
+	scope := f.String("scope", "", "end the standing grant of this `SCOPE` instead of revoking CIDs")
+	pos, err := f.parse(args)
 	if err != nil {
+		return err
+	}
+	if *scope != "" {
+		if *rekey {
+			return usagef("--rekey re-keys records given as CIDs; to re-key what a standing grant covered, list those records ('blockmrs grants') and revoke them with --rekey")
+		}
+		return runRevokeScope(ctx, f, *scope, *from, pos)
+	}
+	if err := f.checkArgs(pos, true, "CID"); err != nil {
 		return err
 	}
 	if *from == "" {

@@ -220,6 +220,8 @@ func Listen(ctx context.Context, opts Options) (*Server, error) {
 		"/api/v1/revocations":           {http.MethodPost: s.revoke},
 		"/api/v1/jobs":                  {http.MethodGet: s.listJobs},
 		"/api/v1/jobs/{id}":             {http.MethodGet: s.getJob},
+		"/api/v1/scopes":                {http.MethodPost: s.grantScope},
+		"/api/v1/scopes/end":            {http.MethodPost: s.endScope},
 		"/api/v1/requests":              {http.MethodGet: s.listRequests, http.MethodPost: s.sendRequest},
 		"/api/v1/requests/{id}/approve": {http.MethodPost: s.approveRequest},
 		"/api/v1/requests/{id}/deny":    {http.MethodPost: s.denyRequest},

@@ -233,6 +233,10 @@ type NewRecord struct {
 	For string `json:"for,omitempty"`
 	// Supersedes is the CID of the record this one replaces, if any.
 	Supersedes string `json:"supersedes,omitempty"`
+	// FHIR is what the sealed envelope says of the record's one FHIR
+	// resource (keyshare.NewRecord.FHIR), set by the operations that
+	// build or parse the resource (AddLabs); never taken from a request.
+	FHIR *protocol.Clinical `json:"-"`
 }
 
 // AddedRecord is the result of AddRecord.
@@ -302,6 +306,7 @@ func AddRecord(ctx context.Context, repo *keyshare.Repo, keys *keyshare.Keys, re
 	}
 	c, err := repo.AddRecord(ctx, keys, keyshare.NewRecord{
 		Title: title, Kind: kind, MediaType: mt, FileName: req.FileName, Subject: subject, Supersedes: super, Body: body,
+		FHIR: req.FHIR,
 	})
 	if err != nil {
 		return AddedRecord{}, err // the repo's errors say what failed

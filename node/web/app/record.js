@@ -391,6 +391,9 @@ function renderReaders(rec, rd, mine) {
     if (r.expires) {
       li.append(" ", el("span", "until " + formatDate(r.expires), "until"));
     }
+    if (r.scope) {
+      li.append(" ", el("span", "under the standing grant " + r.scope, "until"));
+    }
     if (mine && r.role === "grantee") {
       const name = who(r.account);
       const b = button("Revoke", "revoke quiet", function () { return revoke(rec, r.account, name); });
