@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"sync"
 
+	"filippo.io/age"
 	"github.com/ipfs/go-cid"
 	"github.com/ipfs/go-datastore"
 
@@ -25,7 +26,10 @@ import (
 //     (recordReaders);
 //  2. storeRecord: encrypt and store the content to a fresh record key
 //     (in the batch's store.AddBatch), seal the envelope to that key and
-//     wrap the key for each reader, giving the record entry;
+//     wrap the key for each reader, giving the record entry; then
+//     standingEntries: the key wrapped for the subject's standing grantees
+//     whose scope holds the record, in scoped entries that go in the same
+//     chain block;
 //  3. Commit: make every record durable and pinned at once, index their
 //     blocks, and append every record entry to the author's chain in as
 //     few chain blocks as protocol.MaxBlockSize allows, all in one commit
@@ -70,7 +74,7 @@ type Batch struct {
 
 	mu       sync.Mutex
 	err      error              // the first failure
-	entries  []*protocol.Record // by index, set as records are stored
+	entries  [][]protocol.Entry // by index, set as records are stored: the record entry, then its scoped entries
 	dropped  map[int]bool
 	accounts map[protocol.AccountID]AccountInfo
 	keys     map[protocol.AccountID][]byte
@@ -173,19 +177,21 @@ func (b *Batch) work() {
 		if b.failed() {
 			continue
 		}
-		rec, err := b.store(job.nr)
+		es, err := b.store(job.nr)
 		if err != nil {
 			b.fail(&BatchError{Index: job.i, Err: err})
 			continue
 		}
 		b.mu.Lock()
-		b.entries[job.i] = rec
+		b.entries[job.i] = es
 		b.mu.Unlock()
 	}
 }
 
-// store prepares and stores one record, giving its record entry.
-func (b *Batch) store(nr NewRecord) (*protocol.Record, error) {
+// store prepares and stores one record, giving its record entry and
+// the scoped entries for the subject's standing grantees whose scope
+// holds it (standingEntries), which go in the same chain block.
+func (b *Batch) store(nr NewRecord) ([]protocol.Entry, error) {
 	if err := b.ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -193,7 +199,15 @@ func (b *Batch) store(nr NewRecord) (*protocol.Record, error) {
 	if err != nil {
 		return nil, err
 	}
-	return storeRecord(b.ctx, b.sb, p, b.key)
+	rec, key, err := storeRecord(b.ctx, b.sb, p, b.key)
+	if err != nil {
+		return nil, err
+	}
+	standing, err := b.r.standingEntries(b.ctx, rec.Record.Cid, p.subject, p.env, key, p.readers)
+	if err != nil {
+		return nil, err
+	}
+	return append([]protocol.Entry{protocol.NewEntry(rec)}, standing...), nil
 }
 
 // key returns an account's public key, decoded once per batch (every
@@ -256,16 +270,17 @@ func (b *Batch) Commit() ([]cid.Cid, error) {
 	}
 	// Dropped records are not pinned: the store deletes them.
 	out := make([]cid.Cid, len(b.entries))
-	var keep []protocol.Entry
+	var keep [][]protocol.Entry
 	var roots []cid.Cid
-	for i, rec := range b.entries {
+	for i, es := range b.entries {
+		c := es[0].Body.(*protocol.Record).Record.Cid
 		if b.dropped[i] {
-			b.sb.Discard(rec.Record.Cid)
+			b.sb.Discard(c)
 			continue
 		}
-		out[i] = rec.Record.Cid
-		keep = append(keep, protocol.NewEntry(rec))
-		roots = append(roots, rec.Record.Cid)
+		out[i] = c
+		keep = append(keep, es)
+		roots = append(roots, c)
 	}
 	b.entries = nil // keep holds them, until they are signed
 	if err := b.sb.Commit(ctx); err != nil {
@@ -325,6 +340,7 @@ func (b *Batch) Abort() {
 // sealed envelope and the wrapped keys.
 type prepared struct {
 	body    io.Reader
+	env     *protocol.Envelope
 	header  []byte
 	readers []AccountInfo
 	subject protocol.AccountID
@@ -365,7 +381,7 @@ func (r *Repo) prepare(ctx context.Context, k *Keys, nr NewRecord, account func(
 	}
 	env := &protocol.Envelope{Title: nr.Title, Kind: nr.Kind, MediaType: nr.MediaType, FileName: nr.FileName,
 		Author: k.Public(), Subject: keyOf(subject), Created: r.now().UnixMilli(), FHIR: nr.FHIR}
-	p := &prepared{body: body, subject: subject}
+	p := &prepared{body: body, env: env, subject: subject}
 	if nr.Supersedes.Defined() {
 		l := protocol.NewLink(nr.Supersedes)
 		env.Supersedes, p.super = &l, &l
@@ -447,52 +463,60 @@ func (r *Repo) recordReaders(ctx context.Context, k *Keys, nr *NewRecord, subjec
 
 // storeRecord encrypts and stores a prepared record's content in sb, seals
 // its envelope to the new record key and wraps that key for each reader,
-// giving the record entry. key gives accounts' public keys (the entry's
-// byte slices may be shared: nothing changes them).
-func storeRecord(ctx context.Context, sb *store.AddBatch, p *prepared, key func(protocol.AccountID) []byte) (*protocol.Record, error) {
+// giving the record entry and the record key. key gives accounts' public
+// keys (the entry's byte slices may be shared: nothing changes them).
+func storeRecord(ctx context.Context, sb *store.AddBatch, p *prepared, key func(protocol.AccountID) []byte) (*protocol.Record, *age.X25519Identity, error) {
 	added, err := sb.Add(ctx, p.body)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	meta, err := seal(p.header, added.Key.Recipient())
 	if err != nil {
-		return nil, fmt.Errorf("seal envelope: %w", err)
+		return nil, nil, fmt.Errorf("seal envelope: %w", err)
 	}
 	rec := &protocol.Record{Record: protocol.NewLink(added.CID), Subject: key(p.subject), Meta: meta, Supersedes: p.super}
 	for _, acct := range p.readers {
 		wrapped, err := wrapKey(added.Key, acct)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		rec.Keys = append(rec.Keys, protocol.WrappedKey{To: key(acct.ID), Key: wrapped})
 	}
-	return rec, nil
+	return rec, added.Key, nil
 }
 
-// chunkEntries cuts entries, in order, into as few chain blocks as the
-// limits allow (protocol.MaxBlockSize bytes, protocol.MaxEntriesPerBlock
-// entries).
-func chunkEntries(entries []protocol.Entry) ([][]protocol.Entry, error) {
+// chunkEntries cuts groups of entries (a record entry and its scoped
+// entries), in order, into as few chain blocks as the limits allow
+// (protocol.MaxBlockSize bytes, protocol.MaxEntriesPerBlock entries),
+// never splitting a group. It sets the elements of groups to nil as it
+// takes them.
+func chunkEntries(groups [][]protocol.Entry) ([][]protocol.Entry, error) {
 	const budget = protocol.MaxBlockSize - blockOverhead
 	var out [][]protocol.Entry
-	start, size := 0, 0
-	for i, e := range entries {
-		enc, err := e.MarshalCBOR()
-		if err != nil {
-			return nil, fmt.Errorf("encode entry: %w", err)
+	var cur []protocol.Entry
+	size := 0
+	for i, g := range groups {
+		groups[i] = nil
+		n := 0
+		for _, e := range g {
+			enc, err := e.MarshalCBOR()
+			if err != nil {
+				return nil, fmt.Errorf("encode entry: %w", err)
+			}
+			n += len(enc)
 		}
-		n := len(enc)
-		if n > budget {
-			return nil, fmt.Errorf("a %s entry of %d bytes does not fit in a chain block", e.Type, n)
+		if n > budget || len(g) > protocol.MaxEntriesPerBlock {
+			return nil, fmt.Errorf("a record's %d entries of %d bytes do not fit in a chain block", len(g), n)
 		}
-		if i > start && (i-start == protocol.MaxEntriesPerBlock || size+n > budget) {
-			out = append(out, entries[start:i])
-			start, size = i, 0
+		if len(cur) > 0 && (len(cur)+len(g) > protocol.MaxEntriesPerBlock || size+n > budget) {
+			out = append(out, cur)
+			cur, size = nil, 0
 		}
+		cur = append(cur, g...)
 		size += n
 	}
-	if start < len(entries) {
-		out = append(out, entries[start:])
+	if len(cur) > 0 {
+		out = append(out, cur)
 	}
 	return out, nil
 }

@@ -243,16 +243,20 @@ func (r *Repo) indexImportedRecords(ctx context.Context, vbs []verifiedBlock) er
 	}
 	for _, vb := range vbs {
 		for _, e := range vb.block.Entries {
+			var keys []protocol.RecordKey
 			switch body := e.Body.(type) {
 			case *protocol.Record:
 				if err := add(body.Record.Cid); err != nil {
 					return err
 				}
 			case *protocol.Grant:
-				for _, k := range body.Keys {
-					if err := add(k.Record.Cid); err != nil {
-						return err
-					}
+				keys = body.Keys
+			case *protocol.ScopedKeys:
+				keys = body.Keys
+			}
+			for _, k := range keys {
+				if err := add(k.Record.Cid); err != nil {
+					return err
 				}
 			}
 		}
@@ -333,7 +337,11 @@ func (r *Repo) chainDecision(ctx context.Context, roles peerRoles, owner protoco
 			shared[id] = append(shared[id], as...)
 		}
 	}
-	return serveChainBlock(roles, owner, shared, v), nil
+	scopes, err := r.scopesOf(ctx, owner)
+	if err != nil {
+		return Decision{}, err
+	}
+	return serveChain(roles, owner, shared, scopes, v), nil
 }
 
 // ChainsServedTo lists the accounts whose chains this node may send to
@@ -363,6 +371,11 @@ func (r *Repo) ChainsServedTo(ctx context.Context, peerID string) ([]protocol.Ac
 			other, _, _ := strings.Cut(strings.TrimPrefix(k.String(), prefix), "/")
 			candidates = append(candidates, protocol.AccountID(other))
 		}
+		granters, err := r.scopeGranters(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		candidates = append(candidates, granters...)
 	}
 	var out []protocol.AccountID
 	for _, owner := range candidates {

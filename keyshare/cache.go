@@ -4,6 +4,8 @@ import (
 	"sync"
 
 	"github.com/ipfs/go-cid"
+
+	"github.com/blockmrs/blockmrs/protocol"
 )
 
 // decisionCache keeps what access decisions read over and over — the
@@ -25,6 +27,7 @@ type decisionCache struct {
 	facts   map[cid.Cid]*recordFacts
 	owners  map[string]BlockOwner // by multihash
 	shared  map[string][]cid.Cid  // by shared-record index prefix
+	scopes  map[protocol.AccountID][]scopeEvent
 }
 
 // maxCached bounds each map; a full map is emptied (the cache is only a
@@ -44,7 +47,7 @@ func (c *decisionCache) invalidate() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.gen++
-	c.vouch, c.roles, c.facts, c.owners, c.shared = nil, nil, nil, nil, nil
+	c.vouch, c.roles, c.facts, c.owners, c.shared, c.scopes = nil, nil, nil, nil, nil, nil
 }
 
 // writing drops everything cached and keeps the cache out of use until

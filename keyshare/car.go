@@ -41,7 +41,7 @@ func (r *Repo) ExportCAR(ctx context.Context, w io.Writer, id protocol.AccountID
 	var own []cid.Cid
 	storeOpts := []store.ExportOption{store.ExportAllowMissing(func(c cid.Cid) {
 		missing++
-		if a, err := r.AccessFor(ctx, c, id); err == nil && a.proven() && (a.Subject == id || a.Author == id) {
+		if a, err := r.AccessFor(ctx, c, id); err == nil && a.proven() && (a.Subject == id || a.Author == id) && a.Rekeyed == nil {
 			own = append(own, c)
 		}
 	})}

@@ -148,6 +148,7 @@ func (r *Repo) commit(ctx context.Context, vbs []verifiedBlock) error {
 	iw := newIndexWriter(ctx, r.ds)
 	states := map[protocol.AccountID]*accountState{}
 	devicesBefore := map[protocol.AccountID][]DeviceInfo{}
+	scopesBefore := map[protocol.AccountID]int{}
 	for _, vb := range vbs {
 		id := vb.block.AuthorID()
 		st, ok := states[id]
@@ -158,6 +159,7 @@ func (r *Repo) commit(ctx context.Context, vbs []verifiedBlock) error {
 			}
 			states[id] = st
 			devicesBefore[id] = slices.Clone(st.Devices)
+			scopesBefore[id] = len(st.Scopes)
 		}
 		if err := applyToState(st, vb, iw); err != nil {
 			return err
@@ -174,6 +176,9 @@ func (r *Repo) commit(ctx context.Context, vbs []verifiedBlock) error {
 			return err
 		}
 		if err := indexDevices(ctx, batch, id, devicesBefore[id], st.Devices); err != nil {
+			return err
+		}
+		if err := indexScopes(ctx, batch, id, scopesBefore[id], st.Scopes); err != nil {
 			return err
 		}
 	}
@@ -194,7 +199,9 @@ func (r *Repo) commit(ctx context.Context, vbs []verifiedBlock) error {
 		changed[c] = true
 	}
 	for id, st := range states {
-		if slices.Equal(devicesBefore[id], st.Devices) {
+		// A change of declared nodes, or of standing grants (which change
+		// who reads every record of the account), touches all its records.
+		if slices.Equal(devicesBefore[id], st.Devices) && scopesBefore[id] == len(st.Scopes) {
 			continue
 		}
 		recs, err := r.recordsIn(ctx, id)
@@ -232,12 +239,14 @@ func applyToState(st *accountState, vb verifiedBlock, iw *indexWriter) error {
 		st.StoppedWhy = fmt.Sprintf("critical entry of unknown type %q in block %d", b.Entries[i].Type, b.Seq)
 		return nil
 	}
-	for _, e := range b.Entries {
+	for i, e := range b.Entries {
 		switch body := e.Body.(type) {
 		case *protocol.Profile:
 			st.Name, st.Role, st.Recipient = body.Name, body.Role, body.Recipient
 		case *protocol.Device:
 			st.setDevice(body)
+		case *protocol.ScopeGrant, *protocol.ScopeEnd:
+			st.addScopeEvent(body, EntryRef{Account: b.AuthorID(), Block: vb.cid.String(), Seq: b.Seq, Index: i, Time: b.Time})
 		case nil:
 			st.UnknownSeen++
 		}

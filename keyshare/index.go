@@ -173,6 +173,11 @@ type keyFact struct {
 	Expires int64              `json:"expires,omitempty"`
 	Via     EntryRef           `json:"via"`
 	Grant   bool               `json:"grant,omitempty"` // from a grant entry (else the record entry)
+	// Scope is set for a key given under a standing grant (a scoped
+	// entry, on the author's or the subject's chain; Grant is set too):
+	// it counts only while the subject's chain holds that scope, live,
+	// for To (see evaluateClaim).
+	Scope string `json:"scope,omitempty"`
 }
 
 // ackFact is an ack entry: who acknowledged (Via.Account), and the claim
@@ -219,6 +224,15 @@ type recordFacts struct {
 	Revokes []revokeFact `json:"revokes,omitempty"`
 	Hides   []hideFact   `json:"hides,omitempty"`
 	Acks    []ackFact    `json:"acks,omitempty"`
+	// Rekeys are the rekey entries naming the CID, as the record they
+	// re-key or as the new version (see rekeyFact).
+	Rekeys []rekeyFact `json:"rekeys,omitempty"`
+
+	// scopes holds, per subject of a claim, the standing-grant events of
+	// its chain (scopeEvent), loaded with the facts (Repo.facts) and never
+	// stored with them: they are facts of the subject's chain, not of
+	// the record.
+	scopes map[protocol.AccountID][]scopeEvent
 }
 
 // indexWriter accumulates fact changes for a batch of blocks.
@@ -278,18 +292,12 @@ func (w *indexWriter) apply(b *protocol.Block, blockCID cid.Cid) error {
 				w.touch(to, body.Record.Cid)
 			}
 		case *protocol.Grant:
-			to := protocol.AccountIDFromKey(body.To)
-			for _, k := range body.Keys {
-				f, err := w.get(k.Record.Cid)
-				if err != nil {
-					return err
-				}
-				if hasRef(f, ref, to) {
-					continue
-				}
-				f.Keys = append(f.Keys, keyFact{To: to, Key: k.Key, Expires: body.Expires, Via: ref, Grant: true})
-				w.touch(to, k.Record.Cid)
-				w.touch(author, k.Record.Cid)
+			if err := w.grantKeys(author, ref, body.To, body.Keys, body.Expires, ""); err != nil {
+				return err
+			}
+		case *protocol.ScopedKeys:
+			if err := w.grantKeys(author, ref, body.To, body.Keys, 0, body.Scope); err != nil {
+				return err
 			}
 		case *protocol.Revoke:
 			from := protocol.AccountIDFromKey(body.From)
@@ -324,7 +332,30 @@ func (w *indexWriter) apply(b *protocol.Block, blockCID cid.Cid) error {
 			}
 			f.Acks = append(f.Acks, ackFact{Via: ref, Author: protocol.AccountIDFromKey(body.Author), Block: body.Block.String()})
 			w.touch(author, body.Record.Cid)
+		case *protocol.Rekey:
+			if err := w.applyRekey(body, ref); err != nil {
+				return err
+			}
 		}
+	}
+	return nil
+}
+
+// grantKeys adds the keys of a grant entry (scope "") or of a scoped
+// entry (under scope) at ref, by author, for the account whose key is to.
+func (w *indexWriter) grantKeys(author protocol.AccountID, ref EntryRef, toKey []byte, keys []protocol.RecordKey, expires int64, scope string) error {
+	to := protocol.AccountIDFromKey(toKey)
+	for _, k := range keys {
+		f, err := w.get(k.Record.Cid)
+		if err != nil {
+			return err
+		}
+		if hasRef(f, ref, to) {
+			continue
+		}
+		f.Keys = append(f.Keys, keyFact{To: to, Key: k.Key, Expires: expires, Via: ref, Grant: true, Scope: scope})
+		w.touch(to, k.Record.Cid)
+		w.touch(author, k.Record.Cid)
 	}
 	return nil
 }
@@ -402,6 +433,7 @@ func sortFacts(f *recordFacts) {
 	})
 	sort.SliceStable(f.Hides, func(i, j int) bool { return refLess(f.Hides[i].Via, f.Hides[j].Via) })
 	sort.SliceStable(f.Acks, func(i, j int) bool { return refLess(f.Acks[i].Via, f.Acks[j].Via) })
+	sort.SliceStable(f.Rekeys, func(i, j int) bool { return refLess(f.Rekeys[i].Via, f.Rekeys[j].Via) })
 	// Claims: earliest block time first, then block CID, so the "first"
 	// claim is the same everywhere.
 	sort.SliceStable(f.Claims, func(i, j int) bool {
@@ -479,6 +511,9 @@ func (r *Repo) facts(ctx context.Context, c cid.Cid) (*recordFacts, error) {
 	gen := r.cache.generation()
 	f := &recordFacts{}
 	if _, err := getJSON(ctx, r.ds, keyRecordFacts(c), f); err != nil {
+		return nil, err
+	}
+	if err := r.withScopes(ctx, f); err != nil {
 		return nil, err
 	}
 	cachePut(&r.cache, &r.cache.facts, gen, c, f)

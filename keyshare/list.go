@@ -34,7 +34,9 @@ type Listing struct {
 	// Status says why not ("revoked", "expired", "no access"), why it is
 	// listed anyway ("hidden"), or that its content has not reached this
 	// node yet ("arriving": the envelope, which travels sealed on the
-	// chain, is here, the record's root block is not).
+	// chain, is here, the record's root block is not). A record its
+	// subject re-keyed is "rekeyed": its content lives on in the new
+	// version (Access.Rekeyed) and the old ciphertext is not served.
 	Readable bool   `json:"readable"`
 	Status   string `json:"status"`
 	// Error is set when the record could not be opened (missing blocks,
@@ -100,7 +102,7 @@ func (r *Repo) List(ctx context.Context, k *Keys, all bool) ([]Listed, error) {
 		switch {
 		case l.Status == "no access":
 			continue
-		case !all && (l.Status == "revoked" || l.Status == "expired" || l.Status == "hidden"):
+		case !all && (l.Status == "revoked" || l.Status == "expired" || l.Status == "hidden" || l.Status == "rekeyed"):
 			continue
 		}
 		rows = append(rows, l)
@@ -229,6 +231,9 @@ func rowStatus(a *Access, id protocol.AccountID) Listed {
 	}
 	if a.Hidden && a.Subject == id {
 		l.Status = "hidden"
+	}
+	if a.Rekeyed != nil {
+		l.Status = "rekeyed" // its new version is a.Rekeyed.New
 	}
 	return l
 }

@@ -39,6 +39,9 @@ type LogEntry struct {
 	Removed bool   `json:"removed,omitempty"`
 	// Name is a profile's name or a device's label.
 	Name string `json:"name,omitempty"`
+	// Scope is the scope of a standing-grant entry (scope, unscope,
+	// scoped).
+	Scope string `json:"scope,omitempty"`
 }
 
 // Log returns every entry of account id's chain, oldest first.
@@ -129,6 +132,22 @@ func entryFacts(le *LogEntry, e protocol.Entry) {
 	case *protocol.Ack:
 		le.Records = []string{b.Record.String()}
 		le.Party = protocol.AccountIDFromKey(b.Author)
+	case *protocol.Rekey:
+		le.Records = []string{b.Record.String(), b.New.String()}
+		le.Party = protocol.AccountIDFromKey(b.Author)
+	case *protocol.ScopeGrant:
+		le.Party, le.Scope = protocol.AccountIDFromKey(b.To), b.Scope
+		if b.Expires != 0 {
+			t := time.UnixMilli(b.Expires).UTC()
+			le.Expires = &t
+		}
+	case *protocol.ScopeEnd:
+		le.Party, le.Scope = protocol.AccountIDFromKey(b.From), b.Scope
+	case *protocol.ScopedKeys:
+		for _, k := range b.Keys {
+			le.Records = append(le.Records, k.Record.String())
+		}
+		le.Party, le.Scope = protocol.AccountIDFromKey(b.To), b.Scope
 	}
 }
 
@@ -202,6 +221,22 @@ func summarize(e protocol.Entry, name func([]byte) string) string {
 		return fmt.Sprintf("%s %s", verb, b.PeerID())
 	case *protocol.Ack:
 		return fmt.Sprintf("acknowledge record %s by %s (block %s)", b.Record, name(b.Author), b.Block)
+	case *protocol.Rekey:
+		return fmt.Sprintf("re-key record %s by %s (block %s) as %s: the old one is served to nobody", b.Record, name(b.Author), b.Block, b.New)
+	case *protocol.ScopeGrant:
+		s := fmt.Sprintf("standing grant of %s to %s (present and future records)", b.Scope, name(b.To))
+		if b.Expires != 0 {
+			s += ", until " + time.UnixMilli(b.Expires).UTC().Format(time.RFC3339)
+		}
+		return s
+	case *protocol.ScopeEnd:
+		return fmt.Sprintf("end the standing grant of %s to %s", b.Scope, name(b.From))
+	case *protocol.ScopedKeys:
+		what := fmt.Sprintf("the keys of %d records", len(b.Keys))
+		if len(b.Keys) == 1 {
+			what = "the key of " + b.Keys[0].Record.String()
+		}
+		return fmt.Sprintf("%s for %s under the standing grant %s", what, name(b.To), b.Scope)
 	}
 	if e.Critical {
 		return fmt.Sprintf("entry of unknown type %q, marked critical: entries from here on are not applied", e.Type)

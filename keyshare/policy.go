@@ -107,9 +107,29 @@ const (
 	RuleChangeSubject   Rule = "change/subject"         // the subject of a claim that counts may grant, revoke and hide
 	RuleChangeNotSubj   Rule = "change/not-subject"     // nobody else may
 
+	// Standing grants (scopes on the subject's chain; see applyScoped).
+	RuleReadScope        Rule = "read/scope"         // a key given under a standing grant the subject's chain holds, live, for the account
+	RuleReadScopeEnded   Rule = "read/scope-ended"   // the subject ended the standing grant the account's key was given under
+	RuleReadScopeExpired Rule = "read/scope-expired" // that standing grant expired
+	RuleReadScopeHidden  Rule = "read/scope-hidden"  // the subject hid the record: standing grants do not cover hidden records
+	RuleReadScopeUnknown Rule = "read/scope-unknown" // the key cites a standing grant the subject never gave the account: it counts for nothing
+	RuleChainScope       Rule = "serve/chain-scope"  // a chain block, to a device of an account the chain's account gave a standing grant (live or ended)
+	RuleCoverScope       Rule = "cover/scope"        // give an account a record's key under a live standing grant whose scope holds the record
+	RuleCoverNot         Rule = "cover/not"          // not when the grant is not live, the record is out of its scope, hidden, revoked from the account, or read already
 	// Showing one record as a newer version of another.
 	RuleVersionOf    Rule = "version/of"    // a proven record about the same subject, by the older one's author or by the subject, that names it as superseded
 	RuleVersionApart Rule = "version/apart" // anything else that names a record as superseded is listed on its own: it hides nothing
+
+	// Re-keying (rekey entries, PROTOCOL.md §5.10).
+	RuleRekeyBySubject  Rule = "rekey/by-subject"     // a rekey entry on the claim's subject's chain naming exactly this claim marks it re-keyed
+	RuleRekeyNotSubject Rule = "rekey/not-subject"    // any other rekey entry (another chain, another claim) marks nothing
+	RuleRekeyOrigin     Rule = "rekey/origin"         // an own record entry with a rekey entry in its block is the new version of the record it names
+	RuleRekeyNoOrigin   Rule = "rekey/no-origin"      // a rekey entry elsewhere makes no record the new version of another
+	RuleServeRekeyed    Rule = "serve/rekeyed"        // a block of a record its subject re-keyed is served to nobody, her own nodes and replicas included
+	RuleWantRekeyed     Rule = "want/rekeyed"         // a record its subject re-keyed is not fetched (its new version is)
+	RuleDropRekeyed     Rule = "keep/drop-rekeyed"    // drop a record its subject re-keyed once its new version is held here
+	RuleKeepRekeyAwait  Rule = "keep/rekeyed-waiting" // keep it until then (served to nobody meanwhile)
+	RuleExportRekeyed   Rule = "export/rekeyed"       // an export leaves out a record its subject re-keyed
 )
 
 // Decision is the policy's answer and the rule that gave it.
@@ -145,7 +165,12 @@ type Reader struct {
 	Role    string    `json:"role"`
 	Via     EntryRef  `json:"via"`
 	Expires time.Time `json:"expires,omitzero"`
-	key     []byte
+	// Scope is the standing grant a grantee reads under (its key was
+	// given under it), or lost the record with; "" for a grant of the
+	// record itself. Expires is then the standing grant's end.
+	Scope string `json:"scope,omitempty"`
+	key   []byte
+	rule  Rule // for a reader lost under a scope: why (RuleReadScopeEnded, …)
 }
 
 // Access is the access state of one record under one claim, evaluated at
@@ -176,8 +201,17 @@ type Access struct {
 	// Problems lists entries that claim something about the record and
 	// were not honoured (a grant by someone other than the subject, …).
 	Problems []string `json:"problems,omitempty"`
+	// Rekeyed is set on a claim its subject re-keyed (RuleRekeyBySubject):
+	// the new version that replaces it. Its blocks are served to nobody.
+	Rekeyed *RekeyLink `json:"rekeyed,omitempty"`
+	// RekeyOf is set on the new version a subject made when she re-keyed
+	// a record (RuleRekeyOrigin): the record, and the claim, it re-keys.
+	RekeyOf *RekeyLink `json:"rekey_of,omitempty"`
 
 	meta []byte // the sealed envelope of this record entry
+	// denied lists the accounts whose only keys cite a standing grant the
+	// subject never gave them (RuleReadScopeUnknown).
+	denied []Reader
 }
 
 // MarshalJSON writes the record CID as a plain string, like every other
@@ -217,16 +251,30 @@ func readDecision(a *Access, id protocol.AccountID) Decision {
 		case "subject":
 			return allow(RuleReadSubject, "%s is the subject of the record entry %s", id, a.Entry)
 		}
+		if rd.Scope != "" {
+			return allow(RuleReadScope, "%s holds a key under the live standing grant %s, %s", id, rd.Scope, rd.Via)
+		}
 		return allow(RuleReadGrantee, "%s holds a live grant, %s", id, rd.Via)
 	}
 	for _, rv := range a.Revoked {
 		if rv.Account == id {
+			if rv.Scope != "" {
+				return refuse(rv.rule, "%s: standing grant %s, %s", rv.rule, rv.Scope, rv.Via)
+			}
 			return refuse(RuleReadRevoked, "access revoked by the subject at %s", rv.Via)
 		}
 	}
 	for _, ex := range a.Expired {
 		if ex.Account == id {
+			if ex.Scope != "" {
+				return refuse(RuleReadScopeExpired, "the standing grant %s expired at %s", ex.Scope, ex.Expires.Format(time.RFC3339))
+			}
 			return refuse(RuleReadExpired, "access expired at %s", ex.Expires.Format(time.RFC3339))
+		}
+	}
+	for _, d := range a.denied {
+		if d.Account == id {
+			return refuse(RuleReadScopeUnknown, "the key for %s at %s cites the standing grant %s, which the subject never gave it", id, d.Via, d.Scope)
 		}
 	}
 	return refuse(RuleReadNone, "%s has no key for the record", id)
@@ -323,8 +371,8 @@ func evaluateClaim(c cid.Cid, f *recordFacts, cl *claimFact, now time.Time) *Acc
 	}
 	for i := range f.Keys {
 		k := &f.Keys[i]
-		if !k.Grant {
-			continue
+		if !k.Grant || k.Scope != "" {
+			continue // keys under a standing grant: applyScoped
 		}
 		if k.Via.Account != cl.Subject {
 			a.Problems = append(a.Problems, fmt.Sprintf("grant to %s by %s at %s ignored: only the subject may grant", k.To, k.Via.Account, k.Via))
@@ -372,7 +420,73 @@ func evaluateClaim(c cid.Cid, f *recordFacts, cl *claimFact, now time.Time) *Acc
 		}
 		a.Hidden = h.Hidden // facts are sorted in chain order
 	}
+	applyScoped(a, f, cl, now)
+	applyRekeys(c, f, cl, a)
 	return a
+}
+
+// applyRekeys sets a.Rekeyed and a.RekeyOf from the rekey entries naming
+// record c, by rekeyMarks and rekeyOrigin, and reports as problems the
+// rekey entries of accounts that are party to no claim on c.
+func applyRekeys(c cid.Cid, f *recordFacts, cl *claimFact, a *Access) {
+	party := func(id protocol.AccountID) bool {
+		return slices.ContainsFunc(f.Claims, func(o claimFact) bool { return o.Author == id || o.Subject == id })
+	}
+	for i := range f.Rekeys {
+		rk := &f.Rekeys[i]
+		var d Decision
+		switch c.String() {
+		case rk.Record:
+			if d = rekeyMarks(cl, rk); d.Allow && a.Rekeyed == nil {
+				a.Rekeyed = rk.link()
+			}
+		case rk.New:
+			if d = rekeyOrigin(cl, rk); d.Allow && a.RekeyOf == nil {
+				a.RekeyOf = rk.link()
+			}
+		default:
+			continue
+		}
+		if !d.Allow && !party(rk.Via.Account) {
+			a.Problems = append(a.Problems, d.Reason)
+		}
+	}
+}
+
+// rekeyMarks decides whether rekey entry rk marks claim cl as re-keyed:
+// only when it is on the chain of cl's subject and names exactly cl (its
+// author and the block of its record entry), as an ack does. So nobody
+// but the subject can stop her record being served, and her re-key of
+// one claim on a contested CID says nothing of another.
+func rekeyMarks(cl *claimFact, rk *rekeyFact) Decision {
+	switch {
+	case rk.Via.Account != cl.Subject:
+		return refuse(RuleRekeyNotSubject, "re-key of %s by %s at %s ignored: only the record's subject (%s) may re-key it", rk.Record, rk.Via.Account, rk.Via, cl.Subject)
+	case rk.Author != cl.Author || rk.Block != cl.Entry.Block:
+		return refuse(RuleRekeyNotSubject, "re-key at %s names the claim of %s in block %s, not this one", rk.Via, rk.Author, rk.Block)
+	}
+	return allow(RuleRekeyBySubject, "%s, the record's subject, re-keyed it as %s at %s", cl.Subject, rk.New, rk.Via)
+}
+
+// rekeyOrigin decides whether claim cl is the new version made by rekey
+// entry rk: cl is its author's own record (author = subject) and rk is in
+// the same block of the same chain. Provenance is the subject's word; a
+// reader of both versions can check it (Repo.Verify).
+func rekeyOrigin(cl *claimFact, rk *rekeyFact) Decision {
+	if rk.Via.Account != cl.Author || cl.Author != cl.Subject || rk.Via.Block != cl.Entry.Block {
+		return refuse(RuleRekeyNoOrigin, "re-key entry %s by %s naming %s as a new version ignored: it is not in the block of that record's own entry", rk.Via, rk.Via.Account, rk.New)
+	}
+	return allow(RuleRekeyOrigin, "%s re-keyed %s (written by %s) as this record at %s", cl.Author, rk.Record, rk.Author, rk.Via)
+}
+
+// rekeyedAmong returns the first claim in as that its subject re-keyed.
+func rekeyedAmong(as []*Access) *Access {
+	for _, a := range as {
+		if a.Rekeyed != nil {
+			return a
+		}
+	}
+	return nil
 }
 
 // vouchSet is the accounts a node vouches for: those it holds keys for
@@ -485,10 +599,13 @@ func serveRecordBlock(peer peerRoles, claims []*Access, held bool, v vouchSet) D
 	if !peer.known() {
 		return refuse(RulePeerUnknown, "peer is no declared device or replica of any account")
 	}
+	counting := countingClaims(claims, v)
+	if a := rekeyedAmong(counting); a != nil {
+		return refuse(RuleServeRekeyed, "block of record %s, which its subject re-keyed as %s: served to nobody", a.Record, a.Rekeyed.New)
+	}
 	if !held {
 		return refuse(RuleBlockNotHeld, "record block not held here")
 	}
-	counting := countingClaims(claims, v)
 	for _, a := range counting {
 		for _, id := range peer.replicating {
 			if a.Subject == id || a.Author == id {
@@ -670,6 +787,9 @@ func pendingCandidate(as []*Access, id protocol.AccountID, v vouchSet, contacts 
 // uncontested block, among the contact's first MaxPendingFetch such
 // records (pendingCandidate).
 func wantRecord(as []*Access, id protocol.AccountID, local, replica bool, v vouchSet, p pendingFacts) Decision {
+	if a := rekeyedAmong(countingClaims(as, v)); a != nil {
+		return refuse(RuleWantRekeyed, "its subject re-keyed it as %s: that is fetched instead", a.Rekeyed.New)
+	}
 	for _, a := range countingClaims(as, v) {
 		if local {
 			if d := readDecision(a, id); d.Allow {
@@ -680,7 +800,7 @@ func wantRecord(as []*Access, id protocol.AccountID, local, replica bool, v vouc
 			return allow(RuleWantReplica, "this node is a declared replica of %s, who wrote the record or is its subject", id)
 		}
 	}
-	if a := pendingCandidate(as, id, v, p.contacts); local && a != nil && !p.contested {
+	if a := pendingCandidate(as, id, v, p.contacts); local && a != nil && !p.contested && a.Rekeyed == nil {
 		if p.earlier >= MaxPendingFetch {
 			return refuse(RuleWantPendingCap, "%s has %d earlier records about %s not acknowledged yet (at most %d are fetched)", a.Author, p.earlier, id, MaxPendingFetch)
 		}
@@ -723,9 +843,30 @@ func keepRecord(as []*Access, local, replicaOf map[protocol.AccountID]bool, v vo
 	return allow(RuleKeepNotReceived, "no local account lost access to it")
 }
 
+// keepRekeyed decides, ahead of keepRecord, about a record a claim that
+// counts here says its subject re-keyed: it is dropped once its new
+// version is held here (held tells); until then keepRecord decides (a
+// revoked reader's node drops it at once), and whatever it keeps is
+// served to nobody (RuleServeRekeyed). ok is false when no such claim
+// exists. A claim that does not count here (an attacker's, marked by
+// himself) never drops anything.
+func keepRekeyed(as []*Access, v vouchSet, held func(cid.Cid) bool) (d Decision, ok bool) {
+	a := rekeyedAmong(countingClaims(as, v))
+	if a == nil {
+		return Decision{}, false
+	}
+	if nc, err := cid.Decode(a.Rekeyed.New); err == nil && held(nc) {
+		return refuse(RuleDropRekeyed, "its subject re-keyed it as %s, which this node holds", a.Rekeyed.New), true
+	}
+	return allow(RuleKeepRekeyAwait, "its subject re-keyed it as %s, not here yet: kept (unless revoked) until it is, served to nobody", a.Rekeyed.New), true
+}
+
 // exportRecord decides whether an export made for account id holds a
 // record (its blocks); as are the record's claims.
 func exportRecord(as []*Access, id protocol.AccountID, v vouchSet) Decision {
+	if a := rekeyedAmong(countingClaims(as, v)); a != nil {
+		return refuse(RuleExportRekeyed, "its subject re-keyed it as %s", a.Rekeyed.New)
+	}
 	for _, a := range countingClaims(as, v) {
 		if d := readDecision(a, id); d.Allow {
 			return allow(RuleExportReadable, "%s", d.Reason)
@@ -746,6 +887,208 @@ func changeRecord(a *Access, id protocol.AccountID, verb string) Decision {
 		return refuse(RuleChangeNotSubj, "%s: only the record's subject (%s) can %s it", a.Record, a.Subject, verb)
 	}
 	return allow(RuleChangeSubject, "%s is the record's subject", id)
+}
+
+// ---- Standing grants ----
+//
+// A standing grant is a scope entry on the subject's chain: the subject
+// gives an account every record of hers in a scope, present and future.
+// The keys come in scoped entries, written by a record's author (in the
+// block of its record entry, for the grantees it sees on the subject's
+// chain) or by the subject's node (for what no author covered). A key
+// names the scope it is given under, and counts only while the
+// subject's chain holds that scope, live, for its grantee: so ending
+// the scope is one entry that ends future wrapping and every record the
+// scope covered, on every node holding the subject's chain, replicas that
+// cannot open envelopes included. Whether a record is in a scope is judged
+// by whoever wraps (from the sealed envelope); the policy never sees the
+// envelope and needs not: a key given outside its scope gives no more than
+// an author's key for a reader of its choice (§5.3), and the subject's
+// ending of the scope takes it away too.
+
+// latestScope returns the latest standing-grant event (scope or unscope
+// entry, in chain order) of scope for grantee to among a subject's events.
+func latestScope(evs []scopeEvent, to protocol.AccountID, scope string) (scopeEvent, bool) {
+	var last scopeEvent
+	found := false
+	for _, ev := range evs {
+		if ev.To == to && ev.Scope == scope && (!found || last.Via.before(ev.Via)) {
+			last, found = ev, true
+		}
+	}
+	return last, found
+}
+
+// scopeLive tells whether ev, a latest event, is a standing grant that
+// holds at now.
+func scopeLive(ev scopeEvent, found bool, now time.Time) bool {
+	return found && !ev.End && (ev.Expires == 0 || now.Before(time.UnixMilli(ev.Expires)))
+}
+
+// applyScoped adds to a, the access state under claim cl, what the keys
+// given under standing grants give: an account reads under such a key
+// while the claim's subject's chain holds, live, the standing grant the
+// key names for it, and the record is not hidden. Keys count only from
+// the claim's author or subject, and only after the subject's last
+// revocation of the record from the account (an author's keys come
+// before everything on the subject's chain, as its record entry's do).
+// An account that reads already (a grant of the record, a key from the
+// record entry) is left as it is. An account whose keys under scopes all
+// lost their grant is listed revoked (ended, hidden) or expired, with the
+// scope; one whose keys cite a scope the subject never gave it counts for
+// nothing (a.denied) and is reported.
+func applyScoped(a *Access, f *recordFacts, cl *claimFact, now time.Time) {
+	evs := f.scopes[cl.Subject]
+	lastRevoke := map[protocol.AccountID]EntryRef{}
+	for _, rv := range f.Revokes {
+		if cur, ok := lastRevoke[rv.From]; rv.Via.Account == cl.Subject && (!ok || cur.before(rv.Via)) {
+			lastRevoke[rv.From] = rv.Via
+		}
+	}
+	// later tells whether key x comes after key y: the subject's entries
+	// in chain order, after everything the author gave at creation.
+	later := func(x, y *keyFact) bool {
+		xs, ys := x.Via.Account == cl.Subject, y.Via.Account == cl.Subject
+		if xs != ys {
+			return xs
+		}
+		return y.Via.before(x.Via)
+	}
+	byTo := map[protocol.AccountID][]*keyFact{}
+	for i := range f.Keys {
+		k := &f.Keys[i]
+		if k.Scope == "" || k.To == cl.Author || k.To == cl.Subject {
+			continue
+		}
+		if k.Via.Account != cl.Author && k.Via.Account != cl.Subject {
+			a.Problems = append(a.Problems, fmt.Sprintf("key for %s under standing grant %s by %s at %s ignored: only the record's author or subject may give one", k.To, k.Scope, k.Via.Account, k.Via))
+			continue
+		}
+		if rv, ok := lastRevoke[k.To]; ok && (k.Via.Account != cl.Subject || k.Via.before(rv)) {
+			continue // the subject revoked the record from k.To after it
+		}
+		byTo[k.To] = append(byTo[k.To], k)
+	}
+	grantees := make([]protocol.AccountID, 0, len(byTo))
+	for id := range byTo {
+		grantees = append(grantees, id)
+	}
+	sort.Slice(grantees, func(i, j int) bool { return grantees[i] < grantees[j] })
+	drop := func(rs []Reader, id protocol.AccountID) []Reader {
+		return slices.DeleteFunc(rs, func(r Reader) bool { return r.Account == id })
+	}
+	for _, to := range grantees {
+		if _, ok := a.Reader(to); ok {
+			continue
+		}
+		var live, lost *keyFact
+		var lostAs Reader
+		unknown := []*keyFact{}
+		for _, k := range byTo[to] {
+			ev, found := latestScope(evs, to, k.Scope)
+			r := Reader{Account: to, Role: "grantee", Via: k.Via, Scope: k.Scope}
+			switch {
+			case !found:
+				unknown = append(unknown, k)
+				continue
+			case scopeLive(ev, found, now) && !a.Hidden:
+				if live == nil || later(k, live) {
+					live = k
+				}
+				continue
+			case ev.End:
+				r.Via, r.rule = ev.Via, RuleReadScopeEnded
+			case !scopeLive(ev, found, now):
+				r.Expires, r.rule = time.UnixMilli(ev.Expires).UTC(), RuleReadScopeExpired
+			default:
+				r.rule = RuleReadScopeHidden
+			}
+			if lost == nil || later(k, lost) {
+				lost, lostAs = k, r
+			}
+		}
+		for _, k := range unknown {
+			a.Problems = append(a.Problems, fmt.Sprintf("key for %s under standing grant %s by %s at %s ignored: the subject never gave %s that standing grant", to, k.Scope, k.Via.Account, k.Via, to))
+		}
+		switch {
+		case live != nil:
+			ev, _ := latestScope(evs, to, live.Scope)
+			r := Reader{Account: to, Role: "grantee", Via: live.Via, Scope: live.Scope, key: live.Key}
+			if ev.Expires != 0 {
+				r.Expires = time.UnixMilli(ev.Expires).UTC()
+			}
+			a.Revoked, a.Expired = drop(a.Revoked, to), drop(a.Expired, to)
+			a.Readers = append(a.Readers, r)
+		case lost != nil:
+			a.Revoked, a.Expired = drop(a.Revoked, to), drop(a.Expired, to)
+			if lostAs.rule == RuleReadScopeExpired {
+				a.Expired = append(a.Expired, lostAs)
+			} else {
+				a.Revoked = append(a.Revoked, lostAs)
+			}
+		case len(unknown) > 0:
+			a.denied = append(a.denied, Reader{Account: to, Role: "grantee", Via: unknown[0].Via, Scope: unknown[0].Scope})
+		}
+	}
+}
+
+// serveChain decides whether a chain block of account owner is sent to a
+// peer: serveChainBlock, and, where that finds no shared record, a
+// standing grant owner gave one of the peer's accounts (live, ended or
+// expired: the grantee must see it end) opens owner's chain to it, so
+// that the grantee learns of the grant's state and of the records it
+// covers. scopes are owner's standing-grant events.
+func serveChain(peer peerRoles, owner protocol.AccountID, shared map[protocol.AccountID][]*Access, scopes []scopeEvent, v vouchSet) Decision {
+	d := serveChainBlock(peer, owner, shared, v)
+	if d.Allow || d.Rule != RuleChainNotShared {
+		return d
+	}
+	for _, id := range peer.acting {
+		for _, ev := range scopes {
+			if ev.To == id {
+				return allow(RuleChainScope, "chain block of %s, which gave %s the standing grant %s at %s", owner, id, ev.Scope, ev.Via)
+			}
+		}
+	}
+	return d
+}
+
+// coverRecord decides whether a record's key is given to account to under
+// the standing grant scope of its subject, whose standing-grant events
+// are evs: by the record's author as it writes the record (a is nil), or
+// by the subject's node later (a is her view of the record). The grant
+// must be live and the record in its scope (inScope: the writer judged it
+// from the envelope); the subject's node gives it only under a claim that
+// is her own or acknowledged, not for a hidden record, not to an account
+// that reads the record already or from which she revoked it.
+func coverRecord(a *Access, subject, to protocol.AccountID, scope string, evs []scopeEvent, inScope bool, now time.Time) Decision {
+	ev, found := latestScope(evs, to, scope)
+	switch {
+	case to == subject:
+		return refuse(RuleCoverNot, "%s is the records' subject", to)
+	case !scopeLive(ev, found, now):
+		return refuse(RuleCoverNot, "%s holds no live standing grant %s from %s", to, scope, subject)
+	case !inScope:
+		return refuse(RuleCoverNot, "the record is not in %s", scope)
+	}
+	if a == nil {
+		return allow(RuleCoverScope, "%s holds the live standing grant %s from %s, and the record is in it", to, scope, subject)
+	}
+	_, reads := a.Reader(to)
+	revoked := slices.ContainsFunc(a.Revoked, func(r Reader) bool { return r.Account == to && r.Scope == "" })
+	switch {
+	case !a.Known || a.Subject != subject:
+		return refuse(RuleCoverNot, "%s: not a record about %s", a.Record, subject)
+	case !a.proven():
+		return refuse(RuleCoverNot, "%s: %s has not acknowledged the claim yet", a.Record, subject)
+	case a.Hidden:
+		return refuse(RuleCoverNot, "%s is hidden: standing grants do not cover it", a.Record)
+	case reads:
+		return refuse(RuleCoverNot, "%s reads %s already", to, a.Record)
+	case revoked:
+		return refuse(RuleCoverNot, "%s revoked %s from %s", subject, a.Record, to)
+	}
+	return allow(RuleCoverScope, "%s holds the live standing grant %s from %s, and %s is in it", to, scope, subject, a.Record)
 }
 
 // versionOf decides whether newer is shown as the next version of older,

@@ -87,6 +87,38 @@ func (x *facts) ack(subject, author protocol.AccountID, seq, claimSeq uint64) *f
 	return x
 }
 
+// scoped adds a key for to under scope, given by by in its block seq
+// (entry 1: an author's goes beside its record entry).
+func (x *facts) scoped(by, to protocol.AccountID, seq uint64, scope string) *facts {
+	r := ref(by, seq)
+	r.Index = 1
+	x.f.Keys = append(x.f.Keys, keyFact{To: to, Key: []byte("k"), Via: r, Grant: true, Scope: scope})
+	return x
+}
+
+// scope adds subject's standing grant of scope to to in its block seq
+// (expires 0: none); unscope its end.
+func (x *facts) scope(subject, to protocol.AccountID, seq uint64, scope string, expires int64) *facts {
+	return x.scopeEvent(subject, scopeEvent{To: to, Scope: scope, Expires: expires, Via: ref(subject, seq)})
+}
+
+func (x *facts) unscope(subject, to protocol.AccountID, seq uint64, scope string) *facts {
+	return x.scopeEvent(subject, scopeEvent{To: to, Scope: scope, End: true, Via: ref(subject, seq)})
+}
+
+func (x *facts) scopeEvent(subject protocol.AccountID, ev scopeEvent) *facts {
+	if x.f.scopes == nil {
+		x.f.scopes = map[protocol.AccountID][]scopeEvent{}
+	}
+	x.f.scopes[subject] = append(x.f.scopes[subject], ev)
+	return x
+}
+
+func (x *facts) hide(subject protocol.AccountID, seq uint64, hidden bool) *facts {
+	x.f.Hides = append(x.f.Hides, hideFact{Hidden: hidden, Via: ref(subject, seq)})
+	return x
+}
+
 func (x *facts) eval() []*Access {
 	f := x.f
 	sortFacts(&f)
@@ -151,6 +183,15 @@ func policyTable() []policyCase {
 		return newFacts().claim(pat, pat, 5).grant(pat, gp, 6, 0).claim(mal, pat, 1, gp).eval()
 	}
 	read := func(as []*Access, id protocol.AccountID) Decision { return readDecision(as[0], id) }
+	// doc wrote a lab result about pat, acknowledged, with a key for gp
+	// under the laboratory scope; pat's chain holds what more says.
+	const lab, vitals = "patient/Observation.rs?category=laboratory", "patient/Observation.rs?category=vital-signs"
+	labByDoc := func(more func(*facts)) []*Access {
+		x := newFacts().claim(doc, pat, 1).scoped(doc, gp, 1, lab).ack(pat, doc, 2, 1)
+		more(x)
+		return x.eval()
+	}
+	labScope := []scopeEvent{{To: gp, Scope: lab, Via: ref(pat, 2)}}
 	return []policyCase{
 		{RuleReadAuthor, true,
 			func(t *testing.T) Decision { return read(docAbout(false), doc) },
@@ -367,6 +408,62 @@ func policyTable() []policyCase {
 			func(t *testing.T) Decision { return changeRecord(claimBy(t, forged(), mal), mal, "revoke") },
 			func(t *testing.T) Decision { return changeRecord(claimBy(t, forged(), pat), pat, "revoke") }},
 
+		{RuleReadScope, true,
+			func(t *testing.T) Decision { return read(labByDoc(func(x *facts) { x.scope(pat, gp, 3, lab, 0) }), gp) },
+			func(t *testing.T) Decision {
+				// pat gave gp the vital-signs scope, not the one the key cites
+				return read(labByDoc(func(x *facts) { x.scope(pat, gp, 3, vitals, 0) }), gp)
+			}},
+		{RuleReadScopeEnded, false,
+			func(t *testing.T) Decision {
+				return read(labByDoc(func(x *facts) { x.scope(pat, gp, 3, lab, 0).unscope(pat, gp, 4, lab) }), gp)
+			},
+			func(t *testing.T) Decision {
+				// granted again: the same keys count again
+				return read(labByDoc(func(x *facts) { x.scope(pat, gp, 3, lab, 0).unscope(pat, gp, 4, lab).scope(pat, gp, 5, lab, 0) }), gp)
+			}},
+		{RuleReadScopeExpired, false,
+			func(t *testing.T) Decision {
+				return read(labByDoc(func(x *facts) { x.scope(pat, gp, 3, lab, tNow.UnixMilli()) }), gp)
+			},
+			func(t *testing.T) Decision {
+				return read(labByDoc(func(x *facts) { x.scope(pat, gp, 3, lab, tNow.UnixMilli()+1) }), gp)
+			}},
+		{RuleReadScopeHidden, false,
+			func(t *testing.T) Decision {
+				return read(labByDoc(func(x *facts) { x.scope(pat, gp, 3, lab, 0).hide(pat, 4, true) }), gp)
+			},
+			func(t *testing.T) Decision {
+				return read(labByDoc(func(x *facts) { x.scope(pat, gp, 3, lab, 0).hide(pat, 4, true).hide(pat, 5, false) }), gp)
+			}},
+		{RuleReadScopeUnknown, false,
+			func(t *testing.T) Decision {
+				// the key cites a scope pat never gave gp; mal gave gp that
+				// scope over mal's own records, which is no grant of pat's
+				return read(labByDoc(func(x *facts) { x.scope(mal, gp, 3, lab, 0) }), gp)
+			},
+			func(t *testing.T) Decision { return read(labByDoc(func(x *facts) { x.scope(pat, gp, 3, lab, 0) }), gp) }},
+		{RuleChainScope, true,
+			func(t *testing.T) Decision { return serveChain(actingFor(gp), pat, nil, labScope, vouch(pat)) },
+			func(t *testing.T) Decision {
+				// pat's scope for gp does not open pat's chain to doc
+				return serveChain(actingFor(doc), pat, nil, labScope, vouch(pat))
+			}},
+		{RuleCoverScope, true,
+			func(t *testing.T) Decision { return coverRecord(own()[0], pat, gp, lab, labScope, true, tNow) },
+			func(t *testing.T) Decision {
+				// the record is not in the scope (its envelope says so)
+				return coverRecord(own()[0], pat, gp, lab, labScope, false, tNow)
+			}},
+		{RuleCoverNot, false,
+			func(t *testing.T) Decision {
+				hidden := newFacts().claim(pat, pat, 1).hide(pat, 3, true).eval()[0]
+				return coverRecord(hidden, pat, gp, lab, labScope, true, tNow)
+			},
+			func(t *testing.T) Decision {
+				shown := newFacts().claim(pat, pat, 1).hide(pat, 3, true).hide(pat, 4, false).eval()[0]
+				return coverRecord(shown, pat, gp, lab, labScope, true, tNow)
+			}},
 		{RuleVersionOf, true,
 			func(t *testing.T) Decision { return versionOf(newVersion(doc, true), docAbout(true)[0]) },
 			func(t *testing.T) Decision { return versionOf(newVersion(doc, false), docAbout(true)[0]) }},
@@ -390,7 +487,7 @@ func newVersion(author protocol.AccountID, acked bool) *Access {
 
 func TestPolicyTable(t *testing.T) {
 	covered := map[Rule]bool{}
-	for _, tc := range policyTable() {
+	for _, tc := range append(policyTable(), rekeyPolicyCases()...) {
 		t.Run(string(tc.rule), func(t *testing.T) {
 			covered[tc.rule] = true
 			d := tc.decides(t)

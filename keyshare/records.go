@@ -31,9 +31,10 @@ type NewRecord struct {
 	// it as grantees until the subject revokes them.
 	CC []protocol.AccountID
 	// FHIR, for a record of kind fhir holding one resource, is what the
-	// envelope says of it (resource type, id, fullUrl, clinical date,
-	// code, categories, digest); its Digest, when set, must be the
-	// SHA-256 of Body's bytes.
+	// sealed envelope says of it (resource type, id, fullUrl, clinical
+	// date, code, categories, digest): listings and standing grants judge
+	// the record by it. Its Digest, when set, must be the SHA-256 of
+	// Body's bytes.
 	FHIR *protocol.Clinical
 	Body io.Reader
 }
@@ -236,7 +237,7 @@ func (r *Repo) OpenRecord(ctx context.Context, k *Keys, c cid.Cid) (*protocol.En
 	}
 	rc, err := r.st.Decrypt(ctx, c, key)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, r.rekeyedMissing(ctx, c, err)
 	}
 	return env, rc, nil
 }

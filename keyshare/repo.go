@@ -110,6 +110,9 @@ func Open(ctx context.Context, dir string, opts Options) (*Repo, error) {
 		return nil, err
 	}
 	r.sweepInterrupted(ctx)
+	if err := r.interruptJobs(ctx); err != nil {
+		slog.Warn("keyshare: marking unfinished re-key jobs interrupted failed", "dir", r.dir, "err", err)
+	}
 	return r, nil
 }
 

@@ -51,6 +51,9 @@ type accountState struct {
 	Devices     []DeviceInfo `json:"devices,omitempty"`
 	StoppedWhy  string       `json:"stopped_why,omitempty"`
 	UnknownSeen int          `json:"unknown_entries,omitempty"`
+	// Scopes are the standing-grant events of the chain (scope and
+	// unscope entries) in chain order; standing.go.
+	Scopes []scopeEvent `json:"scopes,omitempty"`
 }
 
 func (a *accountState) head() cid.Cid {

@@ -432,6 +432,15 @@ func (r *Repo) UnknownAccountsIn(ctx context.Context, id protocol.AccountID) ([]
 		}
 		return nil
 	}
+	given, _, err := r.StandingGrants(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range given {
+		if err := consider(s.To); err != nil {
+			return nil, err
+		}
+	}
 	for _, acc := range recs {
 		names := []protocol.AccountID{acc.Author, acc.Subject}
 		for _, lists := range [][]Reader{acc.Readers, acc.Revoked, acc.Expired} {
@@ -494,6 +503,8 @@ func (r *Repo) DropRevoked(ctx context.Context, self string, changed ...cid.Cid)
 		if pins, err = r.st.Pins(ctx); err != nil {
 			return nil, err
 		}
+	} else if pins, err = r.rekeyPartners(ctx, changed); err != nil {
+		return nil, err
 	}
 	var drop []cid.Cid
 	for _, c := range pins {
@@ -506,7 +517,7 @@ func (r *Repo) DropRevoked(ctx context.Context, self string, changed ...cid.Cid)
 		if err != nil {
 			return nil, err
 		}
-		if keepRecord(as, local, replicaOf, v).Allow {
+		if d, ok := keepRekeyed(as, v, r.pinned(ctx)); (!ok || d.Allow) && keepRecord(as, local, replicaOf, v).Allow {
 			continue
 		}
 		if err := r.st.Unpin(ctx, c); err != nil {

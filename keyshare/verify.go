@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -40,6 +41,9 @@ type RecordReport struct {
 	Title     string             `json:"title,omitempty"`
 	Problems  []string           `json:"problems,omitempty"`
 	Author    protocol.AccountID `json:"author,omitempty"`
+	// Rekey is set for a record its subject re-keyed, and for the new
+	// version a re-key made: its provenance and what was checked of it.
+	Rekey *RekeyReport `json:"rekey,omitempty"`
 }
 
 // VerifyReport is the result of Verify.
@@ -234,6 +238,9 @@ func (r *Repo) verifyLocked(ctx context.Context, opts VerifyOptions) (*VerifyRep
 	}
 	seen := map[string]bool{}
 	for c, f := range rebuilt.facts {
+		if err := r.withScopes(ctx, f); err != nil {
+			return nil, err
+		}
 		for _, a := range evaluate(c, f, r.now()) {
 			for _, p := range a.Problems {
 				if line := c.String() + ": " + p; !seen[line] {
@@ -445,8 +452,12 @@ func (r *Repo) verifyRecord(ctx context.Context, c cid.Cid, k *Keys) *RecordRepo
 		return rr
 	}
 	rr.Problems = append(rr.Problems, a.Problems...)
+	rr.Rekey = r.rekeyReport(ctx, k, a, rr)
 	n, size, err := r.checkRecord(ctx, c)
 	rr.Blocks, rr.Size = n, size
+	if err != nil && a.Rekeyed != nil && errors.Is(err, store.ErrMissing) {
+		return rr // a re-keyed record's ciphertext is dropped by design
+	}
 	if err != nil {
 		rr.Problems = append(rr.Problems, err.Error())
 		return rr

@@ -30,6 +30,11 @@ const SessionPoll = time.Second
 // touched), when a session opens and every AckEvery (all of the
 // account's records), until ctx ends. It uses the sessions' keys without
 // counting as use, so it never keeps a session open.
+//
+// In the same pass it gives the account's standing grantees the records
+// in their scopes that no author wrapped for them
+// (keyshare.Repo.CoverStanding): a record counts once acknowledged, so
+// the pass after the ack covers it.
 func acknowledgeArrivals(ctx context.Context, repo *keyshare.Repo, sessions *keyshare.Sessions, log *slog.Logger) {
 	changed := make(chan []cid.Cid, 16)
 	unhook := repo.OnChainChange(func(ch keyshare.ChainChange) {
@@ -85,13 +90,20 @@ func acknowledgeOpen(ctx context.Context, repo *keyshare.Repo, sessions *keyshar
 			continue // locked meanwhile
 		}
 		n, err := repo.Acknowledge(ctx, k, only...)
-		k.Wipe()
 		if err != nil && ctx.Err() == nil {
 			log.Warn("acknowledging records written for an unlocked account failed", "account", se.Account, "err", err)
-			continue
 		}
 		if n > 0 {
 			log.Info("acknowledged records written for an unlocked account", "account", se.Account, "records", n)
+		}
+		covered, err := repo.CoverStanding(ctx, k, only...)
+		k.Wipe()
+		if err != nil && ctx.Err() == nil {
+			log.Warn("giving standing grantees their records failed", "account", se.Account, "err", err)
+			continue
+		}
+		if covered > 0 {
+			log.Info("gave standing grantees the records in their scopes", "account", se.Account, "keys", covered)
 		}
 	}
 }

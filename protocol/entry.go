@@ -26,6 +26,9 @@ const (
 	TypeUnhide  = "unhide"  // undoes hide
 	TypeAck     = "ack"     // a subject acknowledges a record another account authored
 	TypeDevice  = "device"  // an account declares (or withdraws) a node that acts for it
+	TypeScope   = "scope"   // a subject gives an account a standing grant of a scope (scope.go)
+	TypeUnscope = "unscope" // a subject ends a standing grant
+	TypeScoped  = "scoped"  // an author or subject gives record keys under a standing grant
 )
 
 // Role is the role an account declares in its profile. Whether a role is
@@ -148,6 +151,14 @@ func newBody(typ string) EntryBody {
 		return &Ack{}
 	case TypeDevice:
 		return &Device{}
+	case TypeRekey:
+		return &Rekey{}
+	case TypeScope:
+		return &ScopeGrant{}
+	case TypeUnscope:
+		return &ScopeEnd{}
+	case TypeScoped:
+		return &ScopedKeys{}
 	}
 	return nil
 }

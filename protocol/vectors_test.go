@@ -147,6 +147,8 @@ const (
 	tAlice3     = 1768262400000 // 2026-01-13
 	tAlice4     = 1768348800000 // 2026-01-14
 	tBob2       = 1768435200000 // 2026-01-15
+	tAlice5     = 1768867200000 // 2026-01-20
+	tAlice6     = 1768953600000 // 2026-01-21
 	tGrantUntil = 1798761600000 // 2027-01-01
 )
 
@@ -426,7 +428,23 @@ func buildVectors(t testing.TB) *vectorFile {
 		"Ack: the subject (alice) acknowledges record r2, which bob authored, linking bob's chain block bob/1 that holds its record entry. A CAR export of alice's chain therefore carries bob's chain up to bob/1.",
 		"Time "+utc(tAlice4)+".")
 
-	positives := []*vecSigned{alice0, alice1, alice2, alice3, alice4, bob0, bob1, bob2}
+	labScope := "patient/Observation.rs?category=laboratory"
+	alice5 := sign("alice/5", "alice", &Block{Seq: 5, Prev: link(alice4.cid), Time: tAlice5, Entries: []Entry{
+		NewEntry(&Unhide{Records: []Link{NewLink(r1CID)}}),
+		NewEntry(&ScopeGrant{To: bob.pub, Scope: labScope, Expires: tGrantUntil}),
+		NewEntry(&ScopedKeys{To: bob.pub, Scope: labScope, Keys: []RecordKey{{Record: NewLink(r1CID), Key: mustB64(t, r1.wrapped["bob"])}}}),
+	}},
+		"Entry 0 shows r1 again (unhide), so standing grants cover it.",
+		"Entry 1 is a standing grant (scope): alice gives bob every record of hers in the SMART on FHIR v2 scope "+labScope+", present and future, until "+utc(tGrantUntil)+". The scope is in canonical form (a system-qualified category, ?category=http://terminology.hl7.org/CodeSystem/observation-category|laboratory, is written with the code alone).",
+		"Entry 2 gives bob r1's key under that scope (scoped): alice's node judged r1 in the scope from its sealed envelope. bob may read r1 while alice's chain holds a live scope grant of exactly this scope to him (his revoke event at alice/3 comes before this entry). An author writes the same entry on its own chain, in the block of its record entry, for the standing grantees it sees on the subject's chain.",
+		"Time "+utc(tAlice5)+".")
+	alice6 := sign("alice/6", "alice", &Block{Seq: 6, Prev: link(alice5.cid), Time: tAlice6, Entries: []Entry{
+		NewEntry(&ScopeEnd{From: bob.pub, Scope: labScope}),
+	}},
+		"Ends the standing grant (unscope): from here no key given to bob under "+labScope+" counts, by any author, so bob loses r1 and every other record the scope covered, and no record is wrapped for him under it again. (He may still hold what he already unwrapped.)",
+		"Time "+utc(tAlice6)+".")
+
+	positives := []*vecSigned{alice0, alice1, alice2, alice3, alice4, alice5, alice6, bob0, bob1, bob2}
 	byName := map[string]*vecSigned{}
 	for _, p := range positives {
 		byName[p.name] = p

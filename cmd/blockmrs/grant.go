@@ -16,20 +16,42 @@ import (
 var grantCmd = &command{name: "grant", summary: "share records with another account", run: runGrant}
 
 func runGrant(ctx context.Context, args []string) error {
-	f := newFlags("grant", "[flags] CID... --to ACCOUNT", `
+	f := newFlags("grant", "[flags] CID... --to ACCOUNT | --scope SCOPE --to ACCOUNT", `
 Grant shares records with another account (a contact: see 'blockmrs
 contact add') by wrapping each record's key for it in a signed grant entry
 on the acting account's chain. Only a record's subject (the patient it is
 about) may grant it. With --expires the grant ends after a duration (720h,
 30d) or at a time (2027-01-01T00:00:00Z, 2027-01-01). The grantee reads the
 records once it has imported this account's chain ('blockmrs export').
-Flags may come before or after the CIDs.`, `
-blockmrs grant bafybeib... bafkrei... --to "Dr Jones" --expires 30d`)
+Flags may come before or after the CIDs.
+
+With --scope instead of CIDs it makes a standing grant: the grantee gets
+every record of the account in the scope, present ones at once and future
+ones as they are written (their authors wrap the key for the grantee, or
+this node does when the record arrives), until --expires or 'blockmrs
+revoke --scope'. SCOPE is a SMART on FHIR v2 read scope:
+  patient/*.rs                                  every record
+  patient/Observation.rs?category=laboratory    lab results
+  patient/Observation.rs?category=vital-signs   vital signs
+  patient/Condition.rs                          conditions (any FHIR type)
+  patient/Binary.rs                             files
+  patient/DocumentReference.rs                  notes
+A category may be given as SYSTEM|CODE for the HL7 category systems; .r
+and v1 .read mean .rs. Hidden records are not covered.`, `
+blockmrs grant bafybeib... bafkrei... --to "Dr Jones" --expires 30d
+blockmrs grant --scope 'patient/Observation.rs?category=laboratory' --to "Dr Grey"`)
 	f.withAccount()
 	to := f.String("to", "", "the `ACCOUNT` to share with (NAME, ID or ID suffix)")
 	expiresFlag := f.String("expires", "", "end the grant after a `DURATION` (720h, 30d) or at an RFC 3339 time or date")
-	pos, err := f.parseArgs(args, true, "CID")
+	scope := f.String("scope", "", "make a standing grant of this `SCOPE` (patient/TYPE.rs[?category=CODE]) instead of granting CIDs")
+	pos, err := f.parse(args)
 	if err != nil {
+		return err
+	}
+	if *scope != "" {
+		return runGrantScope(ctx, f, *scope, *to, *expiresFlag, pos)
+	}
+	if err := f.checkArgs(pos, true, "CID"); err != nil {
 		return err
 	}
 	if *to == "" {

@@ -16,7 +16,10 @@ func runGrants(ctx context.Context, args []string) error {
 Grants lists the live grants of the records the acting account can read:
 what it shared (as the records' subject) and what others shared with it,
 one row per record and grantee, with the grant's expiry and the chain
-block that holds it. --with keeps the grants to or from one account.
+block that holds it (SCOPE names the standing grant a row comes under).
+Above them it lists the live standing grants ('blockmrs grant --scope')
+the account gave and was given: scope, what it covers, the records read
+under it now and its end. --with keeps the grants to or from one account.
 Revoked and expired grants are shown by 'blockmrs readers CID'. With
 --json it prints what GET /api/v1/grants answers.`, `
 blockmrs grants
@@ -36,9 +39,16 @@ blockmrs grants --with "Dr Grey" --json`)
 			if err != nil {
 				return err
 			}
-			fmt.Fprintln(t, "CID\tTITLE\tFROM\tTO\tEXPIRES\tBLOCK")
+			if len(out.Standing) > 0 {
+				fmt.Fprintln(t, "STANDING GRANT\tCOVERS\tFROM\tTO\tRECORDS\tEXPIRES\tBLOCK")
+				for _, s := range out.Standing {
+					fmt.Fprintf(t, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", s.Scope, s.Covers, cell(nm.of(s.From)), cell(nm.of(s.To)), s.Records, formatTime(s.Expires), s.Via.Block)
+				}
+				fmt.Fprintln(t) // a blank line ends the first table's columns
+			}
+			fmt.Fprintln(t, "CID\tTITLE\tFROM\tTO\tEXPIRES\tSCOPE\tBLOCK")
 			for _, g := range out.Grants {
-				fmt.Fprintf(t, "%s\t%s\t%s\t%s\t%s\t%s\n", g.Record, cell(g.Title), cell(nm.of(g.Subject)), cell(nm.of(g.To)), formatTime(g.Expires), g.Via.Block)
+				fmt.Fprintf(t, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", g.Record, cell(g.Title), cell(nm.of(g.Subject)), cell(nm.of(g.To)), formatTime(g.Expires), g.Scope, g.Via.Block)
 			}
 			return nil
 		})

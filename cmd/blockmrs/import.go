@@ -110,6 +110,9 @@ type importSummary struct {
 	// says why none were when some could have been.
 	Acknowledged int    `json:"acknowledged"`
 	AckNote      string `json:"ack_note,omitempty"`
+	// Covered counts the record keys given to the account's standing
+	// grantees for the records acknowledged.
+	Covered int `json:"covered,omitempty"`
 
 	names names
 }
@@ -186,7 +189,10 @@ func (s *importSummary) acknowledge(ctx context.Context, f *cmdFlags, repo *keys
 	if err != nil {
 		return err
 	}
-	s.Acknowledged, err = repo.Acknowledge(ctx, keys)
+	if s.Acknowledged, err = repo.Acknowledge(ctx, keys); err != nil {
+		return err
+	}
+	s.Covered, err = repo.CoverStanding(ctx, keys)
 	return err
 }
 
@@ -210,6 +216,9 @@ func (s *importSummary) print(f *cmdFlags) error {
 	}
 	if s.Acknowledged > 0 {
 		fmt.Fprintf(f.out(), "acknowledged %d record(s)\n", s.Acknowledged)
+	}
+	if s.Covered > 0 {
+		fmt.Fprintf(f.out(), "gave standing grantees %d record key(s)\n", s.Covered)
 	}
 	if s.AckNote != "" {
 		fmt.Fprintln(f.out(), s.AckNote)

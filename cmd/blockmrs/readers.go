@@ -14,8 +14,9 @@ var readersCmd = &command{name: "readers", summary: "show who can read a record,
 func runReaders(ctx context.Context, args []string) error {
 	f := newFlags("readers", "[flags] CID", `
 Readers shows who can read a record now (its author, its subject and its
-grantees, each with the entry that made them a reader and any expiry),
-whose grant its subject revoked and whose grant expired, as the acting
+grantees, each with the entry that made them a reader and any expiry; a
+grantee under a standing grant is shown with its scope), whose grant its
+subject revoked (or whose standing grant ended) and whose grant expired, as the acting
 account's node sees the chains. It needs no passphrase. With --json it
 prints what GET /api/v1/records/{cid}/readers answers.`, `
 blockmrs readers bafybeib...`)
@@ -40,7 +41,11 @@ blockmrs readers bafybeib...`)
 				rs     []keyshare.Reader
 			}{{"reader", out.Readers}, {"revoked", out.Revoked}, {"expired", out.Expired}} {
 				for _, r := range g.rs {
-					fmt.Fprintf(t, "%s\t%s\t%s\t%s\t%s\n", g.status, cell(nm.of(r.Account)), r.Role, formatTime(r.Expires), r.Via.Block)
+					role := r.Role
+					if r.Scope != "" {
+						role += " under the standing grant " + r.Scope
+					}
+					fmt.Fprintf(t, "%s\t%s\t%s\t%s\t%s\n", g.status, cell(nm.of(r.Account)), role, formatTime(r.Expires), r.Via.Block)
 				}
 			}
 			return nil

@@ -3,25 +3,59 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 
 	"github.com/blockmrs/blockmrs/keyshare"
 	"github.com/blockmrs/blockmrs/node/ops"
 )
 
-var revokeCmd = &command{name: "revoke", summary: "stop sharing records with an account", run: runRevoke}
+var revokeCmd = &command{name: "revoke", summary: "stop sharing records with an account (--rekey: and re-key them)", run: runRevoke}
 
 func runRevoke(ctx context.Context, args []string) error {
-	f := newFlags("revoke", "[flags] CID... --from ACCOUNT", `
+	f := newFlags("revoke", "[flags] CID... --from ACCOUNT [--rekey] | --scope SCOPE --from ACCOUNT", `
 Revoke ends an account's grant to records with a signed revoke entry on
 the acting account's chain; only a record's subject may revoke. Once the
 account imports the new chain it can no longer open the records, and no
 node will serve them to it. Revoking cannot make anyone forget a key or
-content already delivered. Flags may come before or after the CIDs.`, `
-blockmrs revoke bafybeib... --from "Dr Jones"`)
+content already delivered. Flags may come before or after the CIDs.
+
+With --rekey each record is also re-keyed: its content is stored again
+under a new record key, as a new record of yours that supersedes it, and
+wrapped for everyone who could still read it (its author, and your other
+grantees until their grant's expiry). Every node that holds your chain
+then refuses the old CID to everyone and drops its copy once it has the
+new version. That protects you against a revoked party that never fetched
+the ciphertext (its old key opens nothing it can still get) and keeps
+future versions from it; it cannot take back what was already delivered.
+A progress line is printed per record. If it stops half way (the daemon
+stops, the command is interrupted), run the same command again: records
+re-keyed already are skipped. 'blockmrs jobs' shows re-keys, also those
+started in the web app. With --json it prints the finished job, as GET
+/api/v1/jobs/{id} answers.
+
+With --scope instead of CIDs it ends a standing grant ('blockmrs grant
+--scope'): one signed entry after which no record is given to the account
+under that scope, and every record the scope covered (whoever wrapped its
+key) stops opening for it and is served to it by no node that has the
+new chain. Records granted to it one by one stay granted.`, `
+blockmrs revoke bafybeib... --from "Dr Jones"
+blockmrs revoke --from "Dr Jones" --rekey bafybeib... bafkrei...
+blockmrs revoke --scope 'patient/Observation.rs?category=laboratory' --from "Dr Grey"`)
 	f.withAccount()
 	from := f.String("from", "", "the `ACCOUNT` whose grant ends (NAME, ID or ID suffix)")
-	pos, err := f.parseArgs(args, true, "CID")
+	rekey := f.Bool("rekey", false, "also re-key each record for the remaining readers (see above)")
+	scope := f.String("scope", "", "end the standing grant of this `SCOPE` instead of revoking CIDs")
+	pos, err := f.parse(args)
 	if err != nil {
+		return err
+	}
+	if *scope != "" {
+		if *rekey {
+			return usagef("--rekey re-keys records given as CIDs; to re-key what a standing grant covered, list those records ('blockmrs grants') and revoke them with --rekey")
+		}
+		return runRevokeScope(ctx, f, *scope, *from, pos)
+	}
+	if err := f.checkArgs(pos, true, "CID"); err != nil {
 		return err
 	}
 	if *from == "" {
@@ -32,7 +66,11 @@ blockmrs revoke bafybeib... --from "Dr Jones"`)
 		return err
 	}
 	return f.withKeysFor(ctx, "from", *from, func(repo *keyshare.Repo, keys *keyshare.Keys, grantee keyshare.AccountInfo) error {
-		rv, err := ops.Revoke(ctx, repo, keys, ops.RevokeRequest{Records: cidStrings(cids), From: string(grantee.ID)})
+		req := ops.RevokeRequest{Records: cidStrings(cids), From: string(grantee.ID)}
+		if *rekey {
+			return runRekey(ctx, f, repo, keys, grantee, req)
+		}
+		rv, err := ops.Revoke(ctx, repo, keys, req)
 		if err != nil {
 			return err
 		}
@@ -44,4 +82,71 @@ blockmrs revoke bafybeib... --from "Dr Jones"`)
 		fmt.Fprintln(f.out(), "note: this stops future access; it cannot make anyone forget what was already delivered")
 		return nil
 	})
+}
+
+// runRekey runs a revoke with re-key as a job in this command (inside the
+// daemon when one runs), printing a line per record as it finishes.
+func runRekey(ctx context.Context, f *cmdFlags, repo *keyshare.Repo, keys *keyshare.Keys, grantee keyshare.AccountInfo, req ops.RevokeRequest) error {
+	j, err := ops.StartRekey(ctx, repo, keys, req)
+	if err != nil {
+		return err
+	}
+	out := f.out()
+	if !f.json {
+		fmt.Fprintf(out, "re-keying %d record(s), revoking %s (job %s)\n", j.Total, clean(label(grantee)), j.ID)
+	}
+	shown := map[string]bool{}
+	end, err := ops.RunRekey(ctx, repo, keys, j.ID, func(p ops.Job) {
+		if !f.json {
+			printProgress(out, p, shown)
+		}
+	})
+	if err != nil {
+		return err
+	}
+	if f.json {
+		return f.printJSON(end)
+	}
+	if end.State == keyshare.JobDone {
+		fmt.Fprintf(out, "revoked %s and re-keyed %d record(s): no node that has your chain serves the old versions any more\n", clean(label(grantee)), end.Done)
+		fmt.Fprintln(out, "note: what the revoked account fetched before cannot be taken back")
+	}
+	return rekeyOutcome(end)
+}
+
+// printProgress prints a line for each record of job p that finished and
+// is not in shown yet, and adds it there.
+func printProgress(w io.Writer, p ops.Job, shown map[string]bool) {
+	for _, jr := range p.Records {
+		if jr.State == keyshare.JobRecordPending || shown[jr.Record] {
+			continue
+		}
+		shown[jr.Record] = true
+		fmt.Fprintf(w, "[%d/%d] %s\n", len(shown), p.Total, recordLine(jr))
+	}
+}
+
+// recordLine says what became of one record of a re-key job.
+func recordLine(jr keyshare.JobRecord) string {
+	switch jr.State {
+	case keyshare.JobRecordDone:
+		return jr.Record + " re-keyed as " + jr.New
+	case keyshare.JobRecordSkipped:
+		return jr.Record + " was re-keyed already, as " + jr.New
+	case keyshare.JobRecordFailed:
+		return jr.Record + " failed: " + oneLine(jr.Error)
+	}
+	return jr.Record + " " + jr.State
+}
+
+// rekeyOutcome is the error a finished job gives the command: none when
+// every record was re-keyed, else one line saying what is left.
+func rekeyOutcome(j ops.Job) error {
+	switch j.State {
+	case keyshare.JobDone:
+		return nil
+	case keyshare.JobInterrupted:
+		return fmt.Errorf("re-key stopped: %s", j.Error)
+	}
+	return fmt.Errorf("re-key: %d of %d record(s) failed (see the lines above); the others are re-keyed", j.Failed, j.Total)
 }

@@ -198,14 +198,19 @@ func printCustody(f *cmdFlags, rr *keyshare.RecordReport, nm names, noKeys strin
 		if a.Hidden {
 			fmt.Fprintf(t, "  hidden\tyes\n")
 		}
+		printRekey(t, rr.Rekey, a, nm)
 		check := "CID matches"
 		if len(rr.Problems) > 0 && !rr.Decrypted {
 			check = "not all verified (see the problems below)"
 		}
-		fmt.Fprintf(t, "  blocks\t%d checked, %d bytes, %s\n", rr.Blocks, rr.Size, check)
-		if rr.Decrypted {
+		switch {
+		case a.Rekeyed != nil && rr.Blocks == 0:
+			fmt.Fprintf(t, "  blocks\tnot kept here (re-keyed: read %s)\n", a.Rekeyed.New)
+		case rr.Decrypted:
+			fmt.Fprintf(t, "  blocks\t%d checked, %d bytes, %s\n", rr.Blocks, rr.Size, check)
 			fmt.Fprintf(t, "  decrypted\tyes, authenticated; title %q\n", clean(rr.Title))
-		} else {
+		default:
+			fmt.Fprintf(t, "  blocks\t%d checked, %d bytes, %s\n", rr.Blocks, rr.Size, check)
 			why := noKeys
 			if why == "" {
 				why = "see the problems below"
@@ -265,4 +270,23 @@ func humanBytes(n int64) string {
 		exp++
 	}
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// printRekey prints what verify found of a re-key (rk may be nil): on a
+// re-keyed record its new version, on a new version its provenance and
+// what could be compared.
+func printRekey(t io.Writer, rk *keyshare.RekeyReport, a *keyshare.Access, nm names) {
+	switch {
+	case rk == nil:
+		return
+	case a.Rekeyed != nil:
+		fmt.Fprintf(t, "  re-keyed\tby %s as %s (%s); this ciphertext is served to nobody\n", clean(nm.of(rk.By)), rk.New, rk.Via)
+		return
+	}
+	fmt.Fprintf(t, "  re-keyed\tby %s from %s written by %s (%s)\n", clean(nm.of(rk.By)), rk.Record, clean(nm.of(rk.Author)), rk.Via)
+	check := "content " + rk.Content
+	if rk.Envelope != "" {
+		check = "envelope " + rk.Envelope + ", " + check
+	}
+	fmt.Fprintf(t, "  re-key check\t%s: %s\n", check, clean(rk.Note))
 }

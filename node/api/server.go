@@ -141,6 +141,7 @@ type Server struct {
 	// are cancelled, so that Shutdown does not wait on them.
 	stopping context.Context
 	stop     context.CancelFunc
+	jobs     sync.WaitGroup // re-key jobs running (rekey.go); Shutdown waits
 
 	events         hub    // the streams of GET /api/v1/events
 	unhookChain    func() // stops the repo's chain-change calls
@@ -218,6 +219,10 @@ func Listen(ctx context.Context, opts Options) (*Server, error) {
 		"/api/v1/records/{cid}/readers": {http.MethodGet: s.readers},
 		"/api/v1/grants":                {http.MethodGet: s.listGrants, http.MethodPost: s.grant},
 		"/api/v1/revocations":           {http.MethodPost: s.revoke},
+		"/api/v1/jobs":                  {http.MethodGet: s.listJobs},
+		"/api/v1/jobs/{id}":             {http.MethodGet: s.getJob},
+		"/api/v1/scopes":                {http.MethodPost: s.grantScope},
+		"/api/v1/scopes/end":            {http.MethodPost: s.endScope},
 		"/api/v1/requests":              {http.MethodGet: s.listRequests, http.MethodPost: s.sendRequest},
 		"/api/v1/requests/{id}/approve": {http.MethodPost: s.approveRequest},
 		"/api/v1/requests/{id}/deny":    {http.MethodPost: s.denyRequest},
@@ -276,6 +281,14 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.unhookRequests()
 	}
 	err := s.srv.Shutdown(ctx)
+	// Re-key jobs were cancelled with stopping: each saves itself as
+	// interrupted after the record it is on.
+	jobsDone := make(chan struct{})
+	go func() { s.jobs.Wait(); close(jobsDone) }()
+	select {
+	case <-jobsDone:
+	case <-ctx.Done():
+	}
 	if err != nil {
 		s.srv.Close()
 		return fmt.Errorf("api: shutdown: %w", err)

@@ -64,6 +64,10 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request) {
 	if !decodeJSON(w, r, &req) {
 		return
 	}
+	if req.Rekey {
+		s.startRekey(w, r, k, req)
+		return
+	}
 	out, err := ops.Revoke(r.Context(), s.opts.Repo, k, req)
 	s.reply(w, http.StatusOK, out, err)
 }

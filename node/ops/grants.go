@@ -29,6 +29,9 @@ type GrantRow struct {
 	Expires time.Time `json:"expires,omitzero"`
 	// Via is the chain entry holding the grant.
 	Via keyshare.EntryRef `json:"via"`
+	// Scope is set when the grantee reads the record under a standing
+	// grant (see Standing); the row then ends with that grant.
+	Scope string `json:"scope,omitempty"`
 }
 
 // GrantList is the result of Grants.
@@ -36,12 +39,16 @@ type GrantList struct {
 	// Grants are the live grants, newest record first: those the acting
 	// account gave (it is the subject) and those given to it.
 	Grants []GrantRow `json:"grants"`
+	// Standing are the live standing grants the acting account gave and
+	// was given: scopes of a patient's records, present and future.
+	Standing []StandingRow `json:"standing"`
 }
 
 // Grants lists the live grants of the records keys' account can read:
 // what it shared (as the records' subject) and what was shared with it,
-// per account with req.With. Revoked and expired grants are in a
-// record's readers (RecordReaders), not here.
+// per account with req.With, and the live standing grants it gave and
+// was given. Revoked and expired grants are in a record's readers
+// (RecordReaders), not here.
 func Grants(ctx context.Context, repo *keyshare.Repo, keys *keyshare.Keys, req ListGrants) (GrantList, error) {
 	var with protocol.AccountID
 	if len(req.With) > MaxQuery {
@@ -68,8 +75,11 @@ func Grants(ctx context.Context, repo *keyshare.Repo, keys *keyshare.Keys, req L
 				continue
 			}
 			out.Grants = append(out.Grants, GrantRow{Record: l.Record.String(), Title: l.Title, Subject: l.Subject,
-				To: rd.Account, Expires: rd.Expires, Via: rd.Via})
+				To: rd.Account, Expires: rd.Expires, Via: rd.Via, Scope: rd.Scope})
 		}
+	}
+	if out.Standing, err = standingRows(ctx, repo, keys.ID, with, list); err != nil {
+		return GrantList{}, err
 	}
 	return out, nil
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -115,8 +116,9 @@ func AddLabs(ctx context.Context, repo *keyshare.Repo, keys *keyshare.Keys, req 
 		return LabsWritten{}, invalidf("for: %v", err)
 	}
 	type built struct {
-		rec  LabRecord
-		data []byte
+		rec      LabRecord
+		data     []byte
+		clinical *protocol.Clinical
 	}
 	all := make([]built, 0, len(req.Values))
 	for i, v := range req.Values {
@@ -142,7 +144,7 @@ func AddLabs(ctx context.Context, repo *keyshare.Repo, keys *keyshare.Keys, req 
 			return LabsWritten{}, invalidf("values[%d]: %v", i, err)
 		}
 		val, unit := labValue(o)
-		all = append(all, built{data: data, rec: LabRecord{
+		all = append(all, built{data: data, clinical: labClinical(data), rec: LabRecord{
 			Test: strings.ToLower(v.Test), Code: o.Code.Code, Name: o.Name(), Value: val, Unit: unit, Effective: effective,
 		}})
 	}
@@ -154,7 +156,7 @@ func AddLabs(ctx context.Context, repo *keyshare.Repo, keys *keyshare.Keys, req 
 		}
 		title += " — " + b.rec.Effective[:len("2006-01-02")]
 		added, err := AddRecord(ctx, repo, keys, NewRecord{
-			Title: title, Kind: protocol.KindFHIR, MediaType: "application/fhir+json", For: string(patient.ID),
+			Title: title, Kind: protocol.KindFHIR, MediaType: "application/fhir+json", For: string(patient.ID), FHIR: b.clinical,
 		}, bytes.NewReader(b.data))
 		if err != nil {
 			return out, fmt.Errorf("write %s (%d of %d written): %w", b.rec.Name, len(out.Records), len(all), err)
@@ -163,6 +165,18 @@ func AddLabs(ctx context.Context, repo *keyshare.Repo, keys *keyshare.Keys, req 
 		out.Records = append(out.Records, b.rec)
 	}
 	return out, nil
+}
+
+// labClinical is what the envelope of a lab panel's Observation record
+// says of it (fhir.Extract: resource type, clinical date, code, name,
+// category — so that listings and standing grants, a laboratory scope or
+// a vital-signs one, judge it without opening it), and the digest of its
+// bytes.
+func labClinical(data []byte) *protocol.Clinical {
+	c := fhir.Extract(data).Clinical
+	sum := sha256.Sum256(data)
+	c.Digest = sum[:]
+	return &c
 }
 
 // labValue is an Observation's value and unit as a table shows them: a

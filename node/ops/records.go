@@ -233,6 +233,10 @@ type NewRecord struct {
 	For string `json:"for,omitempty"`
 	// Supersedes is the CID of the record this one replaces, if any.
 	Supersedes string `json:"supersedes,omitempty"`
+	// FHIR is what the sealed envelope says of the record's one FHIR
+	// resource (keyshare.NewRecord.FHIR), set by the operations that
+	// build or parse the resource (AddLabs); never taken from a request.
+	FHIR *protocol.Clinical `json:"-"`
 }
 
 // AddedRecord is the result of AddRecord.
@@ -296,6 +300,9 @@ func AddRecord(ctx context.Context, repo *keyshare.Repo, keys *keyshare.Keys, re
 		var f *fhirFile
 		if f, err = readFHIRFile(ctx, body, nil); err != nil {
 			return AddedRecord{}, err
+		}
+		if req.FHIR != nil {
+			f.clinical = req.FHIR // the operation that built the resource says
 		}
 		c, err = addFHIRFile(ctx, repo, keys, f, nr)
 	} else {

@@ -83,6 +83,8 @@ type RevokeRequest struct {
 	Records []string `json:"records"`
 	// From is the account whose grant ends (ID, name or ID suffix).
 	From string `json:"from"`
+	// Rekey also re-keys each record (see StartRekey): it runs as a job.
+	Rekey bool `json:"rekey,omitempty"`
 }
 
 // Revoked is the result of Revoke.
@@ -169,6 +171,9 @@ func Grant(ctx context.Context, repo *keyshare.Repo, k *keyshare.Keys, req Grant
 
 // Revoke ends req.From's grant to req.Records as k (keyshare.Repo.Revoke).
 func Revoke(ctx context.Context, repo *keyshare.Repo, k *keyshare.Keys, req RevokeRequest) (Revoked, error) {
+	if req.Rekey {
+		return Revoked{}, invalidf("rekey: a revoke with re-key runs as a job (StartRekey)")
+	}
 	from, err := resolveOther(ctx, repo, "from", req.From)
 	if err != nil {
 		return Revoked{}, err

@@ -74,10 +74,15 @@ type reference struct {
 // field is bounded to the envelope's limits; a field of an unexpected
 // shape is left empty.
 func Extract(raw []byte) Extracted {
-	var top map[string]json.RawMessage
-	if json.Unmarshal(raw, &top) != nil {
+	top, _, _, err := checkMembers(raw, MaxDepth)
+	if err != nil {
 		return Extracted{}
 	}
+	return extract(top)
+}
+
+// extract is Extract from the resource's top-level members.
+func extract(top map[string]json.RawMessage) Extracted {
 	var x Extracted
 	c := &x.Clinical
 	unmarshalString(top["resourceType"], &c.ResourceType)

@@ -43,12 +43,22 @@ type checker struct {
 	maxDepth int
 	path     []pathSeg
 	rt, id   string
+	// members, when not nil, collects the top-level object's members.
+	members map[string]json.RawMessage
 }
 
 // checkJSON checks that data is exactly one JSON object (surrounding
 // white space allowed) and returns its resourceType and id strings.
 func checkJSON(data []byte, maxDepth int) (rt, id string, err error) {
 	return check(data, maxDepth, true)
+}
+
+// checkMembers is checkJSON that also returns the object's members, each
+// value's bytes a slice of data.
+func checkMembers(data []byte, maxDepth int) (members map[string]json.RawMessage, rt, id string, err error) {
+	c := &checker{data: data, maxDepth: maxDepth, members: make(map[string]json.RawMessage, 16)}
+	rt, id, err = c.run(true)
+	return c.members, rt, id, err
 }
 
 // checkValue checks that data is exactly one JSON value of any kind.
@@ -59,6 +69,11 @@ func checkValue(data []byte, maxDepth int) error {
 
 func check(data []byte, maxDepth int, object bool) (rt, id string, err error) {
 	c := &checker{data: data, maxDepth: maxDepth}
+	return c.run(object)
+}
+
+func (c *checker) run(object bool) (rt, id string, err error) {
+	data := c.data
 	c.space()
 	if object && c.i < len(data) && data[c.i] != '{' {
 		return "", "", c.fail("not a JSON object")
@@ -195,6 +210,9 @@ func (c *checker) object() error {
 			return err
 		}
 		c.path = c.path[:len(c.path)-1]
+		if c.depth == 1 && c.members != nil {
+			c.members[key] = c.data[start:c.i]
+		}
 		if c.depth == 1 && c.data[start] == '"' && (key == "resourceType" || key == "id") {
 			var s string
 			if json.Unmarshal(c.data[start:c.i], &s) == nil {

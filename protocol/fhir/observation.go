@@ -1,21 +1,3 @@
-// Package fhir builds and reads FHIR R4 Observations, the records a lab
-// panel writes (DESIGN.md decision 14: FHIR at the edges, bytes kept
-// exact). It has one job: turn a lab value into the JSON of one
-// Observation, and turn the JSON of an Observation, from anyone, back
-// into the values a page or a table shows.
-//
-// Both directions go through Google's FHIR library
-// (github.com/google/fhir/go, R4 protos and its JSON format): Marshal
-// builds the resource as protos and has the library write it, and Parse
-// has the library's validating unmarshaller read it (primitives, required
-// fields, codes of closed value sets, reference types), so what this
-// package accepts is what the library calls valid R4, not what a
-// hand-written check happens to let through. The record store keeps the
-// bytes exactly as written; this package never rewrites stored bytes.
-//
-// Like the rest of protocol/, these are pure functions over bytes: no
-// disk, no network. The lab panel table (Labs) with its LOINC codes and
-// UCUM units is in labs.go.
 package fhir
 
 import (

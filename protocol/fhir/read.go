@@ -145,8 +145,16 @@ func ReadResources(ctx context.Context, r io.Reader, fn func(*Resource) error) e
 		wg.Go(p.worker)
 	}
 	consumed := make(chan error, 1)
+	var fnPanic any // a panic in fn, raised again on the caller's goroutine
 	go func() {
-		err := p.consume(fn)
+		err := func() (err error) {
+			defer func() {
+				if v := recover(); v != nil {
+					fnPanic, err = v, errStopped
+				}
+			}()
+			return p.consume(fn)
+		}()
 		if err != nil {
 			cancel(err)
 		}
@@ -154,7 +162,14 @@ func ReadResources(ctx context.Context, r io.Reader, fn func(*Resource) error) e
 	}()
 
 	rd := &reader{s: newScanner(r), p: p}
-	readErr := rd.run()
+	readErr := func() (err error) {
+		defer func() {
+			if v := recover(); v != nil {
+				err = &InputError{Position: "the input", Problem: clip(fmt.Sprintf("the reader failed on it (%v)", v)), Hint: "report this, with the file if you can"}
+			}
+		}()
+		return rd.run()
+	}()
 	if rerr := rd.s.rerr; readErr != nil && rerr != nil && rerr != io.EOF && !errors.Is(readErr, errStopped) {
 		readErr = fmt.Errorf("reading the input: %w", rerr) // not a problem of the input
 	}
@@ -167,6 +182,9 @@ func ReadResources(ctx context.Context, r io.Reader, fn func(*Resource) error) e
 	close(p.work)
 	err := <-consumed
 	wg.Wait()
+	if fnPanic != nil {
+		panic(fnPanic)
+	}
 	if err == nil && readErr != nil && errors.Is(readErr, errStopped) {
 		err = context.Cause(ctx)
 	}
@@ -208,13 +226,9 @@ func (p *pipeline) put(j *job) error {
 	}
 	select {
 	case p.order <- j:
-	case <-p.ctx.Done():
+	case <-p.ctx.Done(): // the consumer is gone
 		if j.raw != nil {
 			p.budget.release(len(j.raw))
-		}
-		if j.err != nil {
-			// The consumer is gone; nothing more to report.
-			return errStopped
 		}
 		return errStopped
 	}
@@ -565,7 +579,7 @@ func readResource(index int, position, fullURL string, raw []byte) (res *Resourc
 				Problem: clip(fmt.Sprintf("the FHIR library failed on it (%v)", r))}
 		}
 	}()
-	rt, id, jerr := checkJSON(raw, MaxDepth)
+	top, rt, id, jerr := checkMembers(raw, MaxDepth)
 	if jerr != nil {
 		in := &InputError{Position: position, ResourceType: rt, ID: id, Problem: jerr.Error()}
 		var jp *jsonProblem
@@ -591,7 +605,7 @@ func readResource(index int, position, fullURL string, raw []byte) (res *Resourc
 		return nil, &InputError{Position: position, ResourceType: rt, ID: id, Path: path, Problem: problem}
 	}
 	res = &Resource{Index: index, Position: position, Raw: raw, FullURL: fullURL}
-	x := Extract(raw)
+	x := extract(top)
 	res.Clinical, res.Title, res.PatientRef, res.AccountIDs = x.Clinical, x.Title, x.PatientRef, x.AccountIDs
 	res.Clinical.FullURL = fullURL
 	sum := sha256.Sum256(raw)

@@ -415,6 +415,37 @@ func TestReadStreams(t *testing.T) {
 	}
 }
 
+// A panic in fn reaches the caller's goroutine (where net/http or a
+// test recovers it), after the workers have stopped.
+func TestReadFnPanic(t *testing.T) {
+	defer func() {
+		if v := recover(); v != "fn broke" {
+			t.Fatalf("recovered %v", v)
+		}
+	}()
+	_ = ReadResources(context.Background(), bytes.NewReader(fhirtest.Synthea(1, 100)), func(r *Resource) error {
+		if r.Index == 3 {
+			panic("fn broke")
+		}
+		return nil
+	})
+	t.Fatal("no panic")
+}
+
+// An object with too many members is refused before its keys fill
+// memory.
+func TestReadTooManyMembers(t *testing.T) {
+	var b strings.Builder
+	b.WriteString(`{"resourceType":"Bundle"`)
+	for i := range maxMembers + 1 {
+		fmt.Fprintf(&b, `,"k%d":1`, i)
+	}
+	b.WriteString("}")
+	if _, err := readAll(t, []byte(b.String())); !errors.Is(err, ErrInput) || !strings.Contains(err.Error(), "more than 1024 members") {
+		t.Fatal(err)
+	}
+}
+
 // A reader error is returned wrapped, not as an input problem.
 func TestReadReaderError(t *testing.T) {
 	boom := errors.New("disk on fire")

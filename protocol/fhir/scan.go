@@ -276,6 +276,11 @@ func (s *scanner) skip(scratch []byte, maxDepth int) ([]byte, error) {
 	return v, nil
 }
 
+// maxMembers bounds the members of an object the scanner walks (a
+// Bundle, an entry, the top level of a single resource), so that the
+// keys it remembers stay few whatever the input.
+const maxMembers = 1024
+
 // objectKeys reads the members of an object whose '{' was consumed,
 // calling member for each key with the scanner at its value; member
 // must consume the value. Duplicate keys are refused.
@@ -293,6 +298,9 @@ func (s *scanner) objectKeys(member func(key string) error) error {
 		}
 		if seen[key] {
 			return fmt.Errorf("duplicate key %q", clip(key))
+		}
+		if len(seen) == maxMembers {
+			return fmt.Errorf("more than %d members in one object", maxMembers)
 		}
 		seen[key] = true
 		if err := s.expect(':'); err != nil {

@@ -147,6 +147,14 @@ function describe(e) {
       records(parts, e.records);
       parts.push(" for " + who(e.account) + " (acknowledged)");
       break;
+    case "rekey":
+      // records: the record re-keyed, then its new version.
+      parts.push("re-keyed ");
+      records(parts, (e.records || []).slice(0, 1));
+      parts.push(" (written by " + party + ") as ");
+      records(parts, (e.records || []).slice(1));
+      parts.push(": the old copy is given out by no node");
+      break;
     default:
       parts.push(e.summary);
   }

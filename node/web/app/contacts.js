@@ -1,7 +1,9 @@
 // contacts.js: the contacts page (#/contacts): the acting account's share
-// code (text, copy button, QR code), its contacts, and adding one by
-// share code or by profile file.
-import { $, api, cell, el, failed, formatDate, page, shortID, show, state, withAccount } from "./core.js";
+// code (text, copy button, QR code), its contacts with what is shared
+// each way (record grants and standing grants, which a "Share a
+// category" form per contact makes and an "End" button ends), and adding
+// a contact by share code or by profile file.
+import { $, api, button, cell, el, failed, formatDate, page, shortID, show, state, withAccount } from "./core.js";
 
 // refreshAccounts re-reads the accounts the node knows, so that who()
 // names a contact added a moment ago.
@@ -31,16 +33,147 @@ function renderShare(id) {
   }
 }
 
+// The categories the "Share a category" form offers: each a label and
+// the SMART on FHIR scopes it grants (medications are two resource types).
+const presets = [
+  ["Lab results", ["patient/Observation.rs?category=laboratory"]],
+  ["Vital signs", ["patient/Observation.rs?category=vital-signs"]],
+  ["Conditions", ["patient/Condition.rs"]],
+  ["Medications", ["patient/MedicationRequest.rs", "patient/MedicationStatement.rs"]],
+  ["Files", ["patient/Binary.rs"]],
+  ["Notes", ["patient/DocumentReference.rs"]],
+  ["All records", ["patient/*.rs"]],
+];
+
+let formCount = 0;
+
+// standingForm is contact a's "Share a category" form: a preset or a
+// scope of one's own, an optional end date; it makes one standing grant
+// per scope (POST /api/v1/scopes).
+function standingForm(a) {
+  const n = ++formCount;
+  const details = el("details", undefined, "share-scope");
+  const summary = el("summary", "Share a category");
+  summary.setAttribute("aria-label", "Share a category of your records with " + a.name);
+  const form = el("form", undefined, "answer");
+  const pick = el("label", "Category");
+  pick.htmlFor = "scope-preset-" + n;
+  const sel = el("select");
+  sel.id = "scope-preset-" + n;
+  sel.name = "preset";
+  presets.forEach(function (p, i) {
+    const o = el("option", p[0]);
+    o.value = String(i);
+    sel.append(o);
+  });
+  const own = el("label", "Or a scope of your own (SMART on FHIR, read only)");
+  own.htmlFor = "scope-own-" + n;
+  const input = el("input");
+  input.type = "text";
+  input.id = "scope-own-" + n;
+  input.name = "scope";
+  input.maxLength = 256;
+  input.spellcheck = false;
+  input.autocomplete = "off";
+  input.placeholder = "patient/Immunization.rs";
+  const untilLabel = el("label", "Until (optional)");
+  untilLabel.htmlFor = "scope-until-" + n;
+  const until = el("input");
+  until.type = "date";
+  until.id = "scope-until-" + n;
+  until.name = "expires";
+  const hint = el("p", "Present and future records of yours in the category, whoever writes them, until you end it. Hidden records are not shared.", "hint");
+  const submit = el("button", "Share");
+  submit.type = "submit";
+  const status = el("p", undefined, "scope-status");
+  status.setAttribute("role", "status");
+  form.append(pick, sel, own, input, untilLabel, until, hint, submit, status);
+  form.addEventListener("submit", async function (ev) {
+    ev.preventDefault();
+    const typed = input.value.trim();
+    const preset = presets[Number(sel.value)];
+    const scopes = typed ? [typed] : preset[1];
+    const body = { to: a.id };
+    if (until.value) {
+      body.expires = new Date(until.value + "T00:00:00Z").toISOString();
+    }
+    submit.disabled = true;
+    status.classList.remove("error");
+    status.textContent = "Sharing…";
+    try {
+      let covered = 0;
+      for (const scope of scopes) {
+        const res = await api("POST", "/api/v1/scopes", Object.assign({ scope: scope }, body));
+        covered += res.covered;
+      }
+      await render();
+      $("standing-status").textContent = "Now sharing " + (typed || preset[0].toLowerCase()) + " with " + a.name + ": " +
+        covered + " record(s) you have now, and every future one as it is written.";
+    } catch (e) {
+      status.textContent = e.message || String(e);
+      status.classList.add("error");
+      failed(null, e);
+    } finally {
+      submit.disabled = false;
+    }
+  });
+  details.append(summary, form);
+  return details;
+}
+
+// standingLine lists one standing grant s (GET /api/v1/grants' standing)
+// in contact a's sharing cell; one the acting account gave has an End
+// button (POST /api/v1/scopes/end).
+function standingLine(a, s, mine) {
+  const p = el("p", undefined, "standing");
+  p.dataset.scope = s.scope;
+  p.append(el("strong", s.covers), " ");
+  const code = el("code", s.scope);
+  p.append("(", code, ")");
+  p.append(", " + s.records + " record(s) now and future ones");
+  if (s.expires) {
+    p.append(", until " + formatDate(s.expires));
+  }
+  if (mine) {
+    const end = button("End", "revoke", async function () {
+      try {
+        await api("POST", "/api/v1/scopes/end", { scope: s.scope, from: a.id });
+        await render();
+        $("standing-status").textContent = "Ended: " + a.name + " gets no more " + s.covers +
+          " and can no longer open the " + s.records + " record(s) it covered (what it already opened cannot be taken back).";
+      } catch (e) {
+        $("standing-status").textContent = e.message || String(e);
+        failed(null, e);
+      }
+    });
+    end.setAttribute("aria-label", "End sharing " + s.covers + " with " + a.name);
+    p.append(" ", end);
+  }
+  return p;
+}
+
 // sharingCell lists, as links to the records' pages, what the acting
 // account shares with contact a and what a shares with it (grants, from
-// GET /api/v1/grants; null when the account is locked).
-function sharingCell(a, grants) {
+// GET /api/v1/grants; null when the account is locked) and the standing
+// grants each way.
+function sharingCell(a, grants, standing) {
   const td = cell("Sharing", undefined, "sharing");
   if (!grants) {
     td.textContent = "unlock to see";
     return td;
   }
   const me = state.me ? state.me.id : "";
+  const given = (standing || []).filter(function (s) { return s.from === me && s.to === a.id; });
+  const received = (standing || []).filter(function (s) { return s.from === a.id && s.to === me; });
+  if (given.length) {
+    td.append(el("p", "you share standing:", "grants"));
+    given.forEach(function (s) { td.append(standingLine(a, s, true)); });
+  }
+  if (received.length) {
+    td.append(el("p", "shares with you standing:", "grants"));
+    received.forEach(function (s) { td.append(standingLine(a, s, false)); });
+  }
+  grants = grants.filter(function (g) { return !g.scope; }); // listed above, as their standing grant
   const groups = [
     ["you share: ", grants.filter(function (g) { return g.to === a.id && g.subject === me; })],
     ["shares with you: ", grants.filter(function (g) { return g.subject === a.id && g.to === me; })],
@@ -69,7 +202,7 @@ function sharingCell(a, grants) {
   return td;
 }
 
-function contactRow(a, grants) {
+function contactRow(a, grants, standing) {
   const tr = el("tr", undefined, "contact");
   tr.dataset.id = a.id;
   const tdID = cell("ID", undefined, "account-id");
@@ -81,16 +214,19 @@ function contactRow(a, grants) {
   ask.href = "#/requests/" + encodeURIComponent(a.id);
   ask.setAttribute("aria-label", "Ask " + a.name + " for access");
   tdAct.append(ask);
-  tr.append(cell("Name", a.name, "name"), cell("Role", a.role, "role"), tdID, sharingCell(a, grants), tdAct);
+  if (grants) {
+    tdAct.append(standingForm(a));
+  }
+  tr.append(cell("Name", a.name, "name"), cell("Role", a.role, "role"), tdID, sharingCell(a, grants, standing), tdAct);
   return tr;
 }
 
-function renderContacts(list, grants) {
+function renderContacts(list, grants, standing) {
   const body = $("contacts-body");
   body.replaceChildren();
   const all = (list && list.accounts) || [];
   for (const a of all) {
-    body.append(contactRow(a, grants));
+    body.append(contactRow(a, grants, standing));
   }
   $("contacts").hidden = all.length === 0;
   $("contacts-empty").hidden = all.length > 0;
@@ -99,14 +235,14 @@ function renderContacts(list, grants) {
 async function render() {
   $("contacts-error").hidden = true;
   const [id, list, grants] = await Promise.all([refreshAccounts(), api("GET", "/api/v1/contacts"),
-    api("GET", "/api/v1/grants").then(function (g) { return g.grants; }, function (e) {
+    api("GET", "/api/v1/grants").catch(function (e) {
       if (e.status === 423) {
         return null;
       }
       throw e;
     })]);
   renderShare(id);
-  renderContacts(list, grants);
+  renderContacts(list, grants && grants.grants, grants && grants.standing);
   show("contacts");
 }
 

@@ -97,6 +97,13 @@ async function readText(cid, limit) {
   return { text: new TextDecoder().decode(all.subarray(0, Math.min(n, limit))), truncated: truncated };
 }
 
+// recordLink is a link to the page of record cid, then text.
+function recordLink(cid, text) {
+  const span = el("span");
+  span.append(versionLink(cid), text);
+  return span;
+}
+
 function recordTitle(rec) {
   return rec.title || rec.file_name || (rec.readable ? "untitled" : "A record you cannot read");
 }
@@ -213,8 +220,14 @@ function renderMeta(rec) {
   if (rec.superseded_by) {
     meta(dl, "Replaced by", versionLink(rec.superseded_by), "superseded-by");
   }
-  if (rec.supersedes) {
+  if (rec.supersedes && !(rec.rekey_of && rec.rekey_of.record === rec.supersedes)) {
     meta(dl, "Replaces", versionLink(rec.supersedes), "supersedes");
+  }
+  if (rec.rekey_of) {
+    meta(dl, "Re-keyed from", recordLink(rec.rekey_of.record, " (written by " + who(rec.rekey_of.author) + ")"), "rekey-of");
+  }
+  if (rec.rekeyed) {
+    meta(dl, "Re-keyed as", recordLink(rec.rekeyed.new, ""), "rekeyed");
   }
   meta(dl, "CID", el("code", rec.cid), "cid");
   renderVersions(rec);
@@ -229,6 +242,12 @@ async function renderContent(rec, box) {
   }
   if (rec.error) {
     box.append(el("p", "This record does not open: " + rec.error, "error"));
+    return;
+  }
+  if (rec.status === "rekeyed" && rec.rekeyed) {
+    const p = el("p", "Its subject re-keyed this record: its content is in the new version, ", "rekeyed-note");
+    p.append(recordLink(rec.rekeyed.new, ". This copy is given out by no BlockMRS node any more."));
+    box.append(p);
     return;
   }
   if (rec.status === "arriving") {
@@ -372,6 +391,9 @@ function renderReaders(rec, rd, mine) {
     if (r.expires) {
       li.append(" ", el("span", "until " + formatDate(r.expires), "until"));
     }
+    if (r.scope) {
+      li.append(" ", el("span", "under the standing grant " + r.scope, "until"));
+    }
     if (mine && r.role === "grantee") {
       const name = who(r.account);
       const b = button("Revoke", "revoke quiet", function () { return revoke(rec, r.account, name); });
@@ -393,6 +415,9 @@ function renderReaders(rec, rd, mine) {
   }
   gone.hidden = gone.children.length === 0;
   $("revoke-note").hidden = !mine;
+  // Re-keying stores the content again: only where it can be read and
+  // has not been re-keyed already.
+  $("rekey-box").hidden = !mine || !rec.readable || !!rec.rekeyed;
 }
 
 async function renderShare(rec, rd, mine) {
@@ -531,6 +556,11 @@ async function render(cid, fresh) {
     $("verify-error").hidden = true;
     $("share-status").textContent = "";
     $("share-until").value = "";
+    $("rekey-check").checked = false;
+    if (rekeyedNote && rekeyedNote.cid === rec.cid) {
+      $("share-status").textContent = rekeyedNote.text;
+    }
+    rekeyedNote = null;
   }
   show("record");
   const jobs = [renderShare(rec, rd, mine)];
@@ -575,6 +605,9 @@ async function share(ev) {
 }
 
 async function revoke(rec, account, name) {
+  if ($("rekey-check").checked && !$("rekey-box").hidden) {
+    return revokeAndRekey(rec, account, name);
+  }
   try {
     await api("POST", "/api/v1/revocations", { records: [rec.cid], from: account });
     $("share-status").textContent = "Revoked " + name + "'s access. Whatever their node fetched while they had access stays with them.";
@@ -583,6 +616,49 @@ async function revoke(rec, account, name) {
     failed($("record-error"), e);
   }
 }
+
+// JobPoll is how often a re-key job's progress is asked for, in ms.
+const JobPoll = 250;
+
+// revokeAndRekey revokes account from the record and re-keys it: the
+// daemon runs it as a job, whose progress the bar shows; then the page
+// shows the new version, saying what was done and what it cannot undo.
+async function revokeAndRekey(rec, account, name) {
+  const bar = $("rekey-progress");
+  const status = $("share-status");
+  try {
+    let job = await api("POST", "/api/v1/revocations", { records: [rec.cid], from: account, rekey: true });
+    bar.max = job.total || 1;
+    bar.value = 0;
+    bar.hidden = false;
+    status.textContent = "Re-keying this record for everyone who can still read it…";
+    const path = withAccount("/api/v1/jobs/" + encodeURIComponent(job.id));
+    while (job.state === "queued" || job.state === "running") {
+      await new Promise(function (ok) { setTimeout(ok, JobPoll); });
+      job = await api("GET", path);
+      bar.value = job.done + job.failed;
+    }
+    bar.hidden = true;
+    const r = (job.records || [])[0] || {};
+    if (job.state !== "done" || !r.new) {
+      status.textContent = "";
+      failed($("record-error"), new Error("The re-key did not finish: " + (r.error || job.error || job.state)));
+      await render(pageCID, false);
+      return;
+    }
+    rekeyedNote = { cid: r.new, text: "Revoked " + name + "'s access and re-keyed this record: this is the new version, for everyone " +
+      "who could still read it. No BlockMRS node gives out the old copy any more; whatever " + name + "'s node fetched before stays with them." };
+    location.hash = "#/record/" + encodeURIComponent(r.new);
+  } catch (e) {
+    bar.hidden = true;
+    status.textContent = "";
+    failed($("record-error"), e);
+  }
+}
+
+// rekeyedNote is what the page of a new version says after a re-key made
+// it here.
+let rekeyedNote = null;
 
 async function setHidden() {
   const b = $("hide-button");
@@ -650,6 +726,13 @@ function renderCustody(out) {
   meta(dl, "About", who(a.subject) + (a.proof ? ", " + (verdicts[a.proof] || a.proof) : ""), "v-subject");
   meta(dl, "Content", rr.blocks + " block(s), " + rr.size + " bytes, hash-checked against the CID; " +
     (rr.decrypted ? "decrypted and authenticated" : "not decrypted (you may not read it)"), "v-content");
+  const rk = rr.rekey;
+  if (rk && a.rekey_of) {
+    meta(dl, "Re-keyed", "by " + who(rk.by) + " from " + rk.record + ", written by " + who(rk.author) + "; " +
+      (rk.envelope ? "envelope " + rk.envelope + ", " : "") + "content " + rk.content + (rk.note ? ": " + rk.note : ""), "v-rekey");
+  } else if (rk) {
+    meta(dl, "Re-keyed", "by " + who(rk.by) + " as " + rk.new + "; this copy is given out by no BlockMRS node", "v-rekey");
+  }
   const readers = el("ul", undefined, "v-readers");
   for (const r of a.readers || []) {
     readers.append(el("li", who(r.account) + " (" + (roles[r.role] || r.role) + (r.expires ? ", until " + formatDate(r.expires) : "") + ")"));
