@@ -649,3 +649,44 @@ func TestFHIRSummary(t *testing.T) {
 		}
 	}
 }
+
+// A patient with a standing laboratory grant to a GP imports a Synthea
+// bundle: the import wraps every laboratory Observation for the GP in the
+// same commit (scoped entries), and nothing else.
+func TestFHIRImportCoversStandingGrants(t *testing.T) {
+	ctx := context.Background()
+	pat := newLabParty(t, "Pat", protocol.RolePatient)
+	gp := newLabParty(t, "Dr Grey", protocol.RoleClinician)
+	hand(t, gp, pat, true)
+	if _, _, err := pat.repo.GrantScope(ctx, pat.keys, gp.keys.ID, "patient/Observation.rs?category=laboratory", time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	out, err := FHIRImport(ctx, pat.repo, pat.keys, FHIRImportRequest{}, bytes.NewReader(fhirtest.Synthea(17, 200)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hand(t, pat, gp, false)
+	labs, others := 0, 0
+	for _, a := range out.Added {
+		l, err := Record(ctx, pat.repo, pat.keys, mustCID(t, a.CID))
+		if err != nil {
+			t.Fatal(err)
+		}
+		lab := l.FHIR.ResourceType == "Observation" && slices.Contains(l.FHIR.Category, "laboratory")
+		may, err := MayRead(ctx, gp.repo, l.Record, gp.keys.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if may != lab {
+			t.Fatalf("%s (%s %v): the GP may read it: %v", a.Position, l.FHIR.ResourceType, l.FHIR.Category, may)
+		}
+		if lab {
+			labs++
+		} else {
+			others++
+		}
+	}
+	if labs == 0 || others == 0 {
+		t.Fatalf("%d laboratory Observations, %d others", labs, others)
+	}
+}
