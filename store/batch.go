@@ -75,7 +75,7 @@ func (b *AddBatch) Add(ctx context.Context, plaintext io.Reader) (Added, error) 
 	var added Added
 	var err error
 	if n, ok := inputSize(plaintext); ok && n <= smallRecord {
-		added, err = b.addSmall(ctx, plaintext, bs)
+		added, err = b.addSmall(ctx, plaintext, int(n), bs)
 	} else {
 		added, err = s.addEncrypted(ctx, plaintext, func(src leafSource) (cid.Cid, int64, error) {
 			return s.importLogged(src, b.log)
@@ -93,18 +93,21 @@ func (b *AddBatch) Add(ctx context.Context, plaintext io.Reader) (Added, error) 
 // addSmall encrypts a small plaintext into memory and imports the
 // ciphertext through the same importer as every add (so the CID is the
 // profile's: one raw leaf).
-func (b *AddBatch) addSmall(ctx context.Context, plaintext io.Reader, bs *blockStore) (Added, error) {
+func (b *AddBatch) addSmall(ctx context.Context, plaintext io.Reader, n int, bs *blockStore) (Added, error) {
 	id, err := age.GenerateX25519Identity()
 	if err != nil {
 		return Added{}, fmt.Errorf("store: add: generate key: %w", err)
 	}
 	var ct bytes.Buffer
+	ct.Grow(n + 512) // age's header and one tag per 64 KiB
 	w, err := age.Encrypt(&ct, id.Recipient())
 	if err != nil {
 		return Added{}, fmt.Errorf("store: add: encrypt: %w", err)
 	}
 	readErr := new(errBox)
-	if _, err := io.Copy(w, &plaintextReader{ctx: ctx, r: plaintext, err: readErr}); err != nil {
+	// A buffer of the plaintext's size, not io.Copy's 32 KiB: a batch
+	// adds thousands of small records.
+	if _, err := io.CopyBuffer(w, &plaintextReader{ctx: ctx, r: plaintext, err: readErr}, make([]byte, max(n, 512))); err != nil {
 		if rerr := readErr.get(); rerr != nil {
 			return Added{}, fmt.Errorf("store: add: read plaintext: %w", rerr)
 		}
