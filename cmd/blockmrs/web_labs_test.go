@@ -182,8 +182,8 @@ func TestWebLabsInChromium(t *testing.T) {
 
 	// The records page lists the clinician's Observations.
 	b.do(t, "records", chromedp.Navigate(pd.info.API+"/#/records"), chromedp.WaitVisible(chromedp.CSS("#records-body tr.record")))
-	if n := evalIn[int](t, b, `Array.from(document.querySelectorAll("#records-body td.kind")).filter(c => c.textContent === "fhir").length`); n != 4 {
-		t.Fatalf("%d fhir records on the records page", n)
+	if n := evalIn[int](t, b, `Array.from(document.querySelectorAll("#records-body td.kind")).filter(c => c.textContent === "Observation").length`); n != 4 { // the kind column names the resource type
+		t.Fatalf("%d Observations on the records page", n)
 	}
 	if got := evalIn[string](t, b, `Array.from(document.querySelectorAll("#records-body td.title")).map(c => c.textContent).filter(s => s === "report.pdf").join()`); got != "report.pdf" {
 		t.Fatalf("the uploaded file is not on the patient's records page: %q", got)
