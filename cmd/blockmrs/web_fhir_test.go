@@ -142,12 +142,102 @@ func TestWebAppFHIRImportInChromium(t *testing.T) {
 	if err := json.Unmarshal([]byte(got.Body), &summary); err != nil || got.Status != 200 || summary.Type != "document" {
 		t.Fatalf("summary: %d %v %+v", got.Status, err, summary)
 	}
+	// Finding things: the filters narrow the list by resource type, code
+	// and clinical date, as the API does.
+	obs := kinds["Observation"]
+	b.do(t, "filter by type", chromedp.SendKeys(chromedp.CSS("#records-type"), "Observation"))
+	waitUntil(t, 30*time.Second, "only Observations", func() bool {
+		return evalIn[int](t, b, `document.querySelectorAll("#records-body tr.record").length`) == obs
+	})
+	if other := evalIn[int](t, b, `Array.from(document.querySelectorAll("#records-body td.kind")).filter(c => c.textContent !== "Observation").length`); other != 0 {
+		t.Fatalf("%d rows of another type under the type filter", other)
+	}
+	// The first Observation's code and day: every row left has both.
+	var first struct{ Code, Date string }
+	for _, e := range fhirtest.SyntheaEntries(11, resources) {
+		if e.ResourceType != "Observation" {
+			continue
+		}
+		var o struct {
+			Code struct {
+				Coding []struct{ Code string } `json:"coding"`
+			} `json:"code"`
+			Effective string `json:"effectiveDateTime"`
+		}
+		if err := json.Unmarshal(e.Resource, &o); err != nil || len(o.Code.Coding) == 0 || len(o.Effective) < 10 {
+			t.Fatalf("generated Observation %s: %v", e.Resource, err)
+		}
+		first.Code, first.Date = o.Code.Coding[0].Code, o.Effective[:10]
+		break
+	}
+	b.do(t, "filter by code and day",
+		chromedp.SendKeys(chromedp.CSS("#records-code"), first.Code),
+		chromedp.SetValue(chromedp.CSS("#records-since"), first.Date),
+		chromedp.SetValue(chromedp.CSS("#records-until"), first.Date))
+	evalIn[bool](t, b, `document.querySelector("#records-until").dispatchEvent(new Event("change"))`)
+	waitUntil(t, 30*time.Second, "the code and day filters", func() bool {
+		n := evalIn[int](t, b, `document.querySelectorAll("#records-body tr.record").length`)
+		return n > 0 && n < obs
+	})
+	if bad := evalIn[int](t, b, `Array.from(document.querySelectorAll("#records-body td.date")).filter(c => !c.textContent.startsWith(`+"`"+first.Date+"`"+`)).length`); bad != 0 {
+		t.Fatalf("%d rows outside %s", bad, first.Date)
+	}
+	b.screenshot(t, "3-fhir-filtered")
+
+	// A changed resource is a new version: one row, "2 versions", and its
+	// page lists both.
+	es2 := fhirtest.SyntheaEntries(11, resources)
+	changed := -1
+	for i, e := range es2 {
+		if e.ResourceType == "Observation" && strings.Contains(string(e.Resource), `"status":"final"`) {
+			es2[i].Resource = []byte(strings.Replace(string(e.Resource), `"status":"final"`, `"status":"amended"`, 1))
+			changed = i
+			break
+		}
+	}
+	if changed < 0 {
+		t.Fatal("no final Observation to amend")
+	}
+	amended := filepath.Join(dir, "amended.json")
+	if err := os.WriteFile(amended, fhirtest.Bundle("collection", es2), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var rep struct {
+		Superseded []json.RawMessage `json:"superseded"`
+	}
+	n.json(&rep, "fhir", "import", amended, "--json")
+	if len(rep.Superseded) != 1 {
+		t.Fatalf("re-import of an amended Observation: %+v", rep)
+	}
+	evalIn[bool](t, b, `(() => { for (const id of ["records-type", "records-code", "records-since", "records-until"]) { document.getElementById(id).value = ""; }
+		return document.querySelector("#records-kind").dispatchEvent(new Event("change")); })()`)
+	waitUntil(t, 30*time.Second, "the new version's row", func() bool {
+		return evalIn[int](t, b, `document.querySelectorAll("#records-body td.title .versions").length`) == 1
+	})
+	if rows := evalIn[int](t, b, `document.querySelectorAll("#records-body tr.record").length`); rows != resources {
+		t.Fatalf("%d rows after a new version, want %d (the old one in its history)", rows, resources)
+	}
+	if got := b.text(t, "#records-body td.title .versions"); got != "2 versions" {
+		t.Fatalf("versions mark %q", got)
+	}
+	newest := evalIn[string](t, b, `document.querySelector("#records-body td.title .versions").closest("tr").dataset.cid`)
+	b.do(t, "the new version's page", chromedp.Navigate(d.api+"/#/record/"+newest),
+		chromedp.WaitVisible(chromedp.CSS("#record-versions li.version")))
+	if got := evalIn[int](t, b, `document.querySelectorAll("#record-versions li.version").length`); got != 2 {
+		t.Fatalf("%d versions listed", got)
+	}
+	if got := evalIn[int](t, b, `document.querySelectorAll("#record-versions li.version a").length`); got != 1 {
+		t.Fatalf("%d links to other versions, want the old one", got)
+	}
+	b.screenshot(t, "4-fhir-versions")
+
 	// At 390 px the form fits.
+	b.do(t, "back to records", chromedp.Navigate(d.api+"/#/records"), chromedp.WaitVisible(chromedp.CSS("#records-body tr.record")))
 	b.do(t, "narrow", chromedp.EmulateViewport(390, 800), chromedp.Sleep(100*time.Millisecond))
 	if w := evalIn[int](t, b, "document.documentElement.scrollWidth"); w > 390 {
 		t.Fatalf("at 390 px the page is %d px wide", w)
 	}
-	b.screenshot(t, "3-fhir-390px")
+	b.screenshot(t, "5-fhir-390px")
 	if p := b.problems(); len(p) > 0 {
 		t.Fatalf("dialogs or console errors: %q", p)
 	}
