@@ -152,7 +152,7 @@ func BenchmarkRecordsFiltered(b *testing.B) {
 		{"type", "type=Observation"},
 		{"code", "code=2345-7"},
 		{"dates", "since=2020-01-01&until=2022-12-31"},
-		{"type+code+dates+text", "type=Observation&code=http://loinc.org%7C2345-7&since=2020&until=2022&q=record"},
+		{"type+code+dates+text", "type=Observation&code=http://loinc.org%7C2345-7&since=2015&until=2018&q=record"},
 		{"author", "author=" + lr.author},
 	} {
 		b.Run(f.name, func(b *testing.B) {
