@@ -182,7 +182,7 @@ func TestWebAppFHIRImportInChromium(t *testing.T) {
 	if bad := evalIn[int](t, b, `Array.from(document.querySelectorAll("#records-body td.date")).filter(c => !c.textContent.startsWith(`+"`"+first.Date+"`"+`)).length`); bad != 0 {
 		t.Fatalf("%d rows outside %s", bad, first.Date)
 	}
-	b.screenshot(t, "3-fhir-filtered")
+	docScreenshot(t, b.screenshot(t, "3-fhir-filtered"), "web-fhir.png")
 
 	// A changed resource is a new version: one row, "2 versions", and its
 	// page lists both.

@@ -64,7 +64,7 @@ func TestWebAppRekeyInChromium(t *testing.T) {
 	if got := b.text(t, "#record-view pre.content-text"); got != "ferritin 40\n" {
 		t.Fatalf("the new version shows %q", got)
 	}
-	b.screenshot(t, "2-new-version")
+	docScreenshot(t, b.screenshot(t, "2-new-version"), "web-rekey.png")
 	// Verify shows where it came from.
 	b.do(t, "verify", chromedp.Click(chromedp.CSS("#verify-button")), chromedp.WaitVisible(chromedp.CSS("#verify-fields dd.v-rekey")))
 	if v := b.text(t, "#verify-fields dd.v-rekey"); !strings.Contains(v, "from "+rec) {

@@ -87,7 +87,7 @@ func TestWebStandingGrantsInChromium(t *testing.T) {
 		chromedp.Click(chromedp.CSS(row+` details.share-scope button[type=submit]`)),
 		chromedp.WaitVisible(chromedp.CSS(row+` p.standing[data-scope="`+noteScope+`"]`)))
 	b.do(t, "the form open", chromedp.Click(chromedp.CSS(row+" details.share-scope summary")), chromedp.WaitVisible(chromedp.CSS(row+" details.share-scope select")))
-	b.screenshot(t, "standing-1-shared")
+	docScreenshot(t, b.screenshot(t, "standing-1-shared"), "web-standing.png")
 	b.narrow(t, "standing-2-390px")
 
 	// End the lab results: the line goes, the status says what it did.
