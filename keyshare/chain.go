@@ -71,7 +71,7 @@ func (r *Repo) readBlock(ctx context.Context, c cid.Cid) (*protocol.Block, error
 }
 
 // verifiedBlock is a block that passed static and link checks, ready to
-// be applied.
+// be applied. raw is nil for a block already in the store.
 type verifiedBlock struct {
 	cid   cid.Cid
 	block *protocol.Block
@@ -103,14 +103,31 @@ func (r *Repo) appendBlocks(ctx context.Context, k *Keys, blocks [][]protocol.En
 	}
 	vbs := make([]verifiedBlock, 0, len(blocks))
 	for i, entries := range blocks {
-		// The signed block holds decoded copies of the entries: the
-		// caller's go once signed (a batch add's can be many).
+		// The signed block holds the entries: the caller's slice lets
+		// them go once signed (a batch add's can be many).
 		blocks[i] = nil
 		link := protocol.NewLink(prev)
 		seq++
 		b := &protocol.Block{Seq: seq, Prev: &link, Time: t, Entries: entries}
 		raw, c, err := b.Sign(k.Sign)
+		if err == nil && len(blocks) > 1 {
+			// Many blocks (a batch add): each is stored as it is signed
+			// and only its decoded form kept, so the encoded copies of
+			// all of them are never held at once. Nothing refers to it
+			// until the commit: a failure below deletes it, a kill leaves
+			// it to GC (sweepInterrupted).
+			err = r.putBlock(ctx, c, raw)
+			raw = nil
+			// Sign refilled each entry's encoded body; applying a known
+			// entry reads only its decoded body, so the copies go now.
+			for j := range b.Entries {
+				if b.Entries[j].Body != nil {
+					b.Entries[j].RawBody = nil
+				}
+			}
+		}
 		if err != nil {
+			r.deleteUnreferenced(ctx, vbs)
 			return cid.Undef, fmt.Errorf("sign block: %w", err)
 		}
 		vbs = append(vbs, verifiedBlock{cid: c, block: b, raw: raw})
@@ -120,6 +137,29 @@ func (r *Repo) appendBlocks(ctx context.Context, k *Keys, blocks [][]protocol.En
 		return cid.Undef, err
 	}
 	return prev, nil
+}
+
+// putBlock stores one signed chain block.
+func (r *Repo) putBlock(ctx context.Context, c cid.Cid, raw []byte) error {
+	blk, err := blocks.NewBlockWithCid(raw, c)
+	if err != nil {
+		return err
+	}
+	if err := r.st.Blockstore().PutMany(ctx, []blocks.Block{blk}); err != nil {
+		return fmt.Errorf("store chain block: %w", err)
+	}
+	return nil
+}
+
+// deleteUnreferenced deletes the new chain blocks appendBlocks stored
+// (those without raw bytes) before their commit failed; what it cannot
+// delete is left to GC.
+func (r *Repo) deleteUnreferenced(ctx context.Context, vbs []verifiedBlock) {
+	for _, vb := range vbs {
+		if vb.raw == nil {
+			_ = r.st.Blockstore().DeleteBlock(context.WithoutCancel(ctx), vb.cid)
+		}
+	}
 }
 
 // commit stores verified blocks (all new, in chain order per author) and
@@ -132,6 +172,9 @@ func (r *Repo) commit(ctx context.Context, vbs []verifiedBlock) error {
 	}
 	blks := make([]blocks.Block, 0, len(vbs))
 	for _, vb := range vbs {
+		if vb.raw == nil {
+			continue // stored already (appendBlocks)
+		}
 		blk, err := blocks.NewBlockWithCid(vb.raw, vb.cid)
 		if err != nil {
 			return err
@@ -184,6 +227,20 @@ func (r *Repo) commit(ctx context.Context, vbs []verifiedBlock) error {
 	}
 	if err := iw.write(batch); err != nil {
 		return err
+	}
+	// The blocks appendBlocks stored already (a batch add's) and their
+	// facts are in the datastore batch now: they go before it commits,
+	// which is when the batch's memory peaks.
+	streamed := false
+	for i := range vbs {
+		if vbs[i].raw == nil {
+			vbs[i].block.Entries, streamed = nil, true
+		}
+	}
+	if streamed {
+		for c := range iw.facts {
+			iw.facts[c] = nil
+		}
 	}
 	done := r.cache.writing()
 	err = batch.Commit(ctx)
