@@ -217,10 +217,7 @@ func TestLabsShowTheNewestVersion(t *testing.T) {
 		t.Fatal(err)
 	}
 	old := first.Records[0].CID
-	oldCID, err := ParseRecordCID(old)
-	if err != nil {
-		t.Fatal(err)
-	}
+	oldCID := mustCID(t, old)
 	_, body, err := pat.repo.OpenRecord(ctx, pat.keys, oldCID)
 	if err != nil {
 		t.Fatal(err)

@@ -112,13 +112,22 @@ async function setHidden(cid, hide, b) {
 // query parameter (records-NAME).
 const filterFields = ["q", "kind", "type", "code", "since", "until", "author"];
 
-// seen holds the resource types and authors of every list shown, the
-// choices the type and author fields offer.
-const seen = { types: new Set(), authors: new Set() };
+// seen holds the resource types and authors of every list the acting
+// account was shown, the choices the type and author fields offer.
+const seen = { account: "", types: new Set(), authors: new Set() };
 
-// learnChoices adds the rows' resource types and authors to the choices.
+// learnChoices adds the rows' resource types and authors to the choices
+// (those of another account, after a switch, are forgotten).
 function learnChoices(recs) {
   let changed = false;
+  const me = (state.me && state.me.id) || "";
+  if (seen.account !== me) {
+    seen.account = me;
+    seen.types.clear();
+    seen.authors.clear();
+    $("records-types").replaceChildren();
+    changed = true;
+  }
   for (const r of recs) {
     const t = r.fhir && r.fhir.resource_type;
     if (t && !seen.types.has(t)) {
