@@ -85,13 +85,23 @@ func (l Listed) MarshalJSON() ([]byte, error) {
 // The readable records are opened on every core (each opening not in
 // k's session cache costs three X25519 operations).
 func (r *Repo) List(ctx context.Context, k *Keys, all bool) ([]Listed, error) {
-	as, err := r.RecordsOf(ctx, k.ID)
+	rows, v, err := r.listRows(ctx, k, all)
 	if err != nil {
 		return nil, err
 	}
+	return r.openRows(ctx, k, rows, v), nil
+}
+
+// listRows returns the rows List lists for k, not yet opened, and the
+// accounts this node vouches for (which opening needs).
+func (r *Repo) listRows(ctx context.Context, k *Keys, all bool) ([]Listed, vouchSet, error) {
+	as, err := r.RecordsOf(ctx, k.ID)
+	if err != nil {
+		return nil, vouchSet{}, err
+	}
 	v, err := r.vouchSet(ctx)
 	if err != nil {
-		return nil, err
+		return nil, vouchSet{}, err
 	}
 	rows := []Listed{}
 	for _, a := range as {
@@ -107,6 +117,12 @@ func (r *Repo) List(ctx context.Context, k *Keys, all bool) ([]Listed, error) {
 		}
 		rows = append(rows, l)
 	}
+	return rows, v, nil
+}
+
+// openRows opens the readable rows on every core and returns the rows
+// that are not forgeries (openRow), in order.
+func (r *Repo) openRows(ctx context.Context, k *Keys, rows []Listed, v vouchSet) []Listed {
 	forged := make([]bool, len(rows))
 	forEach(len(rows), func(i int) {
 		if rows[i].Readable {
@@ -119,7 +135,78 @@ func (r *Repo) List(ctx context.Context, k *Keys, all bool) ([]Listed, error) {
 			out = append(out, l)
 		}
 	}
-	return out, nil
+	return out
+}
+
+// VersionsOf returns the rows of List(ctx, k, true) that are versions of
+// record c, c's own row among them, folded as FoldVersions folds them: the
+// one row whose History holds c or that is c. It opens only the rows
+// linked to c by a Supersedes edge, directly or through others (the edge
+// as the row's claim states it before and after opening), so a record
+// page costs the record's versions, not the whole listing. Nil when c is
+// not listed for k.
+func (r *Repo) VersionsOf(ctx context.Context, k *Keys, c cid.Cid) ([]Listed, error) {
+	rows, v, err := r.listRows(ctx, k, true)
+	if err != nil {
+		return nil, err
+	}
+	at := make(map[string]int, len(rows))
+	older := make(map[string][]int, len(rows)) // CID → rows that name it as superseded
+	for i := range rows {
+		at[rows[i].Record.String()] = i
+		if s := rows[i].Supersedes; s != "" {
+			older[s] = append(older[s], i)
+		}
+	}
+	start, ok := at[c.String()]
+	if !ok {
+		return nil, nil
+	}
+	in := map[int]bool{start: true}
+	todo := []int{start}
+	link := func(i int) {
+		if !in[i] {
+			in[i] = true
+			todo = append(todo, i)
+		}
+	}
+	for len(todo) > 0 {
+		// Open what was reached, then follow its edges both ways (an
+		// opened row may stand on another claim, which may name another
+		// predecessor).
+		batch := make([]Listed, len(todo))
+		for n, i := range todo {
+			batch[n] = rows[i]
+		}
+		idx := todo
+		todo = nil
+		forged := make([]bool, len(batch))
+		forEach(len(batch), func(n int) {
+			if batch[n].Readable {
+				forged[n] = r.openRow(ctx, k, &batch[n], v)
+			}
+		})
+		for n, i := range idx {
+			rows[i] = batch[n]
+			if forged[n] {
+				rows[i].Access = nil // dropped below
+				continue
+			}
+			if j, ok := at[rows[i].Supersedes]; ok && rows[i].Supersedes != "" {
+				link(j)
+			}
+			for _, j := range older[rows[i].Record.String()] {
+				link(j)
+			}
+		}
+	}
+	var got []Listed
+	for i := range rows {
+		if in[i] && rows[i].Access != nil {
+			got = append(got, rows[i])
+		}
+	}
+	return FoldVersions(got), nil
 }
 
 // FoldVersions shows superseded versions as the history of one record:

@@ -1,8 +1,13 @@
 package keyshare
 
 import (
+	"context"
+	"slices"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/ipfs/go-cid"
 
 	"github.com/blockmrs/blockmrs/protocol"
 )
@@ -84,4 +89,60 @@ func titles(ls []Listed) []string {
 		out = append(out, l.Title)
 	}
 	return out
+}
+
+// VersionsOf gives a record page what folding the whole listing gives it:
+// the row holding the record's versions, opening only those.
+func TestVersionsOfMatchesTheFoldedListing(t *testing.T) {
+	ctx := context.Background()
+	r, err := Open(ctx, t.TempDir(), Options{Create: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	k, err := r.CreateAccount(ctx, "Pat", protocol.RolePatient, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	add := func(title string, old cid.Cid) cid.Cid {
+		t.Helper()
+		c, err := r.AddRecord(ctx, k, NewRecord{Title: title, Kind: protocol.KindNote, MediaType: "text/plain", Supersedes: old, Body: strings.NewReader(title)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	v1 := add("v1", cid.Undef)
+	other := add("other", cid.Undef)
+	v2 := add("v2", v1)
+	v3 := add("v3", v2)
+	all, err := r.List(ctx, k, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	folded := FoldVersions(all)
+	for _, c := range []cid.Cid{v1, v2, v3, other} {
+		got, err := r.VersionsOf(ctx, k, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 1 {
+			t.Fatalf("%s: %d rows, want the one holding it: %v", c, len(got), titles(got))
+		}
+		var want Listed
+		for _, row := range folded {
+			if row.Record == got[0].Record {
+				want = row
+			}
+		}
+		if want.Access == nil || got[0].Title != want.Title || !slices.Equal(got[0].History, want.History) {
+			t.Fatalf("%s: got %q %+v, the folded listing has %q %+v", c, got[0].Title, got[0].History, want.Title, want.History)
+		}
+	}
+	if got, _ := r.VersionsOf(ctx, k, v1); got[0].Record != v3 || len(got[0].History) != 2 {
+		t.Fatalf("v1's versions: %v %+v", titles(got), got[0].History)
+	}
+	if got, _ := r.VersionsOf(ctx, k, other); len(got[0].History) != 0 {
+		t.Fatalf("an unrelated record has a history: %+v", got[0].History)
+	}
 }

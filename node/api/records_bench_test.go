@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -177,4 +178,37 @@ func BenchmarkRecordsFiltered(b *testing.B) {
 			b.ReportMetric(float64(rows), "rows")
 		})
 	}
+}
+
+// BenchmarkRecordPage is GET /api/v1/records/{cid}, what the record page
+// asks for on every chain event, over 10,000 records through an unlocked
+// session (the session cache warmed by one list): it finds the record's
+// versions by opening only the records linked to it (Repo.VersionsOf),
+// not the whole listing. BENCHMARKS.md ("Finding things") has the numbers:
+//
+//	go test -run '^$' -bench RecordPage -benchtime 30x ./node/api
+func BenchmarkRecordPage(b *testing.B) {
+	const n = 10000
+	lr := newListRepo(b, n)
+	var l struct {
+		Records []struct {
+			CID string `json:"cid"`
+		} `json:"records"`
+	}
+	if err := json.Unmarshal(lr.get(b), &l); err != nil {
+		b.Fatal(err)
+	}
+	one := &listRepo{req: lr.req.Clone(lr.req.Context())}
+	one.req.URL.Path += "/" + l.Records[n/2].CID
+	times := make([]time.Duration, 0, b.N)
+	for b.Loop() {
+		start := time.Now()
+		body := one.get(b)
+		times = append(times, time.Since(start))
+		if !strings.Contains(string(body), l.Records[n/2].CID) {
+			b.Fatalf("record page body does not name the record: %.200s", body)
+		}
+	}
+	slices.Sort(times)
+	b.ReportMetric(float64(times[len(times)/2])/float64(time.Millisecond), "median-ms")
 }

@@ -192,12 +192,12 @@ func Record(ctx context.Context, repo *keyshare.Repo, keys *keyshare.Keys, c cid
 		// Its versions: where the record sits in the folded list. A
 		// superseded version shows the whole history too, with the
 		// version that replaced it (the one before it, newest first).
-		all, err := repo.List(ctx, keys, true)
+		versions, err := repo.VersionsOf(ctx, keys, c)
 		if err != nil {
 			return keyshare.Listed{}, fmt.Errorf("record %s: versions: %w", c, err)
 		}
 		key := c.String()
-		for _, row := range keyshare.FoldVersions(all) {
+		for _, row := range versions {
 			if row.Record.String() == key {
 				l.History = row.History
 			}
