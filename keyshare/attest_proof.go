@@ -260,3 +260,40 @@ func (r *Repo) roleChainRole(ctx context.Context, a protocol.AccountID, genesis 
 	}
 	return role == protocol.RoleClinic || role == protocol.RoleAuthority
 }
+
+// HeldForProof says which chains on the attestation paths up from id this
+// repo holds, and how far (id's own included when held), at most
+// protocol.MaxRoleProofHeldChains: what a role-proof request tells the
+// serving node, so that only newer blocks come.
+func (r *Repo) HeldForProof(ctx context.Context, id protocol.AccountID) (map[protocol.AccountID]uint64, error) {
+	out := map[protocol.AccountID]uint64{}
+	st, err := r.state(ctx, id)
+	if errors.Is(err, ErrUnknownAccount) {
+		return out, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	out[id] = st.Seq
+	f, err := r.roleFacts(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	for _, a := range attestersUp(id, f) {
+		if len(out) >= protocol.MaxRoleProofHeldChains {
+			break
+		}
+		if s, err := r.state(ctx, a); err == nil {
+			out[a] = s.Seq
+		}
+	}
+	return out, nil
+}
+
+// ProofApplied is what applying a role proof fetched from a node changed.
+type ProofApplied struct {
+	// Changed lists the chains that were new or advanced.
+	Changed []protocol.AccountID `json:"changed"`
+	// Problems lists blocks or chains that were not taken.
+	Problems []string `json:"problems,omitempty"`
+}
