@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 
 	"github.com/blockmrs/blockmrs/keyshare"
 	"github.com/blockmrs/blockmrs/node/ops"
@@ -22,13 +23,15 @@ id' prints it there), or the account ID of a clinic known here (its
 declared nodes are asked). The answer carries the chains that prove it:
 names come from the clinicians' own chains and each role is verified
 here, with this repo's trust list, so a lying node can hide clinicians
-but not invent or promote one. Add a result as a contact with
-'blockmrs contact add ADDRESS ACCOUNT'. With --json it prints what
-GET /api/v1/directory answers.`, `
+but not invent or promote one. --add ACCOUNT makes one of the results a
+contact (what POST /api/v1/directory/contact does). With --json it
+prints what GET /api/v1/directory answers.`, `
 blockmrs directory /ip4/192.0.2.7/tcp/4101/p2p/12D3KooWNode... grey
-blockmrs directory 12D3KooWClinic... cardiology`)
+blockmrs directory 12D3KooWClinic... cardiology --add 12D3KooWDrGrey...`)
 	limit := 0
+	add := ""
 	f.IntVar(&limit, "limit", 0, "at most `N` results (1 to 50; default 50)")
+	f.StringVar(&add, "add", "", "make the result with this account `ID` a contact")
 	pos, err := f.parseArgs(args, true, "CLINIC")
 	if err != nil {
 		return err
@@ -51,6 +54,18 @@ blockmrs directory 12D3KooWClinic... cardiology`)
 		}
 		if err != nil {
 			return err
+		}
+		if add != "" {
+			found := slices.ContainsFunc(out.Results, func(r keyshare.DirectoryResult) bool { return string(r.Account) == add })
+			if !found {
+				return fmt.Errorf("--add %s: not among the results", truncate(add, 60))
+			}
+			if _, err := ops.DirectoryContact(ctx, repo, ops.DirectoryContactRequest{Account: add}); err != nil {
+				return err
+			}
+			if !f.json {
+				fmt.Fprintf(f.out(), "added %s as a contact\n", add)
+			}
 		}
 		return f.printTable(out, func(t io.Writer) error {
 			fmt.Fprintln(t, "NAME\tROLE\tDEPARTMENT\tCLINIC\tACCOUNT")

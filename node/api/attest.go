@@ -20,6 +20,7 @@ import (
 //	POST /api/v1/trust                  trust an authority
 //	POST /api/v1/trust/remove           stop trusting one
 //	GET  /api/v1/directory              search a clinic's directory (?clinic=&q=&limit=)
+//	POST /api/v1/directory/contact      make a directory result a contact
 //
 // The types are the operations' (node/ops).
 type (
@@ -33,6 +34,8 @@ type (
 	TrustList        = ops.TrustList
 	DirectoryRequest = ops.DirectoryRequest
 	DirectoryResults = ops.DirectoryResults
+
+	DirectoryContactRequest = ops.DirectoryContactRequest
 )
 
 // AttestService is what the attestation endpoints need of the node's
@@ -162,6 +165,25 @@ func (s *Server) directory(w http.ResponseWriter, r *http.Request) {
 	}
 	out, err := ops.Directory(r.Context(), s.opts.Repo, s.directories(), req)
 	s.reply(w, http.StatusOK, out, err)
+}
+
+func (s *Server) directoryContact(w http.ResponseWriter, r *http.Request) {
+	if s.opts.Repo == nil {
+		writeError(w, http.StatusNotImplemented, "this server has no repo")
+		return
+	}
+	var req DirectoryContactRequest
+	if !decodeJSON(w, r, &req) {
+		return
+	}
+	out, err := ops.DirectoryContact(r.Context(), s.opts.Repo, req)
+	s.reply(w, http.StatusOK, out, err)
+}
+
+// DirectoryContact calls POST /api/v1/directory/contact.
+func (c *Client) DirectoryContact(ctx context.Context, req DirectoryContactRequest) (Account, error) {
+	var v Account
+	return v, c.call(ctx, http.MethodPost, directoryPath+"/contact", req, &v)
 }
 
 // Attestations calls GET /api/v1/attestations for account ("" for the

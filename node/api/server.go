@@ -245,6 +245,7 @@ func Listen(ctx context.Context, opts Options) (*Server, error) {
 		trustPath:                       {http.MethodGet: s.listTrust, http.MethodPost: s.trust},
 		trustPath + "/remove":           {http.MethodPost: s.distrust},
 		directoryPath:                   {http.MethodGet: s.directory},
+		directoryPath + "/contact":      {http.MethodPost: s.directoryContact},
 	}
 	if opts.Repo != nil {
 		s.unhookChain = opts.Repo.OnChainChange(s.chainChanged)

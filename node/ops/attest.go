@@ -357,3 +357,42 @@ func Directory(ctx context.Context, repo *keyshare.Repo, dirs Directories, req D
 	}
 	return DirectoryResults{}, fmt.Errorf("directory: no node of the clinic answered: %w", errors.Join(errs...))
 }
+
+// DirectoryContactRequest makes a directory result a contact.
+type DirectoryContactRequest struct {
+	// Account is the clinician's account ID, as a directory search gave
+	// it: its chain is held here since the search.
+	Account string `json:"account"`
+}
+
+// DirectoryContact marks req.Account, whose chain a directory search
+// brought (or any account this repo knows), as a contact: the user chose
+// to deal with it (keyshare.Repo.MarkContact). It returns the account.
+func DirectoryContact(ctx context.Context, repo *keyshare.Repo, req DirectoryContactRequest) (Account, error) {
+	if _, err := protocol.ParseAccountID(req.Account); err != nil {
+		return Account{}, invalidf("account: %v", err)
+	}
+	id := protocol.AccountID(req.Account)
+	info, err := repo.Account(ctx, id)
+	if errors.Is(err, keyshare.ErrUnknownAccount) {
+		return Account{}, fmt.Errorf("account %s: its chain is not held here (search the directory first): %w", id.Short(), ErrNotFound)
+	}
+	if err != nil {
+		return Account{}, err
+	}
+	if info.Local {
+		return Account{}, invalidf("account: %s is an account of this repo, not a contact", id.Short())
+	}
+	if err := repo.MarkContact(ctx, id); err != nil {
+		return Account{}, err
+	}
+	out := AccountOf(info)
+	if attestable(info.Role) {
+		p, err := repo.RoleOf(ctx, id)
+		if err != nil {
+			return Account{}, err
+		}
+		out.RoleProof = &p
+	}
+	return out, nil
+}
