@@ -152,3 +152,36 @@ func TestAttestedRolesOverDaemons(t *testing.T) {
 		t.Fatalf("trust ls after trust rm:\n%s", out)
 	}
 }
+
+// The commands without a daemon: usage errors exit 2, refusals 1, each
+// with one line; what needs the network says to start the daemon.
+func TestAttestCommandsOffline(t *testing.T) {
+	w := newAttestWorld(t)
+	w.clinic.fail(2, "attest", w.docID)
+	w.clinic.fail(2, "attest", w.docID, "--role", "clinician", "--until", "soon")
+	w.clinic.fail(2, "attest", "rm")
+	w.clinic.fail(2, "directory")
+	w.clinic.fail(1, "attest", w.docID, "--role", "patient")
+	w.clinic.fail(1, "attest", w.authID, "--role", "authority") // unknown here, and no clinic may
+	w.auth.fail(1, "trust", "add", w.clinicID)                  // declares clinic
+	w.auth.fail(1, "trust", "rm", w.clinicID)                   // not trusted
+	w.pat.fail(1, "directory", "/ip4/127.0.0.1/tcp/1/p2p/"+w.clinicID, "grey")
+	w.pat.fail(1, "attest", "check", w.docID, "--from", "/ip4/127.0.0.1/tcp/1/p2p/"+w.clinicID)
+	if r := w.pat.fail(1, "directory", "/ip4/127.0.0.1/tcp/1/p2p/"+w.clinicID); !strings.Contains(r.stderr, "blockmrs daemon") {
+		t.Fatalf("directory without a daemon: %q", r.stderr)
+	}
+	out := w.clinic.ok("attest", "ls")
+	if !strings.Contains(out, "Dr Grey") || !strings.Contains(out, "Cardiology, emergency access") || !strings.Contains(out, "live") {
+		t.Fatalf("attest ls:\n%s", out)
+	}
+	var list ops.AttestationList
+	w.clinic.json(&list, "attest", "ls", "--json")
+	if len(list.Given) != 1 || len(list.Received) != 0 || list.Role.Verified || list.Role.Rule != keyshare.RuleRoleDeclared { // the authority's attestation is not held here yet
+		t.Fatalf("attest ls --json: %+v", list)
+	}
+	w.clinic.ok("attest", "rm", w.docID)
+	w.clinic.fail(1, "attest", "rm", w.docID)
+	if out := w.clinic.ok("attest", "ls"); !strings.Contains(out, "withdrawn") {
+		t.Fatalf("attest ls after rm:\n%s", out)
+	}
+}
