@@ -26,6 +26,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 
@@ -58,16 +59,16 @@ func RepoPath(explicit string) (string, error) {
 // OpenRepo opens the repo in dir, creating it when create is set. The repo
 // is locked until closed, so one process at a time uses it. When dir holds
 // a config file, its trusted authorities ("trust") are the repo's
-// configured ones (see keyshare.Repo.SetConfigTrust); a config file that
-// does not load is an error, as it is for the daemon.
+// configured ones (see keyshare.Repo.SetConfigTrust). A config file that
+// does not load trusts nothing (the safe side: fewer roles verified) and
+// is logged; the daemon refuses to start with it.
 func OpenRepo(ctx context.Context, dir string, create bool) (*keyshare.Repo, error) {
 	repo, err := keyshare.Open(ctx, dir, keyshare.Options{Create: create})
 	if err != nil {
 		return nil, err
 	}
 	if err := applyConfigTrust(repo, dir); err != nil {
-		repo.Close()
-		return nil, err
+		slog.Warn("config: its trusted authorities are not applied", "err", err)
 	}
 	return repo, nil
 }
