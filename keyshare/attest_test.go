@@ -480,3 +480,25 @@ func TestDirectory(t *testing.T) {
 		t.Fatalf("withdrawn clinician still verified: %+v", rp)
 	}
 }
+
+// The chain log says what an attestation and a withdrawal are.
+func TestAttestationLog(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	w.attestAll(t, w.now().Add(time.Hour))
+	if _, err := w.clinic.repo.Unattest(ctx, w.clinic.keys, w.doc.keys.ID); err != nil {
+		t.Fatal(err)
+	}
+	entries, err := w.clinic.repo.Log(ctx, w.clinic.keys.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range entries {
+		got = append(got, e.Summary)
+	}
+	all := strings.Join(got, "\n")
+	if !strings.Contains(all, `as clinician, department "Cardiology", may use emergency access, until `) || !strings.Contains(all, "withdraw the attestation of Dr Grey") {
+		t.Fatalf("log:\n%s", all)
+	}
+}
