@@ -237,6 +237,20 @@ func summarize(e protocol.Entry, name func([]byte) string) string {
 			what = "the key of " + b.Keys[0].Record.String()
 		}
 		return fmt.Sprintf("%s for %s under the standing grant %s", what, name(b.To), b.Scope)
+	case *protocol.Attestation:
+		s := fmt.Sprintf("attest %s as %s", name(b.To), b.Role)
+		if b.Department != "" {
+			s += fmt.Sprintf(", department %q", b.Department)
+		}
+		if b.Emergency {
+			s += ", may use emergency access"
+		}
+		if b.Expires != 0 {
+			s += ", until " + time.UnixMilli(b.Expires).UTC().Format(time.RFC3339)
+		}
+		return s
+	case *protocol.AttestEnd:
+		return fmt.Sprintf("withdraw the attestation of %s", name(b.From))
 	}
 	if e.Critical {
 		return fmt.Sprintf("entry of unknown type %q, marked critical: entries from here on are not applied", e.Type)

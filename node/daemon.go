@@ -17,6 +17,7 @@ import (
 
 	"github.com/blockmrs/blockmrs/keyshare"
 	"github.com/blockmrs/blockmrs/node/api"
+	"github.com/blockmrs/blockmrs/node/attest"
 	"github.com/blockmrs/blockmrs/node/chainsync"
 	"github.com/blockmrs/blockmrs/node/config"
 	"github.com/blockmrs/blockmrs/node/exchange"
@@ -86,6 +87,8 @@ type Runtime struct {
 	// Requests delivers access requests and answers; Kick it after
 	// queueing one.
 	Requests *requests.Service
+	// Attest serves and fetches role proofs and directory answers.
+	Attest *attest.Service
 	// Sessions holds the accounts unlocked for a session (blockmrs
 	// unlock); they lock when the daemon stops.
 	Sessions *keyshare.Sessions
@@ -173,6 +176,18 @@ func (d *Daemon) Run(ctx context.Context, repoDir string) (err error) {
 	rq := requests.New(h, repo, requests.Options{Logger: log})
 	defer rq.Close()
 
+	// Role proofs and the clinic directory, served to anyone (public by
+	// design); roles of requesters verified as their requests arrive.
+	trust, err := cfg.TrustedAuthorities()
+	if err != nil {
+		return err
+	}
+	if err := repo.SetConfigTrust(trust); err != nil {
+		return err
+	}
+	at := attest.New(h, repo, attest.Options{Logger: log})
+	defer at.Close()
+
 	// Background work (dials) stops before the host closes.
 	bg, stopBG := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
@@ -213,9 +228,9 @@ func (d *Daemon) Run(ctx context.Context, repoDir string) (err error) {
 
 	var execFn api.ExecFunc
 	if d.Exec != nil {
-		execFn = d.Exec(&Runtime{Repo: repo, Dir: repoDir, Host: h, Exchange: ex, Sync: cs, Requests: rq, Sessions: sessions, Logger: log})
+		execFn = d.Exec(&Runtime{Repo: repo, Dir: repoDir, Host: h, Exchange: ex, Sync: cs, Requests: rq, Attest: at, Sessions: sessions, Logger: log})
 	}
-	srv, err := api.Listen(ctx, api.Options{Addr: cfg.API, Token: token, Host: h, Repo: repo, Profiles: cs, Sessions: sessions, RequestsKick: rq.Kick, Exec: execFn, Logger: log})
+	srv, err := api.Listen(ctx, api.Options{Addr: cfg.API, Token: token, Host: h, Repo: repo, Profiles: cs, Sessions: sessions, RequestsKick: rq.Kick, Attest: at, Exec: execFn, Logger: log})
 	if err != nil {
 		return err
 	}

@@ -23,11 +23,15 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 
 	"github.com/blockmrs/blockmrs/keyshare"
+	"github.com/blockmrs/blockmrs/node/config"
 )
 
 // EnvPath names the environment variable that sets the repo folder.
@@ -53,7 +57,35 @@ func RepoPath(explicit string) (string, error) {
 }
 
 // OpenRepo opens the repo in dir, creating it when create is set. The repo
-// is locked until closed, so one process at a time uses it.
+// is locked until closed, so one process at a time uses it. When dir holds
+// a config file, its trusted authorities ("trust") are the repo's
+// configured ones (see keyshare.Repo.SetConfigTrust). A config file that
+// does not load trusts nothing (the safe side: fewer roles verified) and
+// is logged; the daemon refuses to start with it.
 func OpenRepo(ctx context.Context, dir string, create bool) (*keyshare.Repo, error) {
-	return keyshare.Open(ctx, dir, keyshare.Options{Create: create})
+	repo, err := keyshare.Open(ctx, dir, keyshare.Options{Create: create})
+	if err != nil {
+		return nil, err
+	}
+	if err := applyConfigTrust(repo, dir); err != nil {
+		slog.Warn("config: its trusted authorities are not applied", "err", err)
+	}
+	return repo, nil
+}
+
+// applyConfigTrust gives repo the trusted authorities of dir's config
+// file, if there is one.
+func applyConfigTrust(repo *keyshare.Repo, dir string) error {
+	if _, err := os.Stat(config.Path(dir)); errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	cfg, err := config.Load(config.Path(dir))
+	if err != nil {
+		return err
+	}
+	trust, err := cfg.TrustedAuthorities()
+	if err != nil {
+		return err
+	}
+	return repo.SetConfigTrust(trust)
 }

@@ -159,6 +159,10 @@ func newBody(typ string) EntryBody {
 		return &ScopeEnd{}
 	case TypeScoped:
 		return &ScopedKeys{}
+	case TypeAttest:
+		return &Attestation{}
+	case TypeUnattest:
+		return &AttestEnd{}
 	}
 	return nil
 }

@@ -164,7 +164,11 @@ blockmrs contact ls`)
 		return f.printTable(contacts, func(t io.Writer) error {
 			fmt.Fprintln(t, "NAME\tROLE\tID\tSEQ")
 			for _, a := range contacts.Accounts {
-				fmt.Fprintf(t, "%s\t%s\t%s\t%d\n", a.Name, a.Role, a.ID, a.Seq)
+				role := string(a.Role)
+				if a.RoleProof != nil {
+					role += " " + roleBadge(*a.RoleProof)
+				}
+				fmt.Fprintf(t, "%s\t%s\t%s\t%d\n", a.Name, role, a.ID, a.Seq)
 			}
 			return nil
 		})

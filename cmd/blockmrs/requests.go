@@ -50,6 +50,9 @@ blockmrs requests --json`)
 				if _, known := n[q.From]; !known && q.FromName != "" {
 					from = q.FromName + " (" + q.From.Short() + ")"
 				}
+				if p, ok := v.Roles[q.From]; ok && q.Box == keyshare.Inbox {
+					from += " [" + string(q.FromRole) + " " + roleBadge(p) + "]"
+				}
 				recs := "all"
 				if len(q.Records) > 0 {
 					recs = fmt.Sprint(len(q.Records))

@@ -115,6 +115,9 @@ type Options struct {
 	// RequestsKick, when set, asks the node to deliver queued access
 	// requests and answers now (the daemon's requests.Service.Kick).
 	RequestsKick func()
+	// Attest fetches role proofs and directory answers from other nodes
+	// (the node's attest service); nil answers 501 where it is needed.
+	Attest AttestService
 	// Exec runs commands for POST /api/v1/exec; nil answers 501.
 	Exec ExecFunc
 	// Logger receives server errors; nil discards them.
@@ -236,6 +239,13 @@ func Listen(ctx context.Context, opts Options) (*Server, error) {
 		fhirImportPath:                  {http.MethodPost: s.importFHIR},
 		"/api/v1/fhir/export":           {http.MethodGet: s.exportFHIR},
 		"/api/v1/fhir/summary":          {http.MethodGet: s.summaryFHIR},
+		attestationsPath:                {http.MethodGet: s.listAttestations, http.MethodPost: s.attest},
+		attestationsPath + "/withdraw":  {http.MethodPost: s.unattest},
+		rolesPath:                       {http.MethodGet: s.checkRole},
+		trustPath:                       {http.MethodGet: s.listTrust, http.MethodPost: s.trust},
+		trustPath + "/remove":           {http.MethodPost: s.distrust},
+		directoryPath:                   {http.MethodGet: s.directory},
+		directoryPath + "/contact":      {http.MethodPost: s.directoryContact},
 	}
 	if opts.Repo != nil {
 		s.unhookChain = opts.Repo.OnChainChange(s.chainChanged)

@@ -43,6 +43,15 @@ type Account struct {
 	Stopped string `json:"stopped,omitempty"`
 	// Devices are the nodes the account declares as acting for it.
 	Devices []keyshare.DeviceInfo `json:"devices,omitempty"`
+	// RoleProof, in lists of a repo that judges roles, is the verdict on
+	// a declared clinician, clinic or authority role: verified by
+	// attestations from a trusted authority, or only declared.
+	RoleProof *keyshare.RoleProof `json:"role_proof,omitempty"`
+}
+
+// roleJudge judges declared roles; *keyshare.Repo implements it.
+type roleJudge interface {
+	RoleOf(ctx context.Context, id protocol.AccountID) (keyshare.RoleProof, error)
 }
 
 // AccountOf converts a keyshare.AccountInfo.
@@ -77,11 +86,21 @@ func listWhere(ctx context.Context, repo AccountLister, local bool) (AccountList
 	if err != nil {
 		return AccountList{}, fmt.Errorf("list accounts: %w", err)
 	}
+	judge, _ := repo.(roleJudge)
 	out := AccountList{Accounts: []Account{}}
 	for _, a := range all {
-		if a.Local == local {
-			out.Accounts = append(out.Accounts, AccountOf(a))
+		if a.Local != local {
+			continue
 		}
+		acc := AccountOf(a)
+		if judge != nil && attestable(a.Role) {
+			p, err := judge.RoleOf(ctx, a.ID)
+			if err != nil {
+				return AccountList{}, fmt.Errorf("judge the role of %s: %w", a.ID, err)
+			}
+			acc.RoleProof = &p
+		}
+		out.Accounts = append(out.Accounts, acc)
 	}
 	return out, nil
 }

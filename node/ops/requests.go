@@ -21,6 +21,10 @@ type RequestList struct {
 	Inbox []keyshare.RequestInfo `json:"inbox"`
 	// Outbox holds requests local accounts sent, newest first.
 	Outbox []keyshare.RequestInfo `json:"outbox"`
+	// Roles holds, by account, the verdict on the declared role of each
+	// inbox requester that declares clinician, clinic or authority:
+	// verified, or only declared (keyshare.Repo.RoleOf).
+	Roles map[protocol.AccountID]keyshare.RoleProof `json:"roles,omitempty"`
 }
 
 // Requests lists the inbox and the outbox; with account set (a local
@@ -41,7 +45,30 @@ func Requests(ctx context.Context, repo *keyshare.Repo, account protocol.Account
 			out.Outbox = append(out.Outbox, q)
 		}
 	}
+	for _, q := range out.Inbox {
+		if !attestable(q.FromRole) {
+			continue
+		}
+		if _, done := out.Roles[q.From]; done {
+			continue
+		}
+		p, err := repo.RoleOf(ctx, q.From)
+		if errors.Is(err, keyshare.ErrUnknownAccount) {
+			p = keyshare.RoleProof{Account: q.From, Role: q.FromRole, Rule: keyshare.RuleRoleUnknown, Why: "the requester's chain is not held here yet"}
+		} else if err != nil {
+			return RequestList{}, fmt.Errorf("list requests: %w", err)
+		}
+		if out.Roles == nil {
+			out.Roles = map[protocol.AccountID]keyshare.RoleProof{}
+		}
+		out.Roles[q.From] = p
+	}
 	return out, nil
+}
+
+// attestable tells whether a role is one attestations verify.
+func attestable(r protocol.Role) bool {
+	return r == protocol.RoleClinician || r == protocol.RoleClinic || r == protocol.RoleAuthority
 }
 
 // MaxRequestDuration bounds the access a request asks for.

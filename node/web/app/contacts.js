@@ -4,6 +4,7 @@
 // category" form per contact makes and an "End" button ends), and adding
 // a contact by share code or by profile file.
 import { $, api, button, cell, el, failed, formatDate, page, shortID, show, state, withAccount } from "./core.js";
+import { roleCell } from "./roles.js";
 
 // refreshAccounts re-reads the accounts the node knows, so that who()
 // names a contact added a moment ago.
@@ -217,7 +218,7 @@ function contactRow(a, grants, standing) {
   if (grants) {
     tdAct.append(standingForm(a));
   }
-  tr.append(cell("Name", a.name, "name"), cell("Role", a.role, "role"), tdID, sharingCell(a, grants, standing), tdAct);
+  tr.append(cell("Name", a.name, "name"), roleCell(cell("Role", undefined, "role"), a.role, a.role_proof), tdID, sharingCell(a, grants, standing), tdAct);
   return tr;
 }
 

@@ -4,6 +4,7 @@
 // contact for access. The Requests link in the nav carries a badge
 // counting new inbox requests, kept up to date on every page.
 import { $, api, cell, el, failed, formatDate, onLive, page, shortID, show, state, who } from "./core.js";
+import { roleBadge } from "./roles.js";
 
 // duration says how long a number of seconds is, in words.
 function duration(s) {
@@ -207,12 +208,17 @@ function inboxItem(q, mine) {
   const li = el("li", undefined, "request");
   li.dataset.id = q.id;
   li.dataset.state = q.state;
+  li.dataset.rule = (q.role_proof && q.role_proof.rule) || "";
   const head = el("p", undefined, "who");
   const from = el("span", q.from_name || shortID(q.from), "name");
   from.title = q.from;
   head.append(from);
   if (q.from_role) {
     head.append(" ", el("span", q.from_role, "role"));
+    const badge = roleBadge(q.role_proof);
+    if (badge) {
+      head.append(" ", badge);
+    }
   }
   head.append(" asks for ", el("span", q.records && q.records.length ? q.records.length + " of your records" : "your records"),
     " for ", el("span", duration(q.duration_seconds), "duration"));
@@ -243,10 +249,10 @@ function renderInbox(inbox, mine) {
   const list = $("inbox");
   const kept = new Map();
   for (const li of list.children) {
-    kept.set(li.dataset.id + " " + li.dataset.state, li);
+    kept.set(li.dataset.id + " " + li.dataset.state + " " + li.dataset.rule, li);
   }
   const items = inbox.map(function (q) {
-    return kept.get(q.id + " " + q.state) || inboxItem(q, mine);
+    return kept.get(q.id + " " + q.state + " " + ((q.role_proof && q.role_proof.rule) || "")) || inboxItem(q, mine);
   });
   list.replaceChildren(...items);
   $("inbox-empty").hidden = inbox.length > 0;
@@ -278,6 +284,7 @@ async function render(arg) {
   const me = state.me ? state.me.id : "";
   const mine = ((records && records.records) || []).filter(function (r) { return r.subject === me && !r.hidden; });
   const inbox = (list.inbox || []).filter(function (q) { return !me || q.to === me; });
+  inbox.forEach(function (q) { q.role_proof = (list.roles || {})[q.from]; });
   const outbox = (list.outbox || []).filter(function (q) { return !me || q.from === me; });
   renderInbox(inbox, mine);
   const name = namer(contacts);
