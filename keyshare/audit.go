@@ -3,7 +3,6 @@ package keyshare
 import (
 	"context"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/ipfs/go-cid"
@@ -168,23 +167,6 @@ func servedUnder(peer peerRoles, counting []*Access) (ServedRecord, bool) {
 		}
 	}
 	return ServedRecord{}, false
-}
-
-// AuditDestinations returns the peer IDs of the nodes account id
-// declares (devices and replicas), where its audit events are reported,
-// without self.
-func (r *Repo) AuditDestinations(ctx context.Context, id protocol.AccountID, self string) ([]string, error) {
-	info, err := r.Account(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	var out []string
-	for _, d := range info.Devices {
-		if d.PeerID != self && !slices.Contains(out, d.PeerID) {
-			out = append(out, d.PeerID)
-		}
-	}
-	return out, nil
 }
 
 // auditRead records that account id opened the record of claim a.
