@@ -70,6 +70,5 @@ func OpenRepo(ctx context.Context, dir string, create bool) (*keyshare.Repo, err
 
 // AuditLog returns the audit log OpenRepo attached to repo, nil if none.
 func AuditLog(repo *keyshare.Repo) *audit.Log {
-	l, _ := repo.AuditSinkOf().(*audit.Log)
-	return l
+	return audit.Of(repo)
 }
