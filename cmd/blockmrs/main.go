@@ -36,7 +36,7 @@ func init() {
 		initCmd, idCmd, accountsCmd, contactCmd,
 		addCmd, lsCmd, getCmd, fhirCmd, labCmd, labsCmd,
 		grantCmd, grantsCmd, revokeCmd, jobsCmd, readersCmd, hideCmd, unhideCmd, requestCmd, requestsCmd, approveCmd, denyCmd,
-		verifyCmd, logCmd, keyCmd, catCmd,
+		verifyCmd, auditCmd, logCmd, keyCmd, catCmd,
 		exportCmd, importCmd, gcCmd, deviceCmd, replicaCmd, daemonCmd, peersCmd, unlockCmd, lockCmd, sessionsCmd, openCmd, versionCmd,
 	}
 }
