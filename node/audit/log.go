@@ -108,6 +108,7 @@ type Log struct {
 	clock func() time.Time
 	log   *slog.Logger
 
+	syncMu   sync.Mutex // one Sync at a time
 	mu       sync.Mutex
 	f        *os.File
 	next     uint64  // sequence number of the next entry
@@ -375,27 +376,34 @@ func (l *Log) syncer() {
 }
 
 // Sync makes every entry appended so far durable: it syncs the log file
-// and writes the head.
+// and then writes the head. Appends go on meanwhile (the file is synced
+// outside the log's lock); the head names the last entry appended
+// before the sync began.
 func (l *Log) Sync() error {
+	l.syncMu.Lock()
+	defer l.syncMu.Unlock()
 	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.syncLocked()
-}
-
-func (l *Log) syncLocked() error {
 	if !l.dirty || l.f == nil {
-		return l.syncErr
+		err := l.syncErr
+		l.mu.Unlock()
+		return err
 	}
-	if err := l.f.Sync(); err != nil {
-		l.syncErr = fmt.Errorf("audit: sync: %w", err)
-		return l.syncErr
+	f, last := l.f, l.last
+	l.dirty = false
+	l.mu.Unlock()
+	err := f.Sync()
+	if err != nil {
+		err = fmt.Errorf("audit: sync: %w", err)
+	} else if err = fsutil.WriteFileAtomic(filepath.Join(l.dir, Folder, HeadFile), last, 0o600); err != nil {
+		err = fmt.Errorf("audit: head: %w", err)
 	}
-	if err := fsutil.WriteFileAtomic(filepath.Join(l.dir, Folder, HeadFile), l.last, 0o600); err != nil {
-		l.syncErr = fmt.Errorf("audit: head: %w", err)
-		return l.syncErr
+	l.mu.Lock()
+	l.syncErr = err
+	if err != nil {
+		l.dirty = true // try again at the next sync
 	}
-	l.dirty, l.syncErr = false, nil
-	return nil
+	l.mu.Unlock()
+	return err
 }
 
 // Close stops the served-block worker (recording what it holds), syncs
@@ -413,9 +421,11 @@ func (l *Log) Close() error {
 	l.mu.Unlock()
 	close(l.stop)
 	l.done.Wait()
+	err := l.Sync()
+	l.syncMu.Lock()
+	defer l.syncMu.Unlock()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	err := l.syncLocked()
 	if cerr := l.f.Close(); err == nil && cerr != nil {
 		err = fmt.Errorf("audit: %w", cerr)
 	}
