@@ -133,6 +133,9 @@ func DecodeAuditEntry(data []byte) (*AuditEntry, error) {
 	if err := e.validate(); err != nil {
 		return nil, err
 	}
+	if len(e.Sig) == 0 {
+		return nil, fmt.Errorf("audit entry %d: no signature", e.Seq)
+	}
 	msg, err := e.SigningBytes()
 	if err != nil {
 		return nil, err
