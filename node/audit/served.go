@@ -200,6 +200,14 @@ func (q *servedQueue) handle(batch []served) {
 }
 
 func (q *servedQueue) record(ctx context.Context, s served) {
+	// Most blocks belong to a record recorded for this peer a moment ago
+	// (the record's other blocks, a want-have before the want-block):
+	// the block's records (a cached lookup) tell, before the policy is
+	// asked again.
+	o, err := q.repo.Owner(ctx, s.block)
+	if err == nil && o.Chain == "" && len(o.Records) > 0 && q.allSeen(s, o.Records) {
+		return
+	}
 	recs, err := q.repo.ServedRecords(ctx, s.peer, s.block)
 	if err != nil {
 		q.l.log.Warn("audit: cannot tell which record a served block belongs to", "peer", s.peer, "block", s.block, "err", err)
@@ -226,6 +234,18 @@ func (q *servedQueue) record(ctx context.Context, s served) {
 			}
 		}
 	}
+}
+
+// allSeen reports whether every one of roots was recorded for s's peer
+// within the window.
+func (q *servedQueue) allSeen(s served, roots []cid.Cid) bool {
+	for _, r := range roots {
+		last, ok := q.seen[servedKey{peer: s.peer, record: r}]
+		if !ok || s.at.Sub(last) >= q.window {
+			return false
+		}
+	}
+	return true
 }
 
 func (q *servedQueue) close() {

@@ -91,3 +91,61 @@ func benchServeAudited(b *testing.B, audited bool) {
 		b.ReportMetric(float64(st.Recorded)/float64(b.N), "entries/op")
 	}
 }
+
+// BenchmarkAllowAudited measures the serving node's per-want decision
+// (the bitswap filter: MayServe, then, with the log, queueing the block
+// for the audit worker), for wants of 100 records' blocks in turn, with
+// and without the audit log. With the log the worker resolves each block
+// into its record on the other core and records each record once (the
+// default dedup window).
+//
+//	go test ./node/exchange -run '^$' -bench AllowAudited -benchmem
+func BenchmarkAllowAudited(b *testing.B) {
+	for _, audited := range []bool{false, true} {
+		b.Run(fmt.Sprintf("audit=%v", audited), func(b *testing.B) {
+			ctx := b.Context()
+			pat := newNode(b, "Pat", protocol.RolePatient)
+			var log *audit.Log
+			if audited {
+				var err error
+				if log, err = audit.Attach(pat.repo, pat.repo.Dir(), audit.Options{}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			clinic := newNode(b, "Clinic", protocol.RoleClinic)
+			clinic.declare(b)
+			sendChain(b, clinic, pat)
+			var recs []cid.Cid
+			for i := range 100 {
+				rec, err := pat.repo.AddRecord(ctx, pat.keys, keyshare.NewRecord{Title: fmt.Sprint("r", i), Kind: protocol.KindFile,
+					MediaType: "application/octet-stream", Body: bytes.NewReader(bytes.Repeat([]byte{byte(i)}, 2<<10))})
+				if err != nil {
+					b.Fatal(err)
+				}
+				recs = append(recs, rec)
+			}
+			if _, err := pat.repo.Grant(ctx, pat.keys, recs, clinic.keys.ID, time.Time{}); err != nil {
+				b.Fatal(err)
+			}
+			p := clinic.host.ID()
+			if !pat.ex.allow(p, recs[0]) {
+				b.Fatal("the clinic may not have the record")
+			}
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				if !pat.ex.allow(p, recs[i%len(recs)]) {
+					b.Fatal("refused")
+				}
+				i++
+			}
+			b.StopTimer()
+			if log != nil {
+				if err := log.Flush(ctx); err != nil {
+					b.Fatal(err)
+				}
+				b.ReportMetric(float64(log.ServedStats().Recorded), "entries")
+			}
+		})
+	}
+}
