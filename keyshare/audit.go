@@ -2,7 +2,9 @@ package keyshare
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/ipfs/go-cid"
@@ -177,4 +179,21 @@ func (r *Repo) auditRead(ctx context.Context, id protocol.AccountID, a *Access) 
 		return fmt.Errorf("%s: audit log: %w", a.Record, err)
 	}
 	return nil
+}
+
+// MayKeepReport decides whether to keep an audit entry that the node
+// with peer ID from reported (keepReport): e must have decoded and
+// verified; newer says whether its seq is above the sender's entries
+// held here, quotaLeft whether an undeclared sender may send more.
+func (r *Repo) MayKeepReport(ctx context.Context, from string, e *protocol.AuditEntry, newer, quotaLeft bool) (Decision, error) {
+	f := reportFacts{signedBySender: string(e.NodeID()) == from, firstHand: len(e.Report) == 0, newer: newer, quotaLeft: quotaLeft}
+	if id := protocol.AccountID(e.Subject); id != "" {
+		info, err := r.Account(ctx, id)
+		if err != nil && !errors.Is(err, ErrUnknownAccount) {
+			return Decision{}, err
+		}
+		f.subjectLocal = err == nil && info.Local
+		f.declared = slices.ContainsFunc(info.Devices, func(d DeviceInfo) bool { return d.PeerID == from })
+	}
+	return keepReport(f), nil
 }

@@ -494,34 +494,26 @@ func (s *Service) Receive(ctx context.Context, from string, raw []byte) (bool, e
 	if err != nil {
 		return false, err
 	}
-	if string(e.NodeID()) != from {
-		return false, fmt.Errorf("entry %d is signed by node %s, not by the peer that sent it", e.Seq, e.NodeID())
+	last, held := s.l.Reported(from)
+	newer := !held || e.Seq > last
+	s.mu.Lock()
+	quotaLeft := s.undeclared[from] < MaxUndeclared
+	s.mu.Unlock()
+	d, err := s.repo.MayKeepReport(ctx, from, e, newer, quotaLeft)
+	if err != nil {
+		return false, err
 	}
-	if len(e.Report) > 0 {
-		return false, fmt.Errorf("entry %d is a report of another node's entry: only first-hand entries are kept", e.Seq)
-	}
-	subject := protocol.AccountID(e.Subject)
-	if subject == "" {
-		return false, fmt.Errorf("entry %d is about no account", e.Seq)
-	}
-	info, err := s.repo.Account(ctx, subject)
-	if err != nil || !info.Local {
-		return false, fmt.Errorf("entry %d is about %s, not an account of this node", e.Seq, subject)
-	}
-	if last, ok := s.l.Reported(from); ok && e.Seq <= last {
-		return false, nil // held already
-	}
-	declared := slices.ContainsFunc(info.Devices, func(d keyshare.DeviceInfo) bool { return d.PeerID == from })
-	if !declared {
+	switch {
+	case d.Rule == keyshare.RuleReportReplayed:
+		return false, nil // held already: the reporter sent it again
+	case !d.Allow:
+		return false, fmt.Errorf("entry %d: %s (%s)", e.Seq, d.Reason, d.Rule)
+	case d.Rule == keyshare.RuleReportUndeclared:
 		s.mu.Lock()
-		n := s.undeclared[from]
-		if n >= MaxUndeclared {
-			s.mu.Unlock()
-			return false, fmt.Errorf("more than %d entries from a node %s does not declare", MaxUndeclared, subject)
-		}
-		s.undeclared[from] = n + 1
+		s.undeclared[from]++
 		s.mu.Unlock()
 	}
+	subject := protocol.AccountID(e.Subject)
 	ev := Event{Time: time.UnixMilli(e.Time), Kind: keyshare.AuditKind(e.Kind), Account: protocol.AccountID(e.Account),
 		Peer: e.Peer, Subject: subject, Records: linksToCIDs(e.Records), Rule: keyshare.Rule(e.Rule), Reason: e.Reason}
 	if _, err := s.l.append(ev, raw); err != nil {
