@@ -46,7 +46,8 @@ type AuditEvent struct {
 	// access, the grant entry that allowed a read).
 	Reason string `json:"reason,omitempty"`
 	// ReportedBy is the peer ID of the node that reported the event, when
-	// another node did; empty for the node's own events.
+	// another node did; empty for the node's own events. The log sets it
+	// from the reported entry it keeps (node/audit); an Append ignores it.
 	ReportedBy string `json:"reported_by,omitempty"`
 }
 
