@@ -42,7 +42,8 @@ type servedQueue struct {
 	done   chan struct{}
 	once   sync.Once
 
-	seen map[servedKey]time.Time // last recorded, per peer and record
+	seen    map[servedKey]time.Time // last recorded, per peer and record
+	pruneAt int                     // prune seen when it grows past this
 
 	queued, handled, recorded, waited atomic.Int64
 }
@@ -97,7 +98,7 @@ func (l *Log) startServed(repo *keyshare.Repo, opts Options) {
 		opts.DedupWindow = DefaultDedupWindow
 	}
 	q := &servedQueue{l: l, repo: repo, window: opts.DedupWindow, ch: make(chan served, opts.QueueSize),
-		stop: make(chan struct{}), done: make(chan struct{}), seen: map[servedKey]time.Time{}}
+		stop: make(chan struct{}), done: make(chan struct{}), seen: map[servedKey]time.Time{}, pruneAt: 4 * DefaultQueueSize}
 	l.served = q
 	go q.run()
 }
@@ -227,12 +228,15 @@ func (q *servedQueue) record(ctx context.Context, s served) {
 		}
 		q.recorded.Add(1)
 	}
-	if len(q.seen) > 4*DefaultQueueSize {
+	if len(q.seen) > q.pruneAt {
 		for k, t := range q.seen {
 			if s.at.Sub(t) >= q.window {
 				delete(q.seen, k)
 			}
 		}
+		// Many peers and records inside the window: prune again only
+		// when the map has doubled, so a prune stays rare.
+		q.pruneAt = max(4*DefaultQueueSize, 2*len(q.seen))
 	}
 }
 

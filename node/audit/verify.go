@@ -40,14 +40,21 @@ func (l *Log) Verify(ctx context.Context) (Report, error) {
 	if err := l.Sync(); err != nil {
 		return Report{}, err
 	}
+	// The files are read under the locks (so no append or head write is
+	// half done), and checked after: appends wait only for the reads.
+	l.syncMu.Lock()
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	data, err := os.ReadFile(filepath.Join(l.dir, Folder, LogFile))
-	if err != nil {
-		return Report{}, fmt.Errorf("audit: %w", err)
+	var head []byte
+	if err == nil {
+		head, err = os.ReadFile(filepath.Join(l.dir, Folder, HeadFile))
+		if errors.Is(err, os.ErrNotExist) {
+			err = nil
+		}
 	}
-	head, err := os.ReadFile(filepath.Join(l.dir, Folder, HeadFile))
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
+	l.mu.Unlock()
+	l.syncMu.Unlock()
+	if err != nil {
 		return Report{}, fmt.Errorf("audit: %w", err)
 	}
 	rep := check(ctx, data, head, l.priv.Public().(ed25519.PublicKey))
