@@ -115,6 +115,7 @@ type Log struct {
 	last     []byte  // encoding of the last entry
 	offsets  []int64 // file offset of each entry's frame, by position
 	reported map[string]uint64
+	reads    map[servedKey]time.Time // last read recorded, per account and record
 	dirty    bool
 	closed   bool
 	watchers map[int]func(Entry)
@@ -152,7 +153,7 @@ func Open(dir string, priv ed25519.PrivateKey, opts Options) (*Log, error) {
 		return nil, fmt.Errorf("audit: %w", err)
 	}
 	l := &Log{dir: dir, priv: priv, clock: opts.Clock, log: opts.Logger.With("service", "audit"), f: f,
-		reported: map[string]uint64{}, watchers: map[int]func(Entry){},
+		reported: map[string]uint64{}, reads: map[servedKey]time.Time{}, watchers: map[int]func(Entry){},
 		syncKick: make(chan struct{}, 1), stop: make(chan struct{})}
 	if err := l.load(); err != nil {
 		f.Close()
@@ -240,10 +241,43 @@ func (l *Log) Append(ctx context.Context, ev Event) (Entry, error) {
 	return l.append(ev, nil)
 }
 
-// Audit implements keyshare.AuditSink.
+// Audit implements keyshare.AuditSink. A read of one record by an
+// account that read it within DefaultDedupWindow is not recorded again
+// (pages such as the labs chart open every record they show each time);
+// every other event is appended.
 func (l *Log) Audit(ctx context.Context, ev keyshare.AuditEvent) error {
+	if ev.Kind == keyshare.AuditRead && len(ev.Records) == 1 && l.readSeen(ev) {
+		return nil
+	}
 	_, err := l.Append(ctx, ev)
 	return err
+}
+
+// readSeen reports whether ev's account read ev's record within the
+// window, and notes this read if not.
+func (l *Log) readSeen(ev keyshare.AuditEvent) bool {
+	at := ev.Time
+	if at.IsZero() {
+		at = l.clock()
+	}
+	k := servedKey{peer: string(ev.Account), record: ev.Records[0]}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if last, ok := l.reads[k]; ok && at.Sub(last) < DefaultDedupWindow && !at.Before(last) {
+		return true
+	}
+	if len(l.reads) >= 4*DefaultQueueSize {
+		for k, t := range l.reads {
+			if at.Sub(t) >= DefaultDedupWindow {
+				delete(l.reads, k)
+			}
+		}
+		if len(l.reads) >= 4*DefaultQueueSize {
+			clear(l.reads) // at worst some reads are recorded twice
+		}
+	}
+	l.reads[k] = at
+	return false
 }
 
 // append signs and writes one entry; report is a reported entry's

@@ -251,3 +251,40 @@ func TestDecodeAuditEntryRefuses(t *testing.T) {
 		t.Error("an entry with an overlong kind was signed")
 	}
 }
+
+// A read the repo reports again within the window is recorded once; an
+// explicit Append is never folded.
+func TestReadsFoldedWithinWindow(t *testing.T) {
+	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	l, err := Open(t.TempDir(), testKey(t), Options{Clock: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	ctx := context.Background()
+	who, rec := testAccount(t), testCID(t, "r")
+	read := Event{Kind: keyshare.AuditRead, Account: who, Subject: who, Records: []cid.Cid{rec}}
+	for range 3 {
+		if err := l.Audit(ctx, read); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := l.Len(); n != 1 {
+		t.Fatalf("three reads in a row gave %d entries", n)
+	}
+	now = now.Add(DefaultDedupWindow)
+	if err := l.Audit(ctx, read); err != nil {
+		t.Fatal(err)
+	}
+	other := read
+	other.Account = testAccount(t)
+	if err := l.Audit(ctx, other); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Append(ctx, other); err != nil {
+		t.Fatal(err)
+	}
+	if n := l.Len(); n != 4 {
+		t.Fatalf("after the window, another reader and an Append: %d entries, want 4", n)
+	}
+}
