@@ -44,7 +44,7 @@ type AuditTrail struct {
 
 // ErrNoAuditLog is returned when the repo was opened without its audit
 // log (node.OpenRepo attaches it).
-var ErrNoAuditLog = errors.New("this repo was opened without its audit log")
+var ErrNoAuditLog = fmt.Errorf("%w: this repo was opened without its audit log", ErrNoNode)
 
 func auditLog(repo *keyshare.Repo) (*audit.Log, error) {
 	l := audit.Of(repo)
