@@ -132,6 +132,47 @@ const (
 	RuleExportRekeyed   Rule = "export/rekeyed"       // an export leaves out a record its subject re-keyed
 )
 
+// Rules of audit events other nodes report (node/audit, PROTOCOL.md §10.4).
+const (
+	RuleReportKept       Rule = "report/kept"       // a first-hand entry, signed by the node that sends it, about a local account, newer than what it sent before
+	RuleReportUndeclared Rule = "report/undeclared" // the same from a node the subject's chain does not declare, within its quota
+	RuleReportForged     Rule = "report/forged"     // signed by another node than the one that sends it
+	RuleReportRelayed    Rule = "report/relayed"    // an entry that is itself a report: only first-hand entries travel
+	RuleReportForeign    Rule = "report/foreign"    // about no account of this node
+	RuleReportReplayed   Rule = "report/replayed"   // not newer than the sender's entries held here
+	RuleReportOverQuota  Rule = "report/over-quota" // from an undeclared node past its quota
+)
+
+// reportFacts are what decides whether a reported audit entry is kept.
+type reportFacts struct {
+	signedBySender bool // the entry's node key is the sending peer's
+	firstHand      bool // it holds no report itself
+	subjectLocal   bool // its subject is an account of this repo
+	newer          bool // its seq is above the sender's entries held here
+	declared       bool // the subject's chain declares the sender as one of its nodes
+	quotaLeft      bool // an undeclared sender has not used up its quota
+}
+
+// keepReport decides whether an audit entry another node reported is
+// kept in this node's log.
+func keepReport(f reportFacts) Decision {
+	switch {
+	case !f.signedBySender:
+		return refuse(RuleReportForged, "the entry is signed by another node than the one that sent it")
+	case !f.firstHand:
+		return refuse(RuleReportRelayed, "the entry is a report of another node's entry")
+	case !f.subjectLocal:
+		return refuse(RuleReportForeign, "the entry is about no account of this node")
+	case !f.newer:
+		return refuse(RuleReportReplayed, "this node holds the sender's entry with that number or a later one")
+	case f.declared:
+		return allow(RuleReportKept, "reported by a node the subject's chain declares")
+	case !f.quotaLeft:
+		return refuse(RuleReportOverQuota, "too many entries from a node the subject's chain does not declare")
+	}
+	return allow(RuleReportUndeclared, "reported by a node the subject's chain does not declare (kept, marked as reported by it)")
+}
+
 // Decision is the policy's answer and the rule that gave it.
 type Decision struct {
 	Allow bool `json:"allow"`

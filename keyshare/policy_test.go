@@ -6,6 +6,7 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -487,7 +488,7 @@ func newVersion(author protocol.AccountID, acked bool) *Access {
 
 func TestPolicyTable(t *testing.T) {
 	covered := map[Rule]bool{}
-	for _, tc := range append(append(policyTable(), rekeyPolicyCases()...), attestPolicyCases()...) {
+	for _, tc := range slices.Concat(policyTable(), rekeyPolicyCases(), attestPolicyCases(), auditPolicyCases()) {
 		t.Run(string(tc.rule), func(t *testing.T) {
 			covered[tc.rule] = true
 			d := tc.decides(t)

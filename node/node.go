@@ -31,6 +31,7 @@ import (
 	"path/filepath"
 
 	"github.com/blockmrs/blockmrs/keyshare"
+	"github.com/blockmrs/blockmrs/node/audit"
 	"github.com/blockmrs/blockmrs/node/config"
 )
 
@@ -61,7 +62,8 @@ func RepoPath(explicit string) (string, error) {
 // a config file, its trusted authorities ("trust") are the repo's
 // configured ones (see keyshare.Repo.SetConfigTrust). A config file that
 // does not load trusts nothing (the safe side: fewer roles verified) and
-// is logged; the daemon refuses to start with it.
+// is logged; the daemon refuses to start with it. Its audit log
+// (node/audit) is opened with it and closes with it.
 func OpenRepo(ctx context.Context, dir string, create bool) (*keyshare.Repo, error) {
 	repo, err := keyshare.Open(ctx, dir, keyshare.Options{Create: create})
 	if err != nil {
@@ -69,6 +71,9 @@ func OpenRepo(ctx context.Context, dir string, create bool) (*keyshare.Repo, err
 	}
 	if err := applyConfigTrust(repo, dir); err != nil {
 		slog.Warn("config: its trusted authorities are not applied", "err", err)
+	}
+	if _, err := audit.Attach(repo, dir, audit.Options{}); err != nil {
+		return nil, errors.Join(err, repo.Close())
 	}
 	return repo, nil
 }
@@ -88,4 +93,9 @@ func applyConfigTrust(repo *keyshare.Repo, dir string) error {
 		return err
 	}
 	return repo.SetConfigTrust(trust)
+}
+
+// AuditLog returns the audit log OpenRepo attached to repo, nil if none.
+func AuditLog(repo *keyshare.Repo) *audit.Log {
+	return audit.Of(repo)
 }

@@ -18,9 +18,10 @@ const KeyFile = "node.key"
 // LoadOrCreateKey returns the node's libp2p identity key, kept in
 // dir/node.key as libp2p's protobuf encoding (crypto.MarshalPrivateKey),
 // mode 0600. On first run it makes a fresh Ed25519 key. The key is the
-// node's alone: it is not an account key, signs no chain entry and only
-// proves the peer ID in transport handshakes, so a node can run unattended
-// while account keys stay locked. A key file readable by other users, or
+// node's alone: it is not an account key and signs no chain entry; it
+// proves the peer ID in transport handshakes and signs the node's audit
+// log (node/audit, under its own signature context), so a node can run
+// unattended while account keys stay locked. A key file readable by other users, or
 // of another key type, is refused. The caller must hold the repo lock.
 //
 // Never log the key; log the peer ID (peer.IDFromPrivateKey).
