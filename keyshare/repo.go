@@ -44,6 +44,8 @@ type Repo struct {
 	cache     decisionCache
 	recovered store.GCStats // what Open swept after interrupted adds
 
+	emergency emergencyState // emergency packs, requests and notices (emergency.go)
+
 	hooksMu  sync.Mutex // guards hooks and nextHook
 	hooks    map[int]func(ChainChange)
 	nextHook int
