@@ -224,6 +224,9 @@ func (r *Repo) commit(ctx context.Context, vbs []verifiedBlock) error {
 		if err := indexScopes(ctx, batch, id, scopesBefore[id], st.Scopes); err != nil {
 			return err
 		}
+		if err := indexAttests(ctx, batch, id, st.attests); err != nil {
+			return err
+		}
 	}
 	if err := iw.write(batch); err != nil {
 		return err
@@ -304,6 +307,8 @@ func applyToState(st *accountState, vb verifiedBlock, iw *indexWriter) error {
 			st.setDevice(body)
 		case *protocol.ScopeGrant, *protocol.ScopeEnd:
 			st.addScopeEvent(body, EntryRef{Account: b.AuthorID(), Block: vb.cid.String(), Seq: b.Seq, Index: i, Time: b.Time})
+		case *protocol.Attestation, *protocol.AttestEnd:
+			st.addAttestEvent(body, EntryRef{Account: b.AuthorID(), Block: vb.cid.String(), Seq: b.Seq, Index: i, Time: b.Time})
 		case nil:
 			st.UnknownSeen++
 		}

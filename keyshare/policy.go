@@ -889,6 +889,206 @@ func changeRecord(a *Access, id protocol.AccountID, verb string) Decision {
 	return allow(RuleChangeSubject, "%s is the record's subject", id)
 }
 
+// ---- Attested roles ----
+//
+// A role an account declares in its profile is only what it says of
+// itself. A role is verified when a path of live attestations leads from
+// an authority the user trusts down to the account: an authority attests
+// clinics (and, for a regional body under a national one, authorities), a
+// clinic attests its clinicians. Every account on the path must declare
+// the role it is attested for, and every attestation must be the latest
+// word of its attester about that account (a withdrawal or a newer
+// attestation replaces it), unexpired, and given by an account of the
+// role that may give it. A path never visits an account twice and holds
+// at most MaxRolePath accounts.
+
+// The attestation rules. Each is listed, with a case it permits or
+// refuses, in policy_test.go.
+const (
+	RuleRoleTrusted    Rule = "role/trusted"       // the account is an authority the user trusts
+	RuleRoleVerified   Rule = "role/verified"      // live attestations lead from a trusted authority to the account
+	RuleRoleDeclared   Rule = "role/declared-only" // no attestation of the account: the role is only what it says of itself
+	RuleRoleMismatch   Rule = "role/mismatch"      // the account's declared role (or its attestation's role) is not the role in question
+	RuleRoleAttester   Rule = "role/attester-role" // the attester may not attest that role (a clinic attesting an authority, a patient a clinic)
+	RuleRoleWithdrawn  Rule = "role/withdrawn"     // the attester withdrew its attestation
+	RuleRoleExpired    Rule = "role/expired"       // the attestation expired
+	RuleRoleUntrusted  Rule = "role/untrusted"     // the path ends at an authority the user does not trust
+	RuleRoleLoop       Rule = "role/loop"          // the path would visit an account twice
+	RuleRoleTooLong    Rule = "role/too-long"      // the path would be longer than MaxRolePath accounts
+	RuleRoleUnknown    Rule = "role/unknown"       // the repo holds no chain of the account
+	RuleRoleNotAttests Rule = "role/not-attested"  // a patient's or app's role is never attested: nothing to verify
+	RuleAttestMay      Rule = "attest/may"         // an account of the attesting role attests a role it may attest
+	RuleAttestMayNot   Rule = "attest/may-not"     // any other attestation is refused before it is written
+
+	// Role proofs and the directory (node/attest): public by design.
+	RuleChainAttester    Rule = "serve/chain-attester"     // the chain of a clinic or authority that attests accounts goes to anyone verifying a role
+	RuleChainNotAttester Rule = "serve/chain-not-attester" // any other chain does not (serveChainBlock decides where it goes)
+	RuleProfileAttested  Rule = "profile/attested"         // the profile of an account a local clinic or authority attests, live, to anyone
+	RuleProfileNotListed Rule = "profile/not-attested"     // not the profile of an account no local attester attests (serveProfile decides)
+)
+
+// serveRoleChain decides whether the chain of an account that declares
+// role and attested accounts (attests) goes into a role proof, to anyone:
+// an attester's chain must be readable by every node that verifies a
+// role resting on it, so a clinic's or authority's chain is public.
+func serveRoleChain(role protocol.Role, attests bool) Decision {
+	if attests && (role == protocol.RoleClinic || role == protocol.RoleAuthority) {
+		return allow(RuleChainAttester, "the chain of a %s that attests accounts is public", role)
+	}
+	return refuse(RuleChainNotAttester, "only the chain of a clinic or authority that attests accounts is public")
+}
+
+// serveAttestedProfile decides whether the profile (first chain block) of
+// an account goes to anyone in a role proof or a directory answer: when a
+// local account attests it live (the clinic on this node lists it).
+func serveAttestedProfile(attestedByLocal bool) Decision {
+	if attestedByLocal {
+		return allow(RuleProfileAttested, "an account of this node attests it: its directory entry is public")
+	}
+	return refuse(RuleProfileNotListed, "no account of this node attests it")
+}
+
+// MaxRolePath bounds the accounts on an attestation path, the trusted
+// authority and the attested account included (trusted authority →
+// regional authority → … → clinic → clinician).
+const MaxRolePath = 5
+
+// attesterRoleFor returns the role an attester of role must declare.
+func attesterRoleFor(role protocol.Role) (protocol.Role, bool) {
+	switch role {
+	case protocol.RoleClinician:
+		return protocol.RoleClinic, true
+	case protocol.RoleClinic, protocol.RoleAuthority:
+		return protocol.RoleAuthority, true
+	}
+	return "", false
+}
+
+// mayAttest decides whether an account declaring attester may attest role.
+func mayAttest(attester, role protocol.Role) Decision {
+	want, ok := attesterRoleFor(role)
+	if !ok {
+		return refuse(RuleAttestMayNot, "the role %s is never attested", role)
+	}
+	if attester != want {
+		return refuse(RuleAttestMayNot, "a %s cannot attest a %s: only a %s can", attester, role, want)
+	}
+	return allow(RuleAttestMay, "a %s attests a %s", attester, role)
+}
+
+// roleFacts are the verified facts a role decision reads: each known
+// account's declared role, the latest attestation event of each attester
+// about each account (by attested account), and the trusted authorities.
+type roleFacts struct {
+	declared map[protocol.AccountID]protocol.Role
+	attests  map[protocol.AccountID][]attestEvent
+	trusted  map[protocol.AccountID]bool
+}
+
+// RoleProof is the answer to "does this account hold this role, and why".
+type RoleProof struct {
+	Account protocol.AccountID `json:"account"`
+	// Role is the role in question; Declared the role the account's
+	// profile declares ("" when the repo holds no chain of it).
+	Role     protocol.Role `json:"role"`
+	Declared protocol.Role `json:"declared,omitempty"`
+	Verified bool          `json:"verified"`
+	// Path runs from the trusted authority to the account (verified), or
+	// as far as the best path went (refused).
+	Path []protocol.AccountID `json:"path,omitempty"`
+	// Department and Emergency are what the account's own attestation
+	// says (its clinic's, for a clinician).
+	Department string `json:"department,omitempty"`
+	Emergency  bool   `json:"emergency,omitempty"`
+	// Until is when the proof stops holding (the earliest expiry on the
+	// path); zero when nothing on it expires.
+	Until time.Time `json:"until,omitzero"`
+	Rule  Rule      `json:"rule"`
+	Why   string    `json:"why"`
+}
+
+// verifyRole decides whether account id holds role at now, from facts f:
+// the first verified path in a deterministic order (attesters by ID), or
+// the refusal that got furthest.
+func verifyRole(id protocol.AccountID, role protocol.Role, f *roleFacts, now time.Time) RoleProof {
+	p := roleStep(id, role, []protocol.AccountID{id}, f, now)
+	p.Account, p.Role, p.Declared = id, role, f.declared[id]
+	slices.Reverse(p.Path)
+	return p
+}
+
+// roleStep judges account id for role, reached by the path up (id last,
+// the attested account first).
+func roleStep(id protocol.AccountID, role protocol.Role, up []protocol.AccountID, f *roleFacts, now time.Time) RoleProof {
+	path := slices.Clone(up)
+	declared, known := f.declared[id]
+	if !known {
+		return RoleProof{Path: path, Rule: RuleRoleUnknown, Why: fmt.Sprintf("no chain of %s is held here", id)}
+	}
+	if _, ok := attesterRoleFor(role); !ok {
+		return RoleProof{Path: path, Rule: RuleRoleNotAttests, Why: fmt.Sprintf("the role %s is never attested", role)}
+	}
+	if declared != role {
+		return RoleProof{Path: path, Rule: RuleRoleMismatch, Why: fmt.Sprintf("%s declares the role %s, not %s", id, declared, role)}
+	}
+	if role == protocol.RoleAuthority && f.trusted[id] {
+		return RoleProof{Verified: true, Path: path, Rule: RuleRoleTrusted, Why: fmt.Sprintf("%s is an authority you trust", id)}
+	}
+	evs := f.attests[id]
+	if len(evs) == 0 {
+		if role == protocol.RoleAuthority {
+			return RoleProof{Path: path, Rule: RuleRoleUntrusted, Why: fmt.Sprintf("%s is an authority you do not trust, and no trusted authority attests it", id)}
+		}
+		return RoleProof{Path: path, Rule: RuleRoleDeclared, Why: fmt.Sprintf("%s declares the role %s and nobody attests it", id, role)}
+	}
+	want, _ := attesterRoleFor(role)
+	var best RoleProof
+	consider := func(p RoleProof) {
+		if best.Rule == "" || len(p.Path) > len(best.Path) {
+			best = p
+		}
+	}
+	for _, ev := range evs {
+		at := append(slices.Clone(path), ev.Attester)
+		switch {
+		case slices.Contains(path, ev.Attester):
+			consider(RoleProof{Path: at, Rule: RuleRoleLoop, Why: fmt.Sprintf("the attestation of %s by %s closes a loop", id, ev.Attester)})
+			continue
+		case ev.End:
+			consider(RoleProof{Path: at, Rule: RuleRoleWithdrawn, Why: fmt.Sprintf("%s withdrew its attestation of %s at %s", ev.Attester, id, ev.Via)})
+			continue
+		case ev.Role != role:
+			consider(RoleProof{Path: at, Rule: RuleRoleMismatch, Why: fmt.Sprintf("%s attests %s as %s, not %s", ev.Attester, id, ev.Role, role)})
+			continue
+		case ev.Expires != 0 && !now.Before(time.UnixMilli(ev.Expires)):
+			consider(RoleProof{Path: at, Rule: RuleRoleExpired, Why: fmt.Sprintf("the attestation of %s by %s expired at %s", id, ev.Attester, time.UnixMilli(ev.Expires).UTC().Format(time.RFC3339))})
+			continue
+		case f.declared[ev.Attester] != want:
+			consider(RoleProof{Path: at, Rule: RuleRoleAttester, Why: fmt.Sprintf("%s declares the role %q: only a %s can attest a %s", ev.Attester, f.declared[ev.Attester], want, role)})
+			continue
+		case len(at) > MaxRolePath:
+			consider(RoleProof{Path: at, Rule: RuleRoleTooLong, Why: fmt.Sprintf("the path to %s would hold more than %d accounts", id, MaxRolePath)})
+			continue
+		}
+		p := roleStep(ev.Attester, want, at, f, now)
+		if !p.Verified {
+			consider(p)
+			continue
+		}
+		p.Rule, p.Department, p.Emergency = RuleRoleVerified, ev.Department, ev.Emergency && role == protocol.RoleClinician
+		if len(up) == 1 {
+			p.Why = fmt.Sprintf("%s is attested as %s by %s, on a path of live attestations from the trusted authority %s", id, role, ev.Attester, p.Path[len(p.Path)-1])
+		}
+		if ev.Expires != 0 {
+			if end := time.UnixMilli(ev.Expires).UTC(); p.Until.IsZero() || end.Before(p.Until) {
+				p.Until = end
+			}
+		}
+		return p
+	}
+	return best
+}
+
 // ---- Standing grants ----
 //
 // A standing grant is a scope entry on the subject's chain: the subject

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/ipfs/go-datastore"
 
+	"github.com/blockmrs/blockmrs/protocol"
 	"github.com/blockmrs/blockmrs/store"
 )
 
@@ -44,7 +46,8 @@ type Repo struct {
 	cache     decisionCache
 	recovered store.GCStats // what Open swept after interrupted adds
 
-	emergency emergencyState // emergency packs, requests and notices (emergency.go)
+	emergency emergencyState               // emergency packs, requests and notices (emergency.go)
+	trustSrc  atomic.Pointer[trustSources] // shipped and configured trusted authorities (trust.go)
 
 	hooksMu  sync.Mutex // guards hooks and nextHook
 	hooks    map[int]func(ChainChange)
@@ -60,6 +63,9 @@ type Options struct {
 	// Store passes options to store.Open (free-space reserve, tests'
 	// free-space function).
 	Store []store.Option
+	// ShippedTrust replaces ShippedTrust, the authorities trusted unless
+	// the user removes them (nil: ShippedTrust).
+	ShippedTrust []protocol.AccountID
 }
 
 // Exists reports whether dir holds a repo.
@@ -99,6 +105,11 @@ func Open(ctx context.Context, dir string, opts Options) (*Repo, error) {
 		clock = time.Now
 	}
 	r := &Repo{dir: dir, st: st, ds: st.Datastore(), lock: lock, clock: clock}
+	shipped := opts.ShippedTrust
+	if shipped == nil {
+		shipped = ShippedTrust
+	}
+	r.trustSrc.Store(&trustSources{shipped: slices.Clone(shipped)})
 	if err := r.completeChainBlockIndex(ctx); err != nil {
 		r.Close()
 		return nil, err

@@ -54,6 +54,9 @@ type accountState struct {
 	// Scopes are the standing-grant events of the chain (scope and
 	// unscope entries) in chain order; standing.go.
 	Scopes []scopeEvent `json:"scopes,omitempty"`
+	// attests are the attestation events of the blocks being applied,
+	// written by indexAttests when they commit (attest.go).
+	attests []attestEvent
 }
 
 func (a *accountState) head() cid.Cid {

@@ -163,6 +163,10 @@ func newBody(typ string) EntryBody {
 		return &EmergencyPack{}
 	case TypeEmergencyEnd:
 		return &EmergencyEnd{}
+	case TypeAttest:
+		return &Attestation{}
+	case TypeUnattest:
+		return &AttestEnd{}
 	}
 	return nil
 }
