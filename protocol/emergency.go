@@ -15,6 +15,8 @@ import (
 
 	"github.com/cloudflare/circl/group"
 	"github.com/cloudflare/circl/secretsharing"
+	"github.com/mr-tron/base58/base58"
+	mh "github.com/multiformats/go-multihash"
 	"golang.org/x/crypto/chacha20poly1305"
 )
 
@@ -47,6 +49,8 @@ const (
 	// the custodian's clock, either way, in milliseconds.
 	EmergencyRequestSkew = 5 * 60 * 1000
 	MaxEmergencyRequest  = 4 << 10 // bytes of one encoded request
+	MaxEmergencyNotify   = 32      // peers a pack names to tell of its use
+	MaxEmergencyNotice   = 8 << 10 // bytes of one encoded notice
 )
 
 // EmergencySummaryInfo is the HKDF info string of the summary key.
@@ -61,6 +65,10 @@ type EmergencyShare struct {
 	To    []byte `cbor:"to"`    // Ed25519 key of the custodian
 	Index uint64 `cbor:"index"` // the share's x coordinate, 1…n
 	Share []byte `cbor:"share"` // age file of the 32-byte share value to the custodian's recipient
+	// Nodes are the binary peer IDs of the custodian's nodes when the
+	// pack was made, where a clinician holding the pack asks for the
+	// share (at most MaxEmergencyNotify).
+	Nodes [][]byte `cbor:"nodes"`
 }
 
 // EmergencyPack (type "emergency") is a patient's emergency pack. The
@@ -77,7 +85,14 @@ type EmergencyPack struct {
 	Shares    []EmergencyShare `cbor:"shares"` // one per custodian
 	Commit    [][]byte         `cbor:"commit"` // Feldman commitments: Threshold ristretto255 elements
 	Sealed    []byte           `cbor:"sealed"` // the sealed summary
+	// Notify lists the binary peer IDs (at most MaxEmergencyNotify) a
+	// custodian tells of every request it decides: the patient's own
+	// nodes and her guardians' nodes, chosen by the patient.
+	Notify [][]byte `cbor:"notify"`
 }
+
+// NotifyPeers returns Notify in text form.
+func (p *EmergencyPack) NotifyPeers() []string { return PeerIDs(p.Notify) }
 
 // EntryType implements EntryBody.
 func (*EmergencyPack) EntryType() string { return TypeEmergency }
@@ -124,6 +139,9 @@ func (p *EmergencyPack) Validate() error {
 		if len(s.Share) == 0 || len(s.Share) > MaxEmergencyShare {
 			return fmt.Errorf("share %d: 1 to %d bytes", i, MaxEmergencyShare)
 		}
+		if err := checkPeerList(s.Nodes); err != nil {
+			return fmt.Errorf("share %d: nodes: %w", i, err)
+		}
 	}
 	if uint64(len(p.Commit)) != p.Threshold {
 		return fmt.Errorf("%d commitments for threshold %d", len(p.Commit), p.Threshold)
@@ -133,10 +151,34 @@ func (p *EmergencyPack) Validate() error {
 			return fmt.Errorf("commitment %d is not a ristretto255 element", i)
 		}
 	}
+	if err := checkPeerList(p.Notify); err != nil {
+		return fmt.Errorf("notify: %w", err)
+	}
 	if len(p.Sealed) < chacha20poly1305.NonceSizeX+chacha20poly1305.Overhead || len(p.Sealed) > MaxEmergencySealed {
 		return fmt.Errorf("sealed summary must be %d to %d bytes", chacha20poly1305.NonceSizeX+chacha20poly1305.Overhead, MaxEmergencySealed)
 	}
 	return nil
+}
+
+func checkPeerList(l [][]byte) error {
+	if len(l) > MaxEmergencyNotify {
+		return fmt.Errorf("more than %d peers", MaxEmergencyNotify)
+	}
+	for i, b := range l {
+		if _, err := mh.Cast(b); err != nil || len(b) == 0 || len(b) > MaxPeerIDLen {
+			return fmt.Errorf("%d: not a binary peer ID", i)
+		}
+	}
+	return nil
+}
+
+// PeerIDs returns binary peer IDs in text form.
+func PeerIDs(l [][]byte) []string {
+	out := make([]string, len(l))
+	for i, b := range l {
+		out[i] = base58.Encode(b)
+	}
+	return out
 }
 
 // ShareOf returns the share of custodian id, if the pack names it.
@@ -331,17 +373,19 @@ func (p *EmergencyPack) OpenEmergency(values map[uint64][]byte) ([]byte, error) 
 	return out, nil
 }
 
-// EmergencyRequest is an emergency clinician's signed request to one
-// custodian for its share of a patient's pack. Recipient is where the
-// share is to be encrypted (the clinician's age recipient): it is
-// covered by the signature, so nobody else can redirect the share.
+// EmergencyRequest is an emergency clinician's signed request for the
+// shares of a patient's pack, sent as it is to every custodian's node
+// (each keeps the nonce, so a replay to the same custodian is refused).
+// Recipient is where shares are to be encrypted (the clinician's age
+// recipient): it is covered by the signature, so nobody else can
+// redirect a share. An empty Pack asks for the patient's latest live
+// pack the custodian holds.
 type EmergencyRequest struct {
 	Version   int64  `cbor:"v"`
 	Clinician []byte `cbor:"from"`      // Ed25519 key of the clinician
 	Recipient string `cbor:"recipient"` // the clinician's age X25519 recipient
 	Patient   []byte `cbor:"patient"`   // Ed25519 key of the patient
-	Custodian []byte `cbor:"custodian"` // Ed25519 key of the custodian asked
-	Pack      []byte `cbor:"pack"`      // ID of the pack
+	Pack      []byte `cbor:"pack"`      // ID of the pack, or empty
 	Reason    string `cbor:"reason"`    // why, recorded in the audit trail; required
 	Created   int64  `cbor:"created"`   // Unix milliseconds
 	Nonce     []byte `cbor:"nonce"`     // RequestNonceSize random bytes
@@ -357,26 +401,21 @@ func (q *EmergencyRequest) ClinicianID() AccountID { return AccountIDFromKey(q.C
 // PatientID returns the patient whose pack is asked for.
 func (q *EmergencyRequest) PatientID() AccountID { return AccountIDFromKey(q.Patient) }
 
-// CustodianID returns the custodian asked.
-func (q *EmergencyRequest) CustodianID() AccountID { return AccountIDFromKey(q.Custodian) }
-
 func (q *EmergencyRequest) validate() error {
 	if q.Version != EmergencyRequestVersion {
 		return fmt.Errorf("emergency request: unsupported version %d", q.Version)
 	}
-	for _, k := range [][]byte{q.Clinician, q.Patient, q.Custodian} {
-		if len(k) != ed25519.PublicKeySize {
-			return errors.New("emergency request: clinician, patient and custodian must be 32-byte Ed25519 keys")
-		}
+	if len(q.Clinician) != ed25519.PublicKeySize || len(q.Patient) != ed25519.PublicKeySize {
+		return errors.New("emergency request: clinician and patient must be 32-byte Ed25519 keys")
 	}
-	if bytes.Equal(q.Clinician, q.Patient) || bytes.Equal(q.Clinician, q.Custodian) {
-		return errors.New("emergency request: the clinician cannot be the patient or the custodian")
+	if bytes.Equal(q.Clinician, q.Patient) {
+		return errors.New("emergency request: the clinician cannot be the patient")
 	}
 	if !ageRecipientRe.MatchString(q.Recipient) {
 		return errors.New("emergency request: recipient is not an age X25519 recipient")
 	}
-	if len(q.Pack) != EmergencyIDSize {
-		return fmt.Errorf("emergency request: pack ID must be %d bytes", EmergencyIDSize)
+	if len(q.Pack) != 0 && len(q.Pack) != EmergencyIDSize {
+		return fmt.Errorf("emergency request: pack ID must be empty or %d bytes", EmergencyIDSize)
 	}
 	if q.Reason == "" {
 		return errors.New("emergency request: a reason is required")
@@ -453,4 +492,108 @@ func DecodeEmergencyRequest(data []byte) (*EmergencyRequest, error) {
 		return nil, fmt.Errorf("emergency request from %s: bad signature", q.ClinicianID())
 	}
 	return &q, nil
+}
+
+// EmergencyNoticeSignatureContext prefixes what a notice's signature
+// covers.
+const EmergencyNoticeSignatureContext = "BlockMRS emergency notice v1\x00"
+
+// EmergencyNotice is a custodian's signed statement that it decided an
+// emergency request: the clinician's signed request itself (so the reason
+// and the clinician are the clinician's words, not the custodian's), the
+// decision and the rule. Custodians send it to the pack's Notify peers.
+type EmergencyNotice struct {
+	Version   int64  `cbor:"v"`
+	Request   []byte `cbor:"request"`   // the encoded, signed EmergencyRequest
+	Custodian []byte `cbor:"custodian"` // Ed25519 key of the custodian that decided
+	Pack      []byte `cbor:"pack"`      // ID of the pack decided on (empty: none held)
+	Given     bool   `cbor:"given"`     // the share was given
+	Rule      string `cbor:"rule"`      // the policy rule that decided
+	Decided   int64  `cbor:"decided"`   // Unix milliseconds
+	Sig       []byte `cbor:"sig,omitempty"`
+}
+
+// SigningBytes returns what the notice's signature covers.
+func (n *EmergencyNotice) SigningBytes() ([]byte, error) {
+	unsigned := *n
+	unsigned.Sig = nil
+	enc, err := marshal(&unsigned)
+	if err != nil {
+		return nil, fmt.Errorf("encode emergency notice: %w", err)
+	}
+	return append([]byte(EmergencyNoticeSignatureContext), enc...), nil
+}
+
+func (n *EmergencyNotice) validate() (*EmergencyRequest, error) {
+	if n.Version != EmergencyRequestVersion {
+		return nil, fmt.Errorf("emergency notice: unsupported version %d", n.Version)
+	}
+	if len(n.Custodian) != ed25519.PublicKeySize {
+		return nil, errors.New("emergency notice: custodian is not a 32-byte Ed25519 key")
+	}
+	if len(n.Rule) == 0 || len(n.Rule) > 64 || !utf8.ValidString(n.Rule) {
+		return nil, errors.New("emergency notice: rule must be 1 to 64 bytes")
+	}
+	if len(n.Pack) != 0 && len(n.Pack) != EmergencyIDSize {
+		return nil, fmt.Errorf("emergency notice: pack ID must be empty or %d bytes", EmergencyIDSize)
+	}
+	q, err := DecodeEmergencyRequest(n.Request)
+	if err != nil {
+		return nil, fmt.Errorf("emergency notice: %w", err)
+	}
+	if len(q.Pack) != 0 && !bytes.Equal(q.Pack, n.Pack) {
+		return nil, errors.New("emergency notice: names another pack than its request")
+	}
+	return q, nil
+}
+
+// Sign sets Version and Custodian from priv, signs and encodes the notice.
+func (n *EmergencyNotice) Sign(priv ed25519.PrivateKey) ([]byte, error) {
+	n.Version = EmergencyRequestVersion
+	n.Custodian = append([]byte(nil), priv.Public().(ed25519.PublicKey)...)
+	n.Sig = nil
+	if _, err := n.validate(); err != nil {
+		return nil, err
+	}
+	msg, err := n.SigningBytes()
+	if err != nil {
+		return nil, err
+	}
+	n.Sig = ed25519.Sign(priv, msg)
+	enc, err := marshal(n)
+	if err != nil {
+		return nil, fmt.Errorf("encode emergency notice: %w", err)
+	}
+	if len(enc) > MaxEmergencyNotice {
+		return nil, fmt.Errorf("emergency notice is %d bytes, over the %d-byte limit", len(enc), MaxEmergencyNotice)
+	}
+	return enc, nil
+}
+
+// DecodeEmergencyNotice decodes a notice strictly and checks both
+// signatures (the custodian's on the notice, the clinician's on the
+// request inside), returning the notice and its request.
+func DecodeEmergencyNotice(data []byte) (*EmergencyNotice, *EmergencyRequest, error) {
+	if len(data) > MaxEmergencyNotice {
+		return nil, nil, fmt.Errorf("emergency notice: %d bytes, over the %d-byte limit", len(data), MaxEmergencyNotice)
+	}
+	var n EmergencyNotice
+	if err := unmarshalStrict(data, &n); err != nil {
+		return nil, nil, fmt.Errorf("emergency notice: %w", err)
+	}
+	q, err := n.validate()
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(n.Sig) != ed25519.SignatureSize {
+		return nil, nil, errors.New("emergency notice: signature missing or wrong size")
+	}
+	msg, err := n.SigningBytes()
+	if err != nil {
+		return nil, nil, err
+	}
+	if !ed25519.Verify(n.Custodian, msg, n.Sig) {
+		return nil, nil, fmt.Errorf("emergency notice from %s: bad signature", AccountIDFromKey(n.Custodian))
+	}
+	return &n, q, nil
 }

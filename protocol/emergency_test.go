@@ -54,7 +54,8 @@ func testPack(t testing.TB) (*EmergencyPack, [][]byte) {
 	for i, name := range []string{"c1", "c2", "c3"} {
 		// The share files stand for age files; vectors keep the values
 		// in clear beside them.
-		p.Shares = append(p.Shares, EmergencyShare{To: pub(seedKey(name)), Index: uint64(i + 1), Share: []byte("age file of share " + name)})
+		node, _ := ParsePeerID("12D3KooWGzh3Dk9Ue7ceMDyv7Co5ybDXdEWnJ5S4zfM9pm4MhBnf")
+		p.Shares = append(p.Shares, EmergencyShare{To: pub(seedKey(name)), Index: uint64(i + 1), Share: []byte("age file of share " + name), Nodes: [][]byte{node}})
 	}
 	return p, split.Values
 }
@@ -144,7 +145,7 @@ func TestEmergencyRequestSignature(t *testing.T) {
 		t.Fatal(err)
 	}
 	rec := ident.Recipient().String()
-	q := &EmergencyRequest{Recipient: rec, Patient: pub(seedKey("patient")), Custodian: pub(seedKey("c1")),
+	q := &EmergencyRequest{Recipient: rec, Patient: pub(seedKey("patient")),
 		Pack: bytes.Repeat([]byte{7}, EmergencyIDSize), Reason: "unconscious in A&E", Created: 1, Nonce: bytes.Repeat([]byte{9}, RequestNonceSize)}
 	enc, err := q.Sign(clin)
 	if err != nil {
