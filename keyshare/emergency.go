@@ -187,9 +187,6 @@ func (r *Repo) SetupEmergency(ctx context.Context, k *Keys, s EmergencySetup) (E
 		if err != nil {
 			return EmergencyPackInfo{}, fmt.Errorf("custodian %s: %w", c, err)
 		}
-		if len(nodes) == 0 {
-			return EmergencyPackInfo{}, fmt.Errorf("custodian %s declares no node in its chain: nobody could ask it for its share (add it as a contact from its node)", label(info))
-		}
 		p.Shares = append(p.Shares, protocol.EmergencyShare{To: keyOf(c), Index: uint64(i + 1), Share: enc, Nodes: nodes})
 	}
 	notify, err := r.emergencyNotify(ctx, k.ID, s.Notify)
@@ -869,6 +866,23 @@ func (r *Repo) EmergencyUses(ctx context.Context, patient protocol.AccountID) ([
 		out = out[:MaxEmergencyUses]
 	}
 	return out, nil
+}
+
+// EmergencyRoleOf applies the role proof a clinician's node sent (its
+// first block and the chains of the clinics and authorities attesting
+// it; attest_proof.go) and says whether id is a verified clinician
+// attested for emergency access, at now.
+func (r *Repo) EmergencyRoleOf(ctx context.Context, id protocol.AccountID, proof [][]byte, now time.Time) (EmergencyRole, error) {
+	if len(proof) > 0 {
+		if _, _, err := r.ApplyRoleProof(ctx, id, proof); err != nil {
+			return EmergencyRole{Why: "role proof: " + err.Error()}, nil
+		}
+	}
+	rp, err := r.VerifiedRole(ctx, id, protocol.RoleClinician, now)
+	if err != nil {
+		return EmergencyRole{Why: err.Error()}, nil
+	}
+	return EmergencyRole{Verified: rp.Verified, Emergency: rp.Verified && rp.Emergency, Why: rp.Why}, nil
 }
 
 // NewEmergencyRequest signs k's request for patient's pack (empty id:
