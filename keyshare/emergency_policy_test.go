@@ -29,7 +29,9 @@ func emergencyPolicyCases() []policyCase {
 	same := func(t *testing.T) Decision { return emergencyCase(nil) }
 	return []policyCase{
 		{RuleEmergencyShare, true, same,
-			func(t *testing.T) Decision { return emergencyCase(func(f *emergencyFacts) { f.role.Emergency = false }) }},
+			func(t *testing.T) Decision {
+				return emergencyCase(func(f *emergencyFacts) { f.role.Emergency = false })
+			}},
 		{RuleEmergencyStale, false,
 			func(t *testing.T) Decision {
 				return emergencyCase(func(f *emergencyFacts) { f.created = tNow.Add(-6 * time.Minute) })
@@ -64,7 +66,9 @@ func emergencyPolicyCases() []policyCase {
 				return emergencyCase(func(f *emergencyFacts) { f.role = EmergencyRole{Why: "self-declared"} })
 			}, same},
 		{RuleEmergencyNotAttested, false,
-			func(t *testing.T) Decision { return emergencyCase(func(f *emergencyFacts) { f.role.Emergency = false }) },
+			func(t *testing.T) Decision {
+				return emergencyCase(func(f *emergencyFacts) { f.role.Emergency = false })
+			},
 			same},
 	}
 }
