@@ -230,14 +230,21 @@ func (r *Repo) keyOpensHeld(ctx context.Context, c cid.Cid, key *age.X25519Ident
 // OpenRecord decrypts record c for k: its envelope and a stream of its
 // content. The caller must read the content to EOF (age authenticates as
 // it goes) and close it.
+//
+// The read is recorded in the repo's audit log (AuditRead) before the
+// content is returned; a read the log cannot record fails.
 func (r *Repo) OpenRecord(ctx context.Context, k *Keys, c cid.Cid) (*protocol.Envelope, io.ReadCloser, error) {
-	env, key, err := r.Envelope(ctx, k, c)
+	env, key, a, err := r.openView(ctx, k, c)
 	if err != nil {
 		return nil, nil, err
 	}
 	rc, err := r.st.Decrypt(ctx, c, key)
 	if err != nil {
 		return nil, nil, r.rekeyedMissing(ctx, c, err)
+	}
+	if err := r.auditRead(ctx, k.ID, a); err != nil {
+		rc.Close()
+		return nil, nil, err
 	}
 	return env, rc, nil
 }

@@ -52,6 +52,8 @@ type Repo struct {
 	hooksMu  sync.Mutex // guards hooks and nextHook
 	hooks    map[int]func(ChainChange)
 	nextHook int
+
+	auditSink atomic.Pointer[AuditSink] // see SetAuditSink
 }
 
 // Options tune Open.
@@ -190,7 +192,10 @@ func (r *Repo) Store() *store.Store { return r.st }
 
 // Close closes the store and releases the lock.
 func (r *Repo) Close() error {
-	err := r.st.Close()
+	err := r.closeAuditSink()
+	if serr := r.st.Close(); err == nil {
+		err = serr
+	}
 	if lerr := r.lock.Close(); err == nil {
 		err = lerr
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/blockmrs/blockmrs/keyshare"
 	"github.com/blockmrs/blockmrs/node/api"
+	"github.com/blockmrs/blockmrs/node/audit"
 	"github.com/blockmrs/blockmrs/node/chainsync"
 	"github.com/blockmrs/blockmrs/node/config"
 	"github.com/blockmrs/blockmrs/node/exchange"
@@ -167,6 +168,13 @@ func (d *Daemon) Run(ctx context.Context, repoDir string) (err error) {
 	// fetched. It stops before the exchange it fetches with.
 	cs := chainsync.New(h, repo, ex, log)
 	defer cs.Close()
+
+	// Audit reports: events about other nodes' accounts go to their
+	// nodes, and theirs about ours are kept; stops before the host closes.
+	if al := AuditLog(repo); al != nil {
+		au := audit.New(h, repo, al, audit.ServiceOptions{Logger: log})
+		defer au.Close()
+	}
 
 	// Access requests: served, and delivered while the node runs; stops
 	// before the host closes.

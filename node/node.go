@@ -23,11 +23,13 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 
 	"github.com/blockmrs/blockmrs/keyshare"
+	"github.com/blockmrs/blockmrs/node/audit"
 )
 
 // EnvPath names the environment variable that sets the repo folder.
@@ -53,7 +55,21 @@ func RepoPath(explicit string) (string, error) {
 }
 
 // OpenRepo opens the repo in dir, creating it when create is set. The repo
-// is locked until closed, so one process at a time uses it.
+// is locked until closed, so one process at a time uses it. Its audit log
+// (node/audit) is opened with it and closes with it.
 func OpenRepo(ctx context.Context, dir string, create bool) (*keyshare.Repo, error) {
-	return keyshare.Open(ctx, dir, keyshare.Options{Create: create})
+	repo, err := keyshare.Open(ctx, dir, keyshare.Options{Create: create})
+	if err != nil {
+		return nil, err
+	}
+	if _, err := audit.Attach(repo, dir, audit.Options{}); err != nil {
+		return nil, errors.Join(err, repo.Close())
+	}
+	return repo, nil
+}
+
+// AuditLog returns the audit log OpenRepo attached to repo, nil if none.
+func AuditLog(repo *keyshare.Repo) *audit.Log {
+	l, _ := repo.AuditSinkOf().(*audit.Log)
+	return l
 }

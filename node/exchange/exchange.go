@@ -111,6 +111,7 @@ func (e *Exchange) allow(p peer.ID, c cid.Cid) bool {
 	e.log.Debug("exchange: want", "peer", p, "cid", c, "served", ok, "why", reason)
 	if ok {
 		e.served.Add(1)
+		e.repo.AuditServed(p.String(), c) // queued; the audit log records each record once per peer
 	} else {
 		e.refused.Add(1)
 		e.logRefusal(p, reason)

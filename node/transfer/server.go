@@ -207,6 +207,7 @@ func (s *Server) send(ctx context.Context, st network.Stream, p peer.ID, root ci
 	if n > 0 {
 		s.served.Add(1)
 		s.blocks.Add(int64(n))
+		s.repo.AuditServed(p.String(), root) // the audit log records the record once
 	} else {
 		s.refused.Add(1)
 	}
