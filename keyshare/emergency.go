@@ -633,9 +633,10 @@ type GivenShare struct {
 // AnswerEmergency decides a signed request raw as this node's custodians
 // (keys returns an unlocked custodian's keys, or an error when locked),
 // with role what attestations say of the clinician. Every decision but a
-// malformed request is recorded as an EmergencyUse and queued as notices
-// to the pack's Notify peers.
-func (r *Repo) AnswerEmergency(ctx context.Context, raw []byte, role EmergencyRole, keys func(protocol.AccountID) (*Keys, error)) (EmergencyAnswer, error) {
+// malformed or stale request is recorded as an EmergencyUse and an audit
+// event (kind emergency), and queued as notices to the pack's Notify
+// peers; peer is the node that asked.
+func (r *Repo) AnswerEmergency(ctx context.Context, raw []byte, peer string, role EmergencyRole, keys func(protocol.AccountID) (*Keys, error)) (EmergencyAnswer, error) {
 	q, err := protocol.DecodeEmergencyRequest(raw)
 	if err != nil {
 		return EmergencyAnswer{}, err
@@ -712,6 +713,10 @@ func (r *Repo) AnswerEmergency(ctx context.Context, raw []byte, role EmergencyRo
 	}
 	if err := r.recordDecision(ctx, q, raw, pack, f.held, out.Decision, now, keys); err != nil {
 		return EmergencyAnswer{}, err
+	}
+	if err := r.Audit(ctx, AuditEvent{Time: now, Kind: AuditEmergency, Account: q.ClinicianID(), Peer: peer, Subject: patient,
+		Rule: out.Decision.Rule, Reason: auditReason(q.Reason, out.Decision.Allow)}); err != nil {
+		return EmergencyAnswer{}, fmt.Errorf("audit: %w", err)
 	}
 	return out, nil
 }
@@ -838,8 +843,20 @@ func (r *Repo) ReceiveEmergencyNotice(ctx context.Context, raw []byte, peer stri
 	if err := putJSON(ctx, r.ds, keyUse(patient, use.Time, use.ID), use); err != nil {
 		return EmergencyUse{}, err
 	}
+	if err := r.Audit(ctx, AuditEvent{Time: use.Time, Kind: AuditEmergency, Account: use.Clinician, Subject: patient,
+		Rule: use.Rule, Reason: auditReason(use.Reason, use.Given), ReportedBy: peer}); err != nil {
+		return EmergencyUse{}, fmt.Errorf("audit: %w", err)
+	}
 	r.notifyEmergencyUse(use)
 	return use, nil
+}
+
+// auditReason is the audit event's reason for an emergency request.
+func auditReason(reason string, given bool) string {
+	if given {
+		return "emergency access: " + reason
+	}
+	return "emergency access refused: " + reason
 }
 
 // EmergencyUses lists the recorded uses of patient's packs (every

@@ -120,7 +120,7 @@ func (e *emergencyWorld) ask(t *testing.T, asker, c *party, raw []byte) Emergenc
 	if err != nil {
 		t.Fatal(err)
 	}
-	ans, err := c.repo.AnswerEmergency(ctx, raw, role, func(id protocol.AccountID) (*Keys, error) {
+	ans, err := c.repo.AnswerEmergency(ctx, raw, "peer", role, func(id protocol.AccountID) (*Keys, error) {
 		if id == c.keys.ID {
 			return c.keys.clone(), nil
 		}
@@ -267,7 +267,7 @@ func TestEmergencyAttacks(t *testing.T) {
 		// doc's key in the clinician field.
 		raw := e.request(t, e.fake)
 		raw = bytes.Replace(raw, keyOf(e.fake.keys.ID), keyOf(e.doc.keys.ID), 1)
-		if _, err := e.gina.repo.AnswerEmergency(ctx, raw, EmergencyRole{Verified: true, Emergency: true}, nil); err == nil || !strings.Contains(err.Error(), "bad signature") {
+		if _, err := e.gina.repo.AnswerEmergency(ctx, raw, "peer", EmergencyRole{Verified: true, Emergency: true}, nil); err == nil || !strings.Contains(err.Error(), "bad signature") {
 			t.Fatalf("forged request: %v", err)
 		}
 	})
