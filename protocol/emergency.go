@@ -597,3 +597,93 @@ func DecodeEmergencyNotice(data []byte) (*EmergencyNotice, *EmergencyRequest, er
 	}
 	return &n, q, nil
 }
+
+// Frames of the emergency protocol /blockmrs/emergency/1.0.0: a stream
+// carries one frame each way, uvarint(length) || DAG-CBOR map.
+const (
+	EmFrameDeposit = "deposit" // a patient's node delivers a pack or end block (Block)
+	EmFrameOpen    = "open"    // a clinician asks for shares (Request, Proof)
+	EmFrameNotice  = "notice"  // a custodian tells of a decision (Notice)
+	EmFrameOK      = "ok"      // reply: taken
+	EmFrameAnswer  = "answer"  // reply to open: Rule, and Block and Shares when given
+	EmFrameError   = "error"   // reply: refused (Error, Rule)
+)
+
+// MaxEmergencyFrame bounds one frame: a pack block, or a request with a
+// role proof (the chains of the clinics and authorities attesting the
+// clinician).
+const MaxEmergencyFrame = 8 << 20
+
+// EmergencyGiven is one share in an answer: the custodian's value as an
+// age file to the clinician's recipient.
+type EmergencyGiven struct {
+	Custodian []byte `cbor:"custodian"`
+	Index     uint64 `cbor:"index"`
+	Share     []byte `cbor:"share"`
+}
+
+// EmergencyFrame is one frame of the emergency protocol.
+type EmergencyFrame struct {
+	Kind    string           `cbor:"kind"`
+	Block   []byte           `cbor:"block,omitempty"`
+	Request []byte           `cbor:"request,omitempty"`
+	Proof   [][]byte         `cbor:"proof,omitempty"`
+	Notice  []byte           `cbor:"notice,omitempty"`
+	Shares  []EmergencyGiven `cbor:"shares,omitempty"`
+	Rule    string           `cbor:"rule,omitempty"`
+	Error   string           `cbor:"error,omitempty"`
+}
+
+func (f *EmergencyFrame) validate() error {
+	switch f.Kind {
+	case EmFrameDeposit, EmFrameOpen, EmFrameNotice, EmFrameOK, EmFrameAnswer, EmFrameError:
+	default:
+		return fmt.Errorf("emergency frame: unknown kind %q", truncate(f.Kind))
+	}
+	if len(f.Shares) > MaxEmergencyCustodian {
+		return fmt.Errorf("emergency frame: more than %d shares", MaxEmergencyCustodian)
+	}
+	for i, s := range f.Shares {
+		if len(s.Custodian) != ed25519.PublicKeySize || len(s.Share) == 0 || len(s.Share) > MaxEmergencyShare {
+			return fmt.Errorf("emergency frame: share %d malformed", i)
+		}
+	}
+	if len(f.Error) > MaxReasonLen || len(f.Rule) > 64 || !utf8.ValidString(f.Error) || !utf8.ValidString(f.Rule) {
+		return errors.New("emergency frame: error or rule too long")
+	}
+	return nil
+}
+
+// EncodeEmergencyFrame encodes a frame within MaxEmergencyFrame.
+func EncodeEmergencyFrame(f *EmergencyFrame) ([]byte, error) {
+	if len(f.Error) > MaxReasonLen {
+		f.Error = strings.ToValidUTF8(f.Error[:MaxReasonLen], "")
+	}
+	if err := f.validate(); err != nil {
+		return nil, err
+	}
+	enc, err := marshal(f)
+	if err != nil {
+		return nil, fmt.Errorf("encode emergency frame: %w", err)
+	}
+	if len(enc) > MaxEmergencyFrame {
+		return nil, fmt.Errorf("emergency frame is %d bytes, over the %d-byte limit", len(enc), MaxEmergencyFrame)
+	}
+	return enc, nil
+}
+
+// DecodeEmergencyFrame decodes a frame strictly. What it carries is
+// checked by its own decoder (blocks, requests, notices).
+func DecodeEmergencyFrame(data []byte) (*EmergencyFrame, error) {
+	if len(data) > MaxEmergencyFrame {
+		return nil, fmt.Errorf("emergency frame: %d bytes, over the %d-byte limit", len(data), MaxEmergencyFrame)
+	}
+	var f EmergencyFrame
+	if err := unmarshalStrict(data, &f); err != nil {
+		return nil, fmt.Errorf("emergency frame: %w", err)
+	}
+	if err := f.validate(); err != nil {
+		return nil, err
+	}
+	return &f, nil
+}
