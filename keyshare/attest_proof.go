@@ -28,14 +28,12 @@ import (
 	"github.com/blockmrs/blockmrs/protocol"
 )
 
-// Role proof limits.
+// Role proof limits (the wire's: protocol.MaxRoleProofBlocks, …).
 const (
 	// MaxRoleProofBlocks bounds the blocks in one role proof.
-	MaxRoleProofBlocks = 8192
+	MaxRoleProofBlocks = protocol.MaxRoleProofBlocks
 	// MaxRoleProofBytes bounds their total size.
-	MaxRoleProofBytes = 8 << 20
-	// MaxRoleProofHeld bounds the chains a request says it holds.
-	MaxRoleProofHeld = 16
+	MaxRoleProofBytes = protocol.MaxRoleProofBytes
 )
 
 // RoleProofBlocks returns the blocks a node that has never met account
@@ -186,6 +184,12 @@ func (r *Repo) mayGiveProfile(ctx context.Context, id protocol.AccountID) (Decis
 // the problems met (a chain that did not verify), which refuse nothing
 // by themselves: a role whose chains are missing is not verified.
 func (r *Repo) ApplyRoleProof(ctx context.Context, id protocol.AccountID, raws [][]byte) (changed []protocol.AccountID, problems []string, err error) {
+	return r.applyProof(ctx, map[protocol.AccountID]bool{id: true}, raws)
+}
+
+// applyProof is ApplyRoleProof for the accounts in subjects (first blocks
+// alone) and clinic or authority chains.
+func (r *Repo) applyProof(ctx context.Context, subjects map[protocol.AccountID]bool, raws [][]byte) (changed []protocol.AccountID, problems []string, err error) {
 	if len(raws) > MaxRoleProofBlocks {
 		return nil, nil, fmt.Errorf("role proof: %d blocks, limit %d", len(raws), MaxRoleProofBlocks)
 	}
@@ -221,7 +225,7 @@ func (r *Repo) ApplyRoleProof(ctx context.Context, id protocol.AccountID, raws [
 	}
 	for _, a := range order {
 		ch := chains[a]
-		if a == id {
+		if subjects[a] && !r.roleChainRole(ctx, a, ch.genesis) {
 			if ch.headSeq != 0 || len(ch.blocks) != 1 {
 				problems = append(problems, fmt.Sprintf("%s: only its first block is taken", a))
 				continue
@@ -255,4 +259,41 @@ func (r *Repo) roleChainRole(ctx context.Context, a protocol.AccountID, genesis 
 		}
 	}
 	return role == protocol.RoleClinic || role == protocol.RoleAuthority
+}
+
+// HeldForProof says which chains on the attestation paths up from id this
+// repo holds, and how far (id's own included when held), at most
+// protocol.MaxRoleProofHeldChains: what a role-proof request tells the
+// serving node, so that only newer blocks come.
+func (r *Repo) HeldForProof(ctx context.Context, id protocol.AccountID) (map[protocol.AccountID]uint64, error) {
+	out := map[protocol.AccountID]uint64{}
+	st, err := r.state(ctx, id)
+	if errors.Is(err, ErrUnknownAccount) {
+		return out, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	out[id] = st.Seq
+	f, err := r.roleFacts(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	for _, a := range attestersUp(id, f) {
+		if len(out) >= protocol.MaxRoleProofHeldChains {
+			break
+		}
+		if s, err := r.state(ctx, a); err == nil {
+			out[a] = s.Seq
+		}
+	}
+	return out, nil
+}
+
+// ProofApplied is what applying a role proof fetched from a node changed.
+type ProofApplied struct {
+	// Changed lists the chains that were new or advanced.
+	Changed []protocol.AccountID `json:"changed"`
+	// Problems lists blocks or chains that were not taken.
+	Problems []string `json:"problems,omitempty"`
 }

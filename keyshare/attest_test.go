@@ -422,3 +422,61 @@ func TestTrustList(t *testing.T) {
 		t.Fatal("removed again, still trusted")
 	}
 }
+
+// A clinic's node lists its live clinicians matching a query; the asking
+// node believes the names and roles only as far as the blocks prove them.
+func TestDirectory(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	w.attestAll(t, time.Time{})
+	nurse := newParty(t, "Nurse Ratched", protocol.RoleClinician)
+	send(t, nurse, w.clinic)
+	if _, err := w.clinic.repo.Attest(ctx, w.clinic.keys, nurse.keys.ID, AttestOptions{Role: protocol.RoleClinician, Department: "Psychiatry"}); err != nil {
+		t.Fatal(err)
+	}
+	ans, err := w.clinic.repo.AnswerDirectory(ctx, "", "grey", 0)
+	if err != nil || len(ans.Entries) != 1 || ans.Entries[0].Name != "Dr Grey" {
+		t.Fatalf("query grey: %+v %v", ans, err)
+	}
+	if all, _ := w.clinic.repo.AnswerDirectory(ctx, "", "", 0); len(all.Entries) != 2 {
+		t.Fatalf("empty query: %d entries", len(all.Entries))
+	}
+	if dept, _ := w.clinic.repo.AnswerDirectory(ctx, "", "PSYCH", 0); len(dept.Entries) != 1 || dept.Entries[0].Name != "Nurse Ratched" {
+		t.Fatalf("query by department: %+v", dept.Entries)
+	}
+	res, problems, err := w.pat.repo.ApplyDirectory(ctx, ans)
+	if err != nil || len(problems) > 0 || len(res) != 1 {
+		t.Fatalf("apply: %+v %v %v", res, problems, err)
+	}
+	if res[0].Proof.Verified || res[0].Name != "Dr Grey" || res[0].ClinicName != "St Mary's" {
+		t.Fatalf("before trust: %+v", res[0])
+	}
+	if err := w.pat.repo.Trust(ctx, w.auth.keys.ID); err != nil {
+		t.Fatal(err)
+	}
+	res, _, _ = w.pat.repo.ApplyDirectory(ctx, ans)
+	if !res[0].Proof.Verified || res[0].Department != "Cardiology" || !res[0].Emergency {
+		t.Fatalf("after trust: %+v", res[0])
+	}
+	// A lying answer (another name, a department the chain does not say)
+	// changes nothing of what the asker shows.
+	lie := *ans
+	lie.Entries = []protocol.DirectoryEntry{ans.Entries[0]}
+	lie.Entries[0].Name, lie.Entries[0].Department = "Dr House", "Diagnostics"
+	res, _, _ = w.pat.repo.ApplyDirectory(ctx, &lie)
+	if res[0].Name != "Dr Grey" || res[0].Department != "Cardiology" {
+		t.Fatalf("a lying answer was believed: %+v", res[0])
+	}
+	// Withdrawn: no longer listed, and the proof says so.
+	if _, err := w.clinic.repo.Unattest(ctx, w.clinic.keys, w.doc.keys.ID); err != nil {
+		t.Fatal(err)
+	}
+	ans2, _ := w.clinic.repo.AnswerDirectory(ctx, "", "grey", 0)
+	if len(ans2.Entries) != 0 {
+		t.Fatalf("withdrawn clinician listed: %+v", ans2.Entries)
+	}
+	w.pat.repo.ApplyDirectory(ctx, ans2)
+	if rp := roleOf(t, w.pat, w.doc.keys.ID); rp.Verified {
+		t.Fatalf("withdrawn clinician still verified: %+v", rp)
+	}
+}

@@ -17,10 +17,11 @@ import (
 
 	"github.com/blockmrs/blockmrs/keyshare"
 	"github.com/blockmrs/blockmrs/node/api"
+	"github.com/blockmrs/blockmrs/node/attest"
 	"github.com/blockmrs/blockmrs/node/audit"
-	"github.com/blockmrs/blockmrs/node/emergency"
 	"github.com/blockmrs/blockmrs/node/chainsync"
 	"github.com/blockmrs/blockmrs/node/config"
+	"github.com/blockmrs/blockmrs/node/emergency"
 	"github.com/blockmrs/blockmrs/node/exchange"
 	"github.com/blockmrs/blockmrs/node/internal/fsutil"
 	"github.com/blockmrs/blockmrs/node/p2p"
@@ -90,6 +91,8 @@ type Runtime struct {
 	Requests *requests.Service
 	// Emergency serves and asks for emergency access (node/emergency).
 	Emergency *emergency.Service
+	// Attest serves and fetches role proofs and directory answers.
+	Attest *attest.Service
 	// Sessions holds the accounts unlocked for a session (blockmrs
 	// unlock); they lock when the daemon stops.
 	Sessions *keyshare.Sessions
@@ -184,6 +187,18 @@ func (d *Daemon) Run(ctx context.Context, repoDir string) (err error) {
 	rq := requests.New(h, repo, requests.Options{Logger: log})
 	defer rq.Close()
 
+	// Role proofs and the clinic directory, served to anyone (public by
+	// design); roles of requesters verified as their requests arrive.
+	trust, err := cfg.TrustedAuthorities()
+	if err != nil {
+		return err
+	}
+	if err := repo.SetConfigTrust(trust); err != nil {
+		return err
+	}
+	at := attest.New(h, repo, attest.Options{Logger: log})
+	defer at.Close()
+
 	// Background work (dials) stops before the host closes.
 	bg, stopBG := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
@@ -230,9 +245,9 @@ func (d *Daemon) Run(ctx context.Context, repoDir string) (err error) {
 
 	var execFn api.ExecFunc
 	if d.Exec != nil {
-		execFn = d.Exec(&Runtime{Repo: repo, Dir: repoDir, Host: h, Exchange: ex, Sync: cs, Requests: rq, Sessions: sessions, Emergency: em, Logger: log})
+		execFn = d.Exec(&Runtime{Repo: repo, Dir: repoDir, Host: h, Exchange: ex, Sync: cs, Requests: rq, Attest: at, Sessions: sessions, Emergency: em, Logger: log})
 	}
-	srv, err := api.Listen(ctx, api.Options{Addr: cfg.API, Token: token, Host: h, Repo: repo, Profiles: cs, Sessions: sessions, RequestsKick: rq.Kick, Emergency: em, Exec: execFn, Logger: log})
+	srv, err := api.Listen(ctx, api.Options{Addr: cfg.API, Token: token, Host: h, Repo: repo, Profiles: cs, Sessions: sessions, RequestsKick: rq.Kick, Attest: at, Emergency: em, Exec: execFn, Logger: log})
 	if err != nil {
 		return err
 	}

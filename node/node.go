@@ -25,11 +25,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 
 	"github.com/blockmrs/blockmrs/keyshare"
 	"github.com/blockmrs/blockmrs/node/audit"
+	"github.com/blockmrs/blockmrs/node/config"
 )
 
 // EnvPath names the environment variable that sets the repo folder.
@@ -56,7 +58,10 @@ func RepoPath(explicit string) (string, error) {
 
 // OpenRepo opens the repo in dir, creating it when create is set. The repo
 // is locked until closed, so one process at a time uses it. Its audit log
-// (node/audit) is opened with it and closes with it.
+// (node/audit) is opened with it and closes with it. When dir holds a
+// config file, its trusted authorities ("trust") are the repo's
+// configured ones (see keyshare.Repo.SetConfigTrust); a config file that
+// does not load is an error, as it is for the daemon.
 func OpenRepo(ctx context.Context, dir string, create bool) (*keyshare.Repo, error) {
 	repo, err := keyshare.Open(ctx, dir, keyshare.Options{Create: create})
 	if err != nil {
@@ -65,6 +70,10 @@ func OpenRepo(ctx context.Context, dir string, create bool) (*keyshare.Repo, err
 	if _, err := audit.Attach(repo, dir, audit.Options{}); err != nil {
 		return nil, errors.Join(err, repo.Close())
 	}
+	if err := applyConfigTrust(repo, dir); err != nil {
+		repo.Close()
+		return nil, err
+	}
 	return repo, nil
 }
 
@@ -72,4 +81,21 @@ func OpenRepo(ctx context.Context, dir string, create bool) (*keyshare.Repo, err
 func AuditLog(repo *keyshare.Repo) *audit.Log {
 	l, _ := repo.AuditSinkOf().(*audit.Log)
 	return l
+}
+
+// applyConfigTrust gives repo the trusted authorities of dir's config
+// file, if there is one.
+func applyConfigTrust(repo *keyshare.Repo, dir string) error {
+	if _, err := os.Stat(config.Path(dir)); errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	cfg, err := config.Load(config.Path(dir))
+	if err != nil {
+		return err
+	}
+	trust, err := cfg.TrustedAuthorities()
+	if err != nil {
+		return err
+	}
+	return repo.SetConfigTrust(trust)
 }

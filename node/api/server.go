@@ -119,6 +119,9 @@ type Options struct {
 	// emergency.Service, for POST /api/v1/emergency/open); nil answers
 	// 501 there.
 	Emergency ops.EmergencyOpener
+	// Attest fetches role proofs and directory answers from other nodes
+	// (the node's attest service); nil answers 501 where it is needed.
+	Attest AttestService
 	// Exec runs commands for POST /api/v1/exec; nil answers 501.
 	Exec ExecFunc
 	// Logger receives server errors; nil discards them.
@@ -243,6 +246,12 @@ func Listen(ctx context.Context, opts Options) (*Server, error) {
 		"/api/v1/emergency":             {http.MethodGet: s.emergencyShow, http.MethodPost: s.emergencySetup},
 		"/api/v1/emergency/open":        {http.MethodPost: s.emergencyOpen},
 		"/api/v1/emergency/end":         {http.MethodPost: s.emergencyEnd},
+		attestationsPath:                {http.MethodGet: s.listAttestations, http.MethodPost: s.attest},
+		attestationsPath + "/withdraw":  {http.MethodPost: s.unattest},
+		rolesPath:                       {http.MethodGet: s.checkRole},
+		trustPath:                       {http.MethodGet: s.listTrust, http.MethodPost: s.trust},
+		trustPath + "/remove":           {http.MethodPost: s.distrust},
+		directoryPath:                   {http.MethodGet: s.directory},
 	}
 	if opts.Repo != nil {
 		s.unhookChain = opts.Repo.OnChainChange(s.chainChanged)

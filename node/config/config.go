@@ -47,6 +47,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/blockmrs/blockmrs/node/internal/fsutil"
+	"github.com/blockmrs/blockmrs/protocol"
 )
 
 // FileName is the config file's name in the repo folder.
@@ -114,6 +115,11 @@ type Config struct {
 	// NATPortMap asks the router for a port mapping by UPnP or NAT-PMP.
 	// Off by default: it opens a port on the user's router without asking.
 	NATPortMap bool `json:"nat_port_map"`
+	// Trust lists account IDs of authorities whose attestations make a
+	// role verified on this node, besides the shipped ones and those
+	// added with 'blockmrs trust add' (see keyshare's trust.go). Absent
+	// from the default file.
+	Trust []string `json:"trust,omitempty"`
 }
 
 // Default returns the configuration written on first run.
@@ -219,7 +225,28 @@ func (c *Config) Validate() error {
 	if err := CheckAPIAddr(c.API); err != nil {
 		return fmt.Errorf(`field "api": %w`, err)
 	}
+	if _, err := c.TrustedAuthorities(); err != nil {
+		return err
+	}
 	return nil
+}
+
+// MaxTrust bounds the "trust" list.
+const MaxTrust = 256
+
+// TrustedAuthorities parses Trust.
+func (c *Config) TrustedAuthorities() ([]protocol.AccountID, error) {
+	if len(c.Trust) > MaxTrust {
+		return nil, fmt.Errorf(`field "trust": %d accounts, at most %d`, len(c.Trust), MaxTrust)
+	}
+	out := make([]protocol.AccountID, 0, len(c.Trust))
+	for _, s := range c.Trust {
+		if _, err := protocol.ParseAccountID(s); err != nil {
+			return nil, fmt.Errorf(`field "trust": %q: %w`, s, err)
+		}
+		out = append(out, protocol.AccountID(s))
+	}
+	return out, nil
 }
 
 // ListenAddrs parses Listen.
