@@ -79,8 +79,7 @@ func OpenRepo(ctx context.Context, dir string, create bool) (*keyshare.Repo, err
 
 // AuditLog returns the audit log OpenRepo attached to repo, nil if none.
 func AuditLog(repo *keyshare.Repo) *audit.Log {
-	l, _ := repo.AuditSinkOf().(*audit.Log)
-	return l
+	return audit.Of(repo)
 }
 
 // applyConfigTrust gives repo the trusted authorities of dir's config

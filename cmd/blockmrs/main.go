@@ -37,7 +37,7 @@ func init() {
 		addCmd, lsCmd, getCmd, fhirCmd, labCmd, labsCmd,
 		grantCmd, grantsCmd, revokeCmd, jobsCmd, readersCmd, hideCmd, unhideCmd, requestCmd, requestsCmd, approveCmd, denyCmd,
 		attestCmd, trustCmd, directoryCmd,
-		verifyCmd, logCmd, keyCmd, catCmd,
+		verifyCmd, auditCmd, logCmd, keyCmd, catCmd,
 		exportCmd, importCmd, gcCmd, deviceCmd, replicaCmd, emergencyCmd, daemonCmd, peersCmd, unlockCmd, lockCmd, sessionsCmd, openCmd, versionCmd,
 	}
 }

@@ -30,7 +30,9 @@ custody instead of re-hashing every block: who signed it in which block,
 whom it is about, every block of its content hash-checked against the
 CID, who may read it and by which entry, who was revoked; when the acting
 account may read the record its keys are unlocked and the content is
-decrypted and authenticated too. It exits with status 1 when anything is
+decrypted and authenticated too. Without a CID it also checks the
+node's audit log ('blockmrs audit'): an entry edited, removed or
+reordered, or cut off the end, is a problem. It exits with status 1 when anything is
 wrong. With --json it prints the report as data; of one record, what GET
 /api/v1/records/{cid}/verify answers.`, `
 blockmrs verify
@@ -73,6 +75,19 @@ func verifyRepo(ctx context.Context, f *cmdFlags, repo *keyshare.Repo, c cid.Cid
 	if err != nil {
 		return err
 	}
+	var auditRep *ops.AuditCheck
+	if !c.Defined() {
+		// The node's audit log too: tampering is a problem of the repo.
+		a, err := ops.VerifyAudit(ctx, repo)
+		if err != nil {
+			return err
+		}
+		auditRep = &a
+		if len(a.Problems) > 0 {
+			rep.Problems = append(rep.Problems, a.Problems...)
+			rep.OK = false
+		}
+	}
 	problems := rep.AllProblems()
 	if f.json {
 		// Of one record, what GET /api/v1/records/{cid}/verify answers.
@@ -87,6 +102,11 @@ func verifyRepo(ctx context.Context, f *cmdFlags, repo *keyshare.Repo, c cid.Cid
 		nm, err := loadNames(ctx, repo)
 		if err != nil {
 			return err
+		}
+		if auditRep != nil && len(auditRep.Problems) == 0 {
+			// No counts: reads add entries, and verify's text stays the
+			// same between two runs of an unchanged repo.
+			fmt.Fprintln(f.out(), "audit log ok")
 		}
 		printVerify(f, rep, nm, noKeys)
 	}

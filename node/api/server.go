@@ -153,6 +153,7 @@ type Server struct {
 	events         hub    // the streams of GET /api/v1/events
 	unhookChain    func() // stops the repo's chain-change calls
 	unhookRequests func() // stops the repo's request-change calls
+	unhookAudit    func() // stops the audit log's calls (watchAudit)
 }
 
 // Listen checks opts and binds the API's address; it refuses an address
@@ -252,10 +253,14 @@ func Listen(ctx context.Context, opts Options) (*Server, error) {
 		trustPath:                       {http.MethodGet: s.listTrust, http.MethodPost: s.trust},
 		trustPath + "/remove":           {http.MethodPost: s.distrust},
 		directoryPath:                   {http.MethodGet: s.directory},
+		"/api/v1/audit":                 {http.MethodGet: s.auditTrail},
+		"/api/v1/audit/fhir":            {http.MethodGet: s.auditFHIR},
+		"/api/v1/audit/verify":          {http.MethodGet: s.auditVerify},
 	}
 	if opts.Repo != nil {
 		s.unhookChain = opts.Repo.OnChainChange(s.chainChanged)
 		s.unhookRequests = opts.Repo.OnRequestChange(s.requestChanged)
+		s.unhookAudit = s.watchAudit()
 	}
 	s.logins = web.NewLogins(tcp.Port)
 	s.app = web.Handler(s.logins)
@@ -295,6 +300,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if s.unhookChain != nil {
 		s.unhookChain()
 		s.unhookRequests()
+		s.unhookAudit()
 	}
 	err := s.srv.Shutdown(ctx)
 	// Re-key jobs were cancelled with stopping: each saves itself as

@@ -258,7 +258,7 @@ func (s *Service) scan(ctx context.Context) bool {
 		for i, raw := range raws {
 			pos := from + uint64(i)
 			e, err := protocol.DecodeAuditEntry(raw)
-			if err != nil || len(e.Report) > 0 || e.Subject == "" {
+			if err != nil || !reportable(e) {
 				continue
 			}
 			for _, p := range s.destinations(ctx, protocol.AccountID(e.Subject)) {
@@ -275,6 +275,13 @@ func (s *Service) scan(ctx context.Context) bool {
 		s.mu.Unlock()
 		changed = true
 	}
+}
+
+// reportable says whether an entry goes to its subject's nodes: the
+// node's own entries about an account, but requests (which reach the
+// account's nodes themselves).
+func reportable(e *protocol.AuditEntry) bool {
+	return len(e.Report) == 0 && e.Subject != "" && e.Kind != string(keyshare.AuditRequest)
 }
 
 // destinations returns the nodes account id's chain declares as acting
@@ -350,7 +357,7 @@ func (s *Service) batchFor(ctx context.Context, to string, from uint64) ([][]byt
 		for _, raw := range raws {
 			pos++
 			e, err := protocol.DecodeAuditEntry(raw)
-			if err == nil && len(e.Report) == 0 && e.Subject != "" && slices.Contains(s.destinations(ctx, protocol.AccountID(e.Subject)), to) {
+			if err == nil && reportable(e) && slices.Contains(s.destinations(ctx, protocol.AccountID(e.Subject)), to) {
 				out = append(out, raw)
 				if len(out) == protocol.MaxAuditBatch {
 					break

@@ -234,3 +234,9 @@ func (q *servedQueue) close() {
 		<-q.done
 	})
 }
+
+// Of returns the audit log attached to repo (Attach), nil if none.
+func Of(repo *keyshare.Repo) *Log {
+	l, _ := repo.AuditSinkOf().(*Log)
+	return l
+}

@@ -88,6 +88,7 @@ func Send(ctx context.Context, repo *keyshare.Repo, k *keyshare.Keys, req SendRe
 	if err != nil {
 		return keyshare.RequestInfo{}, fmt.Errorf("request: %w", err)
 	}
+	auditChange(ctx, repo, keyshare.AuditRequest, to.ID, k.ID, cids, "sent request "+info.ID)
 	return info, nil
 }
 
@@ -153,6 +154,7 @@ func Approve(ctx context.Context, repo *keyshare.Repo, k *keyshare.Keys, id stri
 	if err != nil {
 		return keyshare.RequestInfo{}, answerError("approve", q, err)
 	}
+	auditChange(ctx, repo, keyshare.AuditApprove, k.ID, q.From, requestRecords(info.Records), "approved request "+q.ID+", grant in chain block "+info.Grant)
 	return info, nil
 }
 
@@ -169,6 +171,7 @@ func Deny(ctx context.Context, repo *keyshare.Repo, k *keyshare.Keys, id string,
 	if err != nil {
 		return keyshare.RequestInfo{}, answerError("deny", q, err)
 	}
+	auditChange(ctx, repo, keyshare.AuditDeny, k.ID, q.From, requestRecords(q.Records), "denied request "+q.ID)
 	return info, nil
 }
 

@@ -166,6 +166,7 @@ func Grant(ctx context.Context, repo *keyshare.Repo, k *keyshare.Keys, req Grant
 	if err != nil {
 		return Granted{}, err
 	}
+	auditChange(ctx, repo, keyshare.AuditGrant, k.ID, to.ID, cids, "granted in chain block "+block.String())
 	return Granted{Block: block.String(), To: to.ID, ToName: to.Name, Records: req.Records, Expires: req.Expires}, nil
 }
 
@@ -195,5 +196,6 @@ func Revoke(ctx context.Context, repo *keyshare.Repo, k *keyshare.Keys, req Revo
 	if err != nil {
 		return Revoked{}, err
 	}
+	auditChange(ctx, repo, keyshare.AuditRevoke, k.ID, from.ID, cids, "revoked in chain block "+block.String())
 	return Revoked{Block: block.String(), From: from.ID, FromName: from.Name, Records: req.Records}, nil
 }

@@ -247,6 +247,14 @@ func (s *Service) dispatch(ctx context.Context, p peer.ID, f *protocol.RequestFr
 			return fail(err)
 		}
 		s.log.Info("requests: request received", "id", info.ID, "from", info.From, "to", info.To, "peer", p)
+		var recs []cid.Cid
+		for _, r := range info.Records {
+			if c, err := cid.Decode(r); err == nil && len(recs) < protocol.MaxAuditRecords {
+				recs = append(recs, c)
+			}
+		}
+		_ = s.repo.Audit(ctx, keyshare.AuditEvent{Kind: keyshare.AuditRequest, Account: info.From, Peer: p.String(),
+			Subject: info.To, Records: recs, Reason: "request " + info.ID + " received: " + info.Reason})
 	case protocol.ReqFrameAnswer:
 		info, err := s.repo.ReceiveAnswer(ctx, f.Message)
 		if err != nil {

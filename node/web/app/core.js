@@ -225,7 +225,7 @@ export async function route() {
 }
 
 // listeners of live events, by event name (chain, request, import,
-// resync).
+// audit, resync).
 const listeners = new Map();
 
 // onLive calls fn(data) for every live event of that name from the
@@ -254,7 +254,7 @@ export function live() {
     return;
   }
   const es = new EventSource("/api/v1/events", { withCredentials: true });
-  for (const name of ["chain", "request", "import"]) {
+  for (const name of ["chain", "request", "import", "audit"]) {
     es.addEventListener(name, function (ev) {
       let data = null;
       try {

@@ -8,6 +8,7 @@ import "./account.js";
 import "./contacts.js";
 import { refreshBadge } from "./requests.js";
 import "./activity.js";
+import "./audit.js";
 import "./devices.js";
 import "./write.js";
 import "./labs.js";
