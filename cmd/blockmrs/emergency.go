@@ -158,7 +158,7 @@ blockmrs emergency open 12D3KooW... --reason "unconscious after a road accident"
 blockmrs emergency open 12D3KooW... --reason "..." --via 12D3KooW... --out summary.json`)
 	f.withAccount()
 	reason := f.String("reason", "", "why (`TEXT`, required): every custodian records it and the patient sees it")
-	via := f.String("via", "", "custodians' nodes to ask first (`PEERID,...`)")
+	via := f.String("via", "", "custodians' nodes to ask first (`ADDRESS,...`: /ip4/.../p2p/PEERID, or peer IDs)")
 	outFile := f.String("out", "", "write the summary to `FILE` instead of standard output")
 	pos, err := f.parseArgs(args, false, "PATIENT")
 	if err != nil {

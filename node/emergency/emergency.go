@@ -453,7 +453,7 @@ var ErrNotOpened = errors.New("emergency summary not opened")
 // k, with reason: first the peers in via and those connected, then the
 // nodes the pack names for its other custodians, until the threshold is
 // reached. It records the opening in the audit log.
-func (s *Service) Open(ctx context.Context, k *keyshare.Keys, patient protocol.AccountID, reason string, via []peer.ID) (Opened, error) {
+func (s *Service) Open(ctx context.Context, k *keyshare.Keys, patient protocol.AccountID, reason string, via []peer.AddrInfo) (Opened, error) {
 	raw, err := s.repo.NewEmergencyRequest(k, patient, nil, reason)
 	if err != nil {
 		return Opened{}, err
@@ -463,7 +463,13 @@ func (s *Service) Open(ctx context.Context, k *keyshare.Keys, patient protocol.A
 		return Opened{}, fmt.Errorf("role proof: %w", err)
 	}
 	f := &protocol.EmergencyFrame{Kind: protocol.EmFrameOpen, Request: raw, Proof: proof}
-	queue := slices.Clone(via)
+	var queue []peer.ID
+	for _, ai := range via {
+		if len(ai.Addrs) > 0 {
+			s.host.Peerstore().AddAddrs(ai.ID, ai.Addrs, time.Hour)
+		}
+		queue = append(queue, ai.ID)
+	}
 	for _, p := range s.host.Network().Peers() {
 		if !slices.Contains(queue, p) {
 			queue = append(queue, p)
@@ -571,8 +577,8 @@ func summarize(asked []Asked, threshold uint64, got int) string {
 	}
 	for _, a := range asked {
 		why := a.Error
-		if why == "" {
-			why = string(a.Rule)
+		if a.Rule != "" {
+			why = string(a.Rule) + ": " + why
 		}
 		msg += "; " + a.Peer + ": " + why
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/ipfs/go-cid"
@@ -74,7 +75,8 @@ type EmergencyOpenRequest struct {
 	// Reason is why, recorded by every custodian and shown to the
 	// patient; required.
 	Reason string `json:"reason"`
-	// Via are peer IDs of custodians' nodes to ask first (connected
+	// Via are custodians' nodes to ask first: addresses
+	// (/ip4/…/tcp/…/p2p/PEERID) or peer IDs the node can find (connected
 	// peers are asked too, then the nodes the pack names).
 	Via []string `json:"via,omitempty"`
 }
@@ -101,7 +103,7 @@ type EmergencyEnded struct {
 // EmergencyOpener opens a pack over the network (the daemon's
 // emergency.Service).
 type EmergencyOpener interface {
-	Open(ctx context.Context, k *keyshare.Keys, patient protocol.AccountID, reason string, via []peer.ID) (emergency.Opened, error)
+	Open(ctx context.Context, k *keyshare.Keys, patient protocol.AccountID, reason string, via []peer.AddrInfo) (emergency.Opened, error)
 }
 
 // EmergencySetup seals the summary, splits its key and appends the pack
@@ -227,13 +229,21 @@ func EmergencyOpen(ctx context.Context, o EmergencyOpener, k *keyshare.Keys, req
 	if len(req.Reason) == 0 || len(req.Reason) > protocol.MaxReasonLen {
 		return EmergencyOpened{}, invalidf("a reason of 1 to %d bytes is required: every custodian records it and the patient sees it", protocol.MaxReasonLen)
 	}
-	var via []peer.ID
+	var via []peer.AddrInfo
 	for _, v := range req.Via {
+		if strings.HasPrefix(v, "/") {
+			ai, err := peer.AddrInfoFromString(v)
+			if err != nil {
+				return EmergencyOpened{}, invalidf("via %q: not an address ending in /p2p/PEERID: %v", v, err)
+			}
+			via = append(via, *ai)
+			continue
+		}
 		p, err := peer.Decode(v)
 		if err != nil {
-			return EmergencyOpened{}, invalidf("via %q: not a peer ID", v)
+			return EmergencyOpened{}, invalidf("via %q: not a peer ID or address", v)
 		}
-		via = append(via, p)
+		via = append(via, peer.AddrInfo{ID: p})
 	}
 	res, err := o.Open(ctx, k, patient, req.Reason, via)
 	out := EmergencyOpened{Asked: res.Asked, From: res.From, Pack: res.Pack}
