@@ -289,6 +289,17 @@ func (s *Service) round(ctx context.Context) {
 		s.log.Warn("list emergency deposits", "err", err)
 	}
 	for _, d := range deps {
+		if local, _ := s.repo.Account(ctx, d.Custodian); local.Local {
+			// A custodian account of this node: kept here at once.
+			if _, err := s.repo.HoldEmergency(ctx, d.Raw); err != nil {
+				s.log.Warn("hold a local custodian's pack", "err", err)
+				continue
+			}
+			if err := s.repo.MarkDeposited(ctx, d.Block, d.Custodian); err != nil {
+				s.log.Warn("mark deposited", "err", err)
+			}
+			continue
+		}
 		for _, n := range d.Nodes {
 			p, err := peer.Decode(n)
 			if err != nil || p == s.host.ID() {
@@ -480,6 +491,43 @@ func (s *Service) Open(ctx context.Context, k *keyshare.Keys, patient protocol.A
 	var block []byte
 	var shares []keyshare.GivenShare
 	var threshold uint64
+	// Custodians on this node (a clinic node hosting its clinicians)
+	// decide first, by the same rules.
+	if held, err := s.repo.HeldEmergency(ctx); err == nil && slices.ContainsFunc(held, func(p keyshare.EmergencyPackInfo) bool { return p.Patient == patient }) {
+		role, err := s.repo.EmergencyRoleOf(ctx, k.ID, nil, time.Now())
+		if err != nil {
+			return out, err
+		}
+		ans, err := s.repo.AnswerEmergency(ctx, raw, s.host.ID().String(), role, s.keys)
+		if err != nil {
+			return out, err
+		}
+		a := Asked{Peer: s.host.ID().String(), Rule: ans.Decision.Rule, Shares: len(ans.Shares)}
+		if !ans.Decision.Allow {
+			a.Error = ans.Decision.Reason
+		}
+		out.Asked = append(out.Asked, a)
+		if len(ans.Shares) > 0 {
+			if pack, err := packOf(ans.Block, patient); err == nil {
+				block, threshold = ans.Block, pack.Threshold
+				shares = append(shares, ans.Shares...)
+				for _, sh := range pack.Shares {
+					for _, n := range sh.Nodes {
+						if np, err := peer.IDFromBytes(n); err == nil {
+							queue = append(queue, np)
+						}
+					}
+				}
+			}
+		}
+		asked[s.host.ID()] = true
+	}
+	if block != nil && uint64(len(shares)) >= threshold {
+		if opened, err := s.repo.OpenEmergency(k, patient, block, shares); err == nil {
+			out.OpenedEmergency = opened
+			queue = nil
+		}
+	}
 	for len(queue) > 0 {
 		if err := ctx.Err(); err != nil {
 			return out, err

@@ -12,6 +12,7 @@ import "./audit.js";
 import "./devices.js";
 import "./write.js";
 import "./labs.js";
+import { refreshBanner } from "./emergency.js";
 
 // pick makes account the acting one and remembers it for this tab.
 function pick(account) {
@@ -99,6 +100,7 @@ async function start() {
     const a = (state.id.accounts || []).find(function (x) { return x.id === $("account-picker").value; });
     pick(a || null);
     refreshBadge();
+    refreshBanner();
     route();
   });
   onLocked(showUnlock);
@@ -123,6 +125,7 @@ async function start() {
   window.addEventListener("hashchange", route);
   live();
   refreshBadge();
+  refreshBanner();
   await route();
 }
 
