@@ -129,8 +129,8 @@ function renderBanner(shown) {
   const link = el("a", "See emergency access");
   link.href = "#/emergency";
   b.append(el("strong", "Emergency access to your summary. "),
-    who(last.clinician) + " was given a custodian's share on " + formatDate(last.time) +
-    ": “" + last.reason + "” (" + given.length + " share(s) given in all). ", link);
+    who(last.clinician) + " was given custodians' shares on " + formatDate(last.time) +
+    ": “" + last.reason + "” (" + given.length + " custodian answer(s) giving shares). ", link);
 }
 
 function renderPage(shown) {
@@ -283,6 +283,10 @@ page("emergency", async function () {
       }
     });
   }
+  build();
+  $("emergency-status").textContent = "";
+  $("emergency-error").hidden = true;
+  $("emergency-summary").hidden = true;
   await render();
 });
 
