@@ -1312,7 +1312,7 @@ func versionOf(newer, older *Access) Decision {
 	return allow(RuleVersionOf, "%s supersedes %s, by %s, %s", newer.Record, older.Record, newer.Author, newer.Proof)
 }
 
-// Emergency access (PROTOCOL.md §5.10, SECURITY.md "Emergency access").
+// Emergency access (PROTOCOL.md §5.14 and §10.8, SECURITY.md "Emergency access").
 // A custodian's node decides, for each signed request, whether to give
 // its share of a patient's emergency pack to the clinician who asks.
 const (
