@@ -225,3 +225,87 @@ func TestEmergencyVector(t *testing.T) {
 		t.Fatalf("vector does not open: %q, %v", out, err)
 	}
 }
+
+func TestEmergencyNotice(t *testing.T) {
+	ident, _ := age.GenerateX25519Identity()
+	pack := bytes.Repeat([]byte{7}, EmergencyIDSize)
+	q := &EmergencyRequest{Recipient: ident.Recipient().String(), Patient: pub(seedKey("patient")), Pack: pack,
+		Reason: "unconscious", Created: 1, Nonce: bytes.Repeat([]byte{9}, RequestNonceSize)}
+	req, err := q.Sign(seedKey("clinician"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := &EmergencyNotice{Request: req, Pack: pack, Given: true, Rule: "emergency/share", Decided: 2}
+	enc, err := n.Sign(seedKey("c1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, bq, err := DecodeEmergencyNotice(enc)
+	if err != nil || !back.Given || bq.Reason != "unconscious" || AccountIDFromKey(back.Custodian) != AccountIDFromKey(pub(seedKey("c1"))) {
+		t.Fatalf("%+v %+v %v", back, bq, err)
+	}
+	// The custodian's signature covers the decision: flip given.
+	flipped := *back
+	flipped.Given = false
+	raw, _ := marshal(&flipped)
+	if _, _, err := DecodeEmergencyNotice(raw); err == nil || !strings.Contains(err.Error(), "bad signature") {
+		t.Fatalf("a notice with its decision changed: %v", err)
+	}
+	// A notice naming another pack than its request is refused.
+	other := &EmergencyNotice{Request: req, Pack: bytes.Repeat([]byte{8}, EmergencyIDSize), Rule: "x", Decided: 2}
+	if _, err := other.Sign(seedKey("c1")); err == nil {
+		t.Fatal("a notice about another pack was signed")
+	}
+	// The request inside is checked too.
+	bad := bytes.Clone(req)
+	bad[len(bad)-1] ^= 1
+	n2 := &EmergencyNotice{Request: bad, Pack: pack, Rule: "x", Decided: 2}
+	if _, err := n2.Sign(seedKey("c1")); err == nil {
+		t.Fatal("a notice quoting a forged request was signed")
+	}
+}
+
+func TestEmergencyFrameLimits(t *testing.T) {
+	ok := &EmergencyFrame{Kind: EmFrameAnswer, Rule: "emergency/share", Shares: []EmergencyGiven{{Custodian: pub(seedKey("c1")), Index: 1, Share: []byte("x")}}}
+	enc, err := EncodeEmergencyFrame(ok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back, err := DecodeEmergencyFrame(enc); err != nil || len(back.Shares) != 1 {
+		t.Fatalf("%+v %v", back, err)
+	}
+	bad := []*EmergencyFrame{
+		{Kind: "steal"},
+		{Kind: EmFrameAnswer, Shares: []EmergencyGiven{{Custodian: []byte("short"), Index: 1, Share: []byte("x")}}},
+		{Kind: EmFrameAnswer, Shares: make([]EmergencyGiven, MaxEmergencyCustodian+1)},
+	}
+	for i, f := range bad {
+		if _, err := EncodeEmergencyFrame(f); err == nil {
+			t.Errorf("bad frame %d encoded", i)
+		}
+	}
+	if _, err := DecodeEmergencyFrame(make([]byte, MaxEmergencyFrame+1)); err == nil {
+		t.Error("an oversized frame decoded")
+	}
+	long := &EmergencyFrame{Kind: EmFrameError, Error: strings.Repeat("é", MaxReasonLen)}
+	if _, err := EncodeEmergencyFrame(long); err != nil {
+		t.Errorf("a long error is cut, not refused: %v", err)
+	}
+}
+
+func FuzzDecodeEmergency(f *testing.F) {
+	p, _ := testPack(f)
+	enc, _ := marshal(p)
+	f.Add(enc)
+	fr, _ := EncodeEmergencyFrame(&EmergencyFrame{Kind: EmFrameOK})
+	f.Add(fr)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		_, _ = DecodeEmergencyFrame(data)
+		_, _ = DecodeEmergencyRequest(data)
+		_, _, _ = DecodeEmergencyNotice(data)
+		var back EmergencyPack
+		if unmarshalStrict(data, &back) == nil && back.Validate() == nil {
+			_, _ = back.OpenEmergency(map[uint64][]byte{1: make([]byte, 32), 2: make([]byte, 32)})
+		}
+	})
+}
