@@ -213,6 +213,9 @@ func (r *Repo) SetupEmergency(ctx context.Context, k *Keys, s EmergencySetup) (E
 	if err != nil {
 		return EmergencyPackInfo{}, err
 	}
+	if err := r.noteOwnBlock(ctx, k.ID, block); err != nil {
+		return EmergencyPackInfo{}, err
+	}
 	b, err := r.readBlock(ctx, block)
 	if err != nil {
 		return EmergencyPackInfo{}, err
@@ -303,9 +306,12 @@ func (r *Repo) EndEmergency(ctx context.Context, k *Keys) ([]EmergencyPackInfo, 
 		return nil, ErrNoEmergencyPack
 	}
 	r.mu.Lock()
-	_, err = r.appendBlock(ctx, k, entries)
+	block, err := r.appendBlock(ctx, k, entries)
 	r.mu.Unlock()
 	if err != nil {
+		return nil, err
+	}
+	if err := r.noteOwnBlock(ctx, k.ID, block); err != nil {
 		return nil, err
 	}
 	r.kickEmergency()
@@ -341,6 +347,53 @@ func (r *Repo) emergencyBlocks(ctx context.Context, id protocol.AccountID) ([]ci
 		}
 	}
 	return cids, blocks, nil
+}
+
+func keyOwnBlock(id protocol.AccountID, c cid.Cid) datastore.Key {
+	return datastore.NewKey("/keyshare/emergency/own/" + string(id) + "/" + c.String())
+}
+
+// noteOwnBlock remembers a block this repo appended with emergency
+// entries, so that delivery does not walk the whole chain every round.
+func (r *Repo) noteOwnBlock(ctx context.Context, id protocol.AccountID, c cid.Cid) error {
+	return r.ds.Put(ctx, keyOwnBlock(id, c), []byte{1})
+}
+
+// ownEmergencyBlocks returns the emergency blocks this repo appended for
+// id, oldest first.
+func (r *Repo) ownEmergencyBlocks(ctx context.Context, id protocol.AccountID) ([]cid.Cid, []*protocol.Block, error) {
+	keys, err := listKeys(ctx, r.ds, "/keyshare/emergency/own/"+string(id)+"/")
+	if err != nil {
+		return nil, nil, err
+	}
+	var cids []cid.Cid
+	var blocks []*protocol.Block
+	for _, k := range keys {
+		c, err := cid.Decode(k.BaseNamespace())
+		if err != nil {
+			return nil, nil, err
+		}
+		b, err := r.readBlock(ctx, c)
+		if err != nil {
+			return nil, nil, err
+		}
+		cids = append(cids, c)
+		blocks = append(blocks, b)
+	}
+	sort.Sort(bySeq{cids, blocks})
+	return cids, blocks, nil
+}
+
+type bySeq struct {
+	c []cid.Cid
+	b []*protocol.Block
+}
+
+func (s bySeq) Len() int           { return len(s.b) }
+func (s bySeq) Less(i, j int) bool { return s.b[i].Seq < s.b[j].Seq }
+func (s bySeq) Swap(i, j int) {
+	s.c[i], s.c[j] = s.c[j], s.c[i]
+	s.b[i], s.b[j] = s.b[j], s.b[i]
 }
 
 // EmergencyPacks lists the packs on id's chain (the repo holds it),
@@ -379,7 +432,9 @@ type EmergencyDeposit struct {
 }
 
 // EmergencyDeposits lists, for every local account, the blocks of its
-// packs (and their ends) not yet delivered to each custodian.
+// packs (and their ends) this repo appended and has not yet delivered to
+// each custodian. (Another device of the account delivers what it
+// appended.)
 func (r *Repo) EmergencyDeposits(ctx context.Context) ([]EmergencyDeposit, error) {
 	accts, err := r.Accounts(ctx)
 	if err != nil {
@@ -390,7 +445,7 @@ func (r *Repo) EmergencyDeposits(ctx context.Context) ([]EmergencyDeposit, error
 		if !a.Local {
 			continue
 		}
-		cids, blocks, err := r.emergencyBlocks(ctx, a.ID)
+		cids, blocks, err := r.ownEmergencyBlocks(ctx, a.ID)
 		if err != nil {
 			return nil, err
 		}
