@@ -139,6 +139,10 @@ blockmrs emergency show`)
 		for _, p := range out.Held {
 			fmt.Fprintf(w, "custodian of %s's pack %s until %s  %s\n", accountName(ctx, repo, p.Patient), p.ID, formatTime(p.Until), packState(p))
 		}
+		for _, u := range out.Reported {
+			fmt.Fprintf(w, "!! reported %s  %s asked %s for %s's pack: %q — %s (%s)\n", formatTime(u.Time), accountName(ctx, repo, u.Clinician),
+				accountName(ctx, repo, u.Custodian), accountName(ctx, repo, u.Patient), clean(u.Reason), givenWord(u.Given), u.Rule)
+		}
 		for _, u := range out.Decided {
 			fmt.Fprintf(w, "decided %s  %s for %s: %q — %s (%s)\n", formatTime(u.Time), accountName(ctx, repo, u.Clinician),
 				accountName(ctx, repo, u.Patient), clean(u.Reason), givenWord(u.Given), u.Rule)

@@ -32,6 +32,12 @@ type emergencyShown struct {
 		Given     bool   `json:"given"`
 		Rule      string `json:"rule"`
 	} `json:"decided"`
+	Reported []struct {
+		Clinician  string `json:"clinician"`
+		Patient    string `json:"patient"`
+		Given      bool   `json:"given"`
+		ReportedBy string `json:"reported_by"`
+	} `json:"reported"`
 }
 
 func emergencyOf(t *testing.T, n *node, args ...string) emergencyShown {
@@ -84,7 +90,8 @@ func TestEmergencyAccessOverDaemons(t *testing.T) {
 	// The patient sets up her pack; the daemon delivers it.
 	patient.ok("contact", "add", gd.addr(), ginaID)
 	patient.ok("contact", "add", cd.addr(), clinicID)
-	setup := patient.ok("emergency", "setup", "--custodians", "Gina,St Marys", "--threshold", "2")
+	// Gina's node is also told of every use, as her guardian's node.
+	setup := patient.ok("emergency", "setup", "--custodians", "Gina,St Marys", "--threshold", "2", "--notify", gd.info.PeerID)
 	if !strings.Contains(setup, "2 of 2 custodians needed") {
 		t.Fatalf("setup: %s", setup)
 	}
@@ -137,6 +144,16 @@ func TestEmergencyAccessOverDaemons(t *testing.T) {
 			t.Errorf("the guardian's node has no %s decision: %+v", want, dec)
 		}
 	}
+
+	// The guardian's node is told by the clinic's.
+	waitUntil(t, 60*time.Second, "the guardian's node is told of Dr Grey's use", func() bool {
+		for _, u := range emergencyOf(t, guardian).Reported {
+			if u.Clinician == greyID && u.Patient == patID && u.Given && u.ReportedBy == cd.info.PeerID {
+				return true
+			}
+		}
+		return false
+	}, all...)
 
 	// The patient's node comes back; when it connects, the custodians
 	// tell it, and it shows the uses.

@@ -66,6 +66,9 @@ type EmergencyShown struct {
 	Held []EmergencyPack `json:"held"`
 	// Decided are the requests this node decided as custodian.
 	Decided []EmergencyUse `json:"decided"`
+	// Reported are uses of other patients' packs that custodians
+	// reported to this node (a guardian's node the pack names).
+	Reported []EmergencyUse `json:"reported"`
 }
 
 // EmergencyOpenRequest is a clinician's break-glass request.
@@ -197,8 +200,12 @@ func EmergencyShow(ctx context.Context, repo *keyshare.Repo, me protocol.Account
 		return out, err
 	}
 	for _, u := range all {
-		if u.Patient != me && u.ReportedBy == "" {
+		switch {
+		case u.Patient == me:
+		case u.ReportedBy == "":
 			out.Decided = append(out.Decided, u)
+		default:
+			out.Reported = append(out.Reported, u)
 		}
 	}
 	if out.Packs == nil {
@@ -212,6 +219,9 @@ func EmergencyShow(ctx context.Context, repo *keyshare.Repo, me protocol.Account
 	}
 	if out.Decided == nil {
 		out.Decided = []EmergencyUse{}
+	}
+	if out.Reported == nil {
+		out.Reported = []EmergencyUse{}
 	}
 	return out, nil
 }

@@ -120,14 +120,20 @@ function outcome(u) {
 function renderBanner(shown) {
   const b = $("emergency-banner");
   const given = (shown.uses || []).filter(function (u) { return u.given; });
+  const others = (shown.reported || []).filter(function (u) { return u.given; });
   b.replaceChildren();
-  b.hidden = given.length === 0;
+  b.hidden = given.length === 0 && others.length === 0;
+  const link = el("a", "See emergency access");
+  link.href = "#/emergency";
   if (given.length === 0) {
+    if (others.length > 0) {
+      const o = others[0];
+      b.append(el("strong", "Emergency access to " + who(o.patient) + "'s summary. "),
+        who(o.clinician) + " was given custodians' shares on " + formatDate(o.time) + ": “" + o.reason + "”. ", link);
+    }
     return;
   }
   const last = given[0];
-  const link = el("a", "See emergency access");
-  link.href = "#/emergency";
   b.append(el("strong", "Emergency access to your summary. "),
     who(last.clinician) + " was given custodians' shares on " + formatDate(last.time) +
     ": “" + last.reason + "” (" + given.length + " custodian answer(s) giving shares). ", link);
@@ -167,7 +173,7 @@ function renderPage(shown) {
   $("emergency-held").hidden = (shown.held || []).length === 0;
   const dec = $("emergency-decided-body");
   dec.replaceChildren();
-  for (const u of shown.decided || []) {
+  for (const u of (shown.decided || []).concat(shown.reported || [])) {
     const tr = el("tr");
     tr.append(cell("When", formatDate(u.time)), cell("Clinician", who(u.clinician)), cell("Patient", who(u.patient)),
       cell("Reason", u.reason), cell("Outcome", outcome(u)));
