@@ -39,6 +39,7 @@ const (
 	MaxEmergencyValidity     = 5 * 366 * 24 * time.Hour
 	DefaultEmergencyWindow   = 24 * time.Hour // how long a first use keeps the pack open
 	MaxHeldPerPatient        = 8              // packs of one patient a custodian keeps
+	MaxHeld                  = 256            // packs a custodian's node keeps in all (each up to a chain block)
 	MaxEmergencyUses         = 1000           // uses listed at most
 )
 
@@ -534,8 +535,17 @@ func (r *Repo) HoldEmergency(ctx context.Context, raw []byte) ([]EmergencyPackIn
 				return nil, err
 			}
 			k := keyHeld(patient, body.ID)
-			if has, _ := r.ds.Has(ctx, k); !has && len(held) >= MaxHeldPerPatient {
-				return nil, fmt.Errorf("already holding %d packs of %s: it must end old ones", MaxHeldPerPatient, patient)
+			if has, _ := r.ds.Has(ctx, k); !has {
+				if len(held) >= MaxHeldPerPatient {
+					return nil, fmt.Errorf("already holding %d packs of %s: it must end old ones", MaxHeldPerPatient, patient)
+				}
+				all, err := listKeys(ctx, r.ds, "/keyshare/emergency/held/")
+				if err != nil {
+					return nil, err
+				}
+				if len(all) >= MaxHeld {
+					return nil, fmt.Errorf("this node already holds %d emergency packs, its limit", MaxHeld)
+				}
 			}
 			if err := r.ds.Put(ctx, k, raw); err != nil {
 				return nil, err
