@@ -387,3 +387,25 @@ func TestEmergencySetupRefuses(t *testing.T) {
 		t.Fatalf("packs: %+v", packs)
 	}
 }
+
+// The chain log says what a pack and its end are, in words.
+func TestEmergencyInLog(t *testing.T) {
+	e := newEmergencyWorld(t)
+	e.setup(t)
+	if _, err := e.pat.repo.EndEmergency(context.Background(), e.pat.keys); err != nil {
+		t.Fatal(err)
+	}
+	var pack, end protocol.Entry
+	_, blocks, err := e.pat.repo.emergencyBlocks(context.Background(), e.pat.keys.ID)
+	if err != nil || len(blocks) != 2 {
+		t.Fatalf("%d blocks, %v", len(blocks), err)
+	}
+	pack, end = blocks[0].Entries[0], blocks[1].Entries[0]
+	name := func(k []byte) string { return string(protocol.AccountIDFromKey(k)) }
+	if s := summarize(pack, name); !strings.Contains(s, "emergency pack") || !strings.Contains(s, "2 of") || !strings.Contains(s, string(e.gina.keys.ID)) {
+		t.Fatalf("pack in words: %q", s)
+	}
+	if s := summarize(end, name); !strings.HasPrefix(s, "end emergency pack ") {
+		t.Fatalf("end in words: %q", s)
+	}
+}
