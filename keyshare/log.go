@@ -251,6 +251,14 @@ func summarize(e protocol.Entry, name func([]byte) string) string {
 		return s
 	case *protocol.AttestEnd:
 		return fmt.Sprintf("withdraw the attestation of %s", name(b.From))
+	case *protocol.EmergencyPack:
+		cs := make([]string, len(b.Shares))
+		for i, sh := range b.Shares {
+			cs[i] = name(sh.To)
+		}
+		return fmt.Sprintf("emergency pack %x (%q): %d of %s needed, until %s", b.ID, b.Title, b.Threshold, strings.Join(cs, ", "), time.UnixMilli(b.Until).UTC().Format(time.RFC3339))
+	case *protocol.EmergencyEnd:
+		return fmt.Sprintf("end emergency pack %x", b.ID)
 	}
 	if e.Critical {
 		return fmt.Sprintf("entry of unknown type %q, marked critical: entries from here on are not applied", e.Type)

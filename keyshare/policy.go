@@ -1352,3 +1352,80 @@ func versionOf(newer, older *Access) Decision {
 	}
 	return allow(RuleVersionOf, "%s supersedes %s, by %s, %s", newer.Record, older.Record, newer.Author, newer.Proof)
 }
+
+// Emergency access (PROTOCOL.md §5.14 and §10.8, SECURITY.md "Emergency access").
+// A custodian's node decides, for each signed request, whether to give
+// its share of a patient's emergency pack to the clinician who asks.
+const (
+	RuleEmergencyShare       Rule = "emergency/share"         // a verified emergency clinician, fresh signed request, live pack held here for a local custodian: the share is given (and the use recorded)
+	RuleEmergencyStale       Rule = "emergency/stale"         // the request's time is too far from this node's clock
+	RuleEmergencyReplay      Rule = "emergency/replay"        // the request's nonce was seen before
+	RuleEmergencyNoPack      Rule = "emergency/no-pack"       // no pack of the patient with that ID is held here
+	RuleEmergencyNotHeld     Rule = "emergency/not-custodian" // the pack does not name the custodian asked, or it is no account of this node
+	RuleEmergencyEnded       Rule = "emergency/ended"         // the patient ended the pack
+	RuleEmergencyExpired     Rule = "emergency/expired"       // the pack's expiry has passed
+	RuleEmergencyWindow      Rule = "emergency/window-over"   // the pack was first used longer ago than its use window
+	RuleEmergencyByCustodian Rule = "emergency/by-custodian"  // the asker is a custodian of the pack (or the patient): one custodian must never gather a threshold with its own share
+	RuleEmergencyNoRole      Rule = "emergency/no-role"       // the asker's clinician role is not verified by attestations reaching a trusted authority
+	RuleEmergencyNotAttested Rule = "emergency/not-attested"  // the asker is a verified clinician but not attested for emergency access
+)
+
+// emergencyFacts are what a custodian's node knows when it decides on an
+// emergency request.
+type emergencyFacts struct {
+	created  time.Time               // the request's creation time
+	replay   bool                    // its nonce was seen before
+	pack     *protocol.EmergencyPack // the pack held here, nil if none
+	held     []protocol.AccountID    // this node's accounts the pack names as custodians
+	asker    protocol.AccountID      // the clinician
+	patient  protocol.AccountID
+	ended    bool
+	firstUse time.Time // zero: never used
+	role     EmergencyRole
+}
+
+// EmergencyRole is what attestations say of an account asking for
+// emergency access.
+type EmergencyRole struct {
+	Verified  bool   `json:"verified"`  // a chain of live attestations reaches a trusted authority
+	Emergency bool   `json:"emergency"` // the attestation allows emergency access
+	Why       string `json:"why"`       // for people
+}
+
+// emergencyShare decides whether the custodian gives its share.
+func emergencyShare(f emergencyFacts, now time.Time) Decision {
+	skew := time.Duration(protocol.EmergencyRequestSkew) * time.Millisecond
+	if d := now.Sub(f.created); d > skew || d < -skew {
+		return refuse(RuleEmergencyStale, "request made at %s, more than %s from this node's clock", f.created.UTC().Format(time.RFC3339), skew)
+	}
+	if f.replay {
+		return refuse(RuleEmergencyReplay, "request replayed: its nonce was seen before")
+	}
+	if f.pack == nil {
+		return refuse(RuleEmergencyNoPack, "no emergency pack of %s with that ID is held here", f.patient)
+	}
+	if len(f.held) == 0 {
+		return refuse(RuleEmergencyNotHeld, "no account of this node is a custodian of the pack")
+	}
+	if f.ended {
+		return refuse(RuleEmergencyEnded, "%s ended this emergency pack", f.patient)
+	}
+	if until := time.UnixMilli(f.pack.Until); !now.Before(until) {
+		return refuse(RuleEmergencyExpired, "the pack expired at %s", until.UTC().Format(time.RFC3339))
+	}
+	if !f.firstUse.IsZero() {
+		if end := f.firstUse.Add(time.Duration(f.pack.Window) * time.Millisecond); !now.Before(end) {
+			return refuse(RuleEmergencyWindow, "the pack was first opened at %s; its use window ended at %s (the patient must set up a new pack)", f.firstUse.UTC().Format(time.RFC3339), end.UTC().Format(time.RFC3339))
+		}
+	}
+	if _, custodian := f.pack.ShareOf(f.asker); custodian || f.asker == f.patient {
+		return refuse(RuleEmergencyByCustodian, "%s is a custodian of the pack (or its patient): no custodian gathers shares", f.asker)
+	}
+	if !f.role.Verified {
+		return refuse(RuleEmergencyNoRole, "%s is no verified clinician: %s", f.asker, f.role.Why)
+	}
+	if !f.role.Emergency {
+		return refuse(RuleEmergencyNotAttested, "%s is a verified clinician but not attested for emergency access: %s", f.asker, f.role.Why)
+	}
+	return allow(RuleEmergencyShare, "%s is a verified emergency clinician (%s); pack of %s live until %s", f.asker, f.role.Why, f.patient, time.UnixMilli(f.pack.Until).UTC().Format(time.RFC3339))
+}

@@ -46,7 +46,8 @@ type Repo struct {
 	cache     decisionCache
 	recovered store.GCStats // what Open swept after interrupted adds
 
-	trustSrc atomic.Pointer[trustSources] // shipped and configured trusted authorities (trust.go)
+	emergency emergencyState               // emergency packs, requests and notices (emergency.go)
+	trustSrc  atomic.Pointer[trustSources] // shipped and configured trusted authorities (trust.go)
 
 	hooksMu  sync.Mutex // guards hooks and nextHook
 	hooks    map[int]func(ChainChange)

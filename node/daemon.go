@@ -21,6 +21,7 @@ import (
 	"github.com/blockmrs/blockmrs/node/audit"
 	"github.com/blockmrs/blockmrs/node/chainsync"
 	"github.com/blockmrs/blockmrs/node/config"
+	"github.com/blockmrs/blockmrs/node/emergency"
 	"github.com/blockmrs/blockmrs/node/exchange"
 	"github.com/blockmrs/blockmrs/node/internal/fsutil"
 	"github.com/blockmrs/blockmrs/node/p2p"
@@ -88,6 +89,8 @@ type Runtime struct {
 	// Requests delivers access requests and answers; Kick it after
 	// queueing one.
 	Requests *requests.Service
+	// Emergency serves and asks for emergency access (node/emergency).
+	Emergency *emergency.Service
 	// Attest serves and fetches role proofs and directory answers.
 	Attest *attest.Service
 	// Sessions holds the accounts unlocked for a session (blockmrs
@@ -221,6 +224,12 @@ func (d *Daemon) Run(ctx context.Context, repoDir string) (err error) {
 	sessions := keyshare.NewSessions(repo)
 	defer sessions.Close()
 
+	// Emergency access: packs delivered to custodians, requests decided
+	// for this node's custodians (with their unlocked keys), notices of
+	// every decision sent to the patient's nodes; stops before the host.
+	em := emergency.New(h, repo, emergency.SessionKeys(bg, repo, sessions), emergency.Options{Logger: log})
+	defer em.Close()
+
 	// Records written about an unlocked account are acknowledged as they
 	// arrive (after its key opens them), so they count on its node.
 	ackCtx, stopAck := context.WithCancel(context.Background())
@@ -236,9 +245,9 @@ func (d *Daemon) Run(ctx context.Context, repoDir string) (err error) {
 
 	var execFn api.ExecFunc
 	if d.Exec != nil {
-		execFn = d.Exec(&Runtime{Repo: repo, Dir: repoDir, Host: h, Exchange: ex, Sync: cs, Requests: rq, Attest: at, Sessions: sessions, Logger: log})
+		execFn = d.Exec(&Runtime{Repo: repo, Dir: repoDir, Host: h, Exchange: ex, Sync: cs, Requests: rq, Attest: at, Sessions: sessions, Emergency: em, Logger: log})
 	}
-	srv, err := api.Listen(ctx, api.Options{Addr: cfg.API, Token: token, Host: h, Repo: repo, Profiles: cs, Sessions: sessions, RequestsKick: rq.Kick, Attest: at, Exec: execFn, Logger: log})
+	srv, err := api.Listen(ctx, api.Options{Addr: cfg.API, Token: token, Host: h, Repo: repo, Profiles: cs, Sessions: sessions, RequestsKick: rq.Kick, Attest: at, Emergency: em, Exec: execFn, Logger: log})
 	if err != nil {
 		return err
 	}

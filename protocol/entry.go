@@ -159,6 +159,10 @@ func newBody(typ string) EntryBody {
 		return &ScopeEnd{}
 	case TypeScoped:
 		return &ScopedKeys{}
+	case TypeEmergency:
+		return &EmergencyPack{}
+	case TypeEmergencyEnd:
+		return &EmergencyEnd{}
 	case TypeAttest:
 		return &Attestation{}
 	case TypeUnattest:

@@ -115,6 +115,10 @@ type Options struct {
 	// RequestsKick, when set, asks the node to deliver queued access
 	// requests and answers now (the daemon's requests.Service.Kick).
 	RequestsKick func()
+	// Emergency opens emergency packs over the network (the daemon's
+	// emergency.Service, for POST /api/v1/emergency/open); nil answers
+	// 501 there.
+	Emergency ops.EmergencyOpener
 	// Attest fetches role proofs and directory answers from other nodes
 	// (the node's attest service); nil answers 501 where it is needed.
 	Attest AttestService
@@ -240,6 +244,9 @@ func Listen(ctx context.Context, opts Options) (*Server, error) {
 		fhirImportPath:                  {http.MethodPost: s.importFHIR},
 		"/api/v1/fhir/export":           {http.MethodGet: s.exportFHIR},
 		"/api/v1/fhir/summary":          {http.MethodGet: s.summaryFHIR},
+		"/api/v1/emergency":             {http.MethodGet: s.emergencyShow, http.MethodPost: s.emergencySetup},
+		"/api/v1/emergency/open":        {http.MethodPost: s.emergencyOpen},
+		"/api/v1/emergency/end":         {http.MethodPost: s.emergencyEnd},
 		attestationsPath:                {http.MethodGet: s.listAttestations, http.MethodPost: s.attest},
 		attestationsPath + "/withdraw":  {http.MethodPost: s.unattest},
 		rolesPath:                       {http.MethodGet: s.checkRole},

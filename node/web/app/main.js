@@ -13,6 +13,7 @@ import "./devices.js";
 import "./directory.js";
 import "./write.js";
 import "./labs.js";
+import { refreshBanner } from "./emergency.js";
 
 // pick makes account the acting one and remembers it for this tab.
 function pick(account) {
@@ -100,6 +101,7 @@ async function start() {
     const a = (state.id.accounts || []).find(function (x) { return x.id === $("account-picker").value; });
     pick(a || null);
     refreshBadge();
+    refreshBanner();
     route();
   });
   onLocked(showUnlock);
@@ -124,6 +126,7 @@ async function start() {
   window.addEventListener("hashchange", route);
   live();
   refreshBadge();
+  refreshBanner();
   await route();
 }
 

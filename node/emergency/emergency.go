@@ -1,0 +1,651 @@
+// Package emergency carries emergency access between nodes over the
+// libp2p protocol /blockmrs/emergency/1.0.0 (PROTOCOL.md §10.8,
+// SECURITY.md "Emergency access").
+//
+// A stream carries one exchange: the opener writes one frame, the other
+// side one reply, both close. A frame is uvarint(length) || DAG-CBOR map
+// (protocol.EmergencyFrame) of at most protocol.MaxEmergencyFrame bytes.
+// Three exchanges:
+//   - deposit: a patient's node delivers a pack (or end) block of her
+//     chain to each custodian's nodes, which keep it (keyshare
+//     HoldEmergency);
+//   - open: a clinician's node sends its signed request and its role
+//     proof to custodians' nodes; each decides (keyshare AnswerEmergency,
+//     policy emergencyShare) and answers with the pack block and its
+//     shares re-encrypted to the clinician, or a refusal;
+//   - notice: a custodian's node tells the peers the pack names (the
+//     patient's nodes, guardians' nodes) of every decision, signed.
+//
+// Deposits and notices are retried when a peer connects and every
+// Interval, with backoff, until taken: a patient whose node is off learns
+// of a use when it next connects. What a message may do is decided by
+// keyshare; this package moves bytes with deadlines, size caps and
+// per-peer rate limits.
+package emergency
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/blockmrs/blockmrs/keyshare"
+	"github.com/blockmrs/blockmrs/node/internal/peerlimit"
+	"github.com/blockmrs/blockmrs/protocol"
+)
+
+// ProtocolID is the libp2p protocol of emergency access.
+const ProtocolID = "/blockmrs/emergency/1.0.0"
+
+// ServiceName is the service's name in the resource manager.
+const ServiceName = "blockmrs.emergency"
+
+// Timing and limits.
+const (
+	StreamTimeout   = 30 * time.Second
+	DialTimeout     = 10 * time.Second
+	DefaultInterval = 30 * time.Second
+	MinBackoff      = 5 * time.Second
+	MaxBackoff      = 10 * time.Minute
+	PeerRate        = 2 // streams per second from one peer
+	PeerBurst       = 10
+	MaxServing      = 16 // streams served at once
+)
+
+// Keys gives an unlocked account's keys for background work (the unlock
+// sessions' Background), or an error when it is locked.
+type Keys func(protocol.AccountID) (*keyshare.Keys, error)
+
+// Options tune New.
+type Options struct {
+	Interval time.Duration // between delivery rounds; 0: DefaultInterval
+	Logger   *slog.Logger
+}
+
+// Service serves the protocol and delivers deposits and notices.
+type Service struct {
+	host     host.Host
+	repo     *keyshare.Repo
+	keys     Keys
+	log      *slog.Logger
+	interval time.Duration
+
+	ctx     context.Context
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	kick    chan struct{}
+	serving chan struct{}
+	notify  *network.NotifyBundle
+	unwatch func()
+
+	mu      sync.Mutex
+	backoff map[peer.ID]*retry
+	limits  *peerlimit.Rate
+	logged  *peerlimit.Throttle
+	closed  bool
+
+	closeOnce sync.Once
+}
+
+type retry struct {
+	next time.Time
+	wait time.Duration
+}
+
+// New registers the handler on h and starts delivering.
+func New(h host.Host, repo *keyshare.Repo, keys Keys, opts Options) *Service {
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	log = log.With("service", ServiceName)
+	interval := opts.Interval
+	if interval <= 0 {
+		interval = DefaultInterval
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Service{host: h, repo: repo, keys: keys, log: log, interval: interval, ctx: ctx, cancel: cancel,
+		kick: make(chan struct{}, 1), serving: make(chan struct{}, MaxServing), backoff: map[peer.ID]*retry{},
+		limits: peerlimit.NewRate(PeerRate, PeerBurst), logged: peerlimit.NewThrottle(peerlimit.LogEvery)}
+	h.SetStreamHandler(ProtocolID, s.handle)
+	s.notify = &network.NotifyBundle{ConnectedF: func(_ network.Network, c network.Conn) {
+		s.mu.Lock()
+		delete(s.backoff, c.RemotePeer())
+		s.mu.Unlock()
+		s.Kick()
+	}}
+	h.Network().Notify(s.notify)
+	s.unwatch = repo.WatchEmergency(s.Kick)
+	s.wg.Go(s.loop)
+	return s
+}
+
+// Close stops serving and delivering and waits for both.
+func (s *Service) Close() error {
+	s.closeOnce.Do(func() {
+		s.host.RemoveStreamHandler(ProtocolID)
+		s.host.Network().StopNotify(s.notify)
+		s.unwatch()
+		s.mu.Lock()
+		s.closed = true
+		s.mu.Unlock()
+		s.cancel()
+		s.wg.Wait()
+	})
+	return nil
+}
+
+// Kick asks for a delivery round now.
+func (s *Service) Kick() {
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (s *Service) loop() {
+	t := time.NewTimer(0)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-s.kick:
+		case <-t.C:
+		}
+		s.round(s.ctx)
+		t.Reset(s.interval)
+	}
+}
+
+// ---------------------------------------------------------------------------
+// Serving.
+
+func (s *Service) handle(st network.Stream) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		_ = st.Reset()
+		return
+	}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	defer s.wg.Done()
+	p := st.Conn().RemotePeer()
+	select {
+	case s.serving <- struct{}{}:
+		defer func() { <-s.serving }()
+	default:
+		s.reject(p, errors.New("too many streams at once"))
+		_ = st.Reset()
+		return
+	}
+	if !s.limits.Allow(p) {
+		s.reject(p, errors.New("rate limit"))
+		_ = st.Reset()
+		return
+	}
+	if err := st.Scope().SetService(ServiceName); err != nil {
+		_ = st.Reset()
+		return
+	}
+	_ = st.SetDeadline(time.Now().Add(StreamTimeout))
+	body, err := protocol.ReadFrame(bufio.NewReader(st), protocol.MaxEmergencyFrame)
+	if err == nil && len(body) == 0 {
+		err = errors.New("empty frame")
+	}
+	var f *protocol.EmergencyFrame
+	if err == nil {
+		f, err = protocol.DecodeEmergencyFrame(body)
+	}
+	if err != nil {
+		s.reject(p, err)
+		_ = st.Reset()
+		return
+	}
+	ctx, cancel := context.WithTimeout(s.ctx, StreamTimeout)
+	defer cancel()
+	reply := s.dispatch(ctx, p, f)
+	if reply.Kind == protocol.EmFrameError {
+		s.reject(p, errors.New(reply.Error))
+	}
+	if err := writeFrame(st, reply); err != nil {
+		_ = st.Reset()
+		return
+	}
+	_ = st.Close()
+}
+
+func (s *Service) dispatch(ctx context.Context, p peer.ID, f *protocol.EmergencyFrame) *protocol.EmergencyFrame {
+	fail := func(err error) *protocol.EmergencyFrame {
+		return &protocol.EmergencyFrame{Kind: protocol.EmFrameError, Error: err.Error()}
+	}
+	switch f.Kind {
+	case protocol.EmFrameDeposit:
+		kept, err := s.repo.HoldEmergency(ctx, f.Block)
+		if err != nil {
+			return fail(err)
+		}
+		for _, k := range kept {
+			s.log.Info("holding an emergency pack as custodian", "patient", k.Patient, "pack", k.ID, "peer", p)
+		}
+	case protocol.EmFrameOpen:
+		q, err := protocol.DecodeEmergencyRequest(f.Request)
+		if err != nil {
+			return fail(err)
+		}
+		role, err := s.repo.EmergencyRoleOf(ctx, q.ClinicianID(), f.Proof, time.Now())
+		if err != nil {
+			return fail(err)
+		}
+		ans, err := s.repo.AnswerEmergency(ctx, f.Request, p.String(), role, s.keys)
+		if err != nil {
+			return fail(err)
+		}
+		s.log.Warn("emergency request decided", "patient", q.PatientID(), "clinician", q.ClinicianID(), "given", ans.Decision.Allow, "rule", ans.Decision.Rule, "peer", p)
+		out := &protocol.EmergencyFrame{Kind: protocol.EmFrameAnswer, Rule: string(ans.Decision.Rule), Block: ans.Block}
+		if !ans.Decision.Allow {
+			out.Error = ans.Decision.Reason
+		}
+		for _, g := range ans.Shares {
+			pub, _ := g.Custodian.Key()
+			out.Shares = append(out.Shares, protocol.EmergencyGiven{Custodian: pub, Index: g.Index, Share: g.Share})
+		}
+		return out
+	case protocol.EmFrameNotice:
+		use, err := s.repo.ReceiveEmergencyNotice(ctx, f.Notice, p.String())
+		if err != nil {
+			return fail(err)
+		}
+		s.log.Warn("emergency access reported", "patient", use.Patient, "clinician", use.Clinician, "custodian", use.Custodian, "given", use.Given, "peer", p)
+	default:
+		return fail(fmt.Errorf("unexpected %s frame", f.Kind))
+	}
+	return &protocol.EmergencyFrame{Kind: protocol.EmFrameOK}
+}
+
+func (s *Service) reject(p peer.ID, err error) {
+	if s.logged.Allow(p) {
+		s.log.Info("rejected a message", "peer", p, "err", err)
+	}
+}
+
+// ---------------------------------------------------------------------------
+// Delivering.
+
+func (s *Service) round(ctx context.Context) {
+	deps, err := s.repo.EmergencyDeposits(ctx)
+	if err != nil {
+		s.log.Warn("list emergency deposits", "err", err)
+	}
+	for _, d := range deps {
+		if local, _ := s.repo.Account(ctx, d.Custodian); local.Local {
+			// A custodian account of this node: kept here at once.
+			if _, err := s.repo.HoldEmergency(ctx, d.Raw); err != nil {
+				s.log.Warn("hold a local custodian's pack", "err", err)
+				continue
+			}
+			if err := s.repo.MarkDeposited(ctx, d.Block, d.Custodian); err != nil {
+				s.log.Warn("mark deposited", "err", err)
+			}
+			continue
+		}
+		for _, n := range d.Nodes {
+			p, err := peer.Decode(n)
+			if err != nil || p == s.host.ID() {
+				continue
+			}
+			reply, err := s.exchange(ctx, p, &protocol.EmergencyFrame{Kind: protocol.EmFrameDeposit, Block: d.Raw})
+			if err != nil {
+				continue
+			}
+			if reply.Kind != protocol.EmFrameOK {
+				s.log.Info("deposit refused", "custodian", d.Custodian, "peer", p, "err", reply.Error)
+				continue
+			}
+			if err := s.repo.MarkDeposited(ctx, d.Block, d.Custodian); err != nil {
+				s.log.Warn("mark deposited", "err", err)
+			}
+			s.log.Info("emergency pack delivered to a custodian", "custodian", d.Custodian, "block", d.Block, "peer", p)
+			break
+		}
+	}
+	notices, err := s.repo.PendingEmergencyNotices(ctx)
+	if err != nil {
+		s.log.Warn("list emergency notices", "err", err)
+	}
+	for _, n := range notices {
+		for _, to := range n.Peers {
+			p, err := peer.Decode(to)
+			if err != nil || p == s.host.ID() {
+				if err == nil {
+					// This node is told already: it holds the use.
+					_ = s.repo.NoticeDelivered(ctx, n.ID, to)
+				}
+				continue
+			}
+			reply, err := s.exchange(ctx, p, &protocol.EmergencyFrame{Kind: protocol.EmFrameNotice, Notice: n.Notice})
+			if err != nil {
+				continue
+			}
+			if reply.Kind != protocol.EmFrameOK {
+				s.log.Info("notice refused", "peer", p, "err", reply.Error)
+			}
+			// Taken or refused for good: either way not sent again.
+			if err := s.repo.NoticeDelivered(ctx, n.ID, to); err != nil {
+				s.log.Warn("mark notice delivered", "err", err)
+			}
+		}
+	}
+}
+
+func (s *Service) due(p peer.ID) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, ok := s.backoff[p]
+	return !ok || !time.Now().Before(r.next)
+}
+
+func (s *Service) failed(p peer.ID) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, ok := s.backoff[p]
+	if !ok {
+		r = &retry{wait: MinBackoff}
+		s.backoff[p] = r
+	} else {
+		r.wait = min(2*r.wait, MaxBackoff)
+	}
+	r.next = time.Now().Add(r.wait)
+}
+
+var errNoAddrs = errors.New("no known address")
+
+// exchange sends f to p (backing off from a peer that failed) and reads
+// its reply.
+func (s *Service) exchange(ctx context.Context, p peer.ID, f *protocol.EmergencyFrame) (*protocol.EmergencyFrame, error) {
+	if !s.due(p) {
+		return nil, errors.New("backing off")
+	}
+	reply, err := s.roundTrip(ctx, p, f)
+	if err != nil {
+		if !errors.Is(err, errNoAddrs) {
+			s.log.Debug("exchange failed", "peer", p, "err", err)
+		}
+		s.failed(p)
+		return nil, err
+	}
+	s.mu.Lock()
+	delete(s.backoff, p)
+	s.mu.Unlock()
+	return reply, nil
+}
+
+func (s *Service) roundTrip(ctx context.Context, p peer.ID, f *protocol.EmergencyFrame) (*protocol.EmergencyFrame, error) {
+	if s.host.Network().Connectedness(p) != network.Connected {
+		addrs := s.host.Peerstore().Addrs(p)
+		if len(addrs) == 0 {
+			return nil, errNoAddrs
+		}
+		dctx, cancel := context.WithTimeout(ctx, DialTimeout)
+		err := s.host.Connect(dctx, peer.AddrInfo{ID: p, Addrs: addrs})
+		cancel()
+		if err != nil {
+			return nil, fmt.Errorf("connect: %w", err)
+		}
+	}
+	sctx, cancel := context.WithTimeout(ctx, StreamTimeout)
+	defer cancel()
+	st, err := s.host.NewStream(sctx, p, ProtocolID)
+	if err != nil {
+		return nil, fmt.Errorf("open stream: %w", err)
+	}
+	if err := st.Scope().SetService(ServiceName); err != nil {
+		_ = st.Reset()
+		return nil, err
+	}
+	_ = st.SetDeadline(time.Now().Add(StreamTimeout))
+	if err := writeFrame(st, f); err != nil {
+		_ = st.Reset()
+		return nil, err
+	}
+	if err := st.CloseWrite(); err != nil {
+		_ = st.Reset()
+		return nil, err
+	}
+	body, err := protocol.ReadFrame(bufio.NewReader(st), protocol.MaxEmergencyFrame)
+	if err != nil {
+		_ = st.Reset()
+		return nil, fmt.Errorf("read reply: %w", err)
+	}
+	_ = st.Close()
+	return protocol.DecodeEmergencyFrame(body)
+}
+
+func writeFrame(w io.Writer, f *protocol.EmergencyFrame) error {
+	body, err := protocol.EncodeEmergencyFrame(f)
+	if err != nil {
+		return err
+	}
+	return protocol.WriteFrame(w, body)
+}
+
+// ---------------------------------------------------------------------------
+// Opening, on the clinician's node.
+
+// Asked is one custodian node's answer to an open.
+type Asked struct {
+	Peer   string        `json:"peer"`
+	Rule   keyshare.Rule `json:"rule,omitempty"`
+	Shares int           `json:"shares"`
+	Error  string        `json:"error,omitempty"`
+}
+
+// Opened is the result of Open.
+type Opened struct {
+	keyshare.OpenedEmergency
+	Asked []Asked
+}
+
+// ErrNotOpened is returned when too few custodians gave their share.
+var ErrNotOpened = errors.New("emergency summary not opened")
+
+// Open asks custodians' nodes for the shares of patient's live pack as
+// k, with reason: first the peers in via and those connected, then the
+// nodes the pack names for its other custodians, until the threshold is
+// reached. It records the opening in the audit log.
+func (s *Service) Open(ctx context.Context, k *keyshare.Keys, patient protocol.AccountID, reason string, via []peer.AddrInfo) (Opened, error) {
+	raw, err := s.repo.NewEmergencyRequest(k, patient, nil, reason)
+	if err != nil {
+		return Opened{}, err
+	}
+	proof, err := s.repo.RoleProofBlocks(ctx, k.ID, nil)
+	if err != nil {
+		return Opened{}, fmt.Errorf("role proof: %w", err)
+	}
+	f := &protocol.EmergencyFrame{Kind: protocol.EmFrameOpen, Request: raw, Proof: proof}
+	var queue []peer.ID
+	for _, ai := range via {
+		if len(ai.Addrs) > 0 {
+			s.host.Peerstore().AddAddrs(ai.ID, ai.Addrs, time.Hour)
+		}
+		queue = append(queue, ai.ID)
+	}
+	for _, p := range s.host.Network().Peers() {
+		if !slices.Contains(queue, p) {
+			queue = append(queue, p)
+		}
+	}
+	asked := map[peer.ID]bool{}
+	var out Opened
+	var block []byte
+	var shares []keyshare.GivenShare
+	var threshold uint64
+	// Custodians on this node (a clinic node hosting its clinicians)
+	// decide first, by the same rules.
+	if held, err := s.repo.HeldEmergency(ctx); err == nil && slices.ContainsFunc(held, func(p keyshare.EmergencyPackInfo) bool { return p.Patient == patient }) {
+		role, err := s.repo.EmergencyRoleOf(ctx, k.ID, nil, time.Now())
+		if err != nil {
+			return out, err
+		}
+		ans, err := s.repo.AnswerEmergency(ctx, raw, s.host.ID().String(), role, s.keys)
+		if err != nil {
+			return out, err
+		}
+		a := Asked{Peer: s.host.ID().String(), Rule: ans.Decision.Rule, Shares: len(ans.Shares)}
+		if !ans.Decision.Allow {
+			a.Error = ans.Decision.Reason
+		}
+		out.Asked = append(out.Asked, a)
+		if len(ans.Shares) > 0 {
+			if pack, err := packOf(ans.Block, patient); err == nil {
+				block, threshold = ans.Block, pack.Threshold
+				shares = append(shares, ans.Shares...)
+				for _, sh := range pack.Shares {
+					for _, n := range sh.Nodes {
+						if np, err := peer.IDFromBytes(n); err == nil {
+							queue = append(queue, np)
+						}
+					}
+				}
+			}
+		}
+		asked[s.host.ID()] = true
+	}
+	if block != nil && uint64(len(shares)) >= threshold {
+		if opened, err := s.repo.OpenEmergency(k, patient, block, shares); err == nil {
+			out.OpenedEmergency = opened
+			queue = nil
+		}
+	}
+	for len(queue) > 0 {
+		if err := ctx.Err(); err != nil {
+			return out, err
+		}
+		p := queue[0]
+		queue = queue[1:]
+		if asked[p] || p == s.host.ID() {
+			continue
+		}
+		asked[p] = true
+		reply, err := s.roundTrip(ctx, p, f)
+		a := Asked{Peer: p.String()}
+		switch {
+		case err != nil:
+			a.Error = err.Error()
+		case reply.Kind == protocol.EmFrameError:
+			a.Error = reply.Error
+		case reply.Kind == protocol.EmFrameAnswer:
+			a.Rule, a.Error, a.Shares = keyshare.Rule(reply.Rule), reply.Error, len(reply.Shares)
+		default:
+			a.Error = "unexpected " + reply.Kind + " reply"
+		}
+		if isNoProtocol(err) {
+			continue // not a node of ours: skip quietly
+		}
+		out.Asked = append(out.Asked, a)
+		if err != nil || reply.Kind != protocol.EmFrameAnswer || len(reply.Shares) == 0 {
+			continue
+		}
+		pack, err := packOf(reply.Block, patient)
+		if err != nil {
+			out.Asked[len(out.Asked)-1].Error = err.Error()
+			continue
+		}
+		if block == nil {
+			block, threshold = reply.Block, pack.Threshold
+			for _, sh := range pack.Shares {
+				for _, n := range sh.Nodes {
+					if np, err := peer.IDFromBytes(n); err == nil && !asked[np] {
+						queue = append(queue, np)
+					}
+				}
+			}
+		} else if !slices.Equal(block, reply.Block) {
+			continue // another pack: keep to the first
+		}
+		for _, g := range reply.Shares {
+			shares = append(shares, keyshare.GivenShare{Custodian: protocol.AccountIDFromKey(g.Custodian), Index: g.Index, Share: g.Share})
+		}
+		if uint64(len(shares)) >= threshold {
+			if opened, err := s.repo.OpenEmergency(k, patient, block, shares); err == nil {
+				out.OpenedEmergency = opened
+				break
+			}
+		}
+	}
+	if out.Summary == nil {
+		return out, fmt.Errorf("%w: %s", ErrNotOpened, summarize(out.Asked, threshold, len(shares)))
+	}
+	if err := s.repo.Audit(ctx, keyshare.AuditEvent{Kind: keyshare.AuditEmergency, Account: k.ID, Subject: patient,
+		Rule: keyshare.RuleEmergencyShare, Reason: "emergency summary opened: " + reason}); err != nil {
+		s.log.Warn("audit", "err", err)
+	}
+	s.log.Warn("emergency summary opened", "patient", patient, "clinician", k.ID, "pack", out.Pack.ID)
+	return out, nil
+}
+
+func isNoProtocol(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "protocols not supported")
+}
+
+func packOf(block []byte, patient protocol.AccountID) (*protocol.EmergencyPack, error) {
+	b, err := protocol.DecodeBlock(block)
+	if err != nil {
+		return nil, err
+	}
+	if b.AuthorID() != patient {
+		return nil, fmt.Errorf("pack block signed by %s, not the patient", b.AuthorID())
+	}
+	for _, e := range b.Entries {
+		if p, ok := e.Body.(*protocol.EmergencyPack); ok {
+			return p, nil
+		}
+	}
+	return nil, errors.New("answer's block holds no pack")
+}
+
+func summarize(asked []Asked, threshold uint64, got int) string {
+	if len(asked) == 0 {
+		return "no custodian's node was reachable (connect to one: blockmrs peers connect, or --via)"
+	}
+	msg := fmt.Sprintf("%d share(s)", got)
+	if threshold > 0 {
+		msg += fmt.Sprintf(" of the %d needed", threshold)
+	}
+	for _, a := range asked {
+		why := a.Error
+		if a.Rule != "" {
+			why = string(a.Rule) + ": " + why
+		}
+		msg += "; " + a.Peer + ": " + why
+	}
+	return msg
+}
+
+// SessionKeys returns the keys of an account unlocked in sessions, or of
+// a local account stored without a passphrase: what a custodian's node
+// answers with while nobody is at the keyboard.
+func SessionKeys(ctx context.Context, repo *keyshare.Repo, sessions *keyshare.Sessions) Keys {
+	return func(id protocol.AccountID) (*keyshare.Keys, error) {
+		k, err := sessions.Background(id)
+		if err == nil {
+			return k, nil
+		}
+		info, aerr := repo.Account(ctx, id)
+		if aerr == nil && info.Local && !info.Encrypted {
+			return repo.Unlock(ctx, id, nil)
+		}
+		return nil, err
+	}
+}
