@@ -159,6 +159,14 @@ func newBody(typ string) EntryBody {
 		return &ScopeEnd{}
 	case TypeScoped:
 		return &ScopedKeys{}
+	case TypeGuardian:
+		return &GuardianAppoint{}
+	case TypeUnguardian:
+		return &GuardianEnd{}
+	case TypeWardGrant:
+		return &WardGrant{}
+	case TypeWardRevoke:
+		return &WardRevoke{}
 	}
 	return nil
 }
