@@ -224,6 +224,9 @@ func (r *Repo) commit(ctx context.Context, vbs []verifiedBlock) error {
 		if err := indexScopes(ctx, batch, id, scopesBefore[id], st.Scopes); err != nil {
 			return err
 		}
+		if err := indexGuardians(ctx, batch, id, st.Guardians); err != nil {
+			return err
+		}
 	}
 	if err := iw.write(batch); err != nil {
 		return err
@@ -304,6 +307,8 @@ func applyToState(st *accountState, vb verifiedBlock, iw *indexWriter) error {
 			st.setDevice(body)
 		case *protocol.ScopeGrant, *protocol.ScopeEnd:
 			st.addScopeEvent(body, EntryRef{Account: b.AuthorID(), Block: vb.cid.String(), Seq: b.Seq, Index: i, Time: b.Time})
+		case *protocol.GuardianAppoint, *protocol.GuardianEnd:
+			st.addGuardianEvent(body, EntryRef{Account: b.AuthorID(), Block: vb.cid.String(), Seq: b.Seq, Index: i, Time: b.Time})
 		case nil:
 			st.UnknownSeen++
 		}

@@ -54,6 +54,9 @@ type accountState struct {
 	// Scopes are the standing-grant events of the chain (scope and
 	// unscope entries) in chain order; standing.go.
 	Scopes []scopeEvent `json:"scopes,omitempty"`
+	// Guardians are the guardian events of the chain (guardian and
+	// unguardian entries) in chain order; guardian.go.
+	Guardians []guardianEvent `json:"guardians,omitempty"`
 }
 
 func (a *accountState) head() cid.Cid {
