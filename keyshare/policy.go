@@ -133,15 +133,15 @@ const (
 
 	// Guardians (guardian entries on the ward's chain, acts on the
 	// guardian's; see guardianAct).
-	RuleGuardianAct       Rule = "guardian/act"          // an act in a guardian's block inside its appointment's span, with the right, before until, counts as the ward's
-	RuleGuardianNone      Rule = "guardian/none"         // an act by an account the ward never appointed counts for nothing
-	RuleGuardianOtherWard Rule = "guardian/other-ward"   // an act naming another ward (or none) counts for nothing on this ward's records
-	RuleGuardianEarly     Rule = "guardian/before-span"  // an act in a block before the appointment's span (written before it)
-	RuleGuardianRemoved   Rule = "guardian/removed"      // an act in a block at or after the position the ward's removal cuts at
-	RuleGuardianRight     Rule = "guardian/no-right"     // an act the appointment does not give the right for
-	RuleGuardianUntil     Rule = "guardian/after-until"  // an act in a block whose time is at or after the appointment's until
-	RuleReadGuardian      Rule = "read/guardian"         // a live grant made by a guardian of the subject, within its rights
-	RuleChainGuardian     Rule = "serve/chain-guardian"  // a chain block, to a device of the chain's account's guardian or ward
+	RuleGuardianAct       Rule = "guardian/act"         // an act in a guardian's block inside its appointment's span, with the right, before until, counts as the ward's
+	RuleGuardianNone      Rule = "guardian/none"        // an act by an account the ward never appointed counts for nothing
+	RuleGuardianOtherWard Rule = "guardian/other-ward"  // an act naming another ward (or none) counts for nothing on this ward's records
+	RuleGuardianEarly     Rule = "guardian/before-span" // an act in a block before the appointment's span (written before it)
+	RuleGuardianRemoved   Rule = "guardian/removed"     // an act in a block at or after the position the ward's removal cuts at
+	RuleGuardianRight     Rule = "guardian/no-right"    // an act the appointment does not give the right for
+	RuleGuardianUntil     Rule = "guardian/after-until" // an act in a block whose time is at or after the appointment's until
+	RuleReadGuardian      Rule = "read/guardian"        // a live grant made by a guardian of the subject, within its rights
+	RuleChainGuardian     Rule = "serve/chain-guardian" // a chain block, to a device of the chain's account's guardian or ward
 )
 
 // Decision is the policy's answer and the rule that gave it.
