@@ -337,17 +337,28 @@ func (r *Repo) RemoveGuardian(ctx context.Context, k *Keys, g protocol.AccountID
 }
 
 // mayActFor decides, before k writes an act for ward, whether the act
-// would count (guardianAct on the block k is about to write, at now).
+// would count (MayActFor).
 func (r *Repo) mayActFor(ctx context.Context, k *Keys, ward protocol.AccountID, right protocol.GuardianRight) error {
+	return r.MayActFor(ctx, k.ID, ward, right)
+}
+
+// MayActFor tells (nil) whether an act of right by guardian for ward,
+// in the guardian's next chain block at the repo's time, would count by
+// the chains this repo holds (guardianAct); else the error, wrapping
+// ErrNotGuardian, says why not.
+func (r *Repo) MayActFor(ctx context.Context, guardian, ward protocol.AccountID, right protocol.GuardianRight) error {
+	if guardian == ward {
+		return fmt.Errorf("%w: an account does not act as its own guardian", ErrNotGuardian)
+	}
 	evs, err := r.guardiansOf(ctx, ward)
 	if err != nil {
 		return err
 	}
-	seq, err := r.nextSeq(ctx, k.ID)
+	seq, err := r.nextSeq(ctx, guardian)
 	if err != nil {
 		return err
 	}
-	ref := EntryRef{Account: k.ID, Seq: seq, Time: r.now().UnixMilli()}
+	ref := EntryRef{Account: guardian, Seq: seq, Time: r.now().UnixMilli()}
 	if d, _ := guardianAct(guardianSpans(evs), ref, right); !d.Allow {
 		return fmt.Errorf("%w: %s", ErrNotGuardian, d.Reason)
 	}
@@ -471,6 +482,65 @@ func (r *Repo) guardianLinks(ctx context.Context, id protocol.AccountID) ([]prot
 	for _, ev := range evs {
 		if !slices.Contains(out, ev.Guardian) {
 			out = append(out, ev.Guardian)
+		}
+	}
+	return out, nil
+}
+
+// localGuardian returns an account of this repo that may act for ward
+// with right now (MayActFor), if there is one.
+func (r *Repo) localGuardian(ctx context.Context, ward protocol.AccountID, right protocol.GuardianRight) (protocol.AccountID, bool, error) {
+	evs, err := r.guardiansOf(ctx, ward)
+	if err != nil {
+		return "", false, err
+	}
+	for _, s := range guardianSpans(evs) {
+		if s.Closed {
+			continue
+		}
+		if local, err := r.isLocal(ctx, s.Guardian); err != nil {
+			return "", false, err
+		} else if local && r.MayActFor(ctx, s.Guardian, ward, right) == nil {
+			return s.Guardian, true, nil
+		}
+	}
+	return "", false, nil
+}
+
+// GuardianDevicesOf returns the peer IDs of the nodes acting for the
+// guardians of ward that may answer its access requests now (approve):
+// where requests to ward go besides ward's own nodes.
+func (r *Repo) GuardianDevicesOf(ctx context.Context, ward protocol.AccountID) ([]string, error) {
+	evs, err := r.guardiansOf(ctx, ward)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, s := range guardianSpans(evs) {
+		if s.Closed || r.MayActFor(ctx, s.Guardian, ward, protocol.RightApprove) != nil {
+			continue
+		}
+		devs, err := r.DevicesOf(ctx, s.Guardian)
+		if errors.Is(err, ErrUnknownAccount) {
+			continue
+		} else if err != nil {
+			return nil, err
+		}
+		out = append(out, devs...)
+	}
+	return out, nil
+}
+
+// grantableFor returns the records id may grant (GrantableRecords).
+func (r *Repo) grantableFor(ctx context.Context, id protocol.AccountID) ([]cid.Cid, error) {
+	as, err := r.RecordsOf(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	var out []cid.Cid
+	for _, a := range as {
+		if changeRecord(a, id, "grant").Allow && a.proven() && !a.Hidden {
+			out = append(out, a.Record)
 		}
 	}
 	return out, nil
