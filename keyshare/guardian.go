@@ -487,9 +487,9 @@ func (r *Repo) guardianLinks(ctx context.Context, id protocol.AccountID) ([]prot
 	return out, nil
 }
 
-// localGuardian returns an account of this repo that may act for ward
+// LocalGuardian returns an account of this repo that may act for ward
 // with right now (MayActFor), if there is one.
-func (r *Repo) localGuardian(ctx context.Context, ward protocol.AccountID, right protocol.GuardianRight) (protocol.AccountID, bool, error) {
+func (r *Repo) LocalGuardian(ctx context.Context, ward protocol.AccountID, right protocol.GuardianRight) (protocol.AccountID, bool, error) {
 	evs, err := r.guardiansOf(ctx, ward)
 	if err != nil {
 		return "", false, err

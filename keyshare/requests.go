@@ -283,7 +283,7 @@ func (r *Repo) ReceiveRequest(ctx context.Context, raw, profile []byte, fromPeer
 	to, from := q.ToID(), q.FromID()
 	if local, err := r.ds.Has(ctx, keyLocal(to)); err != nil {
 		return RequestInfo{}, err
-	} else if _, guardian, err := r.localGuardian(ctx, to, protocol.RightApprove); err != nil {
+	} else if _, guardian, err := r.LocalGuardian(ctx, to, protocol.RightApprove); err != nil {
 		return RequestInfo{}, err
 	} else if !local && !guardian {
 		return RequestInfo{}, fmt.Errorf("request %s: addressed to %s, not an account of this node (nor a ward one of them answers for)", id, to)
