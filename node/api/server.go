@@ -236,6 +236,11 @@ func Listen(ctx context.Context, opts Options) (*Server, error) {
 		fhirImportPath:                  {http.MethodPost: s.importFHIR},
 		"/api/v1/fhir/export":           {http.MethodGet: s.exportFHIR},
 		"/api/v1/fhir/summary":          {http.MethodGet: s.summaryFHIR},
+		"/api/v1/guardians":             {http.MethodGet: s.listGuardians, http.MethodPost: s.appointGuardian},
+		"/api/v1/guardians/remove":      {http.MethodPost: s.removeGuardian},
+		"/api/v1/guardians/grant":       {http.MethodPost: s.grantForWard},
+		"/api/v1/guardians/revoke":      {http.MethodPost: s.revokeForWard},
+		"/api/v1/guardians/minor":       {http.MethodPost: s.createMinor},
 	}
 	if opts.Repo != nil {
 		s.unhookChain = opts.Repo.OnChainChange(s.chainChanged)
