@@ -347,7 +347,7 @@ func (r *Repo) chainDecision(ctx context.Context, roles peerRoles, owner protoco
 	if d.Allow || d.Rule != RuleChainNotShared {
 		return d, nil
 	}
-	linked, err := r.guardianLinks(ctx, owner)
+	linked, err := r.GuardianLinks(ctx, owner)
 	if err != nil {
 		return Decision{}, err
 	}
@@ -386,7 +386,7 @@ func (r *Repo) ChainsServedTo(ctx context.Context, peerID string) ([]protocol.Ac
 			return nil, err
 		}
 		candidates = append(candidates, granters...)
-		linked, err := r.guardianLinks(ctx, id)
+		linked, err := r.GuardianLinks(ctx, id)
 		if err != nil {
 			return nil, err
 		}

@@ -468,9 +468,9 @@ func guardianSharedKeys(c cid.Cid, f *recordFacts) []datastore.Key {
 	return out
 }
 
-// guardianLinks returns the guardians id's chain names and the wards
+// GuardianLinks returns the guardians id's chain names and the wards
 // whose chains name id.
-func (r *Repo) guardianLinks(ctx context.Context, id protocol.AccountID) ([]protocol.AccountID, error) {
+func (r *Repo) GuardianLinks(ctx context.Context, id protocol.AccountID) ([]protocol.AccountID, error) {
 	evs, err := r.guardiansOf(ctx, id)
 	if err != nil {
 		return nil, err

@@ -85,8 +85,10 @@ func (f *cmdFlags) withInboxKeys(ctx context.Context, sel string, fn func(repo *
 		if err != nil {
 			return err
 		}
-		if me.ID != q.To && repo.MayActFor(ctx, me.ID, q.To, protocol.RightApprove) != nil {
-			return fmt.Errorf("request %s asks %s, not %s (nor a ward it may answer for)", q.ID, q.To, label(me))
+		if me.ID != q.To {
+			if err := repo.MayActFor(ctx, me.ID, q.To, protocol.RightApprove); err != nil {
+				return fmt.Errorf("request %s asks %s, not %s: %w", q.ID, q.To, label(me), err)
+			}
 		}
 		keys, err := unlock(ctx, repo, me)
 		if err != nil {
