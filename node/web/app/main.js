@@ -9,6 +9,7 @@ import "./contacts.js";
 import { refreshBadge } from "./requests.js";
 import "./activity.js";
 import "./devices.js";
+import "./guardians.js";
 import "./write.js";
 import "./labs.js";
 
@@ -101,6 +102,11 @@ async function start() {
     route();
   });
   onLocked(showUnlock);
+  // A page that made an account (guardians.js: a child's) asks for the
+  // picker to list it.
+  document.addEventListener("blockmrs:accounts", function () {
+    loadID().catch(function (e) { failed($("error-text"), e); });
+  });
   let local;
   try {
     local = await loadID();
