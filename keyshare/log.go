@@ -148,6 +148,25 @@ func entryFacts(le *LogEntry, e protocol.Entry) {
 			le.Records = append(le.Records, k.Record.String())
 		}
 		le.Party, le.Scope = protocol.AccountIDFromKey(b.To), b.Scope
+	case *protocol.GuardianAppoint:
+		le.Party = protocol.AccountIDFromKey(b.To)
+		if b.Until != 0 {
+			t := time.UnixMilli(b.Until).UTC()
+			le.Expires = &t
+		}
+	case *protocol.GuardianEnd:
+		le.Party = protocol.AccountIDFromKey(b.From)
+	case *protocol.WardGrant:
+		for _, k := range b.Keys {
+			le.Records = append(le.Records, k.Record.String())
+		}
+		le.Party = protocol.AccountIDFromKey(b.To)
+		if b.Expires != 0 {
+			t := time.UnixMilli(b.Expires).UTC()
+			le.Expires = &t
+		}
+	case *protocol.WardRevoke:
+		le.Records, le.Party = linkStrings(b.Records), protocol.AccountIDFromKey(b.From)
 	}
 }
 
@@ -237,6 +256,26 @@ func summarize(e protocol.Entry, name func([]byte) string) string {
 			what = "the key of " + b.Keys[0].Record.String()
 		}
 		return fmt.Sprintf("%s for %s under the standing grant %s", what, name(b.To), b.Scope)
+	case *protocol.GuardianAppoint:
+		s := fmt.Sprintf("appoint %s guardian (may %s), acts from its block %d", name(b.To), rightList(b.May), b.From)
+		if b.Until != 0 {
+			s += ", until " + time.UnixMilli(b.Until).UTC().Format(time.RFC3339)
+		}
+		return s
+	case *protocol.GuardianEnd:
+		return fmt.Sprintf("remove guardian %s: none of its acts from its block %d on counts", name(b.From), b.Before)
+	case *protocol.WardGrant:
+		var recs []string
+		for _, k := range b.Keys {
+			recs = append(recs, k.Record.String())
+		}
+		s := fmt.Sprintf("as guardian of %s, grant %s to %s", name(b.Ward), strings.Join(recs, ", "), name(b.To))
+		if b.Expires != 0 {
+			s += ", until " + time.UnixMilli(b.Expires).UTC().Format(time.RFC3339)
+		}
+		return s
+	case *protocol.WardRevoke:
+		return fmt.Sprintf("as guardian of %s, revoke %s from %s", name(b.Ward), joinLinks(b.Records), name(b.From))
 	}
 	if e.Critical {
 		return fmt.Sprintf("entry of unknown type %q, marked critical: entries from here on are not applied", e.Type)
@@ -246,4 +285,12 @@ func summarize(e protocol.Entry, name func([]byte) string) string {
 
 func joinLinks(ls []protocol.Link) string {
 	return strings.Join(linkStrings(ls), ", ")
+}
+
+func rightList(rs []protocol.GuardianRight) string {
+	out := make([]string, len(rs))
+	for i, r := range rs {
+		out[i] = string(r)
+	}
+	return strings.Join(out, ", ")
 }
