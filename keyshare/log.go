@@ -257,7 +257,7 @@ func summarize(e protocol.Entry, name func([]byte) string) string {
 		}
 		return fmt.Sprintf("%s for %s under the standing grant %s", what, name(b.To), b.Scope)
 	case *protocol.GuardianAppoint:
-		s := fmt.Sprintf("appoint %s guardian (may %s), acts from its block %d", name(b.To), rightList(b.May), b.From)
+		s := fmt.Sprintf("appoint %s guardian (may %s), acts from its block %d", name(b.To), protocol.JoinRights(b.May, ", "), b.From)
 		if b.Until != 0 {
 			s += ", until " + time.UnixMilli(b.Until).UTC().Format(time.RFC3339)
 		}
@@ -287,10 +287,3 @@ func joinLinks(ls []protocol.Link) string {
 	return strings.Join(linkStrings(ls), ", ")
 }
 
-func rightList(rs []protocol.GuardianRight) string {
-	out := make([]string, len(rs))
-	for i, r := range rs {
-		out[i] = string(r)
-	}
-	return strings.Join(out, ", ")
-}

@@ -191,3 +191,12 @@ func (w *WardGrant) WardID() AccountID { return AccountIDFromKey(w.Ward) }
 
 // WardID returns the ward's account ID.
 func (w *WardRevoke) WardID() AccountID { return AccountIDFromKey(w.Ward) }
+
+// JoinRights writes rights as text, separated by sep ("read,grant").
+func JoinRights(rs []GuardianRight, sep string) string {
+	out := make([]string, len(rs))
+	for i, r := range rs {
+		out[i] = string(r)
+	}
+	return strings.Join(out, sep)
+}

@@ -269,13 +269,7 @@ blockmrs guardian create Kim --until 2038-04-01`)
 	})
 }
 
-func rightsText(rs []protocol.GuardianRight) string {
-	out := make([]string, len(rs))
-	for i, r := range rs {
-		out[i] = string(r)
-	}
-	return strings.Join(out, ",")
-}
+func rightsText(rs []protocol.GuardianRight) string { return protocol.JoinRights(rs, ",") }
 
 func untilText(t time.Time) string {
 	if t.IsZero() {
