@@ -286,4 +286,3 @@ func summarize(e protocol.Entry, name func([]byte) string) string {
 func joinLinks(ls []protocol.Link) string {
 	return strings.Join(linkStrings(ls), ", ")
 }
-
