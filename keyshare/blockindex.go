@@ -253,6 +253,8 @@ func (r *Repo) indexImportedRecords(ctx context.Context, vbs []verifiedBlock) er
 				keys = body.Keys
 			case *protocol.ScopedKeys:
 				keys = body.Keys
+			case *protocol.WardGrant:
+				keys = body.Keys
 			}
 			for _, k := range keys {
 				if err := add(k.Record.Cid); err != nil {
@@ -341,7 +343,15 @@ func (r *Repo) chainDecision(ctx context.Context, roles peerRoles, owner protoco
 	if err != nil {
 		return Decision{}, err
 	}
-	return serveChain(roles, owner, shared, scopes, v), nil
+	d := serveChain(roles, owner, shared, scopes, v)
+	if d.Allow || d.Rule != RuleChainNotShared {
+		return d, nil
+	}
+	linked, err := r.GuardianLinks(ctx, owner)
+	if err != nil {
+		return Decision{}, err
+	}
+	return serveChainGuardian(roles, owner, linked, d), nil
 }
 
 // ChainsServedTo lists the accounts whose chains this node may send to
@@ -376,6 +386,11 @@ func (r *Repo) ChainsServedTo(ctx context.Context, peerID string) ([]protocol.Ac
 			return nil, err
 		}
 		candidates = append(candidates, granters...)
+		linked, err := r.GuardianLinks(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		candidates = append(candidates, linked...)
 	}
 	var out []protocol.AccountID
 	for _, owner := range candidates {

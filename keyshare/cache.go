@@ -28,6 +28,8 @@ type decisionCache struct {
 	owners  map[string]BlockOwner // by multihash
 	shared  map[string][]cid.Cid  // by shared-record index prefix
 	scopes  map[protocol.AccountID][]scopeEvent
+	// guardians holds each ward's guardian events (guardian.go).
+	guardians map[protocol.AccountID][]guardianEvent
 }
 
 // maxCached bounds each map; a full map is emptied (the cache is only a
@@ -48,6 +50,7 @@ func (c *decisionCache) invalidate() {
 	defer c.mu.Unlock()
 	c.gen++
 	c.vouch, c.roles, c.facts, c.owners, c.shared, c.scopes = nil, nil, nil, nil, nil, nil
+	c.guardians = nil
 }
 
 // writing drops everything cached and keeps the cache out of use until

@@ -227,6 +227,9 @@ func (r *Repo) commit(ctx context.Context, vbs []verifiedBlock) error {
 		if err := indexAttests(ctx, batch, id, st.attests); err != nil {
 			return err
 		}
+		if err := indexGuardians(ctx, batch, id, st.Guardians); err != nil {
+			return err
+		}
 	}
 	if err := iw.write(batch); err != nil {
 		return err
@@ -309,6 +312,8 @@ func applyToState(st *accountState, vb verifiedBlock, iw *indexWriter) error {
 			st.addScopeEvent(body, EntryRef{Account: b.AuthorID(), Block: vb.cid.String(), Seq: b.Seq, Index: i, Time: b.Time})
 		case *protocol.Attestation, *protocol.AttestEnd:
 			st.addAttestEvent(body, EntryRef{Account: b.AuthorID(), Block: vb.cid.String(), Seq: b.Seq, Index: i, Time: b.Time})
+		case *protocol.GuardianAppoint, *protocol.GuardianEnd:
+			st.addGuardianEvent(body, EntryRef{Account: b.AuthorID(), Block: vb.cid.String(), Seq: b.Seq, Index: i, Time: b.Time})
 		case nil:
 			st.UnknownSeen++
 		}

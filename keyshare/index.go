@@ -72,7 +72,7 @@ func sharedKeys(c cid.Cid, f *recordFacts) []datastore.Key {
 			}
 		}
 	}
-	return out
+	return append(out, guardianSharedKeys(c, f)...)
 }
 
 // sharedRecords returns the records accounts a and b share (see
@@ -178,6 +178,10 @@ type keyFact struct {
 	// it counts only while the subject's chain holds that scope, live,
 	// for To (see evaluateClaim).
 	Scope string `json:"scope,omitempty"`
+	// Ward is set for a key from a guardian's wardgrant entry: the ward
+	// whose records the guardian (Via.Account) grants; it counts only as
+	// far as guardianAct says (see evaluateClaim).
+	Ward protocol.AccountID `json:"ward,omitempty"`
 }
 
 // ackFact is an ack entry: who acknowledged (Via.Account), and the claim
@@ -198,6 +202,8 @@ func (a ackFact) acknowledges(cl *claimFact) bool {
 type revokeFact struct {
 	From protocol.AccountID `json:"from"`
 	Via  EntryRef           `json:"via"`
+	// Ward is set for a guardian's wardrevoke entry, as keyFact.Ward.
+	Ward protocol.AccountID `json:"ward,omitempty"`
 }
 
 type hideFact struct {
@@ -233,6 +239,9 @@ type recordFacts struct {
 	// stored with them: they are facts of the subject's chain, not of
 	// the record.
 	scopes map[protocol.AccountID][]scopeEvent
+	// guardians holds, per subject of a claim, the guardian spans of its
+	// chain, loaded like scopes (Repo.withGuardians).
+	guardians map[protocol.AccountID][]guardianSpan
 }
 
 // indexWriter accumulates fact changes for a batch of blocks.
@@ -297,6 +306,14 @@ func (w *indexWriter) apply(b *protocol.Block, blockCID cid.Cid) error {
 			}
 		case *protocol.ScopedKeys:
 			if err := w.grantKeys(author, ref, body.To, body.Keys, 0, body.Scope); err != nil {
+				return err
+			}
+		case *protocol.WardGrant:
+			if err := w.wardKeys(ref, body); err != nil {
+				return err
+			}
+		case *protocol.WardRevoke:
+			if err := w.wardRevokes(ref, body); err != nil {
 				return err
 			}
 		case *protocol.Revoke:

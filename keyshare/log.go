@@ -148,6 +148,25 @@ func entryFacts(le *LogEntry, e protocol.Entry) {
 			le.Records = append(le.Records, k.Record.String())
 		}
 		le.Party, le.Scope = protocol.AccountIDFromKey(b.To), b.Scope
+	case *protocol.GuardianAppoint:
+		le.Party = protocol.AccountIDFromKey(b.To)
+		if b.Until != 0 {
+			t := time.UnixMilli(b.Until).UTC()
+			le.Expires = &t
+		}
+	case *protocol.GuardianEnd:
+		le.Party = protocol.AccountIDFromKey(b.From)
+	case *protocol.WardGrant:
+		for _, k := range b.Keys {
+			le.Records = append(le.Records, k.Record.String())
+		}
+		le.Party = protocol.AccountIDFromKey(b.To)
+		if b.Expires != 0 {
+			t := time.UnixMilli(b.Expires).UTC()
+			le.Expires = &t
+		}
+	case *protocol.WardRevoke:
+		le.Records, le.Party = linkStrings(b.Records), protocol.AccountIDFromKey(b.From)
 	}
 }
 
@@ -249,6 +268,24 @@ func summarize(e protocol.Entry, name func([]byte) string) string {
 			s += ", until " + time.UnixMilli(b.Expires).UTC().Format(time.RFC3339)
 		}
 		return s
+	case *protocol.GuardianAppoint:
+		s := fmt.Sprintf("appoint %s guardian (may %s), acts from its block %d", name(b.To), protocol.JoinRights(b.May, ", "), b.From)
+		if b.Until != 0 {
+			s += ", until " + time.UnixMilli(b.Until).UTC().Format(time.RFC3339)
+		}
+		return s
+	case *protocol.GuardianEnd:
+		return fmt.Sprintf("remove guardian %s: none of its acts from its block %d on counts", name(b.From), b.Before)
+	case *protocol.WardGrant:
+		var recs []string
+		for _, k := range b.Keys {
+			recs = append(recs, k.Record.String())
+		}
+		s := fmt.Sprintf("as guardian of %s, grant %s to %s", name(b.Ward), strings.Join(recs, ", "), name(b.To))
+		if b.Expires != 0 {
+			s += ", until " + time.UnixMilli(b.Expires).UTC().Format(time.RFC3339)
+		}
+		return s
 	case *protocol.AttestEnd:
 		return fmt.Sprintf("withdraw the attestation of %s", name(b.From))
 	case *protocol.EmergencyPack:
@@ -259,6 +296,8 @@ func summarize(e protocol.Entry, name func([]byte) string) string {
 		return fmt.Sprintf("emergency pack %x (%q): %d of %s needed, until %s", b.ID, b.Title, b.Threshold, strings.Join(cs, ", "), time.UnixMilli(b.Until).UTC().Format(time.RFC3339))
 	case *protocol.EmergencyEnd:
 		return fmt.Sprintf("end emergency pack %x", b.ID)
+	case *protocol.WardRevoke:
+		return fmt.Sprintf("as guardian of %s, revoke %s from %s", name(b.Ward), joinLinks(b.Records), name(b.From))
 	}
 	if e.Critical {
 		return fmt.Sprintf("entry of unknown type %q, marked critical: entries from here on are not applied", e.Type)

@@ -130,6 +130,18 @@ const (
 	RuleDropRekeyed     Rule = "keep/drop-rekeyed"    // drop a record its subject re-keyed once its new version is held here
 	RuleKeepRekeyAwait  Rule = "keep/rekeyed-waiting" // keep it until then (served to nobody meanwhile)
 	RuleExportRekeyed   Rule = "export/rekeyed"       // an export leaves out a record its subject re-keyed
+
+	// Guardians (guardian entries on the ward's chain, acts on the
+	// guardian's; see guardianAct).
+	RuleGuardianAct       Rule = "guardian/act"         // an act in a guardian's block inside its appointment's span, with the right, before until, counts as the ward's
+	RuleGuardianNone      Rule = "guardian/none"        // an act by an account the ward never appointed counts for nothing
+	RuleGuardianOtherWard Rule = "guardian/other-ward"  // an act naming another ward (or none) counts for nothing on this ward's records
+	RuleGuardianEarly     Rule = "guardian/before-span" // an act in a block before the appointment's span (written before it)
+	RuleGuardianRemoved   Rule = "guardian/removed"     // an act in a block at or after the position the ward's removal cuts at
+	RuleGuardianRight     Rule = "guardian/no-right"    // an act the appointment does not give the right for
+	RuleGuardianUntil     Rule = "guardian/after-until" // an act in a block whose time is at or after the appointment's until
+	RuleReadGuardian      Rule = "read/guardian"        // a live grant made by a guardian of the subject, within its rights
+	RuleChainGuardian     Rule = "serve/chain-guardian" // a chain block, to a device of the chain's account's guardian or ward
 )
 
 // Rules of audit events other nodes report (node/audit, PROTOCOL.md §10.4).
@@ -210,8 +222,11 @@ type Reader struct {
 	// given under it), or lost the record with; "" for a grant of the
 	// record itself. Expires is then the standing grant's end.
 	Scope string `json:"scope,omitempty"`
-	key   []byte
-	rule  Rule // for a reader lost under a scope: why (RuleReadScopeEnded, …)
+	// Guardian is set when a guardian of the subject made the grant (or
+	// the revocation) rather than the subject: who did it.
+	Guardian protocol.AccountID `json:"guardian,omitempty"`
+	key      []byte
+	rule     Rule // for a reader lost under a scope: why (RuleReadScopeEnded, …)
 }
 
 // Access is the access state of one record under one claim, evaluated at
@@ -291,6 +306,9 @@ func readDecision(a *Access, id protocol.AccountID) Decision {
 			return allow(RuleReadAuthor, "%s wrote the record entry %s", id, rd.Via)
 		case "subject":
 			return allow(RuleReadSubject, "%s is the subject of the record entry %s", id, a.Entry)
+		}
+		if rd.Guardian != "" {
+			return allow(RuleReadGuardian, "%s holds a live grant made by %s, guardian of %s, %s", id, rd.Guardian, a.Subject, rd.Via)
 		}
 		if rd.Scope != "" {
 			return allow(RuleReadScope, "%s holds a key under the live standing grant %s, %s", id, rd.Scope, rd.Via)
@@ -377,8 +395,10 @@ func evaluateClaim(c cid.Cid, f *recordFacts, cl *claimFact, now time.Time) *Acc
 
 	type event struct {
 		ref    EntryRef
+		at     int64 // the time it takes effect, to order acts of several chains (actBefore)
 		grant  *keyFact
 		revoke bool
+		by     protocol.AccountID // the guardian who acted, "" for the subject
 	}
 	seen := map[protocol.AccountID]bool{}
 	add := func(r Reader) {
@@ -415,21 +435,31 @@ func evaluateClaim(c cid.Cid, f *recordFacts, cl *claimFact, now time.Time) *Acc
 		if !k.Grant || k.Scope != "" {
 			continue // keys under a standing grant: applyScoped
 		}
+		at, by := k.Via.Time, protocol.AccountID("")
 		if k.Via.Account != cl.Subject {
-			a.Problems = append(a.Problems, fmt.Sprintf("grant to %s by %s at %s ignored: only the subject may grant", k.To, k.Via.Account, k.Via))
-			continue
+			d, t := actFor(f, cl, k.Via, k.Ward, protocol.RightGrant, "grant")
+			if !d.Allow {
+				a.Problems = append(a.Problems, fmt.Sprintf("grant to %s by %s at %s ignored: %s", k.To, k.Via.Account, k.Via, d.Reason))
+				continue
+			}
+			at, by = t, k.Via.Account
 		}
-		if e, ok := last[k.To]; !ok || e.ref.before(k.Via) || e.ref == (EntryRef{}) {
-			last[k.To] = event{ref: k.Via, grant: k}
+		if e, ok := last[k.To]; !ok || e.ref == (EntryRef{}) || actBefore(e.ref, e.at, k.Via, at) {
+			last[k.To] = event{ref: k.Via, at: at, grant: k, by: by}
 		}
 	}
 	for _, rv := range f.Revokes {
+		at, by := rv.Via.Time, protocol.AccountID("")
 		if rv.Via.Account != cl.Subject {
-			a.Problems = append(a.Problems, fmt.Sprintf("revocation of %s by %s at %s ignored: only the subject may revoke", rv.From, rv.Via.Account, rv.Via))
-			continue
+			d, t := actFor(f, cl, rv.Via, rv.Ward, protocol.RightRevoke, "revoke")
+			if !d.Allow {
+				a.Problems = append(a.Problems, fmt.Sprintf("revocation of %s by %s at %s ignored: %s", rv.From, rv.Via.Account, rv.Via, d.Reason))
+				continue
+			}
+			at, by = t, rv.Via.Account
 		}
-		if e, ok := last[rv.From]; !ok || e.ref.before(rv.Via) || e.ref == (EntryRef{}) {
-			last[rv.From] = event{ref: rv.Via, revoke: true}
+		if e, ok := last[rv.From]; !ok || e.ref == (EntryRef{}) || actBefore(e.ref, e.at, rv.Via, at) {
+			last[rv.From] = event{ref: rv.Via, at: at, revoke: true, by: by}
 		}
 	}
 	grantees := make([]protocol.AccountID, 0, len(last))
@@ -442,12 +472,12 @@ func evaluateClaim(c cid.Cid, f *recordFacts, cl *claimFact, now time.Time) *Acc
 		switch {
 		case e.revoke:
 			if id != cl.Subject && id != cl.Author {
-				a.Revoked = append(a.Revoked, Reader{Account: id, Role: "grantee", Via: e.ref})
+				a.Revoked = append(a.Revoked, Reader{Account: id, Role: "grantee", Via: e.ref, Guardian: e.by})
 			}
 		case e.grant.Expires != 0 && !now.Before(time.UnixMilli(e.grant.Expires)):
-			a.Expired = append(a.Expired, Reader{Account: id, Role: "grantee", Via: e.ref, Expires: time.UnixMilli(e.grant.Expires).UTC()})
+			a.Expired = append(a.Expired, Reader{Account: id, Role: "grantee", Via: e.ref, Expires: time.UnixMilli(e.grant.Expires).UTC(), Guardian: e.by})
 		default:
-			r := Reader{Account: id, Role: "grantee", Via: e.grant.Via, key: e.grant.Key}
+			r := Reader{Account: id, Role: "grantee", Via: e.grant.Via, key: e.grant.Key, Guardian: e.by}
 			if e.grant.Expires != 0 {
 				r.Expires = time.UnixMilli(e.grant.Expires).UTC()
 			}
@@ -712,12 +742,16 @@ func entitledToChain(a *Access, owner, id protocol.AccountID) string {
 			return fmt.Sprintf("%s acknowledged the record %s wrote about it", owner, id)
 		}
 	case a.Subject == owner:
-		// Only the owner's own grants (and revocations) count: keys an
-		// author wrapped at creation for third parties do not open the
-		// subject's chain to them.
-		if rd, _ := a.Reader(id); (reader && rd.Via.Account == owner) || revoked {
+		// Only the owner's own grants (and revocations), and its
+		// guardians' that count, open its chain: keys an author wrapped at
+		// creation for third parties do not open the subject's chain to
+		// them.
+		if rd, _ := a.Reader(id); (reader && (rd.Via.Account == owner || rd.Guardian != "")) || revoked {
 			return fmt.Sprintf("%s granted (or revoked) %s a record it is the subject of", owner, id)
 		}
+	}
+	if why := guardianEntitled(a, owner, id); why != "" {
+		return why
 	}
 	return ""
 }
@@ -1428,4 +1462,169 @@ func emergencyShare(f emergencyFacts, now time.Time) Decision {
 		return refuse(RuleEmergencyNotAttested, "%s is a verified clinician but not attested for emergency access: %s", f.asker, f.role.Why)
 	}
 	return allow(RuleEmergencyShare, "%s is a verified emergency clinician (%s); pack of %s live until %s", f.asker, f.role.Why, f.patient, time.UnixMilli(f.pack.Until).UTC().Format(time.RFC3339))
+}
+
+// ---- Guardians ----
+//
+// A ward appoints a guardian on her chain; the guardian acts from its own
+// account, by wardgrant and wardrevoke entries on its own chain naming
+// the ward. Every node that holds both chains judges an act the same way
+// (guardianAct): the act's block must lie inside an appointment's span
+// of the guardian's chain — from the position the appointment names to
+// the position the ward's removal cuts at, both chosen by the ward's
+// node from the guardian's chain it held, so no clock decides them —
+// the appointment must give the right, and the block's time must be
+// before the appointment's until (the one clock in it, the guardian's:
+// SECURITY.md says what that guarantees). An act that counts is the
+// ward's own for evaluateClaim, and the reader it makes names the
+// guardian (Reader.Guardian), so every node shows who did it. Acts on
+// one record and grantee by the ward and by guardians are ordered by the
+// time they take effect: their blocks' times, a removed guardian's acts
+// no later than the removal (actBefore).
+
+// guardianSpan is one appointment of a guardian on a ward's chain, and
+// the removal that closed it, if any.
+type guardianSpan struct {
+	Guardian  protocol.AccountID
+	May       []protocol.GuardianRight
+	From      uint64
+	Until     int64
+	Closed    bool
+	Before    uint64
+	Appointed EntryRef
+	Ended     EntryRef
+}
+
+// guardianSpans turns a ward's guardian events, in chain order, into
+// spans: an appointment opens one (closing the guardian's open span, if
+// any, where the new one starts), a removal closes the guardian's open
+// span at its Before. A removal with no open span closes nothing.
+func guardianSpans(evs []guardianEvent) []guardianSpan {
+	sorted := slices.Clone(evs)
+	sort.SliceStable(sorted, func(i, j int) bool { return sorted[i].Via.before(sorted[j].Via) })
+	var out []guardianSpan
+	open := map[protocol.AccountID]int{}
+	for _, ev := range sorted {
+		i, isOpen := open[ev.Guardian]
+		switch {
+		case ev.End && isOpen:
+			out[i].Closed, out[i].Before, out[i].Ended = true, ev.Before, ev.Via
+			delete(open, ev.Guardian)
+		case ev.End:
+		default:
+			if isOpen {
+				out[i].Closed, out[i].Before, out[i].Ended = true, ev.From, ev.Via
+			}
+			open[ev.Guardian] = len(out)
+			out = append(out, guardianSpan{Guardian: ev.Guardian, May: ev.May, From: ev.From, Until: ev.Until, Appointed: ev.Via})
+		}
+	}
+	return out
+}
+
+// guardianAct decides whether an act of right at via (an entry on the
+// chain of via.Account) counts as the act of the ward whose spans are
+// given, and returns the time it takes effect: its block's time, but no
+// later than the removal that closed its span (acts before the cut were
+// seen by the ward's node before it removed the guardian).
+func guardianAct(spans []guardianSpan, via EntryRef, right protocol.GuardianRight) (Decision, int64) {
+	var early, removed, noRight, late *guardianSpan
+	appointed := false
+	for i := range spans {
+		s := &spans[i]
+		if s.Guardian != via.Account {
+			continue
+		}
+		appointed = true
+		switch {
+		case via.Seq < s.From:
+			early = s
+		case s.Closed && via.Seq >= s.Before:
+			removed = s
+		case !slices.Contains(s.May, right):
+			noRight = s
+		case s.Until != 0 && via.Time >= s.Until:
+			late = s
+		default:
+			at := via.Time
+			if s.Closed && s.Ended.Time < at {
+				at = s.Ended.Time
+			}
+			return allow(RuleGuardianAct, "%s acted (%s) as guardian appointed at %s, in its block %d", via.Account, right, s.Appointed, via.Seq), at
+		}
+	}
+	switch {
+	case !appointed:
+		return refuse(RuleGuardianNone, "%s is not a guardian of the ward", via.Account), 0
+	case noRight != nil:
+		return refuse(RuleGuardianRight, "the appointment at %s does not let %s %s (it may %v)", noRight.Appointed, via.Account, right, noRight.May), 0
+	case late != nil:
+		return refuse(RuleGuardianUntil, "%s's block %d is dated at or after the appointment's end, %s", via.Account, via.Seq, time.UnixMilli(late.Until).UTC().Format(time.RFC3339)), 0
+	case removed != nil:
+		return refuse(RuleGuardianRemoved, "the ward removed %s at %s, cutting at its block %d; this act is in block %d", via.Account, removed.Ended, removed.Before, via.Seq), 0
+	}
+	return refuse(RuleGuardianEarly, "%s's block %d comes before its appointment at %s (from block %d)", via.Account, via.Seq, early.Appointed, early.From), 0
+}
+
+// actFor decides whether a grant or revocation (verb) at via by someone
+// other than claim cl's subject counts as hers: only as an act of her
+// guardian (guardianAct) that names her as the ward.
+func actFor(f *recordFacts, cl *claimFact, via EntryRef, ward protocol.AccountID, right protocol.GuardianRight, verb string) (Decision, int64) {
+	switch ward {
+	case "":
+		return refuse(RuleChangeNotSubj, "only the subject may %s", verb), 0
+	case cl.Subject:
+		return guardianAct(f.guardians[cl.Subject], via, right)
+	}
+	return refuse(RuleGuardianOtherWard, "the act names %s as the ward, not %s, the record's subject", ward, cl.Subject), 0
+}
+
+// actBefore orders two acts on one record and grantee: on one chain by
+// chain order, across chains by the times they take effect (the chain
+// account's ID breaking ties, so every node agrees).
+func actBefore(x EntryRef, xAt int64, y EntryRef, yAt int64) bool {
+	if x.Account == y.Account {
+		return x.before(y)
+	}
+	if xAt != yAt {
+		return xAt < yAt
+	}
+	return x.Account < y.Account
+}
+
+// guardianEntitled says why claim a entitles account id to the chain of
+// owner through a guardian's act, or "": owner, a guardian, granted (or
+// revoked) id a record of its ward (id must see the act), or id is the
+// ward and owner acted on its record.
+func guardianEntitled(a *Access, owner, id protocol.AccountID) string {
+	byOwner := func(r Reader) bool { return r.Guardian == owner }
+	acted := slices.ContainsFunc(a.Readers, byOwner) || slices.ContainsFunc(a.Revoked, byOwner) || slices.ContainsFunc(a.Expired, byOwner)
+	switch {
+	case !acted:
+		return ""
+	case a.Subject == id:
+		return fmt.Sprintf("%s, guardian of %s, acted on its record", owner, id)
+	case slices.ContainsFunc(a.Readers, func(r Reader) bool { return r.Account == id && r.Guardian == owner }),
+		slices.ContainsFunc(a.Revoked, func(r Reader) bool { return r.Account == id && r.Guardian == owner }):
+		return fmt.Sprintf("%s, guardian of %s, granted (or revoked) %s the record", owner, a.Subject, id)
+	}
+	return ""
+}
+
+// serveChainGuardian decides, where serveChain refused a chain block of
+// owner for sharing no record (d), whether a guardian link opens it: the
+// peer acts for a guardian of owner (which must see its appointment and
+// removal) or for a ward of owner (which must see its guardian's chain
+// to appoint and remove it at the right position). linked lists owner's
+// guardians and wards, as the ward chains this repo holds say.
+func serveChainGuardian(peer peerRoles, owner protocol.AccountID, linked []protocol.AccountID, d Decision) Decision {
+	if d.Allow || d.Rule != RuleChainNotShared {
+		return d
+	}
+	for _, id := range peer.acting {
+		if slices.Contains(linked, id) {
+			return allow(RuleChainGuardian, "chain block of %s, a guardian or ward of %s", owner, id)
+		}
+	}
+	return d
 }

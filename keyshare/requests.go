@@ -283,8 +283,10 @@ func (r *Repo) ReceiveRequest(ctx context.Context, raw, profile []byte, fromPeer
 	to, from := q.ToID(), q.FromID()
 	if local, err := r.ds.Has(ctx, keyLocal(to)); err != nil {
 		return RequestInfo{}, err
-	} else if !local {
-		return RequestInfo{}, fmt.Errorf("request %s: addressed to %s, not an account of this node", id, to)
+	} else if _, guardian, err := r.LocalGuardian(ctx, to, protocol.RightApprove); err != nil {
+		return RequestInfo{}, err
+	} else if !local && !guardian {
+		return RequestInfo{}, fmt.Errorf("request %s: addressed to %s, not an account of this node (nor a ward one of them answers for)", id, to)
 	}
 	now := r.now()
 	created := time.UnixMilli(q.Created)
@@ -403,7 +405,9 @@ func (r *Repo) openInbox(ctx context.Context, k *Keys, id string) (*requestEntry
 		return nil, nil, fmt.Errorf("no request %s in the inbox", id)
 	}
 	if e.Info.To != k.ID {
-		return nil, nil, fmt.Errorf("request %s asks %s, not %s", id, e.Info.To, k.ID)
+		if err := r.MayActFor(ctx, k.ID, e.Info.To, protocol.RightApprove); err != nil {
+			return nil, nil, fmt.Errorf("request %s asks %s, not %s: %w", id, e.Info.To, k.ID, err)
+		}
 	}
 	if e.Info.State != StateNew {
 		return nil, nil, fmt.Errorf("request %s is %s already", id, e.Info.State)
@@ -419,17 +423,7 @@ func (r *Repo) openInbox(ctx context.Context, k *Keys, id string) (*requestEntry
 // policy.go): those k is the subject of under a claim that counts here,
 // not hidden.
 func (r *Repo) GrantableRecords(ctx context.Context, k *Keys) ([]cid.Cid, error) {
-	as, err := r.RecordsOf(ctx, k.ID)
-	if err != nil {
-		return nil, err
-	}
-	var out []cid.Cid
-	for _, a := range as {
-		if changeRecord(a, k.ID, "grant").Allow && a.proven() && !a.Hidden {
-			out = append(out, a.Record)
-		}
-	}
-	return out, nil
+	return r.grantableFor(ctx, k.ID)
 }
 
 // Approve grants an inbox request as k (the account it asks): a grant of
@@ -464,8 +458,9 @@ func (r *Repo) ApproveScope(ctx context.Context, k *Keys, id string, scope []cid
 		return RequestInfo{}, err
 	}
 	records := q.CIDs()
+	ward := e.Info.To // k itself, or k's ward (openInbox checked)
 	if len(records) == 0 {
-		if records, err = r.GrantableRecords(ctx, k); err != nil {
+		if records, err = r.grantableFor(ctx, ward); err != nil {
 			return RequestInfo{}, err
 		}
 		if len(records) == 0 {
@@ -487,7 +482,12 @@ func (r *Repo) ApproveScope(ctx context.Context, k *Keys, id string, scope []cid
 	if expires.IsZero() && q.Duration > 0 {
 		expires = r.now().Add(time.Duration(q.Duration) * time.Second)
 	}
-	block, err := r.Grant(ctx, k, records, from, expires)
+	var block cid.Cid
+	if ward == k.ID {
+		block, err = r.Grant(ctx, k, records, from, expires)
+	} else {
+		block, err = r.GrantForWard(ctx, k, ward, records, from, expires)
+	}
 	if err != nil {
 		return RequestInfo{}, err
 	}
@@ -555,7 +555,8 @@ func (r *Repo) ReceiveAnswer(ctx context.Context, raw []byte) (RequestInfo, erro
 	if !found {
 		return RequestInfo{}, fmt.Errorf("answer to %s: no such request in the outbox", id)
 	}
-	if a.FromID() != e.Info.To || a.ToID() != e.Info.From {
+	signer := a.FromID() == e.Info.To || r.MayActFor(ctx, a.FromID(), e.Info.To, protocol.RightApprove) == nil
+	if !signer || a.ToID() != e.Info.From {
 		return RequestInfo{}, fmt.Errorf("answer to %s: signed by %s, but the request asked %s", id, a.FromID(), e.Info.To)
 	}
 	if e.Answer != nil {

@@ -92,6 +92,7 @@ func (r *Repo) scopesOf(ctx context.Context, id protocol.AccountID) ([]scopeEven
 		return nil, err
 	}
 	cachePut(&r.cache, &r.cache.scopes, gen, id, st.Scopes)
+	cachePut(&r.cache, &r.cache.guardians, gen, id, st.Guardians)
 	return st.Scopes, nil
 }
 
@@ -111,7 +112,7 @@ func (r *Repo) withScopes(ctx context.Context, f *recordFacts) error {
 		}
 		f.scopes[cl.Subject] = evs
 	}
-	return nil
+	return r.withGuardians(ctx, f)
 }
 
 // Standing is one standing grant, as the chain of its granter holds it.

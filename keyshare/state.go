@@ -57,6 +57,9 @@ type accountState struct {
 	// attests are the attestation events of the blocks being applied,
 	// written by indexAttests when they commit (attest.go).
 	attests []attestEvent
+	// Guardians are the guardian events of the chain (guardian and
+	// unguardian entries) in chain order; guardian.go.
+	Guardians []guardianEvent `json:"guardians,omitempty"`
 }
 
 func (a *accountState) head() cid.Cid {

@@ -441,6 +441,15 @@ func (r *Repo) UnknownAccountsIn(ctx context.Context, id protocol.AccountID) ([]
 			return nil, err
 		}
 	}
+	guardians, err := r.guardiansOf(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	for _, g := range guardians {
+		if err := consider(g.Guardian); err != nil {
+			return nil, err
+		}
+	}
 	for _, acc := range recs {
 		names := []protocol.AccountID{acc.Author, acc.Subject}
 		for _, lists := range [][]Reader{acc.Readers, acc.Revoked, acc.Expired} {

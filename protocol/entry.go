@@ -167,6 +167,14 @@ func newBody(typ string) EntryBody {
 		return &Attestation{}
 	case TypeUnattest:
 		return &AttestEnd{}
+	case TypeGuardian:
+		return &GuardianAppoint{}
+	case TypeUnguardian:
+		return &GuardianEnd{}
+	case TypeWardGrant:
+		return &WardGrant{}
+	case TypeWardRevoke:
+		return &WardRevoke{}
 	}
 	return nil
 }

@@ -149,6 +149,8 @@ const (
 	tBob2       = 1768435200000 // 2026-01-15
 	tAlice5     = 1768867200000 // 2026-01-20
 	tAlice6     = 1768953600000 // 2026-01-21
+	tAlice7     = 1769040000000 // 2026-01-22
+	tAlice8     = 1769126400000 // 2026-01-23
 	tGrantUntil = 1798761600000 // 2027-01-01
 )
 
@@ -444,7 +446,22 @@ func buildVectors(t testing.TB) *vectorFile {
 		"Ends the standing grant (unscope): from here no key given to bob under "+labScope+" counts, by any author, so bob loses r1 and every other record the scope covered, and no record is wrapped for him under it again. (He may still hold what he already unwrapped.)",
 		"Time "+utc(tAlice6)+".")
 
-	positives := []*vecSigned{alice0, alice1, alice2, alice3, alice4, alice5, alice6, bob0, bob1, bob2}
+	alice7 := sign("alice/7", "alice", &Block{Seq: 7, Prev: link(alice6.cid), Time: tAlice7, Entries: []Entry{
+		NewEntry(&GuardianAppoint{To: bob.pub, May: []GuardianRight{RightRead, RightGrant}, From: 3, Until: tGrantUntil}),
+		NewEntry(&ScopeGrant{To: bob.pub, Scope: "patient/*.rs", Expires: tGrantUntil}),
+	}},
+		"Entry 0 appoints bob alice's guardian (guardian): he may read her records and grant them to others, by wardgrant entries on his own chain in his blocks from seq 3 on (his chain held 0 to 2 when alice's node wrote this), until "+utc(tGrantUntil)+" by his blocks' times. Rights are in canonical order (read, grant, revoke, approve).",
+		"Entry 1 is the read right: a standing grant of patient/*.rs to bob with the same end; alice's node wraps her records for him under it.",
+		"Time "+utc(tAlice7)+".")
+	alice8 := sign("alice/8", "alice", &Block{Seq: 8, Prev: link(alice7.cid), Time: tAlice8, Entries: []Entry{
+		NewEntry(&GuardianEnd{From: bob.pub, Before: 3}),
+		NewEntry(&ScopeEnd{From: bob.pub, Scope: "patient/*.rs"}),
+	}},
+		"Entry 0 removes bob as guardian (unguardian): no act in bob's chain blocks of seq 3 or higher counts for alice, whatever their times; so, with the appointment's from = 3, none of his acts ever counts.",
+		"Entry 1 ends the read right's standing grant.",
+		"Time "+utc(tAlice8)+".")
+
+	positives := []*vecSigned{alice0, alice1, alice2, alice3, alice4, alice5, alice6, alice7, alice8, bob0, bob1, bob2}
 	byName := map[string]*vecSigned{}
 	for _, p := range positives {
 		byName[p.name] = p

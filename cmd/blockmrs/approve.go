@@ -11,6 +11,7 @@ import (
 
 	"github.com/blockmrs/blockmrs/keyshare"
 	"github.com/blockmrs/blockmrs/node/ops"
+	"github.com/blockmrs/blockmrs/protocol"
 )
 
 var approveCmd = &command{name: "approve", summary: "grant an access request from the inbox", run: runApprove}
@@ -73,13 +74,21 @@ func (f *cmdFlags) withInboxKeys(ctx context.Context, sel string, fn func(repo *
 		who := f.account
 		if who == "" {
 			who = string(q.To)
+			// A request to a ward this node's account is guardian of.
+			if g, ok, err := repo.LocalGuardian(ctx, q.To, protocol.RightApprove); err == nil && ok {
+				if local, _ := repo.Resolve(ctx, string(q.To), true); local.ID != q.To {
+					who = string(g)
+				}
+			}
 		}
 		me, err := resolveLocal(ctx, repo, who)
 		if err != nil {
 			return err
 		}
 		if me.ID != q.To {
-			return fmt.Errorf("request %s asks %s, not %s", q.ID, q.To, label(me))
+			if err := repo.MayActFor(ctx, me.ID, q.To, protocol.RightApprove); err != nil {
+				return fmt.Errorf("request %s asks %s, not %s: %w", q.ID, q.To, label(me), err)
+			}
 		}
 		keys, err := unlock(ctx, repo, me)
 		if err != nil {

@@ -35,7 +35,7 @@ func init() {
 	commands = []*command{
 		initCmd, idCmd, accountsCmd, contactCmd,
 		addCmd, lsCmd, getCmd, fhirCmd, labCmd, labsCmd,
-		grantCmd, grantsCmd, revokeCmd, jobsCmd, readersCmd, hideCmd, unhideCmd, requestCmd, requestsCmd, approveCmd, denyCmd,
+		grantCmd, grantsCmd, revokeCmd, jobsCmd, readersCmd, hideCmd, unhideCmd, requestCmd, requestsCmd, approveCmd, denyCmd, guardianCmd,
 		attestCmd, trustCmd, directoryCmd,
 		verifyCmd, auditCmd, logCmd, keyCmd, catCmd,
 		exportCmd, importCmd, gcCmd, deviceCmd, replicaCmd, emergencyCmd, daemonCmd, peersCmd, unlockCmd, lockCmd, sessionsCmd, openCmd, versionCmd,

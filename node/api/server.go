@@ -257,6 +257,11 @@ func Listen(ctx context.Context, opts Options) (*Server, error) {
 		"/api/v1/audit":                 {http.MethodGet: s.auditTrail},
 		"/api/v1/audit/fhir":            {http.MethodGet: s.auditFHIR},
 		"/api/v1/audit/verify":          {http.MethodGet: s.auditVerify},
+		"/api/v1/guardians":             {http.MethodGet: s.listGuardians, http.MethodPost: s.appointGuardian},
+		"/api/v1/guardians/remove":      {http.MethodPost: s.removeGuardian},
+		"/api/v1/guardians/grant":       {http.MethodPost: s.grantForWard},
+		"/api/v1/guardians/revoke":      {http.MethodPost: s.revokeForWard},
+		"/api/v1/guardians/minor":       {http.MethodPost: s.createMinor},
 	}
 	if opts.Repo != nil {
 		s.unhookChain = opts.Repo.OnChainChange(s.chainChanged)

@@ -30,6 +30,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -531,6 +532,11 @@ func (s *Service) learnAccountsIn(ctx context.Context, p peer.ID, id protocol.Ac
 			continue
 		}
 		learned = true
+		// The rest of its chain, if p gives it to this node (a guardian's
+		// acts for id are there).
+		if _, err := s.Sync(ctx, p, a); err != nil {
+			s.log.Debug("chainsync: sync of a named account", "peer", p, "account", a, "err", err)
+		}
 	}
 	if learned {
 		// Their nodes may now be entitled to id's chain: announce it
@@ -646,6 +652,7 @@ func (s *Service) announceLoop() {
 			}
 			clear(s.changed)
 			s.mu.Unlock()
+			ids = s.withGuardianLinks(ids)
 			for _, p := range s.host.Network().Peers() {
 				todo[p] = ids
 			}
@@ -672,6 +679,25 @@ func (s *Service) announceLoop() {
 		}
 		wg.Wait()
 	}
+}
+
+// withGuardianLinks adds to ids the guardians and wards of each (once):
+// a guardian's act changes its own chain, and opens its ward's chain to
+// the account it acted for, which must be told the ward's head too.
+func (s *Service) withGuardianLinks(ids []protocol.AccountID) []protocol.AccountID {
+	out := slices.Clone(ids)
+	for _, id := range ids {
+		linked, err := s.repo.GuardianLinks(s.ctx, id)
+		if err != nil {
+			continue
+		}
+		for _, l := range linked {
+			if !slices.Contains(out, l) {
+				out = append(out, l)
+			}
+		}
+	}
+	return out
 }
 
 // announceTo tells p the heads of the accounts in ids that p may have.

@@ -36,7 +36,9 @@ func Requests(ctx context.Context, repo *keyshare.Repo, account protocol.Account
 	}
 	out := RequestList{Inbox: []keyshare.RequestInfo{}, Outbox: []keyshare.RequestInfo{}}
 	for _, q := range inbox {
-		if account == "" || q.To == account {
+		// A guardian that may answer for the asked account sees its
+		// requests too.
+		if account == "" || q.To == account || repo.MayActFor(ctx, account, q.To, protocol.RightApprove) == nil {
 			out.Inbox = append(out.Inbox, q)
 		}
 	}
@@ -144,7 +146,9 @@ func findInbox(ctx context.Context, repo *keyshare.Repo, k *keyshare.Keys, sel s
 		return keyshare.RequestInfo{}, fmt.Errorf("request %s: %w: %w", truncate(sel), ErrNotFound, err)
 	}
 	if q.To != k.ID {
-		return keyshare.RequestInfo{}, fmt.Errorf("%w: request %s asks %s, not the acting account", ErrForbidden, q.ID, q.To.Short())
+		if err := repo.MayActFor(ctx, k.ID, q.To, protocol.RightApprove); err != nil {
+			return keyshare.RequestInfo{}, fmt.Errorf("%w: request %s asks %s, not the acting account (nor a ward it may answer for: %v)", ErrForbidden, q.ID, q.To.Short(), err)
+		}
 	}
 	return q, nil
 }
@@ -160,7 +164,12 @@ func Approve(ctx context.Context, repo *keyshare.Repo, k *keyshare.Keys, id stri
 	}
 	var scope []cid.Cid
 	if len(req.Records) > 0 {
-		if scope, err = subjectOf(ctx, repo, k, req.Records, "grant"); err != nil {
+		if q.To != k.ID {
+			scope, err = wardRecordsOf(req.Records)
+		} else {
+			scope, err = subjectOf(ctx, repo, k, req.Records, "grant")
+		}
+		if err != nil {
 			return keyshare.RequestInfo{}, err
 		}
 		if len(q.Records) > 0 {

@@ -330,6 +330,10 @@ func (s *Service) targets(ctx context.Context, id protocol.AccountID) []peer.ID 
 	if err != nil {
 		return nil
 	}
+	// Guardians who may answer for id take its requests too.
+	if gs, err := s.repo.GuardianDevicesOf(ctx, id); err == nil {
+		devs = append(devs, gs...)
+	}
 	var out []peer.ID
 	for _, d := range devs {
 		p, err := peer.Decode(d)

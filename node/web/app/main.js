@@ -11,6 +11,7 @@ import "./activity.js";
 import "./audit.js";
 import "./devices.js";
 import "./directory.js";
+import "./guardians.js";
 import "./write.js";
 import "./labs.js";
 import { refreshBanner } from "./emergency.js";
@@ -105,6 +106,11 @@ async function start() {
     route();
   });
   onLocked(showUnlock);
+  // A page that made an account (guardians.js: a child's) asks for the
+  // picker to list it.
+  document.addEventListener("blockmrs:accounts", function () {
+    loadID().catch(function (e) { failed($("error-text"), e); });
+  });
   let local;
   try {
     local = await loadID();

@@ -226,7 +226,12 @@ function inboxItem(q, mine) {
   const meta = el("p", undefined, "meta");
   meta.append(el("span", stateText(q), "state"), " · received ", el("span", formatDate(q.created), "date"));
   li.append(head, reason, meta);
-  if (q.state === "new") {
+  if (q.state === "new" && state.me && q.to !== state.me.id) {
+    // Asked of a ward of the acting account: answered as its guardian.
+    const a = el("a", "Answer as guardian", "as-guardian");
+    a.href = "#/guardians/" + encodeURIComponent(q.to);
+    li.append(el("p", "Asked of " + who(q.to) + ", whom you are guardian of.", "hint"), a);
+  } else if (q.state === "new") {
     li.append(answerForm(q, mine));
   }
   return li;

@@ -1,0 +1,123 @@
+package main
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/chromedp/chromedp"
+)
+
+// TestWebGuardiansInChromium: on the guardians page a mother creates
+// her son's account on her node (she is his guardian), acts for him —
+// shares his record with her contact Dr Grey as his guardian, which the
+// node then shows as Dr Grey reading under her grant — and, switched to
+// the son's account, sees her listed as his guardian and removes her;
+// her side then lists the appointment as removed and offers no acting
+// for him. At 390 px nothing is wider than the window; no dialog, no
+// console error.
+func TestWebGuardiansInChromium(t *testing.T) {
+	m, c := newNode(t, ""), newNode(t, "")
+	mumID := m.initAccount("--name", "Mum", "--role", "patient", "--no-passphrase")
+	drID := c.initAccount("--name", "Dr Grey", "--role", "clinician", "--no-passphrase")
+	profile := filepath.Join(t.TempDir(), "dr.car")
+	c.ok("id", "--export", profile)
+	m.ok("contact", "add", profile)
+	startAPIDaemon(t, m)
+	b := newBrowser(t)
+	link := strings.TrimSpace(m.ok("open", "--print"))
+	b.do(t, "log in", chromedp.Navigate(link), chromedp.WaitVisible(chromedp.CSS("#screen-records")))
+	b.do(t, "guardians page",
+		chromedp.Click(chromedp.CSS(`#nav a[data-page=guardians]`)),
+		chromedp.WaitVisible(chromedp.CSS("#minor-form")))
+	if got := b.text(t, "#screen-guardians .empty-wards"); got != "You act for nobody." {
+		t.Fatalf("before any ward: %q", got)
+	}
+
+	// A child's account, with her as guardian.
+	b.do(t, "create Sam's account",
+		chromedp.SendKeys(chromedp.CSS("#minor-name"), "Sam"),
+		chromedp.Click(chromedp.CSS("#minor-button")),
+		chromedp.WaitVisible(chromedp.CSS(`#my-wards-body tr.ward[data-live=true] a.act-for`)))
+	if got := b.text(t, "#guardians-status"); got != "Created Sam's account, with you as guardian." {
+		t.Fatalf("status: %q", got)
+	}
+	var accts struct {
+		Accounts []struct {
+			ID   string `json:"id"`
+			Name string `json:"name"`
+		} `json:"accounts"`
+	}
+	m.json(&accts, "accounts", "--json")
+	samID := ""
+	for _, a := range accts.Accounts {
+		if a.Name == "Sam" {
+			samID = a.ID
+		}
+	}
+	if samID == "" {
+		t.Fatalf("no account Sam on the node: %+v", accts)
+	}
+	var rec struct {
+		CID string `json:"cid"`
+	}
+	m.json(&rec, "add", "--json", "--account", "Sam", "--kind", "note", "--title", "Vaccinations", writeTemp(t, "v.txt", []byte("MMR")))
+
+	// Acting for him: his record, shared with Dr Grey as his guardian.
+	recSel := `#ward-view li.ward-record[data-cid="` + rec.CID + `"]`
+	b.do(t, "act for Sam",
+		chromedp.Click(chromedp.CSS(`#my-wards-body tr.ward a.act-for`)),
+		chromedp.WaitVisible(chromedp.CSS(recSel+" form.ward-share")))
+	if got := b.text(t, "#ward-heading"); got != "Acting for Sam" {
+		t.Fatalf("ward view heading: %q", got)
+	}
+	b.do(t, "share as guardian", chromedp.Click(chromedp.CSS(recSel+" form.ward-share button")))
+	b.until(t, "the share is confirmed", `(document.querySelector(`+jsString(recSel+" p.ward-status")+`) || {}).textContent === "Shared with Dr Grey as Sam's guardian."`)
+	var rd struct {
+		Readers []struct {
+			Account  string `json:"account"`
+			Guardian string `json:"guardian"`
+		} `json:"readers"`
+	}
+	m.json(&rd, "readers", rec.CID, "--json", "--account", "Sam")
+	found := false
+	for _, r := range rd.Readers {
+		found = found || (r.Account == drID && r.Guardian == mumID)
+	}
+	if !found {
+		t.Fatalf("the node does not show Dr Grey reading under the guardian's grant: %+v", rd)
+	}
+	b.narrow(t, "guardians-1-390px")
+	docScreenshot(t, b.screenshot(t, "guardians-2-acting"), "web-guardians.png")
+
+	// Sam's side: his guardian, removed.
+	b.until(t, "Sam is in the account picker", `!!document.querySelector("#account-picker option[value='`+samID+`']")`)
+	evalIn[bool](t, b, `(() => { const s = document.querySelector("#account-picker"); s.value = "`+samID+`"; s.dispatchEvent(new Event("change")); return true; })()`)
+	evalIn[bool](t, b, `location.hash = "#/guardians", true`)
+	row := `#my-guardians-body tr.guardian[data-id="` + mumID + `"]`
+	b.do(t, "Sam's guardians", chromedp.WaitVisible(chromedp.CSS(row+`[data-live=true] button.remove`)))
+	if got := b.text(t, row+" td.may"); got != "read, grant, revoke, approve" {
+		t.Fatalf("Mum may %q", got)
+	}
+	b.do(t, "remove Mum",
+		chromedp.Click(chromedp.CSS(row+" button.remove")),
+		chromedp.WaitVisible(chromedp.CSS(row+" button.confirm")),
+		chromedp.Click(chromedp.CSS(row+" button.confirm")),
+		chromedp.WaitVisible(chromedp.CSS(row+`[data-live=false]`)))
+	if got := b.text(t, row+" td.state"); got != "removed" {
+		t.Fatalf("after removal Mum is %q", got)
+	}
+	// Mum's side: no acting for Sam any more, and the node refuses it.
+	evalIn[bool](t, b, `(() => { const s = document.querySelector("#account-picker"); s.value = "`+mumID+`"; s.dispatchEvent(new Event("change")); return true; })()`)
+	evalIn[bool](t, b, `location.hash = "#/guardians/`+samID+`", true`)
+	b.do(t, "Mum's wards", chromedp.WaitVisible(chromedp.CSS(`#my-wards-body tr.ward[data-live=false]`)))
+	b.until(t, "no acting for Sam", `document.querySelector("#ward-view").hidden && !document.querySelector("#my-wards-body tr.ward[data-live=true]")`)
+	r := m.fail(1, "guardian", "grant", "--ward", samID, rec.CID, "--to", drID, "--account", "Mum")
+	if !strings.Contains(r.stderr, "removed") {
+		t.Fatalf("a grant after removal: %q", r.stderr)
+	}
+	b.screenshot(t, "guardians-3-removed")
+	if probs := b.problems(); len(probs) > 0 {
+		t.Fatalf("dialogs or console errors: %v", probs)
+	}
+}

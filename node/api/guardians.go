@@ -1,0 +1,148 @@
+package api
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/blockmrs/blockmrs/node/ops"
+)
+
+// The guardian endpoints: GET /api/v1/guardians lists both sides of the
+// acting account's links, POST /api/v1/guardians appoints one, POST
+// /api/v1/guardians/remove removes one, POST /api/v1/guardians/grant and
+// /api/v1/guardians/revoke act for a ward, POST /api/v1/guardians/minor
+// creates a minor's account with the acting account as guardian. The
+// types are the operations' (node/ops).
+type (
+	GuardianList      = ops.GuardianList
+	GuardianRow       = ops.GuardianRow
+	AppointRequest    = ops.AppointRequest
+	Appointed         = ops.Appointed
+	Removed           = ops.Removed
+	WardGrantRequest  = ops.WardGrantRequest
+	WardRevokeRequest = ops.WardRevokeRequest
+	WardActed         = ops.WardActed
+	MinorRequest      = ops.MinorRequest
+)
+
+// RemoveRequest is the body of POST /api/v1/guardians/remove.
+type RemoveRequest struct {
+	// Guardian is the guardian removed (ID, name or ID suffix).
+	Guardian string `json:"guardian"`
+}
+
+func (s *Server) listGuardians(w http.ResponseWriter, r *http.Request) {
+	me, ok := s.acting(w, r)
+	if !ok {
+		return
+	}
+	out, err := ops.Guardians(r.Context(), s.opts.Repo, me.ID)
+	s.reply(w, http.StatusOK, out, err)
+}
+
+func (s *Server) appointGuardian(w http.ResponseWriter, r *http.Request) {
+	k, ok := s.keysOf(w, r)
+	if !ok {
+		return
+	}
+	var req AppointRequest
+	if !decodeJSON(w, r, &req) {
+		return
+	}
+	out, err := ops.AppointGuardian(r.Context(), s.opts.Repo, k, req)
+	s.reply(w, http.StatusOK, out, err)
+}
+
+func (s *Server) removeGuardian(w http.ResponseWriter, r *http.Request) {
+	k, ok := s.keysOf(w, r)
+	if !ok {
+		return
+	}
+	var req RemoveRequest
+	if !decodeJSON(w, r, &req) {
+		return
+	}
+	out, err := ops.RemoveGuardian(r.Context(), s.opts.Repo, k, req.Guardian)
+	s.reply(w, http.StatusOK, out, err)
+}
+
+func (s *Server) grantForWard(w http.ResponseWriter, r *http.Request) {
+	k, ok := s.keysOf(w, r)
+	if !ok {
+		return
+	}
+	var req WardGrantRequest
+	if !decodeJSON(w, r, &req) {
+		return
+	}
+	out, err := ops.GrantForWard(r.Context(), s.opts.Repo, k, req)
+	s.reply(w, http.StatusOK, out, err)
+}
+
+func (s *Server) revokeForWard(w http.ResponseWriter, r *http.Request) {
+	k, ok := s.keysOf(w, r)
+	if !ok {
+		return
+	}
+	var req WardRevokeRequest
+	if !decodeJSON(w, r, &req) {
+		return
+	}
+	out, err := ops.RevokeForWard(r.Context(), s.opts.Repo, k, req)
+	s.reply(w, http.StatusOK, out, err)
+}
+
+func (s *Server) createMinor(w http.ResponseWriter, r *http.Request) {
+	k, ok := s.keysOf(w, r)
+	if !ok {
+		return
+	}
+	var req MinorRequest
+	if !decodeJSON(w, r, &req) {
+		return
+	}
+	s.createMu.Lock() // as createAccount: one name check at a time
+	out, err := ops.CreateMinor(r.Context(), s.opts.Repo, k, ops.ThisDevice(s.opts.Host.ID().String()), req)
+	s.createMu.Unlock()
+	s.reply(w, http.StatusCreated, out, err)
+}
+
+// Guardians calls GET /api/v1/guardians as account ("" for the default
+// account).
+func (c *Client) Guardians(ctx context.Context, account string) (GuardianList, error) {
+	var v GuardianList
+	return v, c.call(ctx, http.MethodGet, accountQuery("/api/v1/guardians", account), nil, &v)
+}
+
+// AppointGuardian calls POST /api/v1/guardians as account.
+func (c *Client) AppointGuardian(ctx context.Context, account string, req AppointRequest) (Appointed, error) {
+	var v Appointed
+	return v, c.call(ctx, http.MethodPost, accountQuery("/api/v1/guardians", account), req, &v)
+}
+
+// RemoveGuardian calls POST /api/v1/guardians/remove as account.
+func (c *Client) RemoveGuardian(ctx context.Context, account, guardian string) (Removed, error) {
+	var v Removed
+	return v, c.call(ctx, http.MethodPost, accountQuery("/api/v1/guardians/remove", account), RemoveRequest{Guardian: guardian}, &v)
+}
+
+// GrantForWard calls POST /api/v1/guardians/grant as account, the ward's
+// guardian.
+func (c *Client) GrantForWard(ctx context.Context, account string, req WardGrantRequest) (WardActed, error) {
+	var v WardActed
+	return v, c.call(ctx, http.MethodPost, accountQuery("/api/v1/guardians/grant", account), req, &v)
+}
+
+// RevokeForWard calls POST /api/v1/guardians/revoke as account, the
+// ward's guardian.
+func (c *Client) RevokeForWard(ctx context.Context, account string, req WardRevokeRequest) (WardActed, error) {
+	var v WardActed
+	return v, c.call(ctx, http.MethodPost, accountQuery("/api/v1/guardians/revoke", account), req, &v)
+}
+
+// CreateMinor calls POST /api/v1/guardians/minor as account, the minor's
+// guardian to be.
+func (c *Client) CreateMinor(ctx context.Context, account string, req MinorRequest) (Appointed, error) {
+	var v Appointed
+	return v, c.call(ctx, http.MethodPost, accountQuery("/api/v1/guardians/minor", account), req, &v)
+}

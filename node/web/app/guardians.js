@@ -1,0 +1,388 @@
+// guardians.js: the guardians page (#/guardians, #/guardians/WARD to act
+// for a ward). "My guardians": the guardians the acting account appointed
+// (GET /api/v1/guardians), appointing one with its rights and end (POST
+// /api/v1/guardians) and removing one (POST /api/v1/guardians/remove).
+// "I am guardian of": the wards that appointed it; acting for a ward
+// shows the ward's records this account reads, shares one with a contact
+// as the ward's guardian (POST /api/v1/guardians/grant) and answers the
+// ward's open requests (POST /api/v1/requests/ID/approve|deny). Creating
+// a minor's account (POST /api/v1/guardians/minor).
+import { $, api, button, cell, el, failed, formatDate, go, onLive, page, shortID, show, state } from "./core.js";
+
+const rights = [
+  ["read", "read the records"],
+  ["grant", "share them"],
+  ["revoke", "unshare them"],
+  ["approve", "answer access requests"],
+];
+
+// labelled makes a labelled control in a div.
+function labelled(id, label, control) {
+  const d = el("div", undefined, "field");
+  const l = el("label", label);
+  l.htmlFor = id;
+  control.id = id;
+  d.append(l, control);
+  return d;
+}
+
+function input(type, attrs) {
+  const i = el("input");
+  i.type = type;
+  for (const k in attrs) {
+    i.setAttribute(k, attrs[k]);
+  }
+  return i;
+}
+
+// table makes an empty table with its header.
+function table(id, heads) {
+  const t = el("table", undefined, "rows guardians");
+  t.id = id;
+  const tr = el("tr");
+  for (const h of heads) {
+    const th = el("th", h || "");
+    th.scope = "col";
+    if (!h) {
+      th.append(el("span", "Actions", "vh"));
+    }
+    tr.append(th);
+  }
+  const thead = el("thead");
+  thead.append(tr);
+  const body = el("tbody");
+  body.id = id + "-body";
+  t.append(thead, body);
+  return t;
+}
+
+function statusOf(g) {
+  if (g.live) {
+    return "in office";
+  }
+  return g.ended ? "removed" : "ended";
+}
+
+// build fills the section once.
+function build() {
+  const s = $("screen-guardians");
+  if (s.childElementCount > 0) {
+    return;
+  }
+  const err = el("p", undefined, "error");
+  err.id = "guardians-error";
+  err.setAttribute("role", "alert");
+  err.hidden = true;
+  const status = el("p");
+  status.id = "guardians-status";
+  status.setAttribute("role", "status");
+
+  const form = el("form");
+  form.id = "appoint-form";
+  const who = el("select");
+  who.required = true;
+  const fs = el("fieldset");
+  fs.append(el("legend", "They may"));
+  for (const [r, text] of rights) {
+    const box = input("checkbox", {});
+    box.id = "may-" + r;
+    box.name = "may";
+    box.value = r;
+    box.checked = true;
+    const l = el("label", text + " (" + r + ")", "check");
+    l.htmlFor = box.id;
+    l.prepend(box, " ");
+    fs.append(l);
+  }
+  const b = el("button", "Appoint guardian");
+  b.type = "submit";
+  b.id = "appoint-button";
+  form.append(labelled("appoint-who", "Guardian (a contact, or another account of this node)", who),
+    fs, labelled("appoint-until", "Until (optional)", input("date", {})), b);
+  form.addEventListener("submit", appoint);
+
+  const minor = el("form");
+  minor.id = "minor-form";
+  const mb = el("button", "Create the account");
+  mb.type = "submit";
+  mb.id = "minor-button";
+  minor.append(labelled("minor-name", "The child's name", input("text", { required: "", maxlength: "200", autocomplete: "off" })),
+    labelled("minor-until", "Your rights end (optional, e.g. at 18)", input("date", {})), mb);
+  minor.addEventListener("submit", createMinor);
+
+  const ward = el("div");
+  ward.id = "ward-view";
+  ward.hidden = true;
+
+  s.append(
+    el("h2", "Guardians"),
+    el("p", "A guardian acts for you from their own account and node: reads your records, shares " +
+      "or unshares them and answers requests addressed to you, as far as the rights you give " +
+      "and until the date you choose. What they do is signed on their chain and names you, so " +
+      "every node shows who did it. Removing a guardian cuts their chain where your node has " +
+      "it: nothing they sign later counts, whatever date it bears; what they did before stands.", "hint"),
+    err,
+    el("h3", "My guardians"),
+    table("my-guardians", ["Guardian", "May", "Until", "State", ""]),
+    el("p", "Nobody acts for you.", "hint empty-guardians"),
+    el("h3", "Appoint a guardian"),
+    form,
+    el("h3", "I am guardian of"),
+    table("my-wards", ["Ward", "May", "Until", "State", ""]),
+    el("p", "You act for nobody.", "hint empty-wards"),
+    ward,
+    el("h3", "A child's account"),
+    el("p", "Creates an account for your child on this node, with you as guardian. Its keys " +
+      "stay on this node until the account is handed over to the child's own.", "hint"),
+    minor,
+    status);
+}
+
+function mayText(g) {
+  return (g.may || []).join(", ");
+}
+
+function guardianRow(g) {
+  const tr = el("tr", undefined, "guardian");
+  tr.dataset.id = g.guardian;
+  tr.dataset.live = String(g.live);
+  const name = cell("Guardian", g.guardian_name || shortID(g.guardian), "name");
+  name.title = g.guardian;
+  const act = cell("Actions", undefined, "actions");
+  if (g.live) {
+    act.append(removeButton(g, act));
+  }
+  tr.append(name, cell("May", mayText(g), "may"), cell("Until", g.until ? formatDate(g.until) : "no end", "until"),
+    cell("State", statusOf(g), "state"), act);
+  return tr;
+}
+
+// removeButton asks once more in the row (no dialogs).
+function removeButton(g, act) {
+  const label = g.guardian_name || shortID(g.guardian);
+  const b = button("Remove", "quiet remove", async function () {
+    const sure = button("Remove now", "confirm", async function () {
+      $("guardians-error").hidden = true;
+      try {
+        await api("POST", "/api/v1/guardians/remove", { guardian: g.guardian });
+        $("guardians-status").textContent = "Removed " + label + " as your guardian.";
+        await render();
+      } catch (e) {
+        failed($("guardians-error"), e);
+      }
+    });
+    sure.setAttribute("aria-label", "Remove " + label + " now");
+    const keep = button("Keep", "quiet", async function () {
+      act.replaceChildren(removeButton(g, act));
+    });
+    act.replaceChildren(el("span", "Remove " + label + "? ", "ask"), sure, " ", keep);
+    sure.focus();
+  });
+  b.setAttribute("aria-label", "Remove " + label);
+  return b;
+}
+
+function wardRow(g) {
+  const tr = el("tr", undefined, "ward");
+  tr.dataset.id = g.ward;
+  tr.dataset.live = String(g.live);
+  const name = cell("Ward", g.ward_name || shortID(g.ward), "name");
+  name.title = g.ward;
+  const act = cell("Actions", undefined, "actions");
+  if (g.live) {
+    const a = el("a", "Act for " + (g.ward_name || shortID(g.ward)), "act-for");
+    a.href = "#/guardians/" + encodeURIComponent(g.ward);
+    act.append(a);
+  }
+  tr.append(name, cell("May", mayText(g), "may"), cell("Until", g.until ? formatDate(g.until) : "no end", "until"),
+    cell("State", statusOf(g), "state"), act);
+  return tr;
+}
+
+async function appoint(ev) {
+  ev.preventDefault();
+  const b = $("appoint-button");
+  $("guardians-error").hidden = true;
+  const may = Array.from(document.querySelectorAll("#appoint-form input[name=may]:checked")).map(function (x) { return x.value; });
+  const body = { guardian: $("appoint-who").value, may: may };
+  const until = $("appoint-until").value;
+  if (until) {
+    body.until = new Date(until + "T00:00:00Z").toISOString();
+  }
+  b.disabled = true;
+  try {
+    const a = await api("POST", "/api/v1/guardians", body);
+    $("guardians-status").textContent = "Appointed " + (a.guardian_name || shortID(a.guardian)) + " your guardian (may " + a.may.join(", ") + ").";
+    await render();
+  } catch (e) {
+    failed($("guardians-error"), e);
+  } finally {
+    b.disabled = false;
+  }
+}
+
+async function createMinor(ev) {
+  ev.preventDefault();
+  const b = $("minor-button");
+  $("guardians-error").hidden = true;
+  const body = { name: $("minor-name").value.trim() };
+  const until = $("minor-until").value;
+  if (until) {
+    body.until = new Date(until + "T00:00:00Z").toISOString();
+  }
+  b.disabled = true;
+  try {
+    const a = await api("POST", "/api/v1/guardians/minor", body);
+    $("minor-form").reset();
+    $("guardians-status").textContent = "Created " + a.ward_name + "'s account, with you as guardian.";
+    // The account picker learns the new account (main.js).
+    document.dispatchEvent(new CustomEvent("blockmrs:accounts"));
+    await render();
+  } catch (e) {
+    failed($("guardians-error"), e);
+  } finally {
+    b.disabled = false;
+  }
+}
+
+// renderWard fills the view of one ward: its records this account
+// reads, each with a form to share it as the ward's guardian, and the
+// ward's open requests.
+async function renderWard(g, contacts) {
+  const v = $("ward-view");
+  const name = g.ward_name || shortID(g.ward);
+  const [recs, reqs] = await Promise.all([api("GET", "/api/v1/records"), api("GET", "/api/v1/requests")]);
+  const mine = (recs.records || []).filter(function (r) { return r.subject === g.ward && r.readable; });
+  const open = (reqs.inbox || []).filter(function (q) { return q.to === g.ward && q.state === "new"; });
+  const list = el("ul", undefined, "cards ward-records");
+  for (const r of mine) {
+    const li = el("li", undefined, "ward-record");
+    li.dataset.cid = r.cid;
+    li.append(el("p", (r.title || "untitled") + (r.created ? " (" + formatDate(r.created) + ")" : ""), "title"));
+    if ((g.may || []).includes("grant")) {
+      const f = el("form", undefined, "ward-share");
+      const sel = el("select");
+      for (const c of contacts) {
+        if (c.id === g.ward || (state.me && c.id === state.me.id)) {
+          continue;
+        }
+        const o = el("option", c.name);
+        o.value = c.id;
+        sel.append(o);
+      }
+      const sb = el("button", "Share as guardian");
+      sb.type = "submit";
+      sb.setAttribute("aria-label", "Share " + (r.title || "untitled") + " as " + name + "'s guardian");
+      const msg = el("p", undefined, "ward-status");
+      msg.setAttribute("role", "status");
+      f.append(labelled("ward-to-" + r.cid, "Share with", sel), sb, msg);
+      f.addEventListener("submit", async function (ev) {
+        ev.preventDefault();
+        sb.disabled = true;
+        try {
+          const a = await api("POST", "/api/v1/guardians/grant", { ward: g.ward, records: [r.cid], to: sel.value });
+          msg.textContent = "Shared with " + (a.account_name || shortID(a.account)) + " as " + name + "'s guardian.";
+          $("guardians-status").textContent = (r.title || "The record") + ": " + msg.textContent;
+        } catch (e) {
+          failed(msg, e);
+        } finally {
+          sb.disabled = false;
+        }
+      });
+      li.append(f);
+    }
+    list.append(li);
+  }
+  const reqList = el("ul", undefined, "cards ward-requests");
+  for (const q of open) {
+    const li = el("li", undefined, "ward-request");
+    li.dataset.id = q.id;
+    li.append(el("p", (q.from_name || shortID(q.from)) + " asks " + name + " for " +
+      (q.records && q.records.length ? q.records.length + " record(s)" : "every record"), "who"),
+    el("p", q.reason || "(no reason given)", "reason"));
+    const msg = el("p", undefined, "ward-status");
+    msg.setAttribute("role", "status");
+    const answer = function (verb) {
+      return async function () {
+        try {
+          await api("POST", "/api/v1/requests/" + encodeURIComponent(q.id) + "/" + verb, {});
+          await render(g.ward);
+        } catch (e) {
+          failed(msg, e);
+        }
+      };
+    };
+    if ((g.may || []).includes("approve")) {
+      const ok = button("Approve", "approve", answer("approve"));
+      ok.setAttribute("aria-label", "Approve the request of " + (q.from_name || shortID(q.from)) + " as " + name + "'s guardian");
+      const no = button("Deny", "deny quiet", answer("deny"));
+      no.setAttribute("aria-label", "Deny the request of " + (q.from_name || shortID(q.from)));
+      li.append(ok, " ", no);
+    }
+    li.append(msg);
+    reqList.append(li);
+  }
+  const h = el("h3", "Acting for " + name);
+  h.id = "ward-heading";
+  v.replaceChildren(h,
+    el("p", "What you do here is signed by your own account, as " + name + "'s guardian (you may " + mayText(g) + ").", "hint"),
+    el("h4", name + "'s records"),
+    mine.length ? list : el("p", "No record of " + name + "'s has reached you yet.", "hint"),
+    el("h4", "Requests to " + name),
+    open.length ? reqList : el("p", "No open request.", "hint"),
+    button("Done", "quiet", async function () { go("#/guardians"); }));
+  v.hidden = false;
+}
+
+async function render(arg) {
+  build();
+  $("guardians-error").hidden = true;
+  const [list, contacts, locals] = await Promise.all([api("GET", "/api/v1/guardians"), api("GET", "/api/v1/contacts"), api("GET", "/api/v1/accounts")]);
+  // Anyone this node knows may be appointed: contacts, and the other
+  // accounts of this node (a parent of a child whose account is here).
+  const known = (locals.accounts || []).concat(contacts.accounts || []);
+  const people = known.filter(function (a) { return !state.me || a.id !== state.me.id; });
+  const sel = $("appoint-who");
+  const kept = sel.value;
+  sel.replaceChildren();
+  for (const c of people) {
+    const o = el("option", c.name + " (" + c.role + ")");
+    o.value = c.id;
+    o.selected = c.id === kept;
+    sel.append(o);
+  }
+  $("appoint-button").disabled = people.length === 0;
+  const gb = $("my-guardians-body");
+  gb.replaceChildren(...(list.guardians || []).map(guardianRow));
+  $("my-guardians").hidden = !(list.guardians || []).length;
+  document.querySelector("#screen-guardians .empty-guardians").hidden = (list.guardians || []).length > 0;
+  const wb = $("my-wards-body");
+  wb.replaceChildren(...(list.wards || []).map(wardRow));
+  $("my-wards").hidden = !(list.wards || []).length;
+  document.querySelector("#screen-guardians .empty-wards").hidden = (list.wards || []).length > 0;
+  const ward = arg && (list.wards || []).find(function (g) { return g.ward === arg && g.live; });
+  if (ward) {
+    await renderWard(ward, known);
+  } else {
+    $("ward-view").hidden = true;
+  }
+  show("guardians");
+}
+
+let wired = false;
+let shownArg = "";
+
+page("guardians", async function (arg) {
+  shownArg = arg || "";
+  if (!wired) {
+    wired = true;
+    const again = function () {
+      if (document.body.dataset.screen === "guardians") {
+        render(shownArg).catch(function (e) { failed($("guardians-error"), e); });
+      }
+    };
+    onLive("chain", again); // a ward's chain, or a guardian's, changed
+    onLive("request", again);
+  }
+  await render(arg);
+});
