@@ -341,7 +341,15 @@ func (r *Repo) chainDecision(ctx context.Context, roles peerRoles, owner protoco
 	if err != nil {
 		return Decision{}, err
 	}
-	return serveChain(roles, owner, shared, scopes, v), nil
+	d := serveChain(roles, owner, shared, scopes, v)
+	if d.Allow || d.Rule != RuleChainNotShared {
+		return d, nil
+	}
+	st, err := r.state(ctx, owner)
+	if err != nil {
+		return Decision{}, err
+	}
+	return serveChainToContacts(d, roles, owner, st.Recovery), nil
 }
 
 // ChainsServedTo lists the accounts whose chains this node may send to
@@ -376,6 +384,11 @@ func (r *Repo) ChainsServedTo(ctx context.Context, peerID string) ([]protocol.Ac
 			return nil, err
 		}
 		candidates = append(candidates, granters...)
+		recovering, err := r.recoveryOwners(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		candidates = append(candidates, recovering...)
 	}
 	var out []protocol.AccountID
 	for _, owner := range candidates {

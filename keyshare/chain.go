@@ -227,6 +227,9 @@ func (r *Repo) commit(ctx context.Context, vbs []verifiedBlock) error {
 		if err := indexScopes(ctx, batch, id, scopesBefore[id], st.Scopes); err != nil {
 			return err
 		}
+		if err := indexRecovery(ctx, batch, id, st.Recovery); err != nil {
+			return err
+		}
 	}
 	if err := iw.write(batch); err != nil {
 		return err

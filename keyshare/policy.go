@@ -1126,6 +1126,7 @@ const (
 	RuleRecoveryTooFew   Rule = "recovery/too-few"     // fewer valid approvals than the threshold (strangers, duplicates, other keys, requests or setups count for nothing)
 	RuleApprovalContact  Rule = "recovery/contact"     // a contact of the live setup may approve a recovery request
 	RuleApprovalStranger Rule = "recovery/not-contact" // nobody else may
+	RuleChainRecovery    Rule = "serve/chain-recovery" // a chain block, to a device of a recovery contact the chain's live setup names (it must hold the chain to approve)
 )
 
 // signerFacts are what decides who may sign an account's next block: the
@@ -1206,4 +1207,20 @@ func mayApproveRecovery(rec *recoveryFacts, contact []byte) Decision {
 		return refuse(RuleApprovalStranger, "%s is not one of the account's recovery contacts", protocol.AccountIDFromKey(contact))
 	}
 	return allow(RuleApprovalContact, "%s is a recovery contact (setup %s)", protocol.AccountIDFromKey(contact), rec.Via)
+}
+
+// serveChainToContacts decides, where serveChain refused (d), whether a
+// chain block of owner goes to a peer acting for one of the recovery
+// contacts owner's live setup rec names: each must hold the chain (its
+// setup and its share) to approve a recovery.
+func serveChainToContacts(d Decision, peer peerRoles, owner protocol.AccountID, rec *recoveryFacts) Decision {
+	if rec == nil {
+		return d
+	}
+	for _, id := range peer.acting {
+		if rec.has(keyOf(id)) {
+			return allow(RuleChainRecovery, "chain block of %s, which names %s as a recovery contact", owner, id)
+		}
+	}
+	return d
 }

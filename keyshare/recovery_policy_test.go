@@ -125,6 +125,14 @@ func recoveryPolicyCases() []policyCase {
 		{RuleApprovalContact, true,
 			func(t *testing.T) Decision { return mayApproveRecovery(recoverySetupFacts(2), keyOf(doc)) },
 			func(t *testing.T) Decision { return mayApproveRecovery(nil, keyOf(doc)) }},
+		{RuleChainRecovery, true,
+			func(t *testing.T) Decision {
+				return serveChainToContacts(refuse(RuleChainNotShared, "no record shared"), actingFor(gp), pat, recoverySetupFacts(2))
+			},
+			func(t *testing.T) Decision {
+				// mal is no contact of pat's
+				return serveChainToContacts(refuse(RuleChainNotShared, "no record shared"), actingFor(mal), pat, recoverySetupFacts(2))
+			}},
 		{RuleApprovalStranger, false,
 			func(t *testing.T) Decision { return mayApproveRecovery(recoverySetupFacts(2), keyOf(mal)) },
 			func(t *testing.T) Decision { return mayApproveRecovery(recoverySetupFacts(2), keyOf(gp)) }},

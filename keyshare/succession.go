@@ -11,9 +11,11 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 
 	"filippo.io/age"
 	"github.com/ipfs/go-cid"
+	"github.com/ipfs/go-datastore"
 
 	"github.com/blockmrs/blockmrs/protocol"
 )
@@ -263,4 +265,38 @@ func (r *Repo) settleNextKeyFile(ctx context.Context, id protocol.AccountID, pas
 		return nil // a recovery in progress keeps its keys there (recovery.go)
 	}
 	return os.Remove(next)
+}
+
+// recoveryToPrefix indexes, by contact, the accounts whose chains named it
+// in a recovery setup: /keyshare/recoveryto/CONTACT/OWNER. Entries are
+// never removed (a later setup may drop the contact); they only make the
+// owner a candidate, and the live setup decides (serveChainToContacts).
+const recoveryToPrefix = "/keyshare/recoveryto/"
+
+func indexRecovery(ctx context.Context, w datastore.Write, owner protocol.AccountID, rec *recoveryFacts) error {
+	if rec == nil {
+		return nil
+	}
+	for _, c := range rec.Contacts {
+		k := datastore.NewKey(recoveryToPrefix + string(protocol.AccountIDFromKey(c)) + "/" + string(owner))
+		if err := w.Put(ctx, k, nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// recoveryOwners returns the accounts whose chains named id as a
+// recovery contact.
+func (r *Repo) recoveryOwners(ctx context.Context, id protocol.AccountID) ([]protocol.AccountID, error) {
+	prefix := recoveryToPrefix + string(id) + "/"
+	keys, err := listKeys(ctx, r.ds, prefix)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]protocol.AccountID, 0, len(keys))
+	for _, k := range keys {
+		out = append(out, protocol.AccountID(strings.TrimPrefix(k.String(), prefix)))
+	}
+	return out, nil
 }

@@ -37,7 +37,7 @@ func init() {
 		addCmd, lsCmd, getCmd, fhirCmd, labCmd, labsCmd,
 		grantCmd, grantsCmd, revokeCmd, jobsCmd, readersCmd, hideCmd, unhideCmd, requestCmd, requestsCmd, approveCmd, denyCmd,
 		verifyCmd, logCmd, keyCmd, catCmd,
-		exportCmd, importCmd, gcCmd, deviceCmd, replicaCmd, daemonCmd, peersCmd, unlockCmd, lockCmd, sessionsCmd, openCmd, versionCmd,
+		exportCmd, importCmd, gcCmd, deviceCmd, replicaCmd, recoveryCmd, daemonCmd, peersCmd, unlockCmd, lockCmd, sessionsCmd, openCmd, versionCmd,
 	}
 }
 
