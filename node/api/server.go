@@ -54,6 +54,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"strconv"
@@ -237,6 +238,7 @@ func Listen(ctx context.Context, opts Options) (*Server, error) {
 		"/api/v1/fhir/export":           {http.MethodGet: s.exportFHIR},
 		"/api/v1/fhir/summary":          {http.MethodGet: s.summaryFHIR},
 	}
+	maps.Copy(s.routes, s.recoveryRoutes())
 	if opts.Repo != nil {
 		s.unhookChain = opts.Repo.OnChainChange(s.chainChanged)
 		s.unhookRequests = opts.Repo.OnRequestChange(s.requestChanged)
