@@ -141,7 +141,7 @@ func runRecoveryExport(ctx context.Context, args []string) error {
 Recovery export writes the chain of ACCOUNT, an account that names one of
 this repo's accounts as a recovery contact, as a CAR file: what its owner
 needs on a new device to start a recovery ('recovery start --chain').
-It holds no keys, and the records in it are encrypted.`, `
+It holds the chain's blocks only: no keys, no records.`, `
 blockmrs recovery export Pat -o pat.car`)
 	out := f.String("o", "", "write to `FILE`")
 	pos, err := f.parseArgs(args, false, "ACCOUNT")
@@ -167,10 +167,7 @@ blockmrs recovery export Pat -o pat.car`)
 		if !found {
 			return fmt.Errorf("%s does not name an account of this repo as a recovery contact", info.ID)
 		}
-		_, err = f.writeOutput(*out, func(w io.Writer) error {
-			_, err := repo.ExportCAR(ctx, w, info.ID)
-			return err
-		})
+		_, err = f.writeOutput(*out, func(w io.Writer) error { return repo.ExportChain(ctx, w, info.ID) })
 		if err == nil && !f.json {
 			fmt.Fprintf(f.out(), "wrote the chain of %s to %s\n", info.ID, *out)
 		}
