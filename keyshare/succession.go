@@ -300,3 +300,11 @@ func (r *Repo) recoveryOwners(ctx context.Context, id protocol.AccountID) ([]pro
 	}
 	return out, nil
 }
+
+// errSuccessorMessages refuses to sign an access request or answer with
+// a successor key: those messages name their signer's key as the account
+// (PROTOCOL.md §10.1), so one signed by a successor would speak for
+// another account. Grants, revocations and records, on the chain, work.
+func errSuccessorMessages(k *Keys) error {
+	return fmt.Errorf("%s signs with a successor key, and access requests and answers are not yet signed for such accounts (PROTOCOL.md §12): grant on the chain instead", k.ID)
+}
