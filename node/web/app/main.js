@@ -9,6 +9,7 @@ import "./contacts.js";
 import { refreshBadge } from "./requests.js";
 import "./activity.js";
 import "./devices.js";
+import "./recovery.js";
 import "./write.js";
 import "./labs.js";
 
