@@ -6,6 +6,9 @@ import (
 	"testing"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/blockmrs/blockmrs/node/api"
+	"github.com/blockmrs/blockmrs/protocol"
 )
 
 // The recovery page in Chromium against a real daemon: Pat names Cam as
@@ -74,9 +77,36 @@ func TestWebRecoveryInChromium(t *testing.T) {
 	b.screenshot(t, "recovery-approved")
 	b.fits390(t, "recovery-390px")
 
-	// The response finishes the recovery on the new repo.
-	fresh.ok("recovery", "respond", patID, resp)
-	fresh.ok("recovery", "finish", patID)
+	// The command line and the typed API answer the same.
+	pc, err := api.NewClient(n.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	shown, err := pc.Recovery(t.Context(), "Pat")
+	if err != nil || shown.Setup == nil || shown.Setup.Threshold != 1 {
+		t.Fatalf("API recovery: %+v %v", shown, err)
+	}
+	sameJSON(t, "recovery show", n.ok("recovery", "show", "--account", "Pat", "--json"), shown)
+
+	// The response finishes the recovery on the new repo, through its
+	// daemon's typed API.
+	startAPIDaemon(t, fresh)
+	fc, err := api.NewClient(fresh.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := fc.RespondRecovery(t.Context(), patID, resp)
+	if err != nil || !st.Ready {
+		t.Fatalf("respond: %+v %v", st, err)
+	}
+	sameJSON(t, "recovery status", fresh.ok("recovery", "status", patID, "--json"), st)
+	done, err := fc.FinishRecovery(t.Context(), patID, "")
+	if err != nil || done.Account != protocol.AccountID(patID) || !done.Signing.ThisDevice {
+		t.Fatalf("finish: %+v %v", done, err)
+	}
+	if _, err := fc.RecoveryStatus(t.Context(), patID); err == nil {
+		t.Fatal("a finished recovery still has a status")
+	}
 	if p := b.problems(); len(p) != 0 {
 		t.Fatalf("browser problems: %v", p)
 	}
