@@ -107,6 +107,13 @@ func TestRetiredKeySigningRefused(t *testing.T) {
 	defer thief.Close()
 	send(t, alice, bob)
 	send(t, alice, &party{repo: thief})
+	// racer got alice's chain before the succession, and holds her key.
+	racer, err := Open(ctx, t.TempDir(), Options{Create: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer racer.Close()
+	send(t, alice, &party{repo: racer})
 
 	old := alice.keys
 	if _, err := alice.repo.Succeed(ctx, old, nil, SuccessionOptions{}); err != nil {
@@ -147,6 +154,24 @@ func TestRetiredKeySigningRefused(t *testing.T) {
 	}
 	if bob.repo.mustHead(t, old.ID) != head {
 		t.Fatal("refused block moved the head")
+	}
+
+	// A block the old key signs at the succession's own seq competes with
+	// it: fork evidence, and the verifier keeps the succession.
+	if _, err := racer.AddRecord(ctx, old, NewRecord{Title: "race", Kind: protocol.KindNote, MediaType: "text/plain", Body: strings.NewReader("race")}); err != nil {
+		t.Fatal(err)
+	}
+	buf.Reset()
+	if _, err := racer.ExportCAR(ctx, &buf, old.ID); err != nil {
+		t.Fatal(err)
+	}
+	_, err = bob.repo.ImportCAR(ctx, &buf)
+	var fe *ForkError
+	if !errors.As(err, &fe) {
+		t.Fatalf("competing block of the retired key: %v", err)
+	}
+	if bob.repo.mustHead(t, old.ID) != head {
+		t.Fatal("the competing block replaced the succession")
 	}
 }
 
