@@ -133,3 +133,27 @@ func TestRecoveryOverDaemons(t *testing.T) {
 	dee.verifyOK()
 	fresh.verifyOK()
 }
+
+// Mistakes get one line saying what is wrong, and change nothing.
+func TestRecoveryCommandErrors(t *testing.T) {
+	n := newNode(t, "")
+	id := n.initAccount("--name", "Pat", "--no-passphrase")
+	n.fail(2, "recovery", "setup")
+	n.fail(2, "recovery", "setup", "--off", "--threshold", "1")
+	if r := n.fail(1, "recovery", "setup", "--contacts", "Nobody", "--threshold", "1"); !strings.Contains(r.stderr, "add the contact first") {
+		t.Fatalf("unknown contact: %s", r.stderr)
+	}
+	if r := n.fail(1, "recovery", "approve", "zz"); !strings.Contains(r.stderr, "not a hex token") {
+		t.Fatalf("bad token: %s", r.stderr)
+	}
+	if r := n.fail(1, "recovery", "start", id); !strings.Contains(r.stderr, "holds its keys already") {
+		t.Fatalf("start on the account's own repo: %s", r.stderr)
+	}
+	if r := n.fail(1, "recovery", "status", id); !strings.Contains(r.stderr, "no recovery of") {
+		t.Fatalf("status: %s", r.stderr)
+	}
+	if out := n.ok("recovery", "show"); !strings.Contains(out, "no recovery contacts") {
+		t.Fatalf("show: %q", out)
+	}
+	n.ok("recovery", "setup", "--off")
+}
