@@ -606,18 +606,28 @@ func (r *Repo) FinishRecovery(ctx context.Context, id protocol.AccountID, passph
 	if err != nil {
 		return nil, fmt.Errorf("sign the recovery block: %w", err)
 	}
+	// The new keys, now with the old identities, replace the pending key
+	// file before the block is written and become the key file after: a
+	// crash in between leaves them where Unlock finds them (the chain
+	// then names their signing key, settleNextKeyFile).
 	kf, err := marshalKeyFile(nk, passphrase)
 	if err != nil {
 		return nil, err
 	}
-	if err := writeFileOnce(r.keyPath(id), kf, 0o600); err != nil {
+	tmp := next + ".tmp"
+	_ = os.Remove(tmp)
+	if err := writeFileOnce(tmp, kf, 0o600); err != nil {
+		return nil, fmt.Errorf("write key file: %w", err)
+	}
+	if err := os.Rename(tmp, next); err != nil {
 		return nil, fmt.Errorf("write key file: %w", err)
 	}
 	if err := r.commit(ctx, []verifiedBlock{{cid: c, block: b, raw: raw}}); err != nil {
-		_ = os.Remove(r.keyPath(id)) // the chain does not name these keys
 		return nil, fmt.Errorf("recovery of %s: %w", id, err)
 	}
-	_ = os.Remove(next)
+	if err := r.promoteNextKeyFile(id); err != nil {
+		return nil, err
+	}
 	if err := putJSON(ctx, r.ds, keyLocal(id), localAccount{Created: t}); err != nil {
 		return nil, err
 	}
