@@ -93,6 +93,7 @@ func TestRecoveryOverDaemons(t *testing.T) {
 	fd := startDaemon(t, fresh)
 	all = []*daemonProc{cd, dd, fd}
 	fresh.ok("contact", "add", dd.addr(), deeID)
+	fresh.ok("contact", "add", cd.addr(), camID) // Cam's node holds the replica
 	var finished struct {
 		Account string `json:"account"`
 		Signing struct {
@@ -107,9 +108,8 @@ func TestRecoveryOverDaemons(t *testing.T) {
 
 	// The same account reads its old record (fetched from the replica)
 	// and writes a new one...
-	fresh.ok("contact", "add", cd.addr(), camID)
 	out := filepath.Join(t.TempDir(), "old.out")
-	waitUntil(t, 60*time.Second, "the recovered account reads its old record", func() bool {
+	waitUntil(t, 120*time.Second, "the recovered account reads its old record", func() bool {
 		return fresh.run("get", added.CID, "-o", out).code == 0
 	}, all...)
 	if !bytes.Equal(readFile(t, out), before) {
