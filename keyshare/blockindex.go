@@ -351,7 +351,14 @@ func (r *Repo) chainDecision(ctx context.Context, roles peerRoles, owner protoco
 	if err != nil {
 		return Decision{}, err
 	}
-	return serveChainGuardian(roles, owner, linked, d), nil
+	if d = serveChainGuardian(roles, owner, linked, d); d.Allow {
+		return d, nil
+	}
+	st, err := r.state(ctx, owner)
+	if err != nil {
+		return Decision{}, err
+	}
+	return serveChainToContacts(d, roles, owner, st.Recovery), nil
 }
 
 // ChainsServedTo lists the accounts whose chains this node may send to
@@ -391,6 +398,11 @@ func (r *Repo) ChainsServedTo(ctx context.Context, peerID string) ([]protocol.Ac
 			return nil, err
 		}
 		candidates = append(candidates, linked...)
+		recovering, err := r.recoveryOwners(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		candidates = append(candidates, recovering...)
 	}
 	var out []protocol.AccountID
 	for _, owner := range candidates {

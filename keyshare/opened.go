@@ -135,7 +135,7 @@ func (k *Keys) openEnvelope(wrapped, meta []byte) (*opened, error) {
 			return o, nil
 		}
 	}
-	key, err := unwrapKey(wrapped, k.Age)
+	key, err := unwrapKey(wrapped, k.decryptor())
 	if err != nil {
 		return nil, err
 	}

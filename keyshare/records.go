@@ -116,7 +116,7 @@ func wrapKey(key *age.X25519Identity, to AccountInfo) ([]byte, error) {
 }
 
 // unwrapKey decrypts a wrapped record key with an account's identity.
-func unwrapKey(wrapped []byte, id *age.X25519Identity) (*age.X25519Identity, error) {
+func unwrapKey(wrapped []byte, id age.Identity) (*age.X25519Identity, error) {
 	s, err := unseal(wrapped, id, 256)
 	if err != nil {
 		return nil, fmt.Errorf("unwrap record key: %w", err)

@@ -250,6 +250,9 @@ func (r *Repo) NewRequest(ctx context.Context, k *Keys, to protocol.AccountID, r
 	}
 	q := &protocol.Request{To: keyOf(to), Records: protocol.Links(records), Reason: reason,
 		Duration: uint64((duration + time.Second - 1) / time.Second), Created: r.now().UnixMilli(), Nonce: nonce}
+	if k.Successor() {
+		return RequestInfo{}, errSuccessorMessages(k)
+	}
 	raw, id, err := q.Sign(k.Sign)
 	if err != nil {
 		return RequestInfo{}, err
@@ -517,6 +520,9 @@ func (r *Repo) Deny(ctx context.Context, k *Keys, id, reason string) (RequestInf
 
 // answered signs a and records it in e. The caller holds requestsMu.
 func (r *Repo) answered(ctx context.Context, k *Keys, e *requestEntry, a *protocol.Answer, expires time.Time) (RequestInfo, error) {
+	if k.Successor() {
+		return RequestInfo{}, errSuccessorMessages(k)
+	}
 	raw, _, err := a.Sign(k.Sign)
 	if err != nil {
 		return RequestInfo{}, err

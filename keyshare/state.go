@@ -60,6 +60,11 @@ type accountState struct {
 	// Guardians are the guardian events of the chain (guardian and
 	// unguardian entries) in chain order; guardian.go.
 	Guardians []guardianEvent `json:"guardians,omitempty"`
+	// Signing is the chain's signing key after its last succession
+	// (succession.go); nil while the account key signs.
+	Signing *signingState `json:"signing,omitempty"`
+	// Recovery is the chain's live recovery setup (recovery.go), if any.
+	Recovery *recoveryFacts `json:"recovery,omitempty"`
 }
 
 func (a *accountState) head() cid.Cid {

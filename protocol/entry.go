@@ -175,6 +175,10 @@ func newBody(typ string) EntryBody {
 		return &WardGrant{}
 	case TypeWardRevoke:
 		return &WardRevoke{}
+	case TypeSuccession:
+		return &Succession{}
+	case TypeRecovery:
+		return &RecoverySetup{}
 	}
 	return nil
 }

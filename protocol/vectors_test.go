@@ -184,6 +184,19 @@ type vectorFile struct {
 	Blocks      []vecBlock     `json:"blocks"`
 	Negative    []vecNegative  `json:"negative"`
 	UnixFS      []vecUnixFSCID `json:"unixfs"`
+	Successions vecSuccessions `json:"successions"`
+}
+
+// vecSuccessions: alice's chain continues under a successor key
+// (PROTOCOL.md §5.11): alice/7 (signed by alice's key) names it, alice/8
+// (version 2) is signed by it; the negatives break alice/8.
+type vecSuccessions struct {
+	Context          string        `json:"successor_block_signature_context"`
+	ContextHex       string        `json:"successor_block_signature_context_hex"`
+	SuccessorSeedPre string        `json:"successor_seed_preimage"`
+	SuccessorPublic  string        `json:"successor_ed25519_public_hex"`
+	Blocks           []vecBlock    `json:"blocks"`
+	Negative         []vecNegative `json:"negative"`
 }
 
 type vecConstants struct {
@@ -555,6 +568,7 @@ func buildVectors(t testing.TB) *vectorFile {
 	}
 
 	vf.Negative = buildNegatives(t, accts, byName)
+	vf.Successions = buildSuccessions(t, alice, alice6)
 
 	for _, u := range []struct {
 		name, desc string
@@ -727,10 +741,10 @@ func buildNegatives(t testing.TB, accts map[string]*vecAcct, byName map[string]*
 		Expect:      "unknown field in a known structure", GoError: "unknown field"}, resign(t, alice.priv, setPair(clone(p1), "x", one), true))
 
 	// A future block version, properly signed.
-	two, _ := marshal(2)
-	add(vecNegative{Name: "alice/1 version 2", Check: "DecodeBlock",
-		Description: "alice/1 with v = 2, correctly signed.",
-		Expect:      "unsupported block version", GoError: "unsupported version 2"}, resign(t, alice.priv, setPair(clone(p1), "v", two), true))
+	three, _ := marshal(3)
+	add(vecNegative{Name: "alice/1 version 3", Check: "DecodeBlock",
+		Description: "alice/1 with v = 3, correctly signed.",
+		Expect:      "unsupported block version", GoError: "unsupported version 3"}, resign(t, alice.priv, setPair(clone(p1), "v", three), true))
 
 	// "crit": false written out.
 	entryPairs := mapPairs(t, b1.block.Entries[0].mustEncode(t))
@@ -983,13 +997,14 @@ func TestVectors(t *testing.T) {
 	})
 
 	var vf struct {
-		Constants vecConstants   `json:"constants"`
-		Accounts  []vecAccount   `json:"accounts"`
-		Records   []vecRecord    `json:"records"`
-		Envelopes []vecEnvelope  `json:"envelopes"`
-		Blocks    []vecBlock     `json:"blocks"`
-		Negative  []vecNegative  `json:"negative"`
-		UnixFS    []vecUnixFSCID `json:"unixfs"`
+		Constants   vecConstants   `json:"constants"`
+		Accounts    []vecAccount   `json:"accounts"`
+		Records     []vecRecord    `json:"records"`
+		Envelopes   []vecEnvelope  `json:"envelopes"`
+		Blocks      []vecBlock     `json:"blocks"`
+		Negative    []vecNegative  `json:"negative"`
+		UnixFS      []vecUnixFSCID `json:"unixfs"`
+		Successions vecSuccessions `json:"successions"`
 	}
 	dec := json.NewDecoder(bytes.NewReader(file))
 	if err := dec.Decode(&vf); err != nil {
@@ -1144,6 +1159,47 @@ func TestVectors(t *testing.T) {
 				}
 			default:
 				t.Errorf("%s: unknown check %q", v.Name, v.Check)
+			}
+		}
+	})
+
+	t.Run("successions", func(t *testing.T) {
+		succ := vecSuccessorKey().Public().(ed25519.PublicKey)
+		if vf.Successions.Context != SuccessorBlockSignatureContext || vf.Successions.SuccessorPublic != hex.EncodeToString(succ) {
+			t.Fatal("successions: context or successor key")
+		}
+		prev, prevCID := blocks["alice/6"], cids["alice/6"]
+		for _, v := range vf.Successions.Blocks {
+			enc := mustHex(t, v.Encoded)
+			b, err := DecodeBlock(enc)
+			if err != nil {
+				t.Fatalf("%s: DecodeBlock: %v", v.Name, err)
+			}
+			if BlockCID(enc).String() != v.CID || b.AuthorID() != AccountIDFromKey(pubs["alice"]) {
+				t.Errorf("%s: CID or author", v.Name)
+			}
+			if prev != nil {
+				if err := CheckSuccessor(prev, prevCID, b); err != nil {
+					t.Errorf("%s: %v", v.Name, err)
+				}
+			}
+			sb, _ := b.SigningBytes()
+			signer, ctx := pubs["alice"], BlockSignatureContext
+			if b.Version == BlockVersionSuccessor {
+				signer, ctx = succ, SuccessorBlockSignatureContext
+			}
+			if !bytes.HasPrefix(sb, []byte(ctx)) || !ed25519.Verify(signer, sb, b.Sig) || hex.EncodeToString(sb) != v.SigningBytes {
+				t.Errorf("%s: signature or signing bytes", v.Name)
+			}
+			if s := b.Succession(); s != nil && (!bytes.Equal(s.Key, succ) || !b.Entries[0].Critical) {
+				t.Errorf("%s: succession entry", v.Name)
+			}
+			prev, prevCID = b, BlockCID(enc)
+		}
+		for _, v := range vf.Successions.Negative {
+			_, err := DecodeBlock(mustHex(t, v.Encoded))
+			if err == nil || !strings.Contains(err.Error(), v.GoError) {
+				t.Errorf("%s: DecodeBlock: %v; want an error containing %q", v.Name, err, v.GoError)
 			}
 		}
 	})
@@ -1320,6 +1376,88 @@ func vectorPeerID(t testing.TB, name string) []byte {
 	seed := sha256.Sum256([]byte(vecSeedPrefix + name))
 	pub := ed25519.NewKeyFromSeed(seed[:]).Public().(ed25519.PublicKey)
 	b, err := ParsePeerID(string(AccountIDFromKey(pub)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// vecSuccessorPreimage: the successor key's seed is its sha256.
+const vecSuccessorPreimage = vecSeedPrefix + "alice successor"
+
+func vecSuccessorKey() ed25519.PrivateKey {
+	seed := sha256.Sum256([]byte(vecSuccessorPreimage))
+	return ed25519.NewKeyFromSeed(seed[:])
+}
+
+func buildSuccessions(t testing.TB, alice *vecAcct, alice6 *vecSigned) vecSuccessions {
+	t.Helper()
+	succ := vecSuccessorKey()
+	succPub := succ.Public().(ed25519.PublicKey)
+	l6 := NewLink(alice6.cid)
+	b7 := &Block{Seq: 7, Prev: &l6, Time: tAlice6 + 1000, Entries: []Entry{NewSuccessionEntry(&Succession{Key: succPub})}}
+	enc7, c7, err := b7.Sign(alice.priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l7 := NewLink(c7)
+	r1 := rawCID(mustB64(t, vecRecordInputs[0].ciphertext))
+	b8 := &Block{Seq: 8, Prev: &l7, Time: tAlice6 + 2000, Entries: []Entry{NewEntry(&Hide{Records: []Link{NewLink(r1)}})}}
+	enc8, c8, err := b8.SignAs(alice.pub, succ)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := vecSuccessions{
+		Context: SuccessorBlockSignatureContext, ContextHex: hex.EncodeToString([]byte(SuccessorBlockSignatureContext)),
+		SuccessorSeedPre: vecSuccessorPreimage, SuccessorPublic: hex.EncodeToString(succPub),
+	}
+	for _, p := range []struct {
+		b     *Block
+		enc   []byte
+		c     cid.Cid
+		notes []string
+	}{
+		{b7, enc7, c7, []string{"Version 1, signed by alice's account key: entry 0 is a succession (critical, the first entry of its block) naming the successor key. A verifier that does not know successions stops applying alice's chain here.", "Time " + utc(b7.Time) + "."}},
+		{b8, enc8, c8, []string{"Version 2: author is still alice's account key (her ID does not change), signer the successor, and the signature covers successor_block_signature_context || the encoding without sig. A version-1 verifier rejects it (unsupported version). Entry: hide r1.", "Time " + utc(b8.Time) + "."}},
+	} {
+		sb, err := p.b.SigningBytes()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out.Blocks = append(out.Blocks, vecBlock{Name: fmt.Sprintf("alice/%d", p.b.Seq), Account: "alice", Seq: p.b.Seq,
+			Encoded: hex.EncodeToString(p.enc), CID: p.c.String(), SigningBytes: hex.EncodeToString(sb), Signature: hex.EncodeToString(p.b.Sig),
+			Decoded: renderCBOR(t, p.enc), Notes: p.notes})
+	}
+	p8 := mapPairs(t, enc8)
+	clone := func(p []kvRaw) []kvRaw { return append([]kvRaw(nil), p...) }
+	add := func(n vecNegative, enc []byte) {
+		n.Encoded = hex.EncodeToString(enc)
+		n.DagCBORCanonical = ipldRoundTrip(enc) == nil
+		out.Negative = append(out.Negative, n)
+	}
+	one, _ := marshal(1)
+	add(vecNegative{Name: "alice/8 under the v1 context", Check: "DecodeBlock",
+		Description: "alice/8 signed by the successor over block_signature_context (v1) instead of the successor context.",
+		Expect:      "bad signature (the contexts are distinct)", GoError: "bad signature"}, resign(t, succ, p8, true))
+	add(vecNegative{Name: "alice/8 as version 1 with a signer", Check: "DecodeBlock",
+		Description: "alice/8 with v = 1 but the signer field kept, signed by alice's key over the v1 context.",
+		Expect:      "a version-1 block has no signer", GoError: "version 1 has no signer field"}, resign(t, alice.priv, setPair(clone(p8), "v", one), true))
+	authorAsSigner, _ := marshal([]byte(alice.pub))
+	add(vecNegative{Name: "alice/8 signer = author", Check: "DecodeBlock",
+		Description: "alice/8 (v = 2) naming alice's own key as signer.",
+		Expect:      "a version-2 block is signed by another key than the author's", GoError: "signed by a key other than the author's"}, writeMap(t, setPair(clone(p8), "signer", authorAsSigner)))
+	noCrit := &Block{Seq: 7, Prev: &l6, Time: tAlice6 + 1000, Entries: []Entry{NewEntry(&Succession{Key: succPub})}}
+	noCrit.Version, noCrit.Author = BlockVersion, alice.pub
+	pairs := mapPairs(t, mustMarshal(t, noCrit))
+	add(vecNegative{Name: "alice/7 succession not critical", Check: "DecodeBlock",
+		Description: "alice/7 with its succession entry not marked critical, signed by alice's key.",
+		Expect:      "a succession entry must be critical", GoError: "must be critical"}, resign(t, alice.priv, pairs, true))
+	return out
+}
+
+func mustMarshal(t testing.TB, v any) []byte {
+	t.Helper()
+	b, err := marshal(v)
 	if err != nil {
 		t.Fatal(err)
 	}

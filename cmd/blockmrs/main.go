@@ -38,7 +38,7 @@ func init() {
 		grantCmd, grantsCmd, revokeCmd, jobsCmd, readersCmd, hideCmd, unhideCmd, requestCmd, requestsCmd, approveCmd, denyCmd, guardianCmd,
 		attestCmd, trustCmd, directoryCmd,
 		verifyCmd, auditCmd, logCmd, keyCmd, catCmd,
-		exportCmd, importCmd, gcCmd, deviceCmd, replicaCmd, emergencyCmd, daemonCmd, peersCmd, unlockCmd, lockCmd, sessionsCmd, openCmd, versionCmd,
+		exportCmd, importCmd, gcCmd, deviceCmd, replicaCmd, emergencyCmd, recoveryCmd, daemonCmd, peersCmd, unlockCmd, lockCmd, sessionsCmd, openCmd, versionCmd,
 	}
 }
 

@@ -54,6 +54,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"strconv"
@@ -263,6 +264,7 @@ func Listen(ctx context.Context, opts Options) (*Server, error) {
 		"/api/v1/guardians/revoke":      {http.MethodPost: s.revokeForWard},
 		"/api/v1/guardians/minor":       {http.MethodPost: s.createMinor},
 	}
+	maps.Copy(s.routes, s.recoveryRoutes())
 	if opts.Repo != nil {
 		s.unhookChain = opts.Repo.OnChainChange(s.chainChanged)
 		s.unhookRequests = opts.Repo.OnRequestChange(s.requestChanged)

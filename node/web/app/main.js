@@ -12,6 +12,7 @@ import "./audit.js";
 import "./devices.js";
 import "./directory.js";
 import "./guardians.js";
+import "./recovery.js";
 import "./write.js";
 import "./labs.js";
 import { refreshBanner } from "./emergency.js";

@@ -1,0 +1,369 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/blockmrs/blockmrs/keyshare"
+	bmnode "github.com/blockmrs/blockmrs/node"
+	"github.com/blockmrs/blockmrs/node/ops"
+	"github.com/blockmrs/blockmrs/protocol"
+)
+
+var recoveryCmd = &command{name: "recovery", summary: "recovery contacts, and recovering an account after losing every device", run: runRecovery}
+
+const recoveryHelp = `Usage: blockmrs recovery setup [flags] --contacts A,B,C --threshold K
+       blockmrs recovery show [flags]
+       blockmrs recovery export [flags] ACCOUNT -o FILE
+       blockmrs recovery start [flags] ACCOUNT [--chain FILE]
+       blockmrs recovery approve [flags] REQUEST
+       blockmrs recovery respond [flags] ACCOUNT RESPONSE
+       blockmrs recovery status [flags] ACCOUNT
+       blockmrs recovery finish [flags] ACCOUNT
+       blockmrs recovery cancel [flags] ACCOUNT
+
+Recovery contacts are accounts you trust to help you back in after you
+lose every device. Setup names them and how many (K) must approve, signed
+on your chain; your decryption key is split so that any K of them
+together, and no fewer, can give it back (each holds one encrypted share).
+
+After a loss, on a new device: get your chain from a contact ('recovery
+export' on their side), then 'recovery start' makes a new key and prints a
+request. Give it to each contact by a channel where they know it is you;
+each runs 'recovery approve REQUEST' and gives you back the response they
+get, which you add with 'recovery respond'. With K responses, 'recovery
+finish' continues your account under the new key: the same account ID,
+your old records readable, your old key retired everywhere.
+Run 'blockmrs recovery setup --help' (etc.) for the flags.
+
+Example:
+  blockmrs recovery setup --contacts Cam,Dee,Eve --threshold 2
+  blockmrs recovery start 12D3KooW... --chain pat.car
+  blockmrs recovery approve 0a1b2c...
+`
+
+func runRecovery(ctx context.Context, args []string) error {
+	return runNested(ctx, "recovery", recoveryHelp, args,
+		subcommand{[]string{"setup"}, runRecoverySetup},
+		subcommand{[]string{"show"}, runRecoveryShow},
+		subcommand{[]string{"export"}, runRecoveryExport},
+		subcommand{[]string{"start"}, runRecoveryStart},
+		subcommand{[]string{"approve"}, runRecoveryApprove},
+		subcommand{[]string{"respond"}, runRecoveryRespond},
+		subcommand{[]string{"status"}, runRecoveryStatus},
+		subcommand{[]string{"finish"}, runRecoveryFinish},
+		subcommand{[]string{"cancel"}, runRecoveryCancel})
+}
+
+func runRecoverySetup(ctx context.Context, args []string) error {
+	f := newFlags("recovery setup", "[flags] --contacts A,B,C --threshold K", `
+Recovery setup names the acting account's recovery contacts (accounts this
+repo knows) and how many of them must approve a recovery, signed on its
+chain, with the account's decryption keys split among them. A new setup
+replaces the last; --off turns recovery off. With --json it prints what
+POST /api/v1/recovery answers.`, `
+blockmrs recovery setup --contacts Cam,Dee,Eve --threshold 2
+blockmrs recovery setup --off`)
+	f.withAccount()
+	contacts := f.String("contacts", "", "the recovery `CONTACTS`, comma-separated (names or IDs)")
+	threshold := f.Int("threshold", 0, "how many contacts (`K`) must approve a recovery")
+	off := f.Bool("off", false, "turn recovery off (no contacts)")
+	if _, err := f.parseArgs(args, false); err != nil {
+		return err
+	}
+	req := ops.RecoverySetupRequest{Threshold: *threshold}
+	switch {
+	case *off && (*contacts != "" || *threshold != 0):
+		return usagef("--off takes no --contacts or --threshold")
+	case !*off && (*contacts == "" || *threshold == 0):
+		return usagef("recovery setup needs --contacts and --threshold (or --off)")
+	case !*off:
+		req.Contacts = strings.Split(*contacts, ",")
+	}
+	return f.withKeys(ctx, func(repo *keyshare.Repo, keys *keyshare.Keys) error {
+		out, err := ops.SetupRecovery(ctx, repo, keys, req)
+		if err != nil {
+			return err
+		}
+		if f.json {
+			return f.printJSON(out)
+		}
+		if out.Setup == nil {
+			fmt.Fprintf(f.out(), "recovery turned off in block %s\n", out.Block)
+			return nil
+		}
+		fmt.Fprintf(f.out(), "%d of %d recovery contacts can recover %s (block %s)\n", out.Setup.Threshold, len(out.Setup.Contacts), keys.ID, out.Block)
+		return nil
+	})
+}
+
+func runRecoveryShow(ctx context.Context, args []string) error {
+	f := newFlags("recovery show", "[flags]", `
+Recovery show lists the acting account's recovery contacts and threshold,
+and the accounts that name this repo's accounts as their recovery
+contacts. With --json it prints what GET /api/v1/recovery answers.`, `
+blockmrs recovery show`)
+	f.withAccount()
+	if _, err := f.parseArgs(args, false); err != nil {
+		return err
+	}
+	return f.withSelected(ctx, func(repo *keyshare.Repo, me keyshare.AccountInfo) error {
+		out, err := ops.ShowRecovery(ctx, repo, me.ID)
+		if err != nil {
+			return err
+		}
+		names, err := loadNames(ctx, repo)
+		if err != nil {
+			return err
+		}
+		return f.printTable(out, func(t io.Writer) error {
+			if out.Setup == nil {
+				fmt.Fprintln(t, "no recovery contacts")
+			} else {
+				fmt.Fprintf(t, "threshold\t%d of %d\n", out.Setup.Threshold, len(out.Setup.Contacts))
+				for _, c := range out.Setup.Contacts {
+					fmt.Fprintf(t, "contact\t%s\n", names.long(c))
+				}
+			}
+			for _, o := range out.ContactOf {
+				fmt.Fprintf(t, "contact of\t%s (threshold %d)\n", names.long(o.Account), o.Threshold)
+			}
+			return nil
+		})
+	})
+}
+
+func runRecoveryExport(ctx context.Context, args []string) error {
+	f := newFlags("recovery export", "[flags] ACCOUNT -o FILE", `
+Recovery export writes the chain of ACCOUNT, an account that names one of
+this repo's accounts as a recovery contact, as a CAR file: what its owner
+needs on a new device to start a recovery ('recovery start --chain').
+It holds the chain's blocks only: no keys, no records.`, `
+blockmrs recovery export Pat -o pat.car`)
+	out := f.String("o", "", "write to `FILE`")
+	pos, err := f.parseArgs(args, false, "ACCOUNT")
+	if err != nil {
+		return err
+	}
+	if *out == "" {
+		return usagef("recovery export needs -o FILE")
+	}
+	return f.withRepo(ctx, func(repo *keyshare.Repo) error {
+		info, err := repo.Resolve(ctx, pos[0], false)
+		if err != nil {
+			return err
+		}
+		of, err := repo.RecoveryContactOf(ctx)
+		if err != nil {
+			return err
+		}
+		found := false
+		for _, o := range of {
+			found = found || o.Account == info.ID
+		}
+		if !found {
+			return fmt.Errorf("%s does not name an account of this repo as a recovery contact", info.ID)
+		}
+		_, err = f.writeOutput(*out, func(w io.Writer) error { return repo.ExportChain(ctx, w, info.ID) })
+		if err == nil && !f.json {
+			fmt.Fprintf(f.out(), "wrote the chain of %s to %s\n", info.ID, *out)
+		}
+		return err
+	})
+}
+
+// withRecoveryRepo opens the repo for recovery start, creating it when
+// the folder holds none yet (a new device).
+func (f *cmdFlags) withRecoveryRepo(ctx context.Context, fn func(repo *keyshare.Repo) error) (err error) {
+	f.bind(ctx)
+	if repo := daemonRepo(ctx); repo != nil {
+		return fn(repo)
+	}
+	dir, err := f.repoPath()
+	if err != nil {
+		return err
+	}
+	repo, err := bmnode.OpenRepo(ctx, dir, true)
+	if errors.Is(err, keyshare.ErrRepoLocked) {
+		return &repoLockedError{dir: dir, err: err}
+	}
+	if err != nil {
+		return err
+	}
+	defer closeRepo(repo, &err)
+	return fn(repo)
+}
+
+func runRecoveryStart(ctx context.Context, args []string) error {
+	f := newFlags("recovery start", "[flags] ACCOUNT [--chain FILE]", `
+Recovery start begins recovering ACCOUNT on this repo (created if the
+folder holds none): --chain imports the account's chain first (a file
+from 'recovery export' on a contact's repo). It makes a new signing key
+and decryption key, stored encrypted with $BLOCKMRS_PASSPHRASE when set,
+and prints the request to give each recovery contact. With --json it
+prints what POST /api/v1/recovery/start answers.`, `
+blockmrs recovery start 12D3KooW... --chain pat.car`)
+	chain := f.String("chain", "", "import the account's chain from `FILE` first")
+	pos, err := f.parseArgs(args, false, "ACCOUNT")
+	if err != nil {
+		return err
+	}
+	pass, _ := passphraseGiven(ctx)
+	return f.withRecoveryRepo(ctx, func(repo *keyshare.Repo) error {
+		if *chain != "" {
+			in, err := f.openInput(ctx, *chain)
+			if err != nil {
+				return err
+			}
+			_, err = ops.ImportContact(ctx, repo, in, ops.MaxContactFile)
+			in.Close()
+			if err != nil {
+				return err
+			}
+		}
+		out, err := ops.StartRecovery(ctx, repo, ops.RecoveryStartRequest{Account: pos[0], Passphrase: string(pass)})
+		if err != nil {
+			return err
+		}
+		if f.json {
+			return f.printJSON(out)
+		}
+		fmt.Fprintf(f.out(), "recovery of %s started: %d of %d contacts must approve.\nGive each this request (they run 'blockmrs recovery approve REQUEST'):\n%s\n", out.Account, out.Threshold, len(out.Contacts), out.Token)
+		return nil
+	})
+}
+
+func runRecoveryApprove(ctx context.Context, args []string) error {
+	f := newFlags("recovery approve", "[flags] REQUEST", `
+Recovery approve approves, as the acting account, the recovery REQUEST of
+an account that names it as a recovery contact, and prints the response to
+give back to the account's owner: your signed approval of exactly that new
+key, and your share re-encrypted to it. Approve only a request the owner
+gave you by a channel where you know it is them. With --json it prints
+what POST /api/v1/recovery/approve answers.`, `
+blockmrs recovery approve 0a1b2c...`)
+	f.withAccount()
+	pos, err := f.parseArgs(args, false, "REQUEST")
+	if err != nil {
+		return err
+	}
+	return f.withKeys(ctx, func(repo *keyshare.Repo, keys *keyshare.Keys) error {
+		out, err := ops.ApproveRecovery(ctx, repo, keys, ops.RecoveryApproveRequest{Request: pos[0]})
+		if err != nil {
+			return err
+		}
+		if f.json {
+			return f.printJSON(out)
+		}
+		fmt.Fprintf(f.out(), "approved the recovery of %s. Give its owner this response:\n%s\n", out.Account, out.Response)
+		return nil
+	})
+}
+
+func printRecoveryStatus(f *cmdFlags, s *keyshare.RecoveryStatus) error {
+	if f.json {
+		return f.printJSON(s)
+	}
+	state := "waiting"
+	if s.Ready {
+		state = "ready: run 'blockmrs recovery finish " + string(s.Account) + "'"
+	}
+	fmt.Fprintf(f.out(), "recovery of %s: %d of %d approvals (%s)\n", s.Account, len(s.Approved), s.Threshold, state)
+	return nil
+}
+
+func runRecoveryRespond(ctx context.Context, args []string) error {
+	f := newFlags("recovery respond", "[flags] ACCOUNT RESPONSE", `
+Recovery respond adds a contact's RESPONSE (from 'recovery approve') to
+the recovery of ACCOUNT started on this repo. With --json it prints what
+POST /api/v1/recovery/respond answers.`, `
+blockmrs recovery respond 12D3KooW... 0a1b2c...`)
+	pos, err := f.parseArgs(args, false, "ACCOUNT", "RESPONSE")
+	if err != nil {
+		return err
+	}
+	return f.withRepo(ctx, func(repo *keyshare.Repo) error {
+		s, err := ops.AddRecoveryResponse(ctx, repo, ops.RecoveryRespondRequest{Account: pos[0], Response: pos[1]})
+		if err != nil {
+			return err
+		}
+		return printRecoveryStatus(f, s)
+	})
+}
+
+func runRecoveryStatus(ctx context.Context, args []string) error {
+	f := newFlags("recovery status", "[flags] ACCOUNT", `
+Recovery status reports the recovery of ACCOUNT started on this repo: how
+many contacts approved, and the request to give them. With --json it
+prints what GET /api/v1/recovery/status answers.`, `
+blockmrs recovery status 12D3KooW...`)
+	pos, err := f.parseArgs(args, false, "ACCOUNT")
+	if err != nil {
+		return err
+	}
+	return f.withRepo(ctx, func(repo *keyshare.Repo) error {
+		s, err := ops.RecoveryStatus(ctx, repo, ops.RecoveryAccount{Account: pos[0]})
+		if err != nil {
+			return err
+		}
+		return printRecoveryStatus(f, s)
+	})
+}
+
+func runRecoveryFinish(ctx context.Context, args []string) error {
+	f := newFlags("recovery finish", "[flags] ACCOUNT", `
+Recovery finish completes the recovery of ACCOUNT once enough contacts
+approved: it rebuilds the decryption key from their shares, writes the
+succession (signed by the new key, with the approvals) and a profile with
+the new decryption key, declares this node a device, and makes the account
+local to this repo. Every node that verifies the chain then retires the
+old key. The passphrase is the one recovery start used. With --json it
+prints what POST /api/v1/recovery/finish answers.`, `
+blockmrs recovery finish 12D3KooW...`)
+	pos, err := f.parseArgs(args, false, "ACCOUNT")
+	if err != nil {
+		return err
+	}
+	pass, _ := passphraseGiven(ctx)
+	return f.withRepo(ctx, func(repo *keyshare.Repo) error {
+		node, err := thisNode(repo)
+		if err != nil {
+			return err
+		}
+		out, err := ops.FinishRecovery(ctx, repo, ops.RecoveryFinishRequest{Account: pos[0], Passphrase: string(pass), Device: node.PeerID})
+		if err != nil {
+			return err
+		}
+		if f.json {
+			return f.printJSON(out)
+		}
+		fmt.Fprintf(f.out(), "recovered %s: it continues under a new key from block %d; this node acts for it\n", out.Account, out.Signing.Since)
+		return nil
+	})
+}
+
+func runRecoveryCancel(ctx context.Context, args []string) error {
+	f := newFlags("recovery cancel", "[flags] ACCOUNT", `
+Recovery cancel forgets the recovery of ACCOUNT started on this repo, and
+its new keys. Approvals given for it count for nothing after.`, `
+blockmrs recovery cancel 12D3KooW...`)
+	pos, err := f.parseArgs(args, false, "ACCOUNT")
+	if err != nil {
+		return err
+	}
+	return f.withRepo(ctx, func(repo *keyshare.Repo) error {
+		if err := ops.CancelRecovery(ctx, repo, ops.RecoveryAccount{Account: pos[0]}); err != nil {
+			return err
+		}
+		if !f.json {
+			fmt.Fprintf(f.out(), "recovery of %s cancelled\n", pos[0])
+			return nil
+		}
+		return f.printJSON(struct {
+			Account protocol.AccountID `json:"account"`
+		}{protocol.AccountID(pos[0])})
+	})
+}

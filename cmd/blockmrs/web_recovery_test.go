@@ -1,0 +1,113 @@
+package main
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/blockmrs/blockmrs/node/api"
+	"github.com/blockmrs/blockmrs/protocol"
+)
+
+// The recovery page in Chromium against a real daemon: Pat names Cam as
+// her recovery contact; Cam (the other account of the node, through the
+// picker) approves a recovery request a new repo made and gets the
+// response, which finishes the recovery on the new repo; a stranger's
+// request token pasted by mistake is refused with one line.
+func TestWebRecoveryInChromium(t *testing.T) {
+	n := newNode(t, "")
+	patID := n.initAccount("--name", "Pat", "--no-passphrase")
+	camID := n.initAccount("--name", "Cam", "--no-passphrase")
+	startAPIDaemon(t, n)
+	b := newBrowser(t)
+	link := strings.TrimSpace(n.ok("open", "--print"))
+	b.do(t, "log in", chromedp.Navigate(link), chromedp.WaitVisible(chromedp.CSS("#screen-records")))
+	evalIn[bool](t, b, `(() => { const s = document.querySelector("#account-picker"); s.value = "`+patID+`"; s.dispatchEvent(new Event("change")); return true; })()`)
+
+	// Pat names Cam, by keyboard-labelled fields.
+	b.do(t, "recovery page",
+		chromedp.Click(chromedp.CSS(`#nav a[data-page=recovery]`)),
+		chromedp.WaitVisible(chromedp.CSS("#recovery-form")))
+	if got := b.text(t, "#recovery-setup"); got != "No recovery contacts yet." {
+		t.Fatalf("setup before: %q", got)
+	}
+	b.do(t, "save contacts",
+		chromedp.SendKeys(chromedp.CSS("#recovery-contacts"), "Cam"),
+		chromedp.SendKeys(chromedp.CSS("#recovery-threshold"), "1"),
+		chromedp.Click(chromedp.CSS("#recovery-form-button")),
+		chromedp.WaitVisible(chromedp.CSS("#recovery-contact-list li.contact")))
+	if got := b.text(t, "#recovery-contact-list"); got != "Cam" {
+		t.Fatalf("contacts shown %q", got)
+	}
+	if got := b.text(t, "#recovery-status"); !strings.Contains(got, "1 of 1 contacts") {
+		t.Fatalf("status %q", got)
+	}
+
+	// A new repo starts recovering Pat from her chain.
+	fresh := newNode(t, "")
+	chain := filepath.Join(t.TempDir(), "pat.car")
+	n.ok("export", chain, "--account", "Pat")
+	var started struct {
+		Token string `json:"token"`
+	}
+	fresh.json(&started, "recovery", "start", patID, "--chain", chain, "--json")
+
+	// Cam approves in the web app.
+	evalIn[bool](t, b, `(() => { const s = document.querySelector("#account-picker"); s.value = "`+camID+`"; s.dispatchEvent(new Event("change")); return true; })()`)
+	b.do(t, "recovery page as Cam",
+		chromedp.Click(chromedp.CSS(`#nav a[data-page=recovery]`)),
+		chromedp.WaitVisible(chromedp.CSS("#recovery-approve-form")))
+	b.do(t, "a malformed request",
+		chromedp.SendKeys(chromedp.CSS("#recovery-request"), "not hex"),
+		chromedp.Click(chromedp.CSS("#recovery-approve-form-button")),
+		chromedp.WaitVisible(chromedp.CSS("#recovery-error")))
+	if got := b.text(t, "#recovery-error"); !strings.Contains(got, "not a hex token") {
+		t.Fatalf("error line %q", got)
+	}
+	b.do(t, "approve",
+		chromedp.SetValue(chromedp.CSS("#recovery-request"), started.Token),
+		chromedp.Click(chromedp.CSS("#recovery-approve-form-button")),
+		chromedp.WaitVisible(chromedp.CSS("#recovery-response-out-box")))
+	resp := evalIn[string](t, b, `document.querySelector("#recovery-response-out").value`)
+	if len(resp) < 100 {
+		t.Fatalf("response %q", resp)
+	}
+	b.screenshot(t, "recovery-approved")
+	b.fits390(t, "recovery-390px")
+
+	// The command line and the typed API answer the same.
+	pc, err := api.NewClient(n.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	shown, err := pc.Recovery(t.Context(), "Pat")
+	if err != nil || shown.Setup == nil || shown.Setup.Threshold != 1 {
+		t.Fatalf("API recovery: %+v %v", shown, err)
+	}
+	sameJSON(t, "recovery show", n.ok("recovery", "show", "--account", "Pat", "--json"), shown)
+
+	// The response finishes the recovery on the new repo, through its
+	// daemon's typed API.
+	startAPIDaemon(t, fresh)
+	fc, err := api.NewClient(fresh.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := fc.RespondRecovery(t.Context(), patID, resp)
+	if err != nil || !st.Ready {
+		t.Fatalf("respond: %+v %v", st, err)
+	}
+	sameJSON(t, "recovery status", fresh.ok("recovery", "status", patID, "--json"), st)
+	done, err := fc.FinishRecovery(t.Context(), patID, "")
+	if err != nil || done.Account != protocol.AccountID(patID) || !done.Signing.ThisDevice {
+		t.Fatalf("finish: %+v %v", done, err)
+	}
+	if _, err := fc.RecoveryStatus(t.Context(), patID); err == nil {
+		t.Fatal("a finished recovery still has a status")
+	}
+	if p := b.problems(); len(p) != 0 {
+		t.Fatalf("browser problems: %v", p)
+	}
+}
