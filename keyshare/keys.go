@@ -40,6 +40,10 @@ type Keys struct {
 	ID   protocol.AccountID
 	Sign ed25519.PrivateKey
 	Age  *age.X25519Identity
+	// Retired are the account's earlier age identities, newest first,
+	// kept to open the records wrapped for them before a rotation
+	// (RotateAge); nothing new is wrapped for them.
+	Retired []*age.X25519Identity
 
 	// opened is the session's cache of opened envelopes (opened.go);
 	// nil for keys outside a session. Copies share it.
@@ -84,7 +88,18 @@ func (k *Keys) Public() ed25519.PublicKey { return k.Sign.Public().(ed25519.Publ
 // that wiping one leaves the other intact. (The age identity keeps its
 // secret unexported and immutable; copies share it.)
 func (k *Keys) clone() *Keys {
-	return &Keys{ID: k.ID, Sign: slices.Clone(k.Sign), Age: k.Age, opened: k.opened}
+	return &Keys{ID: k.ID, Sign: slices.Clone(k.Sign), Age: k.Age, Retired: slices.Clone(k.Retired), opened: k.opened}
+}
+
+// identities returns the age identities that open what was wrapped for
+// the account: the current one first, then the retired ones.
+func (k *Keys) identities() []age.Identity {
+	ids := make([]age.Identity, 0, 1+len(k.Retired))
+	ids = append(ids, k.Age)
+	for _, r := range k.Retired {
+		ids = append(ids, r)
+	}
+	return ids
 }
 
 // Wipe overwrites the signing key with zeros; k must not be used after.
@@ -95,6 +110,7 @@ func (k *Keys) clone() *Keys {
 func (k *Keys) Wipe() {
 	clear(k.Sign)
 	k.Age = nil
+	k.Retired = nil
 	k.opened = nil
 }
 
@@ -107,6 +123,9 @@ type keyFile struct {
 	Account string `json:"account"`
 	Ed25519 []byte `json:"ed25519_seed"`
 	Age     string `json:"age_identity"`
+	// Retired are the earlier age identities, newest first (a key file
+	// written when a device joined an account that had rotated).
+	Retired []string `json:"retired_age_identities,omitempty"`
 }
 
 // maxKeyFile bounds what is read from a key file.
@@ -115,7 +134,11 @@ const maxKeyFile = 64 << 10
 // marshalKeyFile encodes keys, encrypted with passphrase when it is not
 // empty (age scrypt, armored).
 func marshalKeyFile(k *Keys, passphrase []byte) ([]byte, error) {
-	plain, err := json.Marshal(keyFile{Version: keyFileVersion, Account: string(k.ID), Ed25519: k.Sign.Seed(), Age: k.Age.String()})
+	kf := keyFile{Version: keyFileVersion, Account: string(k.ID), Ed25519: k.Sign.Seed(), Age: k.Age.String()}
+	for _, r := range k.Retired {
+		kf.Retired = append(kf.Retired, r.String())
+	}
+	plain, err := json.Marshal(kf)
 	if err != nil {
 		return nil, err
 	}
@@ -184,6 +207,16 @@ func parseKeyFile(data, passphrase []byte) (*Keys, error) {
 		return nil, fmt.Errorf("key file: %w", err)
 	}
 	k := newKeys(ed25519.NewKeyFromSeed(kf.Ed25519), id)
+	if len(kf.Retired) > MaxRetiredIdentities {
+		return nil, fmt.Errorf("key file: over %d retired identities", MaxRetiredIdentities)
+	}
+	for _, s := range kf.Retired {
+		old, err := age.ParseX25519Identity(s)
+		if err != nil {
+			return nil, fmt.Errorf("key file: retired identity: %w", err)
+		}
+		k.Retired = append(k.Retired, old)
+	}
 	if string(k.ID) != kf.Account {
 		return nil, errors.New("key file: keys do not match the account they name")
 	}
@@ -346,7 +379,7 @@ func unlockEncrypted(ctx context.Context, id protocol.AccountID, data, passphras
 			return nil, f.err
 		}
 		// Each caller gets its own copy: none can spoil another's.
-		return &Keys{ID: f.keys.ID, Sign: slices.Clone(f.keys.Sign), Age: f.keys.Age}, nil
+		return &Keys{ID: f.keys.ID, Sign: slices.Clone(f.keys.Sign), Age: f.keys.Age, Retired: slices.Clone(f.keys.Retired)}, nil
 	case <-ctx.Done():
 		fs.mu.Lock()
 		if f.waiters--; f.waiters == 0 {

@@ -135,7 +135,8 @@ func (k *Keys) openEnvelope(wrapped, meta []byte) (*opened, error) {
 			return o, nil
 		}
 	}
-	key, err := unwrapKey(wrapped, k.Age)
+	ids := k.identities()
+	key, err := unwrapKey(wrapped, ids[0], ids[1:]...)
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,252 @@
+package keyshare
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/ipfs/go-cid"
+
+	"github.com/blockmrs/blockmrs/protocol"
+)
+
+// chainOf returns the head and every raw block of p's chain.
+func chainOf(t *testing.T, p *party) (cid.Cid, [][]byte) {
+	t.Helper()
+	ctx := context.Background()
+	head := p.repo.mustHead(t, p.keys.ID)
+	blocks, err := p.repo.ChainBack(ctx, head, NoneHeld, 1<<20, 64<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return head, blocks
+}
+
+// joinedDevice makes a fresh repo that receives p's keys and chain as a
+// joining device does, its keys encrypted under passphrase.
+func joinedDevice(t *testing.T, p *party, passphrase string) *party {
+	t.Helper()
+	ctx := context.Background()
+	r, err := Open(ctx, t.TempDir(), Options{Create: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	raw, err := MarshalKeys(p.keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := ParseKeys(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	head, blocks := chainOf(t, p)
+	info, err := r.JoinAccount(ctx, k, head, blocks, []byte(passphrase))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !info.Local || !info.Encrypted || !info.Default {
+		t.Fatalf("joined account: %+v", info)
+	}
+	if _, err := r.Unlock(ctx, k.ID, []byte("wrong")); !errors.Is(err, ErrWrongPassphrase) {
+		t.Fatalf("unlock with a wrong passphrase: %v", err)
+	}
+	k, err = r.Unlock(ctx, k.ID, []byte(passphrase))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &party{repo: r, keys: k}
+}
+
+func TestRotateAgeAfterRemoval(t *testing.T) {
+	ctx := context.Background()
+	pat := newParty(t, "Pat", protocol.RolePatient)
+	doc := newParty(t, "Dr Who", protocol.RoleClinician)
+	laptop, phone := newPeerID(t), newPeerID(t)
+	for _, peerID := range []string{laptop, phone} {
+		if _, err := pat.repo.SetDevice(ctx, pat.keys, peerID, "", false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	send(t, pat, doc)
+	send(t, doc, pat)
+	before, err := doc.repo.AddRecord(ctx, doc.keys, NewRecord{Title: "Before", Kind: protocol.KindFHIR,
+		MediaType: "application/fhir+json", Subject: pat.keys.ID, Body: strings.NewReader(observation)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	send(t, doc, pat)
+
+	// The phone joins: it reads what the account reads.
+	lost := joinedDevice(t, pat, "phone passphrase")
+	send(t, doc, lost)
+	if _, data, err := readAll(t, lost, before); err != nil || string(data) != observation {
+		t.Fatalf("the joined device reads %q: %v", data, err)
+	}
+	if ok, why, err := mayServe(ctx, doc.repo, phone, before); err != nil || !ok {
+		t.Fatalf("the doctor's node refuses the declared phone: %s %v", why, err)
+	}
+
+	// The phone is lost: the laptop withdraws it and rotates.
+	old := pat.keys
+	if _, err := pat.repo.SetDevice(ctx, pat.keys, phone, "", true); err != nil {
+		t.Fatal(err)
+	}
+	rot, err := pat.repo.RotateAge(ctx, pat.keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pat.keys = rot.Keys
+	if rot.Recipient == old.Age.Recipient().String() || len(rot.Keys.Retired) != 1 || !sameAge(rot.Keys.Retired[0], old.Age.String()) {
+		t.Fatalf("rotation: %+v", rot)
+	}
+	send(t, pat, doc)
+	if info, _ := doc.repo.Account(ctx, pat.keys.ID); info.Recipient != rot.Recipient {
+		t.Fatalf("the doctor's node knows recipient %s, not %s", info.Recipient, rot.Recipient)
+	}
+	if ok, why, err := mayServe(ctx, doc.repo, phone, before); err != nil || ok {
+		t.Fatalf("the doctor's node still serves the removed phone: %s %v", why, err)
+	}
+
+	after, err := doc.repo.AddRecord(ctx, doc.keys, NewRecord{Title: "After", Kind: protocol.KindFHIR,
+		MediaType: "application/fhir+json", Subject: pat.keys.ID, Body: strings.NewReader(observation)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	own, err := pat.repo.AddRecord(ctx, pat.keys, NewRecord{Title: "Mine after", Kind: protocol.KindFile,
+		MediaType: "text/plain", Body: strings.NewReader("diary")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	send(t, doc, pat)
+	send(t, doc, lost)
+	send(t, pat, lost)
+	for _, c := range []cid.Cid{before, after, own} {
+		if _, _, err := readAll(t, pat, c); err != nil {
+			t.Fatalf("the laptop reads %s: %v", c, err)
+		}
+	}
+	// The old identity (all the lost phone holds) opens the record from
+	// before and neither record written after the rotation.
+	if _, _, err := readAll(t, lost, before); err != nil {
+		t.Fatalf("the old identity no longer opens the old record: %v", err)
+	}
+	for _, c := range []cid.Cid{after, own} {
+		if _, _, err := readAll(t, lost, c); err == nil || !strings.Contains(err.Error(), "identity did not match") {
+			t.Fatalf("the old identity opens %s, written after the rotation: %v", c, err)
+		}
+		if _, _, err := pat.repo.OpenRecord(ctx, old, c); err == nil {
+			t.Fatalf("the old keys open %s on the laptop", c)
+		}
+	}
+
+	// Unlocking from disk gives the rotated keys.
+	again, err := pat.repo.Unlock(ctx, pat.keys.ID, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !sameAge(again.Age, pat.keys.Age.String()) || len(again.Retired) != 1 {
+		t.Fatalf("unlocked after rotation: %s, %d retired", again.Age.Recipient(), len(again.Retired))
+	}
+	// Keys unlocked before the rotation may not rotate again.
+	if _, err := pat.repo.RotateAge(ctx, old); err == nil || !strings.Contains(err.Error(), "unlock the account again") {
+		t.Fatalf("a rotation with stale keys: %v", err)
+	}
+	// A second rotation keeps both earlier identities.
+	rot2, err := pat.repo.RotateAge(ctx, again)
+	if err != nil {
+		t.Fatal(err)
+	}
+	third, err := pat.repo.Unlock(ctx, pat.keys.ID, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !sameAge(third.Age, rot2.Keys.Age.String()) || len(third.Retired) != 2 {
+		t.Fatalf("after two rotations: %d retired", len(third.Retired))
+	}
+	pat.keys = third
+	for _, c := range []cid.Cid{before, after, own} {
+		if _, _, err := readAll(t, pat, c); err != nil {
+			t.Fatalf("after two rotations the laptop reads %s: %v", c, err)
+		}
+	}
+	mustVerify(t, pat)
+	mustVerify(t, doc)
+
+	// A device that joins now gets every identity.
+	late := joinedDevice(t, pat, "pw")
+	send(t, doc, late)
+	send(t, pat, late)
+	for _, c := range []cid.Cid{before, after, own} {
+		if _, _, err := readAll(t, late, c); err != nil {
+			t.Fatalf("a device joined after the rotations reads %s: %v", c, err)
+		}
+	}
+}
+
+func sameAge(id interface{ String() string }, s string) bool { return id.String() == s }
+
+func TestJoinAccountRefusesMismatches(t *testing.T) {
+	ctx := context.Background()
+	pat := newParty(t, "Pat", protocol.RolePatient)
+	mal := newParty(t, "Mal", protocol.RolePatient)
+	fresh, err := Open(ctx, t.TempDir(), Options{Create: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fresh.Close()
+	head, blocks := chainOf(t, pat)
+	_, malBlocks := chainOf(t, mal)
+	oldKeys := pat.keys
+	cases := []struct {
+		name   string
+		keys   *Keys
+		head   cid.Cid
+		blocks [][]byte
+		want   string
+	}{
+		{"another account's keys", mal.keys, head, blocks, "holds a block of"},
+		{"another account's chain", pat.keys, head, malBlocks, "holds a block of"},
+		{"no head", pat.keys, head, blocks[1:], "lacks its head"},
+		{"junk block", pat.keys, head, [][]byte{[]byte("junk")}, "chain block"},
+	}
+	// Keys from before a rotation do not match the chain after it.
+	rot, err := pat.repo.RotateAge(ctx, pat.keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pat.keys = rot.Keys
+	h2, b2 := chainOf(t, pat)
+	cases = append(cases, struct {
+		name   string
+		keys   *Keys
+		head   cid.Cid
+		blocks [][]byte
+		want   string
+	}{"keys older than the chain", oldKeys, h2, b2, "do not match the recipient"})
+	for _, tc := range cases {
+		_, err := fresh.JoinAccount(ctx, tc.keys, tc.head, tc.blocks, nil)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Fatalf("%s: %v, want %q", tc.name, err, tc.want)
+		}
+		if _, err := os.Stat(fresh.keyPath(tc.keys.ID)); !errors.Is(err, fs.ErrNotExist) {
+			t.Fatalf("%s: a key file was stored: %v", tc.name, err)
+		}
+		if a, err := fresh.Account(ctx, tc.keys.ID); err == nil {
+			t.Fatalf("%s: the account was stored: %+v", tc.name, a)
+		}
+	}
+	// Joining twice is refused, and the first key file stays.
+	if _, err := fresh.JoinAccount(ctx, pat.keys, h2, b2, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fresh.JoinAccount(ctx, pat.keys, h2, b2, nil); err == nil || !strings.Contains(err.Error(), "already an account of this repo") {
+		t.Fatalf("second join: %v", err)
+	}
+	if _, err := ParseKeys([]byte("-----BEGIN AGE ENCRYPTED FILE-----\n")); err == nil {
+		t.Fatal("ParseKeys took an encrypted key file")
+	}
+}
