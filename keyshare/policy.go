@@ -130,6 +130,14 @@ const (
 	RuleDropRekeyed     Rule = "keep/drop-rekeyed"    // drop a record its subject re-keyed once its new version is held here
 	RuleKeepRekeyAwait  Rule = "keep/rekeyed-waiting" // keep it until then (served to nobody meanwhile)
 	RuleExportRekeyed   Rule = "export/rekeyed"       // an export leaves out a record its subject re-keyed
+
+	// Pairing a device (node/pair; PROTOCOL.md, "Device pairing"): who is
+	// given an account's keys.
+	RulePairAccepted  Rule = "pair/accepted"   // a live, unused offer whose code's proof, bound to both peer IDs, matches
+	RulePairNoOffer   Rule = "pair/no-offer"   // this node offers no pairing
+	RulePairExpired   Rule = "pair/expired"    // the offer's time ran out
+	RulePairSpent     Rule = "pair/spent"      // the offer was used, or too many wrong codes were tried against it
+	RulePairWrongCode Rule = "pair/wrong-code" // the proof does not match the offer's code and the two peer IDs
 )
 
 // Decision is the policy's answer and the rule that gave it.
@@ -1110,4 +1118,43 @@ func versionOf(newer, older *Access) Decision {
 		return refuse(RuleVersionApart, "%s was written by %s, neither the author of %s nor its subject", newer.Record, newer.Author, older.Record)
 	}
 	return allow(RuleVersionOf, "%s supersedes %s, by %s, %s", newer.Record, older.Record, newer.Author, newer.Proof)
+}
+
+// PairFacts are what PairJoin decides on: the node's pending pairing
+// offer and the proof a joining peer sent.
+type PairFacts struct {
+	// Offered is true when the node holds an offer.
+	Offered bool
+	// Expires is when the offer ends.
+	Expires time.Time
+	// Used is true once a device joined with the offer.
+	Used bool
+	// Failures counts the wrong proofs tried against the offer before
+	// this one; MaxFailures is how many it takes.
+	Failures, MaxFailures int
+	// ProofOK is true when the proof matches the offer's secret over the
+	// offering and the joining peer IDs (compared in constant time by the
+	// caller).
+	ProofOK bool
+}
+
+// PairJoin decides whether a peer that sent a pairing proof is given the
+// offered account's keys and declared its device: only with a live,
+// unused offer, while fewer than MaxFailures wrong proofs were tried,
+// and a matching proof. Spent and expired offers are refused before the
+// proof is looked at, so a late right code cannot revive them.
+func PairJoin(f PairFacts, now time.Time) Decision {
+	switch {
+	case !f.Offered:
+		return refuse(RulePairNoOffer, "this node offers no pairing now: run 'blockmrs device pair' on it")
+	case f.Used:
+		return refuse(RulePairSpent, "the pairing code was used already: ask for a new one")
+	case f.MaxFailures > 0 && f.Failures >= f.MaxFailures:
+		return refuse(RulePairSpent, "%d wrong codes were tried against this offer: ask for a new one", f.Failures)
+	case !now.Before(f.Expires):
+		return refuse(RulePairExpired, "the pairing code expired at %s: ask for a new one", f.Expires.UTC().Format(time.RFC3339))
+	case !f.ProofOK:
+		return refuse(RulePairWrongCode, "wrong pairing code")
+	}
+	return allow(RulePairAccepted, "the pairing code matches a live offer")
 }
