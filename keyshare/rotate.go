@@ -183,6 +183,10 @@ func (r *Repo) checkCurrent(k *Keys, n int) error {
 	return nil
 }
 
+// Clone returns a copy of k whose signing key has storage of its own, so
+// that wiping one leaves the other intact.
+func (k *Keys) Clone() *Keys { return k.clone() }
+
 // MarshalKeys encodes an account's keys (its signing seed, its current
 // and retired age identities) as the unencrypted key-file JSON, to send
 // them to another device of the account over an authenticated, encrypted
