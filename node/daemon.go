@@ -22,6 +22,7 @@ import (
 	"github.com/blockmrs/blockmrs/node/exchange"
 	"github.com/blockmrs/blockmrs/node/internal/fsutil"
 	"github.com/blockmrs/blockmrs/node/p2p"
+	"github.com/blockmrs/blockmrs/node/pair"
 	"github.com/blockmrs/blockmrs/node/requests"
 )
 
@@ -89,6 +90,8 @@ type Runtime struct {
 	// Sessions holds the accounts unlocked for a session (blockmrs
 	// unlock); they lock when the daemon stops.
 	Sessions *keyshare.Sessions
+	// Pair pairs devices (device pair, device join).
+	Pair *pair.Service
 	// Logger is the daemon's logger.
 	Logger *slog.Logger
 }
@@ -173,6 +176,11 @@ func (d *Daemon) Run(ctx context.Context, repoDir string) (err error) {
 	rq := requests.New(h, repo, requests.Options{Logger: log})
 	defer rq.Close()
 
+	// Device pairing: the node's offer, and joining another device's
+	// account; closes (wiping an offer's keys) before the host.
+	pr := pair.New(h, repo, pair.Options{Logger: log, Joined: cs.AccountJoined})
+	defer pr.Close()
+
 	// Background work (dials) stops before the host closes.
 	bg, stopBG := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
@@ -213,9 +221,9 @@ func (d *Daemon) Run(ctx context.Context, repoDir string) (err error) {
 
 	var execFn api.ExecFunc
 	if d.Exec != nil {
-		execFn = d.Exec(&Runtime{Repo: repo, Dir: repoDir, Host: h, Exchange: ex, Sync: cs, Requests: rq, Sessions: sessions, Logger: log})
+		execFn = d.Exec(&Runtime{Repo: repo, Dir: repoDir, Host: h, Exchange: ex, Sync: cs, Requests: rq, Sessions: sessions, Pair: pr, Logger: log})
 	}
-	srv, err := api.Listen(ctx, api.Options{Addr: cfg.API, Token: token, Host: h, Repo: repo, Profiles: cs, Sessions: sessions, RequestsKick: rq.Kick, Exec: execFn, Logger: log})
+	srv, err := api.Listen(ctx, api.Options{Addr: cfg.API, Token: token, Host: h, Repo: repo, Profiles: cs, Sessions: sessions, Pair: pr, RequestsKick: rq.Kick, Exec: execFn, Logger: log})
 	if err != nil {
 		return err
 	}
