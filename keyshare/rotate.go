@@ -8,22 +8,31 @@ package keyshare
 // Key files are written once and never replaced (writeFileOnce). A
 // rotation therefore adds a file beside the key file,
 //
-//	keys/<account ID>.key.rotated-<N>    (N = 1, 2, …)
+//	keys/<account ID>.key.rotation-<new recipient>-<16 hex digits>
 //
-// a binary age file encrypted to the identity that was current before
-// rotation N, holding the new identity. Unlock decrypts the key file with
-// the passphrase, then follows the rotation files in order, each opened
-// with the identity the one before gave. So a rotation needs no
-// passphrase, and the rotation files say nothing to whoever lacks the key
-// file and its passphrase.
+// (the digits: the start of the SHA-256 of the file), a binary age file
+// encrypted to the identity that was current before the rotation, holding
+// the new identity. Unlock decrypts the key file with the passphrase, then
+// opens every rotation file it can with the identities it holds, until no
+// more open; the identity whose recipient the chain names is current, the
+// others retired. So a rotation needs no passphrase, its files say
+// nothing to whoever lacks the key file and its passphrase, and the other
+// devices of the account copy them as they are (RotationFiles,
+// StoreRotations): they open with the identity those devices hold.
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
 
 	"filippo.io/age"
 	"github.com/ipfs/go-cid"
@@ -32,58 +41,150 @@ import (
 )
 
 // MaxRetiredIdentities bounds the earlier age identities an account's
-// keys keep (rotations, plus those a joined device received).
+// keys keep (rotations, plus those a joined device received), and the
+// rotation files an account may have.
 const MaxRetiredIdentities = 64
 
-const rotationVersion = "blockmrs-account-rotation/1"
+const rotationVersion = "blockmrs-account-rotation/2"
 
 type rotationFile struct {
 	Version string `json:"version"`
 	Account string `json:"account"`
-	N       int    `json:"n"`
 	Age     string `json:"age_identity"`
 }
 
-func (r *Repo) rotationPath(id protocol.AccountID, n int) string {
-	return fmt.Sprintf("%s.rotated-%d", r.keyPath(id), n)
+// RotationFile is one rotation file of an account, as devices of the
+// account copy it: its name (rotation-<recipient>-<digits>) and bytes.
+type RotationFile struct {
+	Name string `json:"name"`
+	Data []byte `json:"data"`
 }
 
-// applyRotations advances k (just read from its key file) through the
-// account's rotation files: each one's identity becomes k.Age, the one
-// before joins k.Retired.
-func (r *Repo) applyRotations(k *Keys) error {
-	for n := 1; ; n++ {
-		data, err := os.ReadFile(r.rotationPath(k.ID, n))
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("rotation %d: %w", n, err)
-		}
-		if len(data) > maxKeyFile {
-			return fmt.Errorf("rotation %d: file too large", n)
-		}
-		plain, err := unseal(data, k.Age, maxKeyFile)
-		if err != nil {
-			return fmt.Errorf("rotation %d: %w", n, err)
-		}
-		var rf rotationFile
-		if err := json.Unmarshal(plain, &rf); err != nil {
-			return fmt.Errorf("rotation %d: %w", n, err)
-		}
-		if rf.Version != rotationVersion || rf.Account != string(k.ID) || rf.N != n {
-			return fmt.Errorf("rotation %d: not a rotation of %s", n, k.ID)
-		}
-		id, err := age.ParseX25519Identity(rf.Age)
-		if err != nil {
-			return fmt.Errorf("rotation %d: %w", n, err)
-		}
-		if len(k.Retired) >= MaxRetiredIdentities {
-			return fmt.Errorf("rotation %d: over %d retired identities", n, MaxRetiredIdentities)
-		}
-		k.Retired = append([]*age.X25519Identity{k.Age}, k.Retired...)
-		k.Age = id
+var rotationNameRe = regexp.MustCompile(`^rotation-(age1[02-9ac-hj-np-z]{58})-([0-9a-f]{16})$`)
+
+func rotationName(recipient string, data []byte) string {
+	sum := sha256.Sum256(data)
+	return "rotation-" + recipient + "-" + hex.EncodeToString(sum[:8])
+}
+
+func (r *Repo) rotationPath(id protocol.AccountID, name string) string {
+	return r.keyPath(id) + "." + name
+}
+
+// rotationFiles lists the names of account id's rotation files.
+func (r *Repo) rotationFiles(id protocol.AccountID) ([]string, error) {
+	prefix := filepath.Base(r.keyPath(id)) + "."
+	entries, err := os.ReadDir(filepath.Dir(r.keyPath(id)))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
 	}
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, e := range entries {
+		name, ok := strings.CutPrefix(e.Name(), prefix)
+		if ok && rotationNameRe.MatchString(name) {
+			out = append(out, name)
+		}
+	}
+	if len(out) > MaxRetiredIdentities {
+		return nil, fmt.Errorf("%s has over %d rotation files", id, MaxRetiredIdentities)
+	}
+	return out, nil
+}
+
+// applyRotations adds to k (just read from its key file) the identities
+// of the account's rotation files, opening each with an identity already
+// held, and makes current the one whose recipient the chain names.
+func (r *Repo) applyRotations(ctx context.Context, k *Keys) error {
+	names, err := r.rotationFiles(k.ID)
+	if err != nil || len(names) == 0 {
+		return err
+	}
+	known := map[string]*age.X25519Identity{}
+	for _, id := range append([]*age.X25519Identity{k.Age}, k.Retired...) {
+		known[id.Recipient().String()] = id
+	}
+	opened := map[string]bool{}
+	for progress := true; progress; {
+		progress = false
+		for _, name := range names {
+			if opened[name] {
+				continue
+			}
+			m := rotationNameRe.FindStringSubmatch(name)
+			if _, ok := known[m[1]]; ok {
+				opened[name] = true
+				continue
+			}
+			id, err := r.openRotation(k.ID, name, known)
+			if err != nil {
+				continue // not (yet) openable: another device's junk, or a later link
+			}
+			opened[name], progress = true, true
+			known[m[1]] = id
+		}
+	}
+	st, err := r.state(ctx, k.ID)
+	if err != nil {
+		return err
+	}
+	current := k.Age
+	if id, ok := known[st.Recipient]; ok {
+		current = id
+	}
+	var retired []*age.X25519Identity
+	for _, id := range append([]*age.X25519Identity{k.Age}, k.Retired...) {
+		if id != current {
+			retired = append(retired, id)
+		}
+	}
+	for rcpt, id := range known {
+		if id != current && !slices.Contains(retired, id) && rcpt != "" {
+			retired = append(retired, id)
+		}
+	}
+	if len(retired) > MaxRetiredIdentities {
+		return fmt.Errorf("over %d retired identities", MaxRetiredIdentities)
+	}
+	k.Age, k.Retired = current, retired
+	return nil
+}
+
+// openRotation opens rotation file name with the identities known and
+// checks that it holds the identity of the recipient its name gives.
+func (r *Repo) openRotation(id protocol.AccountID, name string, known map[string]*age.X25519Identity) (*age.X25519Identity, error) {
+	data, err := os.ReadFile(r.rotationPath(id, name))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > maxKeyFile {
+		return nil, errors.New("rotation file too large")
+	}
+	ids := make([]age.Identity, 0, len(known))
+	for _, k := range known {
+		ids = append(ids, k)
+	}
+	plain, err := unseal(data, ids[0], maxKeyFile, ids[1:]...)
+	if err != nil {
+		return nil, err
+	}
+	var rf rotationFile
+	if err := json.Unmarshal(plain, &rf); err != nil {
+		return nil, err
+	}
+	if rf.Version != rotationVersion || rf.Account != string(id) {
+		return nil, fmt.Errorf("rotation %s: not a rotation of %s", name, id)
+	}
+	next, err := age.ParseX25519Identity(rf.Age)
+	if err != nil {
+		return nil, err
+	}
+	if m := rotationNameRe.FindStringSubmatch(name); m == nil || next.Recipient().String() != m[1] {
+		return nil, fmt.Errorf("rotation %s: holds another identity than its name says", name)
+	}
+	return next, nil
 }
 
 // Rotated is the result of RotateAge.
@@ -102,8 +203,9 @@ type Rotated struct {
 // unchanged. Authors and grantors wrap for the recipient the chain names,
 // so records written after the entry reaches them are closed to the old
 // identity; the old identity stays in the keys (Retired) for the records
-// before. A crash between the two steps leaves the new identity stored
-// and the chain naming the old one, which the keys still open.
+// before. The account's other devices copy the rotation file
+// (RotationFiles). A crash between the two steps leaves the new identity
+// stored and the chain naming the old one, which stays current.
 func (r *Repo) RotateAge(ctx context.Context, k *Keys) (Rotated, error) {
 	info, err := r.Account(ctx, k.ID)
 	if err != nil {
@@ -111,6 +213,9 @@ func (r *Repo) RotateAge(ctx context.Context, k *Keys) (Rotated, error) {
 	}
 	if !info.Local {
 		return Rotated{}, fmt.Errorf("rotate %s: not a local account of this repo", k.ID)
+	}
+	if info.Recipient != k.Age.Recipient().String() {
+		return Rotated{}, fmt.Errorf("rotate %s: the keys are older than the chain's recipient: unlock the account again", k.ID)
 	}
 	if len(k.Retired) >= MaxRetiredIdentities {
 		return Rotated{}, fmt.Errorf("rotate %s: the keys already keep %d retired identities", k.ID, MaxRetiredIdentities)
@@ -123,20 +228,7 @@ func (r *Repo) RotateAge(ctx context.Context, k *Keys) (Rotated, error) {
 	if err := profile.Validate(); err != nil {
 		return Rotated{}, fmt.Errorf("rotate %s: profile: %w", k.ID, err)
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	n := 1
-	for ; ; n++ {
-		if _, err := os.Stat(r.rotationPath(k.ID, n)); errors.Is(err, fs.ErrNotExist) {
-			break
-		} else if err != nil {
-			return Rotated{}, fmt.Errorf("rotate %s: %w", k.ID, err)
-		}
-	}
-	if err := r.checkCurrent(k, n); err != nil {
-		return Rotated{}, err
-	}
-	plain, err := json.Marshal(rotationFile{Version: rotationVersion, Account: string(k.ID), N: n, Age: fresh.String()})
+	plain, err := json.Marshal(rotationFile{Version: rotationVersion, Account: string(k.ID), Age: fresh.String()})
 	if err != nil {
 		return Rotated{}, err
 	}
@@ -144,7 +236,9 @@ func (r *Repo) RotateAge(ctx context.Context, k *Keys) (Rotated, error) {
 	if err != nil {
 		return Rotated{}, fmt.Errorf("rotate %s: %w", k.ID, err)
 	}
-	if err := writeFileOnce(r.rotationPath(k.ID, n), sealed, 0o600); err != nil {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := writeFileOnce(r.rotationPath(k.ID, rotationName(profile.Recipient, sealed)), sealed, 0o600); err != nil {
 		return Rotated{}, fmt.Errorf("rotate %s: write rotation file: %w", k.ID, err)
 	}
 	block, err := r.appendBlock(ctx, k, []protocol.Entry{protocol.NewEntry(profile)})
@@ -157,30 +251,110 @@ func (r *Repo) RotateAge(ctx context.Context, k *Keys) (Rotated, error) {
 	return Rotated{Keys: out, Block: block, Recipient: profile.Recipient}, nil
 }
 
-// checkCurrent checks that k.Age is the identity current on disk before
-// rotation n, that is the one rotation n-1 holds (n > 1): keys unlocked
-// before another rotation are stale.
-func (r *Repo) checkCurrent(k *Keys, n int) error {
-	if n == 1 {
-		return nil
-	}
-	data, err := os.ReadFile(r.rotationPath(k.ID, n-1))
+// RotationFiles returns local account id's rotation files, to copy to
+// another device of the account.
+func (r *Repo) RotationFiles(ctx context.Context, id protocol.AccountID) ([]RotationFile, error) {
+	names, err := r.rotationFiles(id)
 	if err != nil {
-		return fmt.Errorf("rotate %s: %w", k.ID, err)
+		return nil, err
 	}
-	ids := k.identities()
-	plain, err := unseal(data, ids[0], maxKeyFile, ids[1:]...)
+	out := []RotationFile{}
+	for _, name := range names {
+		data, err := os.ReadFile(r.rotationPath(id, name))
+		if err != nil {
+			return nil, fmt.Errorf("rotation files of %s: %w", id, err)
+		}
+		out = append(out, RotationFile{Name: name, Data: data})
+	}
+	return out, nil
+}
+
+// StoreRotations stores the rotation files another device of local
+// account id sent that this repo lacks, each checked against its name
+// (the digits are the start of its SHA-256); it returns how many it
+// stored. What they hold is checked when the account is unlocked.
+func (r *Repo) StoreRotations(ctx context.Context, id protocol.AccountID, files []RotationFile) (int, error) {
+	info, err := r.Account(ctx, id)
 	if err != nil {
-		return fmt.Errorf("rotate %s: rotation %d: %w", k.ID, n-1, err)
+		return 0, err
 	}
-	var rf rotationFile
-	if err := json.Unmarshal(plain, &rf); err != nil {
-		return fmt.Errorf("rotate %s: rotation %d: %w", k.ID, n-1, err)
+	if !info.Local {
+		return 0, fmt.Errorf("store rotations of %s: not a local account of this repo", id)
 	}
-	if rf.Age != k.Age.String() {
-		return fmt.Errorf("rotate %s: the keys are older than rotation %d: unlock the account again", k.ID, n-1)
+	have, err := r.rotationFiles(id)
+	if err != nil {
+		return 0, err
 	}
-	return nil
+	n := 0
+	for _, f := range files {
+		m := rotationNameRe.FindStringSubmatch(f.Name)
+		if m == nil || len(f.Data) > maxKeyFile || rotationName(m[1], f.Data) != f.Name {
+			return n, fmt.Errorf("store rotations of %s: %q is not a rotation file", id, truncateText(f.Name, 80))
+		}
+		if slices.Contains(have, f.Name) {
+			continue
+		}
+		if len(have) >= MaxRetiredIdentities {
+			return n, fmt.Errorf("store rotations of %s: over %d rotation files", id, MaxRetiredIdentities)
+		}
+		if err := writeFileOnce(r.rotationPath(id, f.Name), f.Data, 0o600); err != nil && !errors.Is(err, fs.ErrExist) {
+			return n, fmt.Errorf("store rotations of %s: %w", id, err)
+		}
+		have = append(have, f.Name)
+		n++
+	}
+	return n, nil
+}
+
+// NeedsRotation reports whether local account id's chain names a
+// recipient for which this repo holds neither a rotation file nor, as far
+// as it recorded, an identity in the key file: another device rotated the
+// key, and its rotation file should be copied here.
+func (r *Repo) NeedsRotation(ctx context.Context, id protocol.AccountID) (bool, error) {
+	var la localAccount
+	local, err := getJSON(ctx, r.ds, keyLocal(id), &la)
+	if err != nil || !local {
+		return false, err
+	}
+	st, err := r.state(ctx, id)
+	if err != nil {
+		return false, err
+	}
+	if slices.Contains(la.Recipients, st.Recipient) {
+		return false, nil
+	}
+	names, err := r.rotationFiles(id)
+	if err != nil {
+		return false, err
+	}
+	for _, name := range names {
+		if m := rotationNameRe.FindStringSubmatch(name); m[1] == st.Recipient {
+			return false, nil
+		}
+	}
+	if len(la.Recipients) == 0 {
+		// Accounts made here record no recipients: the first profile's is
+		// the key file's.
+		c, ok, err := r.blockAt(ctx, id, 0)
+		if err != nil || !ok {
+			return false, err
+		}
+		b, err := r.readBlock(ctx, c)
+		if err != nil {
+			return false, err
+		}
+		if p, ok := b.Entries[0].Body.(*protocol.Profile); ok && p.Recipient == st.Recipient {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+func truncateText(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
 }
 
 // Clone returns a copy of k whose signing key has storage of its own, so
@@ -254,8 +428,12 @@ func (r *Repo) JoinAccount(ctx context.Context, k *Keys, head cid.Cid, blocks []
 	if err := writeFileOnce(r.keyPath(k.ID), kf, 0o600); err != nil {
 		return AccountInfo{}, fmt.Errorf("join %s: write key file: %w", k.ID, err)
 	}
+	recipients := []string{k.Age.Recipient().String()}
+	for _, old := range k.Retired {
+		recipients = append(recipients, old.Recipient().String())
+	}
 	r.mu.Lock()
-	err = putJSON(ctx, r.ds, keyLocal(k.ID), localAccount{Created: r.now().UnixMilli()})
+	err = putJSON(ctx, r.ds, keyLocal(k.ID), localAccount{Created: r.now().UnixMilli(), Recipients: recipients})
 	if err == nil {
 		r.cache.invalidate()
 		if _, gerr := r.ds.Get(ctx, keyDefault); gerr != nil {
@@ -267,6 +445,20 @@ func (r *Repo) JoinAccount(ctx context.Context, k *Keys, head cid.Cid, blocks []
 		return AccountInfo{}, fmt.Errorf("join %s: %w", k.ID, err)
 	}
 	return r.Account(ctx, k.ID)
+}
+
+// Refresh applies the account's rotation files (another device's, just
+// copied here) to the keys of id's open session; it reports whether a
+// session was open.
+func (s *Sessions) Refresh(ctx context.Context, id protocol.AccountID) (bool, error) {
+	k, err := s.Background(id)
+	if err != nil {
+		return false, nil
+	}
+	if err := s.repo.applyRotations(ctx, k); err != nil {
+		return true, err
+	}
+	return s.Replace(k), nil
 }
 
 // Replace puts keys k in place of those of k's account's open session

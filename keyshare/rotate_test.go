@@ -48,10 +48,10 @@ func joinedDevice(t *testing.T, p *party, passphrase string) *party {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !info.Local || !info.Encrypted || !info.Default {
+	if !info.Local || info.Encrypted != (passphrase != "") || !info.Default {
 		t.Fatalf("joined account: %+v", info)
 	}
-	if _, err := r.Unlock(ctx, k.ID, []byte("wrong")); !errors.Is(err, ErrWrongPassphrase) {
+	if _, err := r.Unlock(ctx, k.ID, []byte("wrong")); passphrase != "" && !errors.Is(err, ErrWrongPassphrase) {
 		t.Fatalf("unlock with a wrong passphrase: %v", err)
 	}
 	k, err = r.Unlock(ctx, k.ID, []byte(passphrase))
@@ -248,5 +248,79 @@ func TestJoinAccountRefusesMismatches(t *testing.T) {
 	}
 	if _, err := ParseKeys([]byte("-----BEGIN AGE ENCRYPTED FILE-----\n")); err == nil {
 		t.Fatal("ParseKeys took an encrypted key file")
+	}
+}
+
+// A device that joined before a rotation copies the rotation file from
+// the device that rotated, and then opens the records written after.
+func TestRotationReachesOtherDevices(t *testing.T) {
+	ctx := context.Background()
+	pat := newParty(t, "Pat", protocol.RolePatient)
+	tablet := joinedDevice(t, pat, "")
+	if need, err := tablet.repo.NeedsRotation(ctx, pat.keys.ID); err != nil || need {
+		t.Fatalf("needs rotation before any: %v %v", need, err)
+	}
+	if need, err := pat.repo.NeedsRotation(ctx, pat.keys.ID); err != nil || need {
+		t.Fatalf("the first device needs a rotation before any: %v %v", need, err)
+	}
+	rot, err := pat.repo.RotateAge(ctx, pat.keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pat.keys = rot.Keys
+	if need, _ := pat.repo.NeedsRotation(ctx, pat.keys.ID); need {
+		t.Fatal("the device that rotated needs its own rotation")
+	}
+	after, err := pat.repo.AddRecord(ctx, pat.keys, NewRecord{Title: "After", Kind: protocol.KindFile, MediaType: "text/plain", Body: strings.NewReader("new")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	send(t, pat, tablet)
+	if need, err := tablet.repo.NeedsRotation(ctx, pat.keys.ID); err != nil || !need {
+		t.Fatalf("the tablet does not see it needs the rotation: %v %v", need, err)
+	}
+	if _, _, err := readAll(t, tablet, after); err == nil {
+		t.Fatal("the tablet opened the new record without the rotation")
+	}
+	files, err := pat.repo.RotationFiles(ctx, pat.keys.ID)
+	if err != nil || len(files) != 1 {
+		t.Fatalf("rotation files: %d %v", len(files), err)
+	}
+	// A file whose bytes do not match its name is refused.
+	bad := []RotationFile{{Name: files[0].Name, Data: append([]byte("x"), files[0].Data...)}}
+	if _, err := tablet.repo.StoreRotations(ctx, pat.keys.ID, bad); err == nil {
+		t.Fatal("a tampered rotation file was stored")
+	}
+	if _, err := tablet.repo.StoreRotations(ctx, pat.keys.ID, []RotationFile{{Name: "../../evil", Data: []byte("x")}}); err == nil {
+		t.Fatal("a rotation file named out of the keys folder was stored")
+	}
+	if n, err := tablet.repo.StoreRotations(ctx, pat.keys.ID, files); err != nil || n != 1 {
+		t.Fatalf("store rotations: %d %v", n, err)
+	}
+	if n, err := tablet.repo.StoreRotations(ctx, pat.keys.ID, files); err != nil || n != 0 {
+		t.Fatalf("store rotations again: %d %v", n, err)
+	}
+	if need, _ := tablet.repo.NeedsRotation(ctx, pat.keys.ID); need {
+		t.Fatal("the tablet still needs the rotation it holds")
+	}
+	k, err := tablet.repo.Unlock(ctx, pat.keys.ID, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k.Age.String() != pat.keys.Age.String() || len(k.Retired) != 1 {
+		t.Fatalf("the tablet's keys after the copy: %s, %d retired", k.Age.Recipient(), len(k.Retired))
+	}
+	tablet.keys = k
+	if _, data, err := readAll(t, tablet, after); err != nil || string(data) != "new" {
+		t.Fatalf("the tablet reads the new record: %q %v", data, err)
+	}
+	// A session on the tablet picks the rotation up.
+	s := NewSessions(tablet.repo)
+	defer s.Close()
+	if _, err := s.Unlock(ctx, pat.keys.ID, nil, 0); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := s.Refresh(ctx, pat.keys.ID); !ok || err != nil {
+		t.Fatalf("refresh: %v %v", ok, err)
 	}
 }
