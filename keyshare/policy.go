@@ -138,6 +138,8 @@ const (
 	RulePairExpired   Rule = "pair/expired"    // the offer's time ran out
 	RulePairSpent     Rule = "pair/spent"      // the offer was used, or too many wrong codes were tried against it
 	RulePairWrongCode Rule = "pair/wrong-code" // the proof does not match the offer's code and the two peer IDs
+	RuleRotationsOwn  Rule = "pair/rotations-own"     // an account's rotation files, to a node its chain declares a device (not a replica)
+	RuleRotationsNone Rule = "pair/rotations-refused" // to anyone else, or for an account not of this repo
 )
 
 // Decision is the policy's answer and the rule that gave it.
@@ -1157,4 +1159,19 @@ func PairJoin(f PairFacts, now time.Time) Decision {
 		return refuse(RulePairWrongCode, "wrong pairing code")
 	}
 	return allow(RulePairAccepted, "the pairing code matches a live offer")
+}
+
+// ServeRotations decides whether a peer is given the rotation files of
+// an account (rotate.go): only for an account of this repo, and only to a
+// node the account's chain declares a device of it. The files open only
+// with the account's identities; this keeps even that ciphertext to the
+// account's own devices.
+func ServeRotations(local, device bool) Decision {
+	if local && device {
+		return allow(RuleRotationsOwn, "the peer is a declared device of the account")
+	}
+	if !local {
+		return refuse(RuleRotationsNone, "the account is not one of this node's")
+	}
+	return refuse(RuleRotationsNone, "the peer is not a declared device of the account")
 }

@@ -176,11 +176,6 @@ func (d *Daemon) Run(ctx context.Context, repoDir string) (err error) {
 	rq := requests.New(h, repo, requests.Options{Logger: log})
 	defer rq.Close()
 
-	// Device pairing: the node's offer, and joining another device's
-	// account; closes (wiping an offer's keys) before the host.
-	pr := pair.New(h, repo, pair.Options{Logger: log, Joined: cs.AccountJoined})
-	defer pr.Close()
-
 	// Background work (dials) stops before the host closes.
 	bg, stopBG := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
@@ -205,6 +200,12 @@ func (d *Daemon) Run(ctx context.Context, repoDir string) (err error) {
 	// Unlock sessions: keys held in memory, wiped when the daemon stops.
 	sessions := keyshare.NewSessions(repo)
 	defer sessions.Close()
+
+	// Device pairing: the node's offer, and joining another device's
+	// account; closes (wiping an offer's keys) before the host and the sessions;
+	// copies other devices' rotation files and refreshes the sessions.
+	pr := pair.New(h, repo, pair.Options{Logger: log, Joined: cs.AccountJoined, Sessions: sessions})
+	defer pr.Close()
 
 	// Records written about an unlocked account are acknowledged as they
 	// arrive (after its key opens them), so they count on its node.

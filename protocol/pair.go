@@ -58,6 +58,10 @@ const (
 	PairFrameChain = "chain" // offerer → joiner: Blocks of the chain, Last on the final one
 	PairFrameDone  = "done"  // joiner → offerer: the account is stored (or Error says why not)
 	PairFrameError = "error" // either way: refused, Error says why
+
+	// A device of an account asks another for the account's rotation
+	// files (Account), and gets them (Names and Files, pairwise).
+	PairFrameRotations = "rotations"
 )
 
 // Limits on pairing frames.
@@ -82,7 +86,13 @@ type PairFrame struct {
 	Blocks  [][]byte `cbor:"blocks,omitempty"`
 	Last    bool     `cbor:"last,omitempty"`
 	Error   string   `cbor:"error,omitempty"`
+	Account string   `cbor:"account,omitempty"`
+	Names   []string `cbor:"names,omitempty"`
+	Files   [][]byte `cbor:"files,omitempty"`
 }
+
+// MaxPairFiles bounds the rotation files one frame carries.
+const MaxPairFiles = 64
 
 func (f *PairFrame) validate() error {
 	if f.Version != PairVersion {
@@ -100,6 +110,18 @@ func (f *PairFrame) validate() error {
 	case PairFrameChain:
 		if len(f.Blocks) == 0 {
 			return errors.New("pair frame: chain without blocks")
+		}
+	case PairFrameRotations:
+		if len(f.Names) != len(f.Files) || len(f.Names) > MaxPairFiles {
+			return fmt.Errorf("pair frame: rotations with %d names and %d files (at most %d)", len(f.Names), len(f.Files), MaxPairFiles)
+		}
+		if _, err := ParseAccountID(f.Account); err != nil {
+			return fmt.Errorf("pair frame: rotations: account: %w", err)
+		}
+		for _, n := range f.Names {
+			if len(n) > 128 || !utf8.ValidString(n) {
+				return errors.New("pair frame: rotation file name too long")
+			}
 		}
 	case PairFrameDone, PairFrameError:
 	default:

@@ -8,6 +8,7 @@ package protocol
 
 import (
 	"bytes"
+	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/hex"
 	"os"
@@ -55,6 +56,12 @@ func vecPeer(s string) []byte {
 	return append([]byte{0x00, 0x24, 0x08, 0x01, 0x12, 0x20}, h[:]...)
 }
 
+// vecPairAccount is the account of the rotations frames.
+func vecPairAccount() AccountID {
+	seed := sha256.Sum256([]byte("blockmrs pair vector account"))
+	return AccountIDFromKey(ed25519.NewKeyFromSeed(seed[:]).Public().(ed25519.PublicKey))
+}
+
 func buildPairVectors(t testing.TB) *pairVectorFile {
 	random := sha256.Sum256([]byte("blockmrs pair vector secret"))
 	secret, err := PairSecretFromBytes(random[:8])
@@ -72,6 +79,8 @@ func buildPairVectors(t testing.TB) *pairVectorFile {
 		{"keys", PairFrame{Kind: PairFrameKeys, Confirm: PairConfirm(secret, offerer, joiner), Keys: []byte(`{"version":"blockmrs-account-keys/1"}`), Head: &head}},
 		{"chain", PairFrame{Kind: PairFrameChain, Blocks: [][]byte{[]byte("block 0"), []byte("block 1")}, Last: true}},
 		{"done", PairFrame{Kind: PairFrameDone}},
+		{"rotations request", PairFrame{Kind: PairFrameRotations, Account: string(vecPairAccount())}},
+		{"rotations reply", PairFrame{Kind: PairFrameRotations, Account: string(vecPairAccount()), Names: []string{"rotation-age1...-0123456789abcdef"}, Files: [][]byte{[]byte("age file")}}},
 		{"error", PairFrame{Kind: PairFrameError, Error: "wrong pairing code"}},
 	}
 	out := &pairVectorFile{
@@ -118,6 +127,13 @@ func buildPairVectors(t testing.TB) *pairVectorFile {
 		{"unknown kind", "unknown kind", writeMap(t, setPair(p(), "kind", append(cborHead(3, 4), "grab"...)))},
 		{"join without proof", "without a proof", writeMap(t, withoutPair(p(), "proof"))},
 		{"short proof", "without a proof", writeMap(t, setPair(p(), "proof", append(cborHead(2, 4), 1, 2, 3, 4)))},
+		{"rotations with more names than files", "names and", func() []byte {
+			f := PairFrame{Kind: PairFrameRotations, Account: string(vecPairAccount())}
+			enc, _ := EncodePairFrame(&f)
+			q := setPair(mapPairs(t, enc), "names", append(cborHead(4, 1), append(cborHead(3, 1), 'x')...))
+			sortCanonical(q)
+			return writeMap(t, q)
+		}()},
 		{"keys without head", "without confirmation", func() []byte {
 			f := PairFrame{Kind: PairFrameKeys, Confirm: make([]byte, 32), Keys: []byte("k"), Head: &head}
 			enc, _ := EncodePairFrame(&f)

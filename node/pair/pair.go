@@ -90,6 +90,9 @@ type Options struct {
 	// stored, with the offering peer (the daemon syncs the chain from it
 	// and looks for the account's records).
 	Joined func(p peer.ID, id protocol.AccountID)
+	// Sessions, when set, get the identities of rotation files copied
+	// from another device.
+	Sessions *keyshare.Sessions
 }
 
 // Offer is a pending pairing offer, as shown to people.
@@ -151,6 +154,12 @@ type Service struct {
 	joined func(peer.ID, protocol.AccountID)
 	limits *peerlimit.Rate
 
+	sessions *keyshare.Sessions
+	rotate   chan protocol.AccountID // accounts whose chain changed
+	unwatch  func()
+	ctx      context.Context
+	cancel   context.CancelFunc
+
 	mu     sync.Mutex
 	offer  *offer
 	closed bool
@@ -159,7 +168,9 @@ type Service struct {
 
 // New registers the protocol handler on h.
 func New(h host.Host, repo *keyshare.Repo, opts Options) *Service {
-	s := &Service{host: h, repo: repo, log: opts.Logger, now: opts.Now, joined: opts.Joined, limits: peerlimit.NewRate(peerRate, peerBurst)}
+	s := &Service{host: h, repo: repo, log: opts.Logger, now: opts.Now, joined: opts.Joined, limits: peerlimit.NewRate(peerRate, peerBurst),
+		sessions: opts.Sessions, rotate: make(chan protocol.AccountID, 64)}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
 	if s.log == nil {
 		s.log = slog.Default()
 	}
@@ -168,6 +179,15 @@ func New(h host.Host, repo *keyshare.Repo, opts Options) *Service {
 		s.now = time.Now
 	}
 	h.SetStreamHandler(ID, s.handle)
+	s.unwatch = repo.OnChainChange(func(ch keyshare.ChainChange) {
+		for _, id := range ch.Accounts {
+			select {
+			case s.rotate <- id:
+			default: // a full queue catches up on the next change
+			}
+		}
+	})
+	s.wg.Go(s.rotationLoop)
 	return s
 }
 
@@ -175,6 +195,8 @@ func New(h host.Host, repo *keyshare.Repo, opts Options) *Service {
 // pairings in flight.
 func (s *Service) Close() error {
 	s.host.RemoveStreamHandler(ID)
+	s.unwatch()
+	s.cancel()
 	s.mu.Lock()
 	s.closed = true
 	s.endLocked(s.offer, ErrCancelled)
@@ -326,6 +348,9 @@ func (s *Service) serve(ctx context.Context, st network.Stream, p peer.ID) error
 	f, err := readFrame(r, 4<<10)
 	if err != nil {
 		return err
+	}
+	if f.Kind == protocol.PairFrameRotations {
+		return s.serveRotations(ctx, st, p, f)
 	}
 	if f.Kind != protocol.PairFrameJoin {
 		return fmt.Errorf("expected a join frame, got %s", f.Kind)
@@ -538,6 +563,134 @@ func (s *Service) Join(ctx context.Context, addr peer.AddrInfo, secret, name str
 		s.joined(addr.ID, info.ID)
 	}
 	return info, nil
+}
+
+// ---------------------------------------------------------------------------
+// Rotation files: a device that rotated the account's key (device rm)
+// holds a rotation file the account's other devices need to open the
+// records written after; they copy it from it when their chain names a
+// recipient they hold no identity for.
+
+// serveRotations answers a rotations request by the access policy
+// (keyshare.ServeRotations).
+func (s *Service) serveRotations(ctx context.Context, st network.Stream, p peer.ID, f *protocol.PairFrame) error {
+	id := protocol.AccountID(f.Account)
+	info, err := s.repo.Account(ctx, id)
+	local, device := err == nil && info.Local, false
+	for _, d := range info.Devices {
+		if d.PeerID == p.String() && !d.Replica {
+			device = true
+		}
+	}
+	d := keyshare.ServeRotations(local, device)
+	if !d.Allow {
+		_ = writeFrame(st, &protocol.PairFrame{Kind: protocol.PairFrameError, Error: d.Reason})
+		return fmt.Errorf("%s: %s", d.Rule, d.Reason)
+	}
+	files, err := s.repo.RotationFiles(ctx, id)
+	if err != nil {
+		_ = writeFrame(st, &protocol.PairFrame{Kind: protocol.PairFrameError, Error: "the rotation files could not be read"})
+		return err
+	}
+	reply := &protocol.PairFrame{Kind: protocol.PairFrameRotations, Account: string(id)}
+	for _, rf := range files[:min(len(files), protocol.MaxPairFiles)] {
+		reply.Names = append(reply.Names, rf.Name)
+		reply.Files = append(reply.Files, rf.Data)
+	}
+	return writeFrame(st, reply)
+}
+
+// rotationLoop copies, for each local account whose chain changed and now
+// names a recipient this node holds no identity for, the rotation files
+// of the account's connected devices.
+func (s *Service) rotationLoop() {
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case id := <-s.rotate:
+			need, err := s.repo.NeedsRotation(s.ctx, id)
+			if err != nil || !need {
+				continue
+			}
+			if n := s.FetchRotations(s.ctx, id); n > 0 {
+				s.log.Info("copied the account's new key from another device", "account", id, "files", n)
+			}
+		}
+	}
+}
+
+// FetchRotations asks the connected devices of local account id for its
+// rotation files and stores those this repo lacks; it returns how many
+// it stored. An open session of the account gets their identities.
+func (s *Service) FetchRotations(ctx context.Context, id protocol.AccountID) int {
+	info, err := s.repo.Account(ctx, id)
+	if err != nil || !info.Local {
+		return 0
+	}
+	stored := 0
+	for _, d := range info.Devices {
+		p, err := peer.Decode(d.PeerID)
+		if d.Replica || err != nil || p == s.host.ID() || s.host.Network().Connectedness(p) != network.Connected {
+			continue
+		}
+		files, err := s.askRotations(ctx, p, id)
+		if err != nil {
+			s.log.Debug("ask for rotation files", "peer", p, "account", id, "err", err)
+			continue
+		}
+		n, err := s.repo.StoreRotations(ctx, id, files)
+		stored += n
+		if err != nil {
+			s.log.Info("rotation files refused", "peer", p, "account", id, "err", err)
+		}
+	}
+	if stored > 0 && s.sessions != nil {
+		if _, err := s.sessions.Refresh(ctx, id); err != nil {
+			s.log.Warn("apply copied rotation files to the session", "account", id, "err", err)
+		}
+	}
+	return stored
+}
+
+func (s *Service) askRotations(ctx context.Context, p peer.ID, id protocol.AccountID) ([]keyshare.RotationFile, error) {
+	ctx, cancel := context.WithTimeout(ctx, StreamTimeout)
+	defer cancel()
+	st, err := s.host.NewStream(ctx, p, ID)
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	if err := st.Scope().SetService(ServiceName); err != nil {
+		_ = st.Reset()
+		return nil, err
+	}
+	if err := st.Scope().ReserveMemory(streamMemory, network.ReservationPriorityLow); err != nil {
+		_ = st.Reset()
+		return nil, err
+	}
+	defer st.Scope().ReleaseMemory(streamMemory)
+	stop := context.AfterFunc(ctx, func() { _ = st.Reset() })
+	defer stop()
+	_ = st.SetDeadline(time.Now().Add(StreamTimeout))
+	if err := writeFrame(st, &protocol.PairFrame{Kind: protocol.PairFrameRotations, Account: string(id)}); err != nil {
+		return nil, err
+	}
+	f, err := readFrame(bufio.NewReader(st), protocol.MaxPairFrameSize)
+	if err != nil {
+		return nil, err
+	}
+	if f.Kind == protocol.PairFrameError {
+		return nil, fmt.Errorf("%w: %s", ErrRefused, oneLine(f.Error))
+	}
+	if f.Kind != protocol.PairFrameRotations || f.Account != string(id) {
+		return nil, fmt.Errorf("expected the rotation files of %s, got %s", id, f.Kind)
+	}
+	out := make([]keyshare.RotationFile, len(f.Names))
+	for i := range f.Names {
+		out[i] = keyshare.RotationFile{Name: f.Names[i], Data: f.Files[i]}
+	}
+	return out, nil
 }
 
 // ---------------------------------------------------------------------------
