@@ -133,11 +133,11 @@ const (
 
 	// Pairing a device (node/pair; PROTOCOL.md, "Device pairing"): who is
 	// given an account's keys.
-	RulePairAccepted  Rule = "pair/accepted"   // a live, unused offer whose code's proof, bound to both peer IDs, matches
-	RulePairNoOffer   Rule = "pair/no-offer"   // this node offers no pairing
-	RulePairExpired   Rule = "pair/expired"    // the offer's time ran out
-	RulePairSpent     Rule = "pair/spent"      // the offer was used, or too many wrong codes were tried against it
-	RulePairWrongCode Rule = "pair/wrong-code" // the proof does not match the offer's code and the two peer IDs
+	RulePairAccepted  Rule = "pair/accepted"          // a live, unused offer whose code's proof, bound to both peer IDs, matches
+	RulePairNoOffer   Rule = "pair/no-offer"          // this node offers no pairing
+	RulePairExpired   Rule = "pair/expired"           // the offer's time ran out
+	RulePairSpent     Rule = "pair/spent"             // the offer was used, or too many wrong codes were tried against it
+	RulePairWrongCode Rule = "pair/wrong-code"        // the proof does not match the offer's code and the two peer IDs
 	RuleRotationsOwn  Rule = "pair/rotations-own"     // an account's rotation files, to a node its chain declares a device (not a replica)
 	RuleRotationsNone Rule = "pair/rotations-refused" // to anyone else, or for an account not of this repo
 )

@@ -47,11 +47,12 @@ blockmrs device pair --account "Sam (minor)"`)
 	if _, err := f.parseArgs(args, false); err != nil {
 		return err
 	}
-	svc, h := daemonPair(ctx), daemonHost(ctx)
-	if svc == nil || h == nil {
-		return errPairNeedsDaemon
-	}
+	// withKeys moves the command into the daemon when one runs.
 	return f.withKeys(ctx, func(_ *keyshare.Repo, keys *keyshare.Keys) error {
+		svc, h := daemonPair(ctx), daemonHost(ctx)
+		if svc == nil || h == nil {
+			return errPairNeedsDaemon
+		}
 		offer, err := ops.PairStart(svc, h, keys)
 		if err != nil {
 			return err
@@ -110,32 +111,34 @@ blockmrs device join --name phone /ip4/192.168.1.20/tcp/4001/p2p/12D3KooW... 7KQ
 	if len(pos) > 2 {
 		return usagef("CODE is \"ADDRESS SECRET\": at most two arguments")
 	}
-	svc := daemonPair(ctx)
-	if svc == nil {
-		return errPairNeedsDaemon
-	}
-	var pass []byte
-	if !*noPass {
-		p, ok := passphraseGiven(ctx)
-		if !ok {
-			return fmt.Errorf("device join: no passphrase for the account's keys on this device: set $%s (empty for none) or use --no-passphrase", envPassphrase)
+	// withRepo moves the command into the daemon when one runs.
+	return f.withRepo(ctx, func(*keyshare.Repo) error {
+		svc := daemonPair(ctx)
+		if svc == nil {
+			return errPairNeedsDaemon
 		}
-		pass = p
-	}
-	res, err := ops.PairJoin(ctx, svc, ops.JoinRequest{Code: strings.Join(pos, " "), Name: *name, Passphrase: string(pass)})
-	if err != nil {
-		return err
-	}
-	f.bind(ctx)
-	return f.printTable(res, func(t io.Writer) error {
-		keys := "unencrypted"
-		if res.Account.Encrypted {
-			keys = "encrypted with a passphrase"
+		var pass []byte
+		if !*noPass {
+			p, ok := passphraseGiven(ctx)
+			if !ok {
+				return fmt.Errorf("no passphrase for the account's keys on this device: set $%s (empty for none) or use --no-passphrase", envPassphrase)
+			}
+			pass = p
 		}
-		fmt.Fprintf(t, "joined\t%s (%s)\n", clean(res.Account.Name), res.Account.ID)
-		fmt.Fprintf(t, "from\t%s\n", res.From)
-		fmt.Fprintf(t, "keys\t%s\n", keys)
-		return nil
+		res, err := ops.PairJoin(ctx, svc, ops.JoinRequest{Code: strings.Join(pos, " "), Name: *name, Passphrase: string(pass)})
+		if err != nil {
+			return err
+		}
+		return f.printTable(res, func(t io.Writer) error {
+			keys := "unencrypted"
+			if res.Account.Encrypted {
+				keys = "encrypted with a passphrase"
+			}
+			fmt.Fprintf(t, "joined\t%s (%s)\n", clean(res.Account.Name), res.Account.ID)
+			fmt.Fprintf(t, "from\t%s\n", res.From)
+			fmt.Fprintf(t, "keys\t%s\n", keys)
+			return nil
+		})
 	})
 }
 
