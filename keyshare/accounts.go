@@ -132,6 +132,9 @@ func (r *Repo) AddAccount(ctx context.Context, k *Keys, name string, role protoc
 // same passphrase share the work; Unlock returns ctx's error when ctx
 // ends while it waits.
 func (r *Repo) Unlock(ctx context.Context, id protocol.AccountID, passphrase []byte) (*Keys, error) {
+	if err := r.settleNextKeyFile(ctx, id, passphrase); err != nil {
+		return nil, fmt.Errorf("unlock %s: %w", id, err)
+	}
 	data, err := readKeyFile(r.keyPath(id))
 	if err != nil {
 		return nil, err

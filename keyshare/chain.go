@@ -96,6 +96,9 @@ func (r *Repo) appendBlocks(ctx context.Context, k *Keys, blocks [][]protocol.En
 	if st.StoppedAt != 0 {
 		return cid.Undef, fmt.Errorf("chain of %s holds an entry this version does not understand (%s): upgrade before writing", k.ID, st.StoppedWhy)
 	}
+	if err := st.checkSigner(k); err != nil {
+		return cid.Undef, err
+	}
 	prev, seq := st.head(), st.Seq
 	t := r.now().UnixMilli()
 	if t < st.Time {
@@ -109,7 +112,7 @@ func (r *Repo) appendBlocks(ctx context.Context, k *Keys, blocks [][]protocol.En
 		link := protocol.NewLink(prev)
 		seq++
 		b := &protocol.Block{Seq: seq, Prev: &link, Time: t, Entries: entries}
-		raw, c, err := b.Sign(k.Sign)
+		raw, c, err := b.SignAs(k.Public(), k.Sign)
 		if err == nil && len(blocks) > 1 {
 			// Many blocks (a batch add): each is stored as it is signed
 			// and only its decoded form kept, so the encoded copies of
@@ -284,6 +287,11 @@ func (r *Repo) commit(ctx context.Context, vbs []verifiedBlock) error {
 // the chain.
 func applyToState(st *accountState, vb verifiedBlock, iw *indexWriter) error {
 	b := vb.block
+	if st.StoppedAt == 0 {
+		if err := st.admitSigner(b, vb.cid); err != nil {
+			return err
+		}
+	}
 	st.Head, st.Seq, st.Time = vb.cid.String(), b.Seq, b.Time
 	if st.StoppedAt != 0 {
 		return nil
@@ -304,6 +312,10 @@ func applyToState(st *accountState, vb verifiedBlock, iw *indexWriter) error {
 			st.setDevice(body)
 		case *protocol.ScopeGrant, *protocol.ScopeEnd:
 			st.addScopeEvent(body, EntryRef{Account: b.AuthorID(), Block: vb.cid.String(), Seq: b.Seq, Index: i, Time: b.Time})
+		case *protocol.Succession:
+			st.succeed(b, body)
+		case *protocol.RecoverySetup:
+			st.setRecovery(body, EntryRef{Account: b.AuthorID(), Block: vb.cid.String(), Seq: b.Seq, Index: i, Time: b.Time})
 		case nil:
 			st.UnknownSeen++
 		}

@@ -40,10 +40,13 @@ type Keys struct {
 	ID   protocol.AccountID
 	Sign ed25519.PrivateKey
 	Age  *age.X25519Identity
-	// Retired are the account's earlier age identities, newest first,
-	// kept to open the records wrapped for them before a rotation
-	// (RotateAge); nothing new is wrapped for them.
-	Retired []*age.X25519Identity
+	// Old are earlier age identities of the account, kept after the
+	// decryption key rotated (a succession, a recovery) so that records
+	// wrapped to them stay readable.
+	Old []*age.X25519Identity
+	// account is the key ID names when Sign is a successor key
+	// (succession.go); nil when Sign is the account's own key.
+	account ed25519.PublicKey
 
 	// opened is the session's cache of opened envelopes (opened.go);
 	// nil for keys outside a session. Copies share it.
@@ -81,25 +84,57 @@ func newKeys(priv ed25519.PrivateKey, id *age.X25519Identity) *Keys {
 	return &Keys{ID: protocol.AccountIDFromKey(priv.Public().(ed25519.PublicKey)), Sign: priv, Age: id}
 }
 
-// Public returns the account's Ed25519 public key.
-func (k *Keys) Public() ed25519.PublicKey { return k.Sign.Public().(ed25519.PublicKey) }
+// Public returns the account's Ed25519 public key: the one its ID names,
+// which is not the signing key after a succession (see SigningKey).
+func (k *Keys) Public() ed25519.PublicKey {
+	if k.account != nil {
+		return k.account
+	}
+	return k.Sign.Public().(ed25519.PublicKey)
+}
+
+// SigningKey returns the public key of the key that signs k's chain.
+func (k *Keys) SigningKey() ed25519.PublicKey { return k.Sign.Public().(ed25519.PublicKey) }
+
+// Successor reports whether k signs with a key other than the account's
+// own (after a succession).
+func (k *Keys) Successor() bool { return k.account != nil }
+
+// decryptor returns the identity that unwraps keys wrapped for k: its
+// age identity, or that and the older ones.
+func (k *Keys) decryptor() age.Identity {
+	if len(k.Old) == 0 {
+		return k.Age
+	}
+	ids := identities{k.Age}
+	for _, o := range k.Old {
+		ids = append(ids, o)
+	}
+	return ids
+}
+
+// identities is an age.Identity that tries each of its identities.
+type identities []age.Identity
+
+// Unwrap implements age.Identity.
+func (ids identities) Unwrap(stanzas []*age.Stanza) ([]byte, error) {
+	for _, id := range ids {
+		key, err := id.Unwrap(stanzas)
+		if err == nil {
+			return key, nil
+		}
+		if !errors.Is(err, age.ErrIncorrectIdentity) {
+			return nil, err
+		}
+	}
+	return nil, age.ErrIncorrectIdentity
+}
 
 // clone returns a copy of k whose signing key has storage of its own, so
 // that wiping one leaves the other intact. (The age identity keeps its
 // secret unexported and immutable; copies share it.)
 func (k *Keys) clone() *Keys {
-	return &Keys{ID: k.ID, Sign: slices.Clone(k.Sign), Age: k.Age, Retired: slices.Clone(k.Retired), opened: k.opened}
-}
-
-// identities returns the age identities that open what was wrapped for
-// the account: the current one first, then the retired ones.
-func (k *Keys) identities() []age.Identity {
-	ids := make([]age.Identity, 0, 1+len(k.Retired))
-	ids = append(ids, k.Age)
-	for _, r := range k.Retired {
-		ids = append(ids, r)
-	}
-	return ids
+	return &Keys{ID: k.ID, Sign: slices.Clone(k.Sign), Age: k.Age, Old: k.Old, account: k.account, opened: k.opened}
 }
 
 // Wipe overwrites the signing key with zeros; k must not be used after.
@@ -110,7 +145,6 @@ func (k *Keys) identities() []age.Identity {
 func (k *Keys) Wipe() {
 	clear(k.Sign)
 	k.Age = nil
-	k.Retired = nil
 	k.opened = nil
 }
 
@@ -118,14 +152,17 @@ func (k *Keys) Wipe() {
 // file is an armored age file (scrypt) whose plaintext is that JSON.
 const keyFileVersion = "blockmrs-account-keys/1"
 
+// keyFileVersionSuccessor is the version of a key file whose signing key
+// is a successor of the account's own (succession.go): Account is then
+// not the ID of the signing key, and Old holds earlier age identities.
+const keyFileVersionSuccessor = "blockmrs-account-keys/2"
+
 type keyFile struct {
-	Version string `json:"version"`
-	Account string `json:"account"`
-	Ed25519 []byte `json:"ed25519_seed"`
-	Age     string `json:"age_identity"`
-	// Retired are the earlier age identities, newest first (a key file
-	// written when a device joined an account that had rotated).
-	Retired []string `json:"retired_age_identities,omitempty"`
+	Version string   `json:"version"`
+	Account string   `json:"account"`
+	Ed25519 []byte   `json:"ed25519_seed"`
+	Age     string   `json:"age_identity"`
+	Old     []string `json:"old_age_identities,omitempty"`
 }
 
 // maxKeyFile bounds what is read from a key file.
@@ -135,8 +172,11 @@ const maxKeyFile = 64 << 10
 // empty (age scrypt, armored).
 func marshalKeyFile(k *Keys, passphrase []byte) ([]byte, error) {
 	kf := keyFile{Version: keyFileVersion, Account: string(k.ID), Ed25519: k.Sign.Seed(), Age: k.Age.String()}
-	for _, r := range k.Retired {
-		kf.Retired = append(kf.Retired, r.String())
+	if k.Successor() || len(k.Old) > 0 {
+		kf.Version = keyFileVersionSuccessor
+		for _, o := range k.Old {
+			kf.Old = append(kf.Old, o.String())
+		}
 	}
 	plain, err := json.Marshal(kf)
 	if err != nil {
@@ -199,7 +239,7 @@ func parseKeyFile(data, passphrase []byte) (*Keys, error) {
 	if err := json.Unmarshal(plain, &kf); err != nil {
 		return nil, fmt.Errorf("key file: %w", err)
 	}
-	if kf.Version != keyFileVersion || len(kf.Ed25519) != ed25519.SeedSize {
+	if (kf.Version != keyFileVersion && kf.Version != keyFileVersionSuccessor) || len(kf.Ed25519) != ed25519.SeedSize {
 		return nil, errors.New("key file: unknown version or bad signing key")
 	}
 	id, err := age.ParseX25519Identity(kf.Age)
@@ -207,15 +247,22 @@ func parseKeyFile(data, passphrase []byte) (*Keys, error) {
 		return nil, fmt.Errorf("key file: %w", err)
 	}
 	k := newKeys(ed25519.NewKeyFromSeed(kf.Ed25519), id)
-	if len(kf.Retired) > MaxRetiredIdentities {
-		return nil, fmt.Errorf("key file: over %d retired identities", MaxRetiredIdentities)
-	}
-	for _, s := range kf.Retired {
-		old, err := age.ParseX25519Identity(s)
-		if err != nil {
-			return nil, fmt.Errorf("key file: retired identity: %w", err)
+	if kf.Version == keyFileVersionSuccessor {
+		for _, o := range kf.Old {
+			old, err := age.ParseX25519Identity(o)
+			if err != nil {
+				return nil, fmt.Errorf("key file: old identity: %w", err)
+			}
+			k.Old = append(k.Old, old)
 		}
-		k.Retired = append(k.Retired, old)
+		if string(k.ID) != kf.Account {
+			acct, err := protocol.ParseAccountID(kf.Account)
+			if err != nil {
+				return nil, fmt.Errorf("key file: %w", err)
+			}
+			k.ID, k.account = protocol.AccountID(kf.Account), acct
+		}
+		return k, nil
 	}
 	if string(k.ID) != kf.Account {
 		return nil, errors.New("key file: keys do not match the account they name")
@@ -379,7 +426,9 @@ func unlockEncrypted(ctx context.Context, id protocol.AccountID, data, passphras
 			return nil, f.err
 		}
 		// Each caller gets its own copy: none can spoil another's.
-		return &Keys{ID: f.keys.ID, Sign: slices.Clone(f.keys.Sign), Age: f.keys.Age, Retired: slices.Clone(f.keys.Retired)}, nil
+		c := f.keys.clone()
+		c.opened = nil
+		return c, nil
 	case <-ctx.Done():
 		fs.mu.Lock()
 		if f.waiters--; f.waiters == 0 {

@@ -135,8 +135,7 @@ func (k *Keys) openEnvelope(wrapped, meta []byte) (*opened, error) {
 			return o, nil
 		}
 	}
-	ids := k.identities()
-	key, err := unwrapKey(wrapped, ids[0], ids[1:]...)
+	key, err := unwrapKey(wrapped, k.decryptor())
 	if err != nil {
 		return nil, err
 	}

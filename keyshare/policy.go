@@ -46,10 +46,12 @@ package keyshare
 // depends on whose node it is.
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/ipfs/go-cid"
@@ -1174,4 +1176,98 @@ func ServeRotations(local, device bool) Decision {
 		return refuse(RuleRotationsNone, "the account is not one of this node's")
 	}
 	return refuse(RuleRotationsNone, "the peer is not a declared device of the account")
+}
+
+// Signing-key succession and recovery (succession.go, recovery.go,
+// PROTOCOL.md §5.11–5.12). Which key may sign an account's next block.
+const (
+	RuleSignerCurrent    Rule = "chain/signer"         // a block signed by the chain's signing key as of the block before
+	RuleSignerRetired    Rule = "chain/signer-retired" // any other signer (a retired key, a key never named) is refused
+	RuleSuccessionSigned Rule = "succession/signed"    // a succession in a block the current signing key signed
+	RuleSuccessionReused Rule = "succession/reused"    // a succession back to the account key or a retired key is refused
+	RuleRecoveryApproved Rule = "recovery/approved"    // a succession signed by the key it names, approved by at least the threshold of distinct contacts of the live setup
+	RuleRecoveryNoSetup  Rule = "recovery/no-setup"    // a recovery on a chain with no live recovery setup is refused
+	RuleRecoveryTooFew   Rule = "recovery/too-few"     // fewer valid approvals than the threshold (strangers, duplicates, other keys, requests or setups count for nothing)
+	RuleApprovalContact  Rule = "recovery/contact"     // a contact of the live setup may approve a recovery request
+	RuleApprovalStranger Rule = "recovery/not-contact" // nobody else may
+)
+
+// signerFacts are what decides who may sign an account's next block: the
+// account key, the signing key as of the block before, the keys retired
+// and the live recovery setup.
+type signerFacts struct {
+	Account  []byte
+	Current  []byte
+	Retired  [][]byte
+	Recovery *recoveryFacts
+}
+
+// blockSigner decides whether block b may follow on the chain described
+// by f: signed by the current signing key, or a recovery succession
+// signed by the successor it names with enough approvals.
+func blockSigner(f signerFacts, b *protocol.Block) Decision {
+	signer := b.SignerKey()
+	s := b.Succession()
+	if s != nil && (bytes.Equal(s.Key, f.Account) || slices.ContainsFunc(f.Retired, func(k []byte) bool { return bytes.Equal(k, s.Key) })) {
+		return refuse(RuleSuccessionReused, "block %d names key %x as successor, the account key or one it retired", b.Seq, s.Key[:4])
+	}
+	if bytes.Equal(signer, f.Current) {
+		if s != nil {
+			return allow(RuleSuccessionSigned, "block %d, signed by the current signing key, names its successor", b.Seq)
+		}
+		return allow(RuleSignerCurrent, "block %d is signed by the chain's signing key", b.Seq)
+	}
+	if s == nil || !bytes.Equal(s.Key, signer) || len(s.Approvals) == 0 {
+		return refuse(RuleSignerRetired, "block %d is signed by key %x, not the chain's signing key %x (retired or never named)", b.Seq, signer[:4], f.Current[:4])
+	}
+	return recoveryApproved(f.Account, f.Recovery, s)
+}
+
+// recoveryApproved decides whether s, a succession by recovery on the
+// chain of account, carries approvals from at least the threshold of
+// distinct contacts of the live setup rec, each signed by the contact
+// for this account, this successor key and this request, under rec.
+func recoveryApproved(account []byte, rec *recoveryFacts, s *protocol.Succession) Decision {
+	if rec == nil || rec.Threshold == 0 {
+		return refuse(RuleRecoveryNoSetup, "%s names no recovery contacts: a lost key cannot be replaced", protocol.AccountIDFromKey(account))
+	}
+	counted := map[string]bool{}
+	var why []string
+	for i := range s.Approvals {
+		a := &s.Approvals[i]
+		switch {
+		case !rec.has(a.Contact):
+			why = append(why, fmt.Sprintf("%s is not a recovery contact", protocol.AccountIDFromKey(a.Contact).Short()))
+		case a.Setup.Cid.String() != rec.Via.Block:
+			why = append(why, fmt.Sprintf("%s approved under another recovery setup", protocol.AccountIDFromKey(a.Contact).Short()))
+		case counted[string(a.Contact)]:
+			why = append(why, fmt.Sprintf("%s approved twice (counted once)", protocol.AccountIDFromKey(a.Contact).Short()))
+		default:
+			if err := a.VerifyFor(account, s.Key, s.Request); err != nil {
+				why = append(why, err.Error())
+				continue
+			}
+			counted[string(a.Contact)] = true
+		}
+	}
+	if uint64(len(counted)) < rec.Threshold {
+		reason := fmt.Sprintf("%d of the %d approvals needed", len(counted), rec.Threshold)
+		if len(why) > 0 {
+			reason += " (" + strings.Join(why, "; ") + ")"
+		}
+		return refuse(RuleRecoveryTooFew, "recovery of %s: %s", protocol.AccountIDFromKey(account), reason)
+	}
+	return allow(RuleRecoveryApproved, "%d recovery contacts of %s approved the new key (threshold %d)", len(counted), protocol.AccountIDFromKey(account), rec.Threshold)
+}
+
+// mayApproveRecovery decides whether the account with key contact may
+// approve a recovery of the chain whose live setup is rec.
+func mayApproveRecovery(rec *recoveryFacts, contact []byte) Decision {
+	if rec == nil || rec.Threshold == 0 {
+		return refuse(RuleRecoveryNoSetup, "the account names no recovery contacts")
+	}
+	if !rec.has(contact) {
+		return refuse(RuleApprovalStranger, "%s is not one of the account's recovery contacts", protocol.AccountIDFromKey(contact))
+	}
+	return allow(RuleApprovalContact, "%s is a recovery contact (setup %s)", protocol.AccountIDFromKey(contact), rec.Via)
 }

@@ -487,7 +487,7 @@ func newVersion(author protocol.AccountID, acked bool) *Access {
 
 func TestPolicyTable(t *testing.T) {
 	covered := map[Rule]bool{}
-	for _, tc := range append(append(policyTable(), rekeyPolicyCases()...), pairPolicyCases()...) {
+	for _, tc := range append(append(append(policyTable(), rekeyPolicyCases()...), recoveryPolicyCases()...), pairPolicyCases()...) {
 		t.Run(string(tc.rule), func(t *testing.T) {
 			covered[tc.rule] = true
 			d := tc.decides(t)

@@ -91,8 +91,8 @@ func seal(plain []byte, to age.Recipient) ([]byte, error) {
 }
 
 // unseal decrypts what seal made, reading at most limit bytes.
-func unseal(sealed []byte, id age.Identity, limit int64, more ...age.Identity) ([]byte, error) {
-	r, err := age.Decrypt(bytes.NewReader(sealed), append([]age.Identity{id}, more...)...)
+func unseal(sealed []byte, id age.Identity, limit int64) ([]byte, error) {
+	r, err := age.Decrypt(bytes.NewReader(sealed), id)
 	if err != nil {
 		return nil, err
 	}
@@ -115,10 +115,9 @@ func wrapKey(key *age.X25519Identity, to AccountInfo) ([]byte, error) {
 	return seal([]byte(key.String()), rcpt)
 }
 
-// unwrapKey decrypts a wrapped record key with an account's identity (or
-// any of its identities: the current one and the retired ones).
-func unwrapKey(wrapped []byte, id age.Identity, more ...age.Identity) (*age.X25519Identity, error) {
-	s, err := unseal(wrapped, id, 256, more...)
+// unwrapKey decrypts a wrapped record key with an account's identity.
+func unwrapKey(wrapped []byte, id age.Identity) (*age.X25519Identity, error) {
+	s, err := unseal(wrapped, id, 256)
 	if err != nil {
 		return nil, fmt.Errorf("unwrap record key: %w", err)
 	}

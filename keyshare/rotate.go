@@ -21,7 +21,9 @@ package keyshare
 // StoreRotations): they open with the identity those devices hold.
 
 import (
+	"bytes"
 	"context"
+	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -51,6 +53,9 @@ type rotationFile struct {
 	Version string `json:"version"`
 	Account string `json:"account"`
 	Age     string `json:"age_identity"`
+	// Ed25519 is the seed of the successor signing key, when the
+	// rotation was a succession too (RotateAll).
+	Ed25519 []byte `json:"ed25519_seed,omitempty"`
 }
 
 // RotationFile is one rotation file of an account, as devices of the
@@ -103,10 +108,11 @@ func (r *Repo) applyRotations(ctx context.Context, k *Keys) error {
 		return err
 	}
 	known := map[string]*age.X25519Identity{}
-	for _, id := range append([]*age.X25519Identity{k.Age}, k.Retired...) {
+	for _, id := range append([]*age.X25519Identity{k.Age}, k.Old...) {
 		known[id.Recipient().String()] = id
 	}
 	opened := map[string]bool{}
+	var seeds [][]byte
 	for progress := true; progress; {
 		progress = false
 		for _, name := range names {
@@ -118,12 +124,15 @@ func (r *Repo) applyRotations(ctx context.Context, k *Keys) error {
 				opened[name] = true
 				continue
 			}
-			id, err := r.openRotation(k.ID, name, known)
+			id, seed, err := r.openRotation(k.ID, name, known)
 			if err != nil {
 				continue // not (yet) openable: another device's junk, or a later link
 			}
 			opened[name], progress = true, true
 			known[m[1]] = id
+			if seed != nil {
+				seeds = append(seeds, seed)
+			}
 		}
 	}
 	st, err := r.state(ctx, k.ID)
@@ -135,7 +144,7 @@ func (r *Repo) applyRotations(ctx context.Context, k *Keys) error {
 		current = id
 	}
 	var retired []*age.X25519Identity
-	for _, id := range append([]*age.X25519Identity{k.Age}, k.Retired...) {
+	for _, id := range append([]*age.X25519Identity{k.Age}, k.Old...) {
 		if id != current {
 			retired = append(retired, id)
 		}
@@ -148,43 +157,60 @@ func (r *Repo) applyRotations(ctx context.Context, k *Keys) error {
 	if len(retired) > MaxRetiredIdentities {
 		return fmt.Errorf("over %d retired identities", MaxRetiredIdentities)
 	}
-	k.Age, k.Retired = current, retired
+	k.Age, k.Old = current, retired
+	// A succession another device made: its seed signs from now on, when
+	// it is the chain's signing key.
+	if st.Signing != nil && !bytes.Equal(k.SigningKey(), st.Signing.Key) {
+		for _, seed := range seeds {
+			priv := ed25519.NewKeyFromSeed(seed)
+			if bytes.Equal(priv.Public().(ed25519.PublicKey), st.Signing.Key) {
+				if k.account == nil {
+					k.account = slices.Clone(k.Public())
+				}
+				clear(k.Sign)
+				k.Sign = priv
+			}
+		}
+	}
 	return nil
 }
 
 // openRotation opens rotation file name with the identities known and
 // checks that it holds the identity of the recipient its name gives.
-func (r *Repo) openRotation(id protocol.AccountID, name string, known map[string]*age.X25519Identity) (*age.X25519Identity, error) {
+func (r *Repo) openRotation(id protocol.AccountID, name string, known map[string]*age.X25519Identity) (*age.X25519Identity, []byte, error) {
 	data, err := os.ReadFile(r.rotationPath(id, name))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if len(data) > maxKeyFile {
-		return nil, errors.New("rotation file too large")
+		return nil, nil, errors.New("rotation file too large")
 	}
 	ids := make([]age.Identity, 0, len(known))
 	for _, k := range known {
 		ids = append(ids, k)
 	}
-	plain, err := unseal(data, ids[0], maxKeyFile, ids[1:]...)
+	plain, err := unseal(data, identities(ids), maxKeyFile)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var rf rotationFile
 	if err := json.Unmarshal(plain, &rf); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if rf.Version != rotationVersion || rf.Account != string(id) {
-		return nil, fmt.Errorf("rotation %s: not a rotation of %s", name, id)
+		return nil, nil, fmt.Errorf("rotation %s: not a rotation of %s", name, id)
 	}
 	next, err := age.ParseX25519Identity(rf.Age)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if m := rotationNameRe.FindStringSubmatch(name); m == nil || next.Recipient().String() != m[1] {
-		return nil, fmt.Errorf("rotation %s: holds another identity than its name says", name)
+		return nil, nil, fmt.Errorf("rotation %s: holds another identity than its name says", name)
 	}
-	return next, nil
+	if len(rf.Ed25519) != 0 && len(rf.Ed25519) != ed25519.SeedSize {
+		return nil, nil, fmt.Errorf("rotation %s: bad signing seed", name)
+	}
+	return next, rf.Ed25519, nil
 }
 
 // Rotated is the result of RotateAge.
@@ -195,6 +221,8 @@ type Rotated struct {
 	Block cid.Cid
 	// Recipient is the new age recipient.
 	Recipient string
+	// Signing is true when the signing key rotated too (RotateAll).
+	Signing bool
 }
 
 // RotateAge gives k's account a new age identity: it stores the identity
@@ -202,7 +230,7 @@ type Rotated struct {
 // profile entry naming the new recipient, with the name and role
 // unchanged. Authors and grantors wrap for the recipient the chain names,
 // so records written after the entry reaches them are closed to the old
-// identity; the old identity stays in the keys (Retired) for the records
+// identity; the old identity stays in the keys (Old) for the records
 // before. The account's other devices copy the rotation file
 // (RotationFiles). A crash between the two steps leaves the new identity
 // stored and the chain naming the old one, which stays current.
@@ -217,7 +245,7 @@ func (r *Repo) RotateAge(ctx context.Context, k *Keys) (Rotated, error) {
 	if info.Recipient != k.Age.Recipient().String() {
 		return Rotated{}, fmt.Errorf("rotate %s: the keys are older than the chain's recipient: unlock the account again", k.ID)
 	}
-	if len(k.Retired) >= MaxRetiredIdentities {
+	if len(k.Old) >= MaxRetiredIdentities {
 		return Rotated{}, fmt.Errorf("rotate %s: the keys already keep %d retired identities", k.ID, MaxRetiredIdentities)
 	}
 	fresh, err := age.GenerateX25519Identity()
@@ -246,9 +274,48 @@ func (r *Repo) RotateAge(ctx context.Context, k *Keys) (Rotated, error) {
 		return Rotated{}, fmt.Errorf("rotate %s: %w", k.ID, err)
 	}
 	out := k.clone()
-	out.Retired = append([]*age.X25519Identity{k.Age}, k.Retired...)
+	out.Old = append([]*age.X25519Identity{k.Age}, k.Old...)
 	out.Age = fresh
 	return Rotated{Keys: out, Block: block, Recipient: profile.Recipient}, nil
+}
+
+// RotateAll rotates both of k's keys in one block: a succession to a
+// fresh signing key (Succeed, which needs passphrase when the key file is
+// encrypted) with a new age identity and profile entry, and entries (a
+// device withdrawn) signed by the key it retires. It then stores a
+// rotation file holding both new keys, encrypted to k's age identity, for
+// the account's other devices to copy. The device removed holds only the
+// retired keys: nodes refuse blocks it signs after this one.
+func (r *Repo) RotateAll(ctx context.Context, k *Keys, passphrase []byte, entries []protocol.Entry) (Rotated, error) {
+	info, err := r.Account(ctx, k.ID)
+	if err != nil {
+		return Rotated{}, err
+	}
+	if info.Recipient != k.Age.Recipient().String() {
+		return Rotated{}, fmt.Errorf("rotate %s: the keys are older than the chain's recipient: unlock the account again", k.ID)
+	}
+	nk, err := r.Succeed(ctx, k, passphrase, SuccessionOptions{RotateAge: true, Entries: entries})
+	if err != nil {
+		return Rotated{}, err
+	}
+	plain, err := json.Marshal(rotationFile{Version: rotationVersion, Account: string(k.ID), Age: nk.Age.String(), Ed25519: nk.Sign.Seed()})
+	if err != nil {
+		return Rotated{}, err
+	}
+	defer clear(plain)
+	sealed, err := seal(plain, k.Age.Recipient())
+	if err != nil {
+		return Rotated{}, fmt.Errorf("rotate %s: %w", k.ID, err)
+	}
+	recipient := nk.Age.Recipient().String()
+	if err := writeFileOnce(r.rotationPath(k.ID, rotationName(recipient, sealed)), sealed, 0o600); err != nil {
+		return Rotated{}, fmt.Errorf("rotate %s: the keys rotated, but the rotation file for the other devices was not written (pair them again): %w", k.ID, err)
+	}
+	after, err := r.Account(ctx, k.ID)
+	if err != nil {
+		return Rotated{}, err
+	}
+	return Rotated{Keys: nk, Block: after.Head, Recipient: recipient, Signing: true}, nil
 }
 
 // RotationFiles returns local account id's rotation files, to copy to
@@ -429,7 +496,7 @@ func (r *Repo) JoinAccount(ctx context.Context, k *Keys, head cid.Cid, blocks []
 		return AccountInfo{}, fmt.Errorf("join %s: write key file: %w", k.ID, err)
 	}
 	recipients := []string{k.Age.Recipient().String()}
-	for _, old := range k.Retired {
+	for _, old := range k.Old {
 		recipients = append(recipients, old.Recipient().String())
 	}
 	r.mu.Lock()

@@ -1,6 +1,7 @@
 package keyshare
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io/fs"
@@ -100,7 +101,7 @@ func TestRotateAgeAfterRemoval(t *testing.T) {
 		t.Fatal(err)
 	}
 	pat.keys = rot.Keys
-	if rot.Recipient == old.Age.Recipient().String() || len(rot.Keys.Retired) != 1 || !sameAge(rot.Keys.Retired[0], old.Age.String()) {
+	if rot.Recipient == old.Age.Recipient().String() || len(rot.Keys.Old) != 1 || !sameAge(rot.Keys.Old[0], old.Age.String()) {
 		t.Fatalf("rotation: %+v", rot)
 	}
 	send(t, pat, doc)
@@ -148,8 +149,8 @@ func TestRotateAgeAfterRemoval(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !sameAge(again.Age, pat.keys.Age.String()) || len(again.Retired) != 1 {
-		t.Fatalf("unlocked after rotation: %s, %d retired", again.Age.Recipient(), len(again.Retired))
+	if !sameAge(again.Age, pat.keys.Age.String()) || len(again.Old) != 1 {
+		t.Fatalf("unlocked after rotation: %s, %d retired", again.Age.Recipient(), len(again.Old))
 	}
 	// Keys unlocked before the rotation may not rotate again.
 	if _, err := pat.repo.RotateAge(ctx, old); err == nil || !strings.Contains(err.Error(), "unlock the account again") {
@@ -164,8 +165,8 @@ func TestRotateAgeAfterRemoval(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !sameAge(third.Age, rot2.Keys.Age.String()) || len(third.Retired) != 2 {
-		t.Fatalf("after two rotations: %d retired", len(third.Retired))
+	if !sameAge(third.Age, rot2.Keys.Age.String()) || len(third.Old) != 2 {
+		t.Fatalf("after two rotations: %d retired", len(third.Old))
 	}
 	pat.keys = third
 	for _, c := range []cid.Cid{before, after, own} {
@@ -307,8 +308,8 @@ func TestRotationReachesOtherDevices(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if k.Age.String() != pat.keys.Age.String() || len(k.Retired) != 1 {
-		t.Fatalf("the tablet's keys after the copy: %s, %d retired", k.Age.Recipient(), len(k.Retired))
+	if k.Age.String() != pat.keys.Age.String() || len(k.Old) != 1 {
+		t.Fatalf("the tablet's keys after the copy: %s, %d retired", k.Age.Recipient(), len(k.Old))
 	}
 	tablet.keys = k
 	if _, data, err := readAll(t, tablet, after); err != nil || string(data) != "new" {
@@ -322,5 +323,61 @@ func TestRotationReachesOtherDevices(t *testing.T) {
 	}
 	if ok, err := s.Refresh(ctx, pat.keys.ID); !ok || err != nil {
 		t.Fatalf("refresh: %v %v", ok, err)
+	}
+}
+
+// With succession, removing a device rotates the signing key too, in the
+// block that withdraws it; the other devices copy both new keys and sign
+// blocks the first device accepts.
+func TestRotateAllReachesOtherDevices(t *testing.T) {
+	ctx := context.Background()
+	pat := newParty(t, "Pat", protocol.RolePatient)
+	phone := newPeerID(t)
+	if _, err := pat.repo.SetDevice(ctx, pat.keys, phone, "phone", false); err != nil {
+		t.Fatal(err)
+	}
+	tablet := joinedDevice(t, pat, "")
+	lost := pat.keys.Clone()
+	raw, _ := protocol.ParsePeerID(phone)
+	rot, err := pat.repo.RotateAll(ctx, pat.keys, nil, []protocol.Entry{protocol.NewEntry(&protocol.Device{Peer: raw, Remove: true})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rot.Signing || bytes.Equal(rot.Keys.SigningKey(), lost.SigningKey()) || rot.Keys.ID != pat.keys.ID {
+		t.Fatalf("rotation: %+v", rot)
+	}
+	pat.keys = rot.Keys
+	if info, _ := pat.repo.Account(ctx, pat.keys.ID); len(info.Devices) != 0 || info.Recipient != rot.Recipient {
+		t.Fatalf("after the rotation: %+v", info)
+	}
+	send(t, pat, tablet)
+	files, err := pat.repo.RotationFiles(ctx, pat.keys.ID)
+	if err != nil || len(files) != 1 {
+		t.Fatalf("rotation files: %d %v", len(files), err)
+	}
+	if _, err := tablet.repo.StoreRotations(ctx, pat.keys.ID, files); err != nil {
+		t.Fatal(err)
+	}
+	k, err := tablet.repo.Unlock(ctx, pat.keys.ID, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(k.SigningKey(), rot.Keys.SigningKey()) || k.Age.String() != rot.Keys.Age.String() || k.ID != pat.keys.ID {
+		t.Fatal("the tablet did not take the new keys")
+	}
+	tablet.keys = k
+	c, err := tablet.repo.AddRecord(ctx, k, NewRecord{Title: "From the tablet", Kind: protocol.KindFile, MediaType: "text/plain", Body: strings.NewReader("t")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	send(t, tablet, pat)
+	if _, data, err := readAll(t, pat, c); err != nil || string(data) != "t" {
+		t.Fatalf("the laptop reads the tablet's record signed by the new key: %q %v", data, err)
+	}
+	mustVerify(t, pat)
+	mustVerify(t, tablet)
+	// The keys the lost phone holds no longer sign for the account.
+	if _, err := pat.repo.AddRecord(ctx, lost, NewRecord{Title: "Forged", Kind: protocol.KindFile, MediaType: "text/plain", Body: strings.NewReader("x")}); err == nil {
+		t.Fatal("the retired signing key still signs")
 	}
 }

@@ -54,6 +54,11 @@ type accountState struct {
 	// Scopes are the standing-grant events of the chain (scope and
 	// unscope entries) in chain order; standing.go.
 	Scopes []scopeEvent `json:"scopes,omitempty"`
+	// Signing is the chain's signing key after its last succession
+	// (succession.go); nil while the account key signs.
+	Signing *signingState `json:"signing,omitempty"`
+	// Recovery is the chain's live recovery setup (recovery.go), if any.
+	Recovery *recoveryFacts `json:"recovery,omitempty"`
 }
 
 func (a *accountState) head() cid.Cid {

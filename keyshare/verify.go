@@ -330,6 +330,11 @@ func (r *Repo) verifyChain(ctx context.Context, id protocol.AccountID, iw *index
 	for i := len(chain) - 1; i >= 0; i-- {
 		cr.Entries += len(chain[i].block.Entries)
 		if err := applyToState(fresh, chain[i], iw); err != nil {
+			var se *SignerError
+			if errors.As(err, &se) {
+				cr.Problems = append(cr.Problems, err.Error())
+				return cr, nil
+			}
 			return cr, err
 		}
 	}

@@ -9,9 +9,13 @@ import (
 	mh "github.com/multiformats/go-multihash"
 )
 
-// BlockVersion is the chain-block format version this package writes and
-// reads.
-const BlockVersion = 1
+// BlockVersion is the chain-block format version of a block signed by
+// the account key itself; BlockVersionSuccessor that of a block signed by
+// a successor key (succession.go). This package writes and reads both.
+const (
+	BlockVersion          = 1
+	BlockVersionSuccessor = 2
+)
 
 // Limits on chain blocks.
 const (
@@ -23,6 +27,11 @@ const (
 // covers, so that nothing signed for another purpose verifies as a block.
 const BlockSignatureContext = "BlockMRS chain block v1\x00"
 
+// SuccessorBlockSignatureContext is prepended instead of
+// BlockSignatureContext to what a version-2 block's signature covers: a
+// block signed by a successor key, not by the key its account ID names.
+const SuccessorBlockSignatureContext = "BlockMRS chain block v2 successor\x00"
+
 // Block is one block of an account's append-only chain. On the wire it is
 // a canonical DAG-CBOR map; its CID (CIDv1, dag-cbor, sha2-256) is taken
 // over the whole encoding, signature included.
@@ -33,7 +42,20 @@ type Block struct {
 	Prev    *Link   `cbor:"prev,omitempty"` // previous block; absent iff Seq == 0
 	Time    int64   `cbor:"time"`           // Unix milliseconds, never less than Prev's
 	Entries []Entry `cbor:"entries"`
-	Sig     []byte  `cbor:"sig,omitempty"` // Ed25519 over BlockSignatureContext || encoding without sig
+	// Signer is the Ed25519 key that signed a version-2 block: the
+	// account's signing key after a succession (succession.go). Absent
+	// in version 1, where Author signs.
+	Signer []byte `cbor:"signer,omitempty"`
+	Sig    []byte `cbor:"sig,omitempty"` // Ed25519 over the version's context || encoding without sig
+}
+
+// SignerKey returns the key that signs the block: Signer in version 2,
+// Author in version 1.
+func (b *Block) SignerKey() ed25519.PublicKey {
+	if b.Version == BlockVersionSuccessor {
+		return b.Signer
+	}
+	return b.Author
 }
 
 // AuthorID returns the account ID of the block's author.
@@ -47,14 +69,31 @@ func (b *Block) SigningBytes() ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encode chain block: %w", err)
 	}
-	return append([]byte(BlockSignatureContext), enc...), nil
+	context := BlockSignatureContext
+	if b.Version == BlockVersionSuccessor {
+		context = SuccessorBlockSignatureContext
+	}
+	return append([]byte(context), enc...), nil
 }
 
 // Sign fills in Author and Sig with priv and returns the encoded block and
 // its CID. The block must pass ValidateStatic once signed.
 func (b *Block) Sign(priv ed25519.PrivateKey) ([]byte, cid.Cid, error) {
-	b.Version = BlockVersion
-	b.Author = append([]byte(nil), priv.Public().(ed25519.PublicKey)...)
+	return b.SignAs(priv.Public().(ed25519.PublicKey), priv)
+}
+
+// SignAs signs the block with priv on the chain of the account whose key
+// is author: a version-1 block when priv is author's own key, else a
+// version-2 block naming priv's public key as Signer. Whether that
+// signer may sign the chain at this point is the chain's question
+// (succession.go), not the block's.
+func (b *Block) SignAs(author ed25519.PublicKey, priv ed25519.PrivateKey) ([]byte, cid.Cid, error) {
+	pub := priv.Public().(ed25519.PublicKey)
+	b.Version, b.Signer = BlockVersion, nil
+	if !pub.Equal(author) {
+		b.Version, b.Signer = BlockVersionSuccessor, append([]byte(nil), pub...)
+	}
+	b.Author = append([]byte(nil), author...)
 	b.Sig = nil
 	if err := b.validateShape(); err != nil {
 		return nil, cid.Undef, err
@@ -101,18 +140,21 @@ func DecodeBlock(data []byte) (*Block, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !ed25519.Verify(b.Author, msg, b.Sig) {
+	if !ed25519.Verify(b.SignerKey(), msg, b.Sig) {
 		return nil, fmt.Errorf("chain block %d of %s: bad signature", b.Seq, b.AuthorID())
 	}
 	return &b, nil
 }
 
 func (b *Block) validateShape() error {
-	if b.Version != BlockVersion {
+	if b.Version != BlockVersion && b.Version != BlockVersionSuccessor {
 		return fmt.Errorf("chain block: unsupported version %d", b.Version)
 	}
 	if len(b.Author) != ed25519.PublicKeySize {
 		return errors.New("chain block: author is not a 32-byte Ed25519 key")
+	}
+	if err := b.validateSigner(); err != nil {
+		return err
 	}
 	if (b.Seq == 0) != (b.Prev == nil) {
 		return fmt.Errorf("chain block %d: prev link must be present exactly when seq > 0", b.Seq)

@@ -159,6 +159,10 @@ func newBody(typ string) EntryBody {
 		return &ScopeEnd{}
 	case TypeScoped:
 		return &ScopedKeys{}
+	case TypeSuccession:
+		return &Succession{}
+	case TypeRecovery:
+		return &RecoverySetup{}
 	}
 	return nil
 }

@@ -710,10 +710,10 @@ func buildNegatives(t testing.TB, accts map[string]*vecAcct, byName map[string]*
 		Expect:      "unknown field in a known structure", GoError: "unknown field"}, resign(t, alice.priv, setPair(clone(p1), "x", one), true))
 
 	// A future block version, properly signed.
-	two, _ := marshal(2)
-	add(vecNegative{Name: "alice/1 version 2", Check: "DecodeBlock",
-		Description: "alice/1 with v = 2, correctly signed.",
-		Expect:      "unsupported block version", GoError: "unsupported version 2"}, resign(t, alice.priv, setPair(clone(p1), "v", two), true))
+	three, _ := marshal(3)
+	add(vecNegative{Name: "alice/1 version 3", Check: "DecodeBlock",
+		Description: "alice/1 with v = 3, correctly signed.",
+		Expect:      "unsupported block version", GoError: "unsupported version 3"}, resign(t, alice.priv, setPair(clone(p1), "v", three), true))
 
 	// "crit": false written out.
 	entryPairs := mapPairs(t, b1.block.Entries[0].mustEncode(t))

@@ -147,13 +147,17 @@ func runDeviceRm(ctx context.Context, args []string) error {
 	f := newFlags("device rm", "[flags] PEERID", `
 Device rm removes a device (a lost phone, a laptop given away): it signs,
 on the acting account's chain, that the node no longer acts for the
-account, so every node that syncs the chain stops serving it; then it
-rotates the account's age key: a new profile entry names a new recipient,
-authors and grantors wrap future records for it, and the old key stays on
-this node to open older records. The removed device keeps whatever it
-already held, the old key included, and can still sign as the account
-(see SECURITY.md, "Removing a device"). Removing this node itself, or
---keep-key, only withdraws the declaration.`, `
+account, so every node that syncs the chain stops serving it; in the same
+block the chain continues under a fresh signing key (the old one is
+retired: blocks the removed device signs are refused) and a new profile
+entry names a new age recipient, for which authors and grantors wrap
+future records. The old age key stays on this node to open older
+records; the account's other devices copy the new keys from this one
+when they next connect. Encrypted keys need the passphrase for the
+signing key ($BLOCKMRS_PASSPHRASE, or the one the daemon asks for);
+without it only the age key rotates. The removed device keeps whatever it
+already held (see SECURITY.md, "Removing a device"). Removing this node
+itself, or --keep-key, only withdraws the declaration.`, `
 blockmrs device rm 12D3KooW...`)
 	f.withAccount()
 	keep := f.Bool("keep-key", false, "withdraw the device without rotating the account's key")
@@ -168,7 +172,11 @@ blockmrs device rm 12D3KooW...`)
 		} else if d, err := thisNode(repo); err == nil {
 			self = d.PeerID
 		}
-		out, err := ops.RemoveDevice(ctx, repo, daemonSessions(ctx), keys, self, ops.RemoveDeviceRequest{PeerID: pos[0], KeepKey: *keep})
+		req := ops.RemoveDeviceRequest{PeerID: pos[0], KeepKey: *keep}
+		if p, ok := passphraseGiven(ctx); ok {
+			req.Passphrase = string(p) // the succession's new key file is encrypted with it
+		}
+		out, err := ops.RemoveDevice(ctx, repo, daemonSessions(ctx), keys, self, req)
 		if err != nil {
 			return err
 		}
@@ -176,9 +184,13 @@ blockmrs device rm 12D3KooW...`)
 			return f.printJSON(out)
 		}
 		fmt.Fprintf(f.out(), "withdrew device %s in block %s\n", out.PeerID, out.Block)
-		if out.Rotated != "" {
-			fmt.Fprintf(f.out(), "rotated the account's key in block %s: records written from now on are closed to the removed device (it keeps what it already held)\n", out.Rotated)
-		} else {
+		switch {
+		case out.Signing:
+			fmt.Fprintf(f.out(), "rotated the account's signing and decryption keys in block %s: blocks the removed device signs are refused, and records written from now on are closed to it (it keeps what it already held)\n", out.Rotated)
+		case out.Rotated != "":
+			fmt.Fprintf(f.out(), "rotated the account's decryption key in block %s: records written from now on are closed to the removed device (it keeps what it already held)\n", out.Rotated)
+		}
+		if out.Note != "" {
 			fmt.Fprintf(f.out(), "note: %s\n", out.Note)
 		}
 		return nil

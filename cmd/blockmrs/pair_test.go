@@ -123,7 +123,7 @@ func TestDevicePairingAndRemoval(t *testing.T) {
 
 	// The phone is lost: the laptop removes it, and the key rotates.
 	out = laptop.ok("device", "rm", pd.info.PeerID)
-	if !strings.Contains(out, "rotated the account's key") {
+	if !strings.Contains(out, "rotated the account's signing and decryption keys") {
 		t.Fatalf("device rm:\n%s", out)
 	}
 	waitUntil(t, 60*time.Second, "the tablet's chain withdraws the phone", func() bool {
@@ -137,6 +137,12 @@ func TestDevicePairingAndRemoval(t *testing.T) {
 	if r := phone.run("get", after, "-o", filepath.Join(t.TempDir(), "x")); r.code == 0 {
 		t.Fatal("the removed phone read the record written after its removal")
 	}
+	// The tablet signs with the new signing key, which the laptop accepts.
+	tablet.json(&added, "add", writeTemp(t, "tab.txt", []byte("tablet note")), "--title", "Tablet", "--json")
+	fromTablet := added.CID
+	waitUntil(t, 60*time.Second, "the laptop reads the tablet's record signed by the new key", func() bool {
+		return laptop.run("get", fromTablet, "-o", filepath.Join(t.TempDir(), "t")).code == 0
+	}, all...)
 	for _, d := range all {
 		d.stop()
 	}

@@ -189,8 +189,12 @@ func PairJoin(ctx context.Context, svc *pair.Service, req JoinRequest) (JoinResu
 type RemoveDeviceRequest struct {
 	// PeerID is the device's node.
 	PeerID string `json:"peer_id"`
-	// KeepKey withdraws the device without rotating the account's key.
+	// KeepKey withdraws the device without rotating the account's keys.
 	KeepKey bool `json:"keep_key,omitempty"`
+	// Passphrase is the account's passphrase, which rotating the signing
+	// key needs when the keys are encrypted (the new key file is
+	// encrypted with it). Without it only the age key rotates.
+	Passphrase string `json:"passphrase,omitempty"`
 }
 
 // DeviceRemoved is the result of RemoveDevice.
@@ -209,12 +213,19 @@ type DeviceRemoved struct {
 	// Retired counts the earlier age identities the keys keep to open
 	// older records.
 	Retired int `json:"retired"`
-	// Note, when set, says why the key did not rotate.
+	// Signing is true when the signing key rotated too (a succession in
+	// the block that withdraws the device).
+	Signing bool `json:"signing"`
+	// Note, when set, says why a key did not rotate.
 	Note string `json:"note,omitempty"`
 }
 
 // NoteSelf is DeviceRemoved.Note when the device removed is this node.
 const NoteSelf = "this node was removed, and the key not rotated: this node would know the new key. Rotate it by removing this node from another device of the account"
+
+// NoteNoPassphrase is DeviceRemoved.Note when the signing key could not
+// rotate.
+const NoteNoPassphrase = "the signing key did not rotate (the account's keys are encrypted and no passphrase was given): the removed device can still sign as the account; remove it again with the passphrase to rotate it"
 
 // NoteKept is DeviceRemoved.Note when the caller asked for no rotation.
 const NoteKept = "the key was not rotated, as asked: the removed device can still open records written for the account"
@@ -232,25 +243,54 @@ func RemoveDevice(ctx context.Context, repo *keyshare.Repo, sessions *keyshare.S
 		return DeviceRemoved{}, invalidf("peer_id %q: %v", truncate(req.PeerID), err)
 	}
 	peerID := (&protocol.Device{Peer: raw}).PeerID()
-	set, err := Withdraw(ctx, repo, k, WithdrawRequest{PeerID: peerID})
+	info, err := repo.Account(ctx, k.ID)
 	if err != nil {
 		return DeviceRemoved{}, err
 	}
+	if !declared(info, peerID, false) {
+		return DeviceRemoved{}, fmt.Errorf("device %s is not declared for %s: %w", peerID, k.ID, ErrNotFound)
+	}
+	if len(req.Passphrase) > MaxPassphrase {
+		return DeviceRemoved{}, invalidf("passphrase: over %d bytes", MaxPassphrase)
+	}
 	if peerID == self || req.KeepKey {
+		set, err := Withdraw(ctx, repo, k, WithdrawRequest{PeerID: peerID})
+		if err != nil {
+			return DeviceRemoved{}, err
+		}
 		note := NoteKept
 		if peerID == self {
 			note = NoteSelf
 		}
-		return DeviceRemoved{Account: k.ID, PeerID: peerID, Block: set.Block, Retired: len(k.Retired), Note: note}, nil
+		return DeviceRemoved{Account: k.ID, PeerID: peerID, Block: set.Block, Retired: len(k.Old), Note: note}, nil
 	}
-	rot, err := repo.RotateAge(ctx, k)
-	if err != nil {
-		return DeviceRemoved{}, fmt.Errorf("device %s withdrawn in block %s, but the key did not rotate: %w", peerID, set.Block, err)
+	var rot keyshare.Rotated
+	var block, note string
+	if !info.Encrypted || req.Passphrase != "" {
+		pass := []byte(req.Passphrase)
+		defer clear(pass)
+		withdraw := protocol.NewEntry(&protocol.Device{Peer: raw, Remove: true})
+		if rot, err = repo.RotateAll(ctx, k, pass, []protocol.Entry{withdraw}); err != nil {
+			if errors.Is(err, keyshare.ErrWrongPassphrase) {
+				return DeviceRemoved{}, fmt.Errorf("remove device %s: %w: %w", peerID, ErrForbidden, err)
+			}
+			return DeviceRemoved{}, fmt.Errorf("remove device %s: %w", peerID, err)
+		}
+		block = rot.Block.String()
+	} else {
+		set, err := Withdraw(ctx, repo, k, WithdrawRequest{PeerID: peerID})
+		if err != nil {
+			return DeviceRemoved{}, err
+		}
+		if rot, err = repo.RotateAge(ctx, k); err != nil {
+			return DeviceRemoved{}, fmt.Errorf("device %s withdrawn in block %s, but the key did not rotate: %w", peerID, set.Block, err)
+		}
+		block, note = set.Block, NoteNoPassphrase
 	}
 	if sessions != nil {
 		sessions.Replace(rot.Keys)
 	}
-	out := DeviceRemoved{Account: k.ID, PeerID: peerID, Block: set.Block, Rotated: rot.Block.String(), Recipient: rot.Recipient, Retired: len(rot.Keys.Retired)}
+	out := DeviceRemoved{Account: k.ID, PeerID: peerID, Block: block, Rotated: rot.Block.String(), Recipient: rot.Recipient, Retired: len(rot.Keys.Old), Signing: rot.Signing, Note: note}
 	rot.Keys.Wipe()
 	return out, nil
 }
