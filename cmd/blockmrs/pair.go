@@ -156,7 +156,7 @@ records; the account's other devices copy the new keys from this one
 when they next connect. Encrypted keys need the passphrase for the
 signing key ($BLOCKMRS_PASSPHRASE, or the one the daemon asks for);
 without it only the age key rotates. The removed device keeps whatever it
-already held (see SECURITY.md, "Removing a device"). Removing this node
+already held (see SECURITY.md, "Devices: pairing and removal"). Removing this node
 itself, or --keep-key, only withdraws the declaration.`, `
 blockmrs device rm 12D3KooW...`)
 	f.withAccount()
