@@ -269,6 +269,16 @@ func RemoveDevice(ctx context.Context, repo *keyshare.Repo, sessions *keyshare.S
 	if !info.Encrypted || req.Passphrase != "" {
 		pass := []byte(req.Passphrase)
 		defer clear(pass)
+		if info.Encrypted {
+			// The succession writes the new key file under pass: check it
+			// opens the current one first, so a typo cannot lock the keys.
+			if _, err := repo.Unlock(ctx, k.ID, pass); err != nil {
+				if errors.Is(err, keyshare.ErrWrongPassphrase) {
+					return DeviceRemoved{}, fmt.Errorf("remove device %s: %w: %w", peerID, ErrForbidden, err)
+				}
+				return DeviceRemoved{}, fmt.Errorf("remove device %s: %w", peerID, err)
+			}
+		}
 		withdraw := protocol.NewEntry(&protocol.Device{Peer: raw, Remove: true})
 		if rot, err = repo.RotateAll(ctx, k, pass, []protocol.Entry{withdraw}); err != nil {
 			if errors.Is(err, keyshare.ErrWrongPassphrase) {

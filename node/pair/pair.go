@@ -55,6 +55,10 @@ const (
 	MaxFailures = 3
 	// StreamTimeout bounds each step of a pairing on its stream.
 	StreamTimeout = 30 * time.Second
+	// StoreTimeout bounds the wait for the joining node to store the
+	// account (it encrypts the keys with scrypt, about a second of a core
+	// and 256 MiB; longer on a busy phone).
+	StoreTimeout = 3 * time.Minute
 	// DialTimeout bounds connecting to the offering node.
 	DialTimeout = 15 * time.Second
 	// chainFrameBytes is the most chain-block bytes one frame carries.
@@ -332,7 +336,7 @@ func (s *Service) handle(st network.Stream) {
 		return
 	}
 	defer st.Scope().ReleaseMemory(streamMemory)
-	ctx, cancel := context.WithTimeout(context.Background(), 4*StreamTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*StreamTimeout+StoreTimeout)
 	defer cancel()
 	if err := s.serve(ctx, st, p); err != nil {
 		s.log.Info("pairing refused or failed", "peer", p, "err", err)
@@ -444,7 +448,7 @@ func (s *Service) give(ctx context.Context, st network.Stream, r *bufio.Reader, 
 		}
 		start = end
 	}
-	_ = st.SetDeadline(time.Now().Add(StreamTimeout))
+	_ = st.SetDeadline(time.Now().Add(StoreTimeout))
 	done, err := readFrame(r, 4<<10)
 	if err != nil {
 		return Joined{}, fmt.Errorf("the new device did not confirm: %w", err)
