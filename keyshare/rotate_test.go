@@ -376,6 +376,20 @@ func TestRotateAllReachesOtherDevices(t *testing.T) {
 	}
 	mustVerify(t, pat)
 	mustVerify(t, tablet)
+	// A device that joins after the succession gets the successor keys.
+	late := joinedDevice(t, pat, "")
+	send(t, pat, late) // the records' blocks, as the network brings them
+	if !bytes.Equal(late.keys.SigningKey(), rot.Keys.SigningKey()) || late.keys.ID != pat.keys.ID {
+		t.Fatal("a device joined after the succession lacks the successor key")
+	}
+	c2, err := late.repo.AddRecord(ctx, late.keys, NewRecord{Title: "Late", Kind: protocol.KindFile, MediaType: "text/plain", Body: strings.NewReader("l")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	send(t, late, pat)
+	if _, _, err := readAll(t, pat, c2); err != nil {
+		t.Fatalf("the laptop reads the late device's record: %v", err)
+	}
 	// The keys the lost phone holds no longer sign for the account.
 	if _, err := pat.repo.AddRecord(ctx, lost, NewRecord{Title: "Forged", Kind: protocol.KindFile, MediaType: "text/plain", Body: strings.NewReader("x")}); err == nil {
 		t.Fatal("the retired signing key still signs")
