@@ -151,6 +151,9 @@ func (r *Repo) Unlock(ctx context.Context, id protocol.AccountID, passphrase []b
 	if k.ID != id {
 		return nil, fmt.Errorf("unlock %s: key file holds another account", id)
 	}
+	if err := r.applyRotations(ctx, k); err != nil {
+		return nil, fmt.Errorf("unlock %s: %w", id, err)
+	}
 	return k, nil
 }
 

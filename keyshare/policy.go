@@ -144,6 +144,15 @@ const (
 	RuleGuardianUntil     Rule = "guardian/after-until" // an act in a block whose time is at or after the appointment's until
 	RuleReadGuardian      Rule = "read/guardian"        // a live grant made by a guardian of the subject, within its rights
 	RuleChainGuardian     Rule = "serve/chain-guardian" // a chain block, to a device of the chain's account's guardian or ward
+	// Pairing a device (node/pair; PROTOCOL.md, "Device pairing"): who is
+	// given an account's keys.
+	RulePairAccepted  Rule = "pair/accepted"          // a live, unused offer whose code's proof, bound to both peer IDs, matches
+	RulePairNoOffer   Rule = "pair/no-offer"          // this node offers no pairing
+	RulePairExpired   Rule = "pair/expired"           // the offer's time ran out
+	RulePairSpent     Rule = "pair/spent"             // the offer was used, or too many wrong codes were tried against it
+	RulePairWrongCode Rule = "pair/wrong-code"        // the proof does not match the offer's code and the two peer IDs
+	RuleRotationsOwn  Rule = "pair/rotations-own"     // an account's rotation files, to a node its chain declares a device (not a replica)
+	RuleRotationsNone Rule = "pair/rotations-refused" // to anyone else, or for an account not of this repo
 )
 
 // Rules of audit events other nodes report (node/audit, PROTOCOL.md §10.4).
@@ -1629,6 +1638,60 @@ func serveChainGuardian(peer peerRoles, owner protocol.AccountID, linked []proto
 		}
 	}
 	return d
+}
+
+// PairFacts are what PairJoin decides on: the node's pending pairing
+// offer and the proof a joining peer sent.
+type PairFacts struct {
+	// Offered is true when the node holds an offer.
+	Offered bool
+	// Expires is when the offer ends.
+	Expires time.Time
+	// Used is true once a device joined with the offer.
+	Used bool
+	// Failures counts the wrong proofs tried against the offer before
+	// this one; MaxFailures is how many it takes.
+	Failures, MaxFailures int
+	// ProofOK is true when the proof matches the offer's secret over the
+	// offering and the joining peer IDs (compared in constant time by the
+	// caller).
+	ProofOK bool
+}
+
+// PairJoin decides whether a peer that sent a pairing proof is given the
+// offered account's keys and declared its device: only with a live,
+// unused offer, while fewer than MaxFailures wrong proofs were tried,
+// and a matching proof. Spent and expired offers are refused before the
+// proof is looked at, so a late right code cannot revive them.
+func PairJoin(f PairFacts, now time.Time) Decision {
+	switch {
+	case !f.Offered:
+		return refuse(RulePairNoOffer, "this node offers no pairing now: run 'blockmrs device pair' on it")
+	case f.Used:
+		return refuse(RulePairSpent, "the pairing code was used already: ask for a new one")
+	case f.MaxFailures > 0 && f.Failures >= f.MaxFailures:
+		return refuse(RulePairSpent, "%d wrong codes were tried against this offer: ask for a new one", f.Failures)
+	case !now.Before(f.Expires):
+		return refuse(RulePairExpired, "the pairing code expired at %s: ask for a new one", f.Expires.UTC().Format(time.RFC3339))
+	case !f.ProofOK:
+		return refuse(RulePairWrongCode, "wrong pairing code")
+	}
+	return allow(RulePairAccepted, "the pairing code matches a live offer")
+}
+
+// ServeRotations decides whether a peer is given the rotation files of
+// an account (rotate.go): only for an account of this repo, and only to a
+// node the account's chain declares a device of it. The files open only
+// with the account's identities; this keeps even that ciphertext to the
+// account's own devices.
+func ServeRotations(local, device bool) Decision {
+	if local && device {
+		return allow(RuleRotationsOwn, "the peer is a declared device of the account")
+	}
+	if !local {
+		return refuse(RuleRotationsNone, "the account is not one of this node's")
+	}
+	return refuse(RuleRotationsNone, "the peer is not a declared device of the account")
 }
 
 // Signing-key succession and recovery (succession.go, recovery.go,

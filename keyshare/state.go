@@ -77,6 +77,9 @@ func (a *accountState) head() cid.Cid {
 
 type localAccount struct {
 	Created int64 `json:"created"`
+	// Recipients are the recipients of the identities the key file
+	// holds, when known (an account a device joined: rotate.go).
+	Recipients []string `json:"recipients,omitempty"`
 }
 
 // forkEvidence holds two different signed blocks by one author with one

@@ -25,6 +25,7 @@ import (
 	"github.com/blockmrs/blockmrs/node/exchange"
 	"github.com/blockmrs/blockmrs/node/internal/fsutil"
 	"github.com/blockmrs/blockmrs/node/p2p"
+	"github.com/blockmrs/blockmrs/node/pair"
 	"github.com/blockmrs/blockmrs/node/requests"
 )
 
@@ -96,6 +97,8 @@ type Runtime struct {
 	// Sessions holds the accounts unlocked for a session (blockmrs
 	// unlock); they lock when the daemon stops.
 	Sessions *keyshare.Sessions
+	// Pair pairs devices (device pair, device join).
+	Pair *pair.Service
 	// Logger is the daemon's logger.
 	Logger *slog.Logger
 }
@@ -229,6 +232,11 @@ func (d *Daemon) Run(ctx context.Context, repoDir string) (err error) {
 	// every decision sent to the patient's nodes; stops before the host.
 	em := emergency.New(h, repo, emergency.SessionKeys(bg, repo, sessions), emergency.Options{Logger: log})
 	defer em.Close()
+	// Device pairing: the node's offer, and joining another device's
+	// account; closes (wiping an offer's keys) before the host and the sessions;
+	// copies other devices' rotation files and refreshes the sessions.
+	pr := pair.New(h, repo, pair.Options{Logger: log, Joined: cs.AccountJoined, Sessions: sessions})
+	defer pr.Close()
 
 	// Records written about an unlocked account are acknowledged as they
 	// arrive (after its key opens them), so they count on its node.
@@ -245,9 +253,9 @@ func (d *Daemon) Run(ctx context.Context, repoDir string) (err error) {
 
 	var execFn api.ExecFunc
 	if d.Exec != nil {
-		execFn = d.Exec(&Runtime{Repo: repo, Dir: repoDir, Host: h, Exchange: ex, Sync: cs, Requests: rq, Attest: at, Sessions: sessions, Emergency: em, Logger: log})
+		execFn = d.Exec(&Runtime{Repo: repo, Dir: repoDir, Host: h, Exchange: ex, Sync: cs, Requests: rq, Attest: at, Sessions: sessions, Emergency: em, Pair: pr, Logger: log})
 	}
-	srv, err := api.Listen(ctx, api.Options{Addr: cfg.API, Token: token, Host: h, Repo: repo, Profiles: cs, Sessions: sessions, RequestsKick: rq.Kick, Attest: at, Emergency: em, Exec: execFn, Logger: log})
+	srv, err := api.Listen(ctx, api.Options{Addr: cfg.API, Token: token, Host: h, Repo: repo, Profiles: cs, Sessions: sessions, RequestsKick: rq.Kick, Attest: at, Emergency: em, Pair: pr, Exec: execFn, Logger: log})
 	if err != nil {
 		return err
 	}

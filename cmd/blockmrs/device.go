@@ -11,11 +11,13 @@ import (
 )
 
 var (
-	deviceCmd  = &command{name: "device", summary: "declare which nodes act for the account (device add|rm|ls)", run: runDevice}
+	deviceCmd  = &command{name: "device", summary: "pair, declare and remove the nodes that act for the account (device pair|join|add|rm|ls)", run: runDevice}
 	replicaCmd = &command{name: "replica", summary: "declare which nodes keep the account's ciphertext available (replica add|rm|ls)", run: runReplica}
 )
 
-const deviceHelp = `Usage: blockmrs device add [flags] PEERID
+const deviceHelp = `Usage: blockmrs device pair [flags]
+       blockmrs device join [flags] CODE
+       blockmrs device add [flags] PEERID
        blockmrs device rm [flags] PEERID
        blockmrs device ls [flags]
 
@@ -23,12 +25,16 @@ A device is a node (a libp2p peer ID, as 'blockmrs daemon' prints it) that
 acts for the account: a patient's laptop and phone, the clinic server that
 hosts a clinician. The declaration is signed on the account's chain, so
 every node that holds the chain knows which nodes may fetch what the
-account may read. Device rm withdraws a declaration; device ls lists the
-declared nodes.
-Run 'blockmrs device add --help' for the flags.
+account may read. Device pair shows a one-time code (and QR code) that
+a new device passes to device join to receive the account's keys; device
+add declares a node without giving it keys; device rm removes a device
+and rotates the account's key; device ls lists the declared nodes.
+Run 'blockmrs device pair --help' (and so on) for the flags.
 
 Example:
-  blockmrs device add 12D3KooW... --name laptop
+  blockmrs device pair                        (on the laptop)
+  blockmrs device join '/ip4/.../p2p/12D3KooW... 7KQ2-M9XF-3TRA'   (on the phone)
+  blockmrs device rm 12D3KooW...              (the phone was lost)
   blockmrs device ls
 `
 
@@ -51,8 +57,10 @@ Example:
 
 func runDevice(ctx context.Context, args []string) error {
 	return runNested(ctx, "device", deviceHelp, args,
+		subcommand{[]string{"pair"}, runDevicePair},
+		subcommand{[]string{"join"}, runDeviceJoin},
 		subcommand{[]string{"add"}, func(ctx context.Context, args []string) error { return runNodeSet(ctx, args, false, false) }},
-		subcommand{[]string{"rm", "remove"}, func(ctx context.Context, args []string) error { return runNodeSet(ctx, args, true, false) }},
+		subcommand{[]string{"rm", "remove"}, runDeviceRm},
 		subcommand{[]string{"ls", "list"}, func(ctx context.Context, args []string) error { return runNodeLs(ctx, args, false) }})
 }
 

@@ -67,6 +67,7 @@ import (
 	"github.com/blockmrs/blockmrs/keyshare"
 	"github.com/blockmrs/blockmrs/node/config"
 	"github.com/blockmrs/blockmrs/node/ops"
+	"github.com/blockmrs/blockmrs/node/pair"
 	"github.com/blockmrs/blockmrs/node/web"
 )
 
@@ -113,6 +114,9 @@ type Options struct {
 	// Sessions holds the unlocked sessions (the /api/v1/sessions
 	// endpoints); nil answers 501.
 	Sessions *keyshare.Sessions
+	// Pair pairs devices (the /api/v1/devices/pair and join
+	// endpoints); nil answers 501 there.
+	Pair *pair.Service
 	// RequestsKick, when set, asks the node to deliver queued access
 	// requests and answers now (the daemon's requests.Service.Kick).
 	RequestsKick func()
@@ -219,50 +223,55 @@ func Listen(ctx context.Context, opts Options) (*Server, error) {
 		proofPath:                 {http.MethodGet: s.proof},
 		loginLinksPath:            {http.MethodPost: s.newLoginLink},
 
-		recordsPath:                     {http.MethodGet: s.listRecords, http.MethodPost: s.addRecord},
-		"/api/v1/records/{cid}":         {http.MethodGet: s.getRecord},
-		"/api/v1/records/{cid}/content": {http.MethodGet: s.recordContent},
-		"/api/v1/records/{cid}/verify":  {http.MethodGet: s.verifyRecord},
-		"/api/v1/records/{cid}/hide":    {http.MethodPost: s.hideRecord},
-		"/api/v1/records/{cid}/unhide":  {http.MethodPost: s.unhideRecord},
-		"/api/v1/records/{cid}/readers": {http.MethodGet: s.readers},
-		"/api/v1/grants":                {http.MethodGet: s.listGrants, http.MethodPost: s.grant},
-		"/api/v1/revocations":           {http.MethodPost: s.revoke},
-		"/api/v1/jobs":                  {http.MethodGet: s.listJobs},
-		"/api/v1/jobs/{id}":             {http.MethodGet: s.getJob},
-		"/api/v1/scopes":                {http.MethodPost: s.grantScope},
-		"/api/v1/scopes/end":            {http.MethodPost: s.endScope},
-		"/api/v1/requests":              {http.MethodGet: s.listRequests, http.MethodPost: s.sendRequest},
-		"/api/v1/requests/{id}/approve": {http.MethodPost: s.approveRequest},
-		"/api/v1/requests/{id}/deny":    {http.MethodPost: s.denyRequest},
-		"/api/v1/events":                {http.MethodGet: s.eventStream},
-		"/api/v1/devices":               {http.MethodGet: s.listDevices, http.MethodPost: s.declareDevice},
-		"/api/v1/devices/remove":        {http.MethodPost: s.withdrawDevice},
-		"/api/v1/log":                   {http.MethodGet: s.chainLog},
-		"/api/v1/accounts/default":      {http.MethodPost: s.setDefault},
-		labsPath:                        {http.MethodGet: s.listLabs, http.MethodPost: s.addLabs},
-		labsPath + "/panel":             {http.MethodGet: s.labFields},
-		fhirImportPath:                  {http.MethodPost: s.importFHIR},
-		"/api/v1/fhir/export":           {http.MethodGet: s.exportFHIR},
-		"/api/v1/fhir/summary":          {http.MethodGet: s.summaryFHIR},
-		"/api/v1/emergency":             {http.MethodGet: s.emergencyShow, http.MethodPost: s.emergencySetup},
-		"/api/v1/emergency/open":        {http.MethodPost: s.emergencyOpen},
-		"/api/v1/emergency/end":         {http.MethodPost: s.emergencyEnd},
-		attestationsPath:                {http.MethodGet: s.listAttestations, http.MethodPost: s.attest},
-		attestationsPath + "/withdraw":  {http.MethodPost: s.unattest},
-		rolesPath:                       {http.MethodGet: s.checkRole},
-		trustPath:                       {http.MethodGet: s.listTrust, http.MethodPost: s.trust},
-		trustPath + "/remove":           {http.MethodPost: s.distrust},
-		directoryPath:                   {http.MethodGet: s.directory},
-		directoryPath + "/contact":      {http.MethodPost: s.directoryContact},
-		"/api/v1/audit":                 {http.MethodGet: s.auditTrail},
-		"/api/v1/audit/fhir":            {http.MethodGet: s.auditFHIR},
-		"/api/v1/audit/verify":          {http.MethodGet: s.auditVerify},
-		"/api/v1/guardians":             {http.MethodGet: s.listGuardians, http.MethodPost: s.appointGuardian},
-		"/api/v1/guardians/remove":      {http.MethodPost: s.removeGuardian},
-		"/api/v1/guardians/grant":       {http.MethodPost: s.grantForWard},
-		"/api/v1/guardians/revoke":      {http.MethodPost: s.revokeForWard},
-		"/api/v1/guardians/minor":       {http.MethodPost: s.createMinor},
+		recordsPath:                         {http.MethodGet: s.listRecords, http.MethodPost: s.addRecord},
+		"/api/v1/records/{cid}":             {http.MethodGet: s.getRecord},
+		"/api/v1/records/{cid}/content":     {http.MethodGet: s.recordContent},
+		"/api/v1/records/{cid}/verify":      {http.MethodGet: s.verifyRecord},
+		"/api/v1/records/{cid}/hide":        {http.MethodPost: s.hideRecord},
+		"/api/v1/records/{cid}/unhide":      {http.MethodPost: s.unhideRecord},
+		"/api/v1/records/{cid}/readers":     {http.MethodGet: s.readers},
+		"/api/v1/grants":                    {http.MethodGet: s.listGrants, http.MethodPost: s.grant},
+		"/api/v1/revocations":               {http.MethodPost: s.revoke},
+		"/api/v1/jobs":                      {http.MethodGet: s.listJobs},
+		"/api/v1/jobs/{id}":                 {http.MethodGet: s.getJob},
+		"/api/v1/scopes":                    {http.MethodPost: s.grantScope},
+		"/api/v1/scopes/end":                {http.MethodPost: s.endScope},
+		"/api/v1/requests":                  {http.MethodGet: s.listRequests, http.MethodPost: s.sendRequest},
+		"/api/v1/requests/{id}/approve":     {http.MethodPost: s.approveRequest},
+		"/api/v1/requests/{id}/deny":        {http.MethodPost: s.denyRequest},
+		"/api/v1/events":                    {http.MethodGet: s.eventStream},
+		"/api/v1/devices":                   {http.MethodGet: s.listDevices, http.MethodPost: s.declareDevice},
+		"/api/v1/devices/remove":            {http.MethodPost: s.withdrawDevice},
+		"/api/v1/log":                       {http.MethodGet: s.chainLog},
+		"/api/v1/accounts/default":          {http.MethodPost: s.setDefault},
+		labsPath:                            {http.MethodGet: s.listLabs, http.MethodPost: s.addLabs},
+		labsPath + "/panel":                 {http.MethodGet: s.labFields},
+		fhirImportPath:                      {http.MethodPost: s.importFHIR},
+		"/api/v1/fhir/export":               {http.MethodGet: s.exportFHIR},
+		"/api/v1/fhir/summary":              {http.MethodGet: s.summaryFHIR},
+		"/api/v1/emergency":                 {http.MethodGet: s.emergencyShow, http.MethodPost: s.emergencySetup},
+		"/api/v1/emergency/open":            {http.MethodPost: s.emergencyOpen},
+		"/api/v1/emergency/end":             {http.MethodPost: s.emergencyEnd},
+		attestationsPath:                    {http.MethodGet: s.listAttestations, http.MethodPost: s.attest},
+		attestationsPath + "/withdraw":      {http.MethodPost: s.unattest},
+		rolesPath:                           {http.MethodGet: s.checkRole},
+		trustPath:                           {http.MethodGet: s.listTrust, http.MethodPost: s.trust},
+		trustPath + "/remove":               {http.MethodPost: s.distrust},
+		directoryPath:                       {http.MethodGet: s.directory},
+		directoryPath + "/contact":          {http.MethodPost: s.directoryContact},
+		"/api/v1/audit":                     {http.MethodGet: s.auditTrail},
+		"/api/v1/audit/fhir":                {http.MethodGet: s.auditFHIR},
+		"/api/v1/audit/verify":              {http.MethodGet: s.auditVerify},
+		"/api/v1/guardians":                 {http.MethodGet: s.listGuardians, http.MethodPost: s.appointGuardian},
+		"/api/v1/guardians/remove":          {http.MethodPost: s.removeGuardian},
+		"/api/v1/guardians/grant":           {http.MethodPost: s.grantForWard},
+		"/api/v1/guardians/revoke":          {http.MethodPost: s.revokeForWard},
+		"/api/v1/guardians/minor":           {http.MethodPost: s.createMinor},
+		"/api/v1/devices/pair":              {http.MethodGet: s.pairStatus, http.MethodPost: s.pairStart},
+		"/api/v1/devices/pair/cancel":       {http.MethodPost: s.pairCancel},
+		"/api/v1/devices/pair/qr":           {http.MethodGet: s.pairQR},
+		"/api/v1/devices/join":              {http.MethodPost: s.pairJoin},
+		"/api/v1/devices/remove-and-rotate": {http.MethodPost: s.removeDevice},
 	}
 	maps.Copy(s.routes, s.recoveryRoutes())
 	if opts.Repo != nil {

@@ -634,6 +634,26 @@ func (s *Service) connected(_ network.Network, c network.Conn) {
 	})
 }
 
+// AccountJoined runs when this node became a device of account id
+// through peer p (device pairing): as on a new connection from a node
+// acting for it, the chain is synced from p, the accounts its records
+// name are learnt, and the records to fetch are looked at again.
+func (s *Service) AccountJoined(p peer.ID, id protocol.AccountID) {
+	s.Kick()
+	s.spawn(func() {
+		ctx, cancel := context.WithTimeout(s.ctx, time.Minute)
+		defer cancel()
+		if _, err := s.Sync(ctx, p, id); err != nil {
+			if ctx.Err() == nil {
+				s.log.Debug("chainsync: sync after joining", "peer", p, "account", id, "err", err)
+			}
+			return
+		}
+		s.learnAccountsIn(ctx, p, id)
+		s.Kick()
+	})
+}
+
 // announceLoop announces changed chains to connected peers, and sends
 // failed announcements again.
 func (s *Service) announceLoop() {

@@ -1,7 +1,10 @@
 // devices.js: the devices page (#/devices): the nodes the acting
-// account declares on its chain (GET /api/v1/devices), declaring a
-// replica (POST /api/v1/devices) and withdrawing a device or replica
-// (POST /api/v1/devices/remove).
+// account declares on its chain (GET /api/v1/devices), pairing a new
+// device by a one-time code and QR code (POST/GET /api/v1/devices/pair,
+// /pair/qr, /pair/cancel), joining another device's account (POST
+// /api/v1/devices/join), removing a lost device with a key rotation
+// (POST /api/v1/devices/remove-and-rotate), declaring a replica (POST
+// /api/v1/devices) and withdrawing a replica (POST /api/v1/devices/remove).
 import { $, api, button, cell, el, failed, onMyChain, page, shortID, show, state } from "./core.js";
 
 // field makes a labelled input in a div.
@@ -78,6 +81,8 @@ function build() {
       "clinic server that hosts a clinician. Your chain declares it, signed, so other nodes " +
       "send it what your account may read and deliver your requests to it.", "hint"),
     err, thisNode, nodeTable("devices"),
+    pairSection(),
+    joinSection(),
     el("h2", "Replicas"),
     el("p", "A replica is a node that keeps your chain and the encrypted copies of your records " +
       "available while your own nodes are offline: a clinic server, or a stock IPFS node you " +
@@ -109,7 +114,8 @@ function nodeRow(d, replica) {
   const code = el("code", d.peer_id);
   peer.append(code);
   const act = cell("Actions", undefined, "actions");
-  act.append(withdrawButton(d, replica, act));
+  const self = state.id && d.peer_id === state.id.peer_id;
+  act.append(replica || self ? withdrawButton(d, replica, act) : removeButton(d, act));
   tr.append(name, peer, act);
   return tr;
 }
@@ -144,6 +150,206 @@ async function withdraw(d, replica) {
     await render();
   } catch (e) {
     failed($("devices-error"), e);
+  }
+}
+
+// removeButton asks once more in the row, with what removal does and
+// cannot do, before removing a device and rotating the account's keys.
+function removeButton(d, act) {
+  const label = (d.name || shortID(d.peer_id));
+  const b = el("button", "Remove", "quiet remove");
+  b.type = "button";
+  b.setAttribute("aria-label", "Remove " + label);
+  b.addEventListener("click", function () {
+    const warn = el("p", "Remove " + label + "? Other nodes stop serving it, and your keys rotate: " +
+      "records written from now on are closed to it and blocks it signs are refused. It keeps " +
+      "whatever it already holds: records it fetched stay readable there.", "ask warning");
+    warn.id = "remove-warning";
+    const pass = el("input");
+    pass.type = "password";
+    pass.id = "remove-pass";
+    pass.autocomplete = "current-password";
+    const l = el("label", "Passphrase (needed to rotate the signing key of encrypted keys)");
+    l.htmlFor = "remove-pass";
+    const f = el("div", undefined, "field");
+    f.append(l, pass);
+    const sure = button("Remove now", "confirm", async function () {
+      await removeDevice(d, pass.value);
+    });
+    sure.setAttribute("aria-label", "Remove " + label + " now");
+    const keep = button("Keep", "quiet", async function () {
+      act.replaceChildren(removeButton(d, act));
+    });
+    act.replaceChildren(warn, f, sure, " ", keep);
+    sure.focus();
+  });
+  return b;
+}
+
+async function removeDevice(d, passphrase) {
+  const status = $("devices-status");
+  $("devices-error").hidden = true;
+  try {
+    const out = await api("POST", "/api/v1/devices/remove-and-rotate", { peer_id: d.peer_id, passphrase: passphrase });
+    let line = "Removed device " + (d.name || d.peer_id) + ". ";
+    if (out.signing) {
+      line += "Your signing and decryption keys rotated.";
+    } else if (out.rotated) {
+      line += "Your decryption key rotated.";
+    }
+    if (out.note) {
+      line += " Note: " + out.note + ".";
+    }
+    status.textContent = line;
+    await render();
+  } catch (e) {
+    failed($("devices-error"), e);
+  }
+}
+
+// pairSection is the "Add a device" part: a one-time pairing code and
+// its QR code, shown until the new device joins or the code ends.
+function pairSection() {
+  const d = el("section", undefined, "pairing");
+  d.id = "pair";
+  d.setAttribute("aria-labelledby", "pair-h");
+  const h = el("h2", "Add a device");
+  h.id = "pair-h";
+  const start = button("Show a pairing code", "", startPairing);
+  start.id = "pair-start";
+  const box = el("div");
+  box.id = "pair-offer";
+  box.hidden = true;
+  const status = el("p");
+  status.id = "pair-status";
+  status.setAttribute("role", "status");
+  d.append(h,
+    el("p", "Show a one-time code to your new phone or laptop. Its node connects to this one over " +
+      "an encrypted connection, proves it holds the code and receives your account's keys, which it " +
+      "stores under its own passphrase. The code works once, for 10 minutes, and three wrong tries " +
+      "end it. Anyone who sees it in time can join: show it only to your new device.", "hint"),
+    start, box, status);
+  return d;
+}
+
+let pollTimer = null;
+
+async function startPairing() {
+  $("devices-error").hidden = true;
+  try {
+    const offer = await api("POST", "/api/v1/devices/pair", {});
+    showOffer(offer);
+    watchPairing();
+  } catch (e) {
+    failed($("devices-error"), e);
+  }
+}
+
+// showOffer shows a pending offer: its secret, the whole code, the QR
+// code the node makes of it, and a cancel button.
+function showOffer(offer) {
+  const box = $("pair-offer");
+  box.replaceChildren();
+  const secret = el("p", undefined, "pair-secret");
+  secret.append("Code: ", el("strong", offer.secret));
+  secret.id = "pair-secret";
+  const code = el("code", offer.code);
+  code.id = "pair-code";
+  const img = el("img");
+  img.id = "pair-qr";
+  img.alt = "QR code of the pairing code";
+  img.src = "/api/v1/devices/pair/qr?t=" + Date.now();
+  const until = el("p", "Valid until " + new Date(offer.expires).toLocaleTimeString() + ". On the new device run:", "hint");
+  const cmd = el("p");
+  cmd.append(el("code", "blockmrs device join '" + offer.code + "'"));
+  const cancel = button("Cancel", "quiet", cancelPairing);
+  cancel.id = "pair-cancel";
+  box.append(img, secret, until, cmd, el("p", "Or paste this into the new device's Devices page:", "hint"), code, cancel);
+  box.hidden = false;
+  $("pair-start").hidden = true;
+  $("pair-status").textContent = "Waiting for the new device…";
+}
+
+function endOffer(line) {
+  if (pollTimer) {
+    clearTimeout(pollTimer);
+    pollTimer = null;
+  }
+  $("pair-offer").hidden = true;
+  $("pair-offer").replaceChildren();
+  $("pair-start").hidden = false;
+  $("pair-status").textContent = line;
+}
+
+// watchPairing polls the offer until it ends.
+function watchPairing() {
+  if (pollTimer) {
+    clearTimeout(pollTimer);
+  }
+  pollTimer = setTimeout(async function () {
+    pollTimer = null;
+    try {
+      const st = await api("GET", "/api/v1/devices/pair");
+      if (st.pending) {
+        watchPairing();
+        return;
+      }
+      if (st.joined) {
+        endOffer("Device " + (st.joined.name || st.joined.peer_id) + " joined your account.");
+        await render();
+      } else {
+        endOffer("The pairing code ended: " + (st.ended || "no device joined") + ".");
+      }
+    } catch (e) {
+      failed($("devices-error"), e);
+    }
+  }, 1500);
+}
+
+async function cancelPairing() {
+  try {
+    await api("POST", "/api/v1/devices/pair/cancel", {});
+    endOffer("Cancelled the pairing code.");
+  } catch (e) {
+    failed($("devices-error"), e);
+  }
+}
+
+// joinSection is the form a new device uses to join an account another
+// device shows a code for.
+function joinSection() {
+  const form = el("form");
+  form.id = "join-form";
+  const pass = field("join-pass", "Passphrase for the account's keys on this device (empty: unencrypted)", { maxlength: "1024", autocomplete: "new-password" });
+  pass.querySelector("input").type = "password";
+  const b = el("button", "Join");
+  b.type = "submit";
+  b.id = "join-button";
+  form.append(
+    field("join-code", "Pairing code from the other device", { required: "", maxlength: "2048", autocomplete: "off", spellcheck: "false", placeholder: "/ip4/…/p2p/12D3KooW… 7KQ2-M9XF-3TRA" }),
+    field("join-name", "Name for this device (phone, laptop)", { maxlength: "200", autocomplete: "off" }),
+    pass, b);
+  form.addEventListener("submit", joinAccount);
+  const d = el("div");
+  d.append(el("h3", "Join an account shown on another device"), form);
+  return d;
+}
+
+async function joinAccount(ev) {
+  ev.preventDefault();
+  const b = $("join-button");
+  $("devices-error").hidden = true;
+  b.disabled = true;
+  try {
+    const out = await api("POST", "/api/v1/devices/join", {
+      code: $("join-code").value.trim(), name: $("join-name").value.trim(), passphrase: $("join-pass").value,
+    });
+    $("join-form").reset();
+    $("devices-status").textContent = "This node now acts for " + out.account.name + ": choose it in the account picker.";
+  } catch (e) {
+    failed($("devices-error"), e);
+  } finally {
+    b.disabled = false;
   }
 }
 
