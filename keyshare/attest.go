@@ -148,13 +148,14 @@ func (r *Repo) roleFacts(ctx context.Context, id protocol.AccountID) (*roleFacts
 		var next []protocol.AccountID
 		for _, a := range level {
 			st, err := r.state(ctx, a)
-			if errors.Is(err, ErrUnknownAccount) {
-				continue
-			}
-			if err != nil {
+			if err != nil && !errors.Is(err, ErrUnknownAccount) {
 				return nil, err
 			}
-			f.declared[a] = st.Role
+			if err == nil {
+				f.declared[a] = st.Role
+			} else if a != id {
+				continue
+			}
 			evs, err := r.attestsOf(ctx, a)
 			if err != nil {
 				return nil, err
@@ -201,6 +202,21 @@ func (r *Repo) RoleOf(ctx context.Context, id protocol.AccountID) (RoleProof, er
 		return RoleProof{}, err
 	}
 	return r.VerifiedRole(ctx, id, st.Role, r.now())
+}
+
+// RoleOfRequester judges the role declared (in a signed request's
+// profile) by account id, whose chain the repo may not hold: the request's
+// profile stands for the chain's first block. The attesters' chains must
+// be held (a role proof brings them: ApplyAttesterChains).
+func (r *Repo) RoleOfRequester(ctx context.Context, id protocol.AccountID, declared protocol.Role) (RoleProof, error) {
+	f, err := r.roleFacts(ctx, id)
+	if err != nil {
+		return RoleProof{}, fmt.Errorf("verify role of %s: %w", id, err)
+	}
+	if _, ok := f.declared[id]; !ok {
+		f.declared[id] = declared
+	}
+	return verifyRole(id, declared, f, r.now()), nil
 }
 
 // Attestation is one attestation as `attest ls` shows it.

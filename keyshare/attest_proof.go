@@ -297,3 +297,11 @@ type ProofApplied struct {
 	// Problems lists blocks or chains that were not taken.
 	Problems []string `json:"problems,omitempty"`
 }
+
+// ApplyAttesterChains is ApplyRoleProof without the account's own first
+// block: only clinic and authority chains are taken. It is what a node
+// applies for a stranger (the requester of an access request), so that
+// judging a stranger's role does not make the stranger a known account.
+func (r *Repo) ApplyAttesterChains(ctx context.Context, raws [][]byte) (changed []protocol.AccountID, problems []string, err error) {
+	return r.applyProof(ctx, nil, raws)
+}

@@ -317,6 +317,22 @@ func (s *Service) Prove(ctx context.Context, addr peer.AddrInfo, id protocol.Acc
 	return keyshare.ProofApplied{Changed: changed, Problems: problems}, nil
 }
 
+// proveAttesters asks peer p for account id's role proof and applies only
+// its clinic and authority chains: a requester does not become a known
+// account by asking (its request's profile stands for its first block).
+func (s *Service) proveAttesters(ctx context.Context, p peer.ID, id protocol.AccountID) error {
+	key, err := id.Key()
+	if err != nil {
+		return err
+	}
+	var resp protocol.RoleProofResponse
+	if err := s.ask(ctx, p, protocol.AttestationsID, &protocol.RoleProofRequest{Account: key}, &resp); err != nil {
+		return err
+	}
+	_, _, err = s.repo.ApplyAttesterChains(ctx, resp.Blocks)
+	return err
+}
+
 // Directory asks the node at addr for the clinicians its clinics (only
 // clinic's, when set) attest whose name or department contains query,
 // applies the blocks of the answer and judges each entry
@@ -366,7 +382,7 @@ func (s *Service) requestChanged(info keyshare.RequestInfo) {
 	s.spawn(func() {
 		ctx, cancel := context.WithTimeout(s.ctx, StreamTimeout)
 		defer cancel()
-		if _, err := s.Prove(ctx, peer.AddrInfo{ID: p}, info.From); err != nil && !errors.Is(err, context.Canceled) {
+		if err := s.proveAttesters(ctx, p, info.From); err != nil && !errors.Is(err, context.Canceled) {
 			s.log.Info("role proof of a requester", "from", info.From, "peer", p, "err", err)
 		}
 	})

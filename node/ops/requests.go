@@ -54,10 +54,8 @@ func Requests(ctx context.Context, repo *keyshare.Repo, account protocol.Account
 		if _, done := out.Roles[q.From]; done {
 			continue
 		}
-		p, err := repo.RoleOf(ctx, q.From)
-		if errors.Is(err, keyshare.ErrUnknownAccount) {
-			p = keyshare.RoleProof{Account: q.From, Role: q.FromRole, Rule: keyshare.RuleRoleUnknown, Why: "the requester's chain is not held here yet"}
-		} else if err != nil {
+		p, err := repo.RoleOfRequester(ctx, q.From, q.FromRole)
+		if err != nil {
 			return RequestList{}, fmt.Errorf("list requests: %w", err)
 		}
 		if out.Roles == nil {
