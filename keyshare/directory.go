@@ -1,6 +1,6 @@
 package keyshare
 
-// The clinic directory (PROTOCOL.md §10.6). A node answers, for anyone,
+// The clinic directory (PROTOCOL.md §10.4). A node answers, for anyone,
 // which clinicians the clinics it holds keys for attest, live, with the
 // blocks that prove it; the asking node applies the blocks and judges
 // every entry with its own trust list. Public by design: a clinic's

@@ -20,7 +20,7 @@ import (
 	"github.com/blockmrs/blockmrs/protocol"
 )
 
-// Emergency access (PROTOCOL.md §5.14 and §10.8, SECURITY.md "Emergency access").
+// Emergency access (PROTOCOL.md §5.12 and §10.6, SECURITY.md "Emergency access").
 //
 // The patient's side: SetupEmergency seals a summary, splits its key
 // among custodians and appends the pack to her chain; EndEmergency

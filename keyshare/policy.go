@@ -155,7 +155,7 @@ const (
 	RuleRotationsNone Rule = "pair/rotations-refused" // to anyone else, or for an account not of this repo
 )
 
-// Rules of audit events other nodes report (node/audit, PROTOCOL.md §10.4).
+// Rules of audit events other nodes report (node/audit, PROTOCOL.md §10.5).
 const (
 	RuleReportKept       Rule = "report/kept"       // a first-hand entry, signed by the node that sends it, about a local account, newer than what it sent before
 	RuleReportUndeclared Rule = "report/undeclared" // the same from a node the subject's chain does not declare, within its quota
@@ -1398,7 +1398,7 @@ func versionOf(newer, older *Access) Decision {
 	return allow(RuleVersionOf, "%s supersedes %s, by %s, %s", newer.Record, older.Record, newer.Author, newer.Proof)
 }
 
-// Emergency access (PROTOCOL.md §5.14 and §10.8, SECURITY.md "Emergency access").
+// Emergency access (PROTOCOL.md §5.12 and §10.6, SECURITY.md "Emergency access").
 // A custodian's node decides, for each signed request, whether to give
 // its share of a patient's emergency pack to the clinician who asks.
 const (
@@ -1695,7 +1695,7 @@ func ServeRotations(local, device bool) Decision {
 }
 
 // Signing-key succession and recovery (succession.go, recovery.go,
-// PROTOCOL.md §5.11–5.12). Which key may sign an account's next block.
+// PROTOCOL.md §5.14–5.15). Which key may sign an account's next block.
 const (
 	RuleSignerCurrent    Rule = "chain/signer"         // a block signed by the chain's signing key as of the block before
 	RuleSignerRetired    Rule = "chain/signer-retired" // any other signer (a retired key, a key never named) is refused

@@ -27,7 +27,7 @@ import (
 	"github.com/blockmrs/blockmrs/store"
 )
 
-// Social recovery (PROTOCOL.md §5.12, SECURITY.md "Recovery of a lost
+// Social recovery (PROTOCOL.md §5.15, SECURITY.md "Recovery of a lost
 // key"). An account names recovery contacts and a threshold k on its
 // chain; a random secret is split k-of-n (Shamir over ristretto255,
 // circl's secretsharing) and each share is age-encrypted to one contact;
@@ -429,7 +429,7 @@ func (r *Repo) ApproveRecovery(ctx context.Context, k *Keys, request []byte) ([]
 		return nil, fmt.Errorf("%w: %s (%s)", ErrRecovery, d.Reason, d.Rule)
 	}
 	if k.Successor() {
-		return nil, fmt.Errorf("%w: %s signs with a successor key; approvals are checked against the account key, so it cannot approve (PROTOCOL.md §5.12)", ErrRecovery, k.ID)
+		return nil, fmt.Errorf("%w: %s signs with a successor key; approvals are checked against the account key, so it cannot approve (PROTOCOL.md §5.15)", ErrRecovery, k.ID)
 	}
 	setupCID, err := cid.Decode(st.Recovery.Via.Block)
 	if err != nil {

@@ -22,7 +22,7 @@ import (
 
 // Signing-key succession: an account's chain continues under a new
 // signing key while its ID (its first key) stays. See protocol/succession.go
-// for the entry and PROTOCOL.md §5.11 for the rules; the decision of who
+// for the entry and PROTOCOL.md §5.14 for the rules; the decision of who
 // may sign the next block is blockSigner in policy.go.
 
 // ErrKeyRetired is returned when keys whose signing key the account's

@@ -6,7 +6,7 @@ import (
 	"unicode/utf8"
 )
 
-// Role proofs and the clinic directory on the wire (PROTOCOL.md §10.6).
+// Role proofs and the clinic directory on the wire (PROTOCOL.md §10.4).
 // Both are public by design: any peer may ask, and the answers carry only
 // what is public (clinic and authority chains, the first blocks of the
 // accounts they attest). One request and one response per stream, each a

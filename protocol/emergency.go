@@ -20,7 +20,7 @@ import (
 	"golang.org/x/crypto/chacha20poly1305"
 )
 
-// Emergency access (PROTOCOL.md §5.14). A patient seals an emergency
+// Emergency access (PROTOCOL.md §5.12). A patient seals an emergency
 // summary under a fresh key and splits that key k-of-n among custodians
 // (Shamir over ristretto255, github.com/cloudflare/circl/secretsharing),
 // in one "emergency" entry on her chain; each custodian's share is an age

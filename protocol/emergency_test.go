@@ -191,7 +191,7 @@ func TestEmergencyVector(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v := emergencyVector{Comment: "BlockMRS emergency pack test vector (PROTOCOL.md §5.14): recover the secret from any 2 shares (Shamir over ristretto255, x = index), key = HKDF-SHA-256(secret, salt = id, info), open sealed = nonce(24) || XChaCha20-Poly1305 with additional data id. Made with go test ./protocol -run TestEmergencyVector -update.",
+	v := emergencyVector{Comment: "BlockMRS emergency pack test vector (PROTOCOL.md §5.12): recover the secret from any 2 shares (Shamir over ristretto255, x = index), key = HKDF-SHA-256(secret, salt = id, info), open sealed = nonce(24) || XChaCha20-Poly1305 with additional data id. Made with go test ./protocol -run TestEmergencyVector -update.",
 		PackHex: hex.EncodeToString(enc), Summary: emergencySummary, Info: EmergencySummaryInfo, Threshold: 2}
 	for _, s := range vals {
 		v.Shares = append(v.Shares, hex.EncodeToString(s))

@@ -8,7 +8,7 @@ import (
 	"strings"
 )
 
-// Guardians (PROTOCOL.md §5.11). A ward appoints a guardian on her own
+// Guardians (PROTOCOL.md §5.13). A ward appoints a guardian on her own
 // chain (a guardian entry) and removes it (an unguardian entry). The
 // guardian acts from its own account, by entries on its own chain that
 // name the ward: wardgrant (a grant of the ward's records) and

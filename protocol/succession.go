@@ -9,7 +9,7 @@ import (
 	"slices"
 )
 
-// Signing-key succession and social recovery (PROTOCOL.md §5.11, §5.12).
+// Signing-key succession and social recovery (PROTOCOL.md §5.14, §5.15).
 //
 // An account ID names the account's first Ed25519 key for good; the key
 // that signs its chain can change. A succession entry names the key that

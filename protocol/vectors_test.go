@@ -188,7 +188,7 @@ type vectorFile struct {
 }
 
 // vecSuccessions: alice's chain continues under a successor key
-// (PROTOCOL.md §5.11): alice/7 (signed by alice's key) names it, alice/8
+// (PROTOCOL.md §5.14): alice/7 (signed by alice's key) names it, alice/8
 // (version 2) is signed by it; the negatives break alice/8.
 type vecSuccessions struct {
 	Context          string        `json:"successor_block_signature_context"`

@@ -1,5 +1,5 @@
 // Package attest serves and asks for role proofs and clinic directory
-// queries over two libp2p protocols (PROTOCOL.md §10.6):
+// queries over two libp2p protocols (PROTOCOL.md §10.4):
 //
 //   - /blockmrs/attestations/1 (protocol.AttestationsID): a peer names an
 //     account (and the chains it holds); the node answers the blocks that

@@ -1,5 +1,5 @@
 // Package emergency carries emergency access between nodes over the
-// libp2p protocol /blockmrs/emergency/1.0.0 (PROTOCOL.md §10.8,
+// libp2p protocol /blockmrs/emergency/1.0.0 (PROTOCOL.md §10.6,
 // SECURITY.md "Emergency access").
 //
 // A stream carries one exchange: the opener writes one frame, the other
