@@ -1804,3 +1804,33 @@ func serveChainToContacts(d Decision, peer peerRoles, owner protocol.AccountID, 
 	}
 	return d
 }
+
+// Rules of who may sign an access request or answer for an account
+// (PROTOCOL.md §10.1).
+const (
+	RuleMessageSigner  Rule = "message/signer"         // signed by the signing key the verifier's copy of the account's chain names now (the account key when that copy names no successor, or when the verifier holds no chain and the account key signed)
+	RuleMessageRetired Rule = "message/signer-retired" // signed by a key that chain retired, or one it never named, is refused
+	RuleMessageNoChain Rule = "message/no-chain"       // signed by a successor key of an account whose chain the verifier does not hold is refused
+)
+
+// messageSigner decides whether a request or answer for the account
+// with key account, signed by key signer, speaks for it. held tells
+// whether the verifier holds the account's chain, f describes it. Only
+// the current signing key counts, whenever the message was signed: one
+// signed before a succession by the key it retired is refused.
+func messageSigner(held bool, f signerFacts, account, signer []byte) Decision {
+	who := protocol.AccountIDFromKey(account)
+	if !held {
+		if bytes.Equal(signer, account) {
+			return allow(RuleMessageSigner, "signed by %s's account key (its chain is not held here)", who)
+		}
+		return refuse(RuleMessageNoChain, "signed by key %x for %s, whose chain this node does not hold: sync the chain or add %s as a contact, then retry", signer[:4], who, who)
+	}
+	if bytes.Equal(signer, f.Current) {
+		return allow(RuleMessageSigner, "signed by the signing key %s's chain names now", who)
+	}
+	if bytes.Equal(signer, account) || slices.ContainsFunc(f.Retired, func(k []byte) bool { return bytes.Equal(k, signer) }) {
+		return refuse(RuleMessageRetired, "signed by key %x, which %s's chain retired: the device that signed no longer acts for the account", signer[:4], who)
+	}
+	return refuse(RuleMessageRetired, "signed by key %x, which %s's chain never named (this node's copy may be behind: sync the chain and retry)", signer[:4], who)
+}

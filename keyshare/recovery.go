@@ -429,7 +429,7 @@ func (r *Repo) ApproveRecovery(ctx context.Context, k *Keys, request []byte) ([]
 		return nil, fmt.Errorf("%w: %s (%s)", ErrRecovery, d.Reason, d.Rule)
 	}
 	if k.Successor() {
-		return nil, fmt.Errorf("%w: %s signs with a successor key; approvals are checked against the account key, so it cannot approve (PROTOCOL.md §5.15)", ErrRecovery, k.ID)
+		return nil, fmt.Errorf("%w: %s signs with a successor key; approvals are checked against the account key, so it cannot approve yet: the account needs its other recovery contacts (PROTOCOL.md §12)", ErrRecovery, k.ID)
 	}
 	setupCID, err := cid.Decode(st.Recovery.Via.Block)
 	if err != nil {

@@ -250,10 +250,7 @@ func (r *Repo) NewRequest(ctx context.Context, k *Keys, to protocol.AccountID, r
 	}
 	q := &protocol.Request{To: keyOf(to), Records: protocol.Links(records), Reason: reason,
 		Duration: uint64((duration + time.Second - 1) / time.Second), Created: r.now().UnixMilli(), Nonce: nonce}
-	if k.Successor() {
-		return RequestInfo{}, errSuccessorMessages(k)
-	}
-	raw, id, err := q.Sign(k.Sign)
+	raw, id, err := q.SignAs(k.Public(), k.Sign)
 	if err != nil {
 		return RequestInfo{}, err
 	}
@@ -284,6 +281,9 @@ func (r *Repo) ReceiveRequest(ctx context.Context, raw, profile []byte, fromPeer
 	}
 	id := protocol.BlockCID(raw)
 	to, from := q.ToID(), q.FromID()
+	if err := r.checkMessageSigner(ctx, q.From, q.SignerKey()); err != nil {
+		return RequestInfo{}, fmt.Errorf("request %s: %w", id, err)
+	}
 	if local, err := r.ds.Has(ctx, keyLocal(to)); err != nil {
 		return RequestInfo{}, err
 	} else if _, guardian, err := r.LocalGuardian(ctx, to, protocol.RightApprove); err != nil {
@@ -520,10 +520,7 @@ func (r *Repo) Deny(ctx context.Context, k *Keys, id, reason string) (RequestInf
 
 // answered signs a and records it in e. The caller holds requestsMu.
 func (r *Repo) answered(ctx context.Context, k *Keys, e *requestEntry, a *protocol.Answer, expires time.Time) (RequestInfo, error) {
-	if k.Successor() {
-		return RequestInfo{}, errSuccessorMessages(k)
-	}
-	raw, _, err := a.Sign(k.Sign)
+	raw, _, err := a.SignAs(k.Public(), k.Sign)
 	if err != nil {
 		return RequestInfo{}, err
 	}
@@ -552,6 +549,9 @@ func (r *Repo) ReceiveAnswer(ctx context.Context, raw []byte) (RequestInfo, erro
 		return RequestInfo{}, err
 	}
 	id := a.Request.String()
+	if err := r.checkMessageSigner(ctx, a.From, a.SignerKey()); err != nil {
+		return RequestInfo{}, fmt.Errorf("answer to %s: %w", id, err)
+	}
 	requestsMu.Lock()
 	defer requestsMu.Unlock()
 	e, found, err := r.getRequest(ctx, Outbox, id)

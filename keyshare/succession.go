@@ -164,7 +164,8 @@ type SuccessionOptions struct {
 // succession entry signed by k's current key naming the new key, and
 // returns the new keys, which sign every block after. The account ID stays.
 // The new keys are stored (encrypted with passphrase when the current key
-// file is) before the block is written, and replace the key file once it
+// file is; passphrase must then open that file, or nothing is written)
+// before the block is written, and replace the key file once it
 // is: a crash in between leaves the new keys beside the old, which Unlock
 // then picks according to the chain.
 func (r *Repo) Succeed(ctx context.Context, k *Keys, passphrase []byte, opts SuccessionOptions) (*Keys, error) {
@@ -172,8 +173,21 @@ func (r *Repo) Succeed(ctx context.Context, k *Keys, passphrase []byte, opts Suc
 	if err != nil {
 		return nil, fmt.Errorf("succession of %s: %w", k.ID, err)
 	}
-	if keyFileEncrypted(data) && len(passphrase) == 0 {
-		return nil, fmt.Errorf("succession of %s: %w (the new keys are stored the same way)", k.ID, ErrPassphraseNeeded)
+	if keyFileEncrypted(data) {
+		if len(passphrase) == 0 {
+			return nil, fmt.Errorf("succession of %s: %w (the new keys are stored the same way)", k.ID, ErrPassphraseNeeded)
+		}
+		// The new keys are encrypted with passphrase: one that does not
+		// open the current key file (a typo) would lock them for good.
+		cur, err := parseKeyFile(data, passphrase)
+		if err != nil {
+			return nil, fmt.Errorf("succession of %s: the current key file: %w (nothing was changed)", k.ID, err)
+		}
+		same := bytes.Equal(cur.SigningKey(), k.SigningKey())
+		cur.Wipe()
+		if !same {
+			return nil, fmt.Errorf("succession of %s: the key file holds another signing key than the unlocked one (unlock the account again, then retry)", k.ID)
+		}
 	}
 	_, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
@@ -301,10 +315,22 @@ func (r *Repo) recoveryOwners(ctx context.Context, id protocol.AccountID) ([]pro
 	return out, nil
 }
 
-// errSuccessorMessages refuses to sign an access request or answer with
-// a successor key: those messages name their signer's key as the account
-// (PROTOCOL.md §10.1), so one signed by a successor would speak for
-// another account. Grants, revocations and records, on the chain, work.
-func errSuccessorMessages(k *Keys) error {
-	return fmt.Errorf("%s signs with a successor key, and access requests and answers are not yet signed for such accounts (PROTOCOL.md §12): grant on the chain instead", k.ID)
+// checkMessageSigner tells whether a request or answer from account
+// (its key), signed by signer, speaks for it, as this repo's copy of the
+// account's chain says (messageSigner).
+func (r *Repo) checkMessageSigner(ctx context.Context, account, signer []byte) error {
+	id := protocol.AccountIDFromKey(account)
+	st, err := r.state(ctx, id)
+	held := err == nil
+	if err != nil && !errors.Is(err, ErrUnknownAccount) {
+		return err
+	}
+	var f signerFacts
+	if held {
+		f = st.signerFacts(account)
+	}
+	if d := messageSigner(held, f, account, signer); !d.Allow {
+		return fmt.Errorf("%s (%s)", d.Reason, d.Rule)
+	}
+	return nil
 }

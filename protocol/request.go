@@ -55,7 +55,30 @@ type Request struct {
 	Duration uint64 `cbor:"duration"` // seconds
 	Created  int64  `cbor:"created"`  // Unix milliseconds
 	Nonce    []byte `cbor:"nonce"`    // RequestNonceSize random bytes
-	Sig      []byte `cbor:"sig,omitempty"`
+	// Signer is the Ed25519 key that signed, when it is not From: the
+	// successor key From's chain names (§5.14). Absent, From signed.
+	Signer []byte `cbor:"signer,omitempty"`
+	Sig    []byte `cbor:"sig,omitempty"`
+}
+
+// SignerKey returns the key the request's signature verifies under:
+// Signer when present, else From.
+func (q *Request) SignerKey() []byte { return signerKey(q.From, q.Signer) }
+
+func signerKey(from, signer []byte) []byte {
+	if signer != nil {
+		return signer
+	}
+	return from
+}
+
+// checkSigner checks an optional signer field: absent, or a 32-byte key
+// other than from (when from signs, the field is left out).
+func checkSigner(what string, from, signer []byte) error {
+	if signer != nil && (len(signer) != ed25519.PublicKeySize || string(signer) == string(from)) {
+		return fmt.Errorf("%s: signer must be a 32-byte Ed25519 key other than from (leave it out when from signs)", what)
+	}
+	return nil
 }
 
 // FromID returns the requesting account.
@@ -108,7 +131,7 @@ func (q *Request) validate() error {
 	if len(q.Nonce) != RequestNonceSize {
 		return fmt.Errorf("request: nonce must be %d bytes", RequestNonceSize)
 	}
-	return nil
+	return checkSigner("request", q.From, q.Signer)
 }
 
 func checkReason(s string) error {
@@ -132,8 +155,16 @@ func (q *Request) SigningBytes() ([]byte, error) {
 // Sign sets Version and From from priv, signs the request and returns its
 // encoding and ID (CID).
 func (q *Request) Sign(priv ed25519.PrivateKey) ([]byte, cid.Cid, error) {
+	return q.SignAs(priv.Public().(ed25519.PublicKey), priv)
+}
+
+// SignAs signs the request for account with priv: From is account, and
+// Signer is priv's public key when that is another key (a successor key
+// account's chain names). Whether that key may speak for account is for
+// the verifier to decide from the chain (keyshare).
+func (q *Request) SignAs(account ed25519.PublicKey, priv ed25519.PrivateKey) ([]byte, cid.Cid, error) {
 	q.Version = RequestVersion
-	q.From = append([]byte(nil), priv.Public().(ed25519.PublicKey)...)
+	q.From, q.Signer = ownSigner(account, priv)
 	q.Sig = nil
 	if q.Records == nil {
 		q.Records = []Link{}
@@ -157,7 +188,9 @@ func (q *Request) Sign(priv ed25519.PrivateKey) ([]byte, cid.Cid, error) {
 }
 
 // DecodeRequest decodes an encoded request strictly (canonical, no
-// unknown fields, within limits) and checks its signature by From.
+// unknown fields, within limits) and checks its signature by SignerKey.
+// A Signer other than From is only a claim: the verifier must check that
+// From's chain names it as the current signing key (keyshare).
 func DecodeRequest(data []byte) (*Request, error) {
 	if len(data) > MaxRequestSize {
 		return nil, fmt.Errorf("request: %d bytes, over the %d-byte limit", len(data), MaxRequestSize)
@@ -176,7 +209,7 @@ func DecodeRequest(data []byte) (*Request, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !ed25519.Verify(q.From, msg, q.Sig) {
+	if !ed25519.Verify(q.SignerKey(), msg, q.Sig) {
 		return nil, fmt.Errorf("request from %s: bad signature", q.FromID())
 	}
 	return &q, nil
@@ -194,7 +227,25 @@ type Answer struct {
 	Reason   string `cbor:"reason"`
 	Grant    *Link  `cbor:"grant,omitempty"` // chain block with the grant; present iff approve
 	Created  int64  `cbor:"created"`         // Unix milliseconds
-	Sig      []byte `cbor:"sig,omitempty"`
+	// Signer is the Ed25519 key that signed, when it is not From (see
+	// Request.Signer).
+	Signer []byte `cbor:"signer,omitempty"`
+	Sig    []byte `cbor:"sig,omitempty"`
+}
+
+// SignerKey returns the key the answer's signature verifies under:
+// Signer when present, else From.
+func (a *Answer) SignerKey() []byte { return signerKey(a.From, a.Signer) }
+
+// ownSigner returns the from and signer fields for a message account
+// signs with priv.
+func ownSigner(account ed25519.PublicKey, priv ed25519.PrivateKey) (from, signer []byte) {
+	pub := priv.Public().(ed25519.PublicKey)
+	from = append([]byte(nil), account...)
+	if !pub.Equal(account) {
+		signer = append([]byte(nil), pub...)
+	}
+	return from, signer
 }
 
 // FromID returns the answering account.
@@ -231,7 +282,7 @@ func (a *Answer) validate() error {
 	if a.Created < 0 {
 		return errors.New("answer: negative creation time")
 	}
-	return nil
+	return checkSigner("answer", a.From, a.Signer)
 }
 
 // SigningBytes returns what the answer's signature covers.
@@ -248,8 +299,13 @@ func (a *Answer) SigningBytes() ([]byte, error) {
 // Sign sets Version and From from priv, signs the answer and returns its
 // encoding and CID.
 func (a *Answer) Sign(priv ed25519.PrivateKey) ([]byte, cid.Cid, error) {
+	return a.SignAs(priv.Public().(ed25519.PublicKey), priv)
+}
+
+// SignAs signs the answer for account with priv (see Request.SignAs).
+func (a *Answer) SignAs(account ed25519.PublicKey, priv ed25519.PrivateKey) ([]byte, cid.Cid, error) {
 	a.Version = RequestVersion
-	a.From = append([]byte(nil), priv.Public().(ed25519.PublicKey)...)
+	a.From, a.Signer = ownSigner(account, priv)
 	a.Sig = nil
 	if err := a.validate(); err != nil {
 		return nil, cid.Undef, err
@@ -270,7 +326,8 @@ func (a *Answer) Sign(priv ed25519.PrivateKey) ([]byte, cid.Cid, error) {
 }
 
 // DecodeAnswer decodes an encoded answer strictly and checks its
-// signature by From. Whether From is the account the request asked is
+// signature by SignerKey (a Signer other than From is a claim the verifier
+// checks against From's chain). Whether From is the account the request asked is
 // for the requester to check.
 func DecodeAnswer(data []byte) (*Answer, error) {
 	if len(data) > MaxAnswerSize {
@@ -290,7 +347,7 @@ func DecodeAnswer(data []byte) (*Answer, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !ed25519.Verify(a.From, msg, a.Sig) {
+	if !ed25519.Verify(a.SignerKey(), msg, a.Sig) {
 		return nil, fmt.Errorf("answer from %s: bad signature", a.FromID())
 	}
 	return &a, nil
