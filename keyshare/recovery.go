@@ -640,6 +640,10 @@ func (r *Repo) FinishRecovery(ctx context.Context, id protocol.AccountID, passph
 		return nil, err
 	}
 	r.cache.invalidate()
+	// The commit above told the listeners of the block before the account
+	// was local here; now it is, every record it may read is wanted (the
+	// node's fetch loop would otherwise wait for its next full scan).
+	r.chainsChanged(nil, nil, true)
 	return nk, nil
 }
 

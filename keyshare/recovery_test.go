@@ -90,9 +90,17 @@ func TestRecoverySucceedsWithThreshold(t *testing.T) {
 	if err != nil || !st.Ready || len(st.Approved) != 2 {
 		t.Fatalf("status: %+v %v", st, err)
 	}
+	var changes []ChainChange
+	unhook := w.fresh.repo.OnChainChange(func(ch ChainChange) { changes = append(changes, ch) })
 	nk, err := w.fresh.repo.FinishRecovery(ctx, id, nil)
+	unhook()
 	if err != nil {
 		t.Fatal(err)
+	}
+	// The node's fetch loop must hear of the account once it is local
+	// here, or it fetches none of its old records until a full scan.
+	if len(changes) == 0 || !changes[len(changes)-1].All {
+		t.Fatalf("after the account became local the listeners were not told to look at every record: %+v", changes)
 	}
 	rec := &party{repo: w.fresh.repo, keys: nk}
 	if _, data, err := readAll(t, rec, w.before); err != nil || string(data) != "written before the loss" {

@@ -65,13 +65,12 @@ func TestWebGuardiansInChromium(t *testing.T) {
 
 	// Acting for him: his record, shared with Dr Grey as his guardian.
 	recSel := `#ward-view li.ward-record[data-cid="` + rec.CID + `"]`
-	b.do(t, "act for Sam",
-		chromedp.Click(chromedp.CSS(`#my-wards-body tr.ward a.act-for`)),
-		chromedp.WaitVisible(chromedp.CSS(recSel+" form.ward-share")))
+	b.clickWhenThere(t, "act for Sam", `#my-wards-body tr.ward a.act-for`)
+	b.do(t, "the ward's records", chromedp.WaitVisible(chromedp.CSS(recSel+" form.ward-share")))
 	if got := b.text(t, "#ward-heading"); got != "Acting for Sam" {
 		t.Fatalf("ward view heading: %q", got)
 	}
-	b.do(t, "share as guardian", chromedp.Click(chromedp.CSS(recSel+" form.ward-share button")))
+	b.clickWhenThere(t, "share as guardian", recSel+" form.ward-share button")
 	b.until(t, "the share is confirmed", `(document.querySelector(`+jsString(recSel+" p.ward-status")+`) || {}).textContent === "Shared with Dr Grey as Sam's guardian."`)
 	var rd struct {
 		Readers []struct {
@@ -99,11 +98,9 @@ func TestWebGuardiansInChromium(t *testing.T) {
 	if got := b.text(t, row+" td.may"); got != "read, grant, revoke, approve" {
 		t.Fatalf("Mum may %q", got)
 	}
-	b.do(t, "remove Mum",
-		chromedp.Click(chromedp.CSS(row+" button.remove")),
-		chromedp.WaitVisible(chromedp.CSS(row+" button.confirm")),
-		chromedp.Click(chromedp.CSS(row+" button.confirm")),
-		chromedp.WaitVisible(chromedp.CSS(row+`[data-live=false]`)))
+	b.clickWhenThere(t, "remove Mum", row+" button.remove")
+	b.clickWhenThere(t, "confirm the removal", row+" button.confirm")
+	b.do(t, "Mum removed", chromedp.WaitVisible(chromedp.CSS(row+`[data-live=false]`)))
 	if got := b.text(t, row+" td.state"); got != "removed" {
 		t.Fatalf("after removal Mum is %q", got)
 	}

@@ -99,6 +99,15 @@ func (b *browser) do(t *testing.T, what string, steps ...chromedp.Action[chromed
 	}
 }
 
+// clickWhenThere waits until sel matches an element and clicks it from
+// the page's own script, in one step: a page that redraws on a chain
+// event can replace the element between chromedp finding it and clicking
+// it ("Could not find node with given id"), which this cannot.
+func (b *browser) clickWhenThere(t *testing.T, what, sel string) {
+	t.Helper()
+	b.until(t, what, `(() => { const e = document.querySelector(`+jsString(sel)+`); if (!e) return false; e.click(); return true; })()`)
+}
+
 func (b *browser) text(t *testing.T, sel string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
