@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -72,9 +73,15 @@ type Batch struct {
 	jobs   chan batchJob
 	wg     sync.WaitGroup
 
-	mu       sync.Mutex
-	err      error              // the first failure
-	entries  [][]protocol.Entry // by index, set as records are stored: the record entry, then its scoped entries
+	mu  sync.Mutex
+	err error // the first failure
+	// groups holds each record's entries by index, set as records are
+	// stored: the record entry, then its scoped entries. Past the first
+	// inMemoryGroups records they go to spool, encoded, instead (see
+	// keep), so that a batch of any size holds little in memory.
+	groups   [][]protocol.Entry
+	spool    *store.Spool
+	cids     []cid.Cid // each record's CID by index, set with its group
 	dropped  map[int]bool
 	accounts map[protocol.AccountID]AccountInfo
 	keys     map[protocol.AccountID][]byte
@@ -130,7 +137,10 @@ func (b *Batch) Add(nr NewRecord) (int, error) {
 	}
 	i := b.n
 	b.n++
-	b.entries = append(b.entries, nil)
+	b.cids = append(b.cids, cid.Undef)
+	if i < inMemoryGroups {
+		b.groups = append(b.groups, nil)
+	}
 	b.mu.Unlock()
 	select {
 	case b.jobs <- batchJob{i: i, nr: nr}:
@@ -178,14 +188,117 @@ func (b *Batch) work() {
 			continue
 		}
 		es, err := b.store(job.nr)
+		if err == nil {
+			err = b.keep(job.i, es)
+		}
 		if err != nil {
 			b.fail(&BatchError{Index: job.i, Err: err})
-			continue
 		}
-		b.mu.Lock()
-		b.entries[job.i] = es
-		b.mu.Unlock()
 	}
+}
+
+// inMemoryGroups is how many records' entries a batch holds in memory;
+// those of the records after them wait in a spool file.
+const inMemoryGroups = 256
+
+// keep holds record i's entries until Commit: in memory for the first
+// inMemoryGroups records, encoded in the batch's spool for the others.
+func (b *Batch) keep(i int, es []protocol.Entry) error {
+	c := es[0].Body.(*protocol.Record).Record.Cid
+	if i < inMemoryGroups {
+		b.mu.Lock()
+		b.groups[i], b.cids[i] = es, c
+		b.mu.Unlock()
+		return nil
+	}
+	enc, err := encodeGroup(es)
+	if err != nil {
+		return err
+	}
+	b.mu.Lock()
+	if b.spool == nil && b.err == nil {
+		b.spool, err = b.r.st.NewSpool()
+	}
+	sp := b.spool
+	b.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	if sp == nil {
+		return errBatchDone // failed meanwhile
+	}
+	if err := sp.Put(i, enc); err != nil {
+		return err
+	}
+	b.mu.Lock()
+	b.cids[i] = c
+	b.mu.Unlock()
+	return nil
+}
+
+// group returns record i's entries and their encoded size (as in a chain
+// block).
+func (b *Batch) group(i int) ([]protocol.Entry, int, error) {
+	if i < inMemoryGroups {
+		es := b.groups[i]
+		b.groups[i] = nil
+		n := 0
+		for _, e := range es {
+			enc, err := e.MarshalCBOR()
+			if err != nil {
+				return nil, 0, fmt.Errorf("encode entry: %w", err)
+			}
+			n += len(enc)
+		}
+		return es, n, nil
+	}
+	enc, ok, err := b.spool.Get(i)
+	if err != nil {
+		return nil, 0, err
+	}
+	if !ok {
+		return nil, 0, fmt.Errorf("record %d: its entries are missing from the batch's spool", i)
+	}
+	return decodeGroup(enc)
+}
+
+// encodeGroup encodes a record's entries for the spool: each entry's
+// encoding after its length (uvarint).
+func encodeGroup(es []protocol.Entry) ([]byte, error) {
+	var out []byte
+	for _, e := range es {
+		enc, err := e.MarshalCBOR()
+		if err != nil {
+			return nil, fmt.Errorf("encode entry: %w", err)
+		}
+		out = binary.AppendUvarint(out, uint64(len(enc)))
+		out = append(out, enc...)
+	}
+	return out, nil
+}
+
+// decodeGroup decodes what encodeGroup made, giving the entries (bodies
+// decoded, without their encoded copies) and their encoded size.
+func decodeGroup(data []byte) ([]protocol.Entry, int, error) {
+	var es []protocol.Entry
+	n := 0
+	for len(data) > 0 {
+		l, k := binary.Uvarint(data)
+		if k <= 0 || l > uint64(len(data)-k) {
+			return nil, 0, errors.New("spooled entries are corrupt")
+		}
+		var e protocol.Entry
+		if err := e.UnmarshalCBOR(data[k : k+int(l)]); err != nil {
+			return nil, 0, fmt.Errorf("spooled entry: %w", err)
+		}
+		if e.Body != nil {
+			e.RawBody = nil // signing encodes the body again
+		}
+		es = append(es, e)
+		n += int(l)
+		data = data[k+int(l):]
+	}
+	return es, n, nil
 }
 
 // store prepares and stores one record, giving its record entry and
@@ -258,6 +371,7 @@ func (b *Batch) Commit() ([]cid.Cid, error) {
 	b.wg.Wait()
 	ctx := b.ctx
 	defer b.r.clearAdding(ctx, b.marker)
+	defer b.closeSpool()
 	b.mu.Lock()
 	err := b.err
 	b.mu.Unlock()
@@ -269,20 +383,18 @@ func (b *Batch) Commit() ([]cid.Cid, error) {
 		return nil, err
 	}
 	// Dropped records are not pinned: the store deletes them.
-	out := make([]cid.Cid, len(b.entries))
-	var keep [][]protocol.Entry
+	out := make([]cid.Cid, len(b.cids))
+	var kept []int
 	var roots []cid.Cid
-	for i, es := range b.entries {
-		c := es[0].Body.(*protocol.Record).Record.Cid
+	for i, c := range b.cids {
 		if b.dropped[i] {
 			b.sb.Discard(c)
 			continue
 		}
 		out[i] = c
-		keep = append(keep, es)
+		kept = append(kept, i)
 		roots = append(roots, c)
 	}
-	b.entries = nil // keep holds them, until they are signed
 	if err := b.sb.Commit(ctx); err != nil {
 		return nil, err
 	}
@@ -297,26 +409,45 @@ func (b *Batch) Commit() ([]cid.Cid, error) {
 			b.r.dropUnclaimed(ctx, c)
 		}
 	}()
-	if len(keep) == 0 {
+	if len(kept) == 0 {
 		claimed = true
 		return out, nil
 	}
 	if err := b.r.indexRecords(ctx, roots); err != nil {
 		return nil, err
 	}
-	chunks, err := chunkEntries(keep)
-	if err != nil {
-		return nil, err
+	// The groups go into chain blocks in order, one block in memory at a
+	// time when the batch is big (appendFrom).
+	var cut blockCutter
+	next := 0
+	blocks := func() ([]protocol.Entry, bool, error) {
+		for next < len(kept) {
+			g, n, err := b.group(kept[next])
+			if err != nil {
+				return nil, false, err
+			}
+			next++
+			full, err := cut.add(g, n)
+			if err != nil || full != nil {
+				return full, err == nil, err
+			}
+		}
+		last := cut.rest()
+		return last, last != nil, nil
 	}
-	keep = nil // chunks holds them; appendBlocks lets each go once signed
 	b.r.mu.Lock()
 	defer b.r.mu.Unlock()
-	if _, err := b.r.appendBlocks(ctx, b.k, chunks); err != nil {
+	if _, err := b.r.appendFrom(ctx, b.k, len(kept) >= stagedRecords, blocks); err != nil {
 		return nil, err
 	}
 	claimed = true
 	return out, nil
 }
+
+// stagedRecords is how many records make a batch add's commit staged
+// (appendFrom): from about this many, holding all their record facts in
+// one datastore batch in memory costs more than staging them on disk.
+const stagedRecords = 512
 
 // Abort drops every record the batch stored. After Commit it does
 // nothing.
@@ -331,8 +462,16 @@ func (b *Batch) Abort() {
 	b.mu.Unlock()
 	close(b.jobs)
 	b.wg.Wait()
+	b.closeSpool()
 	b.sb.Abort(b.ctx)
 	b.r.clearAdding(b.ctx, b.marker)
+}
+
+// closeSpool removes the batch's spool file, if it has one.
+func (b *Batch) closeSpool() {
+	if b.spool != nil {
+		_ = b.spool.Close()
+	}
 }
 
 // prepared is a record checked and ready to store: its content, its
@@ -485,38 +624,35 @@ func storeRecord(ctx context.Context, sb *store.AddBatch, p *prepared, key func(
 	return rec, added.Key, nil
 }
 
-// chunkEntries cuts groups of entries (a record entry and its scoped
-// entries), in order, into as few chain blocks as the limits allow
+// A blockCutter cuts groups of entries (a record entry and its scoped
+// entries), given in order, into as few chain blocks as the limits allow
 // (protocol.MaxBlockSize bytes, protocol.MaxEntriesPerBlock entries),
-// never splitting a group. It sets the elements of groups to nil as it
-// takes them.
-func chunkEntries(groups [][]protocol.Entry) ([][]protocol.Entry, error) {
+// never splitting a group.
+type blockCutter struct {
+	cur  []protocol.Entry
+	size int
+}
+
+// add adds a group whose entries encode to n bytes; when the group does
+// not fit in the block being filled, it returns that block, full, and
+// starts the next with the group.
+func (bc *blockCutter) add(g []protocol.Entry, n int) ([]protocol.Entry, error) {
 	const budget = protocol.MaxBlockSize - blockOverhead
-	var out [][]protocol.Entry
-	var cur []protocol.Entry
-	size := 0
-	for i, g := range groups {
-		groups[i] = nil
-		n := 0
-		for _, e := range g {
-			enc, err := e.MarshalCBOR()
-			if err != nil {
-				return nil, fmt.Errorf("encode entry: %w", err)
-			}
-			n += len(enc)
-		}
-		if n > budget || len(g) > protocol.MaxEntriesPerBlock {
-			return nil, fmt.Errorf("a record's %d entries of %d bytes do not fit in a chain block", len(g), n)
-		}
-		if len(cur) > 0 && (len(cur)+len(g) > protocol.MaxEntriesPerBlock || size+n > budget) {
-			out = append(out, cur)
-			cur, size = nil, 0
-		}
-		cur = append(cur, g...)
-		size += n
+	if n > budget || len(g) > protocol.MaxEntriesPerBlock {
+		return nil, fmt.Errorf("a record's %d entries of %d bytes do not fit in a chain block", len(g), n)
 	}
-	if len(cur) > 0 {
-		out = append(out, cur)
+	var full []protocol.Entry
+	if len(bc.cur) > 0 && (len(bc.cur)+len(g) > protocol.MaxEntriesPerBlock || bc.size+n > budget) {
+		full, bc.cur, bc.size = bc.cur, nil, 0
 	}
-	return out, nil
+	bc.cur = append(bc.cur, g...)
+	bc.size += n
+	return full, nil
+}
+
+// rest returns the last block, nil when it is empty.
+func (bc *blockCutter) rest() []protocol.Entry {
+	out := bc.cur
+	bc.cur, bc.size = nil, 0
+	return out
 }

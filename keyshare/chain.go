@@ -11,6 +11,7 @@ import (
 	"github.com/ipfs/go-datastore"
 
 	"github.com/blockmrs/blockmrs/protocol"
+	"github.com/blockmrs/blockmrs/store"
 )
 
 // ErrUnknownAccount is returned for an account the repo has no chain for.
@@ -89,6 +90,33 @@ func (r *Repo) appendBlock(ctx context.Context, k *Keys, entries []protocol.Entr
 // returns the CID of the last, and sets the elements of blocks to nil as
 // it signs them. The caller holds r.mu.
 func (r *Repo) appendBlocks(ctx context.Context, k *Keys, blocks [][]protocol.Entry) (cid.Cid, error) {
+	i := 0
+	return r.appendFrom(ctx, k, len(blocks) >= stagedBlocks, func() ([]protocol.Entry, bool, error) {
+		if i == len(blocks) {
+			return nil, false, nil
+		}
+		es := blocks[i]
+		blocks[i] = nil
+		i++
+		return es, true, nil
+	})
+}
+
+// stagedBlocks is how many blocks make a commit big enough to stage (see
+// chainCommit): below it, one datastore batch in memory is cheaper.
+const stagedBlocks = 8
+
+// appendFrom signs one new block on k's chain per call of next (which
+// gives a block's entries, or false when there are no more), each linking to
+// the one before, and applies them all in one commit; it returns the CID
+// of the last. With staged, each block is stored and applied as it is
+// signed and its facts go to a staged datastore batch, so that memory
+// holds one block at a time however many there are (a batch add of tens
+// of thousands of records); nothing refers to the stored blocks until the
+// commit, and a failure deletes them (a kill leaves them to the sweep at
+// the next Open, which collects what no chain head reaches). The caller
+// holds r.mu.
+func (r *Repo) appendFrom(ctx context.Context, k *Keys, staged bool, next func() ([]protocol.Entry, bool, error)) (cid.Cid, error) {
 	st, err := r.state(ctx, k.ID)
 	if err != nil {
 		return cid.Undef, err
@@ -104,41 +132,62 @@ func (r *Repo) appendBlocks(ctx context.Context, k *Keys, blocks [][]protocol.En
 	if t < st.Time {
 		t = st.Time
 	}
-	vbs := make([]verifiedBlock, 0, len(blocks))
-	for i, entries := range blocks {
-		// The signed block holds the entries: the caller's slice lets
-		// them go once signed (a batch add's can be many).
-		blocks[i] = nil
+	var cc *chainCommit
+	if staged {
+		if cc, err = r.newChainCommit(ctx, true); err != nil {
+			return cid.Undef, err
+		}
+		defer cc.abort()
+	}
+	var vbs []verifiedBlock // not staged: the blocks, stored and applied by commit
+	var stored []cid.Cid    // staged: the blocks stored, deleted if the commit fails
+	committed := false
+	defer func() {
+		// Once the datastore write is in, the blocks are the chain's even
+		// if a later step failed.
+		if !committed && (cc == nil || !cc.wrote) {
+			for _, c := range stored {
+				_ = r.st.Blockstore().DeleteBlock(context.WithoutCancel(ctx), c)
+			}
+		}
+	}()
+	for {
+		entries, more, err := next()
+		if err != nil {
+			return cid.Undef, err
+		}
+		if !more {
+			break
+		}
 		link := protocol.NewLink(prev)
 		seq++
 		b := &protocol.Block{Seq: seq, Prev: &link, Time: t, Entries: entries}
 		raw, c, err := b.SignAs(k.Public(), k.Sign)
-		if err == nil && len(blocks) > 1 {
-			// Many blocks (a batch add): each is stored as it is signed
-			// and only its decoded form kept, so the encoded copies of
-			// all of them are never held at once. Nothing refers to it
-			// until the commit: a failure below deletes it, a kill leaves
-			// it to GC (sweepInterrupted).
-			err = r.putBlock(ctx, c, raw)
-			raw = nil
-			// Sign refilled each entry's encoded body; applying a known
-			// entry reads only its decoded body, so the copies go now.
-			for j := range b.Entries {
-				if b.Entries[j].Body != nil {
-					b.Entries[j].RawBody = nil
-				}
-			}
-		}
 		if err != nil {
-			r.deleteUnreferenced(ctx, vbs)
 			return cid.Undef, fmt.Errorf("sign block: %w", err)
 		}
-		vbs = append(vbs, verifiedBlock{cid: c, block: b, raw: raw})
 		prev = c
+		if !staged {
+			vbs = append(vbs, verifiedBlock{cid: c, block: b, raw: raw})
+			continue
+		}
+		if err := r.putBlock(ctx, c, raw); err != nil {
+			return cid.Undef, err
+		}
+		stored = append(stored, c)
+		if err := cc.add(verifiedBlock{cid: c, block: b}); err != nil {
+			return cid.Undef, err
+		}
 	}
-	if err := r.commit(ctx, vbs); err != nil {
+	if staged {
+		err = cc.finish()
+	} else {
+		err = r.commit(ctx, vbs)
+	}
+	if err != nil {
 		return cid.Undef, err
 	}
+	committed = true
 	return prev, nil
 }
 
@@ -154,21 +203,11 @@ func (r *Repo) putBlock(ctx context.Context, c cid.Cid, raw []byte) error {
 	return nil
 }
 
-// deleteUnreferenced deletes the new chain blocks appendBlocks stored
-// (those without raw bytes) before their commit failed; what it cannot
-// delete is left to GC.
-func (r *Repo) deleteUnreferenced(ctx context.Context, vbs []verifiedBlock) {
-	for _, vb := range vbs {
-		if vb.raw == nil {
-			_ = r.st.Blockstore().DeleteBlock(context.WithoutCancel(ctx), vb.cid)
-		}
-	}
-}
-
 // commit stores verified blocks (all new, in chain order per author) and
 // applies them: blocks are written and synced first, then the index and
-// chain heads in one batch, then that batch is synced. A crash in between
-// leaves blocks nothing points to yet, which a retry or gc handles.
+// chain heads in one atomic datastore write (staged when there are many
+// blocks), then that write is synced. A crash in between leaves blocks
+// nothing points to yet, which a retry or gc handles.
 func (r *Repo) commit(ctx context.Context, vbs []verifiedBlock) error {
 	if len(vbs) == 0 {
 		return nil
@@ -176,7 +215,7 @@ func (r *Repo) commit(ctx context.Context, vbs []verifiedBlock) error {
 	blks := make([]blocks.Block, 0, len(vbs))
 	for _, vb := range vbs {
 		if vb.raw == nil {
-			continue // stored already (appendBlocks)
+			continue // in the store already
 		}
 		blk, err := blocks.NewBlockWithCid(vb.raw, vb.cid)
 		if err != nil {
@@ -187,90 +226,153 @@ func (r *Repo) commit(ctx context.Context, vbs []verifiedBlock) error {
 	if err := r.st.Blockstore().PutMany(ctx, blks); err != nil {
 		return fmt.Errorf("store chain blocks: %w", err)
 	}
-	batch, err := r.ds.Batch(ctx)
+	cc, err := r.newChainCommit(ctx, len(vbs) >= stagedBlocks)
 	if err != nil {
 		return err
 	}
-	iw := newIndexWriter(ctx, r.ds)
-	states := map[protocol.AccountID]*accountState{}
-	devicesBefore := map[protocol.AccountID][]DeviceInfo{}
-	scopesBefore := map[protocol.AccountID]int{}
+	defer cc.abort()
 	for _, vb := range vbs {
-		id := vb.block.AuthorID()
-		st, ok := states[id]
-		if !ok {
-			st = &accountState{}
-			if _, err := getJSON(ctx, r.ds, keyAccount(id), st); err != nil {
-				return err
-			}
-			states[id] = st
-			devicesBefore[id] = slices.Clone(st.Devices)
-			scopesBefore[id] = len(st.Scopes)
-		}
-		if err := applyToState(st, vb, iw); err != nil {
-			return err
-		}
-		if err := batch.Put(ctx, keySeq(id, vb.block.Seq), vb.cid.Bytes()); err != nil {
-			return err
-		}
-		if err := indexChainBlock(ctx, batch, vb.cid, id); err != nil {
+		if err := cc.add(vb); err != nil {
 			return err
 		}
 	}
-	for id, st := range states {
-		if err := putJSON(ctx, batch, keyAccount(id), st); err != nil {
-			return err
+	return cc.finish()
+}
+
+// A chainCommit applies verified blocks to the chain states and the access
+// index and writes the result in one atomic datastore write: a batch in
+// memory, or for a big commit a store.StagedBatch, to which each block's
+// record facts go as the block is added, so that they are never all in
+// memory. Either way nothing is visible until finish.
+type chainCommit struct {
+	r      *Repo
+	ctx    context.Context
+	batch  datastore.Batch
+	staged *store.StagedBatch // batch, when staged
+	read   getter             // what the batch would read: the staged writes over the datastore
+	iw     *indexWriter
+
+	states        map[protocol.AccountID]*accountState
+	accounts      []protocol.AccountID // the blocks' authors, in order of their first block
+	devicesBefore map[protocol.AccountID][]DeviceInfo
+	scopesBefore  map[protocol.AccountID]int
+	changed       map[cid.Cid]bool // staged: the records whose facts were written
+	done          bool             // finish committed, or abort ran
+	wrote         bool             // the datastore write is in
+}
+
+func (r *Repo) newChainCommit(ctx context.Context, staged bool) (*chainCommit, error) {
+	cc := &chainCommit{r: r, ctx: ctx, read: r.ds, states: map[protocol.AccountID]*accountState{},
+		devicesBefore: map[protocol.AccountID][]DeviceInfo{}, scopesBefore: map[protocol.AccountID]int{}}
+	if staged {
+		sb, err := r.st.NewStagedBatch(ctx)
+		if err != nil {
+			return nil, err
 		}
-		if err := indexDevices(ctx, batch, id, devicesBefore[id], st.Devices); err != nil {
-			return err
+		cc.batch, cc.staged, cc.read, cc.changed = sb, sb, sb, map[cid.Cid]bool{}
+	} else {
+		b, err := r.ds.Batch(ctx)
+		if err != nil {
+			return nil, err
 		}
-		if err := indexScopes(ctx, batch, id, scopesBefore[id], st.Scopes); err != nil {
-			return err
-		}
-		if err := indexAttests(ctx, batch, id, st.attests); err != nil {
-			return err
-		}
-		if err := indexGuardians(ctx, batch, id, st.Guardians); err != nil {
-			return err
-		}
-		if err := indexRecovery(ctx, batch, id, st.Recovery); err != nil {
-			return err
-		}
+		cc.batch = b
 	}
-	if err := iw.write(batch); err != nil {
+	cc.iw = newIndexWriter(ctx, cc.read)
+	return cc, nil
+}
+
+// add applies one block, the next of its author's chain.
+func (cc *chainCommit) add(vb verifiedBlock) error {
+	ctx := cc.ctx
+	id := vb.block.AuthorID()
+	st, ok := cc.states[id]
+	if !ok {
+		st = &accountState{}
+		if _, err := getJSON(ctx, cc.read, keyAccount(id), st); err != nil {
+			return err
+		}
+		cc.states[id] = st
+		cc.accounts = append(cc.accounts, id)
+		cc.devicesBefore[id] = slices.Clone(st.Devices)
+		cc.scopesBefore[id] = len(st.Scopes)
+	}
+	if err := applyToState(st, vb, cc.iw); err != nil {
 		return err
 	}
-	// The blocks appendBlocks stored already (a batch add's) and their
-	// facts are in the datastore batch now: they go before it commits,
-	// which is when the batch's memory peaks.
-	streamed := false
-	for i := range vbs {
-		if vbs[i].raw == nil {
-			vbs[i].block.Entries, streamed = nil, true
+	if err := cc.batch.Put(ctx, keySeq(id, vb.block.Seq), vb.cid.Bytes()); err != nil {
+		return err
+	}
+	if err := indexChainBlock(ctx, cc.batch, vb.cid, id); err != nil {
+		return err
+	}
+	if cc.staged == nil {
+		return nil
+	}
+	// Staged: the block's facts go to disk now, and the block's entries
+	// and facts out of memory (a later block reads them back through the
+	// staged batch).
+	if err := cc.iw.write(cc.batch); err != nil {
+		return err
+	}
+	for c := range cc.iw.facts {
+		cc.changed[c] = true
+	}
+	cc.iw = newIndexWriter(ctx, cc.read)
+	vb.block.Entries = nil
+	return nil
+}
+
+// finish writes the chain states and what the index has left, commits the
+// write and syncs it, then tells the chain listeners what changed.
+func (cc *chainCommit) finish() error {
+	ctx, r := cc.ctx, cc.r
+	for _, id := range cc.accounts {
+		st := cc.states[id]
+		if err := putJSON(ctx, cc.batch, keyAccount(id), st); err != nil {
+			return err
+		}
+		if err := indexDevices(ctx, cc.batch, id, cc.devicesBefore[id], st.Devices); err != nil {
+			return err
+		}
+		if err := indexScopes(ctx, cc.batch, id, cc.scopesBefore[id], st.Scopes); err != nil {
+			return err
+		}
+		if err := indexAttests(ctx, cc.batch, id, st.attests); err != nil {
+			return err
+		}
+		if err := indexGuardians(ctx, cc.batch, id, st.Guardians); err != nil {
+			return err
+		}
+		if err := indexRecovery(ctx, cc.batch, id, st.Recovery); err != nil {
+			return err
 		}
 	}
-	if streamed {
-		for c := range iw.facts {
-			iw.facts[c] = nil
-		}
+	if err := cc.iw.write(cc.batch); err != nil {
+		return err
 	}
+	cc.done = true // a failed staged commit drops its own writes
 	done := r.cache.writing()
-	err = batch.Commit(ctx)
+	err := cc.batch.Commit(ctx)
 	done()
 	if err != nil {
 		return fmt.Errorf("commit chain state: %w", err)
 	}
+	cc.wrote = true
 	if err := r.ds.Sync(ctx, datastore.NewKey("/keyshare")); err != nil {
 		return fmt.Errorf("sync chain state: %w", err)
 	}
-	changed := map[cid.Cid]bool{}
-	for c := range iw.facts {
+	changed := cc.changed
+	if changed == nil {
+		changed = map[cid.Cid]bool{}
+	}
+	for c := range cc.iw.facts {
 		changed[c] = true
 	}
-	for id, st := range states {
+	for _, id := range cc.accounts {
+		st := cc.states[id]
 		// A change of declared nodes, or of standing grants (which change
 		// who reads every record of the account), touches all its records.
-		if slices.Equal(devicesBefore[id], st.Devices) && scopesBefore[id] == len(st.Scopes) {
+		if slices.Equal(cc.devicesBefore[id], st.Devices) && cc.scopesBefore[id] == len(st.Scopes) {
 			continue
 		}
 		recs, err := r.recordsIn(ctx, id)
@@ -287,8 +389,16 @@ func (r *Repo) commit(ctx context.Context, vbs []verifiedBlock) error {
 	for c := range changed {
 		records = append(records, c)
 	}
-	r.chainsChanged(vbs, records, changed == nil)
+	r.chainsChanged(cc.accounts, records, changed == nil)
 	return nil
+}
+
+// abort drops a staged batch that did not finish.
+func (cc *chainCommit) abort() {
+	if cc.staged != nil && !cc.done {
+		cc.staged.Abort(cc.ctx)
+	}
+	cc.done = true
 }
 
 // applyToState advances an account's state by one verified block and adds

@@ -44,3 +44,53 @@ func TestAppendBlocksFailureDeletesStoredBlocks(t *testing.T) {
 		t.Fatalf("blocks %d and %d, %d and %d entries", prev.Seq, b.Seq, len(prev.Entries), len(b.Entries))
 	}
 }
+
+// A staged append (many blocks: each stored and applied as it is signed,
+// its facts staged on disk) is as atomic as a small one: a failure after
+// several blocks leaves the repo as it was, and a good one commits every
+// block, readable as the chain and verified.
+func TestStagedAppendIsAtomic(t *testing.T) {
+	ctx := context.Background()
+	p := newParty(t, "Pat", protocol.RolePatient)
+	before := repoState(t, p.repo)
+	seq := mustAccount(t, p).Seq
+	blocks := func(bad int) [][]protocol.Entry {
+		var out [][]protocol.Entry
+		for i := range stagedBlocks + 4 {
+			if i == bad {
+				out = append(out, nil) // Sign refuses a block without entries
+				continue
+			}
+			out = append(out, []protocol.Entry{benchEntry(i)})
+		}
+		return out
+	}
+	p.repo.mu.Lock()
+	_, err := p.repo.appendBlocks(ctx, p.keys, blocks(stagedBlocks+2))
+	p.repo.mu.Unlock()
+	if err == nil || !strings.Contains(err.Error(), "must hold 1 to") {
+		t.Fatalf("a staged append with a bad block: %v", err)
+	}
+	sameState(t, "a failed staged append", before, repoState(t, p.repo))
+
+	p.repo.mu.Lock()
+	head, err := p.repo.appendBlocks(ctx, p.keys, blocks(-1))
+	p.repo.mu.Unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	acct := mustAccount(t, p)
+	if acct.Seq != seq+stagedBlocks+4 || !acct.Head.Equals(head) {
+		t.Fatalf("after a staged append of %d blocks: seq %d head %s, want seq %d head %s", stagedBlocks+4, acct.Seq, acct.Head, seq+stagedBlocks+4, head)
+	}
+	for s := seq + 1; s <= acct.Seq; s++ {
+		c, ok, err := p.repo.blockAt(ctx, p.keys.ID, s)
+		if err != nil || !ok {
+			t.Fatalf("block %d not indexed: %v", s, err)
+		}
+		if _, err := p.repo.readBlock(ctx, c); err != nil {
+			t.Fatalf("block %d: %v", s, err)
+		}
+	}
+	mustVerify(t, p)
+}

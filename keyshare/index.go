@@ -247,12 +247,12 @@ type recordFacts struct {
 // indexWriter accumulates fact changes for a batch of blocks.
 type indexWriter struct {
 	ctx   context.Context
-	ds    datastore.Read
+	ds    getter
 	facts map[cid.Cid]*recordFacts
 	accts map[datastore.Key]bool
 }
 
-func newIndexWriter(ctx context.Context, ds datastore.Read) *indexWriter {
+func newIndexWriter(ctx context.Context, ds getter) *indexWriter {
 	return &indexWriter{ctx: ctx, ds: ds, facts: map[cid.Cid]*recordFacts{}, accts: map[datastore.Key]bool{}}
 }
 

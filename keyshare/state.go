@@ -93,7 +93,7 @@ type forkEvidence struct {
 }
 
 // getJSON reads a JSON value; found is false when the key is absent.
-func getJSON(ctx context.Context, ds datastore.Read, k datastore.Key, v any) (found bool, err error) {
+func getJSON(ctx context.Context, ds getter, k datastore.Key, v any) (found bool, err error) {
 	b, err := ds.Get(ctx, k)
 	if errors.Is(err, datastore.ErrNotFound) {
 		return false, nil
@@ -113,6 +113,12 @@ func putJSON(ctx context.Context, w datastore.Write, k datastore.Key, v any) err
 		return err
 	}
 	return w.Put(ctx, k, b)
+}
+
+// getter reads one key: a datastore, or a staged batch (which reads its
+// own writes over the datastore's).
+type getter interface {
+	Get(ctx context.Context, k datastore.Key) ([]byte, error)
 }
 
 // listKeys returns the keys under prefix.

@@ -142,16 +142,8 @@ func (r *Repo) RecordArrived(root cid.Cid) {
 }
 
 // chainsChanged tells the OnChainChange listeners what a commit changed.
-func (r *Repo) chainsChanged(vbs []verifiedBlock, records []cid.Cid, all bool) {
-	seen := map[protocol.AccountID]bool{}
-	ch := ChainChange{Records: records, All: all}
-	for _, vb := range vbs {
-		id := vb.block.AuthorID()
-		if !seen[id] {
-			seen[id] = true
-			ch.Accounts = append(ch.Accounts, id)
-		}
-	}
+func (r *Repo) chainsChanged(accounts []protocol.AccountID, records []cid.Cid, all bool) {
+	ch := ChainChange{Accounts: accounts, Records: records, All: all}
 	r.hooksMu.Lock()
 	defer r.hooksMu.Unlock()
 	for _, fn := range r.hooks {

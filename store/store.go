@@ -37,6 +37,7 @@ type Store struct {
 	flat    *flatfs.Datastore
 	shardFn flatfs.ShardFunc
 	meta    *pebbleds.Datastore
+	popts   *pebble.Options // meta's options, for the tables StagedBatch writes
 	metaPub *guardedDatastore
 
 	// raw is boxo's blockstore over flatfs without verification; only
@@ -128,7 +129,12 @@ func Open(ctx context.Context, dir string, opts ...Option) (*Store, error) {
 		return fail(fmt.Errorf("datastore: %w", err))
 	}
 	cleanup = append(cleanup, func() { _ = meta.Close() })
-	s.meta = meta
+	s.meta, s.popts = meta, popts
+	if !s.readOnly {
+		if err := sweepStaged(meta.DB); err != nil {
+			return fail(err)
+		}
+	}
 	s.metaPub = &guardedDatastore{s: s, d: meta}
 
 	shard := flatfs.NextToLast(2)
