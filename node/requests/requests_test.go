@@ -178,8 +178,12 @@ func sendRaw(t *testing.T, h host.Host, p peer.ID, data []byte) ([]byte, error) 
 
 func frame(t *testing.T, f *protocol.RequestFrame) []byte {
 	t.Helper()
+	body, err := protocol.EncodeRequestFrame(f)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var buf bytes.Buffer
-	if err := writeFrame(&buf, f); err != nil {
+	if err := protocol.WriteFrame(&buf, body); err != nil {
 		t.Fatal(err)
 	}
 	return buf.Bytes()
@@ -306,7 +310,7 @@ func TestOversizedFrameRejected(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	body, err := readFrame(bufio.NewReader(bytes.NewReader(reply)))
+	body, err := protocol.ReadFrame(bufio.NewReader(bytes.NewReader(reply)), protocol.MaxRequestFrameSize)
 	if err != nil {
 		t.Fatal(err)
 	}
