@@ -93,16 +93,14 @@ func New(h host.Host, repo *keyshare.Repo, opts Options) *Service {
 	s := &Service{host: h, repo: repo, log: log, proved: map[string]bool{},
 		srv: stream.NewServer(log, stream.Limits{Service: ServiceName, PeerRate: PeerRate, PeerBurst: PeerBurst,
 			MaxServing: MaxServing, Timeout: StreamTimeout, Refused: "request refused; stream reset"})}
-	h.SetStreamHandler(protocol.AttestationsID, s.srv.Handle(stream.Request(protocol.MaxRoleProofRequest, s.answerProof)))
-	h.SetStreamHandler(protocol.DirectoryID, s.srv.Handle(stream.Request(protocol.MaxRoleProofRequest, s.answerDirectory)))
+	s.srv.Serve(h, protocol.AttestationsID, stream.Request(protocol.MaxRoleProofRequest, s.answerProof))
+	s.srv.Serve(h, protocol.DirectoryID, stream.Request(protocol.MaxRoleProofRequest, s.answerDirectory))
 	s.unhook = repo.OnRequestChange(s.requestChanged)
 	return s
 }
 
 // Close stops serving and waits for the streams being served.
 func (s *Service) Close() error {
-	s.host.RemoveStreamHandler(protocol.AttestationsID)
-	s.host.RemoveStreamHandler(protocol.DirectoryID)
 	s.unhook()
 	s.srv.Close()
 	return nil

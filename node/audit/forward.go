@@ -85,16 +85,13 @@ type Service struct {
 	l    *Log
 	log  *slog.Logger
 
-	srv     *stream.Server
-	out     stream.Dialer
-	loop    *deliver.Loop
-	unwatch func()
+	srv  *stream.Server
+	out  stream.Dialer
+	loop *deliver.Loop
 
 	mu         sync.Mutex
 	state      forwardState
 	undeclared map[string]int // entries kept per undeclared reporter
-
-	closeOnce sync.Once
 }
 
 // forwardState is what audit/forward.json holds.
@@ -123,25 +120,21 @@ func New(h host.Host, repo *keyshare.Repo, l *Log, opts ServiceOptions) *Service
 			Refused:        "audit: refused a reported entry (further refusals for this peer are not logged for a minute)"}),
 		out: stream.Dialer{Host: h, Protocol: ProtocolID, Timeout: StreamTimeout, DialTimeout: DialTimeout}}
 	s.state = s.loadState()
-	h.SetStreamHandler(ProtocolID, s.srv.Handle(s.handle))
-	s.loop = deliver.Start(h, opts.RetryInterval, s.round, deliver.Options{Logger: log})
-	s.unwatch = l.Watch(func(e Entry) {
-		if e.ReportedBy != "" || e.Subject == "" {
-			return
-		}
-		s.Kick()
-	})
+	s.srv.Serve(h, ProtocolID, s.handle)
+	s.loop = deliver.Start(h, opts.RetryInterval, s.round, deliver.Options{Logger: log, Watch: func(kick func()) func() {
+		return l.Watch(func(e Entry) {
+			if e.ReportedBy == "" && e.Subject != "" {
+				kick()
+			}
+		})
+	}})
 	return s
 }
 
 // Close stops serving and reporting.
 func (s *Service) Close() error {
-	s.closeOnce.Do(func() {
-		s.host.RemoveStreamHandler(ProtocolID)
-		s.unwatch()
-		s.loop.Close()
-		s.srv.Close()
-	})
+	s.loop.Close()
+	s.srv.Close()
 	return nil
 }
 

@@ -30,7 +30,6 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/host"
@@ -77,12 +76,9 @@ type Service struct {
 	keys Keys
 	log  *slog.Logger
 
-	srv     *stream.Server
-	out     stream.Dialer
-	loop    *deliver.Loop
-	unwatch func()
-
-	closeOnce sync.Once
+	srv  *stream.Server
+	out  stream.Dialer
+	loop *deliver.Loop
 }
 
 // New registers the handler on h and starts delivering.
@@ -100,20 +96,15 @@ func New(h host.Host, repo *keyshare.Repo, keys Keys, opts Options) *Service {
 		srv: stream.NewServer(log, stream.Limits{Service: ServiceName, PeerRate: PeerRate, PeerBurst: PeerBurst,
 			MaxServing: MaxServing, Timeout: StreamTimeout, Refused: "rejected a message"}),
 		out: stream.Dialer{Host: h, Protocol: ProtocolID, Service: ServiceName, Timeout: StreamTimeout, DialTimeout: DialTimeout}}
-	h.SetStreamHandler(ProtocolID, s.srv.Handle(stream.Request(protocol.MaxEmergencyFrame, s.answer)))
-	s.loop = deliver.Start(h, interval, s.round, deliver.Options{Logger: log})
-	s.unwatch = repo.WatchEmergency(s.Kick)
+	s.srv.Serve(h, ProtocolID, stream.Typed(protocol.MaxEmergencyFrame, protocol.DecodeEmergencyFrame, s.dispatch, protocol.EncodeEmergencyFrame))
+	s.loop = deliver.Start(h, interval, s.round, deliver.Options{Logger: log, Watch: repo.WatchEmergency})
 	return s
 }
 
 // Close stops serving and delivering and waits for both.
 func (s *Service) Close() error {
-	s.closeOnce.Do(func() {
-		s.host.RemoveStreamHandler(ProtocolID)
-		s.unwatch()
-		s.loop.Close()
-		s.srv.Close()
-	})
+	s.loop.Close()
+	s.srv.Close()
 	return nil
 }
 
@@ -123,21 +114,9 @@ func (s *Service) Kick() { s.loop.Kick() }
 // ---------------------------------------------------------------------------
 // Serving.
 
-// answer decodes one frame from p and returns the reply frame.
-func (s *Service) answer(ctx context.Context, p peer.ID, body []byte) ([]byte, error) {
-	f, err := protocol.DecodeEmergencyFrame(body)
-	if err != nil {
-		return nil, err
-	}
-	reply := s.dispatch(ctx, p, f)
-	if reply.Kind == protocol.EmFrameError {
-		s.srv.Reject(p, errors.New(reply.Error))
-	}
-	return protocol.EncodeEmergencyFrame(reply)
-}
-
 func (s *Service) dispatch(ctx context.Context, p peer.ID, f *protocol.EmergencyFrame) *protocol.EmergencyFrame {
 	fail := func(err error) *protocol.EmergencyFrame {
+		s.srv.Reject(p, err)
 		return &protocol.EmergencyFrame{Kind: protocol.EmFrameError, Error: err.Error()}
 	}
 	switch f.Kind {

@@ -189,7 +189,7 @@ func New(h host.Host, repo *keyshare.Repo, opts Options) *Service {
 			_ = writeFrame(st, &protocol.PairFrame{Kind: protocol.PairFrameError, Error: "too many pairing attempts from this node: wait a minute"})
 		},
 		Refused: "pairing refused or failed", LogEvery: -1})
-	h.SetStreamHandler(ID, s.srv.Handle(s.serve))
+	s.srv.Serve(h, ID, s.serve)
 	s.unwatch = repo.OnChainChange(func(ch keyshare.ChainChange) {
 		for _, id := range ch.Accounts {
 			select {
@@ -202,10 +202,9 @@ func New(h host.Host, repo *keyshare.Repo, opts Options) *Service {
 	return s
 }
 
-// Close stops serving, ends the offer (wiping its keys) and waits for the
-// pairings in flight.
+// Close ends the offer (wiping its keys), stops serving, cancels the
+// pairings in flight and waits for them.
 func (s *Service) Close() error {
-	s.host.RemoveStreamHandler(ID)
 	s.unwatch()
 	s.cancel()
 	s.mu.Lock()

@@ -22,7 +22,6 @@ package requests
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -85,15 +84,12 @@ type Service struct {
 	log     *slog.Logger
 	pollGap time.Duration
 
-	srv     *stream.Server
-	out     stream.Dialer
-	loop    *deliver.Loop
-	unwatch func()
+	srv  *stream.Server
+	out  stream.Dialer
+	loop *deliver.Loop
 
 	mu     sync.Mutex
 	polled map[peer.ID]time.Time // last poll of a peer
-
-	closeOnce sync.Once
 }
 
 // New registers the protocol handler on h and starts delivering repo's
@@ -115,25 +111,20 @@ func New(h host.Host, repo *keyshare.Repo, opts Options) *Service {
 		srv: stream.NewServer(log, stream.Limits{PeerRate: PeerRate, PeerBurst: PeerBurst, MaxServing: MaxServing,
 			Timeout: StreamTimeout, Refused: "requests: rejected a message"}),
 		out: stream.Dialer{Host: h, Protocol: ProtocolID, Timeout: StreamTimeout, DialTimeout: DialTimeout}}
-	h.SetStreamHandler(ProtocolID, s.srv.Handle(stream.Request(protocol.MaxRequestFrameSize, s.answer)))
-	s.loop = deliver.Start(h, interval, s.round, deliver.Options{Logger: log, Connected: func(p peer.ID) {
+	s.srv.Serve(h, ProtocolID, stream.Typed(protocol.MaxRequestFrameSize, protocol.DecodeRequestFrame, s.dispatch, protocol.EncodeRequestFrame))
+	s.loop = deliver.Start(h, interval, s.round, deliver.Options{Logger: log, Watch: repo.WatchRequests, Connected: func(p peer.ID) {
 		s.mu.Lock()
 		delete(s.polled, p)
 		s.mu.Unlock()
 	}})
-	s.unwatch = repo.WatchRequests(s.Kick)
 	return s
 }
 
 // Close stops serving and delivering; it waits for the delivery loop and
 // the streams being served, so the repo may be closed after it.
 func (s *Service) Close() error {
-	s.closeOnce.Do(func() {
-		s.host.RemoveStreamHandler(ProtocolID)
-		s.unwatch()
-		s.loop.Close()
-		s.srv.Close()
-	})
+	s.loop.Close()
+	s.srv.Close()
 	return nil
 }
 
@@ -143,21 +134,9 @@ func (s *Service) Kick() { s.loop.Kick() }
 // ---------------------------------------------------------------------------
 // Serving.
 
-// answer decodes one frame from p and returns the reply frame.
-func (s *Service) answer(ctx context.Context, p peer.ID, body []byte) ([]byte, error) {
-	f, err := protocol.DecodeRequestFrame(body)
-	if err != nil {
-		return nil, err
-	}
-	reply := s.dispatch(ctx, p, f)
-	if reply.Kind == protocol.ReqFrameError {
-		s.srv.Reject(p, errors.New(reply.Error))
-	}
-	return protocol.EncodeRequestFrame(reply)
-}
-
 func (s *Service) dispatch(ctx context.Context, p peer.ID, f *protocol.RequestFrame) *protocol.RequestFrame {
 	fail := func(err error) *protocol.RequestFrame {
+		s.srv.Reject(p, err)
 		return &protocol.RequestFrame{Kind: protocol.ReqFrameError, Error: err.Error()}
 	}
 	switch f.Kind {

@@ -36,6 +36,10 @@ type Options struct {
 	// before the round that follows (a service forgets what it holds
 	// about the peer).
 	Connected func(peer.ID)
+	// Watch, when set, is called at Start with Kick, to be called when
+	// there is something new to deliver; the function it returns is
+	// called by Close.
+	Watch func(kick func()) (unwatch func())
 	// Logger gets the failed tries at debug level; nil: slog.Default().
 	Logger *slog.Logger
 }
@@ -50,6 +54,7 @@ type Loop struct {
 	opts     Options
 	kick     chan struct{}
 	notify   *network.NotifyBundle
+	unwatch  func()
 
 	ctx       context.Context
 	cancel    context.CancelFunc
@@ -82,6 +87,9 @@ func Start(h host.Host, interval time.Duration, round func(ctx context.Context),
 		l.Kick()
 	}}
 	h.Network().Notify(l.notify)
+	if opts.Watch != nil {
+		l.unwatch = opts.Watch(l.Kick)
+	}
 	go l.run()
 	return l
 }
@@ -110,11 +118,14 @@ func (l *Loop) Kick() {
 	}
 }
 
-// Close stops watching connections and the rounds, cancelling the one
-// running, and waits for it.
+// Close stops watching connections and news and the rounds, cancelling
+// the one running, and waits for it. Closing twice is harmless.
 func (l *Loop) Close() {
 	l.closeOnce.Do(func() {
 		l.host.Network().StopNotify(l.notify)
+		if l.unwatch != nil {
+			l.unwatch()
+		}
 		l.cancel()
 		<-l.done
 	})

@@ -8,23 +8,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/blockmrs/blockmrs/node/internal/peerlimit"
 	"github.com/blockmrs/blockmrs/node/internal/stream"
+	"github.com/blockmrs/blockmrs/node/internal/streamtest"
 )
 
-func newHost(t *testing.T) host.Host {
-	t.Helper()
-	h, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"), libp2p.DisableMetrics())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { h.Close() })
-	return h
-}
+func newHost(t *testing.T) host.Host { return streamtest.Host(t) }
 
 func quiet() Options { return Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))} }
 

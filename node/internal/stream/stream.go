@@ -91,8 +91,14 @@ type Server struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	mu     sync.Mutex
-	closed bool
+	mu       sync.Mutex
+	closed   bool
+	handlers []served // what Close unregisters
+}
+
+type served struct {
+	host  host.Host
+	proto libp2pproto.ID
 }
 
 // NewServer makes a server with lim, logging to log (nil: slog.Default()).
@@ -120,10 +126,13 @@ func NewServer(log *slog.Logger, lim Limits) *Server {
 // Context is cancelled by Close.
 func (s *Server) Context() context.Context { return s.ctx }
 
-// Handle returns the stream handler to register for a protocol: it
-// admits the stream and runs h.
-func (s *Server) Handle(h Handler) network.StreamHandler {
-	return func(st network.Stream) { s.serve(st, h) }
+// Serve registers on h the handler of proto: each stream is admitted by
+// the limits, then served by hd. Close unregisters it.
+func (s *Server) Serve(h host.Host, proto libp2pproto.ID, hd Handler) {
+	s.mu.Lock()
+	s.handlers = append(s.handlers, served{h, proto})
+	s.mu.Unlock()
+	h.SetStreamHandler(proto, func(st network.Stream) { s.serve(st, hd) })
 }
 
 func (s *Server) serve(st network.Stream, h Handler) {
@@ -218,12 +227,18 @@ func (s *Server) Reject(p peer.ID, err error) {
 	}
 }
 
-// Close admits no more streams, cancels the handlers' contexts and waits
-// for them to return.
+// Close unregisters the handlers, admits no more streams, cancels the
+// handlers' contexts and waits for them to return. Closing twice is
+// harmless.
 func (s *Server) Close() {
 	s.mu.Lock()
 	s.closed = true
+	handlers := s.handlers
+	s.handlers = nil
 	s.mu.Unlock()
+	for _, h := range handlers {
+		h.host.RemoveStreamHandler(h.proto)
+	}
 	s.cancel()
 	s.wg.Wait()
 }
@@ -243,6 +258,20 @@ func Request(maxBody int, answer func(ctx context.Context, p peer.ID, body []byt
 		}
 		return WriteFrames(st, reply)
 	}
+}
+
+// Typed serves a protocol of one request frame and one reply frame whose
+// bodies are messages of types Q and R: decode reads the request (an
+// error resets the stream), answer makes the reply (a refusal is a reply
+// too, in the protocol's error form), encode writes it.
+func Typed[Q, R any](maxBody int, decode func([]byte) (Q, error), answer func(context.Context, peer.ID, Q) R, encode func(R) ([]byte, error)) Handler {
+	return Request(maxBody, func(ctx context.Context, p peer.ID, body []byte) ([]byte, error) {
+		q, err := decode(body)
+		if err != nil {
+			return nil, err
+		}
+		return encode(answer(ctx, p, q))
+	})
 }
 
 // ReadFrame reads one frame of at most maxBody bytes; an empty frame is

@@ -14,11 +14,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/blockmrs/blockmrs/node/internal/streamtest"
 	"github.com/blockmrs/blockmrs/protocol"
 )
 
@@ -42,15 +42,7 @@ func (b *logBuf) count(s string) int {
 	return strings.Count(b.buf.String(), s)
 }
 
-func newHost(t *testing.T) host.Host {
-	t.Helper()
-	h, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"), libp2p.DisableMetrics())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { h.Close() })
-	return h
-}
+func newHost(t *testing.T) host.Host { return streamtest.Host(t) }
 
 func link(t *testing.T, from, to host.Host) {
 	t.Helper()
@@ -66,7 +58,7 @@ func serveOn(t *testing.T, lim Limits, h Handler) (host.Host, *Server, *logBuf) 
 	lb := &logBuf{}
 	srv := NewServer(slog.New(slog.NewTextHandler(lb, nil)), lim)
 	hs := newHost(t)
-	hs.SetStreamHandler(testProto, srv.Handle(h))
+	srv.Serve(hs, testProto, h)
 	t.Cleanup(srv.Close)
 	return hs, srv, lb
 }
@@ -79,21 +71,10 @@ func echo(calls *atomic.Int32) Handler {
 	})
 }
 
-// raw opens a stream from c to s, writes data, closes its side and
-// returns all it reads and the read error (a reset is an error).
+// raw writes data on a stream from c to s and reads the reply.
 func raw(t *testing.T, c, s host.Host, data []byte) ([]byte, error) {
 	t.Helper()
-	st, err := c.NewStream(t.Context(), s.ID(), testProto)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	_ = st.SetDeadline(time.Now().Add(10 * time.Second))
-	if _, err := st.Write(data); err != nil {
-		return nil, err
-	}
-	_ = st.CloseWrite()
-	return io.ReadAll(st)
+	return streamtest.Send(t, c, s.ID(), testProto, data)
 }
 
 func dialer(c host.Host) Dialer {
@@ -319,8 +300,15 @@ func TestCloseCancelsAndWaits(t *testing.T) {
 	if err := srv.Go(func() {}); !errors.Is(err, ErrClosed) {
 		t.Fatalf("Go after Close: %v", err)
 	}
-	if _, err := raw(t, hc, hs, []byte{1, 'y'}); err == nil {
-		t.Fatal("a stream was served after Close")
+	// The protocol is no longer served: opening (negotiated lazily, on
+	// the first read) fails.
+	if st, err := hc.NewStream(t.Context(), hs.ID(), testProto); err == nil {
+		_, _ = st.Write([]byte{1, 'y'})
+		_ = st.CloseWrite()
+		if reply, err := io.ReadAll(st); err == nil || len(reply) > 0 {
+			t.Fatalf("served after Close: %q %v", reply, err)
+		}
+		_ = st.Reset()
 	}
 }
 
