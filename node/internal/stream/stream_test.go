@@ -77,6 +77,19 @@ func raw(t *testing.T, c, s host.Host, data []byte) ([]byte, error) {
 	return streamtest.Send(t, c, s.ID(), testProto, data)
 }
 
+// begin opens a stream from c to s and writes data, leaving it open.
+func begin(t *testing.T, c, s host.Host, data []byte) network.Stream {
+	t.Helper()
+	st, err := c.NewStream(t.Context(), s.ID(), testProto)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Write(data); err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
 func dialer(c host.Host) Dialer {
 	return Dialer{Host: c, Protocol: testProto, Timeout: 10 * time.Second, DialTimeout: 10 * time.Second}
 }
@@ -149,15 +162,9 @@ func TestSlowPeerHitsTheDeadline(t *testing.T) {
 	hs, srv, lb := serveOn(t, Limits{Timeout: 200 * time.Millisecond, Refused: "test: refused"}, echo(&calls))
 	hc := newHost(t)
 	link(t, hc, hs)
-	st, err := hc.NewStream(t.Context(), hs.ID(), testProto)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
 	// Half a frame, then nothing: the server's deadline resets the stream.
-	if _, err := st.Write([]byte{5, 'a'}); err != nil {
-		t.Fatal(err)
-	}
+	st := begin(t, hc, hs, []byte{5, 'a'})
+	defer st.Close()
 	_ = st.SetReadDeadline(time.Now().Add(30 * time.Second))
 	if n, err := st.Read(make([]byte, 8)); err == nil || errors.Is(err, io.EOF) {
 		t.Fatalf("read %d bytes, err %v; want a reset", n, err)
@@ -258,14 +265,8 @@ func TestPeerThatResets(t *testing.T) {
 	hs, _, _ := serveOn(t, Limits{Timeout: 10 * time.Second}, h)
 	hc := newHost(t)
 	link(t, hc, hs)
-	st, err := hc.NewStream(t.Context(), hs.ID(), testProto)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := st.Write([]byte{0x80, 0x08, 'a'}); err != nil { // 1024 bytes announced, one sent
-		t.Fatal(err)
-	}
-	<-entered // the stream reached the handler (protocol negotiated)
+	st := begin(t, hc, hs, []byte{0x80, 0x08, 'a'}) // 1024 bytes announced, one sent
+	<-entered                                       // the stream reached the handler (protocol negotiated)
 	_ = st.Reset()
 	if err := <-got; err == nil {
 		t.Fatal("the handler read a frame from a stream reset half-way")
@@ -284,14 +285,8 @@ func TestCloseCancelsAndWaits(t *testing.T) {
 	hs, srv, _ := serveOn(t, Limits{Timeout: time.Minute}, h)
 	hc := newHost(t)
 	link(t, hc, hs)
-	st, err := hc.NewStream(t.Context(), hs.ID(), testProto)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := begin(t, hc, hs, []byte{1, 'x'})
 	defer st.Close()
-	if _, err := st.Write([]byte{1, 'x'}); err != nil {
-		t.Fatal(err)
-	}
 	<-entered
 	srv.Close()
 	if !ended.Load() {
