@@ -30,7 +30,6 @@
 package attest
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -39,12 +38,11 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/host"
-	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	libp2pproto "github.com/libp2p/go-libp2p/core/protocol"
 
 	"github.com/blockmrs/blockmrs/keyshare"
-	"github.com/blockmrs/blockmrs/node/internal/peerlimit"
+	"github.com/blockmrs/blockmrs/node/internal/stream"
 	"github.com/blockmrs/blockmrs/protocol"
 )
 
@@ -72,16 +70,10 @@ type Service struct {
 	repo *keyshare.Repo
 	log  *slog.Logger
 
-	ctx     context.Context
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
-	serving chan struct{}
-	limits  *peerlimit.Rate
-	logged  *peerlimit.Throttle
-	unhook  func()
+	srv    *stream.Server
+	unhook func()
 
 	mu     sync.Mutex
-	closed bool
 	proved map[string]bool // request IDs whose requester's role was asked for
 }
 
@@ -97,140 +89,58 @@ func New(h host.Host, repo *keyshare.Repo, opts Options) *Service {
 	if log == nil {
 		log = slog.Default()
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	s := &Service{host: h, repo: repo, log: log.With("service", "attest"), ctx: ctx, cancel: cancel,
-		serving: make(chan struct{}, MaxServing), limits: peerlimit.NewRate(PeerRate, PeerBurst),
-		logged: peerlimit.NewThrottle(peerlimit.LogEvery), proved: map[string]bool{}}
-	h.SetStreamHandler(protocol.AttestationsID, s.handleProof)
-	h.SetStreamHandler(protocol.DirectoryID, s.handleDirectory)
+	log = log.With("service", "attest")
+	s := &Service{host: h, repo: repo, log: log, proved: map[string]bool{},
+		srv: stream.NewServer(log, stream.Limits{Service: ServiceName, PeerRate: PeerRate, PeerBurst: PeerBurst,
+			MaxServing: MaxServing, Timeout: StreamTimeout, Refused: "request refused; stream reset"})}
+	s.srv.Serve(h, protocol.AttestationsID, stream.Request(protocol.MaxRoleProofRequest, s.answerProof))
+	s.srv.Serve(h, protocol.DirectoryID, stream.Request(protocol.MaxRoleProofRequest, s.answerDirectory))
 	s.unhook = repo.OnRequestChange(s.requestChanged)
 	return s
 }
 
 // Close stops serving and waits for the streams being served.
 func (s *Service) Close() error {
-	s.host.RemoveStreamHandler(protocol.AttestationsID)
-	s.host.RemoveStreamHandler(protocol.DirectoryID)
 	s.unhook()
-	s.mu.Lock()
-	s.closed = true
-	s.mu.Unlock()
-	s.cancel()
-	s.wg.Wait()
+	s.srv.Close()
 	return nil
-}
-
-// spawn runs fn in a goroutine Close waits for, unless closed.
-func (s *Service) spawn(fn func()) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return false
-	}
-	s.wg.Go(fn)
-	return true
-}
-
-func (s *Service) reject(p peer.ID, msg string, err error) {
-	if s.logged.Allow(p) {
-		s.log.Info(msg, "peer", p, "err", err)
-	}
 }
 
 // ---- serving ----
 
-// serve reads one request of at most max bytes from st, lets answer make
-// the response and writes it; any failure resets the stream.
-func (s *Service) serve(st network.Stream, max int, answer func(ctx context.Context, p peer.ID, body []byte) (message, error)) {
-	p := st.Conn().RemotePeer()
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		_ = st.Reset()
-		return
+// answerProof answers a role proof request.
+func (s *Service) answerProof(ctx context.Context, _ peer.ID, body []byte) ([]byte, error) {
+	var q protocol.RoleProofRequest
+	if err := protocol.DecodeAttestMessage(body, protocol.MaxRoleProofRequest, &q); err != nil {
+		return nil, err
 	}
-	s.wg.Add(1)
-	s.mu.Unlock()
-	defer s.wg.Done()
-	select {
-	case s.serving <- struct{}{}:
-		defer func() { <-s.serving }()
-	default:
-		s.reject(p, "too many streams at once; stream reset", nil)
-		_ = st.Reset()
-		return
+	held := map[protocol.AccountID]uint64{}
+	for _, h := range q.Held {
+		held[protocol.AccountIDFromKey(h.Account)] = h.Seq
 	}
-	if !s.limits.Allow(p) {
-		s.reject(p, "rate limit; stream reset", nil)
-		_ = st.Reset()
-		return
-	}
-	if err := st.Scope().SetService(ServiceName); err != nil {
-		_ = st.Reset()
-		return
-	}
-	_ = st.SetDeadline(time.Now().Add(StreamTimeout))
-	body, err := protocol.ReadFrame(bufio.NewReader(st), max)
+	raws, err := s.repo.RoleProofBlocks(ctx, protocol.AccountIDFromKey(q.Account), held)
 	if err != nil {
-		s.reject(p, "bad request", err)
-		_ = st.Reset()
-		return
+		s.log.Warn("role proof failed", "err", err)
+		raws = nil // an absence, like anything not given
 	}
-	ctx, cancel := context.WithTimeout(s.ctx, StreamTimeout)
-	defer cancel()
-	resp, err := answer(ctx, p, body)
-	if err != nil {
-		s.reject(p, "request refused", err)
-		_ = st.Reset()
-		return
-	}
-	out, err := protocol.EncodeAttestMessage(resp)
-	if err == nil {
-		err = protocol.WriteFrame(st, out)
-	}
-	if err != nil {
-		s.log.Debug("write response", "peer", p, "err", err)
-		_ = st.Reset()
-		return
-	}
-	_ = st.Close()
+	return protocol.EncodeAttestMessage(&protocol.RoleProofResponse{Blocks: nonNil(raws)})
 }
 
-func (s *Service) handleProof(st network.Stream) {
-	s.serve(st, protocol.MaxRoleProofRequest, func(ctx context.Context, _ peer.ID, body []byte) (message, error) {
-		var q protocol.RoleProofRequest
-		if err := protocol.DecodeAttestMessage(body, protocol.MaxRoleProofRequest, &q); err != nil {
-			return nil, err
-		}
-		held := map[protocol.AccountID]uint64{}
-		for _, h := range q.Held {
-			held[protocol.AccountIDFromKey(h.Account)] = h.Seq
-		}
-		raws, err := s.repo.RoleProofBlocks(ctx, protocol.AccountIDFromKey(q.Account), held)
-		if err != nil {
-			s.log.Warn("role proof failed", "err", err)
-			raws = nil // an absence, like anything not given
-		}
-		return &protocol.RoleProofResponse{Blocks: nonNil(raws)}, nil
-	})
-}
-
-func (s *Service) handleDirectory(st network.Stream) {
-	s.serve(st, protocol.MaxRoleProofRequest, func(ctx context.Context, _ peer.ID, body []byte) (message, error) {
-		var q protocol.DirectoryRequest
-		if err := protocol.DecodeAttestMessage(body, protocol.MaxRoleProofRequest, &q); err != nil {
-			return nil, err
-		}
-		var clinic protocol.AccountID
-		if q.Clinic != nil {
-			clinic = protocol.AccountIDFromKey(q.Clinic)
-		}
-		ans, err := s.repo.AnswerDirectory(ctx, clinic, q.Query, int(q.Limit))
-		if err != nil {
-			return nil, fmt.Errorf("directory: %w", err)
-		}
-		return &protocol.DirectoryResponse{Entries: ans.Entries, Blocks: nonNil(ans.Blocks)}, nil
-	})
+// answerDirectory answers a directory query.
+func (s *Service) answerDirectory(ctx context.Context, _ peer.ID, body []byte) ([]byte, error) {
+	var q protocol.DirectoryRequest
+	if err := protocol.DecodeAttestMessage(body, protocol.MaxRoleProofRequest, &q); err != nil {
+		return nil, err
+	}
+	var clinic protocol.AccountID
+	if q.Clinic != nil {
+		clinic = protocol.AccountIDFromKey(q.Clinic)
+	}
+	ans, err := s.repo.AnswerDirectory(ctx, clinic, q.Query, int(q.Limit))
+	if err != nil {
+		return nil, fmt.Errorf("directory: %w", err)
+	}
+	return protocol.EncodeAttestMessage(&protocol.DirectoryResponse{Entries: ans.Entries, Blocks: nonNil(ans.Blocks)})
 }
 
 // message is a request or response of the two protocols.
@@ -251,32 +161,11 @@ func (s *Service) ask(ctx context.Context, p peer.ID, proto libp2pproto.ID, req,
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, StreamTimeout)
-	defer cancel()
-	st, err := s.host.NewStream(network.WithAllowLimitedConn(ctx, ServiceName), p, proto)
+	d := stream.Dialer{Host: s.host, Protocol: proto, Service: ServiceName, Timeout: StreamTimeout, Limited: true}
+	out, err := d.Ask(ctx, p, protocol.MaxRoleProofResponse, body)
 	if err != nil {
-		return fmt.Errorf("open %s stream to %s: %w", proto, p, err)
+		return fmt.Errorf("%s with %s: %w", proto, p, err)
 	}
-	if err := st.Scope().SetService(ServiceName); err != nil {
-		_ = st.Reset()
-		return fmt.Errorf("%s: %w", proto, err)
-	}
-	deadline, _ := ctx.Deadline()
-	_ = st.SetDeadline(deadline)
-	if err := protocol.WriteFrame(st, body); err != nil {
-		_ = st.Reset()
-		return fmt.Errorf("%s to %s: %w", proto, p, err)
-	}
-	if err := st.CloseWrite(); err != nil {
-		_ = st.Reset()
-		return fmt.Errorf("%s to %s: %w", proto, p, err)
-	}
-	out, err := protocol.ReadFrame(bufio.NewReader(st), protocol.MaxRoleProofResponse)
-	if err != nil {
-		_ = st.Reset()
-		return fmt.Errorf("%s from %s: response: %w", proto, p, err)
-	}
-	_ = st.Close()
 	if err := protocol.DecodeAttestMessage(out, protocol.MaxRoleProofResponse, resp); err != nil {
 		return fmt.Errorf("%s from %s: %w", proto, p, err)
 	}
@@ -379,8 +268,8 @@ func (s *Service) requestChanged(info keyshare.RequestInfo) {
 	}
 	s.proved[info.ID] = true
 	s.mu.Unlock()
-	s.spawn(func() {
-		ctx, cancel := context.WithTimeout(s.ctx, StreamTimeout)
+	_ = s.srv.Go(func() {
+		ctx, cancel := context.WithTimeout(s.srv.Context(), StreamTimeout)
 		defer cancel()
 		if err := s.proveAttesters(ctx, p, info.From); err != nil && !errors.Is(err, context.Canceled) {
 			s.log.Info("role proof of a requester", "from", info.From, "peer", p, "err", err)

@@ -20,8 +20,9 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/blockmrs/blockmrs/keyshare"
+	"github.com/blockmrs/blockmrs/node/internal/deliver"
 	"github.com/blockmrs/blockmrs/node/internal/fsutil"
-	"github.com/blockmrs/blockmrs/node/internal/peerlimit"
+	"github.com/blockmrs/blockmrs/node/internal/stream"
 	"github.com/blockmrs/blockmrs/protocol"
 )
 
@@ -79,28 +80,18 @@ type ServiceOptions struct {
 // the events other nodes report about its accounts. Create it with New
 // and stop it with Close.
 type Service struct {
-	host  host.Host
-	repo  *keyshare.Repo
-	l     *Log
-	log   *slog.Logger
-	every time.Duration
+	host host.Host
+	repo *keyshare.Repo
+	l    *Log
+	log  *slog.Logger
 
-	ctx     context.Context
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
-	kick    chan struct{}
-	serving chan struct{}
-	notify  *network.NotifyBundle
-	unwatch func()
-	limits  *peerlimit.Rate
-	logged  *peerlimit.Throttle
+	srv  *stream.Server
+	out  stream.Dialer
+	loop *deliver.Loop
 
 	mu         sync.Mutex
 	state      forwardState
 	undeclared map[string]int // entries kept per undeclared reporter
-	closed     bool
-
-	closeOnce sync.Once
 }
 
 // forwardState is what audit/forward.json holds.
@@ -121,47 +112,34 @@ func New(h host.Host, repo *keyshare.Repo, l *Log, opts ServiceOptions) *Service
 	if opts.RetryInterval <= 0 {
 		opts.RetryInterval = RetryInterval
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	s := &Service{host: h, repo: repo, l: l, log: opts.Logger.With("service", "audit"), every: opts.RetryInterval,
-		ctx: ctx, cancel: cancel, kick: make(chan struct{}, 1), serving: make(chan struct{}, MaxServing),
-		limits: peerlimit.NewRate(PeerRate, PeerBurst), logged: peerlimit.NewThrottle(peerlimit.LogEvery),
-		undeclared: map[string]int{}}
+	log := opts.Logger.With("service", "audit")
+	s := &Service{host: h, repo: repo, l: l, log: log, undeclared: map[string]int{},
+		srv: stream.NewServer(log, stream.Limits{Service: ServiceName, PeerRate: PeerRate, PeerBurst: PeerBurst,
+			MaxServing: MaxServing, Timeout: StreamTimeout, Memory: protocol.MaxAuditEntrySize,
+			MemoryPriority: network.ReservationPriorityLow,
+			Refused:        "audit: refused a reported entry (further refusals for this peer are not logged for a minute)"}),
+		out: stream.Dialer{Host: h, Protocol: ProtocolID, Timeout: StreamTimeout, DialTimeout: DialTimeout}}
 	s.state = s.loadState()
-	h.SetStreamHandler(ProtocolID, s.handle)
-	s.notify = &network.NotifyBundle{ConnectedF: func(network.Network, network.Conn) { s.Kick() }}
-	h.Network().Notify(s.notify)
-	s.unwatch = l.Watch(func(e Entry) {
-		if e.ReportedBy != "" || e.Subject == "" {
-			return
-		}
-		s.Kick()
-	})
-	s.wg.Go(s.loop)
+	s.srv.Serve(h, ProtocolID, s.handle)
+	s.loop = deliver.Start(h, opts.RetryInterval, s.round, deliver.Options{Logger: log, Watch: func(kick func()) func() {
+		return l.Watch(func(e Entry) {
+			if e.ReportedBy == "" && e.Subject != "" {
+				kick()
+			}
+		})
+	}})
 	return s
 }
 
 // Close stops serving and reporting.
 func (s *Service) Close() error {
-	s.closeOnce.Do(func() {
-		s.host.RemoveStreamHandler(ProtocolID)
-		s.host.Network().StopNotify(s.notify)
-		s.unwatch()
-		s.mu.Lock()
-		s.closed = true
-		s.mu.Unlock()
-		s.cancel()
-		s.wg.Wait()
-	})
+	s.loop.Close()
+	s.srv.Close()
 	return nil
 }
 
 // Kick asks for a reporting round now.
-func (s *Service) Kick() {
-	select {
-	case s.kick <- struct{}{}:
-	default:
-	}
-}
+func (s *Service) Kick() { s.loop.Kick() }
 
 // Pending returns the peers that reports wait for.
 func (s *Service) Pending() []string {
@@ -202,21 +180,6 @@ func (s *Service) saveState() {
 	}
 	if err != nil {
 		s.log.Warn("audit: cannot save what is left to report", "err", err)
-	}
-}
-
-func (s *Service) loop() {
-	t := time.NewTimer(0)
-	defer t.Stop()
-	for {
-		select {
-		case <-s.ctx.Done():
-			return
-		case <-s.kick:
-		case <-t.C:
-		}
-		s.round(s.ctx)
-		t.Reset(s.every)
 	}
 }
 
@@ -370,86 +333,17 @@ func (s *Service) batchFor(ctx context.Context, to string, from uint64) ([][]byt
 
 // send writes a batch to p and reads its acknowledgement.
 func (s *Service) send(ctx context.Context, p peer.ID, batch [][]byte) error {
-	if s.host.Network().Connectedness(p) != network.Connected {
-		addrs := s.host.Peerstore().Addrs(p)
-		if len(addrs) == 0 {
-			return errors.New("no known address")
-		}
-		dctx, cancel := context.WithTimeout(ctx, DialTimeout)
-		err := s.host.Connect(dctx, peer.AddrInfo{ID: p, Addrs: addrs})
-		cancel()
-		if err != nil {
-			return fmt.Errorf("connect: %w", err)
-		}
-	}
-	sctx, cancel := context.WithTimeout(ctx, StreamTimeout)
-	defer cancel()
-	st, err := s.host.NewStream(sctx, p, ProtocolID)
+	body, err := s.out.Ask(ctx, p, 64, batch...)
 	if err != nil {
-		return fmt.Errorf("open stream: %w", err)
-	}
-	_ = st.SetDeadline(time.Now().Add(StreamTimeout))
-	w := bufio.NewWriter(st)
-	for _, raw := range batch {
-		if err := protocol.WriteFrame(w, raw); err != nil {
-			_ = st.Reset()
-			return err
-		}
-	}
-	if err := w.Flush(); err != nil {
-		_ = st.Reset()
 		return err
 	}
-	_ = st.CloseWrite()
-	body, err := protocol.ReadFrame(bufio.NewReader(st), 64)
-	if err != nil {
-		_ = st.Reset()
-		return fmt.Errorf("read acknowledgement: %w", err)
-	}
-	_ = st.Close()
-	if _, err := protocol.DecodeAuditAck(body); err != nil {
-		return err
-	}
-	return nil
+	_, err = protocol.DecodeAuditAck(body)
+	return err
 }
 
-// handle serves one report stream.
-func (s *Service) handle(st network.Stream) {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		_ = st.Reset()
-		return
-	}
-	s.wg.Add(1)
-	s.mu.Unlock()
-	defer s.wg.Done()
-	p := st.Conn().RemotePeer()
-	if err := st.Scope().SetService(ServiceName); err != nil {
-		_ = st.Reset()
-		return
-	}
-	select {
-	case s.serving <- struct{}{}:
-		defer func() { <-s.serving }()
-	default:
-		s.reject(p, errors.New("too many report streams at once"))
-		_ = st.Reset()
-		return
-	}
-	if !s.limits.Allow(p) {
-		s.reject(p, errors.New("rate limit"))
-		_ = st.Reset()
-		return
-	}
-	if err := st.Scope().ReserveMemory(protocol.MaxAuditEntrySize, network.ReservationPriorityLow); err != nil {
-		_ = st.Reset()
-		return
-	}
-	defer st.Scope().ReleaseMemory(protocol.MaxAuditEntrySize)
-	_ = st.SetDeadline(time.Now().Add(StreamTimeout))
-	ctx, cancel := context.WithTimeout(s.ctx, StreamTimeout)
-	defer cancel()
+// handle serves one report stream: up to protocol.MaxAuditBatch entries,
+// then the acknowledgement.
+func (s *Service) handle(ctx context.Context, st network.Stream, p peer.ID) error {
 	br := bufio.NewReader(st)
 	var stored uint64
 	for n := 0; ; n++ {
@@ -461,13 +355,11 @@ func (s *Service) handle(st network.Stream) {
 			err = fmt.Errorf("more than %d entries in one stream", protocol.MaxAuditBatch)
 		}
 		if err != nil {
-			s.reject(p, err)
-			_ = st.Reset()
-			return
+			return err
 		}
 		ok, err := s.Receive(ctx, p.String(), body)
 		if err != nil {
-			s.reject(p, err)
+			s.srv.Reject(p, err)
 			continue
 		}
 		if ok {
@@ -476,14 +368,10 @@ func (s *Service) handle(st network.Stream) {
 	}
 	last, _ := s.l.Reported(p.String())
 	ack, err := protocol.EncodeAuditAck(protocol.AuditAck{Stored: stored, Last: last})
-	if err == nil {
-		err = protocol.WriteFrame(st, ack)
-	}
 	if err != nil {
-		_ = st.Reset()
-		return
+		return err
 	}
-	_ = st.Close()
+	return stream.WriteFrames(st, ack)
 }
 
 // Receive keeps one entry reported by peer from (a peer ID), if it is
@@ -520,12 +408,6 @@ func (s *Service) Receive(ctx context.Context, from string, raw []byte) (bool, e
 		return false, err
 	}
 	return true, nil
-}
-
-func (s *Service) reject(p peer.ID, err error) {
-	if s.logged.Allow(p) {
-		s.log.Info("audit: refused a reported entry (further refusals for this peer are not logged for a minute)", "peer", p, "err", err)
-	}
 }
 
 func linksToCIDs(ls []protocol.Link) []cid.Cid {

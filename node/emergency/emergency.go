@@ -24,23 +24,20 @@
 package emergency
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/host"
-	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/blockmrs/blockmrs/keyshare"
-	"github.com/blockmrs/blockmrs/node/internal/peerlimit"
+	"github.com/blockmrs/blockmrs/node/internal/deliver"
+	"github.com/blockmrs/blockmrs/node/internal/stream"
 	"github.com/blockmrs/blockmrs/protocol"
 )
 
@@ -55,8 +52,8 @@ const (
 	StreamTimeout   = 30 * time.Second
 	DialTimeout     = 10 * time.Second
 	DefaultInterval = 30 * time.Second
-	MinBackoff      = 5 * time.Second
-	MaxBackoff      = 10 * time.Minute
+	MinBackoff      = deliver.MinBackoff
+	MaxBackoff      = deliver.MaxBackoff
 	PeerRate        = 2 // streams per second from one peer
 	PeerBurst       = 10
 	MaxServing      = 16 // streams served at once
@@ -74,32 +71,14 @@ type Options struct {
 
 // Service serves the protocol and delivers deposits and notices.
 type Service struct {
-	host     host.Host
-	repo     *keyshare.Repo
-	keys     Keys
-	log      *slog.Logger
-	interval time.Duration
+	host host.Host
+	repo *keyshare.Repo
+	keys Keys
+	log  *slog.Logger
 
-	ctx     context.Context
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
-	kick    chan struct{}
-	serving chan struct{}
-	notify  *network.NotifyBundle
-	unwatch func()
-
-	mu      sync.Mutex
-	backoff map[peer.ID]*retry
-	limits  *peerlimit.Rate
-	logged  *peerlimit.Throttle
-	closed  bool
-
-	closeOnce sync.Once
-}
-
-type retry struct {
-	next time.Time
-	wait time.Duration
+	srv  *stream.Server
+	out  stream.Dialer
+	loop *deliver.Loop
 }
 
 // New registers the handler on h and starts delivering.
@@ -113,121 +92,31 @@ func New(h host.Host, repo *keyshare.Repo, keys Keys, opts Options) *Service {
 	if interval <= 0 {
 		interval = DefaultInterval
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	s := &Service{host: h, repo: repo, keys: keys, log: log, interval: interval, ctx: ctx, cancel: cancel,
-		kick: make(chan struct{}, 1), serving: make(chan struct{}, MaxServing), backoff: map[peer.ID]*retry{},
-		limits: peerlimit.NewRate(PeerRate, PeerBurst), logged: peerlimit.NewThrottle(peerlimit.LogEvery)}
-	h.SetStreamHandler(ProtocolID, s.handle)
-	s.notify = &network.NotifyBundle{ConnectedF: func(_ network.Network, c network.Conn) {
-		s.mu.Lock()
-		delete(s.backoff, c.RemotePeer())
-		s.mu.Unlock()
-		s.Kick()
-	}}
-	h.Network().Notify(s.notify)
-	s.unwatch = repo.WatchEmergency(s.Kick)
-	s.wg.Go(s.loop)
+	s := &Service{host: h, repo: repo, keys: keys, log: log,
+		srv: stream.NewServer(log, stream.Limits{Service: ServiceName, PeerRate: PeerRate, PeerBurst: PeerBurst,
+			MaxServing: MaxServing, Timeout: StreamTimeout, Refused: "rejected a message"}),
+		out: stream.Dialer{Host: h, Protocol: ProtocolID, Service: ServiceName, Timeout: StreamTimeout, DialTimeout: DialTimeout}}
+	s.srv.Serve(h, ProtocolID, stream.Typed(protocol.MaxEmergencyFrame, protocol.DecodeEmergencyFrame, s.dispatch, protocol.EncodeEmergencyFrame))
+	s.loop = deliver.Start(h, interval, s.round, deliver.Options{Logger: log, Watch: repo.WatchEmergency})
 	return s
 }
 
 // Close stops serving and delivering and waits for both.
 func (s *Service) Close() error {
-	s.closeOnce.Do(func() {
-		s.host.RemoveStreamHandler(ProtocolID)
-		s.host.Network().StopNotify(s.notify)
-		s.unwatch()
-		s.mu.Lock()
-		s.closed = true
-		s.mu.Unlock()
-		s.cancel()
-		s.wg.Wait()
-	})
+	s.loop.Close()
+	s.srv.Close()
 	return nil
 }
 
 // Kick asks for a delivery round now.
-func (s *Service) Kick() {
-	select {
-	case s.kick <- struct{}{}:
-	default:
-	}
-}
-
-func (s *Service) loop() {
-	t := time.NewTimer(0)
-	defer t.Stop()
-	for {
-		select {
-		case <-s.ctx.Done():
-			return
-		case <-s.kick:
-		case <-t.C:
-		}
-		s.round(s.ctx)
-		t.Reset(s.interval)
-	}
-}
+func (s *Service) Kick() { s.loop.Kick() }
 
 // ---------------------------------------------------------------------------
 // Serving.
 
-func (s *Service) handle(st network.Stream) {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		_ = st.Reset()
-		return
-	}
-	s.wg.Add(1)
-	s.mu.Unlock()
-	defer s.wg.Done()
-	p := st.Conn().RemotePeer()
-	select {
-	case s.serving <- struct{}{}:
-		defer func() { <-s.serving }()
-	default:
-		s.reject(p, errors.New("too many streams at once"))
-		_ = st.Reset()
-		return
-	}
-	if !s.limits.Allow(p) {
-		s.reject(p, errors.New("rate limit"))
-		_ = st.Reset()
-		return
-	}
-	if err := st.Scope().SetService(ServiceName); err != nil {
-		_ = st.Reset()
-		return
-	}
-	_ = st.SetDeadline(time.Now().Add(StreamTimeout))
-	body, err := protocol.ReadFrame(bufio.NewReader(st), protocol.MaxEmergencyFrame)
-	if err == nil && len(body) == 0 {
-		err = errors.New("empty frame")
-	}
-	var f *protocol.EmergencyFrame
-	if err == nil {
-		f, err = protocol.DecodeEmergencyFrame(body)
-	}
-	if err != nil {
-		s.reject(p, err)
-		_ = st.Reset()
-		return
-	}
-	ctx, cancel := context.WithTimeout(s.ctx, StreamTimeout)
-	defer cancel()
-	reply := s.dispatch(ctx, p, f)
-	if reply.Kind == protocol.EmFrameError {
-		s.reject(p, errors.New(reply.Error))
-	}
-	if err := writeFrame(st, reply); err != nil {
-		_ = st.Reset()
-		return
-	}
-	_ = st.Close()
-}
-
 func (s *Service) dispatch(ctx context.Context, p peer.ID, f *protocol.EmergencyFrame) *protocol.EmergencyFrame {
 	fail := func(err error) *protocol.EmergencyFrame {
+		s.srv.Reject(p, err)
 		return &protocol.EmergencyFrame{Kind: protocol.EmFrameError, Error: err.Error()}
 	}
 	switch f.Kind {
@@ -272,12 +161,6 @@ func (s *Service) dispatch(ctx context.Context, p peer.ID, f *protocol.Emergency
 		return fail(fmt.Errorf("unexpected %s frame", f.Kind))
 	}
 	return &protocol.EmergencyFrame{Kind: protocol.EmFrameOK}
-}
-
-func (s *Service) reject(p peer.ID, err error) {
-	if s.logged.Allow(p) {
-		s.log.Info("rejected a message", "peer", p, "err", err)
-	}
 }
 
 // ---------------------------------------------------------------------------
@@ -349,95 +232,29 @@ func (s *Service) round(ctx context.Context) {
 	}
 }
 
-func (s *Service) due(p peer.ID) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	r, ok := s.backoff[p]
-	return !ok || !time.Now().Before(r.next)
-}
-
-func (s *Service) failed(p peer.ID) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	r, ok := s.backoff[p]
-	if !ok {
-		r = &retry{wait: MinBackoff}
-		s.backoff[p] = r
-	} else {
-		r.wait = min(2*r.wait, MaxBackoff)
-	}
-	r.next = time.Now().Add(r.wait)
-}
-
-var errNoAddrs = errors.New("no known address")
-
 // exchange sends f to p (backing off from a peer that failed) and reads
 // its reply.
 func (s *Service) exchange(ctx context.Context, p peer.ID, f *protocol.EmergencyFrame) (*protocol.EmergencyFrame, error) {
-	if !s.due(p) {
-		return nil, errors.New("backing off")
-	}
-	reply, err := s.roundTrip(ctx, p, f)
-	if err != nil {
-		if !errors.Is(err, errNoAddrs) {
-			s.log.Debug("exchange failed", "peer", p, "err", err)
-		}
-		s.failed(p)
-		return nil, err
-	}
-	s.mu.Lock()
-	delete(s.backoff, p)
-	s.mu.Unlock()
-	return reply, nil
+	var reply *protocol.EmergencyFrame
+	err := s.loop.Try(p, func() error {
+		var err error
+		reply, err = s.roundTrip(ctx, p, f)
+		return err
+	})
+	return reply, err
 }
 
+// roundTrip sends f to p and reads its reply.
 func (s *Service) roundTrip(ctx context.Context, p peer.ID, f *protocol.EmergencyFrame) (*protocol.EmergencyFrame, error) {
-	if s.host.Network().Connectedness(p) != network.Connected {
-		addrs := s.host.Peerstore().Addrs(p)
-		if len(addrs) == 0 {
-			return nil, errNoAddrs
-		}
-		dctx, cancel := context.WithTimeout(ctx, DialTimeout)
-		err := s.host.Connect(dctx, peer.AddrInfo{ID: p, Addrs: addrs})
-		cancel()
-		if err != nil {
-			return nil, fmt.Errorf("connect: %w", err)
-		}
-	}
-	sctx, cancel := context.WithTimeout(ctx, StreamTimeout)
-	defer cancel()
-	st, err := s.host.NewStream(sctx, p, ProtocolID)
-	if err != nil {
-		return nil, fmt.Errorf("open stream: %w", err)
-	}
-	if err := st.Scope().SetService(ServiceName); err != nil {
-		_ = st.Reset()
-		return nil, err
-	}
-	_ = st.SetDeadline(time.Now().Add(StreamTimeout))
-	if err := writeFrame(st, f); err != nil {
-		_ = st.Reset()
-		return nil, err
-	}
-	if err := st.CloseWrite(); err != nil {
-		_ = st.Reset()
-		return nil, err
-	}
-	body, err := protocol.ReadFrame(bufio.NewReader(st), protocol.MaxEmergencyFrame)
-	if err != nil {
-		_ = st.Reset()
-		return nil, fmt.Errorf("read reply: %w", err)
-	}
-	_ = st.Close()
-	return protocol.DecodeEmergencyFrame(body)
-}
-
-func writeFrame(w io.Writer, f *protocol.EmergencyFrame) error {
 	body, err := protocol.EncodeEmergencyFrame(f)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return protocol.WriteFrame(w, body)
+	raw, err := s.out.Ask(ctx, p, protocol.MaxEmergencyFrame, body)
+	if err != nil {
+		return nil, err
+	}
+	return protocol.DecodeEmergencyFrame(raw)
 }
 
 // ---------------------------------------------------------------------------

@@ -37,7 +37,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/blockmrs/blockmrs/keyshare"
-	"github.com/blockmrs/blockmrs/node/internal/peerlimit"
+	"github.com/blockmrs/blockmrs/node/internal/stream"
 	"github.com/blockmrs/blockmrs/protocol"
 )
 
@@ -156,7 +156,7 @@ type Service struct {
 	log    *slog.Logger
 	now    func() time.Time
 	joined func(peer.ID, protocol.AccountID)
-	limits *peerlimit.Rate
+	srv    *stream.Server
 
 	sessions *keyshare.Sessions
 	rotate   chan protocol.AccountID // accounts whose chain changed
@@ -172,7 +172,7 @@ type Service struct {
 
 // New registers the protocol handler on h.
 func New(h host.Host, repo *keyshare.Repo, opts Options) *Service {
-	s := &Service{host: h, repo: repo, log: opts.Logger, now: opts.Now, joined: opts.Joined, limits: peerlimit.NewRate(peerRate, peerBurst),
+	s := &Service{host: h, repo: repo, log: opts.Logger, now: opts.Now, joined: opts.Joined,
 		sessions: opts.Sessions, rotate: make(chan protocol.AccountID, 64)}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	if s.log == nil {
@@ -182,7 +182,14 @@ func New(h host.Host, repo *keyshare.Repo, opts Options) *Service {
 	if s.now == nil {
 		s.now = time.Now
 	}
-	h.SetStreamHandler(ID, s.handle)
+	s.srv = stream.NewServer(s.log, stream.Limits{Service: ServiceName, PeerRate: peerRate, PeerBurst: peerBurst,
+		Timeout: StreamTimeout, HandlerTimeout: 4*StreamTimeout + StoreTimeout,
+		Memory: streamMemory, MemoryPriority: network.ReservationPriorityMedium,
+		Limited: func(st network.Stream) {
+			_ = writeFrame(st, &protocol.PairFrame{Kind: protocol.PairFrameError, Error: "too many pairing attempts from this node: wait a minute"})
+		},
+		Refused: "pairing refused or failed", LogEvery: -1})
+	s.srv.Serve(h, ID, s.serve)
 	s.unwatch = repo.OnChainChange(func(ch keyshare.ChainChange) {
 		for _, id := range ch.Accounts {
 			select {
@@ -195,16 +202,16 @@ func New(h host.Host, repo *keyshare.Repo, opts Options) *Service {
 	return s
 }
 
-// Close stops serving, ends the offer (wiping its keys) and waits for the
-// pairings in flight.
+// Close ends the offer (wiping its keys), stops serving, cancels the
+// pairings in flight and waits for them.
 func (s *Service) Close() error {
-	s.host.RemoveStreamHandler(ID)
 	s.unwatch()
 	s.cancel()
 	s.mu.Lock()
 	s.closed = true
 	s.endLocked(s.offer, ErrCancelled)
 	s.mu.Unlock()
+	s.srv.Close()
 	s.wg.Wait()
 	return nil
 }
@@ -310,45 +317,9 @@ func (s *Service) Wait(ctx context.Context) (Joined, error) {
 // ---------------------------------------------------------------------------
 // The offering side.
 
-func (s *Service) handle(st network.Stream) {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		_ = st.Reset()
-		return
-	}
-	s.wg.Add(1)
-	s.mu.Unlock()
-	defer s.wg.Done()
-	p := st.Conn().RemotePeer()
-	if !s.limits.Allow(p) {
-		_ = st.SetDeadline(time.Now().Add(StreamTimeout))
-		_ = writeFrame(st, &protocol.PairFrame{Kind: protocol.PairFrameError, Error: "too many pairing attempts from this node: wait a minute"})
-		_ = st.Close()
-		return
-	}
-	if err := st.Scope().SetService(ServiceName); err != nil {
-		_ = st.Reset()
-		return
-	}
-	if err := st.Scope().ReserveMemory(streamMemory, network.ReservationPriorityMedium); err != nil {
-		_ = st.Reset()
-		return
-	}
-	defer st.Scope().ReleaseMemory(streamMemory)
-	ctx, cancel := context.WithTimeout(context.Background(), 4*StreamTimeout+StoreTimeout)
-	defer cancel()
-	if err := s.serve(ctx, st, p); err != nil {
-		s.log.Info("pairing refused or failed", "peer", p, "err", err)
-		_ = st.Reset()
-		return
-	}
-	_ = st.Close()
-}
-
+// serve runs one pairing, or a rotations request, on an admitted stream.
 func (s *Service) serve(ctx context.Context, st network.Stream, p peer.ID) error {
 	r := bufio.NewReader(st)
-	_ = st.SetDeadline(time.Now().Add(StreamTimeout))
 	f, err := readFrame(r, 4<<10)
 	if err != nil {
 		return err
@@ -481,9 +452,11 @@ func (s *Service) Join(ctx context.Context, addr peer.AddrInfo, secret, name str
 	if err != nil {
 		return keyshare.AccountInfo{}, fmt.Errorf("connect to %s: %w", addr.ID, err)
 	}
-	st, err := s.host.NewStream(ctx, addr.ID, ID)
+	d := stream.Dialer{Host: s.host, Protocol: ID, Service: ServiceName, Timeout: StreamTimeout,
+		Memory: streamMemory, MemoryPriority: network.ReservationPriorityHigh}
+	st, err := d.Open(ctx, addr.ID)
 	if err != nil {
-		return keyshare.AccountInfo{}, fmt.Errorf("open a pairing stream to %s: %w", addr.ID, err)
+		return keyshare.AccountInfo{}, fmt.Errorf("pairing with %s: %w", addr.ID, err)
 	}
 	ok := false
 	defer func() {
@@ -491,18 +464,10 @@ func (s *Service) Join(ctx context.Context, addr peer.AddrInfo, secret, name str
 			_ = st.Reset()
 		}
 	}()
-	if err := st.Scope().SetService(ServiceName); err != nil {
-		return keyshare.AccountInfo{}, err
-	}
-	if err := st.Scope().ReserveMemory(streamMemory, network.ReservationPriorityHigh); err != nil {
-		return keyshare.AccountInfo{}, fmt.Errorf("pairing: reserve memory: %w", err)
-	}
-	defer st.Scope().ReleaseMemory(streamMemory)
 	stop := context.AfterFunc(ctx, func() { _ = st.Reset() })
 	defer stop()
 
 	self, offerer := []byte(s.host.ID()), []byte(addr.ID)
-	_ = st.SetDeadline(time.Now().Add(StreamTimeout))
 	if err := writeFrame(st, &protocol.PairFrame{Kind: protocol.PairFrameJoin, Proof: protocol.PairProof(secret, offerer, self), Name: name}); err != nil {
 		return keyshare.AccountInfo{}, err
 	}
@@ -658,29 +623,17 @@ func (s *Service) FetchRotations(ctx context.Context, id protocol.AccountID) int
 }
 
 func (s *Service) askRotations(ctx context.Context, p peer.ID, id protocol.AccountID) ([]keyshare.RotationFile, error) {
-	ctx, cancel := context.WithTimeout(ctx, StreamTimeout)
-	defer cancel()
-	st, err := s.host.NewStream(ctx, p, ID)
+	req, err := protocol.EncodePairFrame(&protocol.PairFrame{Kind: protocol.PairFrameRotations, Account: string(id)})
 	if err != nil {
 		return nil, err
 	}
-	defer st.Close()
-	if err := st.Scope().SetService(ServiceName); err != nil {
-		_ = st.Reset()
+	d := stream.Dialer{Host: s.host, Protocol: ID, Service: ServiceName, Timeout: StreamTimeout,
+		Memory: streamMemory, MemoryPriority: network.ReservationPriorityLow}
+	body, err := d.Ask(ctx, p, protocol.MaxPairFrameSize, req)
+	if err != nil {
 		return nil, err
 	}
-	if err := st.Scope().ReserveMemory(streamMemory, network.ReservationPriorityLow); err != nil {
-		_ = st.Reset()
-		return nil, err
-	}
-	defer st.Scope().ReleaseMemory(streamMemory)
-	stop := context.AfterFunc(ctx, func() { _ = st.Reset() })
-	defer stop()
-	_ = st.SetDeadline(time.Now().Add(StreamTimeout))
-	if err := writeFrame(st, &protocol.PairFrame{Kind: protocol.PairFrameRotations, Account: string(id)}); err != nil {
-		return nil, err
-	}
-	f, err := readFrame(bufio.NewReader(st), protocol.MaxPairFrameSize)
+	f, err := protocol.DecodePairFrame(body)
 	if err != nil {
 		return nil, err
 	}
@@ -705,11 +658,7 @@ func writeFrame(st network.Stream, f *protocol.PairFrame) error {
 	if err != nil {
 		return err
 	}
-	w := bufio.NewWriter(st)
-	if err := protocol.WriteFrame(w, enc); err != nil {
-		return err
-	}
-	return w.Flush()
+	return stream.WriteFrames(st, enc)
 }
 
 func readFrame(r *bufio.Reader, max int) (*protocol.PairFrame, error) {

@@ -21,23 +21,21 @@
 package requests
 
 import (
-	"bufio"
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"sync"
 	"time"
 
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/host"
-	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/blockmrs/blockmrs/keyshare"
+	"github.com/blockmrs/blockmrs/node/internal/deliver"
 	"github.com/blockmrs/blockmrs/node/internal/peerlimit"
+	"github.com/blockmrs/blockmrs/node/internal/stream"
 	"github.com/blockmrs/blockmrs/protocol"
 )
 
@@ -57,15 +55,14 @@ const (
 	DefaultPollInterval = 2 * time.Minute
 	// Backoff after a failed delivery to a peer, doubling up to
 	// MaxBackoff; a new connection from the peer clears it.
-	MinBackoff = 5 * time.Second
-	MaxBackoff = 10 * time.Minute
+	MinBackoff = deliver.MinBackoff
+	MaxBackoff = deliver.MaxBackoff
 	// Per-peer limit on incoming streams: a steady rate and a burst.
 	PeerRate  = 2 // streams per second
 	PeerBurst = 20
 	// MaxServing bounds the streams served at once, from all peers;
 	// more are reset.
 	MaxServing = 64
-	maxTracked = peerlimit.MaxTracked // peers tracked before a map resets
 )
 
 // Options tune New.
@@ -82,33 +79,17 @@ type Options struct {
 // Service serves the request protocol on a host and delivers the repo's
 // pending messages. Create it with New and stop it with Close.
 type Service struct {
-	host     host.Host
-	repo     *keyshare.Repo
-	log      *slog.Logger
-	interval time.Duration
-	pollGap  time.Duration
+	host    host.Host
+	repo    *keyshare.Repo
+	log     *slog.Logger
+	pollGap time.Duration
 
-	ctx     context.Context
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
-	kick    chan struct{}
-	serving chan struct{} // one token per stream being served
-	notify  *network.NotifyBundle
-	unwatch func()
+	srv  *stream.Server
+	out  stream.Dialer
+	loop *deliver.Loop
 
-	mu      sync.Mutex
-	backoff map[string]*retry     // by peer ID or "msg:" + message
-	limits  *peerlimit.Rate       // streams per peer
-	logged  *peerlimit.Throttle   // rejected messages logged per peer
-	polled  map[peer.ID]time.Time // last poll of a peer
-	closed  bool                  // no new handlers (under mu)
-
-	closeOnce sync.Once
-}
-
-type retry struct {
-	next time.Time
-	wait time.Duration
+	mu     sync.Mutex
+	polled map[peer.ID]time.Time // last poll of a peer
 }
 
 // New registers the protocol handler on h and starts delivering repo's
@@ -126,118 +107,36 @@ func New(h host.Host, repo *keyshare.Repo, opts Options) *Service {
 	if pollGap <= 0 {
 		pollGap = DefaultPollInterval
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	s := &Service{host: h, repo: repo, log: log, interval: interval, pollGap: pollGap, ctx: ctx, cancel: cancel,
-		kick: make(chan struct{}, 1), serving: make(chan struct{}, MaxServing), backoff: map[string]*retry{},
-		limits: peerlimit.NewRate(PeerRate, PeerBurst), logged: peerlimit.NewThrottle(peerlimit.LogEvery), polled: map[peer.ID]time.Time{}}
-	h.SetStreamHandler(ProtocolID, s.handle)
-	s.notify = &network.NotifyBundle{ConnectedF: func(_ network.Network, c network.Conn) {
+	s := &Service{host: h, repo: repo, log: log, pollGap: pollGap, polled: map[peer.ID]time.Time{},
+		srv: stream.NewServer(log, stream.Limits{PeerRate: PeerRate, PeerBurst: PeerBurst, MaxServing: MaxServing,
+			Timeout: StreamTimeout, Refused: "requests: rejected a message"}),
+		out: stream.Dialer{Host: h, Protocol: ProtocolID, Timeout: StreamTimeout, DialTimeout: DialTimeout}}
+	s.srv.Serve(h, ProtocolID, stream.Typed(protocol.MaxRequestFrameSize, protocol.DecodeRequestFrame, s.dispatch, protocol.EncodeRequestFrame))
+	s.loop = deliver.Start(h, interval, s.round, deliver.Options{Logger: log, Watch: repo.WatchRequests, Connected: func(p peer.ID) {
 		s.mu.Lock()
-		delete(s.backoff, c.RemotePeer().String())
-		delete(s.polled, c.RemotePeer())
+		delete(s.polled, p)
 		s.mu.Unlock()
-		s.Kick()
-	}}
-	h.Network().Notify(s.notify)
-	s.unwatch = repo.WatchRequests(s.Kick)
-	s.wg.Go(s.loop)
+	}})
 	return s
 }
 
 // Close stops serving and delivering; it waits for the delivery loop and
 // the streams being served, so the repo may be closed after it.
 func (s *Service) Close() error {
-	s.closeOnce.Do(func() {
-		s.host.RemoveStreamHandler(ProtocolID)
-		s.host.Network().StopNotify(s.notify)
-		s.unwatch()
-		s.mu.Lock()
-		s.closed = true
-		s.mu.Unlock()
-		s.cancel()
-		s.wg.Wait()
-	})
+	s.loop.Close()
+	s.srv.Close()
 	return nil
 }
 
 // Kick asks for a delivery round now (a new request or answer is queued).
-func (s *Service) Kick() {
-	select {
-	case s.kick <- struct{}{}:
-	default:
-	}
-}
-
-func (s *Service) loop() {
-	t := time.NewTimer(0)
-	defer t.Stop()
-	for {
-		select {
-		case <-s.ctx.Done():
-			return
-		case <-s.kick:
-		case <-t.C:
-		}
-		s.round(s.ctx)
-		t.Reset(s.interval)
-	}
-}
+func (s *Service) Kick() { s.loop.Kick() }
 
 // ---------------------------------------------------------------------------
 // Serving.
 
-func (s *Service) handle(st network.Stream) {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		_ = st.Reset()
-		return
-	}
-	s.wg.Add(1)
-	s.mu.Unlock()
-	defer s.wg.Done()
-	p := st.Conn().RemotePeer()
-	select {
-	case s.serving <- struct{}{}:
-		defer func() { <-s.serving }()
-	default:
-		s.reject(p, errors.New("too many streams at once"))
-		_ = st.Reset()
-		return
-	}
-	if !s.allow(p) {
-		s.reject(p, errors.New("rate limit"))
-		_ = st.Reset()
-		return
-	}
-	_ = st.SetDeadline(time.Now().Add(StreamTimeout))
-	body, err := readFrame(bufio.NewReader(st))
-	if err != nil {
-		s.reject(p, err)
-		_ = st.Reset()
-		return
-	}
-	f, err := protocol.DecodeRequestFrame(body)
-	if err != nil {
-		s.reject(p, err)
-		_ = st.Reset()
-		return
-	}
-	ctx, cancel := context.WithTimeout(s.ctx, StreamTimeout)
-	defer cancel()
-	reply := s.dispatch(ctx, p, f)
-	if reply.Kind == protocol.ReqFrameError {
-		s.reject(p, errors.New(reply.Error))
-	}
-	if err := writeFrame(st, reply); err != nil {
-		_ = st.Reset()
-		return
-	}
-	_ = st.Close()
-}
-
 func (s *Service) dispatch(ctx context.Context, p peer.ID, f *protocol.RequestFrame) *protocol.RequestFrame {
 	fail := func(err error) *protocol.RequestFrame {
+		s.srv.Reject(p, err)
 		return &protocol.RequestFrame{Kind: protocol.ReqFrameError, Error: err.Error()}
 	}
 	switch f.Kind {
@@ -275,17 +174,6 @@ func (s *Service) dispatch(ctx context.Context, p peer.ID, f *protocol.RequestFr
 		return fail(fmt.Errorf("unexpected %s frame", f.Kind))
 	}
 	return &protocol.RequestFrame{Kind: protocol.ReqFrameOK}
-}
-
-// allow applies the per-peer rate limit on incoming streams.
-func (s *Service) allow(p peer.ID) bool { return s.limits.Allow(p) }
-
-// reject logs a rejected message, at most once per peer per
-// peerlimit.LogEvery.
-func (s *Service) reject(p peer.ID, err error) {
-	if s.logged.Allow(p) {
-		s.log.Info("requests: rejected a message", "peer", p, "err", err)
-	}
 }
 
 // ---------------------------------------------------------------------------
@@ -347,7 +235,7 @@ func (s *Service) targets(ctx context.Context, id protocol.AccountID) []peer.ID 
 
 func (s *Service) deliver(ctx context.Context, o keyshare.Outgoing) {
 	msgKey := "msg:" + o.Kind + ":" + o.ID
-	if !s.due(msgKey) {
+	if !s.loop.Due(msgKey) {
 		return
 	}
 	f := &protocol.RequestFrame{Kind: o.Kind, Message: o.Message, Profile: o.Profile}
@@ -358,7 +246,7 @@ func (s *Service) deliver(ctx context.Context, o keyshare.Outgoing) {
 		}
 		if reply.Kind != protocol.ReqFrameOK {
 			s.log.Info("requests: delivery refused", "kind", o.Kind, "id", o.ID, "peer", p, "err", reply.Error)
-			s.failed(msgKey)
+			s.loop.Failed(msgKey)
 			continue
 		}
 		if err := s.repo.MarkDelivered(ctx, o); err != nil {
@@ -379,7 +267,7 @@ func (s *Service) poll(ctx context.Context, p peer.ID, ids []cid.Cid) {
 		s.mu.Unlock()
 		return
 	}
-	if len(s.polled) >= maxTracked {
+	if len(s.polled) >= peerlimit.MaxTracked {
 		s.polled = map[peer.ID]time.Time{}
 	}
 	s.polled[p] = time.Now()
@@ -393,7 +281,7 @@ func (s *Service) poll(ctx context.Context, p peer.ID, ids []cid.Cid) {
 		for _, a := range reply.Answers {
 			info, err := s.repo.ReceiveAnswer(ctx, a)
 			if err != nil {
-				s.reject(p, err)
+				s.srv.Reject(p, err)
 				continue
 			}
 			s.log.Info("requests: answer received", "id", info.ID, "state", info.State, "peer", p)
@@ -401,116 +289,28 @@ func (s *Service) poll(ctx context.Context, p peer.ID, ids []cid.Cid) {
 	}
 }
 
-var errNoAddrs = errors.New("no known address")
-
 // exchange sends f to p and returns p's reply. A failure to reach p backs
 // off further tries at p.
 func (s *Service) exchange(ctx context.Context, p peer.ID, f *protocol.RequestFrame) (*protocol.RequestFrame, error) {
-	if !s.due(p.String()) {
-		return nil, errors.New("backing off")
-	}
-	reply, err := s.roundTrip(ctx, p, f)
-	if err != nil {
-		if !errors.Is(err, errNoAddrs) {
-			s.log.Debug("requests: exchange failed", "peer", p, "err", err)
-		}
-		s.failed(p.String())
-		return nil, err
-	}
-	s.mu.Lock()
-	delete(s.backoff, p.String())
-	s.mu.Unlock()
-	return reply, nil
-}
-
-func (s *Service) roundTrip(ctx context.Context, p peer.ID, f *protocol.RequestFrame) (*protocol.RequestFrame, error) {
-	if s.host.Network().Connectedness(p) != network.Connected {
-		addrs := s.host.Peerstore().Addrs(p)
-		if len(addrs) == 0 {
-			return nil, errNoAddrs
-		}
-		dctx, cancel := context.WithTimeout(ctx, DialTimeout)
-		err := s.host.Connect(dctx, peer.AddrInfo{ID: p, Addrs: addrs})
-		cancel()
-		if err != nil {
-			return nil, fmt.Errorf("connect: %w", err)
-		}
-	}
-	sctx, cancel := context.WithTimeout(ctx, StreamTimeout)
-	defer cancel()
-	st, err := s.host.NewStream(sctx, p, ProtocolID)
-	if err != nil {
-		return nil, fmt.Errorf("open stream: %w", err)
-	}
-	_ = st.SetDeadline(time.Now().Add(StreamTimeout))
-	if err := writeFrame(st, f); err != nil {
-		_ = st.Reset()
-		return nil, err
-	}
-	_ = st.CloseWrite()
-	body, err := readFrame(bufio.NewReader(st))
-	if err != nil {
-		_ = st.Reset()
-		return nil, err
-	}
-	_ = st.Close()
-	reply, err := protocol.DecodeRequestFrame(body)
-	if err != nil {
-		return nil, err
-	}
-	if reply.Kind != protocol.ReqFrameOK && reply.Kind != protocol.ReqFrameError {
-		return nil, fmt.Errorf("unexpected %s reply", reply.Kind)
-	}
-	return reply, nil
-}
-
-// due reports whether key is not backing off.
-func (s *Service) due(key string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	r := s.backoff[key]
-	return r == nil || !time.Now().Before(r.next)
-}
-
-// failed backs key off: MinBackoff, doubling to MaxBackoff.
-func (s *Service) failed(key string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	r := s.backoff[key]
-	if r == nil {
-		if len(s.backoff) >= maxTracked {
-			s.backoff = map[string]*retry{}
-		}
-		r = &retry{wait: MinBackoff / 2}
-		s.backoff[key] = r
-	}
-	r.wait = min(2*r.wait, MaxBackoff)
-	r.next = time.Now().Add(r.wait)
-}
-
-// ---------------------------------------------------------------------------
-// Frames.
-
-// writeFrame encodes f and writes it as one frame (protocol.WriteFrame).
-func writeFrame(w io.Writer, f *protocol.RequestFrame) error {
 	body, err := protocol.EncodeRequestFrame(f)
 	if err != nil {
-		return err
-	}
-	return protocol.WriteFrame(w, body)
-}
-
-// readFrame reads one frame of at most protocol.MaxRequestFrameSize
-// bytes; an empty one is an error.
-func readFrame(r *bufio.Reader) ([]byte, error) {
-	body, err := protocol.ReadFrame(r, protocol.MaxRequestFrameSize)
-	if err != nil {
 		return nil, err
 	}
-	if len(body) == 0 {
-		return nil, errors.New("empty frame")
-	}
-	return body, nil
+	var reply *protocol.RequestFrame
+	err = s.loop.Try(p, func() error {
+		raw, err := s.out.Ask(ctx, p, protocol.MaxRequestFrameSize, body)
+		if err != nil {
+			return err
+		}
+		if reply, err = protocol.DecodeRequestFrame(raw); err != nil {
+			return err
+		}
+		if reply.Kind != protocol.ReqFrameOK && reply.Kind != protocol.ReqFrameError {
+			return fmt.Errorf("unexpected %s reply", reply.Kind)
+		}
+		return nil
+	})
+	return reply, err
 }
 
 // Hint tells the service where a peer may be reached (mDNS, a

@@ -19,6 +19,7 @@ import (
 
 	"github.com/blockmrs/blockmrs/keyshare"
 	"github.com/blockmrs/blockmrs/node/config"
+	"github.com/blockmrs/blockmrs/node/internal/streamtest"
 	"github.com/blockmrs/blockmrs/node/p2p"
 	"github.com/blockmrs/blockmrs/protocol"
 )
@@ -157,29 +158,21 @@ func addNote(t *testing.T, n *testNode, text string) cid.Cid {
 	return c
 }
 
-// sendRaw opens a stream from h to p and writes data; it returns the
-// reply bytes and the read error.
+// sendRaw writes data on a request stream from h to p and reads the
+// reply.
 func sendRaw(t *testing.T, h host.Host, p peer.ID, data []byte) ([]byte, error) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-	defer cancel()
-	st, err := h.NewStream(ctx, p, ProtocolID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	_ = st.SetDeadline(time.Now().Add(10 * time.Second))
-	if _, err := st.Write(data); err != nil {
-		return nil, err
-	}
-	_ = st.CloseWrite()
-	return io.ReadAll(st)
+	return streamtest.Send(t, h, p, ProtocolID, data)
 }
 
 func frame(t *testing.T, f *protocol.RequestFrame) []byte {
 	t.Helper()
+	body, err := protocol.EncodeRequestFrame(f)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var buf bytes.Buffer
-	if err := writeFrame(&buf, f); err != nil {
+	if err := protocol.WriteFrame(&buf, body); err != nil {
 		t.Fatal(err)
 	}
 	return buf.Bytes()
@@ -306,7 +299,7 @@ func TestOversizedFrameRejected(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	body, err := readFrame(bufio.NewReader(bytes.NewReader(reply)))
+	body, err := protocol.ReadFrame(bufio.NewReader(bytes.NewReader(reply)), protocol.MaxRequestFrameSize)
 	if err != nil {
 		t.Fatal(err)
 	}
