@@ -230,10 +230,10 @@ func (r *Repo) commit(ctx context.Context, vbs []verifiedBlock) error {
 		if err := indexAttests(ctx, batch, id, st.attests); err != nil {
 			return err
 		}
-		if err := indexGuardians(ctx, batch, id, st.Guardians); err != nil {
+		if err := indexGuardians(ctx, batch, id, st.addedGuardians()); err != nil {
 			return err
 		}
-		if err := indexRecovery(ctx, batch, id, st.Recovery); err != nil {
+		if err := indexRecovery(ctx, batch, id, st.newRecovery()); err != nil {
 			return err
 		}
 	}

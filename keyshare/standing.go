@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"strings"
 	"time"
 
 	"filippo.io/age"
@@ -68,16 +67,7 @@ func indexScopes(ctx context.Context, w datastore.Write, id protocol.AccountID, 
 // scopeGranters returns the accounts whose chains name id in a
 // standing-grant event.
 func (r *Repo) scopeGranters(ctx context.Context, id protocol.AccountID) ([]protocol.AccountID, error) {
-	prefix := scopeToPrefix + string(id) + "/"
-	keys, err := listKeys(ctx, r.ds, prefix)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]protocol.AccountID, 0, len(keys))
-	for _, k := range keys {
-		out = append(out, protocol.AccountID(strings.TrimPrefix(k.String(), prefix)))
-	}
-	return out, nil
+	return r.accountsUnder(ctx, scopeToPrefix+string(id)+"/")
 }
 
 // scopesOf returns the standing-grant events of id's chain (cached; none
