@@ -221,7 +221,7 @@ func TestEmergencySharesCountedOnce(t *testing.T) {
 	asClinicIndex := asClinic
 	asClinicIndex.Index = clinic.Index
 	for name, given := range map[string][]GivenShare{
-		"one share twice":                                  {gina, gina},
+		"one share twice": {gina, gina},
 		"one share, and again under another custodian":     {gina, asClinic},
 		"one share, and again as another custodian's slot": {gina, asClinicIndex},
 	} {
