@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -157,6 +158,15 @@ func (e EntryRef) before(o EntryRef) bool {
 		return e.Seq < o.Seq
 	}
 	return e.Index < o.Index
+}
+
+// inChainOrder returns a copy of one chain's events sorted by their
+// entries' positions (via), for the folds that turn them into intervals
+// (guardianSpans, standings).
+func inChainOrder[E any](evs []E, via func(E) EntryRef) []E {
+	out := slices.Clone(evs)
+	sort.SliceStable(out, func(i, j int) bool { return via(out[i]).before(via(out[j])) })
+	return out
 }
 
 type keyFact struct {

@@ -1511,11 +1511,9 @@ type guardianSpan struct {
 // any, where the new one starts), a removal closes the guardian's open
 // span at its Before. A removal with no open span closes nothing.
 func guardianSpans(evs []guardianEvent) []guardianSpan {
-	sorted := slices.Clone(evs)
-	sort.SliceStable(sorted, func(i, j int) bool { return sorted[i].Via.before(sorted[j].Via) })
 	var out []guardianSpan
 	open := map[protocol.AccountID]int{}
-	for _, ev := range sorted {
+	for _, ev := range inChainOrder(evs, func(e guardianEvent) EntryRef { return e.Via }) {
 		i, isOpen := open[ev.Guardian]
 		switch {
 		case ev.End && isOpen:
