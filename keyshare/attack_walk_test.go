@@ -1,8 +1,13 @@
 package keyshare
 
 import (
+	"bytes"
+	"context"
+	"errors"
 	"testing"
 	"time"
+
+	"github.com/ipfs/go-cid"
 
 	"github.com/blockmrs/blockmrs/protocol"
 )
@@ -233,5 +238,66 @@ func TestEmergencySharesCountedOnce(t *testing.T) {
 	}
 	if err := open(e.plain.keys, gina, clinic); err == nil {
 		t.Fatal("shares given to Dr Doc opened the pack for Dr Plain")
+	}
+}
+
+// A guardian whose chain went through a succession acts with its new key
+// only: its retired key (a thief's, say) cannot act for the ward, neither
+// through the repo nor by a block forged on top of its chain.
+func TestGuardianRetiredKeyCannotAct(t *testing.T) {
+	ctx := context.Background()
+	s := newGuardianScene(t)
+	if _, err := s.kim.repo.AppointGuardian(ctx, s.kim.keys, s.mum.keys.ID, allRights, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	s.sync(t)
+	g := s.forgedGrant(s.kim)
+	key, _, err := s.mum.repo.RecordKey(ctx, s.mum.keys, s.rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	docInfo, err := s.mum.repo.Account(ctx, s.doc.keys.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g.Keys[0].Key, err = wrapKey(key, docInfo); err != nil {
+		t.Fatal(err)
+	}
+	old := s.mum.keys
+	nk, err := s.mum.repo.Succeed(ctx, old, nil, SuccessionOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.sync(t)
+
+	if _, err := s.mum.repo.GrantForWard(ctx, old, s.kim.keys.ID, []cid.Cid{s.rec}, s.doc.keys.ID, time.Time{}); !errors.Is(err, ErrKeyRetired) {
+		t.Fatalf("the repo acted for the ward with the retired key: %v", err)
+	}
+	head := s.mum.repo.mustHead(t, s.mum.keys.ID)
+	hb, err := s.mum.repo.readBlock(ctx, head)
+	if err != nil {
+		t.Fatal(err)
+	}
+	link := protocol.NewLink(head)
+	car := forgedCAR(t, s.mum, &protocol.Block{Seq: hb.Seq + 1, Prev: &link, Time: hb.Time, Entries: []protocol.Entry{protocol.NewEntry(g)}}, old.Sign)
+	for _, v := range []*party{s.kim, s.doc} {
+		if _, err := v.repo.ImportCAR(ctx, bytes.NewReader(car)); err == nil {
+			t.Errorf("%s's repo took a wardgrant block signed by the guardian's retired key", v.keys.ID)
+		}
+		if _, d := s.docReads(t, v); d.Allow {
+			t.Fatalf("the retired key's grant counts on %s: %+v", v.keys.ID, d)
+		}
+	}
+
+	// The successor key acts, and every verifier names the guardian.
+	s.mum.keys = nk
+	if _, err := s.mum.repo.GrantForWard(ctx, nk, s.kim.keys.ID, []cid.Cid{s.rec}, s.doc.keys.ID, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	s.sync(t)
+	for _, v := range []*party{s.kim, s.doc} {
+		if rd, d := s.docReads(t, v); d.Rule != RuleReadGuardian || rd.Guardian != s.mum.keys.ID {
+			t.Fatalf("the successor key's grant on %s: %+v %+v", v.keys.ID, d, rd)
+		}
 	}
 }
