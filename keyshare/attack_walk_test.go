@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -299,5 +300,32 @@ func TestGuardianRetiredKeyCannotAct(t *testing.T) {
 		if rd, d := s.docReads(t, v); d.Rule != RuleReadGuardian || rd.Guardian != s.mum.keys.ID {
 			t.Fatalf("the successor key's grant on %s: %+v %+v", v.keys.ID, d, rd)
 		}
+	}
+}
+
+// A clinician's retired account key (a thief's, after the clinician's
+// succession) gets no share from a custodian that holds the chain naming
+// the succession; the clinician's successor key cannot sign a request
+// yet (the request names its signing key as the clinician) and is told so.
+func TestEmergencyRetiredClinicianKey(t *testing.T) {
+	ctx := context.Background()
+	e := newEmergencyWorld(t)
+	e.setup(t)
+	old := e.doc.keys
+	nk, err := e.doc.repo.Succeed(ctx, old, nil, SuccessionOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range e.custodians {
+		send(t, e.doc, c)
+	}
+	e.askAll(t, e.doc, RuleEmergencyRetired, nil) // e.doc.keys is still the old key
+	if _, err := e.doc.repo.NewEmergencyRequest(nk, e.pat.keys.ID, nil, "road accident"); err == nil || !strings.Contains(err.Error(), "successor key") {
+		t.Fatalf("request signed by the successor key: %v", err)
+	}
+	// The refusal is recorded, for the patient to see.
+	uses, err := e.gina.repo.EmergencyUses(ctx, e.pat.keys.ID)
+	if err != nil || len(uses) == 0 || uses[0].Given || uses[0].Rule != RuleEmergencyRetired {
+		t.Fatalf("the refused request is not recorded as such: %+v, %v", uses, err)
 	}
 }

@@ -714,6 +714,9 @@ func (r *Repo) AnswerEmergency(ctx context.Context, raw []byte, peer string, rol
 	if f.replay, err = r.ds.Has(ctx, keyNonce(q.Nonce)); err != nil {
 		return EmergencyAnswer{}, err
 	}
+	if f.retired, err = r.signerRetired(ctx, q.Clinician, q.Clinician); err != nil {
+		return EmergencyAnswer{}, err
+	}
 	pack, block, err := r.heldPack(ctx, patient, q.Pack, now)
 	if err != nil {
 		return EmergencyAnswer{}, err
@@ -972,6 +975,9 @@ func (r *Repo) EmergencyRoleOf(ctx context.Context, id protocol.AccountID, proof
 func (r *Repo) NewEmergencyRequest(k *Keys, patient protocol.AccountID, pack []byte, reason string) ([]byte, error) {
 	if strings.TrimSpace(reason) == "" {
 		return nil, errors.New("a reason is required: it is recorded and shown to the patient")
+	}
+	if k.Successor() {
+		return nil, fmt.Errorf("%s signs with a successor key, and an emergency request names its signing key as the clinician: it cannot ask yet (PROTOCOL.md §10.6)", k.ID)
 	}
 	nonce := make([]byte, protocol.RequestNonceSize)
 	if _, err := rand.Read(nonce); err != nil {

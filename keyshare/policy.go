@@ -1405,6 +1405,7 @@ const (
 	RuleEmergencyShare       Rule = "emergency/share"         // a verified emergency clinician, fresh signed request, live pack held here for a local custodian: the share is given (and the use recorded)
 	RuleEmergencyStale       Rule = "emergency/stale"         // the request's time is too far from this node's clock
 	RuleEmergencyReplay      Rule = "emergency/replay"        // the request's nonce was seen before
+	RuleEmergencyRetired     Rule = "emergency/retired-key"   // signed by the clinician's account key, which the clinician's chain held here retired (a thief's key after a succession)
 	RuleEmergencyNoPack      Rule = "emergency/no-pack"       // no pack of the patient with that ID is held here
 	RuleEmergencyNotHeld     Rule = "emergency/not-custodian" // the pack does not name the custodian asked, or it is no account of this node
 	RuleEmergencyEnded       Rule = "emergency/ended"         // the patient ended the pack
@@ -1420,6 +1421,7 @@ const (
 type emergencyFacts struct {
 	created  time.Time               // the request's creation time
 	replay   bool                    // its nonce was seen before
+	retired  bool                    // its signer, the clinician's account key, is retired on the clinician's chain held here
 	pack     *protocol.EmergencyPack // the pack held here, nil if none
 	held     []protocol.AccountID    // this node's accounts the pack names as custodians
 	asker    protocol.AccountID      // the clinician
@@ -1445,6 +1447,9 @@ func emergencyShare(f emergencyFacts, now time.Time) Decision {
 	}
 	if f.replay {
 		return refuse(RuleEmergencyReplay, "request replayed: its nonce was seen before")
+	}
+	if f.retired {
+		return refuse(RuleEmergencyRetired, "the request is signed by %s's account key, which its chain retired: the device that signed no longer acts for the clinician", f.asker)
 	}
 	if f.pack == nil {
 		return refuse(RuleEmergencyNoPack, "no emergency pack of %s with that ID is held here", f.patient)

@@ -318,6 +318,19 @@ func (r *Repo) recoveryOwners(ctx context.Context, id protocol.AccountID) ([]pro
 	return r.accountsUnder(ctx, recoveryToPrefix+string(id)+"/")
 }
 
+// signerRetired tells whether signer, signing for account (its key), is
+// a key this repo's copy of the account's chain retired or never named
+// (messageSigner refuses it); false when the repo holds no chain of it.
+func (r *Repo) signerRetired(ctx context.Context, account, signer []byte) (bool, error) {
+	st, err := r.state(ctx, protocol.AccountIDFromKey(account))
+	if errors.Is(err, ErrUnknownAccount) {
+		return false, nil
+	} else if err != nil {
+		return false, err
+	}
+	return !messageSigner(true, st.signerFacts(account), account, signer).Allow, nil
+}
+
 // checkMessageSigner tells whether a request or answer from account
 // (its key), signed by signer, speaks for it, as this repo's copy of the
 // account's chain says (messageSigner).
