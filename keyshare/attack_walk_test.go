@@ -329,3 +329,28 @@ func TestEmergencyRetiredClinicianKey(t *testing.T) {
 		t.Fatalf("the refused request is not recorded as such: %+v, %v", uses, err)
 	}
 }
+
+// A custodian that rotated its age identity (a succession, a device
+// removed) still opens the share sealed to its old one.
+func TestEmergencyCustodianAfterRotation(t *testing.T) {
+	ctx := context.Background()
+	e := newEmergencyWorld(t)
+	e.setup(t)
+	nk, err := e.gina.repo.Succeed(ctx, e.gina.keys, nil, SuccessionOptions{RotateAge: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if nk.Age.Recipient().String() == e.gina.keys.Age.Recipient().String() {
+		t.Fatal("the succession kept the age identity")
+	}
+	e.gina.keys = nk
+	raw := e.request(t, e.doc)
+	ans := e.ask(t, e.doc, e.gina, raw)
+	if !ans.Decision.Allow || len(ans.Shares) != 1 {
+		t.Fatalf("the rotated custodian's answer: %+v (%d shares)", ans.Decision, len(ans.Shares))
+	}
+	other := e.ask(t, e.doc, e.clinic, raw)
+	if _, err := e.doc.repo.OpenEmergency(e.doc.keys, e.pat.keys.ID, ans.Block, append(ans.Shares, other.Shares...)); err != nil {
+		t.Fatalf("the rotated custodian's share does not open the pack: %v", err)
+	}
+}

@@ -753,7 +753,7 @@ func (r *Repo) AnswerEmergency(ctx context.Context, raw []byte, peer string, rol
 				continue // locked: this custodian cannot answer now
 			}
 			s, _ := pack.ShareOf(c)
-			val, err := unseal(s.Share, k.Age, protocol.EmergencyScalarSize)
+			val, err := unseal(s.Share, k.decryptor(), protocol.EmergencyScalarSize)
 			k.Wipe()
 			if err != nil {
 				return EmergencyAnswer{}, fmt.Errorf("open the share of %s: %w", c, err)
