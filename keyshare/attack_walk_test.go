@@ -349,6 +349,14 @@ func TestEmergencyCustodianAfterRotation(t *testing.T) {
 	if !ans.Decision.Allow || len(ans.Shares) != 1 {
 		t.Fatalf("the rotated custodian's answer: %+v (%d shares)", ans.Decision, len(ans.Shares))
 	}
+	// Its notice could not name it (notices name their signing key), so
+	// none is queued; the use is kept here all the same.
+	if pend, err := e.gina.repo.PendingEmergencyNotices(ctx); err != nil || len(pend) != 0 {
+		t.Fatalf("notices queued by a successor key: %+v, %v", pend, err)
+	}
+	if uses, err := e.gina.repo.EmergencyUses(ctx, e.pat.keys.ID); err != nil || len(uses) != 1 || !uses[0].Given {
+		t.Fatalf("the use is not kept: %+v, %v", uses, err)
+	}
 	other := e.ask(t, e.doc, e.clinic, raw)
 	if _, err := e.doc.repo.OpenEmergency(e.doc.keys, e.pat.keys.ID, ans.Block, append(ans.Shares, other.Shares...)); err != nil {
 		t.Fatalf("the rotated custodian's share does not open the pack: %v", err)

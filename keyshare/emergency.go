@@ -790,7 +790,8 @@ func (r *Repo) AnswerEmergency(ctx context.Context, raw []byte, peer string, rol
 }
 
 // recordDecision keeps the use here and queues a signed notice, by the
-// first unlocked custodian, to the pack's Notify peers.
+// first unlocked custodian that signs with its account key, to the
+// pack's Notify peers.
 func (r *Repo) recordDecision(ctx context.Context, q *protocol.EmergencyRequest, raw []byte, pack *protocol.EmergencyPack, held []protocol.AccountID, d Decision, now time.Time, keys func(protocol.AccountID) (*Keys, error)) error {
 	use := EmergencyUse{Time: now.UTC(), Patient: q.PatientID(), Clinician: q.ClinicianID(), Reason: q.Reason, Given: d.Allow,
 		Rule: d.Rule, Why: d.Reason, Requested: time.UnixMilli(q.Created).UTC(), ID: hex.EncodeToString(q.Nonce)}
@@ -805,6 +806,13 @@ func (r *Repo) recordDecision(ctx context.Context, q *protocol.EmergencyRequest,
 		}
 		k, err := keys(c)
 		if err != nil {
+			continue
+		}
+		if k.Successor() {
+			// A notice names its signing key as the custodian: one a
+			// successor key signs is refused by the patient's node, so
+			// another custodian here signs it, or none is sent.
+			k.Wipe()
 			continue
 		}
 		n := &protocol.EmergencyNotice{Request: raw, Given: d.Allow, Rule: string(d.Rule), Decided: now.UnixMilli()}
