@@ -362,3 +362,32 @@ func TestEmergencyCustodianAfterRotation(t *testing.T) {
 		t.Fatalf("the rotated custodian's share does not open the pack: %v", err)
 	}
 }
+
+// A notice signed with a custodian's retired key (a thief's, after the
+// custodian's succession) is refused by the patient's node once it holds
+// the custodian's chain naming the succession, as access requests are
+// (only the key the chain names now counts, whenever it signed).
+func TestEmergencyNoticeByRetiredKey(t *testing.T) {
+	ctx := context.Background()
+	e := newEmergencyWorld(t)
+	e.setup(t)
+	raw := e.request(t, e.doc)
+	if ans := e.ask(t, e.doc, e.gina, raw); !ans.Decision.Allow {
+		t.Fatal(ans.Decision)
+	}
+	pend, err := e.gina.repo.PendingEmergencyNotices(ctx)
+	if err != nil || len(pend) != 1 {
+		t.Fatalf("pending notices: %+v, %v", pend, err)
+	}
+	notice := pend[0].Notice
+	if _, err := e.pat.repo.ReceiveEmergencyNotice(ctx, notice, "peer"); err != nil {
+		t.Fatalf("the notice before the succession: %v", err)
+	}
+	if _, err := e.gina.repo.Succeed(ctx, e.gina.keys, nil, SuccessionOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	send(t, e.gina, e.pat)
+	if _, err := e.pat.repo.ReceiveEmergencyNotice(ctx, notice, "peer"); err == nil || !strings.Contains(err.Error(), "retired") {
+		t.Fatalf("a notice signed by the retired key: %v", err)
+	}
+}

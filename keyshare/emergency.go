@@ -913,6 +913,11 @@ func (r *Repo) ReceiveEmergencyNotice(ctx context.Context, raw []byte, peer stri
 			return EmergencyUse{}, fmt.Errorf("notice from %s, which is no custodian of that pack of %s", custodian, patient)
 		}
 	}
+	if retired, err := r.signerRetired(ctx, n.Custodian, n.Custodian); err != nil {
+		return EmergencyUse{}, err
+	} else if retired {
+		return EmergencyUse{}, fmt.Errorf("notice signed by %s's account key, which its chain retired: the device that signed no longer acts for it", custodian)
+	}
 	use := EmergencyUse{Time: time.UnixMilli(n.Decided).UTC(), Patient: patient, Pack: hex.EncodeToString(n.Pack), Clinician: q.ClinicianID(),
 		Custodian: custodian, Reason: q.Reason, Given: n.Given, Rule: Rule(n.Rule), Requested: time.UnixMilli(q.Created).UTC(),
 		ReportedBy: peer, Notice: hex.EncodeToString(raw), ID: hex.EncodeToString(q.Nonce) + "-" + string(custodian)}
