@@ -88,13 +88,12 @@ func indexAttests(ctx context.Context, w datastore.Write, id protocol.AccountID,
 // ever attested account id, by attester ID.
 func (r *Repo) attestsOf(ctx context.Context, id protocol.AccountID) ([]attestEvent, error) {
 	prefix := attestByPrefix + string(id) + "/"
-	keys, err := listKeys(ctx, r.ds, prefix)
+	attesters, err := r.accountsUnder(ctx, prefix)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]attestEvent, 0, len(keys))
-	for _, k := range keys {
-		attester := protocol.AccountID(strings.TrimPrefix(k.String(), prefix))
+	out := make([]attestEvent, 0, len(attesters))
+	for _, attester := range attesters {
 		var ev attestEvent
 		found, err := getJSON(ctx, r.ds, keyAttest(attester, id), &ev)
 		if err != nil {

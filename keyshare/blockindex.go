@@ -81,17 +81,8 @@ func (r *Repo) Owner(ctx context.Context, c cid.Cid) (BlockOwner, error) {
 		cachePut(&r.cache, &r.cache.owners, gen, mhKey(c.Hash()), o)
 		return o, nil
 	}
-	prefix := recBlockPrefix(c)
-	keys, err := listKeys(ctx, r.ds, prefix)
-	if err != nil {
+	if o.Records, err = r.cidsUnder(ctx, recBlockPrefix(c)); err != nil {
 		return o, err
-	}
-	for _, k := range keys {
-		root, err := cid.Decode(strings.TrimPrefix(k.String(), prefix))
-		if err != nil {
-			return o, fmt.Errorf("block index key %s: %w", k, err)
-		}
-		o.Records = append(o.Records, root)
 	}
 	cachePut(&r.cache, &r.cache.owners, gen, mhKey(c.Hash()), o)
 	return o, nil
@@ -379,13 +370,12 @@ func (r *Repo) ChainsServedTo(ctx context.Context, peerID string) ([]protocol.Ac
 	seen := map[protocol.AccountID]bool{}
 	candidates := append(append([]protocol.AccountID(nil), roles.acting...), roles.replicating...)
 	for _, id := range roles.acting {
-		prefix := sharedPrefix + string(id) + "/"
-		keys, err := listKeys(ctx, r.ds, prefix)
+		shared, err := namesUnder(ctx, r.ds, sharedPrefix+string(id)+"/") // OTHER/RECORD
 		if err != nil {
 			return nil, err
 		}
-		for _, k := range keys {
-			other, _, _ := strings.Cut(strings.TrimPrefix(k.String(), prefix), "/")
+		for _, n := range shared {
+			other, _, _ := strings.Cut(n, "/")
 			candidates = append(candidates, protocol.AccountID(other))
 		}
 		granters, err := r.scopeGranters(ctx, id)

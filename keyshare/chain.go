@@ -340,10 +340,10 @@ func (cc *chainCommit) finish() error {
 		if err := indexAttests(ctx, cc.batch, id, st.attests); err != nil {
 			return err
 		}
-		if err := indexGuardians(ctx, cc.batch, id, st.Guardians); err != nil {
+		if err := indexGuardians(ctx, cc.batch, id, st.addedGuardians()); err != nil {
 			return err
 		}
-		if err := indexRecovery(ctx, cc.batch, id, st.Recovery); err != nil {
+		if err := indexRecovery(ctx, cc.batch, id, st.newRecovery()); err != nil {
 			return err
 		}
 	}

@@ -21,7 +21,6 @@ package keyshare
 import (
 	"context"
 	"fmt"
-	"strings"
 
 	"github.com/ipfs/go-datastore"
 
@@ -56,13 +55,13 @@ func (r *Repo) IsContact(ctx context.Context, id protocol.AccountID) (bool, erro
 
 // contacts returns every account marked as a contact.
 func (r *Repo) contacts(ctx context.Context) (map[protocol.AccountID]bool, error) {
-	keys, err := listKeys(ctx, r.ds, contactPrefix)
+	ids, err := r.accountsUnder(ctx, contactPrefix)
 	if err != nil {
 		return nil, fmt.Errorf("list contacts: %w", err)
 	}
-	out := make(map[protocol.AccountID]bool, len(keys))
-	for _, k := range keys {
-		out[protocol.AccountID(strings.TrimPrefix(k.String(), contactPrefix))] = true
+	out := make(map[protocol.AccountID]bool, len(ids))
+	for _, id := range ids {
+		out[id] = true
 	}
 	return out, nil
 }

@@ -35,7 +35,7 @@ func (r *Repo) AnswerDirectory(ctx context.Context, clinic protocol.AccountID, q
 	if limit <= 0 || limit > protocol.MaxDirectoryResults {
 		limit = protocol.MaxDirectoryResults
 	}
-	locals, err := r.idsUnder(ctx, "/keyshare/local/")
+	locals, err := r.accountsUnder(ctx, "/keyshare/local/")
 	if err != nil {
 		return nil, err
 	}

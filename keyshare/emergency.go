@@ -714,6 +714,9 @@ func (r *Repo) AnswerEmergency(ctx context.Context, raw []byte, peer string, rol
 	if f.replay, err = r.ds.Has(ctx, keyNonce(q.Nonce)); err != nil {
 		return EmergencyAnswer{}, err
 	}
+	if f.retired, err = r.signerRetired(ctx, q.Clinician, q.Clinician); err != nil {
+		return EmergencyAnswer{}, err
+	}
 	pack, block, err := r.heldPack(ctx, patient, q.Pack, now)
 	if err != nil {
 		return EmergencyAnswer{}, err
@@ -750,7 +753,7 @@ func (r *Repo) AnswerEmergency(ctx context.Context, raw []byte, peer string, rol
 				continue // locked: this custodian cannot answer now
 			}
 			s, _ := pack.ShareOf(c)
-			val, err := unseal(s.Share, k.Age, protocol.EmergencyScalarSize)
+			val, err := unseal(s.Share, k.decryptor(), protocol.EmergencyScalarSize)
 			k.Wipe()
 			if err != nil {
 				return EmergencyAnswer{}, fmt.Errorf("open the share of %s: %w", c, err)
@@ -787,7 +790,8 @@ func (r *Repo) AnswerEmergency(ctx context.Context, raw []byte, peer string, rol
 }
 
 // recordDecision keeps the use here and queues a signed notice, by the
-// first unlocked custodian, to the pack's Notify peers.
+// first unlocked custodian that signs with its account key, to the
+// pack's Notify peers.
 func (r *Repo) recordDecision(ctx context.Context, q *protocol.EmergencyRequest, raw []byte, pack *protocol.EmergencyPack, held []protocol.AccountID, d Decision, now time.Time, keys func(protocol.AccountID) (*Keys, error)) error {
 	use := EmergencyUse{Time: now.UTC(), Patient: q.PatientID(), Clinician: q.ClinicianID(), Reason: q.Reason, Given: d.Allow,
 		Rule: d.Rule, Why: d.Reason, Requested: time.UnixMilli(q.Created).UTC(), ID: hex.EncodeToString(q.Nonce)}
@@ -802,6 +806,13 @@ func (r *Repo) recordDecision(ctx context.Context, q *protocol.EmergencyRequest,
 		}
 		k, err := keys(c)
 		if err != nil {
+			continue
+		}
+		if k.Successor() {
+			// A notice names its signing key as the custodian: one a
+			// successor key signs is refused by the patient's node, so
+			// another custodian here signs it, or none is sent.
+			k.Wipe()
 			continue
 		}
 		n := &protocol.EmergencyNotice{Request: raw, Given: d.Allow, Rule: string(d.Rule), Decided: now.UnixMilli()}
@@ -902,6 +913,11 @@ func (r *Repo) ReceiveEmergencyNotice(ctx context.Context, raw []byte, peer stri
 			return EmergencyUse{}, fmt.Errorf("notice from %s, which is no custodian of that pack of %s", custodian, patient)
 		}
 	}
+	if retired, err := r.signerRetired(ctx, n.Custodian, n.Custodian); err != nil {
+		return EmergencyUse{}, err
+	} else if retired {
+		return EmergencyUse{}, fmt.Errorf("notice signed by %s's account key, which its chain retired: the device that signed no longer acts for it", custodian)
+	}
 	use := EmergencyUse{Time: time.UnixMilli(n.Decided).UTC(), Patient: patient, Pack: hex.EncodeToString(n.Pack), Clinician: q.ClinicianID(),
 		Custodian: custodian, Reason: q.Reason, Given: n.Given, Rule: Rule(n.Rule), Requested: time.UnixMilli(q.Created).UTC(),
 		ReportedBy: peer, Notice: hex.EncodeToString(raw), ID: hex.EncodeToString(q.Nonce) + "-" + string(custodian)}
@@ -972,6 +988,9 @@ func (r *Repo) EmergencyRoleOf(ctx context.Context, id protocol.AccountID, proof
 func (r *Repo) NewEmergencyRequest(k *Keys, patient protocol.AccountID, pack []byte, reason string) ([]byte, error) {
 	if strings.TrimSpace(reason) == "" {
 		return nil, errors.New("a reason is required: it is recorded and shown to the patient")
+	}
+	if k.Successor() {
+		return nil, fmt.Errorf("%s signs with a successor key, and an emergency request names its signing key as the clinician: it cannot ask yet (PROTOCOL.md §10.6)", k.ID)
 	}
 	nonce := make([]byte, protocol.RequestNonceSize)
 	if _, err := rand.Read(nonce); err != nil {

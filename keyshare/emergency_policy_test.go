@@ -41,6 +41,8 @@ func emergencyPolicyCases() []policyCase {
 			}},
 		{RuleEmergencyReplay, false,
 			func(t *testing.T) Decision { return emergencyCase(func(f *emergencyFacts) { f.replay = true }) }, same},
+		{RuleEmergencyRetired, false,
+			func(t *testing.T) Decision { return emergencyCase(func(f *emergencyFacts) { f.retired = true }) }, same},
 		{RuleEmergencyNoPack, false,
 			func(t *testing.T) Decision { return emergencyCase(func(f *emergencyFacts) { f.pack = nil }) }, same},
 		{RuleEmergencyNotHeld, false,

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"slices"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/ipfs/go-cid"
@@ -44,7 +43,16 @@ func (st *accountState) addGuardianEvent(body protocol.EntryBody, ref EntryRef) 
 		st.Guardians = append(st.Guardians, guardianEvent{Guardian: protocol.AccountIDFromKey(b.To), May: b.May, From: b.From, Until: b.Until, Via: ref})
 	case *protocol.GuardianEnd:
 		st.Guardians = append(st.Guardians, guardianEvent{Guardian: protocol.AccountIDFromKey(b.From), End: true, Before: b.Before, Via: ref})
+	default:
+		return
 	}
+	st.guardiansAdded++
+}
+
+// addedGuardians returns the guardian events of the blocks being applied
+// to st (the last ones), which the index has not seen.
+func (st *accountState) addedGuardians() []guardianEvent {
+	return st.Guardians[len(st.Guardians)-min(st.guardiansAdded, len(st.Guardians)):]
 }
 
 // The guardian index lists, per guardian, the wards whose chains name it:
@@ -56,8 +64,9 @@ func keyGuardOf(guardian, ward protocol.AccountID) datastore.Key {
 	return datastore.NewKey(guardOfPrefix + string(guardian) + "/" + string(ward))
 }
 
-// indexGuardians writes to w the guardian index entries of ward's events
-// (puts are idempotent; an account has few).
+// indexGuardians writes to w the guardian index entries of the guardian
+// events a commit added to ward's chain (addedGuardians); those of earlier
+// commits are indexed already.
 func indexGuardians(ctx context.Context, w datastore.Write, ward protocol.AccountID, evs []guardianEvent) error {
 	for _, ev := range evs {
 		if err := w.Put(ctx, keyGuardOf(ev.Guardian, ward), nil); err != nil {
@@ -69,16 +78,7 @@ func indexGuardians(ctx context.Context, w datastore.Write, ward protocol.Accoun
 
 // wardsOf returns the accounts whose chains name id as a guardian.
 func (r *Repo) wardsOf(ctx context.Context, id protocol.AccountID) ([]protocol.AccountID, error) {
-	prefix := guardOfPrefix + string(id) + "/"
-	keys, err := listKeys(ctx, r.ds, prefix)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]protocol.AccountID, 0, len(keys))
-	for _, k := range keys {
-		out = append(out, protocol.AccountID(strings.TrimPrefix(k.String(), prefix)))
-	}
-	return out, nil
+	return r.accountsUnder(ctx, guardOfPrefix+string(id)+"/")
 }
 
 // guardiansOf returns the guardian events of ward's chain (cached with

@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -83,17 +84,9 @@ func (r *Repo) sharedRecords(ctx context.Context, a, b protocol.AccountID) ([]ci
 		return cached, nil
 	}
 	gen := r.cache.generation()
-	keys, err := listKeys(ctx, r.ds, prefix)
+	out, err := r.cidsUnder(ctx, prefix)
 	if err != nil {
 		return nil, err
-	}
-	out := make([]cid.Cid, 0, len(keys))
-	for _, k := range keys {
-		c, err := cid.Decode(strings.TrimPrefix(k.String(), prefix))
-		if err != nil {
-			return nil, fmt.Errorf("shared-record index key %s: %w", k, err)
-		}
-		out = append(out, c)
 	}
 	cachePut(&r.cache, &r.cache.shared, gen, prefix, out)
 	return out, nil
@@ -165,6 +158,15 @@ func (e EntryRef) before(o EntryRef) bool {
 		return e.Seq < o.Seq
 	}
 	return e.Index < o.Index
+}
+
+// inChainOrder returns a copy of one chain's events sorted by their
+// entries' positions (via), for the folds that turn them into intervals
+// (guardianSpans, standings).
+func inChainOrder[E any](evs []E, via func(E) EntryRef) []E {
+	out := slices.Clone(evs)
+	sort.SliceStable(out, func(i, j int) bool { return via(out[i]).before(via(out[j])) })
+	return out
 }
 
 type keyFact struct {
@@ -540,17 +542,12 @@ func (r *Repo) facts(ctx context.Context, c cid.Cid) (*recordFacts, error) {
 // RecordsOf returns the access state of every record account id appears in
 // (as author, subject, grantee or granter), newest first.
 func (r *Repo) RecordsOf(ctx context.Context, id protocol.AccountID) ([]*Access, error) {
-	prefix := "/keyshare/idx/acct/" + string(id) + "/"
-	keys, err := listKeys(ctx, r.ds, prefix)
+	recs, err := r.cidsUnder(ctx, "/keyshare/idx/acct/"+string(id)+"/")
 	if err != nil {
 		return nil, err
 	}
-	out := make([]*Access, 0, len(keys))
-	for _, k := range keys {
-		c, err := cid.Decode(strings.TrimPrefix(k.String(), prefix))
-		if err != nil {
-			return nil, fmt.Errorf("index key %s: %w", k, err)
-		}
+	out := make([]*Access, 0, len(recs))
+	for _, c := range recs {
 		a, err := r.AccessFor(ctx, c, id)
 		if err != nil {
 			return nil, err
@@ -564,17 +561,12 @@ func (r *Repo) RecordsOf(ctx context.Context, id protocol.AccountID) ([]*Access,
 // recordsIn returns the CIDs of the records account id appears in (the
 // keys RecordsOf reads), without evaluating them.
 func (r *Repo) recordsIn(ctx context.Context, id protocol.AccountID) (map[cid.Cid]bool, error) {
-	prefix := "/keyshare/idx/acct/" + string(id) + "/"
-	keys, err := listKeys(ctx, r.ds, prefix)
+	recs, err := r.cidsUnder(ctx, "/keyshare/idx/acct/"+string(id)+"/")
 	if err != nil {
 		return nil, err
 	}
-	out := make(map[cid.Cid]bool, len(keys))
-	for _, k := range keys {
-		c, err := cid.Decode(strings.TrimPrefix(k.String(), prefix))
-		if err != nil {
-			return nil, fmt.Errorf("index key %s: %w", k, err)
-		}
+	out := make(map[cid.Cid]bool, len(recs))
+	for _, c := range recs {
 		out[c] = true
 	}
 	return out, nil

@@ -26,6 +26,14 @@ func pairPolicyCases() []policyCase {
 		{RulePairSpent, false,
 			func(t *testing.T) Decision { return PairJoin(with(func(f *PairFacts) { f.Failures = 3 }), tNow) },
 			func(t *testing.T) Decision { return PairJoin(with(func(f *PairFacts) { f.Failures = 2 }), tNow) }},
+		// Found by the attack walk: facts without a failure limit (a
+		// caller that forgot it) fail closed instead of allowing endless
+		// guesses at the code.
+		{RulePairSpent, false,
+			func(t *testing.T) Decision {
+				return PairJoin(with(func(f *PairFacts) { f.MaxFailures, f.Failures = 0, 1000 }), tNow)
+			},
+			func(t *testing.T) Decision { return PairJoin(with(func(f *PairFacts) { f.Failures = 0 }), tNow) }},
 		{RuleRotationsOwn, true,
 			func(t *testing.T) Decision { return ServeRotations(true, true) },
 			func(t *testing.T) Decision { return ServeRotations(true, false) }},

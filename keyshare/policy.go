@@ -1405,6 +1405,7 @@ const (
 	RuleEmergencyShare       Rule = "emergency/share"         // a verified emergency clinician, fresh signed request, live pack held here for a local custodian: the share is given (and the use recorded)
 	RuleEmergencyStale       Rule = "emergency/stale"         // the request's time is too far from this node's clock
 	RuleEmergencyReplay      Rule = "emergency/replay"        // the request's nonce was seen before
+	RuleEmergencyRetired     Rule = "emergency/retired-key"   // signed by the clinician's account key, which the clinician's chain held here retired (a thief's key after a succession)
 	RuleEmergencyNoPack      Rule = "emergency/no-pack"       // no pack of the patient with that ID is held here
 	RuleEmergencyNotHeld     Rule = "emergency/not-custodian" // the pack does not name the custodian asked, or it is no account of this node
 	RuleEmergencyEnded       Rule = "emergency/ended"         // the patient ended the pack
@@ -1420,6 +1421,7 @@ const (
 type emergencyFacts struct {
 	created  time.Time               // the request's creation time
 	replay   bool                    // its nonce was seen before
+	retired  bool                    // its signer, the clinician's account key, is retired on the clinician's chain held here
 	pack     *protocol.EmergencyPack // the pack held here, nil if none
 	held     []protocol.AccountID    // this node's accounts the pack names as custodians
 	asker    protocol.AccountID      // the clinician
@@ -1445,6 +1447,9 @@ func emergencyShare(f emergencyFacts, now time.Time) Decision {
 	}
 	if f.replay {
 		return refuse(RuleEmergencyReplay, "request replayed: its nonce was seen before")
+	}
+	if f.retired {
+		return refuse(RuleEmergencyRetired, "the request is signed by %s's account key, which its chain retired: the device that signed no longer acts for the clinician", f.asker)
 	}
 	if f.pack == nil {
 		return refuse(RuleEmergencyNoPack, "no emergency pack of %s with that ID is held here", f.patient)
@@ -1511,11 +1516,9 @@ type guardianSpan struct {
 // any, where the new one starts), a removal closes the guardian's open
 // span at its Before. A removal with no open span closes nothing.
 func guardianSpans(evs []guardianEvent) []guardianSpan {
-	sorted := slices.Clone(evs)
-	sort.SliceStable(sorted, func(i, j int) bool { return sorted[i].Via.before(sorted[j].Via) })
 	var out []guardianSpan
 	open := map[protocol.AccountID]int{}
-	for _, ev := range sorted {
+	for _, ev := range inChainOrder(evs, func(e guardianEvent) EntryRef { return e.Via }) {
 		i, isOpen := open[ev.Guardian]
 		switch {
 		case ev.End && isOpen:
@@ -1650,7 +1653,8 @@ type PairFacts struct {
 	// Used is true once a device joined with the offer.
 	Used bool
 	// Failures counts the wrong proofs tried against the offer before
-	// this one; MaxFailures is how many it takes.
+	// this one; MaxFailures is how many it takes to spend it (it must be
+	// set: with 0 every offer is spent).
 	Failures, MaxFailures int
 	// ProofOK is true when the proof matches the offer's secret over the
 	// offering and the joining peer IDs (compared in constant time by the
@@ -1669,7 +1673,7 @@ func PairJoin(f PairFacts, now time.Time) Decision {
 		return refuse(RulePairNoOffer, "this node offers no pairing now: run 'blockmrs device pair' on it")
 	case f.Used:
 		return refuse(RulePairSpent, "the pairing code was used already: ask for a new one")
-	case f.MaxFailures > 0 && f.Failures >= f.MaxFailures:
+	case f.Failures >= f.MaxFailures: // a limit of 0 (unset) fails closed
 		return refuse(RulePairSpent, "%d wrong codes were tried against this offer: ask for a new one", f.Failures)
 	case !now.Before(f.Expires):
 		return refuse(RulePairExpired, "the pairing code expired at %s: ask for a new one", f.Expires.UTC().Format(time.RFC3339))
@@ -1700,7 +1704,7 @@ const (
 	RuleSignerCurrent    Rule = "chain/signer"         // a block signed by the chain's signing key as of the block before
 	RuleSignerRetired    Rule = "chain/signer-retired" // any other signer (a retired key, a key never named) is refused
 	RuleSuccessionSigned Rule = "succession/signed"    // a succession in a block the current signing key signed
-	RuleSuccessionReused Rule = "succession/reused"    // a succession back to the account key or a retired key is refused
+	RuleSuccessionReused Rule = "succession/reused"    // a succession to the account key, the current signing key or a retired key is refused
 	RuleRecoveryApproved Rule = "recovery/approved"    // a succession signed by the key it names, approved by at least the threshold of distinct contacts of the live setup
 	RuleRecoveryNoSetup  Rule = "recovery/no-setup"    // a recovery on a chain with no live recovery setup is refused
 	RuleRecoveryTooFew   Rule = "recovery/too-few"     // fewer valid approvals than the threshold (strangers, duplicates, other keys, requests or setups count for nothing)
@@ -1725,8 +1729,8 @@ type signerFacts struct {
 func blockSigner(f signerFacts, b *protocol.Block) Decision {
 	signer := b.SignerKey()
 	s := b.Succession()
-	if s != nil && (bytes.Equal(s.Key, f.Account) || slices.ContainsFunc(f.Retired, func(k []byte) bool { return bytes.Equal(k, s.Key) })) {
-		return refuse(RuleSuccessionReused, "block %d names key %x as successor, the account key or one it retired", b.Seq, s.Key[:4])
+	if s != nil && (bytes.Equal(s.Key, f.Account) || bytes.Equal(s.Key, f.Current) || slices.ContainsFunc(f.Retired, func(k []byte) bool { return bytes.Equal(k, s.Key) })) {
+		return refuse(RuleSuccessionReused, "block %d names key %x as successor, the account key, the key that signs now or one it retired", b.Seq, s.Key[:4])
 	}
 	if bytes.Equal(signer, f.Current) {
 		if s != nil {
@@ -1743,7 +1747,9 @@ func blockSigner(f signerFacts, b *protocol.Block) Decision {
 // recoveryApproved decides whether s, a succession by recovery on the
 // chain of account, carries approvals from at least the threshold of
 // distinct contacts of the live setup rec, each signed by the contact
-// for this account, this successor key and this request, under rec.
+// for this account, this successor key and this request, under rec. The
+// account's own approval never counts, even where a setup names it: its
+// key is the one a recovery replaces (lost, or a thief's).
 func recoveryApproved(account []byte, rec *recoveryFacts, s *protocol.Succession) Decision {
 	if rec == nil || rec.Threshold == 0 {
 		return refuse(RuleRecoveryNoSetup, "%s names no recovery contacts: a lost key cannot be replaced", protocol.AccountIDFromKey(account))
@@ -1753,6 +1759,8 @@ func recoveryApproved(account []byte, rec *recoveryFacts, s *protocol.Succession
 	for i := range s.Approvals {
 		a := &s.Approvals[i]
 		switch {
+		case bytes.Equal(a.Contact, account):
+			why = append(why, "the account approved its own recovery (counted for nothing)")
 		case !rec.has(a.Contact):
 			why = append(why, fmt.Sprintf("%s is not a recovery contact", protocol.AccountIDFromKey(a.Contact).Short()))
 		case a.Setup.Cid.String() != rec.Via.Block:
@@ -1782,6 +1790,9 @@ func recoveryApproved(account []byte, rec *recoveryFacts, s *protocol.Succession
 func mayApproveRecovery(rec *recoveryFacts, contact []byte) Decision {
 	if rec == nil || rec.Threshold == 0 {
 		return refuse(RuleRecoveryNoSetup, "the account names no recovery contacts")
+	}
+	if rec.Via.Account == protocol.AccountIDFromKey(contact) {
+		return refuse(RuleApprovalStranger, "an account cannot approve its own recovery")
 	}
 	if !rec.has(contact) {
 		return refuse(RuleApprovalStranger, "%s is not one of the account's recovery contacts", protocol.AccountIDFromKey(contact))

@@ -136,7 +136,36 @@ func recoveryPolicyCases() []policyCase {
 		{RuleApprovalStranger, false,
 			func(t *testing.T) Decision { return mayApproveRecovery(recoverySetupFacts(2), keyOf(mal)) },
 			func(t *testing.T) Decision { return mayApproveRecovery(recoverySetupFacts(2), keyOf(gp)) }},
+		// Found by the attack walk: a setup naming pat herself (no honest
+		// node writes one) must not let her own key, lost or a thief's,
+		// approve her recovery.
+		{RuleApprovalStranger, false,
+			func(t *testing.T) Decision { return mayApproveRecovery(selfNamingSetup(), keyOf(pat)) },
+			func(t *testing.T) Decision { return mayApproveRecovery(selfNamingSetup(), keyOf(gp)) }},
+		{RuleRecoveryTooFew, false,
+			func(t *testing.T) Decision {
+				return blockSigner(patFacts(selfNamingSetup()), recoveryBlock(t, newKey, newKey, 1, 4))
+			},
+			func(t *testing.T) Decision {
+				return blockSigner(patFacts(selfNamingSetup()), recoveryBlock(t, newKey, newKey, 2, 4))
+			}},
+		// and a succession to the key that signs now, which would leave
+		// that key both current and retired
+		{RuleSuccessionReused, false,
+			func(t *testing.T) Decision {
+				return blockSigner(succeededFacts(), signedBy(newKey, &protocol.Succession{Key: newKey}))
+			},
+			func(t *testing.T) Decision {
+				return blockSigner(succeededFacts(), signedBy(newKey, &protocol.Succession{Key: otherKey}))
+			}},
 	}
+}
+
+// selfNamingSetup is pat's setup naming pat herself, doc and gp,
+// threshold 2 (a forged or buggy setup: the repo refuses to write one).
+func selfNamingSetup() *recoveryFacts {
+	return &recoveryFacts{Via: EntryRef{Account: pat, Block: setupCID.String(), Seq: 3}, Threshold: 2,
+		Contacts: [][]byte{keyOf(pat), keyOf(doc), keyOf(gp)}}
 }
 
 // Attacks on the recovery rule with hand-made approvals: each leaves the

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"strings"
 	"time"
 
 	"filippo.io/age"
@@ -68,16 +67,7 @@ func indexScopes(ctx context.Context, w datastore.Write, id protocol.AccountID, 
 // scopeGranters returns the accounts whose chains name id in a
 // standing-grant event.
 func (r *Repo) scopeGranters(ctx context.Context, id protocol.AccountID) ([]protocol.AccountID, error) {
-	prefix := scopeToPrefix + string(id) + "/"
-	keys, err := listKeys(ctx, r.ds, prefix)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]protocol.AccountID, 0, len(keys))
-	for _, k := range keys {
-		out = append(out, protocol.AccountID(strings.TrimPrefix(k.String(), prefix)))
-	}
-	return out, nil
+	return r.accountsUnder(ctx, scopeToPrefix+string(id)+"/")
 }
 
 // scopesOf returns the standing-grant events of id's chain (cached; none
@@ -132,41 +122,36 @@ type Standing struct {
 	Via EntryRef `json:"via"`
 }
 
-// standings turns granter's events into its standing grants: for each
-// grantee and scope, the latest scope entry and what ended it.
+// standings folds granter's events, in chain order, into its standing
+// grants (as guardianSpans folds appointments): for each grantee and
+// scope, the latest scope entry and the unscope entry that ended it, if
+// one came after it. An end with no grant before it ends nothing.
 func standings(granter protocol.AccountID, evs []scopeEvent, now time.Time) []Standing {
 	type key struct {
 		to    protocol.AccountID
 		scope string
 	}
-	seen := map[key]bool{}
+	at := map[key]int{}
 	var out []Standing
-	for _, ev := range evs {
+	for _, ev := range inChainOrder(evs, func(e scopeEvent) EntryRef { return e.Via }) {
 		k := key{ev.To, ev.Scope}
-		if seen[k] {
-			continue
-		}
-		seen[k] = true
-		last, found := latestScope(evs, ev.To, ev.Scope)
-		var grant *scopeEvent
-		for i := range evs {
-			e := &evs[i]
-			if e.To == ev.To && e.Scope == ev.Scope && !e.End && (grant == nil || grant.Via.before(e.Via)) {
-				grant = e
+		i, granted := at[k]
+		switch {
+		case !ev.End:
+			s := Standing{From: granter, To: ev.To, Scope: ev.Scope, Via: ev.Via, Live: scopeLive(ev, true, now)}
+			if ev.Expires != 0 {
+				s.Expires = time.UnixMilli(ev.Expires).UTC()
 			}
+			if !granted {
+				at[k] = len(out)
+				out = append(out, s)
+			} else {
+				out[i] = s
+			}
+		case granted:
+			end := ev.Via
+			out[i].Ended, out[i].Live = &end, false
 		}
-		if grant == nil {
-			continue // an end with no grant before it
-		}
-		s := Standing{From: granter, To: ev.To, Scope: ev.Scope, Live: scopeLive(last, found, now), Via: grant.Via}
-		if grant.Expires != 0 {
-			s.Expires = time.UnixMilli(grant.Expires).UTC()
-		}
-		if last.End {
-			end := last.Via
-			s.Ended = &end
-		}
-		out = append(out, s)
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[j].Via.before(out[i].Via) })
 	return out

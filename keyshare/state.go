@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/ipfs/go-cid"
 	"github.com/ipfs/go-datastore"
@@ -65,6 +66,12 @@ type accountState struct {
 	Signing *signingState `json:"signing,omitempty"`
 	// Recovery is the chain's live recovery setup (recovery.go), if any.
 	Recovery *recoveryFacts `json:"recovery,omitempty"`
+	// guardiansAdded counts the guardian events, and recoverySet tells
+	// whether a recovery entry was among the entries, of the blocks being
+	// applied: the index writes only what they changed (guardian.go,
+	// succession.go).
+	guardiansAdded int
+	recoverySet    bool
 }
 
 func (a *accountState) head() cid.Cid {
@@ -134,6 +141,53 @@ func listKeys(ctx context.Context, ds datastore.Read, prefix string) ([]datastor
 	out := make([]datastore.Key, len(entries))
 	for i, e := range entries {
 		out[i] = datastore.NewKey(e.Key)
+	}
+	return out, nil
+}
+
+// namesUnder returns what follows prefix in each key under it (the last
+// part of an index key: an account ID, a CID).
+func namesUnder(ctx context.Context, ds datastore.Read, prefix string) ([]string, error) {
+	keys, err := listKeys(ctx, ds, prefix)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, len(keys))
+	for i, k := range keys {
+		out[i] = strings.TrimPrefix(k.String(), prefix)
+	}
+	return out, nil
+}
+
+// accountsUnder returns the account IDs that end the keys under prefix
+// (an index such as /keyshare/idx/guardof/GUARDIAN/WARD lists the wards
+// under its guardian's prefix).
+func (r *Repo) accountsUnder(ctx context.Context, prefix string) ([]protocol.AccountID, error) {
+	names, err := namesUnder(ctx, r.ds, prefix)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]protocol.AccountID, len(names))
+	for i, n := range names {
+		out[i] = protocol.AccountID(n)
+	}
+	return out, nil
+}
+
+// cidsUnder returns the CIDs that end the keys under prefix; a key whose
+// end is not one is reported as a damaged index entry.
+func (r *Repo) cidsUnder(ctx context.Context, prefix string) ([]cid.Cid, error) {
+	names, err := namesUnder(ctx, r.ds, prefix)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]cid.Cid, len(names))
+	for i, n := range names {
+		c, err := cid.Decode(n)
+		if err != nil {
+			return nil, fmt.Errorf("index key %s%s: %w", prefix, n, err)
+		}
+		out[i] = c
 	}
 	return out, nil
 }

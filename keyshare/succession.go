@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 
 	"filippo.io/age"
 	"github.com/ipfs/go-cid"
@@ -92,6 +91,7 @@ func (st *accountState) succeed(b *protocol.Block, s *protocol.Succession) {
 // setRecovery applies a recovery entry: it replaces the live setup, or
 // ends it when it names no contacts.
 func (st *accountState) setRecovery(s *protocol.RecoverySetup, via EntryRef) {
+	st.recoverySet = true
 	if len(s.Contacts) == 0 {
 		st.Recovery = nil
 		return
@@ -287,6 +287,18 @@ func (r *Repo) settleNextKeyFile(ctx context.Context, id protocol.AccountID, pas
 // owner a candidate, and the live setup decides (serveChainToContacts).
 const recoveryToPrefix = "/keyshare/recoveryto/"
 
+// newRecovery returns the recovery setup the blocks being applied to st
+// put in place, or nil when they made none (or ended the live one): what
+// indexRecovery has to index.
+func (st *accountState) newRecovery() *recoveryFacts {
+	if !st.recoverySet {
+		return nil
+	}
+	return st.Recovery
+}
+
+// indexRecovery writes to w the index entries of owner's new recovery
+// setup rec (newRecovery), one per contact.
 func indexRecovery(ctx context.Context, w datastore.Write, owner protocol.AccountID, rec *recoveryFacts) error {
 	if rec == nil {
 		return nil
@@ -303,16 +315,20 @@ func indexRecovery(ctx context.Context, w datastore.Write, owner protocol.Accoun
 // recoveryOwners returns the accounts whose chains named id as a
 // recovery contact.
 func (r *Repo) recoveryOwners(ctx context.Context, id protocol.AccountID) ([]protocol.AccountID, error) {
-	prefix := recoveryToPrefix + string(id) + "/"
-	keys, err := listKeys(ctx, r.ds, prefix)
-	if err != nil {
-		return nil, err
+	return r.accountsUnder(ctx, recoveryToPrefix+string(id)+"/")
+}
+
+// signerRetired tells whether signer, signing for account (its key), is
+// a key this repo's copy of the account's chain retired or never named
+// (messageSigner refuses it); false when the repo holds no chain of it.
+func (r *Repo) signerRetired(ctx context.Context, account, signer []byte) (bool, error) {
+	st, err := r.state(ctx, protocol.AccountIDFromKey(account))
+	if errors.Is(err, ErrUnknownAccount) {
+		return false, nil
+	} else if err != nil {
+		return false, err
 	}
-	out := make([]protocol.AccountID, 0, len(keys))
-	for _, k := range keys {
-		out = append(out, protocol.AccountID(strings.TrimPrefix(k.String(), prefix)))
-	}
-	return out, nil
+	return !messageSigner(true, st.signerFacts(account), account, signer).Allow, nil
 }
 
 // checkMessageSigner tells whether a request or answer from account

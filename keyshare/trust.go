@@ -101,14 +101,14 @@ func (r *Repo) TrustList(ctx context.Context) ([]Trusted, error) {
 	for _, id := range src.config {
 		add(id, TrustConfig)
 	}
-	user, err := r.idsUnder(ctx, trustPrefix)
+	user, err := r.accountsUnder(ctx, trustPrefix)
 	if err != nil {
 		return nil, err
 	}
 	for _, id := range user {
 		add(id, TrustUser)
 	}
-	removed, err := r.idsUnder(ctx, distrustPrefix)
+	removed, err := r.accountsUnder(ctx, distrustPrefix)
 	if err != nil {
 		return nil, err
 	}
@@ -121,18 +121,6 @@ func (r *Repo) TrustList(ctx context.Context) ([]Trusted, error) {
 		out = append(out, *t)
 	}
 	slices.SortFunc(out, func(a, b Trusted) int { return strings.Compare(string(a.Account), string(b.Account)) })
-	return out, nil
-}
-
-func (r *Repo) idsUnder(ctx context.Context, prefix string) ([]protocol.AccountID, error) {
-	keys, err := listKeys(ctx, r.ds, prefix)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]protocol.AccountID, 0, len(keys))
-	for _, k := range keys {
-		out = append(out, protocol.AccountID(strings.TrimPrefix(k.String(), prefix)))
-	}
 	return out, nil
 }
 
