@@ -1225,10 +1225,25 @@ func scopeLive(ev scopeEvent, found bool, now time.Time) bool {
 // nothing (a.denied) and is reported.
 func applyScoped(a *Access, f *recordFacts, cl *claimFact, now time.Time) {
 	evs := f.scopes[cl.Subject]
-	lastRevoke := map[protocol.AccountID]EntryRef{}
+	// The last revocation of the record from each grantee, by the subject
+	// or by a guardian acting for her with the right to (actFor; one
+	// without it, evaluateClaim reports), as evaluateClaim orders them.
+	type cut struct {
+		ref EntryRef
+		at  int64
+	}
+	lastRevoke := map[protocol.AccountID]cut{}
 	for _, rv := range f.Revokes {
-		if cur, ok := lastRevoke[rv.From]; rv.Via.Account == cl.Subject && (!ok || cur.before(rv.Via)) {
-			lastRevoke[rv.From] = rv.Via
+		at := rv.Via.Time
+		if rv.Via.Account != cl.Subject {
+			d, t := actFor(f, cl, rv.Via, rv.Ward, protocol.RightRevoke, "revoke")
+			if !d.Allow {
+				continue
+			}
+			at = t
+		}
+		if cur, ok := lastRevoke[rv.From]; !ok || actBefore(cur.ref, cur.at, rv.Via, at) {
+			lastRevoke[rv.From] = cut{ref: rv.Via, at: at}
 		}
 	}
 	// later tells whether key x comes after key y: the subject's entries
@@ -1250,8 +1265,8 @@ func applyScoped(a *Access, f *recordFacts, cl *claimFact, now time.Time) {
 			a.Problems = append(a.Problems, fmt.Sprintf("key for %s under standing grant %s by %s at %s ignored: only the record's author or subject may give one", k.To, k.Scope, k.Via.Account, k.Via))
 			continue
 		}
-		if rv, ok := lastRevoke[k.To]; ok && (k.Via.Account != cl.Subject || k.Via.before(rv)) {
-			continue // the subject revoked the record from k.To after it
+		if rv, ok := lastRevoke[k.To]; ok && (k.Via.Account != cl.Subject || actBefore(k.Via, k.Via.Time, rv.ref, rv.at)) {
+			continue // the subject (or her guardian) revoked the record from k.To after it
 		}
 		byTo[k.To] = append(byTo[k.To], k)
 	}

@@ -17,6 +17,9 @@ const (
 	fileScopeT = "patient/Binary.rs"
 )
 
+// grd is a guardian in the standing-grant cases (gp is the grantee there).
+var grd = testAccount(5)
+
 func TestStandingKeysCombine(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
@@ -36,6 +39,11 @@ func TestStandingKeysCombine(t *testing.T) {
 		{"a key the author cc'd outlives the scope's end", newFacts().claim(doc, pat, 1, gp).scope(pat, gp, 2, labScopeT, 0).unscope(pat, gp, 3, labScopeT), RuleReadGrantee},
 		{"one scope ended, another live", newFacts().claim(doc, pat, 1).scoped(doc, gp, 1, labScopeT).scoped(pat, gp, 5, allScopeT).scope(pat, gp, 2, labScopeT, 0).scope(pat, gp, 3, allScopeT, 0).unscope(pat, gp, 4, labScopeT), RuleReadScope},
 		{"both ended", newFacts().claim(doc, pat, 1).scoped(doc, gp, 1, labScopeT).scoped(pat, gp, 5, allScopeT).scope(pat, gp, 2, labScopeT, 0).scope(pat, gp, 3, allScopeT, 0).unscope(pat, gp, 4, labScopeT).unscope(pat, gp, 6, allScopeT), RuleReadScopeEnded},
+		{"a guardian's revocation after the author's key", newFacts().claim(doc, pat, 1).scoped(doc, gp, 1, labScopeT).scope(pat, gp, 2, labScopeT, 0).appoint(pat, grd, 3, 1, 0).wardRevoke(grd, pat, gp, 4), RuleReadRevoked},
+		{"the patient's key after a guardian's revocation", newFacts().claim(doc, pat, 1).scoped(doc, gp, 1, labScopeT).scope(pat, gp, 2, labScopeT, 0).appoint(pat, grd, 3, 1, 0).wardRevoke(grd, pat, gp, 4).scoped(pat, gp, 6, labScopeT), RuleReadScope},
+		{"a guardian without the revoke right leaves the key", newFacts().claim(doc, pat, 1).scoped(doc, gp, 1, labScopeT).scope(pat, gp, 2, labScopeT, 0).appoint(pat, grd, 3, 1, 0, protocol.RightRead).wardRevoke(grd, pat, gp, 4), RuleReadScope},
+		{"a stranger's revocation leaves the key", newFacts().claim(doc, pat, 1).scoped(doc, gp, 1, labScopeT).scope(pat, gp, 2, labScopeT, 0).wardRevoke(grd, pat, gp, 4), RuleReadScope},
+		{"a removed guardian's revocation leaves the key", newFacts().claim(doc, pat, 1).scoped(doc, gp, 1, labScopeT).scope(pat, gp, 2, labScopeT, 0).appoint(pat, grd, 3, 1, 0).unappoint(pat, grd, 4, 3).wardRevoke(grd, pat, gp, 5), RuleReadScope},
 		{"ended, then expired grant again", newFacts().claim(pat, pat, 1).scoped(pat, gp, 3, allScopeT).scope(pat, gp, 2, allScopeT, 0).unscope(pat, gp, 4, allScopeT).scope(pat, gp, 5, allScopeT, tNow.UnixMilli()), RuleReadScopeExpired},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
