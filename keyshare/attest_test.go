@@ -502,3 +502,43 @@ func TestAttestationLog(t *testing.T) {
 		t.Fatalf("log:\n%s", all)
 	}
 }
+
+// verify rebuilds the attestation index from the attesters' chains: an
+// attestation deleted from it, or one written into it that no chain
+// makes, is reported and repaired, and the verdict follows the chain.
+func TestVerifyRepairsAttestationIndex(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	w.attestAll(t, time.Time{})
+	r := w.clinic.repo
+	if err := r.Trust(ctx, w.auth.keys.ID); err != nil {
+		t.Fatal(err)
+	}
+	if rp := roleOf(t, w.clinic, w.doc.keys.ID); !rp.Verified {
+		t.Fatalf("not verified before the damage: %+v", rp)
+	}
+	// The clinic's own attestation of the doctor goes; a forged one of
+	// the patient, as if the clinic had attested her, comes.
+	if err := r.ds.Delete(ctx, keyAttest(w.clinic.keys.ID, w.doc.keys.ID)); err != nil {
+		t.Fatal(err)
+	}
+	forged := attestEvent{Attester: w.clinic.keys.ID, To: w.pat.keys.ID, Role: protocol.RoleClinician, Via: EntryRef{Account: w.clinic.keys.ID, Block: "forged", Seq: 1}}
+	if err := putJSON(ctx, r.ds, keyAttest(w.clinic.keys.ID, w.pat.keys.ID), forged); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.ds.Put(ctx, keyAttestBy(w.pat.keys.ID, w.clinic.keys.ID), nil); err != nil {
+		t.Fatal(err)
+	}
+	if rp := roleOf(t, w.clinic, w.doc.keys.ID); rp.Verified {
+		t.Fatalf("still verified with the attestation gone from the index: %+v", rp)
+	}
+	mustVerifyProblems(t, w.clinic, "attestation index differs from the chain for "+string(w.doc.keys.ID),
+		"attestation index holds an attestation of "+string(w.pat.keys.ID))
+	mustVerify(t, w.clinic) // repaired: clean now
+	if rp := roleOf(t, w.clinic, w.doc.keys.ID); !rp.Verified {
+		t.Fatalf("not verified after the repair: %+v", rp)
+	}
+	if found, err := getJSON(ctx, r.ds, keyAttest(w.clinic.keys.ID, w.pat.keys.ID), &attestEvent{}); err != nil || found {
+		t.Fatalf("the forged attestation is still in the index (%v)", err)
+	}
+}

@@ -338,6 +338,9 @@ func (r *Repo) verifyChain(ctx context.Context, id protocol.AccountID, iw *index
 			return cr, err
 		}
 	}
+	if err := r.verifyAttests(ctx, id, fresh.attests, &cr); err != nil {
+		return cr, err
+	}
 	if fresh.Name != st.Name || fresh.Recipient != st.Recipient || fresh.Role != st.Role || fresh.StoppedAt != st.StoppedAt ||
 		!slices.Equal(fresh.Devices, st.Devices) {
 		cr.Problems = append(cr.Problems, "stored profile state differs from the chain (repaired)")
@@ -485,4 +488,71 @@ func (r *Repo) verifyRecord(ctx context.Context, c cid.Cid, k *Keys) *RecordRepo
 	}
 	rr.Decrypted, rr.Title = true, env.Title
 	return rr
+}
+
+// verifyAttests compares the attestation index of attester id (the
+// latest event per attested account, and the index by attested account)
+// with what its chain says, evs in chain order, and repairs differences.
+func (r *Repo) verifyAttests(ctx context.Context, id protocol.AccountID, evs []attestEvent, cr *ChainReport) error {
+	want := map[protocol.AccountID]attestEvent{}
+	for _, ev := range evs {
+		want[ev.To] = ev
+	}
+	held, err := r.accountsUnder(ctx, attestPrefix+string(id)+"/")
+	if err != nil {
+		return err
+	}
+	batch, err := r.ds.Batch(ctx)
+	if err != nil {
+		return err
+	}
+	changed := false
+	for _, to := range held {
+		if _, ok := want[to]; ok {
+			continue
+		}
+		cr.Problems = append(cr.Problems, fmt.Sprintf("attestation index holds an attestation of %s that the chain does not make (repaired)", to))
+		if err := batch.Delete(ctx, keyAttest(id, to)); err != nil {
+			return err
+		}
+		if err := batch.Delete(ctx, keyAttestBy(to, id)); err != nil {
+			return err
+		}
+		changed = true
+	}
+	for to, ev := range want {
+		wantJSON, err := json.Marshal(ev)
+		if err != nil {
+			return err
+		}
+		have, err := r.ds.Get(ctx, keyAttest(id, to))
+		if err != nil && !errors.Is(err, datastore.ErrNotFound) {
+			return err
+		}
+		by, err := r.ds.Has(ctx, keyAttestBy(to, id))
+		if err != nil {
+			return err
+		}
+		if bytes.Equal(have, wantJSON) && by {
+			continue
+		}
+		cr.Problems = append(cr.Problems, fmt.Sprintf("attestation index differs from the chain for %s (repaired)", to))
+		if err := batch.Put(ctx, keyAttest(id, to), wantJSON); err != nil {
+			return err
+		}
+		if err := batch.Put(ctx, keyAttestBy(to, id), nil); err != nil {
+			return err
+		}
+		changed = true
+	}
+	if !changed {
+		return nil
+	}
+	done := r.cache.writing()
+	err = batch.Commit(ctx)
+	done()
+	if err != nil {
+		return fmt.Errorf("repair attestation index: %w", err)
+	}
+	return nil
 }
