@@ -241,8 +241,8 @@ guardian (--may, default all rights; --until, for instance the minor's
 coming of age). The minor's keys are stored in this repo without a
 passphrase of their own, for this node to act with; they move to the
 grown-up's repo, and rotate, when the account is handed over ('blockmrs
-guardian handover'). With
---json it prints what POST /api/v1/guardians/minor answers.`, `
+guardian handover'). With --json it prints what POST
+/api/v1/guardians/minor answers.`, `
 blockmrs guardian create Kim --until 2038-04-01`)
 	f.withAccount()
 	mayS := f.String("may", "", "the guardian's rights (default: all)")
