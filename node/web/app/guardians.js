@@ -259,7 +259,7 @@ async function startHandover(g) {
       img, secret, code, cmd, cancel);
     box.hidden = false;
     $("guardians-status").textContent = "Waiting for " + name + "'s node…";
-    watchHandover(name);
+    watchHandover(name, offer.account);
     cancel.focus();
   } catch (e) {
     failed($("guardians-error"), e);
@@ -277,7 +277,7 @@ function endHandover(line) {
 }
 
 // watchHandover polls the pairing offer until it ends.
-function watchHandover(name) {
+function watchHandover(name, account) {
   if (handoverTimer) {
     clearTimeout(handoverTimer);
   }
@@ -285,8 +285,14 @@ function watchHandover(name) {
     handoverTimer = null;
     try {
       const st = await api("GET", "/api/v1/devices/pair");
-      if (st.pending) {
-        watchHandover(name);
+      const other = (st.offer && st.offer.account !== account) || (st.joined && st.joined.account !== account);
+      if (other) {
+        endHandover("The hand-over code ended: another pairing code replaced it. " + name + "'s keys stay here.");
+        return;
+      }
+      // Neither pending nor ended: a node is joining (the keys on their way).
+      if (st.pending || (!st.joined && !st.ended)) {
+        watchHandover(name, account);
         return;
       }
       if (st.joined) {
