@@ -28,8 +28,8 @@ rotates its signing and decryption keys. Once the grown-up's node stored
 the keys, this repo forgets them: WARD is no longer an account of this
 repo, only a contact, and the guardian appointment stays as it says
 (with --until, the acting account's rights end then). What this node
-already held stays readable here (see SECURITY.md, "Handing a minor's
-account over"). It needs the running daemon; Ctrl-C cancels the offer.
+already held stays readable here (see SECURITY.md, "Handing over a minor's
+account"). It needs the running daemon; Ctrl-C cancels the offer.
 With --json it prints the offer, as POST /api/v1/guardians/handover
 answers, and does not wait.`, `
 blockmrs guardian handover Kim`)

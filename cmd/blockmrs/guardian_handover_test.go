@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"io/fs"
@@ -108,7 +109,32 @@ func TestGuardianHandover(t *testing.T) {
 		t.Fatal("a wrong code moved the account")
 	}
 
-	// The grown-up's node takes the account over under its passphrase.
+	// The mother runs the hand-over as people do, waiting for the
+	// grown-up's node (the offer replaces the one above); the grown-up's
+	// node takes the account over under its passphrase with the code it
+	// prints.
+	cmd := mum.command("guardian", "handover", "--no-qr", "Kim")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lines := bufio.NewScanner(stdout)
+	code := ""
+	var printed []string
+	for code == "" && lines.Scan() {
+		printed = append(printed, lines.Text())
+		if c, ok := strings.CutPrefix(lines.Text(), "on the grown-up's node: blockmrs device join --takeover '"); ok {
+			code = strings.TrimSuffix(c, "'")
+		}
+	}
+	if code == "" || code == offer.Code {
+		t.Fatalf("guardian handover printed no new code:\n%s\n%s", strings.Join(printed, "\n"), stderr.String())
+	}
 	var took struct {
 		Account struct {
 			ID        string `json:"id"`
@@ -120,7 +146,13 @@ func TestGuardianHandover(t *testing.T) {
 			Signing bool   `json:"signing"`
 		} `json:"removed"`
 	}
-	kim.json(&took, "device", "join", "--takeover", "--name", "kim-laptop", "--json", offer.Code)
+	kim.json(&took, "device", "join", "--takeover", "--name", "kim-laptop", "--json", code)
+	for lines.Scan() {
+		printed = append(printed, lines.Text())
+	}
+	if err := cmd.Wait(); err != nil || !strings.Contains(strings.Join(printed, "\n"), "this repo no longer holds Kim's keys") {
+		t.Fatalf("guardian handover: %v\n%s\n%s", err, strings.Join(printed, "\n"), stderr.String())
+	}
 	if took.Account.ID != kimID || !took.Account.Encrypted || took.From != md.info.PeerID || took.Removed.PeerID != md.info.PeerID || !took.Removed.Signing {
 		t.Fatalf("takeover: %+v", took)
 	}
@@ -154,7 +186,7 @@ func TestGuardianHandover(t *testing.T) {
 
 	// The grown-up ends the appointment now: the mother's next act is
 	// refused, and a record written after is closed to her.
-	until := time.Now().Add(3 * time.Second).UTC().Format(time.RFC3339)
+	until := time.Now().Add(15 * time.Second).UTC().Format(time.RFC3339)
 	kim.ok("guardian", "add", mumID, "--until", until)
 	waitUntil(t, 60*time.Second, "the mother's node sees the appointment ended", func() bool {
 		var ls struct {
