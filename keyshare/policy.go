@@ -1860,3 +1860,43 @@ func messageSigner(held bool, f signerFacts, account, signer []byte) Decision {
 	}
 	return refuse(RuleMessageRetired, "signed by key %x, which %s's chain never named (this node's copy may be behind: sync the chain and retry)", signer[:4], who)
 }
+
+// Rules of handing a minor's account over to the grown-up's own node
+// (guardian handover, keyshare/handover.go).
+const (
+	RuleHandoverWard    Rule = "handover/ward"     // a ward whose keys this repo holds, that appointed the acting account guardian (not removed it) and declares this node its device
+	RuleHandoverNotWard Rule = "handover/not-ward" // any other account: not of this repo, the acting account itself, not its ward, or not acting through this node
+)
+
+// HandoverFacts are what Handover decides on.
+type HandoverFacts struct {
+	// Local is true when the ward's keys are in this repo.
+	Local bool
+	// Self is true when the ward is the acting account.
+	Self bool
+	// Appointed is true when the ward's chain appoints the acting account
+	// guardian; Removed when it removed it since (an appointment ended by
+	// its until still counts: coming of age is when hand-over happens).
+	Appointed, Removed bool
+	// Device is true when the ward's chain declares this node its device.
+	Device bool
+}
+
+// Handover decides whether the acting account may hand a ward's account
+// over (offer its keys to the grown-up's node, then forget them): only a
+// ward made for it here, as guardian create makes one.
+func Handover(f HandoverFacts) Decision {
+	switch {
+	case f.Self:
+		return refuse(RuleHandoverNotWard, "an account cannot hand itself over: to add a device of your own, run 'blockmrs device pair'")
+	case !f.Local:
+		return refuse(RuleHandoverNotWard, "the account's keys are not in this repo: only a ward made here with 'blockmrs guardian create' can be handed over")
+	case !f.Appointed:
+		return refuse(RuleHandoverNotWard, "the account never appointed the acting account guardian: it is not its ward (to add a device, run 'blockmrs device pair')")
+	case f.Removed:
+		return refuse(RuleHandoverNotWard, "the account removed the acting account as guardian: it is no longer its ward")
+	case !f.Device:
+		return refuse(RuleHandoverNotWard, "the account does not declare this node its device: hand it over from the node that acts for it")
+	}
+	return allow(RuleHandoverWard, "a ward of the acting account, acting through this node")
+}

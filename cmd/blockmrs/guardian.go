@@ -20,6 +20,7 @@ const guardianHelp = `Usage: blockmrs guardian add [flags] ACCOUNT [--may read,g
        blockmrs guardian grant [flags] --ward WARD CID... --to ACCOUNT
        blockmrs guardian revoke [flags] --ward WARD CID... --from ACCOUNT
        blockmrs guardian create [flags] NAME [--until DATE]
+       blockmrs guardian handover [flags] WARD
 
 A guardian acts for another account (its ward: a child, an elderly
 parent) from its own account and node, within the rights and period the
@@ -31,7 +32,9 @@ ward's records as its guardian (the act is on the guardian's chain and
 names the ward; every node that verifies the ward's chain shows who did
 it). Requests addressed to a ward reach its guardians' nodes; answer them
 with 'blockmrs approve' and 'blockmrs deny'. Guardian create makes a
-minor's account in this repo with the acting account as its guardian.
+minor's account in this repo with the acting account as its guardian;
+guardian handover later hands it over to the grown-up's own node
+('blockmrs device join --takeover CODE' there).
 Run 'blockmrs guardian add --help' (etc.) for the flags.
 
 Example:
@@ -39,6 +42,7 @@ Example:
   blockmrs guardian ls
   blockmrs guardian grant --ward Kim bafkrei... --to "Dr Grey"
   blockmrs guardian create Kim --until 2038-04-01
+  blockmrs guardian handover Kim
 `
 
 func runGuardian(ctx context.Context, args []string) error {
@@ -48,7 +52,8 @@ func runGuardian(ctx context.Context, args []string) error {
 		subcommand{[]string{"ls", "list"}, runGuardianLs},
 		subcommand{[]string{"grant"}, runGuardianGrant},
 		subcommand{[]string{"revoke"}, runGuardianRevoke},
-		subcommand{[]string{"create"}, runGuardianCreate})
+		subcommand{[]string{"create"}, runGuardianCreate},
+		subcommand{[]string{"handover"}, runGuardianHandover})
 }
 
 // mayFlag splits --may into rights ("" keeps the default, all).
@@ -235,8 +240,9 @@ acting through this node, and has it appoint the acting account its
 guardian (--may, default all rights; --until, for instance the minor's
 coming of age). The minor's keys are stored in this repo without a
 passphrase of their own, for this node to act with; they move to the
-grown-up's repo, and rotate, when the account is handed over. With
---json it prints what POST /api/v1/guardians/minor answers.`, `
+grown-up's repo, and rotate, when the account is handed over ('blockmrs
+guardian handover'). With --json it prints what POST
+/api/v1/guardians/minor answers.`, `
 blockmrs guardian create Kim --until 2038-04-01`)
 	f.withAccount()
 	mayS := f.String("may", "", "the guardian's rights (default: all)")

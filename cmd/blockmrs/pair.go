@@ -99,11 +99,18 @@ other node knows it too, and stores the account's chain and keys,
 encrypted with $BLOCKMRS_PASSPHRASE (set but empty, or --no-passphrase:
 unencrypted). This node then acts for the account: it reads and writes
 its records and syncs with its other devices. A wrong, expired or used
-code stores nothing. It needs this device's daemon running.`, `
+code stores nothing. It needs this device's daemon running.
+With --takeover (for a code 'blockmrs guardian handover' shows: a minor's
+account handed over to the grown-up's node) it then withdraws the node
+that offered the account and rotates the account's signing and
+decryption keys, as 'blockmrs device rm' does; with --json it prints
+what POST /api/v1/devices/takeover answers.`, `
 BLOCKMRS_PASSPHRASE=... blockmrs device join '/ip4/192.168.1.20/tcp/4001/p2p/12D3KooW... 7KQ2-M9XF-3TRA'
+BLOCKMRS_PASSPHRASE=... blockmrs device join --takeover '/ip4/192.168.1.20/tcp/4001/p2p/12D3KooW... 7KQ2-M9XF-3TRA'
 blockmrs device join --name phone /ip4/192.168.1.20/tcp/4001/p2p/12D3KooW... 7KQ2-M9XF-3TRA`)
 	name := f.String("name", "", "this device's `NAME` on the account's chain (phone, laptop)")
 	noPass := f.Bool("no-passphrase", false, "store the account's keys unencrypted on this device")
+	takeover := f.Bool("takeover", false, "take the account over: withdraw the node that offered it and rotate the keys (guardian handover)")
 	pos, err := f.parseArgs(args, true, "CODE")
 	if err != nil {
 		return err
@@ -112,7 +119,7 @@ blockmrs device join --name phone /ip4/192.168.1.20/tcp/4001/p2p/12D3KooW... 7KQ
 		return usagef("CODE is \"ADDRESS SECRET\": at most two arguments")
 	}
 	// withRepo moves the command into the daemon when one runs.
-	return f.withRepo(ctx, func(*keyshare.Repo) error {
+	return f.withRepo(ctx, func(repo *keyshare.Repo) error {
 		svc := daemonPair(ctx)
 		if svc == nil {
 			return errPairNeedsDaemon
@@ -125,7 +132,11 @@ blockmrs device join --name phone /ip4/192.168.1.20/tcp/4001/p2p/12D3KooW... 7KQ
 			}
 			pass = p
 		}
-		res, err := ops.PairJoin(ctx, svc, ops.JoinRequest{Code: strings.Join(pos, " "), Name: *name, Passphrase: string(pass)})
+		req := ops.JoinRequest{Code: strings.Join(pos, " "), Name: *name, Passphrase: string(pass)}
+		if *takeover {
+			return deviceTakeover(ctx, f, repo, req)
+		}
+		res, err := ops.PairJoin(ctx, svc, req)
 		if err != nil {
 			return err
 		}

@@ -267,10 +267,12 @@ func Listen(ctx context.Context, opts Options) (*Server, error) {
 		"/api/v1/guardians/grant":           {http.MethodPost: s.grantForWard},
 		"/api/v1/guardians/revoke":          {http.MethodPost: s.revokeForWard},
 		"/api/v1/guardians/minor":           {http.MethodPost: s.createMinor},
+		"/api/v1/guardians/handover":        {http.MethodPost: s.handover},
 		"/api/v1/devices/pair":              {http.MethodGet: s.pairStatus, http.MethodPost: s.pairStart},
 		"/api/v1/devices/pair/cancel":       {http.MethodPost: s.pairCancel},
 		"/api/v1/devices/pair/qr":           {http.MethodGet: s.pairQR},
 		"/api/v1/devices/join":              {http.MethodPost: s.pairJoin},
+		"/api/v1/devices/takeover":          {http.MethodPost: s.takeover},
 		"/api/v1/devices/remove-and-rotate": {http.MethodPost: s.removeDevice},
 	}
 	maps.Copy(s.routes, s.recoveryRoutes())

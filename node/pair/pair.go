@@ -145,7 +145,8 @@ type offer struct {
 	done     chan struct{} // closed when the offer ends
 	timer    *time.Timer   // ends it at expires
 	joined   *Joined
-	err      error // why it ended without a device
+	err      error                         // why it ended without a device
+	then     func(context.Context, Joined) // OfferThen's, called once a device joined
 }
 
 // Service serves the pairing protocol on a host and holds the node's
@@ -233,7 +234,12 @@ func (s *Service) endLocked(o *offer, err error) {
 
 // Offer makes a new offer for k's account (replacing any pending one),
 // holding a copy of k until it ends.
-func (s *Service) Offer(k *keyshare.Keys) (Offer, error) {
+func (s *Service) Offer(k *keyshare.Keys) (Offer, error) { return s.OfferThen(k, nil) }
+
+// OfferThen is Offer, with then (when not nil) called once a device
+// joined through the offer, after it confirmed it stored the account
+// (guardian handover forgets the keys then).
+func (s *Service) OfferThen(k *keyshare.Keys, then func(context.Context, Joined)) (Offer, error) {
 	var random [8]byte
 	if _, err := rand.Read(random[:]); err != nil {
 		return Offer{}, fmt.Errorf("pairing secret: %w", err)
@@ -250,7 +256,7 @@ func (s *Service) Offer(k *keyshare.Keys) (Offer, error) {
 		return Offer{}, errors.New("the node is stopping")
 	}
 	s.endLocked(s.offer, ErrReplaced)
-	o := &offer{secret: secret, keys: held, expires: s.now().Add(OfferLifetime), done: make(chan struct{})}
+	o := &offer{secret: secret, keys: held, expires: s.now().Add(OfferLifetime), done: make(chan struct{}), then: then}
 	s.offer = o
 	o.timer = time.AfterFunc(OfferLifetime, func() {
 		s.mu.Lock()
@@ -338,6 +344,9 @@ func (s *Service) serve(ctx context.Context, st network.Stream, p peer.ID) error
 	}
 	defer keys.Wipe()
 	joined, err := s.give(ctx, st, r, p, f, keys, o.secret)
+	if err == nil && o.then != nil {
+		o.then(ctx, joined) // before the offer ends: Wait returns after it
+	}
 	s.mu.Lock()
 	if err == nil {
 		o.joined = &joined

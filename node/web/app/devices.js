@@ -325,10 +325,18 @@ function joinSection() {
   const b = el("button", "Join");
   b.type = "submit";
   b.id = "join-button";
+  // A hand-over from a guardian's node (POST /api/v1/devices/takeover):
+  // join, then remove the node that offered the account and rotate its keys.
+  const take = el("input");
+  take.type = "checkbox";
+  take.id = "join-takeover";
+  const tl = el("label", "Take the account over (a guardian hands your account over to you): remove the node that shows the code and change the account's keys", "check");
+  tl.htmlFor = take.id;
+  tl.prepend(take, " ");
   form.append(
     field("join-code", "Pairing code from the other device", { required: "", maxlength: "2048", autocomplete: "off", spellcheck: "false", placeholder: "/ip4/…/p2p/12D3KooW… 7KQ2-M9XF-3TRA" }),
     field("join-name", "Name for this device (phone, laptop)", { maxlength: "200", autocomplete: "off" }),
-    pass, b);
+    pass, tl, b);
   form.addEventListener("submit", joinAccount);
   const d = el("div");
   d.append(el("h3", "Join an account shown on another device"), form);
@@ -341,11 +349,14 @@ async function joinAccount(ev) {
   $("devices-error").hidden = true;
   b.disabled = true;
   try {
-    const out = await api("POST", "/api/v1/devices/join", {
+    const takeover = $("join-takeover").checked;
+    const out = await api("POST", takeover ? "/api/v1/devices/takeover" : "/api/v1/devices/join", {
       code: $("join-code").value.trim(), name: $("join-name").value.trim(), passphrase: $("join-pass").value,
     });
     $("join-form").reset();
-    $("devices-status").textContent = "This node now acts for " + out.account.name + ": choose it in the account picker.";
+    $("devices-status").textContent = "This node now acts for " + out.account.name + ": choose it in the account picker." +
+      (takeover ? " The node that handed it over was removed and the account's keys changed." : "");
+    document.dispatchEvent(new CustomEvent("blockmrs:accounts"));
   } catch (e) {
     failed($("devices-error"), e);
   } finally {

@@ -6,7 +6,9 @@
 // shows the ward's records this account reads, shares one with a contact
 // as the ward's guardian (POST /api/v1/guardians/grant) and answers the
 // ward's open requests (POST /api/v1/requests/ID/approve|deny). Creating
-// a minor's account (POST /api/v1/guardians/minor).
+// a minor's account (POST /api/v1/guardians/minor), and handing it over
+// to the grown-up's own node (POST /api/v1/guardians/handover: a pairing
+// code, watched with GET /api/v1/devices/pair).
 import { $, api, button, cell, el, failed, formatDate, go, onLive, page, shortID, show, state } from "./core.js";
 
 const rights = [
@@ -130,10 +132,11 @@ function build() {
     el("h3", "I am guardian of"),
     table("my-wards", ["Ward", "May", "Until", "State", ""]),
     el("p", "You act for nobody.", "hint empty-wards"),
+    handoverBox(),
     ward,
     el("h3", "A child's account"),
     el("p", "Creates an account for your child on this node, with you as guardian. Its keys " +
-      "stay on this node until the account is handed over to the child's own.", "hint"),
+      "stay on this node until you hand the account over to the child's own (\"Hand over\" above).", "hint"),
     minor,
     status);
 }
@@ -182,7 +185,7 @@ function removeButton(g, act) {
   return b;
 }
 
-function wardRow(g) {
+function wardRow(g, here) {
   const tr = el("tr", undefined, "ward");
   tr.dataset.id = g.ward;
   tr.dataset.live = String(g.live);
@@ -194,9 +197,115 @@ function wardRow(g) {
     a.href = "#/guardians/" + encodeURIComponent(g.ward);
     act.append(a);
   }
+  if (here.has(g.ward) && !g.ended) {
+    const label = g.ward_name || shortID(g.ward);
+    const h = button("Hand over", "quiet handover", function () { return startHandover(g); });
+    h.setAttribute("aria-label", "Hand " + label + "'s account over to their own node");
+    act.append(" ", h);
+  }
   tr.append(name, cell("May", mayText(g), "may"), cell("Until", g.until ? formatDate(g.until) : "no end", "until"),
     cell("State", statusOf(g), "state"), act);
   return tr;
+}
+
+// handoverBox holds a hand-over's pairing code while it is pending.
+function handoverBox() {
+  const d = el("section", undefined, "handover");
+  d.id = "handover";
+  d.hidden = true;
+  d.setAttribute("aria-labelledby", "handover-h");
+  return d;
+}
+
+let handoverTimer = null;
+
+// startHandover offers the ward's account to the grown-up's node and
+// shows the code until a node takes it or the code ends.
+async function startHandover(g) {
+  $("guardians-error").hidden = true;
+  try {
+    const offer = await api("POST", "/api/v1/guardians/handover", { ward: g.ward });
+    const name = offer.ward_name || shortID(offer.account);
+    const box = $("handover");
+    const h = el("h3", "Hand " + name + "'s account over");
+    h.id = "handover-h";
+    const secret = el("p", undefined, "pair-secret");
+    secret.append("Code: ", el("strong", offer.secret));
+    secret.id = "handover-secret";
+    const img = el("img");
+    img.id = "handover-qr";
+    img.alt = "QR code of the hand-over code";
+    img.src = "/api/v1/devices/pair/qr?t=" + Date.now();
+    const code = el("code", offer.code);
+    code.id = "handover-code";
+    const cmd = el("p");
+    cmd.append(el("code", offer.join));
+    const cancel = button("Cancel", "quiet", async function () {
+      try {
+        await api("POST", "/api/v1/devices/pair/cancel", {});
+        endHandover(name + "'s account stays on this node: the hand-over was cancelled.");
+      } catch (e) {
+        failed($("guardians-error"), e);
+      }
+    });
+    cancel.id = "handover-cancel";
+    box.replaceChildren(h,
+      el("p", "On " + name + "'s own node, join with this code and take the account over (Devices page, " +
+        "\"Take the account over\"), or run the command below. That node stores the keys under " + name +
+        "'s own passphrase, removes this node from the account and changes its keys; this node then " +
+        "forgets them. What you were given stays readable here; what " + name + " writes later is yours " +
+        "to read only while your appointment gives read. Valid until " +
+        new Date(offer.expires).toLocaleTimeString() + ".", "hint"),
+      img, secret, code, cmd, cancel);
+    box.hidden = false;
+    $("guardians-status").textContent = "Waiting for " + name + "'s node…";
+    watchHandover(name, offer.account);
+    cancel.focus();
+  } catch (e) {
+    failed($("guardians-error"), e);
+  }
+}
+
+function endHandover(line) {
+  if (handoverTimer) {
+    clearTimeout(handoverTimer);
+    handoverTimer = null;
+  }
+  $("handover").hidden = true;
+  $("handover").replaceChildren();
+  $("guardians-status").textContent = line;
+}
+
+// watchHandover polls the pairing offer until it ends.
+function watchHandover(name, account) {
+  if (handoverTimer) {
+    clearTimeout(handoverTimer);
+  }
+  handoverTimer = setTimeout(async function () {
+    handoverTimer = null;
+    try {
+      const st = await api("GET", "/api/v1/devices/pair");
+      const other = (st.offer && st.offer.account !== account) || (st.joined && st.joined.account !== account);
+      if (other) {
+        endHandover("The hand-over code ended: another pairing code replaced it. " + name + "'s keys stay here.");
+        return;
+      }
+      // Neither pending nor ended: a node is joining (the keys on their way).
+      if (st.pending || (!st.joined && !st.ended)) {
+        watchHandover(name, account);
+        return;
+      }
+      if (st.joined) {
+        endHandover(name + "'s account now lives on their own node: this node no longer holds its keys.");
+        document.dispatchEvent(new CustomEvent("blockmrs:accounts"));
+        await render(shownArg);
+      } else {
+        endHandover("The hand-over code ended: " + (st.ended || "no node joined") + ". " + name + "'s keys stay here.");
+      }
+    } catch (e) {
+      failed($("guardians-error"), e);
+    }
+  }, 1500);
 }
 
 async function appoint(ev) {
@@ -357,7 +466,8 @@ async function render(arg) {
   $("my-guardians").hidden = !(list.guardians || []).length;
   document.querySelector("#screen-guardians .empty-guardians").hidden = (list.guardians || []).length > 0;
   const wb = $("my-wards-body");
-  wb.replaceChildren(...(list.wards || []).map(wardRow));
+  const here = new Set((locals.accounts || []).map(function (a) { return a.id; }));
+  wb.replaceChildren(...(list.wards || []).map(function (g) { return wardRow(g, here); }));
   $("my-wards").hidden = !(list.wards || []).length;
   document.querySelector("#screen-guardians .empty-wards").hidden = (list.wards || []).length > 0;
   const ward = arg && (list.wards || []).find(function (g) { return g.ward === arg && g.live; });
