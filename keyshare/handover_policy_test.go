@@ -28,21 +28,6 @@ func handoverPolicyCases() []policyCase {
 	}
 }
 
-// TestHandoverPolicyRows runs handoverPolicyCases as TestPolicyTable
-// does (until the lead adds them to its table).
-func TestHandoverPolicyRows(t *testing.T) {
-	for _, tc := range handoverPolicyCases() {
-		t.Run(string(tc.rule), func(t *testing.T) {
-			if d := tc.decides(t); d.Rule != tc.rule || d.Allow != tc.allow || d.Reason == "" {
-				t.Fatalf("decides: got %+v, want rule %s allow=%v", d, tc.rule, tc.allow)
-			}
-			if f := tc.flips(t); f.Allow == tc.allow {
-				t.Fatalf("flips: got %+v, want allow=%v", f, !tc.allow)
-			}
-		})
-	}
-}
-
 // Every fact Handover looks at refuses on its own.
 func TestHandoverEachFactRefuses(t *testing.T) {
 	base := HandoverFacts{Local: true, Appointed: true, Device: true}
