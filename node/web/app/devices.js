@@ -262,29 +262,39 @@ async function cancelPairing() {
   }
 }
 
-// joinSection is the form a new device uses to join an account another
-// device shows a code for.
-function joinSection() {
-  const pass = field("join-pass", "Passphrase for the account's keys on this device (empty: unencrypted)", { type: "password", maxlength: "1024", autocomplete: "new-password" });
-  const form = submitForm("join-form", {
-    label: "Join", error: "devices-error", run: joinAccount,
+// joinForm makes the form a new device uses to join an account another
+// device shows a pairing code for (POST /api/v1/devices/join): the
+// devices page has it, and so has the "create your account" screen of a
+// node without an account. What goes wrong goes to the error line
+// errorId; joined(result, passphrase) runs after the join.
+export function joinForm(errorId, joined) {
+  return submitForm("join-form", {
+    label: "Join", buttonId: "join-button", error: errorId,
     fields: [
       field("join-code", "Pairing code from the other device", { required: "", maxlength: "2048", autocomplete: "off", spellcheck: "false", placeholder: "/ip4/…/p2p/12D3KooW… 7KQ2-M9XF-3TRA" }),
       field("join-name", "Name for this device (phone, laptop)", { maxlength: "200", autocomplete: "off" }),
-      pass,
+      field("join-pass", "Passphrase for the account's keys on this device (empty: unencrypted)", { type: "password", maxlength: "1024", autocomplete: "new-password" }),
     ],
+    run: async function () {
+      const pass = $("join-pass").value;
+      const out = await api("POST", "/api/v1/devices/join", {
+        code: $("join-code").value.trim(), name: $("join-name").value.trim(), passphrase: pass,
+      });
+      $("join-form").reset();
+      await joined(out, pass);
+    },
   });
-  const d = el("div");
-  d.append(el("h3", "Join an account shown on another device"), form);
-  return d;
 }
 
-async function joinAccount() {
-  const out = await api("POST", "/api/v1/devices/join", {
-    code: $("join-code").value.trim(), name: $("join-name").value.trim(), passphrase: $("join-pass").value,
-  });
-  $("join-form").reset();
-  $("devices-status").textContent = "This node now acts for " + out.account.name + ": choose it in the account picker.";
+// joinSection is the devices page's join form.
+function joinSection() {
+  const d = el("div");
+  d.append(el("h3", "Join an account shown on another device"), joinForm("devices-error", function (out) {
+    $("devices-status").textContent = "This node now acts for " + out.account.name + ": choose it in the account picker.";
+    // The account picker learns the joined account (main.js).
+    document.dispatchEvent(new CustomEvent("blockmrs:accounts"));
+  }));
+  return d;
 }
 
 async function declareReplica() {
