@@ -29,16 +29,7 @@ func TestWebAppJoinFormInChromium(t *testing.T) {
 	b := newBrowser(t)
 
 	// The laptop shows a code.
-	link := strings.TrimSpace(laptop.ok("open", "--print"))
-	b.do(t, "log in to the laptop", chromedp.Navigate(link), chromedp.WaitVisible(chromedp.CSS("#screen-records")))
-	b.do(t, "laptop: devices page",
-		chromedp.Click(chromedp.CSS(`#nav a[data-page=devices]`)),
-		chromedp.WaitVisible(chromedp.CSS("#pair-start")))
-	b.do(t, "laptop: show a pairing code",
-		chromedp.Click(chromedp.CSS("#pair-start")),
-		chromedp.WaitVisible(chromedp.CSS("#pair-code")))
-	code := b.text(t, "#pair-code")
-	secret := strings.TrimPrefix(b.text(t, "#pair-secret"), "Code: ")
+	code, secret := b.showPairingCode(t, strings.TrimSpace(laptop.ok("open", "--print")))
 	if !strings.HasSuffix(code, " "+secret) || !strings.Contains(code, "/p2p/"+ld.peer) {
 		t.Fatalf("pairing code %q, secret %q", code, secret)
 	}
@@ -62,6 +53,7 @@ func TestWebAppJoinFormInChromium(t *testing.T) {
 		chromedp.Click(chromedp.CSS("#join-button")),
 		chromedp.WaitVisible(chromedp.CSS("#join-error")))
 	b.screenshot(t, "1-join-wrong-code")
+	b.fits390(t, "1-join-wrong-code-390px")
 	got := b.text(t, "#join-error")
 	if !strings.Contains(got, "wrong pairing code") || !strings.Contains(got, "nothing was stored") || strings.Contains(got, "\n") {
 		t.Fatalf("wrong code says %q", got)
@@ -75,8 +67,9 @@ func TestWebAppJoinFormInChromium(t *testing.T) {
 
 	// The right code: the app starts over as Pat and reads her record.
 	evalIn[bool](t, b, `document.querySelector("#join-code").value = "", true`)
-	b.do(t, "join with the code shown",
-		chromedp.SendKeys(chromedp.CSS("#join-code"), code),
+	b.do(t, "enter the code shown", chromedp.SendKeys(chromedp.CSS("#join-code"), code))
+	keepScreenshot(t, b.screenshot(t, "2-join-form"), "web-device-join.png")
+	b.do(t, "join with it",
 		chromedp.Click(chromedp.CSS("#join-button")),
 		chromedp.WaitVisible(chromedp.CSS("#screen-records")))
 	if !strings.Contains(phone.ok("accounts"), id) {
@@ -86,8 +79,7 @@ func TestWebAppJoinFormInChromium(t *testing.T) {
 		`Array.from(document.querySelectorAll("#records-body tr.record")).some(function (r) {
 			return r.querySelector("td.title").textContent === "Diary" && r.querySelector("td.status").textContent === "readable";
 		})`)
-	shot := b.screenshot(t, "2-joined-records")
-	keepScreenshot(t, shot, "web-device-join.png")
+	b.screenshot(t, "3-joined-records")
 
 	// Its signing key works: a replica declared on the phone reaches the
 	// laptop's chain.
@@ -109,15 +101,10 @@ func TestWebAppJoinFormInChromium(t *testing.T) {
 	waitUntil(t, time.Minute, "the laptop's chain has the replica the phone signed", func() bool {
 		return strings.Contains(laptop.ok("device", "ls", "--json"), backup)
 	})
-	b.fits390(t, "3-joined-devices-390px")
+	b.fits390(t, "4-joined-devices-390px")
 
 	// The tablet joins from its devices page, with a passphrase.
-	b.do(t, "laptop: a second code",
-		chromedp.Navigate(ld.api+"/#/devices"),
-		chromedp.WaitVisible(chromedp.CSS("#pair-start")),
-		chromedp.Click(chromedp.CSS("#pair-start")),
-		chromedp.WaitVisible(chromedp.CSS("#pair-code")))
-	code = b.text(t, "#pair-code")
+	code, _ = b.showPairingCode(t, ld.api+"/")
 	tlink := strings.TrimSpace(tablet.ok("open", "--print"))
 	b.do(t, "tablet: devices page",
 		chromedp.Navigate(tlink),
@@ -135,7 +122,7 @@ func TestWebAppJoinFormInChromium(t *testing.T) {
 	if evalIn[string](t, b, `document.querySelector("#join-code").value`) != "" {
 		t.Fatal("the join form keeps the used code")
 	}
-	b.screenshot(t, "4-tablet-joined")
+	b.screenshot(t, "5-tablet-joined")
 	evalIn[bool](t, b, `(() => { const s = document.querySelector("#account-picker"); s.value = "`+id+`"; s.dispatchEvent(new Event("change")); return true; })()`)
 	b.until(t, "the tablet's devices page shows Pat's devices, the tablet among them",
 		`!!document.querySelector("#devices-body tr.this-node[data-peer='`+td.peer+`']")`)
@@ -153,4 +140,19 @@ func TestWebAppJoinFormInChromium(t *testing.T) {
 	if p := b.problems(); len(p) != 0 {
 		t.Fatalf("dialogs or console errors: %v", p)
 	}
+}
+
+// showPairingCode opens url (a login link, or the app of a node the
+// browser is logged in to), goes to the devices page and shows a pairing
+// code: it returns the code and its secret.
+func (b *browser) showPairingCode(t *testing.T, url string) (code, secret string) {
+	t.Helper()
+	b.do(t, "log in", chromedp.Navigate(url), chromedp.WaitVisible(chromedp.CSS("#screen-records")))
+	b.do(t, "devices page",
+		chromedp.Click(chromedp.CSS(`#nav a[data-page=devices]`)),
+		chromedp.WaitVisible(chromedp.CSS("#pair-start")))
+	b.do(t, "show a pairing code",
+		chromedp.Click(chromedp.CSS("#pair-start")),
+		chromedp.WaitVisible(chromedp.CSS("#pair-qr")))
+	return b.text(t, "#pair-code"), strings.TrimPrefix(b.text(t, "#pair-secret"), "Code: ")
 }

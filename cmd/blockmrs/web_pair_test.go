@@ -19,19 +19,10 @@ func TestWebAppDevicePairingInChromium(t *testing.T) {
 	pd := startDaemon(t, phone)
 	b := newBrowser(t)
 
-	link := strings.TrimSpace(laptop.ok("open", "--print"))
-	b.do(t, "log in", chromedp.Navigate(link), chromedp.WaitVisible(chromedp.CSS("#screen-records")))
-	b.do(t, "devices page",
-		chromedp.Click(chromedp.CSS(`#nav a[data-page=devices]`)),
-		chromedp.WaitVisible(chromedp.CSS("#pair-start")))
-	b.do(t, "show a pairing code",
-		chromedp.Click(chromedp.CSS("#pair-start")),
-		chromedp.WaitVisible(chromedp.CSS("#pair-qr")))
+	code, secret := b.showPairingCode(t, strings.TrimSpace(laptop.ok("open", "--print")))
 	waitUntil(t, 10*time.Second, "the QR code image loads", func() bool {
 		return evalIn[bool](t, b, `(() => { const i = document.querySelector("#pair-qr"); return i.complete && i.naturalWidth > 100; })()`)
 	})
-	code := b.text(t, "#pair-code")
-	secret := strings.TrimPrefix(b.text(t, "#pair-secret"), "Code: ")
 	if !strings.HasSuffix(code, " "+secret) || !strings.Contains(code, "/p2p/"+d.peer) || len(secret) != 14 {
 		t.Fatalf("pairing code %q, secret %q", code, secret)
 	}
