@@ -68,43 +68,19 @@ func (s *Server) directories() ops.Directories {
 }
 
 func (s *Server) listAttestations(w http.ResponseWriter, r *http.Request) {
-	info, ok := s.acting(w, r)
-	if !ok {
-		return
-	}
-	out, err := ops.ListAttestations(r.Context(), s.opts.Repo, info.ID)
-	s.reply(w, http.StatusOK, out, err)
+	asActing(s, w, r, ops.ListAttestations)
 }
 
 func (s *Server) attest(w http.ResponseWriter, r *http.Request) {
-	k, ok := s.keysOf(w, r)
-	if !ok {
-		return
-	}
-	var req AttestRequest
-	if !decodeJSON(w, r, &req) {
-		return
-	}
-	out, err := ops.Attest(r.Context(), s.opts.Repo, k, req)
-	s.reply(w, http.StatusOK, out, err)
+	withKeys(s, w, r, ops.Attest)
 }
 
 func (s *Server) unattest(w http.ResponseWriter, r *http.Request) {
-	k, ok := s.keysOf(w, r)
-	if !ok {
-		return
-	}
-	var req UnattestRequest
-	if !decodeJSON(w, r, &req) {
-		return
-	}
-	out, err := ops.Unattest(r.Context(), s.opts.Repo, k, req)
-	s.reply(w, http.StatusOK, out, err)
+	withKeys(s, w, r, ops.Unattest)
 }
 
 func (s *Server) checkRole(w http.ResponseWriter, r *http.Request) {
-	if s.opts.Repo == nil {
-		writeError(w, http.StatusNotImplemented, "this server has no repo")
+	if !s.withRepo(w) {
 		return
 	}
 	q := r.URL.Query()
@@ -114,43 +90,19 @@ func (s *Server) checkRole(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) listTrust(w http.ResponseWriter, r *http.Request) {
-	if s.opts.Repo == nil {
-		writeError(w, http.StatusNotImplemented, "this server has no repo")
-		return
-	}
-	out, err := ops.ListTrust(r.Context(), s.opts.Repo)
-	s.reply(w, http.StatusOK, out, err)
+	repoOnly(s, w, r, ops.ListTrust)
 }
 
 func (s *Server) trust(w http.ResponseWriter, r *http.Request) {
-	if s.opts.Repo == nil {
-		writeError(w, http.StatusNotImplemented, "this server has no repo")
-		return
-	}
-	var req TrustRequest
-	if !decodeJSON(w, r, &req) {
-		return
-	}
-	out, err := ops.Trust(r.Context(), s.opts.Repo, req)
-	s.reply(w, http.StatusOK, out, err)
+	repoBody(s, w, r, ops.Trust)
 }
 
 func (s *Server) distrust(w http.ResponseWriter, r *http.Request) {
-	if s.opts.Repo == nil {
-		writeError(w, http.StatusNotImplemented, "this server has no repo")
-		return
-	}
-	var req TrustRequest
-	if !decodeJSON(w, r, &req) {
-		return
-	}
-	out, err := ops.Distrust(r.Context(), s.opts.Repo, req)
-	s.reply(w, http.StatusOK, out, err)
+	repoBody(s, w, r, ops.Distrust)
 }
 
 func (s *Server) directory(w http.ResponseWriter, r *http.Request) {
-	if s.opts.Repo == nil {
-		writeError(w, http.StatusNotImplemented, "this server has no repo")
+	if !s.withRepo(w) {
 		return
 	}
 	q := r.URL.Query()
@@ -168,16 +120,7 @@ func (s *Server) directory(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) directoryContact(w http.ResponseWriter, r *http.Request) {
-	if s.opts.Repo == nil {
-		writeError(w, http.StatusNotImplemented, "this server has no repo")
-		return
-	}
-	var req DirectoryContactRequest
-	if !decodeJSON(w, r, &req) {
-		return
-	}
-	out, err := ops.DirectoryContact(r.Context(), s.opts.Repo, req)
-	s.reply(w, http.StatusOK, out, err)
+	repoBody(s, w, r, ops.DirectoryContact)
 }
 
 // DirectoryContact calls POST /api/v1/directory/contact.

@@ -101,12 +101,7 @@ func (s *Server) auditFHIR(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) auditVerify(w http.ResponseWriter, r *http.Request) {
-	if s.opts.Repo == nil {
-		writeError(w, http.StatusNotImplemented, "this server has no repo")
-		return
-	}
-	out, err := ops.VerifyAudit(r.Context(), s.opts.Repo)
-	s.reply(w, http.StatusOK, out, err)
+	repoOnly(s, w, r, ops.VerifyAudit)
 }
 
 func auditParams(account string, q AuditQuery) map[string]string {

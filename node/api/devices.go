@@ -26,29 +26,11 @@ func (s *Server) listDevices(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) declareDevice(w http.ResponseWriter, r *http.Request) {
-	k, ok := s.keysOf(w, r)
-	if !ok {
-		return
-	}
-	var req DeclareRequest
-	if !decodeJSON(w, r, &req) {
-		return
-	}
-	out, err := ops.Declare(r.Context(), s.opts.Repo, k, req)
-	s.reply(w, http.StatusOK, out, err)
+	withKeys(s, w, r, ops.Declare)
 }
 
 func (s *Server) withdrawDevice(w http.ResponseWriter, r *http.Request) {
-	k, ok := s.keysOf(w, r)
-	if !ok {
-		return
-	}
-	var req WithdrawRequest
-	if !decodeJSON(w, r, &req) {
-		return
-	}
-	out, err := ops.Withdraw(r.Context(), s.opts.Repo, k, req)
-	s.reply(w, http.StatusOK, out, err)
+	withKeys(s, w, r, ops.Withdraw)
 }
 
 // accountQuery is path with ?account=account, unless account is empty.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 
+	"github.com/blockmrs/blockmrs/keyshare"
 	"github.com/blockmrs/blockmrs/node/ops"
 )
 
@@ -23,25 +24,11 @@ type (
 )
 
 func (s *Server) emergencyShow(w http.ResponseWriter, r *http.Request) {
-	me, ok := s.acting(w, r)
-	if !ok {
-		return
-	}
-	out, err := ops.EmergencyShow(r.Context(), s.opts.Repo, me.ID)
-	s.reply(w, http.StatusOK, out, err)
+	asActing(s, w, r, ops.EmergencyShow)
 }
 
 func (s *Server) emergencySetup(w http.ResponseWriter, r *http.Request) {
-	k, ok := s.keysOf(w, r)
-	if !ok {
-		return
-	}
-	var req EmergencySetupRequest
-	if !decodeJSON(w, r, &req) {
-		return
-	}
-	out, err := ops.EmergencySetup(r.Context(), s.opts.Repo, k, req)
-	s.reply(w, http.StatusOK, out, err)
+	withKeys(s, w, r, ops.EmergencySetup)
 }
 
 func (s *Server) emergencyOpen(w http.ResponseWriter, r *http.Request) {
@@ -49,25 +36,15 @@ func (s *Server) emergencyOpen(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotImplemented, "this server cannot reach custodians (no emergency service)")
 		return
 	}
-	k, ok := s.keysOf(w, r)
-	if !ok {
-		return
-	}
-	var req EmergencyOpenRequest
-	if !decodeJSON(w, r, &req) {
-		return
-	}
-	out, err := ops.EmergencyOpen(r.Context(), s.opts.Emergency, k, req)
-	s.reply(w, http.StatusOK, out, err)
+	keysBody(s, w, r, http.StatusOK, func(ctx context.Context, k *keyshare.Keys, req EmergencyOpenRequest) (EmergencyOpened, error) {
+		return ops.EmergencyOpen(ctx, s.opts.Emergency, k, req)
+	})
 }
 
 func (s *Server) emergencyEnd(w http.ResponseWriter, r *http.Request) {
-	k, ok := s.keysOf(w, r)
-	if !ok {
-		return
-	}
-	out, err := ops.EmergencyEnd(r.Context(), s.opts.Repo, k)
-	s.reply(w, http.StatusOK, out, err)
+	keysOnly(s, w, r, func(ctx context.Context, k *keyshare.Keys) (EmergencyEnded, error) {
+		return ops.EmergencyEnd(ctx, s.opts.Repo, k)
+	})
 }
 
 // Emergency calls GET /api/v1/emergency as account ("" for the default

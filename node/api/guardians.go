@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 
+	"github.com/blockmrs/blockmrs/keyshare"
 	"github.com/blockmrs/blockmrs/node/ops"
 )
 
@@ -32,79 +33,33 @@ type RemoveRequest struct {
 }
 
 func (s *Server) listGuardians(w http.ResponseWriter, r *http.Request) {
-	me, ok := s.acting(w, r)
-	if !ok {
-		return
-	}
-	out, err := ops.Guardians(r.Context(), s.opts.Repo, me.ID)
-	s.reply(w, http.StatusOK, out, err)
+	asActing(s, w, r, ops.Guardians)
 }
 
 func (s *Server) appointGuardian(w http.ResponseWriter, r *http.Request) {
-	k, ok := s.keysOf(w, r)
-	if !ok {
-		return
-	}
-	var req AppointRequest
-	if !decodeJSON(w, r, &req) {
-		return
-	}
-	out, err := ops.AppointGuardian(r.Context(), s.opts.Repo, k, req)
-	s.reply(w, http.StatusOK, out, err)
+	withKeys(s, w, r, ops.AppointGuardian)
 }
 
 func (s *Server) removeGuardian(w http.ResponseWriter, r *http.Request) {
-	k, ok := s.keysOf(w, r)
-	if !ok {
-		return
-	}
-	var req RemoveRequest
-	if !decodeJSON(w, r, &req) {
-		return
-	}
-	out, err := ops.RemoveGuardian(r.Context(), s.opts.Repo, k, req.Guardian)
-	s.reply(w, http.StatusOK, out, err)
+	withKeys(s, w, r, func(ctx context.Context, repo *keyshare.Repo, k *keyshare.Keys, req RemoveRequest) (Removed, error) {
+		return ops.RemoveGuardian(ctx, repo, k, req.Guardian)
+	})
 }
 
 func (s *Server) grantForWard(w http.ResponseWriter, r *http.Request) {
-	k, ok := s.keysOf(w, r)
-	if !ok {
-		return
-	}
-	var req WardGrantRequest
-	if !decodeJSON(w, r, &req) {
-		return
-	}
-	out, err := ops.GrantForWard(r.Context(), s.opts.Repo, k, req)
-	s.reply(w, http.StatusOK, out, err)
+	withKeys(s, w, r, ops.GrantForWard)
 }
 
 func (s *Server) revokeForWard(w http.ResponseWriter, r *http.Request) {
-	k, ok := s.keysOf(w, r)
-	if !ok {
-		return
-	}
-	var req WardRevokeRequest
-	if !decodeJSON(w, r, &req) {
-		return
-	}
-	out, err := ops.RevokeForWard(r.Context(), s.opts.Repo, k, req)
-	s.reply(w, http.StatusOK, out, err)
+	withKeys(s, w, r, ops.RevokeForWard)
 }
 
 func (s *Server) createMinor(w http.ResponseWriter, r *http.Request) {
-	k, ok := s.keysOf(w, r)
-	if !ok {
-		return
-	}
-	var req MinorRequest
-	if !decodeJSON(w, r, &req) {
-		return
-	}
-	s.createMu.Lock() // as createAccount: one name check at a time
-	out, err := ops.CreateMinor(r.Context(), s.opts.Repo, k, ops.ThisDevice(s.opts.Host.ID().String()), req)
-	s.createMu.Unlock()
-	s.reply(w, http.StatusCreated, out, err)
+	keysBody(s, w, r, http.StatusCreated, func(ctx context.Context, k *keyshare.Keys, req MinorRequest) (Appointed, error) {
+		s.createMu.Lock() // as createAccount: one name check at a time
+		defer s.createMu.Unlock()
+		return ops.CreateMinor(ctx, s.opts.Repo, k, ops.ThisDevice(s.opts.Host.ID().String()), req)
+	})
 }
 
 // Guardians calls GET /api/v1/guardians as account ("" for the default

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 
+	"github.com/blockmrs/blockmrs/keyshare"
 	"github.com/blockmrs/blockmrs/node/ops"
 )
 
@@ -30,16 +31,9 @@ func (s *Server) labFields(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) addLabs(w http.ResponseWriter, r *http.Request) {
-	keys, ok := s.keysOf(w, r)
-	if !ok {
-		return
-	}
-	var req LabPanel
-	if !decodeJSON(w, r, &req) {
-		return
-	}
-	out, err := ops.AddLabs(r.Context(), s.opts.Repo, keys, req)
-	s.reply(w, http.StatusCreated, out, err)
+	keysBody(s, w, r, http.StatusCreated, func(ctx context.Context, k *keyshare.Keys, req LabPanel) (ops.LabsWritten, error) {
+		return ops.AddLabs(ctx, s.opts.Repo, k, req)
+	})
 }
 
 func (s *Server) listLabs(w http.ResponseWriter, r *http.Request) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 
+	"github.com/blockmrs/blockmrs/keyshare"
 	"github.com/blockmrs/blockmrs/node/ops"
 )
 
@@ -24,13 +25,9 @@ type (
 const PairQRModule = ShareQRModule
 
 func (s *Server) pairStart(w http.ResponseWriter, r *http.Request) {
-	k, ok := s.keysOf(w, r)
-	if !ok {
-		return
-	}
-	defer k.Wipe()
-	out, err := ops.PairStart(s.opts.Pair, s.opts.Host, k)
-	s.reply(w, http.StatusOK, out, err)
+	keysOnly(s, w, r, func(_ context.Context, k *keyshare.Keys) (PairOffer, error) {
+		return ops.PairStart(s.opts.Pair, s.opts.Host, k)
+	})
 }
 
 func (s *Server) pairStatus(w http.ResponseWriter, r *http.Request) {
@@ -72,34 +69,19 @@ func (s *Server) pairQR(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) pairJoin(w http.ResponseWriter, r *http.Request) {
-	if s.opts.Repo == nil {
-		writeError(w, http.StatusNotImplemented, "this server has no repo")
-		return
-	}
-	var req JoinRequest
-	if !decodeJSON(w, r, &req) {
-		return
-	}
-	out, err := ops.PairJoin(r.Context(), s.opts.Pair, req)
-	s.reply(w, http.StatusOK, out, err)
+	repoBody(s, w, r, func(ctx context.Context, _ *keyshare.Repo, req JoinRequest) (JoinResult, error) {
+		return ops.PairJoin(ctx, s.opts.Pair, req)
+	})
 }
 
 func (s *Server) removeDevice(w http.ResponseWriter, r *http.Request) {
-	k, ok := s.keysOf(w, r)
-	if !ok {
-		return
-	}
-	defer k.Wipe()
-	var req RemoveDeviceRequest
-	if !decodeJSON(w, r, &req) {
-		return
-	}
 	self := ""
 	if s.opts.Host != nil {
 		self = s.opts.Host.ID().String()
 	}
-	out, err := ops.RemoveDevice(r.Context(), s.opts.Repo, s.opts.Sessions, k, self, req)
-	s.reply(w, http.StatusOK, out, err)
+	keysBody(s, w, r, http.StatusOK, func(ctx context.Context, k *keyshare.Keys, req RemoveDeviceRequest) (DeviceRemoved, error) {
+		return ops.RemoveDevice(ctx, s.opts.Repo, s.opts.Sessions, k, self, req)
+	})
 }
 
 // PairStart calls POST /api/v1/devices/pair as account ("" is the

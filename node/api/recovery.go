@@ -36,59 +36,19 @@ func (s *Server) recoveryRoutes() map[string]map[string]http.HandlerFunc {
 }
 
 func (s *Server) showRecovery(w http.ResponseWriter, r *http.Request) {
-	me, ok := s.acting(w, r)
-	if !ok {
-		return
-	}
-	out, err := ops.ShowRecovery(r.Context(), s.opts.Repo, me.ID)
-	s.reply(w, http.StatusOK, out, err)
+	asActing(s, w, r, ops.ShowRecovery)
 }
 
 func (s *Server) setupRecovery(w http.ResponseWriter, r *http.Request) {
-	k, ok := s.keysOf(w, r)
-	if !ok {
-		return
-	}
-	var req RecoverySetupRequest
-	if !decodeJSON(w, r, &req) {
-		return
-	}
-	out, err := ops.SetupRecovery(r.Context(), s.opts.Repo, k, req)
-	s.reply(w, http.StatusOK, out, err)
+	withKeys(s, w, r, ops.SetupRecovery)
 }
 
 func (s *Server) approveRecovery(w http.ResponseWriter, r *http.Request) {
-	k, ok := s.keysOf(w, r)
-	if !ok {
-		return
-	}
-	var req RecoveryApproveRequest
-	if !decodeJSON(w, r, &req) {
-		return
-	}
-	out, err := ops.ApproveRecovery(r.Context(), s.opts.Repo, k, req)
-	s.reply(w, http.StatusOK, out, err)
-}
-
-// withRepo answers 501 when the server has no repo.
-func (s *Server) withRepo(w http.ResponseWriter) bool {
-	if s.opts.Repo == nil {
-		writeError(w, http.StatusNotImplemented, "this server has no repo")
-		return false
-	}
-	return true
+	withKeys(s, w, r, ops.ApproveRecovery)
 }
 
 func (s *Server) startRecovery(w http.ResponseWriter, r *http.Request) {
-	if !s.withRepo(w) {
-		return
-	}
-	var req RecoveryStartRequest
-	if !decodeJSON(w, r, &req) {
-		return
-	}
-	out, err := ops.StartRecovery(r.Context(), s.opts.Repo, req)
-	s.reply(w, http.StatusOK, out, err)
+	repoBody(s, w, r, ops.StartRecovery)
 }
 
 func (s *Server) recoveryStatus(w http.ResponseWriter, r *http.Request) {

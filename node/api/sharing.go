@@ -43,16 +43,7 @@ func (s *Server) listGrants(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) grant(w http.ResponseWriter, r *http.Request) {
-	k, ok := s.keysOf(w, r)
-	if !ok {
-		return
-	}
-	var req GrantRequest
-	if !decodeJSON(w, r, &req) {
-		return
-	}
-	out, err := ops.Grant(r.Context(), s.opts.Repo, k, req)
-	s.reply(w, http.StatusOK, out, err)
+	withKeys(s, w, r, ops.Grant)
 }
 
 func (s *Server) revoke(w http.ResponseWriter, r *http.Request) {

@@ -19,29 +19,11 @@ type (
 )
 
 func (s *Server) grantScope(w http.ResponseWriter, r *http.Request) {
-	k, ok := s.keysOf(w, r)
-	if !ok {
-		return
-	}
-	var req ScopeGrantRequest
-	if !decodeJSON(w, r, &req) {
-		return
-	}
-	out, err := ops.GrantScope(r.Context(), s.opts.Repo, k, req)
-	s.reply(w, http.StatusOK, out, err)
+	withKeys(s, w, r, ops.GrantScope)
 }
 
 func (s *Server) endScope(w http.ResponseWriter, r *http.Request) {
-	k, ok := s.keysOf(w, r)
-	if !ok {
-		return
-	}
-	var req ScopeEndRequest
-	if !decodeJSON(w, r, &req) {
-		return
-	}
-	out, err := ops.EndScope(r.Context(), s.opts.Repo, k, req)
-	s.reply(w, http.StatusOK, out, err)
+	withKeys(s, w, r, ops.EndScope)
 }
 
 // GrantScope calls POST /api/v1/scopes as account ("" for the default

@@ -1,6 +1,8 @@
-// account.js: this node and its accounts (#/account), and the form that
-// creates a fresh node's first account.
-import { $, api, button, el, failed, page, show, state } from "./core.js";
+// account.js: this node and its accounts (#/account), and the screen of
+// a fresh node: the form that creates its first account, and the form
+// that joins an account another device shows a pairing code for.
+import { $, api, button, el, errorLine, failed, page, show, state } from "./core.js";
+import { joinForm } from "./devices.js";
 
 // renderAccounts lists the local accounts, each not the default with a
 // "Make default" button.
@@ -85,6 +87,32 @@ async function create(ev) {
   } finally {
     b.disabled = false;
   }
+}
+
+// showCreate shows the screen of a node without an account: create one,
+// or join one from another device (the app starts over with it).
+export function showCreate() {
+  $("peer-id-new").textContent = state.id.peer_id;
+  const s = $("screen-create");
+  if (!$("join-new")) {
+    const d = el("div");
+    d.id = "join-new";
+    d.append(el("h2", "Or join an account from another device"),
+      el("p", "Your account is on another phone or computer: there, open Devices and choose " +
+        "\u201cShow a pairing code\u201d, then enter the code here. This node receives the " +
+        "account's keys and stores them under the passphrase you type (empty: unencrypted).", "hint"),
+      joinForm("join-error", async function (out, pass) {
+        if (out.account.encrypted && pass) {
+          // The joined account starts unlocked: the passphrase was just typed.
+          await api("POST", "/api/v1/sessions/unlock", { account: out.account.id, passphrase: pass });
+        }
+        location.hash = "#/records";
+        location.reload();
+      }),
+      errorLine("join-error"));
+    s.append(d);
+  }
+  show("create");
 }
 
 document.addEventListener("DOMContentLoaded", function () {

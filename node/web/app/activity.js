@@ -1,7 +1,7 @@
 // activity.js: the activity page (#/activity): the acting account's
 // chain log (GET /api/v1/log), newest first, one readable line per entry:
 // when, what, by whom, and the block that holds it.
-import { $, api, cell, el, failed, formatDate, onMyChain, page, shortID, show, state, who } from "./core.js";
+import { $, api, cell, el, errorLine, failed, formatDate, onMyChain, page, rowsTable, shortID, show, state, who } from "./core.js";
 
 // pageSize is how many entries (whole blocks) one page asks for.
 const pageSize = 50;
@@ -16,28 +16,13 @@ function build() {
   if (s.childElementCount > 0) {
     return;
   }
-  const table = el("table", undefined, "rows");
-  table.id = "activity";
-  const head = el("tr");
-  for (const h of ["When", "What", "By", "Block"]) {
-    const th = el("th", h);
-    th.scope = "col";
-    head.append(th);
-  }
-  const thead = el("thead");
-  thead.append(head);
-  const body = el("tbody");
-  body.id = "activity-body";
-  table.append(thead, body);
+  const table = rowsTable("activity", ["When", "What", "By", "Block"]);
   const more = el("button", "Show older entries", "quiet");
   more.id = "activity-more";
   more.type = "button";
   more.hidden = true;
   more.addEventListener("click", older);
-  const err = el("p", undefined, "error");
-  err.id = "activity-error";
-  err.setAttribute("role", "alert");
-  err.hidden = true;
+  const err = errorLine("activity-error");
   const empty = el("p", "Nothing on your chain yet.");
   empty.id = "activity-empty";
   empty.hidden = true;

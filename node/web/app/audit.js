@@ -2,7 +2,7 @@
 // acting account's records, as a timeline from the node's audit log
 // (GET /api/v1/audit), newest first, filtered by record and date, and
 // updated live as entries are appended (the "audit" event).
-import { $, api, cell, el, failed, formatDate, onLive, page, shortID, show, state, who } from "./core.js";
+import { $, api, cell, el, errorLine, failed, field, formatDate, labelled, onLive, page, rowsTable, shortID, show, state, who } from "./core.js";
 
 // view is what the page shows: the entries (newest first), the record
 // titles known, the filters.
@@ -16,27 +16,16 @@ function build() {
   }
   const form = el("form", undefined, "filters");
   form.id = "audit-filters";
-  const recLabel = el("label", "Record");
-  recLabel.htmlFor = "audit-record";
-  const rec = el("select");
-  rec.id = "audit-record";
-  const sinceLabel = el("label", "Since");
-  sinceLabel.htmlFor = "audit-since";
-  const since = el("input");
-  since.id = "audit-since";
-  since.type = "date";
+  const recField = labelled("audit-record", "Record", el("select"));
+  const sinceField = field("audit-since", "Since", { type: "date" });
   const apply = el("button", "Show", "quiet");
   apply.type = "submit";
   apply.id = "audit-apply";
-  const recField = el("div", undefined, "field");
-  recField.append(recLabel, rec);
-  const sinceField = el("div", undefined, "field");
-  sinceField.append(sinceLabel, since);
   form.append(recField, sinceField, apply);
   form.addEventListener("submit", function (ev) {
     ev.preventDefault();
-    view.record = rec.value;
-    view.since = since.value;
+    view.record = $("audit-record").value;
+    view.since = $("audit-since").value;
     const hash = view.record ? "#/audit/" + encodeURIComponent(view.record) : "#/audit";
     if (location.hash !== hash) {
       location.hash = hash; // hashchange renders it
@@ -45,23 +34,8 @@ function build() {
     }
   });
 
-  const table = el("table", undefined, "rows");
-  table.id = "audit";
-  const head = el("tr");
-  for (const h of ["When", "What", "Who", "Node", "Allowed by", "Reported by"]) {
-    const th = el("th", h);
-    th.scope = "col";
-    head.append(th);
-  }
-  const thead = el("thead");
-  thead.append(head);
-  const body = el("tbody");
-  body.id = "audit-body";
-  table.append(thead, body);
-  const err = el("p", undefined, "error");
-  err.id = "audit-error";
-  err.setAttribute("role", "alert");
-  err.hidden = true;
+  const table = rowsTable("audit", ["When", "What", "Who", "Node", "Allowed by", "Reported by"]);
+  const err = errorLine("audit-error");
   const empty = el("p", "No one accessed your records in this period.");
   empty.id = "audit-empty";
   empty.hidden = true;

@@ -3,7 +3,7 @@
 // each way (record grants and standing grants, which a "Share a
 // category" form per contact makes and an "End" button ends), and adding
 // a contact by share code or by profile file.
-import { $, api, button, cell, el, failed, formatDate, page, shortID, show, state, withAccount } from "./core.js";
+import { $, api, button, cell, el, failed, formatDate, page, shortID, show, state, statusLine, withAccount } from "./core.js";
 import { roleCell } from "./roles.js";
 
 // refreshAccounts re-reads the accounts the node knows, so that who()
@@ -86,8 +86,7 @@ function standingForm(a) {
   const hint = el("p", "Present and future records of yours in the category, whoever writes them, until you end it. Hidden records are not shared.", "hint");
   const submit = el("button", "Share");
   submit.type = "submit";
-  const status = el("p", undefined, "scope-status");
-  status.setAttribute("role", "status");
+  const status = statusLine("", "scope-status");
   form.append(pick, sel, own, input, untilLabel, until, hint, submit, status);
   form.addEventListener("submit", async function (ev) {
     ev.preventDefault();

@@ -105,6 +105,107 @@ export function button(text, cls, fn) {
   return b;
 }
 
+// labelled puts control, given the id, under its label in a div.field,
+// so that every form field is labelled.
+export function labelled(id, label, control) {
+  const d = el("div", undefined, "field");
+  const l = el("label", label);
+  l.htmlFor = id;
+  control.id = id;
+  d.append(l, control);
+  return d;
+}
+
+// field makes a labelled control in a div.field: a text input, or the
+// element tag names (textarea, select). attrs are set as attributes
+// (type among them: {type: "date"}).
+export function field(id, label, attrs, tag) {
+  const i = el(tag || "input");
+  if (!tag || tag === "input") {
+    i.type = "text";
+  }
+  for (const k in attrs || {}) {
+    i.setAttribute(k, attrs[k]);
+  }
+  return labelled(id, label, i);
+}
+
+// rowsTable makes an empty table of class "rows" (and cls) with id: a
+// header row of heads (an empty head is named "Actions" for screen
+// readers) and an empty tbody with id ID-body that the page fills.
+export function rowsTable(id, heads, cls) {
+  const t = el("table", undefined, cls ? "rows " + cls : "rows");
+  t.id = id;
+  const head = el("tr");
+  for (const h of heads) {
+    const th = el("th", h);
+    th.scope = "col";
+    if (!h) {
+      th.append(el("span", "Actions", "vh"));
+    }
+    head.append(th);
+  }
+  const thead = el("thead");
+  thead.append(head);
+  const body = el("tbody");
+  body.id = id + "-body";
+  t.append(thead, body);
+  return t;
+}
+
+// errorLine makes a page's error line (role=alert, hidden until
+// failed() writes into it).
+export function errorLine(id) {
+  const p = el("p", undefined, "error");
+  if (id) {
+    p.id = id;
+  }
+  p.setAttribute("role", "alert");
+  p.hidden = true;
+  return p;
+}
+
+// statusLine makes a status line (role=status, id when given, class
+// cls): what the last action did, read out by screen readers.
+export function statusLine(id, cls) {
+  const p = el("p", undefined, cls);
+  if (id) {
+    p.id = id;
+  }
+  p.setAttribute("role", "status");
+  return p;
+}
+
+// submitForm makes a form with id: the fields (elements, e.g. from
+// field()) and a submit button (label, id buttonId or ID-button, class
+// buttonClass). On submit it hides the error line (its element, or the
+// id of one), disables the button while run() runs, and puts what run
+// throws into the error line with failed().
+export function submitForm(id, opts) {
+  const f = el("form", undefined, opts.cls);
+  f.id = id;
+  const b = el("button", opts.label, opts.buttonClass);
+  b.type = "submit";
+  b.id = opts.buttonId || id + "-button";
+  f.append(...(opts.fields || []), b);
+  f.addEventListener("submit", async function (ev) {
+    ev.preventDefault();
+    const line = typeof opts.error === "string" ? $(opts.error) : opts.error;
+    if (line) {
+      line.hidden = true;
+    }
+    b.disabled = true;
+    try {
+      await opts.run(ev);
+    } catch (e) {
+      failed(line, e);
+    } finally {
+      b.disabled = false;
+    }
+  });
+  return f;
+}
+
 // shortID shortens an account ID to its start and end.
 export function shortID(id) {
   if (!id) {

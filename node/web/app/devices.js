@@ -5,43 +5,7 @@
 // /api/v1/devices/join), removing a lost device with a key rotation
 // (POST /api/v1/devices/remove-and-rotate), declaring a replica (POST
 // /api/v1/devices) and withdrawing a replica (POST /api/v1/devices/remove).
-import { $, api, button, cell, el, failed, onMyChain, page, shortID, show, state } from "./core.js";
-
-// field makes a labelled input in a div.
-function field(id, label, attrs) {
-  const d = el("div", undefined, "field");
-  const l = el("label", label);
-  l.htmlFor = id;
-  const i = el("input");
-  i.id = id;
-  i.type = "text";
-  for (const k in attrs) {
-    i.setAttribute(k, attrs[k]);
-  }
-  d.append(l, i);
-  return d;
-}
-
-// nodeTable makes the table of one kind of node.
-function nodeTable(id) {
-  const t = el("table", undefined, "rows nodes");
-  t.id = id;
-  const head = el("tr");
-  for (const h of ["Name", "Peer ID", ""]) {
-    const th = el("th", h);
-    th.scope = "col";
-    if (!h) {
-      th.append(el("span", "Actions", "vh"));
-    }
-    head.append(th);
-  }
-  const thead = el("thead");
-  thead.append(head);
-  const body = el("tbody");
-  body.id = id + "-body";
-  t.append(thead, body);
-  return t;
-}
+import { $, api, button, cell, el, errorLine, failed, field, onMyChain, page, rowsTable, shortID, show, state, statusLine, submitForm } from "./core.js";
 
 // build fills the section once.
 function build() {
@@ -49,13 +13,8 @@ function build() {
   if (s.childElementCount > 0) {
     return;
   }
-  const err = el("p", undefined, "error");
-  err.id = "devices-error";
-  err.setAttribute("role", "alert");
-  err.hidden = true;
-  const status = el("p");
-  status.id = "devices-status";
-  status.setAttribute("role", "status");
+  const err = errorLine("devices-error");
+  const status = statusLine("devices-status");
 
   const thisNode = el("p");
   thisNode.id = "this-node";
@@ -64,23 +23,20 @@ function build() {
   const noReplicas = el("p", "No replicas.", "hint");
   noReplicas.id = "replicas-empty";
 
-  const form = el("form");
-  form.id = "replica-form";
-  const b = el("button", "Declare replica");
-  b.type = "submit";
-  b.id = "replica-button";
-  form.append(
-    field("replica-peer", "Peer ID of the replica", { required: "", maxlength: "128", autocomplete: "off", spellcheck: "false", placeholder: "12D3KooW…" }),
-    field("replica-name", "Name (for you: home backup, clinic server)", { maxlength: "200", autocomplete: "off" }),
-    b);
-  form.addEventListener("submit", declareReplica);
+  const form = submitForm("replica-form", {
+    label: "Declare replica", buttonId: "replica-button", error: "devices-error", run: declareReplica,
+    fields: [
+      field("replica-peer", "Peer ID of the replica", { required: "", maxlength: "128", autocomplete: "off", spellcheck: "false", placeholder: "12D3KooW…" }),
+      field("replica-name", "Name (for you: home backup, clinic server)", { maxlength: "200", autocomplete: "off" }),
+    ],
+  });
 
   s.append(
     el("h2", "Devices"),
     el("p", "A device is a node that acts for your account: this computer, your phone, the " +
       "clinic server that hosts a clinician. Your chain declares it, signed, so other nodes " +
       "send it what your account may read and deliver your requests to it.", "hint"),
-    err, thisNode, nodeTable("devices"),
+    err, thisNode, rowsTable("devices", ["Name", "Peer ID", ""], "nodes"),
     pairSection(),
     joinSection(),
     el("h2", "Replicas"),
@@ -88,7 +44,7 @@ function build() {
       "available while your own nodes are offline: a clinic server, or a stock IPFS node you " +
       "chose as a backup (ipfs id prints its peer ID). It acts for nobody and can decrypt " +
       "nothing: it holds only ciphertext.", "hint"),
-    nodeTable("replicas"),
+    rowsTable("replicas", ["Name", "Peer ID", ""], "nodes"),
     noReplicas,
     el("h3", "Declare a replica"),
     form,
@@ -165,16 +121,9 @@ function removeButton(d, act) {
       "records written from now on are closed to it and blocks it signs are refused. It keeps " +
       "whatever it already holds: records it fetched stay readable there.", "ask warning");
     warn.id = "remove-warning";
-    const pass = el("input");
-    pass.type = "password";
-    pass.id = "remove-pass";
-    pass.autocomplete = "current-password";
-    const l = el("label", "Passphrase (needed to rotate the signing key of encrypted keys)");
-    l.htmlFor = "remove-pass";
-    const f = el("div", undefined, "field");
-    f.append(l, pass);
+    const f = field("remove-pass", "Passphrase (needed to rotate the signing key of encrypted keys)", { type: "password", autocomplete: "current-password" });
     const sure = button("Remove now", "confirm", async function () {
-      await removeDevice(d, pass.value);
+      await removeDevice(d, f.querySelector("input").value);
     });
     sure.setAttribute("aria-label", "Remove " + label + " now");
     const keep = button("Keep", "quiet", async function () {
@@ -220,9 +169,7 @@ function pairSection() {
   const box = el("div");
   box.id = "pair-offer";
   box.hidden = true;
-  const status = el("p");
-  status.id = "pair-status";
-  status.setAttribute("role", "status");
+  const status = statusLine("pair-status");
   d.append(h,
     el("p", "Show a one-time code to your new phone or laptop. Its node connects to this one over " +
       "an encrypted connection, proves it holds the code and receives your account's keys, which it " +
@@ -315,73 +262,62 @@ async function cancelPairing() {
   }
 }
 
-// joinSection is the form a new device uses to join an account another
-// device shows a code for.
-function joinSection() {
-  const form = el("form");
-  form.id = "join-form";
-  const pass = field("join-pass", "Passphrase for the account's keys on this device (empty: unencrypted)", { maxlength: "1024", autocomplete: "new-password" });
-  pass.querySelector("input").type = "password";
-  const b = el("button", "Join");
-  b.type = "submit";
-  b.id = "join-button";
-  // A hand-over from a guardian's node (POST /api/v1/devices/takeover):
-  // join, then remove the node that offered the account and rotate its keys.
-  const take = el("input");
-  take.type = "checkbox";
-  take.id = "join-takeover";
-  const tl = el("label", "Take the account over (a guardian hands your account over to you): remove the node that shows the code and change the account's keys", "check");
-  tl.htmlFor = take.id;
-  tl.prepend(take, " ");
-  form.append(
+// joinForm makes the form a new device uses to join an account another
+// device shows a pairing code for (POST /api/v1/devices/join): the
+// devices page has it, and so has the "create your account" screen of a
+// node without an account. What goes wrong goes to the error line
+// errorId; joined(result, passphrase, takeover) runs after the join.
+// With takeover, the form offers a hand-over from a guardian's node
+// (POST /api/v1/devices/takeover: join, then remove the node that offered
+// the account and rotate its keys).
+export function joinForm(errorId, joined, takeover) {
+  const fields = [
     field("join-code", "Pairing code from the other device", { required: "", maxlength: "2048", autocomplete: "off", spellcheck: "false", placeholder: "/ip4/…/p2p/12D3KooW… 7KQ2-M9XF-3TRA" }),
     field("join-name", "Name for this device (phone, laptop)", { maxlength: "200", autocomplete: "off" }),
-    pass, tl, b);
-  form.addEventListener("submit", joinAccount);
+    field("join-pass", "Passphrase for the account's keys on this device (empty: unencrypted)", { type: "password", maxlength: "1024", autocomplete: "new-password" }),
+  ];
+  if (takeover) {
+    const take = el("input");
+    take.type = "checkbox";
+    take.id = "join-takeover";
+    const tl = el("label", "Take the account over (a guardian hands your account over to you): remove the node that shows the code and change the account's keys", "check");
+    tl.htmlFor = take.id;
+    tl.prepend(take, " ");
+    fields.push(tl);
+  }
+  return submitForm("join-form", {
+    label: "Join", buttonId: "join-button", error: errorId, fields: fields,
+    run: async function () {
+      const pass = $("join-pass").value;
+      const take = takeover && $("join-takeover").checked;
+      const out = await api("POST", take ? "/api/v1/devices/takeover" : "/api/v1/devices/join", {
+        code: $("join-code").value.trim(), name: $("join-name").value.trim(), passphrase: pass,
+      });
+      $("join-form").reset();
+      await joined(out, pass, take);
+    },
+  });
+}
+
+// joinSection is the devices page's join form.
+function joinSection() {
   const d = el("div");
-  d.append(el("h3", "Join an account shown on another device"), form);
+  d.append(el("h3", "Join an account shown on another device"), joinForm("devices-error", function (out, pass, takeover) {
+    $("devices-status").textContent = "This node now acts for " + out.account.name + ": choose it in the account picker." +
+      (takeover ? " The node that handed it over was removed and the account's keys changed." : "");
+    // The account picker learns the joined account (main.js).
+    document.dispatchEvent(new CustomEvent("blockmrs:accounts"));
+  }, true));
   return d;
 }
 
-async function joinAccount(ev) {
-  ev.preventDefault();
-  const b = $("join-button");
-  $("devices-error").hidden = true;
-  b.disabled = true;
-  try {
-    const takeover = $("join-takeover").checked;
-    const out = await api("POST", takeover ? "/api/v1/devices/takeover" : "/api/v1/devices/join", {
-      code: $("join-code").value.trim(), name: $("join-name").value.trim(), passphrase: $("join-pass").value,
-    });
-    $("join-form").reset();
-    $("devices-status").textContent = "This node now acts for " + out.account.name + ": choose it in the account picker." +
-      (takeover ? " The node that handed it over was removed and the account's keys changed." : "");
-    document.dispatchEvent(new CustomEvent("blockmrs:accounts"));
-  } catch (e) {
-    failed($("devices-error"), e);
-  } finally {
-    b.disabled = false;
-  }
-}
-
-async function declareReplica(ev) {
-  ev.preventDefault();
-  const b = $("replica-button");
-  const status = $("devices-status");
-  $("devices-error").hidden = true;
+async function declareReplica() {
   const peer = $("replica-peer").value.trim();
   const name = $("replica-name").value.trim();
-  b.disabled = true;
-  try {
-    await api("POST", "/api/v1/devices", { peer_id: peer, name: name, replica: true });
-    $("replica-form").reset();
-    status.textContent = "Declared replica " + (name || peer) + ".";
-    await render();
-  } catch (e) {
-    failed($("devices-error"), e);
-  } finally {
-    b.disabled = false;
-  }
+  await api("POST", "/api/v1/devices", { peer_id: peer, name: name, replica: true });
+  $("replica-form").reset();
+  $("devices-status").textContent = "Declared replica " + (name || peer) + ".";
+  await render();
 }
 
 // declareThis declares this node as a device of the acting account (an

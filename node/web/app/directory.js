@@ -4,81 +4,35 @@
 // /api/v1/directory/contact); and the authorities this node trusts
 // (GET, POST /api/v1/trust, POST /api/v1/trust/remove), which decide
 // what "verified" means.
-import { $, api, button, cell, el, failed, page, shortID, show } from "./core.js";
+import { $, api, button, cell, el, errorLine, failed, field, page, rowsTable, shortID, show, statusLine, submitForm } from "./core.js";
 import { roleBadge } from "./roles.js";
-
-// field makes a labelled input in a div.
-function field(id, label, attrs) {
-  const d = el("div", undefined, "field");
-  const l = el("label", label);
-  l.htmlFor = id;
-  const i = el("input");
-  i.id = id;
-  i.type = "text";
-  for (const k in attrs) {
-    i.setAttribute(k, attrs[k]);
-  }
-  d.append(l, i);
-  return d;
-}
-
-function table(id, heads) {
-  const t = el("table", undefined, "rows");
-  t.id = id;
-  const head = el("tr");
-  for (const h of heads) {
-    const th = el("th", h);
-    th.scope = "col";
-    if (!h) {
-      th.append(el("span", "Actions", "vh"));
-    }
-    head.append(th);
-  }
-  const thead = el("thead");
-  thead.append(head);
-  const body = el("tbody");
-  body.id = id + "-body";
-  t.append(thead, body);
-  return t;
-}
 
 function build() {
   const s = $("screen-directory");
   if (s.childElementCount > 0) {
     return;
   }
-  const err = el("p", undefined, "error");
-  err.id = "directory-error";
-  err.setAttribute("role", "alert");
-  err.hidden = true;
-  const status = el("p");
-  status.id = "directory-status";
-  status.setAttribute("role", "status");
+  const err = errorLine("directory-error");
+  const status = statusLine("directory-status");
 
-  const form = el("form");
-  form.id = "directory-form";
-  const b = el("button", "Search");
-  b.type = "submit";
-  b.id = "directory-button";
-  form.append(
-    field("directory-clinic", "Clinic node address (/ip4/…/p2p/…) or clinic account ID", { required: "", maxlength: "1024", autocomplete: "off", spellcheck: "false", placeholder: "/ip4/192.0.2.7/tcp/4101/p2p/12D3KooW…" }),
-    field("directory-query", "Name or department (empty: everyone)", { maxlength: "200", autocomplete: "off", type: "search" }),
-    b);
-  form.addEventListener("submit", search);
+  const form = submitForm("directory-form", {
+    label: "Search", buttonId: "directory-button", error: "directory-error", run: search,
+    fields: [
+      field("directory-clinic", "Clinic node address (/ip4/…/p2p/…) or clinic account ID", { required: "", maxlength: "1024", autocomplete: "off", spellcheck: "false", placeholder: "/ip4/192.0.2.7/tcp/4101/p2p/12D3KooW…" }),
+      field("directory-query", "Name or department (empty: everyone)", { maxlength: "200", autocomplete: "off", type: "search" }),
+    ],
+  });
 
   const none = el("p", "No clinician matches.", "hint");
   none.id = "directory-empty";
   none.hidden = true;
-  const results = table("directory-results", ["Name", "Role", "Department", "Clinic", "ID", ""]);
+  const results = rowsTable("directory-results", ["Name", "Role", "Department", "Clinic", "ID", ""]);
   results.hidden = true;
 
-  const trustForm = el("form");
-  trustForm.id = "trust-form";
-  const tb = el("button", "Trust");
-  tb.type = "submit";
-  tb.id = "trust-button";
-  trustForm.append(field("trust-account", "Account ID of an authority (a contact)", { required: "", maxlength: "128", autocomplete: "off", spellcheck: "false", placeholder: "12D3KooW…" }), tb);
-  trustForm.addEventListener("submit", trustAdd);
+  const trustForm = submitForm("trust-form", {
+    label: "Trust", buttonId: "trust-button", error: "directory-error", run: trustAdd,
+    fields: [field("trust-account", "Account ID of an authority (a contact)", { required: "", maxlength: "128", autocomplete: "off", spellcheck: "false", placeholder: "12D3KooW…" })],
+  });
   const trustNone = el("p", "You trust no authority yet, so no role shows as verified.", "hint");
   trustNone.id = "trust-empty";
 
@@ -91,7 +45,7 @@ function build() {
     el("h2", "Trusted authorities"),
     el("p", "An authority (a health authority, a professional body) attests clinics, and clinics attest " +
       "their clinicians. Trust only authorities you know.", "hint"),
-    table("trust", ["Name", "ID", "Source", ""]), trustNone, trustForm);
+    rowsTable("trust", ["Name", "ID", "Source", ""]), trustNone, trustForm);
 }
 
 function resultRow(r) {
@@ -132,13 +86,9 @@ function resultRow(r) {
   return tr;
 }
 
-async function search(ev) {
-  ev.preventDefault();
-  const b = $("directory-button");
-  $("directory-error").hidden = true;
+async function search() {
   const status = $("directory-status");
   const q = new URLSearchParams({ clinic: $("directory-clinic").value.trim(), q: $("directory-query").value.trim() });
-  b.disabled = true;
   status.textContent = "Asking the clinic's node…";
   try {
     const res = await api("GET", "/api/v1/directory?" + q.toString());
@@ -149,9 +99,7 @@ async function search(ev) {
     status.textContent = (res.results || []).length + " result(s).";
   } catch (e) {
     status.textContent = "";
-    failed($("directory-error"), e);
-  } finally {
-    b.disabled = false;
+    throw e;
   }
 }
 
@@ -187,14 +135,12 @@ async function trustChange(method, path, account, done) {
   }
 }
 
-function trustAdd(ev) {
-  ev.preventDefault();
+async function trustAdd() {
   const account = $("trust-account").value.trim();
-  return trustChange("POST", "/api/v1/trust", account, "Trusted " + shortID(account) + ".").then(function () {
-    if ($("directory-error").hidden) {
-      $("trust-form").reset();
-    }
-  });
+  await trustChange("POST", "/api/v1/trust", account, "Trusted " + shortID(account) + ".");
+  if ($("directory-error").hidden) {
+    $("trust-form").reset();
+  }
 }
 
 function renderTrust(list) {

@@ -7,78 +7,33 @@
 // decided. The banner at the top of every page says when shares of the
 // acting account's pack were given, and is refreshed live ("audit"
 // events of kind emergency).
-import { $, api, button, cell, el, failed, formatDate, onLive, page, show, state, who } from "./core.js";
-
-// field makes a labelled input (or textarea) in a div.
-function field(id, label, tag, attrs) {
-  const d = el("div", undefined, "field");
-  const l = el("label", label);
-  l.htmlFor = id;
-  const i = el(tag || "input");
-  i.id = id;
-  if (!tag || tag === "input") {
-    i.type = "text";
-  }
-  for (const k in attrs || {}) {
-    i.setAttribute(k, attrs[k]);
-  }
-  d.append(l, i);
-  return d;
-}
-
-function table(id, heads) {
-  const t = el("table", undefined, "rows");
-  t.id = id;
-  const head = el("tr");
-  for (const h of heads) {
-    const th = el("th", h);
-    th.scope = "col";
-    head.append(th);
-  }
-  const thead = el("thead");
-  thead.append(head);
-  const body = el("tbody");
-  body.id = id + "-body";
-  t.append(thead, body);
-  return t;
-}
+import { $, api, button, cell, el, errorLine, failed, field, formatDate, onLive, page, rowsTable, show, state, statusLine, submitForm, who } from "./core.js";
 
 function build() {
   const s = $("screen-emergency");
   if (s.childElementCount > 0) {
     return;
   }
-  const err = el("p", undefined, "error");
-  err.id = "emergency-error";
-  err.setAttribute("role", "alert");
-  err.hidden = true;
-  const status = el("p");
-  status.id = "emergency-status";
-  status.setAttribute("role", "status");
+  const err = errorLine("emergency-error");
+  const status = statusLine("emergency-status");
 
-  const setup = el("form");
-  setup.id = "emergency-setup";
-  const go = el("button", "Set up emergency access");
-  go.type = "submit";
-  go.id = "emergency-setup-button";
-  setup.append(
-    field("emergency-custodians", "Custodians (contacts' names or IDs, comma-separated: a guardian, your GP, your clinic)", "input", { required: "", autocomplete: "off", spellcheck: "false" }),
-    field("emergency-threshold", "How many of them are needed together (at least 2)", "input", { required: "", inputmode: "numeric", pattern: "[0-9]+", value: "2" }),
-    field("emergency-until", "Valid until (empty: a year)", "input", { type: "date" }),
-    go);
-  setup.addEventListener("submit", setUp);
+  const setup = submitForm("emergency-setup", {
+    label: "Set up emergency access", error: "emergency-error", run: setUp,
+    fields: [
+      field("emergency-custodians", "Custodians (contacts' names or IDs, comma-separated: a guardian, your GP, your clinic)", { required: "", autocomplete: "off", spellcheck: "false" }),
+      field("emergency-threshold", "How many of them are needed together (at least 2)", { required: "", inputmode: "numeric", pattern: "[0-9]+", value: "2" }),
+      field("emergency-until", "Valid until (empty: a year)", { type: "date" }),
+    ],
+  });
 
-  const open = el("form");
-  open.id = "emergency-open";
-  const og = el("button", "Break glass: open the emergency summary", "danger");
-  og.type = "submit";
-  og.id = "emergency-open-button";
-  open.append(
-    field("emergency-patient", "Patient's account ID (from the card or wristband)", "input", { required: "", autocomplete: "off", spellcheck: "false", placeholder: "12D3KooW…" }),
-    field("emergency-reason", "Reason (recorded by every custodian and shown to the patient)", "textarea", { required: "", maxlength: "1024", rows: "3" }),
-    field("emergency-via", "Custodians' node addresses to ask first (optional, comma-separated)", "input", { autocomplete: "off", spellcheck: "false" }),
-    og);
-  open.addEventListener("submit", breakGlass);
+  const open = submitForm("emergency-open", {
+    label: "Break glass: open the emergency summary", buttonClass: "danger", error: "emergency-error", run: breakGlass,
+    fields: [
+      field("emergency-patient", "Patient's account ID (from the card or wristband)", { required: "", autocomplete: "off", spellcheck: "false", placeholder: "12D3KooW…" }),
+      field("emergency-reason", "Reason (recorded by every custodian and shown to the patient)", { required: "", maxlength: "1024", rows: "3" }, "textarea"),
+      field("emergency-via", "Custodians' node addresses to ask first (optional, comma-separated)", { autocomplete: "off", spellcheck: "false" }),
+    ],
+  });
   const summary = el("pre", undefined, "summary");
   summary.id = "emergency-summary";
   summary.hidden = true;
@@ -96,13 +51,13 @@ function build() {
     err, status,
     el("h3", "Your emergency pack"),
     packs,
-    table("emergency-uses", ["When", "Clinician", "Custodian", "Reason", "Outcome"]),
+    rowsTable("emergency-uses", ["When", "Clinician", "Custodian", "Reason", "Outcome"]),
     el("h3", "Set up (replaces the current pack)"),
     setup,
     el("div", undefined, "clinician-only"),
     el("h3", "Custodian of"),
-    table("emergency-held", ["Patient", "Until", "State"]),
-    table("emergency-decided", ["When", "Clinician", "Patient", "Reason", "Outcome"]));
+    rowsTable("emergency-held", ["Patient", "Until", "State"]),
+    rowsTable("emergency-decided", ["When", "Clinician", "Patient", "Reason", "Outcome"]));
   const clin = s.querySelector(".clinician-only");
   clin.append(
     el("h3", "Break glass (emergency clinicians)"),
@@ -208,50 +163,30 @@ function list(s) {
   return s.split(",").map(function (x) { return x.trim(); }).filter(function (x) { return x; });
 }
 
-async function setUp(ev) {
-  ev.preventDefault();
-  const b = $("emergency-setup-button");
-  $("emergency-error").hidden = true;
+async function setUp() {
   const body = { custodians: list($("emergency-custodians").value), threshold: parseInt($("emergency-threshold").value, 10) };
   const until = $("emergency-until").value;
   if (until) {
     body.until = until + "T00:00:00Z";
   }
-  b.disabled = true;
-  try {
-    const p = await api("POST", "/api/v1/emergency", body);
-    $("emergency-setup").reset();
-    $("emergency-status").textContent = "Emergency pack set up: " + p.threshold + " of " + p.custodians.length + " custodians needed.";
-    await render();
-  } catch (e) {
-    failed($("emergency-error"), e);
-  } finally {
-    b.disabled = false;
-  }
+  const p = await api("POST", "/api/v1/emergency", body);
+  $("emergency-setup").reset();
+  $("emergency-status").textContent = "Emergency pack set up: " + p.threshold + " of " + p.custodians.length + " custodians needed.";
+  await render();
 }
 
-async function breakGlass(ev) {
-  ev.preventDefault();
-  const b = $("emergency-open-button");
+async function breakGlass() {
   const out = $("emergency-summary");
-  $("emergency-error").hidden = true;
   out.hidden = true;
-  b.disabled = true;
-  try {
-    const r = await api("POST", "/api/v1/emergency/open", {
-      patient: $("emergency-patient").value.trim(),
-      reason: $("emergency-reason").value.trim(),
-      via: list($("emergency-via").value),
-    });
-    out.textContent = r.summary !== undefined ? JSON.stringify(r.summary, null, 2) : r.text;
-    out.hidden = false;
-    $("emergency-status").textContent = "Opened " + r.pack.title + " with the shares of " + r.from.length +
-      " custodians; each recorded your request and tells the patient.";
-  } catch (e) {
-    failed($("emergency-error"), e);
-  } finally {
-    b.disabled = false;
-  }
+  const r = await api("POST", "/api/v1/emergency/open", {
+    patient: $("emergency-patient").value.trim(),
+    reason: $("emergency-reason").value.trim(),
+    via: list($("emergency-via").value),
+  });
+  out.textContent = r.summary !== undefined ? JSON.stringify(r.summary, null, 2) : r.text;
+  out.hidden = false;
+  $("emergency-status").textContent = "Opened " + r.pack.title + " with the shares of " + r.from.length +
+    " custodians; each recorded your request and tells the patient.";
 }
 
 async function render() {

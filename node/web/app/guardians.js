@@ -9,7 +9,7 @@
 // a minor's account (POST /api/v1/guardians/minor), and handing it over
 // to the grown-up's own node (POST /api/v1/guardians/handover: a pairing
 // code, watched with GET /api/v1/devices/pair).
-import { $, api, button, cell, el, failed, formatDate, go, onLive, page, shortID, show, state } from "./core.js";
+import { $, api, button, cell, el, errorLine, failed, field, formatDate, go, labelled, onLive, page, rowsTable, shortID, show, state, statusLine, submitForm } from "./core.js";
 
 const rights = [
   ["read", "read the records"],
@@ -17,46 +17,6 @@ const rights = [
   ["revoke", "unshare them"],
   ["approve", "answer access requests"],
 ];
-
-// labelled makes a labelled control in a div.
-function labelled(id, label, control) {
-  const d = el("div", undefined, "field");
-  const l = el("label", label);
-  l.htmlFor = id;
-  control.id = id;
-  d.append(l, control);
-  return d;
-}
-
-function input(type, attrs) {
-  const i = el("input");
-  i.type = type;
-  for (const k in attrs) {
-    i.setAttribute(k, attrs[k]);
-  }
-  return i;
-}
-
-// table makes an empty table with its header.
-function table(id, heads) {
-  const t = el("table", undefined, "rows guardians");
-  t.id = id;
-  const tr = el("tr");
-  for (const h of heads) {
-    const th = el("th", h || "");
-    th.scope = "col";
-    if (!h) {
-      th.append(el("span", "Actions", "vh"));
-    }
-    tr.append(th);
-  }
-  const thead = el("thead");
-  thead.append(tr);
-  const body = el("tbody");
-  body.id = id + "-body";
-  t.append(thead, body);
-  return t;
-}
 
 function statusOf(g) {
   if (g.live) {
@@ -71,22 +31,14 @@ function build() {
   if (s.childElementCount > 0) {
     return;
   }
-  const err = el("p", undefined, "error");
-  err.id = "guardians-error";
-  err.setAttribute("role", "alert");
-  err.hidden = true;
-  const status = el("p");
-  status.id = "guardians-status";
-  status.setAttribute("role", "status");
+  const err = errorLine("guardians-error");
+  const status = statusLine("guardians-status");
 
-  const form = el("form");
-  form.id = "appoint-form";
-  const who = el("select");
-  who.required = true;
   const fs = el("fieldset");
   fs.append(el("legend", "They may"));
   for (const [r, text] of rights) {
-    const box = input("checkbox", {});
+    const box = el("input");
+    box.type = "checkbox";
     box.id = "may-" + r;
     box.name = "may";
     box.value = r;
@@ -96,21 +48,17 @@ function build() {
     l.prepend(box, " ");
     fs.append(l);
   }
-  const b = el("button", "Appoint guardian");
-  b.type = "submit";
-  b.id = "appoint-button";
-  form.append(labelled("appoint-who", "Guardian (a contact, or another account of this node)", who),
-    fs, labelled("appoint-until", "Until (optional)", input("date", {})), b);
-  form.addEventListener("submit", appoint);
+  const form = submitForm("appoint-form", {
+    label: "Appoint guardian", buttonId: "appoint-button", error: "guardians-error", run: appoint,
+    fields: [field("appoint-who", "Guardian (a contact, or another account of this node)", { required: "" }, "select"),
+      fs, field("appoint-until", "Until (optional)", { type: "date" })],
+  });
 
-  const minor = el("form");
-  minor.id = "minor-form";
-  const mb = el("button", "Create the account");
-  mb.type = "submit";
-  mb.id = "minor-button";
-  minor.append(labelled("minor-name", "The child's name", input("text", { required: "", maxlength: "200", autocomplete: "off" })),
-    labelled("minor-until", "Your rights end (optional, e.g. at 18)", input("date", {})), mb);
-  minor.addEventListener("submit", createMinor);
+  const minor = submitForm("minor-form", {
+    label: "Create the account", buttonId: "minor-button", error: "guardians-error", run: createMinor,
+    fields: [field("minor-name", "The child's name", { required: "", maxlength: "200", autocomplete: "off" }),
+      field("minor-until", "Your rights end (optional, e.g. at 18)", { type: "date" })],
+  });
 
   const ward = el("div");
   ward.id = "ward-view";
@@ -125,12 +73,12 @@ function build() {
       "it: nothing they sign later counts, whatever date it bears; what they did before stands.", "hint"),
     err,
     el("h3", "My guardians"),
-    table("my-guardians", ["Guardian", "May", "Until", "State", ""]),
+    rowsTable("my-guardians", ["Guardian", "May", "Until", "State", ""], "guardians"),
     el("p", "Nobody acts for you.", "hint empty-guardians"),
     el("h3", "Appoint a guardian"),
     form,
     el("h3", "I am guardian of"),
-    table("my-wards", ["Ward", "May", "Until", "State", ""]),
+    rowsTable("my-wards", ["Ward", "May", "Until", "State", ""], "guardians"),
     el("p", "You act for nobody.", "hint empty-wards"),
     handoverBox(),
     ward,
@@ -308,50 +256,30 @@ function watchHandover(name, account) {
   }, 1500);
 }
 
-async function appoint(ev) {
-  ev.preventDefault();
-  const b = $("appoint-button");
-  $("guardians-error").hidden = true;
+async function appoint() {
   const may = Array.from(document.querySelectorAll("#appoint-form input[name=may]:checked")).map(function (x) { return x.value; });
   const body = { guardian: $("appoint-who").value, may: may };
   const until = $("appoint-until").value;
   if (until) {
     body.until = new Date(until + "T00:00:00Z").toISOString();
   }
-  b.disabled = true;
-  try {
-    const a = await api("POST", "/api/v1/guardians", body);
-    $("guardians-status").textContent = "Appointed " + (a.guardian_name || shortID(a.guardian)) + " your guardian (may " + a.may.join(", ") + ").";
-    await render();
-  } catch (e) {
-    failed($("guardians-error"), e);
-  } finally {
-    b.disabled = false;
-  }
+  const a = await api("POST", "/api/v1/guardians", body);
+  $("guardians-status").textContent = "Appointed " + (a.guardian_name || shortID(a.guardian)) + " your guardian (may " + a.may.join(", ") + ").";
+  await render();
 }
 
-async function createMinor(ev) {
-  ev.preventDefault();
-  const b = $("minor-button");
-  $("guardians-error").hidden = true;
+async function createMinor() {
   const body = { name: $("minor-name").value.trim() };
   const until = $("minor-until").value;
   if (until) {
     body.until = new Date(until + "T00:00:00Z").toISOString();
   }
-  b.disabled = true;
-  try {
-    const a = await api("POST", "/api/v1/guardians/minor", body);
-    $("minor-form").reset();
-    $("guardians-status").textContent = "Created " + a.ward_name + "'s account, with you as guardian.";
-    // The account picker learns the new account (main.js).
-    document.dispatchEvent(new CustomEvent("blockmrs:accounts"));
-    await render();
-  } catch (e) {
-    failed($("guardians-error"), e);
-  } finally {
-    b.disabled = false;
-  }
+  const a = await api("POST", "/api/v1/guardians/minor", body);
+  $("minor-form").reset();
+  $("guardians-status").textContent = "Created " + a.ward_name + "'s account, with you as guardian.";
+  // The account picker learns the new account (main.js).
+  document.dispatchEvent(new CustomEvent("blockmrs:accounts"));
+  await render();
 }
 
 // renderWard fills the view of one ward: its records this account
@@ -382,8 +310,7 @@ async function renderWard(g, contacts) {
       const sb = el("button", "Share as guardian");
       sb.type = "submit";
       sb.setAttribute("aria-label", "Share " + (r.title || "untitled") + " as " + name + "'s guardian");
-      const msg = el("p", undefined, "ward-status");
-      msg.setAttribute("role", "status");
+      const msg = statusLine("", "ward-status");
       f.append(labelled("ward-to-" + r.cid, "Share with", sel), sb, msg);
       f.addEventListener("submit", async function (ev) {
         ev.preventDefault();
@@ -409,8 +336,7 @@ async function renderWard(g, contacts) {
     li.append(el("p", (q.from_name || shortID(q.from)) + " asks " + name + " for " +
       (q.records && q.records.length ? q.records.length + " record(s)" : "every record"), "who"),
     el("p", q.reason || "(no reason given)", "reason"));
-    const msg = el("p", undefined, "ward-status");
-    msg.setAttribute("role", "status");
+    const msg = statusLine("", "ward-status");
     const answer = function (verb) {
       return async function () {
         try {

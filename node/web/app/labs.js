@@ -7,7 +7,7 @@
 //
 // renderObservation(record, container) shows one Observation record's
 // values; it is the record page's viewer for FHIR Observations.
-import { $, api, cell, el, failed, formatDate, go, onLive, page, show, shortID, state, who } from "./core.js";
+import { $, api, cell, el, errorLine, failed, formatDate, go, onLive, page, shortID, show, state, who } from "./core.js";
 import { viewer } from "./record.js";
 
 const SVG = "http://www.w3.org/2000/svg";
@@ -180,10 +180,7 @@ let built = null;
 function build() {
   const s = $("screen-labs");
   const h = el("h2", "Lab values over time");
-  const err = el("p", undefined, "error");
-  err.id = "labs-error";
-  err.setAttribute("role", "alert");
-  err.hidden = true;
+  const err = errorLine("labs-error");
   const pick = el("div", undefined, "field");
   const lab = el("label", "Test");
   lab.htmlFor = "labs-code";

@@ -4,7 +4,7 @@
 import { $, api, el, failed, live, onLocked, route, show, state } from "./core.js";
 import "./records.js";
 import "./record.js";
-import "./account.js";
+import { showCreate } from "./account.js";
 import "./contacts.js";
 import { refreshBadge } from "./requests.js";
 import "./activity.js";
@@ -125,8 +125,7 @@ async function start() {
     return;
   }
   if (local.length === 0) {
-    $("peer-id-new").textContent = state.id.peer_id;
-    show("create");
+    showCreate();
     return;
   }
   $("nav").hidden = false;

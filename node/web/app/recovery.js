@@ -3,51 +3,16 @@
 // recovery request (POST /api/v1/recovery/approve), and recovering an
 // account on this node after losing every device
 // (POST /api/v1/recovery/start, /recovery/{account}/respond, /finish).
-import { $, api, el, failed, onMyChain, page, show, who } from "./core.js";
-
-// field makes a labelled input (or textarea) in a div.
-function field(id, label, tag, attrs) {
-  const d = el("div", undefined, "field");
-  const l = el("label", label);
-  l.htmlFor = id;
-  const i = el(tag || "input");
-  i.id = id;
-  if (!tag) {
-    i.type = "text";
-  }
-  for (const k in attrs || {}) {
-    i.setAttribute(k, attrs[k]);
-  }
-  d.append(l, i);
-  return d;
-}
+import { $, api, el, errorLine, failed, field, onMyChain, page, show, statusLine, submitForm, who } from "./core.js";
 
 // form makes a form with fields and a submit button that runs fn.
 function form(id, fields, label, fn) {
-  const f = el("form");
-  f.id = id;
-  const b = el("button", label);
-  b.type = "submit";
-  b.id = id + "-button";
-  f.append(...fields, b);
-  f.addEventListener("submit", async function (ev) {
-    ev.preventDefault();
-    $("recovery-error").hidden = true;
-    b.disabled = true;
-    try {
-      await fn();
-    } catch (e) {
-      failed($("recovery-error"), e);
-    } finally {
-      b.disabled = false;
-    }
-  });
-  return f;
+  return submitForm(id, { fields: fields, label: label, error: "recovery-error", run: fn });
 }
 
 // output makes a read-only box a token is shown in, to copy.
 function output(id, label) {
-  const d = field(id, label, "textarea", { readonly: "", rows: "3", spellcheck: "false" });
+  const d = field(id, label, { readonly: "", rows: "3", spellcheck: "false" }, "textarea");
   d.hidden = true;
   d.id = id + "-box";
   return d;
@@ -63,21 +28,16 @@ function build() {
   if (s.childElementCount > 0) {
     return;
   }
-  const err = el("p", undefined, "error");
-  err.id = "recovery-error";
-  err.setAttribute("role", "alert");
-  err.hidden = true;
-  const status = el("p");
-  status.id = "recovery-status";
-  status.setAttribute("role", "status");
+  const err = errorLine("recovery-error");
+  const status = statusLine("recovery-status");
   const mine = el("div");
   mine.id = "recovery-setup";
   const of = el("ul", undefined, "plain");
   of.id = "recovery-contact-of";
 
   const setup = form("recovery-form", [
-    field("recovery-contacts", "Recovery contacts (names or account IDs, comma-separated)", undefined, { required: "", autocomplete: "off", spellcheck: "false" }),
-    field("recovery-threshold", "How many must approve", undefined, { required: "", inputmode: "numeric", pattern: "[0-9]+", autocomplete: "off" }),
+    field("recovery-contacts", "Recovery contacts (names or account IDs, comma-separated)", { required: "", autocomplete: "off", spellcheck: "false" }),
+    field("recovery-threshold", "How many must approve", { required: "", inputmode: "numeric", pattern: "[0-9]+", autocomplete: "off" }),
   ], "Save recovery contacts", async function () {
     const contacts = $("recovery-contacts").value.split(",").map(function (x) { return x.trim(); }).filter(Boolean);
     const got = await api("POST", "/api/v1/recovery", { contacts: contacts, threshold: parseInt($("recovery-threshold").value, 10) || 0 });
@@ -87,7 +47,7 @@ function build() {
   });
 
   const approve = form("recovery-approve-form", [
-    field("recovery-request", "Recovery request (the code your contact gave you)", "textarea", { required: "", rows: "3", spellcheck: "false" }),
+    field("recovery-request", "Recovery request (the code your contact gave you)", { required: "", rows: "3", spellcheck: "false" }, "textarea"),
   ], "Approve", async function () {
     const got = await api("POST", "/api/v1/recovery/approve", { request: $("recovery-request").value.trim() });
     $("recovery-status").textContent = "Approved the recovery of " + who(got.account) + ". Give them the response below.";
@@ -95,7 +55,7 @@ function build() {
   });
 
   const start = form("recovery-start-form", [
-    field("recovery-account", "Account ID to recover", undefined, { required: "", autocomplete: "off", spellcheck: "false", placeholder: "12D3KooW…" }),
+    field("recovery-account", "Account ID to recover", { required: "", autocomplete: "off", spellcheck: "false", placeholder: "12D3KooW…" }),
   ], "Start recovery", async function () {
     const got = await api("POST", "/api/v1/recovery/start", { account: $("recovery-account").value.trim() });
     $("recovery-status").textContent = "Recovery started: " + got.threshold + " of " + got.contacts.length + " contacts must approve. Give each the request below.";
@@ -103,7 +63,7 @@ function build() {
   });
 
   const respond = form("recovery-respond-form", [
-    field("recovery-response", "A contact's response", "textarea", { required: "", rows: "3", spellcheck: "false" }),
+    field("recovery-response", "A contact's response", { required: "", rows: "3", spellcheck: "false" }, "textarea"),
   ], "Add response", async function () {
     const account = $("recovery-account").value.trim();
     const got = await api("POST", "/api/v1/recovery/" + encodeURIComponent(account) + "/respond", { response: $("recovery-response").value.trim() });

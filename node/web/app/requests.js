@@ -3,7 +3,7 @@
 // and the expiry chosen, or denied; the outbox; the form that asks a
 // contact for access. The Requests link in the nav carries a badge
 // counting new inbox requests, kept up to date on every page.
-import { $, api, cell, el, failed, formatDate, onLive, page, shortID, show, state, who } from "./core.js";
+import { $, api, cell, el, errorLine, failed, formatDate, onLive, page, shortID, show, state, who } from "./core.js";
 import { roleBadge } from "./roles.js";
 
 // duration says how long a number of seconds is, in words.
@@ -135,9 +135,7 @@ function answerForm(q, mine) {
   reason.maxLength = 1024;
   const reasonLabel = el("label", "Reason, if you deny (optional)");
   reasonLabel.htmlFor = reason.id;
-  const err = el("p", undefined, "error");
-  err.setAttribute("role", "alert");
-  err.hidden = true;
+  const err = errorLine();
 
   const approve = el("button", "Approve", "approve");
   approve.type = "submit";

@@ -3,7 +3,7 @@
 // rows), sent as POST /api/v1/labs, which writes one signed FHIR
 // Observation record per value; or a file, uploaded as a record about the
 // patient (POST /api/v1/records?for=).
-import { $, api, button, el, failed, page, show } from "./core.js";
+import { $, api, button, el, errorLine, failed, page, show, statusLine } from "./core.js";
 import { labsLink } from "./labs.js";
 
 let built = null;
@@ -58,10 +58,7 @@ function addRow() {
 function build(fields) {
   const s = $("screen-write");
   const h = el("h2", "Write a lab panel");
-  const err = el("p", undefined, "error");
-  err.id = "write-error";
-  err.setAttribute("role", "alert");
-  err.hidden = true;
+  const err = errorLine("write-error");
   const none = el("p", "No patients yet: add a patient by their share code on the Contacts page first.");
   none.id = "write-no-patients";
   none.hidden = true;
@@ -111,9 +108,7 @@ function build(fields) {
   submit.id = "lab-submit";
   submit.type = "submit";
   form.append(panel, other, submit);
-  const status = el("p");
-  status.id = "lab-status";
-  status.setAttribute("role", "status");
+  const status = statusLine("lab-status");
   const written = el("ul", undefined, "written");
   written.id = "lab-written";
 
@@ -128,9 +123,7 @@ function build(fields) {
   upb.id = "patient-upload-button";
   upb.type = "submit";
   up.append(labelled("File", file), labelled("Title", title), upb);
-  const upStatus = el("p");
-  upStatus.id = "patient-upload-status";
-  upStatus.setAttribute("role", "status");
+  const upStatus = statusLine("patient-upload-status");
 
   s.append(h, err, none, form, status, written, h3, up, upStatus);
   built = { err: err, none: none, form: form, patient: patient, date: date, free: free, status: status, written: written,
