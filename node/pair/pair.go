@@ -126,6 +126,9 @@ type Joined struct {
 type Status struct {
 	// Pending is true while an offer waits for a device.
 	Pending bool `json:"pending"`
+	// Joining is true once a device gave the right code, while it is
+	// sent the account: Joined or Ended follows.
+	Joining bool `json:"joining,omitempty"`
 	// Offer is the pending (or last) offer; its secret is shown only
 	// while pending.
 	Offer *Offer `json:"offer,omitempty"`
@@ -287,7 +290,7 @@ func (s *Service) Status() Status {
 	if o == nil {
 		return Status{}
 	}
-	st := Status{Pending: o.keys != nil && !o.used, Joined: o.joined}
+	st := Status{Pending: o.keys != nil && !o.used, Joining: o.used && o.joined == nil && o.err == nil, Joined: o.joined}
 	if o.err != nil {
 		st.Ended = o.err.Error()
 	}

@@ -130,6 +130,32 @@ func TestPairJoin(t *testing.T) {
 	}
 }
 
+// While a device that gave the right code is being sent the account, the
+// status says so (joining), neither pending nor ended: a page watching
+// the offer must not take that moment for "no device joined".
+func TestPairStatusWhileJoining(t *testing.T) {
+	ctx := t.Context()
+	c := &clock{t: time.Now()}
+	laptop, phone := newNode(t, "Pat", c), newNode(t, "", c)
+	during := make(chan Status, 1)
+	offer, err := laptop.svc.OfferThen(laptop.keys, func(context.Context, Joined) { during <- laptop.svc.Status() })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := laptop.svc.Status(); st.Joining {
+		t.Fatalf("joining before any device came: %+v", st)
+	}
+	if _, err := phone.svc.Join(ctx, laptop.addr(), offer.Secret, "phone", nil); err != nil {
+		t.Fatal(err)
+	}
+	if st := <-during; st.Pending || !st.Joining || st.Joined != nil || st.Ended != "" {
+		t.Fatalf("status while the device joins: %+v", st)
+	}
+	if st := laptop.svc.Status(); st.Joining || st.Joined == nil {
+		t.Fatalf("status after joining: %+v", st)
+	}
+}
+
 func TestPairRefusals(t *testing.T) {
 	ctx := t.Context()
 	c := &clock{t: time.Now()}

@@ -237,7 +237,7 @@ function watchPairing() {
     pollTimer = null;
     try {
       const st = await api("GET", "/api/v1/devices/pair");
-      if (st.pending) {
+      if (st.pending || st.joining) {
         watchPairing();
         return;
       }

@@ -238,8 +238,7 @@ function watchHandover(name, account) {
         endHandover("The hand-over code ended: another pairing code replaced it. " + name + "'s keys stay here.");
         return;
       }
-      // Neither pending nor ended: a node is joining (the keys on their way).
-      if (st.pending || (!st.joined && !st.ended)) {
+      if (st.pending || st.joining) {
         watchHandover(name, account);
         return;
       }
