@@ -102,9 +102,15 @@ func (r *Repo) appendBlocks(ctx context.Context, k *Keys, blocks [][]protocol.En
 	})
 }
 
-// stagedBlocks is how many blocks make a commit big enough to stage (see
-// chainCommit): below it, one datastore batch in memory is cheaper.
-const stagedBlocks = 8
+// stagedBlocks is how many blocks make an append big enough to stage, and
+// stagedBytes how many bytes of blocks make a commit of blocks received
+// (a chain sync or import) big enough (see chainCommit): below them, one
+// datastore batch in memory is cheaper than a table written and ingested
+// (which flushes pebble's memtable when it overlaps it).
+const (
+	stagedBlocks = 8
+	stagedBytes  = 2 << 20
+)
 
 // appendFrom signs one new block on k's chain per call of next (which
 // gives a block's entries, or false when there are no more), each linking to
@@ -205,8 +211,8 @@ func (r *Repo) putBlock(ctx context.Context, c cid.Cid, raw []byte) error {
 
 // commit stores verified blocks (all new, in chain order per author) and
 // applies them: blocks are written and synced first, then the index and
-// chain heads in one atomic datastore write (staged when there are many
-// blocks), then that write is synced. A crash in between leaves blocks
+// chain heads in one atomic datastore write (staged when the blocks are
+// big), then that write is synced. A crash in between leaves blocks
 // nothing points to yet, which a retry or gc handles.
 func (r *Repo) commit(ctx context.Context, vbs []verifiedBlock) error {
 	if len(vbs) == 0 {
@@ -226,7 +232,11 @@ func (r *Repo) commit(ctx context.Context, vbs []verifiedBlock) error {
 	if err := r.st.Blockstore().PutMany(ctx, blks); err != nil {
 		return fmt.Errorf("store chain blocks: %w", err)
 	}
-	cc, err := r.newChainCommit(ctx, len(vbs) >= stagedBlocks)
+	size := 0
+	for _, vb := range vbs {
+		size += len(vb.raw)
+	}
+	cc, err := r.newChainCommit(ctx, size >= stagedBytes)
 	if err != nil {
 		return err
 	}

@@ -94,3 +94,54 @@ func TestStagedAppendIsAtomic(t *testing.T) {
 	}
 	mustVerify(t, p)
 }
+
+// A big chain received (an import of 2,500 records' entries, over
+// stagedBytes of blocks) is committed staged: every record's facts are
+// there after it, and the importing repo verifies.
+func TestStagedImport(t *testing.T) {
+	ctx := context.Background()
+	pat := newParty(t, "Pat", protocol.RolePatient)
+	doc := newParty(t, "Dr Grey", protocol.RoleClinician)
+	b, err := pat.repo.NewBatch(ctx, pat.keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Abort()
+	for i := range 2500 {
+		if _, err := b.Add(obsRecord(i, "")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cids, err := b.Commit()
+	if err != nil {
+		t.Fatal(err)
+	}
+	size := 0
+	acct := mustAccount(t, pat)
+	for s := uint64(0); s <= acct.Seq; s++ {
+		c, _, err := pat.repo.blockAt(ctx, pat.keys.ID, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		blk, err := pat.repo.st.Blockstore().Get(ctx, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		size += len(blk.RawData())
+	}
+	if size < stagedBytes {
+		t.Fatalf("the chain is %d bytes, under stagedBytes (%d): the import would not be staged", size, stagedBytes)
+	}
+	send(t, pat, doc)
+	got, err := doc.repo.Account(ctx, pat.keys.ID)
+	if err != nil || got.Seq != acct.Seq || !got.Head.Equals(acct.Head) {
+		t.Fatalf("doc's copy of pat's chain: %+v, %v; want seq %d head %s", got, err, acct.Seq, acct.Head)
+	}
+	for _, i := range []int{0, 1250, 2499} {
+		a, err := doc.repo.AccessFor(ctx, cids[i], doc.keys.ID)
+		if err != nil || !a.Known || a.Subject != pat.keys.ID {
+			t.Fatalf("record %d on doc's repo: %+v, %v", i, a, err)
+		}
+	}
+	mustVerify(t, doc)
+}
