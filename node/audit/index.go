@@ -1,13 +1,11 @@
 package audit
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/crc32"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -120,7 +118,7 @@ func (r idxRec) encode() []byte {
 // errIndex is what a damaged index record decodes to.
 var errIndex = errors.New("damaged record")
 
-func decodeIdxRec(b []byte) (idxRec, error) {
+func decodeIdxRec(b []byte, names map[string]string) (idxRec, error) {
 	var r idxRec
 	if len(b) < 1 || b[0] > 1 {
 		return r, errIndex
@@ -140,7 +138,13 @@ func decodeIdxRec(b []byte) (idxRec, error) {
 		if !ok || n > max || n > uint64(len(b)) {
 			return "", false
 		}
-		s := string(b[:n])
+		s, ok := names[string(b[:n])]
+		if !ok {
+			s = string(b[:n])
+			if len(names) < 1<<16 {
+				names[s] = s // subjects and reporters repeat: one copy each
+			}
+		}
 		b = b[n:]
 		return s, true
 	}
@@ -157,7 +161,7 @@ func decodeIdxRec(b []byte) (idxRec, error) {
 	if n <= 0 || len(b) < n+32 {
 		return r, errIndex
 	}
-	r.time, r.hash, b = t, slices.Clone(b[n:n+32]), b[n+32:]
+	r.time, r.hash, b = t, b[n:n+32:n+32], b[n+32:]
 	if r.subject, ok = str(protocol.MaxAuditText); !ok {
 		return r, errIndex
 	}
@@ -184,34 +188,35 @@ func decodeIdxRec(b []byte) (idxRec, error) {
 	return r, nil
 }
 
-// readIndex parses an index file's bytes.
+// readIndex parses an index file's bytes (the records' hashes point
+// into data).
 func readIndex(data []byte) ([]idxRec, error) {
 	if !bytes.HasPrefix(data, []byte(indexMagic)) {
 		return nil, errors.New("not an audit index (no header)")
 	}
-	br := bufio.NewReader(bytes.NewReader(data[len(indexMagic):]))
-	var out []idxRec
-	for {
-		n, err := binary.ReadUvarint(br)
-		if errors.Is(err, io.EOF) {
-			return out, nil
-		}
-		if err != nil || n > maxIndexRecord {
+	b := data[len(indexMagic):]
+	out := make([]idxRec, 0, len(b)/64)
+	names := map[string]string{}
+	for len(b) > 0 {
+		n, k := binary.Uvarint(b)
+		if k <= 0 || n > maxIndexRecord {
 			return nil, fmt.Errorf("record %d: %w", len(out), errIndex)
 		}
-		body := make([]byte, n+4)
-		if _, err := io.ReadFull(br, body); err != nil {
+		if uint64(len(b)-k) < n+4 {
 			return nil, fmt.Errorf("record %d: cut off", len(out))
 		}
-		if crc32.Checksum(body[:n], castagnoli) != binary.BigEndian.Uint32(body[n:]) {
+		body := b[k : k+int(n)]
+		if crc32.Checksum(body, castagnoli) != binary.BigEndian.Uint32(b[k+int(n):]) {
 			return nil, fmt.Errorf("record %d: checksum fails", len(out))
 		}
-		r, err := decodeIdxRec(body[:n])
+		r, err := decodeIdxRec(body, names)
 		if err != nil {
 			return nil, fmt.Errorf("record %d: %w", len(out), err)
 		}
 		out = append(out, r)
+		b = b[k+int(n)+4:]
 	}
+	return out, nil
 }
 
 // index is the log's index in memory, by position in the log.
@@ -224,6 +229,17 @@ type index struct {
 
 func newIndex() *index {
 	return &index{byRecord: map[string][]int32{}, bySubject: map[string][]int32{}}
+}
+
+// indexOf indexes recs (an index file's, or a log's, in order).
+func indexOf(recs []idxRec) *index {
+	x := newIndex()
+	x.recs, x.byTime = make([]idxRec, 0, len(recs)+len(recs)/8), make([]int32, 0, len(recs))
+	for _, r := range recs {
+		x.add(r, false)
+	}
+	x.sortTime()
+	return x
 }
 
 // add indexes r at the next position; sorted false leaves byTime for

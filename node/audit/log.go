@@ -272,9 +272,7 @@ func (l *Log) loadIndex(size int64) (*index, int64, string) {
 			return x, 0, "stale (its last entry is not the log's)"
 		}
 	}
-	for _, r := range recs {
-		x.add(r, false)
-	}
+	x = indexOf(recs)
 	return x, end, ""
 }
 
