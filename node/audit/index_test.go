@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -220,6 +221,10 @@ func TestIndexDamaged(t *testing.T) {
 		{"huge record length", func(t *testing.T, path string, _, _ []byte) {
 			os.WriteFile(path, []byte(indexMagic+"\xff\xff\xff\xff\x0f"), 0o600)
 		}},
+		{"larger than any index of the log", func(t *testing.T, path string, data, _ []byte) {
+			big := append(data, make([]byte, 3*len(must(os.ReadFile(filepath.Join(filepath.Dir(path), LogFile)))))...)
+			os.WriteFile(path, big, 0o600)
+		}},
 		{"stale: older than the log", func(t *testing.T, path string, _, earlier []byte) { os.WriteFile(path, earlier, 0o600) }},
 		{"of another log", func(t *testing.T, path string, _, _ []byte) {
 			o := fill(t, t.TempDir(), testKey(t), 70)
@@ -251,6 +256,9 @@ func TestIndexDamaged(t *testing.T) {
 			defer l.Close()
 			if c.name != "stale: older than the log" && !strings.Contains(lines.String(), "rebuilding it from the log") {
 				t.Fatalf("the node's log does not say the index was rebuilt:\n%s", lines.String())
+			}
+			if c.name == "larger than any index of the log" && !strings.Contains(lines.String(), "more than a log of") {
+				t.Fatalf("the node's log does not say the index is too large:\n%s", lines.String())
 			}
 			for name, f := range filters(subjects, records, start) {
 				got, err := l.List(context.Background(), f)

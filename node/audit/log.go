@@ -248,6 +248,12 @@ func (l *Log) load() error {
 // ends; otherwise an empty index and why not.
 func (l *Log) loadIndex(size int64) (*index, int64, string) {
 	x := newIndex()
+	// An index record is never larger than its entry's frame plus its
+	// own fields, so a file larger than this is not this log's index
+	// (and is not read into memory).
+	if fi, err := os.Stat(indexPath(l.dir)); err == nil && fi.Size() > 2*size+int64(len(indexMagic))+4096 {
+		return x, 0, fmt.Sprintf("damaged (%d bytes, more than a log of %d bytes needs)", fi.Size(), size)
+	}
 	data, err := os.ReadFile(indexPath(l.dir))
 	if errors.Is(err, os.ErrNotExist) {
 		return x, 0, "missing"
