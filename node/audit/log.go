@@ -22,6 +22,10 @@
 // at most the entries of that window, never half an entry (a torn last
 // frame is cut off at the next Open).
 //
+// Listings read only the entries they return, through audit/index
+// (index.go): derived from the log, written with each append, rebuilt
+// from the log whenever it does not match it, and checked by Verify.
+//
 // The log is the repo's keyshare.AuditSink (Attach): the repo records
 // reads there, and the block exchange reports each block it serves
 // (Served), which a worker resolves into records (keyshare.Repo.ServedRecords)
