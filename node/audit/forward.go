@@ -55,10 +55,10 @@ const (
 	DialTimeout   = 10 * time.Second
 	// RetryInterval is how often reports still unacknowledged are tried.
 	RetryInterval = 30 * time.Second
-	// MaxUndeclared bounds the entries kept, per run of the node, from a
+	// MaxUndeclared bounds the entries kept, per QuotaWindow, from a
 	// reporter that the subject's chain does not declare as one of its
 	// nodes (a grantee's node, a guardian's): any peer can report, but
-	// not fill the log.
+	// not fill the log. The counts survive restarts (quota.go).
 	MaxUndeclared = 1000
 	// Per-peer limit on incoming streams.
 	PeerRate  = 2
@@ -74,6 +74,10 @@ type ServiceOptions struct {
 	Logger *slog.Logger
 	// RetryInterval replaces RetryInterval (tests).
 	RetryInterval time.Duration
+	// MaxUndeclared replaces MaxUndeclared (tests).
+	MaxUndeclared int
+	// Clock replaces time.Now for the quota's window (tests).
+	Clock func() time.Time
 }
 
 // Service reports this node's events to the patients' nodes and keeps
@@ -89,9 +93,9 @@ type Service struct {
 	out  stream.Dialer
 	loop *deliver.Loop
 
-	mu         sync.Mutex
-	state      forwardState
-	undeclared map[string]int // entries kept per undeclared reporter
+	mu    sync.Mutex
+	state forwardState
+	quota *quota // entries kept per undeclared reporter
 }
 
 // forwardState is what audit/forward.json holds.
@@ -112,8 +116,14 @@ func New(h host.Host, repo *keyshare.Repo, l *Log, opts ServiceOptions) *Service
 	if opts.RetryInterval <= 0 {
 		opts.RetryInterval = RetryInterval
 	}
+	if opts.MaxUndeclared <= 0 {
+		opts.MaxUndeclared = MaxUndeclared
+	}
+	if opts.Clock == nil {
+		opts.Clock = time.Now
+	}
 	log := opts.Logger.With("service", "audit")
-	s := &Service{host: h, repo: repo, l: l, log: log, undeclared: map[string]int{},
+	s := &Service{host: h, repo: repo, l: l, log: log, quota: loadQuota(l, opts.MaxUndeclared, opts.Clock, log),
 		srv: stream.NewServer(log, stream.Limits{Service: ServiceName, PeerRate: PeerRate, PeerBurst: PeerBurst,
 			MaxServing: MaxServing, Timeout: StreamTimeout, Memory: protocol.MaxAuditEntrySize,
 			MemoryPriority: network.ReservationPriorityLow,
@@ -131,11 +141,19 @@ func New(h host.Host, repo *keyshare.Repo, l *Log, opts ServiceOptions) *Service
 	return s
 }
 
-// Close stops serving and reporting.
+// Close stops serving and reporting, and saves the quota.
 func (s *Service) Close() error {
 	s.loop.Close()
 	s.srv.Close()
+	s.saveQuota(true)
 	return nil
+}
+
+// saveQuota saves the undeclared reporters' counts (see quota.save).
+func (s *Service) saveQuota(force bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.quota.save(s.l.Len(), force, s.log)
 }
 
 // Kick asks for a reporting round now.
@@ -204,6 +222,7 @@ func (s *Service) round(ctx context.Context) {
 	if changed {
 		s.saveState()
 	}
+	s.saveQuota(true)
 }
 
 // scan looks at the entries appended since the last scan and marks
@@ -366,6 +385,7 @@ func (s *Service) handle(ctx context.Context, st network.Stream, p peer.ID) erro
 			stored++
 		}
 	}
+	s.saveQuota(false)
 	last, _ := s.l.Reported(p.String())
 	ack, err := protocol.EncodeAuditAck(protocol.AuditAck{Stored: stored, Last: last})
 	if err != nil {
@@ -382,12 +402,13 @@ func (s *Service) Receive(ctx context.Context, from string, raw []byte) (bool, e
 	if err != nil {
 		return false, err
 	}
+	// One report at a time: the quota's count and the entry it counts
+	// go together.
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	last, held := s.l.Reported(from)
 	newer := !held || e.Seq > last
-	s.mu.Lock()
-	quotaLeft := s.undeclared[from] < MaxUndeclared
-	s.mu.Unlock()
-	d, err := s.repo.MayKeepReport(ctx, from, e, newer, quotaLeft)
+	d, err := s.repo.MayKeepReport(ctx, from, e, newer, s.quota.left(from))
 	if err != nil {
 		return false, err
 	}
@@ -396,16 +417,15 @@ func (s *Service) Receive(ctx context.Context, from string, raw []byte) (bool, e
 		return false, nil // held already: the reporter sent it again
 	case !d.Allow:
 		return false, fmt.Errorf("entry %d: %s (%s)", e.Seq, d.Reason, d.Rule)
-	case d.Rule == keyshare.RuleReportUndeclared:
-		s.mu.Lock()
-		s.undeclared[from]++
-		s.mu.Unlock()
 	}
 	subject := protocol.AccountID(e.Subject)
 	ev := Event{Time: time.UnixMilli(e.Time), Kind: keyshare.AuditKind(e.Kind), Account: protocol.AccountID(e.Account),
 		Peer: e.Peer, Subject: subject, Records: linksToCIDs(e.Records), Rule: keyshare.Rule(e.Rule), Reason: e.Reason}
 	if _, err := s.l.append(ev, raw); err != nil {
 		return false, err
+	}
+	if d.Rule == keyshare.RuleReportUndeclared {
+		s.quota.add(from, s.l.Len())
 	}
 	return true, nil
 }

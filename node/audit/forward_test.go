@@ -171,7 +171,7 @@ func TestReportsThatAreRefused(t *testing.T) {
 	mn := mocknet.New()
 	t.Cleanup(func() { mn.Close() })
 	pat := newParty(t, mn, "Pat")
-	svc := &Service{repo: pat.repo, l: pat.log, undeclared: map[string]int{}, log: quiet()}
+	svc := &Service{repo: pat.repo, l: pat.log, quota: loadQuota(pat.log, MaxUndeclared, time.Now, quiet()), log: quiet()}
 	sender := testKey(t)
 	senderID := string(protocol.AccountIDFromKey(sender.Public().(ed25519.PublicKey)))
 	entry := func(seq uint64, subject protocol.AccountID, report []byte) []byte {
@@ -207,7 +207,7 @@ func TestReportsThatAreRefused(t *testing.T) {
 	if ok, err := svc.Receive(ctx, senderID, entry(0, pat.keys.ID, nil)); ok || err != nil {
 		t.Fatalf("an older entry: stored %v, %v", ok, err)
 	}
-	svc.undeclared[senderID] = MaxUndeclared
+	svc.quota.Counts[senderID] = MaxUndeclared
 	refused("over the quota", senderID, entry(5, pat.keys.ID, nil), "too many entries")
 	if n := pat.log.Len(); n != 1 {
 		t.Fatalf("Pat's log holds %d entries, want the one kept", n)

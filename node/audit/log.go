@@ -22,6 +22,10 @@
 // at most the entries of that window, never half an entry (a torn last
 // frame is cut off at the next Open).
 //
+// Listings read only the entries they return, through audit/index
+// (index.go): derived from the log, written with each append, rebuilt
+// from the log whenever it does not match it, and checked by Verify.
+//
 // The log is the repo's keyshare.AuditSink (Attach): the repo records
 // reads there, and the block exchange reports each block it serves
 // (Served), which a worker resolves into records (keyshare.Repo.ServedRecords)
@@ -41,6 +45,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -121,7 +126,9 @@ type Log struct {
 	watchers map[int]func(Entry)
 	nextW    int
 	syncErr  error
-	damaged  int64 // offset where the file stops being readable; 0: it is not
+	damaged  int64    // offset where the file stops being readable; 0: it is not
+	idx      *index   // the entries by record, subject and time
+	ix       *os.File // the index file, appended to; nil: not kept
 
 	syncKick chan struct{}
 	stop     chan struct{}
@@ -164,13 +171,27 @@ func Open(dir string, priv ed25519.PrivateKey, opts Options) (*Log, error) {
 	return l, nil
 }
 
-// load reads the log to find where it ends, and which reports it holds.
+// load finds where the log ends, and which reports it holds: from the
+// index when it matches the log (reading only the entries past it), or
+// by reading the whole log and rebuilding the index.
 func (l *Log) load() error {
-	if _, err := l.f.Seek(0, io.SeekStart); err != nil {
+	size, err := l.f.Seek(0, io.SeekEnd)
+	if err != nil {
 		return fmt.Errorf("audit: %w", err)
 	}
+	x, end, why := l.loadIndex(size)
+	kept := len(x.recs)
+	if why != "" && size > 0 {
+		l.log.Warn("audit: the audit index is "+why+"; rebuilding it from the log", "file", indexPath(l.dir))
+	}
+	if _, err := l.f.Seek(end, io.SeekStart); err != nil {
+		return fmt.Errorf("audit: %w", err)
+	}
+	next := uint64(0)
+	if kept > 0 {
+		next = x.recs[kept-1].seq + 1
+	}
 	r := bufio.NewReader(l.f)
-	var end int64
 	for {
 		start := end
 		body, err := protocol.ReadFrame(r, protocol.MaxAuditEntrySize)
@@ -188,7 +209,8 @@ func (l *Log) load() error {
 				break
 			}
 			// Damage in the middle: the rest cannot be read. New
-			// entries go after it; Verify reports it.
+			// entries go after it (and the index is not kept past
+			// it); Verify reports it.
 			l.log.Error("audit: the audit log cannot be read past this offset; run blockmrs verify", "offset", start, "err", err)
 			l.damaged = start
 			if end, err = l.f.Seek(0, io.SeekEnd); err != nil {
@@ -197,34 +219,124 @@ func (l *Log) load() error {
 			break
 		}
 		end += frameLen(body)
-		l.offsets = append(l.offsets, start)
-		l.last = body
-		if e, err := protocol.DecodeAuditEntry(body); err == nil {
-			l.next = e.Seq + 1
-			l.noteReport(e)
-		} else {
-			l.next++
+		rec := recOf(body, next)
+		next = rec.seq + 1
+		x.add(rec, false)
+	}
+	x.sortTime()
+	l.idx, l.next = x, next
+	var off int64
+	l.offsets = make([]int64, len(x.recs))
+	for i, rec := range x.recs {
+		l.offsets[i] = off
+		off += rec.size
+		if rec.reporter != "" && rec.repSeq >= l.reported[rec.reporter] {
+			l.reported[rec.reporter] = rec.repSeq
 		}
+	}
+	if n := len(x.recs); n > 0 {
+		last, err := l.frameAt(l.offsets[n-1], x.recs[n-1].size)
+		if err != nil {
+			return err
+		}
+		l.last = last
 	}
 	if _, err := l.f.Seek(end, io.SeekStart); err != nil {
 		return fmt.Errorf("audit: %w", err)
 	}
+	return l.keepIndex(why != "", kept)
+}
+
+// loadIndex reads the index file and returns it when it matches a
+// prefix of the log file (size bytes), with the offset where that prefix
+// ends; otherwise an empty index and why not.
+func (l *Log) loadIndex(size int64) (*index, int64, string) {
+	x := newIndex()
+	// An index record is never larger than its entry's frame plus its
+	// own fields, so a file larger than this is not this log's index
+	// (and is not read into memory).
+	if fi, err := os.Stat(indexPath(l.dir)); err == nil && fi.Size() > 2*size+int64(len(indexMagic))+4096 {
+		return x, 0, fmt.Sprintf("damaged (%d bytes, more than a log of %d bytes needs)", fi.Size(), size)
+	}
+	data, err := os.ReadFile(indexPath(l.dir))
+	if errors.Is(err, os.ErrNotExist) {
+		return x, 0, "missing"
+	}
+	if err != nil {
+		return x, 0, fmt.Sprintf("unreadable (%v)", err)
+	}
+	recs, err := readIndex(data)
+	if err != nil {
+		return x, 0, fmt.Sprintf("damaged (%v)", err)
+	}
+	var end int64
+	for _, r := range recs {
+		end += r.size
+	}
+	if end > size {
+		return x, 0, "stale (it names entries past the end of the log)"
+	}
+	if n := len(recs); n > 0 {
+		body, err := l.frameAt(end-recs[n-1].size, recs[n-1].size)
+		if err != nil || !bytes.Equal(protocol.AuditHash(body), recs[n-1].hash) {
+			return x, 0, "stale (its last entry is not the log's)"
+		}
+	}
+	x = indexOf(recs)
+	return x, end, ""
+}
+
+// keepIndex brings the index file up to the index in memory: rewritten
+// whole when rebuilt, else with the records past the first kept ones
+// appended; then it is kept open for appends. A log damaged in the middle
+// keeps no index file past the damage (new entries do not follow it).
+func (l *Log) keepIndex(rebuilt bool, kept int) error {
+	var err error
+	if rebuilt {
+		err = writeIndex(l.dir, l.idx)
+		if err == nil && len(l.idx.recs) > 0 {
+			l.log.Info("audit: rebuilt the audit index", "entries", len(l.idx.recs))
+		}
+	}
+	if err == nil {
+		l.ix, err = openIndexFile(l.dir)
+	}
+	if err == nil && !rebuilt {
+		var b bytes.Buffer
+		for _, r := range l.idx.recs[kept:] {
+			b.Write(r.encode())
+		}
+		_, err = l.ix.Write(b.Bytes())
+	}
+	if err != nil {
+		l.log.Warn("audit: cannot write the audit index; listings read it from memory, and it is rebuilt at the next start", "err", err)
+		l.dropIndexFile()
+	}
+	if l.damaged > 0 {
+		l.dropIndexFile()
+	}
 	return nil
 }
 
-// noteReport remembers the highest reported sequence number per reporter.
-func (l *Log) noteReport(e *protocol.AuditEntry) {
-	if len(e.Report) == 0 {
-		return
+// dropIndexFile stops writing the index file.
+func (l *Log) dropIndexFile() {
+	if l.ix != nil {
+		l.ix.Close()
+		l.ix = nil
 	}
-	rep, err := protocol.DecodeAuditEntry(e.Report)
-	if err != nil {
-		return
+}
+
+// frameAt reads the entry whose frame of size bytes starts at off.
+func (l *Log) frameAt(off, size int64) ([]byte, error) {
+	data := make([]byte, size)
+	if _, err := l.f.ReadAt(data, off); err != nil {
+		return nil, fmt.Errorf("audit: read: %w", err)
 	}
-	id := string(rep.NodeID())
-	if rep.Seq >= l.reported[id] {
-		l.reported[id] = rep.Seq
+	n, k := binary.Uvarint(data)
+	if k <= 0 || int64(k)+int64(n) != size {
+		return nil, fmt.Errorf("audit: read: bad frame at offset %d", off)
 	}
+	return data[k:], nil
 }
 
 // NodeID returns the peer ID of the node the log belongs to.
@@ -330,9 +442,18 @@ func (l *Log) append(ev Event, report []byte) (Entry, error) {
 	l.next++
 	l.last = enc
 	l.dirty = true
+	rec := recFrom(enc, e, e.Seq)
 	if len(report) > 0 {
 		if rep, err := protocol.DecodeAuditEntry(report); err == nil {
-			l.reported[string(rep.NodeID())] = rep.Seq
+			rec.reporter, rec.repSeq = string(rep.NodeID()), rep.Seq
+			l.reported[rec.reporter] = rep.Seq
+		}
+	}
+	l.idx.add(rec, true)
+	if l.ix != nil {
+		if _, err := l.ix.Write(rec.encode()); err != nil {
+			l.log.Warn("audit: cannot write the audit index; it is rebuilt at the next start", "err", err)
+			l.dropIndexFile()
 		}
 	}
 	select {
@@ -464,6 +585,7 @@ func (l *Log) Close() error {
 		err = fmt.Errorf("audit: %w", cerr)
 	}
 	l.f = nil
+	l.dropIndexFile()
 	return err
 }
 
@@ -569,33 +691,85 @@ func contains[T comparable](xs []T, x T) bool {
 }
 
 // List returns the entries f selects, oldest first. Entries that do not
-// decode (see Verify) are left out.
+// decode (see Verify) are left out. It reads only the entries the index
+// names for f's record, subjects or time range (the narrowest), newest
+// first until f.Limit, and checks each against f.
 func (l *Log) List(ctx context.Context, f Filter) ([]Entry, error) {
+	l.mu.Lock()
+	if l.f == nil {
+		l.mu.Unlock()
+		return nil, errors.New("audit: log closed")
+	}
+	cands, all := l.idx.candidates(&f)
+	recs := l.idx.recs
+	l.mu.Unlock()
+	n := len(cands)
+	if all {
+		n = len(recs)
+	}
+	at := func(i int) int {
+		if all {
+			return i
+		}
+		return int(cands[i])
+	}
+	since, until := f.Since.UnixMilli(), f.Until.UnixMilli()
 	var out []Entry
-	const page = 4096
-	for from := 0; ; from += page {
+	const page = 256
+	batch := make([]int, 0, page)
+	for i := n - 1; i >= 0 && (f.Limit <= 0 || len(out) < f.Limit); {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		raws, err := l.readFrom(from, page)
+		batch = batch[:0]
+		for ; i >= 0 && len(batch) < page; i-- {
+			pos := at(i)
+			r := recs[pos]
+			if r.bad || !f.Since.IsZero() && r.time < since || !f.Until.IsZero() && r.time >= until {
+				continue
+			}
+			batch = append(batch, pos)
+		}
+		raws, err := l.readAt(batch)
 		if err != nil {
 			return nil, err
 		}
 		for _, raw := range raws {
+			if raw == nil {
+				continue
+			}
 			e, err := protocol.DecodeAuditEntry(raw)
 			if err != nil {
 				continue
 			}
 			if v := view(e, raw); f.match(v) {
 				out = append(out, v)
+				if f.Limit > 0 && len(out) == f.Limit {
+					break
+				}
 			}
 		}
-		if len(raws) < page {
-			break
-		}
 	}
-	if f.Limit > 0 && len(out) > f.Limit {
-		out = out[len(out)-f.Limit:]
+	slices.Reverse(out)
+	return out, nil
+}
+
+// readAt reads the entries at positions ps; one that cannot be read (a
+// log damaged since the index was written: Verify reports it) is nil.
+func (l *Log) readAt(ps []int) ([][]byte, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.f == nil {
+		return nil, errors.New("audit: log closed")
+	}
+	out := make([][]byte, len(ps))
+	for i, p := range ps {
+		raw, err := l.frameAt(l.offsets[p], l.idx.recs[p].size)
+		if err != nil {
+			l.log.Warn("audit: an entry of the audit log cannot be read; run blockmrs verify", "position", p, "err", err)
+			continue
+		}
+		out[i] = raw
 	}
 	return out, nil
 }

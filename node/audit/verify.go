@@ -45,21 +45,43 @@ func (l *Log) Verify(ctx context.Context) (Report, error) {
 	l.syncMu.Lock()
 	l.mu.Lock()
 	data, err := os.ReadFile(filepath.Join(l.dir, Folder, LogFile))
-	var head []byte
+	var head, ixData []byte
 	if err == nil {
 		head, err = os.ReadFile(filepath.Join(l.dir, Folder, HeadFile))
 		if errors.Is(err, os.ErrNotExist) {
 			err = nil
 		}
 	}
+	mem, ixKept := l.idx.recs, l.ix != nil
+	var ixErr error
+	if ixKept {
+		ixData, ixErr = os.ReadFile(indexPath(l.dir))
+	}
 	l.mu.Unlock()
 	l.syncMu.Unlock()
 	if err != nil {
 		return Report{}, fmt.Errorf("audit: %w", err)
 	}
-	rep := check(ctx, data, head, l.priv.Public().(ed25519.PublicKey))
+	rep, want := check(ctx, data, head, l.priv.Public().(ed25519.PublicKey))
 	if err := ctx.Err(); err != nil {
 		return Report{}, err
+	}
+	if len(mem) > len(want) {
+		mem = mem[:len(want)] // entries past damage (reported above)
+	}
+	why := compareIndex(mem, want)
+	if why == "" && ixKept {
+		var recs []idxRec
+		if recs, ixErr = readIndex(ixData); ixErr == nil {
+			why = compareIndex(recs, want)
+		}
+	}
+	if why == "" && ixErr != nil {
+		why = fmt.Sprintf("it cannot be read (%v)", ixErr)
+	}
+	if why != "" {
+		rep.Problems = append(rep.Problems, fmt.Sprintf("audit index (%s): %s; it was damaged or edited, and is rebuilt from the log now", IndexFile, why))
+		l.rebuildIndex(want)
 	}
 	if len(rep.Problems) > 0 {
 		return rep, fmt.Errorf("%w: %s", ErrTampered, rep.Problems[0])
@@ -67,10 +89,44 @@ func (l *Log) Verify(ctx context.Context) (Report, error) {
 	return rep, nil
 }
 
+// rebuildIndex replaces the index of the entries want describes (the
+// log's first len(want)) with want, keeping the records of entries
+// appended after them, and rewrites the index file.
+func (l *Log) rebuildIndex(want []idxRec) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	x := newIndex()
+	for _, r := range want {
+		x.add(r, false)
+	}
+	if len(l.idx.recs) > len(want) {
+		for _, r := range l.idx.recs[len(want):] {
+			x.add(r, false)
+		}
+	}
+	x.sortTime()
+	l.idx = x
+	l.log.Warn("audit: the audit index did not match the log; rebuilt it", "entries", len(x.recs))
+	if l.damaged > 0 || l.f == nil {
+		return
+	}
+	l.dropIndexFile()
+	err := writeIndex(l.dir, x)
+	if err == nil {
+		l.ix, err = openIndexFile(l.dir)
+	}
+	if err != nil {
+		l.log.Warn("audit: cannot write the audit index; it is rebuilt at the next start", "err", err)
+	}
+}
+
 // check verifies log bytes data against head (the last entry's copy; nil
-// when there is none) and the node key.
-func check(ctx context.Context, data, head []byte, key ed25519.PublicKey) Report {
+// when there is none) and the node key. It returns, too, the index
+// records of the entries it could read.
+func check(ctx context.Context, data, head []byte, key ed25519.PublicKey) (Report, []idxRec) {
 	var rep Report
+	var recs []idxRec
+	var next uint64
 	problem := func(format string, args ...any) {
 		rep.Problems = append(rep.Problems, fmt.Sprintf(format, args...))
 	}
@@ -96,6 +152,12 @@ func check(ctx context.Context, data, head []byte, key ed25519.PublicKey) Report
 		last = body
 		pos++
 		e, err := protocol.DecodeAuditEntry(body)
+		if err == nil {
+			recs = append(recs, recFrom(body, e, next))
+		} else {
+			recs = append(recs, recFrom(body, nil, next))
+		}
+		next = recs[len(recs)-1].seq + 1
 		switch {
 		case errors.Is(err, protocol.ErrAuditSignature):
 			var raw protocol.AuditEntry
@@ -155,7 +217,7 @@ func check(ctx context.Context, data, head []byte, key ed25519.PublicKey) Report
 			problem("audit log: entry %d differs from the copy in its head: it was replaced", h.Seq)
 		}
 	}
-	return rep
+	return rep, recs
 }
 
 // seqOf reads the sequence number of an entry whose signature failed,
