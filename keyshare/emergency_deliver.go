@@ -130,12 +130,13 @@ func keyNodeAddrs(peer string) datastore.Key {
 }
 
 // NoteNodeAddrs keeps addrs (multiaddrs as text) as where the node peer
-// was last reached, replacing what was kept; at most MaxNodeAddrs, each
-// at most MaxNodeAddrLen bytes (longer ones are skipped). Only the nodes
-// a pending deposit names are kept (the node's delivery round calls it).
-func (r *Repo) NoteNodeAddrs(ctx context.Context, peer string, addrs []string) error {
+// was last reached, replacing what was kept, and reports whether that
+// changed anything; at most MaxNodeAddrs, each at most MaxNodeAddrLen
+// bytes (longer ones are skipped). Only the nodes a pending deposit names
+// are kept (the node's delivery round calls it).
+func (r *Repo) NoteNodeAddrs(ctx context.Context, peer string, addrs []string) (bool, error) {
 	if _, err := protocol.ParsePeerID(peer); err != nil {
-		return fmt.Errorf("node addresses: %w", err)
+		return false, fmt.Errorf("node addresses: %w", err)
 	}
 	var keep []string
 	for _, a := range addrs {
@@ -144,16 +145,16 @@ func (r *Repo) NoteNodeAddrs(ctx context.Context, peer string, addrs []string) e
 		}
 	}
 	if len(keep) == 0 {
-		return nil
+		return false, nil
 	}
 	var old []string
 	if _, err := getJSON(ctx, r.ds, keyNodeAddrs(peer), &old); err != nil {
-		return err
+		return false, err
 	}
 	if slices.Equal(old, keep) {
-		return nil
+		return false, nil
 	}
-	return putJSON(ctx, r.ds, keyNodeAddrs(peer), keep)
+	return true, putJSON(ctx, r.ds, keyNodeAddrs(peer), keep)
 }
 
 // NodeAddrs returns the addresses NoteNodeAddrs kept for peer.

@@ -265,8 +265,11 @@ func (s *Service) addresses(ctx context.Context, p peer.ID) {
 		for i, a := range known {
 			text[i] = a.String()
 		}
-		if err := s.repo.NoteNodeAddrs(ctx, p.String(), text); err != nil {
+		changed, err := s.repo.NoteNodeAddrs(ctx, p.String(), text)
+		if err != nil {
 			s.log.Warn("keep a custodian node's addresses", "peer", p, "err", err)
+		} else if changed {
+			s.log.Info("kept a custodian node's addresses, to dial it after a restart", "peer", p, "addrs", len(text))
 		}
 		return
 	}
@@ -283,6 +286,7 @@ func (s *Service) addresses(ctx context.Context, p peer.ID) {
 	}
 	if len(addrs) > 0 {
 		ps.AddAddrs(p, addrs, KeptAddrTTL)
+		s.log.Info("dialling a custodian's node at its kept addresses", "peer", p, "addrs", len(addrs))
 	}
 }
 

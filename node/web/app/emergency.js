@@ -160,7 +160,7 @@ function deliveryList(p, title, only) {
     li.dataset.state = d.state;
     ul.append(li);
   }
-  box.append(el("p", title, "hint"), ul);
+  box.append(el("p", title, "delivery-title"), ul);
   return box;
 }
 
