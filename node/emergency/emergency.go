@@ -18,7 +18,12 @@
 //
 // Deposits and notices are retried when a peer connects and every
 // Interval, with backoff, until taken: a patient whose node is off learns
-// of a use when it next connects. What a message may do is decided by
+// of a use when it next connects. What is still to deposit is listed from
+// the repo, and the addresses last known for each custodian's node are
+// kept there (Repo.NoteNodeAddrs), so a restarted patient's node dials
+// the custodians by itself. Each round, as custodian, the node also drops
+// the packs the keep rule no longer keeps (Repo.PruneEmergency: ended or
+// superseded, also by the patient's chain held here, or expired). What a message may do is decided by
 // keyshare; this package moves bytes with deadlines, size caps and
 // per-peer rate limits.
 package emergency
