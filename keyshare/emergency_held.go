@@ -60,11 +60,19 @@ func (r *Repo) loadMark(ctx context.Context, patient protocol.AccountID) (heldMa
 	if !st.head().Defined() || st.Seq+1 == m.ChainSeq {
 		return m, nil
 	}
-	_, blocks, err := r.emergencyBlocks(ctx, patient)
-	if err != nil {
-		return m, err
-	}
-	for _, b := range blocks {
+	// Only the blocks added since the last read: chains only grow.
+	for seq := m.ChainSeq; seq <= st.Seq; seq++ {
+		if err := ctx.Err(); err != nil {
+			return m, err
+		}
+		c, ok, err := r.blockAt(ctx, patient, seq)
+		if err != nil || !ok {
+			return m, errors.Join(err, fmt.Errorf("block %d of %s missing", seq, patient))
+		}
+		b, err := r.readBlock(ctx, c)
+		if err != nil {
+			return m, err
+		}
 		for _, e := range b.Entries {
 			switch body := e.Body.(type) {
 			case *protocol.EmergencyPack:
