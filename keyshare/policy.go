@@ -1495,7 +1495,7 @@ func emergencyShare(f emergencyFacts, now time.Time) Decision {
 	return allow(RuleEmergencyShare, "%s is a verified emergency clinician (%s); pack of %s live until %s", f.asker, f.role.Why, f.patient, time.UnixMilli(f.pack.Until).UTC().Format(time.RFC3339))
 }
 
-// What a custodian's node keeps (PROTOCOL.md §10.6, SECURITY.md
+// What a custodian's node keeps (PROTOCOL.md §5.12, SECURITY.md
 // "Emergency access"): at most one pack per patient, the newest she set
 // up; a pack she ended, or replaced by a newer one on her chain, goes at
 // once and never comes back (its ID and the newest chain position seen
