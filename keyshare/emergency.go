@@ -38,7 +38,7 @@ const (
 	DefaultEmergencyValidity = 365 * 24 * time.Hour // pack expiry when none is given
 	MaxEmergencyValidity     = 5 * 366 * 24 * time.Hour
 	DefaultEmergencyWindow   = 24 * time.Hour // how long a first use keeps the pack open
-	MaxHeldPerPatient        = 8              // packs of one patient a custodian keeps
+	MaxHeldPerPatient        = 1              // packs of one patient a custodian keeps: the newest (policy emergencyKeep)
 	MaxHeld                  = 256            // packs a custodian's node keeps in all (each up to a chain block)
 	MaxEmergencyUses         = 1000           // uses listed at most
 )
@@ -104,6 +104,9 @@ type EmergencyPackInfo struct {
 	Ended      bool                 `json:"ended"`
 	Expired    bool                 `json:"expired"`
 	FirstUse   *time.Time           `json:"first_use,omitempty"` // on a custodian's node
+	// Delivery says, on the patient's node, where the pack (or its end)
+	// stands with each custodian (Repo.EmergencyDelivery).
+	Delivery []CustodianDelivery `json:"delivery,omitempty"`
 }
 
 func packInfo(b *protocol.Block, c cid.Cid, p *protocol.EmergencyPack, now time.Time) EmergencyPackInfo {
@@ -430,12 +433,16 @@ type EmergencyDeposit struct {
 	Nodes     []string
 	Block     cid.Cid
 	Raw       []byte
+	Seq       uint64 // the block's position on the patient's chain
 }
 
 // EmergencyDeposits lists, for every local account, the blocks of its
 // packs (and their ends) this repo appended and has not yet delivered to
-// each custodian. (Another device of the account delivers what it
-// appended.)
+// each custodian: a live pack to each of its custodians, an end to each
+// custodian that took the pack (a pack ended before it reached a
+// custodian is not sent at all). What it lists is kept in the repo, so a
+// node that restarts delivers it. (Another device of the account
+// delivers what it appended.)
 func (r *Repo) EmergencyDeposits(ctx context.Context) ([]EmergencyDeposit, error) {
 	accts, err := r.Accounts(ctx)
 	if err != nil {
@@ -446,51 +453,61 @@ func (r *Repo) EmergencyDeposits(ctx context.Context) ([]EmergencyDeposit, error
 		if !a.Local {
 			continue
 		}
-		cids, blocks, err := r.ownEmergencyBlocks(ctx, a.ID)
+		own, err := r.ownPacks(ctx, a.ID)
 		if err != nil {
 			return nil, err
 		}
-		shares := map[string][]protocol.EmergencyShare{} // pack ID → shares
-		for _, b := range blocks {
-			for _, e := range b.Entries {
-				if p, ok := e.Body.(*protocol.EmergencyPack); ok {
-					shares[string(p.ID)] = p.Shares
-				}
-			}
-		}
-		for i, b := range blocks {
-			blk, err := r.st.Blockstore().Get(ctx, cids[i])
-			if err != nil {
-				return nil, fmt.Errorf("read block %s: %w", cids[i], err)
-			}
-			raw := blk.RawData()
+		for i, b := range own.blocks {
 			to := map[protocol.AccountID][]string{}
 			for _, e := range b.Entries {
-				var id []byte
 				switch body := e.Body.(type) {
 				case *protocol.EmergencyPack:
-					id = body.ID
+					if _, ended := own.endBlock[string(body.ID)]; ended {
+						continue
+					}
+					for _, s := range body.Shares {
+						to[protocol.AccountIDFromKey(s.To)] = protocol.PeerIDs(s.Nodes)
+					}
 				case *protocol.EmergencyEnd:
-					id = body.ID
-				default:
-					continue
-				}
-				for _, s := range shares[string(id)] {
-					to[protocol.AccountIDFromKey(s.To)] = protocol.PeerIDs(s.Nodes)
+					pb, ok := own.packBlock[string(body.ID)]
+					if !ok {
+						continue
+					}
+					for _, s := range own.shares[string(body.ID)] {
+						c := protocol.AccountIDFromKey(s.To)
+						took, err := r.ds.Has(ctx, keyDeposited(pb, c))
+						if err != nil {
+							return nil, err
+						}
+						if took {
+							to[c] = protocol.PeerIDs(s.Nodes)
+						}
+					}
 				}
 			}
+			if len(to) == 0 {
+				continue
+			}
+			blk, err := r.st.Blockstore().Get(ctx, own.cids[i])
+			if err != nil {
+				return nil, fmt.Errorf("read block %s: %w", own.cids[i], err)
+			}
 			for c, nodes := range to {
-				done, err := r.ds.Has(ctx, keyDeposited(cids[i], c))
+				done, err := r.ds.Has(ctx, keyDeposited(own.cids[i], c))
 				if err != nil {
 					return nil, err
 				}
 				if !done {
-					out = append(out, EmergencyDeposit{Custodian: c, Nodes: nodes, Block: cids[i], Raw: raw})
+					out = append(out, EmergencyDeposit{Custodian: c, Nodes: nodes, Block: own.cids[i], Raw: blk.RawData(), Seq: b.Seq})
 				}
 			}
 		}
 	}
+	// Oldest block first, so a custodian meets a pack before its end.
 	sort.Slice(out, func(i, j int) bool {
+		if out[i].Seq != out[j].Seq {
+			return out[i].Seq < out[j].Seq
+		}
 		return out[i].Block.String()+string(out[i].Custodian) < out[j].Block.String()+string(out[j].Custodian)
 	})
 	return out, nil
@@ -504,70 +521,96 @@ func (r *Repo) MarkDeposited(ctx context.Context, block cid.Cid, custodian proto
 // HoldEmergency keeps a pack or end block delivered by a patient's node
 // for this node's custodians. The block must be validly signed by its
 // author (the patient) and concern a local account: a pack naming one as
-// custodian, or an end of a pack held here. It returns the packs kept.
+// custodian, or an end of a pack held here. What is kept is decided by
+// emergencyKeep (policy.go): one pack per patient, the newest; a pack she
+// ended or superseded is dropped at once, and refused if delivered again
+// (not an error: the patient's node has nothing more to send). It returns
+// the packs kept and those dropped.
 func (r *Repo) HoldEmergency(ctx context.Context, raw []byte) ([]EmergencyPackInfo, error) {
+	kept, _, err := r.holdEmergency(ctx, raw)
+	return kept, err
+}
+
+// HoldEmergencyDropping is HoldEmergency, also returning the packs the
+// block made this node drop (or refuse).
+func (r *Repo) HoldEmergencyDropping(ctx context.Context, raw []byte) ([]EmergencyPackInfo, []DroppedPack, error) {
+	return r.holdEmergency(ctx, raw)
+}
+
+func (r *Repo) holdEmergency(ctx context.Context, raw []byte) ([]EmergencyPackInfo, []DroppedPack, error) {
 	b, err := protocol.DecodeBlock(raw)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	patient := b.AuthorID()
 	now := r.now()
 	r.emergency.mu.Lock()
 	defer r.emergency.mu.Unlock()
-	var kept []EmergencyPackInfo
+	m, err := r.loadMark(ctx, patient)
+	if err != nil {
+		return nil, nil, err
+	}
+	// Ends first: a new setup's block ends the old pack in it.
 	useful := false
 	for _, e := range b.Entries {
-		switch body := e.Body.(type) {
-		case *protocol.EmergencyPack:
-			mine := false
-			for _, c := range body.Custodians() {
-				if ok, err := r.isLocal(ctx, c); err != nil {
-					return nil, err
-				} else if ok {
-					mine = true
-				}
-			}
-			if !mine {
-				continue
-			}
-			held, err := listKeys(ctx, r.ds, "/keyshare/emergency/held/"+string(patient)+"/")
+		if body, ok := e.Body.(*protocol.EmergencyEnd); ok {
+			has, err := r.ds.Has(ctx, keyHeld(patient, body.ID))
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
-			k := keyHeld(patient, body.ID)
-			if has, _ := r.ds.Has(ctx, k); !has {
-				if len(held) >= MaxHeldPerPatient {
-					return nil, fmt.Errorf("already holding %d packs of %s: it must end old ones", MaxHeldPerPatient, patient)
-				}
-				all, err := listKeys(ctx, r.ds, "/keyshare/emergency/held/")
-				if err != nil {
-					return nil, err
-				}
-				if len(all) >= MaxHeld {
-					return nil, fmt.Errorf("this node already holds %d emergency packs, its limit", MaxHeld)
-				}
-			}
-			if err := r.ds.Put(ctx, k, raw); err != nil {
-				return nil, err
-			}
-			useful = true
-			kept = append(kept, packInfo(b, protocol.BlockCID(raw), body, now))
-		case *protocol.EmergencyEnd:
-			if has, err := r.ds.Has(ctx, keyHeld(patient, body.ID)); err != nil {
-				return nil, err
-			} else if !has {
+			if !has && m.ID != hex.EncodeToString(body.ID) {
 				continue
 			}
-			if err := putJSON(ctx, r.ds, keyEnded(patient, body.ID), time.UnixMilli(b.Time)); err != nil {
-				return nil, err
+			if err := r.tombstone(ctx, patient, body.ID, b.Time); err != nil {
+				return nil, nil, err
 			}
 			useful = true
 		}
 	}
-	if !useful {
-		return nil, errors.New("the block names no account of this node as custodian")
+	var kept []EmergencyPackInfo
+	var dropped []DroppedPack
+	for _, e := range b.Entries {
+		body, ok := e.Body.(*protocol.EmergencyPack)
+		if !ok {
+			continue
+		}
+		f, err := r.holdFacts(ctx, b, body, m)
+		if err != nil {
+			return nil, nil, err
+		}
+		d := emergencyKeep(f, now)
+		if d.Rule == RuleEmergencyKeepNotMine {
+			continue
+		}
+		useful = true
+		if !d.Allow {
+			dropped = append(dropped, DroppedPack{Patient: patient, ID: hex.EncodeToString(body.ID), Decision: d})
+			continue
+		}
+		k := keyHeld(patient, body.ID)
+		if has, _ := r.ds.Has(ctx, k); !has {
+			all, err := listKeys(ctx, r.ds, "/keyshare/emergency/held/")
+			if err != nil {
+				return nil, nil, err
+			}
+			if len(all) >= MaxHeld {
+				return nil, nil, fmt.Errorf("this node already holds %d emergency packs, its limit", MaxHeld)
+			}
+		}
+		if err := r.ds.Put(ctx, k, raw); err != nil {
+			return nil, nil, err
+		}
+		m.note(b.Seq, body.ID)
+		kept = append(kept, packInfo(b, protocol.BlockCID(raw), body, now))
 	}
-	return kept, nil
+	if !useful {
+		return nil, nil, errors.New("the block names no account of this node as custodian")
+	}
+	gone, err := r.pruneHeld(ctx, patient, m)
+	if err != nil {
+		return nil, nil, err
+	}
+	return kept, append(dropped, gone...), nil
 }
 
 // heldPack loads a held pack of patient: the one with id, or with an

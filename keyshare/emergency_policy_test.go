@@ -25,9 +25,44 @@ func emergencyCase(change func(f *emergencyFacts)) Decision {
 	return emergencyShare(f, tNow)
 }
 
+// keepCase is pat's pack in block 5 of her chain, naming a custodian on
+// this node, live for an hour, the newest seen; change edits it.
+func keepCase(change func(f *emergencyHoldFacts)) Decision {
+	f := emergencyHoldFacts{patient: pat, mine: true, seq: 5, until: tNow.Add(time.Hour), newest: 5}
+	if change != nil {
+		change(&f)
+	}
+	return emergencyKeep(f, tNow)
+}
+
+func emergencyKeepPolicyCases() []policyCase {
+	same := func(t *testing.T) Decision { return keepCase(nil) }
+	return []policyCase{
+		{RuleEmergencyKeep, true, same,
+			func(t *testing.T) Decision { return keepCase(func(f *emergencyHoldFacts) { f.ended = true }) }},
+		{RuleEmergencyKeepNotMine, false,
+			func(t *testing.T) Decision { return keepCase(func(f *emergencyHoldFacts) { f.mine = false }) }, same},
+		{RuleEmergencyKeepEnded, false,
+			func(t *testing.T) Decision { return keepCase(func(f *emergencyHoldFacts) { f.ended = true }) }, same},
+		{RuleEmergencyKeepOlder, false,
+			func(t *testing.T) Decision {
+				return keepCase(func(f *emergencyHoldFacts) { f.newest, f.newer = 7, true })
+			},
+			func(t *testing.T) Decision {
+				// another pack at the same position (one block) does not supersede it
+				return keepCase(func(f *emergencyHoldFacts) { f.newer = true })
+			}},
+		{RuleEmergencyKeepExpired, false,
+			func(t *testing.T) Decision { return keepCase(func(f *emergencyHoldFacts) { f.until = tNow }) },
+			func(t *testing.T) Decision {
+				return keepCase(func(f *emergencyHoldFacts) { f.until = tNow.Add(time.Millisecond) })
+			}},
+	}
+}
+
 func emergencyPolicyCases() []policyCase {
 	same := func(t *testing.T) Decision { return emergencyCase(nil) }
-	return []policyCase{
+	return append(emergencyKeepPolicyCases(), []policyCase{
 		{RuleEmergencyShare, true, same,
 			func(t *testing.T) Decision {
 				return emergencyCase(func(f *emergencyFacts) { f.role.Emergency = false })
@@ -72,5 +107,5 @@ func emergencyPolicyCases() []policyCase {
 				return emergencyCase(func(f *emergencyFacts) { f.role.Emergency = false })
 			},
 			same},
-	}
+	}...)
 }

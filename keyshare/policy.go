@@ -1495,6 +1495,51 @@ func emergencyShare(f emergencyFacts, now time.Time) Decision {
 	return allow(RuleEmergencyShare, "%s is a verified emergency clinician (%s); pack of %s live until %s", f.asker, f.role.Why, f.patient, time.UnixMilli(f.pack.Until).UTC().Format(time.RFC3339))
 }
 
+// What a custodian's node keeps (PROTOCOL.md §5.12, SECURITY.md
+// "Emergency access"): at most one pack per patient, the newest she set
+// up; a pack she ended, or replaced by a newer one on her chain, goes at
+// once and never comes back (its ID and the newest chain position seen
+// are remembered), whoever delivers it again.
+const (
+	RuleEmergencyKeep        Rule = "emergency/keep"            // a pack signed by the patient, naming an account of this node as custodian, not ended, not superseded, not expired: kept
+	RuleEmergencyKeepNotMine Rule = "emergency/keep-not-mine"   // the pack names no account of this node as custodian
+	RuleEmergencyKeepEnded   Rule = "emergency/keep-ended"      // the patient ended the pack (an end block she signed, or her chain held here)
+	RuleEmergencyKeepOlder   Rule = "emergency/keep-superseded" // a newer pack of the patient (later on her chain) was seen: one pack per patient is kept
+	RuleEmergencyKeepExpired Rule = "emergency/keep-expired"    // the pack's expiry has passed
+)
+
+// emergencyHoldFacts are what a custodian's node knows of a pack it is
+// given or holds. Everything here comes from blocks the patient signed
+// (a pack or end keyed by its signer) or her verified chain held here,
+// so nobody else can make a custodian keep or drop her pack.
+type emergencyHoldFacts struct {
+	patient protocol.AccountID
+	mine    bool   // the pack names an account of this node as custodian
+	seq     uint64 // the position on the patient's chain of the pack's block
+	until   time.Time
+	ended   bool   // an end of this pack by the patient was seen
+	newest  uint64 // the newest position of a pack of the patient seen here (delivered, or on her chain held here)
+	newer   bool   // a pack of the patient other than this one was seen at newest
+}
+
+// emergencyKeep decides whether a custodian's node keeps a pack: on
+// delivery and at every pruning round.
+func emergencyKeep(f emergencyHoldFacts, now time.Time) Decision {
+	if !f.mine {
+		return refuse(RuleEmergencyKeepNotMine, "the pack of %s names no account of this node as custodian", f.patient)
+	}
+	if f.ended {
+		return refuse(RuleEmergencyKeepEnded, "%s ended this pack", f.patient)
+	}
+	if f.newer && f.newest > f.seq {
+		return refuse(RuleEmergencyKeepOlder, "%s set up a newer pack (block %d, this one is in block %d)", f.patient, f.newest, f.seq)
+	}
+	if !now.Before(f.until) {
+		return refuse(RuleEmergencyKeepExpired, "the pack expired at %s", f.until.UTC().Format(time.RFC3339))
+	}
+	return allow(RuleEmergencyKeep, "the newest live pack of %s (block %d), until %s", f.patient, f.seq, f.until.UTC().Format(time.RFC3339))
+}
+
 // ---- Guardians ----
 //
 // A ward appoints a guardian on her chain; the guardian acts from its own

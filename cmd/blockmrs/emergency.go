@@ -102,7 +102,12 @@ func runEmergencyShow(ctx context.Context, args []string) error {
 Emergency show lists the acting account's emergency packs and every
 request for them that custodians decided and reported (the reason the
 clinician gave, who, when, and whether the share was given), then the
-packs this node holds as a custodian and the requests it decided.`, `
+packs this node holds as a custodian and the requests it decided.
+Under each pack, per custodian: whether its node took the pack (for an
+ended pack, its end) — delivered, waiting (retried while the daemon runs,
+also after a restart), or not needed (ended before it reached it). A
+custodian's node holds one pack per patient, the newest: an ended or
+replaced pack is dropped there once the end reaches it.`, `
 blockmrs emergency show`)
 	f.withAccount()
 	if _, err := f.parseArgs(args, false); err != nil {
@@ -135,6 +140,13 @@ blockmrs emergency show`)
 		}
 		for _, p := range out.Packs {
 			fmt.Fprintf(w, "pack %s  %q  %d of %d  until %s  %s\n", p.ID, p.Title, p.Threshold, len(p.Custodians), formatTime(p.Until), packState(p))
+			for _, d := range p.Delivery {
+				what := "pack"
+				if p.Ended {
+					what = "end"
+				}
+				fmt.Fprintf(w, "  %s to %s: %s\n", what, accountName(ctx, repo, d.Custodian), d.State)
+			}
 		}
 		for _, p := range out.Held {
 			fmt.Fprintf(w, "custodian of %s's pack %s until %s  %s\n", accountName(ctx, repo, p.Patient), p.ID, formatTime(p.Until), packState(p))

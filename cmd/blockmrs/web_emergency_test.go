@@ -10,7 +10,8 @@ import (
 // TestWebEmergencyInChromium: one node hosts a hospital's accounts (the
 // authority, the clinic, an emergency clinician) and a patient with her
 // guardian. In the page the patient sets up emergency access with two
-// custodians (a threshold of 1 is refused with the node's line); the
+// custodians (a threshold of 1 is refused with the node's line) and sees,
+// per custodian, whether its node took the pack; the
 // clinician, picked in the account picker, breaks glass with a reason and
 // reads the summary; back as the patient, the banner says who opened it
 // and why, and the emergency page lists the uses; she ends the pack. At
@@ -53,6 +54,11 @@ func TestWebEmergencyInChromium(t *testing.T) {
 	b.do(t, "set up", chromedp.Click(chromedp.CSS("#emergency-setup-button")), chromedp.WaitVisible(chromedp.CSS("#emergency-packs p.pack")))
 	if got := b.text(t, "#emergency-packs p.pack"); !strings.Contains(got, "2 of 2 custodians") || !strings.Contains(got, "Gina") {
 		t.Fatalf("the pack is shown as %q", got)
+	}
+	// Per custodian, whether its node took the pack (both are accounts
+	// of this node: taken at once, or waiting for the round).
+	if got := b.text(t, "#emergency-packs div.delivery"); !strings.Contains(got, "Gina: ") || !strings.Contains(got, "St Marys: ") {
+		t.Fatalf("the delivery is shown as %q", got)
 	}
 	if !evalIn[bool](t, b, `document.querySelector("#emergency-banner").hidden`) {
 		t.Fatal("the banner shows before any use")

@@ -18,7 +18,12 @@
 //
 // Deposits and notices are retried when a peer connects and every
 // Interval, with backoff, until taken: a patient whose node is off learns
-// of a use when it next connects. What a message may do is decided by
+// of a use when it next connects. What is still to deposit is listed from
+// the repo, and the addresses last known for each custodian's node are
+// kept there (Repo.NoteNodeAddrs), so a restarted patient's node dials
+// the custodians by itself. Each round, as custodian, the node also drops
+// the packs the keep rule no longer keeps (Repo.PruneEmergency: ended or
+// superseded, also by the patient's chain held here, or expired). What a message may do is decided by
 // keyshare; this package moves bytes with deadlines, size caps and
 // per-peer rate limits.
 package emergency
@@ -34,6 +39,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/blockmrs/blockmrs/keyshare"
 	"github.com/blockmrs/blockmrs/node/internal/deliver"
@@ -57,6 +63,9 @@ const (
 	PeerRate        = 2 // streams per second from one peer
 	PeerBurst       = 10
 	MaxServing      = 16 // streams served at once
+	// KeptAddrTTL is how long addresses kept in the repo for a
+	// custodian's node stay in the peerstore once restored.
+	KeptAddrTTL = 24 * time.Hour
 )
 
 // Keys gives an unlocked account's keys for background work (the unlock
@@ -121,13 +130,14 @@ func (s *Service) dispatch(ctx context.Context, p peer.ID, f *protocol.Emergency
 	}
 	switch f.Kind {
 	case protocol.EmFrameDeposit:
-		kept, err := s.repo.HoldEmergency(ctx, f.Block)
+		kept, dropped, err := s.repo.HoldEmergencyDropping(ctx, f.Block)
 		if err != nil {
 			return fail(err)
 		}
 		for _, k := range kept {
 			s.log.Info("holding an emergency pack as custodian", "patient", k.Patient, "pack", k.ID, "peer", p)
 		}
+		s.logDropped(dropped, p.String())
 	case protocol.EmFrameOpen:
 		q, err := protocol.DecodeEmergencyRequest(f.Request)
 		if err != nil {
@@ -167,6 +177,14 @@ func (s *Service) dispatch(ctx context.Context, p peer.ID, f *protocol.Emergency
 // Delivering.
 
 func (s *Service) round(ctx context.Context) {
+	// As custodian: drop the packs the patients' chains held here end or
+	// supersede, and the expired ones.
+	dropped, err := s.repo.PruneEmergency(ctx)
+	if err != nil {
+		s.log.Warn("prune held emergency packs", "err", err)
+	}
+	s.logDropped(dropped, "")
+	// As patient: deliver what the repo lists (so also after a restart).
 	deps, err := s.repo.EmergencyDeposits(ctx)
 	if err != nil {
 		s.log.Warn("list emergency deposits", "err", err)
@@ -174,10 +192,12 @@ func (s *Service) round(ctx context.Context) {
 	for _, d := range deps {
 		if local, _ := s.repo.Account(ctx, d.Custodian); local.Local {
 			// A custodian account of this node: kept here at once.
-			if _, err := s.repo.HoldEmergency(ctx, d.Raw); err != nil {
+			_, dropped, err := s.repo.HoldEmergencyDropping(ctx, d.Raw)
+			if err != nil {
 				s.log.Warn("hold a local custodian's pack", "err", err)
 				continue
 			}
+			s.logDropped(dropped, "")
 			if err := s.repo.MarkDeposited(ctx, d.Block, d.Custodian); err != nil {
 				s.log.Warn("mark deposited", "err", err)
 			}
@@ -188,6 +208,7 @@ func (s *Service) round(ctx context.Context) {
 			if err != nil || p == s.host.ID() {
 				continue
 			}
+			s.addresses(ctx, p)
 			reply, err := s.exchange(ctx, p, &protocol.EmergencyFrame{Kind: protocol.EmFrameDeposit, Block: d.Raw})
 			if err != nil {
 				continue
@@ -229,6 +250,48 @@ func (s *Service) round(ctx context.Context) {
 				s.log.Warn("mark notice delivered", "err", err)
 			}
 		}
+	}
+}
+
+// logDropped logs the packs this node stopped holding as custodian.
+func (s *Service) logDropped(dropped []keyshare.DroppedPack, from string) {
+	for _, d := range dropped {
+		s.log.Info("emergency pack not held", "patient", d.Patient, "pack", d.ID, "rule", d.Decision.Rule, "why", d.Decision.Reason, "peer", from)
+	}
+}
+
+// addresses keeps the addresses the peerstore has for a custodian's node
+// p in the repo, or, when it has none (after a restart: the peerstore is
+// in memory), gives it those kept, so the round can dial p by itself.
+func (s *Service) addresses(ctx context.Context, p peer.ID) {
+	ps := s.host.Peerstore()
+	if known := ps.Addrs(p); len(known) > 0 {
+		text := make([]string, len(known))
+		for i, a := range known {
+			text[i] = a.String()
+		}
+		changed, err := s.repo.NoteNodeAddrs(ctx, p.String(), text)
+		if err != nil {
+			s.log.Warn("keep a custodian node's addresses", "peer", p, "err", err)
+		} else if changed {
+			s.log.Info("kept a custodian node's addresses, to dial it after a restart", "peer", p, "addrs", len(text))
+		}
+		return
+	}
+	kept, err := s.repo.NodeAddrs(ctx, p.String())
+	if err != nil {
+		s.log.Warn("read a custodian node's addresses", "peer", p, "err", err)
+		return
+	}
+	var addrs []ma.Multiaddr
+	for _, a := range kept {
+		if m, err := ma.NewMultiaddr(a); err == nil {
+			addrs = append(addrs, m)
+		}
+	}
+	if len(addrs) > 0 {
+		ps.AddAddrs(p, addrs, KeptAddrTTL)
+		s.log.Info("dialling a custodian's node at its kept addresses", "peer", p, "addrs", len(addrs))
 	}
 }
 

@@ -189,6 +189,9 @@ func EmergencyShow(ctx context.Context, repo *keyshare.Repo, me protocol.Account
 	if out.Packs, err = repo.EmergencyPacks(ctx, me); err != nil {
 		return out, err
 	}
+	if err = repo.EmergencyDelivery(ctx, me, out.Packs); err != nil {
+		return out, fmt.Errorf("delivery to custodians: %w", err)
+	}
 	if out.Uses, err = repo.EmergencyUses(ctx, me); err != nil {
 		return out, err
 	}

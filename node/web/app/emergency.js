@@ -107,7 +107,14 @@ function renderPage(shown) {
     line.append(p.title + ": " + p.threshold + " of " + p.custodians.length + " custodians (" +
       p.custodians.map(who).join(", ") + ") needed, until " + formatDate(p.until) + ". ");
     line.append(endButton(line));
-    packs.append(line);
+    packs.append(line, deliveryList(p, "Delivered to custodians' nodes:"));
+  }
+  // An ended pack's end still on its way: the custodian drops the pack
+  // when it arrives.
+  for (const p of (shown.packs || []).filter(function (p) { return p.ended; })) {
+    if ((p.delivery || []).some(function (d) { return d.state === "waiting"; })) {
+      packs.append(deliveryList(p, "The end of an earlier pack is still on its way to:", "waiting"));
+    }
   }
   const uses = $("emergency-uses-body");
   uses.replaceChildren();
@@ -135,6 +142,26 @@ function renderPage(shown) {
     dec.append(tr);
   }
   $("emergency-decided").hidden = (shown.decided || []).length === 0;
+}
+
+// deliveryList lists, per custodian, whether its node took pack p (or,
+// ended, its end): "delivered", "waiting" (retried while the node runs,
+// also after a restart), "not needed"; only states `only` when given.
+function deliveryList(p, title, only) {
+  const box = el("div", undefined, "delivery");
+  box.dataset.pack = p.id;
+  const ul = el("ul");
+  for (const d of p.delivery || []) {
+    if (only && d.state !== only) {
+      continue;
+    }
+    const li = el("li", who(d.custodian) + ": " + d.state, d.state === "waiting" ? "waiting" : "delivered");
+    li.dataset.custodian = d.custodian;
+    li.dataset.state = d.state;
+    ul.append(li);
+  }
+  box.append(el("p", title, "delivery-title"), ul);
+  return box;
 }
 
 // endButton asks once more in the line before ending (no dialogs).
