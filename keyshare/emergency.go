@@ -266,7 +266,9 @@ func peerBytes(ids []string) ([][]byte, error) {
 }
 
 // emergencyNotify returns the peers custodians are to tell of a use of
-// patient's pack: this node, the patient's declared nodes and extra.
+// patient's pack: this node, the patient's declared nodes, extra, and the
+// declared nodes of her live guardians whose chains this repo holds, as
+// far as protocol.MaxEmergencyNotify allows (the others first).
 func (r *Repo) emergencyNotify(ctx context.Context, patient protocol.AccountID, extra []string) ([]string, error) {
 	var out []string
 	if id := r.nodeID.Load(); id != nil && *id != "" {
@@ -285,6 +287,31 @@ func (r *Repo) emergencyNotify(ctx context.Context, patient protocol.AccountID, 
 	}
 	if len(out) == 0 {
 		return nil, errors.New("no node to tell of a use: run the daemon (so this node's peer ID is known) or declare a device")
+	}
+	mine, _, err := r.Guardians(ctx, patient)
+	if err != nil {
+		return nil, fmt.Errorf("guardians: %w", err)
+	}
+	seen := map[string]bool{}
+	for _, p := range out {
+		seen[p] = true
+	}
+	for _, g := range mine {
+		if !g.Live {
+			continue
+		}
+		gdevs, err := r.DevicesOf(ctx, g.Guardian)
+		if errors.Is(err, ErrUnknownAccount) {
+			continue
+		} else if err != nil {
+			return nil, err
+		}
+		for _, d := range gdevs {
+			if !seen[d] && len(seen) < protocol.MaxEmergencyNotify {
+				seen[d] = true
+				out = append(out, d)
+			}
+		}
 	}
 	return out, nil
 }

@@ -13,6 +13,7 @@ import (
 	"context"
 	"encoding/hex"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -408,5 +409,36 @@ func TestEmergencyInLog(t *testing.T) {
 	}
 	if s := summarize(end, name); !strings.HasPrefix(s, "end emergency pack ") {
 		t.Fatalf("end in words: %q", s)
+	}
+}
+
+// The patient's live guardians are told of every use without her naming
+// their nodes: a pack's notify list has their declared nodes (those of a
+// guardian whose chain her repo holds), and not a removed guardian's.
+func TestEmergencyTellsGuardians(t *testing.T) {
+	ctx := context.Background()
+	e := newEmergencyWorld(t)
+	const ginaNode, plainNode = "12D3KooWLJtG8fd2hkQzTn96MrLvThmnNQjTUFZwGEsLRz5EmSzc", "12D3KooWH3uVF6wv47WnArKHk5p6cvgCJEb74UTmxztmQDc298L3"
+	for _, g := range []struct {
+		p    *party
+		node string
+	}{{e.gina, ginaNode}, {e.plain, plainNode}} {
+		if _, err := g.p.repo.SetDevice(ctx, g.p.keys, g.node, "laptop", false); err != nil {
+			t.Fatal(err)
+		}
+		send(t, g.p, e.pat)
+		if _, err := e.pat.repo.AppointGuardian(ctx, e.pat.keys, g.p.keys.ID, []protocol.GuardianRight{protocol.RightRead}, time.Time{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := e.pat.repo.RemoveGuardian(ctx, e.pat.keys, e.plain.keys.ID); err != nil {
+		t.Fatal(err)
+	}
+	info := e.setup(t)
+	if !slices.Contains(info.Notify, ginaNode) {
+		t.Errorf("the guardian's node is not told: notify %v", info.Notify)
+	}
+	if slices.Contains(info.Notify, plainNode) {
+		t.Errorf("a removed guardian's node is told: notify %v", info.Notify)
 	}
 }
