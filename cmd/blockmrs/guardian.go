@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -238,15 +239,24 @@ func runGuardianCreate(ctx context.Context, args []string) error {
 Guardian create makes a patient account NAME for a minor in this repo,
 acting through this node, and has it appoint the acting account its
 guardian (--may, default all rights; --until, for instance the minor's
-coming of age). The minor's keys are stored in this repo without a
-passphrase of their own, for this node to act with; they move to the
+coming of age). The minor's keys are stored in this repo encrypted with
+a passphrase of their own, as 'blockmrs init' does: $BLOCKMRS_PASSPHRASE
+when set (set but empty means none), else asked twice on the terminal
+(empty means none); --no-passphrase stores them unencrypted. Through a
+running daemon the passphrase comes from $BLOCKMRS_PASSPHRASE or
+--no-passphrase only. This node then unlocks the minor's account like any
+other ('blockmrs unlock --account NAME', a session). The keys move to the
 grown-up's repo, and rotate, when the account is handed over ('blockmrs
-guardian handover'). With --json it prints what POST
+guardian handover', which needs the minor's account unlocked when its
+keys are encrypted). With --json it prints what POST
 /api/v1/guardians/minor answers.`, `
-blockmrs guardian create Kim --until 2038-04-01`)
+blockmrs guardian create Kim --until 2038-04-01
+BLOCKMRS_PASSPHRASE=... blockmrs guardian create Kim
+blockmrs guardian create Lea --no-passphrase`)
 	f.withAccount()
 	mayS := f.String("may", "", "the guardian's rights (default: all)")
 	untilS := f.String("until", "", "end the guardian's rights after a `DURATION` or at an RFC 3339 time or date")
+	noPass := f.Bool("no-passphrase", false, "store the minor's keys unencrypted, without asking for a passphrase")
 	pos, err := f.parseArgs(args, false, "NAME")
 	if err != nil {
 		return err
@@ -260,11 +270,19 @@ blockmrs guardian create Kim --until 2038-04-01`)
 		return err
 	}
 	return f.withKeys(ctx, func(repo *keyshare.Repo, keys *keyshare.Keys) error {
+		if err := ops.CheckNameFree(ctx, repo, pos[0]); err != nil {
+			return err // before a passphrase is asked for
+		}
+		pass, err := minorPassphrase(ctx, *noPass)
+		if err != nil {
+			return err
+		}
+		defer clear(pass)
 		node, err := thisNode(repo)
 		if err != nil {
 			return err
 		}
-		a, err := ops.CreateMinor(ctx, repo, keys, node, ops.MinorRequest{Name: pos[0], May: may, Until: until})
+		a, err := ops.CreateMinor(ctx, repo, keys, node, ops.MinorRequest{Name: pos[0], Passphrase: string(pass), May: may, Until: until})
 		if err != nil {
 			return err
 		}
@@ -274,6 +292,26 @@ blockmrs guardian create Kim --until 2038-04-01`)
 		})
 	})
 }
+
+// minorPassphrase decides the passphrase of a minor's new keys: none with
+// --no-passphrase; inside the daemon the one the client sent
+// ($BLOCKMRS_PASSPHRASE), since the daemon cannot ask twice; else as init
+// (newPassphrase).
+func minorPassphrase(ctx context.Context, none bool) ([]byte, error) {
+	if none {
+		return nil, nil
+	}
+	if invocationOf(ctx).inDaemon() {
+		p, ok := passphraseGiven(ctx)
+		if !ok {
+			return nil, errMinorPassphraseSource
+		}
+		return bytes.Clone(p), nil
+	}
+	return newPassphrase(ctx, false)
+}
+
+var errMinorPassphraseSource = fmt.Errorf("no passphrase for the minor's keys: set $%s (empty for none) or use --no-passphrase", envPassphrase)
 
 func rightsText(rs []protocol.GuardianRight) string { return protocol.JoinRights(rs, ",") }
 

@@ -62,9 +62,9 @@ func TestGuardianHandover(t *testing.T) {
 	var minor struct {
 		Ward string `json:"ward"`
 	}
-	mum.json(&minor, "guardian", "create", "Kim", "--until", "30d", "--json")
+	mum.json(&minor, "guardian", "create", "Kim", "--until", "30d", "--no-passphrase", "--json")
 	kimID := minor.Ward
-	mum.json(&minor, "guardian", "create", "Lea", "--json")
+	mum.json(&minor, "guardian", "create", "Lea", "--no-passphrase", "--json")
 	leaID := minor.Ward
 	var rec struct {
 		CID string `json:"cid"`

@@ -29,7 +29,7 @@ func TestGuardianOverTheNetwork(t *testing.T) {
 		Guardian string   `json:"guardian"`
 		May      []string `json:"may"`
 	}
-	mum.json(&minor, "guardian", "create", "Kim", "--json")
+	mum.json(&minor, "guardian", "create", "Kim", "--no-passphrase", "--json")
 	kimID := minor.Ward
 	if minor.Guardian != mumID || len(minor.May) != 4 {
 		t.Fatalf("guardian create: %+v", minor)

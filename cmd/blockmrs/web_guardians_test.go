@@ -34,29 +34,53 @@ func TestWebGuardiansInChromium(t *testing.T) {
 		t.Fatalf("before any ward: %q", got)
 	}
 
-	// A child's account, with her as guardian.
-	b.do(t, "create Sam's account",
+	// A child's account, with her as guardian, its keys under a
+	// passphrase of its own: two that differ are refused, and nothing is
+	// made.
+	b.do(t, "mistyped passphrase",
 		chromedp.SendKeys(chromedp.CSS("#minor-name"), "Sam"),
+		chromedp.SendKeys(chromedp.CSS("#minor-pass"), "sam pass"),
+		chromedp.SendKeys(chromedp.CSS("#minor-pass2"), "sam pas"),
+		chromedp.Click(chromedp.CSS("#minor-button")),
+		chromedp.WaitVisible(chromedp.CSS("#guardians-error")))
+	if got := b.text(t, "#guardians-error"); got != "The two passphrases differ: type the same one twice." {
+		t.Fatalf("mistyped passphrase: %q", got)
+	}
+	b.do(t, "create Sam's account",
+		chromedp.SetValue(chromedp.CSS("#minor-pass2"), "sam pass"),
 		chromedp.Click(chromedp.CSS("#minor-button")),
 		chromedp.WaitVisible(chromedp.CSS(`#my-wards-body tr.ward[data-live=true] a.act-for`)))
-	if got := b.text(t, "#guardians-status"); got != "Created Sam's account, with you as guardian." {
-		t.Fatalf("status: %q", got)
-	}
+	// The row can show (the chain changed) before the session is open.
+	b.until(t, "the status says Sam's keys are encrypted and unlocked", `document.querySelector("#guardians-status").textContent === "Created Sam's account, with you as guardian; its keys are encrypted with the passphrase you chose, and it is unlocked on this node."`)
 	var accts struct {
 		Accounts []struct {
-			ID   string `json:"id"`
-			Name string `json:"name"`
+			ID        string `json:"id"`
+			Name      string `json:"name"`
+			Encrypted bool   `json:"encrypted"`
 		} `json:"accounts"`
 	}
 	m.json(&accts, "accounts", "--json")
 	samID := ""
 	for _, a := range accts.Accounts {
-		if a.Name == "Sam" {
+		if a.Name == "Sam" && a.Encrypted {
 			samID = a.ID
 		}
 	}
 	if samID == "" {
-		t.Fatalf("no account Sam on the node: %+v", accts)
+		t.Fatalf("no account Sam with encrypted keys on the node: %+v", accts)
+	}
+	var sess struct {
+		Sessions []struct {
+			Account string `json:"account"`
+		} `json:"sessions"`
+	}
+	m.json(&sess, "sessions", "--json")
+	unlocked := false
+	for _, x := range sess.Sessions {
+		unlocked = unlocked || x.Account == samID
+	}
+	if !unlocked {
+		t.Fatalf("Sam's account is not unlocked on the node: %+v", sess)
 	}
 	var rec struct {
 		CID string `json:"cid"`

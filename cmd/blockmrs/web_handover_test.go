@@ -20,7 +20,7 @@ func TestWebHandoverInChromium(t *testing.T) {
 	var minor struct {
 		Ward string `json:"ward"`
 	}
-	mum.json(&minor, "guardian", "create", "Kim", "--json")
+	mum.json(&minor, "guardian", "create", "Kim", "--no-passphrase", "--json")
 	kimID := minor.Ward
 	d := startAPIDaemon(t, mum)
 	startDaemon(t, kim)

@@ -57,7 +57,9 @@ function build() {
   const minor = submitForm("minor-form", {
     label: "Create the account", buttonId: "minor-button", error: "guardians-error", run: createMinor,
     fields: [field("minor-name", "The child's name", { required: "", maxlength: "200", autocomplete: "off" }),
-      field("minor-until", "Your rights end (optional, e.g. at 18)", { type: "date" })],
+      field("minor-until", "Your rights end (optional, e.g. at 18)", { type: "date" }),
+      field("minor-pass", "Passphrase for the child's keys (empty: unencrypted)", { type: "password", maxlength: "1024", autocomplete: "new-password" }),
+      field("minor-pass2", "Repeat the passphrase", { type: "password", maxlength: "1024", autocomplete: "new-password" })],
   });
 
   const ward = el("div");
@@ -84,7 +86,8 @@ function build() {
     ward,
     el("h3", "A child's account"),
     el("p", "Creates an account for your child on this node, with you as guardian. Its keys " +
-      "stay on this node until you hand the account over to the child's own (\"Hand over\" above).", "hint"),
+      "stay on this node, under the passphrase you choose here, until you hand the account over to the " +
+      "child's own (\"Hand over\" above; the child's account must be unlocked then).", "hint"),
     minor,
     status);
 }
@@ -268,14 +271,27 @@ async function appoint() {
 }
 
 async function createMinor() {
-  const body = { name: $("minor-name").value.trim() };
+  const pass = $("minor-pass").value;
+  if (pass !== $("minor-pass2").value) {
+    throw new Error("The two passphrases differ: type the same one twice.");
+  }
+  const body = { name: $("minor-name").value.trim(), passphrase: pass };
   const until = $("minor-until").value;
   if (until) {
     body.until = new Date(until + "T00:00:00Z").toISOString();
   }
   const a = await api("POST", "/api/v1/guardians/minor", body);
   $("minor-form").reset();
-  $("guardians-status").textContent = "Created " + a.ward_name + "'s account, with you as guardian.";
+  let line = "Created " + a.ward_name + "'s account, with you as guardian";
+  if (pass) {
+    // The child's account starts unlocked on this node (a session, as any
+    // account's): the passphrase was just typed.
+    await api("POST", "/api/v1/sessions/unlock", { account: a.ward, passphrase: pass });
+    line += "; its keys are encrypted with the passphrase you chose, and it is unlocked on this node";
+  } else {
+    line += "; its keys are stored unencrypted on this node";
+  }
+  $("guardians-status").textContent = line + ".";
   // The account picker learns the new account (main.js).
   document.dispatchEvent(new CustomEvent("blockmrs:accounts"));
   await render();
