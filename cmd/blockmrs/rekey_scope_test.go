@@ -125,3 +125,90 @@ func TestRevokeScopeRekeyOverTheNetwork(t *testing.T) {
 	}
 	patient.verifyOK()
 }
+
+// revoke --scope --rekey from the command line, without a daemon: bad
+// input in one line with nothing written, a line per record and per
+// record kept, and a second run that ends nothing twice and skips what is
+// done.
+func TestRevokeScopeRekeyCommand(t *testing.T) {
+	t.Parallel()
+	p := newNode(t, "")
+	p.initAccount("--name", "Pat", "--role", "patient", "--no-passphrase")
+	p.initAccount("--name", "friend", "--no-passphrase")
+	const lab = "patient/Observation.rs?category=laboratory"
+	var w struct {
+		Records []struct {
+			CID  string `json:"cid"`
+			Test string `json:"test"`
+		} `json:"records"`
+	}
+	p.json(&w, "lab", "add", "--json", "--account", "Pat", "--for", "Pat", "fasting-glucose=95", "ldl=110")
+	if len(w.Records) != 2 {
+		t.Fatalf("lab add: %+v", w)
+	}
+	glucose, ldl := w.Records[0].CID, w.Records[1].CID
+	p.ok("grant", "--account", "Pat", "--scope", lab, "--to", "friend")
+	p.ok("grant", "--account", "Pat", ldl, "--to", "friend")
+
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"revoke", "--account", "Pat", "--scope", "patient/Condition.rs", "--from", "friend", "--rekey"}, "no standing grant patient/Condition.rs"},
+		{[]string{"revoke", "--account", "Pat", "--scope", "patient/Observation.cruds", "--from", "friend", "--rekey"}, "scope"},
+		{[]string{"revoke", "--account", "Pat", "--scope", lab, "--from", "nobody", "--rekey"}, "nobody"},
+		{[]string{"revoke", "--account", "Pat", "--scope", lab, "--from", "friend", "--rekey", glucose}, "drop"},
+	} {
+		r := p.run(c.args...)
+		if r.code == 0 || !strings.Contains(r.stderr, c.want) || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
+			t.Errorf("%v: exit %d, %q, want one line with %q", c.args, r.code, r.stderr, c.want)
+		}
+	}
+	var g ops.GrantList
+	p.json(&g, "grants", "--account", "Pat", "--json")
+	if len(g.Standing) != 1 {
+		t.Fatalf("a refused re-key ended the standing grant: %+v", g.Standing)
+	}
+	if out := p.ok("jobs", "--account", "Pat"); strings.Count(out, "\n") != 1 {
+		t.Fatalf("a refused re-key left a job: %q", out)
+	}
+
+	out := p.ok("revoke", "--account", "Pat", "--scope", lab, "--from", "friend", "--rekey")
+	for _, want := range []string{
+		"ended the standing grant of " + lab + " to friend (",
+		"; re-keying the 1 record(s) it lost (job ",
+		"kept " + ldl + ": ",
+		"[1/1] " + glucose + " re-keyed as ",
+		"re-keyed 1 record(s)",
+		"cannot be taken back",
+	} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("revoke --scope --rekey does not say %q:\n%s", want, out)
+		}
+	}
+	p.json(&g, "grants", "--account", "Pat", "--json")
+	if len(g.Standing) != 0 {
+		t.Fatalf("the standing grant is still live: %+v", g.Standing)
+	}
+	listed := p.ls("--account", "Pat")
+	if _, ok := listed[glucose]; ok {
+		t.Fatal("ls still lists the re-keyed glucose")
+	}
+	if _, ok := listed[ldl]; !ok {
+		t.Fatal("the record granted one by one was re-keyed")
+	}
+	if r := p.run("get", "--account", "friend", ldl, "-o", filepath.Join(t.TempDir(), "x")); r.code != 0 {
+		t.Fatalf("friend lost the record granted one by one: %s", r.stderr)
+	}
+
+	again := p.ok("revoke", "--account", "Pat", "--scope", lab, "--from", "friend", "--rekey")
+	if !strings.Contains(again, glucose+" was re-keyed already, as ") {
+		t.Fatalf("second run:\n%s", again)
+	}
+	var jobs ops.JobList
+	p.json(&jobs, "jobs", "--account", "Pat", "--json")
+	if len(jobs.Jobs) != 2 || jobs.Jobs[0].State != keyshare.JobDone || jobs.Jobs[1].Scope != lab || len(jobs.Jobs[1].Kept) != 1 {
+		t.Fatalf("jobs: %+v", jobs)
+	}
+	p.verifyOK()
+}
