@@ -145,3 +145,47 @@ func TestScopeRekeyJobRechecks(t *testing.T) {
 		t.Fatalf("the record granted again was re-keyed or revoked: %v", err)
 	}
 }
+
+// A standing grant's re-key stopped half way (the node stopped, the
+// command was interrupted) is finished by making it again: the grant is
+// not ended twice, the record re-keyed already is skipped, the other one
+// re-keyed.
+func TestScopeRekeyJobResumes(t *testing.T) {
+	ctx := context.Background()
+	s := newStandingScene(t)
+	const scope = "patient/Observation.rs?category=laboratory"
+	s.labRecord(t, s.pat, "HbA1c 6.1%")
+	s.labRecord(t, s.pat, "Glucose 95 mg/dL")
+	if _, _, err := s.pat.repo.GrantScope(ctx, s.pat.keys, s.gp.keys.ID, scope, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	j, _, err := s.pat.repo.NewScopeRekeyJob(ctx, s.pat.keys, s.gp.keys.ID, scope)
+	if err != nil || j.Total != 2 {
+		t.Fatalf("new job: %+v, %v", j, err)
+	}
+	stop, cancel := context.WithCancel(ctx)
+	end, err := s.pat.repo.RunRekeyJob(stop, s.pat.keys, j.ID, func(p RekeyJob) {
+		if p.Done == 1 {
+			cancel()
+		}
+	})
+	cancel()
+	if err != nil || end.State != JobInterrupted || len(end.Left()) != 1 {
+		t.Fatalf("stopped: %+v, %v", end, err)
+	}
+	again, block, err := s.pat.repo.NewScopeRekeyJob(ctx, s.pat.keys, s.gp.keys.ID, scope)
+	if err != nil || block.Defined() || again.Total != 2 {
+		t.Fatalf("again: %+v block %s, %v", again, block, err)
+	}
+	end, err = s.pat.repo.RunRekeyJob(ctx, s.pat.keys, again.ID, nil)
+	if err != nil || end.State != JobDone {
+		t.Fatalf("finish: %+v, %v", end, err)
+	}
+	states := map[string]int{}
+	for _, jr := range end.Records {
+		states[jr.State]++
+	}
+	if states[JobRecordSkipped] != 1 || states[JobRecordDone] != 1 {
+		t.Fatalf("finish: %v", states)
+	}
+}
