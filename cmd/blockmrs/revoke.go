@@ -12,7 +12,7 @@ import (
 var revokeCmd = &command{name: "revoke", summary: "stop sharing records with an account (--rekey: and re-key them)", run: runRevoke}
 
 func runRevoke(ctx context.Context, args []string) error {
-	f := newFlags("revoke", "[flags] CID... --from ACCOUNT [--rekey] | --scope SCOPE --from ACCOUNT", `
+	f := newFlags("revoke", "[flags] CID... --from ACCOUNT [--rekey] | --scope SCOPE --from ACCOUNT [--rekey]", `
 Revoke ends an account's grant to records with a signed revoke entry on
 the acting account's chain; only a record's subject may revoke. Once the
 account imports the new chain it can no longer open the records, and no

@@ -43,7 +43,7 @@ func runGrantScope(ctx context.Context, f *cmdFlags, scope, to, expiresFlag stri
 	})
 }
 
-// runRevokeScope is 'blockmrs revoke --scope SCOPE --from ACCOUNT'.
+// runRevokeScope is 'blockmrs revoke --scope SCOPE --from ACCOUNT [--rekey]'.
 func runRevokeScope(ctx context.Context, f *cmdFlags, scope, from string, pos []string, rekey bool) error {
 	if len(pos) > 0 {
 		return usagef("--scope ends a standing grant, not record grants: drop %q, or drop --scope", pos[0])
