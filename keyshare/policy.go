@@ -132,6 +132,8 @@ const (
 	RuleDropRekeyed     Rule = "keep/drop-rekeyed"    // drop a record its subject re-keyed once its new version is held here
 	RuleKeepRekeyAwait  Rule = "keep/rekeyed-waiting" // keep it until then (served to nobody meanwhile)
 	RuleExportRekeyed   Rule = "export/rekeyed"       // an export leaves out a record its subject re-keyed
+	RuleRekeyScope      Rule = "rekey/scope"          // ending a standing grant with re-key re-keys each record of the subject's the grantee lost by that end
+	RuleRekeyScopeNot   Rule = "rekey/scope-not"      // not another subject's record, nor one the grantee still reads (granted one by one, another live standing grant), nor one it never read under that grant
 
 	// Guardians (guardian entries on the ward's chain, acts on the
 	// guardian's; see guardianAct).
@@ -1944,4 +1946,28 @@ func Handover(f HandoverFacts) Decision {
 		return refuse(RuleHandoverNotWard, "the account does not declare this node its device: hand it over from the node that acts for it")
 	}
 	return allow(RuleHandoverWard, "a ward of the acting account, acting through this node")
+}
+
+// rekeyScopeRecord decides whether ending subject's standing grant scope
+// to from with re-key (Repo.NewScopeRekeyJob) re-keys the record whose
+// access state, under the claim that counts for subject, is a, judged
+// once the unscope entry is on the chain. Only a record of subject's
+// that from read under scope and lost by its end is re-keyed: a record
+// from still reads, by a grant of the record itself or under another
+// live standing grant, stays granted (re-keying it would wrap the new
+// key for from again), and must be revoked by CID to be re-keyed.
+func rekeyScopeRecord(a *Access, subject, from protocol.AccountID, scope string) Decision {
+	if a == nil || !a.Known || a.Subject != subject {
+		return refuse(RuleRekeyScopeNot, "the record is not one of %s's: only the subject's own records are re-keyed", subject)
+	}
+	if rd, ok := a.Reader(from); ok {
+		if rd.Scope == "" {
+			return refuse(RuleRekeyScopeNot, "%s still reads %s by a grant of the record itself (%s): revoke it by CID with re-key", from, a.Record, rd.Via)
+		}
+		return refuse(RuleRekeyScopeNot, "%s still reads %s under the live standing grant %s", from, a.Record, rd.Scope)
+	}
+	if slices.ContainsFunc(a.Revoked, func(r Reader) bool { return r.Account == from && r.Scope == scope && r.rule == RuleReadScopeEnded }) {
+		return allow(RuleRekeyScope, "%s read %s under the standing grant %s, which %s ended", from, a.Record, scope, subject)
+	}
+	return refuse(RuleRekeyScopeNot, "%s did not lose %s by the end of the standing grant %s", from, a.Record, scope)
 }

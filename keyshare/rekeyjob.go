@@ -61,16 +61,22 @@ type RekeyJob struct {
 	ID      string             `json:"id"`
 	Account protocol.AccountID `json:"account"`
 	// From is the account revoked first (empty: only re-key).
-	From  protocol.AccountID `json:"from,omitempty"`
-	State JobState           `json:"state"`
+	From protocol.AccountID `json:"from,omitempty"`
+	// Scope is set on the re-key of a standing grant's records
+	// (NewScopeRekeyJob): the standing grant of From that was ended.
+	Scope string   `json:"scope,omitempty"`
+	State JobState `json:"state"`
 	// Total counts the records; Done those re-keyed or found re-keyed,
 	// Failed those that failed. Total - Done - Failed are left.
 	Total   int         `json:"total"`
 	Done    int         `json:"done"`
 	Failed  int         `json:"failed"`
 	Records []JobRecord `json:"records"`
-	Started time.Time   `json:"started"`
-	Updated time.Time   `json:"updated"`
+	// Kept lists, on a standing grant's re-key, the records of its scope
+	// From still reads otherwise, left as they are (rekeyScopeRecord).
+	Kept    []JobKept `json:"kept,omitempty"`
+	Started time.Time `json:"started"`
+	Updated time.Time `json:"updated"`
 	// Error says why an interrupted job stopped and what to do.
 	Error string `json:"error,omitempty"`
 }
@@ -180,6 +186,9 @@ func (r *Repo) RunRekeyJob(ctx context.Context, k *Keys, id string, progress fun
 			break
 		}
 		c, err := cid.Decode(jr.Record)
+		if err == nil && j.Scope != "" {
+			err = r.scopeRekeyAllowed(ctx, k, c, j.From, j.Scope)
+		}
 		if err == nil {
 			var rk Rekeyed
 			rk, err = r.Rekey(ctx, k, c, j.From)

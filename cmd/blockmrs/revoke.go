@@ -12,7 +12,7 @@ import (
 var revokeCmd = &command{name: "revoke", summary: "stop sharing records with an account (--rekey: and re-key them)", run: runRevoke}
 
 func runRevoke(ctx context.Context, args []string) error {
-	f := newFlags("revoke", "[flags] CID... --from ACCOUNT [--rekey] | --scope SCOPE --from ACCOUNT", `
+	f := newFlags("revoke", "[flags] CID... --from ACCOUNT [--rekey] | --scope SCOPE --from ACCOUNT [--rekey]", `
 Revoke ends an account's grant to records with a signed revoke entry on
 the acting account's chain; only a record's subject may revoke. Once the
 account imports the new chain it can no longer open the records, and no
@@ -37,10 +37,21 @@ With --scope instead of CIDs it ends a standing grant ('blockmrs grant
 --scope'): one signed entry after which no record is given to the account
 under that scope, and every record the scope covered (whoever wrapped its
 key) stops opening for it and is served to it by no node that has the
-new chain. Records granted to it one by one stay granted.`, `
+new chain. Records granted to it one by one stay granted.
+
+With --scope and --rekey it also re-keys, as above, every record of
+yours the account lost by that end, for the remaining readers only (the
+authors, your other grantees, other standing grantees under their own
+scopes): the account's node is refused the old CIDs and never gets the
+new ones. Records it still reads otherwise (granted one by one, or under
+another standing grant of yours) are kept and listed: revoke them by CID
+with --rekey to re-key them too. If it stops half way, run the same
+command again: the grant is ended already, and records re-keyed already
+are skipped.`, `
 blockmrs revoke bafybeib... --from "Dr Jones"
 blockmrs revoke --from "Dr Jones" --rekey bafybeib... bafkrei...
-blockmrs revoke --scope 'patient/Observation.rs?category=laboratory' --from "Dr Grey"`)
+blockmrs revoke --scope 'patient/Observation.rs?category=laboratory' --from "Dr Grey"
+blockmrs revoke --scope 'patient/Observation.rs?category=laboratory' --from "Dr Grey" --rekey`)
 	f.withAccount()
 	from := f.String("from", "", "the `ACCOUNT` whose grant ends (NAME, ID or ID suffix)")
 	rekey := f.Bool("rekey", false, "also re-key each record for the remaining readers (see above)")
@@ -50,10 +61,7 @@ blockmrs revoke --scope 'patient/Observation.rs?category=laboratory' --from "Dr 
 		return err
 	}
 	if *scope != "" {
-		if *rekey {
-			return usagef("--rekey re-keys records given as CIDs; to re-key what a standing grant covered, list those records ('blockmrs grants') and revoke them with --rekey")
-		}
-		return runRevokeScope(ctx, f, *scope, *from, pos)
+		return runRevokeScope(ctx, f, *scope, *from, pos, *rekey)
 	}
 	if err := f.checkArgs(pos, true, "CID"); err != nil {
 		return err
@@ -91,10 +99,16 @@ func runRekey(ctx context.Context, f *cmdFlags, repo *keyshare.Repo, keys *keysh
 	if err != nil {
 		return err
 	}
-	out := f.out()
 	if !f.json {
-		fmt.Fprintf(out, "re-keying %d record(s), revoking %s (job %s)\n", j.Total, clean(label(grantee)), j.ID)
+		fmt.Fprintf(f.out(), "re-keying %d record(s), revoking %s (job %s)\n", j.Total, clean(label(grantee)), j.ID)
 	}
+	return runJob(ctx, f, repo, keys, grantee, j)
+}
+
+// runJob runs re-key job j to its end, printing a line per record as it
+// finishes, then the outcome.
+func runJob(ctx context.Context, f *cmdFlags, repo *keyshare.Repo, keys *keyshare.Keys, grantee keyshare.AccountInfo, j ops.Job) error {
+	out := f.out()
 	shown := map[string]bool{}
 	end, err := ops.RunRekey(ctx, repo, keys, j.ID, func(p ops.Job) {
 		if !f.json {

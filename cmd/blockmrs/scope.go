@@ -43,8 +43,8 @@ func runGrantScope(ctx context.Context, f *cmdFlags, scope, to, expiresFlag stri
 	})
 }
 
-// runRevokeScope is 'blockmrs revoke --scope SCOPE --from ACCOUNT'.
-func runRevokeScope(ctx context.Context, f *cmdFlags, scope, from string, pos []string) error {
+// runRevokeScope is 'blockmrs revoke --scope SCOPE --from ACCOUNT [--rekey]'.
+func runRevokeScope(ctx context.Context, f *cmdFlags, scope, from string, pos []string, rekey bool) error {
 	if len(pos) > 0 {
 		return usagef("--scope ends a standing grant, not record grants: drop %q, or drop --scope", pos[0])
 	}
@@ -52,6 +52,9 @@ func runRevokeScope(ctx context.Context, f *cmdFlags, scope, from string, pos []
 		return usagef("missing --from ACCOUNT")
 	}
 	return f.withKeysFor(ctx, "from", from, func(repo *keyshare.Repo, keys *keyshare.Keys, grantee keyshare.AccountInfo) error {
+		if rekey {
+			return runScopeRekey(ctx, f, repo, keys, grantee, scope)
+		}
 		e, err := ops.EndScope(ctx, repo, keys, ops.ScopeEndRequest{Scope: scope, From: string(grantee.ID)})
 		if err != nil {
 			return err

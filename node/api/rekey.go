@@ -23,7 +23,20 @@ type (
 // startRekey answers a revoke with re-key.
 func (s *Server) startRekey(w http.ResponseWriter, r *http.Request, k *keyshare.Keys, req RevokeRequest) {
 	j, err := ops.StartRekey(r.Context(), s.opts.Repo, k, req)
+	s.runJob(w, k, j, err)
+}
+
+// startScopeRekey answers the end of a standing grant with re-key.
+func (s *Server) startScopeRekey(w http.ResponseWriter, r *http.Request, k *keyshare.Keys, req ScopeEndRequest) {
+	j, err := ops.StartScopeRekey(r.Context(), s.opts.Repo, k, req)
+	s.runJob(w, k, j, err)
+}
+
+// runJob answers a re-key job started (or err), and runs it in the
+// background with k, the job's own copy of the keys.
+func (s *Server) runJob(w http.ResponseWriter, k *keyshare.Keys, j ops.Job, err error) {
 	if err != nil {
+		k.Wipe()
 		s.opError(w, err)
 		return
 	}
@@ -74,6 +87,14 @@ func (c *Client) StartRekey(ctx context.Context, account string, req RevokeReque
 	req.Rekey = true
 	var v Job
 	return v, c.call(ctx, http.MethodPost, accountQuery("/api/v1/revocations", account), req, &v)
+}
+
+// StartScopeRekey calls POST /api/v1/scopes/end with rekey set, as
+// account ("" for the default account): the job as it starts.
+func (c *Client) StartScopeRekey(ctx context.Context, account string, req ScopeEndRequest) (Job, error) {
+	req.Rekey = true
+	var v Job
+	return v, c.call(ctx, http.MethodPost, accountQuery("/api/v1/scopes/end", account), req, &v)
 }
 
 // Job calls GET /api/v1/jobs/{id} as account.

@@ -23,7 +23,22 @@ func (s *Server) grantScope(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) endScope(w http.ResponseWriter, r *http.Request) {
-	withKeys(s, w, r, ops.EndScope)
+	k, ok := s.keysOf(w, r)
+	if !ok {
+		return
+	}
+	var req ScopeEndRequest
+	if !decodeJSON(w, r, &req) {
+		k.Wipe()
+		return
+	}
+	if req.Rekey {
+		s.startScopeRekey(w, r, k, req)
+		return
+	}
+	defer k.Wipe()
+	out, err := ops.EndScope(r.Context(), s.opts.Repo, k, req)
+	s.reply(w, http.StatusOK, out, err)
 }
 
 // GrantScope calls POST /api/v1/scopes as account ("" for the default

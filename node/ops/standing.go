@@ -50,6 +50,9 @@ type ScopeEndRequest struct {
 	Scope string `json:"scope"`
 	// From is the grantee whose standing grant ends.
 	From string `json:"from"`
+	// Rekey also re-keys every record From lost by the end (see
+	// StartScopeRekey): it runs as a job.
+	Rekey bool `json:"rekey,omitempty"`
 }
 
 // ScopeEnded is the result of EndScope.
@@ -93,6 +96,9 @@ func GrantScope(ctx context.Context, repo *keyshare.Repo, k *keyshare.Keys, req 
 // none of the records the scope covered and gets no new one; what it
 // already fetched and opened cannot be taken back.
 func EndScope(ctx context.Context, repo *keyshare.Repo, k *keyshare.Keys, req ScopeEndRequest) (ScopeEnded, error) {
+	if req.Rekey {
+		return ScopeEnded{}, invalidf("rekey: ending a standing grant with re-key runs as a job (StartScopeRekey)")
+	}
 	scope, err := protocol.CanonicalScope(req.Scope)
 	if err != nil {
 		return ScopeEnded{}, invalidf("scope: %v", err)

@@ -5,6 +5,7 @@
 // a contact by share code or by profile file.
 import { $, api, button, cell, el, failed, formatDate, page, shortID, show, state, statusLine, withAccount } from "./core.js";
 import { roleCell } from "./roles.js";
+import { followJob } from "./record.js";
 
 // refreshAccounts re-reads the accounts the node knows, so that who()
 // names a contact added a moment ago.
@@ -123,7 +124,8 @@ function standingForm(a) {
 
 // standingLine lists one standing grant s (GET /api/v1/grants' standing)
 // in contact a's sharing cell; one the acting account gave has an End
-// button (POST /api/v1/scopes/end).
+// button (POST /api/v1/scopes/end) and a "Re-key" choice, explained by
+// #standing-rekey-note, that re-keys the records it covered as a job.
 function standingLine(a, s, mine) {
   const p = el("p", undefined, "standing");
   p.dataset.scope = s.scope;
@@ -135,7 +137,21 @@ function standingLine(a, s, mine) {
     p.append(", until " + formatDate(s.expires));
   }
   if (mine) {
+    const n = ++standingN;
+    const rekey = el("input");
+    rekey.type = "checkbox";
+    rekey.id = "standing-rekey-" + n;
+    rekey.className = "rekey";
+    rekey.setAttribute("aria-describedby", "standing-rekey-note");
+    const rekeyLabel = el("label", "Re-key when ending");
+    rekeyLabel.htmlFor = rekey.id;
+    const bar = el("progress");
+    bar.hidden = true;
+    bar.setAttribute("aria-label", "Re-key progress");
     const end = button("End", "revoke", async function () {
+      if (rekey.checked) {
+        return endAndRekey(a, s, end, bar);
+      }
       try {
         await api("POST", "/api/v1/scopes/end", { scope: s.scope, from: a.id });
         await render();
@@ -147,9 +163,44 @@ function standingLine(a, s, mine) {
       }
     });
     end.setAttribute("aria-label", "End sharing " + s.covers + " with " + a.name);
-    p.append(" ", end);
+    const choice = el("span", undefined, "field check");
+    choice.append(rekey, rekeyLabel);
+    p.append(" ", end, " ", choice, bar);
   }
   return p;
+}
+
+// standingN numbers the re-key checkboxes, for their ids.
+let standingN = 0;
+
+// endAndRekey ends standing grant s to contact a and re-keys every record
+// a lost by it (POST /api/v1/scopes/end with rekey: a job whose progress
+// bar shows), then says what was done, what was kept and what it cannot
+// undo.
+async function endAndRekey(a, s, end, bar) {
+  const status = $("standing-status");
+  end.disabled = true;
+  try {
+    let job = await api("POST", "/api/v1/scopes/end", { scope: s.scope, from: a.id, rekey: true });
+    status.textContent = "Ended; re-keying the " + job.total + " record(s) " + a.name + " lost, for everyone who can still read them…";
+    job = await followJob(job, bar);
+    const kept = (job.kept || []).length;
+    let text = "Ended: " + a.name + " gets no more " + s.covers + ", and the " + job.done + " record(s) it covered are re-keyed: " +
+      "no BlockMRS node gives out the old copies any more, and the new versions are not theirs; whatever " + a.name +
+      "'s node fetched before stays with them.";
+    if (kept) {
+      text += " " + kept + " record(s) you also shared with them one by one (or under another standing grant) stay shared and were not re-keyed.";
+    }
+    if (job.state !== "done") {
+      text = "Ended, but the re-key did not finish (" + (job.error || job.failed + " record(s) failed") + "): run it again from the command line, blockmrs revoke --scope " + s.scope + " --from " + a.id + " --rekey.";
+    }
+    await render();
+    status.textContent = text;
+  } catch (e) {
+    end.disabled = false;
+    status.textContent = e.message || String(e);
+    failed(null, e);
+  }
 }
 
 // sharingCell lists, as links to the records' pages, what the acting

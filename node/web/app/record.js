@@ -620,6 +620,26 @@ async function revoke(rec, account, name) {
 // JobPoll is how often a re-key job's progress is asked for, in ms.
 const JobPoll = 250;
 
+// followJob waits for re-key job (as POST /api/v1/revocations or
+// /api/v1/scopes/end with rekey answered it) to end, showing its progress
+// in bar (a <progress>), and returns the job as it ended.
+export async function followJob(job, bar) {
+  bar.max = job.total || 1;
+  bar.value = 0;
+  bar.hidden = false;
+  const path = withAccount("/api/v1/jobs/" + encodeURIComponent(job.id));
+  try {
+    while (job.state === "queued" || job.state === "running") {
+      await new Promise(function (ok) { setTimeout(ok, JobPoll); });
+      job = await api("GET", path);
+      bar.value = job.done + job.failed;
+    }
+  } finally {
+    bar.hidden = true;
+  }
+  return job;
+}
+
 // revokeAndRekey revokes account from the record and re-keys it: the
 // daemon runs it as a job, whose progress the bar shows; then the page
 // shows the new version, saying what was done and what it cannot undo.
@@ -628,17 +648,8 @@ async function revokeAndRekey(rec, account, name) {
   const status = $("share-status");
   try {
     let job = await api("POST", "/api/v1/revocations", { records: [rec.cid], from: account, rekey: true });
-    bar.max = job.total || 1;
-    bar.value = 0;
-    bar.hidden = false;
     status.textContent = "Re-keying this record for everyone who can still read it…";
-    const path = withAccount("/api/v1/jobs/" + encodeURIComponent(job.id));
-    while (job.state === "queued" || job.state === "running") {
-      await new Promise(function (ok) { setTimeout(ok, JobPoll); });
-      job = await api("GET", path);
-      bar.value = job.done + job.failed;
-    }
-    bar.hidden = true;
+    job = await followJob(job, bar);
     const r = (job.records || [])[0] || {};
     if (job.state !== "done" || !r.new) {
       status.textContent = "";
