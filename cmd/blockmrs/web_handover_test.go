@@ -56,9 +56,17 @@ func TestWebHandoverInChromium(t *testing.T) {
 	if !strings.Contains(out, "took over") || !strings.Contains(out, kimID) {
 		t.Fatalf("takeover:\n%s", out)
 	}
-	waitUntil(t, 20*time.Second, "the page says the keys left this node", func() bool {
-		return strings.Contains(b.textNow(t, "#guardians-status"), "no longer holds its keys")
-	})
+	// What the page said last is in the failure (a status that lost the
+	// joining state once made the page say "no node joined" here).
+	var said string
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(said, "no longer holds its keys") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the page never said the keys left this node; status and error lines: %q", said)
+		}
+		time.Sleep(200 * time.Millisecond)
+		said = b.textNow(t, "#guardians-status") + " | " + b.textNow(t, "#guardians-error")
+	}
 	waitUntil(t, 20*time.Second, "the row offers no hand-over any more", func() bool {
 		return evalIn[bool](t, b, `(() => { const r = document.querySelector(`+jsString(row)+`); return !!r && !r.querySelector("button.handover"); })()`)
 	})

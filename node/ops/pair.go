@@ -40,6 +40,9 @@ type PairOffer struct {
 type PairState struct {
 	// Pending is true while an offer waits for a device.
 	Pending bool `json:"pending"`
+	// Joining is true while a device that gave the right code is sent the
+	// account: Joined or Ended follows.
+	Joining bool `json:"joining,omitempty"`
 	// Offer is the pending offer.
 	Offer *PairOffer `json:"offer,omitempty"`
 	// Joined is the device that used the last offer, if one did.
@@ -81,7 +84,7 @@ func PairStatus(svc *pair.Service, h host.Host) (PairState, error) {
 		return PairState{}, fmt.Errorf("pairing: %w", ErrNoNode)
 	}
 	st := svc.Status()
-	out := PairState{Pending: st.Pending, Joined: st.Joined, Ended: st.Ended}
+	out := PairState{Pending: st.Pending, Joining: st.Joining, Joined: st.Joined, Ended: st.Ended}
 	if st.Offer != nil && len(h.Addrs()) > 0 {
 		o := offerOf(*st.Offer, h)
 		out.Offer = &o
