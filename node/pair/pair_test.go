@@ -151,6 +151,11 @@ func TestPairStatusWhileJoining(t *testing.T) {
 	if st := <-during; st.Pending || !st.Joining || st.Joined != nil || st.Ended != "" {
 		t.Fatalf("status while the device joins: %+v", st)
 	}
+	// The phone's Join returns once it confirmed; the laptop ends the
+	// offer after that: Wait is for that end.
+	if _, err := laptop.svc.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
 	if st := laptop.svc.Status(); st.Joining || st.Joined == nil {
 		t.Fatalf("status after joining: %+v", st)
 	}
