@@ -53,20 +53,11 @@ blockmrs guardian handover Kim`)
 			return f.printJSON(offer)
 		}
 		out := f.out()
-		if !*noQR {
-			q, err := ops.PairQR(offer.PairOffer)
-			if err != nil {
-				return err
-			}
-			fmt.Fprint(out, q.ToSmallString(false))
-		}
-		fmt.Fprintf(out, "hand-over code for %s (%s), secret %s, valid until %s:\n", clean(offer.WardName), offer.Account, offer.Secret, offer.Expires.Local().Format(time.TimeOnly))
-		fmt.Fprintf(out, "  %s\n", offer.Code)
-		fmt.Fprintf(out, "on the grown-up's node: %s\n", offer.Join)
-		fmt.Fprintln(out, "waiting for it (Ctrl-C cancels)...")
-		joined, err := svc.Wait(ctx)
-		if ctx.Err() != nil {
-			svc.Cancel()
+		joined, cancelled, err := showOfferAndWait(ctx, out, svc, offer.PairOffer, *noQR,
+			fmt.Sprintf("hand-over code for %s (%s), secret %s, valid until %s:", clean(offer.WardName), offer.Account, offer.Secret, offer.Expires.Local().Format(time.TimeOnly)),
+			"on the grown-up's node: "+offer.Join,
+			"waiting for it (Ctrl-C cancels)...")
+		if cancelled {
 			return errors.New("hand-over cancelled: the keys stay here")
 		}
 		if err != nil {

@@ -61,20 +61,11 @@ blockmrs device pair --account "Sam (minor)"`)
 			return f.printJSON(offer)
 		}
 		out := f.out()
-		if !*noQR {
-			q, err := ops.PairQR(offer)
-			if err != nil {
-				return err
-			}
-			fmt.Fprint(out, q.ToSmallString(false))
-		}
-		fmt.Fprintf(out, "pairing code for %s (secret %s), valid until %s:\n", offer.Account, offer.Secret, offer.Expires.Local().Format(time.TimeOnly))
-		fmt.Fprintf(out, "  %s\n", offer.Code)
-		fmt.Fprintf(out, "on the new device: blockmrs device join '%s'\n", offer.Code)
-		fmt.Fprintln(out, "waiting for the new device (Ctrl-C cancels)...")
-		joined, err := svc.Wait(ctx)
-		if ctx.Err() != nil {
-			svc.Cancel()
+		joined, cancelled, err := showOfferAndWait(ctx, out, svc, offer, *noQR,
+			fmt.Sprintf("pairing code for %s (secret %s), valid until %s:", offer.Account, offer.Secret, offer.Expires.Local().Format(time.TimeOnly)),
+			"on the new device: blockmrs device join '"+offer.Code+"'",
+			"waiting for the new device (Ctrl-C cancels)...")
+		if cancelled {
 			return errors.New("pairing cancelled")
 		}
 		if err != nil {
@@ -87,6 +78,30 @@ blockmrs device pair --account "Sam (minor)"`)
 		fmt.Fprintf(out, "device %s%s joined %s; declared in block %s\n", joined.PeerID, name, joined.Account, joined.Block)
 		return nil
 	})
+}
+
+// showOfferAndWait prints a pairing offer (its QR code unless noQR, then
+// head, the code, and the lines after it) and waits until the offer ends.
+// When ctx ends first it cancels the offer: cancelled is true.
+func showOfferAndWait(ctx context.Context, out io.Writer, svc *pairing.Service, offer ops.PairOffer, noQR bool, head string, after ...string) (joined pairing.Joined, cancelled bool, err error) {
+	if !noQR {
+		q, err := ops.PairQR(offer)
+		if err != nil {
+			return pairing.Joined{}, false, err
+		}
+		fmt.Fprint(out, q.ToSmallString(false))
+	}
+	fmt.Fprintln(out, head)
+	fmt.Fprintf(out, "  %s\n", offer.Code)
+	for _, l := range after {
+		fmt.Fprintln(out, l)
+	}
+	joined, err = svc.Wait(ctx)
+	if ctx.Err() != nil {
+		svc.Cancel()
+		return pairing.Joined{}, true, ctx.Err()
+	}
+	return joined, false, err
 }
 
 func runDeviceJoin(ctx context.Context, args []string) error {
