@@ -97,7 +97,7 @@ func (s *Server) reply(w http.ResponseWriter, status int, out any, err error) {
 
 // opError answers an operation's error: 400 for bad input, 404 for a
 // missing thing, 403 for what the access rules refuse, 409 for a
-// conflict, 501 for what needs a part of the node this server lacks, 503
+// conflict, 423 for a locked account's keys, 501 for what needs a part of the node this server lacks, 503
 // when the request ended; else 500, logged.
 func (s *Server) opError(w http.ResponseWriter, err error) {
 	switch {
@@ -109,6 +109,8 @@ func (s *Server) opError(w http.ResponseWriter, err error) {
 		writeError(w, http.StatusForbidden, "%v", err)
 	case errors.Is(err, ops.ErrExists):
 		writeError(w, http.StatusConflict, "%v", err)
+	case errors.Is(err, keyshare.ErrNoSession):
+		writeError(w, http.StatusLocked, "%v (POST /api/v1/sessions/unlock)", err)
 	case errors.Is(err, ops.ErrNoNode):
 		writeError(w, http.StatusNotImplemented, "%v", err)
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):

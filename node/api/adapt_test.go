@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -19,11 +20,13 @@ var adapted = struct {
 	keyed: []string{"/api/v1/attestations", "/api/v1/attestations/withdraw", "/api/v1/guardians",
 		"/api/v1/guardians/remove", "/api/v1/guardians/grant", "/api/v1/guardians/revoke", "/api/v1/guardians/minor",
 		"/api/v1/emergency", "/api/v1/recovery", "/api/v1/recovery/approve", "/api/v1/devices", "/api/v1/devices/remove",
-		"/api/v1/devices/remove-and-rotate", "/api/v1/scopes", "/api/v1/scopes/end", "/api/v1/grants", "/api/v1/labs"},
+		"/api/v1/devices/remove-and-rotate", "/api/v1/scopes", "/api/v1/scopes/end", "/api/v1/grants", "/api/v1/labs",
+		"/api/v1/guardians/handover"},
 	keyedNoBody: []string{"/api/v1/emergency/end", "/api/v1/devices/pair"},
 	acting:      []string{"/api/v1/attestations", "/api/v1/guardians", "/api/v1/emergency", "/api/v1/recovery"},
-	repoBody:    []string{"/api/v1/trust", "/api/v1/trust/remove", "/api/v1/directory/contact", "/api/v1/recovery/start", "/api/v1/devices/join"},
-	repoOnly:    []string{"/api/v1/trust", "/api/v1/audit/verify"},
+	repoBody: []string{"/api/v1/trust", "/api/v1/trust/remove", "/api/v1/directory/contact", "/api/v1/recovery/start", "/api/v1/devices/join",
+		"/api/v1/devices/takeover"},
+	repoOnly: []string{"/api/v1/trust", "/api/v1/audit/verify"},
 }
 
 // The adapters answer as the handlers they replaced: 501 without a repo;
@@ -114,5 +117,13 @@ func TestAdapters(t *testing.T) {
 	}
 	if k, err := sessions.Keys(sam.ID); err != nil || k.Age == nil {
 		t.Fatalf("the session's keys after keysBody: %v", err)
+	}
+
+	// An operation that finds another account's keys locked (a ward's,
+	// say) answers 423 with the way out, as the acting account's does.
+	w = httptest.NewRecorder()
+	e.srv.reply(w, http.StatusOK, nil, fmt.Errorf("the ward Kim: %w", keyshare.ErrNoSession))
+	if w.Code != http.StatusLocked || !strings.Contains(w.Body.String(), "sessions/unlock") {
+		t.Fatalf("an operation's ErrNoSession: %d %s, want 423 naming the unlock endpoint", w.Code, w.Body)
 	}
 }

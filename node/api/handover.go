@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"errors"
 	"net/http"
 
 	"github.com/blockmrs/blockmrs/keyshare"
@@ -21,38 +20,19 @@ type (
 )
 
 func (s *Server) handover(w http.ResponseWriter, r *http.Request) {
-	k, ok := s.keysOf(w, r)
-	if !ok {
-		return
-	}
-	defer k.Wipe()
-	var req HandoverRequest
-	if !decodeJSON(w, r, &req) {
-		return
-	}
-	out, err := ops.HandoverStart(r.Context(), s.opts.Repo, s.opts.Sessions, s.opts.Pair, s.opts.Host, k, req)
-	if errors.Is(err, keyshare.ErrNoSession) {
-		writeError(w, http.StatusLocked, "%v (POST /api/v1/sessions/unlock)", err)
-		return
-	}
-	s.reply(w, http.StatusOK, out, err)
+	keysBody(s, w, r, http.StatusOK, func(ctx context.Context, k *keyshare.Keys, req HandoverRequest) (HandoverOffer, error) {
+		return ops.HandoverStart(ctx, s.opts.Repo, s.opts.Sessions, s.opts.Pair, s.opts.Host, k, req)
+	})
 }
 
 func (s *Server) takeover(w http.ResponseWriter, r *http.Request) {
-	if s.opts.Repo == nil {
-		writeError(w, http.StatusNotImplemented, "this server has no repo")
-		return
-	}
-	var req JoinRequest
-	if !decodeJSON(w, r, &req) {
-		return
-	}
 	self := ""
 	if s.opts.Host != nil {
 		self = s.opts.Host.ID().String()
 	}
-	out, err := ops.Takeover(r.Context(), s.opts.Repo, s.opts.Sessions, s.opts.Pair, self, req)
-	s.reply(w, http.StatusOK, out, err)
+	repoBody(s, w, r, func(ctx context.Context, repo *keyshare.Repo, req JoinRequest) (TakeoverResult, error) {
+		return ops.Takeover(ctx, repo, s.opts.Sessions, s.opts.Pair, self, req)
+	})
 }
 
 // Handover calls POST /api/v1/guardians/handover as account, the ward's
