@@ -656,34 +656,12 @@ func (f *EmergencyFrame) validate() error {
 
 // EncodeEmergencyFrame encodes a frame within MaxEmergencyFrame.
 func EncodeEmergencyFrame(f *EmergencyFrame) ([]byte, error) {
-	if len(f.Error) > MaxReasonLen {
-		f.Error = strings.ToValidUTF8(f.Error[:MaxReasonLen], "")
-	}
-	if err := f.validate(); err != nil {
-		return nil, err
-	}
-	enc, err := marshal(f)
-	if err != nil {
-		return nil, fmt.Errorf("encode emergency frame: %w", err)
-	}
-	if len(enc) > MaxEmergencyFrame {
-		return nil, fmt.Errorf("emergency frame is %d bytes, over the %d-byte limit", len(enc), MaxEmergencyFrame)
-	}
-	return enc, nil
+	f.Error = cutText(f.Error, MaxReasonLen)
+	return encodeFrame("emergency frame", f, MaxEmergencyFrame)
 }
 
 // DecodeEmergencyFrame decodes a frame strictly. What it carries is
 // checked by its own decoder (blocks, requests, notices).
 func DecodeEmergencyFrame(data []byte) (*EmergencyFrame, error) {
-	if len(data) > MaxEmergencyFrame {
-		return nil, fmt.Errorf("emergency frame: %d bytes, over the %d-byte limit", len(data), MaxEmergencyFrame)
-	}
-	var f EmergencyFrame
-	if err := unmarshalStrict(data, &f); err != nil {
-		return nil, fmt.Errorf("emergency frame: %w", err)
-	}
-	if err := f.validate(); err != nil {
-		return nil, err
-	}
-	return &f, nil
+	return decodeFrame[EmergencyFrame]("emergency frame", data, MaxEmergencyFrame)
 }

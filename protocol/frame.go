@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 )
 
 // Messages on BlockMRS's own libp2p protocols travel as frames: an
@@ -68,4 +69,54 @@ func ReadMinimalUvarint(r io.ByteReader) (uint64, error) {
 		return 0, errors.New("varint is not minimally encoded")
 	}
 	return n, nil
+}
+
+// A frame's body is a DAG-CBOR map whose type checks its own fields
+// (sizes, kinds, UTF-8). encodeFrame and decodeFrame are the one way
+// such a body is written and read, so every frame type is held to its
+// limit on both sides.
+type checkedFrame interface{ validate() error }
+
+// encodeFrame checks f and encodes it; an encoding over max bytes is
+// an error. name is the frame's name in errors ("pair frame").
+func encodeFrame(name string, f checkedFrame, max int) ([]byte, error) {
+	if err := f.validate(); err != nil {
+		return nil, err
+	}
+	enc, err := marshal(f)
+	if err != nil {
+		return nil, fmt.Errorf("encode %s: %w", name, err)
+	}
+	if len(enc) > max {
+		return nil, fmt.Errorf("%s is %d bytes, over the %d-byte limit", name, len(enc), max)
+	}
+	return enc, nil
+}
+
+// decodeFrame decodes data, at most max bytes, strictly into a new T and
+// checks it.
+func decodeFrame[T any, P interface {
+	*T
+	checkedFrame
+}](name string, data []byte, max int) (*T, error) {
+	if len(data) > max {
+		return nil, fmt.Errorf("%s: %d bytes, over the %d-byte limit", name, len(data), max)
+	}
+	var f T
+	if err := unmarshalStrict(data, &f); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	if err := P(&f).validate(); err != nil {
+		return nil, err
+	}
+	return &f, nil
+}
+
+// cutText cuts s to at most n bytes without splitting a UTF-8 sequence:
+// how a frame's error text is made to fit before it is sent.
+func cutText(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return strings.ToValidUTF8(s[:n], "")
 }

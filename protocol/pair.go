@@ -143,39 +143,14 @@ func (f *PairFrame) validate() error {
 // over-long Error is cut.
 func EncodePairFrame(f *PairFrame) ([]byte, error) {
 	f.Version = PairVersion
-	if len(f.Error) > maxPairError {
-		f.Error = f.Error[:maxPairError]
-		for !utf8.ValidString(f.Error) {
-			f.Error = f.Error[:len(f.Error)-1]
-		}
-	}
-	if err := f.validate(); err != nil {
-		return nil, err
-	}
-	enc, err := marshal(f)
-	if err != nil {
-		return nil, fmt.Errorf("encode pair frame: %w", err)
-	}
-	if len(enc) > MaxPairFrameSize {
-		return nil, fmt.Errorf("pair frame is %d bytes, over the %d-byte limit", len(enc), MaxPairFrameSize)
-	}
-	return enc, nil
+	f.Error = cutText(f.Error, maxPairError)
+	return encodeFrame("pair frame", f, MaxPairFrameSize)
 }
 
 // DecodePairFrame decodes a frame's map strictly. The blocks and keys it
 // carries are decoded separately (DecodeBlock, keyshare.ParseKeys).
 func DecodePairFrame(data []byte) (*PairFrame, error) {
-	if len(data) > MaxPairFrameSize {
-		return nil, fmt.Errorf("pair frame: %d bytes, over the %d-byte limit", len(data), MaxPairFrameSize)
-	}
-	var f PairFrame
-	if err := unmarshalStrict(data, &f); err != nil {
-		return nil, fmt.Errorf("pair frame: %w", err)
-	}
-	if err := f.validate(); err != nil {
-		return nil, err
-	}
-	return &f, nil
+	return decodeFrame[PairFrame]("pair frame", data, MaxPairFrameSize)
 }
 
 // ParsePairSecret normalizes a pairing secret as people type it:

@@ -401,37 +401,12 @@ func (f *RequestFrame) validate() error {
 
 // EncodeRequestFrame encodes a frame's map (without the length prefix).
 func EncodeRequestFrame(f *RequestFrame) ([]byte, error) {
-	if len(f.Error) > maxRequestFrameError {
-		f.Error = f.Error[:maxRequestFrameError]
-		for !utf8.ValidString(f.Error) {
-			f.Error = f.Error[:len(f.Error)-1]
-		}
-	}
-	if err := f.validate(); err != nil {
-		return nil, err
-	}
-	enc, err := marshal(f)
-	if err != nil {
-		return nil, fmt.Errorf("encode frame: %w", err)
-	}
-	if len(enc) > MaxRequestFrameSize {
-		return nil, fmt.Errorf("frame is %d bytes, over the %d-byte limit", len(enc), MaxRequestFrameSize)
-	}
-	return enc, nil
+	f.Error = cutText(f.Error, maxRequestFrameError)
+	return encodeFrame("frame", f, MaxRequestFrameSize)
 }
 
 // DecodeRequestFrame decodes a frame's map strictly. The messages it carries are
 // decoded separately (DecodeRequest, DecodeAnswer, DecodeBlock).
 func DecodeRequestFrame(data []byte) (*RequestFrame, error) {
-	if len(data) > MaxRequestFrameSize {
-		return nil, fmt.Errorf("frame: %d bytes, over the %d-byte limit", len(data), MaxRequestFrameSize)
-	}
-	var f RequestFrame
-	if err := unmarshalStrict(data, &f); err != nil {
-		return nil, fmt.Errorf("frame: %w", err)
-	}
-	if err := f.validate(); err != nil {
-		return nil, err
-	}
-	return &f, nil
+	return decodeFrame[RequestFrame]("frame", data, MaxRequestFrameSize)
 }
