@@ -346,6 +346,21 @@ func (r *Repo) CancelRecovery(ctx context.Context, id protocol.AccountID) error 
 	return r.ds.Delete(ctx, keyRecovery(id))
 }
 
+// startedRecovery loads the recovery of id this repo started, and id's
+// chain state. The caller holds r.mu.
+func (r *Repo) startedRecovery(ctx context.Context, id protocol.AccountID) (pendingRecovery, *accountState, error) {
+	var p pendingRecovery
+	found, err := getJSON(ctx, r.ds, keyRecovery(id), &p)
+	if err != nil {
+		return p, nil, err
+	}
+	if !found {
+		return p, nil, fmt.Errorf("no recovery of %s started here (run 'recovery start %s')", id, id)
+	}
+	st, err := r.state(ctx, id)
+	return p, st, err
+}
+
 // RecoveryStatus returns the state of the recovery of id this repo started.
 func (r *Repo) RecoveryStatus(ctx context.Context, id protocol.AccountID) (*RecoveryStatus, error) {
 	r.mu.Lock()
@@ -354,15 +369,7 @@ func (r *Repo) RecoveryStatus(ctx context.Context, id protocol.AccountID) (*Reco
 }
 
 func (r *Repo) recoveryStatus(ctx context.Context, id protocol.AccountID) (*RecoveryStatus, error) {
-	var p pendingRecovery
-	found, err := getJSON(ctx, r.ds, keyRecovery(id), &p)
-	if err != nil {
-		return nil, err
-	}
-	if !found {
-		return nil, fmt.Errorf("no recovery of %s started here (run 'recovery start %s')", id, id)
-	}
-	st, err := r.state(ctx, id)
+	p, st, err := r.startedRecovery(ctx, id)
 	if err != nil {
 		return nil, err
 	}
@@ -495,15 +502,7 @@ func (r *Repo) AddRecoveryResponse(ctx context.Context, id protocol.AccountID, r
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	var p pendingRecovery
-	found, err := getJSON(ctx, r.ds, keyRecovery(id), &p)
-	if err != nil {
-		return nil, err
-	}
-	if !found {
-		return nil, fmt.Errorf("no recovery of %s started here", id)
-	}
-	st, err := r.state(ctx, id)
+	p, st, err := r.startedRecovery(ctx, id)
 	if err != nil {
 		return nil, err
 	}
@@ -553,15 +552,7 @@ func (r *Repo) FinishRecovery(ctx context.Context, id protocol.AccountID, passph
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	var p pendingRecovery
-	found, err := getJSON(ctx, r.ds, keyRecovery(id), &p)
-	if err != nil {
-		return nil, err
-	}
-	if !found {
-		return nil, fmt.Errorf("no recovery of %s started here", id)
-	}
-	st, err := r.state(ctx, id)
+	p, st, err := r.startedRecovery(ctx, id)
 	if err != nil {
 		return nil, err
 	}
