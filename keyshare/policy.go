@@ -81,6 +81,10 @@ const (
 	RuleClaimContested Rule = "claim/contested" // one of several claims on the block, and this node vouches for none of its parties
 	RuleClaimNone      Rule = "claim/none"      // not a claim (no record entry)
 
+	// Which peers' addresses the node keeps (its address book).
+	RuleAddrsKept    Rule = "addrs/kept"    // the peer is a declared device or replica of an account this repo knows
+	RuleAddrsUnknown Rule = "addrs/unknown" // the peer acts for no account this repo knows: where it listens is not kept
+
 	// Serving a block to a peer.
 	RulePeerUnknown     Rule = "serve/peer-unknown"     // the peer is no declared device or replica of any account
 	RuleBlockUnknown    Rule = "serve/block-unknown"    // the block is in no chain or record this repo knows
@@ -675,6 +679,17 @@ type peerRoles struct {
 }
 
 func (p peerRoles) known() bool { return len(p.acting) > 0 || len(p.replicating) > 0 }
+
+// keepPeerAddrs decides whether the node keeps, in its address book, where
+// a peer listens. Only the chains' device and replica entries make a peer
+// act for an account; what the peer says of itself counts for nothing. A
+// kept address gives the peer nothing either: it is only where to dial.
+func keepPeerAddrs(peer peerRoles) Decision {
+	if !peer.known() {
+		return refuse(RuleAddrsUnknown, "peer is no declared device or replica of any account this repo knows")
+	}
+	return allow(RuleAddrsKept, "peer is a declared node of %d account(s) this repo knows", len(peer.acting)+len(peer.replicating))
+}
 
 // serveRecordBlock decides whether a block of a record DAG is sent to a
 // peer: claims are every claim on every record root the block belongs to,
