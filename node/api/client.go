@@ -125,7 +125,6 @@ func (c *Client) Identity(ctx context.Context, account ...protocol.AccountID) (I
 	return v, c.call(ctx, http.MethodGet, path, nil, &v)
 }
 
-
 // Accounts calls GET /api/v1/accounts.
 func (c *Client) Accounts(ctx context.Context) (AccountList, error) {
 	var v AccountList

@@ -59,7 +59,6 @@ func (s *Server) id(w http.ResponseWriter, r *http.Request) {
 	s.reply(w, http.StatusOK, out, err)
 }
 
-
 func (s *Server) openapi(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/yaml")
 	w.WriteHeader(http.StatusOK)
