@@ -86,11 +86,7 @@ func newEnv(t *testing.T) *env {
 
 func startEnv(t *testing.T, accts Accounts, local, contact protocol.AccountID) *env {
 	t.Helper()
-	opts := Options{Accounts: accts}
-	if repo, ok := accts.(*keyshare.Repo); ok {
-		opts.Repo = repo
-	}
-	e := startServer(t, opts)
+	e := startServer(t, Options{Accounts: accts})
 	e.local, e.contact = local, contact
 	return e
 }

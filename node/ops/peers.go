@@ -45,15 +45,18 @@ type Peers struct {
 }
 
 // ListPeers reports the peers node h is connected to now and the
-// address book of its repo. It needs the running node: without one it is
-// ErrNoNode.
+// address book of its repo (none without a repo). It needs the running
+// node: without one it is ErrNoNode.
 func ListPeers(ctx context.Context, h host.Host, repo *keyshare.Repo) (Peers, error) {
-	if h == nil || repo == nil {
+	if h == nil {
 		return Peers{}, ErrNoNode
 	}
-	kept, err := repo.KeptPeers(ctx)
-	if err != nil {
-		return Peers{}, err
+	var kept []keyshare.KeptAddrs
+	if repo != nil {
+		var err error
+		if kept, err = repo.KeptPeers(ctx); err != nil {
+			return Peers{}, err
+		}
 	}
 	out := Peers{Peers: []Peer{}, Kept: make([]KeptPeer, 0, len(kept))}
 	for _, k := range kept {
