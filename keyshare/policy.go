@@ -6,8 +6,8 @@ package keyshare
 // which records a node fetches, keeps or exports for an account, and
 // who may grant, revoke or hide is made in this file, by pure functions
 // over verified facts, the asking peer's declared accounts, the accounts
-// this node vouches for and the time. Each
-// returns a Decision naming the Rule that made it. Repo methods only load
+// this node vouches for and the time. Each returns a Decision naming the
+// Rule that made it. Repo methods only load
 // the facts and call these functions; policy_test.go lists every rule with
 // a case it permits and a case it refuses. A rule added later (standing
 // grants, guardians, attestations, emergency access) is added here and to
