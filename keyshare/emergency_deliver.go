@@ -3,11 +3,8 @@ package keyshare
 import (
 	"context"
 	"encoding/hex"
-	"fmt"
-	"slices"
 
 	"github.com/ipfs/go-cid"
-	"github.com/ipfs/go-datastore"
 
 	"github.com/blockmrs/blockmrs/protocol"
 )
@@ -116,50 +113,4 @@ func (r *Repo) EmergencyDelivery(ctx context.Context, id protocol.AccountID, pac
 		}
 	}
 	return nil
-}
-
-// Addresses of custodians' nodes, kept so that a patient's node that
-// restarts can dial them by itself (its peerstore is in memory).
-const (
-	MaxNodeAddrs   = 8   // addresses kept per node
-	MaxNodeAddrLen = 256 // bytes per address
-)
-
-func keyNodeAddrs(peer string) datastore.Key {
-	return datastore.NewKey("/keyshare/emergency/addrs/" + peer)
-}
-
-// NoteNodeAddrs keeps addrs (multiaddrs as text) as where the node peer
-// was last reached, replacing what was kept, and reports whether that
-// changed anything; at most MaxNodeAddrs, each at most MaxNodeAddrLen
-// bytes (longer ones are skipped). Only the nodes a pending deposit names
-// are kept (the node's delivery round calls it).
-func (r *Repo) NoteNodeAddrs(ctx context.Context, peer string, addrs []string) (bool, error) {
-	if _, err := protocol.ParsePeerID(peer); err != nil {
-		return false, fmt.Errorf("node addresses: %w", err)
-	}
-	var keep []string
-	for _, a := range addrs {
-		if len(a) <= MaxNodeAddrLen && len(keep) < MaxNodeAddrs {
-			keep = append(keep, a)
-		}
-	}
-	if len(keep) == 0 {
-		return false, nil
-	}
-	var old []string
-	if _, err := getJSON(ctx, r.ds, keyNodeAddrs(peer), &old); err != nil {
-		return false, err
-	}
-	if slices.Equal(old, keep) {
-		return false, nil
-	}
-	return true, putJSON(ctx, r.ds, keyNodeAddrs(peer), keep)
-}
-
-// NodeAddrs returns the addresses NoteNodeAddrs kept for peer.
-func (r *Repo) NodeAddrs(ctx context.Context, peer string) ([]string, error) {
-	var out []string
-	_, err := getJSON(ctx, r.ds, keyNodeAddrs(peer), &out)
-	return out, err
 }

@@ -2,11 +2,12 @@ package keyshare
 
 // The access policy. Every decision about who may decrypt a record, under
 // which claim an account sees a record, which blocks a peer is served,
-// whose profile is given out, which records a node fetches, keeps or
-// exports for an account, and who may grant, revoke or hide is made in
-// this file, by pure functions over verified facts, the asking peer's
-// declared accounts, the accounts this node vouches for and the time. Each
-// returns a Decision naming the Rule that made it. Repo methods only load
+// which peers' addresses the node keeps, whose profile is given out,
+// which records a node fetches, keeps or exports for an account, and
+// who may grant, revoke or hide is made in this file, by pure functions
+// over verified facts, the asking peer's declared accounts, the accounts
+// this node vouches for and the time. Each returns a Decision naming the
+// Rule that made it. Repo methods only load
 // the facts and call these functions; policy_test.go lists every rule with
 // a case it permits and a case it refuses. A rule added later (standing
 // grants, guardians, attestations, emergency access) is added here and to
@@ -80,6 +81,10 @@ const (
 	RuleClaimPending   Rule = "claim/pending"   // another account's claim the subject has not acknowledged
 	RuleClaimContested Rule = "claim/contested" // one of several claims on the block, and this node vouches for none of its parties
 	RuleClaimNone      Rule = "claim/none"      // not a claim (no record entry)
+
+	// Which peers' addresses the node keeps (its address book).
+	RuleAddrsKept    Rule = "addrs/kept"    // the peer is a declared device or replica of an account this repo knows
+	RuleAddrsUnknown Rule = "addrs/unknown" // the peer acts for no account this repo knows: where it listens is not kept
 
 	// Serving a block to a peer.
 	RulePeerUnknown     Rule = "serve/peer-unknown"     // the peer is no declared device or replica of any account
@@ -675,6 +680,17 @@ type peerRoles struct {
 }
 
 func (p peerRoles) known() bool { return len(p.acting) > 0 || len(p.replicating) > 0 }
+
+// keepPeerAddrs decides whether the node keeps, in its address book, where
+// a peer listens. Only the chains' device and replica entries make a peer
+// act for an account; what the peer says of itself counts for nothing. A
+// kept address gives the peer nothing either: it is only where to dial.
+func keepPeerAddrs(peer peerRoles) Decision {
+	if !peer.known() {
+		return refuse(RuleAddrsUnknown, "peer is no declared device or replica of any account this repo knows")
+	}
+	return allow(RuleAddrsKept, "peer is a declared node of %d account(s) this repo knows", len(peer.acting)+len(peer.replicating))
+}
 
 // serveRecordBlock decides whether a block of a record DAG is sent to a
 // peer: claims are every claim on every record root the block belongs to,

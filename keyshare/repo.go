@@ -46,6 +46,7 @@ type Repo struct {
 	cache     decisionCache
 	recovered store.GCStats // what Open swept after interrupted adds
 
+	addrMu    sync.Mutex                   // serialises address book writes (addrbook.go)
 	emergency emergencyState               // emergency packs, requests and notices (emergency.go)
 	trustSrc  atomic.Pointer[trustSources] // shipped and configured trusted authorities (trust.go)
 

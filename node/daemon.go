@@ -16,6 +16,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/blockmrs/blockmrs/keyshare"
+	"github.com/blockmrs/blockmrs/node/addrbook"
 	"github.com/blockmrs/blockmrs/node/api"
 	"github.com/blockmrs/blockmrs/node/attest"
 	"github.com/blockmrs/blockmrs/node/audit"
@@ -99,6 +100,8 @@ type Runtime struct {
 	Sessions *keyshare.Sessions
 	// Pair pairs devices (device pair, device join).
 	Pair *pair.Service
+	// Book is the node's address book (peers forget uses it).
+	Book *addrbook.Book
 	// Logger is the daemon's logger.
 	Logger *slog.Logger
 }
@@ -165,6 +168,15 @@ func (d *Daemon) Run(ctx context.Context, repoDir string) (err error) {
 		}
 	}()
 
+	// The address book: the kept addresses of known accounts' nodes go
+	// into the peerstore before any service dials; those learned while
+	// running are kept. Stops before the host closes.
+	book, err := addrbook.Start(ctx, h, repo, log)
+	if err != nil {
+		return fmt.Errorf("address book: %w", err)
+	}
+	defer book.Close()
+
 	// Block exchange stops before the host closes.
 	ex := exchange.New(h, repo, log)
 	defer func() {
@@ -230,7 +242,7 @@ func (d *Daemon) Run(ctx context.Context, repoDir string) (err error) {
 	// Emergency access: packs delivered to custodians, requests decided
 	// for this node's custodians (with their unlocked keys), notices of
 	// every decision sent to the patient's nodes; stops before the host.
-	em := emergency.New(h, repo, emergency.SessionKeys(bg, repo, sessions), emergency.Options{Logger: log})
+	em := emergency.New(h, repo, emergency.SessionKeys(bg, repo, sessions), emergency.Options{Logger: log, Book: book})
 	defer em.Close()
 	// Device pairing: the node's offer, and joining another device's
 	// account; closes (wiping an offer's keys) before the host and the sessions;
@@ -253,9 +265,9 @@ func (d *Daemon) Run(ctx context.Context, repoDir string) (err error) {
 
 	var execFn api.ExecFunc
 	if d.Exec != nil {
-		execFn = d.Exec(&Runtime{Repo: repo, Dir: repoDir, Host: h, Exchange: ex, Sync: cs, Requests: rq, Attest: at, Sessions: sessions, Emergency: em, Pair: pr, Logger: log})
+		execFn = d.Exec(&Runtime{Repo: repo, Dir: repoDir, Host: h, Exchange: ex, Sync: cs, Requests: rq, Attest: at, Sessions: sessions, Emergency: em, Pair: pr, Book: book, Logger: log})
 	}
-	srv, err := api.Listen(ctx, api.Options{Addr: cfg.API, Token: token, Host: h, Repo: repo, Profiles: cs, Sessions: sessions, RequestsKick: rq.Kick, Attest: at, Emergency: em, Pair: pr, Exec: execFn, Logger: log})
+	srv, err := api.Listen(ctx, api.Options{Addr: cfg.API, Token: token, Host: h, Repo: repo, Profiles: cs, Sessions: sessions, RequestsKick: rq.Kick, Attest: at, Emergency: em, Pair: pr, Book: book, Exec: execFn, Logger: log})
 	if err != nil {
 		return err
 	}

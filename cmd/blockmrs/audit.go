@@ -60,7 +60,7 @@ blockmrs audit --fhir > audit-events.json`)
 			if err != nil {
 				return err
 			}
-			fmt.Fprintln(t, "TIME\tEVENT\tWHO\tNODE\tRECORD\tRULE\tREPORTED BY")
+			fmt.Fprintln(t, "TIME\tEVENT\tWHO\tNODE\tRECORD\tRULE\tREPORTED BY\tWHY")
 			for _, e := range out.Entries {
 				rec := "-"
 				if len(e.Records) > 0 {
@@ -69,8 +69,8 @@ blockmrs audit --fhir > audit-events.json`)
 						rec += fmt.Sprintf(" (+%d)", len(e.Records)-1)
 					}
 				}
-				fmt.Fprintf(t, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", formatTime(e.Time), e.Kind, cell(nm.of(e.Account)),
-					orDash(shortPeer(e.Peer)), rec, orDash(e.Rule), orDash(shortPeer(e.ReportedBy)))
+				fmt.Fprintf(t, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", formatTime(e.Time), e.Kind, cell(nm.of(e.Account)),
+					orDash(shortPeer(e.Peer)), rec, orDash(e.Rule), orDash(shortPeer(e.ReportedBy)), orDash(clean(e.Reason)))
 			}
 			if len(out.Entries) == 0 {
 				fmt.Fprintln(t, "(no events)")

@@ -108,7 +108,7 @@ func TestEmergencyDeliveryAfterRestart(t *testing.T) {
 	}
 	// Its node tried, and kept where the custodians' nodes were.
 	waitUntil(t, 30*time.Second, "the patient's node keeps both custodians' addresses", func() bool {
-		return strings.Count(pd.logs.String(), "kept a custodian node's addresses") >= 2
+		return strings.Count(pd.logs.String(), "kept a known account's node's addresses") >= 2
 	}, pd)
 
 	// The patient's node restarts; the custodians' nodes come back; nobody
@@ -128,7 +128,7 @@ func TestEmergencyDeliveryAfterRestart(t *testing.T) {
 		s := states(packsOf(t, patient), first)
 		return s[ginaID] == "delivered" && s[clinicID] == "delivered"
 	}, all...)
-	if !strings.Contains(pd.logs.String(), "dialling a custodian's node at its kept addresses") {
+	if !strings.Contains(pd.logs.String(), "gave the peerstore the kept addresses") {
 		t.Fatalf("the patient's node did not dial by itself; log:\n%s", pd.logs)
 	}
 

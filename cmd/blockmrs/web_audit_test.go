@@ -117,6 +117,16 @@ func TestWebAppAuditInChromium(t *testing.T) {
 		t.Fatalf("audit rows %q after clearing the filters", got)
 	}
 	b.fits390(t, "3-audit-390px")
+
+	// Live: the end of a standing grant (revoke --scope) appears on top,
+	// saying the scope and how many records it covered (the blood test:
+	// the other file is granted to Dr Grey one by one).
+	n.ok("grant", "--scope", "patient/Binary.rs", "--to", "Dr Grey")
+	n.ok("revoke", "--scope", "patient/Binary.rs", "--from", "Dr Grey")
+	b.do(t, "the scope end appears", chromedp.WaitVisible(chromedp.CSS(`#audit-body tr.entry:first-child[data-kind=revoke]`)))
+	if got := b.text(t, `#audit-body tr.entry:first-child td.what`); !strings.HasPrefix(got, "lost access to Blood test: ended standing grant patient/Binary.rs covering 1 record(s), in chain block ") {
+		t.Fatalf("the scope end's row %q", got)
+	}
 	if p := b.problems(); len(p) > 0 {
 		t.Fatalf("dialogs or console errors: %q", p)
 	}

@@ -148,6 +148,15 @@ func TestWebAppPeopleInChromium(t *testing.T) {
 	if got := cb.text(t, "#contacts-body td.role"); got != "patient" {
 		t.Fatalf("role shown as %q", got)
 	}
+	// Where the patient's node listens is kept (the address book) and
+	// shown as the contact's last known address.
+	listen := strings.TrimSuffix(pd.addr(), "/p2p/"+pd.info.PeerID)
+	waitUntil(t, 20*time.Second, "the contact's last known address on the page", func() bool {
+		cb.do(t, "clinician's contacts again", chromedp.Click(chromedp.CSS(`#nav a[data-page=records]`)),
+			chromedp.Click(chromedp.CSS(`#nav a[data-page=contacts]`)),
+			chromedp.WaitVisible(chromedp.CSS(`#contacts-body tr.contact[data-id="`+patientID+`"] td.addr`)))
+		return evalIn[string](t, cb, `(document.querySelector('#contacts-body tr.contact[data-id="`+patientID+`"] td.addr code') || {}).textContent || ""`) == listen
+	}, pd, cd)
 	cb.screenshot(t, "clinician-1-contacts")
 
 	// A file that is no profile: the node's one line, nothing added.

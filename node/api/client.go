@@ -125,12 +125,6 @@ func (c *Client) Identity(ctx context.Context, account ...protocol.AccountID) (I
 	return v, c.call(ctx, http.MethodGet, path, nil, &v)
 }
 
-// Peers calls GET /api/v1/peers.
-func (c *Client) Peers(ctx context.Context) (Peers, error) {
-	var v Peers
-	return v, c.call(ctx, http.MethodGet, "/api/v1/peers", nil, &v)
-}
-
 // Accounts calls GET /api/v1/accounts.
 func (c *Client) Accounts(ctx context.Context) (AccountList, error) {
 	var v AccountList

@@ -41,10 +41,12 @@ type ContactAdded = ops.ContactAdded
 
 func accountOf(a keyshare.AccountInfo) Account { return ops.AccountOf(a) }
 
-// Peer and Peers are the body of GET /api/v1/peers (ops.ConnectedPeers).
+// Peer, KeptPeer and Peers are the body of GET /api/v1/peers
+// (ops.ListPeers).
 type (
-	Peer  = ops.Peer
-	Peers = ops.Peers
+	Peer     = ops.Peer
+	KeptPeer = ops.KeptPeer
+	Peers    = ops.Peers
 )
 
 func (s *Server) health(w http.ResponseWriter, r *http.Request) {
@@ -54,11 +56,6 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 func (s *Server) id(w http.ResponseWriter, r *http.Request) {
 	args := ops.IDArgs{Account: protocol.AccountID(r.URL.Query().Get("account"))}
 	out, err := ops.ID(r.Context(), s.opts.Accounts, s.opts.Host, args)
-	s.reply(w, http.StatusOK, out, err)
-}
-
-func (s *Server) peers(w http.ResponseWriter, r *http.Request) {
-	out, err := ops.ConnectedPeers(s.opts.Host)
 	s.reply(w, http.StatusOK, out, err)
 }
 

@@ -65,6 +65,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 
 	"github.com/blockmrs/blockmrs/keyshare"
+	"github.com/blockmrs/blockmrs/node/addrbook"
 	"github.com/blockmrs/blockmrs/node/config"
 	"github.com/blockmrs/blockmrs/node/ops"
 	"github.com/blockmrs/blockmrs/node/pair"
@@ -117,6 +118,9 @@ type Options struct {
 	// Pair pairs devices (the /api/v1/devices/pair and join
 	// endpoints); nil answers 501 there.
 	Pair *pair.Service
+	// Book is the node's address book (POST /api/v1/peers/forget clears
+	// the peerstore with it); nil forgets from the repo alone.
+	Book *addrbook.Book
 	// RequestsKick, when set, asks the node to deliver queued access
 	// requests and answers now (the daemon's requests.Service.Kick).
 	RequestsKick func()
@@ -215,6 +219,7 @@ func Listen(ctx context.Context, opts Options) (*Server, error) {
 		contactImportPath:         {http.MethodPost: s.importContact},
 		shareCodePNGPath:          {http.MethodGet: s.shareCodePNG},
 		"/api/v1/peers":           {http.MethodGet: s.peers},
+		"/api/v1/peers/forget":    {http.MethodPost: s.forgetPeer},
 		"/api/v1/openapi.yaml":    {http.MethodGet: s.openapi},
 		execPath:                  {http.MethodPost: s.exec},
 		"/api/v1/sessions":        {http.MethodGet: s.listSessions},

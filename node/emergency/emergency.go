@@ -20,8 +20,8 @@
 // Interval, with backoff, until taken: a patient whose node is off learns
 // of a use when it next connects. What is still to deposit is listed from
 // the repo, and the addresses last known for each custodian's node are
-// kept there (Repo.NoteNodeAddrs), so a restarted patient's node dials
-// the custodians by itself. Each round, as custodian, the node also drops
+// in the node's address book (node/addrbook), so a restarted patient's
+// node dials the custodians by itself. Each round, as custodian, the node also drops
 // the packs the keep rule no longer keeps (Repo.PruneEmergency: ended or
 // superseded, also by the patient's chain held here, or expired). What a message may do is decided by
 // keyshare; this package moves bytes with deadlines, size caps and
@@ -39,9 +39,9 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
-	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/blockmrs/blockmrs/keyshare"
+	"github.com/blockmrs/blockmrs/node/addrbook"
 	"github.com/blockmrs/blockmrs/node/internal/deliver"
 	"github.com/blockmrs/blockmrs/node/internal/stream"
 	"github.com/blockmrs/blockmrs/protocol"
@@ -63,9 +63,6 @@ const (
 	PeerRate        = 2 // streams per second from one peer
 	PeerBurst       = 10
 	MaxServing      = 16 // streams served at once
-	// KeptAddrTTL is how long addresses kept in the repo for a
-	// custodian's node stay in the peerstore once restored.
-	KeptAddrTTL = 24 * time.Hour
 )
 
 // Keys gives an unlocked account's keys for background work (the unlock
@@ -76,6 +73,9 @@ type Keys func(protocol.AccountID) (*keyshare.Keys, error)
 type Options struct {
 	Interval time.Duration // between delivery rounds; 0: DefaultInterval
 	Logger   *slog.Logger
+	// Book, when set, is the node's address book: a custodian's node is
+	// dialled at its kept addresses when the peerstore has none.
+	Book *addrbook.Book
 }
 
 // Service serves the protocol and delivers deposits and notices.
@@ -84,6 +84,7 @@ type Service struct {
 	repo *keyshare.Repo
 	keys Keys
 	log  *slog.Logger
+	book *addrbook.Book
 
 	srv  *stream.Server
 	out  stream.Dialer
@@ -101,7 +102,7 @@ func New(h host.Host, repo *keyshare.Repo, keys Keys, opts Options) *Service {
 	if interval <= 0 {
 		interval = DefaultInterval
 	}
-	s := &Service{host: h, repo: repo, keys: keys, log: log,
+	s := &Service{host: h, repo: repo, keys: keys, log: log, book: opts.Book,
 		srv: stream.NewServer(log, stream.Limits{Service: ServiceName, PeerRate: PeerRate, PeerBurst: PeerBurst,
 			MaxServing: MaxServing, Timeout: StreamTimeout, Refused: "rejected a message"}),
 		out: stream.Dialer{Host: h, Protocol: ProtocolID, Service: ServiceName, Timeout: StreamTimeout, DialTimeout: DialTimeout}}
@@ -208,7 +209,9 @@ func (s *Service) round(ctx context.Context) {
 			if err != nil || p == s.host.ID() {
 				continue
 			}
-			s.addresses(ctx, p)
+			if s.book != nil {
+				s.book.Dialable(ctx, p)
+			}
 			reply, err := s.exchange(ctx, p, &protocol.EmergencyFrame{Kind: protocol.EmFrameDeposit, Block: d.Raw})
 			if err != nil {
 				continue
@@ -257,41 +260,6 @@ func (s *Service) round(ctx context.Context) {
 func (s *Service) logDropped(dropped []keyshare.DroppedPack, from string) {
 	for _, d := range dropped {
 		s.log.Info("emergency pack not held", "patient", d.Patient, "pack", d.ID, "rule", d.Decision.Rule, "why", d.Decision.Reason, "peer", from)
-	}
-}
-
-// addresses keeps the addresses the peerstore has for a custodian's node
-// p in the repo, or, when it has none (after a restart: the peerstore is
-// in memory), gives it those kept, so the round can dial p by itself.
-func (s *Service) addresses(ctx context.Context, p peer.ID) {
-	ps := s.host.Peerstore()
-	if known := ps.Addrs(p); len(known) > 0 {
-		text := make([]string, len(known))
-		for i, a := range known {
-			text[i] = a.String()
-		}
-		changed, err := s.repo.NoteNodeAddrs(ctx, p.String(), text)
-		if err != nil {
-			s.log.Warn("keep a custodian node's addresses", "peer", p, "err", err)
-		} else if changed {
-			s.log.Info("kept a custodian node's addresses, to dial it after a restart", "peer", p, "addrs", len(text))
-		}
-		return
-	}
-	kept, err := s.repo.NodeAddrs(ctx, p.String())
-	if err != nil {
-		s.log.Warn("read a custodian node's addresses", "peer", p, "err", err)
-		return
-	}
-	var addrs []ma.Multiaddr
-	for _, a := range kept {
-		if m, err := ma.NewMultiaddr(a); err == nil {
-			addrs = append(addrs, m)
-		}
-	}
-	if len(addrs) > 0 {
-		ps.AddAddrs(p, addrs, KeptAddrTTL)
-		s.log.Info("dialling a custodian's node at its kept addresses", "peer", p, "addrs", len(addrs))
 	}
 }
 

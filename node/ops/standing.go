@@ -107,6 +107,10 @@ func EndScope(ctx context.Context, repo *keyshare.Repo, k *keyshare.Keys, req Sc
 	if err != nil {
 		return ScopeEnded{}, err
 	}
+	covered, err := scopeCovered(ctx, repo, k, from.ID, scope)
+	if err != nil {
+		return ScopeEnded{}, err
+	}
 	block, err := repo.EndScope(ctx, k, from.ID, scope)
 	if errors.Is(err, keyshare.ErrNoStanding) {
 		return ScopeEnded{}, fmt.Errorf("%s has no live standing grant %s from this account (see 'blockmrs grants'): %w", from.ID.Short(), scope, ErrNotFound)
@@ -114,6 +118,7 @@ func EndScope(ctx context.Context, repo *keyshare.Repo, k *keyshare.Keys, req Sc
 	if err != nil {
 		return ScopeEnded{}, err
 	}
+	auditScopeEnd(ctx, repo, k.ID, from.ID, scope, covered, "in chain block "+block.String())
 	return ScopeEnded{Block: block.String(), From: from.ID, FromName: from.Name, Scope: scope}, nil
 }
 

@@ -116,7 +116,10 @@ function describe(e) {
       parts.push(e.kind + " ");
       named();
   }
-  if (e.reason && (e.kind === "emergency" || e.kind === "request" || e.kind === "deny")) {
+  // The end of a standing grant (revoke --scope) says its scope and how
+  // many records it covered in its reason.
+  const scopeEnd = e.kind === "revoke" && (e.reason || "").startsWith("ended standing grant");
+  if (e.reason && (scopeEnd || e.kind === "emergency" || e.kind === "request" || e.kind === "deny")) {
     parts.push(": ", el("q", e.reason, "reason"));
   }
   return parts;

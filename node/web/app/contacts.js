@@ -1,5 +1,6 @@
 // contacts.js: the contacts page (#/contacts): the acting account's share
-// code (text, copy button, QR code), its contacts with what is shared
+// code (text, copy button, QR code), its contacts with where their
+// nodes were last reached (the address book) and what is shared
 // each way (record grants and standing grants, which a "Share a
 // category" form per contact makes and an "End" button ends), and adding
 // a contact by share code or by profile file.
@@ -253,7 +254,27 @@ function sharingCell(a, grants, standing) {
   return td;
 }
 
-function contactRow(a, grants, standing) {
+// addrCell shows where the node of contact a was last reached, from the
+// node's address book (GET /api/v1/peers' kept), or that it is not kept
+// yet (a contact added from a file is kept once its node connects).
+function addrCell(a, kept) {
+  const td = cell("Last known address", undefined, "addr");
+  const mine = (kept || []).filter(function (k) { return (k.accounts || []).includes(a.id); });
+  if (mine.length === 0) {
+    td.textContent = "not known yet";
+    return td;
+  }
+  for (const k of mine) {
+    const p = el("p");
+    const c = el("code", k.addrs[0] || "");
+    c.title = k.addrs.join("\n") + "\nnode " + k.id;
+    p.append(c, " (seen " + formatDate(k.seen) + ")");
+    td.append(p);
+  }
+  return td;
+}
+
+function contactRow(a, grants, standing, kept) {
   const tr = el("tr", undefined, "contact");
   tr.dataset.id = a.id;
   const tdID = cell("ID", undefined, "account-id");
@@ -268,16 +289,16 @@ function contactRow(a, grants, standing) {
   if (grants) {
     tdAct.append(standingForm(a));
   }
-  tr.append(cell("Name", a.name, "name"), roleCell(cell("Role", undefined, "role"), a.role, a.role_proof), tdID, sharingCell(a, grants, standing), tdAct);
+  tr.append(cell("Name", a.name, "name"), roleCell(cell("Role", undefined, "role"), a.role, a.role_proof), tdID, addrCell(a, kept), sharingCell(a, grants, standing), tdAct);
   return tr;
 }
 
-function renderContacts(list, grants, standing) {
+function renderContacts(list, grants, standing, kept) {
   const body = $("contacts-body");
   body.replaceChildren();
   const all = (list && list.accounts) || [];
   for (const a of all) {
-    body.append(contactRow(a, grants, standing));
+    body.append(contactRow(a, grants, standing, kept));
   }
   $("contacts").hidden = all.length === 0;
   $("contacts-empty").hidden = all.length > 0;
@@ -285,15 +306,15 @@ function renderContacts(list, grants, standing) {
 
 async function render() {
   $("contacts-error").hidden = true;
-  const [id, list, grants] = await Promise.all([refreshAccounts(), api("GET", "/api/v1/contacts"),
+  const [id, list, grants, peers] = await Promise.all([refreshAccounts(), api("GET", "/api/v1/contacts"),
     api("GET", "/api/v1/grants").catch(function (e) {
       if (e.status === 423) {
         return null;
       }
       throw e;
-    })]);
+    }), api("GET", "/api/v1/peers")]);
   renderShare(id);
-  renderContacts(list, grants && grants.grants, grants && grants.standing);
+  renderContacts(list, grants && grants.grants, grants && grants.standing, peers.kept);
   show("contacts");
 }
 

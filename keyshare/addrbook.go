@@ -1,0 +1,188 @@
+package keyshare
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/ipfs/go-datastore"
+	"github.com/ipfs/go-datastore/query"
+
+	"github.com/blockmrs/blockmrs/protocol"
+)
+
+// The node's address book: where the nodes acting for accounts this repo
+// knows (its own devices, contacts, guardians and wards, custodians,
+// requesters) were last reached, kept in the repo so that a restarted
+// node, whose peerstore is in memory, can dial them by itself. Which
+// peers are kept is decided by the access policy (keepPeerAddrs): only a
+// node a chain declares is kept, and a kept address gives it nothing but
+// a place to be dialled.
+//
+//	/keyshare/addrbook/<peer ID> → JSON KeptAddrs (without Accounts)
+
+// Bounds of the address book.
+const (
+	MaxPeerAddrs   = 8    // addresses kept per peer (the rest are dropped)
+	MaxPeerAddrLen = 256  // bytes per address (longer ones are skipped)
+	MaxKeptPeers   = 1024 // peers kept; past it the least recently seen is dropped
+)
+
+// maxKeptPeers is MaxKeptPeers; a test lowers it to see the eviction.
+var maxKeptPeers = MaxKeptPeers
+
+const addrBookPrefix = "/keyshare/addrbook/"
+
+func keyPeerAddrs(peer string) datastore.Key {
+	return datastore.NewKey(addrBookPrefix + peer)
+}
+
+// KeptAddrs is one peer in the address book.
+type KeptAddrs struct {
+	// Peer is the node's peer ID (text form).
+	Peer string `json:"peer"`
+	// Addrs are its multiaddrs (text form) when last reached.
+	Addrs []string `json:"addrs"`
+	// Seen is when they were kept.
+	Seen time.Time `json:"seen"`
+	// Accounts are the accounts the chains say the peer acts for (or
+	// replicates), as the book is listed (KeptPeers); not stored.
+	Accounts []protocol.AccountID `json:"accounts,omitempty"`
+}
+
+// KeepPeerAddrs keeps addrs (multiaddrs as text) as where peer was last
+// reached, replacing what was kept, when the access policy keeps that
+// peer's addresses (keepPeerAddrs: a node the chains this repo knows
+// declare). It returns the decision and whether the book changed: at
+// most MaxPeerAddrs addresses, each at most MaxPeerAddrLen bytes, are
+// kept (sorted), and a new peer past MaxKeptPeers drops the least
+// recently seen one.
+func (r *Repo) KeepPeerAddrs(ctx context.Context, peer string, addrs []string) (Decision, bool, error) {
+	if _, err := protocol.ParsePeerID(peer); err != nil {
+		return Decision{}, false, fmt.Errorf("keep peer addresses: %w", err)
+	}
+	roles, err := r.declaredBy(ctx, peer)
+	if err != nil {
+		return Decision{}, false, fmt.Errorf("keep peer addresses: %w", err)
+	}
+	d := keepPeerAddrs(roles)
+	if !d.Allow {
+		return d, false, nil
+	}
+	var keep []string
+	for _, a := range addrs {
+		if len(a) <= MaxPeerAddrLen && len(keep) < MaxPeerAddrs && !slices.Contains(keep, a) {
+			keep = append(keep, a)
+		}
+	}
+	if len(keep) == 0 {
+		return d, false, nil
+	}
+	slices.Sort(keep)
+	r.addrMu.Lock()
+	defer r.addrMu.Unlock()
+	var old KeptAddrs
+	found, err := getJSON(ctx, r.ds, keyPeerAddrs(peer), &old)
+	if err != nil {
+		return d, false, err
+	}
+	if found && slices.Equal(old.Addrs, keep) {
+		return d, false, nil
+	}
+	if !found {
+		if err := r.makeRoomForPeer(ctx); err != nil {
+			return d, false, err
+		}
+	}
+	entry := KeptAddrs{Peer: peer, Addrs: keep, Seen: r.clock().UTC()}
+	if err := putJSON(ctx, r.ds, keyPeerAddrs(peer), entry); err != nil {
+		return d, false, fmt.Errorf("keep peer addresses: %w", err)
+	}
+	return d, true, nil
+}
+
+// makeRoomForPeer drops the least recently seen peers while the book
+// holds MaxKeptPeers or more. The caller holds addrMu.
+func (r *Repo) makeRoomForPeer(ctx context.Context) error {
+	all, err := r.keptPeers(ctx)
+	if err != nil {
+		return err
+	}
+	if len(all) < maxKeptPeers {
+		return nil
+	}
+	slices.SortFunc(all, func(a, b KeptAddrs) int { return a.Seen.Compare(b.Seen) })
+	for _, k := range all[:len(all)-maxKeptPeers+1] {
+		if err := r.ds.Delete(ctx, keyPeerAddrs(k.Peer)); err != nil {
+			return fmt.Errorf("drop the oldest kept peer: %w", err)
+		}
+	}
+	return nil
+}
+
+// PeerAddrs returns the addresses the book keeps for peer (none: nil).
+func (r *Repo) PeerAddrs(ctx context.Context, peer string) ([]string, error) {
+	var k KeptAddrs
+	_, err := getJSON(ctx, r.ds, keyPeerAddrs(peer), &k)
+	return k.Addrs, err
+}
+
+// KeptPeers lists the address book, by peer ID, each peer with the
+// accounts the chains now say it acts for.
+func (r *Repo) KeptPeers(ctx context.Context) ([]KeptAddrs, error) {
+	all, err := r.keptPeers(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for i := range all {
+		roles, err := r.declaredBy(ctx, all[i].Peer)
+		if err != nil {
+			return nil, err
+		}
+		all[i].Accounts = slices.Concat(roles.acting, roles.replicating)
+	}
+	return all, nil
+}
+
+func (r *Repo) keptPeers(ctx context.Context) ([]KeptAddrs, error) {
+	res, err := r.ds.Query(ctx, query.Query{Prefix: addrBookPrefix})
+	if err != nil {
+		return nil, fmt.Errorf("address book: %w", err)
+	}
+	entries, err := res.Rest()
+	if err != nil {
+		return nil, fmt.Errorf("address book: %w", err)
+	}
+	out := make([]KeptAddrs, 0, len(entries))
+	for _, e := range entries {
+		var k KeptAddrs
+		if err := json.Unmarshal(e.Value, &k); err != nil {
+			return nil, fmt.Errorf("address book: decode %s: %w", e.Key, err)
+		}
+		k.Peer = strings.TrimPrefix(e.Key, addrBookPrefix)
+		out = append(out, k)
+	}
+	slices.SortFunc(out, func(a, b KeptAddrs) int { return strings.Compare(a.Peer, b.Peer) })
+	return out, nil
+}
+
+// ForgetPeer drops peer from the address book and reports whether it was
+// there.
+func (r *Repo) ForgetPeer(ctx context.Context, peer string) (bool, error) {
+	if _, err := protocol.ParsePeerID(peer); err != nil {
+		return false, fmt.Errorf("forget peer: %w", err)
+	}
+	r.addrMu.Lock()
+	defer r.addrMu.Unlock()
+	had, err := r.ds.Has(ctx, keyPeerAddrs(peer))
+	if err != nil || !had {
+		return false, err
+	}
+	if err := r.ds.Delete(ctx, keyPeerAddrs(peer)); err != nil {
+		return false, fmt.Errorf("forget peer: %w", err)
+	}
+	return true, nil
+}
