@@ -49,6 +49,23 @@ func waitContactOf(t *testing.T, c *node, account string, logs ...*daemonProc) {
 	}, logs...)
 }
 
+// writeReplicated has Pat write a record and name Cam's node (cd) her
+// replica, and waits until it holds the record; it returns the record's
+// bytes and CID.
+func writeReplicated(t *testing.T, pat, cam *node, cd *daemonProc, logs ...*daemonProc) ([]byte, string) {
+	t.Helper()
+	before := []byte("Pat's allergy list, written before the loss")
+	var added struct {
+		CID string `json:"cid"`
+	}
+	pat.json(&added, "add", writeTemp(t, "allergies.txt", before), "--title", "Allergies", "--json")
+	pat.ok("replica", "add", cd.info.PeerID, "--name", "Cam's node")
+	waitUntil(t, 60*time.Second, "Cam's node holds Pat's record as her replica", func() bool {
+		return cam.run("cat", "--raw", added.CID).code == 0
+	}, logs...)
+	return before, added.CID
+}
+
 // TestRecoveryRequestsOverNetwork walks a recovery the nodes carry, over
 // daemons on 127.0.0.1: Pat names Cam, Dee and Eve as recovery contacts
 // (2 of 3) and loses her only device (its repo deleted); a new node
@@ -74,15 +91,7 @@ func TestRecoveryRequestsOverNetwork(t *testing.T) {
 	pat.ok("contact", "add", dd.addr(), deeID)
 	pat.ok("contact", "add", ed.addr(), eveID)
 
-	before := []byte("Pat's allergy list, written before the loss")
-	var added struct {
-		CID string `json:"cid"`
-	}
-	pat.json(&added, "add", writeTemp(t, "allergies.txt", before), "--title", "Allergies", "--json")
-	pat.ok("replica", "add", cd.info.PeerID, "--name", "Cam's node")
-	waitUntil(t, 60*time.Second, "Cam's node holds Pat's record as her replica", func() bool {
-		return cam.run("cat", "--raw", added.CID).code == 0
-	}, all...)
+	before, added := writeReplicated(t, pat, cam, cd, all...)
 	pat.ok("recovery", "setup", "--contacts", camID+","+deeID+","+eveID, "--threshold", "2")
 	for _, c := range []*node{cam, dee} {
 		waitContactOf(t, c, patID, all...)
@@ -182,7 +191,7 @@ func TestRecoveryRequestsOverNetwork(t *testing.T) {
 	fresh.ok("contact", "add", cd.addr(), camID) // Cam's node holds the replica
 	out := filepath.Join(t.TempDir(), "old.out")
 	waitUntil(t, 120*time.Second, "the recovered account reads its old record", func() bool {
-		return fresh.run("get", added.CID, "-o", out).code == 0
+		return fresh.run("get", added, "-o", out).code == 0
 	}, all...)
 	if !bytes.Equal(readFile(t, out), before) {
 		t.Fatal("the recovered account read other bytes than it wrote")

@@ -112,9 +112,6 @@ func (s *Service) Close() error {
 	return nil
 }
 
-// Kick asks for a round now.
-func (s *Service) Kick() { s.loop.Kick() }
-
 // ---------------------------------------------------------------------------
 // Serving (a contact's node).
 
