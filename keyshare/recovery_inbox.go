@@ -134,7 +134,24 @@ func (r *Repo) localKeys(ctx context.Context) ([][]byte, error) {
 	return out, nil
 }
 
-// loadInbox reads every kept request. The caller holds recoveryInboxMu.
+// inboxID checks and normalises an inbox ID: a request ID in hex.
+func inboxID(id string) (string, error) {
+	id = strings.ToLower(strings.TrimSpace(id))
+	if b, err := hex.DecodeString(id); err != nil || len(b) != sha256.Size {
+		return "", fmt.Errorf("recovery request ID %q: give the %d hex characters 'recovery requests' shows", truncateID(id), recoveryIDHex)
+	}
+	return id, nil
+}
+
+func truncateID(s string) string {
+	if len(s) > recoveryIDHex+8 {
+		return s[:recoveryIDHex] + "…"
+	}
+	return s
+}
+
+// loadInbox reads every kept request, dropping those past
+// MaxRecoveryRequestAge. The caller holds recoveryInboxMu.
 func (r *Repo) loadInbox(ctx context.Context) (map[string]inboxEntry, error) {
 	res, err := r.ds.Query(ctx, query.Query{Prefix: recoveryInboxPrefix})
 	if err != nil {
@@ -148,6 +165,12 @@ func (r *Repo) loadInbox(ctx context.Context) (map[string]inboxEntry, error) {
 		}
 		var ie inboxEntry
 		if found, err := getJSON(ctx, r.ds, datastore.NewKey(e.Key), &ie); err != nil || !found {
+			continue
+		}
+		if q, err := protocol.DecodeRecoveryRequest(ie.Request); err != nil || r.now().Sub(time.UnixMilli(q.Time)) > MaxRecoveryRequestAge {
+			if err := r.ds.Delete(ctx, datastore.NewKey(e.Key)); err != nil {
+				return nil, err
+			}
 			continue
 		}
 		out[strings.TrimPrefix(e.Key, recoveryInboxPrefix)] = ie
@@ -268,11 +291,12 @@ func (r *Repo) RecoveryRequests(ctx context.Context) ([]RecoveryInboxItem, error
 // KeptRecoveryRequest returns the encoded request kept under inbox ID id
 // (hex), or false when the inbox holds none.
 func (r *Repo) KeptRecoveryRequest(ctx context.Context, id string) ([]byte, bool, error) {
-	if len(id) != recoveryIDHex {
+	id, err := inboxID(id)
+	if err != nil {
 		return nil, false, nil
 	}
 	var e inboxEntry
-	found, err := getJSON(ctx, r.ds, keyRecoveryInbox(strings.ToLower(id)), &e)
+	found, err := getJSON(ctx, r.ds, keyRecoveryInbox(id), &e)
 	return e.Request, found, err
 }
 
@@ -280,7 +304,10 @@ func (r *Repo) KeptRecoveryRequest(ctx context.Context, id string) ([]byte, bool
 // (ApproveRecovery) and keeps the response for the requesting node's
 // next poll. It returns the response.
 func (r *Repo) ApproveKeptRecovery(ctx context.Context, k *Keys, id string) ([]byte, error) {
-	id = strings.ToLower(id)
+	id, err := inboxID(id)
+	if err != nil {
+		return nil, err
+	}
 	raw, found, err := r.KeptRecoveryRequest(ctx, id)
 	if err != nil {
 		return nil, err
@@ -313,10 +340,13 @@ func (r *Repo) ApproveKeptRecovery(ctx context.Context, k *Keys, id string) ([]b
 // DenyRecoveryRequest drops the request kept under inbox ID id, and any
 // response given to it; the same request delivered again is refused.
 func (r *Repo) DenyRecoveryRequest(ctx context.Context, id string) error {
-	id = strings.ToLower(id)
+	id, err := inboxID(id)
+	if err != nil {
+		return err
+	}
 	recoveryInboxMu.Lock()
 	defer recoveryInboxMu.Unlock()
-	if has, err := r.ds.Has(ctx, keyRecoveryInbox(id)); err != nil || !has || len(id) != recoveryIDHex {
+	if has, err := r.ds.Has(ctx, keyRecoveryInbox(id)); err != nil || !has {
 		return fmt.Errorf("no recovery request %s in this node's inbox (see 'recovery requests')", id)
 	}
 	res, err := r.ds.Query(ctx, query.Query{Prefix: recoveryDeniedPrefix, KeysOnly: true})

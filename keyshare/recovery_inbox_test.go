@@ -118,8 +118,10 @@ func TestRecoveryInboxAttacks(t *testing.T) {
 	_, err = w.fresh.repo.AddRecoveryResponse(ctx, w.pat.keys.ID, old)
 	refused("a response to another request", err, "answers another request")
 
-	// A request replayed after its time: Lee's node reads it two weeks on.
-	lee := newPartyWith(t, "Lee", protocol.RolePatient, Options{Clock: func() time.Time { return time.Now().Add(MaxRecoveryRequestAge + time.Hour) }})
+	// A request past its time: Lee's node keeps it, drops it from the
+	// inbox two weeks on, and refuses it replayed then.
+	var skew time.Duration
+	lee := newPartyWith(t, "Lee", protocol.RolePatient, Options{Clock: func() time.Time { return time.Now().Add(skew) }})
 	ann := newParty(t, "Ann", protocol.RolePatient)
 	send(t, lee, ann)
 	if _, err := ann.repo.SetupRecovery(ctx, ann.keys, []protocol.AccountID{lee.keys.ID}, 1); err != nil {
@@ -133,6 +135,26 @@ func TestRecoveryInboxAttacks(t *testing.T) {
 		t.Fatal(err)
 	}
 	stale, _ := hex.DecodeString(st.Token)
+	if _, err := lee.repo.ReceiveRecoveryRequest(ctx, stale, "peer"); err != nil {
+		t.Fatal(err)
+	}
+	skew = MaxRecoveryRequestAge + time.Hour
+	if l, _ := lee.repo.RecoveryRequests(ctx); len(l) != 0 {
+		t.Fatalf("an expired request is still listed: %+v", l)
+	}
 	_, err = lee.repo.ReceiveRecoveryRequest(ctx, stale, "peer")
 	refused("an old request", err, "outside the")
+
+	// Inbox IDs that are not request IDs touch nothing.
+	for _, bad := range []string{"../recovering/" + string(w.pat.keys.ID), strings.Repeat("z", recoveryIDHex), ""} {
+		if err := w.fresh.repo.DenyRecoveryRequest(ctx, bad); err == nil || !strings.Contains(err.Error(), "hex characters") {
+			t.Fatalf("deny %q: %v", bad, err)
+		}
+		if _, err := w.c1.repo.ApproveKeptRecovery(ctx, w.c1.keys, bad); err == nil {
+			t.Fatalf("approve %q: no error", bad)
+		}
+	}
+	if _, err := w.fresh.repo.RecoveryStatus(ctx, w.pat.keys.ID); err != nil {
+		t.Fatalf("the started recovery is gone: %v", err)
+	}
 }

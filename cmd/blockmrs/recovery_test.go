@@ -130,6 +130,18 @@ func TestRecoveryCommandErrors(t *testing.T) {
 	if r := n.fail(1, "recovery", "approve", "zz"); !strings.Contains(r.stderr, "not a hex token") {
 		t.Fatalf("bad token: %s", r.stderr)
 	}
+	if r := n.fail(1, "recovery", "deny", "../zz"); !strings.Contains(r.stderr, "64 hex characters") {
+		t.Fatalf("deny a bad ID: %s", r.stderr)
+	}
+	if r := n.fail(1, "recovery", "approve", strings.Repeat("ab", 32)); !strings.Contains(r.stderr, "no recovery request") {
+		t.Fatalf("approve an ID not in the inbox: %s", r.stderr)
+	}
+	if r := n.fail(1, "recovery", "start", id, "--via", "/ip4/127.0.0.1/tcp/1"); !strings.Contains(r.stderr, "/p2p/PEER-ID") {
+		t.Fatalf("start --via without a peer ID: %s", r.stderr)
+	}
+	if out := n.ok("recovery", "requests"); !strings.Contains(out, "no recovery requests") {
+		t.Fatalf("requests: %q", out)
+	}
 	if r := n.fail(1, "recovery", "start", id); !strings.Contains(r.stderr, "holds its keys already") {
 		t.Fatalf("start on the account's own repo: %s", r.stderr)
 	}

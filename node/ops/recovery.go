@@ -280,6 +280,9 @@ type RecoveryDenyRequest struct {
 // delivered again is refused.
 func DenyRecoveryRequest(ctx context.Context, repo *keyshare.Repo, req RecoveryDenyRequest) (RecoveryDenyRequest, error) {
 	id := strings.TrimSpace(req.ID)
+	if b, err := hex.DecodeString(id); err != nil || len(b) != 32 {
+		return req, invalidf("recovery request ID: give the 64 hex characters 'recovery requests' shows")
+	}
 	if err := repo.DenyRecoveryRequest(ctx, id); err != nil {
 		return req, fmt.Errorf("%w: %v", ErrNotFound, err)
 	}
