@@ -1894,6 +1894,75 @@ func serveChainToContacts(d Decision, peer peerRoles, owner protocol.AccountID, 
 	return d
 }
 
+// Recovery requests and responses over the network (recovery_inbox.go,
+// node/recovery, PROTOCOL.md §10, "Recovery requests"): which requests a
+// contact's node keeps in its inbox, and which responses a recovering
+// node adds.
+const (
+	RuleRecoveryInboxKeep     Rule = "recovery/inbox-keep"        // a request for an account whose live setup names a local account of this node as a contact, fresh, not denied here, within the inbox's bounds
+	RuleRecoveryInboxStranger Rule = "recovery/inbox-not-contact" // a request for an account with no live setup naming a local account (or a chain this node does not hold) is refused
+	RuleRecoveryInboxFull     Rule = "recovery/inbox-full"        // more than MaxRecoveryInboxPerAccount requests for one account, or MaxRecoveryInbox in all, are refused
+	RuleRecoveryInboxReplay   Rule = "recovery/inbox-replay"      // a request denied here, or older than MaxRecoveryRequestAge (or from the future), is refused
+	RuleRecoveryResponse      Rule = "recovery/response"          // a response counts when it answers this very request, by a contact of the live setup, under that setup, with a valid approval signature
+	RuleRecoveryResponseOther Rule = "recovery/response-other"    // any other response (another request, a stranger, another setup, a bad signature) is refused
+)
+
+// recoveryInboxFacts are what a contact's node knows as a recovery
+// request arrives.
+type recoveryInboxFacts struct {
+	// Recovery is the account's live setup in this node's copy of its
+	// chain; nil when it has none or the chain is unknown here.
+	Recovery *recoveryFacts
+	// Local are the keys of this node's local accounts.
+	Local [][]byte
+	// Held and HeldForAccount count the requests in the inbox, in all
+	// and for this account, not counting this one.
+	Held, HeldForAccount int
+	// Known: this very request is in the inbox already (a redelivery).
+	Known bool
+	// Denied: a contact here denied this very request.
+	Denied bool
+	// Age is now minus the request's time.
+	Age time.Duration
+}
+
+// mayKeepRecoveryRequest decides whether a contact's node keeps a
+// recovery request it received in its inbox. A redelivery of a request
+// kept already is kept (nothing changes).
+func mayKeepRecoveryRequest(f recoveryInboxFacts) Decision {
+	if f.Recovery == nil || f.Recovery.Threshold == 0 || !slices.ContainsFunc(f.Local, func(k []byte) bool { return mayApproveRecovery(f.Recovery, k).Allow }) {
+		return refuse(RuleRecoveryInboxStranger, "the account names no account of this node as a recovery contact")
+	}
+	if f.Denied {
+		return refuse(RuleRecoveryInboxReplay, "this request was denied here")
+	}
+	if f.Age > MaxRecoveryRequestAge || f.Age < -maxRecoveryClockSkew {
+		return refuse(RuleRecoveryInboxReplay, "the request is dated %s from now, outside the %s it may be kept", (-f.Age).Round(time.Minute), MaxRecoveryRequestAge)
+	}
+	if !f.Known && (f.HeldForAccount >= MaxRecoveryInboxPerAccount || f.Held >= MaxRecoveryInbox) {
+		return refuse(RuleRecoveryInboxFull, "the inbox holds %d recovery requests for the account (at most %d) and %d in all (at most %d): deny some first", f.HeldForAccount, MaxRecoveryInboxPerAccount, f.Held, MaxRecoveryInbox)
+	}
+	return allow(RuleRecoveryInboxKeep, "a recovery request for %s, which names an account here as a recovery contact", f.Recovery.Via.Account)
+}
+
+// recoveryResponseCounts decides whether resp answers the recovery of
+// account (whose live setup is rec) by request reqID to the new key.
+func recoveryResponseCounts(account []byte, rec *recoveryFacts, reqID, key []byte, resp *protocol.RecoveryResponse) Decision {
+	who := protocol.AccountIDFromKey(resp.Approval.Contact)
+	switch {
+	case !bytes.Equal(resp.Request, reqID):
+		return refuse(RuleRecoveryResponseOther, "the response from %s answers another request", who)
+	case !mayApproveRecovery(rec, resp.Approval.Contact).Allow:
+		return refuse(RuleRecoveryResponseOther, "%s is not a recovery contact of %s", who, protocol.AccountIDFromKey(account))
+	case resp.Approval.Setup.Cid.String() != rec.Via.Block:
+		return refuse(RuleRecoveryResponseOther, "%s approved under another recovery setup", who)
+	}
+	if err := resp.Approval.VerifyFor(account, key, reqID); err != nil {
+		return refuse(RuleRecoveryResponseOther, "%v", err)
+	}
+	return allow(RuleRecoveryResponse, "%s approved this request under the live setup", who)
+}
+
 // Rules of who may sign an access request or answer for an account
 // (PROTOCOL.md §10.1).
 const (

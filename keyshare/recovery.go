@@ -263,10 +263,16 @@ func openIdentities(account, sealed []byte, secret group.Scalar) ([]*age.X25519I
 type pendingRecovery struct {
 	Request   []byte   `json:"request"`   // the encoded, signed request
 	Responses [][]byte `json:"responses"` // encoded responses, one per contact
+	// Via are addresses of contacts' nodes to deliver the request to,
+	// besides the nodes the contacts' chains declare.
+	Via []string `json:"via,omitempty"`
 }
 
+// recoveringPrefix holds the recoveries this repo started.
+const recoveringPrefix = "/keyshare/recovering/"
+
 func keyRecovery(id protocol.AccountID) datastore.Key {
-	return datastore.NewKey("/keyshare/recovering/" + string(id))
+	return datastore.NewKey(recoveringPrefix + string(id))
 }
 
 // RecoveryStatus is the state of a recovery this repo started.
@@ -274,11 +280,16 @@ type RecoveryStatus struct {
 	Account protocol.AccountID `json:"account"`
 	// Request is the request's ID (hex); Token the request itself
 	// (hex of its encoding), to give the contacts.
-	Request   string               `json:"request"`
-	Token     string               `json:"token"`
-	Threshold uint64               `json:"threshold"`
-	Contacts  []protocol.AccountID `json:"contacts"`
-	Approved  []protocol.AccountID `json:"approved"`
+	Request string `json:"request"`
+	Token   string `json:"token"`
+	// SafetyCode, derived from the request's ID, is what each contact's
+	// node shows with the request: read it out to them when they call.
+	SafetyCode string               `json:"safety_code"`
+	Threshold  uint64               `json:"threshold"`
+	Contacts   []protocol.AccountID `json:"contacts"`
+	Approved   []protocol.AccountID `json:"approved"`
+	// Via are the contact nodes' addresses given at start.
+	Via []string `json:"via,omitempty"`
 	// Ready tells whether enough contacts approved to finish.
 	Ready bool `json:"ready"`
 }
@@ -289,6 +300,16 @@ type RecoveryStatus struct {
 // recovery finishes) and a request signed by the new key for the
 // account's recovery contacts.
 func (r *Repo) StartRecovery(ctx context.Context, id protocol.AccountID, passphrase []byte) (*RecoveryStatus, error) {
+	return r.StartRecoveryVia(ctx, id, passphrase, nil)
+}
+
+// StartRecoveryVia is StartRecovery that also names contacts' nodes (by
+// multiaddr with /p2p/) a running node delivers the request to, besides
+// the nodes the contacts' chains declare.
+func (r *Repo) StartRecoveryVia(ctx context.Context, id protocol.AccountID, passphrase []byte, via []string) (*RecoveryStatus, error) {
+	if len(via) > protocol.MaxRecoveryContacts {
+		return nil, fmt.Errorf("recovery of %s: %d contact nodes named, at most %d", id, len(via), protocol.MaxRecoveryContacts)
+	}
 	st, err := r.state(ctx, id)
 	if err != nil {
 		return nil, fmt.Errorf("recovery of %s: %w (add the account as a contact first, from one of its contacts' nodes)", id, err)
@@ -327,9 +348,10 @@ func (r *Repo) StartRecovery(ctx context.Context, id protocol.AccountID, passphr
 	if err := writeFileOnce(next, kf, 0o600); err != nil {
 		return nil, fmt.Errorf("write new key file: %w", err)
 	}
-	if err := putJSON(ctx, r.ds, keyRecovery(id), pendingRecovery{Request: raw}); err != nil {
+	if err := putJSON(ctx, r.ds, keyRecovery(id), pendingRecovery{Request: raw, Via: via}); err != nil {
 		return nil, err
 	}
+	r.kickRecovery()
 	return r.recoveryStatus(ctx, id)
 }
 
@@ -373,7 +395,9 @@ func (r *Repo) recoveryStatus(ctx context.Context, id protocol.AccountID) (*Reco
 	if err != nil {
 		return nil, err
 	}
-	s := &RecoveryStatus{Account: id, Request: hex.EncodeToString(protocol.RecoveryRequestID(p.Request)), Token: hex.EncodeToString(p.Request)}
+	reqID := protocol.RecoveryRequestID(p.Request)
+	s := &RecoveryStatus{Account: id, Request: hex.EncodeToString(reqID), Token: hex.EncodeToString(p.Request),
+		SafetyCode: RecoverySafetyCode(reqID), Via: p.Via, Approved: []protocol.AccountID{}}
 	if info := recoveryInfo(id, st.Recovery); info != nil {
 		s.Threshold, s.Contacts = info.Threshold, info.Contacts
 	}
@@ -511,17 +535,8 @@ func (r *Repo) AddRecoveryResponse(ctx context.Context, id protocol.AccountID, r
 		return nil, err
 	}
 	reqID := protocol.RecoveryRequestID(p.Request)
-	who := protocol.AccountIDFromKey(resp.Approval.Contact)
-	switch {
-	case !bytes.Equal(resp.Request, reqID):
-		return nil, fmt.Errorf("%w: the response from %s answers another request", ErrRecovery, who)
-	case !mayApproveRecovery(st.Recovery, resp.Approval.Contact).Allow:
-		return nil, fmt.Errorf("%w: %s is not a recovery contact of %s", ErrRecovery, who, id)
-	case resp.Approval.Setup.Cid.String() != st.Recovery.Via.Block:
-		return nil, fmt.Errorf("%w: %s approved under another recovery setup", ErrRecovery, who)
-	}
-	if err := resp.Approval.VerifyFor(q.Account, q.Key, reqID); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrRecovery, err)
+	if d := recoveryResponseCounts(q.Account, st.Recovery, reqID, q.Key, resp); !d.Allow {
+		return nil, fmt.Errorf("%w: %s", ErrRecovery, d.Reason)
 	}
 	p.Responses = slices.DeleteFunc(p.Responses, func(raw []byte) bool {
 		o, err := protocol.DecodeRecoveryResponse(raw)

@@ -3,6 +3,7 @@ package keyshare
 import (
 	"crypto/ed25519"
 	"testing"
+	"time"
 
 	"github.com/blockmrs/blockmrs/protocol"
 )
@@ -149,6 +150,95 @@ func recoveryPolicyCases() []policyCase {
 			func(t *testing.T) Decision {
 				return blockSigner(patFacts(selfNamingSetup()), recoveryBlock(t, newKey, newKey, 2, 4))
 			}},
+		// Recovery requests over the network: what a contact's node (doc's)
+		// keeps in its inbox.
+		{RuleRecoveryInboxKeep, true,
+			func(t *testing.T) Decision { return mayKeepRecoveryRequest(inboxFacts(nil)) },
+			func(t *testing.T) Decision {
+				// a node whose only account is mal
+				return mayKeepRecoveryRequest(inboxFacts(func(f *recoveryInboxFacts) { f.Local = [][]byte{keyOf(mal)} }))
+			}},
+		{RuleRecoveryInboxStranger, false,
+			// a stranger's request: pat's chain names no setup here
+			func(t *testing.T) Decision {
+				return mayKeepRecoveryRequest(inboxFacts(func(f *recoveryInboxFacts) { f.Recovery = nil }))
+			},
+			func(t *testing.T) Decision { return mayKeepRecoveryRequest(inboxFacts(nil)) }},
+		// the account's own node (pat local, named by a forged setup) is no contact
+		{RuleRecoveryInboxStranger, false,
+			func(t *testing.T) Decision {
+				return mayKeepRecoveryRequest(inboxFacts(func(f *recoveryInboxFacts) {
+					f.Recovery, f.Local = selfNamingSetup(), [][]byte{keyOf(pat)}
+				}))
+			},
+			func(t *testing.T) Decision {
+				return mayKeepRecoveryRequest(inboxFacts(func(f *recoveryInboxFacts) { f.Recovery = selfNamingSetup() }))
+			}},
+		{RuleRecoveryInboxFull, false,
+			// a flood for one account
+			func(t *testing.T) Decision {
+				return mayKeepRecoveryRequest(inboxFacts(func(f *recoveryInboxFacts) { f.HeldForAccount = MaxRecoveryInboxPerAccount }))
+			},
+			func(t *testing.T) Decision {
+				// the same request again is a redelivery, not one more
+				return mayKeepRecoveryRequest(inboxFacts(func(f *recoveryInboxFacts) {
+					f.HeldForAccount, f.Known = MaxRecoveryInboxPerAccount, true
+				}))
+			}},
+		{RuleRecoveryInboxFull, false,
+			// a flood over many accounts
+			func(t *testing.T) Decision {
+				return mayKeepRecoveryRequest(inboxFacts(func(f *recoveryInboxFacts) { f.Held = MaxRecoveryInbox }))
+			},
+			func(t *testing.T) Decision {
+				return mayKeepRecoveryRequest(inboxFacts(func(f *recoveryInboxFacts) { f.Held = MaxRecoveryInbox - 1 }))
+			}},
+		{RuleRecoveryInboxReplay, false,
+			// a replay of a request denied here
+			func(t *testing.T) Decision {
+				return mayKeepRecoveryRequest(inboxFacts(func(f *recoveryInboxFacts) { f.Denied = true }))
+			},
+			func(t *testing.T) Decision { return mayKeepRecoveryRequest(inboxFacts(nil)) }},
+		{RuleRecoveryInboxReplay, false,
+			// a replay of an old request
+			func(t *testing.T) Decision {
+				return mayKeepRecoveryRequest(inboxFacts(func(f *recoveryInboxFacts) { f.Age = MaxRecoveryRequestAge + time.Minute }))
+			},
+			func(t *testing.T) Decision {
+				return mayKeepRecoveryRequest(inboxFacts(func(f *recoveryInboxFacts) { f.Age = MaxRecoveryRequestAge - time.Minute }))
+			}},
+		{RuleRecoveryInboxReplay, false,
+			// dated in the future
+			func(t *testing.T) Decision {
+				return mayKeepRecoveryRequest(inboxFacts(func(f *recoveryInboxFacts) { f.Age = -time.Hour }))
+			},
+			func(t *testing.T) Decision {
+				return mayKeepRecoveryRequest(inboxFacts(func(f *recoveryInboxFacts) { f.Age = -time.Minute }))
+			}},
+		// Which responses the recovering node adds.
+		{RuleRecoveryResponse, true,
+			func(t *testing.T) Decision { return responseCounts(t, 2, requestID, protocol.NewLink(setupCID), nil) },
+			func(t *testing.T) Decision {
+				// mal's response
+				return responseCounts(t, 3, requestID, protocol.NewLink(setupCID), nil)
+			}},
+		{RuleRecoveryResponseOther, false,
+			// a response for another request
+			func(t *testing.T) Decision {
+				other := protocol.RecoveryRequestID([]byte("other"))
+				return responseCounts(t, 2, other, protocol.NewLink(setupCID), func(r *protocol.RecoveryResponse) { r.Request = other })
+			},
+			func(t *testing.T) Decision { return responseCounts(t, 2, requestID, protocol.NewLink(setupCID), nil) }},
+		{RuleRecoveryResponseOther, false,
+			// a response under an old setup
+			func(t *testing.T) Decision { return responseCounts(t, 2, requestID, protocol.NewLink(oldSetup), nil) },
+			func(t *testing.T) Decision { return responseCounts(t, 4, requestID, protocol.NewLink(setupCID), nil) }},
+		{RuleRecoveryResponseOther, false,
+			// a response naming this request whose approval signs another
+			func(t *testing.T) Decision {
+				return responseCounts(t, 2, protocol.RecoveryRequestID([]byte("other")), protocol.NewLink(setupCID), func(r *protocol.RecoveryResponse) { r.Request = requestID })
+			},
+			func(t *testing.T) Decision { return responseCounts(t, 2, requestID, protocol.NewLink(setupCID), nil) }},
 		// and a succession to the key that signs now, which would leave
 		// that key both current and retired
 		{RuleSuccessionReused, false,
@@ -159,6 +249,27 @@ func recoveryPolicyCases() []policyCase {
 				return blockSigner(succeededFacts(), signedBy(newKey, &protocol.Succession{Key: otherKey}))
 			}},
 	}
+}
+
+// inboxFacts are doc's node's as pat's recovery request arrives (a
+// fresh request, an empty inbox), changed by edit when not nil.
+func inboxFacts(edit func(*recoveryInboxFacts)) recoveryInboxFacts {
+	f := recoveryInboxFacts{Recovery: recoverySetupFacts(2), Local: [][]byte{keyOf(mal), keyOf(doc)}, Age: time.Minute}
+	if edit != nil {
+		edit(&f)
+	}
+	return f
+}
+
+// responseCounts decides contact n's response approving newKey for
+// request approved under setup, as the recovery of pat by requestID,
+// changed by edit when not nil.
+func responseCounts(t *testing.T, n byte, approved []byte, setup protocol.Link, edit func(*protocol.RecoveryResponse)) Decision {
+	r := &protocol.RecoveryResponse{Request: approved, Approval: approval(t, n, newKey, approved, setup), Share: []byte("share")}
+	if edit != nil {
+		edit(r)
+	}
+	return recoveryResponseCounts(keyOf(pat), recoverySetupFacts(2), requestID, newKey, r)
 }
 
 // selfNamingSetup is pat's setup naming pat herself, doc and gp,

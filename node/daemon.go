@@ -27,6 +27,7 @@ import (
 	"github.com/blockmrs/blockmrs/node/internal/fsutil"
 	"github.com/blockmrs/blockmrs/node/p2p"
 	"github.com/blockmrs/blockmrs/node/pair"
+	"github.com/blockmrs/blockmrs/node/recovery"
 	"github.com/blockmrs/blockmrs/node/requests"
 )
 
@@ -201,6 +202,11 @@ func (d *Daemon) Run(ctx context.Context, repoDir string) (err error) {
 	// before the host closes.
 	rq := requests.New(h, repo, requests.Options{Logger: log})
 	defer rq.Close()
+
+	// Recovery requests: delivered to contacts' nodes and polled for
+	// responses while a recovery runs here; kept for this node's contacts.
+	rc := recovery.New(h, repo, recovery.Options{Logger: log})
+	defer rc.Close()
 
 	// Role proofs and the clinic directory, served to anyone (public by
 	// design); roles of requesters verified as their requests arrive.

@@ -37,6 +37,15 @@ func TestFrameBodiesCutErrorsAndKeepLimits(t *testing.T) {
 			}
 			return f.Error, nil
 		}},
+		{"recovery frame", maxRecoveryFrameError, MaxRecoveryFrameSize, func(s string) ([]byte, error) {
+			return EncodeRecoveryFrame(&RecoveryFrame{Kind: RecFrameError, Error: s})
+		}, func(b []byte) (string, error) {
+			f, err := DecodeRecoveryFrame(b)
+			if err != nil {
+				return "", err
+			}
+			return f.Error, nil
+		}},
 		{"emergency frame", MaxReasonLen, MaxEmergencyFrame, func(s string) ([]byte, error) {
 			return EncodeEmergencyFrame(&EmergencyFrame{Kind: EmFrameError, Error: s})
 		}, func(b []byte) (string, error) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/blockmrs/blockmrs/keyshare"
 	bmnode "github.com/blockmrs/blockmrs/node"
@@ -18,8 +19,10 @@ var recoveryCmd = &command{name: "recovery", summary: "recovery contacts, and re
 const recoveryHelp = `Usage: blockmrs recovery setup [flags] --contacts A,B,C --threshold K
        blockmrs recovery show [flags]
        blockmrs recovery export [flags] ACCOUNT -o FILE
-       blockmrs recovery start [flags] ACCOUNT [--chain FILE]
-       blockmrs recovery approve [flags] REQUEST
+       blockmrs recovery start [flags] ACCOUNT [--chain FILE] [--via ADDR]...
+       blockmrs recovery requests [flags]
+       blockmrs recovery approve [flags] ID|REQUEST
+       blockmrs recovery deny [flags] ID
        blockmrs recovery respond [flags] ACCOUNT RESPONSE
        blockmrs recovery status [flags] ACCOUNT
        blockmrs recovery finish [flags] ACCOUNT
@@ -31,12 +34,17 @@ on your chain; your decryption key is split so that any K of them
 together, and no fewer, can give it back (each holds one encrypted share).
 
 After a loss, on a new device: get your chain from a contact ('recovery
-export' on their side), then 'recovery start' makes a new key and prints a
-request. Give it to each contact by a channel where they know it is you;
-each runs 'recovery approve REQUEST' and gives you back the response they
-get, which you add with 'recovery respond'. With K responses, 'recovery
-finish' continues your account under the new key: the same account ID,
-your old records readable, your old key retired everywhere.
+export' on their side), then 'recovery start' makes a new key and a
+request, and shows a safety code. With the daemon running, the node
+delivers the request to your contacts' nodes (those their chains declare,
+and those you name with --via); each sees it in 'recovery requests' with
+the same safety code, calls you to compare it, and runs 'recovery approve
+ID'; your node fetches the responses by itself ('recovery status').
+Offline, give each contact the printed request by a channel where they
+know it is you; each runs 'recovery approve REQUEST' and gives you back
+the response, which you add with 'recovery respond'. With K responses,
+'recovery finish' continues your account under the new key: the same
+account ID, your old records readable, your old key retired everywhere.
 Run 'blockmrs recovery setup --help' (etc.) for the flags.
 
 Example:
@@ -51,7 +59,9 @@ func runRecovery(ctx context.Context, args []string) error {
 		subcommand{[]string{"show"}, runRecoveryShow},
 		subcommand{[]string{"export"}, runRecoveryExport},
 		subcommand{[]string{"start"}, runRecoveryStart},
+		subcommand{[]string{"requests"}, runRecoveryRequests},
 		subcommand{[]string{"approve"}, runRecoveryApprove},
+		subcommand{[]string{"deny"}, runRecoveryDeny},
 		subcommand{[]string{"respond"}, runRecoveryRespond},
 		subcommand{[]string{"status"}, runRecoveryStatus},
 		subcommand{[]string{"finish"}, runRecoveryFinish},
@@ -203,10 +213,19 @@ Recovery start begins recovering ACCOUNT on this repo (created if the
 folder holds none): --chain imports the account's chain first (a file
 from 'recovery export' on a contact's repo). It makes a new signing key
 and decryption key, stored encrypted with $BLOCKMRS_PASSPHRASE when set,
-and prints the request to give each recovery contact. With --json it
-prints what POST /api/v1/recovery/start answers.`, `
-blockmrs recovery start 12D3KooW... --chain pat.car`)
+and a request for the recovery contacts, and prints its safety code and
+the request. A running node delivers the request to the contacts' nodes
+their chains declare and to each --via ADDR (a contact's node address,
+ending in /p2p/PEER-ID), and fetches their responses; offline, give each
+contact the printed request. With --json it prints what POST
+/api/v1/recovery/start answers.`, `
+blockmrs recovery start 12D3KooW... --chain pat.car --via /ip4/192.0.2.7/tcp/4001/p2p/12D3KooW...`)
 	chain := f.String("chain", "", "import the account's chain from `FILE` first")
+	var via []string
+	f.Func("via", "deliver the request to the contact's node at `ADDR` (repeatable)", func(v string) error {
+		via = append(via, v)
+		return nil
+	})
 	pos, err := f.parseArgs(args, false, "ACCOUNT")
 	if err != nil {
 		return err
@@ -224,29 +243,98 @@ blockmrs recovery start 12D3KooW... --chain pat.car`)
 				return err
 			}
 		}
-		out, err := ops.StartRecovery(ctx, repo, ops.RecoveryStartRequest{Account: pos[0], Passphrase: string(pass)})
+		out, err := ops.StartRecovery(ctx, repo, ops.RecoveryStartRequest{Account: pos[0], Passphrase: string(pass), Via: via})
 		if err != nil {
 			return err
 		}
 		if f.json {
 			return f.printJSON(out)
 		}
-		fmt.Fprintf(f.out(), "recovery of %s started: %d of %d contacts must approve.\nGive each this request (they run 'blockmrs recovery approve REQUEST'):\n%s\n", out.Account, out.Threshold, len(out.Contacts), out.Token)
+		fmt.Fprintf(f.out(), "recovery of %s started: %d of %d contacts must approve.\nSafety code: %s (each contact sees it with your request: tell it to them when they call)\n", out.Account, out.Threshold, len(out.Contacts), out.SafetyCode)
+		fmt.Fprintf(f.out(), "A running node delivers the request to your contacts' nodes. Offline, give each this request (they run 'blockmrs recovery approve REQUEST'):\n%s\n", out.Token)
+		return nil
+	})
+}
+
+func runRecoveryRequests(ctx context.Context, args []string) error {
+	f := newFlags("recovery requests", "[flags]", `
+Recovery requests lists the recovery requests this node received over the
+network for accounts that name its accounts as recovery contacts: each
+request's ID, the account, its safety code, and which of your accounts
+may approve it. Before approving, call the account's owner (by a number
+you already know) and compare the safety code their new device shows:
+anyone holding the chain can send a request. With --json it prints what
+GET /api/v1/recovery/requests answers.`, `
+blockmrs recovery requests`)
+	if _, err := f.parseArgs(args, false); err != nil {
+		return err
+	}
+	return f.withRepo(ctx, func(repo *keyshare.Repo) error {
+		out, err := ops.RecoveryRequests(ctx, repo)
+		if err != nil {
+			return err
+		}
+		if f.json {
+			return f.printJSON(out)
+		}
+		if len(out.Requests) == 0 {
+			fmt.Fprintln(f.out(), "no recovery requests")
+			return nil
+		}
+		names, err := loadNames(ctx, repo)
+		if err != nil {
+			return err
+		}
+		for _, it := range out.Requests {
+			state := "waiting for your approval"
+			if len(it.Approved) > 0 {
+				state = "approved"
+			}
+			fmt.Fprintf(f.out(), "%s\n  account      %s\n  safety code  %s\n  received     %s (%s)\n",
+				it.ID, names.long(it.Account), it.SafetyCode, it.Received.Format(time.RFC3339), state)
+		}
+		fmt.Fprintf(f.out(), "%s: then 'blockmrs recovery approve ID' or 'blockmrs recovery deny ID'\n", strings.ToUpper(out.Instruction[:1])+out.Instruction[1:])
+		return nil
+	})
+}
+
+func runRecoveryDeny(ctx context.Context, args []string) error {
+	f := newFlags("recovery deny", "[flags] ID", `
+Recovery deny drops the received recovery request ID (from 'recovery
+requests') and any response queued for it; the same request delivered
+again is refused. With --json it prints what POST
+/api/v1/recovery/requests/deny answers.`, `
+blockmrs recovery deny 0a1b2c...`)
+	pos, err := f.parseArgs(args, false, "ID")
+	if err != nil {
+		return err
+	}
+	return f.withRepo(ctx, func(repo *keyshare.Repo) error {
+		out, err := ops.DenyRecoveryRequest(ctx, repo, ops.RecoveryDenyRequest{ID: pos[0]})
+		if err != nil {
+			return err
+		}
+		if f.json {
+			return f.printJSON(out)
+		}
+		fmt.Fprintf(f.out(), "recovery request %s denied\n", out.ID)
 		return nil
 	})
 }
 
 func runRecoveryApprove(ctx context.Context, args []string) error {
-	f := newFlags("recovery approve", "[flags] REQUEST", `
-Recovery approve approves, as the acting account, the recovery REQUEST of
-an account that names it as a recovery contact, and prints the response to
-give back to the account's owner: your signed approval of exactly that new
-key, and your share re-encrypted to it. Approve only a request the owner
-gave you by a channel where you know it is them. With --json it prints
-what POST /api/v1/recovery/approve answers.`, `
+	f := newFlags("recovery approve", "[flags] ID|REQUEST", `
+Recovery approve approves, as the acting account, a recovery request of an
+account that names it as a recovery contact: ID, one 'recovery requests'
+lists (it came over the network), or REQUEST, the token the owner gave
+you. It signs your approval of exactly that new key and re-encrypts your
+share to it. For an ID the response waits for the owner's node, which
+fetches it; for a token it prints the response to give back. Approve only
+when you know it is the owner asking: call them and compare the safety
+code. With --json it prints what POST /api/v1/recovery/approve answers.`, `
 blockmrs recovery approve 0a1b2c...`)
 	f.withAccount()
-	pos, err := f.parseArgs(args, false, "REQUEST")
+	pos, err := f.parseArgs(args, false, "ID|REQUEST")
 	if err != nil {
 		return err
 	}
@@ -257,6 +345,10 @@ blockmrs recovery approve 0a1b2c...`)
 		}
 		if f.json {
 			return f.printJSON(out)
+		}
+		if out.Queued {
+			fmt.Fprintf(f.out(), "approved the recovery of %s; its owner's node fetches the response\n", out.Account)
+			return nil
 		}
 		fmt.Fprintf(f.out(), "approved the recovery of %s. Give its owner this response:\n%s\n", out.Account, out.Response)
 		return nil
@@ -271,7 +363,7 @@ func printRecoveryStatus(f *cmdFlags, s *keyshare.RecoveryStatus) error {
 	if s.Ready {
 		state = "ready: run 'blockmrs recovery finish " + string(s.Account) + "'"
 	}
-	fmt.Fprintf(f.out(), "recovery of %s: %d of %d approvals (%s)\n", s.Account, len(s.Approved), s.Threshold, state)
+	fmt.Fprintf(f.out(), "recovery of %s: %d of %d approvals (%s)\nsafety code: %s (tell it to a contact who calls)\n", s.Account, len(s.Approved), s.Threshold, state, s.SafetyCode)
 	return nil
 }
 

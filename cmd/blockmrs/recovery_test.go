@@ -29,27 +29,11 @@ func TestRecoveryOverDaemons(t *testing.T) {
 	pat.ok("contact", "add", cd.addr(), camID)
 	pat.ok("contact", "add", dd.addr(), deeID)
 
-	before := []byte("Pat's allergy list, written before the loss")
-	var added struct {
-		CID string `json:"cid"`
-	}
-	pat.json(&added, "add", writeTemp(t, "allergies.txt", before), "--title", "Allergies", "--json")
 	// Cam's node keeps a replica of Pat's chain and ciphertext.
-	pat.ok("replica", "add", cd.info.PeerID, "--name", "Cam's node")
-	waitUntil(t, 60*time.Second, "Cam's node holds Pat's record as her replica", func() bool {
-		return cam.run("cat", "--raw", added.CID).code == 0
-	}, all...)
+	before, added := writeReplicated(t, pat, cam, cd, all...)
 	pat.ok("recovery", "setup", "--contacts", camID+","+deeID, "--threshold", "2")
 	for _, c := range []*node{cam, dee} {
-		waitUntil(t, 60*time.Second, "the recovery setup reaches a contact's node", func() bool {
-			var shown struct {
-				ContactOf []struct {
-					Account string `json:"account"`
-				} `json:"contact_of"`
-			}
-			c.json(&shown, "recovery", "show", "--json")
-			return len(shown.ContactOf) == 1 && shown.ContactOf[0].Account == patID
-		}, all...)
+		waitContactOf(t, c, patID, all...)
 	}
 
 	// Every device of Pat's is lost.
@@ -110,7 +94,7 @@ func TestRecoveryOverDaemons(t *testing.T) {
 	// and writes a new one...
 	out := filepath.Join(t.TempDir(), "old.out")
 	waitUntil(t, 120*time.Second, "the recovered account reads its old record", func() bool {
-		return fresh.run("get", added.CID, "-o", out).code == 0
+		return fresh.run("get", added, "-o", out).code == 0
 	}, all...)
 	if !bytes.Equal(readFile(t, out), before) {
 		t.Fatal("the recovered account read other bytes than it wrote")
@@ -145,6 +129,18 @@ func TestRecoveryCommandErrors(t *testing.T) {
 	}
 	if r := n.fail(1, "recovery", "approve", "zz"); !strings.Contains(r.stderr, "not a hex token") {
 		t.Fatalf("bad token: %s", r.stderr)
+	}
+	if r := n.fail(1, "recovery", "deny", "../zz"); !strings.Contains(r.stderr, "64 hex characters") {
+		t.Fatalf("deny a bad ID: %s", r.stderr)
+	}
+	if r := n.fail(1, "recovery", "approve", strings.Repeat("ab", 32)); !strings.Contains(r.stderr, "no recovery request") {
+		t.Fatalf("approve an ID not in the inbox: %s", r.stderr)
+	}
+	if r := n.fail(1, "recovery", "start", id, "--via", "/ip4/127.0.0.1/tcp/1"); !strings.Contains(r.stderr, "/p2p/PEER-ID") {
+		t.Fatalf("start --via without a peer ID: %s", r.stderr)
+	}
+	if out := n.ok("recovery", "requests"); !strings.Contains(out, "no recovery requests") {
+		t.Fatalf("requests: %q", out)
 	}
 	if r := n.fail(1, "recovery", "start", id); !strings.Contains(r.stderr, "holds its keys already") {
 		t.Fatalf("start on the account's own repo: %s", r.stderr)

@@ -4,6 +4,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 
@@ -106,6 +107,62 @@ func TestWebRecoveryInChromium(t *testing.T) {
 	}
 	if _, err := fc.RecoveryStatus(t.Context(), patID); err == nil {
 		t.Fatal("a finished recovery still has a status")
+	}
+	if p := b.problems(); len(p) != 0 {
+		t.Fatalf("browser problems: %v", p)
+	}
+}
+
+// The recovery inbox in Chromium: Pat (on a node with Cam) names Cam as
+// her contact; a new device's daemon starts recovering her and delivers
+// the request to the node; Cam's recovery page lists it with the safety
+// code the new device shows and the instruction, and approving it there
+// sends the response to the new device, whose recovery is then ready.
+func TestWebRecoveryInboxInChromium(t *testing.T) {
+	n := newNode(t, "")
+	patID := n.initAccount("--name", "Pat", "--no-passphrase")
+	camID := n.initAccount("--name", "Cam", "--no-passphrase")
+	d := startDaemon(t, n)
+	n.ok("recovery", "setup", "--account", "Pat", "--contacts", "Cam", "--threshold", "1")
+	chain := filepath.Join(t.TempDir(), "pat.car")
+	n.ok("export", chain, "--account", "Pat")
+
+	fresh := newNode(t, "")
+	fd := startDaemon(t, fresh)
+	var started struct {
+		Request    string `json:"request"`
+		SafetyCode string `json:"safety_code"`
+	}
+	fresh.json(&started, "recovery", "start", patID, "--chain", chain, "--via", d.addr(), "--json")
+	waitUntil(t, 60*time.Second, "the request reaches the contact's node", func() bool {
+		return strings.Contains(n.ok("recovery", "requests"), started.SafetyCode)
+	}, d, fd)
+
+	b := newBrowser(t)
+	link := strings.TrimSpace(n.ok("open", "--print"))
+	b.do(t, "log in", chromedp.Navigate(link), chromedp.WaitVisible(chromedp.CSS("#screen-records")))
+	evalIn[bool](t, b, `(() => { const s = document.querySelector("#account-picker"); s.value = "`+camID+`"; s.dispatchEvent(new Event("change")); return true; })()`)
+	b.do(t, "recovery page as Cam",
+		chromedp.Click(chromedp.CSS(`#nav a[data-page=recovery]`)),
+		chromedp.WaitVisible(chromedp.CSS("#recovery-inbox li.recovery-request")))
+	item := b.text(t, "#recovery-inbox li.recovery-request")
+	if !strings.Contains(item, started.SafetyCode) || !strings.Contains(item, "Call them and compare this code before approving") {
+		t.Fatalf("inbox item %q, want the safety code %s and the instruction", item, started.SafetyCode)
+	}
+	b.screenshot(t, "recovery-inbox")
+	b.fits390(t, "recovery-inbox-390px")
+	b.do(t, "approve",
+		chromedp.Click(chromedp.CSS("#recovery-inbox button.recovery-approve")),
+		chromedp.WaitVisible(chromedp.CSS("#recovery-status")))
+	waitUntil(t, 60*time.Second, "the new device fetches the approval", func() bool {
+		var s struct {
+			Ready bool `json:"ready"`
+		}
+		fresh.json(&s, "recovery", "status", patID, "--json")
+		return s.Ready
+	}, d, fd)
+	if got := b.text(t, "#recovery-inbox li.recovery-request"); !strings.Contains(got, "Approved by you") {
+		t.Fatalf("inbox after approving %q", got)
 	}
 	if p := b.problems(); len(p) != 0 {
 		t.Fatalf("browser problems: %v", p)

@@ -25,8 +25,8 @@ var adapted = struct {
 	keyedNoBody: []string{"/api/v1/emergency/end", "/api/v1/devices/pair"},
 	acting:      []string{"/api/v1/attestations", "/api/v1/guardians", "/api/v1/emergency", "/api/v1/recovery"},
 	repoBody: []string{"/api/v1/trust", "/api/v1/trust/remove", "/api/v1/directory/contact", "/api/v1/recovery/start", "/api/v1/devices/join",
-		"/api/v1/devices/takeover"},
-	repoOnly: []string{"/api/v1/trust", "/api/v1/audit/verify"},
+		"/api/v1/devices/takeover", "/api/v1/recovery/requests/deny"},
+	repoOnly: []string{"/api/v1/trust", "/api/v1/audit/verify", "/api/v1/recovery/requests"},
 }
 
 // The adapters answer as the handlers they replaced: 501 without a repo;

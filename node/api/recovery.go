@@ -20,6 +20,8 @@ type (
 	RecoveryRespondRequest = ops.RecoveryRespondRequest
 	RecoveryFinishRequest  = ops.RecoveryFinishRequest
 	RecoveryFinished       = ops.RecoveryFinished
+	RecoveryInbox          = ops.RecoveryInbox
+	RecoveryDenyRequest    = ops.RecoveryDenyRequest
 )
 
 // recoveryRoutes are the recovery endpoints (added to the server's routes).
@@ -27,6 +29,8 @@ func (s *Server) recoveryRoutes() map[string]map[string]http.HandlerFunc {
 	return map[string]map[string]http.HandlerFunc{
 		"/api/v1/recovery":                   {http.MethodGet: s.showRecovery, http.MethodPost: s.setupRecovery},
 		"/api/v1/recovery/approve":           {http.MethodPost: s.approveRecovery},
+		"/api/v1/recovery/requests":          {http.MethodGet: s.recoveryRequests},
+		"/api/v1/recovery/requests/deny":     {http.MethodPost: s.denyRecoveryRequest},
 		"/api/v1/recovery/start":             {http.MethodPost: s.startRecovery},
 		"/api/v1/recovery/{account}":         {http.MethodGet: s.recoveryStatus},
 		"/api/v1/recovery/{account}/respond": {http.MethodPost: s.respondRecovery},
@@ -45,6 +49,14 @@ func (s *Server) setupRecovery(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) approveRecovery(w http.ResponseWriter, r *http.Request) {
 	withKeys(s, w, r, ops.ApproveRecovery)
+}
+
+func (s *Server) recoveryRequests(w http.ResponseWriter, r *http.Request) {
+	repoOnly(s, w, r, ops.RecoveryRequests)
+}
+
+func (s *Server) denyRecoveryRequest(w http.ResponseWriter, r *http.Request) {
+	repoBody(s, w, r, ops.DenyRecoveryRequest)
 }
 
 func (s *Server) startRecovery(w http.ResponseWriter, r *http.Request) {
@@ -149,4 +161,16 @@ func (c *Client) FinishRecovery(ctx context.Context, account, passphrase string)
 // CancelRecovery calls POST /api/v1/recovery/{account}/cancel.
 func (c *Client) CancelRecovery(ctx context.Context, account string) error {
 	return c.call(ctx, http.MethodPost, recoveryPath(account, "/cancel"), map[string]string{}, nil)
+}
+
+// RecoveryRequests calls GET /api/v1/recovery/requests.
+func (c *Client) RecoveryRequests(ctx context.Context) (RecoveryInbox, error) {
+	var v RecoveryInbox
+	return v, c.call(ctx, http.MethodGet, "/api/v1/recovery/requests", nil, &v)
+}
+
+// DenyRecoveryRequest calls POST /api/v1/recovery/requests/deny.
+func (c *Client) DenyRecoveryRequest(ctx context.Context, id string) (RecoveryDenyRequest, error) {
+	var v RecoveryDenyRequest
+	return v, c.call(ctx, http.MethodPost, "/api/v1/recovery/requests/deny", RecoveryDenyRequest{ID: id}, &v)
 }

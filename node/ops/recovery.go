@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/libp2p/go-libp2p/core/peer"
+
 	"github.com/blockmrs/blockmrs/keyshare"
 	"github.com/blockmrs/blockmrs/protocol"
 )
@@ -94,6 +96,10 @@ type RecoveryStartRequest struct {
 	Account string `json:"account"`
 	// Passphrase encrypts the new keys; empty stores them unencrypted.
 	Passphrase string `json:"passphrase,omitempty"`
+	// Via are addresses (multiaddrs ending in /p2p/PEER-ID) of contacts'
+	// nodes the running node delivers the request to, besides the nodes
+	// the contacts' chains declare.
+	Via []string `json:"via,omitempty"`
 }
 
 // RecoveryAccount names the account a recovery step is about.
@@ -132,7 +138,21 @@ func StartRecovery(ctx context.Context, repo *keyshare.Repo, req RecoveryStartRe
 	if err != nil {
 		return nil, err
 	}
-	s, err := repo.StartRecovery(ctx, id, []byte(req.Passphrase))
+	if len(req.Via) > protocol.MaxRecoveryContacts {
+		return nil, invalidf("via: %d contact nodes, at most %d", len(req.Via), protocol.MaxRecoveryContacts)
+	}
+	var via []string
+	for _, v := range req.Via {
+		v = strings.TrimSpace(v)
+		if v == "" {
+			continue
+		}
+		if _, err := peer.AddrInfoFromString(v); err != nil {
+			return nil, invalidf("via %q: not an address ending in /p2p/PEER-ID (a contact's node address, from its 'id' command)", truncate(v))
+		}
+		via = append(via, v)
+	}
+	s, err := repo.StartRecoveryVia(ctx, id, []byte(req.Passphrase), via)
 	return s, recoveryError(err)
 }
 
@@ -163,7 +183,8 @@ func CancelRecovery(ctx context.Context, repo *keyshare.Repo, req RecoveryAccoun
 
 // RecoveryApproveRequest is a contact's approval of a recovery request.
 type RecoveryApproveRequest struct {
-	// Request is the request token the recovering owner gave (hex).
+	// Request is the request's inbox ID (from RecoveryRequests, when it
+	// came over the network) or the token the recovering owner gave (hex).
 	Request string `json:"request"`
 }
 
@@ -176,6 +197,9 @@ type RecoveryApproved struct {
 	// Response is the approval with the contact's re-encrypted share
 	// (hex), to give back to the recovering owner.
 	Response string `json:"response"`
+	// Queued tells that the request came over the network: the response
+	// waits in the inbox for the recovering node, which fetches it.
+	Queued bool `json:"queued,omitempty"`
 }
 
 // maxTokenHex bounds a hex token (a request or a response).
@@ -196,22 +220,73 @@ func decodeToken(what, s string) ([]byte, error) {
 // ApproveRecovery approves, as k, a recovery request of an account that
 // names k as a recovery contact.
 func ApproveRecovery(ctx context.Context, repo *keyshare.Repo, k *keyshare.Keys, req RecoveryApproveRequest) (RecoveryApproved, error) {
-	raw, err := decodeToken("recovery request", req.Request)
+	raw, kept, err := repo.KeptRecoveryRequest(ctx, strings.TrimSpace(req.Request))
 	if err != nil {
 		return RecoveryApproved{}, err
+	}
+	if !kept && len(strings.TrimSpace(req.Request)) == 2*32 {
+		return RecoveryApproved{}, fmt.Errorf("%w: no recovery request %s in this node's inbox (see 'recovery requests'), and too short for a token", ErrNotFound, truncate(req.Request))
+	}
+	if !kept {
+		if raw, err = decodeToken("recovery request", req.Request); err != nil {
+			return RecoveryApproved{}, err
+		}
 	}
 	q, err := protocol.DecodeRecoveryRequest(raw)
 	if err != nil {
 		return RecoveryApproved{}, invalidWith("recovery request", err, "")
 	}
-	resp, err := repo.ApproveRecovery(ctx, k, raw)
+	var resp []byte
+	if kept {
+		resp, err = repo.ApproveKeptRecovery(ctx, k, strings.TrimSpace(req.Request))
+	} else {
+		resp, err = repo.ApproveRecovery(ctx, k, raw)
+	}
 	if err != nil {
 		if errors.Is(err, keyshare.ErrUnknownAccount) {
 			return RecoveryApproved{}, fmt.Errorf("%w: %v", ErrNotFound, err)
 		}
 		return RecoveryApproved{}, recoveryError(err)
 	}
-	return RecoveryApproved{Account: protocol.AccountIDFromKey(q.Account), Contact: k.ID, Response: hex.EncodeToString(resp)}, nil
+	return RecoveryApproved{Account: protocol.AccountIDFromKey(q.Account), Contact: k.ID, Response: hex.EncodeToString(resp), Queued: kept}, nil
+}
+
+// RecoveryCheckInstruction is what a contact must do before approving a
+// request that came over the network.
+const RecoveryCheckInstruction = "call them and compare this code before approving: a new key proves nothing, anyone holding the chain can ask"
+
+// RecoveryInbox is the result of RecoveryRequests.
+type RecoveryInbox struct {
+	// Requests are the recovery requests this node received, oldest first.
+	Requests []keyshare.RecoveryInboxItem `json:"requests"`
+	// Instruction says how to check a request before approving it.
+	Instruction string `json:"instruction"`
+}
+
+// RecoveryRequests lists the recovery requests this node received for
+// accounts that name its accounts as recovery contacts.
+func RecoveryRequests(ctx context.Context, repo *keyshare.Repo) (RecoveryInbox, error) {
+	l, err := repo.RecoveryRequests(ctx)
+	return RecoveryInbox{Requests: l, Instruction: RecoveryCheckInstruction}, err
+}
+
+// RecoveryDenyRequest names a received recovery request to drop.
+type RecoveryDenyRequest struct {
+	// ID is the request's inbox ID (hex).
+	ID string `json:"id"`
+}
+
+// DenyRecoveryRequest drops a received recovery request; the same request
+// delivered again is refused.
+func DenyRecoveryRequest(ctx context.Context, repo *keyshare.Repo, req RecoveryDenyRequest) (RecoveryDenyRequest, error) {
+	id := strings.TrimSpace(req.ID)
+	if b, err := hex.DecodeString(id); err != nil || len(b) != 32 {
+		return req, invalidf("recovery request ID: give the 64 hex characters 'recovery requests' shows")
+	}
+	if err := repo.DenyRecoveryRequest(ctx, id); err != nil {
+		return req, fmt.Errorf("%w: %v", ErrNotFound, err)
+	}
+	return RecoveryDenyRequest{ID: strings.ToLower(id)}, nil
 }
 
 // RecoveryRespondRequest gives a recovering repo a contact's response.

@@ -1,9 +1,12 @@
 // recovery.js: the recovery page (#/recovery): the acting account's
 // recovery contacts (GET|POST /api/v1/recovery), approving a contact's
-// recovery request (POST /api/v1/recovery/approve), and recovering an
-// account on this node after losing every device
-// (POST /api/v1/recovery/start, /recovery/{account}/respond, /finish).
-import { $, api, el, errorLine, failed, field, onMyChain, page, show, statusLine, submitForm, who } from "./core.js";
+// recovery request that came over the network (GET
+// /api/v1/recovery/requests, POST /api/v1/recovery/approve with its ID,
+// POST /api/v1/recovery/requests/deny) or by hand (a token), and
+// recovering an account on this node after losing every device
+// (POST /api/v1/recovery/start, GET /recovery/{account},
+// /recovery/{account}/respond, /finish).
+import { $, api, button, el, errorLine, failed, field, onMyChain, page, show, statusLine, submitForm, who } from "./core.js";
 
 // form makes a form with fields and a submit button that runs fn.
 function form(id, fields, label, fn) {
@@ -56,11 +59,25 @@ function build() {
 
   const start = form("recovery-start-form", [
     field("recovery-account", "Account ID to recover", { required: "", autocomplete: "off", spellcheck: "false", placeholder: "12D3KooW…" }),
+    field("recovery-via", "Your contacts' node addresses (optional, one a line, ending in /p2p/…)", { rows: "2", spellcheck: "false" }, "textarea"),
   ], "Start recovery", async function () {
-    const got = await api("POST", "/api/v1/recovery/start", { account: $("recovery-account").value.trim() });
-    $("recovery-status").textContent = "Recovery started: " + got.threshold + " of " + got.contacts.length + " contacts must approve. Give each the request below.";
+    const via = $("recovery-via").value.split("\n").map(function (x) { return x.trim(); }).filter(Boolean);
+    const got = await api("POST", "/api/v1/recovery/start", { account: $("recovery-account").value.trim(), via: via });
+    $("recovery-status").textContent = "Recovery started: " + got.threshold + " of " + got.contacts.length + " contacts must approve. " +
+      "This node sends them the request; offline, give each the request below.";
+    showCode(got);
     showToken("recovery-request-out", got.token);
   });
+
+  const check = form("recovery-check-form", [], "Check approvals", async function () {
+    const account = $("recovery-account").value.trim();
+    const got = await api("GET", "/api/v1/recovery/" + encodeURIComponent(account));
+    showCode(got);
+    $("recovery-status").textContent = got.approved.length + " of " + got.threshold + " approvals" + (got.ready ? ": ready to finish." : ".");
+  });
+  const code = el("p", undefined, "safety-code");
+  code.id = "recovery-code";
+  code.hidden = true;
 
   const respond = form("recovery-respond-form", [
     field("recovery-response", "A contact's response", { required: "", rows: "3", spellcheck: "false" }, "textarea"),
@@ -84,15 +101,78 @@ function build() {
       "approvals. Fewer than the number you choose get nothing; that many together could take " +
       "your account over, so choose people who would not collude.", "hint"),
     err, mine, setup,
-    el("h2", "Approve a contact's recovery"),
+    el("h2", "Recovery requests from your contacts"),
+    el("p", "Someone holding a contact's chain can ask in their name: before approving, call the " +
+      "person (on a number you already know) and compare the safety code their new device shows.", "hint"),
+    inboxList(), button("Check for requests", "recovery-refresh", inboxAction(async function () {})),
+    el("h2", "Approve a recovery request given by hand"),
     el("p", "Approve only a request the account's owner gave you themselves (in person, by a call)." , "hint"),
     of, approve, output("recovery-response-out", "Response to give back"),
     el("h2", "Recover an account on this node"),
     el("p", "On a new device: import your chain from a contact first (Contacts, from the file " +
       "'blockmrs recovery export' writes), then start, give each contact the request, add their " +
       "responses and finish.", "hint"),
-    start, output("recovery-request-out", "Request to give your contacts"), respond, finish,
+    start, code, output("recovery-request-out", "Request to give your contacts"), check, respond, finish,
     status);
+}
+
+function inboxList() {
+  const ul = el("ul", undefined, "plain");
+  ul.id = "recovery-inbox";
+  return ul;
+}
+
+// showCode shows the safety code of the recovery started here.
+function showCode(got) {
+  $("recovery-code").textContent = "Safety code: " + got.safety_code + " — your contacts see it with your request; tell it to them when they call.";
+  $("recovery-code").hidden = false;
+}
+
+// renderInbox shows the recovery requests this node received, each with
+// its safety code, the instruction, and approve and deny buttons.
+function renderInbox(got) {
+  const ul = $("recovery-inbox");
+  ul.replaceChildren();
+  if (got.requests.length === 0) {
+    ul.append(el("li", "No recovery requests.", "hint"));
+    return;
+  }
+  for (const r of got.requests) {
+    const li = el("li", undefined, "recovery-request");
+    li.dataset.id = r.id;
+    const codeLine = el("p", undefined);
+    codeLine.append("Safety code ", el("strong", r.safety_code, "safety-code"));
+    const state = el("p", r.approved.length > 0 ? "Approved by " + r.approved.map(who).join(", ") + ": their node fetches it." : "Waiting for you.", "hint");
+    li.append(el("p", who(r.account) + " asks to recover their account."), codeLine,
+      el("p", got.instruction.charAt(0).toUpperCase() + got.instruction.slice(1) + ".", "hint"), state,
+      button("Approve", "recovery-approve", inboxAction(async function () {
+        const done = await api("POST", "/api/v1/recovery/approve", { request: r.id });
+        $("recovery-status").textContent = "Approved the recovery of " + who(done.account) + "; their node fetches the response.";
+      })),
+      button("Deny", "recovery-deny", inboxAction(async function () {
+        await api("POST", "/api/v1/recovery/requests/deny", { id: r.id });
+        $("recovery-status").textContent = "Denied the request for " + who(r.account) + ".";
+      })));
+    ul.append(li);
+  }
+}
+
+// inboxAction runs fn for a button of the inbox, then shows the inbox
+// again; a refusal goes to the page's error line.
+function inboxAction(fn) {
+  return async function () {
+    $("recovery-error").hidden = true;
+    try {
+      await fn();
+      await refreshInbox();
+    } catch (e) {
+      failed($("recovery-error"), e);
+    }
+  };
+}
+
+async function refreshInbox() {
+  renderInbox(await api("GET", "/api/v1/recovery/requests"));
 }
 
 // renderShown shows the acting account's setup and whose contact it is.
@@ -121,6 +201,7 @@ async function render() {
   build();
   $("recovery-error").hidden = true;
   renderShown(await api("GET", "/api/v1/recovery"));
+  await refreshInbox();
   show("recovery");
 }
 
@@ -130,7 +211,7 @@ page("recovery", async function () {
   if (!wired) {
     wired = true;
     onMyChain("recovery", function () {
-      api("GET", "/api/v1/recovery").then(renderShown).catch(function (e) { failed($("recovery-error"), e); });
+      api("GET", "/api/v1/recovery").then(renderShown).then(refreshInbox).catch(function (e) { failed($("recovery-error"), e); });
     });
   }
   try {
