@@ -204,6 +204,7 @@ func GrantForWard(ctx context.Context, repo *keyshare.Repo, k *keyshare.Keys, re
 	if err != nil {
 		return WardActed{}, guardianError("grant for "+ward.ID.Short(), err)
 	}
+	auditChange(ctx, repo, keyshare.AuditGrant, ward.ID, to.ID, cids, "granted by guardian "+string(k.ID)+" in chain block "+block.String())
 	return WardActed{Block: block.String(), Ward: ward.ID, WardName: ward.Name, Account: to.ID, AccountName: to.Name, Records: req.Records, Expires: req.Expires}, nil
 }
 
@@ -226,6 +227,7 @@ func RevokeForWard(ctx context.Context, repo *keyshare.Repo, k *keyshare.Keys, r
 	if err != nil {
 		return WardActed{}, guardianError("revoke for "+ward.ID.Short(), err)
 	}
+	auditChange(ctx, repo, keyshare.AuditRevoke, ward.ID, from.ID, cids, "revoked by guardian "+string(k.ID)+" in chain block "+block.String())
 	return WardActed{Block: block.String(), Ward: ward.ID, WardName: ward.Name, Account: from.ID, AccountName: from.Name, Records: req.Records}, nil
 }
 

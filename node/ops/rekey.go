@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/ipfs/go-cid"
+
 	"github.com/blockmrs/blockmrs/keyshare"
 	"github.com/blockmrs/blockmrs/store"
 )
@@ -66,13 +68,35 @@ func StartRekey(ctx context.Context, repo *keyshare.Repo, k *keyshare.Keys, req 
 
 // RunRekey runs job id as k to its end (or until ctx ends: then it is
 // left interrupted), calling progress (may be nil) after each record.
+//
+// The records this run revoked from the job's account and re-keyed are
+// recorded in the audit log as one revoke (a standing grant's re-key
+// recorded its end when it started: StartScopeRekey).
 func RunRekey(ctx context.Context, repo *keyshare.Repo, k *keyshare.Keys, id string, progress func(Job)) (Job, error) {
+	pending := map[string]bool{}
+	if before, err := repo.RekeyJob(ctx, id); err == nil && before.Account == k.ID {
+		for _, r := range before.Records {
+			pending[r.Record] = r.State == keyshare.JobRecordPending
+		}
+	}
 	j, err := repo.RunRekeyJob(ctx, k, id, progress)
 	if errors.Is(err, keyshare.ErrNoJob) {
 		return Job{}, fmt.Errorf("%w: %w", ErrNotFound, err)
 	}
 	if err != nil {
 		return Job{}, err
+	}
+	if j.From != "" && j.Scope == "" {
+		var revoked []cid.Cid
+		for _, r := range j.Records {
+			if c, err := cid.Decode(r.Record); err == nil && pending[r.Record] && r.State == keyshare.JobRecordDone {
+				revoked = append(revoked, c)
+			}
+		}
+		if len(revoked) > 0 {
+			auditChange(ctx, repo, keyshare.AuditRevoke, k.ID, j.From, revoked,
+				fmt.Sprintf("revoked with re-key: %d record(s) stored again under new keys (job %s)", len(revoked), j.ID))
+		}
 	}
 	return *j, nil
 }

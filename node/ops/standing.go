@@ -88,6 +88,12 @@ func GrantScope(ctx context.Context, repo *keyshare.Repo, k *keyshare.Keys, req 
 	if err != nil {
 		return ScopeGranted{}, err
 	}
+	until := ""
+	if !req.Expires.IsZero() {
+		until = ", until " + req.Expires.UTC().Format(time.RFC3339)
+	}
+	auditChange(ctx, repo, keyshare.AuditGrant, k.ID, to.ID, nil,
+		fmt.Sprintf("granted standing grant %s covering %d present record(s) and future ones%s, in chain block %s", scope, n, until, block))
 	return ScopeGranted{Block: block.String(), To: to.ID, ToName: to.Name, Scope: scope, Expires: req.Expires, Covered: n}, nil
 }
 
