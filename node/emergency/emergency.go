@@ -465,7 +465,7 @@ func packOf(block []byte, patient protocol.AccountID) (*protocol.EmergencyPack, 
 
 func summarize(asked []Asked, threshold uint64, got int) string {
 	if len(asked) == 0 {
-		return "no custodian's node was reachable (connect to one: blockmrs peers connect, or --via)"
+		return "no custodian's node was reachable: name one with --via ADDRESS (/ip4/.../p2p/PEERID), or add a custodian as a contact with its node's address"
 	}
 	msg := fmt.Sprintf("%d share(s)", got)
 	if threshold > 0 {
