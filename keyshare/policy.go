@@ -1971,3 +1971,43 @@ func rekeyScopeRecord(a *Access, subject, from protocol.AccountID, scope string)
 	}
 	return refuse(RuleRekeyScopeNot, "%s did not lose %s by the end of the standing grant %s", from, a.Record, scope)
 }
+
+// Rules of who may answer an access request (PROTOCOL.md "Access
+// requests"): checked by the requester's node (outbox) and by every node
+// holding the request in its inbox, the asked account's own and its
+// guardians', when another of them delivers the answer.
+const (
+	RuleAnswerAsked    Rule = "answer/asked"     // signed by the account the request asked, to the requester
+	RuleAnswerGuardian Rule = "answer/guardian"  // signed by a guardian of the asked account who may approve now (guardianAct), to the requester
+	RuleAnswerNotAsked Rule = "answer/not-asked" // signed by anyone else (a stranger, a removed guardian, one without approve)
+	RuleAnswerOtherTo  Rule = "answer/other-to"  // addressed to another account than the one that asked
+)
+
+// answerFacts are what answerSigner decides on: the request held (Asked,
+// Requester), the answer (Signer, To), the asked account's guardian spans
+// as the verifier's chains say, and where the signer's next act would be
+// (its next chain block, at the verifier's time).
+type answerFacts struct {
+	Asked, Requester protocol.AccountID
+	Signer, To       protocol.AccountID
+	Spans            []guardianSpan
+	SignerNext       EntryRef
+}
+
+// answerSigner decides whether an answer speaks for the account a
+// request asked: its own, or that of a guardian who may approve for it
+// now (the answer is an act of approve, judged as if in the guardian's
+// next block: a guardian removed or stripped of approve answers no more,
+// even requests it received before).
+func answerSigner(f answerFacts) Decision {
+	if f.To != f.Requester {
+		return refuse(RuleAnswerOtherTo, "the answer is addressed to %s, but %s asked: it answers another request", f.To, f.Requester)
+	}
+	if f.Signer == f.Asked {
+		return allow(RuleAnswerAsked, "signed by %s, the account asked", f.Asked)
+	}
+	if d, _ := guardianAct(f.Spans, f.SignerNext, protocol.RightApprove); !d.Allow {
+		return refuse(RuleAnswerNotAsked, "signed by %s, but the request asked %s and %s may not answer for it: %s", f.Signer, f.Asked, f.Signer, d.Reason)
+	}
+	return allow(RuleAnswerGuardian, "signed by %s, a guardian of %s who may approve its requests", f.Signer, f.Asked)
+}

@@ -212,7 +212,8 @@ func (s *Service) round(ctx context.Context) {
 	}
 }
 
-// targets returns the peers acting for account id, by its chain.
+// targets returns the peers acting for account id, by its chain, and
+// those of its guardians who may answer for it.
 func (s *Service) targets(ctx context.Context, id protocol.AccountID) []peer.ID {
 	devs, err := s.repo.DevicesOf(ctx, id)
 	if err != nil {
@@ -222,6 +223,20 @@ func (s *Service) targets(ctx context.Context, id protocol.AccountID) []peer.ID 
 	if gs, err := s.repo.GuardianDevicesOf(ctx, id); err == nil {
 		devs = append(devs, gs...)
 	}
+	return s.peersOf(devs)
+}
+
+// ownNodes returns the peers id's own chain declares as acting for it.
+func (s *Service) ownNodes(ctx context.Context, id protocol.AccountID) []peer.ID {
+	devs, err := s.repo.DevicesOf(ctx, id)
+	if err != nil {
+		return nil
+	}
+	return s.peersOf(devs)
+}
+
+// peersOf decodes peer IDs, leaving out this node's own.
+func (s *Service) peersOf(devs []string) []peer.ID {
 	var out []peer.ID
 	for _, d := range devs {
 		p, err := peer.Decode(d)
@@ -233,13 +248,18 @@ func (s *Service) targets(ctx context.Context, id protocol.AccountID) []peer.ID 
 	return out
 }
 
+// deliver sends o to the first node of its target that takes it.
 func (s *Service) deliver(ctx context.Context, o keyshare.Outgoing) {
-	msgKey := "msg:" + o.Kind + ":" + o.ID
+	msgKey := "msg:" + o.Kind + ":" + o.ID + ":" + string(o.Target)
 	if !s.loop.Due(msgKey) {
 		return
 	}
 	f := &protocol.RequestFrame{Kind: o.Kind, Message: o.Message, Profile: o.Profile}
-	for _, p := range s.targets(ctx, o.Target) {
+	peers := s.targets(ctx, o.Target)
+	if o.Relay {
+		peers = s.ownNodes(ctx, o.Target)
+	}
+	for _, p := range peers {
 		reply, err := s.exchange(ctx, p, f)
 		if err != nil {
 			continue
@@ -253,7 +273,7 @@ func (s *Service) deliver(ctx context.Context, o keyshare.Outgoing) {
 			s.log.Warn("requests: mark delivered", "id", o.ID, "err", err)
 			return
 		}
-		s.log.Info("requests: delivered", "kind", o.Kind, "id", o.ID, "to", o.Target, "peer", p)
+		s.log.Info("requests: delivered", "kind", o.Kind, "id", o.ID, "to", o.Target, "relay", o.Relay, "peer", p)
 		return
 	}
 }
