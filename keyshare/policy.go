@@ -95,6 +95,7 @@ const (
 	RuleChainNotShared  Rule = "serve/chain-not-shared" // a chain block of an account that shares no record with the peer's accounts
 	RuleProfilePublic   Rule = "profile/public"         // the profile of an account of this repo: public by design
 	RuleProfileOwnNode  Rule = "profile/own-node"       // a contact's profile, to a declared node of an account of this repo
+	RuleProfileChain    Rule = "profile/chain-entitled" // a contact's profile, to a peer entitled to the contact's chain (serveChain): the first block of what it may have whole
 	RuleProfileRefused  Rule = "profile/refused"        // a contact's profile, to anyone else
 	RuleWantReader      Rule = "want/reader"            // fetch a record an account of this repo may read
 	RuleWantReplica     Rule = "want/replica"           // fetch a record of an account this node replicates
@@ -772,15 +773,21 @@ func entitledToChain(a *Access, owner, id protocol.AccountID) string {
 // serveProfile decides whether the profile (first chain block) of an
 // account is given to a peer that asks for it: local tells whether the
 // account is one of this repo's, ownNode whether the peer is a declared
-// device or replica of one of this repo's accounts.
-func serveProfile(local, ownNode bool) Decision {
+// device or replica of one of this repo's accounts, chain whether the
+// peer may have the account's whole chain here (serveChain: a guardian
+// granted it a ward's record, say; the profile is how it starts to hold
+// that chain).
+func serveProfile(local, ownNode, chain bool) Decision {
 	if local {
 		return allow(RuleProfilePublic, "the profile of an account of this node is public")
 	}
 	if ownNode {
 		return allow(RuleProfileOwnNode, "the peer is a declared node of an account of this node")
 	}
-	return refuse(RuleProfileRefused, "a contact's profile is given only to this node's accounts' own nodes")
+	if chain {
+		return allow(RuleProfileChain, "the peer may have the account's chain from this node")
+	}
+	return refuse(RuleProfileRefused, "a contact's profile is given only to this node's accounts' own nodes and to peers entitled to its chain")
 }
 
 // viewRank orders the claims on one CID for account id's own view: lower

@@ -321,14 +321,17 @@ func policyTable() []policyCase {
 			}},
 
 		{RuleProfilePublic, true,
-			func(t *testing.T) Decision { return serveProfile(true, false) },
-			func(t *testing.T) Decision { return serveProfile(false, false) }},
+			func(t *testing.T) Decision { return serveProfile(true, false, false) },
+			func(t *testing.T) Decision { return serveProfile(false, false, false) }},
 		{RuleProfileOwnNode, true,
-			func(t *testing.T) Decision { return serveProfile(false, true) },
-			func(t *testing.T) Decision { return serveProfile(false, false) }},
+			func(t *testing.T) Decision { return serveProfile(false, true, false) },
+			func(t *testing.T) Decision { return serveProfile(false, false, false) }},
+		{RuleProfileChain, true,
+			func(t *testing.T) Decision { return serveProfile(false, false, true) },
+			func(t *testing.T) Decision { return serveProfile(false, false, false) }},
 		{RuleProfileRefused, false,
-			func(t *testing.T) Decision { return serveProfile(false, false) },
-			func(t *testing.T) Decision { return serveProfile(false, true) }},
+			func(t *testing.T) Decision { return serveProfile(false, false, false) },
+			func(t *testing.T) Decision { return serveProfile(false, true, false) }},
 
 		{RuleWantReader, true,
 			func(t *testing.T) Decision {

@@ -370,6 +370,9 @@ func (r *Repo) ReceiveRequest(ctx context.Context, raw, profile []byte, fromPeer
 	if err := r.putRequest(ctx, e); err != nil {
 		return RequestInfo{}, err
 	}
+	if local {
+		r.requestsQueued() // to relay to the account's guardians
+	}
 	return info, nil
 }
 
@@ -607,6 +610,20 @@ func (r *Repo) ReceiveAnswer(ctx context.Context, raw []byte) (RequestInfo, erro
 			return e.Info, nil
 		}
 		return RequestInfo{}, fmt.Errorf("answer to %s: the request is %s already, answered by %s; the first answer stands", id, e.Info.State, e.Info.AnsweredBy)
+	}
+	if e.Info.Box == Inbox && a.Decision == protocol.DecisionApprove && len(e.Profile) > 0 {
+		// As when approving here: the requester becomes known (not a
+		// contact), so this node serves it the chains of the grant.
+		if _, err := r.state(ctx, e.Info.From); errors.Is(err, ErrUnknownAccount) {
+			if err := r.importProfile(ctx, e.Profile); err != nil {
+				return RequestInfo{}, fmt.Errorf("answer to %s: %w", id, err)
+			}
+			// Its nodes are now entitled to the asked account's chain and
+			// the guardian's (the grant is on it): have them announced.
+			r.chainsChanged([]protocol.AccountID{e.Info.To, f.Signer}, nil, false)
+		} else if err != nil {
+			return RequestInfo{}, err
+		}
 	}
 	e.Answer = raw
 	e.Info.State, e.Info.Updated, e.Info.AnswerReason = StateDenied, r.now().UTC(), a.Reason

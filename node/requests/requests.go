@@ -301,7 +301,13 @@ func (s *Service) poll(ctx context.Context, p peer.ID, ids []cid.Cid) {
 		for _, a := range reply.Answers {
 			info, err := s.repo.ReceiveAnswer(ctx, a)
 			if err != nil {
+				// Often this repo lacks a chain yet (the guardian's who
+				// answered): poll p again next round, not a poll
+				// interval later.
 				s.srv.Reject(p, err)
+				s.mu.Lock()
+				delete(s.polled, p)
+				s.mu.Unlock()
 				continue
 			}
 			s.log.Info("requests: answer received", "id", info.ID, "state", info.State, "peer", p)
