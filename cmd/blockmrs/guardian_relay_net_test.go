@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/chromedp/chromedp"
 )
 
 // relayedRequest is a request as `requests --json` lists it, with who
@@ -124,6 +126,15 @@ func TestGuardianRelayOverTheNetwork(t *testing.T) {
 		if out := n.ok("requests"); !strings.Contains(out, "answered by Gail (guardian)") {
 			t.Fatalf("requests does not say who answered:\n%s", out)
 		}
+	}
+	// Wanda's web app says who answered, on the Requests page.
+	b := newBrowser(t)
+	b.do(t, "log in to Wanda's node", chromedp.Navigate(strings.TrimSpace(wanda.ok("open", "--print"))),
+		chromedp.WaitVisible(chromedp.CSS("#screen-records")))
+	b.do(t, "requests page", chromedp.Click(chromedp.CSS(`#nav a[data-page=requests]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#inbox li.request[data-id="`+first+`"]`)))
+	if got := b.text(t, `#inbox li.request[data-id="`+first+`"] .state`); !strings.Contains(got, "answered by Gail (guardian)") {
+		t.Fatalf("the Requests page shows the request as %q", got)
 	}
 	r := wanda.fail(1, "approve", first)
 	if !strings.Contains(r.stderr, "approved already") {

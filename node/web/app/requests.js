@@ -199,6 +199,10 @@ function stateText(q) {
   if (q.answer_reason) {
     s += ": " + q.answer_reason;
   }
+  if (q.answered_by) {
+    // The first answer stands: the account asked, or a guardian of it.
+    s += " — answered by " + who(q.answered_by) + (q.answered_by_guardian ? " (guardian)" : "");
+  }
   return s;
 }
 
