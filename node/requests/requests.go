@@ -16,8 +16,12 @@
 // a node connects and periodically, with backoff. A requester's node also
 // polls the asked account's nodes for answers to requests they took, so an
 // answer comes back even when the patient's repo knows only the
-// requester's profile. Which nodes act for an account comes only from its
-// chain's device entries, never from what a peer says.
+// requester's profile. The node of an account asked also relays each
+// unanswered request to the nodes of the account's guardians who may
+// approve, once to each, and passes answers on: a guardian's answer to
+// the ward's nodes, the ward's to the guardians relayed to (see
+// keyshare.Repo.Pending). Which nodes act for an account comes only from
+// its chain's device entries, never from what a peer says.
 package requests
 
 import (
