@@ -269,3 +269,47 @@ func TestRelayAnswerAttacks(t *testing.T) {
 	}
 	mustVerify(t, s.wanda)
 }
+
+// Once Gail granted Cole Wanda's record as her guardian, Wanda's repo
+// gives Gail's profile to Cole's node (entitled to Gail's chain there), so
+// it can start Gail's chain; a stranger's node still gets nothing.
+func TestRelayGuardianProfileToGrantee(t *testing.T) {
+	ctx := context.Background()
+	s := newRelayScene(t)
+	coleNode, malNode := newPeerID(t), newPeerID(t)
+	for _, p := range []struct {
+		who  *party
+		node string
+	}{{s.cole, coleNode}, {s.mal, malNode}} {
+		if _, err := p.who.repo.SetDevice(ctx, p.who.keys, p.node, "", false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.sync(t)
+	profileTo := func(node string) Decision {
+		t.Helper()
+		d, err := s.wanda.repo.MayServeProfile(ctx, node, s.gail.keys.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	if d := profileTo(coleNode); d.Allow {
+		t.Fatalf("Gail's profile to Cole's node before any grant: %+v", d)
+	}
+	q := s.ask(t, "check-up")
+	r := relaysTo(t, s.wanda, s.gail.keys.ID)[0]
+	if _, err := s.gail.repo.ReceiveRequest(ctx, r.Message, r.Profile, "wanda's node"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.gail.repo.Approve(ctx, s.gail.keys, q.ID, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	send(t, s.gail, s.wanda)
+	if d := profileTo(coleNode); !d.Allow || d.Rule != RuleProfileChain {
+		t.Fatalf("Gail's profile to Cole's node after her grant: %+v", d)
+	}
+	if d := profileTo(malNode); d.Allow || d.Rule != RuleProfileRefused {
+		t.Fatalf("Gail's profile to a stranger's node: %+v", d)
+	}
+}
