@@ -46,6 +46,7 @@ func findRequest(qs []relayedRequest, id string) (relayedRequest, bool) {
 // Wanda's node. Cole's request reaches Gail's node through Wanda's; Gail
 // approves; Cole reads the record and sees Gail granted it as guardian;
 // both Wanda's and Gail's inboxes show it answered by Gail (guardian).
+// A request Wanda denies herself shows as answered by her on Gail's node.
 // Once Wanda takes the approve right away, a new request is not relayed
 // to Gail, Gail's approval is refused, and Wanda approves it herself.
 func TestGuardianRelayOverTheNetwork(t *testing.T) {
@@ -141,7 +142,23 @@ func TestGuardianRelayOverTheNetwork(t *testing.T) {
 		t.Fatalf("Wanda approving what Gail answered: %q", r.stderr)
 	}
 
-	// 2. Wanda keeps Gail for reading only: the next request is not
+	// 2. Wanda answers a relayed request herself: Gail's node is told,
+	// and her inbox shows it answered by Wanda.
+	own := ask("Wanda decides this one")
+	waitUntil(t, 60*time.Second, "the request is relayed to Gail's node", func() bool {
+		_, ok := findRequest(box(gail, false), own)
+		return ok
+	}, all...)
+	wanda.ok("deny", own, "--reason", "I decide")
+	waitUntil(t, 60*time.Second, "Gail's inbox shows the request answered by Wanda", func() bool {
+		q, ok := findRequest(box(gail, false), own)
+		return ok && q.State == "denied" && q.AnsweredBy == wandaID && !q.ByGuardian
+	}, all...)
+	if r := gail.fail(1, "approve", own); !strings.Contains(r.stderr, "denied already") {
+		t.Fatalf("Gail approving what Wanda denied: %q", r.stderr)
+	}
+
+	// 3. Wanda keeps Gail for reading only: the next request is not
 	// relayed, Gail's approval is refused, Wanda approves herself.
 	wanda.ok("guardian", "add", gailID, "--may", "read")
 	waitUntil(t, 60*time.Second, "Gail's node sees her approve right gone", func() bool {
@@ -178,7 +195,7 @@ func TestGuardianRelayOverTheNetwork(t *testing.T) {
 	}
 	wanda.json(&l, "requests", "--json")
 	for _, q := range l.Inbox {
-		if want := q.ID == first; want != slices.Equal(q.RelayedTo, []string{gailID}) {
+		if want := q.ID != second; want != slices.Equal(q.RelayedTo, []string{gailID}) {
 			t.Fatalf("Wanda's node relayed %s to %v", q.ID, q.RelayedTo)
 		}
 	}
