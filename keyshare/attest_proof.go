@@ -153,7 +153,7 @@ func (r *Repo) mayGiveProfile(ctx context.Context, id protocol.AccountID) (Decis
 	if err != nil {
 		return Decision{}, err
 	}
-	if d := serveProfile(local, false); d.Allow {
+	if d := serveProfile(local, false, false); d.Allow {
 		return d, nil
 	}
 	evs, err := r.attestsOf(ctx, id)

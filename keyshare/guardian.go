@@ -354,15 +354,24 @@ func (r *Repo) MayActFor(ctx context.Context, guardian, ward protocol.AccountID,
 	if err != nil {
 		return err
 	}
-	seq, err := r.nextSeq(ctx, guardian)
+	ref, err := r.nextActRef(ctx, guardian)
 	if err != nil {
 		return err
 	}
-	ref := EntryRef{Account: guardian, Seq: seq, Time: r.now().UnixMilli()}
 	if d, _ := guardianAct(guardianSpans(evs), ref, right); !d.Allow {
 		return fmt.Errorf("%w: %s", ErrNotGuardian, d.Reason)
 	}
 	return nil
+}
+
+// nextActRef returns where an act by guardian would be: its next chain
+// block as this repo holds its chain, at the repo's time.
+func (r *Repo) nextActRef(ctx context.Context, guardian protocol.AccountID) (EntryRef, error) {
+	seq, err := r.nextSeq(ctx, guardian)
+	if err != nil {
+		return EntryRef{}, err
+	}
+	return EntryRef{Account: guardian, Seq: seq, Time: r.now().UnixMilli()}, nil
 }
 
 // wardRecords returns the access state, in k's view, of records whose

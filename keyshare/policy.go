@@ -100,6 +100,7 @@ const (
 	RuleChainNotShared  Rule = "serve/chain-not-shared" // a chain block of an account that shares no record with the peer's accounts
 	RuleProfilePublic   Rule = "profile/public"         // the profile of an account of this repo: public by design
 	RuleProfileOwnNode  Rule = "profile/own-node"       // a contact's profile, to a declared node of an account of this repo
+	RuleProfileChain    Rule = "profile/chain-entitled" // a contact's profile, to a peer entitled to the contact's chain (serveChain): the first block of what it may have whole
 	RuleProfileRefused  Rule = "profile/refused"        // a contact's profile, to anyone else
 	RuleWantReader      Rule = "want/reader"            // fetch a record an account of this repo may read
 	RuleWantReplica     Rule = "want/replica"           // fetch a record of an account this node replicates
@@ -788,15 +789,21 @@ func entitledToChain(a *Access, owner, id protocol.AccountID) string {
 // serveProfile decides whether the profile (first chain block) of an
 // account is given to a peer that asks for it: local tells whether the
 // account is one of this repo's, ownNode whether the peer is a declared
-// device or replica of one of this repo's accounts.
-func serveProfile(local, ownNode bool) Decision {
+// device or replica of one of this repo's accounts, chain whether the
+// peer may have the account's whole chain here (serveChain: a guardian
+// granted it a ward's record, say; the profile is how it starts to hold
+// that chain).
+func serveProfile(local, ownNode, chain bool) Decision {
 	if local {
 		return allow(RuleProfilePublic, "the profile of an account of this node is public")
 	}
 	if ownNode {
 		return allow(RuleProfileOwnNode, "the peer is a declared node of an account of this node")
 	}
-	return refuse(RuleProfileRefused, "a contact's profile is given only to this node's accounts' own nodes")
+	if chain {
+		return allow(RuleProfileChain, "the peer may have the account's chain from this node")
+	}
+	return refuse(RuleProfileRefused, "a contact's profile is given only to this node's accounts' own nodes and to peers entitled to its chain")
 }
 
 // viewRank orders the claims on one CID for account id's own view: lower
@@ -2055,4 +2062,44 @@ func rekeyScopeRecord(a *Access, subject, from protocol.AccountID, scope string)
 		return allow(RuleRekeyScope, "%s read %s under the standing grant %s, which %s ended", from, a.Record, scope, subject)
 	}
 	return refuse(RuleRekeyScopeNot, "%s did not lose %s by the end of the standing grant %s", from, a.Record, scope)
+}
+
+// Rules of who may answer an access request (PROTOCOL.md "Access
+// requests"): checked by the requester's node (outbox) and by every node
+// holding the request in its inbox, the asked account's own and its
+// guardians', when another of them delivers the answer.
+const (
+	RuleAnswerAsked    Rule = "answer/asked"     // signed by the account the request asked, to the requester
+	RuleAnswerGuardian Rule = "answer/guardian"  // signed by a guardian of the asked account who may approve now (guardianAct), to the requester
+	RuleAnswerNotAsked Rule = "answer/not-asked" // signed by anyone else (a stranger, a removed guardian, one without approve)
+	RuleAnswerOtherTo  Rule = "answer/other-to"  // addressed to another account than the one that asked
+)
+
+// answerFacts are what answerSigner decides on: the request held (Asked,
+// Requester), the answer (Signer, To), the asked account's guardian spans
+// as the verifier's chains say, and where the signer's next act would be
+// (its next chain block, at the verifier's time).
+type answerFacts struct {
+	Asked, Requester protocol.AccountID
+	Signer, To       protocol.AccountID
+	Spans            []guardianSpan
+	SignerNext       EntryRef
+}
+
+// answerSigner decides whether an answer speaks for the account a
+// request asked: its own, or that of a guardian who may approve for it
+// now (the answer is an act of approve, judged as if in the guardian's
+// next block: a guardian removed or stripped of approve answers no more,
+// even requests it received before).
+func answerSigner(f answerFacts) Decision {
+	if f.To != f.Requester {
+		return refuse(RuleAnswerOtherTo, "the answer is addressed to %s, but %s asked: it answers another request", f.To, f.Requester)
+	}
+	if f.Signer == f.Asked {
+		return allow(RuleAnswerAsked, "signed by %s, the account asked", f.Asked)
+	}
+	if d, _ := guardianAct(f.Spans, f.SignerNext, protocol.RightApprove); !d.Allow {
+		return refuse(RuleAnswerNotAsked, "signed by %s, but the request asked %s and %s may not answer for it: %s", f.Signer, f.Asked, f.Signer, d.Reason)
+	}
+	return allow(RuleAnswerGuardian, "signed by %s, a guardian of %s who may approve its requests", f.Signer, f.Asked)
 }

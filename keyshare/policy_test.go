@@ -321,14 +321,17 @@ func policyTable() []policyCase {
 			}},
 
 		{RuleProfilePublic, true,
-			func(t *testing.T) Decision { return serveProfile(true, false) },
-			func(t *testing.T) Decision { return serveProfile(false, false) }},
+			func(t *testing.T) Decision { return serveProfile(true, false, false) },
+			func(t *testing.T) Decision { return serveProfile(false, false, false) }},
 		{RuleProfileOwnNode, true,
-			func(t *testing.T) Decision { return serveProfile(false, true) },
-			func(t *testing.T) Decision { return serveProfile(false, false) }},
+			func(t *testing.T) Decision { return serveProfile(false, true, false) },
+			func(t *testing.T) Decision { return serveProfile(false, false, false) }},
+		{RuleProfileChain, true,
+			func(t *testing.T) Decision { return serveProfile(false, false, true) },
+			func(t *testing.T) Decision { return serveProfile(false, false, false) }},
 		{RuleProfileRefused, false,
-			func(t *testing.T) Decision { return serveProfile(false, false) },
-			func(t *testing.T) Decision { return serveProfile(false, true) }},
+			func(t *testing.T) Decision { return serveProfile(false, false, false) },
+			func(t *testing.T) Decision { return serveProfile(false, true, false) }},
 
 		{RuleWantReader, true,
 			func(t *testing.T) Decision {
@@ -488,7 +491,7 @@ func newVersion(author protocol.AccountID, acked bool) *Access {
 
 func TestPolicyTable(t *testing.T) {
 	covered := map[Rule]bool{}
-	for _, tc := range slices.Concat(policyTable(), rekeyPolicyCases(), attestPolicyCases(), auditPolicyCases(), emergencyPolicyCases(), guardianPolicyCases(), recoveryPolicyCases(), pairPolicyCases(), messagePolicyCases(), handoverPolicyCases(), rekeyScopePolicyCases(), addrbookPolicyCases()) {
+	for _, tc := range slices.Concat(policyTable(), rekeyPolicyCases(), attestPolicyCases(), auditPolicyCases(), emergencyPolicyCases(), guardianPolicyCases(), recoveryPolicyCases(), pairPolicyCases(), messagePolicyCases(), answerPolicyCases(), handoverPolicyCases(), rekeyScopePolicyCases(), addrbookPolicyCases()) {
 		t.Run(string(tc.rule), func(t *testing.T) {
 			covered[tc.rule] = true
 			d := tc.decides(t)

@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -146,6 +147,16 @@ type RequestInfo struct {
 	Grant        string    `json:"grant,omitempty"`            // chain block holding the grant
 	Expires      time.Time `json:"expires,omitzero"`           // inbox: end of the grant given
 	AnswerSent   bool      `json:"answer_delivered,omitempty"` // inbox: the answer reached the requester's node
+	// AnsweredBy is the account that signed the answer: To itself, or a
+	// guardian of To (ByGuardian) who may approve its requests.
+	AnsweredBy protocol.AccountID `json:"answered_by,omitempty"`
+	ByGuardian bool               `json:"answered_by_guardian,omitempty"`
+	// Inbox, on the asked account's node: the guardians whose nodes took
+	// the request relayed from here (see Pending).
+	RelayedTo []protocol.AccountID `json:"relayed_to,omitempty"`
+	// Inbox, on a guardian's node: the request came relayed from a node
+	// of the account asked, which is told the answer given here.
+	Relayed bool `json:"relayed,omitempty"`
 }
 
 // requestEntry is what the datastore holds per request.
@@ -154,6 +165,9 @@ type requestEntry struct {
 	Raw     []byte      `json:"raw"`               // the signed request
 	Profile []byte      `json:"profile,omitempty"` // the requester's first chain block
 	Answer  []byte      `json:"answer,omitempty"`  // the signed answer
+	// Told lists the accounts, besides the requester, whose nodes took
+	// the answer (the asked account, the guardians relayed to).
+	Told []protocol.AccountID `json:"told,omitempty"`
 }
 
 func (r *Repo) getRequest(ctx context.Context, box, id string) (*requestEntry, bool, error) {
@@ -284,9 +298,11 @@ func (r *Repo) ReceiveRequest(ctx context.Context, raw, profile []byte, fromPeer
 	if err := r.checkMessageSigner(ctx, q.From, q.SignerKey()); err != nil {
 		return RequestInfo{}, fmt.Errorf("request %s: %w", id, err)
 	}
-	if local, err := r.ds.Has(ctx, keyLocal(to)); err != nil {
+	local, err := r.isLocal(ctx, to)
+	if err != nil {
 		return RequestInfo{}, err
-	} else if _, guardian, err := r.LocalGuardian(ctx, to, protocol.RightApprove); err != nil {
+	}
+	if _, guardian, err := r.LocalGuardian(ctx, to, protocol.RightApprove); err != nil {
 		return RequestInfo{}, err
 	} else if !local && !guardian {
 		return RequestInfo{}, fmt.Errorf("request %s: addressed to %s, not an account of this node (nor a ward one of them answers for)", id, to)
@@ -342,9 +358,20 @@ func (r *Repo) ReceiveRequest(ctx context.Context, raw, profile []byte, fromPeer
 		return RequestInfo{}, fmt.Errorf("request %s: inbox full (%d unanswered requests)", id, open)
 	}
 	info.State, info.Updated, info.Peer = StateNew, now.UTC(), fromPeer
+	if !local {
+		// A guardian's node: did a node of the account asked relay it?
+		devs, err := r.DevicesOf(ctx, to)
+		if err != nil && !errors.Is(err, ErrUnknownAccount) {
+			return RequestInfo{}, err
+		}
+		info.Relayed = slices.Contains(devs, fromPeer)
+	}
 	e := &requestEntry{Info: info, Raw: raw, Profile: profile}
 	if err := r.putRequest(ctx, e); err != nil {
 		return RequestInfo{}, err
+	}
+	if local {
+		r.requestsQueued() // to relay to the account's guardians
 	}
 	return info, nil
 }
@@ -526,6 +553,7 @@ func (r *Repo) answered(ctx context.Context, k *Keys, e *requestEntry, a *protoc
 	}
 	e.Answer = raw
 	e.Info.State, e.Info.Updated, e.Info.AnswerReason = StateDenied, r.now().UTC(), a.Reason
+	e.Info.AnsweredBy, e.Info.ByGuardian = k.ID, k.ID != e.Info.To
 	if a.Decision == protocol.DecisionApprove {
 		e.Info.State, e.Info.Grant = StateApproved, a.Grant.String()
 		if !expires.IsZero() {
@@ -539,10 +567,15 @@ func (r *Repo) answered(ctx context.Context, k *Keys, e *requestEntry, a *protoc
 	return e.Info, nil
 }
 
-// ReceiveAnswer takes an answer a node delivered: it must answer a
-// request in the outbox and be signed by the account that request asked.
-// The outbox request becomes approved or denied. The same answer again is
-// no error; a different one for a request already answered is.
+// ReceiveAnswer takes an answer a node delivered. It must answer a
+// request held here: in the outbox (this node asked), or in the inbox
+// (this node holds the request as the asked account's node or a
+// guardian's, and another of them answered it). Its signer must speak for
+// the account asked (answerSigner in policy.go: that account, or a
+// guardian who may approve for it now) and it must be addressed to the
+// requester. The request becomes approved or denied, showing who answered.
+// The first answer wins: the same answer again is no error, a different
+// one for a request already answered is refused.
 func (r *Repo) ReceiveAnswer(ctx context.Context, raw []byte) (RequestInfo, error) {
 	a, err := protocol.DecodeAnswer(raw)
 	if err != nil {
@@ -555,31 +588,74 @@ func (r *Repo) ReceiveAnswer(ctx context.Context, raw []byte) (RequestInfo, erro
 	requestsMu.Lock()
 	defer requestsMu.Unlock()
 	e, found, err := r.getRequest(ctx, Outbox, id)
+	if err == nil && !found {
+		e, found, err = r.getRequest(ctx, Inbox, id)
+	}
 	if err != nil {
 		return RequestInfo{}, err
 	}
 	if !found {
-		return RequestInfo{}, fmt.Errorf("answer to %s: no such request in the outbox", id)
+		return RequestInfo{}, fmt.Errorf("answer to %s: no such request here (neither asked from this node nor received by it)", id)
 	}
-	signer := a.FromID() == e.Info.To || r.MayActFor(ctx, a.FromID(), e.Info.To, protocol.RightApprove) == nil
-	if !signer || a.ToID() != e.Info.From {
-		return RequestInfo{}, fmt.Errorf("answer to %s: signed by %s, but the request asked %s", id, a.FromID(), e.Info.To)
+	f, err := r.answerFacts(ctx, e.Info, a)
+	if err != nil {
+		return RequestInfo{}, fmt.Errorf("answer to %s: %w", id, err)
+	}
+	d := answerSigner(f)
+	if !d.Allow {
+		return RequestInfo{}, fmt.Errorf("answer to %s: %s (%s)", id, d.Reason, d.Rule)
 	}
 	if e.Answer != nil {
 		if bytes.Equal(e.Answer, raw) {
 			return e.Info, nil
 		}
-		return RequestInfo{}, fmt.Errorf("answer to %s: the request is %s already", id, e.Info.State)
+		return RequestInfo{}, fmt.Errorf("answer to %s: the request is %s already, answered by %s; the first answer stands", id, e.Info.State, e.Info.AnsweredBy)
+	}
+	if e.Info.Box == Inbox && a.Decision == protocol.DecisionApprove && len(e.Profile) > 0 {
+		// As when approving here: the requester becomes known (not a
+		// contact), so this node serves it the chains of the grant.
+		if _, err := r.state(ctx, e.Info.From); errors.Is(err, ErrUnknownAccount) {
+			if err := r.importProfile(ctx, e.Profile); err != nil {
+				return RequestInfo{}, fmt.Errorf("answer to %s: %w", id, err)
+			}
+			// Its nodes are now entitled to the asked account's chain and
+			// the guardian's (the grant is on it): have them announced.
+			r.chainsChanged([]protocol.AccountID{e.Info.To, f.Signer}, nil, false)
+		} else if err != nil {
+			return RequestInfo{}, err
+		}
 	}
 	e.Answer = raw
 	e.Info.State, e.Info.Updated, e.Info.AnswerReason = StateDenied, r.now().UTC(), a.Reason
+	e.Info.AnsweredBy, e.Info.ByGuardian = f.Signer, d.Rule == RuleAnswerGuardian
 	if a.Decision == protocol.DecisionApprove {
 		e.Info.State, e.Info.Grant = StateApproved, a.Grant.String()
 	}
 	if err := r.putRequest(ctx, e); err != nil {
 		return RequestInfo{}, err
 	}
+	if e.Info.Box == Inbox {
+		r.requestsQueued() // the answer goes on to the requester and the guardians relayed to
+	}
 	return e.Info, nil
+}
+
+// answerFacts loads what answerSigner decides on for answer a to the
+// request q.
+func (r *Repo) answerFacts(ctx context.Context, q RequestInfo, a *protocol.Answer) (answerFacts, error) {
+	f := answerFacts{Asked: q.To, Requester: q.From, Signer: a.FromID(), To: a.ToID()}
+	if f.Signer == f.Asked {
+		return f, nil
+	}
+	evs, err := r.guardiansOf(ctx, q.To)
+	if err != nil {
+		return f, err
+	}
+	if f.SignerNext, err = r.nextActRef(ctx, f.Signer); err != nil {
+		return f, err
+	}
+	f.Spans = guardianSpans(evs)
+	return f, nil
 }
 
 // Requests lists the inbox and the outbox, newest first.
@@ -643,10 +719,20 @@ type Outgoing struct {
 	Target  protocol.AccountID // the account whose nodes should get it
 	Message []byte
 	Profile []byte // with a request: the requester's first chain block
+	// Relay is true for a message from the inbox to a node other than
+	// the requester's: a request relayed to a guardian, or an answer told
+	// to the account asked or to a guardian relayed to. It goes only to
+	// the nodes Target's own chain declares (DevicesOf).
+	Relay bool
 }
 
 // Pending lists the messages still to deliver: outbox requests no node of
-// the asked account took yet, and answers no node of the requester took.
+// the asked account took yet; inbox requests to a local account not yet
+// relayed to each of its guardians who may approve now (relaying stops
+// once the request is answered or the guardian loses the right); and
+// inbox answers no node of the requester took, or that the account asked
+// (when the request came relayed from its node) or a guardian relayed to
+// has not been told yet.
 func (r *Repo) Pending(ctx context.Context) ([]Outgoing, error) {
 	var out []Outgoing
 	outs, err := r.listRequests(ctx, Outbox)
@@ -663,17 +749,74 @@ func (r *Repo) Pending(ctx context.Context) ([]Outgoing, error) {
 		return nil, err
 	}
 	for _, e := range ins {
-		if e.Answer != nil && !e.Info.AnswerSent {
+		if e.Answer == nil {
+			relays, err := r.relays(ctx, e)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, relays...)
+			continue
+		}
+		if !e.Info.AnswerSent {
 			out = append(out, Outgoing{Kind: protocol.ReqFrameAnswer, ID: e.Info.ID, Target: e.Info.From, Message: e.Answer})
+		}
+		for _, to := range r.toTell(e) {
+			out = append(out, Outgoing{Kind: protocol.ReqFrameAnswer, ID: e.Info.ID, Target: to, Message: e.Answer, Relay: true})
 		}
 	}
 	return out, nil
 }
 
+// relays returns the relays of unanswered inbox request e still to make:
+// to each guardian of the local account it asks who may approve now,
+// whose nodes have not taken it yet.
+func (r *Repo) relays(ctx context.Context, e *requestEntry) ([]Outgoing, error) {
+	if local, err := r.isLocal(ctx, e.Info.To); err != nil || !local {
+		return nil, err
+	}
+	evs, err := r.guardiansOf(ctx, e.Info.To)
+	if err != nil {
+		return nil, err
+	}
+	var out []Outgoing
+	for _, s := range guardianSpans(evs) {
+		g := s.Guardian
+		if s.Closed || slices.Contains(e.Info.RelayedTo, g) || r.MayActFor(ctx, g, e.Info.To, protocol.RightApprove) != nil {
+			continue
+		}
+		if local, err := r.isLocal(ctx, g); err != nil {
+			return nil, err
+		} else if local {
+			continue // this node shows it to g already
+		}
+		out = append(out, Outgoing{Kind: protocol.ReqFrameRequest, ID: e.Info.ID, Target: g, Message: e.Raw, Profile: e.Profile, Relay: true})
+	}
+	return out, nil
+}
+
+// toTell returns the accounts besides the requester whose nodes are to
+// get the answer of inbox request e and did not yet: the account asked,
+// when the request came relayed from its node, and the guardians it was
+// relayed to; never the one who answered.
+func (r *Repo) toTell(e *requestEntry) []protocol.AccountID {
+	var want []protocol.AccountID
+	if e.Info.Relayed {
+		want = append(want, e.Info.To)
+	}
+	want = append(want, e.Info.RelayedTo...)
+	var out []protocol.AccountID
+	for _, id := range want {
+		if id != e.Info.AnsweredBy && !slices.Contains(e.Told, id) && !slices.Contains(out, id) {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
 // MarkDelivered records that a node of o's target took o.
 func (r *Repo) MarkDelivered(ctx context.Context, o Outgoing) error {
 	box := Outbox
-	if o.Kind == protocol.ReqFrameAnswer {
+	if o.Kind == protocol.ReqFrameAnswer || o.Relay {
 		box = Inbox
 	}
 	requestsMu.Lock()
@@ -685,7 +828,11 @@ func (r *Repo) MarkDelivered(ctx context.Context, o Outgoing) error {
 	switch {
 	case box == Outbox && e.Info.State == StatePendingDelivery:
 		e.Info.State = StateDelivered
-	case box == Inbox && e.Answer != nil && !e.Info.AnswerSent:
+	case o.Relay && o.Kind == protocol.ReqFrameRequest && !slices.Contains(e.Info.RelayedTo, o.Target):
+		e.Info.RelayedTo = append(e.Info.RelayedTo, o.Target)
+	case o.Relay && o.Kind == protocol.ReqFrameAnswer && e.Answer != nil && !slices.Contains(e.Told, o.Target):
+		e.Told = append(e.Told, o.Target)
+	case !o.Relay && box == Inbox && e.Answer != nil && !e.Info.AnswerSent:
 		e.Info.AnswerSent = true
 	default:
 		return nil

@@ -481,7 +481,19 @@ func (r *Repo) MayServeProfile(ctx context.Context, peerID string, id protocol.A
 			ownNode = true
 		}
 	}
-	return serveProfile(local, ownNode), nil
+	chain := false
+	if !local && !ownNode && roles.known() {
+		v, err := r.vouchSet(ctx)
+		if err != nil {
+			return Decision{}, err
+		}
+		d, err := r.chainDecision(ctx, roles, id, v)
+		if err != nil {
+			return Decision{}, err
+		}
+		chain = d.Allow
+	}
+	return serveProfile(local, ownNode, chain), nil
 }
 
 // DropRevoked removes the records this node received for a local account

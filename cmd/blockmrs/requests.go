@@ -18,7 +18,10 @@ Requests lists the access requests this repo's accounts received (the
 inbox: new, approved or denied) and sent (the outbox: pending delivery,
 delivered, approved or denied). With --account, only that account's.
 Answer a new request with 'blockmrs approve ID' or 'blockmrs deny ID'
-(an ID suffix of 6+ characters will do).`, `
+(an ID suffix of 6+ characters will do). A request to an account with
+guardians who may approve is relayed to their nodes too; the state of an
+answered request says who answered ("answered by NAME (guardian)" when a
+guardian did), and the first answer stands.`, `
 blockmrs requests
 blockmrs requests --json`)
 	f.StringVar(&f.account, "account", "", "list only this local `ACCOUNT`'s requests (NAME, ID or ID suffix)")
@@ -64,10 +67,24 @@ blockmrs requests --json`)
 				if reason == "" {
 					reason = "-"
 				}
-				fmt.Fprintf(t, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", q.Box, q.ID, q.State, clean(from), clean(n.of(q.To)),
+				state := q.State
+				if q.AnsweredBy != "" {
+					state += ", " + answeredBy(n, q)
+				}
+				fmt.Fprintf(t, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", q.Box, q.ID, clean(state), clean(from), clean(n.of(q.To)),
 					recs, formatTime(q.Created), truncate(clean(reason), 60))
 			}
 			return nil
 		})
 	})
+}
+
+// answeredBy says who answered q: "answered by NAME", with " (guardian)"
+// when a guardian of the account asked did.
+func answeredBy(n names, q keyshare.RequestInfo) string {
+	s := "answered by " + n.of(q.AnsweredBy)
+	if q.ByGuardian {
+		s += " (guardian)"
+	}
+	return s
 }

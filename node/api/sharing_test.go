@@ -278,7 +278,7 @@ func TestRequests(t *testing.T) {
 	wantError(t, pe.post(t, "/api/v1/requests/"+q1.ID+"/approve", `{"records":["`+rec2.String()+`"]}`), http.StatusBadRequest, "not among the records")
 	var a keyshare.RequestInfo
 	decode(t, pe.post(t, "/api/v1/requests/"+q1.ID+"/approve", `{"records":["`+rec.String()+`"],"expires":"`+expires.Format(time.RFC3339)+`"}`), http.StatusOK, &a)
-	if a.State != keyshare.StateApproved || a.Grant == "" || !a.Expires.Equal(expires) {
+	if a.State != keyshare.StateApproved || a.Grant == "" || !a.Expires.Equal(expires) || a.AnsweredBy != pat.ID || a.ByGuardian {
 		t.Fatalf("approved: %+v", a)
 	}
 	var rd Readers

@@ -16,8 +16,12 @@
 // a node connects and periodically, with backoff. A requester's node also
 // polls the asked account's nodes for answers to requests they took, so an
 // answer comes back even when the patient's repo knows only the
-// requester's profile. Which nodes act for an account comes only from its
-// chain's device entries, never from what a peer says.
+// requester's profile. The node of an account asked also relays each
+// unanswered request to the nodes of the account's guardians who may
+// approve, once to each, and passes answers on: a guardian's answer to
+// the ward's nodes, the ward's to the guardians relayed to (see
+// keyshare.Repo.Pending). Which nodes act for an account comes only from
+// its chain's device entries, never from what a peer says.
 package requests
 
 import (
@@ -212,7 +216,8 @@ func (s *Service) round(ctx context.Context) {
 	}
 }
 
-// targets returns the peers acting for account id, by its chain.
+// targets returns the peers acting for account id, by its chain, and
+// those of its guardians who may answer for it.
 func (s *Service) targets(ctx context.Context, id protocol.AccountID) []peer.ID {
 	devs, err := s.repo.DevicesOf(ctx, id)
 	if err != nil {
@@ -222,6 +227,20 @@ func (s *Service) targets(ctx context.Context, id protocol.AccountID) []peer.ID 
 	if gs, err := s.repo.GuardianDevicesOf(ctx, id); err == nil {
 		devs = append(devs, gs...)
 	}
+	return s.peersOf(devs)
+}
+
+// ownNodes returns the peers id's own chain declares as acting for it.
+func (s *Service) ownNodes(ctx context.Context, id protocol.AccountID) []peer.ID {
+	devs, err := s.repo.DevicesOf(ctx, id)
+	if err != nil {
+		return nil
+	}
+	return s.peersOf(devs)
+}
+
+// peersOf decodes peer IDs, leaving out this node's own.
+func (s *Service) peersOf(devs []string) []peer.ID {
 	var out []peer.ID
 	for _, d := range devs {
 		p, err := peer.Decode(d)
@@ -233,13 +252,18 @@ func (s *Service) targets(ctx context.Context, id protocol.AccountID) []peer.ID 
 	return out
 }
 
+// deliver sends o to the first node of its target that takes it.
 func (s *Service) deliver(ctx context.Context, o keyshare.Outgoing) {
-	msgKey := "msg:" + o.Kind + ":" + o.ID
+	msgKey := "msg:" + o.Kind + ":" + o.ID + ":" + string(o.Target)
 	if !s.loop.Due(msgKey) {
 		return
 	}
 	f := &protocol.RequestFrame{Kind: o.Kind, Message: o.Message, Profile: o.Profile}
-	for _, p := range s.targets(ctx, o.Target) {
+	peers := s.targets(ctx, o.Target)
+	if o.Relay {
+		peers = s.ownNodes(ctx, o.Target)
+	}
+	for _, p := range peers {
 		reply, err := s.exchange(ctx, p, f)
 		if err != nil {
 			continue
@@ -253,7 +277,7 @@ func (s *Service) deliver(ctx context.Context, o keyshare.Outgoing) {
 			s.log.Warn("requests: mark delivered", "id", o.ID, "err", err)
 			return
 		}
-		s.log.Info("requests: delivered", "kind", o.Kind, "id", o.ID, "to", o.Target, "peer", p)
+		s.log.Info("requests: delivered", "kind", o.Kind, "id", o.ID, "to", o.Target, "relay", o.Relay, "peer", p)
 		return
 	}
 }
@@ -281,7 +305,13 @@ func (s *Service) poll(ctx context.Context, p peer.ID, ids []cid.Cid) {
 		for _, a := range reply.Answers {
 			info, err := s.repo.ReceiveAnswer(ctx, a)
 			if err != nil {
+				// Often this repo lacks a chain yet (the guardian's who
+				// answered): poll p again next round, not a poll
+				// interval later.
 				s.srv.Reject(p, err)
+				s.mu.Lock()
+				delete(s.polled, p)
+				s.mu.Unlock()
 				continue
 			}
 			s.log.Info("requests: answer received", "id", info.ID, "state", info.State, "peer", p)

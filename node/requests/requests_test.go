@@ -136,16 +136,7 @@ func outboxState(t *testing.T, n *testNode, id string) string {
 }
 
 func inboxHas(t *testing.T, n *testNode, id string) bool {
-	in, _, err := n.repo.Requests(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, q := range in {
-		if q.ID == id {
-			return true
-		}
-	}
-	return false
+	return inboxInfo(t, n, id).ID == id
 }
 
 func addNote(t *testing.T, n *testNode, text string) cid.Cid {

@@ -199,6 +199,13 @@ function stateText(q) {
   if (q.answer_reason) {
     s += ": " + q.answer_reason;
   }
+  // Who answered (the first answer stands: the account asked, or a
+  // guardian of it), unless it goes without saying: the acting account
+  // did, or, in the outbox, the account asked did.
+  const mine = state.me && q.answered_by === state.me.id;
+  if (q.answered_by && !mine && !(q.box === "outbox" && q.answered_by === q.to)) {
+    s += " — answered by " + who(q.answered_by) + (q.answered_by_guardian ? " (guardian)" : "");
+  }
   return s;
 }
 
