@@ -204,6 +204,7 @@ func FHIRImport(ctx context.Context, repo *keyshare.Repo, keys *keyshare.Keys, r
 		return FHIRImported{}, err
 	}
 	defer b.Abort()
+	defer limitMemory()()
 
 	// What an import holds per resource is kept small (memory flat in
 	// the input's size, as far as the checks allow): its position (for
@@ -298,6 +299,9 @@ func FHIRImport(ctx context.Context, repo *keyshare.Repo, keys *keyshare.Keys, r
 			byRef[ref]++
 			extra++
 			sample = append(sample, r)
+		}
+		if len(hows)%raiseEvery == 0 {
+			raiseMemoryLimit()
 		}
 		progress(ImportProgress{Read: len(hows)})
 		return nil
