@@ -206,8 +206,8 @@ func FHIRImport(ctx context.Context, repo *keyshare.Repo, keys *keyshare.Keys, r
 	defer b.Abort()
 	defer limitMemory()()
 
-	// What an import holds per resource is kept small (memory flat in
-	// the input's size, as far as the checks allow): its position (for
+	// What an import holds per resource is kept small (a few hundred
+	// bytes with the batch's own; docs/DESIGN-NOTES.md): its position (for
 	// errors), its batch index, its patient link without what the patient
 	// check does not use, and its index entry; a full row only for the
 	// first MaxImportListed resources of each kind, and of each patient
