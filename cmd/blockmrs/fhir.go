@@ -56,8 +56,10 @@ a new version that supersedes the old record. Resources of more than
 one Patient, or a Patient that names another account, are refused unless
 --patient says which Patient is the account (the others are skipped).
 With --one-record the whole file is one record, as 'add --kind fhir'
-stores it. It prints one line of counts; --json lists every resource with
-its record.`, `
+stores it. It prints one line of counts; --json gives the counts and
+lists resources with their records: all of a small import, the first 500
+of each kind (added, superseded, unchanged, skipped) of a big one
+("truncated": true).`, `
 blockmrs fhir import patient-export.json
 blockmrs fhir import --for Pat --patient 8f3c2d1e labs.ndjson
 cat bundle.json | blockmrs fhir import -`)

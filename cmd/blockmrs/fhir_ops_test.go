@@ -37,7 +37,7 @@ func TestFHIRThroughCLIAndAPI(t *testing.T) {
 	cliAgain := p.ok("fhir", "import", file, "--json")
 	var apiAgain ops.FHIRImported
 	pa.post("/api/v1/fhir/import?file_name=synthea.json", bytes.NewReader(input), http.StatusOK, &apiAgain)
-	if apiAgain.Records != 0 || len(apiAgain.Unchanged) != 60 || string(apiAgain.Subject) != patID {
+	if apiAgain.Records != 0 || len(apiAgain.Unchanged) != 60 || apiAgain.Counts != (ops.ImportCounts{Unchanged: 60}) || apiAgain.Truncated || string(apiAgain.Subject) != patID {
 		t.Fatalf("API re-import: %s", apiAgain.Line())
 	}
 	sameJSON(t, "fhir import again", cliAgain, apiAgain)

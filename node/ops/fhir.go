@@ -59,15 +59,38 @@ type FHIRImported struct {
 	// records were written (added and superseding).
 	Resources int `json:"resources"`
 	Records   int `json:"records"`
+	// Counts says how many resources went each way; the lists below
+	// hold at most MaxImportListed each (Truncated is then set).
+	Counts    ImportCounts `json:"counts"`
+	Truncated bool         `json:"truncated"`
 	// Added are the resources stored as new records; Superseded those
 	// stored as new versions of a record holding an older version of
 	// the same resource (its CID in Supersedes); Unchanged those already
 	// held by a record (its CID), which were not stored again; Skipped
-	// those about another Patient than the account (see Patient).
+	// those about another Patient than the account (see Patient). Each
+	// list is in input order and holds resources among the first
+	// MaxImportListed the import added, superseded or left unchanged
+	// (a bounded sample of a big import; Counts has the totals).
 	Added      []ImportedResource `json:"added"`
 	Superseded []ImportedResource `json:"superseded"`
 	Unchanged  []ImportedResource `json:"unchanged"`
 	Skipped    []ImportedResource `json:"skipped"`
+}
+
+// MaxImportListed is how many resources of each kind (added, superseded,
+// unchanged; skipped) an import's report lists; Counts has them all.
+const MaxImportListed = 500
+
+// importListed is MaxImportListed, lowered by tests to see the bound
+// without importing thousands of resources.
+var importListed = MaxImportListed
+
+// ImportCounts is how many resources of an import went each way.
+type ImportCounts struct {
+	Added      int `json:"added"`
+	Superseded int `json:"superseded"`
+	Unchanged  int `json:"unchanged"`
+	Skipped    int `json:"skipped"`
 }
 
 // ImportedResource is one resource of an import.
@@ -89,9 +112,9 @@ type ImportedResource struct {
 // as 1,111 records (0 unchanged, 0 superseded)".
 func (im FHIRImported) Line() string {
 	s := fmt.Sprintf("imported %s %s as %s %s (%s unchanged, %s superseded", Thousands(im.Resources), plural(im.Resources, "resource"),
-		Thousands(im.Records), plural(im.Records, "record"), Thousands(len(im.Unchanged)), Thousands(len(im.Superseded)))
-	if len(im.Skipped) > 0 {
-		s += fmt.Sprintf(", %s skipped: other patients", Thousands(len(im.Skipped)))
+		Thousands(im.Records), plural(im.Records, "record"), Thousands(im.Counts.Unchanged), Thousands(im.Counts.Superseded))
+	if im.Counts.Skipped > 0 {
+		s += fmt.Sprintf(", %s skipped: other patients", Thousands(im.Counts.Skipped))
 	}
 	return s + ")"
 }
@@ -181,101 +204,180 @@ func FHIRImport(ctx context.Context, repo *keyshare.Repo, keys *keyshare.Keys, r
 		return FHIRImported{}, err
 	}
 	defer b.Abort()
+	defer limitMemory()()
 
-	// One row per resource read, in input order.
+	// What an import holds per resource is kept small (a few hundred
+	// bytes with the batch's own; docs/DESIGN-NOTES.md): its position (for
+	// errors), its batch index, its patient link without what the patient
+	// check does not use, and its index entry; a full row only for the
+	// first MaxImportListed resources of each kind, and of each patient
+	// (the report's lists).
 	const (
-		stored = iota
+		added = iota
+		superseding
 		unchanged
 	)
 	type row struct {
 		res   ImportedResource
 		how   int
-		batch int // the batch's index, for a stored one
-		same  int // the input's index of an earlier copy (unchanged), or -1
+		index int // the input's
+		batch int // the batch's index, for a stored one, or -1
+		same  int // the batch's index of an earlier copy in this input (unchanged), or -1
 	}
-	var rows []row
-	var links []fhir.PatientLink
-	positions := map[int]string{} // batch index → position, for errors
+	var (
+		sample    []row
+		listed    [3]int
+		hows      []uint8 // input index → added, superseding or unchanged
+		batchOf   []int32 // input index → batch index, -1 when not stored
+		inputOf   []int32 // batch index → input index
+		positions []string
+		links     []fhir.PatientLink
+		shared    = map[string]string{} // one copy of each resource type and patient reference
+		byRef     = map[string]int{}    // rows sampled past listed, by patient
+		extra     int
+	)
+	intern := func(s string) string {
+		if v, ok := shared[s]; ok {
+			return v
+		}
+		shared[s] = s
+		return s
+	}
 	err = readResources(ctx, body, func(res *fhir.Resource) error {
-		links = append(links, fhir.LinkOf(res))
+		link := fhir.LinkOf(res)
+		link.ResourceType, link.PatientRef = intern(link.ResourceType), intern(link.PatientRef)
+		if link.ResourceType != "Patient" { // CheckPatients reads their fullUrl and reference only
+			link.Position, link.ID = "", ""
+		}
+		links = append(links, link)
+		positions = append(positions, res.Position)
 		clin := res.Clinical
 		clin.FullURL = res.FullURL
-		r := row{res: ImportedResource{Position: res.Position, ResourceType: clin.ResourceType, ID: clin.ID, Title: res.Title}, same: -1}
+		r := row{res: ImportedResource{Position: res.Position, ResourceType: clin.ResourceType, ID: clin.ID, Title: res.Title}, index: res.Index, batch: -1, same: -1}
 		m := ix.Lookup(&clin)
 		switch {
 		case m.Found && m.Same:
-			r.how, r.same = unchanged, m.Index
+			r.how = unchanged
 			if m.Record.Defined() {
 				r.res.CID = m.Record.String()
+			} else {
+				r.same = int(batchOf[m.Index])
 			}
 		case m.Found && !m.Record.Defined():
 			return invalidf("FHIR: %s: %s/%s is also at %s with other content: keep one version of it and import again",
-				res.Position, clin.ResourceType, clin.ID, rows[m.Index].res.Position)
+				res.Position, clin.ResourceType, clin.ID, positions[m.Index])
 		default:
 			nr := keyshare.NewRecord{Title: res.Title, Kind: protocol.KindFHIR, MediaType: fhirMediaType, FileName: resourceFileName(&clin),
 				Subject: subject, FHIR: &clin, Body: bytes.NewReader(res.Raw)}
+			r.how = added
 			if m.Found {
 				nr.Supersedes = m.Record
 				r.res.Supersedes = m.Record.String()
+				r.how = superseding
 			}
 			i, err := b.Add(nr)
 			if err != nil {
 				return err
 			}
-			r.how, r.batch = stored, i
-			positions[i] = res.Position
+			r.batch = i
+			inputOf = append(inputOf, int32(res.Index))
 			ix.Put(&clin, res.Index)
 		}
-		rows = append(rows, r)
-		progress(ImportProgress{Read: len(rows)})
+		hows = append(hows, uint8(r.how))
+		batchOf = append(batchOf, int32(r.batch))
+		// The skipped are known only at the end: the rows of each
+		// patient (by reference) are sampled too, within a bound.
+		ref := link.PatientRef
+		if link.ResourceType == "Patient" {
+			ref = "Patient/" + link.ID + " " + link.FullURL
+		}
+		switch {
+		case listed[r.how] < importListed:
+			listed[r.how]++
+			sample = append(sample, r)
+		case ref != "" && byRef[ref] < importListed && extra < 4*importListed:
+			byRef[ref]++
+			extra++
+			sample = append(sample, r)
+		}
+		if len(hows)%raiseEvery == 0 {
+			raiseMemoryLimit()
+		}
+		progress(ImportProgress{Read: len(hows)})
 		return nil
 	})
 	if err != nil {
-		return FHIRImported{}, batchErr(err, positions)
+		return FHIRImported{}, batchErr(err, inputOf, positions)
 	}
 	keep, err := fhir.CheckPatients(links, string(subject), req.Patient)
 	if err != nil {
 		return FHIRImported{}, invalidf("FHIR: %v", err)
 	}
-	for i, r := range rows {
-		if !keep[i] && r.how == stored {
-			b.Drop(r.batch)
+	links = nil
+	for i, bi := range batchOf {
+		if !keep[i] && bi >= 0 {
+			b.Drop(int(bi))
 		}
 	}
 	cids, err := b.Commit()
 	if err != nil {
-		return FHIRImported{}, batchErr(err, positions)
+		return FHIRImported{}, batchErr(err, inputOf, positions)
 	}
-	out.Resources = len(rows)
-	out.Added, out.Superseded, out.Unchanged, out.Skipped = []ImportedResource{}, []ImportedResource{}, []ImportedResource{}, []ImportedResource{}
-	for i, r := range rows {
+	out.Resources = len(hows)
+	for i, how := range hows {
 		switch {
 		case !keep[i]:
-			r.res.CID, r.res.Supersedes = "", ""
-			out.Skipped = append(out.Skipped, r.res)
-		case r.how == unchanged:
-			if r.same >= 0 { // a second copy in this input
-				r.res.CID = cids[rows[r.same].batch].String()
-			}
-			out.Unchanged = append(out.Unchanged, r.res)
-		case r.res.Supersedes != "":
-			r.res.CID = cids[r.batch].String()
-			out.Superseded = append(out.Superseded, r.res)
+			out.Counts.Skipped++
+		case how == unchanged:
+			out.Counts.Unchanged++
+		case how == superseding:
+			out.Counts.Superseded++
 		default:
-			r.res.CID = cids[r.batch].String()
-			out.Added = append(out.Added, r.res)
+			out.Counts.Added++
 		}
 	}
-	out.Records = len(out.Added) + len(out.Superseded)
+	out.Added, out.Superseded, out.Unchanged, out.Skipped = []ImportedResource{}, []ImportedResource{}, []ImportedResource{}, []ImportedResource{}
+	for _, r := range sample {
+		switch {
+		case !keep[r.index]:
+			r.res.CID, r.res.Supersedes = "", ""
+			out.Skipped = appendListed(out.Skipped, r.res)
+		case r.how == unchanged:
+			if r.same >= 0 { // a second copy in this input
+				r.res.CID = cids[r.same].String()
+			}
+			out.Unchanged = appendListed(out.Unchanged, r.res)
+		case r.how == superseding:
+			r.res.CID = cids[r.batch].String()
+			out.Superseded = appendListed(out.Superseded, r.res)
+		default:
+			r.res.CID = cids[r.batch].String()
+			out.Added = appendListed(out.Added, r.res)
+		}
+	}
+	out.Truncated = out.Counts.Added > len(out.Added) || out.Counts.Superseded > len(out.Superseded) ||
+		out.Counts.Unchanged > len(out.Unchanged) || out.Counts.Skipped > len(out.Skipped)
+	out.Records = out.Counts.Added + out.Counts.Superseded
 	return out, nil
 }
 
-// batchErr names the resource a batch failed on by its position.
-func batchErr(err error, positions map[int]string) error {
+// appendListed appends r to a report's list holding fewer than
+// MaxImportListed.
+func appendListed(list []ImportedResource, r ImportedResource) []ImportedResource {
+	if len(list) >= importListed {
+		return list
+	}
+	return append(list, r)
+}
+
+// batchErr names the resource a batch failed on by its position
+// (inputOf maps the batch's index to the input's, positions the input's
+// index to the position).
+func batchErr(err error, inputOf []int32, positions []string) error {
 	var be *keyshare.BatchError
-	if errors.As(err, &be) {
-		if pos, ok := positions[be.Index]; ok {
-			return fmt.Errorf("%s: %w", pos, be.Err)
+	if errors.As(err, &be) && be.Index >= 0 && be.Index < len(inputOf) {
+		if in := int(inputOf[be.Index]); in < len(positions) {
+			return fmt.Errorf("%s: %w", positions[in], be.Err)
 		}
 	}
 	return err
@@ -318,7 +420,7 @@ func importOneRecord(ctx context.Context, repo *keyshare.Repo, keys *keyshare.Ke
 	if f.clinical != nil {
 		res.ID = f.clinical.ID
 	}
-	return FHIRImported{Subject: subject, Author: keys.ID, Resources: len(f.links), Records: 1,
+	return FHIRImported{Subject: subject, Author: keys.ID, Resources: len(f.links), Records: 1, Counts: ImportCounts{Added: 1},
 		Added: []ImportedResource{res}, Superseded: []ImportedResource{}, Unchanged: []ImportedResource{}, Skipped: []ImportedResource{}}, nil
 }
 

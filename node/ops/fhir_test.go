@@ -690,3 +690,68 @@ func TestFHIRImportCoversStandingGrants(t *testing.T) {
 		t.Fatalf("%d laboratory Observations, %d others", labs, others)
 	}
 }
+
+// TestFHIRImportListsABoundedSample: a big import's report lists at most
+// importListed resources of each kind, with the CIDs of real records,
+// and counts them all; the re-import of the same input with one resource
+// changed adds nothing else and supersedes that one.
+func TestFHIRImportListsABoundedSample(t *testing.T) {
+	ctx := context.Background()
+	p := newLabParty(t, "Pat", protocol.RolePatient)
+	old := importListed
+	importListed = 3
+	t.Cleanup(func() { importListed = old })
+	const n = 12
+	es := fhirtest.SyntheaEntries(5, n)
+	out, err := FHIRImport(ctx, p.repo, p.keys, FHIRImportRequest{}, bytes.NewReader(fhirtest.Bundle("collection", es)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Counts != (ImportCounts{Added: n}) || out.Records != n || out.Resources != n || !out.Truncated || len(out.Added) != 3 {
+		t.Fatalf("import: counts %+v, %d records, truncated %v, %d listed", out.Counts, out.Records, out.Truncated, len(out.Added))
+	}
+	held := map[string]bool{}
+	for _, l := range listFHIR(t, p, false) {
+		held[l.Record.String()] = true
+	}
+	if len(held) != n {
+		t.Fatalf("%d records after the import, want %d", len(held), n)
+	}
+	for i, a := range out.Added {
+		if a.Position != fmt.Sprintf("entry[%d]", i) || !held[a.CID] {
+			t.Fatalf("added[%d] = %+v: not the input's first resources, or not a record held", i, a)
+		}
+	}
+	if got := out.Line(); got != fmt.Sprintf("imported %d resources as %d records (0 unchanged, 0 superseded)", n, n) {
+		t.Fatalf("line %q", got)
+	}
+
+	// The same input with its last Observation changed (past the
+	// listed ones).
+	last := n - 1
+	for fields(t, es[last].Resource)["resourceType"] != "Observation" {
+		last--
+	}
+	if last < 3 {
+		t.Fatalf("the generator's last Observation is entry[%d]: within the listed ones", last)
+	}
+	es[last].Resource = setField(es[last].Resource, "status", "amended")
+	again, err := FHIRImport(ctx, p.repo, p.keys, FHIRImportRequest{}, bytes.NewReader(fhirtest.Bundle("collection", es)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.Counts != (ImportCounts{Unchanged: n - 1, Superseded: 1}) || again.Records != 1 || len(again.Unchanged) != 3 || len(again.Superseded) != 1 || !again.Truncated {
+		t.Fatalf("re-import: counts %+v, %d records, %d unchanged and %d superseded listed", again.Counts, again.Records, len(again.Unchanged), len(again.Superseded))
+	}
+	if s := again.Superseded[0]; s.Position != fmt.Sprintf("entry[%d]", last) || !held[s.Supersedes] || held[s.CID] {
+		t.Fatalf("superseded %+v: want entry[%d] superseding a held record with a new one", s, last)
+	}
+	for _, u := range again.Unchanged {
+		if !held[u.CID] {
+			t.Fatalf("unchanged %+v names no record held", u)
+		}
+	}
+	if rows := listFHIR(t, p, false); len(rows) != n {
+		t.Fatalf("%d current records after the re-import, want %d", len(rows), n)
+	}
+}

@@ -18,12 +18,13 @@ function plural(n, word) {
   return count(n) + " " + word + (n === 1 ? "" : "s");
 }
 
-// importLine says what an import did, as the command line does.
+// importLine says what an import did, as the command line does: from
+// the answer's counts (its lists are a bounded sample of a big import).
 export function importLine(out) {
   let s = "Imported " + plural(out.resources, "resource") + " as " + plural(out.records, "record") +
-    " (" + count(out.unchanged.length) + " unchanged, " + count(out.superseded.length) + " superseded";
-  if (out.skipped.length > 0) {
-    s += ", " + count(out.skipped.length) + " skipped: other patients";
+    " (" + count(out.counts.unchanged) + " unchanged, " + count(out.counts.superseded) + " superseded";
+  if (out.counts.skipped > 0) {
+    s += ", " + count(out.counts.skipped) + " skipped: other patients";
   }
   return s + ").";
 }
