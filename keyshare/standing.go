@@ -267,9 +267,33 @@ const maxScopedBlockBytes = 512 << 10
 // in policy.go decides: claims of her own or acknowledged, not hidden,
 // not revoked from the grantee), in scoped entries of at most
 // protocol.MaxKeysPerEntry keys. With only given it looks at those
-// records alone (the ones a chain change touched). It returns how many
+// records alone (the ones a chain change touched). Without, it looks at
+// every record of k's, unless nothing changed since its last such pass
+// gave nothing (the pass mark, standing_mark.go). It returns how many
 // keys it gave.
 func (r *Repo) CoverStanding(ctx context.Context, k *Keys, only ...cid.Cid) (int, error) {
+	var digest []byte // a whole pass: the inputs' digest before it looked
+	if len(only) == 0 {
+		var err error
+		if digest, err = r.coverDigest(ctx); err != nil {
+			return 0, err
+		}
+		if done, err := r.coverMarked(ctx, k.ID, digest); err != nil || done {
+			return 0, err
+		}
+	}
+	n, err := r.coverStanding(ctx, k, only)
+	if err == nil && n == 0 && digest != nil {
+		// Written keys change the digest: the pass after this one,
+		// finding nothing more, leaves the mark.
+		err = r.markCovered(ctx, k.ID, digest)
+	}
+	return n, err
+}
+
+// coverStanding is one pass of CoverStanding: the records in only, or
+// all of k's when only is empty.
+func (r *Repo) coverStanding(ctx context.Context, k *Keys, only []cid.Cid) (int, error) {
 	evs, err := r.scopesOf(ctx, k.ID)
 	if err != nil {
 		return 0, err
