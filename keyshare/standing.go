@@ -321,25 +321,9 @@ func (r *Repo) coverStanding(ctx context.Context, k *Keys, only []cid.Cid) (int,
 		}
 		targets = append(targets, &target{ev: ev, scope: sc, info: info})
 	}
-	recs := map[cid.Cid]bool{}
-	for _, c := range only {
-		recs[c] = true
-	}
-	if len(only) == 0 {
-		if recs, err = r.recordsIn(ctx, k.ID); err != nil {
-			return 0, err
-		}
-	}
-	ordered := make([]cid.Cid, 0, len(recs))
-	for c := range recs {
-		ordered = append(ordered, c)
-	}
-	sort.Slice(ordered, func(i, j int) bool { return ordered[i].KeyString() < ordered[j].KeyString() })
-	for _, c := range ordered {
-		a, err := r.AccessFor(ctx, c, k.ID)
-		if err != nil {
-			return 0, err
-		}
+	// coverRecord refuses a record that is not k's: eachOwnRecord leaves
+	// those out first.
+	err = r.eachOwnRecord(ctx, k, only, func(c cid.Cid, a *Access) error {
 		var env *protocol.Envelope
 		var key *age.X25519Identity
 		for _, t := range targets {
@@ -347,8 +331,9 @@ func (r *Repo) coverStanding(ctx context.Context, k *Keys, only []cid.Cid) (int,
 				continue
 			}
 			if env == nil {
+				var err error
 				if env, key, err = r.Envelope(ctx, k, c); err != nil {
-					break // her key does not open it: nothing to give
+					return nil // her key does not open it: nothing to give
 				}
 			}
 			if !coverRecord(a, k.ID, t.ev.To, t.ev.Scope, evs, t.scope.Matches(env.Kind, env.FHIR), now).Allow {
@@ -356,10 +341,14 @@ func (r *Repo) coverStanding(ctx context.Context, k *Keys, only []cid.Cid) (int,
 			}
 			wrapped, err := wrapKey(key, t.info)
 			if err != nil {
-				return 0, err
+				return err
 			}
 			t.keys = append(t.keys, protocol.RecordKey{Record: protocol.NewLink(c), Key: wrapped})
 		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
 	}
 	var blocks [][]protocol.Entry
 	var cur []protocol.Entry
