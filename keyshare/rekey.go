@@ -314,24 +314,30 @@ func (r *Repo) rekeyEntries(ctx context.Context, k *Keys, old *Access, env *prot
 	if err != nil {
 		return nil, err
 	}
-	meta, err := seal(hdr, added.Key.Recipient())
-	if err != nil {
-		return nil, fmt.Errorf("seal envelope: %w", err)
-	}
 	self, err := r.Account(ctx, k.ID)
 	if err != nil {
 		return nil, err
 	}
-	rec := &protocol.Record{Record: protocol.NewLink(added.New), Subject: k.Public(), Supersedes: &sup, Meta: meta}
+	// The record entry wraps the key for k and the old record's author;
+	// grantees get it in grant entries with their grants' expiry.
+	inEntry := []AccountInfo{self}
+	for _, rr := range readers {
+		if !rr.grant {
+			inEntry = append(inEntry, rr.info)
+		}
+	}
+	rec, err := newRecordEntry(hdr, added.Key, added.New, k.Public(), &sup, inEntry, func(id protocol.AccountID) []byte { return keyOf(id) })
+	if err != nil {
+		return nil, err
+	}
 	var grants []protocol.Entry
-	for _, rr := range append([]remainingReader{{Account: k.ID, info: self}}, readers...) {
+	for _, rr := range readers {
+		if !rr.grant {
+			continue
+		}
 		wrapped, err := wrapKey(added.Key, rr.info)
 		if err != nil {
 			return nil, err
-		}
-		if !rr.grant {
-			rec.Keys = append(rec.Keys, protocol.WrappedKey{To: keyOf(rr.Account), Key: wrapped})
-			continue
 		}
 		keys := []protocol.RecordKey{{Record: protocol.NewLink(added.New), Key: wrapped}}
 		if rr.scope != "" {
