@@ -171,7 +171,10 @@ fi
 
 echo "# bench-fhir, $(date -u '+%Y-%m-%d %H:%M UTC'), blockmrs $(git describe --always --dirty 2>/dev/null || echo '?'), $(go env GOVERSION)"
 echo "# $(nproc) CPUs ($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)), load average $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "# inputs: 1,111 resources in $((size1111 / 1024)) KiB ($(stat -c %s "$work/b1111plain.json" | awk '{printf "%d", $1 / 1024}') KiB plain); $resources50 resources in $((size50 >> 20)) MiB; 10,000 resources"
+inputs="1,111 resources in $((size1111 / 1024)) KiB ($(stat -c %s "$work/b1111plain.json" | awk '{printf "%d", $1 / 1024}') KiB plain)"
+if want C; then inputs+="; $resources50 resources in $((size50 >> 20)) MiB"; fi
+if want D; then inputs+="; 10,000 resources"; fi
+echo "# inputs: $inputs"
 echo
 echo "| run | wall s | peak RSS MiB | resources/s |"
 echo "| --- | ---: | ---: | ---: |"
