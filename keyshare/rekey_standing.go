@@ -140,15 +140,9 @@ func (r *Repo) scopeKept(ctx context.Context, k *Keys, from protocol.AccountID, 
 // subject under the claim that counts for k) and its access state; with
 // only given, with those of only's records that are k's.
 func (r *Repo) eachOwnRecord(ctx context.Context, k *Keys, only []cid.Cid, fn func(cid.Cid, *Access) error) error {
-	recs := map[cid.Cid]bool{}
-	for _, c := range only {
-		recs[c] = true
-	}
-	if len(only) == 0 {
-		var err error
-		if recs, err = r.recordsIn(ctx, k.ID); err != nil {
-			return err
-		}
+	recs, err := r.recordsAmong(ctx, k.ID, only)
+	if err != nil {
+		return err
 	}
 	ordered := make([]cid.Cid, 0, len(recs))
 	for c := range recs {

@@ -42,13 +42,9 @@ func keyCoverMark(id protocol.AccountID) datastore.Key {
 func (r *Repo) coverDigest(ctx context.Context) ([]byte, error) {
 	h := sha256.New()
 	for _, prefix := range coverInputs {
-		res, err := r.ds.Query(ctx, query.Query{Prefix: prefix})
+		entries, err := queryAll(ctx, r.ds, prefix, false)
 		if err != nil {
-			return nil, fmt.Errorf("query %s: %w", prefix, err)
-		}
-		entries, err := res.Rest()
-		if err != nil {
-			return nil, fmt.Errorf("query %s: %w", prefix, err)
+			return nil, err
 		}
 		slices.SortFunc(entries, func(a, b query.Entry) int { return bytes.Compare([]byte(a.Key), []byte(b.Key)) })
 		for _, e := range entries {
