@@ -22,11 +22,7 @@ import (
 // every new version and the old copies gone.
 func TestRekeyJobLargeAllOrNothing(t *testing.T) {
 	ctx := context.Background()
-	repo, err := Open(ctx, t.TempDir(), Options{Create: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer repo.Close()
+	repo := openTempRepo(t)
 	k, err := repo.CreateAccount(ctx, "Pat", protocol.RolePatient, nil)
 	if err != nil {
 		t.Fatal(err)

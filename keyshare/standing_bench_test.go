@@ -69,11 +69,7 @@ var standingScopes = []string{"patient/Observation.rs", "patient/*.rs", "patient
 func buildStanding(tb testing.TB, n int) *standingRepo {
 	tb.Helper()
 	ctx := context.Background()
-	r, err := Open(ctx, tb.TempDir(), Options{Create: true})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { r.Close() })
+	r := openTempRepo(tb)
 	subject, err := r.CreateAccount(ctx, "Pat", protocol.RolePatient, nil)
 	if err != nil {
 		tb.Fatal(err)
