@@ -26,7 +26,6 @@ import (
 
 	"github.com/ipfs/go-cid"
 	"github.com/ipfs/go-datastore"
-	"github.com/ipfs/go-datastore/query"
 
 	"github.com/blockmrs/blockmrs/protocol"
 )
@@ -111,13 +110,9 @@ func (r *Repo) attestsOf(ctx context.Context, id protocol.AccountID) ([]attestEv
 // account it ever attested, by account ID.
 func (r *Repo) attestsBy(ctx context.Context, attester protocol.AccountID) ([]attestEvent, error) {
 	prefix := attestPrefix + string(attester) + "/"
-	res, err := r.ds.Query(ctx, query.Query{Prefix: prefix})
+	entries, err := queryAll(ctx, r.ds, prefix, false)
 	if err != nil {
-		return nil, fmt.Errorf("query %s: %w", prefix, err)
-	}
-	entries, err := res.Rest()
-	if err != nil {
-		return nil, fmt.Errorf("query %s: %w", prefix, err)
+		return nil, err
 	}
 	out := make([]attestEvent, 0, len(entries))
 	for _, e := range entries {

@@ -46,11 +46,7 @@ func genesisOf(tb testing.TB, name string, role protocol.Role) (*Keys, cid.Cid, 
 func newAttestBench(tb testing.TB, clinicians int) *attestBench {
 	tb.Helper()
 	ctx := context.Background()
-	r, err := Open(ctx, tb.TempDir(), Options{Create: true})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { r.Close() })
+	r := openTempRepo(tb)
 	ab := &attestBench{repo: r}
 	heads := []cid.Cid{}
 	offered := map[cid.Cid][]byte{}

@@ -609,17 +609,9 @@ func storeRecord(ctx context.Context, sb *store.AddBatch, p *prepared, key func(
 	if err != nil {
 		return nil, nil, err
 	}
-	meta, err := seal(p.header, added.Key.Recipient())
+	rec, err := newRecordEntry(p.header, added.Key, added.CID, key(p.subject), p.super, p.readers, key)
 	if err != nil {
-		return nil, nil, fmt.Errorf("seal envelope: %w", err)
-	}
-	rec := &protocol.Record{Record: protocol.NewLink(added.CID), Subject: key(p.subject), Meta: meta, Supersedes: p.super}
-	for _, acct := range p.readers {
-		wrapped, err := wrapKey(added.Key, acct)
-		if err != nil {
-			return nil, nil, err
-		}
-		rec.Keys = append(rec.Keys, protocol.WrappedKey{To: key(acct.ID), Key: wrapped})
+		return nil, nil, err
 	}
 	return rec, added.Key, nil
 }

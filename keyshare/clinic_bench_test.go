@@ -87,15 +87,23 @@ func profileEntries(tb testing.TB, k *Keys, name string, role protocol.Role, nod
 	return es
 }
 
-// buildClinic builds the clinic repo with n records.
-func buildClinic(tb testing.TB, n int) *clinicRepo {
+// openTempRepo opens a new repo in a temporary folder, closed when the
+// test ends.
+func openTempRepo(tb testing.TB) *Repo {
 	tb.Helper()
-	ctx := context.Background()
-	r, err := Open(ctx, tb.TempDir(), Options{Create: true})
+	r, err := Open(context.Background(), tb.TempDir(), Options{Create: true})
 	if err != nil {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { r.Close() })
+	return r
+}
+
+// buildClinic builds the clinic repo with n records.
+func buildClinic(tb testing.TB, n int) *clinicRepo {
+	tb.Helper()
+	ctx := context.Background()
+	r := openTempRepo(tb)
 	cr := &clinicRepo{repo: r, self: benchPeerID(tb), replica: benchPeerID(tb), gpNode: benchPeerID(tb)}
 	r.SetNodeID(cr.self)
 	for i := range 3 {
@@ -126,7 +134,7 @@ func buildClinic(tb testing.TB, n int) *clinicRepo {
 		cr.patNode = append(cr.patNode, node)
 	}
 	r.mu.Lock()
-	err = r.commit(ctx, genesis)
+	err := r.commit(ctx, genesis)
 	r.mu.Unlock()
 	if err != nil {
 		tb.Fatal(err)

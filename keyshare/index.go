@@ -572,6 +572,20 @@ func (r *Repo) recordsIn(ctx context.Context, id protocol.AccountID) (map[cid.Ci
 	return out, nil
 }
 
+// recordsAmong returns the records of only, or, when only is empty,
+// every record that names account id (recordsIn): what a pass over an
+// account's records looks at, all of them or those a change touched.
+func (r *Repo) recordsAmong(ctx context.Context, id protocol.AccountID, only []cid.Cid) (map[cid.Cid]bool, error) {
+	if len(only) == 0 {
+		return r.recordsIn(ctx, id)
+	}
+	recs := make(map[cid.Cid]bool, len(only))
+	for _, c := range only {
+		recs[c] = true
+	}
+	return recs, nil
+}
+
 func keyOf(id protocol.AccountID) ed25519.PublicKey {
 	k, err := id.Key()
 	if err != nil {

@@ -360,15 +360,9 @@ func (r *Repo) ackFor(ctx context.Context, k *Keys, a *Access) *protocol.Ack {
 // With only given, it looks at those records alone (the ones a chain
 // change touched), so its cost follows the change.
 func (r *Repo) Acknowledge(ctx context.Context, k *Keys, only ...cid.Cid) (int, error) {
-	recs := map[cid.Cid]bool{}
-	for _, c := range only {
-		recs[c] = true
-	}
-	if len(only) == 0 {
-		var err error
-		if recs, err = r.recordsIn(ctx, k.ID); err != nil {
-			return 0, err
-		}
+	recs, err := r.recordsAmong(ctx, k.ID, only)
+	if err != nil {
+		return 0, err
 	}
 	var entries []protocol.Entry
 	for c := range recs {

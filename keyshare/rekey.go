@@ -146,65 +146,69 @@ var ErrNotSubject = errors.New("not the record's subject")
 // the same bytes before anything is signed. Then this node drops the old
 // ciphertext (RuleDropRekeyed). A record re-keyed already is skipped.
 func (r *Repo) Rekey(ctx context.Context, k *Keys, c cid.Cid, from protocol.AccountID) (Rekeyed, error) {
+	p, out, err := r.prepareRekey(ctx, k, c, from)
+	if err != nil || p == nil {
+		return out, err
+	}
+	if out.Block, err = r.commitRekeys(ctx, k, []*rekeyPrep{p}); err != nil {
+		return out, err
+	}
+	if _, err := r.dropRekeyed(ctx, c); err != nil {
+		return out, fmt.Errorf("re-keyed %s as %s, but removing the old copy failed (the daemon retries): %w", c, out.New, err)
+	}
+	return out, nil
+}
+
+// rekeyPrep is one record's re-key ready to commit: its new version
+// stored (pinned, under an add marker) and the entries of its chain block.
+type rekeyPrep struct {
+	out     Rekeyed
+	old     *Access // the claim re-keyed
+	added   reencryption
+	entries []protocol.Entry
+}
+
+// prepareRekey does all of Rekey for record c but the commit: it checks
+// (RekeyCheck), stores the new version and builds the block's entries.
+// A record re-keyed before gives no prep and out.Skipped. The caller
+// hands the prep to commitRekeys, which releases it.
+func (r *Repo) prepareRekey(ctx context.Context, k *Keys, c cid.Cid, from protocol.AccountID) (*rekeyPrep, Rekeyed, error) {
 	out := Rekeyed{Record: c}
 	a, err := r.RekeyCheck(ctx, k, c, from)
 	if err != nil {
-		return out, err
+		return nil, out, err
 	}
 	if a.Rekeyed != nil {
 		out.Skipped = true
 		out.New, _ = cid.Decode(a.Rekeyed.New)
-		return out, nil
+		return nil, out, nil
 	}
 	env, key, opened, err := r.openView(ctx, k, c)
 	if err != nil {
-		return out, err
+		return nil, out, err
 	}
 	if opened.Subject != k.ID {
-		return out, fmt.Errorf("%s opens for you only under a claim about %s: %w", c, opened.Subject, ErrNotSubject)
+		return nil, out, fmt.Errorf("%s opens for you only under a claim about %s: %w", c, opened.Subject, ErrNotSubject)
 	}
 	readers, err := r.remainingReaders(ctx, opened, k.ID, from)
 	if err != nil {
-		return out, err
+		return nil, out, err
 	}
 	added, err := r.reencrypt(ctx, c, key)
 	if err != nil {
-		return out, err
+		return nil, out, err
 	}
-	claimed := false
-	defer func() {
-		if !claimed {
-			r.dropUnclaimed(ctx, added.New)
-		}
-		r.clearAdding(ctx, added.marker)
-	}()
-	entries, err := r.rekeyEntries(ctx, k, opened, env, added, readers, from)
-	if err != nil {
-		return out, err
+	p := &rekeyPrep{old: opened, added: added}
+	if p.entries, err = r.rekeyEntries(ctx, k, opened, env, added, readers, from); err != nil {
+		p.release(ctx, r, false)
+		return nil, out, err
 	}
 	out.New, out.Revoked = added.New, from != "" && slices.ContainsFunc(opened.Readers, func(rd Reader) bool { return rd.Account == from })
 	for _, rd := range readers {
 		out.Readers = append(out.Readers, rd.Account)
 	}
-	r.mu.Lock()
-	// A second re-key of the same claim (another job) may have finished
-	// since the check: the first one stands.
-	again, err := r.accessAll(ctx, c)
-	if err == nil && slices.ContainsFunc(again, func(o *Access) bool { return o.Entry != nil && *o.Entry == *opened.Entry && o.Rekeyed != nil }) {
-		err = fmt.Errorf("%s was re-keyed by another job meanwhile", c)
-	}
-	if err == nil {
-		out.Block, err = r.appendBlock(ctx, k, entries)
-	}
-	r.mu.Unlock()
-	if err != nil {
-		return out, err
-	}
-	claimed = true
-	if _, err := r.dropRekeyed(ctx, c); err != nil {
-		return out, fmt.Errorf("re-keyed %s as %s, but removing the old copy failed (the daemon retries): %w", c, out.New, err)
-	}
-	return out, nil
+	p.out = out
+	return p, out, nil
 }
 
 // remainingReader is one account the new version is wrapped for, and
@@ -314,24 +318,30 @@ func (r *Repo) rekeyEntries(ctx context.Context, k *Keys, old *Access, env *prot
 	if err != nil {
 		return nil, err
 	}
-	meta, err := seal(hdr, added.Key.Recipient())
-	if err != nil {
-		return nil, fmt.Errorf("seal envelope: %w", err)
-	}
 	self, err := r.Account(ctx, k.ID)
 	if err != nil {
 		return nil, err
 	}
-	rec := &protocol.Record{Record: protocol.NewLink(added.New), Subject: k.Public(), Supersedes: &sup, Meta: meta}
+	// The record entry wraps the key for k and the old record's author;
+	// grantees get it in grant entries with their grants' expiry.
+	inEntry := []AccountInfo{self}
+	for _, rr := range readers {
+		if !rr.grant {
+			inEntry = append(inEntry, rr.info)
+		}
+	}
+	rec, err := newRecordEntry(hdr, added.Key, added.New, k.Public(), &sup, inEntry, func(id protocol.AccountID) []byte { return keyOf(id) })
+	if err != nil {
+		return nil, err
+	}
 	var grants []protocol.Entry
-	for _, rr := range append([]remainingReader{{Account: k.ID, info: self}}, readers...) {
+	for _, rr := range readers {
+		if !rr.grant {
+			continue
+		}
 		wrapped, err := wrapKey(added.Key, rr.info)
 		if err != nil {
 			return nil, err
-		}
-		if !rr.grant {
-			rec.Keys = append(rec.Keys, protocol.WrappedKey{To: keyOf(rr.Account), Key: wrapped})
-			continue
 		}
 		keys := []protocol.RecordKey{{Record: protocol.NewLink(added.New), Key: wrapped}}
 		if rr.scope != "" {

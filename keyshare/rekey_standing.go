@@ -103,7 +103,7 @@ func (r *Repo) NewScopeRekeyJob(ctx context.Context, k *Keys, from protocol.Acco
 // from it (rekeyScopeRecord decides once the end is on the chain).
 func (r *Repo) scopeCandidates(ctx context.Context, k *Keys, from protocol.AccountID, scope string) ([]cid.Cid, error) {
 	var out []cid.Cid
-	err := r.eachOwnRecord(ctx, k, func(c cid.Cid, a *Access) error {
+	err := r.eachOwnRecord(ctx, k, nil, func(c cid.Cid, a *Access) error {
 		underScope := func(rd Reader) bool { return rd.Account == from && rd.Scope == scope }
 		if slices.ContainsFunc(a.Readers, underScope) || slices.ContainsFunc(a.Revoked, underScope) {
 			out = append(out, c)
@@ -122,7 +122,7 @@ func (r *Repo) scopeKept(ctx context.Context, k *Keys, from protocol.AccountID, 
 		return nil, err
 	}
 	var out []JobKept
-	err = r.eachOwnRecord(ctx, k, func(c cid.Cid, a *Access) error {
+	err = r.eachOwnRecord(ctx, k, nil, func(c cid.Cid, a *Access) error {
 		if _, ok := a.Reader(from); !ok || a.Rekeyed != nil {
 			return nil
 		}
@@ -137,9 +137,10 @@ func (r *Repo) scopeKept(ctx context.Context, k *Keys, from protocol.AccountID, 
 }
 
 // eachOwnRecord calls fn, in CID order, with each record of k's (k its
-// subject under the claim that counts for k) and its access state.
-func (r *Repo) eachOwnRecord(ctx context.Context, k *Keys, fn func(cid.Cid, *Access) error) error {
-	recs, err := r.recordsIn(ctx, k.ID)
+// subject under the claim that counts for k) and its access state; with
+// only given, with those of only's records that are k's.
+func (r *Repo) eachOwnRecord(ctx context.Context, k *Keys, only []cid.Cid, fn func(cid.Cid, *Access) error) error {
+	recs, err := r.recordsAmong(ctx, k.ID, only)
 	if err != nil {
 		return err
 	}

@@ -153,7 +153,9 @@ func (r *Repo) NewRekeyJob(ctx context.Context, k *Keys, from protocol.AccountID
 // RunRekeyJob runs job id as k until every record is re-keyed or failed,
 // storing its progress after each record and calling progress (may be
 // nil) with it. When ctx ends first the job is left interrupted, saying
-// what is left. It returns the job as it ended.
+// what is left. A job with stagedRecords or more records left is one
+// commit instead, all or nothing (runRekeyBatch): its progress is stored
+// as it starts and ends. It returns the job as it ended.
 func (r *Repo) RunRekeyJob(ctx context.Context, k *Keys, id string, progress func(RekeyJob)) (*RekeyJob, error) {
 	j, err := r.RekeyJob(ctx, id)
 	if err != nil {
@@ -177,7 +179,14 @@ func (r *Repo) RunRekeyJob(ctx context.Context, k *Keys, id string, progress fun
 		}
 	}
 	save()
+	batched := len(j.Left()) >= stagedRecords
+	if batched {
+		r.runRekeyBatch(ctx, k, j) // one commit (rekey_batch.go)
+	}
 	for i := range j.Records {
+		if batched {
+			break
+		}
 		jr := &j.Records[i]
 		if jr.State != JobRecordPending {
 			continue
@@ -212,7 +221,9 @@ func (r *Repo) RunRekeyJob(ctx context.Context, k *Keys, id string, progress fun
 	switch {
 	case len(j.Left()) > 0:
 		j.State = JobInterrupted
-		j.Error = fmt.Sprintf("stopped with %d of %d record(s) left; run the same re-key again to finish (records re-keyed already are skipped)", len(j.Left()), j.Total)
+		if j.Error == "" { // runRekeyBatch says why its commit did not happen
+			j.Error = fmt.Sprintf("stopped with %d of %d record(s) left; run the same re-key again to finish (records re-keyed already are skipped)", len(j.Left()), j.Total)
+		}
 	case j.Failed > 0:
 		j.State = JobFailed
 	default:

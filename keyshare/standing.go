@@ -267,9 +267,33 @@ const maxScopedBlockBytes = 512 << 10
 // in policy.go decides: claims of her own or acknowledged, not hidden,
 // not revoked from the grantee), in scoped entries of at most
 // protocol.MaxKeysPerEntry keys. With only given it looks at those
-// records alone (the ones a chain change touched). It returns how many
+// records alone (the ones a chain change touched). Without, it looks at
+// every record of k's, unless nothing changed since its last such pass
+// gave nothing (the pass mark, standing_mark.go). It returns how many
 // keys it gave.
 func (r *Repo) CoverStanding(ctx context.Context, k *Keys, only ...cid.Cid) (int, error) {
+	var digest []byte // a whole pass: the inputs' digest before it looked
+	if len(only) == 0 {
+		var err error
+		if digest, err = r.coverDigest(ctx); err != nil {
+			return 0, err
+		}
+		if done, err := r.coverMarked(ctx, k.ID, digest); err != nil || done {
+			return 0, err
+		}
+	}
+	n, err := r.coverStanding(ctx, k, only)
+	if err == nil && n == 0 && digest != nil {
+		// Written keys change the digest: the pass after this one,
+		// finding nothing more, leaves the mark.
+		err = r.markCovered(ctx, k.ID, digest)
+	}
+	return n, err
+}
+
+// coverStanding is one pass of CoverStanding: the records in only, or
+// all of k's when only is empty.
+func (r *Repo) coverStanding(ctx context.Context, k *Keys, only []cid.Cid) (int, error) {
 	evs, err := r.scopesOf(ctx, k.ID)
 	if err != nil {
 		return 0, err
@@ -297,25 +321,9 @@ func (r *Repo) CoverStanding(ctx context.Context, k *Keys, only ...cid.Cid) (int
 		}
 		targets = append(targets, &target{ev: ev, scope: sc, info: info})
 	}
-	recs := map[cid.Cid]bool{}
-	for _, c := range only {
-		recs[c] = true
-	}
-	if len(only) == 0 {
-		if recs, err = r.recordsIn(ctx, k.ID); err != nil {
-			return 0, err
-		}
-	}
-	ordered := make([]cid.Cid, 0, len(recs))
-	for c := range recs {
-		ordered = append(ordered, c)
-	}
-	sort.Slice(ordered, func(i, j int) bool { return ordered[i].KeyString() < ordered[j].KeyString() })
-	for _, c := range ordered {
-		a, err := r.AccessFor(ctx, c, k.ID)
-		if err != nil {
-			return 0, err
-		}
+	// coverRecord refuses a record that is not k's: eachOwnRecord leaves
+	// those out first.
+	err = r.eachOwnRecord(ctx, k, only, func(c cid.Cid, a *Access) error {
 		var env *protocol.Envelope
 		var key *age.X25519Identity
 		for _, t := range targets {
@@ -323,8 +331,9 @@ func (r *Repo) CoverStanding(ctx context.Context, k *Keys, only ...cid.Cid) (int
 				continue
 			}
 			if env == nil {
+				var err error
 				if env, key, err = r.Envelope(ctx, k, c); err != nil {
-					break // her key does not open it: nothing to give
+					return nil // her key does not open it: nothing to give
 				}
 			}
 			if !coverRecord(a, k.ID, t.ev.To, t.ev.Scope, evs, t.scope.Matches(env.Kind, env.FHIR), now).Allow {
@@ -332,10 +341,14 @@ func (r *Repo) CoverStanding(ctx context.Context, k *Keys, only ...cid.Cid) (int
 			}
 			wrapped, err := wrapKey(key, t.info)
 			if err != nil {
-				return 0, err
+				return err
 			}
 			t.keys = append(t.keys, protocol.RecordKey{Record: protocol.NewLink(c), Key: wrapped})
 		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
 	}
 	var blocks [][]protocol.Entry
 	var cur []protocol.Entry

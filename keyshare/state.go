@@ -128,15 +128,25 @@ type getter interface {
 	Get(ctx context.Context, k datastore.Key) ([]byte, error)
 }
 
-// listKeys returns the keys under prefix.
-func listKeys(ctx context.Context, ds datastore.Read, prefix string) ([]datastore.Key, error) {
-	res, err := ds.Query(ctx, query.Query{Prefix: prefix, KeysOnly: true})
+// queryAll returns the entries under prefix, with their values unless
+// keysOnly.
+func queryAll(ctx context.Context, ds datastore.Read, prefix string, keysOnly bool) ([]query.Entry, error) {
+	res, err := ds.Query(ctx, query.Query{Prefix: prefix, KeysOnly: keysOnly})
 	if err != nil {
 		return nil, fmt.Errorf("query %s: %w", prefix, err)
 	}
 	entries, err := res.Rest()
 	if err != nil {
 		return nil, fmt.Errorf("query %s: %w", prefix, err)
+	}
+	return entries, nil
+}
+
+// listKeys returns the keys under prefix.
+func listKeys(ctx context.Context, ds datastore.Read, prefix string) ([]datastore.Key, error) {
+	entries, err := queryAll(ctx, ds, prefix, true)
+	if err != nil {
+		return nil, err
 	}
 	out := make([]datastore.Key, len(entries))
 	for i, e := range entries {

@@ -34,7 +34,9 @@ const SessionPoll = time.Second
 // In the same pass it gives the account's standing grantees the records
 // in their scopes that no author wrapped for them
 // (keyshare.Repo.CoverStanding): a record counts once acknowledged, so
-// the pass after the ack covers it.
+// the pass after the ack covers it. The periodic pass over all of an
+// account's records costs next to nothing while no chain changed since
+// one found nothing to give (CoverStanding's pass mark).
 func acknowledgeArrivals(ctx context.Context, repo *keyshare.Repo, sessions *keyshare.Sessions, log *slog.Logger) {
 	changed := make(chan []cid.Cid, 16)
 	unhook := repo.OnChainChange(func(ch keyshare.ChainChange) {

@@ -3,7 +3,10 @@
 # user runs them, one process per command, on Synthea-shaped bundles from
 # internal/cmd/fhirgen, and prints a Markdown table for BENCHMARKS.md:
 #
-#   A  fhir import of 1,111 resources, a repo without a passphrase, no daemon
+#   A  fhir import of 1,111 resources (fhirgen -rich: 3.9 MiB, the size of a
+#      real Synthea export of that many), a repo without a passphrase, no
+#      daemon; A0 the same resources without narratives and reference
+#      ranges (fhirgen without -rich, 2.3 MiB), for the ratio
 #   B  the same with a passphrase, through a daemon holding an unlocked
 #      session (the command runs inside the daemon; its RSS is the daemon's
 #      peak, read from /proc/PID/status VmHWM)
@@ -20,6 +23,7 @@
 #
 #   bash scripts/bench-fhir.sh
 #   BENCH_REPS=5 BENCH_ADDS=50 bash scripts/bench-fhir.sh
+#   BENCH_RUNS=AB bash scripts/bench-fhir.sh    # only runs A and B
 #
 # Not part of the test command (scripts/test.sh); takes a few minutes.
 set -euo pipefail
@@ -27,6 +31,8 @@ cd "$(dirname "$0")/.."
 
 reps="${BENCH_REPS:-3}"
 adds="${BENCH_ADDS:-100}"
+runs="${BENCH_RUNS:-ABCDE}"
+want() { [[ "$runs" == *"$1"* ]]; }
 log() { printf 'bench-fhir: %s\n' "$*" >&2; }
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/blockmrs-bench-fhir.XXXXXX")"
@@ -41,11 +47,12 @@ log "building blockmrs and fhirgen"
 go build -o "$work/blockmrs" ./cmd/blockmrs
 go build -o "$work/fhirgen" ./internal/cmd/fhirgen
 bm="$work/blockmrs"
-"$work/fhirgen" -n 1111 >"$work/b1111.json"
-"$work/fhirgen" -mb 50 >"$work/b50.json"
-"$work/fhirgen" -n 10000 -seed 2 >"$work/b10k.json"
+"$work/fhirgen" -rich -n 1111 >"$work/b1111.json"
+"$work/fhirgen" -n 1111 >"$work/b1111plain.json"
+if want C; then "$work/fhirgen" -mb 50 >"$work/b50.json"; fi
+if want D; then "$work/fhirgen" -n 10000 -seed 2 >"$work/b10k.json"; fi
 mkdir "$work/split"
-"$work/fhirgen" -n 1111 -split "$work/split"
+if want E; then "$work/fhirgen" -rich -n 1111 -split "$work/split"; fi
 
 export BLOCKMRS_LOG=error
 unset BLOCKMRS_PASSPHRASE
@@ -92,65 +99,82 @@ hwm() { awk '/VmHWM/ {printf "%d", $2/1024}' "/proc/$daemon/status"; }
 
 rows=()
 size1111=$(stat -c %s "$work/b1111.json")
-size50=$(stat -c %s "$work/b50.json")
+size50=0
+if want C; then size50=$(stat -c %s "$work/b50.json"); fi
+resources50=0
 
-log "A: fhir import of 1,111 resources, no passphrase"
-for i in $(seq "$reps"); do
-	fresh "$work/a"
-	rows+=("$(timed "A fhir import 1,111 (no passphrase) run $i" "$bm" fhir import --repo "$work/a" "$work/b1111.json")")
-done
+if want A; then
+	log "A: fhir import of 1,111 resources, no passphrase"
+	for i in $(seq "$reps"); do
+		fresh "$work/a"
+		rows+=("$(timed "A fhir import 1,111 (no passphrase) run $i" "$bm" fhir import --repo "$work/a" "$work/b1111.json")")
+		fresh "$work/a"
+		rows+=("$(timed "A0 fhir import 1,111 plain (no passphrase) run $i" "$bm" fhir import --repo "$work/a" "$work/b1111plain.json")")
+	done
+fi
 
-log "B: the same with a passphrase, through a daemon's unlocked session"
-for i in $(seq "$reps"); do
-	fresh "$work/b" "$pass"
-	start_daemon "$work/b"
-	BLOCKMRS_PASSPHRASE="$pass" "$bm" unlock --repo "$work/b" >/dev/null
-	r="$(timed "B fhir import 1,111 (passphrase, session) run $i" "$bm" fhir import --repo "$work/b" "$work/b1111.json")"
-	rows+=("${r%$'\t'*}	$(hwm) (daemon)")
+if want B; then
+	log "B: the same with a passphrase, through a daemon's unlocked session"
+	for i in $(seq "$reps"); do
+		fresh "$work/b" "$pass"
+		start_daemon "$work/b"
+		BLOCKMRS_PASSPHRASE="$pass" "$bm" unlock --repo "$work/b" >/dev/null
+		r="$(timed "B fhir import 1,111 (passphrase, session) run $i" "$bm" fhir import --repo "$work/b" "$work/b1111.json")"
+		rows+=("${r%$'\t'*}	$(hwm) (daemon)")
+		stop_daemon
+	done
+fi
+
+if want C; then
+	log "C: fhir import of $((size50 >> 20)) MiB, no passphrase"
+	for i in $(seq "$reps"); do
+		fresh "$work/c"
+		rows+=("$(timed "C fhir import $((size50 >> 20)) MiB run $i" "$bm" fhir import --repo "$work/c" "$work/b50.json")")
+	done
+	resources50=$(sed -n 's/^imported \([0-9,]*\) resources.*/\1/p' "$work/out.txt" | tr -d ,)
+fi
+
+if want D; then
+	log "D: fhir export of 10,000 records"
+	fresh "$work/d"
+	"$bm" fhir import --repo "$work/d" "$work/b10k.json" >/dev/null
+	for i in $(seq "$reps"); do
+		rows+=("$(timed "D fhir export 10,000 (no daemon) run $i" "$bm" fhir export --repo "$work/d" -o "$work/export.json")")
+	done
+	start_daemon "$work/d"
+	for i in $(seq "$reps"); do
+		r="$(timed "D fhir export 10,000 (daemon) run $i" "$bm" fhir export --repo "$work/d" -o "$work/export.json")"
+		rows+=("${r%$'\t'*}	$(hwm) (daemon)")
+	done
 	stop_daemon
-done
+fi
 
-log "C: fhir import of $((size50 >> 20)) MiB, no passphrase"
-for i in $(seq "$reps"); do
-	fresh "$work/c"
-	rows+=("$(timed "C fhir import $((size50 >> 20)) MiB run $i" "$bm" fhir import --repo "$work/c" "$work/b50.json")")
-done
-resources50=$(sed -n 's/^imported \([0-9,]*\) resources.*/\1/p' "$work/out.txt" | tr -d ,)
-
-log "D: fhir export of 10,000 records"
-fresh "$work/d"
-"$bm" fhir import --repo "$work/d" "$work/b10k.json" >/dev/null
-for i in $(seq "$reps"); do
-	rows+=("$(timed "D fhir export 10,000 (no daemon) run $i" "$bm" fhir export --repo "$work/d" -o "$work/export.json")")
-done
-start_daemon "$work/d"
-for i in $(seq "$reps"); do
-	r="$(timed "D fhir export 10,000 (daemon) run $i" "$bm" fhir export --repo "$work/d" -o "$work/export.json")"
-	rows+=("${r%$'\t'*}	$(hwm) (daemon)")
-done
-stop_daemon
-
-log "E: the baseline, $adds of 1,111 resources added one by one"
-fresh "$work/e"
-files=("$work"/split/*.json)
-start=$(date +%s.%N)
-for f in "${files[@]:0:$adds}"; do
-	"$bm" add --repo "$work/e" --kind fhir "$f" >/dev/null
-done
-end=$(date +%s.%N)
-rows+=("$(awk -v s="$start" -v e="$end" -v n="$adds" 'BEGIN {printf "E add --kind fhir one by one, no passphrase (%d timed, x1,111/%d)\t%.1f\t-", n, n, (e-s)*1111/n}')")
-fresh "$work/e2" "$pass"
-few=$((adds / 5 > 0 ? adds / 5 : 1))
-start=$(date +%s.%N)
-for f in "${files[@]:0:$few}"; do
-	BLOCKMRS_PASSPHRASE="$pass" "$bm" add --repo "$work/e2" --kind fhir "$f" >/dev/null
-done
-end=$(date +%s.%N)
-rows+=("$(awk -v s="$start" -v e="$end" -v n="$few" 'BEGIN {printf "E add --kind fhir one by one, passphrase (%d timed, x1,111/%d)\t%.1f\t-", n, n, (e-s)*1111/n}')")
+if want E; then
+	log "E: the baseline, $adds of 1,111 resources added one by one"
+	fresh "$work/e"
+	files=("$work"/split/*.json)
+	start=$(date +%s.%N)
+	for f in "${files[@]:0:$adds}"; do
+		"$bm" add --repo "$work/e" --kind fhir "$f" >/dev/null
+	done
+	end=$(date +%s.%N)
+	rows+=("$(awk -v s="$start" -v e="$end" -v n="$adds" 'BEGIN {printf "E add --kind fhir one by one, no passphrase (%d timed, x1,111/%d)\t%.1f\t-", n, n, (e-s)*1111/n}')")
+	fresh "$work/e2" "$pass"
+	few=$((adds / 5 > 0 ? adds / 5 : 1))
+	start=$(date +%s.%N)
+	for f in "${files[@]:0:$few}"; do
+		BLOCKMRS_PASSPHRASE="$pass" "$bm" add --repo "$work/e2" --kind fhir "$f" >/dev/null
+	done
+	end=$(date +%s.%N)
+	rows+=("$(awk -v s="$start" -v e="$end" -v n="$few" 'BEGIN {printf "E add --kind fhir one by one, passphrase (%d timed, x1,111/%d)\t%.1f\t-", n, n, (e-s)*1111/n}')")
+fi
 
 echo "# bench-fhir, $(date -u '+%Y-%m-%d %H:%M UTC'), blockmrs $(git describe --always --dirty 2>/dev/null || echo '?'), $(go env GOVERSION)"
 echo "# $(nproc) CPUs ($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)), load average $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "# inputs: 1,111 resources in $((size1111 / 1024)) KiB; $resources50 resources in $((size50 >> 20)) MiB; 10,000 resources"
+inputs="1,111 resources in $((size1111 / 1024)) KiB ($(stat -c %s "$work/b1111plain.json" | awk '{printf "%d", $1 / 1024}') KiB plain)"
+if want C; then inputs+="; $resources50 resources in $((size50 >> 20)) MiB"; fi
+if want D; then inputs+="; 10,000 resources"; fi
+echo "# inputs: $inputs"
 echo
 echo "| run | wall s | peak RSS MiB | resources/s |"
 echo "| --- | ---: | ---: | ---: |"

@@ -16,8 +16,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"html"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -35,6 +37,14 @@ type Entry struct {
 // writes it.
 func Synthea(seed int64, n int) []byte {
 	return Bundle("transaction", SyntheaEntries(seed, n))
+}
+
+// SyntheaRich returns a Bundle like Synthea's of the same resources with
+// what fuller exports carry besides (SyntheaRichEntries): about 3.5 KB a
+// resource as written, so that 1,111 resources make a 3.9 MB Bundle, the
+// size of a real Synthea export of that many.
+func SyntheaRich(seed int64, n int) []byte {
+	return Bundle("transaction", SyntheaRichEntries(seed, n))
 }
 
 // SyntheaNDJSON returns the same resources as Synthea, one per line
@@ -129,17 +139,21 @@ func encode(b *bytes.Buffer, v any) {
 		b.WriteString(strconv.Itoa(v))
 	case bool:
 		b.WriteString(strconv.FormatBool(v))
-	default: // strings
-		data, err := json.Marshal(v)
-		if err != nil {
+	default: // strings, with <, > and & as they are (as Synthea writes narratives)
+		enc := json.NewEncoder(b)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(v); err != nil {
 			panic(err) // only our own values are encoded
 		}
-		b.Write(data)
+		b.Truncate(b.Len() - 1) // Encode's newline
 	}
 }
 
 type gen struct {
-	rng     *rand.Rand
+	rng *rand.Rand
+	// rich adds a generated narrative to every resource, and reference
+	// ranges and interpretations to laboratory observations.
+	rich    bool
 	entries []Entry
 	n       int
 	patient string // the Patient's fullUrl
@@ -168,7 +182,11 @@ func (g *gen) add(rt string, build func(id string) obj) (string, bool) {
 		return "", false
 	}
 	id := g.uuid()
-	body := append(obj{{"resourceType", rt}, {"id", id}}, build(id)...)
+	fields := build(id)
+	if g.rich {
+		fields = withNarrative(rt, id, fields)
+	}
+	body := append(obj{{"resourceType", rt}, {"id", id}}, fields...)
 	url := "urn:uuid:" + id
 	g.entries = append(g.entries, Entry{FullURL: url, ResourceType: rt, ID: id, Resource: g.marshal(body)})
 	return url, true
@@ -263,7 +281,20 @@ var encounterTypes = [][2]string{
 
 // SyntheaEntries returns the n resources of Synthea(seed, n).
 func SyntheaEntries(seed int64, n int) []Entry {
-	g := &gen{rng: rand.New(rand.NewPCG(uint64(seed), 0x5917_4ea1)), n: max(n, 1)}
+	return syntheaEntries(seed, n, false)
+}
+
+// SyntheaRichEntries returns the n resources of SyntheaRich(seed, n):
+// those of SyntheaEntries(seed, n), each with a generated narrative
+// (text.div, a table of its fields, as exports made by FHIR servers carry),
+// and every laboratory Observation with its reference range and
+// interpretation.
+func SyntheaRichEntries(seed int64, n int) []Entry {
+	return syntheaEntries(seed, n, true)
+}
+
+func syntheaEntries(seed int64, n int, rich bool) []Entry {
+	g := &gen{rng: rand.New(rand.NewPCG(uint64(seed), 0x5917_4ea1)), n: max(n, 1), rich: rich}
 	given := []string{"Jane", "Maria", "Aiko", "Fatima", "John", "Wei", "Lars", "Kwame"}[g.pick(8)]
 	family := []string{"Smith", "García", "Tanaka", "Okafor", "Müller", "Nguyen", "Kowalski"}[g.pick(7)]
 	g.name = given + " " + family
@@ -394,7 +425,7 @@ func (g *gen) encounter(start time.Time) {
 		}
 		diagnoses = append(diagnoses, url)
 	}
-	obs := func(category, code, display string, value kv) (string, bool) {
+	obs := func(category, code, display string, value kv, extra ...kv) (string, bool) {
 		return g.add("Observation", func(string) obj {
 			o := obj{
 				{"meta", profile(map[string]string{"vital-signs": "us-core-vital-signs", "laboratory": "us-core-observation-lab", "survey": "us-core-smokingstatus"}[category])},
@@ -402,7 +433,7 @@ func (g *gen) encounter(start time.Time) {
 				{"category", []any{obj{{"coding", []any{coding(obsCat, category, category)}}}}},
 				{"code", concept(loinc, code, display)},
 			}
-			return append(append(o, common()...), kv{"effectiveDateTime", stamp(start)}, kv{"issued", issued(start)}, value)
+			return append(append(append(o, common()...), kv{"effectiveDateTime", stamp(start)}, kv{"issued", issued(start)}, value), extra...)
 		})
 	}
 	quantity := func(v float64, decimals int, unit string) kv {
@@ -453,7 +484,8 @@ func (g *gen) encounter(start time.Time) {
 		}
 		var results []any
 		for _, l := range panel {
-			url, ok := obs("laboratory", l.code, l.display, quantity(l.lo+g.rng.Float64()*(l.hi-l.lo), l.decimals, l.unit))
+			value := quantity(l.lo+g.rng.Float64()*(l.hi-l.lo), l.decimals, l.unit)
+			url, ok := obs("laboratory", l.code, l.display, value, g.labExtras(l)...)
 			if !ok {
 				return
 			}
@@ -591,4 +623,99 @@ func (g *gen) encounter(start time.Time) {
 			{"payment", obj{{"amount", obj{{"value", num(g.rng.Float64()*100, 2)}, {"currency", "USD"}}}}},
 		}
 	})
+}
+
+// labExtras returns, for a rich bundle, a laboratory result's reference
+// range and interpretation (the value is in the range: normal).
+func (g *gen) labExtras(l lab) []kv {
+	if !g.rich {
+		return nil
+	}
+	bound := func(v float64) obj {
+		return obj{{"value", num(v, l.decimals)}, {"unit", l.unit}, {"system", ucum}, {"code", l.unit}}
+	}
+	return []kv{
+		{"interpretation", []any{concept("http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation", "N", "Normal")}},
+		{"referenceRange", []any{obj{{"low", bound(l.lo)}, {"high", bound(l.hi)},
+			{"type", concept("http://terminology.hl7.org/CodeSystem/referencerange-meaning", "normal", "Normal Range")},
+			{"text", fmt.Sprintf("%s-%s %s", num(l.lo, l.decimals), num(l.hi, l.decimals), l.unit)}}}},
+	}
+}
+
+// withNarrative puts a generated narrative after the resource's meta: a
+// table of its fields, as a FHIR server writes one.
+func withNarrative(rt, id string, fields obj) obj {
+	for _, f := range fields {
+		if f.k == "text" {
+			return fields // its own narrative
+		}
+	}
+	var div strings.Builder
+	div.WriteString(`<div xmlns="http://www.w3.org/1999/xhtml"><p><b>Generated Narrative: ` + rt + `</b><a name="` + id + `"> </a></p>`)
+	div.WriteString(`<div style="display: inline-block; background-color: #d9e0e7; padding: 6px; margin: 4px; border: 1px solid #8da1b4; border-radius: 5px; line-height: 60%">`)
+	div.WriteString(`<p style="margin-bottom: 0px">Resource ` + rt + ` &quot;` + id + `&quot; </p>`)
+	if len(fields) > 0 && fields[0].k == "meta" {
+		div.WriteString(`<p style="margin-bottom: 0px">Profile: ` + html.EscapeString(summary(fields[0].v)) + `</p>`)
+	}
+	div.WriteString(`</div><table class="grid">`)
+	for _, f := range fields {
+		if f.k == "meta" || f.k == "contained" {
+			continue
+		}
+		fmt.Fprintf(&div, "<tr><th>%s</th><td>%s</td></tr>", f.k, html.EscapeString(summary(f.v)))
+	}
+	div.WriteString("</table></div>")
+	text := kv{"text", obj{{"status", "generated"}, {"div", div.String()}}}
+	if len(fields) > 0 && fields[0].k == "meta" {
+		return append(obj{fields[0], text}, fields[1:]...)
+	}
+	return append(obj{text}, fields...)
+}
+
+// summary says what a field holds, in words: a concept's text or display,
+// a reference's display or target, a quantity's value and unit, a list's
+// items.
+func summary(v any) string {
+	switch v := v.(type) {
+	case obj:
+		get := map[string]any{}
+		for _, f := range v {
+			get[f.k] = f.v
+		}
+		for _, k := range []string{"text", "display"} {
+			if s, ok := get[k].(string); ok {
+				return s
+			}
+		}
+		if c, ok := get["coding"].([]any); ok && len(c) > 0 {
+			return summary(c[0])
+		}
+		if _, ok := get["value"]; ok {
+			s := summary(get["value"])
+			if u, ok := get["unit"].(string); ok {
+				s += " " + u
+			}
+			return s
+		}
+		var parts []string
+		for _, f := range v {
+			parts = append(parts, f.k+": "+summary(f.v))
+		}
+		return strings.Join(parts, "; ")
+	case []any:
+		parts := make([]string, len(v))
+		for i, e := range v {
+			parts[i] = summary(e)
+		}
+		return strings.Join(parts, ", ")
+	case json.Number:
+		return string(v)
+	case int:
+		return strconv.Itoa(v)
+	case bool:
+		return strconv.FormatBool(v)
+	case string:
+		return v
+	}
+	return fmt.Sprint(v)
 }

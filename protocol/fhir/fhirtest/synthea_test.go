@@ -76,3 +76,44 @@ func TestBundleTypes(t *testing.T) {
 		}
 	}
 }
+
+// The rich form holds the same resources (same IDs, in order), each
+// valid R4 with a narrative, laboratory results with reference ranges,
+// and 1,111 of them make a Bundle of about 3.9 MiB, as a Synthea export
+// of that many does.
+func TestSyntheaRich(t *testing.T) {
+	const n = 1111
+	plain, rich := fhirtest.SyntheaEntries(7, n), fhirtest.SyntheaRichEntries(7, n)
+	if len(rich) != n {
+		t.Fatalf("%d rich entries, want %d", len(rich), n)
+	}
+	for i := range rich {
+		if rich[i].ID != plain[i].ID || rich[i].ResourceType != plain[i].ResourceType {
+			t.Fatalf("entry %d is %s %s, the plain form's %s %s", i, rich[i].ResourceType, rich[i].ID, plain[i].ResourceType, plain[i].ID)
+		}
+		if !bytes.Contains(rich[i].Resource, []byte(`"div":"<div xmlns=\"http://www.w3.org/1999/xhtml\">`)) {
+			t.Fatalf("entry %d (%s) has no narrative: %.300s", i, rich[i].ResourceType, rich[i].Resource)
+		}
+	}
+	bundle := fhirtest.SyntheaRich(7, n)
+	if size := float64(len(bundle)) / (1 << 20); size < 3.7 || size > 4.1 {
+		t.Errorf("the rich Bundle of %d resources is %.2f MiB, want about 3.9", n, size)
+	}
+	ranges, i := 0, 0
+	err := fhir.ReadResources(context.Background(), bytes.NewReader(bundle), func(r *fhir.Resource) error {
+		if r.Clinical.ID != rich[i].ID {
+			t.Fatalf("resource %d is %q, want %q", i, r.Clinical.ID, rich[i].ID)
+		}
+		if bytes.Contains(rich[i].Resource, []byte(`"referenceRange"`)) {
+			ranges++
+		}
+		i++
+		return nil
+	})
+	if err != nil || i != n {
+		t.Fatalf("%d resources read: %v", i, err)
+	}
+	if ranges == 0 {
+		t.Error("no laboratory result has a reference range")
+	}
+}
