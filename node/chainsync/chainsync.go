@@ -391,6 +391,11 @@ func (s *Service) Sync(ctx context.Context, p peer.ID, id protocol.AccountID) (*
 // (which must be hosted there) and imports it as a contact: what `blockmrs
 // contact add ADDRESS ACCOUNT` does. The account is marked as one the
 // user added (keyshare.Repo.MarkContact), even when the repo knew it.
+//
+// The rest of the chain comes too when that node gives it to this one
+// (it decides, by MayServe: say this node's account is the contact's
+// guardian, appointed before the contact was added); otherwise the
+// first block is all.
 func (s *Service) Profile(ctx context.Context, addr peer.AddrInfo, id protocol.AccountID) (*keyshare.ImportResult, error) {
 	res, err := s.profile(ctx, addr, id)
 	if err != nil {
@@ -398,6 +403,14 @@ func (s *Service) Profile(ctx context.Context, addr peer.AddrInfo, id protocol.A
 	}
 	if err := s.repo.MarkContact(ctx, id); err != nil {
 		return nil, err
+	}
+	if more, err := s.Sync(ctx, addr.ID, id); err == nil {
+		res.NewBlocks += more.NewBlocks
+		if len(more.Accounts) > 0 {
+			res.Accounts = more.Accounts // the chain as it is now
+		}
+	} else if !errors.Is(err, ErrNotServed) && ctx.Err() == nil {
+		s.log.Debug("chainsync: the rest of a new contact's chain", "peer", addr.ID, "account", id, "err", err)
 	}
 	return res, nil
 }
