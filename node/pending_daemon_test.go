@@ -93,9 +93,6 @@ func await(t *testing.T, what string, cond func() bool, logs ...*running) {
 // her (his chain on her node, as chain sync can bring it) and the clinic's
 // record about the stranger naming her as a reader are not fetched.
 func TestDaemonFetchesRecordWrittenForPatient(t *testing.T) {
-	if testing.Short() {
-		t.Skip("three daemons")
-	}
 	ctx := t.Context()
 	clinic := newNetParty(t, "Dr Who", protocol.RoleClinician)
 	patient := newNetParty(t, "Pat", protocol.RolePatient)

@@ -28,9 +28,6 @@ import (
 // blocks (re-keyed: served to nobody) and the new one's (no reader), and
 // the clinic's node fails to fetch either over the network.
 func TestDaemonRevokeAndRekey(t *testing.T) {
-	if testing.Short() {
-		t.Skip("three daemons")
-	}
 	ctx := t.Context()
 	patient := newNetParty(t, "Pat", protocol.RolePatient)
 	gp := newNetParty(t, "Dr Grey", protocol.RoleClinician)

@@ -88,9 +88,6 @@ func waitLog(t *testing.T, r *running, want string) {
 // as its bootstrap peer); the patient's approval comes back to the
 // clinic's outbox.
 func TestDaemonDeliversRequests(t *testing.T) {
-	if testing.Short() {
-		t.Skip("two daemons")
-	}
 	clinic := newReqParty(t, "Dr Who", protocol.RoleClinician)
 	patient := newReqParty(t, "Pat", protocol.RolePatient)
 	// The clinic knows the patient's chain (and so its node).
