@@ -266,13 +266,11 @@ func (s *Service) logDropped(dropped []keyshare.DroppedPack, from string) {
 // exchange sends f to p (backing off from a peer that failed) and reads
 // its reply.
 func (s *Service) exchange(ctx context.Context, p peer.ID, f *protocol.EmergencyFrame) (*protocol.EmergencyFrame, error) {
-	var reply *protocol.EmergencyFrame
-	err := s.loop.Try(p, func() error {
-		var err error
-		reply, err = s.roundTrip(ctx, p, f)
-		return err
-	})
-	return reply, err
+	body, err := protocol.EncodeEmergencyFrame(f)
+	if err != nil {
+		return nil, err
+	}
+	return deliver.Ask(ctx, s.loop, s.out, p, protocol.MaxEmergencyFrame, body, protocol.DecodeEmergencyFrame, nil)
 }
 
 // roundTrip sends f to p and reads its reply.

@@ -247,19 +247,10 @@ func (s *Service) exchange(ctx context.Context, p peer.ID, f *protocol.RecoveryF
 	if err != nil {
 		return nil, err
 	}
-	var reply *protocol.RecoveryFrame
-	err = s.loop.Try(p, func() error {
-		raw, err := s.out.Ask(ctx, p, protocol.MaxRecoveryFrameSize, body)
-		if err != nil {
-			return err
-		}
-		if reply, err = protocol.DecodeRecoveryFrame(raw); err != nil {
-			return err
-		}
-		if reply.Kind != protocol.RecFrameOK && reply.Kind != protocol.RecFrameError {
-			return fmt.Errorf("unexpected %s reply", reply.Kind)
+	return deliver.Ask(ctx, s.loop, s.out, p, protocol.MaxRecoveryFrameSize, body, protocol.DecodeRecoveryFrame, func(r *protocol.RecoveryFrame) error {
+		if r.Kind != protocol.RecFrameOK && r.Kind != protocol.RecFrameError {
+			return fmt.Errorf("unexpected %s reply", r.Kind)
 		}
 		return nil
 	})
-	return reply, err
 }

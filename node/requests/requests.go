@@ -326,21 +326,12 @@ func (s *Service) exchange(ctx context.Context, p peer.ID, f *protocol.RequestFr
 	if err != nil {
 		return nil, err
 	}
-	var reply *protocol.RequestFrame
-	err = s.loop.Try(p, func() error {
-		raw, err := s.out.Ask(ctx, p, protocol.MaxRequestFrameSize, body)
-		if err != nil {
-			return err
-		}
-		if reply, err = protocol.DecodeRequestFrame(raw); err != nil {
-			return err
-		}
-		if reply.Kind != protocol.ReqFrameOK && reply.Kind != protocol.ReqFrameError {
-			return fmt.Errorf("unexpected %s reply", reply.Kind)
+	return deliver.Ask(ctx, s.loop, s.out, p, protocol.MaxRequestFrameSize, body, protocol.DecodeRequestFrame, func(r *protocol.RequestFrame) error {
+		if r.Kind != protocol.ReqFrameOK && r.Kind != protocol.ReqFrameError {
+			return fmt.Errorf("unexpected %s reply", r.Kind)
 		}
 		return nil
 	})
-	return reply, err
 }
 
 // Hint tells the service where a peer may be reached (mDNS, a

@@ -182,3 +182,26 @@ func (l *Loop) Try(p peer.ID, send func() error) error {
 	l.Succeeded(key)
 	return nil
 }
+
+// Ask sends one encoded request to p through d within l's backoff for p
+// (Try) and decodes p's one reply (at most maxReply bytes) with decode;
+// check, when not nil, refuses a reply that decodes but does not answer
+// (a kind a reply cannot be). Any failure backs p off.
+func Ask[R any](ctx context.Context, l *Loop, d stream.Dialer, p peer.ID, maxReply int, request []byte,
+	decode func([]byte) (*R, error), check func(*R) error) (*R, error) {
+	var reply *R
+	err := l.Try(p, func() error {
+		raw, err := d.Ask(ctx, p, maxReply, request)
+		if err != nil {
+			return err
+		}
+		if reply, err = decode(raw); err != nil {
+			return err
+		}
+		if check != nil {
+			return check(reply)
+		}
+		return nil
+	})
+	return reply, err
+}
