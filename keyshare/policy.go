@@ -1909,7 +1909,7 @@ const (
 	RuleRecoveryInboxKeep     Rule = "recovery/inbox-keep"        // a request for an account whose live setup names a local account of this node as a contact, fresh, not denied here, within the inbox's bounds
 	RuleRecoveryInboxStranger Rule = "recovery/inbox-not-contact" // a request for an account with no live setup naming a local account (or a chain this node does not hold) is refused
 	RuleRecoveryInboxFull     Rule = "recovery/inbox-full"        // more than MaxRecoveryInboxPerAccount requests for one account, or MaxRecoveryInbox in all, are refused
-	RuleRecoveryInboxReplay   Rule = "recovery/inbox-replay"      // a request denied here, or older than MaxRecoveryRequestAge (or from the future), is refused
+	RuleRecoveryInboxReplay   Rule = "recovery/inbox-replay"      // a request denied here (or naming the new key of one denied here), or older than MaxRecoveryRequestAge (or from the future), is refused
 	RuleRecoveryResponse      Rule = "recovery/response"          // a response counts when it answers this very request, by a contact of the live setup, under that setup, with a valid approval signature
 	RuleRecoveryResponseOther Rule = "recovery/response-other"    // any other response (another request, a stranger, another setup, a bad signature) is refused
 )
@@ -1927,8 +1927,10 @@ type recoveryInboxFacts struct {
 	Held, HeldForAccount int
 	// Known: this very request is in the inbox already (a redelivery).
 	Known bool
-	// Denied: a contact here denied this very request.
-	Denied bool
+	// Denied: a contact here denied this very request. DeniedKey: a
+	// contact here denied a request naming the same new key (this one
+	// re-signed with another time, say).
+	Denied, DeniedKey bool
 	// Age is now minus the request's time.
 	Age time.Duration
 }
@@ -1942,6 +1944,9 @@ func mayKeepRecoveryRequest(f recoveryInboxFacts) Decision {
 	}
 	if f.Denied {
 		return refuse(RuleRecoveryInboxReplay, "this request was denied here")
+	}
+	if f.DeniedKey {
+		return refuse(RuleRecoveryInboxReplay, "a request for this new key was denied here: the recovering device starts again with a new key")
 	}
 	if f.Age > MaxRecoveryRequestAge || f.Age < -maxRecoveryClockSkew {
 		return refuse(RuleRecoveryInboxReplay, "the request is dated %s from now, outside the %s it may be kept", (-f.Age).Round(time.Minute), MaxRecoveryRequestAge)
