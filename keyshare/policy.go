@@ -85,6 +85,7 @@ const (
 	// Which peers' addresses the node keeps (its address book).
 	RuleAddrsKept    Rule = "addrs/kept"    // the peer is a declared device or replica of an account this repo knows
 	RuleAddrsUnknown Rule = "addrs/unknown" // the peer acts for no account this repo knows: where it listens is not kept
+	RuleAddrsCrowded Rule = "addrs/crowded" // a peer not kept yet whose every declaring account has MaxKeptPeersPerAccount peers kept: not kept (one chain declaring many nodes cannot push the others out)
 
 	// Serving a block to a peer.
 	RulePeerUnknown     Rule = "serve/peer-unknown"     // the peer is no declared device or replica of any account
@@ -686,9 +687,17 @@ func (p peerRoles) known() bool { return len(p.acting) > 0 || len(p.replicating)
 // a peer listens. Only the chains' device and replica entries make a peer
 // act for an account; what the peer says of itself counts for nothing. A
 // kept address gives the peer nothing either: it is only where to dial.
-func keepPeerAddrs(peer peerRoles) Decision {
+//
+// crowded tells, for a peer the book does not keep yet, that every
+// account declaring it has MaxKeptPeersPerAccount peers in the book
+// already: the book's places are shared among accounts, so a chain that
+// declares a thousand nodes evicts nobody else's.
+func keepPeerAddrs(peer peerRoles, crowded bool) Decision {
 	if !peer.known() {
 		return refuse(RuleAddrsUnknown, "peer is no declared device or replica of any account this repo knows")
+	}
+	if crowded {
+		return refuse(RuleAddrsCrowded, "every account declaring the peer has %d nodes in the address book already", MaxKeptPeersPerAccount)
 	}
 	return allow(RuleAddrsKept, "peer is a declared node of %d account(s) this repo knows", len(peer.acting)+len(peer.replicating))
 }
