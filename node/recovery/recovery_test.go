@@ -151,6 +151,17 @@ func TestDeliverRedeliverAndPoll(t *testing.T) {
 	}
 }
 
+// connectedHost is a bare host (no repo, no service) connected to p's
+// node: an attacker's node speaking the protocol by hand.
+func connectedHost(t *testing.T, p *party) host.Host {
+	t.Helper()
+	h := streamtest.Host(t)
+	if err := h.Connect(t.Context(), peer.AddrInfo{ID: p.host.ID(), Addrs: p.host.Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
 // askFrame sends f from host from to p's node over the recovery
 // protocol and returns its reply frame.
 func askFrame(t *testing.T, from host.Host, p *party, f *protocol.RecoveryFrame) *protocol.RecoveryFrame {
@@ -188,10 +199,7 @@ func TestHostileFramesAndBounds(t *testing.T) {
 	ctx := t.Context()
 	w := newWorld(t)
 	w.cam.serve(t)
-	mal := streamtest.Host(t)
-	if err := mal.Connect(ctx, peer.AddrInfo{ID: w.cam.host.ID(), Addrs: w.cam.host.Addrs()}); err != nil {
-		t.Fatal(err)
-	}
+	mal := connectedHost(t, w.cam)
 	ask := func(f *protocol.RecoveryFrame) *protocol.RecoveryFrame { t.Helper(); return askFrame(t, mal, w.cam, f) }
 	if out, err := streamtest.Send(t, mal, w.cam.host.ID(), ProtocolID, []byte{3, 0xff, 0xff, 0xff}); err == nil && len(out) > 0 {
 		t.Fatalf("garbage got a reply: %x", out)

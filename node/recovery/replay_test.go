@@ -8,9 +8,7 @@ import (
 	"time"
 
 	"filippo.io/age"
-	"github.com/libp2p/go-libp2p/core/peer"
 
-	"github.com/blockmrs/blockmrs/node/internal/streamtest"
 	"github.com/blockmrs/blockmrs/protocol"
 )
 
@@ -23,10 +21,7 @@ func TestDeniedKeyResignedIsRefused(t *testing.T) {
 	ctx := t.Context()
 	w := newWorld(t)
 	w.cam.serve(t)
-	mal := streamtest.Host(t)
-	if err := mal.Connect(ctx, peer.AddrInfo{ID: w.cam.host.ID(), Addrs: w.cam.host.Addrs()}); err != nil {
-		t.Fatal(err)
-	}
+	mal := connectedHost(t, w.cam)
 	_, priv, err := ed25519.GenerateKey(nil)
 	if err != nil {
 		t.Fatal(err)
