@@ -29,6 +29,15 @@ const (
 	MaxPeerAddrs   = 8    // addresses kept per peer (the rest are dropped)
 	MaxPeerAddrLen = 256  // bytes per address (longer ones are skipped)
 	MaxKeptPeers   = 1024 // peers kept; past it the least recently seen is dropped
+	// MaxKeptPeersPerAccount bounds the kept peers one account's chain
+	// brings in: a new peer whose every declaring account has as many is
+	// not kept (addrs/crowded).
+	MaxKeptPeersPerAccount = 16
+	// seenRefresh is how stale a kept peer's Seen may grow while it is
+	// seen at the same addresses before it is written again (so that a
+	// peer reached every day is not the least recently seen, and an
+	// identify exchange does not write each time).
+	seenRefresh = time.Hour
 )
 
 // maxKeptPeers is MaxKeptPeers; a test lowers it to see the eviction.
@@ -46,7 +55,7 @@ type KeptAddrs struct {
 	Peer string `json:"peer"`
 	// Addrs are its multiaddrs (text form) when last reached.
 	Addrs []string `json:"addrs"`
-	// Seen is when they were kept.
+	// Seen is when they were kept or last seen (refreshed hourly).
 	Seen time.Time `json:"seen"`
 	// Accounts are the accounts the chains say the peer acts for (or
 	// replicates), as the book is listed (KeptPeers); not stored.
@@ -56,7 +65,8 @@ type KeptAddrs struct {
 // KeepPeerAddrs keeps addrs (multiaddrs as text) as where peer was last
 // reached, replacing what was kept, when the access policy keeps that
 // peer's addresses (keepPeerAddrs: a node the chains this repo knows
-// declare). It returns the decision and whether the book changed: at
+// declare, and for a new peer one of its declaring accounts has fewer
+// than MaxKeptPeersPerAccount kept). It returns the decision and whether the book changed: at
 // most MaxPeerAddrs addresses, each at most MaxPeerAddrLen bytes, are
 // kept (sorted), and a new peer past MaxKeptPeers drops the least
 // recently seen one.
@@ -68,7 +78,20 @@ func (r *Repo) KeepPeerAddrs(ctx context.Context, peer string, addrs []string) (
 	if err != nil {
 		return Decision{}, false, fmt.Errorf("keep peer addresses: %w", err)
 	}
-	d := keepPeerAddrs(roles)
+	r.addrMu.Lock()
+	defer r.addrMu.Unlock()
+	var old KeptAddrs
+	found, err := getJSON(ctx, r.ds, keyPeerAddrs(peer), &old)
+	if err != nil {
+		return Decision{}, false, err
+	}
+	crowded := false
+	if !found && roles.known() {
+		if crowded, err = r.crowdedAccounts(ctx, roles); err != nil {
+			return Decision{}, false, fmt.Errorf("keep peer addresses: %w", err)
+		}
+	}
+	d := keepPeerAddrs(roles, crowded)
 	if !d.Allow {
 		return d, false, nil
 	}
@@ -82,14 +105,8 @@ func (r *Repo) KeepPeerAddrs(ctx context.Context, peer string, addrs []string) (
 		return d, false, nil
 	}
 	slices.Sort(keep)
-	r.addrMu.Lock()
-	defer r.addrMu.Unlock()
-	var old KeptAddrs
-	found, err := getJSON(ctx, r.ds, keyPeerAddrs(peer), &old)
-	if err != nil {
-		return d, false, err
-	}
-	if found && slices.Equal(old.Addrs, keep) {
+	now := r.clock().UTC()
+	if found && slices.Equal(old.Addrs, keep) && now.Sub(old.Seen) < seenRefresh {
 		return d, false, nil
 	}
 	if !found {
@@ -97,11 +114,37 @@ func (r *Repo) KeepPeerAddrs(ctx context.Context, peer string, addrs []string) (
 			return d, false, err
 		}
 	}
-	entry := KeptAddrs{Peer: peer, Addrs: keep, Seen: r.clock().UTC()}
+	entry := KeptAddrs{Peer: peer, Addrs: keep, Seen: now}
 	if err := putJSON(ctx, r.ds, keyPeerAddrs(peer), entry); err != nil {
 		return d, false, fmt.Errorf("keep peer addresses: %w", err)
 	}
 	return d, true, nil
+}
+
+// crowdedAccounts tells whether every account in roles declares
+// MaxKeptPeersPerAccount or more of the peers the book keeps. The caller
+// holds addrMu.
+func (r *Repo) crowdedAccounts(ctx context.Context, roles peerRoles) (bool, error) {
+	all, err := r.keptPeers(ctx)
+	if err != nil {
+		return false, err
+	}
+	counts := map[protocol.AccountID]int{}
+	for _, k := range all {
+		kr, err := r.declaredBy(ctx, k.Peer)
+		if err != nil {
+			return false, err
+		}
+		for _, id := range slices.Concat(kr.acting, kr.replicating) {
+			counts[id]++
+		}
+	}
+	for _, id := range slices.Concat(roles.acting, roles.replicating) {
+		if counts[id] < MaxKeptPeersPerAccount {
+			return false, nil
+		}
+	}
+	return true, nil
 }
 
 // makeRoomForPeer drops the least recently seen peers while the book

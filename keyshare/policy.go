@@ -85,6 +85,7 @@ const (
 	// Which peers' addresses the node keeps (its address book).
 	RuleAddrsKept    Rule = "addrs/kept"    // the peer is a declared device or replica of an account this repo knows
 	RuleAddrsUnknown Rule = "addrs/unknown" // the peer acts for no account this repo knows: where it listens is not kept
+	RuleAddrsCrowded Rule = "addrs/crowded" // a peer not kept yet whose every declaring account has MaxKeptPeersPerAccount peers kept: not kept (one chain declaring many nodes cannot push the others out)
 
 	// Serving a block to a peer.
 	RulePeerUnknown     Rule = "serve/peer-unknown"     // the peer is no declared device or replica of any account
@@ -686,9 +687,17 @@ func (p peerRoles) known() bool { return len(p.acting) > 0 || len(p.replicating)
 // a peer listens. Only the chains' device and replica entries make a peer
 // act for an account; what the peer says of itself counts for nothing. A
 // kept address gives the peer nothing either: it is only where to dial.
-func keepPeerAddrs(peer peerRoles) Decision {
+//
+// crowded tells, for a peer the book does not keep yet, that every
+// account declaring it has MaxKeptPeersPerAccount peers in the book
+// already: the book's places are shared among accounts, so a chain that
+// declares a thousand nodes evicts nobody else's.
+func keepPeerAddrs(peer peerRoles, crowded bool) Decision {
 	if !peer.known() {
 		return refuse(RuleAddrsUnknown, "peer is no declared device or replica of any account this repo knows")
+	}
+	if crowded {
+		return refuse(RuleAddrsCrowded, "every account declaring the peer has %d nodes in the address book already", MaxKeptPeersPerAccount)
 	}
 	return allow(RuleAddrsKept, "peer is a declared node of %d account(s) this repo knows", len(peer.acting)+len(peer.replicating))
 }
@@ -1909,7 +1918,7 @@ const (
 	RuleRecoveryInboxKeep     Rule = "recovery/inbox-keep"        // a request for an account whose live setup names a local account of this node as a contact, fresh, not denied here, within the inbox's bounds
 	RuleRecoveryInboxStranger Rule = "recovery/inbox-not-contact" // a request for an account with no live setup naming a local account (or a chain this node does not hold) is refused
 	RuleRecoveryInboxFull     Rule = "recovery/inbox-full"        // more than MaxRecoveryInboxPerAccount requests for one account, or MaxRecoveryInbox in all, are refused
-	RuleRecoveryInboxReplay   Rule = "recovery/inbox-replay"      // a request denied here, or older than MaxRecoveryRequestAge (or from the future), is refused
+	RuleRecoveryInboxReplay   Rule = "recovery/inbox-replay"      // a request denied here (or naming the new key of one denied here), or older than MaxRecoveryRequestAge (or from the future), is refused
 	RuleRecoveryResponse      Rule = "recovery/response"          // a response counts when it answers this very request, by a contact of the live setup, under that setup, with a valid approval signature
 	RuleRecoveryResponseOther Rule = "recovery/response-other"    // any other response (another request, a stranger, another setup, a bad signature) is refused
 )
@@ -1927,8 +1936,10 @@ type recoveryInboxFacts struct {
 	Held, HeldForAccount int
 	// Known: this very request is in the inbox already (a redelivery).
 	Known bool
-	// Denied: a contact here denied this very request.
-	Denied bool
+	// Denied: a contact here denied this very request. DeniedKey: a
+	// contact here denied a request naming the same new key (this one
+	// re-signed with another time, say).
+	Denied, DeniedKey bool
 	// Age is now minus the request's time.
 	Age time.Duration
 }
@@ -1942,6 +1953,9 @@ func mayKeepRecoveryRequest(f recoveryInboxFacts) Decision {
 	}
 	if f.Denied {
 		return refuse(RuleRecoveryInboxReplay, "this request was denied here")
+	}
+	if f.DeniedKey {
+		return refuse(RuleRecoveryInboxReplay, "a request for this new key was denied here: the recovering device starts again with a new key")
 	}
 	if f.Age > MaxRecoveryRequestAge || f.Age < -maxRecoveryClockSkew {
 		return refuse(RuleRecoveryInboxReplay, "the request is dated %s from now, outside the %s it may be kept", (-f.Age).Round(time.Minute), MaxRecoveryRequestAge)

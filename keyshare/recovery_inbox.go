@@ -2,6 +2,7 @@ package keyshare
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
@@ -94,6 +95,13 @@ const (
 func keyRecoveryInbox(id string) datastore.Key { return datastore.NewKey(recoveryInboxPrefix + id) }
 func keyRecoveryDenied(id string) datastore.Key {
 	return datastore.NewKey(recoveryDeniedPrefix + id)
+}
+
+// keyRecoveryDeniedKey marks a new key named by a denied request: a
+// request naming it again (the same request re-signed with another time)
+// is refused too. It shares the denied IDs' prefix, and so their bound.
+func keyRecoveryDeniedKey(newKey []byte) datastore.Key {
+	return datastore.NewKey(recoveryDeniedPrefix + "key-" + hex.EncodeToString(newKey))
 }
 
 // recoveryInboxMu serialises the inbox's read-modify-writes.
@@ -216,6 +224,9 @@ func (r *Repo) ReceiveRecoveryRequest(ctx context.Context, raw []byte, peer stri
 		}
 	}
 	if f.Denied, err = r.ds.Has(ctx, keyRecoveryDenied(id)); err != nil {
+		return nil, err
+	}
+	if f.DeniedKey, err = r.ds.Has(ctx, keyRecoveryDeniedKey(q.Key)); err != nil {
 		return nil, err
 	}
 	if d := mayKeepRecoveryRequest(f); !d.Allow {
@@ -346,7 +357,8 @@ func (r *Repo) DenyRecoveryRequest(ctx context.Context, id string) error {
 	}
 	recoveryInboxMu.Lock()
 	defer recoveryInboxMu.Unlock()
-	if has, err := r.ds.Has(ctx, keyRecoveryInbox(id)); err != nil || !has {
+	var e inboxEntry
+	if found, err := getJSON(ctx, r.ds, keyRecoveryInbox(id), &e); err != nil || !found {
 		return fmt.Errorf("no recovery request %s in this node's inbox (see 'recovery requests')", id)
 	}
 	res, err := r.ds.Query(ctx, query.Query{Prefix: recoveryDeniedPrefix, KeysOnly: true})
@@ -357,21 +369,30 @@ func (r *Repo) DenyRecoveryRequest(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	if len(denied) >= maxRecoveryDenied {
-		// Forget the oldest denial: its request is past MaxRecoveryRequestAge
-		// soon if not already, and refused by age then.
-		oldest, at := "", int64(0)
+	// Two marks are added (the ID and the new key): forget the oldest
+	// denials past the bound. Their requests are past
+	// MaxRecoveryRequestAge soon if not already, and refused by age then.
+	if extra := len(denied) + 2 - maxRecoveryDenied; extra > 0 {
+		at := make(map[string]int64, len(denied))
 		for _, d := range denied {
 			var t int64
-			if found, _ := getJSON(ctx, r.ds, datastore.NewKey(d.Key), &t); found && (oldest == "" || t < at) {
-				oldest, at = d.Key, t
+			_, _ = getJSON(ctx, r.ds, datastore.NewKey(d.Key), &t)
+			at[d.Key] = t
+		}
+		slices.SortFunc(denied, func(a, b query.Entry) int { return cmp.Compare(at[a.Key], at[b.Key]) })
+		for _, d := range denied[:min(extra, len(denied))] {
+			if err := r.ds.Delete(ctx, datastore.NewKey(d.Key)); err != nil {
+				return fmt.Errorf("forget an old recovery denial: %w", err)
 			}
 		}
-		if oldest != "" {
-			_ = r.ds.Delete(ctx, datastore.NewKey(oldest))
+	}
+	now := r.now().UnixMilli()
+	if q, err := protocol.DecodeRecoveryRequest(e.Request); err == nil {
+		if err := putJSON(ctx, r.ds, keyRecoveryDeniedKey(q.Key), now); err != nil {
+			return err
 		}
 	}
-	if err := putJSON(ctx, r.ds, keyRecoveryDenied(id), r.now().UnixMilli()); err != nil {
+	if err := putJSON(ctx, r.ds, keyRecoveryDenied(id), now); err != nil {
 		return err
 	}
 	return r.ds.Delete(ctx, keyRecoveryInbox(id))

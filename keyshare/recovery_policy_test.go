@@ -200,6 +200,13 @@ func recoveryPolicyCases() []policyCase {
 			},
 			func(t *testing.T) Decision { return mayKeepRecoveryRequest(inboxFacts(nil)) }},
 		{RuleRecoveryInboxReplay, false,
+			// a denied request re-signed with another time (a new ID, the
+			// same new key)
+			func(t *testing.T) Decision {
+				return mayKeepRecoveryRequest(inboxFacts(func(f *recoveryInboxFacts) { f.DeniedKey = true }))
+			},
+			func(t *testing.T) Decision { return mayKeepRecoveryRequest(inboxFacts(nil)) }},
+		{RuleRecoveryInboxReplay, false,
 			// a replay of an old request
 			func(t *testing.T) Decision {
 				return mayKeepRecoveryRequest(inboxFacts(func(f *recoveryInboxFacts) { f.Age = MaxRecoveryRequestAge + time.Minute }))

@@ -151,6 +151,44 @@ func TestDeliverRedeliverAndPoll(t *testing.T) {
 	}
 }
 
+// connectedHost is a bare host (no repo, no service) connected to p's
+// node: an attacker's node speaking the protocol by hand.
+func connectedHost(t *testing.T, p *party) host.Host {
+	t.Helper()
+	h := streamtest.Host(t)
+	if err := h.Connect(t.Context(), peer.AddrInfo{ID: p.host.ID(), Addrs: p.host.Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+// askFrame sends f from host from to p's node over the recovery
+// protocol and returns its reply frame.
+func askFrame(t *testing.T, from host.Host, p *party, f *protocol.RecoveryFrame) *protocol.RecoveryFrame {
+	t.Helper()
+	body, err := protocol.EncodeRecoveryFrame(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := protocol.WriteFrame(&buf, body); err != nil {
+		t.Fatal(err)
+	}
+	out, err := streamtest.Send(t, from, p.host.ID(), ProtocolID, buf.Bytes())
+	if err != nil {
+		t.Fatalf("%s frame: %v", f.Kind, err)
+	}
+	body, err = protocol.ReadFrame(bufio.NewReader(bytes.NewReader(out)), protocol.MaxRecoveryFrameSize)
+	if err != nil {
+		t.Fatalf("%s frame: reply %v", f.Kind, err)
+	}
+	reply, err := protocol.DecodeRecoveryFrame(body)
+	if err != nil {
+		t.Fatalf("%s frame: reply %v", f.Kind, err)
+	}
+	return reply
+}
+
 // Hostile input at a contact's node: a frame that does not decode resets
 // the stream; a stranger's request (an account the node holds no setup
 // naming it for), a poll in a bad shape and an unknown frame kind get an
@@ -161,34 +199,8 @@ func TestHostileFramesAndBounds(t *testing.T) {
 	ctx := t.Context()
 	w := newWorld(t)
 	w.cam.serve(t)
-	mal := streamtest.Host(t)
-	if err := mal.Connect(ctx, peer.AddrInfo{ID: w.cam.host.ID(), Addrs: w.cam.host.Addrs()}); err != nil {
-		t.Fatal(err)
-	}
-	ask := func(f *protocol.RecoveryFrame) *protocol.RecoveryFrame {
-		t.Helper()
-		body, err := protocol.EncodeRecoveryFrame(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var buf bytes.Buffer
-		if err := protocol.WriteFrame(&buf, body); err != nil {
-			t.Fatal(err)
-		}
-		out, err := streamtest.Send(t, mal, w.cam.host.ID(), ProtocolID, buf.Bytes())
-		if err != nil {
-			t.Fatalf("%s frame: %v", f.Kind, err)
-		}
-		body, err = protocol.ReadFrame(bufio.NewReader(bytes.NewReader(out)), protocol.MaxRecoveryFrameSize)
-		if err != nil {
-			t.Fatalf("%s frame: reply %v", f.Kind, err)
-		}
-		reply, err := protocol.DecodeRecoveryFrame(body)
-		if err != nil {
-			t.Fatalf("%s frame: reply %v", f.Kind, err)
-		}
-		return reply
-	}
+	mal := connectedHost(t, w.cam)
+	ask := func(f *protocol.RecoveryFrame) *protocol.RecoveryFrame { t.Helper(); return askFrame(t, mal, w.cam, f) }
 	if out, err := streamtest.Send(t, mal, w.cam.host.ID(), ProtocolID, []byte{3, 0xff, 0xff, 0xff}); err == nil && len(out) > 0 {
 		t.Fatalf("garbage got a reply: %x", out)
 	}
