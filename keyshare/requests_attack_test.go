@@ -111,3 +111,117 @@ func TestGuardianNodeDoesNotRelay(t *testing.T) {
 		t.Fatalf("after the guardian's answer: %+v", pend)
 	}
 }
+
+// Mal floods Gail's node with requests to her ward Wanda, delivered
+// straight to it: the inbox bound per requester holds there as on the
+// ward's node (one line saying what is wrong), nothing of the refused
+// request is stored, and another requester's request still gets in.
+func TestGuardianInboxBound(t *testing.T) {
+	ctx := context.Background()
+	s := newRelayScene(t)
+	var last error
+	for i := 0; i <= MaxInboxPerRequester; i++ {
+		q, err := s.mal.repo.NewRequest(ctx, s.mal.keys, s.wanda.keys.ID, nil, "flood", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pend, _ := s.mal.repo.Pending(ctx)
+		for _, o := range pend {
+			if o.ID == q.ID {
+				_, last = s.gail.repo.ReceiveRequest(ctx, o.Message, o.Profile, "mal's node")
+			}
+		}
+		if i < MaxInboxPerRequester && last != nil {
+			t.Fatalf("request %d refused: %v", i, last)
+		}
+	}
+	if last == nil || !strings.Contains(last.Error(), "unanswered requests here") || strings.Contains(last.Error(), "\n") {
+		t.Fatalf("request past the bound on the guardian's node: %v", last)
+	}
+	inbox, _, err := s.gail.repo.Requests(ctx)
+	if err != nil || len(inbox) != MaxInboxPerRequester {
+		t.Fatalf("the guardian's inbox holds %d, want %d: %v", len(inbox), MaxInboxPerRequester, err)
+	}
+	q, err := s.cole.repo.NewRequest(ctx, s.cole.keys, s.wanda.keys.ID, nil, "check-up", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deliver(t, s.cole, s.gail)
+	if got := heldRequest(t, s.gail, q.ID); got.State != StateNew {
+		t.Fatalf("Cole's request on the flooded guardian's node: %+v", got)
+	}
+}
+
+// The same request delivered to Wanda's node again and again, and the
+// relay's delivery reported twice, make one relay to Gail and one entry
+// in RelayedTo: RelayedTo is bounded by Wanda's guardians.
+func TestRelayRepeatedDelivery(t *testing.T) {
+	ctx := context.Background()
+	s := newRelayScene(t)
+	q, err := s.cole.repo.NewRequest(ctx, s.cole.keys, s.wanda.keys.ID, nil, "check-up", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pend, _ := s.cole.repo.Pending(ctx)
+	for range 3 {
+		if _, err := s.wanda.repo.ReceiveRequest(ctx, pend[0].Message, pend[0].Profile, "peer"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := relaysTo(t, s.wanda, s.gail.keys.ID)
+	if len(r) != 1 {
+		t.Fatalf("relays of a request delivered three times: %+v", r)
+	}
+	for range 2 {
+		if err := s.wanda.repo.MarkDelivered(ctx, r[0]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := heldRequest(t, s.wanda, q.ID)
+	if len(got.RelayedTo) != 1 || got.RelayedTo[0] != s.gail.keys.ID {
+		t.Fatalf("relayed to: %v", got.RelayedTo)
+	}
+	if again := relaysTo(t, s.wanda, s.mal.keys.ID); len(again) != 0 {
+		t.Fatalf("relays to a stranger: %+v", again)
+	}
+}
+
+// A guardian appointed until a time that has passed is relayed nothing
+// and her answer is refused, on the ward's node, by its clock.
+func TestRelayGuardianPastUntil(t *testing.T) {
+	ctx := context.Background()
+	now := time.Now()
+	clock := func() time.Time { return now }
+	wanda := newPartyWith(t, "Wanda", protocol.RolePatient, Options{Clock: func() time.Time { return clock() }})
+	gail, cole := newParty(t, "Gail", protocol.RolePatient), newParty(t, "Dr Cole", protocol.RoleClinician)
+	addNote(t, wanda, "blood pressure")
+	for _, p := range []*party{gail, cole} {
+		send(t, p, wanda)
+		send(t, wanda, p)
+	}
+	send(t, gail, cole)
+	if _, err := wanda.repo.AppointGuardian(ctx, wanda.keys, gail.keys.ID, allRights, now.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	send(t, wanda, gail)
+	q, err := cole.repo.NewRequest(ctx, cole.keys, wanda.keys.ID, nil, "check-up", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deliver(t, cole, wanda)
+	if r := relaysTo(t, wanda, gail.keys.ID); len(r) != 1 {
+		t.Fatalf("relays while the appointment runs: %+v", r)
+	}
+	later := now.Add(2 * time.Hour)
+	clock = func() time.Time { return later }
+	if r := relaysTo(t, wanda, gail.keys.ID); len(r) != 0 {
+		t.Fatalf("relays past the appointment's until: %+v", r)
+	}
+	_, err = wanda.repo.ReceiveAnswer(ctx, answerAs(t, gail.keys, q.ID, cole.keys, protocol.DecisionApprove))
+	if err == nil || !strings.Contains(err.Error(), string(RuleAnswerNotAsked)) {
+		t.Fatalf("the guardian's answer past her until: %v", err)
+	}
+	if got := heldRequest(t, wanda, q.ID); got.State != StateNew {
+		t.Fatalf("the inbox entry changed: %+v", got)
+	}
+}
