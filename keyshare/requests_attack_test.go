@@ -2,6 +2,7 @@ package keyshare
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -223,5 +224,68 @@ func TestRelayGuardianPastUntil(t *testing.T) {
 	}
 	if got := heldRequest(t, wanda, q.ID); got.State != StateNew {
 		t.Fatalf("the inbox entry changed: %+v", got)
+	}
+}
+
+// Cole's node delivers his request straight to Gail's node first, then
+// Wanda's node relays the same request there: Gail's node must still
+// learn it came from Wanda's node, or her answer never reaches Wanda's,
+// which keeps the request open and could give a second, different answer.
+func TestRelayAfterDirectDelivery(t *testing.T) {
+	ctx := context.Background()
+	s := newRelayScene(t)
+	wandaNode := newPeerID(t)
+	if _, err := s.wanda.repo.SetDevice(ctx, s.wanda.keys, wandaNode, "", false); err != nil {
+		t.Fatal(err)
+	}
+	s.sync(t)
+	q, err := s.cole.repo.NewRequest(ctx, s.cole.keys, s.wanda.keys.ID, nil, "check-up", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pend, _ := s.cole.repo.Pending(ctx)
+	for _, p := range []*party{s.gail, s.wanda} {
+		if _, err := p.repo.ReceiveRequest(ctx, pend[0].Message, pend[0].Profile, "cole's node"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := relaysTo(t, s.wanda, s.gail.keys.ID)
+	if len(r) != 1 {
+		t.Fatalf("relays: %+v", r)
+	}
+	if _, err := s.gail.repo.ReceiveRequest(ctx, r[0].Message, r[0].Profile, wandaNode); err != nil {
+		t.Fatal(err)
+	}
+	if got := heldRequest(t, s.gail, q.ID); !got.Relayed {
+		t.Fatalf("the guardian's node does not know a node of the ward holds the request: %+v", got)
+	}
+	if _, err := s.gail.repo.Deny(ctx, s.gail.keys, q.ID, "no"); err != nil {
+		t.Fatal(err)
+	}
+	pend, _ = s.gail.repo.Pending(ctx)
+	if !slices.ContainsFunc(pend, func(o Outgoing) bool {
+		return o.Kind == protocol.ReqFrameAnswer && o.Relay && o.Target == s.wanda.keys.ID
+	}) {
+		t.Fatalf("the guardian's answer is not told to the ward's node: %+v", pend)
+	}
+}
+
+// Only a node the ward's chain declares makes a request relayed: Mal's
+// node, redelivering a request Gail's node holds, does not.
+func TestRelayedOnlyFromTheWardsNode(t *testing.T) {
+	ctx := context.Background()
+	s := newRelayScene(t)
+	q, err := s.cole.repo.NewRequest(ctx, s.cole.keys, s.wanda.keys.ID, nil, "check-up", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pend, _ := s.cole.repo.Pending(ctx)
+	for _, from := range []string{"cole's node", newPeerID(t)} {
+		if _, err := s.gail.repo.ReceiveRequest(ctx, pend[0].Message, pend[0].Profile, from); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := heldRequest(t, s.gail, q.ID); got.Relayed {
+		t.Fatalf("a redelivery by a stranger's node marks the request relayed: %+v", got)
 	}
 }
