@@ -289,3 +289,36 @@ func TestRelayedOnlyFromTheWardsNode(t *testing.T) {
 		t.Fatalf("a redelivery by a stranger's node marks the request relayed: %+v", got)
 	}
 }
+
+// Dr Cole, whom Gail denied as Wanda's guardian, asks Wanda's node for
+// Gail's profile and the head of Wanda's chain: a denial grants nothing,
+// so neither is his (profile/refused, and Wanda's chain stays closed).
+func TestDeniedRequesterGetsNoGuardianProfile(t *testing.T) {
+	ctx := context.Background()
+	s := newRelayScene(t)
+	coleNode := newPeerID(t)
+	if _, err := s.cole.repo.SetDevice(ctx, s.cole.keys, coleNode, "", false); err != nil {
+		t.Fatal(err)
+	}
+	s.sync(t)
+	q := s.ask(t, "check-up")
+	r := relaysTo(t, s.wanda, s.gail.keys.ID)[0]
+	if _, err := s.gail.repo.ReceiveRequest(ctx, r.Message, r.Profile, "wanda's node"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.gail.repo.Deny(ctx, s.gail.keys, q.ID, "no"); err != nil {
+		t.Fatal(err)
+	}
+	deliver(t, s.gail, s.wanda)
+	if got := heldRequest(t, s.wanda, q.ID); got.State != StateDenied || got.AnsweredBy != s.gail.keys.ID {
+		t.Fatalf("the ward's inbox after the guardian's denial: %+v", got)
+	}
+	d, err := s.wanda.repo.MayServeProfile(ctx, coleNode, s.gail.keys.ID)
+	if err != nil || d.Allow || d.Rule != RuleProfileRefused {
+		t.Fatalf("Gail's profile to the denied clinician's node: %+v %v", d, err)
+	}
+	d, err = s.wanda.repo.MayServe(ctx, coleNode, s.wanda.repo.mustHead(t, s.wanda.keys.ID))
+	if err != nil || d.Allow {
+		t.Fatalf("the head of Wanda's chain to the denied clinician's node: %+v %v", d, err)
+	}
+}
