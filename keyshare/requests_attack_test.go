@@ -122,16 +122,8 @@ func TestGuardianInboxBound(t *testing.T) {
 	s := newRelayScene(t)
 	var last error
 	for i := 0; i <= MaxInboxPerRequester; i++ {
-		q, err := s.mal.repo.NewRequest(ctx, s.mal.keys, s.wanda.keys.ID, nil, "flood", 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		pend, _ := s.mal.repo.Pending(ctx)
-		for _, o := range pend {
-			if o.ID == q.ID {
-				_, last = s.gail.repo.ReceiveRequest(ctx, o.Message, o.Profile, "mal's node")
-			}
-		}
+		_, o := s.request(t, s.mal)
+		_, last = s.gail.repo.ReceiveRequest(ctx, o.Message, o.Profile, "mal's node")
 		if i < MaxInboxPerRequester && last != nil {
 			t.Fatalf("request %d refused: %v", i, last)
 		}
@@ -159,13 +151,9 @@ func TestGuardianInboxBound(t *testing.T) {
 func TestRelayRepeatedDelivery(t *testing.T) {
 	ctx := context.Background()
 	s := newRelayScene(t)
-	q, err := s.cole.repo.NewRequest(ctx, s.cole.keys, s.wanda.keys.ID, nil, "check-up", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pend, _ := s.cole.repo.Pending(ctx)
+	q, msg := s.request(t, s.cole)
 	for range 3 {
-		if _, err := s.wanda.repo.ReceiveRequest(ctx, pend[0].Message, pend[0].Profile, "peer"); err != nil {
+		if _, err := s.wanda.repo.ReceiveRequest(ctx, msg.Message, msg.Profile, "peer"); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -234,18 +222,10 @@ func TestRelayGuardianPastUntil(t *testing.T) {
 func TestRelayAfterDirectDelivery(t *testing.T) {
 	ctx := context.Background()
 	s := newRelayScene(t)
-	wandaNode := newPeerID(t)
-	if _, err := s.wanda.repo.SetDevice(ctx, s.wanda.keys, wandaNode, "", false); err != nil {
-		t.Fatal(err)
-	}
-	s.sync(t)
-	q, err := s.cole.repo.NewRequest(ctx, s.cole.keys, s.wanda.keys.ID, nil, "check-up", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pend, _ := s.cole.repo.Pending(ctx)
+	wandaNode := s.declareNode(t, s.wanda)
+	q, msg := s.request(t, s.cole)
 	for _, p := range []*party{s.gail, s.wanda} {
-		if _, err := p.repo.ReceiveRequest(ctx, pend[0].Message, pend[0].Profile, "cole's node"); err != nil {
+		if _, err := p.repo.ReceiveRequest(ctx, msg.Message, msg.Profile, "cole's node"); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -262,7 +242,7 @@ func TestRelayAfterDirectDelivery(t *testing.T) {
 	if _, err := s.gail.repo.Deny(ctx, s.gail.keys, q.ID, "no"); err != nil {
 		t.Fatal(err)
 	}
-	pend, _ = s.gail.repo.Pending(ctx)
+	pend, _ := s.gail.repo.Pending(ctx)
 	if !slices.ContainsFunc(pend, func(o Outgoing) bool {
 		return o.Kind == protocol.ReqFrameAnswer && o.Relay && o.Target == s.wanda.keys.ID
 	}) {
@@ -275,13 +255,9 @@ func TestRelayAfterDirectDelivery(t *testing.T) {
 func TestRelayedOnlyFromTheWardsNode(t *testing.T) {
 	ctx := context.Background()
 	s := newRelayScene(t)
-	q, err := s.cole.repo.NewRequest(ctx, s.cole.keys, s.wanda.keys.ID, nil, "check-up", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pend, _ := s.cole.repo.Pending(ctx)
+	q, msg := s.request(t, s.cole)
 	for _, from := range []string{"cole's node", newPeerID(t)} {
-		if _, err := s.gail.repo.ReceiveRequest(ctx, pend[0].Message, pend[0].Profile, from); err != nil {
+		if _, err := s.gail.repo.ReceiveRequest(ctx, msg.Message, msg.Profile, from); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -296,11 +272,7 @@ func TestRelayedOnlyFromTheWardsNode(t *testing.T) {
 func TestDeniedRequesterGetsNoGuardianProfile(t *testing.T) {
 	ctx := context.Background()
 	s := newRelayScene(t)
-	coleNode := newPeerID(t)
-	if _, err := s.cole.repo.SetDevice(ctx, s.cole.keys, coleNode, "", false); err != nil {
-		t.Fatal(err)
-	}
-	s.sync(t)
+	coleNode := s.declareNode(t, s.cole)
 	q := s.ask(t, "check-up")
 	r := relaysTo(t, s.wanda, s.gail.keys.ID)[0]
 	if _, err := s.gail.repo.ReceiveRequest(ctx, r.Message, r.Profile, "wanda's node"); err != nil {
@@ -321,4 +293,38 @@ func TestDeniedRequesterGetsNoGuardianProfile(t *testing.T) {
 	if err != nil || d.Allow {
 		t.Fatalf("the head of Wanda's chain to the denied clinician's node: %+v %v", d, err)
 	}
+}
+
+// declareNode declares a new node of p's on its chain, known to every
+// repo of the scene, and returns its peer ID.
+func (s *relayScene) declareNode(t *testing.T, p *party) string {
+	t.Helper()
+	node := newPeerID(t)
+	if _, err := p.repo.SetDevice(context.Background(), p.keys, node, "", false); err != nil {
+		t.Fatal(err)
+	}
+	s.sync(t)
+	return node
+}
+
+// request makes a request of from's to Wanda and returns it with the
+// message its repo has to deliver, not delivered yet.
+func (s *relayScene) request(t *testing.T, from *party) (RequestInfo, Outgoing) {
+	t.Helper()
+	ctx := context.Background()
+	q, err := from.repo.NewRequest(ctx, from.keys, s.wanda.keys.ID, nil, "check-up", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pend, err := from.repo.Pending(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range pend {
+		if o.ID == q.ID {
+			return q, o
+		}
+	}
+	t.Fatalf("request %s not pending", q.ID)
+	return q, Outgoing{}
 }
