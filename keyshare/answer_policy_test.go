@@ -21,6 +21,7 @@ func answerPolicyCases() []policyCase {
 	}
 	appointed := func(may ...protocol.GuardianRight) *facts { return newFacts().appoint(pat, gp, 2, 3, 0, may...) }
 	removed := newFacts().appoint(pat, gp, 2, 3, 0).unappoint(pat, gp, 4, 5)
+	reappointed := newFacts().appoint(pat, gp, 2, 3, 0).unappoint(pat, gp, 4, 5).appoint(pat, gp, 5, 6, 0)
 	return []policyCase{
 		// the account asked; a stranger is not
 		{RuleAnswerAsked, true, answer(pat, doc, 9, nil), answer(mal, doc, 9, nil)},
@@ -28,9 +29,12 @@ func answerPolicyCases() []policyCase {
 		{RuleAnswerGuardian, true, answer(gp, doc, 5, appointed()), answer(gp, doc, 5, appointed(protocol.RightRead))},
 		// a stranger; the guardian is allowed
 		{RuleAnswerNotAsked, false, answer(mal, doc, 5, appointed()), answer(gp, doc, 5, appointed())},
-		// a guardian removed: its next block is past the cut (block 5);
-		// before the cut it still answered
-		{RuleAnswerNotAsked, false, answer(gp, doc, 5, removed), answer(gp, doc, 4, removed)},
+		// a guardian removed, even when the verifier's copy of its chain
+		// puts its next block before the cut (block 5); the same guardian
+		// appointed again answers
+		{RuleAnswerRemoved, false, answer(gp, doc, 4, removed), answer(gp, doc, 6, reappointed)},
+		// past the cut, too
+		{RuleAnswerRemoved, false, answer(gp, doc, 5, removed), answer(gp, doc, 5, appointed())},
 		// an answer to another account than the requester, even by pat
 		{RuleAnswerOtherTo, false, answer(pat, mal, 9, nil), answer(pat, doc, 9, nil)},
 	}

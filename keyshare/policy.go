@@ -2085,7 +2085,8 @@ func rekeyScopeRecord(a *Access, subject, from protocol.AccountID, scope string)
 const (
 	RuleAnswerAsked    Rule = "answer/asked"     // signed by the account the request asked, to the requester
 	RuleAnswerGuardian Rule = "answer/guardian"  // signed by a guardian of the asked account who may approve now (guardianAct), to the requester
-	RuleAnswerNotAsked Rule = "answer/not-asked" // signed by anyone else (a stranger, a removed guardian, one without approve)
+	RuleAnswerNotAsked Rule = "answer/not-asked" // signed by anyone else (a stranger, a guardian without approve or past its until)
+	RuleAnswerRemoved  Rule = "answer/removed"   // signed by a guardian the asked account removed (and did not appoint again): whatever the verifier holds of the guardian's chain
 	RuleAnswerOtherTo  Rule = "answer/other-to"  // addressed to another account than the one that asked
 )
 
@@ -2103,8 +2104,11 @@ type answerFacts struct {
 // answerSigner decides whether an answer speaks for the account a
 // request asked: its own, or that of a guardian who may approve for it
 // now (the answer is an act of approve, judged as if in the guardian's
-// next block: a guardian removed or stripped of approve answers no more,
-// even requests it received before).
+// next block: a guardian stripped of approve answers no more, even
+// requests it received before). Only open appointments count: a removal
+// cuts at the guardian's chain as the ward's node held it, and a
+// verifier holding less of that chain would place the guardian's next
+// block before the cut, so a removed guardian is refused outright.
 func answerSigner(f answerFacts) Decision {
 	if f.To != f.Requester {
 		return refuse(RuleAnswerOtherTo, "the answer is addressed to %s, but %s asked: it answers another request", f.To, f.Requester)
@@ -2112,7 +2116,21 @@ func answerSigner(f answerFacts) Decision {
 	if f.Signer == f.Asked {
 		return allow(RuleAnswerAsked, "signed by %s, the account asked", f.Asked)
 	}
-	if d, _ := guardianAct(f.Spans, f.SignerNext, protocol.RightApprove); !d.Allow {
+	var open []guardianSpan
+	removed := false
+	for _, s := range f.Spans {
+		switch {
+		case s.Guardian != f.Signer:
+		case s.Closed:
+			removed = true
+		default:
+			open = append(open, s)
+		}
+	}
+	if removed && len(open) == 0 {
+		return refuse(RuleAnswerRemoved, "signed by %s, whom %s removed as guardian: it answers for %s no more", f.Signer, f.Asked, f.Asked)
+	}
+	if d, _ := guardianAct(open, f.SignerNext, protocol.RightApprove); !d.Allow {
 		return refuse(RuleAnswerNotAsked, "signed by %s, but the request asked %s and %s may not answer for it: %s", f.Signer, f.Asked, f.Signer, d.Reason)
 	}
 	return allow(RuleAnswerGuardian, "signed by %s, a guardian of %s who may approve its requests", f.Signer, f.Asked)

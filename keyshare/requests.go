@@ -287,7 +287,9 @@ func (r *Repo) NewRequest(ctx context.Context, k *Keys, to protocol.AccountID, r
 // (profile; needed unless the requester is known already). The request
 // must be signed by its requester, addressed to a local account, recent,
 // and within the inbox limits. A request already held is returned as it
-// is (redelivery is no error).
+// is (redelivery is no error), except that a guardian's node that took it
+// from another node first marks it relayed once a node of the account
+// asked delivers it (see relayedFrom), so that its answer reaches there.
 func (r *Repo) ReceiveRequest(ctx context.Context, raw, profile []byte, fromPeer string) (RequestInfo, error) {
 	q, err := protocol.DecodeRequest(raw)
 	if err != nil {
@@ -336,6 +338,22 @@ func (r *Repo) ReceiveRequest(ctx context.Context, raw, profile []byte, fromPeer
 	if e, found, err := r.getRequest(ctx, Inbox, id.String()); err != nil {
 		return RequestInfo{}, err
 	} else if found {
+		// Taken before from another node (the requester's, straight to a
+		// guardian's node): now a node of the account asked holds it too,
+		// and is to be told the answer given here.
+		if local || e.Info.Relayed {
+			return e.Info, nil
+		}
+		if relayed, err := r.relayedFrom(ctx, to, fromPeer); err != nil || !relayed {
+			return e.Info, err
+		}
+		e.Info.Relayed, e.Info.Updated = true, now.UTC()
+		if err := r.putRequest(ctx, e); err != nil {
+			return RequestInfo{}, err
+		}
+		if e.Answer != nil {
+			r.requestsQueued()
+		}
 		return e.Info, nil
 	}
 	all, err := r.listRequests(ctx, Inbox)
@@ -359,12 +377,9 @@ func (r *Repo) ReceiveRequest(ctx context.Context, raw, profile []byte, fromPeer
 	}
 	info.State, info.Updated, info.Peer = StateNew, now.UTC(), fromPeer
 	if !local {
-		// A guardian's node: did a node of the account asked relay it?
-		devs, err := r.DevicesOf(ctx, to)
-		if err != nil && !errors.Is(err, ErrUnknownAccount) {
+		if info.Relayed, err = r.relayedFrom(ctx, to, fromPeer); err != nil {
 			return RequestInfo{}, err
 		}
-		info.Relayed = slices.Contains(devs, fromPeer)
 	}
 	e := &requestEntry{Info: info, Raw: raw, Profile: profile}
 	if err := r.putRequest(ctx, e); err != nil {
@@ -374,6 +389,18 @@ func (r *Repo) ReceiveRequest(ctx context.Context, raw, profile []byte, fromPeer
 		r.requestsQueued() // to relay to the account's guardians
 	}
 	return info, nil
+}
+
+// relayedFrom tells whether fromPeer, which delivered a request to a
+// guardian's node, is a node the chain of to, the account asked, declares:
+// the request came relayed from a node of to's, which is to be told the
+// answer.
+func (r *Repo) relayedFrom(ctx context.Context, to protocol.AccountID, fromPeer string) (bool, error) {
+	devs, err := r.DevicesOf(ctx, to)
+	if err != nil && !errors.Is(err, ErrUnknownAccount) {
+		return false, err
+	}
+	return slices.Contains(devs, fromPeer), nil
 }
 
 // checkProfileBlock checks that raw is the first block of from's chain

@@ -497,6 +497,11 @@ func (s *Service) pull(ctx context.Context, p peer.ID, head cid.Cid, id protocol
 			if err != nil {
 				return nil, fmt.Errorf("chain block %s from %s: %w", got, p, err)
 			}
+			if id != "" && got.Equals(head) && b.AuthorID() != id {
+				// The peer gave another account's head as id's: a pull of
+				// id's chain brings id's chain only.
+				return nil, fmt.Errorf("head of %s from %s: the peer gave a block of %s instead", id.Short(), p, b.AuthorID().Short())
+			}
 			offered[got] = raw
 			total += len(raw)
 			if len(offered) > MaxPullBlocks || total > MaxPullBytes {
