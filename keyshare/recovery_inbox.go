@@ -77,6 +77,11 @@ type RecoveryInboxItem struct {
 	// contacts (who may approve); Approved those that did.
 	Contacts []protocol.AccountID `json:"contacts"`
 	Approved []protocol.AccountID `json:"approved"`
+	// Others counts the other requests kept for the same account (set by
+	// RecoveryRequests): more than one request at once means someone
+	// besides the owner may be asking, perhaps with a code ground to
+	// match hers, so the faces warn.
+	Others int `json:"others"`
 }
 
 // inboxEntry is a kept recovery request and the responses to it.
@@ -289,6 +294,13 @@ func (r *Repo) RecoveryRequests(ctx context.Context) ([]RecoveryInboxItem, error
 			continue
 		}
 		out = append(out, *it)
+	}
+	per := map[protocol.AccountID]int{}
+	for _, it := range out {
+		per[it.Account]++
+	}
+	for i := range out {
+		out[i].Others = per[out[i].Account] - 1
 	}
 	slices.SortFunc(out, func(a, b RecoveryInboxItem) int {
 		if c := a.Received.Compare(b.Received); c != 0 {

@@ -33,7 +33,7 @@ func TestRecoveryInboxKeepsAndAnswers(t *testing.T) {
 		}
 	}
 	list, err := w.c1.repo.RecoveryRequests(ctx)
-	if err != nil || len(list) != 1 || len(list[0].Contacts) != 1 || list[0].Contacts[0] != w.c1.keys.ID || len(list[0].Approved) != 0 {
+	if err != nil || len(list) != 1 || len(list[0].Contacts) != 1 || list[0].Contacts[0] != w.c1.keys.ID || len(list[0].Approved) != 0 || list[0].Others != 0 {
 		t.Fatalf("inbox after a redelivery: %+v, %v", list, err)
 	}
 	if resps, _ := w.c1.repo.RecoveryResponsesFor(ctx, protocol.RecoveryRequestID(req)); len(resps) != 0 {
@@ -111,8 +111,22 @@ func TestRecoveryInboxAttacks(t *testing.T) {
 			refused("a flood", err, "deny some first")
 		}
 	}
-	if l, _ := w.c1.repo.RecoveryRequests(ctx); len(l) != MaxRecoveryInboxPerAccount {
+	l, _ := w.c1.repo.RecoveryRequests(ctx)
+	if len(l) != MaxRecoveryInboxPerAccount {
 		t.Fatalf("the inbox holds %d requests, bound %d", len(l), MaxRecoveryInboxPerAccount)
+	}
+	// Several requests for one account at once: each says how many others
+	// there are, so the faces warn that only one can be the owner's.
+	for _, it := range l {
+		if it.Others != MaxRecoveryInboxPerAccount-1 {
+			t.Fatalf("request %s of %d for one account says %d others", it.ID, len(l), it.Others)
+		}
+	}
+	if err := w.c1.repo.DenyRecoveryRequest(ctx, l[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	if l, _ := w.c1.repo.RecoveryRequests(ctx); len(l) != MaxRecoveryInboxPerAccount-1 || l[0].Others != MaxRecoveryInboxPerAccount-2 {
+		t.Fatalf("after denying one: %+v", l)
 	}
 	// The response to the first request, for the last one.
 	_, err = w.fresh.repo.AddRecoveryResponse(ctx, w.pat.keys.ID, old)

@@ -292,6 +292,9 @@ blockmrs recovery requests`)
 			}
 			fmt.Fprintf(f.out(), "%s\n  account      %s\n  safety code  %s\n  received     %s (%s)\n",
 				it.ID, names.long(it.Account), it.SafetyCode, it.Received.Format(time.RFC3339), state)
+			if it.Others > 0 {
+				fmt.Fprintf(f.out(), "  WARNING      %d other request(s) for this account are here too: only one can be theirs; ask which code they see, and deny the others\n", it.Others)
+			}
 		}
 		fmt.Fprintf(f.out(), "%s: then 'blockmrs recovery approve ID' or 'blockmrs recovery deny ID'\n", strings.ToUpper(out.Instruction[:1])+out.Instruction[1:])
 		return nil

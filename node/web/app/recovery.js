@@ -143,7 +143,11 @@ function renderInbox(got) {
     const codeLine = el("p", undefined);
     codeLine.append("Safety code ", el("strong", r.safety_code, "safety-code"));
     const state = el("p", r.approved.length > 0 ? "Approved by " + r.approved.map(who).join(", ") + ": their node fetches it." : "Waiting for you.", "hint");
-    li.append(el("p", who(r.account) + " asks to recover their account."), codeLine,
+    li.append(el("p", who(r.account) + " asks to recover their account."), codeLine);
+    if (r.others > 0) {
+      li.append(el("p", r.others + " other request(s) for this account are here too: only one can be theirs. Ask which code they see, and deny the others.", "recovery-warning error"));
+    }
+    li.append(
       el("p", got.instruction.charAt(0).toUpperCase() + got.instruction.slice(1) + ".", "hint"), state,
       button("Approve", "recovery-approve", inboxAction(async function () {
         const done = await api("POST", "/api/v1/recovery/approve", { request: r.id });
