@@ -137,6 +137,20 @@ func TestWebRecoveryInboxInChromium(t *testing.T) {
 	waitUntil(t, 60*time.Second, "the request reaches the contact's node", func() bool {
 		return strings.Contains(n.ok("recovery", "requests"), started.SafetyCode)
 	}, d, fd)
+	// A second request for Pat, from another node holding her chain (a
+	// thief, say): both faces warn beside each that only one can be hers.
+	thief := newNode(t, "")
+	td := startDaemon(t, thief)
+	var stolen struct {
+		SafetyCode string `json:"safety_code"`
+	}
+	thief.json(&stolen, "recovery", "start", patID, "--chain", chain, "--via", d.addr(), "--json")
+	waitUntil(t, 60*time.Second, "the second request reaches the contact's node", func() bool {
+		return strings.Contains(n.ok("recovery", "requests"), stolen.SafetyCode)
+	}, d, td)
+	if out := n.ok("recovery", "requests"); strings.Count(out, "WARNING      1 other request(s) for this account") != 2 {
+		t.Fatalf("recovery requests with two requests for Pat does not warn beside each:\n%s", out)
+	}
 
 	b := newBrowser(t)
 	link := strings.TrimSpace(n.ok("open", "--print"))
@@ -148,6 +162,9 @@ func TestWebRecoveryInboxInChromium(t *testing.T) {
 	item := b.text(t, "#recovery-inbox li.recovery-request")
 	if !strings.Contains(item, started.SafetyCode) || !strings.Contains(item, "Call them and compare this code before approving") {
 		t.Fatalf("inbox item %q, want the safety code %s and the instruction", item, started.SafetyCode)
+	}
+	if w := evalIn[int](t, b, `Array.from(document.querySelectorAll("#recovery-inbox li.recovery-request .recovery-warning")).filter(p => p.textContent.includes("only one can be theirs")).length`); w != 2 {
+		t.Fatalf("the Recovery page warns beside %d of the two requests for Pat", w)
 	}
 	b.screenshot(t, "recovery-inbox")
 	b.fits390(t, "recovery-inbox-390px")
