@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"time"
@@ -228,4 +229,35 @@ func (r *Repo) ForgetPeer(ctx context.Context, peer string) (bool, error) {
 		return false, fmt.Errorf("forget peer: %w", err)
 	}
 	return true, nil
+}
+
+// legacyEmergencyAddrs is where the emergency service kept custodians'
+// node addresses before the address book (a repo made before 2026-12-02
+// may hold some).
+const legacyEmergencyAddrs = "/keyshare/emergency/addrs/"
+
+// moveLegacyAddrs moves addresses the emergency service kept into the
+// address book (under the book's rules: a peer the policy does not keep
+// is dropped) and deletes the old entries. Open calls it; a failure is
+// logged, never fatal: the book re-learns addresses as peers connect.
+func (r *Repo) moveLegacyAddrs(ctx context.Context) {
+	entries, err := queryAll(ctx, r.ds, legacyEmergencyAddrs, false)
+	if err != nil || len(entries) == 0 {
+		return
+	}
+	moved := 0
+	for _, e := range entries {
+		peer := strings.TrimPrefix(e.Key, legacyEmergencyAddrs)
+		var addrs []string
+		if json.Unmarshal(e.Value, &addrs) == nil {
+			if d, _, err := r.KeepPeerAddrs(ctx, peer, addrs); err == nil && d.Allow {
+				moved++
+			}
+		}
+		if err := r.ds.Delete(ctx, datastore.NewKey(e.Key)); err != nil {
+			slog.Warn("keyshare: removing an old emergency address entry failed", "peer", peer, "err", err)
+			return
+		}
+	}
+	slog.Info("keyshare: moved the emergency service's kept addresses into the address book", "entries", len(entries), "kept", moved)
 }

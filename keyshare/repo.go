@@ -126,6 +126,7 @@ func Open(ctx context.Context, dir string, opts Options) (*Repo, error) {
 		return nil, err
 	}
 	r.sweepInterrupted(ctx)
+	r.moveLegacyAddrs(ctx)
 	if err := r.interruptJobs(ctx); err != nil {
 		slog.Warn("keyshare: marking unfinished re-key jobs interrupted failed", "dir", r.dir, "err", err)
 	}
