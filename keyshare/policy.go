@@ -2109,7 +2109,7 @@ func answerSigner(f answerFacts) Decision {
 
 // Rules of recovery exports.
 const (
-	RuleRecoveryExport       Rule = "recovery/export"             // a recovery export of an account whose live setup names a local account: its chain, the first block of each contact the setup names (held here), and where this node last reached those contacts' nodes
+	RuleRecoveryExport       Rule = "recovery/export"             // a recovery export of an account whose live setup names a local account: its chain, the local contacts' own chains, the first block of each other contact the setup names (held here), and where this node last reached those contacts' nodes
 	RuleRecoveryExportRefuse Rule = "recovery/export-not-contact" // no export of an account with no live setup naming a local account
 	RuleAddrsHinted          Rule = "addrs/hinted"                // an imported address hint is kept for a node a chain this repo knows declares, when the book holds no address for it
 	RuleAddrsHintRefused     Rule = "addrs/hint-refused"          // a hint for an undeclared node, or one that would replace a kept address, is left
@@ -2118,9 +2118,9 @@ const (
 // exportRecovery decides whether this repo hands out a recovery export
 // of an account with live setup (nil: none) to its owner: only when the
 // setup names one of this repo's local accounts (keys), and then only
-// the chains and addresses RuleRecoveryExport lists: first blocks of
-// the other contacts (their profiles and declared nodes), never their
-// later blocks, records or keys.
+// the chains and addresses RuleRecoveryExport lists: the exporter's own
+// chain, first blocks of the other contacts (their profiles and the
+// nodes declared there), never their later blocks, records or keys.
 func exportRecovery(setup *recoveryFacts, local [][]byte) Decision {
 	if setup != nil {
 		for _, c := range setup.Contacts {

@@ -1,12 +1,14 @@
 package keyshare
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 
 	blocks "github.com/ipfs/go-block-format"
 	"github.com/ipfs/go-cid"
@@ -18,9 +20,10 @@ import (
 
 // A recovery export (`recovery export`) is what a recovery contact hands
 // the owner of an account for a new device: a CARv1 whose roots are the
-// account's chain head, the first block of each recovery contact the
-// account's live setup names (those this repo holds: their profiles with
-// the nodes they declared), and one raw block of address hints: where
+// account's chain head, the chain of each recovery contact the account's
+// live setup names that is a local account here (the exporter's own,
+// whole), the first block of each other contact this repo holds (its
+// profile with the nodes it declared at creation), and one raw block of address hints: where
 // this repo last reached those contacts' nodes (its address book, and
 // the exporting node's own addresses). Importing it (any CAR import)
 // keeps a hinted address only for a node a chain declares that the
@@ -73,14 +76,21 @@ func (r *Repo) ExportRecovery(ctx context.Context, w io.Writer, id protocol.Acco
 	var hints addrHints
 	for _, key := range st.Recovery.Contacts {
 		c := protocol.AccountIDFromKey(key)
-		genesis, ok, err := r.blockAt(ctx, c, 0)
+		root, ok, err := r.blockAt(ctx, c, 0)
 		if err != nil {
 			return out, err
 		}
 		if !ok {
 			continue // a contact this repo does not know: nothing to hand
 		}
-		roots = append(roots, genesis)
+		if slices.ContainsFunc(local, func(l []byte) bool { return bytes.Equal(l, key) }) {
+			cst, err := r.state(ctx, c)
+			if err != nil {
+				return out, err
+			}
+			root = cst.head() // the exporter's own chain, whole: the nodes it declared since
+		}
+		roots = append(roots, root)
 		out.Contacts = append(out.Contacts, c)
 		devs, err := r.DevicesOf(ctx, c)
 		if err != nil {
