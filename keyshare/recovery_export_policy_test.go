@@ -15,7 +15,9 @@ func recoveryExportPolicyCases() []policyCase {
 	return []policyCase{
 		{RuleRecoveryExport, true,
 			func(t *testing.T) Decision { return exportRecovery(setup, [][]byte{me}) },
-			func(t *testing.T) Decision { return exportRecovery(setup, [][]byte{[]byte("a local key no setup names")}) }},
+			func(t *testing.T) Decision {
+				return exportRecovery(setup, [][]byte{[]byte("a local key no setup names")})
+			}},
 		{RuleRecoveryExportRefuse, false,
 			func(t *testing.T) Decision { return exportRecovery(nil, [][]byte{me}) },
 			func(t *testing.T) Decision { return exportRecovery(setup, [][]byte{me}) }},
