@@ -68,6 +68,9 @@ blockmrs requests --json`)
 					reason = "-"
 				}
 				state := q.State
+				if q.NoLongerYours {
+					state += ", no longer yours to answer"
+				}
 				if q.AnsweredBy != "" {
 					state += ", " + answeredBy(n, q)
 				}
