@@ -34,10 +34,10 @@ on your chain; your decryption key is split so that any K of them
 together, and no fewer, can give it back (each holds one encrypted share).
 
 After a loss, on a new device: get your chain from a contact ('recovery
-export' on their side), then 'recovery start' makes a new key and a
-request, and shows a safety code. With the daemon running, the node
-delivers the request to your contacts' nodes (those their chains declare,
-and those you name with --via); each sees it in 'recovery requests' with
+export' on their side: it also says where your contacts' nodes are), then
+'recovery start' makes a new key and a request, and shows a safety code.
+With the daemon running, the node delivers the request to your contacts'
+nodes (those their chains declare, and those you name with --via); each sees it in 'recovery requests' with
 the same safety code, calls you to compare it, and runs 'recovery approve
 ID'; your node fetches the responses by itself ('recovery status').
 Offline, give each contact the printed request by a channel where they
@@ -225,7 +225,8 @@ from 'recovery export' on a contact's repo). It makes a new signing key
 and decryption key, stored encrypted with $BLOCKMRS_PASSPHRASE when set,
 and a request for the recovery contacts, and prints its safety code and
 the request. A running node delivers the request to the contacts' nodes
-their chains declare and to each --via ADDR (a contact's node address,
+their chains declare (the export from a contact carries where they were
+last reached, so none need be named) and to each --via ADDR (a contact's node address,
 ending in /p2p/PEER-ID), and fetches their responses; offline, give each
 contact the printed request. With --json it prints what POST
 /api/v1/recovery/start answers.`, `
