@@ -72,16 +72,6 @@ func (w *exportWorld) export(t *testing.T) ([]byte, RecoveryExported) {
 	return buf.Bytes(), got
 }
 
-func emptyRepo(t *testing.T) *Repo {
-	t.Helper()
-	r, err := Open(context.Background(), t.TempDir(), Options{Create: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { r.Close() })
-	return r
-}
-
 // A recovery export gives a new device Pat's chain, Cam's chain whole,
 // Dee's first block, and where Cam's repo reached their nodes: the new
 // repo keeps those addresses (the nodes the chains it now holds declare),
@@ -95,7 +85,7 @@ func TestRecoveryExportHandsOverContacts(t *testing.T) {
 		len(got.Peers) != 2 || !slices.Contains(got.Peers, w.camNode) || !slices.Contains(got.Peers, w.deeNode) {
 		t.Fatalf("export holds %+v", got)
 	}
-	fresh := emptyRepo(t)
+	fresh := openTempRepo(t)
 	if _, err := fresh.ImportCAR(ctx, bytes.NewReader(car)); err != nil {
 		t.Fatal(err)
 	}
@@ -131,7 +121,7 @@ func TestRecoveryExportHintsCannotMoveOrAddNodes(t *testing.T) {
 	ctx := context.Background()
 	w := newExportWorld(t)
 	car, _ := w.export(t)
-	r := emptyRepo(t)
+	r := openTempRepo(t)
 	send(t, w.dee, &party{repo: r})
 	if _, _, err := r.KeepPeerAddrs(ctx, w.deeNode, []string{"/ip4/198.51.100.2/tcp/4001"}); err != nil {
 		t.Fatal(err)
@@ -157,7 +147,7 @@ func TestRecoveryExportHintsCannotMoveOrAddNodes(t *testing.T) {
 	if err := w.cam.repo.st.ExportCAR(ctx, &forged, []cid.Cid{st.head(), hint}); err != nil {
 		t.Fatal(err)
 	}
-	other := emptyRepo(t)
+	other := openTempRepo(t)
 	if _, err := other.ImportCAR(ctx, &forged); err != nil {
 		t.Fatal(err)
 	}
@@ -194,7 +184,7 @@ func TestRecoveryExportHostileHints(t *testing.T) {
 		if err := w.cam.repo.st.ExportCAR(ctx, &car, tc.roots); err != nil {
 			t.Fatal(err)
 		}
-		r := emptyRepo(t)
+		r := openTempRepo(t)
 		if _, err := r.ImportCAR(ctx, &car); err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") {
 			t.Fatalf("%s: import error %v, want %q", name, err, tc.want)
 		}
