@@ -114,7 +114,8 @@ type ImportResult struct {
 }
 
 // ImportCAR imports a CAR whose roots are chain blocks (an account export
-// or a profile export). Every chain reachable from the roots, and from ack
+// or a profile export), and at most one raw block of address hints (a
+// recovery export: keepHintedAddrs decides which are kept). Every chain reachable from the roots, and from ack
 // entries in them, is verified before anything is written; a bad block, a
 // broken link or a fork rejects the whole import and leaves the repo as it
 // was, except that fork evidence is kept.
@@ -132,12 +133,17 @@ func (r *Repo) ImportCARLimit(ctx context.Context, rd io.Reader, maxSize int64) 
 	defer r.mu.Unlock()
 
 	var ci *chainImport
+	var hints []KeptAddrs
 	check := func(roots []cid.Cid, get func(cid.Cid) ([]byte, error)) error {
-		if len(roots) == 0 {
-			return errors.New("CAR has no roots")
+		chain, h, err := splitHintRoots(roots, get)
+		if err != nil {
+			return err
 		}
-		var err error
-		ci, err = r.verifyChains(ctx, roots, get)
+		if len(chain) == 0 {
+			return errors.New("CAR has no chain roots")
+		}
+		hints = h
+		ci, err = r.verifyChains(ctx, chain, get)
 		return err
 	}
 	car, err := r.st.ImportCARWith(ctx, rd, store.ImportOptions{Check: check, MaxSize: maxSize})
@@ -156,7 +162,9 @@ func (r *Repo) ImportCARLimit(ctx context.Context, rd io.Reader, maxSize int64) 
 			return res, err
 		}
 	}
-	return res, nil
+	// Address hints (a recovery export's) after the chains that declare
+	// their nodes.
+	return res, r.keepHints(ctx, hints)
 }
 
 // chainImport is what verifyChains found: the new blocks in commit order,

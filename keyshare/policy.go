@@ -2135,3 +2135,46 @@ func answerSigner(f answerFacts) Decision {
 	}
 	return allow(RuleAnswerGuardian, "signed by %s, a guardian of %s who may approve its requests", f.Signer, f.Asked)
 }
+
+// ---------------------------------------------------------------------------
+// Recovery exports and the address hints they carry (recovery_export.go).
+
+// Rules of recovery exports.
+const (
+	RuleRecoveryExport       Rule = "recovery/export"             // a recovery export of an account whose live setup names a local account: its chain, the local contacts' own chains, the first block of each other contact the setup names (held here), and where this node last reached those contacts' nodes
+	RuleRecoveryExportRefuse Rule = "recovery/export-not-contact" // no export of an account with no live setup naming a local account
+	RuleAddrsHinted          Rule = "addrs/hinted"                // an imported address hint is kept for a node a chain this repo knows declares, when the book holds no address for it
+	RuleAddrsHintRefused     Rule = "addrs/hint-refused"          // a hint for an undeclared node, or one that would replace a kept address, is left
+)
+
+// exportRecovery decides whether this repo hands out a recovery export
+// of an account with live setup (nil: none) to its owner: only when the
+// setup names one of this repo's local accounts (keys), and then only
+// the chains and addresses RuleRecoveryExport lists: the exporter's own
+// chain, first blocks of the other contacts (their profiles and the
+// nodes declared there), never their later blocks, records or keys.
+func exportRecovery(setup *recoveryFacts, local [][]byte) Decision {
+	if setup != nil {
+		for _, c := range setup.Contacts {
+			if slices.ContainsFunc(local, func(l []byte) bool { return bytes.Equal(l, c) }) {
+				return allow(RuleRecoveryExport, "the account's live recovery setup names a local account of this repo")
+			}
+		}
+	}
+	return refuse(RuleRecoveryExportRefuse, "the account names no account of this repo as a recovery contact")
+}
+
+// keepHintedAddrs decides whether an address hint from an imported file
+// goes into the address book: only for a node a known chain declares,
+// and never over an address the book keeps (one the node reached itself
+// or was given before): a file can point the node at a contact's node it
+// cannot find, not move one it can.
+func keepHintedAddrs(peer peerRoles, kept bool) Decision {
+	if !peer.known() {
+		return refuse(RuleAddrsHintRefused, "peer is no declared device or replica of any account this repo knows")
+	}
+	if kept {
+		return refuse(RuleAddrsHintRefused, "the address book keeps where the peer was reached: a hint does not replace it")
+	}
+	return allow(RuleAddrsHinted, "peer is a declared node of an account this repo knows, with no kept address")
+}

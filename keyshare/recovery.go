@@ -11,7 +11,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"slices"
 	"strings"
@@ -24,7 +23,6 @@ import (
 	"golang.org/x/crypto/chacha20poly1305"
 
 	"github.com/blockmrs/blockmrs/protocol"
-	"github.com/blockmrs/blockmrs/store"
 )
 
 // Social recovery (PROTOCOL.md §5.15, SECURITY.md "Recovery of a lost
@@ -688,16 +686,4 @@ func recoverIdentities(id protocol.AccountID, nk *Keys, setup *protocol.Recovery
 		return nil, err
 	}
 	return openIdentities(keyOf(id), setup.Sealed, secret)
-}
-
-// ExportChain writes account id's chain blocks (and the chain blocks
-// they link, none of the records) as a CARv1 rooted at its head: what a
-// new device needs to start a recovery. It holds no ciphertext.
-func (r *Repo) ExportChain(ctx context.Context, w io.Writer, id protocol.AccountID) error {
-	st, err := r.state(ctx, id)
-	if err != nil {
-		return err
-	}
-	notChain := func(c cid.Cid) bool { return c.Prefix().Codec != protocol.DagCBORCodec }
-	return r.st.ExportCAR(ctx, w, []cid.Cid{st.head()}, store.ExportSkip(notChain), store.ExportAllowMissing(func(cid.Cid) {}))
 }

@@ -157,6 +157,12 @@ type RequestInfo struct {
 	// Inbox, on a guardian's node: the request came relayed from a node
 	// of the account asked, which is told the answer given here.
 	Relayed bool `json:"relayed,omitempty"`
+	// NoLongerYours, on a guardian's node: an inbox request still new
+	// that no account of this repo may answer any more (the guardian lost
+	// the approve right on the account asked, or was removed). Worked out
+	// as the inbox is listed, not stored; approving or denying it is
+	// refused.
+	NoLongerYours bool `json:"no_longer_yours,omitempty"`
 }
 
 // requestEntry is what the datastore holds per request.
@@ -695,6 +701,13 @@ func (r *Repo) Requests(ctx context.Context) (inbox, outbox []RequestInfo, err e
 		infos := make([]RequestInfo, len(es))
 		for i, e := range es {
 			infos[i] = e.Info
+			if box == Inbox && e.Info.State == StateNew {
+				may, err := r.mayAnswerRelayed(ctx, e.Info.To)
+				if err != nil {
+					return nil, nil, err
+				}
+				infos[i].NoLongerYours = !may
+			}
 		}
 		sort.SliceStable(infos, func(i, j int) bool { return infos[i].Created.After(infos[j].Created) })
 		if box == Inbox {
@@ -704,6 +717,22 @@ func (r *Repo) Requests(ctx context.Context) (inbox, outbox []RequestInfo, err e
 		}
 	}
 	return inbox, outbox, nil
+}
+
+// mayAnswerRelayed reports whether a local account of this repo may
+// answer a request relayed here for ward: it is ward, or a guardian of
+// ward with the approve right now.
+func (r *Repo) mayAnswerRelayed(ctx context.Context, ward protocol.AccountID) (bool, error) {
+	all, err := r.Accounts(ctx)
+	if err != nil {
+		return false, err
+	}
+	for _, a := range all {
+		if a.Local && (a.ID == ward || r.MayActFor(ctx, a.ID, ward, protocol.RightApprove) == nil) {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // FindRequest finds a request of box (Inbox, Outbox, or "" for both) by

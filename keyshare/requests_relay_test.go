@@ -313,3 +313,37 @@ func TestRelayGuardianProfileToGrantee(t *testing.T) {
 		t.Fatalf("Gail's profile to a stranger's node: %+v", d)
 	}
 }
+
+// A request relayed to Gail stays "new" in her inbox after Wanda removes
+// her as guardian, but is listed as no longer hers to answer, and her
+// approve is refused; while she holds the right it is hers.
+func TestRelayedRequestNoLongerYoursAfterRemoval(t *testing.T) {
+	ctx := context.Background()
+	s := newRelayScene(t)
+	q := s.ask(t, "check-up")
+	relays := relaysTo(t, s.wanda, s.gail.keys.ID)
+	if len(relays) != 1 {
+		t.Fatalf("relays to the guardian: %+v", relays)
+	}
+	if _, err := s.gail.repo.ReceiveRequest(ctx, relays[0].Message, relays[0].Profile, "wanda's node"); err != nil {
+		t.Fatal(err)
+	}
+	if got := heldRequest(t, s.gail, q.ID); got.NoLongerYours || got.State != StateNew {
+		t.Fatalf("the guardian's inbox while she may approve: %+v", got)
+	}
+	if _, err := s.wanda.repo.RemoveGuardian(ctx, s.wanda.keys, s.gail.keys.ID); err != nil {
+		t.Fatal(err)
+	}
+	send(t, s.wanda, s.gail)
+	got := heldRequest(t, s.gail, q.ID)
+	if !got.NoLongerYours || got.State != StateNew {
+		t.Fatalf("the guardian's inbox after her removal: %+v", got)
+	}
+	if _, err := s.gail.repo.Approve(ctx, s.gail.keys, q.ID, time.Time{}); err == nil {
+		t.Fatal("a removed guardian approved a relayed request")
+	}
+	// Wanda's own inbox never flags her own request.
+	if own := heldRequest(t, s.wanda, q.ID); own.NoLongerYours {
+		t.Fatalf("the ward's own request flagged: %+v", own)
+	}
+}

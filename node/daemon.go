@@ -205,7 +205,7 @@ func (d *Daemon) Run(ctx context.Context, repoDir string) (err error) {
 
 	// Recovery requests: delivered to contacts' nodes and polled for
 	// responses while a recovery runs here; kept for this node's contacts.
-	rc := recovery.New(h, repo, recovery.Options{Logger: log})
+	rc := recovery.New(h, repo, recovery.Options{Logger: log, Book: book})
 	defer rc.Close()
 
 	// Role proofs and the clinic directory, served to anyone (public by

@@ -18,6 +18,8 @@ type relayedRequest struct {
 	State      string `json:"state"`
 	AnsweredBy string `json:"answered_by"`
 	ByGuardian bool   `json:"answered_by_guardian"`
+	// NoLongerYours: still new, but no account here may answer it now.
+	NoLongerYours bool `json:"no_longer_yours"`
 }
 
 // box returns the inbox (or the outbox) of n as its CLI lists it.
@@ -158,8 +160,15 @@ func TestGuardianRelayOverTheNetwork(t *testing.T) {
 		t.Fatalf("Gail approving what Wanda denied: %q", r.stderr)
 	}
 
-	// 3. Wanda keeps Gail for reading only: the next request is not
-	// relayed, Gail's approval is refused, Wanda approves herself.
+	// 3. Wanda keeps Gail for reading only: a request relayed before
+	// stays new on Gail's node but shows as no longer hers to answer; the
+	// next request is not relayed, Gail's approval is refused, Wanda
+	// approves herself.
+	stale := ask("relayed before the right goes")
+	waitUntil(t, 60*time.Second, "the request is relayed to Gail's node", func() bool {
+		q, ok := findRequest(box(gail, false), stale)
+		return ok && q.State == "new" && !q.NoLongerYours
+	}, all...)
 	wanda.ok("guardian", "add", gailID, "--may", "read")
 	waitUntil(t, 60*time.Second, "Gail's node sees her approve right gone", func() bool {
 		var ls struct {
@@ -178,6 +187,15 @@ func TestGuardianRelayOverTheNetwork(t *testing.T) {
 			return w.Ward == wandaID && w.Live && slices.Equal(w.May, []string{"read"})
 		})
 	}, all...)
+	if q, _ := findRequest(box(gail, false), stale); q.State != "new" || !q.NoLongerYours {
+		t.Fatalf("Gail's inbox, the request relayed before her right went: %+v", q)
+	}
+	if out := gail.ok("requests"); !strings.Contains(out, "new, no longer yours to answer") {
+		t.Fatalf("requests does not say the relayed request is no longer Gail's:\n%s", out)
+	}
+	if r := gail.fail(1, "approve", stale); r.code == 0 {
+		t.Fatal("Gail approved a request no longer hers")
+	}
 	second := ask("second review")
 	wanda.ok("approve", second)
 	waitUntil(t, 60*time.Second, "Cole's outbox shows Wanda's approval", func() bool {

@@ -34,10 +34,10 @@ on your chain; your decryption key is split so that any K of them
 together, and no fewer, can give it back (each holds one encrypted share).
 
 After a loss, on a new device: get your chain from a contact ('recovery
-export' on their side), then 'recovery start' makes a new key and a
-request, and shows a safety code. With the daemon running, the node
-delivers the request to your contacts' nodes (those their chains declare,
-and those you name with --via); each sees it in 'recovery requests' with
+export' on their side: it also says where your contacts' nodes are), then
+'recovery start' makes a new key and a request, and shows a safety code.
+With the daemon running, the node delivers the request to your contacts'
+nodes (those their chains declare, and those you name with --via); each sees it in 'recovery requests' with
 the same safety code, calls you to compare it, and runs 'recovery approve
 ID'; your node fetches the responses by itself ('recovery status').
 Offline, give each contact the printed request by a channel where they
@@ -151,7 +151,12 @@ func runRecoveryExport(ctx context.Context, args []string) error {
 Recovery export writes the chain of ACCOUNT, an account that names one of
 this repo's accounts as a recovery contact, as a CAR file: what its owner
 needs on a new device to start a recovery ('recovery start --chain').
-It holds the chain's blocks only: no keys, no records.`, `
+With it go the first block of each recovery contact the account names
+that this repo holds (their profiles and the nodes they declared there),
+and where this node last reached those nodes (its address book, and its
+own addresses when the daemon runs), so the new device finds its
+contacts without --via. It holds no keys, no records, no later blocks of
+other accounts. With --json it prints what it wrote.`, `
 blockmrs recovery export Pat -o pat.car`)
 	out := f.String("o", "", "write to `FILE`")
 	pos, err := f.parseArgs(args, false, "ACCOUNT")
@@ -166,22 +171,27 @@ blockmrs recovery export Pat -o pat.car`)
 		if err != nil {
 			return err
 		}
-		of, err := repo.RecoveryContactOf(ctx)
+		var self keyshare.KeptAddrs
+		if h := daemonHost(ctx); h != nil {
+			self.Peer = h.ID().String()
+			for _, a := range h.Addrs() {
+				self.Addrs = append(self.Addrs, a.String())
+			}
+		}
+		var got keyshare.RecoveryExported
+		_, err = f.writeOutput(*out, func(w io.Writer) (err error) {
+			got, err = repo.ExportRecovery(ctx, w, info.ID, self)
+			return err
+		})
 		if err != nil {
 			return err
 		}
-		found := false
-		for _, o := range of {
-			found = found || o.Account == info.ID
+		if f.json {
+			return f.printJSON(got)
 		}
-		if !found {
-			return fmt.Errorf("%s does not name an account of this repo as a recovery contact", info.ID)
-		}
-		_, err = f.writeOutput(*out, func(w io.Writer) error { return repo.ExportChain(ctx, w, info.ID) })
-		if err == nil && !f.json {
-			fmt.Fprintf(f.out(), "wrote the chain of %s to %s\n", info.ID, *out)
-		}
-		return err
+		fmt.Fprintf(f.out(), "wrote the chain of %s, the first blocks of %d of its recovery contacts and the addresses of %d of their nodes to %s\n",
+			info.ID, len(got.Contacts), len(got.Peers), *out)
+		return nil
 	})
 }
 
@@ -215,7 +225,8 @@ from 'recovery export' on a contact's repo). It makes a new signing key
 and decryption key, stored encrypted with $BLOCKMRS_PASSPHRASE when set,
 and a request for the recovery contacts, and prints its safety code and
 the request. A running node delivers the request to the contacts' nodes
-their chains declare and to each --via ADDR (a contact's node address,
+their chains declare (the export from a contact carries where they were
+last reached, so none need be named) and to each --via ADDR (a contact's node address,
 ending in /p2p/PEER-ID), and fetches their responses; offline, give each
 contact the printed request. With --json it prints what POST
 /api/v1/recovery/start answers.`, `

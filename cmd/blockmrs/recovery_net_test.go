@@ -69,8 +69,9 @@ func writeReplicated(t *testing.T, pat, cam *node, cd *daemonProc, logs ...*daem
 // TestRecoveryRequestsOverNetwork walks a recovery the nodes carry, over
 // daemons on 127.0.0.1: Pat names Cam, Dee and Eve as recovery contacts
 // (2 of 3) and loses her only device (its repo deleted); a new node
-// imports her chain, starts the recovery naming Cam's and Dee's nodes,
-// and both see the request with the safety code the new node shows; with
+// imports her chain from Cam's recovery export and starts the recovery
+// naming no node (no --via): the export gave it Cam's and Dee's first
+// blocks and where Cam's node reached their nodes, and both see the request with the safety code the new node shows; with
 // Cam's approval only, finish fails; once Dee approves on her node too,
 // the new node has both responses by itself, finishes, and reads Pat's
 // old record. A third party's request (for Mal, whose setup names Eve
@@ -90,6 +91,7 @@ func TestRecoveryRequestsOverNetwork(t *testing.T) {
 	pat.ok("contact", "add", cd.addr(), camID)
 	pat.ok("contact", "add", dd.addr(), deeID)
 	pat.ok("contact", "add", ed.addr(), eveID)
+	cam.ok("contact", "add", dd.addr(), deeID) // Cam's node knows Dee's: the export hands it over
 
 	before, added := writeReplicated(t, pat, cam, cd, all...)
 	pat.ok("recovery", "setup", "--contacts", camID+","+deeID+","+eveID, "--threshold", "2")
@@ -103,12 +105,20 @@ func TestRecoveryRequestsOverNetwork(t *testing.T) {
 		t.Fatal(err)
 	}
 	chain := filepath.Join(t.TempDir(), "pat.car")
-	cam.ok("recovery", "export", patID, "-o", chain)
+	var exported struct {
+		Contacts []string `json:"contacts"`
+		Peers    []string `json:"peers"`
+	}
+	cam.json(&exported, "recovery", "export", patID, "-o", chain, "--json")
+	if !slices.Contains(exported.Contacts, camID) || !slices.Contains(exported.Contacts, deeID) ||
+		!slices.Contains(exported.Peers, cd.info.PeerID) || !slices.Contains(exported.Peers, dd.info.PeerID) {
+		t.Fatalf("Cam's recovery export holds %+v, want Cam's and Dee's first blocks and nodes", exported)
+	}
 
 	fd := startDaemon(t, fresh)
 	all = []*daemonProc{cd, dd, ed, fd}
 	var started recoveryState
-	fresh.json(&started, "recovery", "start", patID, "--chain", chain, "--via", cd.addr(), "--via", dd.addr(), "--json")
+	fresh.json(&started, "recovery", "start", patID, "--chain", chain, "--json")
 	if started.Threshold != 2 || len(started.SafetyCode) != len("123-456-789") || started.Request == "" {
 		t.Fatalf("recovery start: %+v", started)
 	}

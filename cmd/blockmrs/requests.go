@@ -21,7 +21,9 @@ Answer a new request with 'blockmrs approve ID' or 'blockmrs deny ID'
 (an ID suffix of 6+ characters will do). A request to an account with
 guardians who may approve is relayed to their nodes too; the state of an
 answered request says who answered ("answered by NAME (guardian)" when a
-guardian did), and the first answer stands.`, `
+guardian did), and the first answer stands. A new request none of this
+repo's accounts may answer any more (a guardian who lost the approve
+right) shows "new, no longer yours to answer".`, `
 blockmrs requests
 blockmrs requests --json`)
 	f.StringVar(&f.account, "account", "", "list only this local `ACCOUNT`'s requests (NAME, ID or ID suffix)")
@@ -68,6 +70,9 @@ blockmrs requests --json`)
 					reason = "-"
 				}
 				state := q.State
+				if q.NoLongerYours {
+					state += ", no longer yours to answer"
+				}
 				if q.AnsweredBy != "" {
 					state += ", " + answeredBy(n, q)
 				}

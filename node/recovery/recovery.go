@@ -32,6 +32,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/blockmrs/blockmrs/keyshare"
+	"github.com/blockmrs/blockmrs/node/addrbook"
 	"github.com/blockmrs/blockmrs/node/internal/deliver"
 	"github.com/blockmrs/blockmrs/node/internal/peerlimit"
 	"github.com/blockmrs/blockmrs/node/internal/stream"
@@ -67,6 +68,10 @@ type Options struct {
 	Interval time.Duration
 	// Logger; nil means slog.Default().
 	Logger *slog.Logger
+	// Book, when set, is the node's address book: a contact's node whose
+	// addresses the peerstore lacks (a new device that imported a
+	// recovery export) is dialled at those the book keeps.
+	Book *addrbook.Book
 }
 
 // Service serves the recovery protocol on a host and delivers the repo's
@@ -75,6 +80,7 @@ type Service struct {
 	host host.Host
 	repo *keyshare.Repo
 	log  *slog.Logger
+	book *addrbook.Book
 
 	srv  *stream.Server
 	out  stream.Dialer
@@ -95,7 +101,7 @@ func New(h host.Host, repo *keyshare.Repo, opts Options) *Service {
 	if interval <= 0 {
 		interval = DefaultInterval
 	}
-	s := &Service{host: h, repo: repo, log: log, delivered: map[string]bool{},
+	s := &Service{host: h, repo: repo, log: log, book: opts.Book, delivered: map[string]bool{},
 		srv: stream.NewServer(log, stream.Limits{PeerRate: PeerRate, PeerBurst: PeerBurst, MaxServing: MaxServing,
 			Timeout: StreamTimeout, Refused: "recovery: refused a message"}),
 		out: stream.Dialer{Host: h, Protocol: ProtocolID, Timeout: StreamTimeout, DialTimeout: DialTimeout}}
@@ -184,6 +190,9 @@ func (s *Service) targets(ctx context.Context, r keyshare.StartedRecovery) []pee
 		}
 		for _, d := range devs {
 			if p, err := peer.Decode(d); err == nil {
+				if s.book != nil {
+					s.book.Dialable(ctx, p)
+				}
 				add(p)
 			}
 		}

@@ -110,8 +110,9 @@ function build() {
     of, approve, output("recovery-response-out", "Response to give back"),
     el("h2", "Recover an account on this node"),
     el("p", "On a new device: import your chain from a contact first (Contacts, from the file " +
-      "'blockmrs recovery export' writes), then start, give each contact the request, add their " +
-      "responses and finish.", "hint"),
+      "'blockmrs recovery export' writes: it also tells this node where your contacts' nodes are, " +
+      "so the addresses below are needed only for contacts it does not reach), then start, give " +
+      "each contact the request, add their responses and finish.", "hint"),
     start, code, output("recovery-request-out", "Request to give your contacts"), check, respond, finish,
     status);
 }

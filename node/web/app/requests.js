@@ -193,6 +193,9 @@ function answerForm(q, mine) {
 // stateText says where a request stands, with its answer.
 function stateText(q) {
   let s = q.state;
+  if (q.no_longer_yours) {
+    s += ", no longer yours to answer";
+  }
   if (q.state === "approved" && q.expires) {
     s += ", until " + formatDate(q.expires);
   }
@@ -213,6 +216,7 @@ function inboxItem(q, mine) {
   const li = el("li", undefined, "request");
   li.dataset.id = q.id;
   li.dataset.state = q.state;
+  li.dataset.stale = q.no_longer_yours ? "yes" : "";
   li.dataset.rule = (q.role_proof && q.role_proof.rule) || "";
   const head = el("p", undefined, "who");
   const from = el("span", q.from_name || shortID(q.from), "name");
@@ -231,7 +235,9 @@ function inboxItem(q, mine) {
   const meta = el("p", undefined, "meta");
   meta.append(el("span", stateText(q), "state"), " · received ", el("span", formatDate(q.created), "date"));
   li.append(head, reason, meta);
-  if (q.state === "new" && state.me && q.to !== state.me.id) {
+  if (q.state === "new" && q.no_longer_yours) {
+    li.append(el("p", "Asked of " + who(q.to) + ": you may no longer answer for them, so there is nothing to do.", "hint"));
+  } else if (q.state === "new" && state.me && q.to !== state.me.id) {
     // Asked of a ward of the acting account: answered as its guardian.
     const a = el("a", "Answer as guardian", "as-guardian");
     a.href = "#/guardians/" + encodeURIComponent(q.to);
@@ -259,10 +265,10 @@ function renderInbox(inbox, mine) {
   const list = $("inbox");
   const kept = new Map();
   for (const li of list.children) {
-    kept.set(li.dataset.id + " " + li.dataset.state + " " + li.dataset.rule, li);
+    kept.set(li.dataset.id + " " + li.dataset.state + li.dataset.stale + " " + li.dataset.rule, li);
   }
   const items = inbox.map(function (q) {
-    return kept.get(q.id + " " + q.state + " " + ((q.role_proof && q.role_proof.rule) || "")) || inboxItem(q, mine);
+    return kept.get(q.id + " " + q.state + (q.no_longer_yours ? "yes" : "") + " " + ((q.role_proof && q.role_proof.rule) || "")) || inboxItem(q, mine);
   });
   list.replaceChildren(...items);
   $("inbox-empty").hidden = inbox.length > 0;
