@@ -322,12 +322,34 @@ func (s *Service) mayHave(ctx context.Context, p peer.ID, c cid.Cid) (bool, erro
 
 // ---- asking ----
 
-// request sends q to p and returns the response.
+// request sends q to p and returns the response. Every request is a
+// read, so one that fails on the stream itself (a stream the transport
+// cancelled, as when two nodes dial each other at once and one of the
+// two connections is closed) is sent once more on a new stream; an
+// answer that does not decode is not.
 func (s *Service) request(ctx context.Context, p peer.ID, q *protocol.SyncRequest) (*protocol.SyncResponse, error) {
 	body, err := protocol.EncodeSyncRequest(q)
 	if err != nil {
 		return nil, err
 	}
+	out, err := s.roundTrip(ctx, p, body)
+	if err != nil && ctx.Err() == nil {
+		s.log.Debug("chainsync: a request's stream failed: asking again", "peer", p, "err", err)
+		out, err = s.roundTrip(ctx, p, body)
+	}
+	if err != nil {
+		return nil, err
+	}
+	resp, err := protocol.DecodeSyncResponse(out)
+	if err != nil {
+		return nil, fmt.Errorf("chainsync: %s: %w", p, err)
+	}
+	return resp, nil
+}
+
+// roundTrip writes one request frame to p on a new stream and reads the
+// one response frame.
+func (s *Service) roundTrip(ctx context.Context, p peer.ID, body []byte) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, StreamTimeout)
 	defer cancel()
 	st, err := s.host.NewStream(network.WithAllowLimitedConn(ctx, "chainsync"), p, protocol.ChainSyncID)
@@ -350,11 +372,7 @@ func (s *Service) request(ctx context.Context, p peer.ID, q *protocol.SyncReques
 		return nil, fmt.Errorf("chainsync: %s: response: %w", p, err)
 	}
 	st.Close()
-	resp, err := protocol.DecodeSyncResponse(out)
-	if err != nil {
-		return nil, fmt.Errorf("chainsync: %s: %w", p, err)
-	}
-	return resp, nil
+	return out, nil
 }
 
 // ErrNotServed is returned when a peer answers "none": it does not hold
