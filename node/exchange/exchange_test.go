@@ -113,7 +113,7 @@ func holdsNone(t testing.TB, n *testNode, cs []cid.Cid) {
 	t.Helper()
 	bs := n.repo.Store().Blockstore()
 	for _, c := range cs {
-		if has, err := bs.Has(t.Context(), c); err != nil || has {
+		if has, err := bs.Has(context.WithoutCancel(t.Context()), c); err != nil || has {
 			t.Fatalf("%s holds block %s (err %v)", n.name, c, err)
 		}
 	}
