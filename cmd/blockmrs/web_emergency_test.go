@@ -36,9 +36,11 @@ func TestWebEmergencyInChromium(t *testing.T) {
 		evalIn[bool](t, b, `(() => { const s = document.querySelector("#account-picker"); s.value = "`+id+`"; s.dispatchEvent(new Event("change")); return true; })()`)
 	}
 	pick(patID)
-	b.do(t, "emergency page",
-		chromedp.Click(chromedp.CSS(`#nav a[data-page=emergency]`)),
-		chromedp.WaitVisible(chromedp.CSS("#emergency-setup")))
+	// The account change redraws the page: click the link from the page's
+	// own script, so a redraw between finding it and clicking it cannot
+	// leave the click waiting on a node that is gone.
+	b.clickWhenThere(t, "the emergency page's link", `#nav a[data-page=emergency]`)
+	b.do(t, "emergency page", chromedp.WaitVisible(chromedp.CSS("#emergency-setup")))
 	if got := b.text(t, "#emergency-packs"); !strings.Contains(got, "No live emergency pack") {
 		t.Fatalf("before setup: %q", got)
 	}
