@@ -134,7 +134,7 @@ func TestGuardianRelayOverTheNetwork(t *testing.T) {
 	b := newBrowser(t)
 	b.do(t, "log in to Wanda's node", chromedp.Navigate(strings.TrimSpace(wanda.ok("open", "--print"))),
 		chromedp.WaitVisible(chromedp.CSS("#screen-records")))
-	b.do(t, "requests page", chromedp.Click(chromedp.CSS(`#nav a[data-page=requests]`)),
+	b.do(t, "requests page", navTo("requests"),
 		chromedp.WaitVisible(chromedp.CSS(`#inbox li.request[data-id="`+first+`"]`)))
 	if got := b.text(t, `#inbox li.request[data-id="`+first+`"] .state`); !strings.Contains(got, "answered by Gail (guardian)") {
 		t.Fatalf("the Requests page shows the request as %q", got)

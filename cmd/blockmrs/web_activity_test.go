@@ -51,7 +51,7 @@ func TestWebAppActivityDevicesAccountsInChromium(t *testing.T) {
 
 	// Activity: newest first, each entry a sentence; titles are text.
 	b.do(t, "activity page",
-		chromedp.Click(chromedp.CSS(`#nav a[data-page=activity]`)),
+		navTo("activity"),
 		chromedp.WaitVisible(chromedp.CSS("#activity-body tr.entry")))
 	types := evalIn[[]string](t, b, `[...document.querySelectorAll("#activity-body tr.entry")].map(r => r.dataset.type)`)
 	if want := []string{"hide", "grant", "record", "record", "device", "profile"}; strings.Join(types, " ") != strings.Join(want, " ") {
@@ -109,7 +109,7 @@ func TestWebAppActivityDevicesAccountsInChromium(t *testing.T) {
 
 	// Devices: this node, marked; a replica declared from the form.
 	b.do(t, "devices page",
-		chromedp.Click(chromedp.CSS(`#nav a[data-page=devices]`)),
+		navTo("devices"),
 		chromedp.WaitVisible(chromedp.CSS("#devices-body tr.this-node")))
 	if got := evalIn[string](t, b, `document.querySelector("#devices-body tr.this-node").dataset.peer`); got != d.peer {
 		t.Fatalf("this node's row is %q, want %s", got, d.peer)
@@ -165,7 +165,7 @@ func TestWebAppActivityDevicesAccountsInChromium(t *testing.T) {
 
 	// Make Kim the default on the Account page.
 	b.do(t, "account page",
-		chromedp.Click(chromedp.CSS(`#nav a[data-page=account]`)),
+		navTo("account"),
 		chromedp.WaitVisible(chromedp.CSS(`#accounts li[data-id="`+kimID+`"] button.make-default`)))
 	if evalIn[int](t, b, `document.querySelectorAll("#accounts button.make-default").length`) != 1 {
 		t.Fatal("want one Make default button (for Kim)")
@@ -189,7 +189,7 @@ func TestWebAppActivityDevicesAccountsInChromium(t *testing.T) {
 
 	// The picker (the tab still acts as Pat) switches to Kim: the
 	// records list is Kim's.
-	b.do(t, "records as Pat", chromedp.Click(chromedp.CSS(`#nav a[data-page=records]`)),
+	b.do(t, "records as Pat", navTo("records"),
 		chromedp.WaitVisible(chromedp.CSS(`#records-body tr[data-cid="`+bad+`"]`)))
 	if !evalIn[bool](t, b, `!document.querySelector("#picker").hidden`) {
 		t.Fatal("no account picker with two accounts")
@@ -201,7 +201,7 @@ func TestWebAppActivityDevicesAccountsInChromium(t *testing.T) {
 		t.Fatalf("records as Kim: %v, want only %s", cids, kims)
 	}
 	// And the activity page follows the picker.
-	b.do(t, "Kim's activity", chromedp.Click(chromedp.CSS(`#nav a[data-page=activity]`)),
+	b.do(t, "Kim's activity", navTo("activity"),
 		chromedp.WaitVisible(chromedp.CSS("#activity-body tr.entry")))
 	if got := what("profile"); got != "created the account Kim" {
 		t.Fatalf("Kim's activity starts with %q", got)

@@ -42,7 +42,7 @@ func TestWebAppAuditInChromium(t *testing.T) {
 	link := strings.TrimSpace(n.ok("open", "--print"))
 	b.do(t, "log in", chromedp.Navigate(link), chromedp.WaitVisible(chromedp.CSS("#screen-records")))
 	b.do(t, "audit page",
-		chromedp.Click(chromedp.CSS(`#nav a[data-page=audit]`)),
+		navTo("audit"),
 		chromedp.WaitVisible(chromedp.CSS("#audit-body tr.entry")))
 	kinds := func() string {
 		return strings.Join(evalIn[[]string](t, b, `[...document.querySelectorAll("#audit-body tr.entry")].map(r => r.dataset.kind)`), " ")

@@ -25,7 +25,7 @@ func TestWebDirectoryInChromium(t *testing.T) {
 	link := strings.TrimSpace(w.pat.ok("open", "--print"))
 	b.do(t, "patient logs in", chromedp.Navigate(link), chromedp.WaitVisible(chromedp.CSS("#screen-records")))
 	b.do(t, "directory page",
-		chromedp.Click(chromedp.CSS(`#nav a[data-page=directory]`)),
+		navTo("directory"),
 		chromedp.WaitVisible(chromedp.CSS("#directory-clinic")),
 		chromedp.WaitVisible(chromedp.CSS("#trust-empty")))
 
@@ -66,14 +66,14 @@ func TestWebDirectoryInChromium(t *testing.T) {
 
 	// The contact is there, with its badge, on the contacts page.
 	b.do(t, "contacts page",
-		chromedp.Click(chromedp.CSS(`#nav a[data-page=contacts]`)),
+		navTo("contacts"),
 		chromedp.WaitVisible(chromedp.CSS(`#contacts-body tr.contact[data-id="`+w.docID+`"]`)))
 	if got := b.text(t, `#contacts-body tr.contact[data-id="`+w.docID+`"] td.role`); !strings.Contains(got, "verified") {
 		t.Fatalf("contact role %q", got)
 	}
 	// Searched again, the result says it is a contact now.
 	b.do(t, "search again",
-		chromedp.Click(chromedp.CSS(`#nav a[data-page=directory]`)),
+		navTo("directory"),
 		chromedp.WaitVisible(chromedp.CSS("#directory-button")))
 	evalIn[bool](t, b, `(document.querySelector("#directory-results-body").replaceChildren(), true)`)
 	b.do(t, "search", chromedp.Click(chromedp.CSS("#directory-button")))

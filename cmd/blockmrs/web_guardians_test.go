@@ -28,7 +28,7 @@ func TestWebGuardiansInChromium(t *testing.T) {
 	link := strings.TrimSpace(m.ok("open", "--print"))
 	b.do(t, "log in", chromedp.Navigate(link), chromedp.WaitVisible(chromedp.CSS("#screen-records")))
 	b.do(t, "guardians page",
-		chromedp.Click(chromedp.CSS(`#nav a[data-page=guardians]`)),
+		navTo("guardians"),
 		chromedp.WaitVisible(chromedp.CSS("#minor-form")))
 	if got := b.text(t, "#screen-guardians .empty-wards"); got != "You act for nobody." {
 		t.Fatalf("before any ward: %q", got)

@@ -29,7 +29,7 @@ func TestWebHandoverInChromium(t *testing.T) {
 	b.do(t, "log in", chromedp.Navigate(link), chromedp.WaitVisible(chromedp.CSS("#screen-records")))
 	row := `#my-wards-body tr.ward[data-id="` + kimID + `"]`
 	b.do(t, "guardians page",
-		chromedp.Click(chromedp.CSS(`#nav a[data-page=guardians]`)),
+		navTo("guardians"),
 		chromedp.WaitVisible(chromedp.CSS(row+` button.handover`)))
 	if got := evalIn[string](t, b, `document.querySelector(`+jsString(row+` button.handover`)+`).getAttribute("aria-label")`); got != "Hand Kim's account over to their own node" {
 		t.Fatalf("button label %q", got)

@@ -85,7 +85,7 @@ func TestWebAppJoinFormInChromium(t *testing.T) {
 	// laptop's chain.
 	const backup = "12D3KooWHHzSeKaY8xuZVzkLbKFfvNgPPeKhFBGrMbNzbm5akpqu"
 	b.do(t, "phone: devices page",
-		chromedp.Click(chromedp.CSS(`#nav a[data-page=devices]`)),
+		navTo("devices"),
 		chromedp.WaitVisible(chromedp.CSS(`#devices-body tr.this-node`)))
 	if got := evalIn[string](t, b, `document.querySelector("#devices-body tr.this-node").dataset.peer`); got != pd.peer {
 		t.Fatalf("the phone's own row is %q, want %s", got, pd.peer)
@@ -109,7 +109,7 @@ func TestWebAppJoinFormInChromium(t *testing.T) {
 	b.do(t, "tablet: devices page",
 		chromedp.Navigate(tlink),
 		chromedp.WaitVisible(chromedp.CSS("#screen-records")),
-		chromedp.Click(chromedp.CSS(`#nav a[data-page=devices]`)),
+		navTo("devices"),
 		chromedp.WaitVisible(chromedp.CSS("#join-form")))
 	b.do(t, "tablet: join",
 		chromedp.SendKeys(chromedp.CSS("#join-code"), code),
@@ -127,7 +127,7 @@ func TestWebAppJoinFormInChromium(t *testing.T) {
 	b.until(t, "the tablet's devices page shows Pat's devices, the tablet among them",
 		`!!document.querySelector("#devices-body tr.this-node[data-peer='`+td.peer+`']")`)
 	b.do(t, "tablet: Pat's records are locked",
-		chromedp.Click(chromedp.CSS(`#nav a[data-page=records]`)),
+		navTo("records"),
 		chromedp.WaitVisible(chromedp.CSS("#screen-unlock")))
 	b.do(t, "tablet: unlock with the passphrase given at the join",
 		chromedp.SendKeys(chromedp.CSS("#passphrase"), "tablet passphrase"),
@@ -149,7 +149,7 @@ func (b *browser) showPairingCode(t *testing.T, url string) (code, secret string
 	t.Helper()
 	b.do(t, "log in", chromedp.Navigate(url), chromedp.WaitVisible(chromedp.CSS("#screen-records")))
 	b.do(t, "devices page",
-		chromedp.Click(chromedp.CSS(`#nav a[data-page=devices]`)),
+		navTo("devices"),
 		chromedp.WaitVisible(chromedp.CSS("#pair-start")))
 	b.do(t, "show a pairing code",
 		chromedp.Click(chromedp.CSS("#pair-start")),

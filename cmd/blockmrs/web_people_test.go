@@ -110,7 +110,7 @@ func TestWebAppPeopleInChromium(t *testing.T) {
 	// loaded from the node, a copy button.
 	share := strings.TrimSpace(patient.ok("id", "--share"))
 	pb.do(t, "patient's contacts page",
-		chromedp.Click(chromedp.CSS(`#nav a[data-page=contacts]`)),
+		navTo("contacts"),
 		chromedp.WaitVisible(chromedp.CSS("#share-code")),
 		chromedp.WaitVisible(chromedp.CSS("#contacts-empty")),
 		chromedp.Poll[chromedp.Void](`document.querySelector("#share-qr").complete`))
@@ -134,7 +134,7 @@ func TestWebAppPeopleInChromium(t *testing.T) {
 	clink := strings.TrimSpace(clinic.ok("open", "--print"))
 	cb.do(t, "clinician logs in", chromedp.Navigate(clink), chromedp.WaitVisible(chromedp.CSS("#screen-records")))
 	cb.do(t, "clinician adds Pat by share code",
-		chromedp.Click(chromedp.CSS(`#nav a[data-page=contacts]`)),
+		navTo("contacts"),
 		chromedp.WaitVisible(chromedp.CSS("#contact-code")),
 		chromedp.SendKeys(chromedp.CSS("#contact-code"), share),
 		chromedp.Click(chromedp.CSS("#contact-code-button")))
@@ -152,8 +152,8 @@ func TestWebAppPeopleInChromium(t *testing.T) {
 	// shown as the contact's last known address.
 	listen := strings.TrimSuffix(pd.addr(), "/p2p/"+pd.info.PeerID)
 	waitUntil(t, 20*time.Second, "the contact's last known address on the page", func() bool {
-		cb.do(t, "clinician's contacts again", chromedp.Click(chromedp.CSS(`#nav a[data-page=records]`)),
-			chromedp.Click(chromedp.CSS(`#nav a[data-page=contacts]`)),
+		cb.do(t, "clinician's contacts again", navTo("records"),
+			navTo("contacts"),
 			chromedp.WaitVisible(chromedp.CSS(`#contacts-body tr.contact[data-id="`+patientID+`"] td.addr`)))
 		return evalIn[string](t, cb, `(document.querySelector('#contacts-body tr.contact[data-id="`+patientID+`"] td.addr code') || {}).textContent || ""`) == listen
 	}, pd, cd)
@@ -228,7 +228,7 @@ func TestWebAppPeopleInChromium(t *testing.T) {
 	}
 	pb.screenshot(t, "patient-4-badge")
 	pb.do(t, "patient's requests page",
-		chromedp.Click(chromedp.CSS(`#nav a[data-page=requests]`)),
+		navTo("requests"),
 		chromedp.WaitVisible(chromedp.CSS("#inbox li.request form.answer")))
 	if !evalIn[bool](t, pb, "window.stillLoaded === true") {
 		t.Fatal("the patient's page was reloaded")
@@ -321,7 +321,7 @@ func TestWebAppPeopleInChromium(t *testing.T) {
 	cb.screenshot(t, "clinician-3-approved")
 	// Both contacts pages say what is shared, with its end.
 	sharing := `#contacts-body tr.contact[data-id="` + patientID + `"] td.sharing`
-	cb.do(t, "clinician's contacts: what Pat shares", chromedp.Click(chromedp.CSS(`#nav a[data-page=contacts]`)),
+	cb.do(t, "clinician's contacts: what Pat shares", navTo("contacts"),
 		chromedp.WaitVisible(chromedp.CSS(sharing+" a")))
 	if got := cb.textNow(t, sharing); got != "shares with you: Glucose March (until "+until.Format("2006-01-02 15:04")+")" {
 		t.Fatalf("the clinician's contacts page says %q", got)
@@ -329,20 +329,20 @@ func TestWebAppPeopleInChromium(t *testing.T) {
 	if href := evalIn[string](t, cb, `document.querySelector('`+sharing+` a').getAttribute("href")`); href != "#/record/"+shared.CID {
 		t.Fatalf("the shared record's link %q", href)
 	}
-	pb.do(t, "patient's contacts: what she shares", chromedp.Click(chromedp.CSS(`#nav a[data-page=contacts]`)),
+	pb.do(t, "patient's contacts: what she shares", navTo("contacts"),
 		chromedp.WaitVisible(chromedp.CSS(`#contacts-body tr.contact[data-id="`+clinicID+`"] td.sharing a`)))
 	if got := pb.textNow(t, `#contacts-body tr.contact[data-id="`+clinicID+`"] td.sharing`); got != "you share: Glucose March (until "+until.Format("2006-01-02 15:04")+")" {
 		t.Fatalf("the patient's contacts page says %q", got)
 	}
-	pb.do(t, "patient's requests again", chromedp.Click(chromedp.CSS(`#nav a[data-page=requests]`)), chromedp.WaitVisible(chromedp.CSS("#inbox")))
-	cb.do(t, "clinician's records", chromedp.Click(chromedp.CSS(`#nav a[data-page=records]`)),
+	pb.do(t, "patient's requests again", navTo("requests"), chromedp.WaitVisible(chromedp.CSS("#inbox")))
+	cb.do(t, "clinician's records", navTo("records"),
 		chromedp.WaitVisible(chromedp.CSS(`#records-body tr.record[data-cid="`+shared.CID+`"]`)))
 	cb.screenshot(t, "clinician-4-records")
 
 	// A second request, denied with a reason: it arrives in her open
 	// inbox live; his outbox shows the refusal.
 	cb.do(t, "second request",
-		chromedp.Click(chromedp.CSS(`#nav a[data-page=requests]`)),
+		navTo("requests"),
 		chromedp.WaitVisible(chromedp.CSS("#ask-form")),
 		chromedp.SendKeys(chromedp.CSS("#ask-reason"), "second opinion"),
 		chromedp.Click(chromedp.CSS("#ask-button")),
@@ -383,7 +383,7 @@ func TestWebAppPeopleInChromium(t *testing.T) {
 		t.Fatalf("the clinician's record page shows %q", got)
 	}
 	cb.screenshot(t, "clinician-7-record")
-	cb.do(t, "clinician's write page", chromedp.Click(chromedp.CSS(`#nav a[data-page=write]`)), chromedp.WaitVisible(chromedp.CSS("#lab-form")))
+	cb.do(t, "clinician's write page", navTo("write"), chromedp.WaitVisible(chromedp.CSS("#lab-form")))
 	if got := evalIn[string](t, cb, `document.querySelector("#lab-patient").value`); got != patientID {
 		t.Fatalf("the write page has %q chosen, want Pat", got)
 	}
@@ -395,7 +395,7 @@ func TestWebAppPeopleInChromium(t *testing.T) {
 	cb.screenshot(t, "clinician-8-lab-panel")
 
 	labRow := `#records-body tr.record[data-cid="` + labCID + `"]`
-	pb.do(t, "patient's records", chromedp.Click(chromedp.CSS(`#nav a[data-page=records]`)), chromedp.WaitVisible(chromedp.CSS("#screen-records")))
+	pb.do(t, "patient's records", navTo("records"), chromedp.WaitVisible(chromedp.CSS("#screen-records")))
 	pb.waitLong(t, "the lab panel on the patient's records page", labRow)
 	if got := pb.textNow(t, labRow+" td.author"); got != drName+" ✓ verified" {
 		t.Fatalf("the lab record's author shown as %q", got)
@@ -418,7 +418,7 @@ func TestWebAppPeopleInChromium(t *testing.T) {
 
 	// She revokes his access to the glucose record on its page; his
 	// records page, left open, drops it.
-	cb.do(t, "clinician's records", chromedp.Click(chromedp.CSS(`#nav a[data-page=records]`)),
+	cb.do(t, "clinician's records", navTo("records"),
 		chromedp.WaitVisible(chromedp.CSS(`#records-body tr.record[data-cid="`+shared.CID+`"]`)))
 	evalIn[bool](t, cb, "window.stillLoaded = true")
 	reader := `#record-readers li[data-account="` + clinicID + `"]`

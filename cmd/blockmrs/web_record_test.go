@@ -310,7 +310,7 @@ func TestWebAppRecordInChromium(t *testing.T) {
 	if got := b.text(t, "#record-meta dd.status"); got != "hidden" {
 		t.Fatalf("status after hide %q", got)
 	}
-	b.do(t, "records", chromedp.Click(chromedp.CSS(`#nav a[data-page=records]`)), chromedp.WaitVisible(chromedp.CSS("#records-body tr.record")))
+	b.do(t, "records", navTo("records"), chromedp.WaitVisible(chromedp.CSS("#records-body tr.record")))
 	b.until(t, "five rows without the hidden one", `document.querySelectorAll("#records-body tr.record").length === 5 && !document.querySelector("#records-body tr[data-cid='`+imgCID+`']")`)
 	b.do(t, "show all", chromedp.Click(chromedp.CSS("#records-all")))
 	b.until(t, "the hidden one with the toggle", `!!document.querySelector("#records-body tr[data-cid='`+imgCID+`'][data-status=hidden]")`)
@@ -360,7 +360,7 @@ func TestWebAppRecordInChromium(t *testing.T) {
 		t.Fatalf("at 390 px the record page is %d px wide", w)
 	}
 	b.screenshot(t, "11-record-390px")
-	b.do(t, "records at 390 px", chromedp.Click(chromedp.CSS(`#nav a[data-page=records]`)), chromedp.WaitVisible(chromedp.CSS("#records-body tr.record")))
+	b.do(t, "records at 390 px", navTo("records"), chromedp.WaitVisible(chromedp.CSS("#records-body tr.record")))
 	if w := evalIn[int](t, b, "document.documentElement.scrollWidth"); w > 390 {
 		t.Fatalf("at 390 px the records page is %d px wide", w)
 	}

@@ -29,7 +29,7 @@ func TestWebRecoveryInChromium(t *testing.T) {
 
 	// Pat names Cam, by keyboard-labelled fields.
 	b.do(t, "recovery page",
-		chromedp.Click(chromedp.CSS(`#nav a[data-page=recovery]`)),
+		navTo("recovery"),
 		chromedp.WaitVisible(chromedp.CSS("#recovery-form")))
 	if got := b.text(t, "#recovery-setup"); got != "No recovery contacts yet." {
 		t.Fatalf("setup before: %q", got)
@@ -58,7 +58,7 @@ func TestWebRecoveryInChromium(t *testing.T) {
 	// Cam approves in the web app.
 	evalIn[bool](t, b, `(() => { const s = document.querySelector("#account-picker"); s.value = "`+camID+`"; s.dispatchEvent(new Event("change")); return true; })()`)
 	b.do(t, "recovery page as Cam",
-		chromedp.Click(chromedp.CSS(`#nav a[data-page=recovery]`)),
+		navTo("recovery"),
 		chromedp.WaitVisible(chromedp.CSS("#recovery-approve-form")))
 	b.do(t, "a malformed request",
 		chromedp.SendKeys(chromedp.CSS("#recovery-request"), "not hex"),
@@ -157,7 +157,7 @@ func TestWebRecoveryInboxInChromium(t *testing.T) {
 	b.do(t, "log in", chromedp.Navigate(link), chromedp.WaitVisible(chromedp.CSS("#screen-records")))
 	evalIn[bool](t, b, `(() => { const s = document.querySelector("#account-picker"); s.value = "`+camID+`"; s.dispatchEvent(new Event("change")); return true; })()`)
 	b.do(t, "recovery page as Cam",
-		chromedp.Click(chromedp.CSS(`#nav a[data-page=recovery]`)),
+		navTo("recovery"),
 		chromedp.WaitVisible(chromedp.CSS("#recovery-inbox li.recovery-request")))
 	item := b.text(t, "#recovery-inbox li.recovery-request")
 	if !strings.Contains(item, started.SafetyCode) || !strings.Contains(item, "Call them and compare this code before approving") {

@@ -35,7 +35,7 @@ func TestWebScopeRekeyInChromium(t *testing.T) {
 	row := `#contacts-body tr.contact[data-id="` + drID + `"]`
 	labLine := row + ` p.standing[data-scope="` + labScope + `"]`
 	b.do(t, "contacts page",
-		chromedp.Click(chromedp.CSS(`#nav a[data-page=contacts]`)),
+		navTo("contacts"),
 		chromedp.WaitVisible(chromedp.CSS(labLine+" input.rekey")))
 	note := strings.Join(strings.Fields(b.text(t, "#standing-rekey-note")), " ")
 	for _, want := range []string{"new key", "No BlockMRS node then gives out the old copies", "cannot take back what their node already fetched", "one by one stay shared"} {

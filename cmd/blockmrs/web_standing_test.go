@@ -32,7 +32,7 @@ func TestWebStandingGrantsInChromium(t *testing.T) {
 	b.do(t, "log in", chromedp.Navigate(link), chromedp.WaitVisible(chromedp.CSS("#screen-records")))
 	row := `#contacts-body tr.contact[data-id="` + drID + `"]`
 	b.do(t, "contacts page",
-		chromedp.Click(chromedp.CSS(`#nav a[data-page=contacts]`)),
+		navTo("contacts"),
 		chromedp.WaitVisible(chromedp.CSS(row)))
 	if help := strings.Join(strings.Fields(b.text(t, "#standing-help")), " "); !strings.Contains(help, "every future one") || !strings.Contains(help, "takes back every record it covered") || !strings.Contains(help, "cannot be taken back") {
 		t.Fatalf("the page does not say what a standing grant covers and what ending it does: %q", help)

@@ -9,6 +9,7 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"net/http"
 	"net/url"
 	"os"
@@ -105,7 +106,27 @@ func (b *browser) do(t *testing.T, what string, steps ...chromedp.Action[chromed
 // it ("Could not find node with given id"), which this cannot.
 func (b *browser) clickWhenThere(t *testing.T, what, sel string) {
 	t.Helper()
-	b.until(t, what, `(() => { const e = document.querySelector(`+jsString(sel)+`); if (!e) return false; e.click(); return true; })()`)
+	b.until(t, what, clickJS(sel))
+}
+
+// clickJS is a script that clicks the first element sel matches and says
+// whether there was one.
+func clickJS(sel string) string {
+	return `(() => { const e = document.querySelector(` + jsString(sel) + `); if (!e) return false; e.click(); return true; })()`
+}
+
+// navTo is the step that opens page from the navigation bar, the way
+// clickWhenThere clicks: it waits for the link and clicks it from the
+// page's own script, so a redraw (an account change, a chain event)
+// cannot replace the link between finding and clicking it.
+func navTo(page string) chromedp.Action[chromedp.Void] {
+	poll := chromedp.Poll[bool](clickJS(`#nav a[data-page=`+page+`]`), chromedp.WithPollingInterval(20*time.Millisecond))
+	return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		if _, err := poll(ctx, tg); err != nil {
+			return fmt.Errorf("open the %s page from the navigation bar: %w", page, err)
+		}
+		return nil
+	})
 }
 
 func (b *browser) text(t *testing.T, sel string) string {
@@ -206,7 +227,7 @@ func TestWebAppInChromium(t *testing.T) {
 	if loc := evalIn[string](t, b, "location.pathname"); loc != "/" {
 		t.Fatalf("landed on %q", loc)
 	}
-	b.do(t, "account page", chromedp.Click(chromedp.CSS(`#nav a[data-page=account]`)), chromedp.WaitVisible(chromedp.CSS("#screen-account")))
+	b.do(t, "account page", navTo("account"), chromedp.WaitVisible(chromedp.CSS("#screen-account")))
 	if got := b.text(t, "#accounts .name"); got != hostile {
 		t.Fatalf("account name shown as %q, want %q", got, hostile)
 	}
