@@ -99,6 +99,9 @@ func TestGuardianOverTheNetwork(t *testing.T) {
 	}) {
 		t.Fatalf("the clinician's node does not show the guardian's grant: %+v", rd)
 	}
+	if out := doc.ok("readers", rec.CID); !strings.Contains(out, "grantee, by guardian Mum") {
+		t.Fatalf("readers does not name the guardian who shared the record:\n%s", out)
+	}
 	waitUntil(t, 60*time.Second, "the clinician's outbox shows the approval", func() bool {
 		var l struct {
 			Outbox []struct {

@@ -15,7 +15,9 @@ func runReaders(ctx context.Context, args []string) error {
 	f := newFlags("readers", "[flags] CID", `
 Readers shows who can read a record now (its author, its subject and its
 grantees, each with the entry that made them a reader and any expiry; a
-grantee under a standing grant is shown with its scope), whose grant its
+grantee under a standing grant is shown with its scope, and one a
+guardian of the subject shared it with or revoked it from with that
+guardian's name), whose grant its
 subject revoked (or whose standing grant ended) and whose grant expired, as the acting
 account's node sees the chains. It needs no passphrase. With --json it
 prints what GET /api/v1/records/{cid}/readers answers.`, `
@@ -44,6 +46,9 @@ blockmrs readers bafybeib...`)
 					role := r.Role
 					if r.Scope != "" {
 						role += " under the standing grant " + r.Scope
+					}
+					if r.Guardian != "" {
+						role += ", by guardian " + nm.of(r.Guardian)
 					}
 					fmt.Fprintf(t, "%s\t%s\t%s\t%s\t%s\n", g.status, cell(nm.of(r.Account)), role, formatTime(r.Expires), r.Via.Block)
 				}

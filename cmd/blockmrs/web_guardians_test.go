@@ -112,6 +112,14 @@ func TestWebGuardiansInChromium(t *testing.T) {
 	}
 	b.narrow(t, "guardians-1-390px")
 	docScreenshot(t, b.screenshot(t, "guardians-2-acting"), "web-guardians.png")
+	// The record's page names the guardian beside the reader she shared it
+	// with: Mum, who is looking, is "you".
+	byGuardian := `#record-readers li[data-account="` + drID + `"] span.guardian`
+	b.show(t, rec.CID, byGuardian)
+	if got := b.text(t, byGuardian); got != "by guardian you" {
+		t.Fatalf("the record page shows Dr Grey's access as %q, not by guardian you (Mum)", got)
+	}
+	b.screenshot(t, "guardians-2-record-readers")
 
 	// Sam's side: his guardian, removed.
 	b.until(t, "Sam is in the account picker", `!!document.querySelector("#account-picker option[value='`+samID+`']")`)

@@ -66,7 +66,7 @@ func HandoverStart(ctx context.Context, repo *keyshare.Repo, sessions *keyshare.
 			return HandoverOffer{}, fmt.Errorf("hand over %s: the ward's keys are encrypted and this node holds no sessions: %w", ward.ID.Short(), keyshare.ErrNoSession)
 		}
 		if wk, err = sessions.Keys(ward.ID); err != nil {
-			return HandoverOffer{}, fmt.Errorf("hand over %s: unlock the ward's account first: %w", ward.ID.Short(), err)
+			return HandoverOffer{}, fmt.Errorf("hand over %s: unlock the ward's account first ('blockmrs unlock --account %s'): %w", ward.ID.Short(), ward.ID, err)
 		}
 	} else if wk, err = repo.Unlock(ctx, ward.ID, nil); err != nil {
 		return HandoverOffer{}, fmt.Errorf("hand over %s: %w", ward.ID.Short(), err)

@@ -394,6 +394,9 @@ function renderReaders(rec, rd, mine) {
     if (r.scope) {
       li.append(" ", el("span", "under the standing grant " + r.scope, "until"));
     }
+    if (r.guardian) {
+      li.append(" ", el("span", "by guardian " + who(r.guardian), "guardian"));
+    }
     if (mine && r.role === "grantee") {
       const name = who(r.account);
       const b = button("Revoke", "revoke quiet", function () { return revoke(rec, r.account, name); });
@@ -410,6 +413,9 @@ function renderReaders(rec, rd, mine) {
       const li = el("li", undefined, "reader " + what);
       li.dataset.account = r.account;
       li.append(el("span", who(r.account), "name"), " ", el("span", "access " + what, "role"));
+      if (r.guardian) {
+        li.append(" ", el("span", "by guardian " + who(r.guardian), "guardian"));
+      }
       gone.append(li);
     }
   }
