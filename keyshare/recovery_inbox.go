@@ -5,7 +5,6 @@ import (
 	"cmp"
 	"context"
 	"crypto/sha256"
-	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -45,20 +44,6 @@ const (
 	// recoveryIDHex is the length of a request ID in hex.
 	recoveryIDHex = 2 * sha256.Size
 )
-
-// recoverySafetyInfo is prefixed to the request ID the safety code hashes.
-const recoverySafetyInfo = "BlockMRS recovery safety code v1"
-
-// RecoverySafetyCode is the short code, derived from a recovery request's
-// ID, that the recovering device and each contact's node show: the
-// contact calls the account's owner and compares it before approving. It
-// is nine digits in three groups ("123-456-789").
-func RecoverySafetyCode(requestID []byte) string {
-	h := sha256.Sum256(append([]byte(recoverySafetyInfo), requestID...))
-	n := binary.BigEndian.Uint64(h[:8]) % 1_000_000_000
-	s := fmt.Sprintf("%09d", n)
-	return s[:3] + "-" + s[3:6] + "-" + s[6:]
-}
 
 // RecoveryInboxItem is a recovery request a contact's node received.
 type RecoveryInboxItem struct {
