@@ -63,6 +63,9 @@ type Exchange struct {
 	// Fetches over DAG streams: completed by the stream alone, completed
 	// with bitswap's help, and blocks received over streams.
 	streamFull, streamPartial, streamBlocks atomic.Int64
+
+	awaited        awaited      // CIDs fetches are asking bitswap for (wants.go)
+	staleCancelled atomic.Int64 // stale wants cancelled before a fetch
 }
 
 // New starts bitswap on h, serving from and storing into repo's
@@ -193,6 +196,11 @@ func (e *Exchange) FetchBlock(ctx context.Context, c cid.Cid, from ...peer.ID) (
 	if err := e.connect(ctx, from); err != nil {
 		return nil, fmt.Errorf("exchange: %w", err)
 	}
+	done, err := e.await(ctx, []cid.Cid{c})
+	if err != nil {
+		return nil, err
+	}
+	defer done()
 	blk, err := e.bs.GetBlock(ctx, c)
 	if err != nil {
 		return nil, fmt.Errorf("exchange: get %s: %w", c, err)
@@ -349,29 +357,46 @@ func (e *Exchange) fetchBitswap(ctx context.Context, root cid.Cid) error {
 	return nil
 }
 
+// getter is what getMany needs of a bitswap session.
+type getter interface {
+	GetBlocks(context.Context, []cid.Cid) (<-chan blocks.Block, error)
+}
+
 // getMany asks the session for cs, fetchBatch at a time, and returns the
 // blocks once all arrived.
-func (e *Exchange) getMany(ctx context.Context, sess interface {
-	GetBlocks(context.Context, []cid.Cid) (<-chan blocks.Block, error)
-}, cs []cid.Cid) ([]blocks.Block, error) {
+func (e *Exchange) getMany(ctx context.Context, sess getter, cs []cid.Cid) ([]blocks.Block, error) {
 	var out []blocks.Block
 	for start := 0; start < len(cs); start += fetchBatch {
-		batch := cs[start:min(start+fetchBatch, len(cs))]
-		ch, err := sess.GetBlocks(ctx, batch)
+		got, err := e.getBatch(ctx, sess, cs[start:min(start+fetchBatch, len(cs))])
 		if err != nil {
 			return nil, err
 		}
-		n := 0
-		for blk := range ch {
-			out = append(out, blk)
-			n++
+		out = append(out, got...)
+	}
+	return out, nil
+}
+
+// getBatch asks the session for one batch, after cancelling stale wants
+// for it (wants.go), and returns the blocks once all arrived.
+func (e *Exchange) getBatch(ctx context.Context, sess getter, batch []cid.Cid) ([]blocks.Block, error) {
+	done, err := e.await(ctx, batch)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	ch, err := sess.GetBlocks(ctx, batch)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]blocks.Block, 0, len(batch))
+	for blk := range ch {
+		out = append(out, blk)
+	}
+	if n := len(out); n < len(batch) {
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("%d of %d blocks not received: %w", len(batch)-n, len(batch), err)
 		}
-		if n < len(batch) {
-			if err := ctx.Err(); err != nil {
-				return nil, fmt.Errorf("%d of %d blocks not received: %w", len(batch)-n, len(batch), err)
-			}
-			return nil, fmt.Errorf("%d of %d blocks not received", len(batch)-n, len(batch))
-		}
+		return nil, fmt.Errorf("%d of %d blocks not received", len(batch)-n, len(batch))
 	}
 	return out, nil
 }
