@@ -30,6 +30,20 @@ func bech32Polymod(values []byte) uint32 {
 	return chk
 }
 
+// hrpExpand returns the checksum's input for the human-readable part
+// hrp, with room for n more values.
+func hrpExpand(hrp string, n int) []byte {
+	values := make([]byte, 0, 2*len(hrp)+1+n)
+	for i := 0; i < len(hrp); i++ {
+		values = append(values, hrp[i]>>5)
+	}
+	values = append(values, 0)
+	for i := 0; i < len(hrp); i++ {
+		values = append(values, hrp[i]&31)
+	}
+	return values
+}
+
 // decodeBech32 returns the human-readable part of s (in lower case) and
 // the bytes s encodes, checking the checksum, the case and the padding.
 func decodeBech32(s string) (string, []byte, error) {
@@ -42,32 +56,26 @@ func decodeBech32(s string) (string, []byte, error) {
 		return "", nil, errors.New("separator '1' at an invalid position")
 	}
 	hrp := s[:pos]
-	values := make([]byte, 0, 2*len(hrp)+1+len(s)-pos-1)
 	for i := 0; i < len(hrp); i++ {
 		if hrp[i] < 33 || hrp[i] > 126 {
 			return "", nil, fmt.Errorf("invalid character %q", hrp[i])
 		}
-		values = append(values, hrp[i]>>5)
 	}
-	values = append(values, 0)
-	for i := 0; i < len(hrp); i++ {
-		values = append(values, hrp[i]&31)
-	}
-	data := values[len(values):]
+	values := hrpExpand(hrp, len(s)-pos-1)
+	start := len(values)
 	for i := pos + 1; i < len(s); i++ {
 		v := strings.IndexByte(bech32Charset, s[i])
 		if v < 0 {
 			return "", nil, fmt.Errorf("invalid character %q", s[i])
 		}
-		data = append(data, byte(v))
+		values = append(values, byte(v))
 	}
-	values = values[:len(values)+len(data)]
 	if bech32Polymod(values) != 1 {
 		return "", nil, errors.New("invalid checksum")
 	}
 	// Regroup the 5-bit groups before the checksum into bytes; what is
 	// left over must be fewer than 5 bits, all zero.
-	groups := data[:len(data)-6]
+	groups := values[start : len(values)-6]
 	out := make([]byte, 0, len(groups)*5/8)
 	var acc uint32
 	var bits uint

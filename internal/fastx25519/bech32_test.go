@@ -26,15 +26,7 @@ func encodeBech32(hrp string, data []byte) string {
 	if bits > 0 {
 		groups = append(groups, byte(acc<<(5-bits))&31)
 	}
-	var values []byte
-	for i := 0; i < len(hrp); i++ {
-		values = append(values, hrp[i]>>5)
-	}
-	values = append(values, 0)
-	for i := 0; i < len(hrp); i++ {
-		values = append(values, hrp[i]&31)
-	}
-	values = append(append(values, groups...), 0, 0, 0, 0, 0, 0)
+	values := append(append(hrpExpand(hrp, len(groups)+6), groups...), 0, 0, 0, 0, 0, 0)
 	chk := bech32Polymod(values) ^ 1
 	for i := range 6 {
 		groups = append(groups, byte(chk>>(5*(5-i)))&31)

@@ -19,22 +19,30 @@ import (
 )
 
 // newIdentity returns a fresh age identity and both of our recipients
-// for it: from its public key only, and knowing its secret.
-func newIdentity(t *testing.T) (*age.X25519Identity, *Recipient, *Recipient) {
-	t.Helper()
+// for it (recipientsFor).
+func newIdentity(tb testing.TB) (*age.X25519Identity, *Recipient, *Recipient) {
+	tb.Helper()
 	id, err := age.GenerateX25519Identity()
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
+	pub, known := recipientsFor(tb, id)
+	return id, pub, known
+}
+
+// recipientsFor returns our two recipients for id: from its public key
+// only, and knowing its secret.
+func recipientsFor(tb testing.TB, id *age.X25519Identity) (*Recipient, *Recipient) {
+	tb.Helper()
 	pub, err := FromAge(id.Recipient())
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	known, err := ForIdentity(id)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	return id, pub, known
+	return pub, known
 }
 
 // TestExchangeMatchesX25519 checks both fast multiplications against the
@@ -147,14 +155,7 @@ func TestStockAgeDecrypts(t *testing.T) {
 	if id == nil {
 		t.Fatalf("no identity in age-keygen's output:\n%s", keyText)
 	}
-	pub, err := FromAge(id.Recipient())
-	if err != nil {
-		t.Fatal(err)
-	}
-	known, err := ForIdentity(id)
-	if err != nil {
-		t.Fatal(err)
-	}
+	pub, known := recipientsFor(t, id)
 	msg := stocktools.PseudoRandomBytes("fastx25519 stock age", 200<<10)
 	for i, r := range []*Recipient{pub, known} {
 		ctFile := filepath.Join(dir, "ct"+string(rune('0'+i)))
