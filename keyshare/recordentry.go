@@ -6,6 +6,7 @@ import (
 	"filippo.io/age"
 	"github.com/ipfs/go-cid"
 
+	"github.com/blockmrs/blockmrs/internal/fastx25519"
 	"github.com/blockmrs/blockmrs/protocol"
 )
 
@@ -16,7 +17,11 @@ import (
 // add (storeRecord) and a re-key (rekeyEntries) both make their record
 // entries here.
 func newRecordEntry(header []byte, key *age.X25519Identity, c cid.Cid, subject []byte, super *protocol.Link, readers []AccountInfo, pub func(protocol.AccountID) []byte) (*protocol.Record, error) {
-	meta, err := seal(header, key.Recipient())
+	rcpt, err := fastx25519.ForIdentity(key)
+	if err != nil {
+		return nil, fmt.Errorf("seal envelope: %w", err)
+	}
+	meta, err := seal(header, rcpt)
 	if err != nil {
 		return nil, fmt.Errorf("seal envelope: %w", err)
 	}

@@ -11,6 +11,7 @@ import (
 	"filippo.io/age"
 	"github.com/ipfs/go-cid"
 
+	"github.com/blockmrs/blockmrs/internal/fastx25519"
 	"github.com/blockmrs/blockmrs/protocol"
 	"github.com/blockmrs/blockmrs/store"
 )
@@ -106,9 +107,10 @@ func unseal(sealed []byte, id age.Identity, limit int64) ([]byte, error) {
 	return plain, nil
 }
 
-// wrapKey encrypts a record key to an account's age recipient.
+// wrapKey encrypts a record key to an account's age recipient, with
+// fastx25519's faster ephemeral share (the stanza is age's own).
 func wrapKey(key *age.X25519Identity, to AccountInfo) ([]byte, error) {
-	rcpt, err := to.AgeRecipient()
+	rcpt, err := fastx25519.Parse(to.Recipient)
 	if err != nil {
 		return nil, fmt.Errorf("recipient of %s: %w", to.ID, err)
 	}

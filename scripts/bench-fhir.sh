@@ -16,10 +16,14 @@
 #      (the first BENCH_ADDS of them, timed and scaled to 1,111), without a
 #      passphrase and with one (each add unlocks the keys)
 #
-# Wall time and peak RSS of each command come from /usr/bin/time -f
-# "%e %M"; every import runs BENCH_REPS times (default 3) into a fresh
-# repo, and the table gives each run. Everything lives in a temp dir under
-# $TMPDIR (default /tmp), removed at exit.
+# Wall time, CPU time (user + system) and peak RSS of each command come
+# from /usr/bin/time -f "%e %U %S %M" (for a command run inside the daemon,
+# the daemon's CPU time over the command, from /proc/PID/stat, is added);
+# every import runs BENCH_REPS times (default 3) into a fresh repo, and the
+# table gives each run. On a shared machine the CPU time (and resources per
+# CPU second) moves less with the others' load than the wall time.
+# Everything lives in a temp dir under $TMPDIR (default /tmp), removed at
+# exit.
 #
 #   bash scripts/bench-fhir.sh
 #   BENCH_REPS=5 BENCH_ADDS=50 bash scripts/bench-fhir.sh
@@ -59,17 +63,17 @@ unset BLOCKMRS_PASSPHRASE
 pass="correct horse battery staple"
 
 # timed LABEL CMD...: runs CMD (its stdout in $work/out.txt), prints
-# "LABEL<tab>wall s<tab>peak RSS MiB".
+# "LABEL<tab>wall s<tab>CPU s<tab>peak RSS MiB".
 timed() {
 	local label="$1"
 	shift
-	if ! /usr/bin/time -o "$work/time.txt" -f '%e %M' "$@" >"$work/out.txt" 2>"$work/err.txt"; then
+	if ! /usr/bin/time -o "$work/time.txt" -f '%e %U %S %M' "$@" >"$work/out.txt" 2>"$work/err.txt"; then
 		log "$label failed:"
 		cat "$work/err.txt" >&2
 		exit 1
 	fi
-	read -r wall kb <"$work/time.txt"
-	printf '%s\t%s\t%s\n' "$label" "$wall" "$((kb / 1024))"
+	read -r wall user sys kb <"$work/time.txt"
+	printf '%s\t%s\t%s\t%s\n' "$label" "$wall" "$(awk -v u="$user" -v s="$sys" 'BEGIN {printf "%.2f", u + s}')" "$((kb / 1024))"
 }
 
 fresh() { # fresh DIR [passphrase]: a new repo with one patient
@@ -97,6 +101,17 @@ stop_daemon() {
 
 hwm() { awk '/VmHWM/ {printf "%d", $2/1024}' "/proc/$daemon/status"; }
 
+# dcpu: the daemon's CPU time so far (user + system), in seconds.
+dcpu() { awk -v hz="$(getconf CLK_TCK)" '{sub(/.*\) /, ""); printf "%.2f", ($12 + $13) / hz}' "/proc/$daemon/stat"; }
+
+# indaemon ROW BEFORE AFTER: ROW from timed, with the daemon's CPU time
+# from BEFORE to AFTER added to the command's and the daemon's peak RSS.
+indaemon() {
+	local label wall cpu
+	IFS=$'\t' read -r label wall cpu _ <<<"$1"
+	printf '%s\t%s\t%s\t%s (daemon)\n' "$label" "$wall" "$(awk -v c="$cpu" -v a="$2" -v b="$3" 'BEGIN {printf "%.2f", c + b - a}')" "$(hwm)"
+}
+
 rows=()
 size1111=$(stat -c %s "$work/b1111.json")
 size50=0
@@ -119,8 +134,9 @@ if want B; then
 		fresh "$work/b" "$pass"
 		start_daemon "$work/b"
 		BLOCKMRS_PASSPHRASE="$pass" "$bm" unlock --repo "$work/b" >/dev/null
+		t0=$(dcpu)
 		r="$(timed "B fhir import 1,111 (passphrase, session) run $i" "$bm" fhir import --repo "$work/b" "$work/b1111.json")"
-		rows+=("${r%$'\t'*}	$(hwm) (daemon)")
+		rows+=("$(indaemon "$r" "$t0" "$(dcpu)")")
 		stop_daemon
 	done
 fi
@@ -143,8 +159,9 @@ if want D; then
 	done
 	start_daemon "$work/d"
 	for i in $(seq "$reps"); do
+		t0=$(dcpu)
 		r="$(timed "D fhir export 10,000 (daemon) run $i" "$bm" fhir export --repo "$work/d" -o "$work/export.json")"
-		rows+=("${r%$'\t'*}	$(hwm) (daemon)")
+		rows+=("$(indaemon "$r" "$t0" "$(dcpu)")")
 	done
 	stop_daemon
 fi
@@ -158,7 +175,7 @@ if want E; then
 		"$bm" add --repo "$work/e" --kind fhir "$f" >/dev/null
 	done
 	end=$(date +%s.%N)
-	rows+=("$(awk -v s="$start" -v e="$end" -v n="$adds" 'BEGIN {printf "E add --kind fhir one by one, no passphrase (%d timed, x1,111/%d)\t%.1f\t-", n, n, (e-s)*1111/n}')")
+	rows+=("$(awk -v s="$start" -v e="$end" -v n="$adds" 'BEGIN {printf "E add --kind fhir one by one, no passphrase (%d timed, x1,111/%d)\t%.1f\t-\t-", n, n, (e-s)*1111/n}')")
 	fresh "$work/e2" "$pass"
 	few=$((adds / 5 > 0 ? adds / 5 : 1))
 	start=$(date +%s.%N)
@@ -166,7 +183,7 @@ if want E; then
 		BLOCKMRS_PASSPHRASE="$pass" "$bm" add --repo "$work/e2" --kind fhir "$f" >/dev/null
 	done
 	end=$(date +%s.%N)
-	rows+=("$(awk -v s="$start" -v e="$end" -v n="$few" 'BEGIN {printf "E add --kind fhir one by one, passphrase (%d timed, x1,111/%d)\t%.1f\t-", n, n, (e-s)*1111/n}')")
+	rows+=("$(awk -v s="$start" -v e="$end" -v n="$few" 'BEGIN {printf "E add --kind fhir one by one, passphrase (%d timed, x1,111/%d)\t%.1f\t-\t-", n, n, (e-s)*1111/n}')")
 fi
 
 echo "# bench-fhir, $(date -u '+%Y-%m-%d %H:%M UTC'), blockmrs $(git describe --always --dirty 2>/dev/null || echo '?'), $(go env GOVERSION)"
@@ -176,14 +193,14 @@ if want C; then inputs+="; $resources50 resources in $((size50 >> 20)) MiB"; fi
 if want D; then inputs+="; 10,000 resources"; fi
 echo "# inputs: $inputs"
 echo
-echo "| run | wall s | peak RSS MiB | resources/s |"
-echo "| --- | ---: | ---: | ---: |"
+echo "| run | wall s | CPU s | peak RSS MiB | resources/s | resources per CPU s |"
+echo "| --- | ---: | ---: | ---: | ---: | ---: |"
 for r in "${rows[@]}"; do
-	IFS=$'\t' read -r label wall rss <<<"$r"
+	IFS=$'\t' read -r label wall cpu rss <<<"$r"
 	n=1111
 	case "$label" in
 	C*) n=$resources50 ;;
 	D*) n=10000 ;;
 	esac
-	echo "| $label | $wall | $rss | $(awk -v n="$n" -v w="$wall" 'BEGIN {if (w > 0) printf "%.0f", n / w; else print "-"}') |"
+	echo "| $label | $wall | $cpu | $rss | $(awk -v n="$n" -v w="$wall" 'BEGIN {if (w > 0) printf "%.0f", n / w; else print "-"}') | $(awk -v n="$n" -v c="$cpu" 'BEGIN {if (c > 0) printf "%.0f", n / c; else print "-"}') |"
 done

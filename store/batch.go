@@ -12,6 +12,8 @@ import (
 	blocks "github.com/ipfs/go-block-format"
 	cid "github.com/ipfs/go-cid"
 	ds "github.com/ipfs/go-datastore"
+
+	"github.com/blockmrs/blockmrs/internal/fastx25519"
 )
 
 // ErrBatchDone is returned by an [AddBatch] used after Commit or Abort.
@@ -100,7 +102,13 @@ func (b *AddBatch) addSmall(ctx context.Context, plaintext io.Reader, n int, bs 
 	}
 	var ct bytes.Buffer
 	ct.Grow(n + 512) // age's header and one tag per 64 KiB
-	w, err := age.Encrypt(&ct, id.Recipient())
+	// The writer holds the key, so both of the stanza's multiplications
+	// are fixed-base (see internal/fastx25519).
+	rcpt, err := fastx25519.ForIdentity(id)
+	if err != nil {
+		return Added{}, fmt.Errorf("store: add: %w", err)
+	}
+	w, err := age.Encrypt(&ct, rcpt)
 	if err != nil {
 		return Added{}, fmt.Errorf("store: add: encrypt: %w", err)
 	}
