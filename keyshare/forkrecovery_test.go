@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -400,4 +401,40 @@ func importFrom(t *testing.T, from, to *party) (*ImportResult, error) {
 		t.Fatal(err)
 	}
 	return to.repo.ImportCAR(context.Background(), &buf)
+}
+
+// A recovery withdraws every device the chain declared (lost, or a
+// thief's: its node is served nothing more) and keeps the replicas.
+func TestRecoveryWithdrawsLostDevices(t *testing.T) {
+	ctx := context.Background()
+	w := newRecoveryWorld(t, 2)
+	id := w.pat.keys.ID
+	laptop, replica, fresh := newPeerID(t), newPeerID(t), newPeerID(t)
+	if _, err := w.pat.repo.SetDevice(ctx, w.pat.keys, laptop, "stolen laptop", false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.pat.repo.SetReplica(ctx, w.pat.keys, replica, "clinic replica", false); err != nil {
+		t.Fatal(err)
+	}
+	send(t, w.pat, w.fresh)
+	req := w.start(t)
+	for _, c := range []*party{w.c1, w.c2} {
+		if _, err := w.fresh.repo.AddRecoveryResponse(ctx, id, approve(t, c, req)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := w.fresh.repo.FinishRecovery(ctx, id, nil, DeviceInfo{PeerID: fresh, Name: "new laptop"}); err != nil {
+		t.Fatal(err)
+	}
+	st, err := w.fresh.repo.state(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, d := range st.Devices {
+		got = append(got, d.PeerID)
+	}
+	if len(got) != 2 || !slices.Contains(got, replica) || !slices.Contains(got, fresh) || slices.Contains(got, laptop) {
+		t.Fatalf("devices after the recovery: %v (want the replica %s and the new node %s)", got, replica, fresh)
+	}
 }

@@ -616,6 +616,20 @@ func (r *Repo) FinishRecovery(ctx context.Context, id protocol.AccountID, passph
 		protocol.NewSuccessionEntry(succ),
 		protocol.NewEntry(&protocol.Profile{Name: st.Name, Role: st.Role, Recipient: nk.Age.Recipient().String()}),
 	}
+	// Every device the chain declared was lost (or is a thief's): its
+	// node no longer acts for the account, nor is served its chain and
+	// records. Replicas (nodes keeping the ciphertext for the account, a
+	// clinic's say) stay.
+	for _, d := range st.Devices {
+		if d.Replica || slices.ContainsFunc(nodes, func(n DeviceInfo) bool { return n.PeerID == d.PeerID }) {
+			continue
+		}
+		raw, err := protocol.ParsePeerID(d.PeerID)
+		if err != nil {
+			return nil, err
+		}
+		entries = append(entries, protocol.NewEntry(&protocol.Device{Peer: raw, Name: d.Name, Remove: true}))
+	}
 	for _, n := range nodes {
 		raw, err := protocol.ParsePeerID(n.PeerID)
 		if err != nil {

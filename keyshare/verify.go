@@ -184,6 +184,22 @@ func (rep *VerifyReport) AllProblems() []string {
 	return out
 }
 
+// SupersededNotes describes, one line each, the forks a recovery settled
+// (not problems: the chain follows the recovery, and the other branch,
+// signed by the key it replaced, counts for nothing), naming accounts by
+// name (nil: the account ID).
+func (rep *VerifyReport) SupersededNotes(name func(protocol.AccountID) string) []string {
+	out := []string{}
+	for _, f := range rep.Superseded {
+		who := string(f.Account)
+		if name != nil {
+			who = name(f.Account)
+		}
+		out = append(out, fmt.Sprintf("chain of %s, block %d: branch %s superseded by recovery %s (kept as evidence; it counts for nothing)", who, f.Seq, f.Superseded, f.Recovery))
+	}
+	return out
+}
+
 // verifyBlocks re-hashes every stored block into rep.
 func (r *Repo) verifyBlocks(ctx context.Context, rep *VerifyReport, progress func(VerifyProgress)) error {
 	bad, done, err := r.st.VerifyBlocks(ctx, progress)
