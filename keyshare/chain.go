@@ -493,16 +493,9 @@ func (r *Repo) chainFrom(ctx context.Context, head cid.Cid, get func(cid.Cid) ([
 	var newer []verifiedBlock // head first
 	c := head
 	for {
-		raw, err := get(c)
+		b, raw, err := getChainBlock(get, c)
 		if err != nil {
-			return nil, fmt.Errorf("chain block %s: %w", c, err)
-		}
-		b, err := protocol.DecodeBlock(raw)
-		if err != nil {
-			return nil, fmt.Errorf("block %s: %w", c, err)
-		}
-		if protocol.BlockCID(raw) != c {
-			return nil, fmt.Errorf("block %s: bytes do not match CID", c)
+			return nil, err
 		}
 		if len(newer) > 0 {
 			child := newer[len(newer)-1]
@@ -534,6 +527,23 @@ func (r *Repo) chainFrom(ctx context.Context, head cid.Cid, get func(cid.Cid) ([
 		newer[i], newer[j] = newer[j], newer[i]
 	}
 	return newer, nil
+}
+
+// getChainBlock reads the chain block c with get, decodes it strictly and
+// checks its bytes against c.
+func getChainBlock(get func(cid.Cid) ([]byte, error), c cid.Cid) (*protocol.Block, []byte, error) {
+	raw, err := get(c)
+	if err != nil {
+		return nil, nil, fmt.Errorf("chain block %s: %w", c, err)
+	}
+	b, err := protocol.DecodeBlock(raw)
+	if err != nil {
+		return nil, nil, fmt.Errorf("block %s: %w", c, err)
+	}
+	if protocol.BlockCID(raw) != c {
+		return nil, nil, fmt.Errorf("block %s: bytes do not match CID", c)
+	}
+	return b, raw, nil
 }
 
 // maxChainWalk bounds how many new blocks one import may bring per chain.

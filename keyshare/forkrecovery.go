@@ -52,7 +52,8 @@ func (sf *settledFork) switches() bool { return sf.decision.Rule == RuleForkReco
 // of fe.Account's chain, blocks read with get): it finds where the
 // arriving branch parts from the held chain and asks forkChoice. It
 // returns nil when the fork is not one it can settle: the branches part
-// at genesis, or the held block is not committed here yet (another root
+// at genesis, neither block where they part holds a succession with
+// approvals, or the held block is not committed here yet (another root
 // of the same import brought it).
 func (r *Repo) settleFork(ctx context.Context, fe *ForkError, root cid.Cid, get func(cid.Cid) ([]byte, error), pending map[uint64]cid.Cid) (*settledFork, error) {
 	id := fe.Account
@@ -62,16 +63,9 @@ func (r *Repo) settleFork(ctx context.Context, fe *ForkError, root cid.Cid, get 
 	var branch []verifiedBlock // root first
 	c := root
 	for {
-		raw, err := get(c)
+		b, raw, err := getChainBlock(get, c)
 		if err != nil {
-			return nil, fmt.Errorf("chain block %s: %w", c, err)
-		}
-		b, err := protocol.DecodeBlock(raw)
-		if err != nil {
-			return nil, fmt.Errorf("block %s: %w", c, err)
-		}
-		if protocol.BlockCID(raw) != c {
-			return nil, fmt.Errorf("block %s: bytes do not match CID", c)
+			return nil, err
 		}
 		if b.AuthorID() != id {
 			return nil, nil
@@ -111,6 +105,12 @@ func (r *Repo) settleFork(ctx context.Context, fe *ForkError, root cid.Cid, get 
 	if err != nil {
 		return nil, err
 	}
+	if !claimsRecovery(heldBlock) && !claimsRecovery(first.block) {
+		// Neither side can be a recovery: a plain fork, judged without
+		// replaying the chain (a key holder forking again and again
+		// costs the verifier no more than the blocks).
+		return nil, nil
+	}
 	before, err := r.stateBefore(ctx, id, seq)
 	if err != nil {
 		return nil, err
@@ -148,15 +148,22 @@ func (r *Repo) settleFork(ctx context.Context, fe *ForkError, root cid.Cid, get 
 	return sf, nil
 }
 
+// claimsRecovery tells whether b holds a succession with approvals: a
+// recovery, if the approvals hold.
+func claimsRecovery(b *protocol.Block) bool {
+	s := b.Succession()
+	return s != nil && len(s.Approvals) > 0
+}
+
 // isRecovery tells whether b is a recovery succession valid on the chain
 // whose state as of the block before is before (blockSigner allows it by
 // RuleRecoveryApproved). replay is set for the held block, admitted
 // before (approvalSigner).
 func (r *Repo) isRecovery(ctx context.Context, before *accountState, b *protocol.Block, replay bool) (bool, error) {
-	s := b.Succession()
-	if s == nil || len(s.Approvals) == 0 || before.StoppedAt != 0 {
+	if !claimsRecovery(b) || before.StoppedAt != 0 {
 		return false, nil
 	}
+	s := b.Succession()
 	f := before.signerFacts(b.Author)
 	contacts, err := approvalContacts(s, r.repoLookup(ctx))
 	if err != nil {
