@@ -281,8 +281,20 @@ func (r *Repo) verifyChains(ctx context.Context, roots []cid.Cid, get func(cid.C
 			}
 		}
 	}
+	// Chains holding a recovery go after the others, so that the
+	// contacts' chains whose keys its approvals name are applied first
+	// (approvalSigner reads them from the commit).
+	recovers := map[protocol.AccountID]bool{}
+	for _, vb := range ci.pending {
+		if claimsRecovery(vb.block) {
+			recovers[vb.block.AuthorID()] = true
+		}
+	}
 	sort.SliceStable(ci.pending, func(i, j int) bool {
 		ai, aj := ci.pending[i].block.AuthorID(), ci.pending[j].block.AuthorID()
+		if recovers[ai] != recovers[aj] {
+			return recovers[aj]
+		}
 		if ai != aj {
 			return ai < aj
 		}

@@ -111,6 +111,17 @@ func (r *Repo) settleFork(ctx context.Context, fe *ForkError, root cid.Cid, get 
 		// costs the verifier no more than the blocks).
 		return nil, nil
 	}
+	st, err := r.state(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	sf := &settledFork{account: id, seq: seq, held: held, offered: first.cid, heldHead: st.head(), offeredHead: root, branch: branch}
+	if kept, err := r.supersededAlready(ctx, id, seq, held, first.cid); err != nil || kept {
+		// The held recovery beat this branch before (a thief's node
+		// announcing it again): no replay.
+		sf.decision = forkChoice(forkFacts{Account: id, Seq: seq, HeldRecovery: true})
+		return sf, err
+	}
 	before, err := r.stateBefore(ctx, id, seq)
 	if err != nil {
 		return nil, err
@@ -123,15 +134,7 @@ func (r *Repo) settleFork(ctx context.Context, fe *ForkError, root cid.Cid, get 
 	if err != nil {
 		return nil, err
 	}
-	st, err := r.state(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	sf := &settledFork{
-		decision: forkChoice(forkFacts{Account: id, Seq: seq, HeldRecovery: heldRec, OfferedRecovery: offeredRec}),
-		account:  id, seq: seq, held: held, offered: first.cid,
-		heldHead: st.head(), offeredHead: root, branch: branch,
-	}
+	sf.decision = forkChoice(forkFacts{Account: id, Seq: seq, HeldRecovery: heldRec, OfferedRecovery: offeredRec})
 	if !sf.switches() {
 		return sf, nil
 	}
@@ -146,6 +149,18 @@ func (r *Repo) settleFork(ctx context.Context, fe *ForkError, root cid.Cid, get 
 		}
 	}
 	return sf, nil
+}
+
+// supersededAlready tells whether the repo's evidence says the held block
+// held at seq of id, a recovery, already beat the branch starting with
+// offered.
+func (r *Repo) supersededAlready(ctx context.Context, id protocol.AccountID, seq uint64, held, offered cid.Cid) (bool, error) {
+	var ev forkEvidence
+	found, err := getJSON(ctx, r.ds, keyFork(id, seq), &ev)
+	if err != nil || !found {
+		return false, err
+	}
+	return ev.Recovery == held.String() && (ev.A == offered.String() || ev.B == offered.String()), nil
 }
 
 // claimsRecovery tells whether b holds a succession with approvals: a

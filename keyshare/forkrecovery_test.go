@@ -390,6 +390,29 @@ func TestApprovalBySuccessorKey(t *testing.T) {
 		t.Fatal("the clinic refused a recovery approved by a successor key")
 	}
 	mustVerify(t, clinic)
+
+	// A verifier that gets c1's succession and pat's recovery in one sync
+	// applies c1's chain first, whichever account ID sorts first.
+	late := newParty(t, "Late", protocol.RoleClinician)
+	send(t, &party{repo: w.pat.repo, keys: w.pat.keys}, late)
+	send(t, &party{repo: w.pat.repo, keys: old}, late) // c1's chain before its succession
+	offered := map[cid.Cid][]byte{}
+	heads := []cid.Cid{rec.repo.mustHead(t, id), w.c1.repo.mustHead(t, old.ID)}
+	for i, r := range []*Repo{rec.repo, w.c1.repo} {
+		raws, err := r.ChainBack(ctx, heads[i], NoneHeld, 1000, 1<<24)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, raw := range raws {
+			offered[protocol.BlockCID(raw)] = raw
+		}
+	}
+	if _, err := late.repo.ApplyChains(ctx, heads, offered); err != nil {
+		t.Fatalf("one sync of the contact's succession and the recovery it approved: %v", err)
+	}
+	if late.repo.mustHead(t, id) != heads[0] {
+		t.Fatal("the late verifier does not follow the recovery")
+	}
 }
 
 // importFrom exports from's account as a CAR and imports it into to,
