@@ -132,7 +132,8 @@ type Superseded struct {
 // recovery export: keepHintedAddrs decides which are kept). Every chain reachable from the roots, and from ack
 // entries in them, is verified before anything is written; a bad block, a
 // broken link or a fork rejects the whole import and leaves the repo as it
-// was, except that fork evidence is kept.
+// was, except that fork evidence is kept. A fork a recovery settles does
+// not (forkrecovery.go; ImportResult.Superseded says what it did).
 func (r *Repo) ImportCAR(ctx context.Context, rd io.Reader) (*ImportResult, error) {
 	return r.ImportCARLimit(ctx, rd, 0)
 }
