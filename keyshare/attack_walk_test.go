@@ -135,12 +135,12 @@ func TestRecoveryAttackWalk(t *testing.T) {
 	// above the contacts) still count each contact once.
 	twice := &recoveryFacts{Via: setup.Via, Threshold: 2, Contacts: [][]byte{keyOf(doc), keyOf(doc)}}
 	if d := recoveryApproved(keyOf(pat), twice, &protocol.Succession{Key: otherKey, Request: requestID,
-		Approvals: []protocol.RecoveryApproval{approval(t, 2, otherKey, requestID, link), approval(t, 2, otherKey, requestID, link)}}); d.Allow {
+		Approvals: []protocol.RecoveryApproval{approval(t, 2, otherKey, requestID, link), approval(t, 2, otherKey, requestID, link)}}, nil, false); d.Allow {
 		t.Fatalf("one contact listed twice counted twice: %+v", d)
 	}
 	high := &recoveryFacts{Via: setup.Via, Threshold: 4, Contacts: setup.Contacts}
 	if d := recoveryApproved(keyOf(pat), high, &protocol.Succession{Key: otherKey, Request: requestID,
-		Approvals: []protocol.RecoveryApproval{approval(t, 2, otherKey, requestID, link), approval(t, 4, otherKey, requestID, link), approval(t, 5, otherKey, requestID, link)}}); d.Allow {
+		Approvals: []protocol.RecoveryApproval{approval(t, 2, otherKey, requestID, link), approval(t, 4, otherKey, requestID, link), approval(t, 5, otherKey, requestID, link)}}, nil, false); d.Allow {
 		t.Fatalf("a threshold above the contacts was reached: %+v", d)
 	}
 }

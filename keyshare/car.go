@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 
 	"github.com/ipfs/go-cid"
@@ -111,6 +112,19 @@ type ImportResult struct {
 	// were not stored; SkippedBytes is their size.
 	Skipped      int   `json:"skipped_blocks"`
 	SkippedBytes int64 `json:"skipped_bytes"`
+	// Superseded lists the forks a recovery settled (PROTOCOL.md §8).
+	Superseded []Superseded `json:"superseded,omitempty"`
+}
+
+// Superseded is a fork a recovery settled in an import: the chain
+// switched to the arriving recovery's branch (Switched), or kept its
+// recovery and stored the arriving branch as evidence.
+type Superseded struct {
+	Account  protocol.AccountID `json:"account"`
+	Seq      uint64             `json:"seq"`
+	Switched bool               `json:"switched"`
+	Reason   string             `json:"reason"`
+	Rule     Rule               `json:"rule"`
 }
 
 // ImportCAR imports a CAR whose roots are chain blocks (an account export
@@ -118,7 +132,8 @@ type ImportResult struct {
 // recovery export: keepHintedAddrs decides which are kept). Every chain reachable from the roots, and from ack
 // entries in them, is verified before anything is written; a bad block, a
 // broken link or a fork rejects the whole import and leaves the repo as it
-// was, except that fork evidence is kept.
+// was, except that fork evidence is kept. A fork a recovery settles does
+// not (forkrecovery.go; ImportResult.Superseded says what it did).
 func (r *Repo) ImportCAR(ctx context.Context, rd io.Reader) (*ImportResult, error) {
 	return r.ImportCARLimit(ctx, rd, 0)
 }
@@ -175,6 +190,11 @@ type chainImport struct {
 	forkRaw  []byte
 	offered  map[protocol.AccountID]bool
 	advanced map[protocol.AccountID]bool
+	// switches are forks a recovery in the import settled (the import
+	// switches those chains to the recovery's branch), superseded those a
+	// held recovery settled (the arriving branch is kept as evidence).
+	switches   []*settledFork
+	superseded []*settledFork
 }
 
 // verifyChains verifies every chain reachable from roots (chain block
@@ -194,9 +214,13 @@ func (r *Repo) verifyChains(ctx context.Context, roots []cid.Cid, get func(cid.C
 		return blk.RawData(), nil
 	}
 	bySeq := map[protocol.AccountID]map[uint64]cid.Cid{}
+	switched := map[protocol.AccountID]uint64{} // from which seq the held blocks lost to a recovery
 	known := func(id protocol.AccountID, seq uint64) (cid.Cid, bool, error) {
 		if c, ok := bySeq[id][seq]; ok {
 			return c, true, nil
+		}
+		if from, ok := switched[id]; ok && seq >= from {
+			return cid.Undef, false, nil
 		}
 		return r.blockAt(ctx, id, seq)
 	}
@@ -215,9 +239,25 @@ func (r *Repo) verifyChains(ctx context.Context, roots []cid.Cid, get func(cid.C
 		vbs, err := r.chainFrom(ctx, c, getAny, known)
 		var fe *ForkError
 		if errors.As(err, &fe) {
-			ci.fork = fe
-			ci.forkRaw, _ = getAny(fe.B)
-			return ci, err
+			// The fork-choice rule: a recovery on one side settles it.
+			var sf *settledFork
+			if _, done := switched[fe.Account]; !done {
+				if sf, err = r.settleFork(ctx, fe, c, getAny, bySeq[fe.Account]); err != nil {
+					return ci, err
+				}
+			}
+			switch {
+			case sf == nil || !sf.decision.Allow:
+				ci.fork = fe
+				ci.forkRaw, _ = getAny(fe.B)
+				return ci, fe
+			case !sf.switches():
+				ci.superseded = append(ci.superseded, sf)
+				continue
+			}
+			ci.switches = append(ci.switches, sf)
+			switched[fe.Account] = sf.seq
+			vbs, err = r.chainFrom(ctx, c, getAny, known)
 		}
 		if err != nil {
 			return ci, err
@@ -242,8 +282,20 @@ func (r *Repo) verifyChains(ctx context.Context, roots []cid.Cid, get func(cid.C
 			}
 		}
 	}
+	// Chains holding a recovery go after the others, so that the
+	// contacts' chains whose keys its approvals name are applied first
+	// (approvalSigner reads them from the commit).
+	recovers := map[protocol.AccountID]bool{}
+	for _, vb := range ci.pending {
+		if claimsRecovery(vb.block) {
+			recovers[vb.block.AuthorID()] = true
+		}
+	}
 	sort.SliceStable(ci.pending, func(i, j int) bool {
 		ai, aj := ci.pending[i].block.AuthorID(), ci.pending[j].block.AuthorID()
+		if recovers[ai] != recovers[aj] {
+			return recovers[aj]
+		}
 		if ai != aj {
 			return ai < aj
 		}
@@ -270,10 +322,26 @@ func (r *Repo) applyImport(ctx context.Context, roots []cid.Cid, ci *chainImport
 	if err := r.indexImportedRecords(ctx, ci.pending); err != nil {
 		return nil, err
 	}
-	if err := r.commit(ctx, ci.pending); err != nil {
+	prepare := func(cc *chainCommit) error { return r.prepareSwitches(ctx, cc, ci.switches) }
+	if err := r.commitWith(ctx, ci.pending, prepare); err != nil {
 		return nil, err
 	}
 	res := &ImportResult{Roots: roots, NewBlocks: len(ci.pending), Accounts: []AccountInfo{}}
+	if len(ci.switches) > 0 {
+		// What the losing branches granted stops counting: the index is
+		// rebuilt from the chains (Open finishes it after a crash).
+		if err := r.reindex(ctx); err != nil {
+			return nil, err
+		}
+	}
+	for _, sf := range ci.superseded {
+		if err := r.keepSuperseded(ctx, sf); err != nil {
+			return nil, err
+		}
+	}
+	for _, sf := range slices.Concat(ci.switches, ci.superseded) {
+		res.Superseded = append(res.Superseded, Superseded{Account: sf.account, Seq: sf.seq, Switched: sf.switches(), Reason: sf.decision.Reason, Rule: sf.decision.Rule})
+	}
 	for id := range ci.advanced {
 		info, err := r.Account(ctx, id)
 		if err != nil {

@@ -215,6 +215,12 @@ func (r *Repo) putBlock(ctx context.Context, c cid.Cid, raw []byte) error {
 // big), then that write is synced. A crash in between leaves blocks
 // nothing points to yet, which a retry or gc handles.
 func (r *Repo) commit(ctx context.Context, vbs []verifiedBlock) error {
+	return r.commitWith(ctx, vbs, nil)
+}
+
+// commitWith is commit with prepare run on the chain commit before the
+// blocks are added (prepareSwitches).
+func (r *Repo) commitWith(ctx context.Context, vbs []verifiedBlock, prepare func(*chainCommit) error) error {
 	if len(vbs) == 0 {
 		return nil
 	}
@@ -241,6 +247,11 @@ func (r *Repo) commit(ctx context.Context, vbs []verifiedBlock) error {
 		return err
 	}
 	defer cc.abort()
+	if prepare != nil {
+		if err := prepare(cc); err != nil {
+			return err
+		}
+	}
 	for _, vb := range vbs {
 		if err := cc.add(vb); err != nil {
 			return err
@@ -269,6 +280,7 @@ type chainCommit struct {
 	changed       map[cid.Cid]bool // staged: the records whose facts were written
 	done          bool             // finish committed, or abort ran
 	wrote         bool             // the datastore write is in
+	all           bool             // tell listeners to consider every record (a fork switched branches)
 }
 
 func (r *Repo) newChainCommit(ctx context.Context, staged bool) (*chainCommit, error) {
@@ -291,6 +303,19 @@ func (r *Repo) newChainCommit(ctx context.Context, staged bool) (*chainCommit, e
 	return cc, nil
 }
 
+// lookup reads an account's chain state as the commit has it so far.
+func (cc *chainCommit) lookup(id protocol.AccountID) (*accountState, error) {
+	if st, ok := cc.states[id]; ok {
+		return st, nil
+	}
+	st := &accountState{}
+	found, err := getJSON(cc.ctx, cc.read, keyAccount(id), st)
+	if err != nil || !found {
+		return nil, err
+	}
+	return st, nil
+}
+
 // add applies one block, the next of its author's chain.
 func (cc *chainCommit) add(vb verifiedBlock) error {
 	ctx := cc.ctx
@@ -306,7 +331,7 @@ func (cc *chainCommit) add(vb verifiedBlock) error {
 		cc.devicesBefore[id] = slices.Clone(st.Devices)
 		cc.scopesBefore[id] = len(st.Scopes)
 	}
-	if err := applyToState(st, vb, cc.iw); err != nil {
+	if err := applyToState(st, vb, cc.iw, admission{lookup: cc.lookup}); err != nil {
 		return err
 	}
 	if err := cc.batch.Put(ctx, keySeq(id, vb.block.Seq), vb.cid.Bytes()); err != nil {
@@ -399,7 +424,7 @@ func (cc *chainCommit) finish() error {
 	for c := range changed {
 		records = append(records, c)
 	}
-	r.chainsChanged(cc.accounts, records, changed == nil)
+	r.chainsChanged(cc.accounts, records, changed == nil || cc.all)
 	return nil
 }
 
@@ -414,10 +439,10 @@ func (cc *chainCommit) abort() {
 // applyToState advances an account's state by one verified block and adds
 // its facts to the index, unless an earlier critical unknown entry stopped
 // the chain.
-func applyToState(st *accountState, vb verifiedBlock, iw *indexWriter) error {
+func applyToState(st *accountState, vb verifiedBlock, iw *indexWriter, adm admission) error {
 	b := vb.block
 	if st.StoppedAt == 0 {
-		if err := st.admitSigner(b, vb.cid); err != nil {
+		if err := st.admitSigner(b, vb.cid, adm); err != nil {
 			return err
 		}
 	}
@@ -468,16 +493,9 @@ func (r *Repo) chainFrom(ctx context.Context, head cid.Cid, get func(cid.Cid) ([
 	var newer []verifiedBlock // head first
 	c := head
 	for {
-		raw, err := get(c)
+		b, raw, err := getChainBlock(get, c)
 		if err != nil {
-			return nil, fmt.Errorf("chain block %s: %w", c, err)
-		}
-		b, err := protocol.DecodeBlock(raw)
-		if err != nil {
-			return nil, fmt.Errorf("block %s: %w", c, err)
-		}
-		if protocol.BlockCID(raw) != c {
-			return nil, fmt.Errorf("block %s: bytes do not match CID", c)
+			return nil, err
 		}
 		if len(newer) > 0 {
 			child := newer[len(newer)-1]
@@ -511,6 +529,23 @@ func (r *Repo) chainFrom(ctx context.Context, head cid.Cid, get func(cid.Cid) ([
 	return newer, nil
 }
 
+// getChainBlock reads the chain block c with get, decodes it strictly and
+// checks its bytes against c.
+func getChainBlock(get func(cid.Cid) ([]byte, error), c cid.Cid) (*protocol.Block, []byte, error) {
+	raw, err := get(c)
+	if err != nil {
+		return nil, nil, fmt.Errorf("chain block %s: %w", c, err)
+	}
+	b, err := protocol.DecodeBlock(raw)
+	if err != nil {
+		return nil, nil, fmt.Errorf("block %s: %w", c, err)
+	}
+	if protocol.BlockCID(raw) != c {
+		return nil, nil, fmt.Errorf("block %s: bytes do not match CID", c)
+	}
+	return b, raw, nil
+}
+
 // maxChainWalk bounds how many new blocks one import may bring per chain.
 const maxChainWalk = 1 << 20
 
@@ -539,7 +574,16 @@ type Fork struct {
 	Seq     uint64             `json:"seq"`
 	Blocks  [2]string          `json:"blocks"`
 	Found   int64              `json:"found"`
+	// Recovery is set for a fork a recovery settled (PROTOCOL.md §8): the
+	// recovery succession the chain follows. Superseded is the head of
+	// the other branch, signed by the key the recovery replaced, kept as
+	// evidence and counting for nothing.
+	Recovery   string `json:"recovery,omitempty"`
+	Superseded string `json:"superseded,omitempty"`
 }
+
+// Settled tells whether a recovery settled the fork.
+func (f Fork) Settled() bool { return f.Recovery != "" }
 
 // Forks lists the fork evidence the repo holds.
 func (r *Repo) Forks(ctx context.Context) ([]Fork, error) {
@@ -553,7 +597,7 @@ func (r *Repo) Forks(ctx context.Context) ([]Fork, error) {
 		if _, err := getJSON(ctx, r.ds, k, &ev); err != nil {
 			return nil, err
 		}
-		out = append(out, Fork{Account: ev.Account, Seq: ev.Seq, Blocks: [2]string{ev.A, ev.B}, Found: ev.Found})
+		out = append(out, Fork{Account: ev.Account, Seq: ev.Seq, Blocks: [2]string{ev.A, ev.B}, Found: ev.Found, Recovery: ev.Recovery, Superseded: ev.Superseded})
 	}
 	return out, nil
 }

@@ -12,8 +12,9 @@ import (
 
 // Chain heads are not store pins: pinning a head recursively walks the
 // whole chain, which would make every append cost O(chain length).
-// Instead GC treats every chain head, and both blocks of every fork, as
-// roots, and record adds pin their records.
+// Instead GC treats every chain head, both blocks of every fork and the
+// head of every branch a recovery superseded, as roots, and record adds
+// pin their records.
 
 // gcRoots returns the chain heads and fork evidence blocks.
 func (r *Repo) gcRoots(ctx context.Context) ([]cid.Cid, error) {
@@ -32,7 +33,10 @@ func (r *Repo) gcRoots(ctx context.Context) ([]cid.Cid, error) {
 		return nil, err
 	}
 	for _, f := range forks {
-		for _, s := range f.Blocks {
+		for _, s := range append(f.Blocks[:], f.Superseded) {
+			if s == "" {
+				continue
+			}
 			c, err := cid.Decode(s)
 			if err != nil {
 				return nil, fmt.Errorf("fork evidence: %w", err)

@@ -25,7 +25,7 @@ func TestIndexWritesOnlyWhatACommitAdded(t *testing.T) {
 	ds := datastore.NewMapDatastore()
 	apply := func(st *accountState, vb verifiedBlock) {
 		t.Helper()
-		if err := applyToState(st, vb, newIndexWriter(ctx, ds)); err != nil {
+		if err := applyToState(st, vb, newIndexWriter(ctx, ds), admission{}); err != nil {
 			t.Fatal(err)
 		}
 	}

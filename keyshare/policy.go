@@ -1805,7 +1805,81 @@ const (
 	RuleApprovalContact  Rule = "recovery/contact"     // a contact of the live setup may approve a recovery request
 	RuleApprovalStranger Rule = "recovery/not-contact" // nobody else may
 	RuleChainRecovery    Rule = "serve/chain-recovery" // a chain block, to a device of a recovery contact the chain's live setup names (it must hold the chain to approve)
+
+	RuleApprovalSigner        Rule = "recovery/approval-signer"         // an approval signed by the signing key the verifier's copy of the contact's chain names now (the account key when it names no successor, or when the verifier holds no chain of the contact); in a replay of a block admitted before, by a key that chain named
+	RuleApprovalSignerRetired Rule = "recovery/approval-signer-retired" // an approval signed by a key the contact's chain retired (when the block is admitted), a key it never named, or a successor key of a contact whose chain the verifier does not hold, counts for nothing
+
+	RuleForkRecovery     Rule = "succession/fork-recovery"      // two blocks at one seq, the arriving one a valid recovery succession and the held one not: the node switches to the recovery's branch; the held branch is kept as evidence, superseded
+	RuleForkRecoveryHeld Rule = "succession/fork-recovery-held" // two blocks at one seq, the held one a valid recovery succession and the arriving one not: the node keeps its branch; the arriving one is kept as evidence, superseded
+	RuleForkRefused      Rule = "succession/fork"               // two blocks at one seq with no valid recovery succession, or one on each side: a fork, refused, evidence kept
 )
+
+// contactSigning is what a verifier holds of a recovery contact's chain:
+// whether it holds it, its signing key now and the keys it retired.
+type contactSigning struct {
+	Held    bool
+	Current []byte
+	Retired [][]byte
+}
+
+// approvalSigner decides whether an approval by the contact with key
+// contact, signed by key signer, speaks for the contact, c being the
+// verifier's copy of the contact's chain. At admission (replay false) only
+// the signing key that copy names now counts: a key the contact retired
+// (a lost laptop's, a thief's) approves nothing. In a replay of a block
+// admitted before (verify, a fork's branch rebuilt), a key the chain
+// retired since counts too: a contact's later succession does not undo a
+// recovery it approved.
+func approvalSigner(contact []byte, c contactSigning, signer []byte, replay bool) Decision {
+	who := protocol.AccountIDFromKey(contact).Short()
+	if !c.Held {
+		if bytes.Equal(signer, contact) {
+			return allow(RuleApprovalSigner, "approval signed by %s's account key (its chain is not held here)", who)
+		}
+		return refuse(RuleApprovalSignerRetired, "approval by %s signed by key %x, and this node holds no chain of %s naming it", who, signer[:4], who)
+	}
+	if bytes.Equal(signer, c.Current) {
+		return allow(RuleApprovalSigner, "approval signed by the signing key %s's chain names now", who)
+	}
+	named := bytes.Equal(signer, contact) || slices.ContainsFunc(c.Retired, func(k []byte) bool { return bytes.Equal(k, signer) })
+	if named && replay {
+		return allow(RuleApprovalSigner, "approval of an admitted block, signed by a key %s's chain named then", who)
+	}
+	if named {
+		return refuse(RuleApprovalSignerRetired, "approval by %s signed by key %x, which %s's chain retired", who, signer[:4], who)
+	}
+	return refuse(RuleApprovalSignerRetired, "approval by %s signed by key %x, which %s's chain never named", who, signer[:4], who)
+}
+
+// forkFacts are what decides a fork: the two blocks at the seq where two
+// branches of one chain part (the one held, the one arriving), and whether
+// each is a recovery succession valid on the chain as of the block before
+// (blockSigner allows it by RuleRecoveryApproved).
+type forkFacts struct {
+	Account         protocol.AccountID
+	Seq             uint64
+	HeldRecovery    bool
+	OfferedRecovery bool
+}
+
+// forkChoice decides which branch of a forked chain a node follows. A
+// recovery succession is the account's owner taking the chain back from
+// keys that were lost or stolen, with the threshold of its recovery
+// contacts vouching: the branch it starts wins over one the replaced key
+// signs at the same seq, on every node and whichever arrived first. Any
+// other fork (no recovery, or a recovery on each side) is refused as
+// evidence of misbehaviour.
+func forkChoice(f forkFacts) Decision {
+	switch {
+	case f.OfferedRecovery && !f.HeldRecovery:
+		return allow(RuleForkRecovery, "chain of %s, block %d: the arriving branch starts with an approved recovery; the held branch, signed by the key it replaced, is superseded", f.Account.Short(), f.Seq)
+	case f.HeldRecovery && !f.OfferedRecovery:
+		return allow(RuleForkRecoveryHeld, "chain of %s, block %d: the held branch starts with an approved recovery; the arriving branch, signed by the key it replaced, is superseded", f.Account.Short(), f.Seq)
+	case f.HeldRecovery:
+		return refuse(RuleForkRefused, "chain of %s, block %d: two approved recoveries compete (a fork)", f.Account.Short(), f.Seq)
+	}
+	return refuse(RuleForkRefused, "chain of %s, block %d: two different blocks (a fork, and neither is a recovery)", f.Account.Short(), f.Seq)
+}
 
 // signerFacts are what decides who may sign an account's next block: the
 // account key, the signing key as of the block before, the keys retired
@@ -1815,6 +1889,12 @@ type signerFacts struct {
 	Current  []byte
 	Retired  [][]byte
 	Recovery *recoveryFacts
+	// Contacts holds, by contact key, what the verifier holds of the
+	// chains of the contacts whose approvals the block carries; a contact
+	// missing is one whose chain is not held. Replay is set when the
+	// block was admitted before (approvalSigner).
+	Contacts map[string]contactSigning
+	Replay   bool
 }
 
 // blockSigner decides whether block b may follow on the chain described
@@ -1835,16 +1915,17 @@ func blockSigner(f signerFacts, b *protocol.Block) Decision {
 	if s == nil || !bytes.Equal(s.Key, signer) || len(s.Approvals) == 0 {
 		return refuse(RuleSignerRetired, "block %d is signed by key %x, not the chain's signing key %x (retired or never named)", b.Seq, signer[:4], f.Current[:4])
 	}
-	return recoveryApproved(f.Account, f.Recovery, s)
+	return recoveryApproved(f.Account, f.Recovery, s, f.Contacts, f.Replay)
 }
 
 // recoveryApproved decides whether s, a succession by recovery on the
 // chain of account, carries approvals from at least the threshold of
 // distinct contacts of the live setup rec, each signed by the contact
-// for this account, this successor key and this request, under rec. The
-// account's own approval never counts, even where a setup names it: its
-// key is the one a recovery replaces (lost, or a thief's).
-func recoveryApproved(account []byte, rec *recoveryFacts, s *protocol.Succession) Decision {
+// for this account, this successor key and this request, under rec, by
+// a key that speaks for the contact (approvalSigner, contacts and replay
+// as there). The account's own approval never counts, even where a setup
+// names it: its key is the one a recovery replaces (lost, or a thief's).
+func recoveryApproved(account []byte, rec *recoveryFacts, s *protocol.Succession, contacts map[string]contactSigning, replay bool) Decision {
 	if rec == nil || rec.Threshold == 0 {
 		return refuse(RuleRecoveryNoSetup, "%s names no recovery contacts: a lost key cannot be replaced", protocol.AccountIDFromKey(account))
 	}
@@ -1862,6 +1943,10 @@ func recoveryApproved(account []byte, rec *recoveryFacts, s *protocol.Succession
 		case counted[string(a.Contact)]:
 			why = append(why, fmt.Sprintf("%s approved twice (counted once)", protocol.AccountIDFromKey(a.Contact).Short()))
 		default:
+			if d := approvalSigner(a.Contact, contacts[string(a.Contact)], a.SignerKey(), replay); !d.Allow {
+				why = append(why, d.Reason)
+				continue
+			}
 			if err := a.VerifyFor(account, s.Key, s.Request); err != nil {
 				why = append(why, err.Error())
 				continue
@@ -1968,8 +2053,11 @@ func mayKeepRecoveryRequest(f recoveryInboxFacts) Decision {
 
 // recoveryResponseCounts decides whether resp answers the recovery of
 // account (whose live setup is rec) by request reqID to the new key.
-func recoveryResponseCounts(account []byte, rec *recoveryFacts, reqID, key []byte, resp *protocol.RecoveryResponse) Decision {
+func recoveryResponseCounts(account []byte, rec *recoveryFacts, reqID, key []byte, resp *protocol.RecoveryResponse, contact contactSigning) Decision {
 	who := protocol.AccountIDFromKey(resp.Approval.Contact)
+	if d := approvalSigner(resp.Approval.Contact, contact, resp.Approval.SignerKey(), false); !d.Allow {
+		return refuse(RuleRecoveryResponseOther, "%s", d.Reason)
+	}
 	switch {
 	case !bytes.Equal(resp.Request, reqID):
 		return refuse(RuleRecoveryResponseOther, "the response from %s answers another request", who)

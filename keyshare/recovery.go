@@ -399,21 +399,26 @@ func (r *Repo) recoveryStatus(ctx context.Context, id protocol.AccountID) (*Reco
 	if info := recoveryInfo(id, st.Recovery); info != nil {
 		s.Threshold, s.Contacts = info.Threshold, info.Contacts
 	}
-	succ, _, err := p.succession(st)
+	succ, _, err := p.succession(st, r.repoLookup(ctx))
 	if err != nil {
 		return nil, err
 	}
 	for _, a := range succ.Approvals {
 		s.Approved = append(s.Approved, protocol.AccountIDFromKey(a.Contact))
 	}
-	s.Ready = recoveryApproved(keyOf(id), st.Recovery, succ).Allow
+	contacts, err := approvalContacts(succ, r.repoLookup(ctx))
+	if err != nil {
+		return nil, err
+	}
+	s.Ready = recoveryApproved(keyOf(id), st.Recovery, succ, contacts, false).Allow
 	return s, nil
 }
 
 // succession builds the succession the pending recovery would write, with
 // the approvals of its responses that count under the live setup, and
-// returns those responses' shares.
-func (p *pendingRecovery) succession(st *accountState) (*protocol.Succession, [][]byte, error) {
+// returns those responses' shares. lookup reads the contacts' chains
+// (approvalSigner).
+func (p *pendingRecovery) succession(st *accountState, lookup stateLookup) (*protocol.Succession, [][]byte, error) {
 	q, err := protocol.DecodeRecoveryRequest(p.Request)
 	if err != nil {
 		return nil, nil, err
@@ -429,6 +434,13 @@ func (p *pendingRecovery) succession(st *accountState) (*protocol.Succession, []
 		a := resp.Approval
 		if st.Recovery == nil || !st.Recovery.has(a.Contact) || a.Setup.Cid.String() != st.Recovery.Via.Block || a.VerifyFor(q.Account, q.Key, reqID) != nil {
 			continue // the setup changed since, or it never counted
+		}
+		cst, err := lookup(protocol.AccountIDFromKey(a.Contact))
+		if err != nil {
+			return nil, nil, err
+		}
+		if !approvalSigner(a.Contact, cst.contactSigning(a.Contact), a.SignerKey(), false).Allow {
+			continue // the contact's chain retired the key since
 		}
 		s.Approvals = append(s.Approvals, a)
 		shares = append(shares, resp.Share)
@@ -457,8 +469,8 @@ func (r *Repo) ApproveRecovery(ctx context.Context, k *Keys, request []byte) ([]
 	if d := mayApproveRecovery(st.Recovery, k.Public()); !d.Allow {
 		return nil, fmt.Errorf("%w: %s (%s)", ErrRecovery, d.Reason, d.Rule)
 	}
-	if k.Successor() {
-		return nil, fmt.Errorf("%w: %s signs with a successor key; approvals are checked against the account key, so it cannot approve yet: the account needs its other recovery contacts (PROTOCOL.md §12)", ErrRecovery, k.ID)
+	if err := r.checkOwnSigner(ctx, k); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrRecovery, err)
 	}
 	setupCID, err := cid.Decode(st.Recovery.Via.Block)
 	if err != nil {
@@ -485,7 +497,10 @@ func (r *Repo) ApproveRecovery(ctx context.Context, k *Keys, request []byte) ([]
 		return nil, err
 	}
 	reqID := protocol.RecoveryRequestID(request)
-	a, err := protocol.SignRecoveryApproval(k.Sign, q.Account, q.Key, reqID, protocol.NewLink(setupCID))
+	// Signed by k's signing key (a successor's, after a succession on k's
+	// chain), carried as the approval's signer; verifiers check it
+	// against k's chain (approvalSigner).
+	a, err := protocol.SignRecoveryApprovalAs(k.Public(), k.Sign, q.Account, q.Key, reqID, protocol.NewLink(setupCID))
 	if err != nil {
 		return nil, err
 	}
@@ -533,7 +548,11 @@ func (r *Repo) AddRecoveryResponse(ctx context.Context, id protocol.AccountID, r
 		return nil, err
 	}
 	reqID := protocol.RecoveryRequestID(p.Request)
-	if d := recoveryResponseCounts(q.Account, st.Recovery, reqID, q.Key, resp); !d.Allow {
+	cst, err := r.repoLookup(ctx)(protocol.AccountIDFromKey(resp.Approval.Contact))
+	if err != nil {
+		return nil, err
+	}
+	if d := recoveryResponseCounts(q.Account, st.Recovery, reqID, q.Key, resp, cst.contactSigning(resp.Approval.Contact)); !d.Allow {
 		return nil, fmt.Errorf("%w: %s", ErrRecovery, d.Reason)
 	}
 	p.Responses = slices.DeleteFunc(p.Responses, func(raw []byte) bool {
@@ -569,14 +588,18 @@ func (r *Repo) FinishRecovery(ctx context.Context, id protocol.AccountID, passph
 	if err != nil {
 		return nil, err
 	}
-	succ, shares, err := p.succession(st)
+	succ, shares, err := p.succession(st, r.repoLookup(ctx))
 	if err != nil {
 		return nil, err
 	}
 	if !bytes.Equal(succ.Key, nk.SigningKey()) {
 		return nil, fmt.Errorf("recovery of %s: the stored keys are not the request's", id)
 	}
-	if d := recoveryApproved(keyOf(id), st.Recovery, succ); !d.Allow {
+	contacts, err := approvalContacts(succ, r.repoLookup(ctx))
+	if err != nil {
+		return nil, err
+	}
+	if d := recoveryApproved(keyOf(id), st.Recovery, succ, contacts, false); !d.Allow {
 		return nil, fmt.Errorf("%w: %s", ErrRecovery, d.Reason)
 	}
 	setup, err := r.recoverySetupAt(ctx, st.Recovery.Via)
@@ -592,6 +615,20 @@ func (r *Repo) FinishRecovery(ctx context.Context, id protocol.AccountID, passph
 	entries := []protocol.Entry{
 		protocol.NewSuccessionEntry(succ),
 		protocol.NewEntry(&protocol.Profile{Name: st.Name, Role: st.Role, Recipient: nk.Age.Recipient().String()}),
+	}
+	// Every device the chain declared was lost (or is a thief's): its
+	// node no longer acts for the account, nor is served its chain and
+	// records. Replicas (nodes keeping the ciphertext for the account, a
+	// clinic's say) stay.
+	for _, d := range st.Devices {
+		if d.Replica || slices.ContainsFunc(nodes, func(n DeviceInfo) bool { return n.PeerID == d.PeerID }) {
+			continue
+		}
+		raw, err := protocol.ParsePeerID(d.PeerID)
+		if err != nil {
+			return nil, err
+		}
+		entries = append(entries, protocol.NewEntry(&protocol.Device{Peer: raw, Name: d.Name, Remove: true}))
 	}
 	for _, n := range nodes {
 		raw, err := protocol.ParsePeerID(n.PeerID)

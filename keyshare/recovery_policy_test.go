@@ -276,7 +276,7 @@ func responseCounts(t *testing.T, n byte, approved []byte, setup protocol.Link, 
 	if edit != nil {
 		edit(r)
 	}
-	return recoveryResponseCounts(keyOf(pat), recoverySetupFacts(2), requestID, newKey, r)
+	return recoveryResponseCounts(keyOf(pat), recoverySetupFacts(2), requestID, newKey, r, contactSigning{})
 }
 
 // selfNamingSetup is pat's setup naming pat herself, doc and gp,

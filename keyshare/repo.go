@@ -125,6 +125,10 @@ func Open(ctx context.Context, dir string, opts Options) (*Repo, error) {
 		r.Close()
 		return nil, err
 	}
+	if err := r.finishReindex(ctx); err != nil {
+		r.Close()
+		return nil, err
+	}
 	r.sweepInterrupted(ctx)
 	r.moveLegacyAddrs(ctx)
 	if err := r.interruptJobs(ctx); err != nil {

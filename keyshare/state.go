@@ -97,6 +97,12 @@ type forkEvidence struct {
 	A       string             `json:"a"`
 	B       string             `json:"b"`
 	Found   int64              `json:"found"`
+	// Recovery and Superseded are set for a fork a recovery settled
+	// (forkChoice): the recovery succession that won, and the head of the
+	// branch it superseded, kept as evidence.
+	Recovery   string `json:"recovery,omitempty"`
+	Superseded string `json:"superseded,omitempty"`
+	Rule       Rule   `json:"rule,omitempty"`
 }
 
 // getJSON reads a JSON value; found is false when the key is absent.

@@ -68,13 +68,70 @@ func (st *accountState) signerFacts(account []byte) signerFacts {
 	return f
 }
 
+// stateLookup returns the chain state of an account as a commit or a
+// replay sees it; nil (and no error) when the repo holds no chain of it.
+type stateLookup func(protocol.AccountID) (*accountState, error)
+
+// admission is how blocks are admitted to a chain: lookup reads the
+// chains of the recovery contacts whose approvals a block carries, and
+// replay is set for blocks admitted before (verify's replay, a branch
+// rebuilt): see approvalSigner.
+type admission struct {
+	lookup stateLookup
+	replay bool
+}
+
+// contactSigning returns what the chain state st (nil: not held) of a
+// contact with key contact says of its signing keys.
+func (st *accountState) contactSigning(contact []byte) contactSigning {
+	if st == nil {
+		return contactSigning{}
+	}
+	f := st.signerFacts(contact)
+	return contactSigning{Held: true, Current: f.Current, Retired: f.Retired}
+}
+
+// approvalContacts returns, by contact key, what lookup holds of the
+// chains of the contacts approving s (nil when s carries no approvals).
+func approvalContacts(s *protocol.Succession, lookup stateLookup) (map[string]contactSigning, error) {
+	if s == nil || len(s.Approvals) == 0 || lookup == nil {
+		return nil, nil
+	}
+	out := map[string]contactSigning{}
+	for _, a := range s.Approvals {
+		st, err := lookup(protocol.AccountIDFromKey(a.Contact))
+		if err != nil {
+			return nil, err
+		}
+		out[string(a.Contact)] = st.contactSigning(a.Contact)
+	}
+	return out, nil
+}
+
+// repoLookup is a stateLookup over the repo's committed chains.
+func (r *Repo) repoLookup(ctx context.Context) stateLookup {
+	return func(id protocol.AccountID) (*accountState, error) {
+		st, err := r.state(ctx, id)
+		if errors.Is(err, ErrUnknownAccount) {
+			return nil, nil
+		}
+		return st, err
+	}
+}
+
 // admitSigner checks, before b is applied, that its signer may sign the
 // chain there (blockSigner).
-func (st *accountState) admitSigner(b *protocol.Block, c cid.Cid) error {
+func (st *accountState) admitSigner(b *protocol.Block, c cid.Cid, adm admission) error {
 	if b.Seq == 0 {
 		return nil // version 1, signed by the account key (DecodeBlock)
 	}
-	d := blockSigner(st.signerFacts(b.Author), b)
+	f := st.signerFacts(b.Author)
+	contacts, err := approvalContacts(b.Succession(), adm.lookup)
+	if err != nil {
+		return err
+	}
+	f.Contacts, f.Replay = contacts, adm.replay
+	d := blockSigner(f, b)
 	if !d.Allow {
 		return &SignerError{Account: b.AuthorID(), Seq: b.Seq, Decision: d}
 	}
@@ -349,4 +406,15 @@ func (r *Repo) checkMessageSigner(ctx context.Context, account, signer []byte) e
 		return fmt.Errorf("%s (%s)", d.Reason, d.Rule)
 	}
 	return nil
+}
+
+// checkOwnSigner tells whether k's signing key is the one this repo's
+// copy of k's chain names now (a device whose key was retired signs
+// nothing for the account: ErrKeyRetired).
+func (r *Repo) checkOwnSigner(ctx context.Context, k *Keys) error {
+	st, err := r.state(ctx, k.ID)
+	if err != nil {
+		return err
+	}
+	return st.checkSigner(k)
 }

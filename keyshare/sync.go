@@ -79,7 +79,10 @@ const NoneHeld = ^uint64(0)
 // the repo's store, every chain is checked from the head down to a block
 // the repo holds or to genesis, ack entries pull in the chains they name,
 // and any failure leaves the repo as it was, except that fork evidence is
-// kept. An older head than the one held changes nothing (no rollback).
+// kept. A fork a recovery settles is no failure (forkrecovery.go): the
+// chain switches to the arriving recovery's branch, or keeps its own and
+// the arriving branch as evidence. An older head than the one held
+// changes nothing (no rollback).
 func (r *Repo) ApplyChains(ctx context.Context, heads []cid.Cid, offered map[cid.Cid][]byte) (*ImportResult, error) {
 	if len(heads) == 0 {
 		return nil, errors.New("apply chains: no heads")

@@ -52,10 +52,14 @@ type VerifyReport struct {
 	// Records counts records in the rebuilt access index; IndexProblems
 	// lists where the persisted index differed from the rebuilt one (it
 	// is repaired).
-	Records       int           `json:"records"`
-	IndexProblems []string      `json:"index_problems,omitempty"`
-	Forks         []Fork        `json:"forks,omitempty"`
-	Record        *RecordReport `json:"record,omitempty"`
+	Records       int      `json:"records"`
+	IndexProblems []string `json:"index_problems,omitempty"`
+	Forks         []Fork   `json:"forks,omitempty"`
+	// Superseded lists the forks a recovery settled (PROTOCOL.md §8):
+	// the branch the replaced key signed is kept as evidence and counts
+	// for nothing. They do not make OK false.
+	Superseded []Fork        `json:"superseded,omitempty"`
+	Record     *RecordReport `json:"record,omitempty"`
 	// Problems lists access-rule violations found in the chains (a grant
 	// by someone other than the subject, …).
 	Problems []string `json:"problems,omitempty"`
@@ -180,6 +184,22 @@ func (rep *VerifyReport) AllProblems() []string {
 	return out
 }
 
+// SupersededNotes describes, one line each, the forks a recovery settled
+// (not problems: the chain follows the recovery, and the other branch,
+// signed by the key it replaced, counts for nothing), naming accounts by
+// name (nil: the account ID).
+func (rep *VerifyReport) SupersededNotes(name func(protocol.AccountID) string) []string {
+	out := []string{}
+	for _, f := range rep.Superseded {
+		who := string(f.Account)
+		if name != nil {
+			who = name(f.Account)
+		}
+		out = append(out, fmt.Sprintf("chain of %s, block %d: branch %s superseded by recovery %s (kept as evidence; it counts for nothing)", who, f.Seq, f.Superseded, f.Recovery))
+	}
+	return out
+}
+
 // verifyBlocks re-hashes every stored block into rep.
 func (r *Repo) verifyBlocks(ctx context.Context, rep *VerifyReport, progress func(VerifyProgress)) error {
 	bad, done, err := r.st.VerifyBlocks(ctx, progress)
@@ -233,8 +253,16 @@ func (r *Repo) verifyLocked(ctx context.Context, opts VerifyOptions) (*VerifyRep
 		return nil, err
 	}
 	rep.IndexProblems = append(rep.IndexProblems, peerProblems...)
-	if rep.Forks, err = r.Forks(ctx); err != nil {
+	forks, err := r.Forks(ctx)
+	if err != nil {
 		return nil, err
+	}
+	for _, f := range forks {
+		if f.Settled() {
+			rep.Superseded = append(rep.Superseded, f)
+		} else {
+			rep.Forks = append(rep.Forks, f)
+		}
 	}
 	seen := map[string]bool{}
 	for c, f := range rebuilt.facts {
@@ -329,7 +357,7 @@ func (r *Repo) verifyChain(ctx context.Context, id protocol.AccountID, iw *index
 	fresh := &accountState{}
 	for i := len(chain) - 1; i >= 0; i-- {
 		cr.Entries += len(chain[i].block.Entries)
-		if err := applyToState(fresh, chain[i], iw); err != nil {
+		if err := applyToState(fresh, chain[i], iw, admission{lookup: r.repoLookup(ctx), replay: true}); err != nil {
 			var se *SignerError
 			if errors.As(err, &se) {
 				cr.Problems = append(cr.Problems, err.Error())

@@ -102,9 +102,18 @@ type RecoveryApproval struct {
 	Contact []byte `cbor:"contact"` // the approving contact's account key
 	// Setup is the chain block holding the recovery entry the contact
 	// approves under; an approval under an older setup counts for nothing.
-	Setup Link   `cbor:"setup"`
-	Sig   []byte `cbor:"sig"` // by Contact over RecoveryApprovalContext || ApprovalStatement
+	Setup Link `cbor:"setup"`
+	// Signer is the Ed25519 key that signed, when it is not Contact: the
+	// signing key a succession on the contact's chain named. A verifier
+	// counts it only if its copy of the contact's chain names it as the
+	// signing key (PROTOCOL.md §5.15).
+	Signer []byte `cbor:"signer,omitempty"`
+	Sig    []byte `cbor:"sig"` // by SignerKey over RecoveryApprovalContext || ApprovalStatement
 }
+
+// SignerKey returns the key the approval's signature verifies under:
+// Signer when present, else Contact.
+func (a *RecoveryApproval) SignerKey() []byte { return signerKey(a.Contact, a.Signer) }
 
 func (a *RecoveryApproval) validate() error {
 	if len(a.Contact) != ed25519.PublicKeySize {
@@ -116,7 +125,7 @@ func (a *RecoveryApproval) validate() error {
 	if len(a.Sig) != ed25519.SignatureSize {
 		return errors.New("signature missing or wrong size")
 	}
-	return nil
+	return checkSigner("approval", a.Contact, a.Signer)
 }
 
 // approvalStatement is what a recovery approval signs.
@@ -140,18 +149,29 @@ func ApprovalSigningBytes(account, key, request, contact []byte, setup Link) ([]
 }
 
 // SignRecoveryApproval returns contact priv's approval of the recovery of
-// account to key for request under setup.
+// account to key for request under setup, priv being the contact's
+// account key.
 func SignRecoveryApproval(priv ed25519.PrivateKey, account, key, request []byte, setup Link) (RecoveryApproval, error) {
-	contact := priv.Public().(ed25519.PublicKey)
+	return SignRecoveryApprovalAs(priv.Public().(ed25519.PublicKey), priv, account, key, request, setup)
+}
+
+// SignRecoveryApprovalAs returns the approval by the contact with account
+// key contact, signed by priv (its account key, or the signing key a
+// succession on its chain named), of the recovery of account to key for
+// request under setup.
+func SignRecoveryApprovalAs(contact ed25519.PublicKey, priv ed25519.PrivateKey, account, key, request []byte, setup Link) (RecoveryApproval, error) {
 	msg, err := ApprovalSigningBytes(account, key, request, contact, setup)
 	if err != nil {
 		return RecoveryApproval{}, err
 	}
-	return RecoveryApproval{Contact: slices.Clone(contact), Setup: setup, Sig: ed25519.Sign(priv, msg)}, nil
+	from, signer := ownSigner(contact, priv)
+	return RecoveryApproval{Contact: from, Setup: setup, Signer: signer, Sig: ed25519.Sign(priv, msg)}, nil
 }
 
-// VerifyFor checks the approval's signature as an approval of the
-// recovery of account to key for request.
+// VerifyFor checks the approval's signature (by SignerKey) as an approval
+// of the recovery of account to key for request. A Signer other than
+// Contact is only a claim: the verifier checks that the contact's chain
+// names it.
 func (a *RecoveryApproval) VerifyFor(account, key, request []byte) error {
 	if err := a.validate(); err != nil {
 		return err
@@ -160,7 +180,7 @@ func (a *RecoveryApproval) VerifyFor(account, key, request []byte) error {
 	if err != nil {
 		return err
 	}
-	if !ed25519.Verify(a.Contact, msg, a.Sig) {
+	if !ed25519.Verify(a.SignerKey(), msg, a.Sig) {
 		return fmt.Errorf("approval by %s: bad signature (not for this account, key and request)", AccountIDFromKey(a.Contact))
 	}
 	return nil

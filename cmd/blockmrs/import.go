@@ -18,7 +18,10 @@ func runImport(ctx context.Context, args []string) error {
 	f := newFlags("import", "[flags] FILE.car|-", `
 Import reads a CAR file from 'blockmrs export' (- reads stdin), verifies
 every chain in it (signatures, links, no fork, no rollback) before storing
-anything, and prints the accounts it added or advanced. A bad file is
+anything, and prints the accounts it added or advanced. A fork a recovery
+settles is not refused (PROTOCOL.md §8): the chain follows the recovery,
+and the other branch, signed by the key it replaced, is kept as evidence
+("superseded by recovery"). A bad file is
 rejected whole and leaves the repo as it was. Then, when the import
 brought records others wrote about the acting account, it acknowledges
 them with a signed ack entry on that account's chain, if its keys can be
@@ -113,6 +116,10 @@ type importSummary struct {
 	// Covered counts the record keys given to the account's standing
 	// grantees for the records acknowledged.
 	Covered int `json:"covered,omitempty"`
+	// Superseded lists the forks a recovery settled in this import
+	// (PROTOCOL.md §8): the chain switched to the recovery's branch, or
+	// kept its recovery and the arriving branch as evidence.
+	Superseded []keyshare.Superseded `json:"superseded,omitempty"`
 
 	names names
 }
@@ -143,7 +150,7 @@ func importFile(ctx context.Context, f *cmdFlags, repo *keyshare.Repo, name stri
 func summarizeImport(ctx context.Context, repo *keyshare.Repo, before names, res *keyshare.ImportResult) (*importSummary, error) {
 	var err error
 	sum := &importSummary{Added: []keyshare.AccountInfo{}, Updated: []keyshare.AccountInfo{}, Unchanged: res.Unchanged, NewBlocks: res.NewBlocks,
-		Skipped: res.Skipped, SkippedBytes: res.SkippedBytes}
+		Skipped: res.Skipped, SkippedBytes: res.SkippedBytes, Superseded: res.Superseded}
 	for _, a := range res.Accounts {
 		if _, known := before[a.ID]; known {
 			sum.Updated = append(sum.Updated, a)
@@ -211,6 +218,13 @@ func (s *importSummary) print(f *cmdFlags) error {
 		return err
 	}
 	fmt.Fprintf(f.out(), "%d new chain block(s)\n", s.NewBlocks)
+	for _, sp := range s.Superseded {
+		what := "kept its recovery; the arriving branch is superseded by recovery"
+		if sp.Switched {
+			what = "switched to the arriving recovery; the branch held here is superseded by recovery"
+		}
+		fmt.Fprintf(f.out(), "chain of %s, block %d: %s (kept as evidence)\n", cell(s.names.of(sp.Account)), sp.Seq, what)
+	}
 	if s.Skipped > 0 {
 		fmt.Fprintf(f.out(), "skipped %d blocks not reachable from the roots (%d bytes, not stored)\n", s.Skipped, s.SkippedBytes)
 	}

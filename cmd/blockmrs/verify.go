@@ -21,7 +21,9 @@ func runVerify(ctx context.Context, args []string) error {
 Verify re-checks every chain the repo holds from head to first block
 (signatures, links, sequence numbers), rebuilds the access index from the
 chains and compares it with the stored one (repairing differences), lists
-fork evidence, and reads every stored block and checks that its bytes
+fork evidence (a fork a recovery settled is shown as "superseded by
+recovery": the branch the replaced key signed is kept and counts for
+nothing; it is not a problem), and reads every stored block and checks that its bytes
 hash to its CID (as 'ipfs repo verify' does), naming each bad block and
 the records or chain it belongs to; on a terminal it shows progress on
 stderr. --chains skips the block re-hash (the quick check). Given a
@@ -177,6 +179,9 @@ func printVerify(f *cmdFlags, rep *keyshare.VerifyReport, nm names, noKeys strin
 	}
 	for _, fk := range rep.Forks {
 		fmt.Fprintf(f.out(), "FORK %s signed two blocks at seq %d: %s and %s\n", nm.long(fk.Account), fk.Seq, fk.Blocks[0], fk.Blocks[1])
+	}
+	for _, s := range rep.SupersededNotes(nm.long) {
+		fmt.Fprintf(f.out(), "superseded by recovery: %s\n", s)
 	}
 	for _, p := range rep.Problems {
 		fmt.Fprintf(f.out(), "problem: %s\n", p)

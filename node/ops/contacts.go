@@ -90,6 +90,9 @@ type ContactAdded struct {
 	// Absent when there were none (always, over the network).
 	Skipped      int   `json:"skipped_blocks,omitempty"`
 	SkippedBytes int64 `json:"skipped_bytes,omitempty"`
+	// Superseded lists the forks a recovery settled (PROTOCOL.md §8);
+	// absent when none.
+	Superseded []keyshare.Superseded `json:"superseded,omitempty"`
 }
 
 // AddContact dials the node the share code names and asks it for the
@@ -133,7 +136,7 @@ func knownAccounts(ctx context.Context, repo AccountLister) (map[protocol.Accoun
 // accounts; known holds the accounts known before it.
 func contactAdded(known map[protocol.AccountID]bool, res *keyshare.ImportResult) ContactAdded {
 	out := ContactAdded{Added: []Account{}, Updated: []Account{}, Unchanged: res.Unchanged, NewBlocks: res.NewBlocks,
-		Skipped: res.Skipped, SkippedBytes: res.SkippedBytes}
+		Skipped: res.Skipped, SkippedBytes: res.SkippedBytes, Superseded: res.Superseded}
 	for _, a := range res.Accounts {
 		if known[a.ID] {
 			out.Updated = append(out.Updated, AccountOf(a))

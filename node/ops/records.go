@@ -437,7 +437,7 @@ func VerifyRecord(ctx context.Context, repo *keyshare.Repo, keys *keyshare.Keys,
 
 // CustodyOf is the Custody a verification of one record reported.
 func CustodyOf(rep *keyshare.VerifyReport) Custody {
-	out := Custody{OK: rep.OK, Record: rep.Record, Problems: rep.AllProblems()}
+	out := Custody{OK: rep.OK, Record: rep.Record, Problems: rep.AllProblems(), Superseded: rep.SupersededNotes(nil)}
 	if out.Record == nil {
 		out.Record = &keyshare.RecordReport{}
 	}
@@ -469,6 +469,10 @@ type Custody struct {
 	// and those of any chain, the index and the access rules): why OK is
 	// false. Empty when OK.
 	Problems []string `json:"problems"`
+	// Superseded describes the forks a recovery settled, one line each:
+	// branches signed by a key a recovery replaced, kept as evidence and
+	// counting for nothing (PROTOCOL.md §8). Not problems.
+	Superseded []string `json:"superseded"`
 }
 
 // HideRecords is the argument of Hide.

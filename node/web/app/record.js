@@ -766,6 +766,12 @@ function renderCustody(out) {
     probs.append(el("li", p));
   }
   probs.hidden = probs.children.length === 0;
+  const sup = $("verify-superseded");
+  sup.replaceChildren();
+  for (const s of out.superseded || []) {
+    sup.append(el("li", s));
+  }
+  sup.hidden = sup.children.length === 0;
   $("verify-result").hidden = false;
 }
 

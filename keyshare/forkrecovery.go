@@ -1,0 +1,349 @@
+package keyshare
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	"github.com/ipfs/go-cid"
+	"github.com/ipfs/go-datastore"
+
+	"github.com/blockmrs/blockmrs/protocol"
+)
+
+// Fork choice for a recovery (PROTOCOL.md §8). When a chain block arrives
+// that competes with one the repo holds at the same seq, the fork is
+// settled by forkChoice (policy.go) from the two blocks where the branches
+// part: a valid recovery succession wins over the key it replaced, on every
+// node and whichever branch arrived first. Settling it either keeps the
+// held branch (the arriving one is stored as evidence, superseded) or
+// switches to the arriving branch: the chain's state is rebuilt as of the
+// block before the fork, the arriving branch is applied on it in one
+// commit with the sequence index moved off the losing branch, and the
+// access index is rebuilt from the chains, so that nothing the losing
+// branch granted counts any longer. A marker written in that commit makes
+// Open finish the rebuild if the process stops before it does.
+
+// keyReindex marks a repo whose access index must be rebuilt from its
+// chains (a fork switched branches and the rebuild had not finished).
+var keyReindex = datastore.NewKey("/keyshare/reindex-pending")
+
+// settledFork is a fork forkChoice settled by a recovery.
+type settledFork struct {
+	decision Decision
+	account  protocol.AccountID
+	seq      uint64  // where the branches part
+	held     cid.Cid // the repo's block at seq
+	offered  cid.Cid // the arriving block at seq
+	// heldHead and offeredHead are the heads of the two branches.
+	heldHead, offeredHead cid.Cid
+	// branch is the arriving branch from seq up, in chain order.
+	branch []verifiedBlock
+	// before is the chain's state as of the block before seq; loser the
+	// held blocks from seq up (a switch only).
+	before *accountState
+	loser  []cid.Cid
+}
+
+// switches tells whether the node follows the arriving branch.
+func (sf *settledFork) switches() bool { return sf.decision.Rule == RuleForkRecovery }
+
+// settleFork looks at the fork fe found on the way down from root (a head
+// of fe.Account's chain, blocks read with get): it finds where the
+// arriving branch parts from the held chain and asks forkChoice. It
+// returns nil when the fork is not one it can settle: the branches part
+// at genesis, neither block where they part holds a succession with
+// approvals, or the held block is not committed here yet (another root
+// of the same import brought it).
+func (r *Repo) settleFork(ctx context.Context, fe *ForkError, root cid.Cid, get func(cid.Cid) ([]byte, error), pending map[uint64]cid.Cid) (*settledFork, error) {
+	id := fe.Account
+	if _, ok := pending[fe.Seq]; ok {
+		return nil, nil
+	}
+	var branch []verifiedBlock // root first
+	c := root
+	for {
+		b, raw, err := getChainBlock(get, c)
+		if err != nil {
+			return nil, err
+		}
+		if b.AuthorID() != id {
+			return nil, nil
+		}
+		if n := len(branch); n > 0 {
+			if err := protocol.CheckSuccessor(b, c, branch[n-1].block); err != nil {
+				return nil, fmt.Errorf("block %s: %w", branch[n-1].cid, err)
+			}
+		}
+		have, ok, err := r.blockAt(ctx, id, b.Seq)
+		if err != nil {
+			return nil, err
+		}
+		if ok && have.Equals(c) {
+			break // the branches' last common block
+		}
+		branch = append(branch, verifiedBlock{cid: c, block: b, raw: raw})
+		if b.Prev == nil {
+			return nil, nil // two genesis blocks: no recovery settles that
+		}
+		if len(branch) > maxChainWalk {
+			return nil, fmt.Errorf("chain of %s: more than %d new blocks in one import", id, maxChainWalk)
+		}
+		c = b.Prev.Cid
+	}
+	if len(branch) == 0 {
+		return nil, nil
+	}
+	slices.Reverse(branch)
+	first := branch[0]
+	seq := first.block.Seq
+	held, ok, err := r.blockAt(ctx, id, seq)
+	if err != nil || !ok {
+		return nil, err
+	}
+	heldBlock, err := r.readBlock(ctx, held)
+	if err != nil {
+		return nil, err
+	}
+	if !claimsRecovery(heldBlock) && !claimsRecovery(first.block) {
+		// Neither side can be a recovery: a plain fork, judged without
+		// replaying the chain (a key holder forking again and again
+		// costs the verifier no more than the blocks).
+		return nil, nil
+	}
+	st, err := r.state(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	sf := &settledFork{account: id, seq: seq, held: held, offered: first.cid, heldHead: st.head(), offeredHead: root, branch: branch}
+	if kept, err := r.supersededAlready(ctx, id, seq, held, first.cid); err != nil || kept {
+		// The held recovery beat this branch before (a thief's node
+		// announcing it again): no replay.
+		sf.decision = forkChoice(forkFacts{Account: id, Seq: seq, HeldRecovery: true})
+		return sf, err
+	}
+	before, err := r.stateBefore(ctx, id, seq)
+	if err != nil {
+		return nil, err
+	}
+	heldRec, err := r.isRecovery(ctx, before, heldBlock, true)
+	if err != nil {
+		return nil, err
+	}
+	offeredRec, err := r.isRecovery(ctx, before, first.block, false)
+	if err != nil {
+		return nil, err
+	}
+	sf.decision = forkChoice(forkFacts{Account: id, Seq: seq, HeldRecovery: heldRec, OfferedRecovery: offeredRec})
+	if !sf.switches() {
+		return sf, nil
+	}
+	sf.before = before
+	for s := seq; s <= st.Seq; s++ {
+		c, ok, err := r.blockAt(ctx, id, s)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			sf.loser = append(sf.loser, c)
+		}
+	}
+	return sf, nil
+}
+
+// supersededAlready tells whether the repo's evidence says the held block
+// held at seq of id, a recovery, already beat the branch starting with
+// offered.
+func (r *Repo) supersededAlready(ctx context.Context, id protocol.AccountID, seq uint64, held, offered cid.Cid) (bool, error) {
+	var ev forkEvidence
+	found, err := getJSON(ctx, r.ds, keyFork(id, seq), &ev)
+	if err != nil || !found {
+		return false, err
+	}
+	return ev.Recovery == held.String() && (ev.A == offered.String() || ev.B == offered.String()), nil
+}
+
+// claimsRecovery tells whether b holds a succession with approvals: a
+// recovery, if the approvals hold.
+func claimsRecovery(b *protocol.Block) bool {
+	s := b.Succession()
+	return s != nil && len(s.Approvals) > 0
+}
+
+// isRecovery tells whether b is a recovery succession valid on the chain
+// whose state as of the block before is before (blockSigner allows it by
+// RuleRecoveryApproved). replay is set for the held block, admitted
+// before (approvalSigner).
+func (r *Repo) isRecovery(ctx context.Context, before *accountState, b *protocol.Block, replay bool) (bool, error) {
+	if !claimsRecovery(b) || before.StoppedAt != 0 {
+		return false, nil
+	}
+	s := b.Succession()
+	f := before.signerFacts(b.Author)
+	contacts, err := approvalContacts(s, r.repoLookup(ctx))
+	if err != nil {
+		return false, err
+	}
+	f.Contacts, f.Replay = contacts, replay
+	return blockSigner(f, b).Rule == RuleRecoveryApproved, nil
+}
+
+// stateBefore replays id's held chain from genesis up to the block before
+// seq into a fresh state (the index facts it makes are dropped).
+func (r *Repo) stateBefore(ctx context.Context, id protocol.AccountID, seq uint64) (*accountState, error) {
+	c, ok, err := r.blockAt(ctx, id, seq-1)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, fmt.Errorf("chain of %s: no block %d held", id, seq-1)
+	}
+	var chain []verifiedBlock // top first
+	for {
+		b, err := r.readBlock(ctx, c)
+		if err != nil {
+			return nil, err
+		}
+		chain = append(chain, verifiedBlock{cid: c, block: b})
+		if b.Prev == nil {
+			break
+		}
+		c = b.Prev.Cid
+	}
+	st := &accountState{}
+	iw := newIndexWriter(ctx, nil)
+	adm := admission{lookup: r.repoLookup(ctx), replay: true}
+	for i := len(chain) - 1; i >= 0; i-- {
+		if err := applyToState(st, chain[i], iw, adm); err != nil {
+			return nil, err
+		}
+	}
+	return st, nil
+}
+
+// prepareSwitches readies a commit for the forks it switches: each chain
+// starts from its state as of the block before the fork (the arriving
+// branch is then added on it), the sequence index and the chain-block
+// index let go of the losing blocks, the evidence and the rebuild marker
+// go in the same write. The caller holds r.mu.
+func (r *Repo) prepareSwitches(ctx context.Context, cc *chainCommit, switches []*settledFork) error {
+	for _, sf := range switches {
+		id := sf.account
+		old, err := r.state(ctx, id)
+		if err != nil {
+			return err
+		}
+		before := *sf.before
+		cc.states[id] = &before
+		cc.accounts = append(cc.accounts, id)
+		cc.devicesBefore[id] = slices.Clone(old.Devices)
+		cc.scopesBefore[id] = 0 // the standing-grant index is written whole
+		cc.all = true
+		for s := sf.seq + uint64(len(sf.branch)); s <= old.Seq; s++ {
+			if err := cc.batch.Delete(ctx, keySeq(id, s)); err != nil {
+				return err
+			}
+		}
+		for _, c := range sf.loser {
+			if err := cc.batch.Delete(ctx, keyChainBlock(c)); err != nil {
+				return err
+			}
+		}
+		if err := r.putSuperseded(ctx, cc.batch, sf); err != nil {
+			return err
+		}
+	}
+	if len(switches) > 0 {
+		return cc.batch.Put(ctx, keyReindex, nil)
+	}
+	return nil
+}
+
+// putSuperseded writes to w the evidence of a fork a recovery settled,
+// and drops the plain fork evidence of the same account that the two
+// branches account for (kept before the rule settled it).
+func (r *Repo) putSuperseded(ctx context.Context, w datastore.Write, sf *settledFork) error {
+	blocksOf := map[string]bool{sf.held.String(): true, sf.offered.String(): true}
+	for _, vb := range sf.branch {
+		blocksOf[vb.cid.String()] = true
+	}
+	for _, c := range sf.loser {
+		blocksOf[c.String()] = true
+	}
+	forks, err := r.Forks(ctx)
+	if err != nil {
+		return err
+	}
+	for _, f := range forks {
+		if f.Account == sf.account && f.Seq != sf.seq && f.Recovery == "" && (blocksOf[f.Blocks[0]] || blocksOf[f.Blocks[1]]) {
+			if err := w.Delete(ctx, keyFork(f.Account, f.Seq)); err != nil {
+				return err
+			}
+		}
+	}
+	ev := forkEvidence{Account: sf.account, Seq: sf.seq, A: sf.held.String(), B: sf.offered.String(), Found: r.now().UnixMilli(),
+		Recovery: sf.offered.String(), Superseded: sf.heldHead.String(), Rule: sf.decision.Rule}
+	if !sf.switches() {
+		ev.Recovery, ev.Superseded = sf.held.String(), sf.offeredHead.String()
+	}
+	return putJSON(ctx, w, keyFork(sf.account, sf.seq), ev)
+}
+
+// keepSuperseded stores an arriving branch a held recovery superseded,
+// and its evidence. The caller holds r.mu.
+func (r *Repo) keepSuperseded(ctx context.Context, sf *settledFork) error {
+	for _, vb := range sf.branch {
+		if err := r.putBlock(ctx, vb.cid, vb.raw); err != nil {
+			return err
+		}
+	}
+	batch, err := r.ds.Batch(ctx)
+	if err != nil {
+		return err
+	}
+	if err := r.putSuperseded(ctx, batch, sf); err != nil {
+		return err
+	}
+	if err := batch.Commit(ctx); err != nil {
+		return fmt.Errorf("keep superseded branch: %w", err)
+	}
+	return r.ds.Sync(ctx, datastore.NewKey("/keyshare/forks"))
+}
+
+// reindex rebuilds the access index and the indexes beside it from the
+// chains, as verify does, after a fork switched branches; then it drops
+// the marker. The caller holds r.mu.
+func (r *Repo) reindex(ctx context.Context) error {
+	accts, err := listKeys(ctx, r.ds, "/keyshare/acct/")
+	if err != nil {
+		return err
+	}
+	rebuilt := newIndexWriter(ctx, nil)
+	for _, k := range accts {
+		if _, err := r.verifyChain(ctx, protocol.AccountID(k.BaseNamespace()), rebuilt); err != nil {
+			return fmt.Errorf("rebuild the access index: %w", err)
+		}
+	}
+	if err := r.compareIndex(ctx, rebuilt, &VerifyReport{}); err != nil {
+		return fmt.Errorf("rebuild the access index: %w", err)
+	}
+	if _, err := r.rebuildPeerIndex(ctx, false); err != nil {
+		return fmt.Errorf("rebuild the peer index: %w", err)
+	}
+	r.cache.invalidate()
+	if err := r.ds.Delete(ctx, keyReindex); err != nil {
+		return err
+	}
+	return r.ds.Sync(ctx, keyReindex)
+}
+
+// finishReindex runs a rebuild an earlier switch left unfinished (Open).
+func (r *Repo) finishReindex(ctx context.Context) error {
+	pending, err := r.ds.Has(ctx, keyReindex)
+	if err != nil || !pending {
+		return err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.reindex(ctx)
+}
