@@ -21,6 +21,8 @@ type decisionCache struct {
 	// writers counts commits in progress: while one runs, nothing is
 	// served from the cache or stored in it, so no decision mixes what
 	// the datastore shows after the commit with facts cached before it.
+	// A walk over every record that should not fill the cache
+	// (FHIRIndexFor) counts as one too.
 	writers int
 	vouch   vouchSet
 	roles   map[string]peerRoles

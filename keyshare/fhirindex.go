@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
+	"math"
 
 	"github.com/ipfs/go-cid"
 
@@ -19,32 +20,46 @@ import (
 // account's session cache, so building it again costs little.
 //
 // A resource with an id is looked up by (resource type, id); one without
-// by its digest (the SHA-256 of its bytes) among every current record.
+// by its digest (the SHA-256 of its bytes) among the current records
+// without id (the same bytes hold the same id, so no record with an id
+// can match one without).
+//
+// An import holds its index for its whole length, with an entry per
+// resource it adds, so an entry is kept small (about 150 bytes with the
+// map's own): the digest in place, the resource type shared.
 type FHIRIndex struct {
 	byID     map[fhirKey]fhirHeld
 	byDigest map[[sha256.Size]byte]fhirHeld
+	types    map[string]string // one copy of each resource type
 }
 
 type fhirKey struct{ typ, id string }
 
 type fhirHeld struct {
 	record cid.Cid // cid.Undef: added by the import in progress
-	digest []byte
-	index  int // the input's index, for one added by the import
+	digest [sha256.Size]byte
+	index  int32 // the input's index, for one added by the import
 }
 
 // FHIRIndexFor builds the index of subject's current FHIR records that k
 // may read (k's listing, hidden records included: a hidden record is
 // still there).
 func (r *Repo) FHIRIndexFor(ctx context.Context, k *Keys, subject protocol.AccountID) (*FHIRIndex, error) {
+	// The listing reads every record's facts once: kept out of the
+	// decision cache, where up to maxCached of them (about 2.7 KB each)
+	// would stay live through the listing and the whole import for
+	// nothing the import decides. Decisions meanwhile read the datastore,
+	// as during a commit.
+	done := r.cache.writing()
 	rows, err := r.List(ctx, k, true)
+	done()
 	if err != nil {
 		return nil, fmt.Errorf("list records: %w", err)
 	}
 	// Superseded versions leave the rows (as the listing folds them,
 	// under the access policy's versionOf).
 	rows = FoldVersions(rows)
-	ix := &FHIRIndex{byID: map[fhirKey]fhirHeld{}, byDigest: map[[sha256.Size]byte]fhirHeld{}}
+	ix := &FHIRIndex{byID: map[fhirKey]fhirHeld{}, byDigest: map[[sha256.Size]byte]fhirHeld{}, types: map[string]string{}}
 	for _, l := range rows { // newest first: the first one found stays
 		if !l.Readable || l.Error != "" || l.Subject != subject || l.Kind != protocol.KindFHIR || l.FHIR == nil {
 			continue
@@ -52,20 +67,28 @@ func (r *Repo) FHIRIndexFor(ctx context.Context, k *Keys, subject protocol.Accou
 		if len(l.FHIR.Digest) != sha256.Size {
 			continue
 		}
-		held := fhirHeld{record: l.Record, digest: l.FHIR.Digest, index: -1}
-		d := [sha256.Size]byte(l.FHIR.Digest)
-		if _, ok := ix.byDigest[d]; !ok {
-			ix.byDigest[d] = held
-		}
+		held := fhirHeld{record: l.Record, digest: [sha256.Size]byte(l.FHIR.Digest), index: -1}
 		if l.FHIR.ID == "" {
+			if _, ok := ix.byDigest[held.digest]; !ok {
+				ix.byDigest[held.digest] = held
+			}
 			continue
 		}
-		key := fhirKey{l.FHIR.ResourceType, l.FHIR.ID}
+		key := fhirKey{ix.typ(l.FHIR.ResourceType), l.FHIR.ID}
 		if _, ok := ix.byID[key]; !ok {
 			ix.byID[key] = held
 		}
 	}
 	return ix, nil
+}
+
+// typ returns the index's copy of a resource type.
+func (ix *FHIRIndex) typ(t string) string {
+	if v, ok := ix.types[t]; ok {
+		return v
+	}
+	ix.types[t] = t
+	return t
 }
 
 // Len returns the number of resources with an id in the index.
@@ -92,7 +115,7 @@ func (ix *FHIRIndex) Lookup(c *protocol.Clinical) FHIRMatch {
 	if c.ID == "" {
 		if len(c.Digest) == sha256.Size {
 			if h, ok := ix.byDigest[[sha256.Size]byte(c.Digest)]; ok {
-				return FHIRMatch{Found: true, Same: true, Record: h.record, Index: h.index}
+				return FHIRMatch{Found: true, Same: true, Record: h.record, Index: int(h.index)}
 			}
 		}
 		return FHIRMatch{}
@@ -101,20 +124,29 @@ func (ix *FHIRIndex) Lookup(c *protocol.Clinical) FHIRMatch {
 	if !ok {
 		return FHIRMatch{}
 	}
-	return FHIRMatch{Found: true, Same: bytes.Equal(h.digest, c.Digest), Record: h.record, Index: h.index}
+	return FHIRMatch{Found: true, Same: bytes.Equal(h.digest[:], c.Digest), Record: h.record, Index: int(h.index)}
 }
 
 // Put notes that the import in progress adds the resource c describes as
 // its input index i, so that a second copy of it in the same input is
-// found.
+// found. Without a digest (ReadResources always sets one) a second copy
+// is never the same: one without id is not indexed, one with an id is
+// "other content".
 func (ix *FHIRIndex) Put(c *protocol.Clinical, i int) {
-	held := fhirHeld{digest: c.Digest, index: i}
-	if len(c.Digest) == sha256.Size {
-		if _, ok := ix.byDigest[[sha256.Size]byte(c.Digest)]; !ok {
-			ix.byDigest[[sha256.Size]byte(c.Digest)] = held
-		}
+	if i < 0 || i > math.MaxInt32 {
+		return
 	}
-	if c.ID != "" {
-		ix.byID[fhirKey{c.ResourceType, c.ID}] = held
+	held := fhirHeld{index: int32(i)}
+	hasDigest := len(c.Digest) == sha256.Size
+	if hasDigest {
+		held.digest = [sha256.Size]byte(c.Digest)
+	}
+	switch {
+	case c.ID != "":
+		ix.byID[fhirKey{ix.typ(c.ResourceType), c.ID}] = held
+	case hasDigest:
+		if _, ok := ix.byDigest[held.digest]; !ok {
+			ix.byDigest[held.digest] = held
+		}
 	}
 }

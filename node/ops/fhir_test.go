@@ -755,3 +755,45 @@ func TestFHIRImportListsABoundedSample(t *testing.T) {
 		t.Fatalf("%d current records after the re-import, want %d", len(rows), n)
 	}
 }
+
+// Resources without id are matched by their bytes: a second copy in the
+// same input and a copy already stored are unchanged (the first's
+// record), a resource with other bytes is added beside them, and a
+// resource with an id is matched by its id only.
+func TestFHIRImportResourcesWithoutID(t *testing.T) {
+	ctx := t.Context()
+	p := newLabParty(t, "Pat", protocol.RolePatient)
+	a := `{"resourceType":"Observation","status":"final","code":{"text":"A"}}`
+	b := `{"resourceType":"Observation","status":"final","code":{"text":"B"}}`
+	withID := `{"resourceType":"Observation","id":"x","status":"final","code":{"text":"A"}}`
+	input := strings.Join([]string{a, a, b, withID}, "\n") + "\n"
+	out, err := FHIRImport(ctx, p.repo, p.keys, FHIRImportRequest{}, strings.NewReader(input), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Counts != (ImportCounts{Added: 3, Unchanged: 1}) || out.Unchanged[0].CID != out.Added[0].CID || out.Unchanged[0].Position == out.Added[0].Position {
+		t.Fatalf("import: counts %+v, added %+v, unchanged %+v", out.Counts, out.Added, out.Unchanged)
+	}
+	again, err := FHIRImport(ctx, p.repo, p.keys, FHIRImportRequest{}, strings.NewReader(input), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.Counts != (ImportCounts{Unchanged: 4}) || again.Records != 0 {
+		t.Fatalf("re-import: %s", again.Line())
+	}
+	for i, u := range again.Unchanged {
+		if want := out.Added[min(max(i-1, 0), 2)].CID; u.CID != want {
+			t.Fatalf("re-import: resource %d is unchanged as %s, want %s", i, u.CID, want)
+		}
+	}
+	// B changed, without id: a new record beside the old B; the
+	// resource with an id changed: it supersedes its record.
+	changed := strings.Join([]string{a, strings.Replace(b, `"B"`, `"B2"`, 1), strings.Replace(withID, `"A"`, `"A2"`, 1)}, "\n")
+	v2, err := FHIRImport(ctx, p.repo, p.keys, FHIRImportRequest{}, strings.NewReader(changed), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v2.Counts != (ImportCounts{Added: 1, Superseded: 1, Unchanged: 1}) || v2.Superseded[0].Supersedes != out.Added[2].CID {
+		t.Fatalf("import of changed resources: counts %+v, superseded %+v", v2.Counts, v2.Superseded)
+	}
+}
