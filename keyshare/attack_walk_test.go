@@ -252,6 +252,8 @@ func TestGuardianRetiredKeyCannotAct(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.sync(t)
+	acceptAs(t, s.mum, s.kim.keys.ID)
+	s.sync(t)
 	g := s.forgedGrant(s.kim)
 	key, _, err := s.mum.repo.RecordKey(ctx, s.mum.keys, s.rec)
 	if err != nil {

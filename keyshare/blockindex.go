@@ -338,11 +338,11 @@ func (r *Repo) chainDecision(ctx context.Context, roles peerRoles, owner protoco
 	if d.Allow || d.Rule != RuleChainNotShared {
 		return d, nil
 	}
-	linked, err := r.GuardianLinks(ctx, owner)
+	guardians, wards, err := r.guardianLinksServed(ctx, owner)
 	if err != nil {
 		return Decision{}, err
 	}
-	if d = serveChainGuardian(roles, owner, linked, d); d.Allow {
+	if d = serveChainGuardian(roles, owner, guardians, wards, d); d.Allow {
 		return d, nil
 	}
 	st, err := r.state(ctx, owner)

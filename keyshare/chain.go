@@ -470,6 +470,8 @@ func applyToState(st *accountState, vb verifiedBlock, iw *indexWriter, adm admis
 			st.addAttestEvent(body, EntryRef{Account: b.AuthorID(), Block: vb.cid.String(), Seq: b.Seq, Index: i, Time: b.Time})
 		case *protocol.GuardianAppoint, *protocol.GuardianEnd:
 			st.addGuardianEvent(body, EntryRef{Account: b.AuthorID(), Block: vb.cid.String(), Seq: b.Seq, Index: i, Time: b.Time})
+		case *protocol.WardAccept, *protocol.WardDecline:
+			st.addConsent(body, EntryRef{Account: b.AuthorID(), Block: vb.cid.String(), Seq: b.Seq, Index: i, Time: b.Time})
 		case *protocol.Succession:
 			st.succeed(b, body)
 		case *protocol.RecoverySetup:

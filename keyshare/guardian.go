@@ -180,6 +180,12 @@ type Guardianship struct {
 	Live      bool      `json:"live"`
 	Appointed EntryRef  `json:"appointed"`
 	Ended     *EntryRef `json:"ended,omitempty"`
+	// Consent is the guardian's answer to the appointment, as the
+	// guardian's chain this repo holds says (guardianConsent), with the
+	// rule and reason.
+	Consent       Consent `json:"consent"`
+	ConsentRule   Rule    `json:"consent_rule"`
+	ConsentReason string  `json:"consent_reason"`
 }
 
 func guardianship(ward protocol.AccountID, s guardianSpan, now time.Time) Guardianship {
@@ -204,8 +210,15 @@ func (r *Repo) Guardians(ctx context.Context, id protocol.AccountID) (mine, ward
 	if err != nil {
 		return nil, nil, err
 	}
-	for _, s := range guardianSpans(evs) {
-		mine = append(mine, guardianship(id, s, now))
+	spans := guardianSpans(evs)
+	for i, s := range spans {
+		g := guardianship(id, s, now)
+		cs, err := r.consentsOf(ctx, s.Guardian, id)
+		if err != nil {
+			return nil, nil, err
+		}
+		g.setConsent(guardianConsent(spans, i, cs))
+		mine = append(mine, g)
 	}
 	ids, err := r.wardsOf(ctx, id)
 	if err != nil {
@@ -216,9 +229,16 @@ func (r *Repo) Guardians(ctx context.Context, id protocol.AccountID) (mine, ward
 		if err != nil {
 			return nil, nil, err
 		}
-		for _, s := range guardianSpans(evs) {
+		cs, err := r.consentsOf(ctx, id, w)
+		if err != nil {
+			return nil, nil, err
+		}
+		spans := guardianSpans(evs)
+		for i, s := range spans {
 			if s.Guardian == id {
-				wards = append(wards, guardianship(w, s, now))
+				g := guardianship(w, s, now)
+				g.setConsent(guardianConsent(spans, i, cs))
+				wards = append(wards, g)
 			}
 		}
 	}
@@ -344,7 +364,9 @@ func (r *Repo) mayActFor(ctx context.Context, k *Keys, ward protocol.AccountID, 
 
 // MayActFor tells (nil) whether an act of right by guardian for ward,
 // in the guardian's next chain block at the repo's time, would count by
-// the chains this repo holds (guardianAct); else the error, wrapping
+// the chains this repo holds (guardianAct), and the guardian accepted
+// the appointment (guardianConsent: a guardian's node acts, takes relayed
+// requests and is relayed to only once it has); else the error, wrapping
 // ErrNotGuardian, says why not.
 func (r *Repo) MayActFor(ctx context.Context, guardian, ward protocol.AccountID, right protocol.GuardianRight) error {
 	if guardian == ward {
@@ -358,7 +380,15 @@ func (r *Repo) MayActFor(ctx context.Context, guardian, ward protocol.AccountID,
 	if err != nil {
 		return err
 	}
-	if d, _ := guardianAct(guardianSpans(evs), ref, right); !d.Allow {
+	spans := guardianSpans(evs)
+	if d, _ := guardianAct(spans, ref, right); !d.Allow {
+		return fmt.Errorf("%w: %s", ErrNotGuardian, d.Reason)
+	}
+	cs, err := r.consentsOf(ctx, guardian, ward)
+	if err != nil {
+		return err
+	}
+	if d := guardianConsent(spans, latestSpan(spans, guardian), cs); !d.Allow {
 		return fmt.Errorf("%w: %s", ErrNotGuardian, d.Reason)
 	}
 	return nil

@@ -122,6 +122,12 @@ func TestGuardianActsAndTheirLimits(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.sync(t)
+	// Not accepted yet: the mother's node does not act for Kim.
+	if _, err := s.mum.repo.GrantForWard(ctx, s.mum.keys, s.kim.keys.ID, []cid.Cid{s.rec}, s.doc.keys.ID, time.Time{}); !errors.Is(err, ErrNotGuardian) || !strings.Contains(err.Error(), "not accepted") {
+		t.Fatalf("grant before the accept: %v", err)
+	}
+	acceptAs(t, s.mum, s.kim.keys.ID)
+	s.sync(t)
 	if d := reads(t, s.mum, s.rec); d.Rule != RuleReadScope {
 		t.Fatalf("the guardian does not read: %+v", d)
 	}
@@ -209,11 +215,14 @@ func TestGuardianActsAndTheirLimits(t *testing.T) {
 	force(t, s.mum, g)
 	refusedEverywhere(t, "a grant after until")
 
-	// Removal: appointed again, the mother grants (counts), Kim removes
-	// her; the next act is refused everywhere, the one before stands.
+	// Removal: appointed again (more than the mother accepted last: she
+	// accepts again), the mother grants (counts), Kim removes her; the
+	// next act is refused everywhere, the one before stands.
 	if _, err := s.kim.repo.AppointGuardian(ctx, s.kim.keys, s.mum.keys.ID, allRights, time.Time{}); err != nil {
 		t.Fatal(err)
 	}
+	s.sync(t)
+	acceptAs(t, s.mum, s.kim.keys.ID)
 	s.sync(t)
 	if _, err := s.mum.repo.GrantForWard(ctx, s.mum.keys, s.kim.keys.ID, []cid.Cid{s.rec}, s.doc.keys.ID, time.Time{}); err != nil {
 		t.Fatal(err)

@@ -132,10 +132,10 @@ func guardianPolicyCases() []policyCase {
 			}},
 		{RuleChainGuardian, true,
 			func(t *testing.T) Decision {
-				return serveChainGuardian(actingFor(gp), pat, []protocol.AccountID{gp}, notShared)
+				return serveChainGuardian(actingFor(gp), pat, []protocol.AccountID{gp}, nil, notShared)
 			},
 			func(t *testing.T) Decision {
-				return serveChainGuardian(actingFor(doc), pat, []protocol.AccountID{gp}, notShared)
+				return serveChainGuardian(actingFor(doc), pat, []protocol.AccountID{gp}, nil, notShared)
 			}},
 	}
 }

@@ -152,7 +152,15 @@ const (
 	RuleGuardianRight     Rule = "guardian/no-right"    // an act the appointment does not give the right for
 	RuleGuardianUntil     Rule = "guardian/after-until" // an act in a block whose time is at or after the appointment's until
 	RuleReadGuardian      Rule = "read/guardian"        // a live grant made by a guardian of the subject, within its rights
-	RuleChainGuardian     Rule = "serve/chain-guardian" // a chain block, to a device of the chain's account's guardian or ward
+	RuleChainGuardian     Rule = "serve/chain-guardian" // a chain block, to a device of the chain's account's guardian, or of a ward whose appointment the account accepted
+	// Guardian consent (wardaccept and warddecline entries on the
+	// guardian's chain; see guardianConsent). An appointment counts for
+	// the guardian's acting, relaying and chain serving only once accepted.
+	RuleGuardianAccepted    Rule = "guardian/accepted"     // the guardian's latest answer to the appointment is a wardaccept
+	RuleGuardianCarried     Rule = "guardian/carried"      // a re-appointment with no more rights and no later end than the accepted one it replaced keeps its acceptance
+	RuleGuardianNotAccepted Rule = "guardian/not-accepted" // no answer yet: a pending offer, which counts for nothing on the guardian's side
+	RuleGuardianWidened     Rule = "guardian/widened"      // a re-appointment with more rights or a later end than the accepted one it replaced waits for a new accept
+	RuleGuardianDeclined    Rule = "guardian/declined"     // the guardian's latest answer is a warddecline (declined, or resigned after accepting)
 	// Pairing a device (node/pair; PROTOCOL.md, "Device pairing"): who is
 	// given an account's keys.
 	RulePairAccepted  Rule = "pair/accepted"          // a live, unused offer whose code's proof, bound to both peer IDs, matches
@@ -1722,19 +1730,95 @@ func guardianEntitled(a *Access, owner, id protocol.AccountID) string {
 // serveChainGuardian decides, where serveChain refused a chain block of
 // owner for sharing no record (d), whether a guardian link opens it: the
 // peer acts for a guardian of owner (which must see its appointment and
-// removal) or for a ward of owner (which must see its guardian's chain
-// to appoint and remove it at the right position). linked lists owner's
-// guardians and wards, as the ward chains this repo holds say.
-func serveChainGuardian(peer peerRoles, owner protocol.AccountID, linked []protocol.AccountID, d Decision) Decision {
+// removal), or for a ward of owner whose appointment owner accepted
+// (which must see its guardian's chain to relay to it, and to remove it
+// at the right position). guardians lists owner's guardians, as owner's
+// chain names them; wards the accounts whose chains appoint owner, each
+// with owner's answer to its appointment (guardianConsent). A ward whose
+// appointment owner did not accept gets nothing on that ground: anybody
+// can appoint anybody, and that must not open the guardian's chain.
+func serveChainGuardian(peer peerRoles, owner protocol.AccountID, guardians []protocol.AccountID, wards map[protocol.AccountID]Decision, d Decision) Decision {
 	if d.Allow || d.Rule != RuleChainNotShared {
 		return d
 	}
 	for _, id := range peer.acting {
-		if slices.Contains(linked, id) {
-			return allow(RuleChainGuardian, "chain block of %s, a guardian or ward of %s", owner, id)
+		if slices.Contains(guardians, id) {
+			return allow(RuleChainGuardian, "chain block of %s, a ward of %s", owner, id)
 		}
 	}
+	var refused *Decision
+	for _, id := range peer.acting {
+		c, ok := wards[id]
+		switch {
+		case ok && c.Allow:
+			return allow(RuleChainGuardian, "chain block of %s, a guardian of %s that accepted the appointment", owner, id)
+		case ok && refused == nil:
+			refused = &c
+		}
+	}
+	if refused != nil {
+		return refuse(refused.Rule, "chain block of %s, appointed guardian of the peer's account but not serving it on that ground: %s", owner, refused.Reason)
+	}
 	return d
+}
+
+// guardianConsent decides whether the guardian of spans[i] consents to
+// that appointment, by consents, the guardian's answers (wardaccept,
+// warddecline) to appointments of this ward, in its chain order. The
+// latest answer naming the appointment's block stands. With none, a
+// re-appointment that replaced an accepted span of the same guardian
+// (not a removal and a new appointment) keeps that acceptance when it
+// gives no more rights and ends no later: narrowing needs no new accept,
+// widening does.
+func guardianConsent(spans []guardianSpan, i int, consents []consentEvent) Decision {
+	s := spans[i]
+	var last *consentEvent
+	for j := range consents {
+		if consents[j].Appointment == s.Appointed.Block {
+			last = &consents[j]
+		}
+	}
+	switch {
+	case last != nil && last.Decline:
+		return refuse(RuleGuardianDeclined, "%s declined the appointment at %s (in its block %d)", s.Guardian, s.Appointed, last.Via.Seq)
+	case last != nil:
+		return allow(RuleGuardianAccepted, "%s accepted the appointment at %s (in its block %d)", s.Guardian, s.Appointed, last.Via.Seq)
+	}
+	for j := i - 1; j >= 0; j-- {
+		p := spans[j]
+		if p.Guardian != s.Guardian || !p.Closed || p.Ended != s.Appointed {
+			continue
+		}
+		prev := guardianConsent(spans, j, consents)
+		switch {
+		case !prev.Allow:
+		case !narrower(s, p):
+			return refuse(RuleGuardianWidened, "the appointment at %s gives %s more than the one it accepted (may %v until %s, was %v until %s): it waits for a new accept",
+				s.Appointed, s.Guardian, s.May, untilText(s.Until), p.May, untilText(p.Until))
+		default:
+			return allow(RuleGuardianCarried, "the appointment at %s narrows one %s accepted: %s", s.Appointed, s.Guardian, prev.Reason)
+		}
+		break
+	}
+	return refuse(RuleGuardianNotAccepted, "%s has not accepted the appointment at %s ('blockmrs guardian accept' on its node)", s.Guardian, s.Appointed)
+}
+
+// narrower tells whether appointment s gives no right p does not and
+// ends no later than p.
+func narrower(s, p guardianSpan) bool {
+	for _, r := range s.May {
+		if !slices.Contains(p.May, r) {
+			return false
+		}
+	}
+	return p.Until == 0 || (s.Until != 0 && s.Until <= p.Until)
+}
+
+func untilText(ms int64) string {
+	if ms == 0 {
+		return "no end"
+	}
+	return time.UnixMilli(ms).UTC().Format(time.RFC3339)
 }
 
 // PairFacts are what PairJoin decides on: the node's pending pairing

@@ -313,6 +313,11 @@ func (r *Repo) ReceiveRequest(ctx context.Context, raw, profile []byte, fromPeer
 	if _, guardian, err := r.LocalGuardian(ctx, to, protocol.RightApprove); err != nil {
 		return RequestInfo{}, err
 	} else if !local && !guardian {
+		if why, err := r.whyNoLocalGuardian(ctx, to); err != nil {
+			return RequestInfo{}, err
+		} else if why != "" {
+			return RequestInfo{}, fmt.Errorf("request %s: addressed to %s, not an account of this node: %s", id, to, why)
+		}
 		return RequestInfo{}, fmt.Errorf("request %s: addressed to %s, not an account of this node (nor a ward one of them answers for)", id, to)
 	}
 	now := r.now()

@@ -18,7 +18,7 @@ import (
 // whatever the verifier holds of the guardian's chain (answer/removed).
 func TestRemovedGuardianAnswerOnAStaleRequester(t *testing.T) {
 	ctx := context.Background()
-	s := newRelayScene(t)
+	s := newAcceptedRelayScene(t)
 	// Gail writes blocks only Wanda's repo sees; Wanda then removes her,
 	// cutting past them.
 	addNote(t, s.gail, "my own note")
@@ -52,7 +52,7 @@ func TestRemovedGuardianAnswerOnAStaleRequester(t *testing.T) {
 // appointment's span is open.
 func TestReappointedGuardianAnswers(t *testing.T) {
 	ctx := context.Background()
-	s := newRelayScene(t)
+	s := newAcceptedRelayScene(t)
 	if _, err := s.wanda.repo.RemoveGuardian(ctx, s.wanda.keys, s.gail.keys.ID); err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +76,7 @@ func TestReappointedGuardianAnswers(t *testing.T) {
 // through Gail's, nor goes back to Wanda's nodes as if relayed from them.
 func TestGuardianNodeDoesNotRelay(t *testing.T) {
 	ctx := context.Background()
-	s := newRelayScene(t)
+	s := newAcceptedRelayScene(t)
 	harry := newParty(t, "Harry", protocol.RolePatient)
 	for _, p := range []*party{s.wanda, s.gail, s.cole} {
 		send(t, harry, p)
@@ -119,7 +119,7 @@ func TestGuardianNodeDoesNotRelay(t *testing.T) {
 // request is stored, and another requester's request still gets in.
 func TestGuardianInboxBound(t *testing.T) {
 	ctx := context.Background()
-	s := newRelayScene(t)
+	s := newAcceptedRelayScene(t)
 	var last error
 	for i := 0; i <= MaxInboxPerRequester; i++ {
 		_, o := s.request(t, s.mal)
@@ -150,7 +150,7 @@ func TestGuardianInboxBound(t *testing.T) {
 // in RelayedTo: RelayedTo is bounded by Wanda's guardians.
 func TestRelayRepeatedDelivery(t *testing.T) {
 	ctx := context.Background()
-	s := newRelayScene(t)
+	s := newAcceptedRelayScene(t)
 	q, msg := s.request(t, s.cole)
 	for range 3 {
 		if _, err := s.wanda.repo.ReceiveRequest(ctx, msg.Message, msg.Profile, "peer"); err != nil {
@@ -193,6 +193,7 @@ func TestRelayGuardianPastUntil(t *testing.T) {
 		t.Fatal(err)
 	}
 	send(t, wanda, gail)
+	acceptAs(t, gail, wanda.keys.ID, wanda)
 	q, err := cole.repo.NewRequest(ctx, cole.keys, wanda.keys.ID, nil, "check-up", 0)
 	if err != nil {
 		t.Fatal(err)
@@ -221,7 +222,7 @@ func TestRelayGuardianPastUntil(t *testing.T) {
 // which keeps the request open and could give a second, different answer.
 func TestRelayAfterDirectDelivery(t *testing.T) {
 	ctx := context.Background()
-	s := newRelayScene(t)
+	s := newAcceptedRelayScene(t)
 	wandaNode := s.declareNode(t, s.wanda)
 	q, msg := s.request(t, s.cole)
 	for _, p := range []*party{s.gail, s.wanda} {
@@ -254,7 +255,7 @@ func TestRelayAfterDirectDelivery(t *testing.T) {
 // node, redelivering a request Gail's node holds, does not.
 func TestRelayedOnlyFromTheWardsNode(t *testing.T) {
 	ctx := context.Background()
-	s := newRelayScene(t)
+	s := newAcceptedRelayScene(t)
 	q, msg := s.request(t, s.cole)
 	for _, from := range []string{"cole's node", newPeerID(t)} {
 		if _, err := s.gail.repo.ReceiveRequest(ctx, msg.Message, msg.Profile, from); err != nil {
@@ -271,7 +272,7 @@ func TestRelayedOnlyFromTheWardsNode(t *testing.T) {
 // so neither is his (profile/refused, and Wanda's chain stays closed).
 func TestDeniedRequesterGetsNoGuardianProfile(t *testing.T) {
 	ctx := context.Background()
-	s := newRelayScene(t)
+	s := newAcceptedRelayScene(t)
 	coleNode := s.declareNode(t, s.cole)
 	q := s.ask(t, "check-up")
 	r := relaysTo(t, s.wanda, s.gail.keys.ID)[0]

@@ -17,13 +17,14 @@ import (
 // to every repo.
 type relayScene struct {
 	wanda, gail, cole, mal *party
+	note                   cid.Cid // Wanda's record
 }
 
 func newRelayScene(t *testing.T, may ...protocol.GuardianRight) *relayScene {
 	t.Helper()
 	s := &relayScene{wanda: newParty(t, "Wanda", protocol.RolePatient), gail: newParty(t, "Gail", protocol.RolePatient),
 		cole: newParty(t, "Dr Cole", protocol.RoleClinician), mal: newParty(t, "Mal", protocol.RolePatient)}
-	addNote(t, s.wanda, "blood pressure")
+	s.note = addNote(t, s.wanda, "blood pressure")
 	s.sync(t)
 	if len(may) == 0 {
 		may = allRights
@@ -31,6 +32,16 @@ func newRelayScene(t *testing.T, may ...protocol.GuardianRight) *relayScene {
 	if _, err := s.wanda.repo.AppointGuardian(context.Background(), s.wanda.keys, s.gail.keys.ID, may, time.Time{}); err != nil {
 		t.Fatal(err)
 	}
+	s.sync(t)
+	return s
+}
+
+// newAcceptedRelayScene is newRelayScene once Gail accepted the
+// appointment, and every repo holds her accept.
+func newAcceptedRelayScene(t *testing.T, may ...protocol.GuardianRight) *relayScene {
+	t.Helper()
+	s := newRelayScene(t, may...)
+	acceptAs(t, s.gail, s.wanda.keys.ID)
 	s.sync(t)
 	return s
 }
@@ -99,7 +110,7 @@ func answerAs(t *testing.T, k *Keys, id string, to *Keys, decision string) []byt
 // served to Cole's poll; the first answer stands.
 func TestRelayToGuardianAndAnswer(t *testing.T) {
 	ctx := context.Background()
-	s := newRelayScene(t)
+	s := newAcceptedRelayScene(t)
 	q := s.ask(t, "check-up")
 	relays := relaysTo(t, s.wanda, s.gail.keys.ID)
 	if len(relays) != 1 || relays[0].ID != q.ID {
@@ -169,7 +180,7 @@ func TestRelayToGuardianAndAnswer(t *testing.T) {
 // guardian relayed to, whose inbox shows it answered by the ward.
 func TestRelayWardAnswersHerself(t *testing.T) {
 	ctx := context.Background()
-	s := newRelayScene(t)
+	s := newAcceptedRelayScene(t)
 	q := s.ask(t, "check-up")
 	r := relaysTo(t, s.wanda, s.gail.keys.ID)[0]
 	if _, err := s.gail.repo.ReceiveRequest(ctx, r.Message, r.Profile, "wanda's node"); err != nil {
@@ -214,7 +225,7 @@ func TestRelayWardAnswersHerself(t *testing.T) {
 // with a clear error, storing nothing.
 func TestRelayAnswerAttacks(t *testing.T) {
 	ctx := context.Background()
-	s := newRelayScene(t, protocol.RightRead)
+	s := newAcceptedRelayScene(t, protocol.RightRead)
 	q := s.ask(t, "check-up")
 	if r := relaysTo(t, s.wanda, s.gail.keys.ID); len(r) != 0 {
 		t.Fatalf("relayed to a guardian without approve: %+v", r)
@@ -234,10 +245,16 @@ func TestRelayAnswerAttacks(t *testing.T) {
 	refused("to someone else", answerAs(t, s.wanda.keys, q.ID, s.mal.keys, protocol.DecisionApprove), string(RuleAnswerOtherTo))
 	refused("unknown request", answerAs(t, s.wanda.keys, protocol.BlockCID([]byte("other")).String(), s.cole.keys, protocol.DecisionApprove), "no such request here")
 
-	// With approve, then removed: a removed guardian answers no more.
+	// With approve (widened: Gail accepts again), then removed: a
+	// removed guardian answers no more.
 	if _, err := s.wanda.repo.AppointGuardian(ctx, s.wanda.keys, s.gail.keys.ID, allRights, time.Time{}); err != nil {
 		t.Fatal(err)
 	}
+	send(t, s.wanda, s.gail)
+	if r := relaysTo(t, s.wanda, s.gail.keys.ID); len(r) != 0 {
+		t.Fatalf("relays for widened rights before the new accept: %+v", r)
+	}
+	acceptAs(t, s.gail, s.wanda.keys.ID, s.wanda)
 	if r := relaysTo(t, s.wanda, s.gail.keys.ID); len(r) != 1 {
 		t.Fatalf("relays once the guardian may approve: %+v", r)
 	}
@@ -275,7 +292,7 @@ func TestRelayAnswerAttacks(t *testing.T) {
 // it can start Gail's chain; a stranger's node still gets nothing.
 func TestRelayGuardianProfileToGrantee(t *testing.T) {
 	ctx := context.Background()
-	s := newRelayScene(t)
+	s := newAcceptedRelayScene(t)
 	coleNode, malNode := newPeerID(t), newPeerID(t)
 	for _, p := range []struct {
 		who  *party
@@ -319,7 +336,7 @@ func TestRelayGuardianProfileToGrantee(t *testing.T) {
 // approve is refused; while she holds the right it is hers.
 func TestRelayedRequestNoLongerYoursAfterRemoval(t *testing.T) {
 	ctx := context.Background()
-	s := newRelayScene(t)
+	s := newAcceptedRelayScene(t)
 	q := s.ask(t, "check-up")
 	relays := relaysTo(t, s.wanda, s.gail.keys.ID)
 	if len(relays) != 1 {

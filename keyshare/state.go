@@ -61,6 +61,9 @@ type accountState struct {
 	// Guardians are the guardian events of the chain (guardian and
 	// unguardian entries) in chain order; guardian.go.
 	Guardians []guardianEvent `json:"guardians,omitempty"`
+	// Consents are the guardian's answers to appointments (wardaccept and
+	// warddecline entries) in chain order; guardian_consent.go.
+	Consents []consentEvent `json:"consents,omitempty"`
 	// Signing is the chain's signing key after its last succession
 	// (succession.go); nil while the account key signs.
 	Signing *signingState `json:"signing,omitempty"`

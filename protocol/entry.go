@@ -175,6 +175,10 @@ func newBody(typ string) EntryBody {
 		return &WardGrant{}
 	case TypeWardRevoke:
 		return &WardRevoke{}
+	case TypeWardAccept:
+		return &WardAccept{}
+	case TypeWardDecline:
+		return &WardDecline{}
 	case TypeSuccession:
 		return &Succession{}
 	case TypeRecovery:

@@ -18,6 +18,8 @@ var guardianCmd = &command{name: "guardian", summary: "appoint, remove and list 
 const guardianHelp = `Usage: blockmrs guardian add [flags] ACCOUNT [--may read,grant,revoke,approve] [--until DATE]
        blockmrs guardian rm [flags] ACCOUNT
        blockmrs guardian ls [flags]
+       blockmrs guardian accept [flags] WARD
+       blockmrs guardian decline [flags] WARD
        blockmrs guardian grant [flags] --ward WARD CID... --to ACCOUNT
        blockmrs guardian revoke [flags] --ward WARD CID... --from ACCOUNT
        blockmrs guardian create [flags] NAME [--until DATE]
@@ -28,7 +30,10 @@ parent) from its own account and node, within the rights and period the
 ward gave. Guardian add appoints one on the acting account's chain;
 guardian rm removes it (no act it makes after this node's copy of its
 chain counts, on any node); guardian ls lists both sides, "my guardians"
-and "I am guardian of". Guardian grant and revoke share or unshare a
+and "I am guardian of". An appointment counts for the guardian only
+once it accepts it (guardian accept; guardian decline refuses or
+resigns): until then its node does not act for the ward, refuses
+requests relayed for her and does not serve its chain to her. Guardian grant and revoke share or unshare a
 ward's records as its guardian (the act is on the guardian's chain and
 names the ward; every node that verifies the ward's chain shows who did
 it). Requests addressed to a ward reach its guardians' nodes; answer them
@@ -41,6 +46,7 @@ Run 'blockmrs guardian add --help' (etc.) for the flags.
 Example:
   blockmrs guardian add "Mum" --may read,approve --until 2030-06-01
   blockmrs guardian ls
+  blockmrs guardian accept Sam
   blockmrs guardian grant --ward Kim bafkrei... --to "Dr Grey"
   blockmrs guardian create Kim --until 2038-04-01
   blockmrs guardian handover Kim
@@ -51,6 +57,8 @@ func runGuardian(ctx context.Context, args []string) error {
 		subcommand{[]string{"add"}, runGuardianAdd},
 		subcommand{[]string{"rm", "remove"}, runGuardianRm},
 		subcommand{[]string{"ls", "list"}, runGuardianLs},
+		subcommand{[]string{"accept"}, runGuardianAccept},
+		subcommand{[]string{"decline"}, runGuardianDecline},
 		subcommand{[]string{"grant"}, runGuardianGrant},
 		subcommand{[]string{"revoke"}, runGuardianRevoke},
 		subcommand{[]string{"create"}, runGuardianCreate},
@@ -138,8 +146,10 @@ func runGuardianLs(ctx context.Context, args []string) error {
 	f := newFlags("guardian ls", "[flags]", `
 Guardian ls lists the acting account's guardians ("my guardians") and
 the accounts it is guardian of ("I am guardian of"), removed and expired
-appointments included (STATE says which). With --json it prints what GET
-/api/v1/guardians answers.`, `
+appointments included (STATE says which), and the guardian's answer to
+each (CONSENT: pending, accepted, declined). Offers waiting for the
+acting account's answer come first, with what to do. With --json it
+prints what GET /api/v1/guardians answers.`, `
 blockmrs guardian ls
 blockmrs guardian ls --account Kim --json`)
 	f.withAccount()
@@ -152,14 +162,15 @@ blockmrs guardian ls --account Kim --json`)
 			return err
 		}
 		return f.printTable(l, func(t io.Writer) error {
-			fmt.Fprintln(t, "MY GUARDIANS\tID\tMAY\tUNTIL\tSTATE")
+			printOffers(t, l.Wards)
+			fmt.Fprintln(t, "MY GUARDIANS\tID\tMAY\tUNTIL\tSTATE\tCONSENT")
 			for _, g := range l.Guardians {
-				fmt.Fprintf(t, "%s\t%s\t%s\t%s\t%s\n", cell(g.GuardianName), g.Guardian, rightsText(g.May), formatTime(g.Until), stateText(g))
+				fmt.Fprintf(t, "%s\t%s\t%s\t%s\t%s\t%s\n", cell(g.GuardianName), g.Guardian, rightsText(g.May), formatTime(g.Until), stateText(g), consentText(g))
 			}
 			fmt.Fprintln(t)
-			fmt.Fprintln(t, "I AM GUARDIAN OF\tID\tMAY\tUNTIL\tSTATE")
+			fmt.Fprintln(t, "I AM GUARDIAN OF\tID\tMAY\tUNTIL\tSTATE\tCONSENT")
 			for _, g := range l.Wards {
-				fmt.Fprintf(t, "%s\t%s\t%s\t%s\t%s\n", cell(g.WardName), g.Ward, rightsText(g.May), formatTime(g.Until), stateText(g))
+				fmt.Fprintf(t, "%s\t%s\t%s\t%s\t%s\t%s\n", cell(g.WardName), g.Ward, rightsText(g.May), formatTime(g.Until), stateText(g), consentText(g))
 			}
 			return nil
 		})

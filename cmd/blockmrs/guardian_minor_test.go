@@ -79,6 +79,17 @@ func TestGuardianCreatePassphrase(t *testing.T) {
 	if a := accountNamed(t, dad, "Lea"); a.ID == "" || a.Encrypted {
 		t.Fatalf("--no-passphrase: %+v", a)
 	}
+	// Accepted by construction: the parent made the appointment.
+	var ls struct {
+		Wards []struct {
+			WardName string `json:"ward_name"`
+			Consent  string `json:"consent"`
+		} `json:"wards"`
+	}
+	dad.json(&ls, "guardian", "ls", "--json")
+	if len(ls.Wards) != 1 || ls.Wards[0].WardName != "Lea" || ls.Wards[0].Consent != "accepted" {
+		t.Fatalf("the minor's appointment is not accepted on the parent's node: %+v", ls)
+	}
 
 	// Through the daemon: the client's passphrase, or a refusal without
 	// one (the acting account unlocked in a session, so that only the

@@ -69,8 +69,21 @@ func TestGuardianRelayOverTheNetwork(t *testing.T) {
 	wanda.ok("contact", "add", gd.addr(), gailID)
 	wanda.ok("guardian", "add", gailID, "--may", "read,grant,revoke,approve")
 	cole.ok("contact", "add", wd.addr(), wandaID)
-	waitUntil(t, 60*time.Second, "Gail's node sees she is Wanda's guardian", func() bool {
-		return strings.Contains(gail.ok("guardian", "ls"), "Wanda")
+	waitUntil(t, 60*time.Second, "Gail's node sees Wanda's offer", func() bool {
+		return strings.Contains(gail.ok("guardian", "ls"), "Wanda appointed you guardian (read,grant,revoke,approve): accept or decline")
+	}, all...)
+	// Until Gail accepts, Wanda's node relays nothing to hers; the accept
+	// is on Gail's chain, which her node now gives Wanda's.
+	gail.ok("guardian", "accept", wandaID)
+	waitUntil(t, 60*time.Second, "Wanda's node sees Gail accepted", func() bool {
+		var ls struct {
+			Guardians []struct {
+				Guardian string `json:"guardian"`
+				Consent  string `json:"consent"`
+			} `json:"guardians"`
+		}
+		wanda.json(&ls, "guardian", "ls", "--json")
+		return len(ls.Guardians) == 1 && ls.Guardians[0].Guardian == gailID && ls.Guardians[0].Consent == "accepted"
 	}, all...)
 
 	ask := func(reason string) string {

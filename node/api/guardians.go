@@ -12,7 +12,9 @@ import (
 // acting account's links, POST /api/v1/guardians appoints one, POST
 // /api/v1/guardians/remove removes one, POST /api/v1/guardians/grant and
 // /api/v1/guardians/revoke act for a ward, POST /api/v1/guardians/minor
-// creates a minor's account with the acting account as guardian. The
+// creates a minor's account with the acting account as guardian, POST
+// /api/v1/guardians/accept and /api/v1/guardians/decline answer a
+// ward's appointment of the acting account. The
 // types are the operations' (node/ops).
 type (
 	GuardianList      = ops.GuardianList
@@ -24,6 +26,8 @@ type (
 	WardRevokeRequest = ops.WardRevokeRequest
 	WardActed         = ops.WardActed
 	MinorRequest      = ops.MinorRequest
+	ConsentRequest    = ops.ConsentRequest
+	Consented         = ops.Consented
 )
 
 // RemoveRequest is the body of POST /api/v1/guardians/remove.
@@ -52,6 +56,14 @@ func (s *Server) grantForWard(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) revokeForWard(w http.ResponseWriter, r *http.Request) {
 	withKeys(s, w, r, ops.RevokeForWard)
+}
+
+func (s *Server) acceptWard(w http.ResponseWriter, r *http.Request) {
+	withKeys(s, w, r, ops.AcceptWard)
+}
+
+func (s *Server) declineWard(w http.ResponseWriter, r *http.Request) {
+	withKeys(s, w, r, ops.DeclineWard)
 }
 
 func (s *Server) createMinor(w http.ResponseWriter, r *http.Request) {
@@ -100,4 +112,18 @@ func (c *Client) RevokeForWard(ctx context.Context, account string, req WardRevo
 func (c *Client) CreateMinor(ctx context.Context, account string, req MinorRequest) (Appointed, error) {
 	var v Appointed
 	return v, c.call(ctx, http.MethodPost, accountQuery("/api/v1/guardians/minor", account), req, &v)
+}
+
+// AcceptWard calls POST /api/v1/guardians/accept as account, the
+// guardian appointed.
+func (c *Client) AcceptWard(ctx context.Context, account, ward string) (Consented, error) {
+	var v Consented
+	return v, c.call(ctx, http.MethodPost, accountQuery("/api/v1/guardians/accept", account), ConsentRequest{Ward: ward}, &v)
+}
+
+// DeclineWard calls POST /api/v1/guardians/decline as account, the
+// guardian appointed.
+func (c *Client) DeclineWard(ctx context.Context, account, ward string) (Consented, error) {
+	var v Consented
+	return v, c.call(ctx, http.MethodPost, accountQuery("/api/v1/guardians/decline", account), ConsentRequest{Ward: ward}, &v)
 }

@@ -60,6 +60,27 @@ func TestGuardianEndpoints(t *testing.T) {
 	if err != nil || len(l.Wards) != 1 || l.Wards[0].Ward != kim.ID || l.Wards[0].WardName != "Kim" || !l.Wards[0].Live || len(l.Guardians) != 0 {
 		t.Fatalf("the guardian's list: %+v, %v", l, err)
 	}
+	if l.Wards[0].Consent != keyshare.ConsentPending || l.Wards[0].ConsentRule != keyshare.RuleGuardianNotAccepted {
+		t.Fatalf("the offer before the accept: %+v", l.Wards[0])
+	}
+	// Until the guardian accepts, she may not act for the ward.
+	resp := e.post(t, "/api/v1/guardians/grant?account="+string(mum.ID), `{"ward":"Kim","records":["`+rec.String()+`"],"to":"`+string(dr.ID)+`"}`)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("grant before the accept: %d, want 403", resp.StatusCode)
+	}
+	if _, err := c.AcceptWard(ctx, string(dr.ID), "Kim"); err == nil {
+		t.Fatal("an account Kim never appointed accepted")
+	}
+	acc, err := c.AcceptWard(ctx, string(mum.ID), "Kim")
+	if err != nil || acc.Block == "" || acc.Appointment.Consent != keyshare.ConsentAccepted || acc.Appointment.Ward != kim.ID {
+		t.Fatalf("accept: %+v, %v", acc, err)
+	}
+	resp = e.post(t, "/api/v1/guardians/accept?account="+string(mum.ID), `{"ward":"Kim"}`)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusConflict {
+		t.Fatalf("accepting twice: %d, want 409", resp.StatusCode)
+	}
 	g, err := c.GrantForWard(ctx, string(mum.ID), WardGrantRequest{Ward: "Kim", Records: []string{rec.String()}, To: string(dr.ID)})
 	if err != nil || g.Account != dr.ID || g.Ward != kim.ID {
 		t.Fatalf("grant for the ward: %+v, %v", g, err)
@@ -80,7 +101,7 @@ func TestGuardianEndpoints(t *testing.T) {
 	if _, err := c.RemoveGuardian(ctx, string(kim.ID), "Mum"); err == nil || !strings.Contains(err.Error(), "not a guardian") {
 		t.Fatalf("removing twice: %v", err)
 	}
-	resp := e.post(t, "/api/v1/guardians/grant?account="+string(mum.ID), `{"ward":"Kim","records":["`+rec.String()+`"],"to":"`+string(dr.ID)+`"}`)
+	resp = e.post(t, "/api/v1/guardians/grant?account="+string(mum.ID), `{"ward":"Kim","records":["`+rec.String()+`"],"to":"`+string(dr.ID)+`"}`)
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusForbidden {
 		t.Fatalf("a grant after removal: %d, want 403", resp.StatusCode)

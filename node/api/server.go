@@ -272,6 +272,8 @@ func Listen(ctx context.Context, opts Options) (*Server, error) {
 		"/api/v1/guardians/grant":           {http.MethodPost: s.grantForWard},
 		"/api/v1/guardians/revoke":          {http.MethodPost: s.revokeForWard},
 		"/api/v1/guardians/minor":           {http.MethodPost: s.createMinor},
+		"/api/v1/guardians/accept":          {http.MethodPost: s.acceptWard},
+		"/api/v1/guardians/decline":         {http.MethodPost: s.declineWard},
 		"/api/v1/guardians/handover":        {http.MethodPost: s.handover},
 		"/api/v1/devices/pair":              {http.MethodGet: s.pairStatus, http.MethodPost: s.pairStart},
 		"/api/v1/devices/pair/cancel":       {http.MethodPost: s.pairCancel},

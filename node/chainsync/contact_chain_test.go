@@ -33,6 +33,13 @@ func TestContactAddBringsTheChainItIsEntitledTo(t *testing.T) {
 	if _, got := headOf(t, gail.repo, wanda.keys.ID); got != seq {
 		t.Fatalf("Gail's node holds Wanda's chain to block %d after adding her, want %d (the appointment)", got, seq)
 	}
+	// Gail's node sees the offer, and acts on it only once she accepts.
+	if _, ok, err := gail.repo.LocalGuardian(ctx, wanda.keys.ID, protocol.RightApprove); err != nil || ok {
+		t.Fatalf("Gail's node acts as Wanda's guardian before accepting: %v, %v", ok, err)
+	}
+	if _, _, err := gail.repo.AcceptWard(ctx, gail.keys, wanda.keys.ID); err != nil {
+		t.Fatal(err)
+	}
 	if _, ok, err := gail.repo.LocalGuardian(ctx, wanda.keys.ID, protocol.RightApprove); err != nil || !ok {
 		t.Fatalf("Gail's node does not see her as Wanda's guardian: %v, %v", ok, err)
 	}

@@ -91,6 +91,9 @@ func TestAccessChangesAreAudited(t *testing.T) {
 	if _, err := repo.AppointGuardian(ctx, pat, mum.ID, []protocol.GuardianRight{protocol.RightRead, protocol.RightGrant, protocol.RightRevoke}, time.Time{}); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := AcceptWard(ctx, repo, mum, ConsentRequest{Ward: "Pat"}); err != nil {
+		t.Fatal(err)
+	}
 	one := []string{recs[0].String()}
 	if _, err := GrantForWard(ctx, repo, mum, WardGrantRequest{Ward: "Pat", Records: one, To: "Gus"}); err != nil {
 		t.Fatal(err)

@@ -302,6 +302,10 @@ func CreateMinor(ctx context.Context, repo *keyshare.Repo, k *keyshare.Keys, nod
 	if err != nil {
 		return Appointed{}, fmt.Errorf("create minor: account %s made, but appointing the guardian failed (run 'blockmrs guardian add' as %s): %w", minor.ID.Short(), req.Name, err)
 	}
+	// Accepted by construction: the guardian asked for the appointment.
+	if _, _, err := repo.AcceptWard(ctx, k, minor.ID); err != nil {
+		return Appointed{}, fmt.Errorf("create minor: account %s made and guardian appointed, but accepting it failed (run 'blockmrs guardian accept %s'): %w", minor.ID.Short(), req.Name, err)
+	}
 	g, _ := repo.Account(ctx, k.ID)
 	return Appointed{Block: block.String(), Ward: minor.ID, WardName: req.Name, Guardian: k.ID, GuardianName: g.Name, May: may, Until: req.Until}, nil
 }

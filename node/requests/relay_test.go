@@ -73,6 +73,12 @@ func TestRelayToGuardianNode(t *testing.T) {
 		t.Fatal(err)
 	}
 	sendChain(t, ward, guard)
+	// The guardian accepts on her node; the ward's node relays only to a
+	// guardian whose accept it holds.
+	if _, _, err := guard.repo.AcceptWard(ctx, guard.keys, ward.keys.ID); err != nil {
+		t.Fatal(err)
+	}
+	sendChain(t, guard, ward)
 	sendChain(t, ward, doc) // the clinician knows the ward's node only
 
 	ward.start(t)

@@ -8,7 +8,10 @@
 // ward's open requests (POST /api/v1/requests/ID/approve|deny). Creating
 // a minor's account (POST /api/v1/guardians/minor), and handing it over
 // to the grown-up's own node (POST /api/v1/guardians/handover: a pairing
-// code, watched with GET /api/v1/devices/pair).
+// code, watched with GET /api/v1/devices/pair). Offers: appointments of
+// the acting account it has not answered, with Accept and Decline (POST
+// /api/v1/guardians/accept|decline); until it accepts, an appointment
+// counts for nothing here, and the ward row offers no acting.
 import { $, api, button, cell, el, errorLine, failed, field, formatDate, go, labelled, onLive, page, rowsTable, shortID, show, state, statusLine, submitForm } from "./core.js";
 
 const rights = [
@@ -17,6 +20,17 @@ const rights = [
   ["revoke", "unshare them"],
   ["approve", "answer access requests"],
 ];
+
+// consentText says what a guardian answered, for people.
+function consentText(g) {
+  switch (g.consent) {
+    case "accepted":
+      return "accepted";
+    case "declined":
+      return "declined";
+  }
+  return "not accepted yet";
+}
 
 function statusOf(g) {
   if (g.live) {
@@ -74,13 +88,14 @@ function build() {
       "every node shows who did it. Removing a guardian cuts their chain where your node has " +
       "it: nothing they sign later counts, whatever date it bears; what they did before stands.", "hint"),
     err,
+    offersBox(),
     el("h3", "My guardians"),
-    rowsTable("my-guardians", ["Guardian", "May", "Until", "State", ""], "guardians"),
+    rowsTable("my-guardians", ["Guardian", "May", "Until", "State", "Answer", ""], "guardians"),
     el("p", "Nobody acts for you.", "hint empty-guardians"),
     el("h3", "Appoint a guardian"),
     form,
     el("h3", "I am guardian of"),
-    rowsTable("my-wards", ["Ward", "May", "Until", "State", ""], "guardians"),
+    rowsTable("my-wards", ["Ward", "May", "Until", "State", "Answer", ""], "guardians"),
     el("p", "You act for nobody.", "hint empty-wards"),
     handoverBox(),
     ward,
@@ -106,9 +121,63 @@ function guardianRow(g) {
   if (g.live) {
     act.append(removeButton(g, act));
   }
+  tr.dataset.consent = g.consent;
   tr.append(name, cell("May", mayText(g), "may"), cell("Until", g.until ? formatDate(g.until) : "no end", "until"),
-    cell("State", statusOf(g), "state"), act);
+    cell("State", statusOf(g), "state"), cell("Answer", consentText(g), "consent"), act);
   return tr;
+}
+
+// offersBox lists the appointments waiting for the acting account's
+// answer.
+function offersBox() {
+  const d = el("section", undefined, "offers");
+  d.id = "guardian-offers";
+  d.hidden = true;
+  d.setAttribute("aria-label", "Guardian offers");
+  return d;
+}
+
+// renderOffers fills offersBox: "Sam appointed you guardian (read,
+// approve) until …: accept or decline", with both buttons.
+function renderOffers(wards) {
+  const d = $("guardian-offers");
+  const pending = wards.filter(function (g) { return g.live && g.consent === "pending"; });
+  d.replaceChildren();
+  d.hidden = pending.length === 0;
+  if (pending.length === 0) {
+    return;
+  }
+  d.append(el("h3", "Offers to be guardian"),
+    el("p", "Until you accept, an appointment counts for nothing here: this node does not act for " +
+      "them, takes no requests addressed to them and does not give them your chain. Accepting is " +
+      "signed on your chain; declining too (and, later, resigns).", "hint"));
+  const ul = el("ul", undefined, "cards offers-list");
+  for (const g of pending) {
+    const who = g.ward_name || shortID(g.ward);
+    const li = el("li", undefined, "offer");
+    li.dataset.id = g.ward;
+    li.append(el("p", who + " appointed you guardian (" + mayText(g) + ")" +
+      (g.until ? " until " + formatDate(g.until) : "") + ": accept or decline.", "offer-text"));
+    const answer = function (verb, done) {
+      return async function () {
+        $("guardians-error").hidden = true;
+        try {
+          await api("POST", "/api/v1/guardians/" + verb, { ward: g.ward });
+          $("guardians-status").textContent = done + " " + who + "'s appointment.";
+          await render(shownArg);
+        } catch (e) {
+          failed($("guardians-error"), e);
+        }
+      };
+    };
+    const yes = button("Accept", "accept", answer("accept", "Accepted"));
+    yes.setAttribute("aria-label", "Accept " + who + "'s appointment");
+    const no = button("Decline", "quiet decline", answer("decline", "Declined"));
+    no.setAttribute("aria-label", "Decline " + who + "'s appointment");
+    li.append(yes, " ", no);
+    ul.append(li);
+  }
+  d.append(ul);
 }
 
 // removeButton asks once more in the row (no dialogs).
@@ -142,20 +211,36 @@ function wardRow(g, here) {
   tr.dataset.live = String(g.live);
   const name = cell("Ward", g.ward_name || shortID(g.ward), "name");
   name.title = g.ward;
+  tr.dataset.consent = g.consent;
   const act = cell("Actions", undefined, "actions");
-  if (g.live) {
+  if (g.live && g.consent === "accepted") {
     const a = el("a", "Act for " + (g.ward_name || shortID(g.ward)), "act-for");
     a.href = "#/guardians/" + encodeURIComponent(g.ward);
     act.append(a);
   }
-  if (here.has(g.ward) && !g.ended) {
+  if (here.has(g.ward) && !g.ended && g.consent === "accepted") {
     const label = g.ward_name || shortID(g.ward);
     const h = button("Hand over", "quiet handover", function () { return startHandover(g); });
     h.setAttribute("aria-label", "Hand " + label + "'s account over to their own node");
     act.append(" ", h);
   }
+  if (g.live && g.consent === "accepted") {
+    const label = g.ward_name || shortID(g.ward);
+    const r = button("Resign", "quiet resign", async function () {
+      $("guardians-error").hidden = true;
+      try {
+        await api("POST", "/api/v1/guardians/decline", { ward: g.ward });
+        $("guardians-status").textContent = "You resigned as " + label + "'s guardian.";
+        await render(shownArg);
+      } catch (e) {
+        failed($("guardians-error"), e);
+      }
+    });
+    r.setAttribute("aria-label", "Resign as " + label + "'s guardian");
+    act.append(" ", r);
+  }
   tr.append(name, cell("May", mayText(g), "may"), cell("Until", g.until ? formatDate(g.until) : "no end", "until"),
-    cell("State", statusOf(g), "state"), act);
+    cell("State", statusOf(g), "state"), cell("Answer", consentText(g), "consent"), act);
   return tr;
 }
 
@@ -411,7 +496,8 @@ async function render(arg) {
   wb.replaceChildren(...(list.wards || []).map(function (g) { return wardRow(g, here); }));
   $("my-wards").hidden = !(list.wards || []).length;
   document.querySelector("#screen-guardians .empty-wards").hidden = (list.wards || []).length > 0;
-  const ward = arg && (list.wards || []).find(function (g) { return g.ward === arg && g.live; });
+  renderOffers(list.wards || []);
+  const ward = arg && (list.wards || []).find(function (g) { return g.ward === arg && g.live && g.consent === "accepted"; });
   if (ward) {
     await renderWard(ward, known);
   } else {
