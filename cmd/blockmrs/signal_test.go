@@ -6,6 +6,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -38,6 +39,19 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// waitsOnFIFOOpen tells whether a thread of process pid is blocked
+// opening a FIFO nobody opened for writing (Linux: its wchan is
+// wait_for_partner).
+func waitsOnFIFOOpen(pid int) bool {
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/wchan", pid))
+	for _, w := range tasks {
+		if b, err := os.ReadFile(w); err == nil && strings.TrimSpace(string(b)) == "wait_for_partner" {
+			return true
+		}
+	}
+	return false
 }
 
 // exited waits up to bound for cmd (started) to exit and returns its exit
@@ -143,6 +157,12 @@ func TestDaemonStopsWithCommandWaiting(t *testing.T) {
 			client.Stderr = &stderr
 			if err := client.Start(); err != nil {
 				t.Fatal(err)
+			}
+			if !c.writer {
+				// Signalling before the command reached the daemon would
+				// test something else (the client, finding no daemon,
+				// opens the repo itself and waits on the FIFO forever).
+				waitFor(t, "the daemon waits to open the FIFO", func() bool { return waitsOnFIFOOpen(dmn.cmd.Process.Pid) })
 			}
 			if c.writer {
 				// Succeeds once the daemon's open of the FIFO waits.

@@ -131,13 +131,14 @@ func New(h host.Host, repo *keyshare.Repo, l *Log, opts ServiceOptions) *Service
 		out: stream.Dialer{Host: h, Protocol: ProtocolID, Timeout: StreamTimeout, DialTimeout: DialTimeout}}
 	s.state = s.loadState()
 	s.srv.Serve(h, ProtocolID, s.handle)
-	s.loop = deliver.Start(h, opts.RetryInterval, s.round, deliver.Options{Logger: log, Watch: func(kick func()) func() {
+	s.loop = deliver.New(h, opts.RetryInterval, s.round, deliver.Options{Logger: log, Watch: func(kick func()) func() {
 		return l.Watch(func(e Entry) {
 			if e.ReportedBy == "" && e.Subject != "" {
 				kick()
 			}
 		})
 	}})
+	s.loop.Begin()
 	return s
 }
 

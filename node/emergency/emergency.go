@@ -107,7 +107,8 @@ func New(h host.Host, repo *keyshare.Repo, keys Keys, opts Options) *Service {
 			MaxServing: MaxServing, Timeout: StreamTimeout, Refused: "rejected a message"}),
 		out: stream.Dialer{Host: h, Protocol: ProtocolID, Service: ServiceName, Timeout: StreamTimeout, DialTimeout: DialTimeout}}
 	s.srv.Serve(h, ProtocolID, stream.Typed(protocol.MaxEmergencyFrame, protocol.DecodeEmergencyFrame, s.dispatch, protocol.EncodeEmergencyFrame))
-	s.loop = deliver.Start(h, interval, s.round, deliver.Options{Logger: log, Watch: repo.WatchEmergency})
+	s.loop = deliver.New(h, interval, s.round, deliver.Options{Logger: log, Watch: repo.WatchEmergency})
+	s.loop.Begin()
 	return s
 }
 

@@ -106,7 +106,8 @@ func New(h host.Host, repo *keyshare.Repo, opts Options) *Service {
 			Timeout: StreamTimeout, Refused: "recovery: refused a message"}),
 		out: stream.Dialer{Host: h, Protocol: ProtocolID, Timeout: StreamTimeout, DialTimeout: DialTimeout}}
 	s.srv.Serve(h, ProtocolID, stream.Typed(protocol.MaxRecoveryFrameSize, protocol.DecodeRecoveryFrame, s.dispatch, protocol.EncodeRecoveryFrame))
-	s.loop = deliver.Start(h, interval, s.round, deliver.Options{Logger: log, Watch: repo.WatchRecovery})
+	s.loop = deliver.New(h, interval, s.round, deliver.Options{Logger: log, Watch: repo.WatchRecovery})
+	s.loop.Begin()
 	return s
 }
 

@@ -116,11 +116,12 @@ func New(h host.Host, repo *keyshare.Repo, opts Options) *Service {
 			Timeout: StreamTimeout, Refused: "requests: rejected a message"}),
 		out: stream.Dialer{Host: h, Protocol: ProtocolID, Timeout: StreamTimeout, DialTimeout: DialTimeout}}
 	s.srv.Serve(h, ProtocolID, stream.Typed(protocol.MaxRequestFrameSize, protocol.DecodeRequestFrame, s.dispatch, protocol.EncodeRequestFrame))
-	s.loop = deliver.Start(h, interval, s.round, deliver.Options{Logger: log, Watch: repo.WatchRequests, Connected: func(p peer.ID) {
+	s.loop = deliver.New(h, interval, s.round, deliver.Options{Logger: log, Watch: repo.WatchRequests, Connected: func(p peer.ID) {
 		s.mu.Lock()
 		delete(s.polled, p)
 		s.mu.Unlock()
 	}})
+	s.loop.Begin()
 	return s
 }
 

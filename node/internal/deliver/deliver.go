@@ -44,7 +44,7 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-// Loop runs round at once, on Kick, when a peer connects and every
+// Loop runs round once begun (New, then Begin), on Kick, when a peer connects and every
 // interval after the last round; rounds never overlap. It is safe for
 // concurrent use. Stop it with Close.
 type Loop struct {
@@ -60,6 +60,7 @@ type Loop struct {
 	cancel    context.CancelFunc
 	done      chan struct{}
 	closeOnce sync.Once
+	beginOnce sync.Once
 
 	mu      sync.Mutex
 	backoff map[string]*retry
@@ -70,8 +71,10 @@ type retry struct {
 	wait time.Duration
 }
 
-// Start starts the rounds of a service on h.
-func Start(h host.Host, interval time.Duration, round func(ctx context.Context), opts Options) *Loop {
+// New prepares the rounds of a service on h; Begin starts them. The two
+// steps let the service keep the Loop (which its rounds use) before the
+// first round can run.
+func New(h host.Host, interval time.Duration, round func(ctx context.Context), opts Options) *Loop {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
@@ -90,8 +93,13 @@ func Start(h host.Host, interval time.Duration, round func(ctx context.Context),
 	if opts.Watch != nil {
 		l.unwatch = opts.Watch(l.Kick)
 	}
-	go l.run()
 	return l
+}
+
+// Begin starts the rounds: the first at once, then one every interval
+// and one on every kick. It does nothing after Close.
+func (l *Loop) Begin() {
+	l.beginOnce.Do(func() { go l.run() })
 }
 
 func (l *Loop) run() {
@@ -127,6 +135,8 @@ func (l *Loop) Close() {
 			l.unwatch()
 		}
 		l.cancel()
+		// A loop never begun has no round to wait for.
+		l.beginOnce.Do(func() { close(l.done) })
 		<-l.done
 	})
 }

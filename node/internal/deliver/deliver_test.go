@@ -25,9 +25,38 @@ func quiet() Options { return Options{Logger: slog.New(slog.NewTextHandler(io.Di
 func rounds(t *testing.T, h host.Host, opts Options) (*Loop, chan struct{}) {
 	t.Helper()
 	ran := make(chan struct{}, 16)
-	l := Start(h, time.Hour, func(context.Context) { ran <- struct{}{} }, opts)
+	l := New(h, time.Hour, func(context.Context) { ran <- struct{}{} }, opts)
+	l.Begin()
 	t.Cleanup(l.Close)
 	return l, ran
+}
+
+// TestNoRoundBeforeBegin: a service keeps its Loop before the first
+// round reads it (the race CI saw when the first round ran inside
+// Start); a loop closed before it began closes at once and never runs.
+func TestNoRoundBeforeBegin(t *testing.T) {
+	h := newHost(t)
+	ran := make(chan struct{}, 16)
+	l := New(h, time.Millisecond, func(context.Context) { ran <- struct{}{} }, quiet())
+	l.Kick()
+	select {
+	case <-ran:
+		t.Fatal("a round ran before Begin")
+	case <-time.After(50 * time.Millisecond):
+	}
+	closed := make(chan struct{})
+	go func() { l.Close(); close(closed) }()
+	select {
+	case <-closed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close of a loop never begun did not return")
+	}
+	l.Begin()
+	select {
+	case <-ran:
+		t.Fatal("a round ran after Close")
+	case <-time.After(50 * time.Millisecond):
+	}
 }
 
 func TestRoundAtStartOnKickAndOnConnect(t *testing.T) {
@@ -101,7 +130,7 @@ func TestTryBacksOffAFailingPeer(t *testing.T) {
 func TestCloseCancelsTheRound(t *testing.T) {
 	h := newHost(t)
 	started, ended := make(chan struct{}), make(chan error, 1)
-	l := Start(h, time.Hour, func(ctx context.Context) {
+	l := New(h, time.Hour, func(ctx context.Context) {
 		select {
 		case <-started:
 		default:
@@ -110,6 +139,7 @@ func TestCloseCancelsTheRound(t *testing.T) {
 		<-ctx.Done()
 		ended <- ctx.Err()
 	}, quiet())
+	l.Begin()
 	<-started
 	l.Close()
 	select {
