@@ -119,7 +119,11 @@ func (r *Repo) settleFork(ctx context.Context, fe *ForkError, root cid.Cid, get 
 		return nil, err
 	}
 	signed := bytes.Equal(first.block.SignerKey(), signing)
-	if !signed && !(claimsRecovery(first.block) && bytes.Equal(first.block.SignerKey(), first.block.Succession().Key)) {
+	st, err := r.state(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if !signed && !mayBeRecovery(st, seq, first.block) {
 		return &settledFork{account: id, seq: seq, held: held, offered: first.cid,
 			decision: forkChoice(forkFacts{Account: id, Seq: seq, OfferedUnsigned: true})}, nil
 	}
@@ -128,10 +132,6 @@ func (r *Repo) settleFork(ctx context.Context, fe *ForkError, root cid.Cid, get 
 		// replaying the chain (a key holder forking again and again
 		// costs the verifier no more than the blocks).
 		return nil, nil
-	}
-	st, err := r.state(ctx, id)
-	if err != nil {
-		return nil, err
 	}
 	sf := &settledFork{account: id, seq: seq, held: held, offered: first.cid, heldHead: st.head(), offeredHead: root, branch: branch}
 	settled, kept, err := r.supersededAlready(ctx, id, seq, held, first.cid)
@@ -230,6 +230,34 @@ func sameRecovery(a, b *protocol.Block) bool {
 		bytes.Equal(sa.Request, sb.Request)
 }
 
+// mayBeRecovery tells, without replaying the chain, whether b (at seq of
+// the chain whose state now is st) can be a valid recovery: a succession
+// with approvals signed by the key it names and, where the live setup now
+// was live at seq already (written below it), approvals whose signatures
+// verify by at least the threshold of its contacts under it. What passes
+// is judged in full on the chain replayed (isRecovery).
+func mayBeRecovery(st *accountState, seq uint64, b *protocol.Block) bool {
+	s := b.Succession()
+	if !claimsRecovery(b) || !bytes.Equal(b.SignerKey(), s.Key) {
+		return false
+	}
+	rec := st.Recovery
+	if rec == nil || rec.Via.Seq >= seq {
+		return true // another setup may have been live there
+	}
+	counted := map[string]bool{}
+	for i := range s.Approvals {
+		a := &s.Approvals[i]
+		if a.Setup.Cid.String() != rec.Via.Block || !rec.has(a.Contact) || bytes.Equal(a.Contact, b.Author) {
+			continue
+		}
+		if a.VerifyFor(b.Author, s.Key, s.Request) == nil {
+			counted[string(a.Contact)] = true
+		}
+	}
+	return uint64(len(counted)) >= rec.Threshold
+}
+
 // keyAfter returns the key that signs id's chain after its block at seq
 // (held here): the successor that block names, else its own signer.
 func (r *Repo) keyAfter(ctx context.Context, id protocol.AccountID, seq uint64) ([]byte, error) {
@@ -309,6 +337,7 @@ func (r *Repo) stateBefore(ctx context.Context, id protocol.AccountID, seq uint6
 		}
 		c = b.Prev.Cid
 	}
+	r.forkReplays.Add(1)
 	st := &accountState{}
 	iw := newIndexWriter(ctx, nil)
 	adm := admission{lookup: r.repoLookup(ctx), replay: true}

@@ -40,8 +40,8 @@ func TestStrangerClaimedRecoveryIsNoFork(t *testing.T) {
 	}
 	head := w.clinic.repo.mustHead(t, id)
 	_, err = w.clinic.repo.ApplyChains(ctx, []cid.Cid{c}, map[cid.Cid][]byte{c: raw})
-	var fe *ForkError
-	if err == nil || errors.As(err, &fe) {
+	var se *SignerError
+	if !errors.As(err, &se) || se.Decision.Rule != RuleForkUnsigned {
 		t.Fatalf("a stranger's block at a held seq: %v", err)
 	}
 	if w.clinic.repo.mustHead(t, id) != head {
@@ -87,4 +87,50 @@ func TestRetiredKeyAboveSuccessionIsNoFork(t *testing.T) {
 		t.Fatalf("the retired key's block above its succession: %v", err)
 	}
 	mustVerify(t, bob)
+}
+
+// A stranger's claimed recovery with well-signed approvals by keys of his
+// own (no contacts of pat's) at a seq above pat's live setup: refused
+// without replaying pat's chain. Each one used to cost a replay from
+// genesis (a verify of the chain) on every node it reached.
+func TestStrangerClaimedRecoveryCostsNoReplay(t *testing.T) {
+	ctx := context.Background()
+	w := newTheftWorld(t)
+	id := w.pat.keys.ID
+	noteAs(t, w.pat, w.pat.keys, "after the setup")
+	send(t, w.pat, w.clinic)
+	st, err := w.clinic.repo.state(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Recovery == nil || st.Recovery.Via.Seq >= st.Seq {
+		t.Fatalf("precondition: pat's live setup below block %d: %+v", st.Seq, st.Recovery)
+	}
+	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
+	pc, _, _ := w.clinic.repo.blockAt(ctx, id, st.Seq-1)
+	link := protocol.NewLink(pc)
+	request := make([]byte, 32)
+	var approvals []protocol.RecoveryApproval
+	for range 3 {
+		_, cpriv, _ := ed25519.GenerateKey(rand.Reader)
+		a, err := protocol.SignRecoveryApproval(cpriv, keyOf(id), pub, request, protocol.NewLink(cid.MustParse(st.Recovery.Via.Block)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		approvals = append(approvals, a)
+	}
+	s := &protocol.Succession{Key: pub, Request: request, Approvals: approvals}
+	b := &protocol.Block{Seq: st.Seq, Prev: &link, Time: st.Time, Entries: []protocol.Entry{protocol.NewSuccessionEntry(s)}}
+	raw, c, err := b.SignAs(keyOf(id), priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fe *ForkError
+	if _, err := w.clinic.repo.ApplyChains(ctx, []cid.Cid{c}, map[cid.Cid][]byte{c: raw}); err == nil || errors.As(err, &fe) {
+		t.Fatalf("a stranger's claimed recovery: %v", err)
+	}
+	if n := w.clinic.repo.forkReplays.Load(); n != 0 {
+		t.Fatalf("a stranger's claimed recovery replayed pat's chain %d times", n)
+	}
+	mustVerify(t, w.clinic)
 }

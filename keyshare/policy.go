@@ -1970,7 +1970,7 @@ func forkChoice(f forkFacts) Decision {
 	held, offered := f.HeldRecovery && !f.HeldReplayed, f.OfferedRecovery && !f.OfferedReplayed
 	switch {
 	case f.OfferedUnsigned:
-		return refuse(RuleForkUnsigned, "chain of %s, block %d: the arriving block is signed by a key the chain does not let sign there (retired, never named, or a recovery without the approvals it needs): an invalid block, not a fork", f.Account.Short(), f.Seq)
+		return refuse(RuleForkUnsigned, "the arriving block is signed by a key the chain does not let sign there (retired, never named, or a recovery without the approvals it needs): an invalid block, not a fork")
 	case offered && !held:
 		return allow(RuleForkRecovery, "chain of %s, block %d: the arriving branch starts with an approved recovery; the held branch, signed by the key it replaced, is superseded", f.Account.Short(), f.Seq)
 	case held && !offered:
