@@ -247,6 +247,8 @@ func (r *Repo) verifyChains(ctx context.Context, roots []cid.Cid, get func(cid.C
 				}
 			}
 			switch {
+			case sf != nil && sf.decision.Rule == RuleForkUnsigned:
+				return ci, &SignerError{Account: fe.Account, Seq: sf.seq, Decision: sf.decision}
 			case sf == nil || !sf.decision.Allow:
 				ci.fork = fe
 				ci.forkRaw, _ = getAny(fe.B)

@@ -1,6 +1,7 @@
 package keyshare
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"slices"
@@ -43,6 +44,9 @@ type settledFork struct {
 	// held blocks from seq up (a switch only).
 	before *accountState
 	loser  []cid.Cid
+	// repeat is set for another branch at a seq a held recovery settled
+	// before: neither stored nor put in the evidence.
+	repeat bool
 }
 
 // switches tells whether the node follows the arriving branch.
@@ -105,22 +109,45 @@ func (r *Repo) settleFork(ctx context.Context, fe *ForkError, root cid.Cid, get 
 	if err != nil {
 		return nil, err
 	}
+	// The arriving block competes only if the chain as of the block
+	// before lets its signer sign it: the key it names then, or the
+	// successor key of a valid recovery (judged below). Anything else
+	// is an invalid block, not a fork: a stranger's or a retired key
+	// says nothing about the account.
+	signing, err := r.keyAfter(ctx, id, seq-1)
+	if err != nil {
+		return nil, err
+	}
+	signed := bytes.Equal(first.block.SignerKey(), signing)
+	st, err := r.state(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if !signed && !mayBeRecovery(st, seq, first.block) {
+		return &settledFork{account: id, seq: seq, held: held, offered: first.cid,
+			decision: forkChoice(forkFacts{Account: id, Seq: seq, OfferedUnsigned: true})}, nil
+	}
 	if !claimsRecovery(heldBlock) && !claimsRecovery(first.block) {
 		// Neither side can be a recovery: a plain fork, judged without
 		// replaying the chain (a key holder forking again and again
 		// costs the verifier no more than the blocks).
 		return nil, nil
 	}
-	st, err := r.state(ctx, id)
+	sf := &settledFork{account: id, seq: seq, held: held, offered: first.cid, heldHead: st.head(), offeredHead: root, branch: branch}
+	settled, kept, err := r.supersededAlready(ctx, id, seq, held, first.cid)
 	if err != nil {
 		return nil, err
 	}
-	sf := &settledFork{account: id, seq: seq, held: held, offered: first.cid, heldHead: st.head(), offeredHead: root, branch: branch}
-	if kept, err := r.supersededAlready(ctx, id, seq, held, first.cid); err != nil || kept {
+	if kept || (settled && !claimsRecovery(first.block)) {
 		// The held recovery beat this branch before (a thief's node
-		// announcing it again): no replay.
+		// announcing it again, or growing it), or beat another branch
+		// at this seq and this one claims no recovery (the replaced key
+		// signing yet another block there): no replay. Such a repeat is
+		// not stored, and the evidence of the branch the recovery beat
+		// first stays (it is what the node once followed).
 		sf.decision = forkChoice(forkFacts{Account: id, Seq: seq, HeldRecovery: true})
-		return sf, err
+		sf.repeat = !kept
+		return sf, nil
 	}
 	before, err := r.stateBefore(ctx, id, seq)
 	if err != nil {
@@ -134,7 +161,13 @@ func (r *Repo) settleFork(ctx context.Context, fe *ForkError, root cid.Cid, get 
 	if err != nil {
 		return nil, err
 	}
-	sf.decision = forkChoice(forkFacts{Account: id, Seq: seq, HeldRecovery: heldRec, OfferedRecovery: offeredRec})
+	facts := forkFacts{Account: id, Seq: seq, HeldRecovery: heldRec, OfferedRecovery: offeredRec, OfferedUnsigned: !signed && !offeredRec}
+	if heldRec || offeredRec {
+		if facts.HeldReplayed, facts.OfferedReplayed, err = r.recoveriesReplayed(ctx, id, seq, st.Seq, heldBlock, branch); err != nil {
+			return nil, err
+		}
+	}
+	sf.decision = forkChoice(facts)
 	if !sf.switches() {
 		return sf, nil
 	}
@@ -151,16 +184,110 @@ func (r *Repo) settleFork(ctx context.Context, fe *ForkError, root cid.Cid, get 
 	return sf, nil
 }
 
-// supersededAlready tells whether the repo's evidence says the held block
-// held at seq of id, a recovery, already beat the branch starting with
-// offered.
-func (r *Repo) supersededAlready(ctx context.Context, id protocol.AccountID, seq uint64, held, offered cid.Cid) (bool, error) {
+// recoveriesReplayed tells, for the blocks where two branches of id's
+// chain part at seq (held, the repo's, whose branch runs up to top; and
+// the first of the arriving branch), whether each is a recovery that a
+// recovery on the other branch answers too: the same request, so the same
+// approvals, copied to another seq by whoever holds the recovered key
+// (approvals name the account, key, request and setup, not the block).
+func (r *Repo) recoveriesReplayed(ctx context.Context, id protocol.AccountID, seq, top uint64, held *protocol.Block, branch []verifiedBlock) (heldReplayed, offeredReplayed bool, err error) {
+	offered := branch[0].block
+	if claimsRecovery(held) {
+		for _, vb := range branch {
+			if sameRecovery(held, vb.block) {
+				heldReplayed = true
+				break
+			}
+		}
+	}
+	if !claimsRecovery(offered) {
+		return heldReplayed, false, nil
+	}
+	for s := seq; s <= top; s++ {
+		c, ok, err := r.blockAt(ctx, id, s)
+		if err != nil || !ok {
+			return false, false, err
+		}
+		b, err := r.readBlock(ctx, c)
+		if err != nil {
+			return false, false, err
+		}
+		if sameRecovery(offered, b) {
+			return heldReplayed, true, nil
+		}
+	}
+	return heldReplayed, false, nil
+}
+
+// sameRecovery tells whether a and b are both recoveries (successions
+// with approvals, each signed by the key it names) answering the same
+// request. A succession the current key signs with approvals attached (a
+// thief naming an overheard request's key) is no recovery.
+func sameRecovery(a, b *protocol.Block) bool {
+	sa, sb := a.Succession(), b.Succession()
+	return claimsRecovery(a) && claimsRecovery(b) &&
+		bytes.Equal(a.SignerKey(), sa.Key) && bytes.Equal(b.SignerKey(), sb.Key) &&
+		bytes.Equal(sa.Request, sb.Request)
+}
+
+// mayBeRecovery tells, without replaying the chain, whether b (at seq of
+// the chain whose state now is st) can be a valid recovery: a succession
+// with approvals signed by the key it names and, where the live setup now
+// was live at seq already (written below it), approvals whose signatures
+// verify by at least the threshold of its contacts under it. What passes
+// is judged in full on the chain replayed (isRecovery).
+func mayBeRecovery(st *accountState, seq uint64, b *protocol.Block) bool {
+	s := b.Succession()
+	if !claimsRecovery(b) || !bytes.Equal(b.SignerKey(), s.Key) {
+		return false
+	}
+	rec := st.Recovery
+	if rec == nil || rec.Via.Seq >= seq {
+		return true // another setup may have been live there
+	}
+	counted := map[string]bool{}
+	for i := range s.Approvals {
+		a := &s.Approvals[i]
+		if a.Setup.Cid.String() != rec.Via.Block || !rec.has(a.Contact) || bytes.Equal(a.Contact, b.Author) {
+			continue
+		}
+		if a.VerifyFor(b.Author, s.Key, s.Request) == nil {
+			counted[string(a.Contact)] = true
+		}
+	}
+	return uint64(len(counted)) >= rec.Threshold
+}
+
+// keyAfter returns the key that signs id's chain after its block at seq
+// (held here): the successor that block names, else its own signer.
+func (r *Repo) keyAfter(ctx context.Context, id protocol.AccountID, seq uint64) ([]byte, error) {
+	c, ok, err := r.blockAt(ctx, id, seq)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, fmt.Errorf("chain of %s: no block %d held", id, seq)
+	}
+	b, err := r.readBlock(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	if s := b.Succession(); s != nil {
+		return s.Key, nil
+	}
+	return b.SignerKey(), nil
+}
+
+// supersededAlready tells whether the repo's evidence says the block
+// held at seq of id is a recovery that already settled a fork there
+// (settled), and whether the branch it beat starts with offered (kept).
+func (r *Repo) supersededAlready(ctx context.Context, id protocol.AccountID, seq uint64, held, offered cid.Cid) (settled, kept bool, err error) {
 	var ev forkEvidence
 	found, err := getJSON(ctx, r.ds, keyFork(id, seq), &ev)
-	if err != nil || !found {
-		return false, err
+	if err != nil || !found || ev.Recovery != held.String() {
+		return false, false, err
 	}
-	return ev.Recovery == held.String() && (ev.A == offered.String() || ev.B == offered.String()), nil
+	return true, ev.A == offered.String() || ev.B == offered.String(), nil
 }
 
 // claimsRecovery tells whether b holds a succession with approvals: a
@@ -210,6 +337,7 @@ func (r *Repo) stateBefore(ctx context.Context, id protocol.AccountID, seq uint6
 		}
 		c = b.Prev.Cid
 	}
+	r.forkReplays.Add(1)
 	st := &accountState{}
 	iw := newIndexWriter(ctx, nil)
 	adm := admission{lookup: r.repoLookup(ctx), replay: true}
@@ -290,8 +418,12 @@ func (r *Repo) putSuperseded(ctx context.Context, w datastore.Write, sf *settled
 }
 
 // keepSuperseded stores an arriving branch a held recovery superseded,
-// and its evidence. The caller holds r.mu.
+// and its evidence; a repeat leaves both as they are. The caller holds
+// r.mu.
 func (r *Repo) keepSuperseded(ctx context.Context, sf *settledFork) error {
+	if sf.repeat {
+		return nil
+	}
 	for _, vb := range sf.branch {
 		if err := r.putBlock(ctx, vb.cid, vb.raw); err != nil {
 			return err

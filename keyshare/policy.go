@@ -1896,6 +1896,8 @@ const (
 	RuleForkRecovery     Rule = "succession/fork-recovery"      // two blocks at one seq, the arriving one a valid recovery succession and the held one not: the node switches to the recovery's branch; the held branch is kept as evidence, superseded
 	RuleForkRecoveryHeld Rule = "succession/fork-recovery-held" // two blocks at one seq, the held one a valid recovery succession and the arriving one not: the node keeps its branch; the arriving one is kept as evidence, superseded
 	RuleForkRefused      Rule = "succession/fork"               // two blocks at one seq with no valid recovery succession, or one on each side: a fork, refused, evidence kept
+	RuleForkUnsigned     Rule = "succession/fork-unsigned"      // an arriving block at a held seq that the chain as of the block before does not let its signer sign (a retired key, a stranger's, a "recovery" short of approvals) is refused as invalid, and kept as no fork evidence: it says nothing about the account
+	RuleForkReplayed     Rule = "succession/fork-replayed"      // two blocks at one seq where a recovery answers the same request as a recovery on the other branch (its approvals copied to another seq): it counts on neither side; unless the other side holds a recovery of its own, a fork, refused, evidence kept
 )
 
 // contactSigning is what a verifier holds of a recovery contact's chain:
@@ -1944,6 +1946,17 @@ type forkFacts struct {
 	Seq             uint64
 	HeldRecovery    bool
 	OfferedRecovery bool
+	// HeldReplayed and OfferedReplayed: that side's recovery answers the
+	// same request as a recovery on the other branch. An approval names
+	// the account, the new key, the request and the setup, not the block,
+	// so whoever holds a recovered key can copy the recovery to a lower
+	// seq where the key is not named yet; both branches then carry the
+	// same recovery, and it settles nothing between them.
+	HeldReplayed    bool
+	OfferedReplayed bool
+	// OfferedUnsigned: the arriving block is signed neither by the key
+	// the chain names as of the block before nor as a valid recovery.
+	OfferedUnsigned bool
 }
 
 // forkChoice decides which branch of a forked chain a node follows. A
@@ -1954,13 +1967,18 @@ type forkFacts struct {
 // other fork (no recovery, or a recovery on each side) is refused as
 // evidence of misbehaviour.
 func forkChoice(f forkFacts) Decision {
+	held, offered := f.HeldRecovery && !f.HeldReplayed, f.OfferedRecovery && !f.OfferedReplayed
 	switch {
-	case f.OfferedRecovery && !f.HeldRecovery:
+	case f.OfferedUnsigned:
+		return refuse(RuleForkUnsigned, "the arriving block is signed by a key the chain does not let sign there (retired, never named, or a recovery without the approvals it needs): an invalid block, not a fork")
+	case offered && !held:
 		return allow(RuleForkRecovery, "chain of %s, block %d: the arriving branch starts with an approved recovery; the held branch, signed by the key it replaced, is superseded", f.Account.Short(), f.Seq)
-	case f.HeldRecovery && !f.OfferedRecovery:
+	case held && !offered:
 		return allow(RuleForkRecoveryHeld, "chain of %s, block %d: the held branch starts with an approved recovery; the arriving branch, signed by the key it replaced, is superseded", f.Account.Short(), f.Seq)
-	case f.HeldRecovery:
+	case held:
 		return refuse(RuleForkRefused, "chain of %s, block %d: two approved recoveries compete (a fork)", f.Account.Short(), f.Seq)
+	case f.HeldReplayed || f.OfferedReplayed:
+		return refuse(RuleForkReplayed, "chain of %s, block %d: the recovery there answers the same request as a recovery on the other branch (its approvals copied to another block), so it settles nothing: a fork", f.Account.Short(), f.Seq)
 	}
 	return refuse(RuleForkRefused, "chain of %s, block %d: two different blocks (a fork, and neither is a recovery)", f.Account.Short(), f.Seq)
 }

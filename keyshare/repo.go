@@ -55,6 +55,8 @@ type Repo struct {
 	nextHook int
 
 	auditSink atomic.Pointer[AuditSink] // see SetAuditSink
+
+	forkReplays atomic.Int64 // chains replayed to settle a fork (forkrecovery.go)
 }
 
 // Options tune Open.
