@@ -34,6 +34,11 @@ func atkconsentPolicyCases() []policyCase {
 		re.Index = 1
 		return x.guardianEvent(pat, guardianEvent{Guardian: gp, May: []protocol.GuardianRight{protocol.RightRead}, From: 6, Via: re})
 	}
+	appointed := func() *facts { return newFacts().appoint(pat, gp, 2, 3, 0, protocol.RightRead, protocol.RightApprove) }
+	notShared := refuse(RuleChainNotShared, "no record shared")
+	served := func(c Decision) Decision {
+		return serveChainGuardian(actingFor(pat), gp, nil, map[protocol.AccountID]Decision{pat: c}, notShared)
+	}
 	handover := HandoverFacts{Local: true, Appointed: true, Device: true}
 	withConsent := func(c Decision) HandoverFacts { f := handover; f.Consent = c; return f }
 	return []policyCase{
@@ -65,6 +70,26 @@ func atkconsentPolicyCases() []policyCase {
 			func(t *testing.T) Decision {
 				return consentOf(sameBlock(), accept(2, 3), consentEvent{Ward: pat, Appointment: ref(pat, 4).Block, Via: ref(gp, 7)})
 			}},
+		// Accepted, then declined: a resignation. It counts for nothing on
+		// the guardian's side, as a decline does…
+		{RuleGuardianResigned, false,
+			func(t *testing.T) Decision { return consentOf(appointed(), accept(2, 4), decline(2, 6)) },
+			func(t *testing.T) Decision { return consentOf(appointed(), decline(2, 4), accept(2, 6)) }},
+		// …as does one of a narrowed appointment that carried the accept…
+		{RuleGuardianResigned, false,
+			func(t *testing.T) Decision {
+				x := newFacts().appoint(pat, gp, 2, 3, 0, protocol.RightRead, protocol.RightApprove).appoint(pat, gp, 5, 6, 0, protocol.RightRead)
+				return consentOf(x, accept(2, 4), consentEvent{Ward: pat, Appointment: ref(pat, 5).Block, Decline: true, Via: ref(gp, 7)})
+			},
+			func(t *testing.T) Decision {
+				x := newFacts().appoint(pat, gp, 2, 3, 0, protocol.RightRead, protocol.RightApprove).appoint(pat, gp, 5, 6, 0, protocol.RightRead)
+				return consentOf(x, accept(2, 4))
+			}},
+		// …but the ward's node is still served the guardian's chain, to
+		// learn of it; after a decline of an offer never taken, it is not.
+		{RuleChainGuardian, true,
+			func(t *testing.T) Decision { return served(consentOf(appointed(), accept(2, 4), decline(2, 6))) },
+			func(t *testing.T) Decision { return served(consentOf(appointed(), decline(2, 4))) }},
 		{RuleHandoverNotWard, false,
 			func(t *testing.T) Decision { return Handover(withConsent(pending)) },
 			func(t *testing.T) Decision { return Handover(withConsent(accepted)) }},

@@ -109,7 +109,9 @@ func (r *Repo) AcceptWard(ctx context.Context, k *Keys, ward protocol.AccountID)
 
 // DeclineWard declines, as k, ward's open appointment of k as guardian,
 // or resigns it when k accepted it: a warddecline entry on k's chain.
-// Nothing of the appointment counts on k's side after it.
+// Nothing of the appointment counts on k's side after it; after a
+// resignation (guardian/resigned) the ward's nodes are still served k's
+// chain, so that they learn of it.
 func (r *Repo) DeclineWard(ctx context.Context, k *Keys, ward protocol.AccountID) (cid.Cid, Guardianship, error) {
 	return r.answerWard(ctx, k, ward, true)
 }
@@ -142,7 +144,7 @@ func (r *Repo) answerWard(ctx context.Context, k *Keys, ward protocol.AccountID,
 	switch {
 	case !decline && d.Allow:
 		return cid.Undef, Guardianship{}, fmt.Errorf("%w: accepted already (%s)", ErrConsent, d.Reason)
-	case decline && d.Rule == RuleGuardianDeclined:
+	case decline && (d.Rule == RuleGuardianDeclined || d.Rule == RuleGuardianResigned):
 		return cid.Undef, Guardianship{}, fmt.Errorf("%w: declined already (%s)", ErrConsent, d.Reason)
 	}
 	appt, err := cid.Decode(s.Appointed.Block)
@@ -186,7 +188,7 @@ func (g *Guardianship) setConsent(d Decision) {
 	switch {
 	case d.Allow:
 		g.Consent = ConsentAccepted
-	case d.Rule == RuleGuardianDeclined:
+	case d.Rule == RuleGuardianDeclined, d.Rule == RuleGuardianResigned:
 		g.Consent = ConsentDeclined
 	default:
 		g.Consent = ConsentPending

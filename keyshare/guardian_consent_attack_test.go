@@ -294,3 +294,49 @@ func TestConsentAttackDeclineAcceptRace(t *testing.T) {
 		t.Errorf("Gail's node serves her chain to Wanda's after her decline: %+v", d)
 	}
 }
+
+// Gail accepted Wanda's appointment, then resigned. Wanda's node learns
+// it only from Gail's chain; if that stopped at the resignation, her node
+// would go on showing Gail as her accepted guardian, relaying requests
+// to her and telling her node of emergency uses. So a resignation is
+// served to the ward's node (guardian/resigned); a decline of an offer
+// never accepted still is not (the stranger learns nothing). Fixed.
+func TestConsentAttackResignationUnseen(t *testing.T) {
+	ctx := context.Background()
+	s := newAcceptedRelayScene(t)
+	wanda, gail := s.wanda.keys.ID, s.gail.keys.ID
+	if _, _, err := s.gail.repo.DeclineWard(ctx, s.gail.keys, wanda); err != nil {
+		t.Fatal(err)
+	}
+	d := chainServed(t, s.gail, gail, s.wanda)
+	if !d.Allow || d.Rule != RuleChainGuardian {
+		t.Fatalf("Gail's resignation is not served to Wanda's node: %+v", d)
+	}
+	send(t, s.gail, s.wanda)
+	if c := consentIn(t, s.wanda, gail, wanda); c.Allow || c.Rule != RuleGuardianResigned {
+		t.Fatalf("Wanda's node after the resignation: %+v", c)
+	}
+	mine, _, err := s.wanda.repo.Guardians(ctx, wanda)
+	if err != nil || len(mine) != 1 || mine[0].Consent != ConsentDeclined {
+		t.Fatalf("Wanda's guardians after the resignation: %+v %v", mine, err)
+	}
+	s.ask(t, "after the resignation")
+	if r := relaysTo(t, s.wanda, gail); len(r) != 0 {
+		t.Fatalf("Wanda's node relays to a guardian that resigned: %+v", r)
+	}
+	if _, _, err := s.gail.repo.DeclineWard(ctx, s.gail.keys, wanda); !errors.Is(err, ErrConsent) {
+		t.Fatalf("resigning twice: %v", err)
+	}
+
+	// Mal's offer, declined without an accept: his node is not served.
+	if _, err := s.mal.repo.AppointGuardian(ctx, s.mal.keys, gail, allRights, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	send(t, s.mal, s.gail)
+	if _, _, err := s.gail.repo.DeclineWard(ctx, s.gail.keys, s.mal.keys.ID); err != nil {
+		t.Fatal(err)
+	}
+	if d := chainServed(t, s.gail, gail, s.mal); d.Allow || d.Rule != RuleGuardianDeclined {
+		t.Fatalf("Gail's chain to a stranger whose offer she declined: %+v", d)
+	}
+}

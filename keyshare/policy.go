@@ -152,7 +152,7 @@ const (
 	RuleGuardianRight     Rule = "guardian/no-right"    // an act the appointment does not give the right for
 	RuleGuardianUntil     Rule = "guardian/after-until" // an act in a block whose time is at or after the appointment's until
 	RuleReadGuardian      Rule = "read/guardian"        // a live grant made by a guardian of the subject, within its rights
-	RuleChainGuardian     Rule = "serve/chain-guardian" // a chain block, to a device of the chain's account's guardian, or of a ward whose appointment the account accepted
+	RuleChainGuardian     Rule = "serve/chain-guardian" // a chain block, to a device of the chain's account's guardian, or of a ward whose appointment the account accepted (or resigned after accepting)
 	// Guardian consent (wardaccept and warddecline entries on the
 	// guardian's chain; see guardianConsent). An appointment counts for
 	// the guardian's acting, relaying and chain serving only once accepted.
@@ -160,7 +160,8 @@ const (
 	RuleGuardianCarried     Rule = "guardian/carried"      // a re-appointment with no more rights, no later end and no earlier start (From) than the accepted one it replaced keeps its acceptance
 	RuleGuardianNotAccepted Rule = "guardian/not-accepted" // no answer yet: a pending offer, which counts for nothing on the guardian's side
 	RuleGuardianWidened     Rule = "guardian/widened"      // a re-appointment with more rights, a later end or an earlier start (From) than the accepted one it replaced waits for a new accept
-	RuleGuardianDeclined    Rule = "guardian/declined"     // the guardian's latest answer is a warddecline (declined, or resigned after accepting)
+	RuleGuardianDeclined    Rule = "guardian/declined"     // the guardian's latest answer is a warddecline of an offer it never took
+	RuleGuardianResigned    Rule = "guardian/resigned"     // the guardian's latest answer is a warddecline after it consented to the appointment: counts for nothing on its side as a decline does, but the ward's node is still served the guardian's chain, so that it learns of it
 	// Pairing a device (node/pair; PROTOCOL.md, "Device pairing"): who is
 	// given an account's keys.
 	RulePairAccepted  Rule = "pair/accepted"          // a live, unused offer whose code's proof, bound to both peer IDs, matches
@@ -1761,7 +1762,10 @@ func guardianEntitled(a *Access, owner, id protocol.AccountID) string {
 // chain names them; wards the accounts whose chains appoint owner, each
 // with owner's answer to its appointment (guardianConsent). A ward whose
 // appointment owner did not accept gets nothing on that ground: anybody
-// can appoint anybody, and that must not open the guardian's chain.
+// can appoint anybody, and that must not open the guardian's chain. One
+// whose guardian resigned after accepting still gets it, to learn of the
+// resignation (else its node would go on relaying to owner and showing
+// it as guardian).
 func serveChainGuardian(peer peerRoles, owner protocol.AccountID, guardians []protocol.AccountID, wards map[protocol.AccountID]Decision, d Decision) Decision {
 	if d.Allow || d.Rule != RuleChainNotShared {
 		return d
@@ -1777,6 +1781,8 @@ func serveChainGuardian(peer peerRoles, owner protocol.AccountID, guardians []pr
 		switch {
 		case ok && c.Allow:
 			return allow(RuleChainGuardian, "chain block of %s, a guardian of %s that accepted the appointment", owner, id)
+		case ok && c.Rule == RuleGuardianResigned:
+			return allow(RuleChainGuardian, "chain block of %s, which resigned as guardian of %s: its node is to learn of it (%s)", owner, id, c.Reason)
 		case ok && refused == nil:
 			refused = &c
 		}
@@ -1790,7 +1796,8 @@ func serveChainGuardian(peer peerRoles, owner protocol.AccountID, guardians []pr
 // guardianConsent decides whether the guardian of spans[i] consents to
 // that appointment, by consents, the guardian's answers (wardaccept,
 // warddecline) to appointments of this ward, in its chain order. The
-// latest answer naming the appointment's block stands. With none, a
+// latest answer naming the appointment's block stands; a decline after
+// the guardian consented (by the answers before it) is a resignation. With none, a
 // re-appointment that replaced an accepted span of the same guardian
 // (not a removal and a new appointment) keeps that acceptance when it
 // gives no more rights, ends no later and starts no earlier in the
@@ -1798,12 +1805,15 @@ func serveChainGuardian(peer peerRoles, owner protocol.AccountID, guardians []pr
 func guardianConsent(spans []guardianSpan, i int, consents []consentEvent) Decision {
 	s := spans[i]
 	var last *consentEvent
+	at := 0
 	for j := range consents {
 		if consents[j].Appointment == s.Appointed.Block {
-			last = &consents[j]
+			last, at = &consents[j], j
 		}
 	}
 	switch {
+	case last != nil && last.Decline && guardianConsent(spans, i, consents[:at]).Allow:
+		return refuse(RuleGuardianResigned, "%s resigned the appointment at %s (declined it in its block %d, after accepting)", s.Guardian, s.Appointed, last.Via.Seq)
 	case last != nil && last.Decline:
 		return refuse(RuleGuardianDeclined, "%s declined the appointment at %s (in its block %d)", s.Guardian, s.Appointed, last.Via.Seq)
 	case last != nil:
