@@ -196,10 +196,13 @@ func (g *Guardianship) setConsent(d Decision) {
 }
 
 // guardianLinksServed returns what serveChainGuardian decides owner's
-// chain blocks on: the guardians owner's chain names, and the wards whose
-// chains appoint owner, each with owner's answer to its latest
-// appointment.
-func (r *Repo) guardianLinksServed(ctx context.Context, owner protocol.AccountID) ([]protocol.AccountID, map[protocol.AccountID]Decision, error) {
+// chain blocks on for a peer acting for the accounts acting: the
+// guardians owner's chain names, and those of acting whose chains appoint
+// owner, each with owner's answer to its latest appointment. Only the
+// peer's own accounts are looked at: anybody can appoint owner, so the
+// wards' number is a stranger's to choose (a want must not cost in
+// proportion to it).
+func (r *Repo) guardianLinksServed(ctx context.Context, owner protocol.AccountID, acting []protocol.AccountID) ([]protocol.AccountID, map[protocol.AccountID]Decision, error) {
 	evs, err := r.guardiansOf(ctx, owner)
 	if err != nil {
 		return nil, nil, err
@@ -210,12 +213,16 @@ func (r *Repo) guardianLinksServed(ctx context.Context, owner protocol.AccountID
 			guardians = append(guardians, ev.Guardian)
 		}
 	}
-	ids, err := r.wardsOf(ctx, owner)
-	if err != nil {
-		return nil, nil, err
-	}
-	wards := make(map[protocol.AccountID]Decision, len(ids))
-	for _, w := range ids {
+	wards := map[protocol.AccountID]Decision{}
+	for _, w := range acting {
+		if w == owner {
+			continue
+		}
+		if named, err := r.ds.Has(ctx, keyGuardOf(owner, w)); err != nil {
+			return nil, nil, err
+		} else if !named {
+			continue
+		}
 		if wards[w], err = r.consentTo(ctx, owner, w); err != nil {
 			return nil, nil, err
 		}
