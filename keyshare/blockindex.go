@@ -338,7 +338,7 @@ func (r *Repo) chainDecision(ctx context.Context, roles peerRoles, owner protoco
 	if d.Allow || d.Rule != RuleChainNotShared {
 		return d, nil
 	}
-	guardians, wards, err := r.guardianLinksServed(ctx, owner)
+	guardians, wards, err := r.guardianLinksServed(ctx, owner, roles.acting)
 	if err != nil {
 		return Decision{}, err
 	}

@@ -84,7 +84,9 @@ type EmergencySetup struct {
 	MediaType  string
 	Summary    []byte
 	// Notify adds peers (besides the patient's own declared nodes and
-	// this node) that custodians tell of every use: guardians' nodes.
+	// this node) that custodians tell of every use: a node of a
+	// guardian that has not accepted its appointment, say, which is not
+	// added by itself (emergencyNotifyGuardian).
 	Notify []string
 }
 
@@ -267,8 +269,9 @@ func peerBytes(ids []string) ([][]byte, error) {
 
 // emergencyNotify returns the peers custodians are to tell of a use of
 // patient's pack: this node, the patient's declared nodes, extra, and the
-// declared nodes of her live guardians whose chains this repo holds, as
-// far as protocol.MaxEmergencyNotify allows (the others first).
+// declared nodes of her live guardians that accepted their appointments
+// (emergencyNotifyGuardian) whose chains this repo holds, as far as
+// protocol.MaxEmergencyNotify allows (the others first).
 func (r *Repo) emergencyNotify(ctx context.Context, patient protocol.AccountID, extra []string) ([]string, error) {
 	var out []string
 	if id := r.nodeID.Load(); id != nil && *id != "" {
@@ -288,7 +291,7 @@ func (r *Repo) emergencyNotify(ctx context.Context, patient protocol.AccountID, 
 	if len(out) == 0 {
 		return nil, errors.New("no node to tell of a use: run the daemon (so this node's peer ID is known) or declare a device")
 	}
-	mine, _, err := r.Guardians(ctx, patient)
+	evs, err := r.guardiansOf(ctx, patient)
 	if err != nil {
 		return nil, fmt.Errorf("guardians: %w", err)
 	}
@@ -296,8 +299,17 @@ func (r *Repo) emergencyNotify(ctx context.Context, patient protocol.AccountID, 
 	for _, p := range out {
 		seen[p] = true
 	}
-	for _, g := range mine {
-		if !g.Live {
+	spans, now := guardianSpans(evs), r.now()
+	for i := len(spans) - 1; i >= 0; i-- { // the newest first
+		g := spans[i]
+		if latestSpan(spans, g.Guardian) != i {
+			continue
+		}
+		cs, err := r.consentsOf(ctx, g.Guardian, patient)
+		if err != nil {
+			return nil, fmt.Errorf("guardians: %w", err)
+		}
+		if d := emergencyNotifyGuardian(g, guardianConsent(spans, i, cs), now); !d.Allow {
 			continue
 		}
 		gdevs, err := r.DevicesOf(ctx, g.Guardian)

@@ -412,17 +412,22 @@ func TestEmergencyInLog(t *testing.T) {
 	}
 }
 
-// The patient's live guardians are told of every use without her naming
-// their nodes: a pack's notify list has their declared nodes (those of a
-// guardian whose chain her repo holds), and not a removed guardian's.
+// The patient's guardians that accepted are told of every use without her
+// naming their nodes: a pack's notify list has their declared nodes (those
+// of a guardian whose chain her repo holds), not a removed guardian's, and
+// not those of a guardian that has not accepted the appointment
+// (RuleEmergencyNotifyNotAccepted): anybody can be appointed, and the
+// notices are not for a node that is not the ward's yet. The patient may
+// still name that node herself, and then it is told.
 func TestEmergencyTellsGuardians(t *testing.T) {
 	ctx := context.Background()
 	e := newEmergencyWorld(t)
-	const ginaNode, plainNode = "12D3KooWLJtG8fd2hkQzTn96MrLvThmnNQjTUFZwGEsLRz5EmSzc", "12D3KooWH3uVF6wv47WnArKHk5p6cvgCJEb74UTmxztmQDc298L3"
+	pat := e.pat.keys.ID
+	const ginaNode, plainNode, fakeNode = "12D3KooWLJtG8fd2hkQzTn96MrLvThmnNQjTUFZwGEsLRz5EmSzc", "12D3KooWH3uVF6wv47WnArKHk5p6cvgCJEb74UTmxztmQDc298L3", "12D3KooWRBy97UB99e3J6hiPesre1MZeuNQvfan4gBziswrRJsNK"
 	for _, g := range []struct {
 		p    *party
 		node string
-	}{{e.gina, ginaNode}, {e.plain, plainNode}} {
+	}{{e.gina, ginaNode}, {e.plain, plainNode}, {e.fake, fakeNode}} {
 		if _, err := g.p.repo.SetDevice(ctx, g.p.keys, g.node, "laptop", false); err != nil {
 			t.Fatal(err)
 		}
@@ -430,6 +435,10 @@ func TestEmergencyTellsGuardians(t *testing.T) {
 		if _, err := e.pat.repo.AppointGuardian(ctx, e.pat.keys, g.p.keys.ID, []protocol.GuardianRight{protocol.RightRead}, time.Time{}); err != nil {
 			t.Fatal(err)
 		}
+	}
+	for _, g := range []*party{e.gina, e.plain} { // fake never answers
+		send(t, e.pat, g)
+		acceptAs(t, g, pat, e.pat)
 	}
 	if _, err := e.pat.repo.RemoveGuardian(ctx, e.pat.keys, e.plain.keys.ID); err != nil {
 		t.Fatal(err)
@@ -440,5 +449,16 @@ func TestEmergencyTellsGuardians(t *testing.T) {
 	}
 	if slices.Contains(info.Notify, plainNode) {
 		t.Errorf("a removed guardian's node is told: notify %v", info.Notify)
+	}
+	if slices.Contains(info.Notify, fakeNode) {
+		t.Errorf("the node of a guardian that has not accepted is told: notify %v", info.Notify)
+	}
+	named, err := e.pat.repo.SetupEmergency(ctx, e.pat.keys, EmergencySetup{Custodians: []protocol.AccountID{e.gina.keys.ID, e.clinic.keys.ID, e.hart.keys.ID},
+		Threshold: 2, Summary: []byte(summaryText), Notify: []string{fakeNode}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(named.Notify, fakeNode) || !slices.Contains(named.Notify, ginaNode) {
+		t.Errorf("the patient named the pending guardian's node: notify %v", named.Notify)
 	}
 }

@@ -109,7 +109,9 @@ func (r *Repo) AcceptWard(ctx context.Context, k *Keys, ward protocol.AccountID)
 
 // DeclineWard declines, as k, ward's open appointment of k as guardian,
 // or resigns it when k accepted it: a warddecline entry on k's chain.
-// Nothing of the appointment counts on k's side after it.
+// Nothing of the appointment counts on k's side after it; after a
+// resignation (guardian/resigned) the ward's nodes are still served k's
+// chain, so that they learn of it.
 func (r *Repo) DeclineWard(ctx context.Context, k *Keys, ward protocol.AccountID) (cid.Cid, Guardianship, error) {
 	return r.answerWard(ctx, k, ward, true)
 }
@@ -142,7 +144,7 @@ func (r *Repo) answerWard(ctx context.Context, k *Keys, ward protocol.AccountID,
 	switch {
 	case !decline && d.Allow:
 		return cid.Undef, Guardianship{}, fmt.Errorf("%w: accepted already (%s)", ErrConsent, d.Reason)
-	case decline && d.Rule == RuleGuardianDeclined:
+	case decline && (d.Rule == RuleGuardianDeclined || d.Rule == RuleGuardianResigned):
 		return cid.Undef, Guardianship{}, fmt.Errorf("%w: declined already (%s)", ErrConsent, d.Reason)
 	}
 	appt, err := cid.Decode(s.Appointed.Block)
@@ -186,7 +188,7 @@ func (g *Guardianship) setConsent(d Decision) {
 	switch {
 	case d.Allow:
 		g.Consent = ConsentAccepted
-	case d.Rule == RuleGuardianDeclined:
+	case d.Rule == RuleGuardianDeclined, d.Rule == RuleGuardianResigned:
 		g.Consent = ConsentDeclined
 	default:
 		g.Consent = ConsentPending
@@ -194,10 +196,13 @@ func (g *Guardianship) setConsent(d Decision) {
 }
 
 // guardianLinksServed returns what serveChainGuardian decides owner's
-// chain blocks on: the guardians owner's chain names, and the wards whose
-// chains appoint owner, each with owner's answer to its latest
-// appointment.
-func (r *Repo) guardianLinksServed(ctx context.Context, owner protocol.AccountID) ([]protocol.AccountID, map[protocol.AccountID]Decision, error) {
+// chain blocks on for a peer acting for the accounts acting: the
+// guardians owner's chain names, and those of acting whose chains appoint
+// owner, each with owner's answer to its latest appointment. Only the
+// peer's own accounts are looked at: anybody can appoint owner, so the
+// wards' number is a stranger's to choose (a want must not cost in
+// proportion to it).
+func (r *Repo) guardianLinksServed(ctx context.Context, owner protocol.AccountID, acting []protocol.AccountID) ([]protocol.AccountID, map[protocol.AccountID]Decision, error) {
 	evs, err := r.guardiansOf(ctx, owner)
 	if err != nil {
 		return nil, nil, err
@@ -208,12 +213,16 @@ func (r *Repo) guardianLinksServed(ctx context.Context, owner protocol.AccountID
 			guardians = append(guardians, ev.Guardian)
 		}
 	}
-	ids, err := r.wardsOf(ctx, owner)
-	if err != nil {
-		return nil, nil, err
-	}
-	wards := make(map[protocol.AccountID]Decision, len(ids))
-	for _, w := range ids {
+	wards := map[protocol.AccountID]Decision{}
+	for _, w := range acting {
+		if w == owner {
+			continue
+		}
+		if named, err := r.ds.Has(ctx, keyGuardOf(owner, w)); err != nil {
+			return nil, nil, err
+		} else if !named {
+			continue
+		}
 		if wards[w], err = r.consentTo(ctx, owner, w); err != nil {
 			return nil, nil, err
 		}

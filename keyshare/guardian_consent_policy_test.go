@@ -46,8 +46,9 @@ func consentPolicyCases() []policyCase {
 			func(t *testing.T) Decision { return consentOf(appointed()) },
 			func(t *testing.T) Decision { return consentOf(appointed(), accept(2, 4)) }},
 		{RuleGuardianDeclined, false,
-			// accepted, then resigned: the latest answer stands
-			func(t *testing.T) Decision { return consentOf(appointed(), accept(2, 4), decline(2, 6)) },
+			// declined: the latest answer stands (accepted, then resigned, is
+			// guardian/resigned: atkconsentPolicyCases)
+			func(t *testing.T) Decision { return consentOf(appointed(), decline(2, 4)) },
 			func(t *testing.T) Decision { return consentOf(appointed(), decline(2, 4), accept(2, 6)) }},
 		{RuleGuardianCarried, true,
 			// fewer rights, an earlier end: the accept of block 2 carries
@@ -71,7 +72,7 @@ func consentPolicyCases() []policyCase {
 			func(t *testing.T) Decision { return served(consentOf(appointed(), accept(2, 4))) }},
 		{RuleChainGuardian, true,
 			func(t *testing.T) Decision { return served(consentOf(appointed(), accept(2, 4))) },
-			func(t *testing.T) Decision { return served(consentOf(appointed(), accept(2, 4), decline(2, 5))) }},
+			func(t *testing.T) Decision { return served(consentOf(appointed(), decline(2, 5))) }},
 	}
 }
 

@@ -29,7 +29,8 @@ func acceptAs(t *testing.T, g *party, ward protocol.AccountID, to ...*party) {
 // the reason), will not act for the stranger, and does not serve Gail's
 // chain to the stranger's node on that ground; the stranger's own node,
 // holding no accept, does not relay to her either. Accepting opens all
-// of it; declining (resigning) closes it again.
+// of it; resigning closes it again (but for her chain, which Wanda's node
+// needs to learn of the resignation).
 func TestStrangerAppointsGuardian(t *testing.T) {
 	ctx := context.Background()
 	s := newRelayScene(t) // Wanda appointed Gail; Gail has not accepted
@@ -86,7 +87,9 @@ func TestStrangerAppointsGuardian(t *testing.T) {
 	if err := s.gail.repo.MayActFor(ctx, gail, wanda, protocol.RightApprove); !errors.Is(err, ErrNotGuardian) || !strings.Contains(err.Error(), "declined") {
 		t.Fatalf("after resigning: %v", err)
 	}
-	if d := chainServed(t, s.gail, gail, s.wanda); d.Allow || d.Rule != RuleGuardianDeclined {
+	// Wanda's node is still served Gail's chain, to learn of the
+	// resignation (guardian/resigned).
+	if d := chainServed(t, s.gail, gail, s.wanda); !d.Allow || d.Rule != RuleChainGuardian {
 		t.Fatalf("Gail's chain to Wanda's node after resigning: %+v", d)
 	}
 	if _, _, err := s.gail.repo.DeclineWard(ctx, s.gail.keys, wanda); !errors.Is(err, ErrConsent) {

@@ -41,6 +41,11 @@ func (r *Repo) HandoverFacts(ctx context.Context, guardian, ward protocol.Accoun
 			break
 		}
 	}
+	if f.Appointed {
+		if f.Consent, err = r.consentTo(ctx, guardian, ward); err != nil {
+			return f, err
+		}
+	}
 	return f, nil
 }
 

@@ -12,7 +12,7 @@ import (
 // handoverPolicyCases are the table rows of Handover (guardian
 // handover).
 func handoverPolicyCases() []policyCase {
-	ward := HandoverFacts{Local: true, Appointed: true, Device: true}
+	ward := HandoverFacts{Local: true, Appointed: true, Device: true, Consent: allow(RuleGuardianAccepted, "accepted")}
 	with := func(change func(*HandoverFacts)) HandoverFacts {
 		f := ward
 		change(&f)
@@ -30,13 +30,14 @@ func handoverPolicyCases() []policyCase {
 
 // Every fact Handover looks at refuses on its own.
 func TestHandoverEachFactRefuses(t *testing.T) {
-	base := HandoverFacts{Local: true, Appointed: true, Device: true}
+	base := HandoverFacts{Local: true, Appointed: true, Device: true, Consent: allow(RuleGuardianAccepted, "accepted")}
 	for name, change := range map[string]func(*HandoverFacts){
 		"self":        func(f *HandoverFacts) { f.Self = true },
 		"not local":   func(f *HandoverFacts) { f.Local = false },
 		"not a ward":  func(f *HandoverFacts) { f.Appointed = false },
 		"removed":     func(f *HandoverFacts) { f.Removed = true },
 		"other nodes": func(f *HandoverFacts) { f.Device = false },
+		"no consent":  func(f *HandoverFacts) { f.Consent = refuse(RuleGuardianNotAccepted, "not accepted") },
 	} {
 		f := base
 		change(&f)
@@ -72,6 +73,9 @@ func newHandoverScene(t *testing.T) *handoverScene {
 	if _, err := s.mum.repo.AppointGuardian(ctx, s.kim, s.mum.keys.ID, protocol.GuardianRights, now.Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
+	if _, _, err := s.mum.repo.AcceptWard(ctx, s.mum.keys, s.kim.ID); err != nil { // as guardian create does
+		t.Fatal(err)
+	}
 	if s.sib, err = s.mum.repo.CreateAccount(ctx, "Sib", protocol.RolePatient, nil, DeviceInfo{PeerID: s.self}); err != nil {
 		t.Fatal(err)
 	}
@@ -104,6 +108,22 @@ func TestHandoverAttacks(t *testing.T) {
 	if d := s.decide(t, mum, kim, s.self); !d.Allow {
 		t.Fatalf("after the appointment's until: %+v", d)
 	}
+	*s.clock = s.clock.Add(-2 * time.Hour)
+	// Mum resigned: she is not acting as Kim's guardian, so she may not
+	// hand Kim over (the web app offers no hand-over then either) until
+	// she accepts again.
+	if _, _, err := s.mum.repo.DeclineWard(ctx, s.mum.keys, kim); err != nil {
+		t.Fatal(err)
+	}
+	if d := s.decide(t, mum, kim, s.self); d.Allow || !strings.Contains(d.Reason, "declined") {
+		t.Fatalf("after resigning: %+v", d)
+	}
+	if _, _, err := s.mum.repo.AcceptWard(ctx, s.mum.keys, kim); err != nil {
+		t.Fatal(err)
+	}
+	if d := s.decide(t, mum, kim, s.self); !d.Allow {
+		t.Fatalf("accepted again: %+v", d)
+	}
 	for name, c := range map[string]struct {
 		guardian, ward protocol.AccountID
 		self           string
@@ -135,9 +155,17 @@ func TestHandoverAttacks(t *testing.T) {
 	if d := s.decide(t, mum, kim, s.self); d.Allow || !strings.Contains(d.Reason, "removed") {
 		t.Fatalf("after the removal: %+v", d)
 	}
-	// Appointed again, handed over (the keys forgotten): a second
-	// hand-over, a replay of the first, is refused.
+	// Appointed again: the accept of the removed appointment does not
+	// carry over (guardian/not-accepted) until Mum accepts anew. Then
+	// handed over (the keys forgotten): a second hand-over, a replay of
+	// the first, is refused.
 	if _, err := s.mum.repo.AppointGuardian(ctx, s.kim, mum, protocol.GuardianRights, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	if d := s.decide(t, mum, kim, s.self); d.Allow || !strings.Contains(d.Reason, "has not accepted") {
+		t.Fatalf("appointed again, not accepted: %+v", d)
+	}
+	if _, _, err := s.mum.repo.AcceptWard(ctx, s.mum.keys, kim); err != nil {
 		t.Fatal(err)
 	}
 	if d := s.decide(t, mum, kim, s.self); !d.Allow {

@@ -152,15 +152,16 @@ const (
 	RuleGuardianRight     Rule = "guardian/no-right"    // an act the appointment does not give the right for
 	RuleGuardianUntil     Rule = "guardian/after-until" // an act in a block whose time is at or after the appointment's until
 	RuleReadGuardian      Rule = "read/guardian"        // a live grant made by a guardian of the subject, within its rights
-	RuleChainGuardian     Rule = "serve/chain-guardian" // a chain block, to a device of the chain's account's guardian, or of a ward whose appointment the account accepted
+	RuleChainGuardian     Rule = "serve/chain-guardian" // a chain block, to a device of the chain's account's guardian, or of a ward whose appointment the account accepted (or resigned after accepting)
 	// Guardian consent (wardaccept and warddecline entries on the
 	// guardian's chain; see guardianConsent). An appointment counts for
 	// the guardian's acting, relaying and chain serving only once accepted.
 	RuleGuardianAccepted    Rule = "guardian/accepted"     // the guardian's latest answer to the appointment is a wardaccept
-	RuleGuardianCarried     Rule = "guardian/carried"      // a re-appointment with no more rights and no later end than the accepted one it replaced keeps its acceptance
+	RuleGuardianCarried     Rule = "guardian/carried"      // a re-appointment with no more rights, no later end and no earlier start (From) than the accepted one it replaced keeps its acceptance
 	RuleGuardianNotAccepted Rule = "guardian/not-accepted" // no answer yet: a pending offer, which counts for nothing on the guardian's side
-	RuleGuardianWidened     Rule = "guardian/widened"      // a re-appointment with more rights or a later end than the accepted one it replaced waits for a new accept
-	RuleGuardianDeclined    Rule = "guardian/declined"     // the guardian's latest answer is a warddecline (declined, or resigned after accepting)
+	RuleGuardianWidened     Rule = "guardian/widened"      // a re-appointment with more rights, a later end or an earlier start (From) than the accepted one it replaced waits for a new accept
+	RuleGuardianDeclined    Rule = "guardian/declined"     // the guardian's latest answer is a warddecline of an offer it never took
+	RuleGuardianResigned    Rule = "guardian/resigned"     // the guardian's latest answer is a warddecline after it consented to the appointment: counts for nothing on its side as a decline does, but the ward's node is still served the guardian's chain, so that it learns of it
 	// Pairing a device (node/pair; PROTOCOL.md, "Device pairing"): who is
 	// given an account's keys.
 	RulePairAccepted  Rule = "pair/accepted"          // a live, unused offer whose code's proof, bound to both peer IDs, matches
@@ -1537,6 +1538,31 @@ func emergencyShare(f emergencyFacts, now time.Time) Decision {
 	return allow(RuleEmergencyShare, "%s is a verified emergency clinician (%s); pack of %s live until %s", f.asker, f.role.Why, f.patient, time.UnixMilli(f.pack.Until).UTC().Format(time.RFC3339))
 }
 
+// Which of the patient's guardians a new pack names, by themselves, to be
+// told of every use (Repo.emergencyNotify; PROTOCOL.md §5.12 and §5.13).
+// The notices are the patient's; a node is added for a guardian only once
+// the guardian took the appointment, as its node acts for her only then.
+const (
+	RuleEmergencyNotifyGuardian    Rule = "emergency/notify-guardian"     // a live appointment its guardian accepted (guardianConsent): the guardian's declared nodes are told of every use
+	RuleEmergencyNotifyNotAccepted Rule = "emergency/notify-not-accepted" // an appointment its guardian has not accepted (pending, widened, declined or resigned): its nodes are not added (the patient may still name one herself)
+	RuleEmergencyNotifyEnded       Rule = "emergency/notify-ended"        // a removed guardian, or an appointment past its until: its nodes are not added
+)
+
+// emergencyNotifyGuardian decides whether the declared nodes of the
+// guardian of appointment s, whose consent to it is consent, go on a new
+// pack's notify list.
+func emergencyNotifyGuardian(s guardianSpan, consent Decision, now time.Time) Decision {
+	switch {
+	case s.Closed:
+		return refuse(RuleEmergencyNotifyEnded, "the patient removed %s as guardian at %s", s.Guardian, s.Ended)
+	case s.Until != 0 && !now.Before(time.UnixMilli(s.Until)):
+		return refuse(RuleEmergencyNotifyEnded, "the appointment of %s ended at %s", s.Guardian, untilText(s.Until))
+	case !consent.Allow:
+		return refuse(RuleEmergencyNotifyNotAccepted, "not told by itself: %s (name its node with notify to tell it anyway)", consent.Reason)
+	}
+	return allow(RuleEmergencyNotifyGuardian, "%s, a guardian that took the appointment at %s (%s)", s.Guardian, s.Appointed, consent.Rule)
+}
+
 // What a custodian's node keeps (PROTOCOL.md §5.12, SECURITY.md
 // "Emergency access"): at most one pack per patient, the newest she set
 // up; a pack she ended, or replaced by a newer one on her chain, goes at
@@ -1736,7 +1762,10 @@ func guardianEntitled(a *Access, owner, id protocol.AccountID) string {
 // chain names them; wards the accounts whose chains appoint owner, each
 // with owner's answer to its appointment (guardianConsent). A ward whose
 // appointment owner did not accept gets nothing on that ground: anybody
-// can appoint anybody, and that must not open the guardian's chain.
+// can appoint anybody, and that must not open the guardian's chain. One
+// whose guardian resigned after accepting still gets it, to learn of the
+// resignation (else its node would go on relaying to owner and showing
+// it as guardian).
 func serveChainGuardian(peer peerRoles, owner protocol.AccountID, guardians []protocol.AccountID, wards map[protocol.AccountID]Decision, d Decision) Decision {
 	if d.Allow || d.Rule != RuleChainNotShared {
 		return d
@@ -1752,6 +1781,8 @@ func serveChainGuardian(peer peerRoles, owner protocol.AccountID, guardians []pr
 		switch {
 		case ok && c.Allow:
 			return allow(RuleChainGuardian, "chain block of %s, a guardian of %s that accepted the appointment", owner, id)
+		case ok && c.Rule == RuleGuardianResigned:
+			return allow(RuleChainGuardian, "chain block of %s, which resigned as guardian of %s: its node is to learn of it (%s)", owner, id, c.Reason)
 		case ok && refused == nil:
 			refused = &c
 		}
@@ -1765,20 +1796,24 @@ func serveChainGuardian(peer peerRoles, owner protocol.AccountID, guardians []pr
 // guardianConsent decides whether the guardian of spans[i] consents to
 // that appointment, by consents, the guardian's answers (wardaccept,
 // warddecline) to appointments of this ward, in its chain order. The
-// latest answer naming the appointment's block stands. With none, a
+// latest answer naming the appointment's block stands; a decline after
+// the guardian consented (by the answers before it) is a resignation. With none, a
 // re-appointment that replaced an accepted span of the same guardian
 // (not a removal and a new appointment) keeps that acceptance when it
-// gives no more rights and ends no later: narrowing needs no new accept,
-// widening does.
+// gives no more rights, ends no later and starts no earlier in the
+// guardian's chain: narrowing needs no new accept, widening does.
 func guardianConsent(spans []guardianSpan, i int, consents []consentEvent) Decision {
 	s := spans[i]
 	var last *consentEvent
+	at := 0
 	for j := range consents {
 		if consents[j].Appointment == s.Appointed.Block {
-			last = &consents[j]
+			last, at = &consents[j], j
 		}
 	}
 	switch {
+	case last != nil && last.Decline && guardianConsent(spans, i, consents[:at]).Allow:
+		return refuse(RuleGuardianResigned, "%s resigned the appointment at %s (declined it in its block %d, after accepting)", s.Guardian, s.Appointed, last.Via.Seq)
 	case last != nil && last.Decline:
 		return refuse(RuleGuardianDeclined, "%s declined the appointment at %s (in its block %d)", s.Guardian, s.Appointed, last.Via.Seq)
 	case last != nil:
@@ -1793,8 +1828,8 @@ func guardianConsent(spans []guardianSpan, i int, consents []consentEvent) Decis
 		switch {
 		case !prev.Allow:
 		case !narrower(s, p):
-			return refuse(RuleGuardianWidened, "the appointment at %s gives %s more than the one it accepted (may %v until %s, was %v until %s): it waits for a new accept",
-				s.Appointed, s.Guardian, s.May, untilText(s.Until), p.May, untilText(p.Until))
+			return refuse(RuleGuardianWidened, "the appointment at %s gives %s more than the one it accepted (may %v until %s from its block %d, was %v until %s from block %d): it waits for a new accept",
+				s.Appointed, s.Guardian, s.May, untilText(s.Until), s.From, p.May, untilText(p.Until), p.From)
 		default:
 			return allow(RuleGuardianCarried, "the appointment at %s narrows one %s accepted: %s", s.Appointed, s.Guardian, prev.Reason)
 		}
@@ -1803,9 +1838,13 @@ func guardianConsent(spans []guardianSpan, i int, consents []consentEvent) Decis
 	return refuse(RuleGuardianNotAccepted, "%s has not accepted the appointment at %s ('blockmrs guardian accept' on its node)", s.Guardian, s.Appointed)
 }
 
-// narrower tells whether appointment s gives no right p does not and
-// ends no later than p.
+// narrower tells whether appointment s gives no right p does not, ends
+// no later than p and starts no earlier in the guardian's chain than p
+// (an earlier From would make acts in blocks p left out count).
 func narrower(s, p guardianSpan) bool {
+	if s.From < p.From {
+		return false
+	}
 	for _, r := range s.May {
 		if !slices.Contains(p.May, r) {
 			return false
@@ -2207,7 +2246,7 @@ func messageSigner(held bool, f signerFacts, account, signer []byte) Decision {
 // Rules of handing a minor's account over to the grown-up's own node
 // (guardian handover, keyshare/handover.go).
 const (
-	RuleHandoverWard    Rule = "handover/ward"     // a ward whose keys this repo holds, that appointed the acting account guardian (not removed it) and declares this node its device
+	RuleHandoverWard    Rule = "handover/ward"     // a ward whose keys this repo holds, that appointed the acting account guardian (not removed it), whose appointment the acting account accepted (guardianConsent), and that declares this node its device
 	RuleHandoverNotWard Rule = "handover/not-ward" // any other account: not of this repo, the acting account itself, not its ward, or not acting through this node
 )
 
@@ -2221,13 +2260,18 @@ type HandoverFacts struct {
 	// guardian; Removed when it removed it since (an appointment ended by
 	// its until still counts: coming of age is when hand-over happens).
 	Appointed, Removed bool
+	// Consent is the acting account's answer to its latest appointment
+	// (guardianConsent): the hand-over is a guardian's act, and a
+	// guardian's node acts for a ward only once it took the appointment.
+	Consent Decision
 	// Device is true when the ward's chain declares this node its device.
 	Device bool
 }
 
 // Handover decides whether the acting account may hand a ward's account
 // over (offer its keys to the grown-up's node, then forget them): only a
-// ward made for it here, as guardian create makes one.
+// ward made for it here, as guardian create makes one (it accepts the
+// appointment too).
 func Handover(f HandoverFacts) Decision {
 	switch {
 	case f.Self:
@@ -2238,6 +2282,8 @@ func Handover(f HandoverFacts) Decision {
 		return refuse(RuleHandoverNotWard, "the account never appointed the acting account guardian: it is not its ward (to add a device, run 'blockmrs device pair')")
 	case f.Removed:
 		return refuse(RuleHandoverNotWard, "the account removed the acting account as guardian: it is no longer its ward")
+	case !f.Consent.Allow:
+		return refuse(RuleHandoverNotWard, "the acting account has not taken the appointment: %s", f.Consent.Reason)
 	case !f.Device:
 		return refuse(RuleHandoverNotWard, "the account does not declare this node its device: hand it over from the node that acts for it")
 	}

@@ -491,7 +491,7 @@ func newVersion(author protocol.AccountID, acked bool) *Access {
 
 func TestPolicyTable(t *testing.T) {
 	covered := map[Rule]bool{}
-	for _, tc := range slices.Concat(policyTable(), rekeyPolicyCases(), attestPolicyCases(), auditPolicyCases(), emergencyPolicyCases(), guardianPolicyCases(), recoveryPolicyCases(), pairPolicyCases(), messagePolicyCases(), answerPolicyCases(), handoverPolicyCases(), rekeyScopePolicyCases(), addrbookPolicyCases(), recoveryExportPolicyCases(), forkRecoveryPolicyCases(), consentPolicyCases(), forkReplayPolicyCases()) {
+	for _, tc := range slices.Concat(policyTable(), rekeyPolicyCases(), attestPolicyCases(), auditPolicyCases(), emergencyPolicyCases(), guardianPolicyCases(), recoveryPolicyCases(), pairPolicyCases(), messagePolicyCases(), answerPolicyCases(), handoverPolicyCases(), rekeyScopePolicyCases(), addrbookPolicyCases(), recoveryExportPolicyCases(), forkRecoveryPolicyCases(), consentPolicyCases(), forkReplayPolicyCases(), atkconsentPolicyCases()) {
 		t.Run(string(tc.rule), func(t *testing.T) {
 			covered[tc.rule] = true
 			d := tc.decides(t)

@@ -292,7 +292,10 @@ func (r *Repo) NewRequest(ctx context.Context, k *Keys, to protocol.AccountID, r
 // node, for the record only), with the requester's first chain block
 // (profile; needed unless the requester is known already). The request
 // must be signed by its requester, addressed to a local account, recent,
-// and within the inbox limits. A request already held is returned as it
+// and within the inbox limits (a request for an account not of this
+// node, nor a ward a local guardian answers for, is a NotAddressedError,
+// whose Public text is all a delivering node is to be told). A request
+// already held is returned as it
 // is (redelivery is no error), except that a guardian's node that took it
 // from another node first marks it relayed once a node of the account
 // asked delivers it (see relayedFrom), so that its answer reaches there.
@@ -313,12 +316,11 @@ func (r *Repo) ReceiveRequest(ctx context.Context, raw, profile []byte, fromPeer
 	if _, guardian, err := r.LocalGuardian(ctx, to, protocol.RightApprove); err != nil {
 		return RequestInfo{}, err
 	} else if !local && !guardian {
-		if why, err := r.whyNoLocalGuardian(ctx, to); err != nil {
+		why, err := r.whyNoLocalGuardian(ctx, to)
+		if err != nil {
 			return RequestInfo{}, err
-		} else if why != "" {
-			return RequestInfo{}, fmt.Errorf("request %s: addressed to %s, not an account of this node: %s", id, to, why)
 		}
-		return RequestInfo{}, fmt.Errorf("request %s: addressed to %s, not an account of this node (nor a ward one of them answers for)", id, to)
+		return RequestInfo{}, &NotAddressedError{Request: id, To: to, Why: why}
 	}
 	now := r.now()
 	created := time.UnixMilli(q.Created)

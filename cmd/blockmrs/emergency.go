@@ -64,7 +64,7 @@ blockmrs emergency setup --custodians Gina,StMarys --threshold 2 --records bafkr
 	records := f.String("records", "", "put these FHIR records in the summary instead of the patient summary (`CID,...`)")
 	until := f.String("until", "", "the pack's expiry: a `DATE` (2027-06-01, RFC 3339) or a duration (365d); default a year")
 	window := f.String("window", "", "how long a first use keeps the pack open to other clinicians (`DURATION`, default 24h)")
-	notify := f.String("notify", "", "extra nodes custodians tell of every use, besides this node, the account's and its live guardians' declared nodes: `PEERID,...`")
+	notify := f.String("notify", "", "extra nodes custodians tell of every use, besides this node, the account's and its live guardians' declared nodes (those that accepted): `PEERID,...`")
 	if _, err := f.parseArgs(args, false); err != nil {
 		return err
 	}

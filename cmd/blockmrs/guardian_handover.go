@@ -19,7 +19,9 @@ import (
 func runGuardianHandover(ctx context.Context, args []string) error {
 	f := newFlags("guardian handover", "[flags] WARD", `
 Guardian handover hands WARD, a minor's account made in this repo with
-'blockmrs guardian create' and the acting account as guardian, over to
+'blockmrs guardian create' and the acting account as guardian (which
+must have accepted WARD's latest appointment: create does; after a
+resignation, or a removal and a new appointment, accept again), over to
 the grown-up's own node. It shows a pairing code and its QR code, as
 'blockmrs device pair' does, for WARD's account; on the grown-up's node,
 'blockmrs device join --takeover CODE' joins it, stores WARD's keys under

@@ -42,8 +42,9 @@ type EmergencySetupRequest struct {
 	// Window is how long a first use keeps the pack open to other
 	// clinicians ("24h"); empty: 24 hours.
 	Window string `json:"window,omitempty"`
-	// Notify adds peer IDs (guardians' nodes) that custodians tell of
-	// every use, besides this node and the account's declared nodes.
+	// Notify adds peer IDs that custodians tell of every use, besides
+	// this node, the account's declared nodes and those of its guardians
+	// that accepted their appointments (a pending guardian's node, say).
 	Notify []string `json:"notify,omitempty"`
 }
 

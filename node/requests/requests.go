@@ -26,6 +26,7 @@ package requests
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -142,7 +143,14 @@ func (s *Service) Kick() { s.loop.Kick() }
 func (s *Service) dispatch(ctx context.Context, p peer.ID, f *protocol.RequestFrame) *protocol.RequestFrame {
 	fail := func(err error) *protocol.RequestFrame {
 		s.srv.Reject(p, err)
-		return &protocol.RequestFrame{Kind: protocol.ReqFrameError, Error: err.Error()}
+		text := err.Error()
+		// A request for a ward a local guardian does not answer for: the
+		// peer is not told why (her answer to the appointment is hers).
+		var na *keyshare.NotAddressedError
+		if errors.As(err, &na) {
+			text = na.Public()
+		}
+		return &protocol.RequestFrame{Kind: protocol.ReqFrameError, Error: text}
 	}
 	switch f.Kind {
 	case protocol.ReqFrameRequest:

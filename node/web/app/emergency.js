@@ -48,7 +48,7 @@ function build() {
       "splits its key among custodians you choose: several of them are needed together, so none " +
       "can open it alone, and they give their part only to a clinician whose role is attested for " +
       "emergencies. Every request is recorded with its reason and shown to you here, and your " +
-      "guardians' nodes are told too.", "hint"),
+      "the nodes of guardians who accepted are told too.", "hint"),
     err, status,
     el("h3", "Your emergency pack"),
     packs,

@@ -1,0 +1,97 @@
+package keyshare
+
+import (
+	"testing"
+	"time"
+
+	"github.com/blockmrs/blockmrs/protocol"
+)
+
+// The attack review of guardian consent in the policy's table
+// (TestPolicyTable takes these rows): which guardians a pack tells by
+// themselves, what a re-appointment keeps of an accept, and the
+// hand-over's consent.
+
+func atkconsentPolicyCases() []policyCase {
+	now := time.UnixMilli(1e12)
+	accepted := allow(RuleGuardianAccepted, "gp accepted")
+	pending := refuse(RuleGuardianNotAccepted, "gp has not accepted")
+	span := guardianSpan{Guardian: gp, May: []protocol.GuardianRight{protocol.RightRead}, From: 3, Appointed: ref(pat, 2)}
+	removed := span
+	removed.Closed, removed.Before, removed.Ended = true, 5, ref(pat, 4)
+	ended := span
+	ended.Until = now.Add(-time.Second).UnixMilli()
+	// pat appoints gp in block 2 from gp's block 3, and again in block 5
+	// from gp's block from.
+	again := func(from uint64) *facts {
+		return newFacts().appoint(pat, gp, 2, 3, 0, protocol.RightRead).appoint(pat, gp, 5, from, 0, protocol.RightRead)
+	}
+	// pat removes gp and appoints it again in one block, 4: the removal
+	// is its entry 0, the appointment its entry 1.
+	sameBlock := func() *facts {
+		x := newFacts().appoint(pat, gp, 2, 3, 0, protocol.RightRead, protocol.RightApprove).unappoint(pat, gp, 4, 6)
+		re := ref(pat, 4)
+		re.Index = 1
+		return x.guardianEvent(pat, guardianEvent{Guardian: gp, May: []protocol.GuardianRight{protocol.RightRead}, From: 6, Via: re})
+	}
+	appointed := func() *facts { return newFacts().appoint(pat, gp, 2, 3, 0, protocol.RightRead, protocol.RightApprove) }
+	notShared := refuse(RuleChainNotShared, "no record shared")
+	served := func(c Decision) Decision {
+		return serveChainGuardian(actingFor(pat), gp, nil, map[protocol.AccountID]Decision{pat: c}, notShared)
+	}
+	handover := HandoverFacts{Local: true, Appointed: true, Device: true}
+	withConsent := func(c Decision) HandoverFacts { f := handover; f.Consent = c; return f }
+	return []policyCase{
+		{RuleEmergencyNotifyGuardian, true,
+			func(t *testing.T) Decision { return emergencyNotifyGuardian(span, accepted, now) },
+			func(t *testing.T) Decision { return emergencyNotifyGuardian(span, pending, now) }},
+		{RuleEmergencyNotifyNotAccepted, false,
+			// declined (or resigned) is no better than pending
+			func(t *testing.T) Decision {
+				return emergencyNotifyGuardian(span, refuse(RuleGuardianDeclined, "gp declined"), now)
+			},
+			func(t *testing.T) Decision { return emergencyNotifyGuardian(span, accepted, now) }},
+		{RuleEmergencyNotifyEnded, false,
+			// an accept does not outlive the removal, nor the until
+			func(t *testing.T) Decision { return emergencyNotifyGuardian(removed, accepted, now) },
+			func(t *testing.T) Decision { return emergencyNotifyGuardian(span, accepted, now) }},
+		{RuleEmergencyNotifyEnded, false,
+			func(t *testing.T) Decision { return emergencyNotifyGuardian(ended, accepted, now) },
+			func(t *testing.T) Decision { return emergencyNotifyGuardian(ended, accepted, now.Add(-time.Hour)) }},
+		// A re-appointment reaching back to earlier blocks of the
+		// guardian's chain gives more (acts there would count): widened.
+		{RuleGuardianWidened, false,
+			func(t *testing.T) Decision { return consentOf(again(1), accept(2, 4)) },
+			func(t *testing.T) Decision { return consentOf(again(7), accept(2, 4)) }},
+		// A removal and a new appointment in one block: the new one is a
+		// new offer, whatever it gives.
+		{RuleGuardianNotAccepted, false,
+			func(t *testing.T) Decision { return consentOf(sameBlock(), accept(2, 3)) },
+			func(t *testing.T) Decision {
+				return consentOf(sameBlock(), accept(2, 3), consentEvent{Ward: pat, Appointment: ref(pat, 4).Block, Via: ref(gp, 7)})
+			}},
+		// Accepted, then declined: a resignation. It counts for nothing on
+		// the guardian's side, as a decline does…
+		{RuleGuardianResigned, false,
+			func(t *testing.T) Decision { return consentOf(appointed(), accept(2, 4), decline(2, 6)) },
+			func(t *testing.T) Decision { return consentOf(appointed(), decline(2, 4), accept(2, 6)) }},
+		// …as does one of a narrowed appointment that carried the accept…
+		{RuleGuardianResigned, false,
+			func(t *testing.T) Decision {
+				x := newFacts().appoint(pat, gp, 2, 3, 0, protocol.RightRead, protocol.RightApprove).appoint(pat, gp, 5, 6, 0, protocol.RightRead)
+				return consentOf(x, accept(2, 4), consentEvent{Ward: pat, Appointment: ref(pat, 5).Block, Decline: true, Via: ref(gp, 7)})
+			},
+			func(t *testing.T) Decision {
+				x := newFacts().appoint(pat, gp, 2, 3, 0, protocol.RightRead, protocol.RightApprove).appoint(pat, gp, 5, 6, 0, protocol.RightRead)
+				return consentOf(x, accept(2, 4))
+			}},
+		// …but the ward's node is still served the guardian's chain, to
+		// learn of it; after a decline of an offer never taken, it is not.
+		{RuleChainGuardian, true,
+			func(t *testing.T) Decision { return served(consentOf(appointed(), accept(2, 4), decline(2, 6))) },
+			func(t *testing.T) Decision { return served(consentOf(appointed(), decline(2, 4))) }},
+		{RuleHandoverNotWard, false,
+			func(t *testing.T) Decision { return Handover(withConsent(pending)) },
+			func(t *testing.T) Decision { return Handover(withConsent(accepted)) }},
+	}
+}
