@@ -6,6 +6,8 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"math"
+	"slices"
+	"time"
 
 	"github.com/ipfs/go-cid"
 
@@ -44,42 +46,84 @@ type fhirHeld struct {
 // FHIRIndexFor builds the index of subject's current FHIR records that k
 // may read (k's listing, hidden records included: a hidden record is
 // still there).
+//
+// The listing is read a chunk at a time (listEach): of each row it keeps
+// only what folding versions and the index need (indexRow, about 250
+// bytes with its strings, where a whole row holds about 2 KB), so a
+// re-import into a large repo holds its index and these, not every
+// record's access state and envelope.
 func (r *Repo) FHIRIndexFor(ctx context.Context, k *Keys, subject protocol.AccountID) (*FHIRIndex, error) {
+	ix := &FHIRIndex{byID: map[fhirKey]fhirHeld{}, byDigest: map[[sha256.Size]byte]fhirHeld{}, types: map[string]string{}}
+	accounts := map[protocol.AccountID]protocol.AccountID{} // one copy of each author and subject
+	intern := func(id protocol.AccountID) protocol.AccountID {
+		if v, ok := accounts[id]; ok {
+			return v
+		}
+		accounts[id] = id
+		return id
+	}
+	var rows []indexRow
 	// The listing reads every record's facts once: kept out of the
 	// decision cache, where up to maxCached of them (about 2.7 KB each)
 	// would stay live through the listing and the whole import for
 	// nothing the import decides. Decisions meanwhile read the datastore,
 	// as during a commit.
 	done := r.cache.writing()
-	rows, err := r.List(ctx, k, true)
+	err := r.listEach(ctx, k, true, func(l *Listed, created time.Time) {
+		row := indexRow{record: l.Record, created: created, author: intern(l.Author), subject: intern(l.Subject),
+			supersedes: l.Supersedes, proof: l.Proof, known: l.Known}
+		if c := l.FHIR; l.Readable && l.Error == "" && l.Kind == protocol.KindFHIR && c != nil && len(c.Digest) == sha256.Size {
+			row.fhir, row.typ, row.id, row.digest = true, ix.typ(c.ResourceType), c.ID, [sha256.Size]byte(c.Digest)
+		}
+		rows = append(rows, row)
+	})
 	done()
 	if err != nil {
 		return nil, fmt.Errorf("list records: %w", err)
 	}
+	// Newest first, as List orders them (RecordsOf's stable sort over
+	// the same index order).
+	slices.SortStableFunc(rows, func(a, b indexRow) int { return b.created.Compare(a.created) })
 	// Superseded versions leave the rows (as the listing folds them,
 	// under the access policy's versionOf).
-	rows = FoldVersions(rows)
-	ix := &FHIRIndex{byID: map[fhirKey]fhirHeld{}, byDigest: map[[sha256.Size]byte]fhirHeld{}, types: map[string]string{}}
-	for _, l := range rows { // newest first: the first one found stays
-		if !l.Readable || l.Error != "" || l.Subject != subject || l.Kind != protocol.KindFHIR || l.FHIR == nil {
+	next := versionNext(len(rows), func(i int) *Access { return rows[i].access() })
+	for i, l := range rows { // newest first: the first one found stays
+		if next[i] >= 0 || !l.fhir || l.subject != subject {
 			continue
 		}
-		if len(l.FHIR.Digest) != sha256.Size {
-			continue
-		}
-		held := fhirHeld{record: l.Record, digest: [sha256.Size]byte(l.FHIR.Digest), index: -1}
-		if l.FHIR.ID == "" {
+		held := fhirHeld{record: l.record, digest: l.digest, index: -1}
+		if l.id == "" {
 			if _, ok := ix.byDigest[held.digest]; !ok {
 				ix.byDigest[held.digest] = held
 			}
 			continue
 		}
-		key := fhirKey{ix.typ(l.FHIR.ResourceType), l.FHIR.ID}
+		key := fhirKey{l.typ, l.id}
 		if _, ok := ix.byID[key]; !ok {
 			ix.byID[key] = held
 		}
 	}
 	return ix, nil
+}
+
+// indexRow is what FHIRIndexFor keeps of a listed row: what versionOf
+// reads of its access state, the time the listing orders it by, and, for
+// a FHIR record k may read that opened, its resource type, id and digest.
+type indexRow struct {
+	record          cid.Cid
+	created         time.Time
+	author, subject protocol.AccountID
+	supersedes      string
+	proof           Proof
+	known           bool
+	fhir            bool
+	typ, id         string
+	digest          [sha256.Size]byte
+}
+
+// access returns the access state versionOf reads, rebuilt from the row.
+func (l *indexRow) access() *Access {
+	return &Access{Record: l.record, Known: l.known, Author: l.author, Subject: l.subject, Supersedes: l.supersedes, Proof: l.proof}
 }
 
 // typ returns the index's copy of a resource type.

@@ -105,19 +105,75 @@ func (r *Repo) listRows(ctx context.Context, k *Keys, all bool) ([]Listed, vouch
 	}
 	rows := []Listed{}
 	for _, a := range as {
-		if !a.Known || (!all && a.Hidden && a.Subject == k.ID && readDecision(a, k.ID).Allow) {
-			continue // hidden: not opened
+		if l, ok := listedRow(a, k.ID, all); ok {
+			rows = append(rows, l)
 		}
-		l := rowStatus(a, k.ID)
-		switch {
-		case l.Status == "no access":
-			continue
-		case !all && (l.Status == "revoked" || l.Status == "expired" || l.Status == "hidden" || l.Status == "rekeyed"):
-			continue
-		}
-		rows = append(rows, l)
 	}
 	return rows, v, nil
+}
+
+// listedRow makes a's row for account id, not yet opened, and tells
+// whether List lists it (all: as List's argument).
+func listedRow(a *Access, id protocol.AccountID, all bool) (Listed, bool) {
+	if !a.Known || (!all && a.Hidden && a.Subject == id && readDecision(a, id).Allow) {
+		return Listed{}, false // hidden: not opened
+	}
+	l := rowStatus(a, id)
+	switch {
+	case l.Status == "no access":
+		return Listed{}, false
+	case !all && (l.Status == "revoked" || l.Status == "expired" || l.Status == "hidden" || l.Status == "rekeyed"):
+		return Listed{}, false
+	}
+	return l, true
+}
+
+// listChunk is how many records listEach reads and opens at a time.
+var listChunk = 512
+
+// listEach calls fn with each row List(ctx, k, all) lists, opened, and
+// the time its listing orders it by (the record entry's time, newest
+// first in List), in the order of the account's index rather than
+// newest first. It reads and opens listChunk records at a time, so a
+// caller that keeps less of a row than the row holds (FHIRIndexFor) holds
+// at most a chunk of whole rows. fn must not keep l, which the next
+// chunk reuses.
+func (r *Repo) listEach(ctx context.Context, k *Keys, all bool, fn func(l *Listed, created time.Time)) error {
+	recs, err := r.cidsUnder(ctx, "/keyshare/idx/acct/"+string(k.ID)+"/")
+	if err != nil {
+		return err
+	}
+	v, err := r.vouchSet(ctx)
+	if err != nil {
+		return err
+	}
+	rows := make([]Listed, 0, min(listChunk, len(recs)))
+	created := make([]time.Time, 0, cap(rows))
+	forged := make([]bool, 0, cap(rows))
+	for start := 0; start < len(recs); start += listChunk {
+		rows, created, forged = rows[:0], created[:0], forged[:0]
+		for _, c := range recs[start:min(start+listChunk, len(recs))] {
+			a, err := r.AccessFor(ctx, c, k.ID)
+			if err != nil {
+				return err
+			}
+			if l, ok := listedRow(a, k.ID, all); ok {
+				rows, created, forged = append(rows, l), append(created, a.Created), append(forged, false)
+			}
+		}
+		forEach(len(rows), func(i int) {
+			if rows[i].Readable {
+				forged[i] = r.openRow(ctx, k, &rows[i], v)
+			}
+		})
+		for i := range rows {
+			if !forged[i] {
+				fn(&rows[i], created[i])
+			}
+		}
+		clear(rows) // the chunk's access states and envelopes go now
+	}
+	return nil
 }
 
 // openRows opens the readable rows on every core and returns the rows
@@ -215,40 +271,11 @@ func (r *Repo) VersionsOf(ctx context.Context, k *Keys, c cid.Cid) ([]Listed, er
 // SupersededBy. Rows keep their order; a version that supersedes a record
 // not in rows, or that versionOf does not accept, stays a row of its own.
 func FoldVersions(rows []Listed) []Listed {
+	next := versionNext(len(rows), func(i int) *Access { return rows[i].Access })
 	byCID := make(map[string]int, len(rows))
 	for i := range rows {
 		if rows[i].Access != nil {
 			byCID[rows[i].Record.String()] = i
-		}
-	}
-	// next[i] is the row that supersedes row i. A record superseded by
-	// two versions keeps the first (in rows' order: the newest) and the
-	// other version stays a row of its own.
-	next := make([]int, len(rows))
-	for i := range next {
-		next[i] = -1
-	}
-	hasOlder := make([]bool, len(rows))
-	for i := range rows {
-		a := rows[i].Access
-		if a == nil || a.Supersedes == "" || hasOlder[i] {
-			continue
-		}
-		j, ok := byCID[a.Supersedes]
-		if !ok || j == i || next[j] >= 0 || !versionOf(a, rows[j].Access).Allow {
-			continue
-		}
-		next[j], hasOlder[i] = i, true
-	}
-	// A cycle (claims on one CID can be many, so one is conceivable) is
-	// cut where it is first found: every row stays listed somewhere.
-	for i := range rows {
-		j := next[i]
-		for n := 0; j >= 0 && j != i && n < len(rows); n++ {
-			j = next[j]
-		}
-		if j == i {
-			next[i] = -1
 		}
 	}
 	head := func(i int) int {
@@ -278,6 +305,48 @@ func FoldVersions(rows []Listed) []Listed {
 		out[k].History = append(out[k].History, Version{Record: l.Record.String(), Title: l.Title, Author: l.Author, Created: l.Created, Status: l.Status})
 	}
 	return out
+}
+
+// versionNext returns, for each of n rows in listing order (newest
+// first), the row that supersedes it as FoldVersions folds them, -1 for
+// none; access gives a row's access state (nil: a row without one, never
+// folded). A record superseded by two versions keeps the first (in the
+// rows' order: the newest) and the other version stays a row of its own.
+func versionNext(n int, access func(i int) *Access) []int {
+	byCID := make(map[string]int, n)
+	for i := range n {
+		if a := access(i); a != nil {
+			byCID[a.Record.String()] = i
+		}
+	}
+	next := make([]int, n)
+	for i := range next {
+		next[i] = -1
+	}
+	hasOlder := make([]bool, n)
+	for i := range n {
+		a := access(i)
+		if a == nil || a.Supersedes == "" || hasOlder[i] {
+			continue
+		}
+		j, ok := byCID[a.Supersedes]
+		if !ok || j == i || next[j] >= 0 || !versionOf(a, access(j)).Allow {
+			continue
+		}
+		next[j], hasOlder[i] = i, true
+	}
+	// A cycle (claims on one CID can be many, so one is conceivable) is
+	// cut where it is first found: every row stays listed somewhere.
+	for i := range n {
+		j := next[i]
+		for m := 0; j >= 0 && j != i && m < n; m++ {
+			j = next[j]
+		}
+		if j == i {
+			next[i] = -1
+		}
+	}
+	return next
 }
 
 // ListRecord returns record c's row for k as List would give it with all

@@ -50,7 +50,8 @@ type custody struct {
 		Blocks   int      `json:"blocks"`
 		Problems []string `json:"problems"`
 	} `json:"author_chain"`
-	Problems []string `json:"problems"`
+	Problems   []string `json:"problems"`
+	Superseded []string `json:"superseded"`
 }
 
 // looseDecode decodes a JSON answer without refusing unknown fields.

@@ -424,8 +424,13 @@ func (s *Service) Profile(ctx context.Context, addr peer.AddrInfo, id protocol.A
 	}
 	if more, err := s.Sync(ctx, addr.ID, id); err == nil {
 		res.NewBlocks += more.NewBlocks
+		// A fork the rest of the chain settled by a recovery (a thief's
+		// branch held here, the recovered chain arriving) is reported.
+		res.Superseded = append(res.Superseded, more.Superseded...)
 		if len(more.Accounts) > 0 {
 			res.Accounts = more.Accounts // the chain as it is now
+			// Its first block was here already, the rest was not.
+			res.Unchanged = slices.DeleteFunc(res.Unchanged, func(u protocol.AccountID) bool { return u == id })
 		}
 	} else if !errors.Is(err, ErrNotServed) && ctx.Err() == nil {
 		s.log.Debug("chainsync: the rest of a new contact's chain", "peer", addr.ID, "account", id, "err", err)
