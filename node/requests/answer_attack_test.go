@@ -25,11 +25,7 @@ func TestRemovedGuardianAnswerPushedToRequester(t *testing.T) {
 	guard := newNode(t, "Gail", protocol.RolePatient)
 	doc := newNode(t, "Dr Cole", protocol.RoleClinician)
 	addNote(t, ward, "blood pressure")
-	sendChain(t, guard, ward)
-	if _, err := ward.repo.AppointGuardian(ctx, ward.keys, guard.keys.ID,
-		[]protocol.GuardianRight{protocol.RightRead, protocol.RightApprove}, time.Time{}); err != nil {
-		t.Fatal(err)
-	}
+	appoint(t, ward, guard, protocol.RightRead, protocol.RightApprove)
 	sendChain(t, guard, doc)
 	sendChain(t, doc, ward) // Wanda's node pushes her answer to Cole's
 	addNote(t, guard, "a note of her own")

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/blockmrs/blockmrs/protocol"
 )
@@ -22,11 +21,7 @@ func TestRefusedRelayTellsNoConsent(t *testing.T) {
 	guard := newNode(t, "Gail", protocol.RolePatient)
 	doc := newNode(t, "Dr Cole", protocol.RoleClinician)
 	stranger := newNode(t, "Mal", protocol.RolePatient)
-	sendChain(t, guard, ward)
-	if _, err := ward.repo.AppointGuardian(ctx, ward.keys, guard.keys.ID,
-		[]protocol.GuardianRight{protocol.RightRead, protocol.RightApprove}, time.Time{}); err != nil {
-		t.Fatal(err)
-	}
+	appoint(t, ward, guard, protocol.RightRead, protocol.RightApprove)
 	sendChain(t, ward, guard)
 	sendChain(t, stranger, guard)
 	sendChain(t, ward, doc)

@@ -67,11 +67,7 @@ func TestRelayToGuardianNode(t *testing.T) {
 	guard := newNode(t, "Gail", protocol.RolePatient)
 	doc := newNode(t, "Dr Cole", protocol.RoleClinician)
 	addNote(t, ward, "blood pressure")
-	sendChain(t, guard, ward)
-	if _, err := ward.repo.AppointGuardian(ctx, ward.keys, guard.keys.ID,
-		[]protocol.GuardianRight{protocol.RightRead, protocol.RightGrant, protocol.RightRevoke, protocol.RightApprove}, time.Time{}); err != nil {
-		t.Fatal(err)
-	}
+	appoint(t, ward, guard, protocol.RightRead, protocol.RightGrant, protocol.RightRevoke, protocol.RightApprove)
 	sendChain(t, ward, guard)
 	// The guardian accepts on her node; the ward's node relays only to a
 	// guardian whose accept it holds.

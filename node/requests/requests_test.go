@@ -92,6 +92,16 @@ func (n *testNode) stop() {
 }
 
 // sendChain imports from's whole chain into to's repo.
+// appoint makes guard ward's guardian with rights, for good, on ward's
+// node, which is given guard's chain first.
+func appoint(t *testing.T, ward, guard *testNode, rights ...protocol.GuardianRight) {
+	t.Helper()
+	sendChain(t, guard, ward)
+	if _, err := ward.repo.AppointGuardian(t.Context(), ward.keys, guard.keys.ID, rights, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func sendChain(t *testing.T, from, to *testNode) {
 	t.Helper()
 	var buf bytes.Buffer
