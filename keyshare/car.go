@@ -129,8 +129,9 @@ type Superseded struct {
 
 // ImportCAR imports a CAR whose roots are chain blocks (an account export
 // or a profile export), and at most one raw block of address hints (a
-// recovery export: keepHintedAddrs decides which are kept). Every chain reachable from the roots, and from ack
-// entries in them, is verified before anything is written; a bad block, a
+// recovery export: keepHintedAddrs decides which are kept). Every chain
+// reachable from the roots, and from ack entries in them, is verified
+// before anything is written; a bad block, a
 // broken link or a fork rejects the whole import and leaves the repo as it
 // was, except that fork evidence is kept. A fork a recovery settles does
 // not (forkrecovery.go; ImportResult.Superseded says what it did).

@@ -446,21 +446,8 @@ func (r *Repo) keepSuperseded(ctx context.Context, sf *settledFork) error {
 // chains, as verify does, after a fork switched branches; then it drops
 // the marker. The caller holds r.mu.
 func (r *Repo) reindex(ctx context.Context) error {
-	accts, err := listKeys(ctx, r.ds, "/keyshare/acct/")
-	if err != nil {
-		return err
-	}
-	rebuilt := newIndexWriter(ctx, nil)
-	for _, k := range accts {
-		if _, err := r.verifyChain(ctx, protocol.AccountID(k.BaseNamespace()), rebuilt); err != nil {
-			return fmt.Errorf("rebuild the access index: %w", err)
-		}
-	}
-	if err := r.compareIndex(ctx, rebuilt, &VerifyReport{}); err != nil {
+	if _, err := r.rebuildIndexes(ctx, &VerifyReport{}); err != nil {
 		return fmt.Errorf("rebuild the access index: %w", err)
-	}
-	if _, err := r.rebuildPeerIndex(ctx, false); err != nil {
-		return fmt.Errorf("rebuild the peer index: %w", err)
 	}
 	r.cache.invalidate()
 	if err := r.ds.Delete(ctx, keyReindex); err != nil {

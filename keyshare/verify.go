@@ -227,19 +227,19 @@ func (r *Repo) verifyBlocks(ctx context.Context, rep *VerifyReport, progress fun
 	return nil
 }
 
-// verifyLocked is Verify without the block re-hash, under the repo's lock.
-func (r *Repo) verifyLocked(ctx context.Context, opts VerifyOptions) (*VerifyReport, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	rep := &VerifyReport{Chains: []ChainReport{}}
+// rebuildIndexes replays every chain this repo holds into a fresh access
+// index, reporting each chain in rep.Chains, and makes the stored access
+// and peer indexes match it, reporting what differed in
+// rep.IndexProblems; it returns the fresh index. Verify and a fork
+// switch's reindex share it. The caller holds r.mu.
+func (r *Repo) rebuildIndexes(ctx context.Context, rep *VerifyReport) (*indexWriter, error) {
 	accts, err := listKeys(ctx, r.ds, "/keyshare/acct/")
 	if err != nil {
 		return nil, err
 	}
 	rebuilt := newIndexWriter(ctx, nil)
 	for _, k := range accts {
-		id := protocol.AccountID(k.BaseNamespace())
-		cr, err := r.verifyChain(ctx, id, rebuilt)
+		cr, err := r.verifyChain(ctx, protocol.AccountID(k.BaseNamespace()), rebuilt)
 		if err != nil {
 			return nil, err
 		}
@@ -250,9 +250,21 @@ func (r *Repo) verifyLocked(ctx context.Context, opts VerifyOptions) (*VerifyRep
 	}
 	peerProblems, err := r.rebuildPeerIndex(ctx, false)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("rebuild the peer index: %w", err)
 	}
 	rep.IndexProblems = append(rep.IndexProblems, peerProblems...)
+	return rebuilt, nil
+}
+
+// verifyLocked is Verify without the block re-hash, under the repo's lock.
+func (r *Repo) verifyLocked(ctx context.Context, opts VerifyOptions) (*VerifyReport, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	rep := &VerifyReport{Chains: []ChainReport{}}
+	rebuilt, err := r.rebuildIndexes(ctx, rep)
+	if err != nil {
+		return nil, err
+	}
 	forks, err := r.Forks(ctx)
 	if err != nil {
 		return nil, err
@@ -355,9 +367,10 @@ func (r *Repo) verifyChain(ctx context.Context, id protocol.AccountID, iw *index
 		cr.Problems = append(cr.Problems, fmt.Sprintf("chain has %d blocks but the head is at seq %d", cr.Blocks, st.Seq))
 	}
 	fresh := &accountState{}
+	adm := admission{lookup: r.repoLookup(ctx), replay: true}
 	for i := len(chain) - 1; i >= 0; i-- {
 		cr.Entries += len(chain[i].block.Entries)
-		if err := applyToState(fresh, chain[i], iw, admission{lookup: r.repoLookup(ctx), replay: true}); err != nil {
+		if err := applyToState(fresh, chain[i], iw, adm); err != nil {
 			var se *SignerError
 			if errors.As(err, &se) {
 				cr.Problems = append(cr.Problems, err.Error())
