@@ -21,9 +21,11 @@ type decisionCache struct {
 	// writers counts commits in progress: while one runs, nothing is
 	// served from the cache or stored in it, so no decision mixes what
 	// the datastore shows after the commit with facts cached before it.
-	// A walk over every record that should not fill the cache
-	// (FHIRIndexFor) counts as one too.
 	writers int
+	// fillers counts walks over every record that should not fill the
+	// cache (FHIRIndexFor): while one runs nothing new is stored, but
+	// what is cached stays and is served.
+	fillers int
 	vouch   vouchSet
 	roles   map[string]peerRoles
 	facts   map[cid.Cid]*recordFacts
@@ -70,6 +72,20 @@ func (c *decisionCache) writing() (done func()) {
 	}
 }
 
+// notFilling keeps anything new out of the cache until the returned
+// function is called, without dropping what it holds: for a read-only
+// walk whose facts would only push out what serving uses.
+func (c *decisionCache) notFilling() (done func()) {
+	c.mu.Lock()
+	c.fillers++
+	c.mu.Unlock()
+	return func() {
+		c.mu.Lock()
+		c.fillers--
+		c.mu.Unlock()
+	}
+}
+
 func cacheGet[K comparable, V any](c *decisionCache, m *map[K]V, k K) (V, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -85,7 +101,7 @@ func cacheGet[K comparable, V any](c *decisionCache, m *map[K]V, k K) (V, bool) 
 func cachePut[K comparable, V any](c *decisionCache, m *map[K]V, gen uint64, k K, v V) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.gen != gen || c.writers > 0 {
+	if c.gen != gen || c.writers > 0 || c.fillers > 0 {
 		return
 	}
 	if *m == nil || len(*m) >= maxCached {

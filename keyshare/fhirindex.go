@@ -66,9 +66,8 @@ func (r *Repo) FHIRIndexFor(ctx context.Context, k *Keys, subject protocol.Accou
 	// The listing reads every record's facts once: kept out of the
 	// decision cache, where up to maxCached of them (about 2.7 KB each)
 	// would stay live through the listing and the whole import for
-	// nothing the import decides. Decisions meanwhile read the datastore,
-	// as during a commit.
-	done := r.cache.writing()
+	// nothing the import decides. What serving cached stays.
+	done := r.cache.notFilling()
 	err := r.listEach(ctx, k, true, func(l *Listed, created time.Time) {
 		row := indexRow{record: l.Record, created: created, author: intern(l.Author), subject: intern(l.Subject),
 			supersedes: l.Supersedes, proof: l.Proof, known: l.Known}

@@ -12,10 +12,11 @@ import (
 	"github.com/blockmrs/blockmrs/protocol"
 )
 
-// Building a re-import's index reads every record's facts but leaves the
-// decision cache empty (an import would otherwise keep them live to its
-// end), while a listing does fill it; the index finds every record.
-func TestFHIRIndexForLeavesTheDecisionCacheEmpty(t *testing.T) {
+// Building a re-import's index reads every record's facts but stores
+// none in the decision cache (an import would otherwise keep them live to
+// its end), nor drops what serving cached there (a listing fills it);
+// the index finds every record.
+func TestFHIRIndexForDoesNotFillTheDecisionCache(t *testing.T) {
 	ctx := t.Context()
 	p := newParty(t, "Pat", protocol.RolePatient)
 	const n = 20
@@ -25,18 +26,28 @@ func TestFHIRIndexForLeavesTheDecisionCacheEmpty(t *testing.T) {
 		defer p.repo.cache.mu.Unlock()
 		return len(p.repo.cache.facts)
 	}
+	// From an empty cache, the walk stores none of the facts it reads.
+	p.repo.cache.invalidate()
+	if _, err := p.repo.FHIRIndexFor(ctx, p.keys, p.keys.ID); err != nil {
+		t.Fatal(err)
+	}
+	if got := cached(); got != 0 {
+		t.Fatalf("the index left the facts of %d records in the decision cache", got)
+	}
+	// What serving cached (a listing fills it) stays for serving.
 	if _, err := p.repo.List(ctx, p.keys, true); err != nil {
 		t.Fatal(err)
 	}
 	if got := cached(); got < n {
 		t.Fatalf("a listing cached the facts of %d records, want %d or more", got, n)
 	}
+	before := cached()
 	ix, err := p.repo.FHIRIndexFor(ctx, p.keys, p.keys.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := cached(); got != 0 {
-		t.Fatalf("the index left the facts of %d records in the decision cache", got)
+	if got := cached(); got != before {
+		t.Fatalf("the index changed the decision cache from %d to %d records' facts: it should neither fill nor drop it", before, got)
 	}
 	if ix.Len() != n {
 		t.Fatalf("the index holds %d resources, want %d", ix.Len(), n)

@@ -40,7 +40,7 @@ var safetyCodes = struct {
 }{m: map[string]string{}}
 
 // RecoverySafetyCode is the safety code of the recovery request whose ID
-// is requestID: uint64_be(scrypt(requestID, salt, N=2^15, r=8, p=1,
+// is requestID: uint64_be(scrypt(requestID, salt, N=2^14, r=8, p=1,
 // 8 bytes)) mod 10⁹, written as nine digits in three groups
 // ("123-456-789").
 func RecoverySafetyCode(requestID []byte) string {

@@ -30,6 +30,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"slices"
 	"sync"
 	"time"
@@ -326,14 +327,15 @@ func (s *Service) mayHave(ctx context.Context, p peer.ID, c cid.Cid) (bool, erro
 // read, so one that fails on the stream itself (a stream the transport
 // cancelled, as when two nodes dial each other at once and one of the
 // two connections is closed) is sent once more on a new stream; an
-// answer that does not decode is not.
+// answer that does not decode, one over the size limit and a peer that
+// let the stream time out are not asked again.
 func (s *Service) request(ctx context.Context, p peer.ID, q *protocol.SyncRequest) (*protocol.SyncResponse, error) {
 	body, err := protocol.EncodeSyncRequest(q)
 	if err != nil {
 		return nil, err
 	}
 	out, err := s.roundTrip(ctx, p, body)
-	if err != nil && ctx.Err() == nil {
+	if err != nil && ctx.Err() == nil && worthAsking(err) {
 		s.log.Debug("chainsync: a request's stream failed: asking again", "peer", p, "err", err)
 		out, err = s.roundTrip(ctx, p, body)
 	}
@@ -349,6 +351,16 @@ func (s *Service) request(ctx context.Context, p peer.ID, q *protocol.SyncReques
 
 // roundTrip writes one request frame to p on a new stream and reads the
 // one response frame.
+// worthAsking tells whether a request that failed with err may succeed
+// on a new stream: not when the peer's answer was over the limit, nor
+// when the peer let the stream's deadline pass (asking again would only
+// double the wait).
+func worthAsking(err error) bool {
+	var ne net.Error
+	return !errors.Is(err, protocol.ErrFrameTooLarge) && !errors.Is(err, context.DeadlineExceeded) &&
+		!(errors.As(err, &ne) && ne.Timeout())
+}
+
 func (s *Service) roundTrip(ctx context.Context, p peer.ID, body []byte) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, StreamTimeout)
 	defer cancel()

@@ -1,6 +1,8 @@
 package chainsync
 
 import (
+	"encoding/binary"
+	"errors"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -36,5 +38,21 @@ func TestRequestAsksOnceMoreAfterAFailedStream(t *testing.T) {
 	}
 	if _, _, err := n.sync.Head(t.Context(), neverAnswers.ID(), n.keys.ID); err == nil || dead.Load() != 2 {
 		t.Fatalf("a peer that never answers: %v after %d streams, want an error after 2", err, dead.Load())
+	}
+}
+
+// An answer over the size limit is not asked for again: the peer would
+// send it again.
+func TestRequestDoesNotAskAgainAfterAnOversizedAnswer(t *testing.T) {
+	n := newNode(t, "Pat", protocol.RolePatient)
+	var calls atomic.Int32
+	huge := fakePeer(t, func(*protocol.SyncRequest) []byte {
+		calls.Add(1)
+		return binary.AppendUvarint(nil, protocol.MaxSyncResponse+1)
+	})
+	n.host.Peerstore().AddAddrs(huge.ID(), huge.Addrs(), time.Hour)
+	_, _, err := n.sync.Head(t.Context(), huge.ID(), n.keys.ID)
+	if !errors.Is(err, protocol.ErrFrameTooLarge) || calls.Load() != 1 {
+		t.Fatalf("an oversized answer: %v after %d streams, want frame too large after 1", err, calls.Load())
 	}
 }

@@ -110,7 +110,7 @@ func (e *Exchange) cancelWants(ctx context.Context, cs []cid.Cid) error {
 	}
 	wait := time.NewTimer(staleCancelWait)
 	defer wait.Stop()
-	poll := time.NewTicker(time.Millisecond)
+	poll := time.NewTicker(10 * time.Millisecond) // each poll copies the wantlist
 	defer poll.Stop()
 	for {
 		listed := e.listedWants()
