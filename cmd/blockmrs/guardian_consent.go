@@ -71,7 +71,9 @@ func printOffers(t io.Writer, wards []ops.GuardianRow) {
 		if who == "" {
 			who = g.Ward.Short()
 		}
-		fmt.Fprintf(t, "%s appointed you guardian (%s)%s: accept or decline ('blockmrs guardian accept %s')\n",
-			clean(who), rightsText(g.May), untilText(g.Until), clean(who))
+		// The ward by ID: a name may hold spaces, and a short ID
+		// ("…abcd") names no account.
+		fmt.Fprintf(t, "%s appointed you guardian (%s)%s: accept or decline ('blockmrs guardian accept %s' or 'blockmrs guardian decline %s')\n",
+			clean(who), rightsText(g.May), untilText(g.Until), g.Ward, g.Ward)
 	}
 }
