@@ -12,8 +12,10 @@ import (
 // command line ("Wanda appointed you guardian (read,approve): accept or
 // decline") and on the guardians page, with Accept and Decline and no
 // acting for Wanda. Gail accepts in the page: the row shows accepted and
-// offers acting for her; she resigns: declined, no acting again. At
-// 390 px nothing is wider than the window; no dialog, no console error.
+// offers acting for her; she resigns (asked first in the row, Keep
+// changes nothing): declined, no acting again; she accepts again from
+// the row: accepted. At 390 px nothing is wider than the window; no
+// dialog, no console error.
 func TestWebGuardianConsentInChromium(t *testing.T) {
 	n := newNode(t, "")
 	gailID := n.initAccount("--name", "Gail", "--no-passphrase")
@@ -66,7 +68,23 @@ func TestWebGuardianConsentInChromium(t *testing.T) {
 		t.Fatalf("Wanda's guardians after the accept: %+v", l)
 	}
 
+	// Resign asks first, in the row; Keep puts the row back untouched.
 	b.clickWhenThere(t, "resign", row+" button.resign")
+	b.do(t, "resign asks", chromedp.WaitVisible(chromedp.CSS(row+" button.confirm")))
+	if got := b.text(t, row+" td.actions span.ask"); got != "Resign as Wanda's guardian?" {
+		t.Fatalf("the question: %q", got)
+	}
+	b.clickWhenThere(t, "keep", row+" button.keep")
+	b.do(t, "kept", chromedp.WaitVisible(chromedp.CSS(row+" button.resign")))
+	if n := evalIn[int](t, b, `document.querySelectorAll(`+jsString(row+` a.act-for, `+row+` button.confirm`)+`).length`); n != 1 {
+		t.Fatalf("after Keep the row has %d of acting and a confirm button, want acting only", n)
+	}
+	n.json(&l, "guardian", "ls", "--account", "Wanda", "--json")
+	if len(l.Guardians) != 1 || l.Guardians[0].Consent != "accepted" {
+		t.Fatalf("Keep resigned: %+v", l)
+	}
+	b.clickWhenThere(t, "resign", row+" button.resign")
+	b.clickWhenThere(t, "resign now", row+" button.confirm")
 	b.do(t, "declined", chromedp.WaitVisible(chromedp.CSS(row+`[data-consent=declined]`)))
 	if got := b.text(t, row+" td.consent"); got != "declined" {
 		t.Fatalf("after resigning: %q", got)
@@ -75,6 +93,21 @@ func TestWebGuardianConsentInChromium(t *testing.T) {
 		t.Fatal("acting for Wanda is offered after resigning")
 	}
 	b.screenshot(t, "guardian-consent-3-resigned")
+	n.json(&l, "guardian", "ls", "--account", "Wanda", "--json")
+	if len(l.Guardians) != 1 || l.Guardians[0].Consent != "declined" {
+		t.Fatalf("Wanda's guardians after the resignation: %+v", l)
+	}
+
+	// A resignation can be taken back while the appointment stands.
+	b.clickWhenThere(t, "accept again", row+" button.accept-again")
+	b.do(t, "accepted again", chromedp.WaitVisible(chromedp.CSS(row+`[data-consent=accepted] a.act-for`)))
+	if got := b.text(t, "#guardians-status"); got != "Accepted Wanda's appointment again." {
+		t.Fatalf("status after accepting again: %q", got)
+	}
+	n.json(&l, "guardian", "ls", "--account", "Wanda", "--json")
+	if len(l.Guardians) != 1 || l.Guardians[0].Consent != "accepted" {
+		t.Fatalf("Wanda's guardians after accepting again: %+v", l)
+	}
 	if probs := b.problems(); len(probs) > 0 {
 		t.Fatalf("dialogs or console errors: %v", probs)
 	}

@@ -105,6 +105,35 @@ export function button(text, cls, fn) {
   return b;
 }
 
+// askFirst makes a button (text, class cls, aria label aria) that asks
+// once more in the cell act before it acts, without dialogs: ask (a
+// question, or a function making the nodes to show, such as a warning
+// and a field, each time it asks), then a button sure
+// that runs run, and Keep, which puts the cell back as it was. A failure
+// of run goes to errLine (see failed), which is hidden while it runs.
+export function askFirst(act, text, cls, aria, ask, sure, errLine, run) {
+  const b = button(text, cls, async function () {
+    const before = Array.from(act.childNodes);
+    const yes = button(sure, "confirm", async function () {
+      errLine.hidden = true;
+      try {
+        await run();
+      } catch (e) {
+        failed(errLine, e);
+      }
+    });
+    yes.setAttribute("aria-label", aria + " now");
+    const keep = button("Keep", "quiet keep", async function () {
+      act.replaceChildren(...before);
+    });
+    const asked = typeof ask === "string" ? [el("span", ask, "ask"), " "] : ask();
+    act.replaceChildren(...asked, yes, " ", keep);
+    yes.focus();
+  });
+  b.setAttribute("aria-label", aria);
+  return b;
+}
+
 // labelled puts control, given the id, under its label in a div.field,
 // so that every form field is labelled.
 export function labelled(id, label, control) {

@@ -5,7 +5,7 @@
 // /api/v1/devices/join), removing a lost device with a key rotation
 // (POST /api/v1/devices/remove-and-rotate), declaring a replica (POST
 // /api/v1/devices) and withdrawing a replica (POST /api/v1/devices/remove).
-import { $, api, button, cell, el, errorLine, failed, field, onMyChain, page, rowsTable, shortID, show, state, statusLine, submitForm } from "./core.js";
+import { $, api, askFirst, button, cell, el, errorLine, failed, field, onMyChain, page, rowsTable, shortID, show, state, statusLine, submitForm } from "./core.js";
 
 // build fills the section once.
 function build() {
@@ -80,21 +80,9 @@ function nodeRow(d, replica) {
 // dialogs): Withdraw, then Withdraw now or Keep.
 function withdrawButton(d, replica, act) {
   const label = (d.name || shortID(d.peer_id));
-  const b = el("button", "Withdraw", "quiet withdraw");
-  b.type = "button";
-  b.setAttribute("aria-label", "Withdraw " + label);
-  b.addEventListener("click", function () {
-    const sure = button("Withdraw now", "confirm", async function () {
-      await withdraw(d, replica);
-    });
-    sure.setAttribute("aria-label", "Withdraw " + label + " now");
-    const keep = button("Keep", "quiet", async function () {
-      act.replaceChildren(withdrawButton(d, replica, act));
-    });
-    act.replaceChildren(el("span", "Withdraw " + label + "? ", "ask"), sure, " ", keep);
-    sure.focus();
+  return askFirst(act, "Withdraw", "quiet withdraw", "Withdraw " + label, "Withdraw " + label + "?", "Withdraw now", $("devices-error"), async function () {
+    await withdraw(d, replica);
   });
-  return b;
 }
 
 async function withdraw(d, replica) {
@@ -113,26 +101,19 @@ async function withdraw(d, replica) {
 // cannot do, before removing a device and rotating the account's keys.
 function removeButton(d, act) {
   const label = (d.name || shortID(d.peer_id));
-  const b = el("button", "Remove", "quiet remove");
-  b.type = "button";
-  b.setAttribute("aria-label", "Remove " + label);
-  b.addEventListener("click", function () {
+  let pass;
+  const ask = function () {
     const warn = el("p", "Remove " + label + "? Other nodes stop serving it, and your keys rotate: " +
       "records written from now on are closed to it and blocks it signs are refused. It keeps " +
       "whatever it already holds: records it fetched stay readable there.", "ask warning");
     warn.id = "remove-warning";
     const f = field("remove-pass", "Passphrase (needed to rotate the signing key of encrypted keys)", { type: "password", autocomplete: "current-password" });
-    const sure = button("Remove now", "confirm", async function () {
-      await removeDevice(d, f.querySelector("input").value);
-    });
-    sure.setAttribute("aria-label", "Remove " + label + " now");
-    const keep = button("Keep", "quiet", async function () {
-      act.replaceChildren(removeButton(d, act));
-    });
-    act.replaceChildren(warn, f, sure, " ", keep);
-    sure.focus();
+    pass = f.querySelector("input");
+    return [warn, f];
+  };
+  return askFirst(act, "Remove", "quiet remove", "Remove " + label, ask, "Remove now", $("devices-error"), async function () {
+    await removeDevice(d, pass.value);
   });
-  return b;
 }
 
 async function removeDevice(d, passphrase) {

@@ -12,7 +12,7 @@
 // the acting account it has not answered, with Accept and Decline (POST
 // /api/v1/guardians/accept|decline); until it accepts, an appointment
 // counts for nothing here, and the ward row offers no acting.
-import { $, api, button, cell, el, errorLine, failed, field, formatDate, go, labelled, onLive, page, rowsTable, shortID, show, state, statusLine, submitForm } from "./core.js";
+import { $, api, askFirst, button, cell, el, errorLine, failed, field, formatDate, go, labelled, onLive, page, rowsTable, shortID, show, state, statusLine, submitForm } from "./core.js";
 
 const rights = [
   ["read", "read the records"],
@@ -180,29 +180,14 @@ function renderOffers(wards) {
   d.append(ul);
 }
 
-// removeButton asks once more in the row (no dialogs).
+// removeButton removes guardian g, after asking in the row.
 function removeButton(g, act) {
   const label = g.guardian_name || shortID(g.guardian);
-  const b = button("Remove", "quiet remove", async function () {
-    const sure = button("Remove now", "confirm", async function () {
-      $("guardians-error").hidden = true;
-      try {
-        await api("POST", "/api/v1/guardians/remove", { guardian: g.guardian });
-        $("guardians-status").textContent = "Removed " + label + " as your guardian.";
-        await render();
-      } catch (e) {
-        failed($("guardians-error"), e);
-      }
-    });
-    sure.setAttribute("aria-label", "Remove " + label + " now");
-    const keep = button("Keep", "quiet", async function () {
-      act.replaceChildren(removeButton(g, act));
-    });
-    act.replaceChildren(el("span", "Remove " + label + "? ", "ask"), sure, " ", keep);
-    sure.focus();
+  return askFirst(act, "Remove", "quiet remove", "Remove " + label, "Remove " + label + "?", "Remove now", $("guardians-error"), async function () {
+    await api("POST", "/api/v1/guardians/remove", { guardian: g.guardian });
+    $("guardians-status").textContent = "Removed " + label + " as your guardian.";
+    await render();
   });
-  b.setAttribute("aria-label", "Remove " + label);
-  return b;
 }
 
 function wardRow(g, here) {
@@ -213,31 +198,40 @@ function wardRow(g, here) {
   name.title = g.ward;
   tr.dataset.consent = g.consent;
   const act = cell("Actions", undefined, "actions");
+  const label = g.ward_name || shortID(g.ward);
   if (g.live && g.consent === "accepted") {
-    const a = el("a", "Act for " + (g.ward_name || shortID(g.ward)), "act-for");
+    const a = el("a", "Act for " + label, "act-for");
     a.href = "#/guardians/" + encodeURIComponent(g.ward);
     act.append(a);
   }
   if (here.has(g.ward) && !g.ended && g.consent === "accepted") {
-    const label = g.ward_name || shortID(g.ward);
     const h = button("Hand over", "quiet handover", function () { return startHandover(g); });
     h.setAttribute("aria-label", "Hand " + label + "'s account over to their own node");
     act.append(" ", h);
   }
   if (g.live && g.consent === "accepted") {
-    const label = g.ward_name || shortID(g.ward);
-    const r = button("Resign", "quiet resign", async function () {
-      $("guardians-error").hidden = true;
-      try {
+    act.append(" ", askFirst(act, "Resign", "quiet resign", "Resign as " + label + "'s guardian",
+      "Resign as " + label + "'s guardian?", "Resign now", $("guardians-error"), async function () {
         await api("POST", "/api/v1/guardians/decline", { ward: g.ward });
         $("guardians-status").textContent = "You resigned as " + label + "'s guardian.";
+        await render(shownArg);
+      }));
+  }
+  if (g.live && g.consent === "declined") {
+    // A decline or a resignation can be taken back while the
+    // appointment stands: accepting again is signed like the first time.
+    const a = button("Accept", "quiet accept-again", async function () {
+      $("guardians-error").hidden = true;
+      try {
+        await api("POST", "/api/v1/guardians/accept", { ward: g.ward });
+        $("guardians-status").textContent = "Accepted " + label + "'s appointment again.";
         await render(shownArg);
       } catch (e) {
         failed($("guardians-error"), e);
       }
     });
-    r.setAttribute("aria-label", "Resign as " + label + "'s guardian");
-    act.append(" ", r);
+    a.setAttribute("aria-label", "Accept " + label + "'s appointment again");
+    act.append(" ", a);
   }
   tr.append(name, cell("May", mayText(g), "may"), cell("Until", g.until ? formatDate(g.until) : "no end", "until"),
     cell("State", statusOf(g), "state"), cell("Answer", consentText(g), "consent"), act);
