@@ -216,7 +216,7 @@ func (r *Repo) verifyChains(ctx context.Context, roots []cid.Cid, get func(cid.C
 	}
 	bySeq := map[protocol.AccountID]map[uint64]cid.Cid{}
 	switched := map[protocol.AccountID]uint64{} // from which seq the held blocks lost to a recovery
-	known := func(id protocol.AccountID, seq uint64) (cid.Cid, bool, error) {
+	knows := func(_ context.Context, id protocol.AccountID, seq uint64) (cid.Cid, bool, error) {
 		if c, ok := bySeq[id][seq]; ok {
 			return c, true, nil
 		}
@@ -237,10 +237,13 @@ func (r *Repo) verifyChains(ctx context.Context, roots []cid.Cid, get func(cid.C
 		if c.Prefix().Codec != protocol.DagCBORCodec {
 			return ci, fmt.Errorf("root %s is not a chain block", c)
 		}
-		vbs, err := r.chainFrom(ctx, c, getAny, known)
+		vbs, err := r.chainFrom(ctx, c, getAny, knows)
 		var fe *ForkError
 		if errors.As(err, &fe) {
 			// The fork-choice rule: a recovery on one side settles it.
+			if err := r.checkForkSigner(ctx, fe, c, getAny, knows); err != nil {
+				return ci, err
+			}
 			var sf *settledFork
 			if _, done := switched[fe.Account]; !done {
 				if sf, err = r.settleFork(ctx, fe, c, getAny, bySeq[fe.Account]); err != nil {
@@ -249,6 +252,7 @@ func (r *Repo) verifyChains(ctx context.Context, roots []cid.Cid, get func(cid.C
 			}
 			switch {
 			case sf != nil && sf.decision.Rule == RuleForkUnsigned:
+				// What may have been a recovery is none, replayed.
 				return ci, &SignerError{Account: fe.Account, Seq: sf.seq, Decision: sf.decision}
 			case sf == nil || !sf.decision.Allow:
 				ci.fork = fe
@@ -260,7 +264,7 @@ func (r *Repo) verifyChains(ctx context.Context, roots []cid.Cid, get func(cid.C
 			}
 			ci.switches = append(ci.switches, sf)
 			switched[fe.Account] = sf.seq
-			vbs, err = r.chainFrom(ctx, c, getAny, known)
+			vbs, err = r.chainFrom(ctx, c, getAny, knows)
 		}
 		if err != nil {
 			return ci, err

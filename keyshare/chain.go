@@ -487,11 +487,9 @@ func applyToState(st *accountState, vb verifiedBlock, iw *indexWriter, adm admis
 // (falling back to the repo's store), down to genesis or to the first
 // block the repo already holds at that position. It returns the new
 // blocks in chain order. A block that conflicts with one the repo holds
-// is returned as a *ForkError.
-func (r *Repo) chainFrom(ctx context.Context, head cid.Cid, get func(cid.Cid) ([]byte, error), known func(protocol.AccountID, uint64) (cid.Cid, bool, error)) ([]verifiedBlock, error) {
-	if known == nil {
-		known = func(id protocol.AccountID, seq uint64) (cid.Cid, bool, error) { return r.blockAt(ctx, id, seq) }
-	}
+// is returned as a *ForkError. knows tells which block is at a seq (the
+// repo's, or one the import brings).
+func (r *Repo) chainFrom(ctx context.Context, head cid.Cid, get func(cid.Cid) ([]byte, error), knows func(context.Context, protocol.AccountID, uint64) (cid.Cid, bool, error)) ([]verifiedBlock, error) {
 	var newer []verifiedBlock // head first
 	c := head
 	for {
@@ -505,7 +503,7 @@ func (r *Repo) chainFrom(ctx context.Context, head cid.Cid, get func(cid.Cid) ([
 				return nil, fmt.Errorf("block %s: %w", child.cid, err)
 			}
 		}
-		have, ok, err := known(b.AuthorID(), b.Seq)
+		have, ok, err := knows(ctx, b.AuthorID(), b.Seq)
 		if err != nil {
 			return nil, err
 		}

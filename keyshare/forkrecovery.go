@@ -64,41 +64,10 @@ func (r *Repo) settleFork(ctx context.Context, fe *ForkError, root cid.Cid, get 
 	if _, ok := pending[fe.Seq]; ok {
 		return nil, nil
 	}
-	var branch []verifiedBlock // root first
-	c := root
-	for {
-		b, raw, err := getChainBlock(get, c)
-		if err != nil {
-			return nil, err
-		}
-		if b.AuthorID() != id {
-			return nil, nil
-		}
-		if n := len(branch); n > 0 {
-			if err := protocol.CheckSuccessor(b, c, branch[n-1].block); err != nil {
-				return nil, fmt.Errorf("block %s: %w", branch[n-1].cid, err)
-			}
-		}
-		have, ok, err := r.blockAt(ctx, id, b.Seq)
-		if err != nil {
-			return nil, err
-		}
-		if ok && have.Equals(c) {
-			break // the branches' last common block
-		}
-		branch = append(branch, verifiedBlock{cid: c, block: b, raw: raw})
-		if b.Prev == nil {
-			return nil, nil // two genesis blocks: no recovery settles that
-		}
-		if len(branch) > maxChainWalk {
-			return nil, fmt.Errorf("chain of %s: more than %d new blocks in one import", id, maxChainWalk)
-		}
-		c = b.Prev.Cid
+	branch, err := arrivingBranch(ctx, id, root, get, r.blockAt)
+	if err != nil || len(branch) == 0 || branch[0].block.Prev == nil {
+		return nil, err // two genesis blocks: no recovery settles that
 	}
-	if len(branch) == 0 {
-		return nil, nil
-	}
-	slices.Reverse(branch)
 	first := branch[0]
 	seq := first.block.Seq
 	held, ok, err := r.blockAt(ctx, id, seq)
@@ -109,11 +78,9 @@ func (r *Repo) settleFork(ctx context.Context, fe *ForkError, root cid.Cid, get 
 	if err != nil {
 		return nil, err
 	}
-	// The arriving block competes only if the chain as of the block
-	// before lets its signer sign it: the key it names then, or the
-	// successor key of a valid recovery (judged below). Anything else
-	// is an invalid block, not a fork: a stranger's or a retired key
-	// says nothing about the account.
+	// The arriving block's signer may sign there (checkForkSigner, run
+	// first): the key the chain names after the block before, or that
+	// of what may be a recovery (judged below).
 	signing, err := r.keyAfter(ctx, id, seq-1)
 	if err != nil {
 		return nil, err
@@ -122,10 +89,6 @@ func (r *Repo) settleFork(ctx context.Context, fe *ForkError, root cid.Cid, get 
 	st, err := r.state(ctx, id)
 	if err != nil {
 		return nil, err
-	}
-	if !signed && !mayBeRecovery(st, seq, first.block) {
-		return &settledFork{account: id, seq: seq, held: held, offered: first.cid,
-			decision: forkChoice(forkFacts{Account: id, Seq: seq, OfferedUnsigned: true})}, nil
 	}
 	if !claimsRecovery(heldBlock) && !claimsRecovery(first.block) {
 		// Neither side can be a recovery: a plain fork, judged without
@@ -184,6 +147,79 @@ func (r *Repo) settleFork(ctx context.Context, fe *ForkError, root cid.Cid, get 
 	return sf, nil
 }
 
+// arrivingBranch walks id's chain down from root (blocks read with get)
+// to the last block it shares with the chain at knows (a seq's block
+// here, or in the import) and returns the blocks above it in chain
+// order. It returns nil if root's walk leaves id's chain, and a branch
+// starting at genesis if the two share no block.
+func arrivingBranch(ctx context.Context, id protocol.AccountID, root cid.Cid, get func(cid.Cid) ([]byte, error), knows func(context.Context, protocol.AccountID, uint64) (cid.Cid, bool, error)) ([]verifiedBlock, error) {
+	var branch []verifiedBlock // root first
+	c := root
+	for {
+		b, raw, err := getChainBlock(get, c)
+		if err != nil {
+			return nil, err
+		}
+		if b.AuthorID() != id {
+			return nil, nil
+		}
+		if n := len(branch); n > 0 {
+			if err := protocol.CheckSuccessor(b, c, branch[n-1].block); err != nil {
+				return nil, fmt.Errorf("block %s: %w", branch[n-1].cid, err)
+			}
+		}
+		have, ok, err := knows(ctx, id, b.Seq)
+		if err != nil {
+			return nil, err
+		}
+		if ok && have.Equals(c) {
+			break // the branches' last common block
+		}
+		branch = append(branch, verifiedBlock{cid: c, block: b, raw: raw})
+		if b.Prev == nil {
+			break
+		}
+		if len(branch) > maxChainWalk {
+			return nil, fmt.Errorf("chain of %s: more than %d new blocks in one import", id, maxChainWalk)
+		}
+		c = b.Prev.Cid
+	}
+	slices.Reverse(branch)
+	return branch, nil
+}
+
+// checkForkSigner refuses, with a SignerError, a fork fe (found on the
+// way down from root, blocks read with get, seqs' blocks known here or in
+// the import by knows) whose arriving branch starts with a block its
+// signer may not sign: neither the key the chain names after the shared
+// block below, nor a key a recovery names that may be valid. Such a block
+// is invalid, not a fork: a stranger's key says nothing about the account,
+// so nothing of it may be kept as evidence, however the fork would be
+// settled.
+func (r *Repo) checkForkSigner(ctx context.Context, fe *ForkError, root cid.Cid, get func(cid.Cid) ([]byte, error), knows func(context.Context, protocol.AccountID, uint64) (cid.Cid, bool, error)) error {
+	branch, err := arrivingBranch(ctx, fe.Account, root, get, knows)
+	if err != nil || len(branch) == 0 || branch[0].block.Prev == nil {
+		return err // genesis blocks are signed by the account key (DecodeBlock)
+	}
+	first := branch[0].block
+	below, _, err := getChainBlock(get, first.Prev.Cid)
+	if err != nil {
+		return err
+	}
+	if bytes.Equal(first.SignerKey(), signerAfter(below)) {
+		return nil
+	}
+	st, err := r.state(ctx, fe.Account)
+	if err != nil {
+		return err
+	}
+	if ok, err := r.mayBeRecovery(ctx, st, first.Seq, first); ok || err != nil {
+		return err
+	}
+	return &SignerError{Account: fe.Account, Seq: first.Seq,
+		Decision: forkChoice(forkFacts{Account: fe.Account, Seq: first.Seq, OfferedUnsigned: true})}
+}
+
 // recoveriesReplayed tells, for the blocks where two branches of id's
 // chain part at seq (held, the repo's, whose branch runs up to top; and
 // the first of the arriving branch), whether each is a recovery that a
@@ -233,29 +269,24 @@ func sameRecovery(a, b *protocol.Block) bool {
 // mayBeRecovery tells, without replaying the chain, whether b (at seq of
 // the chain whose state now is st) can be a valid recovery: a succession
 // with approvals signed by the key it names and, where the live setup now
-// was live at seq already (written below it), approvals whose signatures
-// verify by at least the threshold of its contacts under it. What passes
-// is judged in full on the chain replayed (isRecovery).
-func mayBeRecovery(st *accountState, seq uint64, b *protocol.Block) bool {
+// was live at seq already (written below it), approvals by at least the
+// threshold of its contacts under it, each signed by a key the contact's
+// chain held here names (recoveryApproved). What passes is judged in full
+// on the chain replayed (isRecovery).
+func (r *Repo) mayBeRecovery(ctx context.Context, st *accountState, seq uint64, b *protocol.Block) (bool, error) {
 	s := b.Succession()
 	if !claimsRecovery(b) || !bytes.Equal(b.SignerKey(), s.Key) {
-		return false
+		return false, nil
 	}
 	rec := st.Recovery
 	if rec == nil || rec.Via.Seq >= seq {
-		return true // another setup may have been live there
+		return true, nil // another setup may have been live there
 	}
-	counted := map[string]bool{}
-	for i := range s.Approvals {
-		a := &s.Approvals[i]
-		if a.Setup.Cid.String() != rec.Via.Block || !rec.has(a.Contact) || bytes.Equal(a.Contact, b.Author) {
-			continue
-		}
-		if a.VerifyFor(b.Author, s.Key, s.Request) == nil {
-			counted[string(a.Contact)] = true
-		}
+	contacts, err := approvalContacts(s, r.repoLookup(ctx))
+	if err != nil {
+		return false, err
 	}
-	return uint64(len(counted)) >= rec.Threshold
+	return recoveryApproved(b.Author, rec, s, contacts, false).Allow, nil
 }
 
 // keyAfter returns the key that signs id's chain after its block at seq
@@ -272,10 +303,16 @@ func (r *Repo) keyAfter(ctx context.Context, id protocol.AccountID, seq uint64) 
 	if err != nil {
 		return nil, err
 	}
+	return signerAfter(b), nil
+}
+
+// signerAfter returns the key that signs the chain after b: the
+// successor b names, else b's own signer.
+func signerAfter(b *protocol.Block) []byte {
 	if s := b.Succession(); s != nil {
-		return s.Key, nil
+		return s.Key
 	}
-	return b.SignerKey(), nil
+	return b.SignerKey()
 }
 
 // supersededAlready tells whether the repo's evidence says the block
@@ -447,7 +484,7 @@ func (r *Repo) keepSuperseded(ctx context.Context, sf *settledFork) error {
 // the marker. The caller holds r.mu.
 func (r *Repo) reindex(ctx context.Context) error {
 	if _, err := r.rebuildIndexes(ctx, &VerifyReport{}); err != nil {
-		return fmt.Errorf("rebuild the access index: %w", err)
+		return fmt.Errorf("rebuild the indexes: %w", err)
 	}
 	r.cache.invalidate()
 	if err := r.ds.Delete(ctx, keyReindex); err != nil {

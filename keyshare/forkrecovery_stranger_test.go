@@ -134,3 +134,106 @@ func TestStrangerClaimedRecoveryCostsNoReplay(t *testing.T) {
 	}
 	mustVerify(t, w.clinic)
 }
+
+// The same stranger's block, offered in one import together with pat's
+// real next block (which the clinic does not hold yet) on the same prev:
+// the fork is then between two blocks of the import, which fork choice
+// does not settle, and the stranger's block used to be kept as evidence
+// that pat signed two histories. Its signer is checked first: refused,
+// nothing stored, pat's chain stays unbranded.
+func TestStrangerBlockBesidePatsNextIsNoFork(t *testing.T) {
+	ctx := context.Background()
+	w := newTheftWorld(t)
+	id := w.pat.keys.ID
+	head := w.clinic.repo.mustHead(t, id)
+	st, err := w.clinic.repo.state(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	noteAs(t, w.pat, w.pat.keys, "pat's next block")
+	next := w.pat.repo.mustHead(t, id)
+	blk, err := w.pat.repo.st.Blockstore().Get(ctx, next)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, priv, _ := ed25519.GenerateKey(rand.Reader)
+	link := protocol.NewLink(head)
+	hide := &protocol.Hide{Records: []protocol.Link{link}}
+	b := &protocol.Block{Seq: st.Seq + 1, Prev: &link, Time: st.Time, Entries: []protocol.Entry{protocol.NewEntry(hide)}}
+	raw, c, err := b.SignAs(keyOf(id), priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	offered := map[cid.Cid][]byte{next: blk.RawData(), c: raw}
+	_, err = w.clinic.repo.ApplyChains(ctx, []cid.Cid{next, c}, offered)
+	var se *SignerError
+	if !errors.As(err, &se) || se.Decision.Rule != RuleForkUnsigned {
+		t.Fatalf("a stranger's block beside pat's next one: %v", err)
+	}
+	if has, _ := w.clinic.repo.st.Blockstore().Has(ctx, c); has {
+		t.Fatal("the stranger's block was stored")
+	}
+	rep, err := w.clinic.repo.Verify(ctx, VerifyOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.OK || len(rep.Forks) != 0 {
+		t.Fatalf("a stranger's block made pat a forker: ok=%v forks=%+v", rep.OK, rep.Forks)
+	}
+	// Pat's own block still arrives on its own.
+	if _, err := w.clinic.repo.ApplyChains(ctx, []cid.Cid{next}, map[cid.Cid][]byte{next: blk.RawData()}); err != nil {
+		t.Fatalf("pat's next block after the refused import: %v", err)
+	}
+	if w.clinic.repo.mustHead(t, id) != next {
+		t.Fatal("pat's next block did not land")
+	}
+}
+
+// A stranger's claimed recovery whose approvals name pat's real
+// contacts but are signed by keys of the stranger's (the Signer field):
+// no contact's chain names those keys, so it cannot be a recovery and
+// costs no replay of pat's chain.
+func TestStrangerSignedApprovalsOfRealContactsCostNoReplay(t *testing.T) {
+	ctx := context.Background()
+	w := newTheftWorld(t)
+	id := w.pat.keys.ID
+	noteAs(t, w.pat, w.pat.keys, "after the setup")
+	send(t, w.pat, w.clinic)
+	for _, c := range []*party{w.c1, w.c2, w.c3} {
+		send(t, c, w.clinic) // the clinic holds the contacts' chains
+	}
+	st, err := w.clinic.repo.state(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Recovery == nil || st.Recovery.Via.Seq >= st.Seq {
+		t.Fatalf("precondition: pat's live setup below block %d: %+v", st.Seq, st.Recovery)
+	}
+	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
+	pc, _, _ := w.clinic.repo.blockAt(ctx, id, st.Seq-1)
+	link := protocol.NewLink(pc)
+	request := make([]byte, 32)
+	var approvals []protocol.RecoveryApproval
+	for _, contact := range []*party{w.c1, w.c2, w.c3} {
+		_, spriv, _ := ed25519.GenerateKey(rand.Reader)
+		a, err := protocol.SignRecoveryApprovalAs(keyOf(contact.keys.ID), spriv, keyOf(id), pub, request, protocol.NewLink(cid.MustParse(st.Recovery.Via.Block)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		approvals = append(approvals, a)
+	}
+	s := &protocol.Succession{Key: pub, Request: request, Approvals: approvals}
+	b := &protocol.Block{Seq: st.Seq, Prev: &link, Time: st.Time, Entries: []protocol.Entry{protocol.NewSuccessionEntry(s)}}
+	raw, c, err := b.SignAs(keyOf(id), priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var se *SignerError
+	if _, err := w.clinic.repo.ApplyChains(ctx, []cid.Cid{c}, map[cid.Cid][]byte{c: raw}); !errors.As(err, &se) {
+		t.Fatalf("a claimed recovery with the stranger's approval keys: %v", err)
+	}
+	if n := w.clinic.repo.forkReplays.Load(); n != 0 {
+		t.Fatalf("approvals signed by the stranger's keys replayed pat's chain %d times", n)
+	}
+	mustVerify(t, w.clinic)
+}
