@@ -12,6 +12,16 @@ import (
 // themselves, what a re-appointment keeps of an accept, and the
 // hand-over's consent.
 
+// manyDeclines is an accept of pat's appointment of gp in block 2, then
+// 5,000 declines of it.
+func manyDeclines() []consentEvent {
+	answers := []consentEvent{accept(2, 4)}
+	for seq := uint64(5); seq < 5005; seq++ {
+		answers = append(answers, decline(2, seq))
+	}
+	return answers
+}
+
 func atkconsentPolicyCases() []policyCase {
 	now := time.UnixMilli(1e12)
 	accepted := allow(RuleGuardianAccepted, "gp accepted")
@@ -84,6 +94,15 @@ func atkconsentPolicyCases() []policyCase {
 			func(t *testing.T) Decision {
 				x := newFacts().appoint(pat, gp, 2, 3, 0, protocol.RightRead, protocol.RightApprove).appoint(pat, gp, 5, 6, 0, protocol.RightRead)
 				return consentOf(x, accept(2, 4))
+			}},
+		// A decline after a resignation, answered again and again, is a
+		// decline (the answer before it is not an accept), decided in
+		// one pass over the answers however many there are; an accept
+		// after them all stands.
+		{RuleGuardianDeclined, false,
+			func(t *testing.T) Decision { return consentOf(appointed(), manyDeclines()...) },
+			func(t *testing.T) Decision {
+				return consentOf(appointed(), append(manyDeclines(), accept(2, 6000))...)
 			}},
 		// …but the ward's node is still served the guardian's chain, to
 		// learn of it; after a decline of an offer never taken, it is not.

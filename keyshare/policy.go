@@ -1804,21 +1804,29 @@ func serveChainGuardian(peer peerRoles, owner protocol.AccountID, guardians []pr
 // guardian's chain: narrowing needs no new accept, widening does.
 func guardianConsent(spans []guardianSpan, i int, consents []consentEvent) Decision {
 	s := spans[i]
-	var last *consentEvent
+	var last, prior *consentEvent // the guardian's last answer, and the one before
 	at := 0
 	for j := range consents {
 		if consents[j].Appointment == s.Appointed.Block {
-			last, at = &consents[j], j
+			prior, last, at = last, &consents[j], j
 		}
 	}
 	switch {
-	case last != nil && last.Decline && guardianConsent(spans, i, consents[:at]).Allow:
-		return refuse(RuleGuardianResigned, "%s resigned the appointment at %s (declined it in its block %d, after accepting)", s.Guardian, s.Appointed, last.Via.Seq)
-	case last != nil && last.Decline:
-		return refuse(RuleGuardianDeclined, "%s declined the appointment at %s (in its block %d)", s.Guardian, s.Appointed, last.Via.Seq)
-	case last != nil:
+	case last == nil:
+		return carriedConsent(spans, i, consents)
+	case !last.Decline:
 		return allow(RuleGuardianAccepted, "%s accepted the appointment at %s (in its block %d)", s.Guardian, s.Appointed, last.Via.Seq)
+	case prior != nil && !prior.Decline, prior == nil && carriedConsent(spans, i, consents[:at]).Allow:
+		return refuse(RuleGuardianResigned, "%s resigned the appointment at %s (declined it in its block %d, after accepting)", s.Guardian, s.Appointed, last.Via.Seq)
 	}
+	return refuse(RuleGuardianDeclined, "%s declined the appointment at %s (in its block %d)", s.Guardian, s.Appointed, last.Via.Seq)
+}
+
+// carriedConsent decides the consent to spans[i], which its guardian has
+// not answered (by consents): an acceptance carried from the span it
+// narrows, or none.
+func carriedConsent(spans []guardianSpan, i int, consents []consentEvent) Decision {
+	s := spans[i]
 	for j := i - 1; j >= 0; j-- {
 		p := spans[j]
 		if p.Guardian != s.Guardian || !p.Closed || p.Ended != s.Appointed {
