@@ -47,8 +47,8 @@ function build() {
       "approve anything and your node is off. Emergency access seals your patient summary and " +
       "splits its key among custodians you choose: several of them are needed together, so none " +
       "can open it alone, and they give their part only to a clinician whose role is attested for " +
-      "emergencies. Every request is recorded with its reason and shown to you here, and your " +
-      "the nodes of guardians who accepted are told too.", "hint"),
+      "emergencies. Every request is recorded with its reason and shown to you here, and the " +
+      "nodes of your guardians who accepted are told too.", "hint"),
     err, status,
     el("h3", "Your emergency pack"),
     packs,
