@@ -162,7 +162,7 @@ blockmrs guardian ls --account Kim --json`)
 			return err
 		}
 		return f.printTable(l, func(t io.Writer) error {
-			printOffers(t, l.Wards)
+			printOffers(t, me.ID, l.Wards)
 			fmt.Fprintln(t, "MY GUARDIANS\tID\tMAY\tUNTIL\tSTATE\tCONSENT")
 			for _, g := range l.Guardians {
 				fmt.Fprintf(t, "%s\t%s\t%s\t%s\t%s\t%s\n", cell(g.GuardianName), g.Guardian, rightsText(g.May), formatTime(g.Until), stateText(g), consentText(g))

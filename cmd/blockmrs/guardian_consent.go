@@ -7,6 +7,7 @@ import (
 
 	"github.com/blockmrs/blockmrs/keyshare"
 	"github.com/blockmrs/blockmrs/node/ops"
+	"github.com/blockmrs/blockmrs/protocol"
 )
 
 // guardian accept and guardian decline: the guardian's answer to a
@@ -60,9 +61,10 @@ func runGuardianAnswer(ctx context.Context, args []string, verb, help, example s
 // consentText is what guardian ls shows of a guardian's answer.
 func consentText(g ops.GuardianRow) string { return string(g.Consent) }
 
-// printOffers writes the pending offers among wards, one line each, with
-// what to do.
-func printOffers(t io.Writer, wards []ops.GuardianRow) {
+// printOffers writes the pending offers among the wards of me, one line
+// each, with what to do (commands naming me: the repo may hold other
+// accounts).
+func printOffers(t io.Writer, me protocol.AccountID, wards []ops.GuardianRow) {
 	for _, g := range wards {
 		if !g.Live || g.Consent != keyshare.ConsentPending {
 			continue
@@ -73,7 +75,7 @@ func printOffers(t io.Writer, wards []ops.GuardianRow) {
 		}
 		// The ward by ID: a name may hold spaces, and a short ID
 		// ("…abcd") names no account.
-		fmt.Fprintf(t, "%s appointed you guardian (%s)%s: accept or decline ('blockmrs guardian accept %s' or 'blockmrs guardian decline %s')\n",
-			clean(who), rightsText(g.May), untilText(g.Until), g.Ward, g.Ward)
+		fmt.Fprintf(t, "%s appointed you guardian (%s)%s: accept or decline ('blockmrs guardian accept %s --account %s' or 'blockmrs guardian decline %s --account %s')\n",
+			clean(who), rightsText(g.May), untilText(g.Until), g.Ward, me, g.Ward, me)
 	}
 }

@@ -22,7 +22,7 @@ func TestWebGuardianConsentInChromium(t *testing.T) {
 	wandaID := n.initAccount("--name", "Wanda", "--no-passphrase")
 	n.ok("guardian", "add", gailID, "--account", "Wanda", "--may", "read,grant,approve")
 	ls := n.ok("guardian", "ls", "--account", "Gail")
-	if !strings.Contains(ls, "Wanda appointed you guardian (read,grant,approve): accept or decline ('blockmrs guardian accept "+wandaID+"'") {
+	if !strings.Contains(ls, "Wanda appointed you guardian (read,grant,approve): accept or decline ('blockmrs guardian accept "+wandaID+" --account "+gailID+"'") {
 		t.Fatalf("guardian ls shows no pending offer:\n%s", ls)
 	}
 	if r := n.fail(1, "guardian", "grant", "--ward", wandaID, "--to", wandaID, "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku", "--account", "Gail"); !strings.Contains(r.stderr, "not accepted") {
