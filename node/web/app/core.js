@@ -105,23 +105,29 @@ export function button(text, cls, fn) {
   return b;
 }
 
+// caught makes what runs fn with errLine hidden and shows there what
+// fails (see failed).
+export function caught(errLine, fn) {
+  return async function () {
+    errLine.hidden = true;
+    try {
+      await fn();
+    } catch (e) {
+      failed(errLine, e);
+    }
+  };
+}
+
 // askFirst makes a button (text, class cls, aria label aria) that asks
-// once more in the cell act before it acts, without dialogs: ask (a
-// question, or a function making the nodes to show, such as a warning
-// and a field, each time it asks), then a button sure
-// that runs run, and Keep, which puts the cell back as it was. A failure
-// of run goes to errLine (see failed), which is hidden while it runs.
+// once more in the cell act before it acts, without dialogs. It shows
+// ask (a question, or a function making the nodes to show each time it
+// asks, such as a warning and a field), a button labelled sure that runs
+// run, and Keep, which puts the cell back as it was. A failure of run
+// goes to errLine (see caught).
 export function askFirst(act, text, cls, aria, ask, sure, errLine, run) {
   const b = button(text, cls, async function () {
     const before = Array.from(act.childNodes);
-    const yes = button(sure, "confirm", async function () {
-      errLine.hidden = true;
-      try {
-        await run();
-      } catch (e) {
-        failed(errLine, e);
-      }
-    });
+    const yes = button(sure, "confirm", caught(errLine, run));
     yes.setAttribute("aria-label", aria + " now");
     const keep = button("Keep", "quiet keep", async function () {
       act.replaceChildren(...before);

@@ -81,20 +81,10 @@ function nodeRow(d, replica) {
 function withdrawButton(d, replica, act) {
   const label = (d.name || shortID(d.peer_id));
   return askFirst(act, "Withdraw", "quiet withdraw", "Withdraw " + label, "Withdraw " + label + "?", "Withdraw now", $("devices-error"), async function () {
-    await withdraw(d, replica);
-  });
-}
-
-async function withdraw(d, replica) {
-  const status = $("devices-status");
-  $("devices-error").hidden = true;
-  try {
     await api("POST", "/api/v1/devices/remove", { peer_id: d.peer_id, replica: replica });
-    status.textContent = "Withdrew " + (replica ? "replica " : "device ") + (d.name || d.peer_id) + ".";
+    $("devices-status").textContent = "Withdrew " + (replica ? "replica " : "device ") + (d.name || d.peer_id) + ".";
     await render();
-  } catch (e) {
-    failed($("devices-error"), e);
-  }
+  });
 }
 
 // removeButton asks once more in the row, with what removal does and
@@ -112,15 +102,7 @@ function removeButton(d, act) {
     return [warn, f];
   };
   return askFirst(act, "Remove", "quiet remove", "Remove " + label, ask, "Remove now", $("devices-error"), async function () {
-    await removeDevice(d, pass.value);
-  });
-}
-
-async function removeDevice(d, passphrase) {
-  const status = $("devices-status");
-  $("devices-error").hidden = true;
-  try {
-    const out = await api("POST", "/api/v1/devices/remove-and-rotate", { peer_id: d.peer_id, passphrase: passphrase });
+    const out = await api("POST", "/api/v1/devices/remove-and-rotate", { peer_id: d.peer_id, passphrase: pass.value });
     let line = "Removed device " + (d.name || d.peer_id) + ". ";
     if (out.signing) {
       line += "Your signing and decryption keys rotated.";
@@ -130,11 +112,9 @@ async function removeDevice(d, passphrase) {
     if (out.note) {
       line += " Note: " + out.note + ".";
     }
-    status.textContent = line;
+    $("devices-status").textContent = line;
     await render();
-  } catch (e) {
-    failed($("devices-error"), e);
-  }
+  });
 }
 
 // pairSection is the "Add a device" part: a one-time pairing code and

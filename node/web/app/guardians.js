@@ -12,7 +12,7 @@
 // the acting account it has not answered, with Accept and Decline (POST
 // /api/v1/guardians/accept|decline); until it accepts, an appointment
 // counts for nothing here, and the ward row offers no acting.
-import { $, api, askFirst, button, cell, el, errorLine, failed, field, formatDate, go, labelled, onLive, page, rowsTable, shortID, show, state, statusLine, submitForm } from "./core.js";
+import { $, api, askFirst, button, caught, cell, el, errorLine, failed, field, formatDate, go, labelled, onLive, page, rowsTable, shortID, show, state, statusLine, submitForm } from "./core.js";
 
 const rights = [
   ["read", "read the records"],
@@ -158,26 +158,25 @@ function renderOffers(wards) {
     li.dataset.id = g.ward;
     li.append(el("p", who + " appointed you guardian (" + mayText(g) + ")" +
       (g.until ? " until " + formatDate(g.until) : "") + ": accept or decline.", "offer-text"));
-    const answer = function (verb, done) {
-      return async function () {
-        $("guardians-error").hidden = true;
-        try {
-          await api("POST", "/api/v1/guardians/" + verb, { ward: g.ward });
-          $("guardians-status").textContent = done + " " + who + "'s appointment.";
-          await render(shownArg);
-        } catch (e) {
-          failed($("guardians-error"), e);
-        }
-      };
-    };
-    const yes = button("Accept", "accept", answer("accept", "Accepted"));
+    const yes = button("Accept", "accept", caught($("guardians-error"), answerWard(g, "accept", "Accepted " + who + "'s appointment.")));
     yes.setAttribute("aria-label", "Accept " + who + "'s appointment");
-    const no = button("Decline", "quiet decline", answer("decline", "Declined"));
+    const no = button("Decline", "quiet decline", caught($("guardians-error"), answerWard(g, "decline", "Declined " + who + "'s appointment.")));
     no.setAttribute("aria-label", "Decline " + who + "'s appointment");
     li.append(yes, " ", no);
     ul.append(li);
   }
   d.append(ul);
+}
+
+// answerWard makes what signs the acting account's answer (verb: accept
+// or decline) to ward g's appointment, then says done and shows the
+// page again. It throws what fails (see caught in core.js).
+function answerWard(g, verb, done) {
+  return async function () {
+    await api("POST", "/api/v1/guardians/" + verb, { ward: g.ward });
+    $("guardians-status").textContent = done;
+    await render(shownArg);
+  };
 }
 
 // removeButton removes guardian g, after asking in the row.
@@ -211,25 +210,13 @@ function wardRow(g, here) {
   }
   if (g.live && g.consent === "accepted") {
     act.append(" ", askFirst(act, "Resign", "quiet resign", "Resign as " + label + "'s guardian",
-      "Resign as " + label + "'s guardian?", "Resign now", $("guardians-error"), async function () {
-        await api("POST", "/api/v1/guardians/decline", { ward: g.ward });
-        $("guardians-status").textContent = "You resigned as " + label + "'s guardian.";
-        await render(shownArg);
-      }));
+      "Resign as " + label + "'s guardian?", "Resign now", $("guardians-error"),
+      answerWard(g, "decline", "You resigned as " + label + "'s guardian.")));
   }
   if (g.live && g.consent === "declined") {
     // A decline or a resignation can be taken back while the
     // appointment stands: accepting again is signed like the first time.
-    const a = button("Accept", "quiet accept-again", async function () {
-      $("guardians-error").hidden = true;
-      try {
-        await api("POST", "/api/v1/guardians/accept", { ward: g.ward });
-        $("guardians-status").textContent = "Accepted " + label + "'s appointment again.";
-        await render(shownArg);
-      } catch (e) {
-        failed($("guardians-error"), e);
-      }
-    });
+    const a = button("Accept", "quiet accept-again", caught($("guardians-error"), answerWard(g, "accept", "Accepted " + label + "'s appointment again.")));
     a.setAttribute("aria-label", "Accept " + label + "'s appointment again");
     act.append(" ", a);
   }
