@@ -349,8 +349,6 @@ func (s *Service) request(ctx context.Context, p peer.ID, q *protocol.SyncReques
 	return resp, nil
 }
 
-// roundTrip writes one request frame to p on a new stream and reads the
-// one response frame.
 // worthAsking tells whether a request that failed with err may succeed
 // on a new stream: not when the peer's answer was over the limit, nor
 // when the peer let the stream's deadline pass (asking again would only
@@ -361,6 +359,8 @@ func worthAsking(err error) bool {
 		!(errors.As(err, &ne) && ne.Timeout())
 }
 
+// roundTrip writes one request frame to p on a new stream and reads the
+// one response frame.
 func (s *Service) roundTrip(ctx context.Context, p peer.ID, body []byte) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, StreamTimeout)
 	defer cancel()

@@ -91,7 +91,6 @@ func (n *testNode) stop() {
 	}
 }
 
-// sendChain imports from's whole chain into to's repo.
 // appoint makes guard ward's guardian with rights, for good, on ward's
 // node, which is given guard's chain first.
 func appoint(t *testing.T, ward, guard *testNode, rights ...protocol.GuardianRight) {
@@ -102,6 +101,7 @@ func appoint(t *testing.T, ward, guard *testNode, rights ...protocol.GuardianRig
 	}
 }
 
+// sendChain imports from's whole chain into to's repo.
 func sendChain(t *testing.T, from, to *testNode) {
 	t.Helper()
 	var buf bytes.Buffer
