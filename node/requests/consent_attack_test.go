@@ -3,9 +3,11 @@ package requests
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"strings"
 	"testing"
 
+	"github.com/blockmrs/blockmrs/keyshare"
 	"github.com/blockmrs/blockmrs/protocol"
 )
 
@@ -14,7 +16,8 @@ import (
 // back reads as for a ward nobody here was appointed by, so the sender
 // learns neither that Gail is Wanda's guardian here nor her answer
 // (SECURITY.md: a declined ward's node learns nothing of the decline).
-// Gail's own node still says why, in its log and to her CLI.
+// Gail's own node still knows why: the refusal's reason, kept from the
+// error frame, says the appointment is not accepted, or declined.
 func TestRefusedRelayTellsNoConsent(t *testing.T) {
 	ctx := t.Context()
 	ward := newNode(t, "Wanda", protocol.RolePatient)
@@ -31,7 +34,9 @@ func TestRefusedRelayTellsNoConsent(t *testing.T) {
 	connect(t, doc, guard)
 
 	// refusal sends Gail's node Cole's request to account to and returns
-	// the error frame's text.
+	// the error frame's text and the request's ID; why is the reason
+	// Gail's node gives itself for the last refusal.
+	var why string
 	refusal := func(to *testNode) (string, string) {
 		t.Helper()
 		q, err := doc.repo.NewRequest(ctx, doc.keys, to.keys.ID, nil, "check-up", 0)
@@ -58,6 +63,12 @@ func TestRefusedRelayTellsNoConsent(t *testing.T) {
 			if err != nil || f.Kind != protocol.ReqFrameError {
 				t.Fatalf("Gail's node took a request for %s: %+v %v", to.keys.ID, f, err)
 			}
+			_, err = guard.repo.ReceiveRequest(ctx, o.Message, o.Profile, doc.host.ID().String())
+			var na *keyshare.NotAddressedError
+			if !errors.As(err, &na) {
+				t.Fatalf("Gail's repo on the request for %s: %v", to.keys.ID, err)
+			}
+			why = na.Why
 			return f.Error, q.ID
 		}
 		t.Fatalf("request %s not in Cole's outbox", q.ID)
@@ -75,6 +86,9 @@ func TestRefusedRelayTellsNoConsent(t *testing.T) {
 			}
 		}
 		got, id := refusal(ward)
+		if want := map[string]string{"pending": "accept", "declined": "declin"}[state]; !strings.Contains(why, want) {
+			t.Errorf("%s: Gail's node does not say why to itself (%q): %q", state, want, why)
+		}
 		for _, leak := range []string{"accept", "declin", "guardian", string(guard.keys.ID)} {
 			if strings.Contains(got, leak) {
 				t.Errorf("%s: the refusal tells %q: %s", state, leak, got)
