@@ -43,13 +43,25 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 
 // waitsOnFIFOOpen tells whether a thread of process pid is blocked
 // opening a FIFO nobody opened for writing (Linux: its wchan is
-// wait_for_partner).
-func waitsOnFIFOOpen(pid int) bool {
+// wait_for_partner). It fails the test when no thread's wchan can be
+// read (no /proc, or a kernel that hides it): waiting on would only
+// time out without saying why.
+func waitsOnFIFOOpen(t *testing.T, pid int) bool {
+	t.Helper()
 	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/wchan", pid))
+	read := 0
 	for _, w := range tasks {
-		if b, err := os.ReadFile(w); err == nil && strings.TrimSpace(string(b)) == "wait_for_partner" {
+		b, err := os.ReadFile(w)
+		if err != nil {
+			continue
+		}
+		read++
+		if strings.TrimSpace(string(b)) == "wait_for_partner" {
 			return true
 		}
+	}
+	if read == 0 {
+		t.Fatalf("no wchan of process %d readable (%d threads listed): cannot tell whether it waits on the FIFO", pid, len(tasks))
 	}
 	return false
 }
@@ -162,7 +174,7 @@ func TestDaemonStopsWithCommandWaiting(t *testing.T) {
 				// Signalling before the command reached the daemon would
 				// test something else (the client, finding no daemon,
 				// opens the repo itself and waits on the FIFO forever).
-				waitFor(t, "the daemon waits to open the FIFO", func() bool { return waitsOnFIFOOpen(dmn.cmd.Process.Pid) })
+				waitFor(t, "the daemon waits to open the FIFO", func() bool { return waitsOnFIFOOpen(t, dmn.cmd.Process.Pid) })
 			}
 			if c.writer {
 				// Succeeds once the daemon's open of the FIFO waits.
