@@ -22,6 +22,13 @@ func manyDeclines() []consentEvent {
 	return answers
 }
 
+// guardianReads is pat's record, its key wrapped for gp under the read
+// right of pat's appointment of gp (GuardianReadScope), given in pat's
+// block 2.
+func guardianReads() *facts {
+	return newFacts().claim(pat, pat, 1).scoped(pat, gp, 1, GuardianReadScope).scope(pat, gp, 2, GuardianReadScope, 0)
+}
+
 func atkconsentPolicyCases() []policyCase {
 	now := time.UnixMilli(1e12)
 	accepted := allow(RuleGuardianAccepted, "gp accepted")
@@ -109,6 +116,23 @@ func atkconsentPolicyCases() []policyCase {
 		{RuleChainGuardian, true,
 			func(t *testing.T) Decision { return served(consentOf(appointed(), accept(2, 4), decline(2, 6))) },
 			func(t *testing.T) Decision { return served(consentOf(appointed(), decline(2, 4))) }},
+		// An appointment with read wraps the ward's records for the
+		// guardian under GuardianReadScope; until it accepts, its node
+		// does not fetch them (after the accept it does)…
+		{RuleWantUnaccepted, false,
+			func(t *testing.T) Decision {
+				return wantRecord(guardianReads().eval(), gp, true, false, vouch(gp), pendingFacts{unaccepted: map[protocol.AccountID]Decision{pat: pending}})
+			},
+			func(t *testing.T) Decision { return wantRecord(guardianReads().eval(), gp, true, false, vouch(gp), pendingFacts{}) }},
+		// …but a record pat granted gp by itself is fetched all the same.
+		{RuleWantReader, true,
+			func(t *testing.T) Decision {
+				x := newFacts().claim(pat, pat, 1).grant(pat, gp, 2, 0)
+				return wantRecord(x.eval(), gp, true, false, vouch(gp), pendingFacts{unaccepted: map[protocol.AccountID]Decision{pat: pending}})
+			},
+			func(t *testing.T) Decision {
+				return wantRecord(guardianReads().eval(), gp, true, false, vouch(gp), pendingFacts{unaccepted: map[protocol.AccountID]Decision{pat: pending}})
+			}},
 		{RuleHandoverNotWard, false,
 			func(t *testing.T) Decision { return Handover(withConsent(pending)) },
 			func(t *testing.T) Decision { return Handover(withConsent(accepted)) }},

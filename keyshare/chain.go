@@ -273,19 +273,21 @@ type chainCommit struct {
 	read   getter             // what the batch would read: the staged writes over the datastore
 	iw     *indexWriter
 
-	states        map[protocol.AccountID]*accountState
-	accounts      []protocol.AccountID // the blocks' authors, in order of their first block
-	devicesBefore map[protocol.AccountID][]DeviceInfo
-	scopesBefore  map[protocol.AccountID]int
-	changed       map[cid.Cid]bool // staged: the records whose facts were written
-	done          bool             // finish committed, or abort ran
-	wrote         bool             // the datastore write is in
-	all           bool             // tell listeners to consider every record (a fork switched branches)
+	states         map[protocol.AccountID]*accountState
+	accounts       []protocol.AccountID // the blocks' authors, in order of their first block
+	devicesBefore  map[protocol.AccountID][]DeviceInfo
+	scopesBefore   map[protocol.AccountID]int
+	consentsBefore map[protocol.AccountID]int
+	changed        map[cid.Cid]bool // staged: the records whose facts were written
+	done           bool             // finish committed, or abort ran
+	wrote          bool             // the datastore write is in
+	all            bool             // tell listeners to consider every record (a fork switched branches)
 }
 
 func (r *Repo) newChainCommit(ctx context.Context, staged bool) (*chainCommit, error) {
 	cc := &chainCommit{r: r, ctx: ctx, read: r.ds, states: map[protocol.AccountID]*accountState{},
-		devicesBefore: map[protocol.AccountID][]DeviceInfo{}, scopesBefore: map[protocol.AccountID]int{}}
+		devicesBefore: map[protocol.AccountID][]DeviceInfo{}, scopesBefore: map[protocol.AccountID]int{},
+		consentsBefore: map[protocol.AccountID]int{}}
 	if staged {
 		sb, err := r.st.NewStagedBatch(ctx)
 		if err != nil {
@@ -330,6 +332,7 @@ func (cc *chainCommit) add(vb verifiedBlock) error {
 		cc.accounts = append(cc.accounts, id)
 		cc.devicesBefore[id] = slices.Clone(st.Devices)
 		cc.scopesBefore[id] = len(st.Scopes)
+		cc.consentsBefore[id] = len(st.Consents)
 	}
 	if err := applyToState(st, vb, cc.iw, admission{lookup: cc.lookup}); err != nil {
 		return err
@@ -406,18 +409,29 @@ func (cc *chainCommit) finish() error {
 	for _, id := range cc.accounts {
 		st := cc.states[id]
 		// A change of declared nodes, or of standing grants (which change
-		// who reads every record of the account), touches all its records.
-		if slices.Equal(cc.devicesBefore[id], st.Devices) && cc.scopesBefore[id] == len(st.Scopes) {
-			continue
+		// who reads every record of the account), touches all its
+		// records; a guardian's answer to an appointment all the ward's
+		// (whether its node fetches them, RuleWantUnaccepted).
+		var touched []protocol.AccountID
+		if !slices.Equal(cc.devicesBefore[id], st.Devices) || cc.scopesBefore[id] != len(st.Scopes) {
+			touched = append(touched, id)
 		}
-		recs, err := r.recordsIn(ctx, id)
-		if err != nil {
-			// The commit is done; listeners look at every record instead.
-			changed = nil
+		for _, c := range st.Consents[min(cc.consentsBefore[id], len(st.Consents)):] {
+			touched = append(touched, c.Ward)
+		}
+		for _, acct := range touched {
+			recs, err := r.recordsIn(ctx, acct)
+			if err != nil {
+				// The commit is done; listeners look at every record instead.
+				changed = nil
+				break
+			}
+			for c := range recs {
+				changed[c] = true
+			}
+		}
+		if changed == nil {
 			break
-		}
-		for c := range recs {
-			changed[c] = true
 		}
 	}
 	var records []cid.Cid

@@ -107,6 +107,7 @@ const (
 	RuleWantReplica     Rule = "want/replica"           // fetch a record of an account this node replicates
 	RuleWantPending     Rule = "want/pending"           // fetch, for a local account to check and acknowledge, a record a contact wrote about it with a key for it
 	RuleWantPendingCap  Rule = "want/pending-cap"       // not while MaxPendingFetch earlier pending records of that author about the account come first
+	RuleWantUnaccepted  Rule = "want/guardian-unaccepted" // not a ward's record read under an appointment's read right its guardian has not accepted
 	RuleWantNone        Rule = "want/none"              // the record is for nobody here
 	RuleKeepNeeded      Rule = "keep/needed"            // keep a record someone here may read, wrote, owns or replicates
 	RuleDropRevoked     Rule = "keep/drop-revoked"      // drop a record every local reader of which was revoked or expired
@@ -878,11 +879,14 @@ const MaxPendingFetch = 32
 // added as contacts, whether the block is contested (more than one claim
 // on the record root, or on any record root it belongs to), and how many
 // of the candidate author's pending claims about the account come before
-// this one on his chain (see pendingCandidate).
+// this one on his chain (see pendingCandidate); and, for each account
+// that appointed the account guardian with read and whose appointment it
+// has not accepted, why (guardianConsent).
 type pendingFacts struct {
-	contacts  map[protocol.AccountID]bool
-	contested bool
-	earlier   int
+	contacts   map[protocol.AccountID]bool
+	contested  bool
+	earlier    int
+	unaccepted map[protocol.AccountID]Decision
 }
 
 // pendingCandidate returns the claim among as that RuleWantPending may
@@ -914,14 +918,25 @@ func pendingCandidate(as []*Access, id protocol.AccountID, v vouchSet, contacts 
 // wrote the record or is its subject, or id is an account of this repo
 // and a contact wrote the record about it, not acknowledged yet, on an
 // uncontested block, among the contact's first MaxPendingFetch such
-// records (pendingCandidate).
+// records (pendingCandidate). What id reads only by the read right of an
+// appointment as guardian that it has not accepted (GuardianReadScope,
+// p.unaccepted) is not fetched: until the guardian accepts, the
+// appointment counts for nothing on its node, which does not fill with
+// the ward's records.
 func wantRecord(as []*Access, id protocol.AccountID, local, replica bool, v vouchSet, p pendingFacts) Decision {
 	if a := rekeyedAmong(countingClaims(as, v)); a != nil {
 		return refuse(RuleWantRekeyed, "its subject re-keyed it as %s: that is fetched instead", a.Rekeyed.New)
 	}
+	var unaccepted *Decision
 	for _, a := range countingClaims(as, v) {
 		if local {
 			if d := readDecision(a, id); d.Allow {
+				rd, _ := a.Reader(id)
+				if c, ok := p.unaccepted[a.Subject]; ok && d.Rule == RuleReadScope && rd.Scope == GuardianReadScope {
+					d := refuse(RuleWantUnaccepted, "%s reads it only as guardian of %s, an appointment it has not accepted: %s", id, a.Subject, c.Reason)
+					unaccepted = &d
+					continue
+				}
 				return allow(RuleWantReader, "%s", d.Reason)
 			}
 		}
@@ -934,6 +949,9 @@ func wantRecord(as []*Access, id protocol.AccountID, local, replica bool, v vouc
 			return refuse(RuleWantPendingCap, "%s has %d earlier records about %s not acknowledged yet (at most %d are fetched)", a.Author, p.earlier, id, MaxPendingFetch)
 		}
 		return allow(RuleWantPending, "%s, a contact, wrote claim %s about %s, to be checked and acknowledged", a.Author, a.Entry, id)
+	}
+	if unaccepted != nil {
+		return *unaccepted
 	}
 	return refuse(RuleWantNone, "%s may not read the record here and this node replicates no party of it", id)
 }

@@ -199,7 +199,8 @@ func (r *Repo) WantedRecords(ctx context.Context, self string, changed ...cid.Ci
 	}
 	var out []Wanted
 	nodes := map[protocol.AccountID][]DeviceInfo{} // declared nodes, read once per call
-	w := &wantScan{v: v, local: local, replicaOf: replicaOf, contacts: contacts, nodes: nodes, earlier: map[[2]protocol.AccountID]map[EntryRef]int{}}
+	w := &wantScan{v: v, local: local, replicaOf: replicaOf, contacts: contacts, nodes: nodes, earlier: map[[2]protocol.AccountID]map[EntryRef]int{},
+		consent: map[[2]protocol.AccountID]Decision{}}
 	for _, c := range candidates {
 		pinned, err := r.st.IsPinned(ctx, c)
 		if err != nil {
@@ -233,6 +234,7 @@ type wantScan struct {
 	contacts         map[protocol.AccountID]bool
 	nodes            map[protocol.AccountID][]DeviceInfo
 	earlier          map[[2]protocol.AccountID]map[EntryRef]int
+	consent          map[[2]protocol.AccountID]Decision // (guardian, ward) → consentTo
 }
 
 // wanted applies wantRecord to the accounts the claims as name that this
@@ -256,6 +258,12 @@ func (r *Repo) wanted(ctx context.Context, as []*Access, w *wantScan) (Wanted, b
 		if cand != nil && w.local[id] {
 			var err error
 			if p, err = r.pendingFacts(ctx, cand, w); err != nil {
+				return Wanted{}, false, err
+			}
+		}
+		if w.local[id] {
+			var err error
+			if p.unaccepted, err = r.unacceptedWards(ctx, as, id, w); err != nil {
 				return Wanted{}, false, err
 			}
 		}
@@ -295,6 +303,37 @@ func (r *Repo) wanted(ctx context.Context, as []*Access, w *wantScan) (Wanted, b
 		return wt, true, nil
 	}
 	return Wanted{}, false, nil
+}
+
+// unacceptedWards returns, for the subjects of as under whose standing
+// grant GuardianReadScope local account id reads, those that appointed
+// id guardian and whose appointment id has not accepted, with why
+// (consentTo, read once per pair in a scan).
+func (r *Repo) unacceptedWards(ctx context.Context, as []*Access, id protocol.AccountID, w *wantScan) (map[protocol.AccountID]Decision, error) {
+	var out map[protocol.AccountID]Decision
+	for _, a := range as {
+		rd, ok := a.Reader(id)
+		if !ok || rd.Scope != GuardianReadScope || a.Subject == id {
+			continue
+		}
+		pair := [2]protocol.AccountID{id, a.Subject}
+		d, ok := w.consent[pair]
+		if !ok {
+			var err error
+			if d, err = r.consentTo(ctx, id, a.Subject); err != nil {
+				return nil, err
+			}
+			w.consent[pair] = d
+		}
+		if d.Allow || d.Rule == RuleGuardianNone {
+			continue // accepted, or a standing grant of that scope, not an appointment
+		}
+		if out == nil {
+			out = map[protocol.AccountID]Decision{}
+		}
+		out[a.Subject] = d
+	}
+	return out, nil
 }
 
 // pendingFacts loads what wantRecord needs to judge claim a under

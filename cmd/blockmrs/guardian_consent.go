@@ -18,8 +18,10 @@ func runGuardianAccept(ctx context.Context, args []string) error {
 Guardian accept accepts WARD's appointment of the acting account as
 guardian: a signed wardaccept entry on the acting account's chain naming
 the appointment. Until then it counts for nothing here: this node does
-not act for WARD, refuses access requests relayed for her, and does not
-serve the acting account's chain to her nodes on that ground. The
+not act for WARD, refuses access requests relayed for her, does not
+fetch the records the appointment's read right wraps for the acting
+account (they arrive once it accepts), and does not serve the acting
+account's chain to her nodes on that ground. The
 accept binds the appointment 'blockmrs guardian ls' shows as pending: if
 WARD later gives more rights or a later end, accept again (narrowing
 keeps it). With --json it prints what POST /api/v1/guardians/accept

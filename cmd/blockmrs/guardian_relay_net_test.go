@@ -72,9 +72,19 @@ func TestGuardianRelayOverTheNetwork(t *testing.T) {
 	waitUntil(t, 60*time.Second, "Gail's node sees Wanda's offer", func() bool {
 		return strings.Contains(gail.ok("guardian", "ls"), "Wanda appointed you guardian (read,grant,revoke,approve): accept or decline")
 	}, all...)
-	// Until Gail accepts, Wanda's node relays nothing to hers; the accept
-	// is on Gail's chain, which her node now gives Wanda's.
+	// Until Gail accepts, Wanda's node relays nothing to hers, and hers
+	// does not fetch Wanda's note though the appointment's read right
+	// wraps it for her (want/guardian-unaccepted); the accept is on
+	// Gail's chain, which her node now gives Wanda's, and makes hers
+	// fetch it.
+	gailReads := func() bool {
+		return gail.run("get", rec.CID, "-o", filepath.Join(t.TempDir(), "out")).code == 0
+	}
+	if gailReads() {
+		t.Fatal("Gail's node fetched Wanda's note before Gail accepted")
+	}
 	gail.ok("guardian", "accept", wandaID)
+	waitUntil(t, 60*time.Second, "Gail's node fetches Wanda's note once she accepted", gailReads, all...)
 	waitUntil(t, 60*time.Second, "Wanda's node sees Gail accepted", func() bool {
 		var ls struct {
 			Guardians []struct {

@@ -149,8 +149,8 @@ function renderOffers(wards) {
   }
   d.append(el("h3", "Offers to be guardian"),
     el("p", "Until you accept, an appointment counts for nothing here: this node does not act for " +
-      "them, takes no requests addressed to them and does not give them your chain. Accepting is " +
-      "signed on your chain; declining too (and, later, resigns).", "hint"));
+      "them, takes no requests addressed to them, does not fetch their records and does not give " +
+      "them your chain. Accepting is signed on your chain; declining too (and, later, resigns).", "hint"));
   const ul = el("ul", undefined, "cards offers-list");
   for (const g of pending) {
     const who = g.ward_name || shortID(g.ward);
