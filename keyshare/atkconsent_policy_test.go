@@ -123,7 +123,9 @@ func atkconsentPolicyCases() []policyCase {
 			func(t *testing.T) Decision {
 				return wantRecord(guardianReads().eval(), gp, true, false, vouch(gp), pendingFacts{unaccepted: map[protocol.AccountID]Decision{pat: pending}})
 			},
-			func(t *testing.T) Decision { return wantRecord(guardianReads().eval(), gp, true, false, vouch(gp), pendingFacts{}) }},
+			func(t *testing.T) Decision {
+				return wantRecord(guardianReads().eval(), gp, true, false, vouch(gp), pendingFacts{})
+			}},
 		// …but a record pat granted gp by itself is fetched all the same.
 		{RuleWantReader, true,
 			func(t *testing.T) Decision {
