@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 
 	blocks "github.com/ipfs/go-block-format"
@@ -406,33 +407,17 @@ func (cc *chainCommit) finish() error {
 	for c := range cc.iw.facts {
 		changed[c] = true
 	}
-	for _, id := range cc.accounts {
-		st := cc.states[id]
-		// A change of declared nodes, or of standing grants (which change
-		// who reads every record of the account), touches all its
-		// records; a guardian's answer to an appointment all the ward's
-		// (whether its node fetches them, RuleWantUnaccepted).
-		var touched []protocol.AccountID
-		if !slices.Equal(cc.devicesBefore[id], st.Devices) || cc.scopesBefore[id] != len(st.Scopes) {
-			touched = append(touched, id)
-		}
-		for _, c := range st.Consents[min(cc.consentsBefore[id], len(st.Consents)):] {
-			touched = append(touched, c.Ward)
-		}
-		for _, acct := range touched {
-			recs, err := r.recordsIn(ctx, acct)
-			if err != nil {
-				// The commit is done; listeners look at every record instead.
-				changed = nil
-				break
-			}
-			for c := range recs {
-				changed[c] = true
-			}
-		}
-		if changed == nil {
+	touched, err := cc.touchedAccounts()
+	for id := range touched {
+		recs, e := r.recordsIn(ctx, id)
+		if e != nil {
+			err = e
 			break
 		}
+		maps.Copy(changed, recs)
+	}
+	if err != nil {
+		changed = nil // the commit is done; listeners look at every record instead
 	}
 	var records []cid.Cid
 	for c := range changed {
@@ -440,6 +425,44 @@ func (cc *chainCommit) finish() error {
 	}
 	r.chainsChanged(cc.accounts, records, changed == nil || cc.all)
 	return nil
+}
+
+// touchedAccounts returns the accounts all of whose records the commit
+// touched, each once: those whose declared nodes or standing grants
+// changed (who reads every record of the account), and the wards of a
+// guardian's new answers to appointments those wards hold here (whether
+// its node fetches their records, RuleWantUnaccepted, and what it may do
+// for them). An answer naming an appointment this repo does not hold —
+// a stranger's, or one replayed onto another ward — counts for nothing
+// (guardianConsent) and touches nothing, so a chain full of them costs
+// no scan of the wards they name.
+func (cc *chainCommit) touchedAccounts() (map[protocol.AccountID]bool, error) {
+	touched := map[protocol.AccountID]bool{}
+	spans := map[protocol.AccountID][]guardianSpan{}
+	for _, id := range cc.accounts {
+		st := cc.states[id]
+		if !slices.Equal(cc.devicesBefore[id], st.Devices) || cc.scopesBefore[id] != len(st.Scopes) {
+			touched[id] = true
+		}
+		for _, c := range st.Consents[min(cc.consentsBefore[id], len(st.Consents)):] {
+			if touched[c.Ward] {
+				continue
+			}
+			s, ok := spans[c.Ward]
+			if !ok {
+				evs, err := cc.r.guardiansOf(cc.ctx, c.Ward)
+				if err != nil {
+					return nil, err
+				}
+				s = guardianSpans(evs)
+				spans[c.Ward] = s
+			}
+			if slices.ContainsFunc(s, func(g guardianSpan) bool { return g.Guardian == id && g.Appointed.Block == c.Appointment }) {
+				touched[c.Ward] = true
+			}
+		}
+	}
+	return touched, nil
 }
 
 // abort drops a staged batch that did not finish.

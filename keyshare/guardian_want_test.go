@@ -2,6 +2,7 @@ package keyshare
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -65,5 +66,68 @@ func TestUnacceptedGuardianFetchesNothing(t *testing.T) {
 	w := wantedFor(t, gail.repo, self)
 	if _, ok := w[own]; !ok || len(w) != 1 {
 		t.Fatalf("Gail's node wants %v, not (only) the record granted to her", w)
+	}
+}
+
+// A stranger's answers cost no scan: Mal's chain carries a wardaccept and
+// a warddecline naming Wanda and her appointment of Gail, which count for
+// nothing (guardianConsent binds the answer to the guardian appointed).
+// Gail's node, holding Wanda's records, must not be told of them when
+// Mal's chain arrives — else any chain full of answers naming a big ward
+// would make every node holding it walk the ward's records on each
+// commit. Gail's own accept (here twice in one block, a ward scanned
+// once) tells of all of them.
+func TestStrangersAnswersTouchNoRecords(t *testing.T) {
+	ctx := context.Background()
+	wanda := newParty(t, "Wanda", protocol.RolePatient)
+	gail := newParty(t, "Gail", protocol.RolePatient)
+	mal := newParty(t, "Mal", protocol.RolePatient)
+	send(t, gail, wanda)
+	var recs []cid.Cid
+	for i := range 4 {
+		recs = append(recs, noteAs(t, wanda, wanda.keys, fmt.Sprintf("note %d", i)))
+	}
+	if _, err := wanda.repo.AppointGuardian(ctx, wanda.keys, gail.keys.ID, []protocol.GuardianRight{protocol.RightRead}, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	syncChain(t, wanda, gail.repo)
+	appt := protocol.WardConsent{Ward: keyOf(wanda.keys.ID), Appointment: protocol.NewLink(appointmentOf(t, gail, wanda.keys.ID, gail.keys.ID))}
+	var changes []ChainChange
+	defer gail.repo.OnChainChange(func(c ChainChange) { changes = append(changes, c) })()
+
+	force(t, mal, &protocol.WardAccept{WardConsent: appt})
+	force(t, mal, &protocol.WardDecline{WardConsent: appt})
+	syncChain(t, mal, gail.repo)
+	if len(changes) == 0 {
+		t.Fatal("precondition: Mal's chain did not commit on Gail's node")
+	}
+	for _, c := range changes {
+		if c.All {
+			t.Fatalf("Mal's answers made Gail's node consider every record: %+v", c)
+		}
+		for _, r := range recs {
+			if slices.Contains(c.Records, r) {
+				t.Fatalf("Mal's answers to Wanda's appointment of Gail touched Wanda's note %s", r)
+			}
+		}
+	}
+
+	changes = nil
+	gail.repo.mu.Lock()
+	_, err := gail.repo.appendBlock(ctx, gail.keys, []protocol.Entry{
+		protocol.NewEntry(&protocol.WardAccept{WardConsent: appt}),
+		protocol.NewEntry(&protocol.WardAccept{WardConsent: appt}),
+	})
+	gail.repo.mu.Unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(changes) != 1 {
+		t.Fatalf("Gail's block made %d changes, want 1", len(changes))
+	}
+	for _, r := range recs {
+		if !slices.Contains(changes[0].Records, r) {
+			t.Errorf("Gail's accept did not tell of Wanda's note %s", r)
+		}
 	}
 }
