@@ -89,13 +89,14 @@ func TestRetiredKeyAboveSuccessionIsNoFork(t *testing.T) {
 	mustVerify(t, bob)
 }
 
-// A stranger's claimed recovery with well-signed approvals by keys of his
-// own (no contacts of pat's) at a seq above pat's live setup: refused
-// without replaying pat's chain. Each one used to cost a replay from
-// genesis (a verify of the chain) on every node it reached.
-func TestStrangerClaimedRecoveryCostsNoReplay(t *testing.T) {
+// strangersRecovery is a stranger's claimed recovery of pat's account at
+// a seq above pat's live setup (after one more note of pat's reached the
+// clinic): a succession to a key of the stranger's, signed by it, whose
+// approvals approve makes for the setup's block. It returns the block
+// and its bytes.
+func strangersRecovery(t *testing.T, w *theftWorld, approve func(id, newKey ed25519.PublicKey, request []byte, setup protocol.Link) []protocol.RecoveryApproval) (cid.Cid, []byte) {
+	t.Helper()
 	ctx := context.Background()
-	w := newTheftWorld(t)
 	id := w.pat.keys.ID
 	noteAs(t, w.pat, w.pat.keys, "after the setup")
 	send(t, w.pat, w.clinic)
@@ -110,21 +111,35 @@ func TestStrangerClaimedRecoveryCostsNoReplay(t *testing.T) {
 	pc, _, _ := w.clinic.repo.blockAt(ctx, id, st.Seq-1)
 	link := protocol.NewLink(pc)
 	request := make([]byte, 32)
-	var approvals []protocol.RecoveryApproval
-	for range 3 {
-		_, cpriv, _ := ed25519.GenerateKey(rand.Reader)
-		a, err := protocol.SignRecoveryApproval(cpriv, keyOf(id), pub, request, protocol.NewLink(cid.MustParse(st.Recovery.Via.Block)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		approvals = append(approvals, a)
-	}
+	approvals := approve(keyOf(id), pub, request, protocol.NewLink(cid.MustParse(st.Recovery.Via.Block)))
 	s := &protocol.Succession{Key: pub, Request: request, Approvals: approvals}
 	b := &protocol.Block{Seq: st.Seq, Prev: &link, Time: st.Time, Entries: []protocol.Entry{protocol.NewSuccessionEntry(s)}}
 	raw, c, err := b.SignAs(keyOf(id), priv)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return c, raw
+}
+
+// A stranger's claimed recovery with well-signed approvals by keys of his
+// own (no contacts of pat's) at a seq above pat's live setup: refused
+// without replaying pat's chain. Each one used to cost a replay from
+// genesis (a verify of the chain) on every node it reached.
+func TestStrangerClaimedRecoveryCostsNoReplay(t *testing.T) {
+	ctx := context.Background()
+	w := newTheftWorld(t)
+	c, raw := strangersRecovery(t, w, func(id, newKey ed25519.PublicKey, request []byte, setup protocol.Link) []protocol.RecoveryApproval {
+		var approvals []protocol.RecoveryApproval
+		for range 3 {
+			_, cpriv, _ := ed25519.GenerateKey(rand.Reader)
+			a, err := protocol.SignRecoveryApproval(cpriv, id, newKey, request, setup)
+			if err != nil {
+				t.Fatal(err)
+			}
+			approvals = append(approvals, a)
+		}
+		return approvals
+	})
 	var fe *ForkError
 	if _, err := w.clinic.repo.ApplyChains(ctx, []cid.Cid{c}, map[cid.Cid][]byte{c: raw}); err == nil || errors.As(err, &fe) {
 		t.Fatalf("a stranger's claimed recovery: %v", err)
@@ -196,38 +211,22 @@ func TestStrangerBlockBesidePatsNextIsNoFork(t *testing.T) {
 func TestStrangerSignedApprovalsOfRealContactsCostNoReplay(t *testing.T) {
 	ctx := context.Background()
 	w := newTheftWorld(t)
-	id := w.pat.keys.ID
-	noteAs(t, w.pat, w.pat.keys, "after the setup")
-	send(t, w.pat, w.clinic)
-	for _, c := range []*party{w.c1, w.c2, w.c3} {
+	contacts := []*party{w.c1, w.c2, w.c3}
+	for _, c := range contacts {
 		send(t, c, w.clinic) // the clinic holds the contacts' chains
 	}
-	st, err := w.clinic.repo.state(ctx, id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if st.Recovery == nil || st.Recovery.Via.Seq >= st.Seq {
-		t.Fatalf("precondition: pat's live setup below block %d: %+v", st.Seq, st.Recovery)
-	}
-	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
-	pc, _, _ := w.clinic.repo.blockAt(ctx, id, st.Seq-1)
-	link := protocol.NewLink(pc)
-	request := make([]byte, 32)
-	var approvals []protocol.RecoveryApproval
-	for _, contact := range []*party{w.c1, w.c2, w.c3} {
-		_, spriv, _ := ed25519.GenerateKey(rand.Reader)
-		a, err := protocol.SignRecoveryApprovalAs(keyOf(contact.keys.ID), spriv, keyOf(id), pub, request, protocol.NewLink(cid.MustParse(st.Recovery.Via.Block)))
-		if err != nil {
-			t.Fatal(err)
+	c, raw := strangersRecovery(t, w, func(id, newKey ed25519.PublicKey, request []byte, setup protocol.Link) []protocol.RecoveryApproval {
+		var approvals []protocol.RecoveryApproval
+		for _, contact := range contacts {
+			_, spriv, _ := ed25519.GenerateKey(rand.Reader)
+			a, err := protocol.SignRecoveryApprovalAs(keyOf(contact.keys.ID), spriv, id, newKey, request, setup)
+			if err != nil {
+				t.Fatal(err)
+			}
+			approvals = append(approvals, a)
 		}
-		approvals = append(approvals, a)
-	}
-	s := &protocol.Succession{Key: pub, Request: request, Approvals: approvals}
-	b := &protocol.Block{Seq: st.Seq, Prev: &link, Time: st.Time, Entries: []protocol.Entry{protocol.NewSuccessionEntry(s)}}
-	raw, c, err := b.SignAs(keyOf(id), priv)
-	if err != nil {
-		t.Fatal(err)
-	}
+		return approvals
+	})
 	var se *SignerError
 	if _, err := w.clinic.repo.ApplyChains(ctx, []cid.Cid{c}, map[cid.Cid][]byte{c: raw}); !errors.As(err, &se) {
 		t.Fatalf("a claimed recovery with the stranger's approval keys: %v", err)
