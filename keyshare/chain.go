@@ -527,28 +527,39 @@ func applyToState(st *accountState, vb verifiedBlock, iw *indexWriter, adm admis
 // is returned as a *ForkError. knows tells which block is at a seq (the
 // repo's, or one the import brings).
 func (r *Repo) chainFrom(ctx context.Context, head cid.Cid, get func(cid.Cid) ([]byte, error), knows func(context.Context, protocol.AccountID, uint64) (cid.Cid, bool, error)) ([]verifiedBlock, error) {
+	return walkDown(ctx, head, get, knows, func(b *protocol.Block, c, have cid.Cid) error {
+		return &ForkError{Account: b.AuthorID(), Seq: b.Seq, A: have, B: c}
+	})
+}
+
+// walkDown reads a chain from head down with get, each block checked to
+// be the predecessor of the one above, until the first block that knows
+// holds at its seq, or genesis, and returns the blocks above that one in
+// chain order. For a block where knows holds another block, other (when
+// not nil) may end the walk with an error; else the walk goes on below.
+func walkDown(ctx context.Context, head cid.Cid, get func(cid.Cid) ([]byte, error), knows func(context.Context, protocol.AccountID, uint64) (cid.Cid, bool, error), other func(b *protocol.Block, c, have cid.Cid) error) ([]verifiedBlock, error) {
 	var newer []verifiedBlock // head first
-	c := head
-	for {
+	for c := head; ; {
 		b, raw, err := getChainBlock(get, c)
 		if err != nil {
 			return nil, err
 		}
-		if len(newer) > 0 {
-			child := newer[len(newer)-1]
-			if err := protocol.CheckSuccessor(b, c, child.block); err != nil {
-				return nil, fmt.Errorf("block %s: %w", child.cid, err)
+		if n := len(newer); n > 0 {
+			if err := protocol.CheckSuccessor(b, c, newer[n-1].block); err != nil {
+				return nil, fmt.Errorf("block %s: %w", newer[n-1].cid, err)
 			}
 		}
 		have, ok, err := knows(ctx, b.AuthorID(), b.Seq)
 		if err != nil {
 			return nil, err
 		}
-		if ok {
-			if have.Equals(c) {
-				break // joined the chain we hold
+		if ok && have.Equals(c) {
+			break // joined the chain held
+		}
+		if ok && other != nil {
+			if err := other(b, c, have); err != nil {
+				return nil, err
 			}
-			return nil, &ForkError{Account: b.AuthorID(), Seq: b.Seq, A: have, B: c}
 		}
 		newer = append(newer, verifiedBlock{cid: c, block: b, raw: raw})
 		if b.Prev == nil {
@@ -559,10 +570,7 @@ func (r *Repo) chainFrom(ctx context.Context, head cid.Cid, get func(cid.Cid) ([
 		}
 		c = b.Prev.Cid
 	}
-	// Reverse into chain order.
-	for i, j := 0, len(newer)-1; i < j; i, j = i+1, j-1 {
-		newer[i], newer[j] = newer[j], newer[i]
-	}
+	slices.Reverse(newer)
 	return newer, nil
 }
 

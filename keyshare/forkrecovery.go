@@ -64,7 +64,7 @@ func (r *Repo) settleFork(ctx context.Context, fe *ForkError, root cid.Cid, get 
 	if _, ok := pending[fe.Seq]; ok {
 		return nil, nil
 	}
-	branch, err := arrivingBranch(ctx, id, root, get, r.blockAt)
+	branch, err := arrivingBranch(ctx, root, get, r.blockAt)
 	if err != nil || len(branch) == 0 || branch[0].block.Prev == nil {
 		return nil, err // two genesis blocks: no recovery settles that
 	}
@@ -147,45 +147,12 @@ func (r *Repo) settleFork(ctx context.Context, fe *ForkError, root cid.Cid, get 
 	return sf, nil
 }
 
-// arrivingBranch walks id's chain down from root (blocks read with get)
-// to the last block it shares with the chain at knows (a seq's block
-// here, or in the import) and returns the blocks above it in chain
-// order. It returns nil if root's walk leaves id's chain, and a branch
-// starting at genesis if the two share no block.
-func arrivingBranch(ctx context.Context, id protocol.AccountID, root cid.Cid, get func(cid.Cid) ([]byte, error), knows func(context.Context, protocol.AccountID, uint64) (cid.Cid, bool, error)) ([]verifiedBlock, error) {
-	var branch []verifiedBlock // root first
-	c := root
-	for {
-		b, raw, err := getChainBlock(get, c)
-		if err != nil {
-			return nil, err
-		}
-		if b.AuthorID() != id {
-			return nil, nil
-		}
-		if n := len(branch); n > 0 {
-			if err := protocol.CheckSuccessor(b, c, branch[n-1].block); err != nil {
-				return nil, fmt.Errorf("block %s: %w", branch[n-1].cid, err)
-			}
-		}
-		have, ok, err := knows(ctx, id, b.Seq)
-		if err != nil {
-			return nil, err
-		}
-		if ok && have.Equals(c) {
-			break // the branches' last common block
-		}
-		branch = append(branch, verifiedBlock{cid: c, block: b, raw: raw})
-		if b.Prev == nil {
-			break
-		}
-		if len(branch) > maxChainWalk {
-			return nil, fmt.Errorf("chain of %s: more than %d new blocks in one import", id, maxChainWalk)
-		}
-		c = b.Prev.Cid
-	}
-	slices.Reverse(branch)
-	return branch, nil
+// arrivingBranch walks a chain down from root (blocks read with get) to
+// the last block it shares with the chain at knows (a seq's block here,
+// or in the import) and returns the blocks above it in chain order: a
+// branch starting at genesis if the two share no block.
+func arrivingBranch(ctx context.Context, root cid.Cid, get func(cid.Cid) ([]byte, error), knows func(context.Context, protocol.AccountID, uint64) (cid.Cid, bool, error)) ([]verifiedBlock, error) {
+	return walkDown(ctx, root, get, knows, nil)
 }
 
 // checkForkSigner refuses, with a SignerError, a fork fe (found on the
@@ -197,7 +164,7 @@ func arrivingBranch(ctx context.Context, id protocol.AccountID, root cid.Cid, ge
 // so nothing of it may be kept as evidence, however the fork would be
 // settled.
 func (r *Repo) checkForkSigner(ctx context.Context, fe *ForkError, root cid.Cid, get func(cid.Cid) ([]byte, error), knows func(context.Context, protocol.AccountID, uint64) (cid.Cid, bool, error)) error {
-	branch, err := arrivingBranch(ctx, fe.Account, root, get, knows)
+	branch, err := arrivingBranch(ctx, root, get, knows)
 	if err != nil || len(branch) == 0 || branch[0].block.Prev == nil {
 		return err // genesis blocks are signed by the account key (DecodeBlock)
 	}
