@@ -4,7 +4,7 @@
 // /api/v1/directory/contact); and the authorities this node trusts
 // (GET, POST /api/v1/trust, POST /api/v1/trust/remove), which decide
 // what "verified" means.
-import { $, api, button, cell, el, errorLine, failed, field, page, rowsTable, shortID, show, statusLine, submitForm } from "./core.js";
+import { $, api, button, caught, cell, el, errorLine, failed, field, page, rowsTable, shortID, show, statusLine, submitForm } from "./core.js";
 import { roleBadge } from "./roles.js";
 
 function build() {
@@ -69,15 +69,11 @@ function resultRow(r) {
   if (r.contact) {
     act.append(el("span", "a contact", "hint"));
   } else {
-    const add = button("Add as contact", "add-contact", async function () {
-      try {
-        await api("POST", "/api/v1/directory/contact", { account: r.account });
-        act.replaceChildren(el("span", "a contact", "hint"));
-        $("directory-status").textContent = "Added " + r.name + " as a contact.";
-      } catch (e) {
-        failed($("directory-error"), e);
-      }
-    });
+    const add = button("Add as contact", "add-contact", caught($("directory-error"), async function () {
+      await api("POST", "/api/v1/directory/contact", { account: r.account });
+      act.replaceChildren(el("span", "a contact", "hint"));
+      $("directory-status").textContent = "Added " + r.name + " as a contact.";
+    }));
     add.setAttribute("aria-label", "Add " + r.name + " as a contact");
     act.append(add);
   }

@@ -7,7 +7,7 @@
 // decided. The banner at the top of every page says when shares of the
 // acting account's pack were given, and is refreshed live ("audit"
 // events of kind emergency).
-import { $, api, button, cell, el, errorLine, failed, field, formatDate, onLive, page, rowsTable, show, state, statusLine, submitForm, who } from "./core.js";
+import { $, api, button, caught, cell, el, errorLine, failed, field, formatDate, onLive, page, rowsTable, show, state, statusLine, submitForm, who } from "./core.js";
 
 function build() {
   const s = $("screen-emergency");
@@ -171,15 +171,11 @@ function endButton(line) {
   b.type = "button";
   b.id = "emergency-end";
   b.addEventListener("click", function () {
-    const sure = button("End now", "confirm", async function () {
-      try {
-        await api("POST", "/api/v1/emergency/end", {});
-        $("emergency-status").textContent = "Ended the emergency pack: custodians refuse from now on.";
-        await render();
-      } catch (e) {
-        failed($("emergency-error"), e);
-      }
-    });
+    const sure = button("End now", "confirm", caught($("emergency-error"), async function () {
+      await api("POST", "/api/v1/emergency/end", {});
+      $("emergency-status").textContent = "Ended the emergency pack: custodians refuse from now on.";
+      await render();
+    }));
     sure.id = "emergency-end-now";
     b.replaceWith(el("span", "End emergency access? ", "ask"), sure);
     sure.focus();

@@ -257,14 +257,10 @@ async function startHandover(g) {
     code.id = "handover-code";
     const cmd = el("p");
     cmd.append(el("code", offer.join));
-    const cancel = button("Cancel", "quiet", async function () {
-      try {
-        await api("POST", "/api/v1/devices/pair/cancel", {});
-        endHandover(name + "'s account stays on this node: the hand-over was cancelled.");
-      } catch (e) {
-        failed($("guardians-error"), e);
-      }
-    });
+    const cancel = button("Cancel", "quiet", caught($("guardians-error"), async function () {
+      await api("POST", "/api/v1/devices/pair/cancel", {});
+      endHandover(name + "'s account stays on this node: the hand-over was cancelled.");
+    }));
     cancel.id = "handover-cancel";
     box.replaceChildren(h,
       el("p", "On " + name + "'s own node, join with this code and take the account over (Devices page, " +
@@ -419,14 +415,10 @@ async function renderWard(g, contacts) {
     el("p", q.reason || "(no reason given)", "reason"));
     const msg = statusLine("", "ward-status");
     const answer = function (verb) {
-      return async function () {
-        try {
-          await api("POST", "/api/v1/requests/" + encodeURIComponent(q.id) + "/" + verb, {});
-          await render(g.ward);
-        } catch (e) {
-          failed(msg, e);
-        }
-      };
+      return caught(msg, async function () {
+        await api("POST", "/api/v1/requests/" + encodeURIComponent(q.id) + "/" + verb, {});
+        await render(g.ward);
+      });
     };
     if ((g.may || []).includes("approve")) {
       const ok = button("Approve", "approve", answer("approve"));
