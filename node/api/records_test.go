@@ -52,6 +52,13 @@ type custody struct {
 	} `json:"author_chain"`
 	Problems   []string `json:"problems"`
 	Superseded []string `json:"superseded"`
+	// SupersededForks are the same as fields.
+	SupersededForks []struct {
+		Account    string `json:"account"`
+		Seq        uint64 `json:"seq"`
+		Recovery   string `json:"recovery"`
+		Superseded string `json:"superseded"`
+	} `json:"superseded_forks"`
 }
 
 // looseDecode decodes a JSON answer without refusing unknown fields.

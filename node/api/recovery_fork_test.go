@@ -162,6 +162,9 @@ func wantCustody(t *testing.T, e *env, th *theft, thiefHead cid.Cid) {
 	if len(cu.Superseded) != 1 || !strings.Contains(cu.Superseded[0], "superseded by recovery") || !strings.Contains(cu.Superseded[0], thiefHead.String()) {
 		t.Fatalf("verify: superseded %q, want the thief's head %s superseded by recovery", cu.Superseded, thiefHead)
 	}
+	if f := cu.SupersededForks; len(f) != 1 || f[0].Account != string(th.patID) || f[0].Superseded != thiefHead.String() || f[0].Recovery == "" || f[0].Seq == 0 {
+		t.Fatalf("verify: superseded_forks %+v, want Pat's fork with the thief's head %s", f, thiefHead)
+	}
 	for _, r := range cu.Record.Access.Readers {
 		if r.Account == string(th.malID) {
 			t.Fatalf("verify: the thief's grant to Mal still counts: %+v", cu.Record.Access.Readers)

@@ -437,7 +437,8 @@ func VerifyRecord(ctx context.Context, repo *keyshare.Repo, keys *keyshare.Keys,
 
 // CustodyOf is the Custody a verification of one record reported.
 func CustodyOf(rep *keyshare.VerifyReport) Custody {
-	out := Custody{OK: rep.OK, Record: rep.Record, Problems: rep.AllProblems(), Superseded: rep.SupersededNotes(nil)}
+	out := Custody{OK: rep.OK, Record: rep.Record, Problems: rep.AllProblems(), Superseded: rep.SupersededNotes(nil),
+		SupersededForks: append([]keyshare.Fork{}, rep.Superseded...)}
 	if out.Record == nil {
 		out.Record = &keyshare.RecordReport{}
 	}
@@ -473,6 +474,10 @@ type Custody struct {
 	// branches signed by a key a recovery replaced, kept as evidence and
 	// counting for nothing (PROTOCOL.md §8). Not problems.
 	Superseded []string `json:"superseded"`
+	// SupersededForks are the same forks as fields (account, seq, the
+	// recovery's block and the superseded branch's head), for a reader
+	// that names the accounts itself, as the web app does.
+	SupersededForks []keyshare.Fork `json:"superseded_forks"`
 }
 
 // HideRecords is the argument of Hide.

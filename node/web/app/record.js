@@ -768,8 +768,11 @@ function renderCustody(out) {
   probs.hidden = probs.children.length === 0;
   const sup = $("verify-superseded");
   sup.replaceChildren();
-  for (const s of out.superseded || []) {
-    sup.append(el("li", s));
+  for (const f of out.superseded_forks || []) {
+    const li = el("li", "Chain of " + who(f.account) + ", block " + f.seq + ": the branch ending at ");
+    li.append(el("code", f.superseded), " is superseded by the recovery in block ", el("code", f.recovery),
+      " (kept as evidence; it counts for nothing).");
+    sup.append(li);
   }
   sup.hidden = sup.children.length === 0;
   $("verify-result").hidden = false;
