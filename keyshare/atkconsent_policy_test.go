@@ -102,20 +102,42 @@ func atkconsentPolicyCases() []policyCase {
 				x := newFacts().appoint(pat, gp, 2, 3, 0, protocol.RightRead, protocol.RightApprove).appoint(pat, gp, 5, 6, 0, protocol.RightRead)
 				return consentOf(x, accept(2, 4))
 			}},
-		// A decline after a resignation, answered again and again, is a
-		// decline (the answer before it is not an accept), decided in
+		// A decline after a resignation, answered again and again, is
+		// still a resignation (an accept came before them), decided in
 		// one pass over the answers however many there are; an accept
 		// after them all stands.
-		{RuleGuardianDeclined, false,
+		{RuleGuardianResigned, false,
 			func(t *testing.T) Decision { return consentOf(appointed(), manyDeclines()...) },
 			func(t *testing.T) Decision {
 				return consentOf(appointed(), append(manyDeclines(), accept(2, 6000))...)
+			}},
+		// Declines with no accept before them are a decline, however
+		// many (an accept after them stands)…
+		{RuleGuardianDeclined, false,
+			func(t *testing.T) Decision { return consentOf(appointed(), decline(2, 4), decline(2, 6)) },
+			func(t *testing.T) Decision { return consentOf(appointed(), decline(2, 4), decline(2, 6), accept(2, 7)) }},
+		// …and one accept anywhere before the last decline makes it a
+		// resignation.
+		{RuleGuardianResigned, false,
+			func(t *testing.T) Decision {
+				return consentOf(appointed(), decline(2, 4), accept(2, 5), decline(2, 6), decline(2, 7))
+			},
+			func(t *testing.T) Decision {
+				return consentOf(appointed(), decline(2, 4), accept(2, 5), decline(2, 6), decline(2, 7), accept(2, 8))
 			}},
 		// …but the ward's node is still served the guardian's chain, to
 		// learn of it; after a decline of an offer never taken, it is not.
 		{RuleChainGuardian, true,
 			func(t *testing.T) Decision { return served(consentOf(appointed(), accept(2, 4), decline(2, 6))) },
 			func(t *testing.T) Decision { return served(consentOf(appointed(), decline(2, 4))) }},
+		// …and a second decline after the resignation does not stop it
+		// (the ward's node may not have fetched the first yet); declines
+		// with no accept before them do.
+		{RuleChainGuardian, true,
+			func(t *testing.T) Decision {
+				return served(consentOf(appointed(), accept(2, 4), decline(2, 6), decline(2, 7)))
+			},
+			func(t *testing.T) Decision { return served(consentOf(appointed(), decline(2, 4), decline(2, 6))) }},
 		// An appointment with read wraps the ward's records for the
 		// guardian under GuardianReadScope; until it accepts, its node
 		// does not fetch them (after the accept it does)…

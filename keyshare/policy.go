@@ -1814,27 +1814,38 @@ func serveChainGuardian(peer peerRoles, owner protocol.AccountID, guardians []pr
 // guardianConsent decides whether the guardian of spans[i] consents to
 // that appointment, by consents, the guardian's answers (wardaccept,
 // warddecline) to appointments of this ward, in its chain order. The
-// latest answer naming the appointment's block stands; a decline after
-// the guardian consented (by the answers before it) is a resignation. With none, a
+// latest answer naming the appointment's block stands. A decline is a
+// resignation when the guardian consented at any point before it (an
+// earlier accept of this appointment, or one carried to it before its
+// first answer), however many declines follow: the ward's node is then
+// still served the guardian's chain, and a second decline must not stop
+// that before the ward learns of the first. With no answer, a
 // re-appointment that replaced an accepted span of the same guardian
 // (not a removal and a new appointment) keeps that acceptance when it
 // gives no more rights, ends no later and starts no earlier in the
 // guardian's chain: narrowing needs no new accept, widening does.
 func guardianConsent(spans []guardianSpan, i int, consents []consentEvent) Decision {
 	s := spans[i]
-	var last, prior *consentEvent // the guardian's last answer, and the one before
-	at := 0
+	var last *consentEvent // the guardian's last answer
+	first, accepted := -1, false
 	for j := range consents {
-		if consents[j].Appointment == s.Appointed.Block {
-			prior, last, at = last, &consents[j], j
+		if consents[j].Appointment != s.Appointed.Block {
+			continue
 		}
+		if first < 0 {
+			first = j
+		}
+		if last != nil && !last.Decline {
+			accepted = true
+		}
+		last = &consents[j]
 	}
 	switch {
 	case last == nil:
 		return carriedConsent(spans, i, consents)
 	case !last.Decline:
 		return allow(RuleGuardianAccepted, "%s accepted the appointment at %s (in its block %d)", s.Guardian, s.Appointed, last.Via.Seq)
-	case prior != nil && !prior.Decline, prior == nil && carriedConsent(spans, i, consents[:at]).Allow:
+	case accepted, carriedConsent(spans, i, consents[:first]).Allow:
 		return refuse(RuleGuardianResigned, "%s resigned the appointment at %s (declined it in its block %d, after accepting)", s.Guardian, s.Appointed, last.Via.Seq)
 	}
 	return refuse(RuleGuardianDeclined, "%s declined the appointment at %s (in its block %d)", s.Guardian, s.Appointed, last.Via.Seq)
