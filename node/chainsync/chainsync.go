@@ -42,6 +42,7 @@ import (
 	libp2pproto "github.com/libp2p/go-libp2p/core/protocol"
 	ma "github.com/multiformats/go-multiaddr"
 	msmux "github.com/multiformats/go-multistream"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/blockmrs/blockmrs/keyshare"
 	"github.com/blockmrs/blockmrs/node/internal/peerlimit"
@@ -61,7 +62,12 @@ const (
 	MaxPullBlocks = 1 << 20
 	// MaxPullBytes bounds the bytes one pull may hold in memory before
 	// they are verified and written.
-	MaxPullBytes = 512 << 20
+	MaxPullBytes = 256 << 20
+	// PullMemory bounds the bytes all pulls running at once may hold:
+	// announcements of many heads (each its own pull) cost no more than
+	// this together. A pull that would go over it fails with
+	// ErrPullBusy, and one started by an announcement tries again later.
+	PullMemory = 512 << 20
 	// FetchRetry is how often records that could not be fetched are
 	// tried again.
 	FetchRetry = 30 * time.Second
@@ -100,6 +106,7 @@ type Service struct {
 	logged   *peerlimit.Throttle         // log lines per misbehaving peer
 	pulling  map[cid.Cid]bool
 	fetching map[cid.Cid]bool
+	pullMem  *semaphore.Weighted // bytes held by pulls in flight, at most PullMemory
 	// changedRecs are records chain changes touched since fetchLoop last
 	// looked; fullScan asks it to look at every record instead; pending
 	// are wanted records not fetched yet (retried when providers come).
@@ -133,6 +140,7 @@ func New(h host.Host, repo *keyshare.Repo, fetch Fetcher, log *slog.Logger) *Ser
 		logged:   peerlimit.NewThrottle(peerlimit.LogEvery),
 		pulling:  map[cid.Cid]bool{},
 		fetching: map[cid.Cid]bool{},
+		pullMem:  semaphore.NewWeighted(PullMemory),
 
 		changedRecs: map[cid.Cid]bool{},
 		fullScan:    true, // resume records left unfetched by a previous run
@@ -391,6 +399,10 @@ func (s *Service) roundTrip(ctx context.Context, p peer.ID, body []byte) ([]byte
 // what was asked for, or will not give it to this node.
 var ErrNotServed = errors.New("peer does not serve it")
 
+// ErrPullBusy is returned when the pulls running already hold
+// PullMemory: the chain is to be pulled again once they end.
+var ErrPullBusy = fmt.Errorf("the chains being pulled already hold the %d MiB this node allows; try again when those pulls end", PullMemory>>20)
+
 // Head asks peer p for the head of account id's chain.
 func (s *Service) Head(ctx context.Context, p peer.ID, id protocol.AccountID) (cid.Cid, uint64, error) {
 	key, err := id.Key()
@@ -501,6 +513,8 @@ func (s *Service) pull(ctx context.Context, p peer.ID, head cid.Cid, id protocol
 	}
 	offered := map[cid.Cid][]byte{}
 	total := 0
+	var held int64 // of s.pullMem, for offered
+	defer func() { s.pullMem.Release(held) }()
 	queue := []want{{head, after}}
 	for len(queue) > 0 {
 		c, after := queue[0].c, queue[0].after
@@ -521,6 +535,14 @@ func (s *Service) pull(ctx context.Context, p peer.ID, head cid.Cid, id protocol
 		if resp.Status != protocol.SyncOK || len(resp.Blocks) == 0 {
 			return nil, fmt.Errorf("chain block %s from %s: %w", c, p, ErrNotServed)
 		}
+		n := int64(0)
+		for _, raw := range resp.Blocks {
+			n += int64(len(raw))
+		}
+		if !s.pullMem.TryAcquire(n) {
+			return nil, fmt.Errorf("chain from %s: %w", p, ErrPullBusy)
+		}
+		held += n
 		next := c
 		var last *protocol.Block
 		for _, raw := range resp.Blocks {
